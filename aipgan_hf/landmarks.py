@@ -1,0 +1,82 @@
+"""The 68-point landmark scheme (iBUG 300-W / dlib order), named groups and heatmap rendering.
+
+Shared by the model (attention supervision), training (heatmap targets) and evaluation
+(per-region displacement), so the three cannot disagree on what "mouth" means.
+"""
+
+from __future__ import annotations
+
+import torch
+
+NUM_LANDMARKS = 68
+
+JAW = slice(0, 17)
+RIGHT_BROW = slice(17, 22)  # the subject's right: left side of the image
+LEFT_BROW = slice(22, 27)
+NOSE = slice(27, 36)
+RIGHT_EYE = slice(36, 42)
+LEFT_EYE = slice(42, 48)
+MOUTH = slice(48, 68)
+OUTER_LIPS = slice(48, 60)
+INNER_LIPS = slice(60, 68)
+
+# Regions that carry expression; evaluation reports displacement fidelity on these.
+EXPRESSION_REGIONS: dict[str, list[slice]] = {
+    "brows": [RIGHT_BROW, LEFT_BROW],
+    "eyes": [RIGHT_EYE, LEFT_EYE],
+    "mouth": [MOUTH],
+}
+
+
+def region_indices(slices: list[slice]) -> list[int]:
+    """Flatten a list of landmark slices to point indices."""
+    return [i for s in slices for i in range(s.start, s.stop)]
+
+
+def landmarks_to_heatmaps(landmarks: torch.Tensor, size: int, image_size: int, sigma: float = 1.0) -> torch.Tensor:
+    """Render one Gaussian heatmap per landmark.
+
+    Args:
+        landmarks: (B, 68, 2) pixel coordinates (x, y) in an aligned crop of ``image_size`` pixels.
+        size: side of the heatmap grid.
+        image_size: side of the crop the coordinates refer to.
+        sigma: Gaussian standard deviation in heatmap cells.
+
+    Returns:
+        (B, 68, size, size) float heatmaps with peak value 1 at each landmark.
+    """
+    scale = size / image_size
+    points = (landmarks.float() + 0.5) * scale - 0.5  # (B, K, 2) in heatmap cell coordinates
+    grid = torch.arange(size, device=landmarks.device, dtype=torch.float32)
+    dx = (grid.view(1, 1, 1, size) - points[..., 0, None, None]) ** 2  # (B, K, 1, S)
+    dy = (grid.view(1, 1, size, 1) - points[..., 1, None, None]) ** 2  # (B, K, S, 1)
+    return torch.exp(-(dx + dy) / (2 * sigma**2))  # (B, K, S, S)
+
+
+def heatmaps_to_landmarks(heatmaps: torch.Tensor, image_size: int, window: int = 5) -> torch.Tensor:
+    """Decode heatmaps to crop pixel coordinates: the arg-max cell refined by the centroid of the
+    (non-negative) scores in a ``window`` x ``window`` neighbourhood, which gives sub-cell accuracy.
+
+    Args:
+        heatmaps: (B, 68, S, S) scores (peaks where the landmarks are).
+        image_size: side of the crop to express coordinates in.
+
+    Returns:
+        (B, 68, 2) (x, y) coordinates.
+    """
+    b, k, h, w = heatmaps.shape
+    half = window // 2
+    flat = heatmaps.reshape(b * k, 1, h, w).float()
+    peak = flat.view(b * k, -1).argmax(dim=1)  # (B*K,)
+    peak_y, peak_x = peak // w, peak % w
+    padded = torch.nn.functional.pad(flat, (half, half, half, half))  # (B*K, 1, S+2h, S+2h)
+    offsets = torch.arange(-half, half + 1, device=heatmaps.device)
+    rows = (peak_y[:, None] + offsets[None] + half)  # (B*K, window)
+    cols = (peak_x[:, None] + offsets[None] + half)
+    patch = padded[torch.arange(b * k, device=heatmaps.device)[:, None, None], 0, rows[:, :, None], cols[:, None, :]]  # (B*K, win, win)
+    patch = patch.clamp(min=0) + 1e-8
+    total = patch.sum(dim=(1, 2))
+    y = peak_y.float() + (patch.sum(2) * offsets.float()).sum(1) / total
+    x = peak_x.float() + (patch.sum(1) * offsets.float()).sum(1) / total
+    cells = torch.stack([x, y], dim=-1).view(b, k, 2)
+    return (cells + 0.5) * (image_size / w) - 0.5

@@ -1,0 +1,122 @@
+"""Small building blocks: conv-norm-act, residual down/up blocks, spatial and channel-wise attention,
+and cross-encoder bilinear pooling."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with up to 8 groups: batch-size independent, so training at batch 1-4 on a CPU works."""
+    groups = 8 if channels % 8 == 0 else 1
+    return nn.GroupNorm(groups, channels)
+
+
+class ConvNormAct(nn.Sequential):
+    """3x3 (or k x k) convolution, GroupNorm, SiLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1):
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False),
+            group_norm(out_channels),
+            nn.SiLU(inplace=True),
+        )
+
+
+class ChannelAttention(nn.Module):
+    """Squeeze-and-excitation channel-wise attention: per-channel gates from global average pooling."""
+
+    def __init__(self, channels: int, reduction: int = 4):
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gates = torch.sigmoid(self.fc2(F.silu(self.fc1(x.mean((2, 3), keepdim=True)))))  # (B, C, 1, 1)
+        return x * gates
+
+
+class SpatialAttention(nn.Module):
+    """Spatial attention: one sigmoid map (B, 1, H, W) from the features, applied multiplicatively.
+
+    Returns both the gated features and the map, so a loss can supervise the map (expression encoder,
+    against landmark masks) or leave it free (identity encoder, self-supervised).
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.score = nn.Sequential(ConvNormAct(channels, max(channels // 4, 8)), nn.Conv2d(max(channels // 4, 8), 1, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        attention = torch.sigmoid(self.score(x))  # (B, 1, H, W)
+        return x * attention, attention
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with a skip; a 1x1 projection when widths differ."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv1 = ConvNormAct(in_channels, out_channels)
+        self.conv2 = nn.Sequential(nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), group_norm(out_channels))
+        self.skip = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.silu(self.skip(x) + self.conv2(self.conv1(x)))
+
+
+class DownBlock(nn.Module):
+    """Strided 3x3 convolution (halves H and W) then a residual block."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.down = ConvNormAct(in_channels, out_channels, stride=2)
+        self.block = ResidualBlock(out_channels, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(self.down(x))
+
+
+class UpBlock(nn.Module):
+    """Nearest 2x upsampling then a conv-norm-act (no transposed conv: no checkerboard artefacts)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = ConvNormAct(in_channels, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class CrossEncoderBilinearPooling(nn.Module):
+    """Cross-encoder bilinear pooling that keeps the spatial map.
+
+    Low-rank bilinear (Hadamard-product) fusion in the style of MLB (Kim et al. 2017), extended to the
+    three streams AIP-GAN fuses at each decoder scale: decoder features ``d``, identity-encoder features
+    ``a`` and expression-encoder features ``b``, all (B, C, H, W) at the same H, W. Per pixel:
+
+        z = P( (U d) * tanh(V a) * tanh(W b) ),   output = d + z
+
+    with U, V, W: C -> r and P: r -> C as 1x1 convolutions (r = rank). The product lets each identity
+    channel be modulated by each expression channel (a rank-r approximation of the full bilinear form)
+    at every location, which is what "cross-encoder" asks for; the residual keeps the decoder path open.
+    """
+
+    def __init__(self, channels: int, identity_channels: int, expression_channels: int, rank: int):
+        super().__init__()
+        self.project_decoder = nn.Conv2d(channels, rank, 1)
+        self.project_identity = nn.Conv2d(identity_channels, rank, 1)
+        self.project_expression = nn.Conv2d(expression_channels, rank, 1)
+        self.norm = group_norm(rank)
+        self.project_out = nn.Conv2d(rank, channels, 1)
+
+    def forward(self, decoder: torch.Tensor, identity: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
+        joint = (
+            self.project_decoder(decoder)
+            * torch.tanh(self.project_identity(identity))
+            * torch.tanh(self.project_expression(expression))
+        )  # (B, r, H, W): Hadamard product of the three rank-r projections
+        return decoder + self.project_out(self.norm(joint))  # (B, C, H, W)

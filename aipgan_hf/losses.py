@@ -1,0 +1,102 @@
+"""Pure loss functions for AIP-GAN training. The paper names the terms but gives no formulas or weights;
+each choice is documented here and the weights are flags of training/train.py (defaults in README).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .landmarks import landmarks_to_heatmaps
+
+
+def hinge_discriminator_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """Hinge loss (Lim & Ye 2017; SAGAN, BigGAN), averaged over discriminator scales.
+
+    Chosen over the original non-saturating loss for its stability with spectral-normalised patch
+    discriminators; ``fake_logits`` must come from detached generator outputs."""
+    losses = [F.relu(1 - r).mean() + F.relu(1 + f).mean() for r, f in zip(real_logits, fake_logits)]
+    return torch.stack(losses).mean()
+
+
+def hinge_generator_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """Generator side of the hinge loss: ``-D(G(x))``, averaged over scales."""
+    return torch.stack([-f.mean() for f in fake_logits]).mean()
+
+
+def feature_matching_loss(fake_features: list[list[torch.Tensor]], real_features: list[list[torch.Tensor]], weight: torch.Tensor | None = None) -> torch.Tensor:
+    """pix2pixHD discriminator feature matching: L1 between intermediate D activations of the output and of its
+    ground truth (real features detached), averaged over layers and scales. ``weight`` (B,) masks samples
+    without a ground truth (cross-person pairs)."""
+    terms = []
+    for fake_scale, real_scale in zip(fake_features, real_features):
+        for fake, real in zip(fake_scale, real_scale):
+            per_sample = (fake - real.detach()).abs().flatten(1).mean(1)  # (B,)
+            terms.append(_weighted_mean(per_sample, weight))
+    return torch.stack(terms).mean()
+
+
+def reconstruction_loss(output: torch.Tensor, ground_truth: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 at full and half resolution (the half-resolution term weights low frequencies: colour and shape
+    over texture). No VGG/LPIPS term: torchvision is not available on the target platform."""
+    full = (output - ground_truth).abs().flatten(1).mean(1)  # (B,)
+    half = (F.avg_pool2d(output, 2) - F.avg_pool2d(ground_truth, 2)).abs().flatten(1).mean(1)
+    return _weighted_mean(full + half, weight)
+
+
+def landmark_heatmap_loss(heatmap_logits: torch.Tensor, landmarks: torch.Tensor, image_size: int, sigma: float) -> torch.Tensor:
+    """MSE between predicted heatmaps (B, 68, S, S) and Gaussians at the landmarks (B, 68, 2) in crop pixels
+    (the stacked-hourglass formulation), scaled by 100 so its magnitude is comparable with the image terms."""
+    target = landmarks_to_heatmaps(landmarks, heatmap_logits.shape[-1], image_size, sigma)  # (B, 68, S, S)
+    return F.mse_loss(heatmap_logits, target) * 100.0
+
+
+def landmark_attention_target(landmarks: torch.Tensor, size: int, image_size: int, sigma: float = 2.0) -> torch.Tensor:
+    """Where expression lives: the max over wide landmark Gaussians, (B, 1, S, S) in [0, 1]. The jaw line is
+    included (mouth opening moves it); cheeks and forehead far from landmarks are not."""
+    return landmarks_to_heatmaps(landmarks, size, image_size, sigma).amax(dim=1, keepdim=True)
+
+
+def attention_supervision_loss(attention: torch.Tensor, landmarks: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Binary cross-entropy between the expression encoder's spatial attention (B, 1, S, S) and the landmark
+    mask: this is what makes the expression encoder's attention *supervised* by landmarks."""
+    target = landmark_attention_target(landmarks, attention.shape[-1], image_size)
+    return F.binary_cross_entropy(attention.float().clamp(1e-6, 1 - 1e-6), target)
+
+
+def intrinsic_loss(intrinsic: torch.Tensor, neutral: torch.Tensor, has_neutral: torch.Tensor, target: torch.Tensor, fallback_weight: float = 0.1) -> torch.Tensor:
+    """Intrinsic-image supervision: L1 to a neutral photo/frame of the same person where one exists; elsewhere a
+    weak L1 to the target itself (keeps the intrinsic image a face of that person rather than anything)."""
+    neutral_term = (intrinsic - neutral).abs().flatten(1).mean(1)  # (B,)
+    fallback = (intrinsic - target).abs().flatten(1).mean(1) * fallback_weight
+    return torch.where(has_neutral, neutral_term, fallback).mean()
+
+
+def identity_consistency_loss(output_embedding: torch.Tensor, target_embedding: torch.Tensor) -> torch.Tensor:
+    """1 - cosine similarity between identity embeddings (pooled identity-encoder bottleneck) of the output and
+    of the target (detached): the transferred face must still encode as the target person."""
+    return (1 - F.cosine_similarity(output_embedding, target_embedding.detach(), dim=1)).mean()
+
+
+def expression_consistency_loss(output_heatmaps: torch.Tensor, source_heatmaps: torch.Tensor) -> torch.Tensor:
+    """MSE between the expression encoder's landmark heatmaps of the output and of the source (detached):
+    the output must show the landmarks, i.e. the expression, it was asked to show."""
+    return F.mse_loss(output_heatmaps, source_heatmaps.detach()) * 100.0
+
+
+def mask_regularisation(mask: torch.Tensor) -> torch.Tensor:
+    """GANimation's mask terms: mean activation (repaint as little as needed) plus total variation (smooth)."""
+    tv = (mask[..., 1:, :] - mask[..., :-1, :]).abs().mean() + (mask[..., :, 1:] - mask[..., :, :-1]).abs().mean()
+    return mask.mean() + tv
+
+
+def identity_embedding(features: list[torch.Tensor]) -> torch.Tensor:
+    """(B, C) identity embedding: global average of the coarsest identity-encoder features."""
+    return features[-1].mean(dim=(2, 3))
+
+
+def _weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    if weight is None:
+        return values.mean()
+    weight = weight.to(values.dtype)
+    return (values * weight).sum() / weight.sum().clamp(min=1.0)

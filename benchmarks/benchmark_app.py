@@ -1,0 +1,198 @@
+#!/usr/bin/env python
+"""Load test of the Gradio app: latency of `/transfer` on loopback, one client alone and many at once.
+
+    python benchmarks/benchmark_app.py                         # starts app.py on a free port, 20 clients
+    python benchmarks/benchmark_app.py --clients 20 --requests_per_client 2 --json load.json
+    python benchmarks/benchmark_app.py --url http://127.0.0.1:7860/   # an app that is already running
+
+Every request is a full transfer through ``gradio_client`` (upload two photos, queue, run, download the
+results): the expression source is matplotlib's Grace Hopper portrait and the target skimage's astronaut,
+both public domain. Latency is counted from submission to the downloaded result, so under load it
+includes the time spent waiting in the queue. All clients are created first and then released together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_app(port: int, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Run ``python app.py`` on 127.0.0.1:``port``; stdout and stderr go to ``log_path``."""
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False", **(extra_env or {})}
+    with open(log_path, "wb") as log:
+        return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py")], cwd=PROJECT_ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until_ready(url: str, process: subprocess.Popen | None, log_path: Path | None = None, timeout: float = 180.0) -> None:
+    """Poll the app's config route until it answers; fail early (with the log's tail) if the process dies."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:] if log_path else ""
+            raise RuntimeError(f"app.py exited with code {process.returncode} before serving:\n{tail}")
+        try:
+            if httpx.get(url.rstrip("/") + "/config", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop_app(process: subprocess.Popen) -> None:
+    """Terminate the app process started by :func:`start_app` (and only it)."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wheel_photos(folder: Path) -> tuple[Path, Path]:
+    """(expression source, identity target) PNGs of the public-domain faces that ship in wheels."""
+    import matplotlib.cbook
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    source, target = folder / "grace_hopper.png", folder / "astronaut.png"
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
+        Image.open(handle).convert("RGB").save(source)
+    Image.fromarray(data.astronaut()).save(target)
+    return source, target
+
+
+def transfer_once(client, source: Path, target: Path) -> float:
+    """One `/transfer` call at default settings; returns its latency in seconds."""
+    from gradio_client import handle_file
+
+    start = time.perf_counter()
+    client.predict(handle_file(str(source)), handle_file(str(target)), 1.0, 0.0, True, 0, 0, api_name="/transfer")
+    return time.perf_counter() - start
+
+
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    """p50 / p95 / max in seconds (nearest-rank p95)."""
+    ordered = sorted(latencies)
+    rank95 = max(0, int(np.ceil(0.95 * len(ordered))) - 1)
+    return {"p50_s": round(statistics.median(ordered), 3), "p95_s": round(ordered[rank95], 3), "max_s": round(ordered[-1], 3)}
+
+
+def run_single(url: str, source: Path, target: Path, runs: int, download_dir: Path) -> dict:
+    """Sequential requests from one client (after one warm-up request)."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False, download_files=str(download_dir))
+    transfer_once(client, source, target)
+    latencies = [transfer_once(client, source, target) for _ in range(runs)]
+    return {"requests": runs, **percentiles(latencies)}
+
+
+def run_load(url: str, source: Path, target: Path, clients: int, requests_per_client: int, download_dir: Path) -> dict:
+    """``clients`` threads, each with its own gradio_client.Client, released together; every one sends
+    ``requests_per_client`` transfers back to back. Failures are collected, not raised."""
+    from gradio_client import Client
+
+    sessions = [Client(url, verbose=False, download_files=str(download_dir / f"client{k}")) for k in range(clients)]
+    start_line = threading.Barrier(clients + 1)
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def client_loop(client) -> None:
+        start_line.wait()
+        for _ in range(requests_per_client):
+            try:
+                latency = transfer_once(client, source, target)
+            except Exception as error:  # noqa: BLE001 -- a load test counts failures instead of stopping
+                with lock:
+                    failures.append(f"{type(error).__name__}: {error}")
+            else:
+                with lock:
+                    latencies.append(latency)
+
+    threads = [threading.Thread(target=client_loop, args=(client,), daemon=True) for client in sessions]
+    for thread in threads:
+        thread.start()
+    start_line.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    report = {"clients": clients, "requests": clients * requests_per_client, "succeeded": len(latencies),
+              "failures": failures, "wall_s": round(wall, 2), "throughput_per_s": round(len(latencies) / wall, 3)}
+    return {**report, **percentiles(latencies)} if latencies else report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default=None, help="an app that is already running (default: start app.py on a free port)")
+    parser.add_argument("--clients", type=int, default=20, help="concurrent clients")
+    parser.add_argument("--requests_per_client", type=int, default=1)
+    parser.add_argument("--single_runs", type=int, default=5, help="sequential requests from one client first (0: skip)")
+    parser.add_argument("--concurrency", type=int, default=None, help="AIPGAN_CONCURRENCY for the started app")
+    parser.add_argument("--json", default=None, help="write the figures here")
+    parser.add_argument("--app_log", default=None, help="keep the started app's log here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark and return (and print) its figures."""
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="aipgan-load-") as tmp:
+        work = Path(tmp)
+        source, target = wheel_photos(work / "photos")
+        process = None
+        url = args.url
+        if url is None:
+            url = f"http://127.0.0.1:{free_port()}/"
+            extra = {"AIPGAN_CONCURRENCY": str(args.concurrency)} if args.concurrency else {}
+            port = int(url.rsplit(":", 1)[1].strip("/"))
+            process = start_app(port, work / "app.log", extra)
+        try:
+            wait_until_ready(url, process, work / "app.log")
+            figures = {"url": url, "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+                       "platform": platform.platform(), "python": platform.python_version()}
+            if args.single_runs > 0:
+                figures["single"] = run_single(url, source, target, args.single_runs, work / "single")
+            figures["load"] = run_load(url, source, target, args.clients, args.requests_per_client, work / "load")
+        finally:
+            if process is not None:
+                stop_app(process)
+                if args.app_log:
+                    Path(args.app_log).write_bytes((work / "app.log").read_bytes())
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,342 @@
+"""app.py: the Gradio Space, driven the way visitors and API users drive it.
+
+A real ``python app.py`` runs on a free loopback port for the whole module; ``/transfer`` and
+``/synthesize`` are called with ``gradio_client`` on the public-domain wheel faces, failures are checked
+for their short messages, a few concurrent clients must all succeed, and headless Chromium runs one
+transfer in the page. Set AIPGAN_UPDATE_SCREENSHOT=1 to write that page's screenshot to docs/screenshot.png.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RESOLUTION = json.loads((PROJECT_ROOT / "aipgan_hf/checkpoints/default/generator/config.json").read_text())["resolution"]
+MAX_FILE_SIZE_MB = 3
+REQUIRE_BROWSER = os.environ.get("AIPGAN_REQUIRE_BROWSER", "") == "1"
+LANDMARK_DOT = (255, 64, 64)  # app.draw_landmarks' dot colour
+
+
+def _load_module(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # gradio inspects the module of component classes
+    spec.loader.exec_module(module)
+    return module
+
+
+benchmark_app = _load_module("benchmark_app", PROJECT_ROOT / "benchmarks" / "benchmark_app.py")
+
+
+# ----------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> tuple[Path, Path]:
+    """(expression source = Grace Hopper, identity target = astronaut) as PNG files."""
+    return benchmark_app.wheel_photos(tmp_path_factory.mktemp("photos"))
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, photos):
+    """``python app.py`` on 127.0.0.1:<free port>, with one extra example folder and a small upload limit."""
+    work = tmp_path_factory.mktemp("app")
+    extra_examples = work / "examples"
+    extra_examples.mkdir()
+    Image.open(photos[1]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(extra_examples / "mirrored_astronaut.png")
+    (extra_examples / "notes.txt").write_text("not an example")
+    port = benchmark_app.free_port()
+    log = work / "app.log"
+    process = benchmark_app.start_app(port, log, {"AIPGAN_EXAMPLES_DIR": str(extra_examples),
+                                                  "AIPGAN_MAX_FILE_SIZE": f"{MAX_FILE_SIZE_MB}mb"})
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        benchmark_app.wait_until_ready(url, process, log, timeout=240)
+        yield url
+    finally:
+        benchmark_app.stop_app(process)
+
+
+@pytest.fixture(scope="module")
+def client(app_url, tmp_path_factory):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    """app.py imported in this process (loads the model and builds the page, does not launch)."""
+    return _load_module("aipgan_app", PROJECT_ROOT / "app.py")
+
+
+def _png(path: str) -> Image.Image:
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def _app_error(call) -> str:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as caught:
+        call()
+    return str(caught.value)
+
+
+def _assert_short(message: str) -> None:
+    assert "Traceback" not in message and "File \"" not in message, message
+    assert "/tmp" not in message and "gradio" not in message.lower(), f"server path or internals leaked: {message}"
+    assert len(message) < 250, message
+
+
+# ----------------------------------------------------------------------------------------------- API
+def test_transfer_returns_target_sized_png_and_model_views(client, photos):
+    from gradio_client import handle_file
+
+    source, target = photos
+    outputs = client.predict(handle_file(str(source)), handle_file(str(target)), 1.0, 0.0, True, 0, 0, api_name="/transfer")
+    result, aligned, source_marks, target_marks, attention, intrinsic = (_png(path) for path in outputs)
+    target_photo = np.asarray(Image.open(target).convert("RGB"))
+    assert result.size == (target_photo.shape[1], target_photo.shape[0])
+    assert aligned.size == intrinsic.size == (RESOLUTION, RESOLUTION)
+    assert attention.size == (256, 256)
+    pixels = np.asarray(result.convert("RGB"))
+    assert np.array_equal(pixels[:20, :20], target_photo[:20, :20]), "paste-back changed the photo far from the face"
+    assert np.abs(pixels.astype(int) - target_photo).sum() > 0, "the face was not replaced"
+    for view in (source_marks, target_marks):
+        dots = np.all(np.asarray(view.convert("RGB")) == LANDMARK_DOT, axis=-1).sum()
+        assert dots > 68, "landmarks are not drawn"
+
+
+def test_transfer_without_paste_back_returns_the_aligned_face(client, photos):
+    from gradio_client import handle_file
+
+    source, target = photos
+    outputs = client.predict(handle_file(str(source)), handle_file(str(target)), 0.5, 0.3, False, 0, 0, api_name="/transfer")
+    assert _png(outputs[0]).size == (RESOLUTION, RESOLUTION)
+
+
+def test_synthesize_every_preset_of_the_checkpoint(client, photos):
+    from gradio_client import handle_file
+
+    dropdown = next(c for c in client.config["components"] if c.get("props", {}).get("label") == "Expression")
+    expressions = [value for _, value in dropdown["props"]["choices"]]  # (shown word, dataset label) pairs
+    assert expressions, "the bundled checkpoint carries no presets; /synthesize cannot be tested"
+    target = photos[0]
+    size = Image.open(target).size
+    for expression in expressions:
+        outputs = client.predict(handle_file(str(target)), expression, 1.2, True, 0, api_name="/synthesize")
+        assert _png(outputs[0]).size == size, expression
+
+
+def test_synthesize_unknown_preset_names_the_available_ones(client, photos):
+    from gradio_client import handle_file
+
+    message = _app_error(lambda: client.predict(handle_file(str(photos[1])), "smug", 1.0, True, 0, api_name="/synthesize"))
+    _assert_short(message)
+    assert message.startswith("This model has no preset for 'smug'; it has: happy"), message
+
+
+def test_text_file_gives_the_short_message(client, photos, tmp_path):
+    from gradio_client import handle_file
+
+    text = tmp_path / "holiday.png"  # a misleading name: the content decides
+    text.write_text("this is a shopping list, not a photo\n")
+    message = _app_error(lambda: client.predict(handle_file(str(text)), handle_file(str(photos[1])), 1.0, 0.0, True, 0, 0,
+                                                api_name="/transfer"))
+    assert message == "The expression source photo is not an image (it looks like text); use a JPEG, PNG or WebP photo."
+
+
+def test_photo_without_a_face_names_the_photo(client, photos, tmp_path):
+    from gradio_client import handle_file
+
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(wall)
+    message = _app_error(lambda: client.predict(handle_file(str(photos[0])), handle_file(str(wall)), 1.0, 0.0, True, 0, 0,
+                                                api_name="/transfer"))
+    _assert_short(message)
+    assert message.startswith("The identity target photo: no face found"), message
+
+
+def test_face_number_beyond_the_faces_found(client, photos):
+    from gradio_client import handle_file
+
+    message = _app_error(lambda: client.predict(handle_file(str(photos[0])), handle_file(str(photos[1])), 1.0, 0.0, True, 2, 0,
+                                                api_name="/transfer"))
+    _assert_short(message)
+    assert message.startswith("The expression source photo: face index 2 asked for, but only 1 face found"), message
+
+
+def test_upload_over_the_size_limit_is_refused(app_url, tmp_path):
+    import httpx
+
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom((MAX_FILE_SIZE_MB + 1) * 1024 * 1024))
+    with big.open("rb") as handle:
+        response = httpx.post(app_url + "gradio_api/upload", files={"files": ("big.png", handle, "image/png")}, timeout=60)
+    assert response.status_code == 413
+    assert "maximum allowed size" in response.text and "Traceback" not in response.text
+
+
+def test_page_shows_model_status_and_extra_examples(client):
+    config = json.dumps(client.config)
+    assert "Model: bundled checkpoint" in config
+    assert "mirrored_astronaut.png" in config, "AIPGAN_EXAMPLES_DIR photos are not among the examples"
+    assert "notes.txt" not in config
+    assert {"/transfer", "/synthesize"} <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+
+
+def test_concurrent_clients_all_succeed(app_url, photos, tmp_path):
+    """A small version of benchmarks/benchmark_app.py (which runs 20 clients)."""
+    report = benchmark_app.run_load(app_url, *photos, clients=6, requests_per_client=1, download_dir=tmp_path)
+    assert report["failures"] == [] and report["succeeded"] == 6, report
+    assert report["p95_s"] < 120, report
+
+
+# ----------------------------------------------------------------------------------------------- in-process
+def test_unexpected_errors_become_a_generic_logged_message(app_module, caplog):
+    import gradio as gr
+
+    with caplog.at_level(logging.ERROR), pytest.raises(gr.Error) as caught:
+        with app_module.friendly_errors("transfer"):
+            raise RuntimeError("CUDA exploded at 0xdeadbeef")
+    assert caught.value.message == app_module.UNEXPECTED_ERROR
+    assert "0xdeadbeef" not in caught.value.message
+    assert any("0xdeadbeef" in (record.exc_text or str(record.exc_info)) for record in caplog.records), "not logged"
+
+
+def test_library_errors_pass_through_as_a_sentence(app_module):
+    import gradio as gr
+
+    from aipgan_hf.errors import ImageTooLargeError
+
+    with pytest.raises(gr.Error) as caught:
+        with app_module.friendly_errors("transfer"):
+            raise ImageTooLargeError("the image is 9000x9000 = 81,000,000 pixels, more than the limit of 50,000,000; downscale it first")
+    assert caught.value.message == "The image is 9000x9000 = 81,000,000 pixels, more than the limit of 50,000,000; downscale it first."
+
+
+def test_model_status_is_the_cards_bold_line(app_module):
+    card = "---\nlicense: mit\ntags: ['**x**']\n---\n\n# Title\n\n**UNTRAINED**: noise.\n\nMore text.\n"
+    assert app_module.model_status(card) == "**UNTRAINED**: noise."
+    assert app_module.model_status("---\na: 1\n---\n# Title\nplain\n") == ""
+
+
+def test_preset_note_lists_the_missing_presets(app_module):
+    assert app_module.preset_note(["happiness", "surprise"]) == "Not in this model: angry, sad, disgusted, fearful."
+    assert app_module.preset_note(list(app_module.PRESET_NAMES)) == ""
+    assert "no preset" in app_module.preset_note([])
+
+
+def test_attention_overlay_follows_the_map(app_module):
+    face = Image.new("RGB", (128, 128), (128, 128, 128))
+    attention = np.zeros((32, 32), np.float32)
+    attention[:, 16:] = 1.0  # right half attended
+    view = np.asarray(app_module.attention_overlay(face, attention)).astype(int)
+    assert view.shape == (256, 256, 3)
+    assert view[:, 200:].sum() > view[:, :56].sum() * 1.5, "attended half is not brighter"
+
+
+# ----------------------------------------------------------------------------------------------- browser
+def _chromium_driver(user_data_dir: Path):
+    reasons = []
+    if shutil.which("chromium") is None or not Path("/usr/bin/chromedriver").is_file():
+        reasons.append("chromium and /usr/bin/chromedriver (apt-get install chromium chromium-driver)")
+    if importlib.util.find_spec("selenium") is None:
+        reasons.append("selenium (pip install selenium)")
+    if reasons:
+        message = "browser test needs " + " and ".join(reasons)
+        if REQUIRE_BROWSER:
+            pytest.fail(f"AIPGAN_REQUIRE_BROWSER=1 but {message}")
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={user_data_dir}", "--window-size=1280,1700", "--hide-scrollbars"):
+        options.add_argument(flag)
+    options.binary_location = shutil.which("chromium")
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)  # local driver: no download
+
+
+def _click_example(driver, examples_id: str, filename: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    for button in driver.find_elements(By.CSS_SELECTOR, f"#{examples_id} button.gallery-item"):
+        if button.find_element(By.TAG_NAME, "img").get_attribute("src").endswith("/" + filename):
+            button.click()
+            return
+    raise AssertionError(f"no example {filename} in #{examples_id}")
+
+
+def test_browser_runs_a_transfer_on_the_examples(app_url, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = _chromium_driver(tmp_path / "chromium-profile")
+    try:
+        driver.get(app_url)
+        wait = WebDriverWait(driver, 90)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#target-examples button.gallery-item"))
+        _click_example(driver, "target-examples", "astronaut.png")
+        _click_example(driver, "source-examples", "grace_hopper.png")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#target img") and d.find_elements(By.CSS_SELECTOR, "#source img"))
+        driver.find_element(By.ID, "transfer-button").click()
+        all_loaded = ("const imgs = [...document.querySelectorAll('#result img, #aligned img, #inside img')];"
+                      "return imgs.length == 6 && imgs.every(img => img.complete && img.naturalWidth > 0)")
+        wait.until(lambda d: d.execute_script(all_loaded))
+        assert driver.execute_script("return document.querySelector('#result img').naturalWidth") == 512
+        assert "Could not process the photos" not in driver.find_element(By.TAG_NAME, "body").text
+        time.sleep(1.0)  # let the views finish fading in
+        height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        raw = tmp_path / "page.png"
+        driver.save_screenshot(str(raw))
+    finally:
+        driver.quit()
+    screenshot = tmp_path / "screenshot.png"
+    page = Image.open(raw).convert("RGB")
+    page = page.resize((1000, round(page.height * 1000 / page.width)), Image.Resampling.LANCZOS)
+    page.quantize(colors=192, method=Image.Quantize.MEDIANCUT).save(screenshot, optimize=True)
+    assert screenshot.stat().st_size < 300_000, f"screenshot is {screenshot.stat().st_size} bytes"
+    if os.environ.get("AIPGAN_UPDATE_SCREENSHOT") == "1":
+        (PROJECT_ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(screenshot, PROJECT_ROOT / "docs" / "screenshot.png")
+
+
+def test_browser_shows_the_short_error_for_a_text_file(app_url, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    text = tmp_path / "notes.png"
+    text.write_text("not a photo at all\n")
+    driver = _chromium_driver(tmp_path / "chromium-profile")
+    try:
+        driver.get(app_url)
+        wait = WebDriverWait(driver, 90)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#target-examples button.gallery-item"))
+        _click_example(driver, "target-examples", "astronaut.png")
+        driver.find_element(By.CSS_SELECTOR, "#source input[type=file]").send_keys(str(text))
+        driver.find_element(By.ID, "transfer-button").click()
+        expected = "The expression source photo is not an image (it looks like text)"
+        wait.until(lambda d: expected in d.find_element(By.TAG_NAME, "body").text)
+        body = driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        driver.quit()
+    assert "Traceback" not in body and "UnidentifiedImageError" not in body

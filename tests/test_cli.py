@@ -1,0 +1,122 @@
+"""Tests for the ``aipgan`` command line, run as a user would: ``python -m aipgan_hf.cli`` in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aipgan_hf.cli import main
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "aipgan_hf.cli", *map(str, args)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, astronaut, grace_hopper) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("photos")
+    paths = {
+        "astronaut": folder / "astronaut.png",
+        "grace": folder / "grace hopper.jpg",  # a space in the name on purpose
+        "noise": folder / "noise.png",
+        "text": folder / "notes.jpg",
+    }
+    Image.fromarray(astronaut).save(paths["astronaut"])
+    Image.fromarray(grace_hopper).save(paths["grace"], quality=95)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(paths["noise"])
+    paths["text"].write_text("not a photo\n")
+    return paths
+
+
+def assert_single_error_line(completed: subprocess.CompletedProcess) -> str:
+    assert completed.returncode == 2, completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in completed.stderr
+    return lines[0]
+
+
+def test_transfer_writes_an_image_of_the_target_size(photos, grace_hopper, tmp_path):
+    output = tmp_path / "result.png"
+    completed = run_cli("transfer", "--source", photos["astronaut"], "--target", photos["grace"], "--output", output)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
+    with Image.open(output) as image:
+        assert image.format == "PNG" and image.mode == "RGB"
+        assert image.size == (grace_hopper.shape[1], grace_hopper.shape[0])
+        result = np.asarray(image)
+    # the face changed, the border of the photo did not (JPEG input: compare against its decoded pixels)
+    target = np.asarray(Image.open(photos["grace"]).convert("RGB"))
+    assert np.abs(result[200:350, 200:330].astype(int) - target[200:350, 200:330].astype(int)).mean() > 1.0
+    np.testing.assert_array_equal(result[:40], target[:40])
+    assert list(tmp_path.iterdir()) == [output]  # no temporary files left behind
+
+
+def test_transfer_without_paste_back_writes_the_face_crop(photos, tmp_path, capsys):
+    output = tmp_path / "face.jpg"
+    status = main([
+        "transfer", "--source", str(photos["grace"]), "--target", str(photos["astronaut"]), "--output", str(output),
+        "--no-paste-back", "--strength", "0.5", "--identity-mix", "0.2", "--face-index", "0", "--source-face-index", "0",
+    ])
+    assert status == 0, capsys.readouterr().err
+    assert f"wrote {output}" in capsys.readouterr().out
+    with Image.open(output) as image:
+        assert image.format == "JPEG"
+        assert image.width == image.height and image.width in (64, 128, 256)
+
+
+BAD_RUNS = [
+    # (id, run in a subprocess (else in-process through main()), arguments with {placeholders}, message part)
+    ("missing source", True, ["--source", "{missing}", "--target", "{grace}", "--output", "{out}"], "source file not found"),
+    ("target is text", True, ["--source", "{astronaut}", "--target", "{text}", "--output", "{out}"], "not an image"),
+    ("no face in source", True, ["--source", "{noise}", "--target", "{grace}", "--output", "{out}"], "no face found"),
+    ("overwrite an input", True, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{grace}"], "refusing to overwrite"),
+    ("source is a directory", False, ["--source", "{folder}", "--target", "{grace}", "--output", "{out}"], "not a file"),
+    ("face index out of range", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--face-index", "3"], "face index 3"),
+    ("strength out of range", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--strength", "9"], "between 0.0 and 1.5"),
+    ("strength not a number", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--strength", "lots"], "invalid float value"),
+    ("unknown output format", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{folder}/result.xyz"], "output format"),
+    ("output folder missing", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{folder}/no/such/out.png"], "does not exist"),
+    ("output under a file", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{text}/out.png"], "does not exist"),
+    ("missing --target", False, ["--source", "{astronaut}", "--output", "{out}"], "--target"),
+    ("bad checkpoint", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--checkpoint", "{folder}"], "config"),
+]
+
+
+@pytest.mark.parametrize(
+    "via_subprocess, arguments, message", [case[1:] for case in BAD_RUNS], ids=[case[0] for case in BAD_RUNS]
+)
+def test_bad_input_exits_2_with_one_error_line(photos, tmp_path, capsys, via_subprocess, arguments, message):
+    output = tmp_path / "out.png"
+    output.write_bytes(b"previous result")  # a failure must not destroy an existing output
+    names = {key: str(path) for key, path in photos.items()}
+    names.update(missing=str(tmp_path / "missing.jpg"), folder=str(tmp_path), out=str(output))
+    argv = ["transfer", *(argument.format(**names) for argument in arguments)]
+    if via_subprocess:
+        completed = run_cli(*argv)
+    else:  # same code path without paying the interpreter start-up again
+        status = main(argv)
+        captured = capsys.readouterr()
+        completed = subprocess.CompletedProcess(argv, status, captured.out, captured.err)
+    line = assert_single_error_line(completed)
+    assert message in line
+    assert output.read_bytes() == b"previous result"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.png"]  # nothing else written
+
+
+def test_no_subcommand_is_an_error():
+    assert "COMMAND" in assert_single_error_line(run_cli())

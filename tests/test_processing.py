@@ -1,0 +1,447 @@
+"""Tests for aipgan_hf.processing: loading, detection, alignment, paste-back, normalisation, errors."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aipgan_hf.errors import (
+    AIPGANError,
+    FaceIndexError,
+    FaceTooSmallError,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    InvalidImageError,
+    NoFaceError,
+    TruncatedImageError,
+    UnsupportedImageError,
+)
+from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE
+from aipgan_hf.processing import (
+    DEFAULT_MAX_PIXELS,
+    FaceProcessor,
+    apply_affine,
+    face_mask,
+    image_to_tensor,
+    invert_affine,
+    load_image,
+    template_points,
+    tensor_to_image,
+)
+
+# Where the faces are (detector box centres measured once by hand-checked runs), and their identities differ.
+FACE_CENTRES = {"astronaut": (223.0, 127.0), "grace_hopper": (269.0, 245.0)}
+
+
+@pytest.fixture(scope="module")
+def processor() -> FaceProcessor:
+    return FaceProcessor(resolution=128)
+
+
+@pytest.fixture(scope="module")
+def faces(astronaut, grace_hopper) -> dict[str, np.ndarray]:
+    return {"astronaut": astronaut, "grace_hopper": grace_hopper}
+
+
+def encode(image: np.ndarray | Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def eye_centres(landmarks: np.ndarray) -> np.ndarray:
+    return np.stack([landmarks[RIGHT_EYE].mean(axis=0), landmarks[LEFT_EYE].mean(axis=0)])
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` RGB pixels but carries almost no data."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+# ------------------------------------------------------------------------------------------------
+# detection and alignment
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_detects_the_face_in_both_portraits(processor, faces, name):
+    detected = processor.detect(faces[name])
+    assert len(detected) == 1
+    x0, y0, x1, y1 = detected[0].box
+    centre_x, centre_y = FACE_CENTRES[name]
+    assert abs((x0 + x1) / 2 - centre_x) < 25 and abs((y0 + y1) / 2 - centre_y) < 25
+    assert 60 < x1 - x0 < 300
+    # the 68 landmarks lie on the face: eyes above the mouth, all near the box
+    landmarks = detected[0].landmarks
+    assert landmarks.shape == (68, 2) and landmarks.dtype == np.float32
+    assert eye_centres(landmarks)[:, 1].max() < landmarks[48:68, 1].min()
+    assert (landmarks[:, 0] > x0 - 20).all() and (landmarks[:, 0] < x1 + 20).all()
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_alignment_puts_the_eyes_on_the_template(processor, faces, name):
+    aligned = processor.align(faces[name])
+    template_eyes = template_points(128)[:2]
+    assert aligned.crop.shape == (128, 128, 3) and aligned.crop.dtype == np.uint8
+    assert np.linalg.norm(eye_centres(aligned.crop_landmarks) - template_eyes, axis=1).max() < 3.0
+    # the crop's pixels, not only the matrix: landmarks found again on the crop itself land there too
+    refound = processor.detect(aligned.crop)[0].landmarks
+    assert np.linalg.norm(eye_centres(refound) - template_eyes, axis=1).max() < 4.0
+    # crop_landmarks are the photo landmarks through the returned matrix
+    np.testing.assert_allclose(apply_affine(aligned.matrix, aligned.landmarks), aligned.crop_landmarks, atol=1e-3)
+
+
+@pytest.mark.parametrize("resolution", [64, 128, 256])
+def test_align_at_any_resolution(astronaut, resolution):
+    aligned = FaceProcessor(resolution=resolution).align(astronaut)
+    assert aligned.crop.shape == (resolution, resolution, 3)
+    eyes = eye_centres(aligned.crop_landmarks)
+    assert np.linalg.norm(eyes - template_points(resolution)[:2], axis=1).max() < 3.0 * resolution / 128
+    # same framing at every size: the crop brought to 64 px matches the 64 px crop
+    reference = FaceProcessor(resolution=64).align(astronaut).crop.astype(float)
+    small = np.asarray(Image.fromarray(aligned.crop).resize((64, 64), Image.Resampling.BOX)).astype(float)
+    assert np.abs(small - reference).mean() < 8.0
+
+
+def test_detection_runs_on_a_downscaled_copy_but_reports_photo_coordinates(astronaut, processor):
+    box_512 = np.array(processor.align(astronaut).box)
+    big = np.asarray(Image.fromarray(astronaut).resize((1024, 1024), Image.Resampling.BICUBIC))
+    aligned_big = processor.align(big)
+    np.testing.assert_allclose(np.array(aligned_big.box) / 2, box_512, atol=10)
+    small_crop = processor.align(astronaut).crop.astype(float)
+    assert np.abs(aligned_big.crop.astype(float) - small_crop).mean() < 10.0
+
+
+def test_largest_face_first_and_face_index(astronaut, grace_hopper, processor):
+    canvas = np.full((480, 640, 3), 200, np.uint8)
+    canvas[0:375, 0:320] = np.asarray(Image.fromarray(grace_hopper).resize((320, 375)))  # face about 135 px
+    canvas[50:350, 360:610] = astronaut[0:300, 100:350]  # face about 88 px
+    detected = processor.detect(canvas)
+    assert len(detected) == 2
+    assert detected[0].box[0] < 320 < detected[1].box[0]  # grace hopper (larger) first
+    second = processor.align(canvas, face_index=1)
+    np.testing.assert_allclose(second.box, detected[1].box)
+    with pytest.raises(FaceIndexError, match="only 2 faces"):
+        processor.align(canvas, face_index=2)
+
+
+def test_tight_crop_inside_the_detector_box_is_still_aligned(astronaut, processor):
+    x0, y0, x1, y1 = (int(round(v)) for v in processor.align(astronaut).box)
+    inset = int(0.15 * (x1 - x0))
+    tight = np.asarray(Image.fromarray(astronaut[y0 + inset : y1 - inset, x0 + inset : x1 - inset]).resize((128, 128)))
+    grey = np.asarray(Image.fromarray(tight).convert("L"))
+    assert len(processor.detector(grey, 2)) == 0  # the HOG detector alone finds nothing here ...
+    aligned = processor.align(tight)  # ... the fallbacks do
+    assert np.linalg.norm(eye_centres(aligned.crop_landmarks) - template_points(128)[:2], axis=1).max() < 4.0
+
+
+def test_tilted_head_is_found_and_aligned_upright(astronaut, processor):
+    tilted = np.asarray(Image.fromarray(astronaut).rotate(35, expand=True, fillcolor=(128, 128, 128)))
+    aligned = processor.align(tilted)
+    eyes = eye_centres(aligned.crop_landmarks)
+    assert abs(eyes[0, 1] - eyes[1, 1]) < 3.0  # level eyes in the crop
+    assert np.linalg.norm(eyes - template_points(128)[:2], axis=1).max() < 4.0
+
+
+def test_descriptor_separates_identities(astronaut, grace_hopper, processor):
+    astronaut_face = processor.align(astronaut)
+    photo = processor.descriptor(astronaut)
+    assert photo.shape == (128,) and photo.dtype == np.float32
+    same = np.linalg.norm(photo - processor.descriptor(astronaut_face.crop, astronaut_face))
+    other = np.linalg.norm(photo - processor.descriptor(grace_hopper))
+    assert same < 0.3 < 0.6 < other
+    # an alignment made on a crop-sized image refers to that image, not to a crop frame
+    crop = astronaut_face.crop
+    np.testing.assert_allclose(processor.descriptor(crop, processor.align(crop)), processor.descriptor(crop), atol=1e-6)
+
+
+def test_processor_pickles_without_models(astronaut, processor):
+    processor.align(astronaut)  # models loaded
+    state = pickle.dumps(processor)
+    assert len(state) < 10_000  # the 100 MB landmark model is not in it
+    copy = pickle.loads(state)
+    np.testing.assert_array_equal(copy.align(astronaut).crop, processor.align(astronaut).crop)
+
+
+@pytest.mark.data
+def test_detection_rate_on_lfw(data_dir, processor):
+    files = sorted((data_dir / "lfw" / "images").glob("*.jpg"))
+    step = len(files) // 500
+    picked = files[::step][:500]
+    assert len(picked) == 500
+    found = 0
+    for path in picked:
+        try:
+            processor.align(path)
+            found += 1
+        except (NoFaceError, FaceTooSmallError):
+            pass
+    rate = found / len(picked)
+    print(f"LFW detection rate: {found}/{len(picked)} = {rate:.1%}")
+    assert rate >= 0.98, f"detection rate {rate:.1%} on 500 LFW images"
+
+
+# ------------------------------------------------------------------------------------------------
+# paste-back and mask
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_paste_back_changes_only_pixels_inside_the_face_mask(processor, faces, name):
+    photo = faces[name]
+    before = photo.copy()
+    aligned = processor.align(photo)
+    result = processor.paste_back(photo, 255 - aligned.crop, aligned)
+    np.testing.assert_array_equal(photo, before)  # the input is not modified
+    assert result.shape == photo.shape and result.dtype == np.uint8
+    changed = (result != photo).any(axis=2)
+    mask = processor.paste_mask(photo.shape, aligned)
+    assert changed.sum() > 2000  # the face really was replaced
+    assert not changed[mask == 0].any()  # outside the mask every pixel is bit-identical
+    # independent of the mask code: nothing changes outside the crop square mapped back into the photo
+    rows, cols = np.mgrid[0 : photo.shape[0], 0 : photo.shape[1]]
+    crop_xy = apply_affine(aligned.matrix, np.stack([cols.ravel(), rows.ravel()], axis=1)).reshape(*rows.shape, 2)
+    inside_crop = ((crop_xy > -1) & (crop_xy < 128)).all(axis=2)
+    assert not changed[~inside_crop].any()
+    # and the middle of the face did change
+    centre = apply_affine(invert_affine(aligned.matrix), np.array([[64.0, 70.0]]))[0].round().astype(int)
+    assert changed[centre[1], centre[0]]
+
+
+def test_pasting_the_unchanged_crop_back_restores_the_photo(processor, astronaut):
+    aligned = processor.align(astronaut)
+    mask = processor.paste_mask(astronaut.shape, aligned) > 128
+
+    def error_inside_mask(face: np.ndarray) -> float:
+        result = processor.paste_back(astronaut, face, aligned)
+        return float(np.abs(result.astype(int) - astronaut.astype(int))[mask].mean())
+
+    correct = error_inside_mask(aligned.crop)
+    assert correct < 5.0  # only resampling blur (measured 3.2)
+    assert error_inside_mask(np.roll(aligned.crop, 2, axis=1)) > 2 * correct  # a 2-pixel misplacement shows
+    # a face of another size (e.g. a 256 px model output) is mapped to the same place
+    assert error_inside_mask(FaceProcessor(resolution=256).align(astronaut).crop) < 5.0
+
+
+def test_face_mask_is_a_feathered_ellipse():
+    mask = face_mask(128)
+    assert mask.shape == (128, 128) and mask.dtype == np.float32
+    assert mask.min() == 0.0 and mask.max() == 1.0
+    assert mask[70, 64] == 1.0 and mask[0, 0] == 0.0 and mask[127, 127] == 0.0
+    np.testing.assert_allclose(mask, mask[:, ::-1], atol=1e-6)  # left-right symmetric
+    assert ((mask > 0) & (mask < 1)).sum() > 500  # a soft edge, not a hard cut-out
+    assert mask[0].max() == 0.0 and mask[:, 0].max() == 0.0  # zero at the crop border
+
+
+# ------------------------------------------------------------------------------------------------
+# normalisation
+# ------------------------------------------------------------------------------------------------
+
+
+def test_normalisation_round_trip_is_exact():
+    images = np.random.default_rng(0).integers(0, 256, (2, 16, 20, 3), dtype=np.uint8)
+    tensor = image_to_tensor(images)
+    assert tensor.shape == (2, 3, 16, 20) and tensor.dtype == torch.float32
+    assert tensor.min() >= -1.0 and tensor.max() <= 1.0
+    np.testing.assert_array_equal(tensor_to_image(tensor), images)
+    single = image_to_tensor(images[0])
+    assert single.shape == (3, 16, 20)
+    np.testing.assert_array_equal(tensor_to_image(single), images[0])
+    assert image_to_tensor(np.array([[[0, 255, 128]]], np.uint8)).flatten().tolist() == pytest.approx(
+        [-1.0, 1.0, 128 / 127.5 - 1], abs=1e-6
+    )
+
+
+def test_tensor_to_image_clamps_out_of_range_and_nan():
+    tensor = torch.tensor([2.0, -3.0, float("nan")]).view(3, 1, 1)
+    assert tensor_to_image(tensor).ravel().tolist() == [255, 0, 128]
+
+
+def test_image_to_tensor_refuses_non_uint8():
+    with pytest.raises(UnsupportedImageError, match="uint8"):
+        image_to_tensor(np.zeros((8, 8, 3), np.float32))
+
+
+# ------------------------------------------------------------------------------------------------
+# loading: every supported kind comes back as (H, W, 3) uint8
+# ------------------------------------------------------------------------------------------------
+
+
+def test_path_bytes_pil_and_array_load_identically(tmp_path, astronaut):
+    data = encode(astronaut, "PNG")
+    path = tmp_path / "face.png"
+    path.write_bytes(data)
+    for image in (str(path), path, data, bytearray(data), Image.open(io.BytesIO(data)), astronaut):
+        loaded = load_image(image)
+        assert loaded.shape == (512, 512, 3) and loaded.dtype == np.uint8
+        np.testing.assert_array_equal(loaded, astronaut)
+
+
+def test_grey_palette_and_cmyk_load_as_rgb(astronaut):
+    grey = Image.fromarray(astronaut).convert("L")
+    loaded = load_image(encode(grey, "PNG"))
+    assert loaded.shape == (512, 512, 3)
+    np.testing.assert_array_equal(loaded[..., 0], np.asarray(grey))
+    np.testing.assert_array_equal(loaded[..., 0], loaded[..., 2])
+
+    palette = Image.fromarray(astronaut).quantize(256)
+    assert palette.mode == "P"
+    loaded = load_image(encode(palette, "PNG"))
+    assert np.abs(loaded.astype(int) - astronaut.astype(int)).mean() < 8
+
+    cmyk = Image.fromarray(astronaut).convert("CMYK")
+    for data in (encode(cmyk, "JPEG", quality=95), encode(cmyk, "TIFF")):
+        loaded = load_image(data)
+        assert loaded.shape == (512, 512, 3)
+        assert np.abs(loaded.astype(int) - astronaut.astype(int)).mean() < 4
+
+
+def test_rgba_is_composited_over_white(astronaut):
+    rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 255, np.uint8)])
+    rgba[:100, :, 3] = 0  # transparent top band
+    for image in (encode(rgba, "PNG"), rgba):
+        loaded = load_image(image)
+        assert loaded.shape == (512, 512, 3)
+        assert (loaded[:100] == 255).all()
+        np.testing.assert_array_equal(loaded[100:], astronaut[100:])
+    grey_alpha = Image.fromarray(rgba).convert("LA")
+    assert (load_image(encode(grey_alpha, "PNG"))[:100] == 255).all()
+
+
+def test_16_bit_images_scale_to_8_bit(tmp_path):
+    values = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
+    image = Image.fromarray(values)
+    assert image.mode == "I;16"
+    path = tmp_path / "deep.png"
+    image.save(path)
+    expected = np.round(values / 257.0).astype(np.uint8)
+    for source in (path, values, image):
+        loaded = load_image(source)
+        assert loaded.shape == (64, 64, 3) and loaded.dtype == np.uint8
+        np.testing.assert_array_equal(loaded[..., 1], expected)
+
+
+def test_float_arrays_are_read_as_unit_range(astronaut):
+    loaded = load_image(astronaut.astype(np.float32) / 255.0)
+    np.testing.assert_array_equal(loaded, astronaut)
+    np.testing.assert_array_equal(load_image(astronaut.astype(np.float64)), astronaut)
+
+
+def test_exif_orientation_is_applied(grace_hopper, processor):
+    upright = grace_hopper  # 600 x 512 (H x W)
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # what a sideways camera writes
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    data = encode(stored, "JPEG", quality=95, exif=exif.tobytes())
+    assert Image.open(io.BytesIO(data)).size == (600, 512)  # stored sideways
+    loaded = load_image(data)
+    assert loaded.shape == upright.shape
+    assert np.abs(loaded.astype(int) - upright.astype(int)).mean() < 4
+    processor.align(loaded)  # and the face is upright enough to find
+
+
+def test_pil_global_state_is_untouched():
+    before = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(ImageTooLargeError):
+        load_image(png_header(100_000, 100_000))
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+# ------------------------------------------------------------------------------------------------
+# bad inputs: each raises its own typed error with a message a person understands
+# ------------------------------------------------------------------------------------------------
+
+
+def _text_file(tmp_path: Path, _faces) -> Path:
+    path = tmp_path / "notes.txt"
+    path.write_text("this is a shopping list, not a photo\n")
+    return path
+
+
+def _empty_file(tmp_path: Path, _faces) -> Path:
+    path = tmp_path / "empty.jpg"
+    path.write_bytes(b"")
+    return path
+
+
+def _face_on_canvas(faces, size: int) -> np.ndarray:
+    canvas = np.full((480, 480, 3), 90, np.uint8)
+    canvas[100 : 100 + size, 120 : 120 + size] = np.asarray(
+        Image.fromarray(faces["astronaut"]).resize((size, size), Image.Resampling.LANCZOS)
+    )
+    return canvas
+
+
+def _channel_first(faces) -> np.ndarray:
+    return np.ascontiguousarray(faces["astronaut"].transpose(2, 0, 1))
+
+
+def _nan_image(faces) -> np.ndarray:
+    image = faces["astronaut"].astype(np.float32) / 255
+    image[10, 10, 0] = np.nan
+    return image
+
+
+BAD_INPUTS = [
+    # (id, make(tmp_path, faces) -> input, processor keyword arguments, align keyword arguments, error, message part)
+    ("text file", _text_file, {}, {}, InvalidImageError, "not an image"),
+    ("empty file", _empty_file, {}, {}, InvalidImageError, "empty"),
+    ("empty bytes", lambda t, f: b"", {}, {}, InvalidImageError, "empty"),
+    ("random bytes", lambda t, f: np.random.default_rng(1).bytes(5000), {}, {}, InvalidImageError, "not an image"),
+    ("truncated JPEG", lambda t, f: encode(f["astronaut"], "JPEG")[:9000], {}, {}, TruncatedImageError, "truncated"),
+    ("truncated PNG", lambda t, f: encode(f["astronaut"], "PNG")[:20000], {}, {}, TruncatedImageError, "truncated"),
+    ("PNG cut in its header", lambda t, f: encode(f["astronaut"], "PNG")[:20], {}, {}, TruncatedImageError, "starts like a PNG"),
+    ("declares 100000x100000", lambda t, f: png_header(100_000, 100_000), {}, {}, ImageTooLargeError, "too large"),
+    ("declares 9000x9000", lambda t, f: png_header(9000, 9000), {}, {}, ImageTooLargeError, f"limit of {DEFAULT_MAX_PIXELS:,}"),
+    ("above a custom cap", lambda t, f: f["astronaut"], {"max_pixels": 100_000}, {}, ImageTooLargeError, "limit of 100,000"),
+    ("8x8 image", lambda t, f: encode(np.zeros((8, 8, 3), np.uint8), "PNG"), {}, {}, ImageTooSmallError, "at least 16"),
+    ("20x20 image", lambda t, f: np.zeros((20, 20, 3), np.uint8), {}, {}, ImageTooSmallError, "at least 32"),
+    ("noise", lambda t, f: np.random.default_rng(2).integers(0, 256, (300, 300, 3), dtype=np.uint8), {}, {}, NoFaceError, "no face found"),
+    ("plain colour", lambda t, f: np.full((256, 256, 3), 150, np.uint8), {}, {}, NoFaceError, "no face found"),
+    ("face too small", lambda t, f: _face_on_canvas(f, 256), {"min_face_size": 100}, {}, FaceTooSmallError, "at least 100 pixels"),
+    ("face index out of range", lambda t, f: f["astronaut"], {}, {"face_index": 1}, FaceIndexError, "only 1 face found"),
+    ("negative face index", lambda t, f: f["astronaut"], {}, {"face_index": -1}, FaceIndexError, "0 or more"),
+    ("2-D bool array", lambda t, f: np.ones((64, 64), bool), {}, {}, UnsupportedImageError, "boolean"),
+    ("float array with NaN", lambda t, f: _nan_image(f), {}, {}, InvalidImageError, "NaN"),
+    ("float out of range", lambda t, f: np.linspace(-5, 300, 64 * 64 * 3).reshape(64, 64, 3), {}, {}, UnsupportedImageError, "expected 0..1"),
+    ("5-channel array", lambda t, f: np.zeros((64, 64, 5), np.uint8), {}, {}, UnsupportedImageError, "not an image"),
+    ("channel-first array", lambda t, f: _channel_first(f), {}, {}, UnsupportedImageError, "channel-first"),
+    ("4-D batch array", lambda t, f: f["astronaut"][None], {}, {}, UnsupportedImageError, "not an image"),
+    ("complex dtype", lambda t, f: np.zeros((64, 64, 3), np.complex64), {}, {}, UnsupportedImageError, "dtype complex64"),
+    ("string array", lambda t, f: np.full((64, 64, 3), "x"), {}, {}, UnsupportedImageError, "are not images"),
+    ("int values above 16 bit", lambda t, f: np.full((64, 64, 3), 70_000, np.int64), {}, {}, UnsupportedImageError, "integer image values"),
+    ("None", lambda t, f: None, {}, {}, InvalidImageError, "None"),
+    ("nonexistent path", lambda t, f: t / "missing.jpg", {}, {}, InvalidImageError, "file not found"),
+    ("directory path", lambda t, f: t, {}, {}, InvalidImageError, "is a directory"),
+    ("list of numbers", lambda t, f: [[1, 2, 3]], {}, {}, InvalidImageError, "expected a file path"),
+    ("torch tensor", lambda t, f: torch.zeros(3, 64, 64), {}, {}, UnsupportedImageError, "torch tensor"),
+]
+
+
+@pytest.mark.parametrize(
+    "make, processor_options, align_options, error, message",
+    [case[1:] for case in BAD_INPUTS],
+    ids=[case[0] for case in BAD_INPUTS],
+)
+def test_bad_input_raises_its_typed_error(tmp_path, faces, processor, make, processor_options, align_options, error, message):
+    image = make(tmp_path, faces)
+    chosen = FaceProcessor(**processor_options) if processor_options else processor
+    with pytest.raises(AIPGANError) as caught:
+        chosen.align(image, **align_options)
+    assert type(caught.value) is error, f"{type(caught.value).__name__}: {caught.value}"
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+

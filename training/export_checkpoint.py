@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Write the checkpoint the package ships (aipgan_hf/checkpoints/default) from a training run, or an
+untrained placeholder.
+
+    python training/export_checkpoint.py --pipeline runs/aipgan/pipeline --card_notes notes.md
+    python training/export_checkpoint.py --untrained --resolution 128
+
+Weights are stored as fp16 safetensors (``diffusion_pytorch_model.fp16.safetensors``); loading casts
+them back to float32, which is what CPUs run fastest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
+from aipgan_hf.modeling import AIPGANGenerator  # noqa: E402
+from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, AIPGANPipeline, default_model_card, load_generator  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pipeline", help="a pipeline folder written by training/train.py (its EMA generator)")
+    source.add_argument("--untrained", action="store_true", help="a randomly initialised generator (plumbing only)")
+    parser.add_argument("--resolution", type=int, default=128, help="with --untrained")
+    parser.add_argument("--presets", help="expression_presets.safetensors to ship with it (training/build_presets.py)")
+    parser.add_argument("--card_notes", help="markdown file appended to the model card (data, steps, hardware, figures)")
+    parser.add_argument("--output_dir", default=str(BUNDLED_CHECKPOINT))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+
+    if args.untrained:
+        torch.manual_seed(0)
+        generator = AIPGANGenerator(**AIPGANConfig(resolution=args.resolution).to_dict())
+        card = default_model_card(trained=False, metadata={"tags": ["expression-transfer", "untrained"]})
+    else:
+        generator = load_generator(args.pipeline)
+        notes = Path(args.card_notes).read_text() if args.card_notes else ""
+        card = default_model_card(extra="\n" + notes)
+    pipe = AIPGANPipeline(generator)
+    if args.presets:
+        from safetensors.torch import load_file
+
+        pipe.presets = load_file(args.presets)
+    folder = pipe.save_pretrained(args.output_dir, variant="fp16", model_card=card)
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    logger.info(f"wrote {folder} ({size / 1e6:.2f} MB)")
+    return folder
+
+
+if __name__ == "__main__":
+    main()

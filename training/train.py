@@ -1,0 +1,373 @@
+#!/usr/bin/env python
+"""Train AIP-GAN with Accelerate on a face dataset made by training/prepare_dataset.py.
+
+    accelerate launch training/train.py --dataset_name data_build/aipgan-faces-128 --output_dir runs/aipgan
+
+One CPU, one GPU, many GPUs or nodes: whatever `accelerate launch` (or `torchrun`) sets up. Checkpoints are
+`accelerator.save_state` folders (written atomically, rotated by --checkpoints_total_limit) that also hold a
+`pipeline/` folder with the EMA generator, loadable by `AIPGANPipeline.from_pretrained`; the final EMA
+pipeline is written to `<output_dir>/pipeline`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from diffusers.training_utils import EMAModel
+from tqdm.auto import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training/train.py` from a checkout
+
+from aipgan_hf import losses  # noqa: E402
+from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
+from aipgan_hf.modeling import AIPGANDiscriminator, AIPGANGenerator  # noqa: E402
+from training.pairs import PairDataset, fixed_validation_pairs  # noqa: E402
+
+logger = get_logger(__name__)
+
+LOSS_WEIGHTS = {  # flag name -> default; see README "Training" for why each
+    "reconstruction": 10.0,
+    "feature_matching": 2.0,
+    "adversarial": 1.0,
+    "landmark": 1.0,
+    "attention": 0.5,
+    "intrinsic": 2.0,
+    "identity_consistency": 1.0,
+    "expression_consistency": 1.0,
+    "mask": 0.1,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset_name", required=True, help="local folder from prepare_dataset.py or a Hub dataset id")
+    parser.add_argument("--output_dir", default="runs/aipgan")
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--base_channels", type=int, default=AIPGANConfig.base_channels)
+    parser.add_argument("--init_from", default=None, help="pipeline folder whose generator starts the run (fine-tuning)")
+    parser.add_argument("--train_batch_size", type=int, default=16, help="per device")
+    parser.add_argument("--max_train_steps", type=int, default=10000)
+    parser.add_argument("--learning_rate", type=float, default=2e-4)
+    parser.add_argument("--discriminator_learning_rate", type=float, default=None, help="default: --learning_rate")
+    parser.add_argument("--adam_beta1", type=float, default=0.5)
+    parser.add_argument("--adam_beta2", type=float, default=0.999)
+    parser.add_argument("--max_grad_norm", type=float, default=1.0)
+    parser.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None)
+    parser.add_argument("--checkpointing_steps", type=int, default=500)
+    parser.add_argument("--checkpoints_total_limit", type=int, default=3)
+    parser.add_argument("--resume_from_checkpoint", default=None, help='a checkpoint folder, or "latest"')
+    parser.add_argument("--validation_steps", type=int, default=500)
+    parser.add_argument("--num_validation_pairs", type=int, default=8)
+    parser.add_argument("--report_to", default="tensorboard", help='"tensorboard", "none", ...')
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dataloader_num_workers", type=int, default=0)
+    parser.add_argument("--cross_person_prob", type=float, default=0.5)
+    parser.add_argument("--ema_decay", type=float, default=0.999)
+    parser.add_argument("--adversarial_start_step", type=int, default=0, help="steps of reconstruction-only warm-up")
+    parser.add_argument("--max_train_samples", type=int, default=None)
+    parser.add_argument("--sample_log", default=None, help="diagnostics: append each rank's (step, rows) to <this>.rank<N>.jsonl")
+    for name, default in LOSS_WEIGHTS.items():
+        parser.add_argument(f"--{name}_weight", type=float, default=default)
+    args = parser.parse_args(argv)
+    if args.discriminator_learning_rate is None:
+        args.discriminator_learning_rate = args.learning_rate
+    return args
+
+
+def has_accelerator_device() -> bool:
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()) or torch.backends.mps.is_available()
+
+
+def load_splits(dataset_name: str, resolution: int, cross_person_prob: float, seed: int, max_train_samples: int | None):
+    import datasets
+
+    corpus = datasets.load_dataset(dataset_name)
+    train = corpus["train"]
+    if max_train_samples is not None:
+        train = train.select(range(min(max_train_samples, len(train))))
+    validation = corpus["validation"] if "validation" in corpus else train
+    return PairDataset(train, resolution=resolution, cross_person_prob=cross_person_prob, seed=seed), validation
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return checkpoints[-1] if checkpoints else None
+
+
+def rotate_checkpoints(output_dir: Path, limit: int | None) -> None:
+    """Keep room for one more checkpoint within ``limit``; delete the oldest."""
+    if not limit:
+        return
+    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    for old in checkpoints[: max(0, len(checkpoints) - limit + 1)]:
+        logger.info(f"removing old checkpoint {old}")
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, limit: int | None) -> Path:
+    """`save_state` into a temporary folder, then an atomic rename: a kill mid-write leaves no half checkpoint."""
+    final = output_dir / f"checkpoint-{step}"
+    staging = output_dir / f".checkpoint-{step}.tmp"
+    if accelerator.is_main_process:
+        rotate_checkpoints(output_dir, limit)
+        shutil.rmtree(staging, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(staging))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        os.replace(staging, final)
+        logger.info(f"saved {final}")
+    accelerator.wait_for_everyone()
+    return final
+
+
+def register_hooks(accelerator: Accelerator, ema: EMAModel) -> None:
+    """Model weights go through `save_pretrained` (HF folders), the EMA generator as a loadable pipeline."""
+
+    def save_model_hook(models, weights, output_dir):
+        if accelerator.is_main_process:
+            for model in models:
+                name = "generator" if isinstance(model, AIPGANGenerator) else "discriminator"
+                model.save_pretrained(os.path.join(output_dir, name))
+            generator = next(m for m in models if isinstance(m, AIPGANGenerator))
+            write_ema_pipeline(generator, ema, Path(output_dir) / "pipeline")
+        while weights:  # saved above; keep accelerate from writing them a second time
+            weights.pop()
+
+    def load_model_hook(models, input_dir):
+        while models:
+            model = models.pop()
+            cls, name = (AIPGANGenerator, "generator") if isinstance(model, AIPGANGenerator) else (AIPGANDiscriminator, "discriminator")
+            loaded = cls.from_pretrained(input_dir, subfolder=name, low_cpu_mem_usage=False)
+            model.load_state_dict(loaded.state_dict(), strict=True)
+            del loaded
+
+    accelerator.register_save_state_pre_hook(save_model_hook)
+    accelerator.register_load_state_pre_hook(load_model_hook)
+
+
+def ema_generator(generator: AIPGANGenerator, ema: EMAModel) -> AIPGANGenerator:
+    """A CPU copy of the (unwrapped) generator carrying the EMA weights; the training model is untouched."""
+    model = AIPGANGenerator.from_config(generator.config)
+    ema.copy_to(model.parameters())
+    trained_buffers = dict(generator.named_buffers())
+    for name, buffer in model.named_buffers():
+        buffer.copy_(trained_buffers[name])
+    return model.float().cpu().eval()
+
+
+def write_ema_pipeline(generator: AIPGANGenerator, ema: EMAModel, folder: Path, variant: str | None = None, card: str | None = None) -> None:
+    from aipgan_hf.pipeline import AIPGANPipeline
+
+    AIPGANPipeline(ema_generator(generator, ema)).save_pretrained(folder, variant=variant, model_card=card)
+
+
+def generator_step(batch, generator, discriminator, args, step: int):
+    """Generator losses on one batch. Returns (loss, logs, output)."""
+    model = generator.module if hasattr(generator, "module") else generator
+    critic = discriminator.module if hasattr(discriminator, "module") else discriminator  # no DDP hooks in the G step
+    source, target, truth = batch["source"], batch["target"], batch["ground_truth"]
+    same = batch["same_person"]
+    out = generator(source, target)
+    resolution = source.shape[-1]
+    sigma = model.config.heatmap_sigma
+    terms = {
+        "reconstruction": losses.reconstruction_loss(out.image, truth, weight=same),
+        "landmark": losses.landmark_heatmap_loss(out.landmark_heatmaps, batch["source_landmarks"], resolution, sigma),
+        "attention": losses.attention_supervision_loss(out.expression_attention, batch["source_landmarks"], resolution),
+        "intrinsic": losses.intrinsic_loss(out.intrinsic_image, batch["neutral"], batch["has_neutral"], target),
+        "mask": losses.mask_regularisation(out.mask),
+    }
+    output_identity = model.encode_identity(out.image, return_intrinsic=False).features
+    with torch.no_grad():
+        target_identity = model.encode_identity(target, return_intrinsic=False).features
+    terms["identity_consistency"] = losses.identity_consistency_loss(
+        losses.identity_embedding(output_identity), losses.identity_embedding(target_identity)
+    )
+    terms["expression_consistency"] = losses.expression_consistency_loss(
+        model.encode_expression(out.image).landmark_heatmaps, out.landmark_heatmaps
+    )
+    if step >= args.adversarial_start_step:
+        critic.requires_grad_(False)
+        fake = critic(out.image)
+        with torch.no_grad():
+            real = critic(truth)
+        critic.requires_grad_(True)
+        terms["adversarial"] = losses.hinge_generator_loss(fake.logits)
+        terms["feature_matching"] = losses.feature_matching_loss(fake.features, real.features, weight=same)
+    loss = sum(getattr(args, f"{name}_weight") * value for name, value in terms.items())
+    return loss, {f"g/{k}": v.detach().item() for k, v in terms.items()}, out
+
+
+def discriminator_step(batch, fake_image: torch.Tensor, discriminator) -> tuple[torch.Tensor, dict]:
+    """Hinge loss on real ground truths vs the detached generator output."""
+    real = discriminator(batch["ground_truth"])
+    fake = discriminator(fake_image.detach())
+    loss = losses.hinge_discriminator_loss(real.logits, fake.logits)
+    return loss, {"d/hinge": loss.detach().item()}
+
+
+def validation_batch(validation_split, pairs: list[tuple[int, int]], resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from aipgan_hf.processing import image_to_tensor, load_image
+
+    def crop(row: int) -> torch.Tensor:
+        image = load_image(validation_split[int(row)]["image"])
+        if image.shape[0] != resolution:
+            from PIL import Image
+
+            image = np.asarray(Image.fromarray(image).resize((resolution, resolution), Image.BICUBIC))
+        return image_to_tensor(image)
+
+    sources = torch.stack([crop(s) for s, _ in pairs])  # (N, 3, R, R)
+    targets = torch.stack([crop(t) for _, t in pairs])
+    return sources, targets
+
+
+def log_validation(accelerator, generator, ema, sources, targets, step: int, output_dir: Path) -> dict[str, float]:
+    """Run the EMA generator through the real pipeline on the fixed pairs; log a grid and identity/expression figures."""
+    from aipgan_hf.pipeline import AIPGANPipeline
+    from training.validation import transfer_grid, validation_measures
+
+    pipe = AIPGANPipeline(ema_generator(accelerator.unwrap_model(generator), ema))
+    output = pipe.transfer_aligned(sources, targets)
+    grid = transfer_grid(sources, targets, output.image)  # (H, W, 3) uint8: rows source / target / output
+    figures = validation_measures(pipe.processor, sources, targets, output.image)
+    folder = output_dir / "validation"
+    folder.mkdir(parents=True, exist_ok=True)
+    from PIL import Image
+
+    Image.fromarray(grid).save(folder / f"step-{step:06d}.png")
+    for tracker in accelerator.trackers:
+        if tracker.name == "tensorboard":
+            tracker.writer.add_image("validation/grid", grid, step, dataformats="HWC")
+    accelerator.log({f"val/{k}": v for k, v in figures.items()}, step=step)
+    logger.info(f"validation at step {step}: {figures}")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        # Without this accelerate ignores torchrun's WORLD_SIZE on a CPU-only machine and every process trains alone.
+        cpu=not has_accelerator_device(),
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(args.seed)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+
+    config = AIPGANConfig(resolution=args.resolution, base_channels=args.base_channels)
+    generator = AIPGANGenerator(**config.to_dict())
+    if args.init_from:
+        from aipgan_hf.pipeline import load_generator
+
+        generator.load_state_dict(load_generator(args.init_from).state_dict(), strict=True)
+    discriminator = AIPGANDiscriminator(**config.to_dict())
+    ema = EMAModel(generator.parameters(), decay=args.ema_decay, model_cls=AIPGANGenerator, model_config=generator.config)
+
+    dataset, validation_split = load_splits(args.dataset_name, args.resolution, args.cross_person_prob, args.seed, args.max_train_samples)
+    dataloader = torch.utils.data.DataLoader(
+        dataset, batch_size=args.train_batch_size, shuffle=True, drop_last=True, num_workers=args.dataloader_num_workers
+    )
+    betas = (args.adam_beta1, args.adam_beta2)
+    g_optimizer = torch.optim.Adam(generator.parameters(), lr=args.learning_rate, betas=betas)
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=args.discriminator_learning_rate, betas=betas)
+    generator, discriminator, g_optimizer, d_optimizer, dataloader = accelerator.prepare(
+        generator, discriminator, g_optimizer, d_optimizer, dataloader
+    )
+    ema.to(accelerator.device)
+    accelerator.register_for_checkpointing(ema)
+    register_hooks(accelerator, ema)
+
+    global_step = 0
+    if args.resume_from_checkpoint:
+        path = latest_checkpoint(output_dir) if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
+        if path is None:
+            logger.info("no checkpoint to resume from; starting a new run")
+        else:
+            accelerator.load_state(str(path))
+            generator.train()
+            discriminator.train()
+            global_step = int(path.name.split("-")[1])
+            logger.info(f"resumed from {path} at step {global_step}")
+
+    if accelerator.is_main_process:
+        accelerator.init_trackers("aipgan", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
+        pairs = fixed_validation_pairs(validation_split, args.num_validation_pairs, seed=args.seed)
+        val_sources, val_targets = validation_batch(validation_split, pairs, args.resolution)
+
+    steps_per_epoch = len(dataloader) // args.gradient_accumulation_steps
+    if steps_per_epoch == 0:
+        raise SystemExit(f"the training split has fewer than {args.train_batch_size * accelerator.num_processes} pairs: lower --train_batch_size")
+    logger.info(f"{len(dataset)} training items, {accelerator.num_processes} processes, {steps_per_epoch} steps/epoch")
+    progress = tqdm(total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="steps")
+    started, images_seen = time.perf_counter(), 0
+    while global_step < args.max_train_steps:
+        epoch = global_step // steps_per_epoch
+        dataset.set_epoch(epoch)
+        dataloader.set_epoch(epoch)
+        skip = (global_step % steps_per_epoch) * args.gradient_accumulation_steps
+        epoch_loader = accelerator.skip_first_batches(dataloader, skip) if skip else dataloader
+        for batch in epoch_loader:
+            with accelerator.accumulate(generator, discriminator):
+                g_loss, logs, out = generator_step(batch, generator, discriminator, args, global_step)
+                accelerator.backward(g_loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(generator.parameters(), args.max_grad_norm)
+                g_optimizer.step()
+                g_optimizer.zero_grad(set_to_none=True)
+                if global_step >= args.adversarial_start_step:
+                    d_loss, d_logs = discriminator_step(batch, out.image, discriminator)
+                    accelerator.backward(d_loss * args.adversarial_weight)
+                    d_optimizer.step()
+                    d_optimizer.zero_grad(set_to_none=True)
+                    logs.update(d_logs)
+            images_seen += batch["source"].shape[0] * accelerator.num_processes
+            if args.sample_log:
+                with open(f"{args.sample_log}.rank{accelerator.process_index}.jsonl", "a") as log:
+                    log.write(json.dumps({"step": global_step, "targets": batch["target_index"].tolist()}) + "\n")
+            if not accelerator.sync_gradients:
+                continue
+            ema.step(accelerator.unwrap_model(generator).parameters())
+            global_step += 1
+            logs["g/total"] = g_loss.detach().item()
+            logs["images_per_second"] = images_seen / (time.perf_counter() - started)
+            progress.update(1)
+            progress.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in logs.items() if k in ("g/total", "g/reconstruction", "d/hinge")})
+            accelerator.log(logs, step=global_step)
+            if global_step % args.checkpointing_steps == 0:
+                save_checkpoint(accelerator, output_dir, global_step, args.checkpoints_total_limit)
+            if accelerator.is_main_process and args.validation_steps and global_step % args.validation_steps == 0:
+                log_validation(accelerator, generator, ema, val_sources, val_targets, global_step, output_dir)
+            if global_step >= args.max_train_steps:
+                break
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_ema_pipeline(accelerator.unwrap_model(generator), ema, output_dir / "pipeline")
+        logger.info(f"done: {global_step} steps; EMA pipeline in {output_dir / 'pipeline'}")
+    accelerator.end_training()
+
+
+if __name__ == "__main__":
+    main()
