@@ -18,6 +18,8 @@ API (``gradio_client``): ``/transfer`` and ``/synthesize``; see the "Use via API
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import logging
 import os
 import queue
@@ -79,8 +81,9 @@ MAX_FILE_SIZE = os.environ.get("AIPGAN_MAX_FILE_SIZE", "10mb")
 
 # ----------------------------------------------------------------------------------------------- loading
 class PipelinePool:
-    """One pipeline per concurrent request: the generator's weights are shared (read-only inference is
-    thread-safe), each copy has its own FaceProcessor because dlib's detector objects are not."""
+    """One pipeline per concurrent request: the generator's weights are shared (inference only reads them),
+    each copy has its own FaceProcessor, because dlib documents its detectors and shape predictors as unsafe
+    to use from several threads at once and FaceProcessor loads them lazily without a lock."""
 
     def __init__(self, pipeline: AIPGANPipeline, size: int) -> None:
         self.first = pipeline
@@ -159,6 +162,30 @@ class PhotoInput(gr.Image):
         return super().preprocess(payload)
 
 
+class ResultImage(gr.Image):
+    """gr.Image output whose PNG is written into gradio's content-addressed cache atomically. gradio's own
+    save rewrites that file in place, so two requests with identical outputs (two visitors running the same
+    example) could serve each other a half-written file ("Too much data for declared Content-Length")."""
+
+    is_template = True  # rendered by the front end as a plain gr.Image
+
+    def postprocess(self, value):  # noqa: D102
+        if isinstance(value, Image.Image):
+            buffer = io.BytesIO()
+            value.save(buffer, format="PNG")
+            data = buffer.getvalue()
+            folder = Path(self.GRADIO_CACHE) / hashlib.sha256(data).hexdigest()
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "image.png"
+            if not path.is_file():
+                handle, staging = tempfile.mkstemp(dir=folder, prefix=".image.", suffix=".png")
+                with os.fdopen(handle, "wb") as file:
+                    file.write(data)
+                os.replace(staging, path)
+            value = str(path)
+        return super().postprocess(value)
+
+
 # ----------------------------------------------------------------------------------------------- views
 def draw_landmarks(photo: np.ndarray, landmarks: np.ndarray, size: int = LANDMARK_VIEW_SIZE) -> Image.Image:
     """The face region of ``photo`` with its 68 landmarks (photo coordinates) drawn as contours and dots."""
@@ -184,7 +211,7 @@ def draw_landmarks(photo: np.ndarray, landmarks: np.ndarray, size: int = LANDMAR
 
 def attention_overlay(face: Image.Image, attention: np.ndarray, size: int = ATTENTION_VIEW_SIZE) -> Image.Image:
     """The (h, w) attention map in [0, 1], upsampled and colour-mapped (inferno), blended over the aligned face."""
-    heat = Image.fromarray(np.clip(attention, 0.0, 1.0).astype(np.float32), mode="F").resize((size, size), Image.Resampling.BILINEAR)
+    heat = Image.fromarray(np.clip(attention, 0.0, 1.0).astype(np.float32)).resize((size, size), Image.Resampling.BILINEAR)
     colours = matplotlib.colormaps["inferno"](np.asarray(heat))[..., :3]  # (size, size, 3) in [0, 1]
     colour_map = Image.fromarray((colours * 255).round().astype(np.uint8))
     return Image.blend(face.convert("RGB").resize((size, size), Image.Resampling.LANCZOS), colour_map, alpha=0.55)
@@ -344,7 +371,7 @@ def build_demo() -> gr.Blocks:
     """The page: inputs (photos, sliders, presets), outputs, and the 'inside the model' views."""
     expressions = POOL.first.expressions
     photo_sources = ["upload", "webcam", "clipboard"]
-    with gr.Blocks(title="AIP-GAN expression transfer") as demo:
+    with gr.Blocks(title="AIP-GAN expression transfer", delete_cache=(1800, 3600)) as demo:  # hourly cleanup of results
         gr.Markdown(
             "# AIP-GAN expression transfer\n"
             "Give the **identity target**'s face the expression of the **expression source** photo, or a preset "
@@ -374,17 +401,17 @@ def build_demo() -> gr.Blocks:
                     synthesize_button = gr.Button("Synthesize expression", variant="primary", interactive=bool(expressions),
                                                   elem_id="synthesize-button")
         with gr.Row():
-            result_photo = gr.Image(label="Result", format="png", buttons=["download", "fullscreen"], height=360,
+            result_photo = ResultImage(label="Result", format="png", buttons=["download", "fullscreen"], height=360,
                                     interactive=False, elem_id="result")
-            aligned = gr.Image(label="Aligned result", format="png", height=360, interactive=False, elem_id="aligned")
+            aligned = ResultImage(label="Aligned result", format="png", height=360, interactive=False, elem_id="aligned")
         with gr.Accordion("Inside the model", open=True, elem_id="inside"):
             gr.Markdown("The 68 landmarks found on each photo; where the expression encoder looks on the source "
                         "(bright = attended); the target's face as the identity encoder sees it, expression removed.")
             with gr.Row():
-                source_landmarks = gr.Image(label="Source landmarks", format="png", height=240, interactive=False)
-                target_landmarks = gr.Image(label="Target landmarks", format="png", height=240, interactive=False)
-                attention = gr.Image(label="Expression attention", format="png", height=240, interactive=False)
-                intrinsic = gr.Image(label="Intrinsic face", format="png", height=240, interactive=False)
+                source_landmarks = ResultImage(label="Source landmarks", format="png", height=240, interactive=False)
+                target_landmarks = ResultImage(label="Target landmarks", format="png", height=240, interactive=False)
+                attention = ResultImage(label="Expression attention", format="png", height=240, interactive=False)
+                intrinsic = ResultImage(label="Intrinsic face", format="png", height=240, interactive=False)
         outputs = [result_photo, aligned, source_landmarks, target_landmarks, attention, intrinsic]
         transfer_button.click(transfer, [source, target, strength, identity_mix, paste_back, source_index, target_index],
                               outputs, api_name="transfer", concurrency_id="pipeline", concurrency_limit=CONCURRENCY)

@@ -14,15 +14,17 @@ from .errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
-from .modeling import AIPGANDiscriminator, AIPGANGenerator, GeneratorOutput
-
 __version__ = "0.1.0"
 
-_LAZY = {"AIPGANPipeline": "pipeline", "TransferResult": "pipeline", "FaceProcessor": "processing"}
+_LAZY = {
+    "AIPGANGenerator": "modeling", "AIPGANDiscriminator": "modeling", "GeneratorOutput": "modeling",
+    "AIPGANPipeline": "pipeline", "TransferResult": "pipeline", "FaceProcessor": "processing",
+}
 
 
 def __getattr__(name: str):
-    # The pipeline and face processing pull in dlib; import them on first use so `import aipgan_hf` stays light.
+    # Networks pull in diffusers, the pipeline and face processing dlib: import them on first use, so that
+    # `import aipgan_hf` (and the CLI's early error exits) stay fast.
     if name in _LAZY:
         import importlib
 

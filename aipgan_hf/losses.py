@@ -46,7 +46,10 @@ def reconstruction_loss(output: torch.Tensor, ground_truth: torch.Tensor, weight
 
 def landmark_heatmap_loss(heatmap_logits: torch.Tensor, landmarks: torch.Tensor, image_size: int, sigma: float) -> torch.Tensor:
     """MSE between predicted heatmaps (B, 68, S, S) and Gaussians at the landmarks (B, 68, 2) in crop pixels
-    (the stacked-hourglass formulation), scaled by 100 so its magnitude is comparable with the image terms."""
+    (the stacked-hourglass formulation), scaled by 100 so its magnitude is comparable with the image terms.
+
+    Supervises the expression encoder on the source, and is the expression-consistency term when applied to
+    the encoder's heatmaps of the *output* against the source's (unwarped) landmarks."""
     target = landmarks_to_heatmaps(landmarks, heatmap_logits.shape[-1], image_size, sigma)  # (B, 68, S, S)
     return F.mse_loss(heatmap_logits, target) * 100.0
 
@@ -76,12 +79,6 @@ def identity_consistency_loss(output_embedding: torch.Tensor, target_embedding: 
     """1 - cosine similarity between identity embeddings (pooled identity-encoder bottleneck) of the output and
     of the target (detached): the transferred face must still encode as the target person."""
     return (1 - F.cosine_similarity(output_embedding, target_embedding.detach(), dim=1)).mean()
-
-
-def expression_consistency_loss(output_heatmaps: torch.Tensor, source_heatmaps: torch.Tensor) -> torch.Tensor:
-    """MSE between the expression encoder's landmark heatmaps of the output and of the source (detached):
-    the output must show the landmarks, i.e. the expression, it was asked to show."""
-    return F.mse_loss(output_heatmaps, source_heatmaps.detach()) * 100.0
 
 
 def mask_regularisation(mask: torch.Tensor) -> torch.Tensor:

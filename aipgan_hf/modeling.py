@@ -326,26 +326,17 @@ class AIPGANDiscriminator(ModelMixin, ConfigMixin):
     config_name = "config.json"
 
     @register_to_config
-    def __init__(
-        self,
-        resolution: int = 128,
-        in_channels: int = 3,
-        base_channels: int = 16,
-        channel_multipliers: list[int] = (1, 2, 4, 8),
-        fusion_rank_ratio: float = 1.0,
-        num_landmarks: int = 68,
-        heatmap_sigma: float = 1.0,
-        intrinsic_channels: int = 16,
-        discriminator_channels: int = 32,
-        discriminator_scales: int = 2,
-        discriminator_layers: int = 3,
-    ):
+    def __init__(self, in_channels: int = 3, discriminator_channels: int = 32, discriminator_scales: int = 2, discriminator_layers: int = 3):
         super().__init__()
-        config = AIPGANConfig.from_dict(dict(locals()))
         self.scales = nn.ModuleList(
-            PatchDiscriminator(config.in_channels, config.discriminator_channels, config.discriminator_layers)
-            for _ in range(config.discriminator_scales)
+            PatchDiscriminator(in_channels, discriminator_channels, discriminator_layers) for _ in range(discriminator_scales)
         )
+
+    @classmethod
+    def from_aipgan_config(cls, config: AIPGANConfig) -> "AIPGANDiscriminator":
+        """The discriminator described by the discriminator fields of the shared flat config."""
+        return cls(in_channels=config.in_channels, discriminator_channels=config.discriminator_channels,
+                   discriminator_scales=config.discriminator_scales, discriminator_layers=config.discriminator_layers)
 
     def forward(self, image: torch.Tensor) -> DiscriminatorOutput:
         """Args: image (B, 3, R, R) in [-1, 1]."""

@@ -312,7 +312,10 @@ class AIPGANPipeline:
 
     def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: np.ndarray, paste_back: bool) -> TransferResult:
         face = tensor_to_image(output.image[0].float().cpu())
-        image = self.processor.paste_back(target_photo, face, target_face) if paste_back else face
+        mask = output.mask[0, 0].float().cpu().numpy()  # (R, R): where the generator repainted the target
+        # Pasting through the repaint mask keeps the photo's own full-resolution pixels wherever the model left
+        # the target unchanged (the crop there is only a resampled copy of them).
+        image = self.processor.paste_back(target_photo, face, target_face, weight=mask) if paste_back else face
         return TransferResult(
             image=Image.fromarray(image),
             face=Image.fromarray(face),
@@ -322,7 +325,7 @@ class AIPGANPipeline:
             expression_attention=output.expression_attention[0, 0].float().cpu().numpy(),
             source_face=Image.fromarray(source_face.crop),
             target_face=Image.fromarray(target_face.crop),
-            mask=output.mask[0, 0].float().cpu().numpy(),
+            mask=mask,
         )
 
 

@@ -811,7 +811,9 @@ class FaceProcessor:
             full[y0:y1, x0:x1] = alpha
         return full
 
-    def paste_back(self, photo: np.ndarray, face: np.ndarray | Image.Image, aligned: AlignedFace) -> np.ndarray:
+    def paste_back(
+        self, photo: np.ndarray, face: np.ndarray | Image.Image, aligned: AlignedFace, weight: np.ndarray | None = None
+    ) -> np.ndarray:
         """Warp a face crop back into the photo and blend it in with a feathered mask.
 
         Only pixels where the warped :func:`face_mask` is non-zero change; every other pixel of the
@@ -821,6 +823,9 @@ class FaceProcessor:
             photo: (H, W, 3) uint8, the photo ``aligned`` was computed on.
             face: (S, S, 3) uint8 face in canonical-crop space (any S; usually the crop resolution).
             aligned: the alignment of that face.
+            weight: optional (S, S) float in [0, 1], multiplied into the face mask: where it is 0 the photo
+                keeps its own pixels. The pipeline passes the generator's repaint mask, so regions the model
+                left unchanged keep the photo's full resolution instead of the crop's.
 
         Returns:
             (H, W, 3) uint8 new photo (the input is not modified).
@@ -834,7 +839,9 @@ class FaceProcessor:
             raise UnsupportedImageError(f"paste_back expects a square (S, S, 3) uint8 face, got {shape}")
         height, width = photo.shape[:2]
         size = face.shape[0]
-        alpha, (x0, y0, x1, y1) = self._warped_alpha(height, width, aligned, size)
+        if weight is not None and np.shape(weight) != (size, size):
+            raise ConfigError(f"paste_back weight must be ({size}, {size}) like the face, got {np.shape(weight)}")
+        alpha, (x0, y0, x1, y1) = self._warped_alpha(height, width, aligned, size, weight)
         result = photo.copy()
         if alpha is None:
             return result
@@ -1041,9 +1048,9 @@ class FaceProcessor:
         return self._mask_cache[resolution]
 
     def _warped_alpha(
-        self, height: int, width: int, aligned: AlignedFace, size: int
+        self, height: int, width: int, aligned: AlignedFace, size: int, weight: np.ndarray | None = None
     ) -> tuple[np.ndarray | None, tuple[int, int, int, int]]:
-        """The face mask warped into the photo, only over the bounding box of its support."""
+        """The face mask (times ``weight``) warped into the photo, only over the bounding box of its support."""
         photo_to_face = _rescale_matrix(aligned.matrix, size / aligned.resolution)
         face_to_photo = invert_affine(photo_to_face)
         mask = self._mask(size)
@@ -1061,6 +1068,8 @@ class FaceProcessor:
             return None, (0, 0, 0, 0)
         region_to_face = photo_to_face.copy()
         region_to_face[:, 2] += photo_to_face[:, :2] @ np.array([x0, y0], dtype=np.float64)
+        if weight is not None:
+            mask = np.rint(mask * np.clip(np.asarray(weight, dtype=np.float32), 0.0, 1.0)).astype(np.uint8)  # (S, S)
         alpha = Image.fromarray(mask).transform(
             (x1 - x0, y1 - y0),
             Image.Transform.AFFINE,

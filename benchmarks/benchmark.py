@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     generator = pipe.generator
     resolution = pipe.resolution
-    discriminator = AIPGANDiscriminator(**dict(generator.config))
+    discriminator = AIPGANDiscriminator.from_aipgan_config(generator.aipgan_config)
     source = torch.rand(1, 3, resolution, resolution) * 2 - 1
     target = torch.rand(1, 3, resolution, resolution) * 2 - 1
 

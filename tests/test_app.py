@@ -77,7 +77,12 @@ def client(app_url, tmp_path_factory):
 @pytest.fixture(scope="module")
 def app_module():
     """app.py imported in this process (loads the model and builds the page, does not launch)."""
-    return _load_module("aipgan_app", PROJECT_ROOT / "app.py")
+    import torch
+
+    threads = torch.get_num_threads()
+    yield _load_module("aipgan_app", PROJECT_ROOT / "app.py")
+    torch.set_num_threads(threads)  # app.py sets the thread count for its own process; give other tests theirs back
+    sys.modules.pop("aipgan_app", None)
 
 
 def _png(path: str) -> Image.Image:

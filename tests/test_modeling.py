@@ -16,7 +16,7 @@ TINY = dict(base_channels=8, intrinsic_channels=8, discriminator_channels=8)
 def make(resolution: int = 64, **overrides):
     config = AIPGANConfig(resolution=resolution, **{**TINY, **overrides})
     torch.manual_seed(0)
-    return AIPGANGenerator(**config.to_dict()), AIPGANDiscriminator(**config.to_dict())
+    return AIPGANGenerator(**config.to_dict()), AIPGANDiscriminator.from_aipgan_config(config)
 
 
 @pytest.mark.parametrize("resolution", [64, 128])

@@ -213,3 +213,16 @@ def test_selected_or_shuffled_split_keeps_rows_aligned(split):
     item = pairs[0]
     target = int(item["target_index"])
     assert torch.equal(item["target"], image_to_tensor(np.asarray(subset[target]["image"])))
+
+
+def test_source_geometry_augmentation_moves_landmarks_with_the_image(astronaut):
+    from aipgan_hf.processing import FaceProcessor
+    from training.pairs import augment_source_geometry
+
+    processor = FaceProcessor(resolution=128)
+    face = processor.align(astronaut)
+    warped, landmarks = augment_source_geometry(face.crop, face.crop_landmarks, np.random.default_rng(3))
+    assert warped.shape == face.crop.shape and not np.array_equal(warped, face.crop)
+    assert np.linalg.norm(landmarks - face.crop_landmarks, axis=1).mean() > 1.0  # it really moved
+    measured = processor.landmarks68(warped, processor.align(warped).box)
+    assert np.linalg.norm(measured - landmarks, axis=1).mean() < 1.5  # and the landmarks moved with it

@@ -15,6 +15,7 @@ from PIL import Image
 
 from aipgan_hf.errors import (
     AIPGANError,
+    ConfigError,
     FaceIndexError,
     FaceTooSmallError,
     ImageTooLargeError,
@@ -445,3 +446,21 @@ def test_bad_input_raises_its_typed_error(tmp_path, faces, processor, make, proc
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
 
+
+
+def test_paste_back_weight_keeps_photo_where_zero(astronaut):
+    processor = FaceProcessor(resolution=64)
+    aligned = processor.align(astronaut)
+    face = np.full((64, 64, 3), 255, dtype=np.uint8)
+    untouched = processor.paste_back(astronaut, face, aligned, weight=np.zeros((64, 64), dtype=np.float32))
+    assert np.array_equal(untouched, astronaut)
+    full = processor.paste_back(astronaut, face, aligned, weight=np.ones((64, 64), dtype=np.float32))
+    assert np.array_equal(full, processor.paste_back(astronaut, face, aligned))
+    half = np.zeros((64, 64), dtype=np.float32)
+    half[:, 32:] = 1.0  # only the crop's right half (the subject's left) may change
+    partial = processor.paste_back(astronaut, face, aligned, weight=half)
+    changed = np.argwhere((partial != astronaut).any(-1))
+    centre_x = aligned.landmarks[27:36, 0].mean()  # nose line in the photo
+    assert len(changed) and (changed[:, 1] > centre_x - 4).all()
+    with pytest.raises(ConfigError, match="weight"):
+        processor.paste_back(astronaut, face, aligned, weight=np.ones((32, 32)))

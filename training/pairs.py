@@ -4,8 +4,9 @@ Each item is an (expression source, identity target) pair of aligned crops. With
 ``1 - cross_person_prob`` both show the same person (two frames of a clip or video person, two LFW photos,
 a London neutral/smiling pair, two grimaces): then the clean source image is the ground truth of "the target
 wearing the source's expression". Otherwise the source is another person (transfer without ground truth).
-The source is photometrically augmented so its colours cannot carry identity to the output; the
-ground truth stays clean. Geometry is never augmented, so the landmarks stay valid.
+The source is augmented so it cannot carry identity to the output: photometrically (colours) and
+geometrically (a small random similarity warp, landmarks warped with it), so that copying the source's
+pixels no longer matches the ground truth; the ground truth and ``clean_source_landmarks`` stay unwarped.
 
 The pair index is built from the label columns only (no image is decoded to build it).
 """
@@ -22,7 +23,7 @@ import torch
 from PIL import Image
 
 from aipgan_hf.errors import ConfigError
-from aipgan_hf.processing import image_to_tensor, load_image
+from aipgan_hf.processing import apply_affine, image_to_tensor, load_image, warp_to_crop
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,22 @@ def augment_source_image(image: np.ndarray, rng: np.random.Generator, greyscale_
     return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def augment_source_geometry(
+    image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
+    max_shift: float = 0.06, max_scale: float = 0.08, max_rotation_degrees: float = 8.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random similarity warp about the crop centre (shift up to ``max_shift`` of the side, scale and
+    rotation up to the given amounts); returns the warped (R, R, 3) crop and its (68, 2) landmarks."""
+    side = image.shape[0]
+    angle = np.deg2rad(rng.uniform(-max_rotation_degrees, max_rotation_degrees))
+    scale = rng.uniform(1 - max_scale, 1 + max_scale)
+    shift = rng.uniform(-max_shift, max_shift, size=2) * side
+    centre = np.array([(side - 1) / 2, (side - 1) / 2])
+    linear = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    matrix = np.concatenate([linear, (centre + shift - linear @ centre)[:, None]], axis=1)  # (2, 3) old -> new crop
+    return warp_to_crop(image, matrix, side), apply_affine(matrix, landmarks).astype(np.float32)
+
+
 class PairDataset(torch.utils.data.Dataset):
     """(expression source, identity target) pairs from one split of the face dataset.
 
@@ -130,11 +147,12 @@ class PairDataset(torch.utils.data.Dataset):
         split: a ``datasets.Dataset`` split made by ``training/prepare_dataset.py``.
         resolution: side of the returned images; crops of another size are resized (landmarks scaled with them).
         cross_person_prob: probability that source and target are different people.
-        augment_source: photometric jitter on the source (the ground truth stays clean).
+        augment_source: photometric jitter and a small similarity warp of the source (the ground truth stays clean).
         seed: seed of all draws.
 
     Items are dicts of tensors: ``source``, ``target``, ``ground_truth``, ``neutral`` (3, R, R) float in [-1, 1];
-    ``source_landmarks``, ``target_landmarks`` (68, 2) float32 (x, y) crop pixels at ``resolution``;
+    ``source_landmarks``, ``target_landmarks`` (68, 2) float32 (x, y) crop pixels at ``resolution``, the source's
+    as warped by the augmentation; ``clean_source_landmarks`` the source's before it;
     ``same_person``, ``has_neutral`` bool scalars; ``source_index``, ``target_index`` int64 rows of the split.
     ``ground_truth`` is the clean source for same-person pairs, else the target. ``neutral`` is a neutral-labelled
     photo of the target's person when one exists (``has_neutral``), else the target itself.
@@ -224,8 +242,10 @@ class PairDataset(torch.utils.data.Dataset):
         target, target_landmarks = self.load_crop(target_row)
         neutral = target if neutral_row == target_row else self.load_crop(neutral_row)[0]
         ground_truth = source if same_person else target
+        clean_source_landmarks = source_landmarks
         if self.augment_source:
             source = augment_source_image(source, rng)
+            source, source_landmarks = augment_source_geometry(source, source_landmarks, rng)
         return {
             "source": image_to_tensor(source),  # (3, R, R) in [-1, 1]
             "target": image_to_tensor(target),
@@ -233,6 +253,7 @@ class PairDataset(torch.utils.data.Dataset):
             "neutral": image_to_tensor(neutral),
             "source_landmarks": torch.from_numpy(source_landmarks),  # (68, 2) x, y crop pixels
             "target_landmarks": torch.from_numpy(target_landmarks),
+            "clean_source_landmarks": torch.from_numpy(clean_source_landmarks),
             "same_person": torch.tensor(same_person),
             "has_neutral": torch.tensor(has_neutral),
             "source_index": torch.tensor(source_row, dtype=torch.int64),

@@ -198,8 +198,9 @@ def generator_step(batch, generator, discriminator, args, step: int):
     terms["identity_consistency"] = losses.identity_consistency_loss(
         losses.identity_embedding(output_identity), losses.identity_embedding(target_identity)
     )
-    terms["expression_consistency"] = losses.expression_consistency_loss(
-        model.encode_expression(out.image).landmark_heatmaps, out.landmark_heatmaps
+    # The output must show the source's expression where the (unwarped) source shows it.
+    terms["expression_consistency"] = losses.landmark_heatmap_loss(
+        model.encode_expression(out.image).landmark_heatmaps, batch["clean_source_landmarks"], resolution, sigma
     )
     if step >= args.adversarial_start_step:
         critic.requires_grad_(False)
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         from aipgan_hf.pipeline import load_generator
 
         generator.load_state_dict(load_generator(args.init_from).state_dict(), strict=True)
-    discriminator = AIPGANDiscriminator(**config.to_dict())
+    discriminator = AIPGANDiscriminator.from_aipgan_config(config)
     ema = EMAModel(generator.parameters(), decay=args.ema_decay, model_cls=AIPGANGenerator, model_config=generator.config)
 
     dataset, validation_split = load_splits(args.dataset_name, args.resolution, args.cross_person_prob, args.seed, args.max_train_samples)
