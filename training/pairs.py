@@ -149,6 +149,7 @@ class PairDataset(torch.utils.data.Dataset):
         cross_person_prob: probability that source and target are different people.
         augment_source: photometric jitter and a small similarity warp of the source (the ground truth stays clean).
         seed: seed of all draws.
+        source_warp: scales the geometric augmentation of the source (0: photometric only).
 
     Items are dicts of tensors: ``source``, ``target``, ``ground_truth``, ``neutral`` (3, R, R) float in [-1, 1];
     ``source_landmarks``, ``target_landmarks`` (68, 2) float32 (x, y) crop pixels at ``resolution``, the source's
@@ -165,6 +166,7 @@ class PairDataset(torch.utils.data.Dataset):
         cross_person_prob: float = 0.5,
         augment_source: bool = True,
         seed: int = 0,
+        source_warp: float = 1.0,
     ) -> None:
         import datasets
 
@@ -184,6 +186,7 @@ class PairDataset(torch.utils.data.Dataset):
         self.resolution = resolution
         self.cross_person_prob = cross_person_prob
         self.augment_source = augment_source
+        self.source_warp = source_warp
         self.seed = seed
         self.epoch = 0
 
@@ -245,7 +248,11 @@ class PairDataset(torch.utils.data.Dataset):
         clean_source_landmarks = source_landmarks
         if self.augment_source:
             source = augment_source_image(source, rng)
-            source, source_landmarks = augment_source_geometry(source, source_landmarks, rng)
+            if self.source_warp > 0:
+                w = self.source_warp
+                source, source_landmarks = augment_source_geometry(
+                    source, source_landmarks, rng, max_shift=0.06 * w, max_scale=0.08 * w, max_rotation_degrees=8.0 * w
+                )
         return {
             "source": image_to_tensor(source),  # (3, R, R) in [-1, 1]
             "target": image_to_tensor(target),

@@ -76,6 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dataloader_num_workers", type=int, default=0)
     parser.add_argument("--cross_person_prob", type=float, default=0.5)
+    parser.add_argument("--source_warp", type=float, default=1.0, help="scale of the source's random similarity warp (0: none)")
     parser.add_argument("--ema_decay", type=float, default=0.999)
     parser.add_argument("--adversarial_start_step", type=int, default=0, help="steps of reconstruction-only warm-up")
     parser.add_argument("--max_train_samples", type=int, default=None)
@@ -92,15 +93,16 @@ def has_accelerator_device() -> bool:
     return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()) or torch.backends.mps.is_available()
 
 
-def load_splits(dataset_name: str, resolution: int, cross_person_prob: float, seed: int, max_train_samples: int | None):
+def load_splits(args: argparse.Namespace):
     import datasets
 
-    corpus = datasets.load_dataset(dataset_name)
+    corpus = datasets.load_dataset(args.dataset_name)
     train = corpus["train"]
-    if max_train_samples is not None:
-        train = train.select(range(min(max_train_samples, len(train))))
+    if args.max_train_samples is not None:
+        train = train.select(range(min(args.max_train_samples, len(train))))
     validation = corpus["validation"] if "validation" in corpus else train
-    return PairDataset(train, resolution=resolution, cross_person_prob=cross_person_prob, seed=seed), validation
+    pairs = PairDataset(train, resolution=args.resolution, cross_person_prob=args.cross_person_prob, seed=args.seed, source_warp=args.source_warp)
+    return pairs, validation
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
@@ -260,10 +262,8 @@ def log_validation(accelerator, generator, ema, sources, targets, step: int, out
     return figures
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    output_dir = Path(args.output_dir)
-    accelerator = Accelerator(
+def create_accelerator(args: argparse.Namespace, output_dir: Path) -> Accelerator:
+    return Accelerator(
         # Without this accelerate ignores torchrun's WORLD_SIZE on a CPU-only machine and every process trains alone.
         cpu=not has_accelerator_device(),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -272,11 +272,9 @@ def main(argv: list[str] | None = None) -> None:
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    set_seed(args.seed)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
 
+
+def create_models(args: argparse.Namespace) -> tuple[AIPGANGenerator, AIPGANDiscriminator, EMAModel]:
     config = AIPGANConfig(resolution=args.resolution, base_channels=args.base_channels)
     generator = AIPGANGenerator(**config.to_dict())
     if args.init_from:
@@ -285,8 +283,55 @@ def main(argv: list[str] | None = None) -> None:
         generator.load_state_dict(load_generator(args.init_from).state_dict(), strict=True)
     discriminator = AIPGANDiscriminator.from_aipgan_config(config)
     ema = EMAModel(generator.parameters(), decay=args.ema_decay, model_cls=AIPGANGenerator, model_config=generator.config)
+    return generator, discriminator, ema
 
-    dataset, validation_split = load_splits(args.dataset_name, args.resolution, args.cross_person_prob, args.seed, args.max_train_samples)
+
+def resume(accelerator: Accelerator, args: argparse.Namespace, output_dir: Path, models: list) -> int:
+    """Load the checkpoint --resume_from_checkpoint names (or the latest); returns the step to continue from."""
+    if not args.resume_from_checkpoint:
+        return 0
+    path = latest_checkpoint(output_dir) if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
+    if path is None:
+        logger.info("no checkpoint to resume from; starting a new run")
+        return 0
+    accelerator.load_state(str(path))
+    for model in models:
+        model.train()  # loading hooks may leave models in eval mode
+    step = int(path.name.split("-")[1])
+    logger.info(f"resumed from {path} at step {step}")
+    return step
+
+
+def train_step(accelerator, batch, generator, discriminator, g_optimizer, d_optimizer, args, step: int) -> tuple[torch.Tensor, dict]:
+    """One generator update, then one discriminator update on the detached output (after the warm-up)."""
+    with accelerator.accumulate(generator, discriminator):
+        g_loss, logs, out = generator_step(batch, generator, discriminator, args, step)
+        accelerator.backward(g_loss)
+        if accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(generator.parameters(), args.max_grad_norm)
+        g_optimizer.step()
+        g_optimizer.zero_grad(set_to_none=True)
+        if step >= args.adversarial_start_step:
+            d_loss, d_logs = discriminator_step(batch, out.image, discriminator)
+            accelerator.backward(d_loss * args.adversarial_weight)
+            d_optimizer.step()
+            d_optimizer.zero_grad(set_to_none=True)
+            logs.update(d_logs)
+    logs["g/total"] = g_loss.detach().item()
+    return g_loss, logs
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    output_dir = Path(args.output_dir)
+    accelerator = create_accelerator(args, output_dir)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(args.seed)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+
+    generator, discriminator, ema = create_models(args)
+    dataset, validation_split = load_splits(args)
     dataloader = torch.utils.data.DataLoader(
         dataset, batch_size=args.train_batch_size, shuffle=True, drop_last=True, num_workers=args.dataloader_num_workers
     )
@@ -299,50 +344,26 @@ def main(argv: list[str] | None = None) -> None:
     ema.to(accelerator.device)
     accelerator.register_for_checkpointing(ema)
     register_hooks(accelerator, ema)
-
-    global_step = 0
-    if args.resume_from_checkpoint:
-        path = latest_checkpoint(output_dir) if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
-        if path is None:
-            logger.info("no checkpoint to resume from; starting a new run")
-        else:
-            accelerator.load_state(str(path))
-            generator.train()
-            discriminator.train()
-            global_step = int(path.name.split("-")[1])
-            logger.info(f"resumed from {path} at step {global_step}")
+    global_step = resume(accelerator, args, output_dir, [generator, discriminator])
 
     if accelerator.is_main_process:
         accelerator.init_trackers("aipgan", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
         pairs = fixed_validation_pairs(validation_split, args.num_validation_pairs, seed=args.seed)
         val_sources, val_targets = validation_batch(validation_split, pairs, args.resolution)
-
     steps_per_epoch = len(dataloader) // args.gradient_accumulation_steps
     if steps_per_epoch == 0:
         raise SystemExit(f"the training split has fewer than {args.train_batch_size * accelerator.num_processes} pairs: lower --train_batch_size")
     logger.info(f"{len(dataset)} training items, {accelerator.num_processes} processes, {steps_per_epoch} steps/epoch")
+
     progress = tqdm(total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="steps")
     started, images_seen = time.perf_counter(), 0
     while global_step < args.max_train_steps:
         epoch = global_step // steps_per_epoch
         dataset.set_epoch(epoch)
         dataloader.set_epoch(epoch)
-        skip = (global_step % steps_per_epoch) * args.gradient_accumulation_steps
-        epoch_loader = accelerator.skip_first_batches(dataloader, skip) if skip else dataloader
-        for batch in epoch_loader:
-            with accelerator.accumulate(generator, discriminator):
-                g_loss, logs, out = generator_step(batch, generator, discriminator, args, global_step)
-                accelerator.backward(g_loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(generator.parameters(), args.max_grad_norm)
-                g_optimizer.step()
-                g_optimizer.zero_grad(set_to_none=True)
-                if global_step >= args.adversarial_start_step:
-                    d_loss, d_logs = discriminator_step(batch, out.image, discriminator)
-                    accelerator.backward(d_loss * args.adversarial_weight)
-                    d_optimizer.step()
-                    d_optimizer.zero_grad(set_to_none=True)
-                    logs.update(d_logs)
+        skip = (global_step % steps_per_epoch) * args.gradient_accumulation_steps  # resuming mid-epoch
+        for batch in accelerator.skip_first_batches(dataloader, skip) if skip else dataloader:
+            _, logs = train_step(accelerator, batch, generator, discriminator, g_optimizer, d_optimizer, args, global_step)
             images_seen += batch["source"].shape[0] * accelerator.num_processes
             if args.sample_log:
                 with open(f"{args.sample_log}.rank{accelerator.process_index}.jsonl", "a") as log:
@@ -351,7 +372,6 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             ema.step(accelerator.unwrap_model(generator).parameters())
             global_step += 1
-            logs["g/total"] = g_loss.detach().item()
             logs["images_per_second"] = images_seen / (time.perf_counter() - started)
             progress.update(1)
             progress.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in logs.items() if k in ("g/total", "g/reconstruction", "d/hinge")})
