@@ -113,6 +113,14 @@ def _resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | No
         raise CheckpointError(f"could not download {text} from the Hugging Face Hub: {error}") from None
 
 
+def _apply_umask(folder: Path) -> None:
+    """mkdtemp makes 0700 folders (and some writers 0600 files); give the saved pipeline ordinary permissions."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 @dataclass
 class TransferResult:
     """Result of one transfer.
@@ -226,6 +234,7 @@ class AIPGANPipeline:
             if self.presets:
                 save_file({k: v.detach().cpu().contiguous() for k, v in self.presets.items()}, str(staging / PRESETS_NAME))
             (staging / "README.md").write_text(model_card or default_model_card())
+            _apply_umask(staging)
             if destination.exists():
                 shutil.rmtree(destination)
             os.replace(staging, destination)

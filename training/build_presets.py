@@ -28,15 +28,18 @@ logger = logging.getLogger(__name__)
 LABELS = ("neutral", "happiness", "surprise", "anger", "sadness", "fear", "disgust")
 
 
-def preset_features(generator, split, labels=LABELS, max_per_label: int = 400, batch_size: int = 32) -> dict[str, torch.Tensor]:
-    """Mean expression features per label and level: keys ``"<label>.<level>"``, values (C, H, W)."""
+def preset_features(
+    generator, split, labels=LABELS, max_per_label: int = 400, min_per_label: int = 20, batch_size: int = 32
+) -> dict[str, torch.Tensor]:
+    """Mean expression features per label and level: keys ``"<label>.<level>"``, values (C, H, W). Labels with
+    fewer than ``min_per_label`` images are skipped: a mean of a handful of faces is mostly their identity."""
     resolution = generator.config.resolution
     expressions = split["expression"]
     presets = {}
     for label in labels:
         rows = [i for i, e in enumerate(expressions) if e == label][:max_per_label]
-        if not rows:
-            logger.warning(f"no '{label}' images in the split; preset skipped")
+        if len(rows) < min_per_label:
+            logger.warning(f"only {len(rows)} '{label}' images in the split (< {min_per_label}); preset skipped")
             continue
         sums = None
         for start in range(0, len(rows), batch_size):
@@ -62,12 +65,13 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--checkpoint", required=True, help="pipeline folder; the presets are written into it")
     parser.add_argument("--split", default="train")
     parser.add_argument("--max_per_label", type=int, default=400)
+    parser.add_argument("--min_per_label", type=int, default=20)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     import datasets
 
     split = datasets.load_dataset(args.dataset_name, split=args.split)
-    presets = preset_features(load_generator(args.checkpoint), split, max_per_label=args.max_per_label)
+    presets = preset_features(load_generator(args.checkpoint), split, max_per_label=args.max_per_label, min_per_label=args.min_per_label)
     path = Path(args.checkpoint) / PRESETS_NAME
     save_file({k: v.half() for k, v in presets.items()}, str(path))
     logger.info(f"wrote {path}: {sorted({k.split('.')[0] for k in presets})}")
