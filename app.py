@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from aipgan_hf.errors import AIPGANError, FaceIndexError, FaceTooSmallError, NoFaceError  # noqa: E402
+from aipgan_hf.errors import AIPGANError  # noqa: E402
 from aipgan_hf.landmarks import (  # noqa: E402
     INNER_LIPS,
     JAW,
@@ -48,7 +48,14 @@ from aipgan_hf.landmarks import (  # noqa: E402
     RIGHT_BROW,
     RIGHT_EYE,
 )
-from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, MAX_EXPRESSION_STRENGTH, AIPGANPipeline, TransferResult  # noqa: E402
+from aipgan_hf.pipeline import (  # noqa: E402
+    BUNDLED_CHECKPOINT,
+    MAX_EXPRESSION_STRENGTH,
+    SOURCE_ROLE,
+    TARGET_ROLE,
+    AIPGANPipeline,
+    TransferResult,
+)
 from aipgan_hf.processing import FaceProcessor, load_image  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -66,11 +73,8 @@ PRESET_NAMES = {
 """Dataset expression label -> the word shown on the page."""
 
 EXAMPLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-SOURCE_ROLE = "the expression source photo"
-TARGET_ROLE = "the identity target photo"
 UNEXPECTED_ERROR = "Something went wrong on our side while processing the photos. Please try again or use another photo."
 ERROR_TITLE = "Could not process the photos"
-FACE_ERRORS = (NoFaceError, FaceTooSmallError, FaceIndexError)
 LANDMARK_VIEW_SIZE = 320
 ATTENTION_VIEW_SIZE = 256
 
@@ -264,18 +268,6 @@ def friendly_errors(action: str) -> Iterator[None]:
         raise gr.Error(UNEXPECTED_ERROR, title=ERROR_TITLE, print_exception=False) from None
 
 
-def face_error(error: AIPGANError, faces: dict[str, tuple[np.ndarray, int]], pipeline: AIPGANPipeline) -> gr.Error:
-    """A face error prefixed with the photo it concerns, found by re-checking each photo (failure path only)."""
-    role = "one of the photos"
-    for candidate, (photo, index) in faces.items():
-        try:
-            pipeline.processor.align(photo, face_index=index)
-        except AIPGANError:
-            role = candidate
-            break
-    return gr.Error(_sentence(f"{role}: {error}"), title=ERROR_TITLE, print_exception=False)
-
-
 def _sentence(message: str) -> str:
     message = re.sub(r"\s+", " ", message).strip()
     return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
@@ -312,13 +304,9 @@ def transfer(
         source_index, target_index = face_index(source_face_index), face_index(target_face_index)
         source_photo = read_photo(source, SOURCE_ROLE, pipeline)
         target_photo = read_photo(target, TARGET_ROLE, pipeline)
-        try:
-            result = pipeline(source=source_photo, target=target_photo, expression_strength=expression_strength,
-                              identity_mix=identity_mix, paste_back=bool(paste_back),
-                              source_face_index=source_index, target_face_index=target_index)
-        except FACE_ERRORS as error:
-            faces = {TARGET_ROLE: (target_photo, target_index), SOURCE_ROLE: (source_photo, source_index)}
-            raise face_error(error, faces, pipeline) from None
+        result = pipeline(source=source_photo, target=target_photo, expression_strength=expression_strength,
+                          identity_mix=identity_mix, paste_back=bool(paste_back),
+                          source_face_index=source_index, target_face_index=target_index)
         return result_views(result, source_photo, target_photo)
 
 
@@ -350,11 +338,8 @@ def synthesize(
             raise gr.Error(f"This model has no preset for {PRESET_NAMES.get(expression, expression)!r}; it has: {available}.",
                            title=ERROR_TITLE, print_exception=False)
         target_photo = read_photo(target, TARGET_ROLE, pipeline)
-        try:
-            result = pipeline.synthesize(target_photo, expression=expression, strength=strength,
-                                         paste_back=bool(paste_back), target_face_index=target_index)
-        except FACE_ERRORS as error:
-            raise face_error(error, {TARGET_ROLE: (target_photo, target_index)}, pipeline) from None
+        result = pipeline.synthesize(target_photo, expression=expression, strength=strength,
+                                     paste_back=bool(paste_back), target_face_index=target_index)
         return result_views(result, target_photo, target_photo)
 
 

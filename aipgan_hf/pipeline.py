@@ -27,7 +27,7 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import CheckpointError, ConfigError
+from .errors import AIPGANError, CheckpointError, ConfigError
 from .modeling import AIPGANGenerator, GeneratorOutput
 from .processing import AlignedFace, FaceProcessor, image_to_tensor, load_image, tensor_to_image
 
@@ -39,6 +39,8 @@ WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 PROCESSOR_CONFIG_NAME = "processor_config.json"
 PRESETS_NAME = "expression_presets.safetensors"
 MAX_EXPRESSION_STRENGTH = 1.5
+SOURCE_ROLE = "the expression source photo"
+TARGET_ROLE = "the identity target photo"
 
 
 def weights_filename(variant: str | None) -> str:
@@ -290,10 +292,8 @@ class AIPGANPipeline:
         """
         expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
-        target_photo = load_image(target, max_pixels=self.processor.max_pixels)
-        source_photo = load_image(source, max_pixels=self.processor.max_pixels)
-        target_face = self.processor.align(target_photo, face_index=target_face_index)
-        source_face = self.processor.align(source_photo, face_index=source_face_index)
+        target_photo, target_face = self._photo_and_face(target, TARGET_ROLE, target_face_index)
+        source_photo, source_face = self._photo_and_face(source, SOURCE_ROLE, source_face_index)
         output = self.transfer_aligned(
             image_to_tensor(source_face.crop)[None], image_to_tensor(target_face.crop)[None], expression_strength, identity_mix
         )
@@ -306,8 +306,7 @@ class AIPGANPipeline:
         if expression not in self.expressions:
             raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {', '.join(self.expressions) or 'none'}")
         strength = _check_range("strength", strength, 0.0, MAX_EXPRESSION_STRENGTH)
-        target_photo = load_image(target, max_pixels=self.processor.max_pixels)
-        target_face = self.processor.align(target_photo, face_index=target_face_index)
+        target_photo, target_face = self._photo_and_face(target, TARGET_ROLE, target_face_index)
         target_tensor = image_to_tensor(target_face.crop)[None].to(self.device, self.dtype)
         with torch.inference_mode():
             generator = self.generator
@@ -318,6 +317,14 @@ class AIPGANPipeline:
         output = GeneratorOutput(image=image, landmark_heatmaps=own.landmark_heatmaps, intrinsic_image=identity.intrinsic_image,
                                  expression_attention=own.attention, identity_attention=identity.attention, mask=mask)
         return self._result(output, target_face, target_face, target_photo, paste_back)
+
+    def _photo_and_face(self, image: Any, role: str, face_index: int | None) -> tuple[np.ndarray, AlignedFace]:
+        """Decode and align one input; a failure keeps its error type and names the photo it concerns."""
+        try:
+            photo = load_image(image, max_pixels=self.processor.max_pixels)
+            return photo, self.processor.align(photo, face_index=face_index)
+        except AIPGANError as error:
+            raise type(error)(f"{role}: {error}") from None
 
     def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: np.ndarray, paste_back: bool) -> TransferResult:
         face = tensor_to_image(output.image[0].float().cpu())

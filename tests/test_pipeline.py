@@ -133,3 +133,20 @@ def test_pil_and_path_inputs(pipe, astronaut, grace_hopper, tmp_path):
     result = pipe(source=str(path), target=Image.fromarray(astronaut), paste_back=False)
     ref = pipe(source=grace_hopper, target=astronaut, paste_back=False)
     assert np.abs(np.asarray(result.face, dtype=int) - np.asarray(ref.face, dtype=int)).max() <= 2  # PNG is lossless
+
+
+def test_face_errors_name_the_photo_and_keep_their_type(pipe, astronaut):
+    from aipgan_hf import FaceIndexError, NoFaceError
+
+    blank = np.full((200, 200, 3), 128, dtype=np.uint8)
+    with pytest.raises(NoFaceError, match="^the identity target photo: "):
+        pipe(source=astronaut, target=blank)
+    with pytest.raises(NoFaceError, match="^the expression source photo: "):
+        pipe(source=blank, target=astronaut)
+    with pytest.raises(FaceIndexError, match="^the expression source photo: face index 3"):
+        pipe(source=astronaut, target=astronaut, source_face_index=3)
+    features = pipe.generator.encode_expression(torch.zeros(1, 3, 64, 64)).features
+    presets = {f"{label}.{i}": torch.zeros_like(f[0]) for label in ("neutral", "happiness") for i, f in enumerate(features)}
+    with_presets = AIPGANPipeline(pipe.generator, presets=presets)
+    with pytest.raises(NoFaceError, match="^the identity target photo: "):
+        with_presets.synthesize(blank, expression="happiness")
