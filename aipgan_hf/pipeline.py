@@ -246,7 +246,9 @@ class AIPGANPipeline:
         return destination
 
     def processor_settings(self) -> dict[str, Any]:
-        return {"resolution": self.processor.resolution, "min_face_size": self.processor.min_face_size, "max_pixels": self.processor.max_pixels}
+        processor = self.processor
+        return {"resolution": processor.resolution, "min_face_size": processor.min_face_size,
+                "max_pixels": processor.max_pixels, "detection_size": processor.detection_size}
 
     def push_to_hub(self, repo_id: str, variant: str | None = "fp16", private: bool = False, token: str | None = None, model_card: str | None = None) -> str:
         """Save to a temporary folder and upload it as a Hub model repo; returns the commit URL."""

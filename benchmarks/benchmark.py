@@ -36,7 +36,7 @@ def median_ms(fn, runs: int, warmup: int = 5) -> tuple[float, float]:
     return statistics.median(times), times[int(0.9 * (len(times) - 1))]
 
 
-def test_photo(size: int = 1024) -> np.ndarray:
+def sample_photo(size: int = 1024) -> np.ndarray:
     """A ~1-megapixel portrait: skimage's astronaut (public domain) upscaled to ``size`` x ``size``."""
     from PIL import Image
     from skimage import data
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
         network, network_p90 = median_ms(lambda: generator(source, target, return_intrinsic=False), args.runs)
         network_full, _ = median_ms(lambda: generator(source, target), args.runs)
 
-    photo = test_photo()
+    photo = sample_photo()
     end_to_end, end_to_end_p90 = median_ms(lambda: pipe(source=photo, target=photo), max(20, args.runs // 2), warmup=2)
 
     figures = {

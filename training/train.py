@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
@@ -225,18 +224,12 @@ def discriminator_step(batch, fake_image: torch.Tensor, discriminator) -> tuple[
 
 
 def validation_batch(validation_split, pairs: list[tuple[int, int]], resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from aipgan_hf.processing import image_to_tensor, load_image
+    """The fixed validation pairs as (N, 3, R, R) source and target tensors, loaded like training crops."""
+    from aipgan_hf.processing import image_to_tensor
 
-    def crop(row: int) -> torch.Tensor:
-        image = load_image(validation_split[int(row)]["image"])
-        if image.shape[0] != resolution:
-            from PIL import Image
-
-            image = np.asarray(Image.fromarray(image).resize((resolution, resolution), Image.BICUBIC))
-        return image_to_tensor(image)
-
-    sources = torch.stack([crop(s) for s, _ in pairs])  # (N, 3, R, R)
-    targets = torch.stack([crop(t) for _, t in pairs])
+    crops = PairDataset(validation_split, resolution=resolution, cross_person_prob=1.0, augment_source=False)
+    sources = torch.stack([image_to_tensor(crops.load_crop(s)[0]) for s, _ in pairs])  # (N, 3, R, R)
+    targets = torch.stack([image_to_tensor(crops.load_crop(t)[0]) for _, t in pairs])
     return sources, targets
 
 
