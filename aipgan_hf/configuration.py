@@ -68,11 +68,6 @@ class AIPGANConfig:
         """Channels of each encoder level, finest first."""
         return [self.base_channels * m for m in self.channel_multipliers]
 
-    @property
-    def heatmap_size(self) -> int:
-        """Side of the landmark heatmaps (a quarter of the resolution)."""
-        return self.resolution // 4
-
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
