@@ -1,23 +1,30 @@
-"""The Gradio Space: give one photo's face the expression of another, or a preset expression.
+"""The Gradio Space: give one photo's face the expression of another, a preset expression, or a video's.
 
 UI only: the model loads once at start-up, and each button has one typed adapter that calls
 :class:`aipgan_hf.pipeline.AIPGANPipeline`. Run ``python app.py`` and open http://127.0.0.1:7860.
 
 Environment (all optional):
     AIPGAN_MODEL          pipeline folder or Hub id (default: the checkpoint bundled with the package)
-    AIPGAN_EXAMPLES_DIR   folder of extra example photos (jpg, jpeg, png, webp)
+    AIPGAN_EXAMPLES_DIR   folder of extra example photos (jpg, jpeg, png, webp) and driving clips (mp4, webm, mov)
     AIPGAN_CONCURRENCY    requests processed at once (default 2; one pipeline copy each)
     AIPGAN_QUEUE_SIZE     requests allowed to wait in the queue (default 64)
     AIPGAN_MAX_FILE_SIZE  upload limit, e.g. "10mb" (default)
     AIPGAN_NUM_THREADS    torch threads per request (default: CPU cores / concurrency)
+    AIPGAN_MAX_VIDEO_SECONDS  longest driving clip accepted (default 60)
     GRADIO_SERVER_NAME, GRADIO_SERVER_PORT   read by gradio (default 127.0.0.1:7860)
 
-API (``gradio_client``): ``/transfer`` and ``/synthesize``; see the "Use via API" link at the page bottom.
+API (``gradio_client``): ``/transfer``, ``/synthesize`` and ``/animate`` (a driving clip in, an MP4 out); see the
+"Use via API" link at the page bottom. The live webcam tab streams frames to ``/live`` from the browser only:
+gradio_client 2.7 cannot follow a stream event (it does not know the server's "process_streaming" message).
+
+Throughput: results go out as JPEG (quality 95; encoding a PNG of a 1-MP photo takes 100-500 ms, a JPEG 5), and
+the "Inside the model" views are drawn only when "Show what the model sees" is ticked, as one picture.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import logging
@@ -25,7 +32,10 @@ import os
 import queue
 import re
 import tempfile
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at run time
@@ -57,6 +67,8 @@ from aipgan_hf.pipeline import (  # noqa: E402
     TransferResult,
 )
 from aipgan_hf.processing import FaceProcessor, load_image  # noqa: E402
+from aipgan_hf.video import DEFAULT_MAX_SECONDS, LiveAnimator, animate  # noqa: E402
+from aipgan_hf.video.clips import ClipWriter  # noqa: E402
 
 logger = logging.getLogger(__name__)
 if __name__ == "__main__":
@@ -72,7 +84,16 @@ PRESET_NAMES = {
 }
 """Dataset expression label -> the word shown on the page."""
 
+SLIDER_LABELS = {
+    "mouth_open": "Mouth open",
+    "smile": "Smile",
+    "brows_up": "Brows up",
+    "eyes_closed": "Eyes closed",
+}
+"""Named expression directions of the shape model -> slider label (the sliders this page offers)."""
+
 EXAMPLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+CLIP_SUFFIXES = (".mp4", ".webm", ".mov")
 UNEXPECTED_ERROR = "Something went wrong on our side while processing the photos. Please try again or use another photo."
 ERROR_TITLE = "Could not process the photos"
 LANDMARK_VIEW_SIZE = 320
@@ -81,6 +102,10 @@ ATTENTION_VIEW_SIZE = 256
 CONCURRENCY = max(1, int(os.environ.get("AIPGAN_CONCURRENCY", "2")))
 QUEUE_SIZE = max(1, int(os.environ.get("AIPGAN_QUEUE_SIZE", "64")))
 MAX_FILE_SIZE = os.environ.get("AIPGAN_MAX_FILE_SIZE", "10mb")
+MAX_VIDEO_SECONDS = float(os.environ.get("AIPGAN_MAX_VIDEO_SECONDS", DEFAULT_MAX_SECONDS))
+LIVE_FRAME_INTERVAL = 0.1  # seconds between webcam frames sent to the server
+LIVE_TIME_LIMIT = 120  # seconds one webcam session may stream before it has to be restarted
+ANIMATION_MAX_AGE = 3600  # seconds an animation stays in this app's folder of results
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -93,10 +118,11 @@ class PipelinePool:
         self.first = pipeline
         self._idle: queue.Queue[AIPGANPipeline] = queue.Queue()
         for index in range(size):
-            copy = pipeline if index == 0 else AIPGANPipeline(
-                pipeline.generator, FaceProcessor(**pipeline.processor_settings()), presets=pipeline.presets
-            )
-            self._idle.put(copy)
+            clone = pipeline
+            if index:
+                clone = copy.copy(pipeline)  # shares the generator, shape model and presets
+                clone.processor = FaceProcessor(**pipeline.processor_settings())
+            self._idle.put(clone)
 
     @contextlib.contextmanager
     def borrow(self) -> Iterator[AIPGANPipeline]:
@@ -145,13 +171,52 @@ def example_photos() -> list[Path]:
             photo.save(staging)
             os.replace(staging, path)  # atomic: several app processes may start at once
         paths.append(path)
+    return paths + extra_examples(EXAMPLE_SUFFIXES)
+
+
+def extra_examples(suffixes: tuple[str, ...]) -> list[Path]:
+    """Files in AIPGAN_EXAMPLES_DIR with one of ``suffixes``."""
     extra = os.environ.get("AIPGAN_EXAMPLES_DIR")
-    if extra:
-        if Path(extra).is_dir():
-            paths += sorted(p for p in Path(extra).iterdir() if p.suffix.lower() in EXAMPLE_SUFFIXES and p.is_file())
-        else:
-            logger.warning("AIPGAN_EXAMPLES_DIR=%s is not a folder; no extra examples", extra)
-    return paths
+    if not extra:
+        return []
+    if not Path(extra).is_dir():
+        logger.warning("AIPGAN_EXAMPLES_DIR=%s is not a folder; no extra examples", extra)
+        return []
+    return sorted(p for p in Path(extra).iterdir() if p.suffix.lower() in suffixes and p.is_file())
+
+
+def model_digest(pipeline: AIPGANPipeline) -> str:
+    """A short digest of the generator's weights and the shape model's directions (names files made by this model)."""
+    digest = hashlib.sha256()
+    for tensor in pipeline.generator.state_dict().values():
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    for name, direction in sorted(pipeline.shape_model.directions.items()):
+        digest.update(name.encode() + np.asarray(direction).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def example_clips(pipeline: AIPGANPipeline, photo: Path, frames: int = 40, width: int = 300) -> list[Path]:
+    """A driving clip made once per model (nothing generated is stored in the repository): ``photo``, scaled to
+    ``width``, opening its mouth and smiling along the shape model's own directions, rendered by the model; plus
+    AIPGAN_EXAMPLES_DIR clips."""
+    path = photo.with_name(f"example_driving_clip_{model_digest(pipeline)}.mp4")
+    if not path.is_file():
+        try:
+            small = Image.open(photo).convert("RGB")
+            small = np.asarray(small.resize((width, round(width * small.height / small.width)), Image.Resampling.LANCZOS))
+            prepared = pipeline.prepare_target(small)
+            directions = pipeline.shape_model.directions
+            with ClipWriter(path, fps=25) as writer:  # atomic: several app processes may start at once
+                for index in range(frames):
+                    phase = np.sin(np.pi * index / (frames - 1)) ** 2  # 0 -> 1 -> 0
+                    change = sum(phase * weight * directions[name] for name, weight in (("mouth_open", 1.0), ("smile", 0.5))
+                                 if name in directions)
+                    driving = pipeline.shape_model.apply(prepared.landmarks, change)
+                    writer.write(np.asarray(pipeline.render(prepared, np.asarray(driving, dtype=np.float32)).image))
+        except Exception:  # noqa: BLE001 -- an example is optional; the page works without it
+            logger.warning("could not make the example driving clip", exc_info=True)
+            return extra_examples(CLIP_SUFFIXES)
+    return [path, *extra_examples(CLIP_SUFFIXES)]
 
 
 class PhotoInput(gr.Image):
@@ -167,22 +232,25 @@ class PhotoInput(gr.Image):
 
 
 class ResultImage(gr.Image):
-    """gr.Image output whose PNG is written into gradio's content-addressed cache atomically. gradio's own
-    save rewrites that file in place, so two requests with identical outputs (two visitors running the same
-    example) could serve each other a half-written file ("Too much data for declared Content-Length")."""
+    """gr.Image output whose file (in the component's ``format``: "jpeg" at quality 95, or "png") is written into
+    gradio's content-addressed cache atomically. gradio's own save rewrites that file in place, so two requests with
+    identical outputs (two visitors running the same example) could serve each other a half-written file ("Too much
+    data for declared Content-Length")."""
 
     is_template = True  # rendered by the front end as a plain gr.Image
+    SAVE_OPTIONS = {"jpeg": ("JPEG", ".jpg", {"quality": 95, "subsampling": 0}), "png": ("PNG", ".png", {"compress_level": 1})}
 
     def postprocess(self, value):  # noqa: D102
         if isinstance(value, Image.Image):
+            image_format, suffix, options = self.SAVE_OPTIONS[self.format]
             buffer = io.BytesIO()
-            value.save(buffer, format="PNG")
+            value.convert("RGB").save(buffer, format=image_format, **options)
             data = buffer.getvalue()
             folder = Path(self.GRADIO_CACHE) / hashlib.sha256(data).hexdigest()
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / "image.png"
+            path = folder / f"image{suffix}"
             if not path.is_file():
-                handle, staging = tempfile.mkstemp(dir=folder, prefix=".image.", suffix=".png")
+                handle, staging = tempfile.mkstemp(dir=folder, prefix=".image.", suffix=suffix)
                 with os.fdopen(handle, "wb") as file:
                     file.write(data)
                 os.replace(staging, path)
@@ -221,16 +289,29 @@ def attention_overlay(face: Image.Image, attention: np.ndarray, size: int = ATTE
     return Image.blend(face.convert("RGB").resize((size, size), Image.Resampling.LANCZOS), colour_map, alpha=0.55)
 
 
-def result_views(result: TransferResult, source_photo: np.ndarray, target_photo: np.ndarray) -> tuple[Image.Image, ...]:
-    """Result photo, aligned result, source landmarks, target landmarks, expression attention, intrinsic face."""
-    return (
-        result.image,
-        result.face,
+def model_views(result: TransferResult, source_photo: np.ndarray, target_photo: np.ndarray, height: int = 240) -> Image.Image:
+    """One picture, left to right: source landmarks, target landmarks, expression attention, intrinsic face."""
+    views = [
         draw_landmarks(source_photo, result.source_landmarks),
         draw_landmarks(target_photo, result.target_landmarks),
         attention_overlay(result.source_face, result.expression_attention),
-        result.intrinsic,
-    )
+        result.intrinsic.convert("RGB"),
+    ]
+    views = [view.resize((max(1, round(view.width * height / view.height)), height), Image.Resampling.BILINEAR) for view in views]
+    gap = 6
+    strip = Image.new("RGB", (sum(view.width for view in views) + gap * (len(views) - 1), height), (255, 255, 255))
+    left = 0
+    for view in views:
+        strip.paste(view, (left, 0))
+        left += view.width + gap
+    return strip
+
+
+def result_views(result: TransferResult, source_photo: np.ndarray, target_photo: np.ndarray,
+                 show_views: bool) -> tuple[Image.Image, Image.Image, Image.Image | None]:
+    """Result photo, aligned result, and the model's views (only when asked for: they cost more than the transfer)."""
+    views = model_views(result, source_photo, target_photo) if show_views else None
+    return result.image, result.face, views
 
 
 # ----------------------------------------------------------------------------------------------- errors
@@ -276,6 +357,15 @@ def _sentence(message: str) -> str:
 # ----------------------------------------------------------------------------------------------- adapters
 POOL, MODEL_STATUS = load_pool()
 EXAMPLES = example_photos()
+EXAMPLE_CLIPS = example_clips(POOL.first, EXAMPLES[1])  # Grace Hopper, animated by the model itself
+ANIMATIONS = Path(tempfile.mkdtemp(prefix="aipgan-hf-animations-"))
+
+
+def slider_offsets(pipeline: AIPGANPipeline, *values: float) -> dict:
+    """``expression_offsets=`` for the pipeline from the slider values in :data:`SLIDER_LABELS` order: the sliders
+    that are set and that this model has (none set: no keyword at all)."""
+    offsets = {name: float(value) for name, value in zip(SLIDER_LABELS, values) if value and name in pipeline.sliders}
+    return {"expression_offsets": offsets} if offsets else {}
 
 
 def transfer(
@@ -286,7 +376,12 @@ def transfer(
     paste_back: bool = True,
     source_face_index: float | None = 0,
     target_face_index: float | None = 0,
-) -> tuple[Image.Image, ...]:
+    show_views: bool = False,
+    mouth_open: float = 0.0,
+    smile: float = 0.0,
+    brows_up: float = 0.0,
+    eyes_closed: float = 0.0,
+) -> tuple[Image.Image, Image.Image, Image.Image | None]:
     """Give the target photo's face the source photo's expression.
 
     Args:
@@ -296,18 +391,21 @@ def transfer(
         identity_mix: 0 (the target's identity) .. 1 (the source's).
         paste_back: return the whole target photo (True) or only the aligned face.
         source_face_index, target_face_index: which face when a photo has several; 0 is the largest.
+        show_views: also draw the model's views (landmarks, attention, intrinsic face) as one picture.
+        mouth_open, smile, brows_up, eyes_closed: slider values added along the model's named expression directions.
 
     Returns:
-        Result photo, aligned result, source landmarks, target landmarks, expression attention, intrinsic face.
+        Result photo, aligned result, and the model's views (None unless ``show_views``).
     """
     with friendly_errors("transfer"), POOL.borrow() as pipeline:
         source_index, target_index = face_index(source_face_index), face_index(target_face_index)
         source_photo = read_photo(source, SOURCE_ROLE, pipeline)
         target_photo = read_photo(target, TARGET_ROLE, pipeline)
+        offsets = slider_offsets(pipeline, mouth_open, smile, brows_up, eyes_closed)
         result = pipeline(source=source_photo, target=target_photo, expression_strength=expression_strength,
                           identity_mix=identity_mix, paste_back=bool(paste_back),
-                          source_face_index=source_index, target_face_index=target_index)
-        return result_views(result, source_photo, target_photo)
+                          source_face_index=source_index, target_face_index=target_index, **offsets)
+        return result_views(result, source_photo, target_photo, bool(show_views))
 
 
 def synthesize(
@@ -316,7 +414,12 @@ def synthesize(
     strength: float = 1.0,
     paste_back: bool = True,
     target_face_index: float | None = 0,
-) -> tuple[Image.Image, ...]:
+    show_views: bool = False,
+    mouth_open: float = 0.0,
+    smile: float = 0.0,
+    brows_up: float = 0.0,
+    eyes_closed: float = 0.0,
+) -> tuple[Image.Image, Image.Image, Image.Image | None]:
     """Give the target photo's face a preset expression (no second photo).
 
     Args:
@@ -326,10 +429,11 @@ def synthesize(
         strength: 0 (the target's own expression) .. 1 (the preset) .. 1.5 (exaggerated).
         paste_back: return the whole target photo (True) or only the aligned face.
         target_face_index: which face when the photo has several; 0 is the largest.
+        show_views: also draw the model's views as one picture (the target is its own source).
+        mouth_open, smile, brows_up, eyes_closed: slider values added along the model's named expression directions.
 
     Returns:
-        Result photo, aligned result, landmarks (twice: the target is its own source), target landmarks,
-        expression attention, intrinsic face.
+        Result photo, aligned result, and the model's views (None unless ``show_views``).
     """
     with friendly_errors("synthesize"), POOL.borrow() as pipeline:
         target_index = face_index(target_face_index)
@@ -338,9 +442,118 @@ def synthesize(
             raise gr.Error(f"This model has no preset for {PRESET_NAMES.get(expression, expression)!r}; it has: {available}.",
                            title=ERROR_TITLE, print_exception=False)
         target_photo = read_photo(target, TARGET_ROLE, pipeline)
+        offsets = slider_offsets(pipeline, mouth_open, smile, brows_up, eyes_closed)
         result = pipeline.synthesize(target_photo, expression=expression, strength=strength,
-                                     paste_back=bool(paste_back), target_face_index=target_index)
-        return result_views(result, target_photo, target_photo)
+                                     paste_back=bool(paste_back), target_face_index=target_index, **offsets)
+        return result_views(result, target_photo, target_photo, bool(show_views))
+
+
+def page_progress(progress: gr.Progress, every: float = 0.25) -> Callable[[str, int, int], None]:
+    """animate()'s ``progress(stage, done, total)`` as a page progress bar (the landmark pass is the first 20 %),
+    sent at most every ``every`` seconds."""
+    last = [0.0]
+
+    def report(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < every and done < total:
+            return
+        last[0] = now
+        share = done / max(total, 1)
+        fraction = 0.2 * share if stage == "landmarks" else 0.2 + 0.8 * share
+        progress(fraction, desc=f"{'finding the face in each frame' if stage == 'landmarks' else 'rendering'} ({done}/{total})")
+
+    return report
+
+
+def clear_old_animations(folder: Path, max_age: float = ANIMATION_MAX_AGE) -> None:
+    """Delete this app's animations older than ``max_age`` seconds (gradio serves its own copy of each)."""
+    for path in folder.glob("*.mp4"):
+        with contextlib.suppress(OSError):
+            if time.time() - path.stat().st_mtime > max_age:
+                path.unlink()
+
+
+def animate_video(
+    driving: str | None,
+    target: str | None,
+    relative: bool = True,
+    side_by_side: bool = False,
+    expression_strength: float = 1.0,
+    paste_back: bool = True,
+    target_face_index: float | None = 0,
+    mouth_open: float = 0.0,
+    smile: float = 0.0,
+    brows_up: float = 0.0,
+    eyes_closed: float = 0.0,
+    progress: gr.Progress = gr.Progress(),
+) -> str:
+    """Drive the target photo with a video: each frame gets the clip's expression; the clip's audio is kept.
+
+    Args:
+        driving: the driving clip (file path; MP4, WebM, MOV; at most AIPGAN_MAX_VIDEO_SECONDS long).
+        target: identity target photo (file path).
+        relative: take each frame's expression relative to the clip's most neutral frame (the target keeps its
+            resting expression); off gives the target each frame's absolute expression.
+        side_by_side: show the driving clip left of the result.
+        expression_strength: 0 (the target stays still) .. 1 .. 1.5 (exaggerated).
+        paste_back: frames are the whole target photo (True) or only the aligned face.
+        target_face_index: which face of the target photo; 0 is the largest.
+        mouth_open, smile, brows_up, eyes_closed: slider values added to every frame.
+
+    Returns:
+        The MP4 (H.264, the clip's frame rate and audio).
+    """
+    with friendly_errors("animate"), POOL.borrow() as pipeline:
+        if not driving:
+            raise gr.Error("Please add a driving video.", title=ERROR_TITLE, print_exception=False)
+        target_index = face_index(target_face_index)
+        target_photo = read_photo(target, TARGET_ROLE, pipeline)
+        offsets = slider_offsets(pipeline, mouth_open, smile, brows_up, eyes_closed)
+        clear_old_animations(ANIMATIONS)
+        output = ANIMATIONS / f"{uuid.uuid4().hex}.mp4"
+        result = animate(pipeline, driving, target_photo, output=output, relative=bool(relative), side_by_side=bool(side_by_side),
+                         paste_back=bool(paste_back), max_seconds=MAX_VIDEO_SECONDS, progress=page_progress(progress),
+                         expression_strength=expression_strength, target_face_index=target_index, **offsets)
+        if result.frames_without_face:
+            gr.Info(f"{result.frames_without_face} of {result.frames} frames showed no face; they keep the last pose.")
+        return str(result.output)
+
+
+@dataclass
+class LiveSession:
+    """One visitor's webcam session: the prepared target (for this photo and mode) and its frame-to-frame state."""
+
+    key: tuple
+    animator: LiveAnimator
+
+
+def live(
+    frame: np.ndarray | None,
+    target: str | None,
+    relative: bool = True,
+    session: LiveSession | None = None,
+) -> tuple[Image.Image | None, LiveSession | None]:
+    """One webcam frame in, the target photo with that frame's expression out (the first frame with a face is the
+    reference for relative motion; a new target photo or mode starts over).
+
+    Args:
+        frame: (H, W, 3) webcam frame.
+        target: identity target photo (file path).
+        relative: as for /animate.
+        session: the state of this visitor's stream (None at the start).
+
+    Returns:
+        The rendered frame and the updated session.
+    """
+    if frame is None:
+        return None, session
+    with friendly_errors("live"), POOL.borrow() as pipeline:
+        key = (target, bool(relative))
+        if session is None or session.key != key:
+            photo = read_photo(target, TARGET_ROLE, pipeline)
+            session = LiveSession(key, LiveAnimator(pipeline.prepare_target(photo), pipeline.processor, relative=bool(relative)))
+        image = session.animator(pipeline, np.ascontiguousarray(frame[..., :3]))
+        return image, session
 
 
 # ----------------------------------------------------------------------------------------------- page
@@ -353,14 +566,15 @@ def preset_note(expressions: list[str]) -> str:
 
 
 def build_demo() -> gr.Blocks:
-    """The page: inputs (photos, sliders, presets), outputs, and the 'inside the model' views."""
+    """The page: inputs (photos, sliders, presets, a driving video, the webcam), outputs, and the model's views."""
     expressions = POOL.first.expressions
+    sliders_here = [name for name in SLIDER_LABELS if name in POOL.first.sliders]
     photo_sources = ["upload", "webcam", "clipboard"]
     with gr.Blocks(title="AIP-GAN expression transfer", delete_cache=(1800, 3600)) as demo:  # hourly cleanup of results
         gr.Markdown(
             "# AIP-GAN expression transfer\n"
-            "Give the **identity target**'s face the expression of the **expression source** photo, or a preset "
-            "expression ([AIP-GAN](https://arxiv.org/abs/2005.00499), Ali & Hughes).  \n" + MODEL_STATUS
+            "Give the **identity target**'s face the expression of the **expression source** photo, a preset "
+            "expression, or a video's ([AIP-GAN](https://arxiv.org/abs/2005.00499), Ali & Hughes).  \n" + MODEL_STATUS
         )
         with gr.Row():
             with gr.Column():
@@ -370,6 +584,9 @@ def build_demo() -> gr.Blocks:
                 strength = gr.Slider(0.0, MAX_EXPRESSION_STRENGTH, value=1.0, step=0.05, label="Expression strength",
                                      info="0 = the target's own expression, 1 = the source's, 1.5 = exaggerated")
                 paste_back = gr.Checkbox(True, label="Paste the new face back into the target photo")
+                with gr.Accordion("Fine-tune the expression", open=False, visible=bool(sliders_here), elem_id="sliders"):
+                    sliders = [gr.Slider(-1.0, 1.0, value=0.0, step=0.05, label=label, visible=name in sliders_here)
+                               for name, label in SLIDER_LABELS.items()]
             with gr.Column():
                 with gr.Tab("Expression from a photo", elem_id="photo-tab"):
                     source = PhotoInput(label="Expression source", type="filepath", sources=photo_sources, height=320, elem_id="source")
@@ -385,23 +602,47 @@ def build_demo() -> gr.Blocks:
                                              allow_custom_value=True)  # so the API gets this app's message for others
                     synthesize_button = gr.Button("Synthesize expression", variant="primary", interactive=bool(expressions),
                                                   elem_id="synthesize-button")
+                with gr.Tab("Drive with a video", elem_id="video-tab"):
+                    driving = gr.Video(label="Driving video", sources=["upload", "webcam"], height=320, elem_id="driving")
+                    if EXAMPLE_CLIPS:
+                        gr.Examples([[str(p)] for p in EXAMPLE_CLIPS], inputs=[driving], label="Example clip", elem_id="clip-examples")
+                    with gr.Row():
+                        relative = gr.Checkbox(True, label="Relative motion", info="the target keeps its resting expression")
+                        side_by_side = gr.Checkbox(False, label="Side by side", info="driving video | result")
+                    animate_button = gr.Button("Animate the target", variant="primary", elem_id="animate-button")
+                    animation = gr.Video(label="Animated target", interactive=False, height=320, elem_id="animation")
+                    gr.Markdown(f"Clips up to {MAX_VIDEO_SECONDS:g} s and 1080p; the clip's frame rate and sound are kept.")
+                with gr.Tab("Live webcam", elem_id="live-tab"):
+                    webcam = gr.Image(label="Your webcam", sources=["webcam"], streaming=True, type="numpy", elem_id="webcam")
+                    live_relative = gr.Checkbox(True, label="Relative motion",
+                                                info="your first frame with a face is the neutral reference")
+                    live_output = ResultImage(label="The target, live", format="jpeg", interactive=False, elem_id="live-output")
+                    gr.Markdown(f"Frames are sent every {LIVE_FRAME_INTERVAL:g} s for up to {LIVE_TIME_LIMIT} s; browsers "
+                                "allow the webcam only over HTTPS or on localhost.")
+                    live_session = gr.State(None)
         with gr.Row():
-            result_photo = ResultImage(label="Result", format="png", buttons=["download", "fullscreen"], height=360,
-                                    interactive=False, elem_id="result")
-            aligned = ResultImage(label="Aligned result", format="png", height=360, interactive=False, elem_id="aligned")
-        with gr.Accordion("Inside the model", open=True, elem_id="inside"):
-            gr.Markdown("The 68 landmarks found on each photo; where the expression encoder looks on the source "
-                        "(bright = attended); the target's face as the identity encoder sees it, expression removed.")
-            with gr.Row():
-                source_landmarks = ResultImage(label="Source landmarks", format="png", height=240, interactive=False)
-                target_landmarks = ResultImage(label="Target landmarks", format="png", height=240, interactive=False)
-                attention = ResultImage(label="Expression attention", format="png", height=240, interactive=False)
-                intrinsic = ResultImage(label="Intrinsic face", format="png", height=240, interactive=False)
-        outputs = [result_photo, aligned, source_landmarks, target_landmarks, attention, intrinsic]
-        transfer_button.click(transfer, [source, target, strength, identity_mix, paste_back, source_index, target_index],
-                              outputs, api_name="transfer", concurrency_id="pipeline", concurrency_limit=CONCURRENCY)
-        synthesize_button.click(synthesize, [target, expression, strength, paste_back, target_index],
-                                outputs, api_name="synthesize", concurrency_id="pipeline", concurrency_limit=CONCURRENCY)
+            result_photo = ResultImage(label="Result", format="jpeg", buttons=["download", "fullscreen"], height=360,
+                                       interactive=False, elem_id="result")
+            aligned = ResultImage(label="Aligned result", format="jpeg", height=360, interactive=False, elem_id="aligned")
+        with gr.Accordion("Inside the model", open=False, elem_id="inside"):
+            show_views = gr.Checkbox(False, label="Show what the model sees", info="drawn with the next result; costs time",
+                                     elem_id="show-views")
+            gr.Markdown("Left to right: the 68 landmarks found on the source and on the target; where the expression "
+                        "encoder looks on the source (bright = attended); the target's face as the identity encoder sees "
+                        "it, expression removed.")
+            views = ResultImage(label="What the model sees", format="jpeg", height=240, interactive=False, elem_id="views")
+        outputs = [result_photo, aligned, views]
+        shared = dict(concurrency_id="pipeline", concurrency_limit=CONCURRENCY)
+        transfer_button.click(transfer, [source, target, strength, identity_mix, paste_back, source_index, target_index,
+                                         show_views, *sliders], outputs, api_name="transfer", **shared)
+        synthesize_button.click(synthesize, [target, expression, strength, paste_back, target_index, show_views, *sliders],
+                                outputs, api_name="synthesize", **shared)
+        animate_button.click(animate_video, [driving, target, relative, side_by_side, strength, paste_back, target_index, *sliders],
+                             [animation], api_name="animate", **shared)
+        # undocumented in the API page: only the browser's client streams (gradio_client 2.7 cannot)
+        webcam.stream(live, [webcam, target, live_relative, live_session], [live_output, live_session], api_name="live",
+                      stream_every=LIVE_FRAME_INTERVAL, time_limit=LIVE_TIME_LIMIT, trigger_mode="always_last",
+                      show_progress="hidden", api_visibility="undocumented", **shared)
     return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 
 

@@ -1,9 +1,13 @@
-"""Command line: ``aipgan transfer --source S --target T --output O``.
+"""Command line: ``aipgan transfer``, ``aipgan synthesize`` and ``aipgan animate``.
 
-Exit status 0 on success; 2 on any input a user can fix (bad or missing image, no face, bad option,
+    aipgan transfer --source S --target T --output O [--strength X] [--identity-mix M] [--offset NAME=V ...]
+    aipgan synthesize --target T --expression NAME --output O [--strength X] [--offset NAME=V ...]
+    aipgan animate --driving CLIP --target PHOTO --output OUT.mp4 [--no-relative] [--side-by-side] [--max-seconds S]
+
+Exit status 0 on success; 2 on any input a user can fix (bad or missing image or clip, no face, bad option,
 unwritable output), with exactly one ``error: ...`` line on stderr and no traceback; 1 on an unexpected
-failure (rerun with ``--verbose`` for the traceback). The output is written atomically: a temporary
-file in the destination folder is renamed over it, so a failure never leaves a partial or lost file.
+failure (rerun with ``--verbose`` for the traceback). Outputs are written atomically: a temporary file in the
+destination folder is renamed over it, so a failure never leaves a partial or lost file.
 """
 
 from __future__ import annotations
@@ -51,6 +55,32 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+def _offset(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` of ``--offset`` as (name, value)."""
+    name, separator, value = text.partition("=")
+    try:
+        if not separator or not name.strip():
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. smile=0.5), got {text!r}") from None
+
+
+def _add_photo_options(command: argparse.ArgumentParser, output_help: str) -> None:
+    """Options every subcommand shares: the target photo, the output, the face, the checkpoint, verbosity."""
+    command.add_argument("--target", required=True, type=Path, help="photo whose person keeps their identity")
+    command.add_argument("--output", required=True, type=Path, help=output_help)
+    command.add_argument("--face-index", type=int, default=None, help="which face of the target, 0 = largest (default)")
+    command.add_argument("--no-paste-back", action="store_true", help="only the aligned face crop, not the whole photo")
+    command.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
+    command.add_argument("-v", "--verbose", action="store_true", help="log progress and show tracebacks")
+
+
+def _add_offsets(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--offset", type=_offset, action="append", default=[], metavar="NAME=VALUE",
+                         help="move the expression along a named slider direction (e.g. mouth_open=0.5); repeatable")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``aipgan`` argument parser with its subcommands."""
     from aipgan_hf import __version__
@@ -59,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aipgan-hf {__version__}")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
     subcommands.required = True
+    image_help = f"result image ({', '.join(OUTPUT_FORMATS)})"
 
     transfer = subcommands.add_parser(
         "transfer",
@@ -66,16 +97,42 @@ def build_parser() -> argparse.ArgumentParser:
         description="Give the target photo's face the source photo's expression and write the result.",
     )
     transfer.add_argument("--source", required=True, type=Path, help="photo whose expression is copied")
-    transfer.add_argument("--target", required=True, type=Path, help="photo whose person keeps their identity")
-    transfer.add_argument("--output", required=True, type=Path, help="result image (.png, .jpg, .webp, .bmp, .tif)")
+    _add_photo_options(transfer, image_help)
     transfer.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
     transfer.add_argument("--identity-mix", type=float, default=0.0, help="0 keeps the target's identity (default), 1 the source's")
-    transfer.add_argument("--face-index", type=int, default=None, help="which face of the target, 0 = largest (default)")
     transfer.add_argument("--source-face-index", type=int, default=None, help="which face of the source, 0 = largest (default)")
-    transfer.add_argument("--no-paste-back", action="store_true", help="write only the aligned face crop, not the whole photo")
-    transfer.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
-    transfer.add_argument("-v", "--verbose", action="store_true", help="log progress and show tracebacks")
+    _add_offsets(transfer)
     transfer.set_defaults(handler=run_transfer)
+
+    synthesize = subcommands.add_parser(
+        "synthesize",
+        help="give the target photo's face a preset expression",
+        description="Give the target photo's face a preset expression (no second photo) and write the result.",
+    )
+    _add_photo_options(synthesize, image_help)
+    synthesize.add_argument("--expression", required=True, help="preset name, e.g. happiness or surprise (the checkpoint's list is in the error for an unknown one)")
+    synthesize.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
+    _add_offsets(synthesize)
+    synthesize.set_defaults(handler=run_synthesize)
+
+    animate = subcommands.add_parser(
+        "animate",
+        help="drive the target photo with a video's expressions",
+        description="Give the target photo each frame's expression of the driving clip; writes an MP4 (H.264) at the "
+                    "clip's frame rate with the clip's audio.",
+    )
+    animate.add_argument("--driving", required=True, type=Path, help="the driving clip (MP4, WebM, MOV, ...)")
+    _add_photo_options(animate, "result video (.mp4)")
+    animate.add_argument("--no-relative", action="store_true",
+                         help="give the target each frame's absolute expression instead of the change from the clip's most neutral frame")
+    animate.add_argument("--side-by-side", action="store_true", help="show the driving clip left of the result")
+    animate.add_argument("--max-seconds", type=float, default=None, help="refuse longer clips (default 60)")
+    animate.add_argument("--smoothing", type=float, default=1.0, help="landmark smoothing, 0 = off (default 1)")
+    animate.add_argument("--reference", choices=("neutral", "first"), default="neutral",
+                         help="frame relative motion is measured from (default: the most neutral)")
+    animate.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
+    _add_offsets(animate)
+    animate.set_defaults(handler=run_animate)
     return parser
 
 
@@ -86,11 +143,11 @@ def _check_input(path: Path, role: str) -> None:
         raise UsageError(f"{role} is not a file: {path}")
 
 
-def _check_output(output: Path, inputs: Sequence[Path]) -> tuple[str, dict]:
-    """Validate the output path before any work; returns PIL's format name and save options."""
+def _check_output(output: Path, inputs: Sequence[Path], formats: Sequence[str] = tuple(OUTPUT_FORMATS)) -> str:
+    """Validate the output path before any work; returns its (lower-case) suffix, one of ``formats``."""
     suffix = output.suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise UsageError(f"cannot tell the output format from {output.name!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    if suffix not in formats:
+        raise UsageError(f"cannot tell the output format from {output.name!r}; use {' or '.join(formats) if len(formats) < 3 else 'one of ' + ', '.join(formats)}")
     if output.is_dir():
         raise UsageError(f"output is a directory: {output}")
     for path in inputs:
@@ -102,7 +159,7 @@ def _check_output(output: Path, inputs: Sequence[Path]) -> tuple[str, dict]:
         raise UsageError(f"output folder does not exist: {folder}")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"output folder is not writable: {folder}")
-    return OUTPUT_FORMATS[suffix]
+    return suffix
 
 
 def save_atomically(image: "Image.Image", output: Path, image_format: str, options: dict) -> None:
@@ -120,20 +177,33 @@ def save_atomically(image: "Image.Image", output: Path, image_format: str, optio
         raise
 
 
-def run_transfer(args: argparse.Namespace) -> int:
-    """``aipgan transfer``: validate paths, load the pipeline, transfer, write the result."""
-    _check_input(args.source, "source")
-    _check_input(args.target, "target")
-    image_format, options = _check_output(args.output, [args.source, args.target])
-
+def _load_pipeline(args: argparse.Namespace):
     from aipgan_hf.pipeline import AIPGANPipeline  # heavy (torch, dlib): only once the paths are sane
 
     if not args.verbose:
         import diffusers.utils.logging
 
         diffusers.utils.logging.set_verbosity_error()  # its own stderr handler would add lines
-    pipeline = AIPGANPipeline.from_pretrained(args.checkpoint)
-    result = pipeline(
+    return AIPGANPipeline.from_pretrained(args.checkpoint)
+
+
+def _offsets(args: argparse.Namespace) -> dict:
+    """``expression_offsets=`` for the pipeline, only when ``--offset`` was given (older pipelines lack the keyword)."""
+    return {"expression_offsets": dict(args.offset)} if args.offset else {}
+
+
+def _save_image(image: "Image.Image", output: Path, suffix: str) -> None:
+    image_format, options = OUTPUT_FORMATS[suffix]
+    save_atomically(image, output, image_format, options)
+    print(f"wrote {output} ({image.width}x{image.height})")
+
+
+def run_transfer(args: argparse.Namespace) -> int:
+    """``aipgan transfer``: validate paths, load the pipeline, transfer, write the result."""
+    _check_input(args.source, "source")
+    _check_input(args.target, "target")
+    suffix = _check_output(args.output, [args.source, args.target])
+    result = _load_pipeline(args)(
         source=args.source,
         target=args.target,
         expression_strength=args.strength,
@@ -141,9 +211,71 @@ def run_transfer(args: argparse.Namespace) -> int:
         paste_back=not args.no_paste_back,
         source_face_index=args.source_face_index,
         target_face_index=args.face_index,
+        **_offsets(args),
     )
-    save_atomically(result.image, args.output, image_format, options)
-    print(f"wrote {args.output} ({result.image.width}x{result.image.height})")
+    _save_image(result.image, args.output, suffix)
+    return EXIT_OK
+
+
+def run_synthesize(args: argparse.Namespace) -> int:
+    """``aipgan synthesize``: a preset expression on the target photo."""
+    _check_input(args.target, "target")
+    suffix = _check_output(args.output, [args.target])
+    result = _load_pipeline(args).synthesize(
+        args.target, expression=args.expression, strength=args.strength, paste_back=not args.no_paste_back,
+        target_face_index=args.face_index, **_offsets(args),
+    )
+    _save_image(result.image, args.output, suffix)
+    return EXIT_OK
+
+
+class _ProgressBars:
+    """tqdm bars for the two passes of :func:`aipgan_hf.video.animate` (shown only when stderr is a terminal)."""
+
+    LABELS = {"landmarks": "landmarks", "rendering": "rendering"}
+
+    def __init__(self) -> None:
+        self.bars: dict = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=self.LABELS.get(stage, stage), unit="frame", disable=None, leave=False)
+        bar.total = max(bar.total or 0, total)
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def run_animate(args: argparse.Namespace) -> int:
+    """``aipgan animate``: drive the target photo with a clip, write an MP4 and a one-line summary."""
+    from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, probe_clip
+
+    _check_input(args.driving, "driving clip")
+    _check_input(args.target, "target")
+    _check_output(args.output, [args.driving, args.target], formats=(".mp4",))
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise UsageError(f"--max-seconds must be more than 0, got {args.max_seconds:g}")
+    if args.smoothing < 0:
+        raise UsageError(f"--smoothing must be 0 or more, got {args.smoothing:g}")
+    probe_clip(args.driving, max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS)  # a bad clip fails before the model loads
+    pipeline = _load_pipeline(args)
+    bars = _ProgressBars()
+    try:
+        result = animate(
+            pipeline, args.driving, args.target, output=args.output, relative=not args.no_relative,
+            smoothing=args.smoothing, paste_back=not args.no_paste_back, side_by_side=args.side_by_side,
+            max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS, progress=bars, reference=args.reference,
+            expression_strength=args.strength, expression_offsets=dict(args.offset) or None,
+            target_face_index=args.face_index,
+        )
+    finally:
+        bars.close()
+    print(f"wrote {args.output}: {result.summary()}")
     return EXIT_OK
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from .errors import ConfigError
 from .landmarks import NUM_LANDMARKS
 
+ARCHITECTURE = "motion-guided"
+
 
 @dataclass
 class AIPGANConfig:
@@ -27,6 +29,9 @@ class AIPGANConfig:
         fusion_rank_ratio: rank of the low-rank bilinear fusion as a multiple of the level's width.
         num_landmarks: landmark heatmaps predicted by the expression encoder (68, iBUG order).
         heatmap_sigma: Gaussian sigma of the landmark heatmaps, in heatmap cells (heatmaps are at resolution / 4).
+        landmark_map_sigma: Gaussian sigma, in crop pixels, of the landmark-group maps the expression encoder reads.
+        architecture: "motion-guided" (this version: landmark flow warps the identity features). Checkpoints of
+            the first, appearance-only design have no such field and are refused with a clear error.
         intrinsic_channels: width of the light head that renders the identity encoder's intrinsic image.
         discriminator_channels: width of the first discriminator layer.
         discriminator_scales: number of image scales the multi-scale patch discriminator judges.
@@ -40,10 +45,12 @@ class AIPGANConfig:
     fusion_rank_ratio: float = 1.0
     num_landmarks: int = NUM_LANDMARKS
     heatmap_sigma: float = 1.0
+    landmark_map_sigma: float = 2.0
     intrinsic_channels: int = 16
     discriminator_channels: int = 32
     discriminator_scales: int = 2
     discriminator_layers: int = 3
+    architecture: str = ARCHITECTURE
 
     def __post_init__(self) -> None:
         self.channel_multipliers = [int(m) for m in self.channel_multipliers]
@@ -60,6 +67,10 @@ class AIPGANConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.fusion_rank_ratio <= 0:
             raise ConfigError(f"fusion_rank_ratio must be > 0, got {self.fusion_rank_ratio}")
+        if self.architecture != ARCHITECTURE:
+            raise ConfigError(f"architecture must be {ARCHITECTURE!r}, got {self.architecture!r}")
+        if self.landmark_map_sigma <= 0:
+            raise ConfigError(f"landmark_map_sigma must be > 0, got {self.landmark_map_sigma}")
         if self.heatmap_sigma <= 0:
             raise ConfigError(f"heatmap_sigma must be > 0, got {self.heatmap_sigma}")
 

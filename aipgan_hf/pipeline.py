@@ -6,7 +6,7 @@ paste the new face back into the target photo. A saved pipeline is a folder (loc
     generator/config.json
     generator/diffusion_pytorch_model.safetensors        (and/or .fp16.safetensors)
     processor_config.json                                 face-processing settings
-    expression_presets.safetensors                        optional: preset expression directions
+    shape_model.safetensors                               the 68-point expression model (presets and sliders too)
     README.md                                             model card
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,103 +23,29 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from .errors import AIPGANError, CheckpointError, ConfigError
+from .checkpoint import (
+    BUNDLED_CHECKPOINT,
+    GENERATOR_SUBFOLDER,
+    PROCESSOR_CONFIG_NAME,
+    load_generator,
+    read_processor_settings,
+    resolve_folder,
+    weights_filename,
+)
+from .errors import AIPGANError, ConfigError
+from .files import atomic_directory
 from .modeling import AIPGANGenerator, GeneratorOutput
-from .processing import AlignedFace, FaceProcessor, image_to_tensor, load_image, tensor_to_image
+from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow
+from .motion.photo import warp_photo
+from .processing import AlignedFace, FaceProcessor, Photo, image_to_tensor, tensor_to_image, to_grey
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default"
-GENERATOR_SUBFOLDER = "generator"
-WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
-PROCESSOR_CONFIG_NAME = "processor_config.json"
-PRESETS_NAME = "expression_presets.safetensors"
 MAX_EXPRESSION_STRENGTH = 1.5
 SOURCE_ROLE = "the expression source photo"
 TARGET_ROLE = "the identity target photo"
-
-
-def weights_filename(variant: str | None) -> str:
-    """``diffusion_pytorch_model.safetensors`` or, for a variant, ``diffusion_pytorch_model.<variant>.safetensors``."""
-    return WEIGHTS_NAME if not variant else WEIGHTS_NAME.replace(".safetensors", f".{variant}.safetensors")
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise CheckpointError(f"weights file not found: {path}")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {error}") from None
-
-
-def load_generator(folder: str | os.PathLike, variant: str | None = None, dtype: torch.dtype = torch.float32) -> AIPGANGenerator:
-    """Load a generator strictly from ``folder/generator``: every tensor must match, or CheckpointError names the file.
-
-    Args:
-        folder: a saved pipeline folder.
-        variant: ``None`` for full-precision weights, ``"fp16"`` for ``diffusion_pytorch_model.fp16.safetensors``;
-            when ``None`` and only the fp16 file exists, that one is used.
-        dtype: dtype of the returned model (weights are cast; float32 is fastest on CPU).
-    """
-    subfolder = Path(folder) / GENERATOR_SUBFOLDER
-    config_path = subfolder / AIPGANGenerator.config_name
-    if not config_path.is_file():
-        raise CheckpointError(f"no generator config at {config_path}: is {folder} an aipgan-hf pipeline folder?")
-    try:
-        config = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{config_path} is not valid JSON: {error}") from None
-    weights = subfolder / weights_filename(variant)
-    if variant is None and not weights.is_file() and (subfolder / weights_filename("fp16")).is_file():
-        weights = subfolder / weights_filename("fp16")
-    try:
-        generator = AIPGANGenerator.from_config(config)
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{config_path} does not describe an AIPGANGenerator: {error}") from None
-    state = _read_safetensors(weights)
-    expected = generator.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-    if missing or unexpected or wrong_shape:
-        raise CheckpointError(
-            f"{weights} does not fit the generator in {config_path}: "
-            f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}), "
-            f"{len(wrong_shape)} of wrong shape (e.g. {wrong_shape[:3]})"
-        )
-    generator.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
-    if dtype != torch.float32:
-        generator = generator.to(dtype=dtype)
-    return generator.eval()
-
-
-def _resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | None) -> Path:
-    if path_or_hub_id is None:
-        return BUNDLED_CHECKPOINT
-    path = Path(path_or_hub_id).expanduser()
-    if path.is_dir():
-        return path
-    text = str(path_or_hub_id)
-    if path.exists() or text.count("/") != 1 or text.startswith((".", "/", "~")):
-        raise CheckpointError(f"{text} is neither a pipeline folder nor a Hub id of the form 'owner/name'")
-    from huggingface_hub import snapshot_download  # only when the caller names a Hub id
-
-    try:
-        return Path(snapshot_download(text, revision=revision))
-    except Exception as error:  # noqa: BLE001 -- any hub failure becomes one clear message
-        raise CheckpointError(f"could not download {text} from the Hugging Face Hub: {error}") from None
-
-
-def _apply_umask(folder: Path) -> None:
-    """mkdtemp makes 0700 folders (and some writers 0600 files); give the saved pipeline ordinary permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 @dataclass
@@ -132,9 +57,10 @@ class TransferResult:
         face: the aligned output crop (R x R).
         intrinsic: the target's intrinsic (expression-free) face as the identity encoder sees it.
         source_landmarks, target_landmarks: (68, 2) float32 landmarks in photo coordinates.
-        expression_attention: (R/4, R/4) float32 in [0, 1], the expression encoder's attention on the source.
+        driving_landmarks: (68, 2) float32 where the target's landmarks were sent, in crop pixels.
+        expression_attention: (R/4, R/4) float32 in [0, 1], the expression encoder's attention.
         source_face, target_face: the aligned input crops.
-        mask: (R, R) float32 in [0, 1], where the decoder repainted the target.
+        mask: (R, R) float32 in [0, 1], where the decoder repainted the warped target.
     """
 
     image: Image.Image
@@ -146,6 +72,24 @@ class TransferResult:
     source_face: Image.Image
     target_face: Image.Image
     mask: np.ndarray = field(repr=False, default=None)
+    driving_landmarks: np.ndarray = field(repr=False, default=None)
+
+
+@dataclass
+class PreparedTarget:
+    """A target photo decoded, aligned and encoded once (for driving it frame after frame).
+
+    Attributes:
+        photo: the decoded photo (its full resolution is decoded once, at the first paste-back).
+        face: its alignment. tensor: (1, 3, R, R) in [-1, 1].
+        landmarks: (68, 2) float64 crop pixels. identity: the identity encoder's output for it.
+    """
+
+    photo: Photo
+    face: AlignedFace
+    tensor: torch.Tensor
+    landmarks: np.ndarray
+    identity: Any
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> float:
@@ -153,6 +97,13 @@ def _check_range(name: str, value: float, low: float, high: float) -> float:
     if not low <= value <= high or np.isnan(value):
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _landmark_tensor(landmarks: Any, batch: int) -> torch.Tensor:
+    values = torch.as_tensor(np.asarray(landmarks, dtype=np.float32))
+    if values.shape != (batch, 68, 2):
+        raise ConfigError(f"landmarks must be ({batch}, 68, 2) crop pixels, got {tuple(values.shape)}")
+    return values
 
 
 class AIPGANPipeline:
@@ -164,12 +115,12 @@ class AIPGANPipeline:
         >>> result.image.save("me_smiling.png")
     """
 
-    def __init__(self, generator: AIPGANGenerator, processor: FaceProcessor | None = None, presets: dict[str, torch.Tensor] | None = None):
+    def __init__(self, generator: AIPGANGenerator, processor: FaceProcessor | None = None, shape_model: ShapeModel | None = None):
         self.generator = generator.eval()
         self.processor = processor or FaceProcessor(resolution=generator.config.resolution)
         if self.processor.resolution != generator.config.resolution:
             raise ConfigError(f"processor resolution {self.processor.resolution} != generator resolution {generator.config.resolution}")
-        self.presets = dict(presets or {})
+        self.shape_model = shape_model or ShapeModel.load(BUNDLED_CHECKPOINT / SHAPE_MODEL_NAME)
 
     @property
     def resolution(self) -> int:
@@ -186,7 +137,12 @@ class AIPGANPipeline:
     @property
     def expressions(self) -> list[str]:
         """Names of the preset expressions this checkpoint carries (for :meth:`synthesize`)."""
-        return sorted({key.split(".")[0] for key in self.presets} - {"neutral"})
+        return sorted(self.shape_model.presets)
+
+    @property
+    def sliders(self) -> list[str]:
+        """Named expression directions (``expression_offsets`` keys): mouth_open, smile, brows_up, eyes_closed."""
+        return sorted(self.shape_model.directions)
 
     # ----------------------------------------------------------------- loading and saving
     @classmethod
@@ -200,19 +156,11 @@ class AIPGANPipeline:
     ) -> "AIPGANPipeline":
         """Load a pipeline folder: ``None`` for the checkpoint bundled with the package, a local folder,
         or a Hub id (downloaded only then). Weights load strictly; problems raise CheckpointError."""
-        folder = _resolve_folder(path_or_hub_id, revision)
+        folder = resolve_folder(path_or_hub_id, revision)
         generator = load_generator(folder, variant=variant, dtype=torch_dtype).to(device)
-        settings: dict[str, Any] = {}
-        processor_path = folder / PROCESSOR_CONFIG_NAME
-        if processor_path.is_file():
-            try:
-                settings = json.loads(processor_path.read_text())
-            except json.JSONDecodeError as error:
-                raise CheckpointError(f"{processor_path} is not valid JSON: {error}") from None
-        settings["resolution"] = generator.config.resolution
-        presets_path = folder / PRESETS_NAME
-        presets = _read_safetensors(presets_path) if presets_path.is_file() else None
-        return cls(generator, FaceProcessor(**settings), presets=presets)
+        settings = read_processor_settings(folder, generator.config.resolution)
+        shape_model = ShapeModel.load(folder / SHAPE_MODEL_NAME)
+        return cls(generator, FaceProcessor(**settings), shape_model=shape_model)
 
     def save_pretrained(self, save_directory: str | os.PathLike, variant: str | None = None, model_card: str | None = None) -> Path:
         """Write the pipeline folder atomically (a temp folder renamed into place).
@@ -223,9 +171,7 @@ class AIPGANPipeline:
             model_card: README.md text; a generic card is written when omitted.
         """
         destination = Path(save_directory)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
-        try:
+        with atomic_directory(destination) as staging:
             subfolder = staging / GENERATOR_SUBFOLDER
             subfolder.mkdir()
             self.generator.save_config(subfolder)
@@ -233,16 +179,8 @@ class AIPGANPipeline:
             state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.generator.state_dict().items()}
             save_file(state, str(subfolder / weights_filename(variant)), metadata={"format": "pt"})
             (staging / PROCESSOR_CONFIG_NAME).write_text(json.dumps(self.processor_settings(), indent=2) + "\n")
-            if self.presets:
-                save_file({k: v.detach().cpu().contiguous() for k, v in self.presets.items()}, str(staging / PRESETS_NAME))
+            self.shape_model.save(staging / SHAPE_MODEL_NAME)
             (staging / "README.md").write_text(model_card or default_model_card())
-            _apply_umask(staging)
-            if destination.exists():
-                shutil.rmtree(destination)
-            os.replace(staging, destination)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return destination
 
     def processor_settings(self) -> dict[str, Any]:
@@ -260,18 +198,54 @@ class AIPGANPipeline:
             folder = self.save_pretrained(Path(tmp) / "pipeline", variant=variant, model_card=model_card)
             return str(api.upload_folder(repo_id=repo_id, folder_path=str(folder)))
 
-    # ----------------------------------------------------------------- inference
+    # ----------------------------------------------------------------- inference on aligned crops
     @torch.inference_mode()
+    def decode_driven(self, target: torch.Tensor, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor,
+                      source: torch.Tensor | None = None, identity_mix: float = 0.0, identity: Any = None,
+                      return_intrinsic: bool = True) -> GeneratorOutput:
+        """Run the generator on aligned targets (B, 3, R, R) driven to (B, 68, 2) landmarks; computes the flow.
+        ``identity``: a cached ``generator.encode_identity(target)`` output (video driving)."""
+        target = target.to(self.device, self.dtype)
+        target_landmarks, driving_landmarks = target_landmarks.to(self.device), driving_landmarks.to(self.device)
+        flow = landmark_flow(target_landmarks, driving_landmarks, self.resolution)
+        generator = self.generator
+        if identity is None or identity_mix != 0.0:
+            output = generator(target, target_landmarks, driving_landmarks, flow, source=None if source is None else source.to(self.device, self.dtype),
+                               identity_mix=identity_mix, return_intrinsic=return_intrinsic)
+        else:
+            output = generator.decode(identity, generator.encode_expression(driving_landmarks, target_landmarks, flow), target, flow)
+        output.driving_landmarks = driving_landmarks
+        output.flow = flow
+        return output
+
     def transfer_aligned(
-        self, source: torch.Tensor, target: torch.Tensor, expression_strength: float = 1.0, identity_mix: float = 0.0, return_intrinsic: bool = True
+        self, source: torch.Tensor, target: torch.Tensor, source_landmarks: Any, target_landmarks: Any,
+        expression_strength: float = 1.0, identity_mix: float = 0.0, driving_landmarks: Any = None,
+        expression_offsets: dict[str, float] | None = None, replace_target_expression: bool = False,
+        return_intrinsic: bool = True,
     ) -> GeneratorOutput:
-        """Run the generator on aligned crops (B, 3, R, R) in [-1, 1]; no detection."""
+        """Transfer between aligned crops (B, 3, R, R) in [-1, 1] with their (B, 68, 2) crop-pixel landmarks; no
+        detection. ``driving_landmarks`` (B, 68, 2) overrides the shape model's retargeting."""
         expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
-        source = source.to(self.device, self.dtype)
-        target = target.to(self.device, self.dtype)
-        return self.generator(source, target, expression_strength=expression_strength, identity_mix=identity_mix, return_intrinsic=return_intrinsic)
+        batch = target.shape[0]
+        target_landmarks = _landmark_tensor(target_landmarks, batch)
+        if driving_landmarks is None:
+            driving_landmarks = self.shape_model.drive(
+                target_landmarks.numpy(), _landmark_tensor(source_landmarks, batch).numpy(), strength=expression_strength,
+                offset=self._offset(expression_offsets), replace_target_expression=replace_target_expression)
+        return self.decode_driven(target, target_landmarks, _landmark_tensor(driving_landmarks, batch), source=source,
+                                  identity_mix=identity_mix, return_intrinsic=return_intrinsic)
 
+    def _offset(self, sliders: dict[str, float] | None) -> np.ndarray | None:
+        for name, value in (sliders or {}).items():
+            _check_range(f"expression_offsets[{name!r}]", value, -MAX_EXPRESSION_STRENGTH, MAX_EXPRESSION_STRENGTH)
+        try:
+            return self.shape_model.offset(sliders)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
+    # ----------------------------------------------------------------- photos in, photos out
     def __call__(
         self,
         source: Any,
@@ -281,69 +255,103 @@ class AIPGANPipeline:
         paste_back: bool = True,
         source_face_index: int | None = None,
         target_face_index: int | None = None,
+        expression_offsets: dict[str, float] | None = None,
+        replace_target_expression: bool = False,
     ) -> TransferResult:
         """Give the target photo's face the source photo's expression.
 
         Args:
             source: expression source: path, bytes, PIL image or (H, W, C) array.
             target: identity target, same kinds.
-            expression_strength: 0 (target's own expression) to 1.5 (source's, exaggerated).
+            expression_strength: 0 (target's own expression, exactly) to 1.5 (source's, exaggerated).
             identity_mix: 0 (target's identity) to 1 (source's identity).
             paste_back: return the whole target photo (True) or only the aligned face (False).
             source_face_index, target_face_index: which face when a photo has several (largest first); default the largest.
+            expression_offsets: slider values (-1.5 .. 1.5) along :attr:`sliders`, added to the expression.
+            replace_target_expression: remove the target's own expression first (a smiling target, a neutral
+                source); by default the source's change from its neutral is added to the target's face.
         """
         expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
+        offset = self._offset(expression_offsets)
         target_photo, target_face = self._photo_and_face(target, TARGET_ROLE, target_face_index)
         source_photo, source_face = self._photo_and_face(source, SOURCE_ROLE, source_face_index)
-        output = self.transfer_aligned(
-            image_to_tensor(source_face.crop)[None], image_to_tensor(target_face.crop)[None], expression_strength, identity_mix
+        driving = self.shape_model.drive(target_face.crop_landmarks, source_face.crop_landmarks, strength=expression_strength,
+                                         offset=offset, replace_target_expression=replace_target_expression)
+        output = self.decode_driven(
+            image_to_tensor(target_face.crop)[None], torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None],
+            torch.as_tensor(driving, dtype=torch.float32)[None], source=image_to_tensor(source_face.crop)[None], identity_mix=identity_mix,
         )
         return self._result(output, source_face, target_face, target_photo, paste_back)
 
-    def synthesize(self, target: Any, expression: str, strength: float = 1.0, paste_back: bool = True, target_face_index: int | None = None) -> TransferResult:
-        """Give the target a preset expression (no second photo): the target's own expression features moved
-        along the preset's direction (mean features of that expression minus mean neutral features, measured on
-        training data when the checkpoint was built), scaled by ``strength`` (0 to 1.5)."""
+    def synthesize(self, target: Any, expression: str, strength: float = 1.0, paste_back: bool = True,
+                   target_face_index: int | None = None, expression_offsets: dict[str, float] | None = None) -> TransferResult:
+        """Give the target a preset expression (no second photo): its landmarks move by the preset's mean
+        expression-coefficient change (that label minus neutral, measured on the training split), times ``strength``."""
         if expression not in self.expressions:
             raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {', '.join(self.expressions) or 'none'}")
         strength = _check_range("strength", strength, 0.0, MAX_EXPRESSION_STRENGTH)
-        target_photo, target_face = self._photo_and_face(target, TARGET_ROLE, target_face_index)
-        target_tensor = image_to_tensor(target_face.crop)[None].to(self.device, self.dtype)
-        with torch.inference_mode():
-            generator = self.generator
-            own = generator.encode_expression(target_tensor)
-            features = [f + strength * self.presets[f"{expression}.{i}"].to(f) - strength * self.presets[f"neutral.{i}"].to(f) for i, f in enumerate(own.features)]
-            identity = generator.encode_identity(target_tensor)
-            image, mask = generator.decode(identity.features, features, target_tensor)
-        output = GeneratorOutput(image=image, landmark_heatmaps=own.landmark_heatmaps, intrinsic_image=identity.intrinsic_image,
-                                 expression_attention=own.attention, identity_attention=identity.attention, mask=mask)
-        return self._result(output, target_face, target_face, target_photo, paste_back)
+        offset = self._offset(expression_offsets)
+        prepared = self.prepare_target(target, target_face_index)
+        change = strength * self.shape_model.presets[expression] + (0.0 if offset is None else offset)
+        return self.render(prepared, self.shape_model.apply(prepared.landmarks, change), paste_back=paste_back)
 
-    def _photo_and_face(self, image: Any, role: str, face_index: int | None) -> tuple[np.ndarray, AlignedFace]:
-        """Decode and align one input; a failure keeps its error type and names the photo it concerns."""
+    def prepare_target(self, target: Any, face_index: int | None = None) -> PreparedTarget:
+        """Decode, align and encode a target once; :meth:`render` then drives it to any landmarks."""
+        photo, face = self._photo_and_face(target, TARGET_ROLE, face_index)
+        tensor = image_to_tensor(face.crop)[None].to(self.device, self.dtype)
+        with torch.inference_mode():
+            identity = self.generator.encode_identity(tensor)
+        return PreparedTarget(photo=photo, face=face, tensor=tensor, landmarks=face.crop_landmarks.astype(np.float64), identity=identity)
+
+    def render(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True) -> TransferResult:
+        """One frame: the prepared target driven to (68, 2) crop-pixel landmarks (decode and paste-back only)."""
+        output = self.decode_driven(prepared.tensor, torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None],
+                                    _landmark_tensor(np.asarray(driving_landmarks)[None], 1), identity=prepared.identity)
+        return self._result(output, prepared.face, prepared.face, prepared.photo, paste_back)
+
+    def animate(self, driving: Any, target: Any, output: Any = None, relative: bool = True, **options: Any):
+        """Drive the target photo with a video clip (``aipgan_hf.video.animate``; same arguments): the target is
+        prepared once, each frame pays for its landmarks, the decode and the paste-back. Returns an AnimationResult."""
+        from .video import animate
+
+        return animate(self, driving, target, output=output, relative=relative, **options)
+
+    def _photo_and_face(self, image: Any, role: str, face_index: int | None) -> tuple[Photo, AlignedFace]:
+        """Decode (a large JPEG at reduced scale) and align one input; a failure keeps its error type and names
+        the photo it concerns."""
         try:
-            photo = load_image(image, max_pixels=self.processor.max_pixels)
+            photo = self.processor.load_photo(image)
             return photo, self.processor.align(photo, face_index=face_index)
         except AIPGANError as error:
             raise type(error)(f"{role}: {error}") from None
 
-    def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: np.ndarray, paste_back: bool) -> TransferResult:
-        face = tensor_to_image(output.image[0].float().cpu())
-        mask = output.mask[0, 0].float().cpu().numpy()  # (R, R): where the generator repainted the target
-        # Pasting through the repaint mask keeps the photo's own full-resolution pixels wherever the model left
-        # the target unchanged (the crop there is only a resampled copy of them).
-        image = self.processor.paste_back(target_photo, face, target_face, weight=mask) if paste_back else face
+    def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo, paste_back: bool) -> TransferResult:
+        # a grey photo comes back grey: the network's colour is dropped, only its luma is kept
+        as_output = to_grey if target_photo.grey else (lambda image: image)
+        face = as_output(tensor_to_image(output.image[0].float().cpu()))
+        mask = output.mask[0, 0].float().cpu().numpy()  # (R, R): where the generator repainted the warped target
+        if paste_back:
+            # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
+            # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
+            full = target_photo.full_resolution()
+            target_photo.pixels, target_photo.pixels_to_photo = full, np.eye(2, 3)  # decode a reduced photo once
+            warped = warp_photo(full, target_face.matrix, output.flow[0].float().cpu(), self.resolution)
+            image = self.processor.paste_back(warped, face, target_face, weight=mask, grey=target_photo.grey)
+        else:
+            image = face
+        intrinsic = output.intrinsic_image if output.intrinsic_image is not None else output.warped_target
         return TransferResult(
             image=Image.fromarray(image),
             face=Image.fromarray(face),
-            intrinsic=Image.fromarray(tensor_to_image(output.intrinsic_image[0].float().cpu())),
+            intrinsic=Image.fromarray(as_output(tensor_to_image(intrinsic[0].float().cpu()))),
             source_landmarks=source_face.landmarks.astype(np.float32),
             target_landmarks=target_face.landmarks.astype(np.float32),
             expression_attention=output.expression_attention[0, 0].float().cpu().numpy(),
             source_face=Image.fromarray(source_face.crop),
             target_face=Image.fromarray(target_face.crop),
             mask=mask,
+            driving_landmarks=output.driving_landmarks[0].float().cpu().numpy(),
         )
 
 

@@ -4,9 +4,10 @@
     python benchmarks/benchmark.py                      # 2 threads, 128 px, bundled checkpoint
     python benchmarks/benchmark.py --threads 2 --runs 50 --json out.json
 
-Network time is the generator alone on aligned 128-px crops (batch 1); end to end is
-``AIPGANPipeline.__call__`` on a ~1-megapixel photo (decode, detect, align, network, paste-back), with
-the per-stage split from benchmarks/benchmark_processing.py. Medians over ``--runs`` after warm-up.
+Network time is one transfer on aligned 128-px crops at batch 1, motion included: the shape model's
+retargeting, the thin-plate flow and the generator. End to end is ``AIPGANPipeline.__call__`` from two
+~1-megapixel photo arrays (decode, detect and align both, motion, network, full-resolution warp and paste-back);
+benchmarks/benchmark_processing.py splits the face processing per stage. Medians over ``--runs`` after warm-up.
 """
 
 from __future__ import annotations
@@ -36,12 +37,19 @@ def median_ms(fn, runs: int, warmup: int = 5) -> tuple[float, float]:
     return statistics.median(times), times[int(0.9 * (len(times) - 1))]
 
 
-def sample_photo(size: int = 1024) -> np.ndarray:
-    """A ~1-megapixel portrait: skimage's astronaut (public domain) upscaled to ``size`` x ``size``."""
+def sample_photo(size: int = 1024, source: bool = False) -> np.ndarray:
+    """A ~1-megapixel portrait upscaled to ``size`` x ``size``: skimage's astronaut, or (``source``)
+    matplotlib's Grace Hopper (both public domain)."""
+    import matplotlib.cbook
     from PIL import Image
     from skimage import data
 
-    return np.asarray(Image.fromarray(data.astronaut()).resize((size, size), Image.BICUBIC))
+    if source:
+        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
+            image = Image.open(file).convert("RGB")
+    else:
+        image = Image.fromarray(data.astronaut())
+    return np.asarray(image.resize((size, size), Image.BICUBIC))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -54,27 +62,40 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
 
     from aipgan_hf import AIPGANDiscriminator
+    from aipgan_hf.motion import landmark_flow
     from aipgan_hf.pipeline import AIPGANPipeline
+    from aipgan_hf.processing import image_to_tensor
 
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     generator = pipe.generator
     resolution = pipe.resolution
     discriminator = AIPGANDiscriminator.from_aipgan_config(generator.aipgan_config)
-    source = torch.rand(1, 3, resolution, resolution) * 2 - 1
-    target = torch.rand(1, 3, resolution, resolution) * 2 - 1
+    target_photo, source_photo = sample_photo(), sample_photo(source=True)
+    target_face, source_face = pipe.processor.align(target_photo), pipe.processor.align(source_photo)
+    target = image_to_tensor(target_face.crop)[None]
+    target_landmarks = torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None]
+
+    def motion():
+        driving = pipe.shape_model.drive(target_face.crop_landmarks, source_face.crop_landmarks)
+        driving = torch.as_tensor(driving, dtype=torch.float32)[None]
+        return driving, landmark_flow(target_landmarks, driving, resolution)
+
+    def transfer(return_intrinsic: bool = False):
+        driving, flow = motion()
+        return generator(target, target_landmarks, driving, flow, return_intrinsic=return_intrinsic)
 
     with torch.inference_mode():
         with FlopCounterMode(display=False) as counter:
-            generator(source, target, return_intrinsic=False)
+            transfer()
         transfer_flops = counter.get_total_flops()
         with FlopCounterMode(display=False) as counter:
-            generator(source, target)
+            transfer(return_intrinsic=True)
         full_flops = counter.get_total_flops()
-        network, network_p90 = median_ms(lambda: generator(source, target, return_intrinsic=False), args.runs)
-        network_full, _ = median_ms(lambda: generator(source, target), args.runs)
+        motion_ms, _ = median_ms(motion, args.runs)
+        network, network_p90 = median_ms(transfer, args.runs)
+        network_full, _ = median_ms(lambda: transfer(return_intrinsic=True), args.runs)
 
-    photo = sample_photo()
-    end_to_end, end_to_end_p90 = median_ms(lambda: pipe(source=photo, target=photo), max(20, args.runs // 2), warmup=2)
+    end_to_end, end_to_end_p90 = median_ms(lambda: pipe(source=source_photo, target=target_photo), max(20, args.runs // 2), warmup=2)
 
     figures = {
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads",
@@ -84,6 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
         "generator_fp16_megabytes": sum(p.numel() for p in generator.parameters()) * 2 / 1e6,
         "gflops_per_transfer": transfer_flops / 1e9,
         "gflops_with_intrinsic_image": full_flops / 1e9,
+        "motion_ms_median (shape model + flow, inside network)": motion_ms,
         "network_ms_median": network,
         "network_ms_p90": network_p90,
         "network_with_intrinsic_ms_median": network_full,

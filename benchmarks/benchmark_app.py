@@ -4,16 +4,25 @@
     python benchmarks/benchmark_app.py                         # starts app.py on a free port, 20 clients
     python benchmarks/benchmark_app.py --clients 20 --requests_per_client 2 --json load.json
     python benchmarks/benchmark_app.py --url http://127.0.0.1:7860/   # an app that is already running
+    python benchmarks/benchmark_app.py --clients 50 --requests_per_client 2 --hostile_per_client 1   # issue 13's goal
 
 Every request is a full transfer through ``gradio_client`` (upload two photos, queue, run, download the
 results): the expression source is matplotlib's Grace Hopper portrait and the target skimage's astronaut,
 both public domain. Latency is counted from submission to the downloaded result, so under load it
 includes the time spent waiting in the queue. All clients are created first and then released together.
+
+``--hostile_per_client K`` makes every client also send K transfers whose expression source is a hostile file
+(in turn: a 2 KB JPEG whose header claims 7000x7000 pixels, a PNG claiming 30000x30000, a truncated JPEG, a text
+file named .png); each must come back as the app's short error message, not a failure or a success. The peak
+resident memory of the app process (with its children) is sampled every 50 ms with psutil while the load runs
+(for ``--url``, pass ``--pid`` to watch an app started elsewhere). The figures end with a pass/fail line for
+each goal of issue 13: all requests answered, p95 <= 10 s, >= 5 requests/s, peak RSS < 1.5 GB.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -24,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +99,67 @@ def wheel_photos(folder: Path) -> tuple[Path, Path]:
     return source, target
 
 
+def hostile_files(folder: Path) -> list[Path]:
+    """Uploads the app must refuse with its own short message (see the module docstring)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, format="JPEG")
+    jpeg = bytearray(buffer.getvalue())
+    frame = jpeg.index(b"\xff\xc0")  # SOF0: length (2), precision (1), height (2), width (2)
+    claims = bytearray(jpeg)
+    claims[frame + 5:frame + 9] = (7000).to_bytes(2, "big") * 2
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buffer, format="PNG")
+    png = bytearray(buffer.getvalue())
+    png[16:24] = (30000).to_bytes(4, "big") * 2  # IHDR width and height
+    png[29:33] = zlib.crc32(bytes(png[12:29])).to_bytes(4, "big")  # a crafted file keeps its CRC right
+    files = {"claims_7000x7000.jpg": bytes(claims), "claims_30000x30000.png": bytes(png),
+             "truncated.jpg": bytes(jpeg[: len(jpeg) // 2]), "notes.png": b"a shopping list, not a photo\n"}
+    paths = []
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+        paths.append(folder / name)
+    return paths
+
+
+class PeakMemory:
+    """Samples the resident memory of a process and its children every ``interval`` s in a thread; ``peak_mb``."""
+
+    def __init__(self, pid: int | None, interval: float = 0.05) -> None:
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        try:
+            process = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        while not self._stop.is_set():
+            try:
+                total = process.memory_info().rss + sum(child.memory_info().rss for child in process.children(recursive=True))
+            except psutil.Error:
+                break
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakMemory":
+        if self.pid is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    @property
+    def peak_mb(self) -> float | None:
+        return round(self.peak / 2**20, 1) if self.peak else None
+
+
 def transfer_once(client, source: Path, target: Path) -> float:
     """One `/transfer` call at default settings; returns its latency in seconds."""
     from gradio_client import handle_file
@@ -115,18 +186,22 @@ def run_single(url: str, source: Path, target: Path, runs: int, download_dir: Pa
     return {"requests": runs, **percentiles(latencies)}
 
 
-def run_load(url: str, source: Path, target: Path, clients: int, requests_per_client: int, download_dir: Path) -> dict:
+def run_load(url: str, source: Path, target: Path, clients: int, requests_per_client: int, download_dir: Path,
+             hostile: list[Path] | None = None, hostile_per_client: int = 0) -> dict:
     """``clients`` threads, each with its own gradio_client.Client, released together; every one sends
-    ``requests_per_client`` transfers back to back. Failures are collected, not raised."""
+    ``requests_per_client`` transfers back to back, then ``hostile_per_client`` with a hostile source file (which
+    must be refused with the app's message). Failures are collected, not raised."""
     from gradio_client import Client
+    from gradio_client.exceptions import AppError
 
     sessions = [Client(url, verbose=False, download_files=str(download_dir / f"client{k}")) for k in range(clients)]
     start_line = threading.Barrier(clients + 1)
     latencies: list[float] = []
     failures: list[str] = []
+    refused: list[str] = []
     lock = threading.Lock()
 
-    def client_loop(client) -> None:
+    def client_loop(index: int, client) -> None:
         start_line.wait()
         for _ in range(requests_per_client):
             try:
@@ -137,8 +212,21 @@ def run_load(url: str, source: Path, target: Path, clients: int, requests_per_cl
             else:
                 with lock:
                     latencies.append(latency)
+        for turn in range(hostile_per_client):
+            bad = hostile[(index * hostile_per_client + turn) % len(hostile)]
+            try:
+                transfer_once(client, bad, target)
+            except AppError as error:
+                with lock:
+                    refused.append(f"{bad.name}: {error}")
+            except Exception as error:  # noqa: BLE001
+                with lock:
+                    failures.append(f"{bad.name}: {type(error).__name__}: {error}")
+            else:
+                with lock:
+                    failures.append(f"{bad.name}: accepted")
 
-    threads = [threading.Thread(target=client_loop, args=(client,), daemon=True) for client in sessions]
+    threads = [threading.Thread(target=client_loop, args=(k, client), daemon=True) for k, client in enumerate(sessions)]
     for thread in threads:
         thread.start()
     start_line.wait()
@@ -147,8 +235,16 @@ def run_load(url: str, source: Path, target: Path, clients: int, requests_per_cl
         thread.join()
     wall = time.perf_counter() - began
     report = {"clients": clients, "requests": clients * requests_per_client, "succeeded": len(latencies),
+              "hostile_requests": clients * hostile_per_client, "hostile_refused": len(refused),
+              "hostile_messages": sorted(set(message.split(":", 1)[0] + ":" + message.split(":", 1)[1][:90] for message in refused)),
               "failures": failures, "wall_s": round(wall, 2), "throughput_per_s": round(len(latencies) / wall, 3)}
     return {**report, **percentiles(latencies)} if latencies else report
+
+
+GOALS = {"all answered": lambda load: load["succeeded"] == load["requests"] and load["hostile_refused"] == load["hostile_requests"],
+         "p95 <= 10 s": lambda load: load.get("p95_s", float("inf")) <= 10.0,
+         ">= 5 requests/s": lambda load: load["throughput_per_s"] >= 5.0,
+         "peak RSS < 1.5 GB": lambda load: load.get("peak_rss_mb") is not None and load["peak_rss_mb"] < 1536}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -156,6 +252,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--url", default=None, help="an app that is already running (default: start app.py on a free port)")
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients")
     parser.add_argument("--requests_per_client", type=int, default=1)
+    parser.add_argument("--hostile_per_client", type=int, default=0, help="hostile uploads per client after its transfers")
+    parser.add_argument("--pid", type=int, default=None, help="with --url: the app's process id, for its peak memory")
     parser.add_argument("--single_runs", type=int, default=5, help="sequential requests from one client first (0: skip)")
     parser.add_argument("--concurrency", type=int, default=None, help="AIPGAN_CONCURRENCY for the started app")
     parser.add_argument("--json", default=None, help="write the figures here")
@@ -182,7 +280,11 @@ def main(argv: list[str] | None = None) -> dict:
                        "platform": platform.platform(), "python": platform.python_version()}
             if args.single_runs > 0:
                 figures["single"] = run_single(url, source, target, args.single_runs, work / "single")
-            figures["load"] = run_load(url, source, target, args.clients, args.requests_per_client, work / "load")
+            with PeakMemory(process.pid if process is not None else args.pid) as memory:
+                figures["load"] = run_load(url, source, target, args.clients, args.requests_per_client, work / "load",
+                                           hostile_files(work / "hostile"), args.hostile_per_client)
+            figures["load"]["peak_rss_mb"] = memory.peak_mb
+            figures["goals"] = {name: ("pass" if check(figures["load"]) else "FAIL") for name, check in GOALS.items()}
         finally:
             if process is not None:
                 stop_app(process)

@@ -1,8 +1,10 @@
-"""Shared fixtures: public-domain faces that ship in wheels, and the ../shared/data switch."""
+"""Shared fixtures: public-domain faces that ship in wheels, the ../shared/data switch, and the CI rule that a
+test skipped for a missing package fails instead (AIPGAN_REQUIRE_PACKAGES=1)."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,35 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("AIPGAN_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
 REQUIRE_DATA = os.environ.get("AIPGAN_REQUIRE_DATA", "") == "1"
+REQUIRE_PACKAGES = os.environ.get("AIPGAN_REQUIRE_PACKAGES", "") == "1"
+MISSING_PACKAGE = re.compile(r"could not import|no module named|not installed|pip install", re.IGNORECASE)
+"""Skip reasons that mean a package is missing (pytest.importorskip says "could not import 'x'")."""
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _fail_missing_package_skip(report) -> None:
+    """With AIPGAN_REQUIRE_PACKAGES=1, a skip for a missing package becomes a failure (CI installs everything)."""
+    if REQUIRE_PACKAGES and report.skipped and MISSING_PACKAGE.search(_skip_reason(report)):
+        reason = _skip_reason(report)
+        report.outcome = "failed"
+        report.longrepr = f"AIPGAN_REQUIRE_PACKAGES=1 but this was skipped for a missing package: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_missing_package_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield  # a module-level pytest.importorskip skips the whole module while it is collected
+    _fail_missing_package_skip(outcome.get_result())
 
 
 def pytest_collection_modifyitems(config, items):

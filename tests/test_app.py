@@ -1,9 +1,11 @@
 """app.py: the Gradio Space, driven the way visitors and API users drive it.
 
-A real ``python app.py`` runs on a free loopback port for the whole module; ``/transfer`` and
-``/synthesize`` are called with ``gradio_client`` on the public-domain wheel faces, failures are checked
-for their short messages, a few concurrent clients must all succeed, and headless Chromium runs one
-transfer in the page. Set AIPGAN_UPDATE_SCREENSHOT=1 to write that page's screenshot to docs/screenshot.png.
+A real ``python app.py`` runs on a free loopback port for the whole module; ``/transfer``, ``/synthesize`` and
+``/animate`` are called with ``gradio_client`` on the public-domain wheel faces (and a clip made from one), the
+webcam's ``/live`` stream adapter in-process (gradio_client cannot follow stream events), failures are checked for
+their short messages, a few concurrent clients must all succeed (and hostile uploads be refused), and headless
+Chromium runs one transfer in the page. Set AIPGAN_UPDATE_SCREENSHOT=1 to write that page's screenshot to
+docs/screenshot.png.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from benchmarks import benchmark_animate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESOLUTION = json.loads((PROJECT_ROOT / "aipgan_hf/checkpoints/default/generator/config.json").read_text())["resolution"]
@@ -85,9 +89,9 @@ def app_module():
     sys.modules.pop("aipgan_app", None)
 
 
-def _png(path: str) -> Image.Image:
+def _jpeg(path: str) -> Image.Image:
     data = Path(path).read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[:3] == b"\xff\xd8\xff", f"{path} is not a JPEG"
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
@@ -108,30 +112,42 @@ def _assert_short(message: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- API
-def test_transfer_returns_target_sized_png_and_model_views(client, photos):
+def test_transfer_returns_target_sized_jpeg_and_model_views_when_asked(client, photos):
     from gradio_client import handle_file
 
     source, target = photos
-    outputs = client.predict(handle_file(str(source)), handle_file(str(target)), 1.0, 0.0, True, 0, 0, api_name="/transfer")
-    result, aligned, source_marks, target_marks, attention, intrinsic = (_png(path) for path in outputs)
+    outputs = client.predict(handle_file(str(source)), handle_file(str(target)), 1.0, 0.0, True, 0, 0, True, api_name="/transfer")
+    result, aligned, views = (_jpeg(path) for path in outputs)
     target_photo = np.asarray(Image.open(target).convert("RGB"))
     assert result.size == (target_photo.shape[1], target_photo.shape[0])
-    assert aligned.size == intrinsic.size == (RESOLUTION, RESOLUTION)
-    assert attention.size == (256, 256)
-    pixels = np.asarray(result.convert("RGB"))
-    assert np.array_equal(pixels[:20, :20], target_photo[:20, :20]), "paste-back changed the photo far from the face"
-    assert np.abs(pixels.astype(int) - target_photo).sum() > 0, "the face was not replaced"
-    for view in (source_marks, target_marks):
-        dots = np.all(np.asarray(view.convert("RGB")) == LANDMARK_DOT, axis=-1).sum()
-        assert dots > 68, "landmarks are not drawn"
+    assert aligned.size == (RESOLUTION, RESOLUTION)
+    assert views.height == 240 and views.width > 3 * views.height, "views are not one strip of four pictures"
+    pixels = np.asarray(result.convert("RGB")).astype(int)
+    assert np.abs(pixels[:20, :20] - target_photo[:20, :20]).mean() < 2, "paste-back changed the photo far from the face"
+    assert np.abs(pixels - target_photo).sum() > 0, "the face was not replaced"
+    dots = (np.abs(np.asarray(views.convert("RGB")).astype(int) - LANDMARK_DOT).max(axis=-1) < 40).sum()
+    assert dots > 2 * 68, "landmarks are not drawn"
 
 
-def test_transfer_without_paste_back_returns_the_aligned_face(client, photos):
+def test_transfer_without_paste_back_returns_the_aligned_face_and_no_views(client, photos):
     from gradio_client import handle_file
 
     source, target = photos
     outputs = client.predict(handle_file(str(source)), handle_file(str(target)), 0.5, 0.3, False, 0, 0, api_name="/transfer")
-    assert _png(outputs[0]).size == (RESOLUTION, RESOLUTION)
+    assert _jpeg(outputs[0]).size == (RESOLUTION, RESOLUTION)
+    assert outputs[2] is None, "the model's views were drawn without being asked for"
+
+
+def test_sliders_move_the_expression(client, photos):
+    from gradio_client import handle_file
+
+    sliders = {c["props"]["label"] for c in client.config["components"] if c.get("type") == "slider"}
+    assert {"Mouth open", "Smile", "Brows up", "Eyes closed"} <= sliders
+    target = handle_file(str(photos[1]))
+    plain = client.predict(target, "happiness", 0.0, False, 0, api_name="/synthesize")[0]
+    opened = client.predict(target, "happiness", 0.0, False, 0, mouth_open=1.0, api_name="/synthesize")[0]
+    difference = np.abs(np.asarray(_jpeg(plain)).astype(int) - np.asarray(_jpeg(opened))).mean()
+    assert difference > 0.5, "the mouth_open slider changed nothing"
 
 
 def test_synthesize_every_preset_of_the_checkpoint(client, photos):
@@ -144,7 +160,7 @@ def test_synthesize_every_preset_of_the_checkpoint(client, photos):
     size = Image.open(target).size
     for expression in expressions:
         outputs = client.predict(handle_file(str(target)), expression, 1.2, True, 0, api_name="/synthesize")
-        assert _png(outputs[0]).size == size, expression
+        assert _jpeg(outputs[0]).size == size, expression
 
 
 def test_synthesize_unknown_preset_names_the_available_ones(client, photos):
@@ -204,13 +220,64 @@ def test_page_shows_model_status_and_extra_examples(client):
     assert "Model: bundled checkpoint" in config
     assert "mirrored_astronaut.png" in config, "AIPGAN_EXAMPLES_DIR photos are not among the examples"
     assert "notes.txt" not in config
-    assert {"/transfer", "/synthesize"} <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/transfer", "/synthesize", "/animate"} <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert "example_driving_clip_" in config, "the example driving clip is missing"
 
 
-def test_concurrent_clients_all_succeed(app_url, photos, tmp_path):
-    """A small version of benchmarks/benchmark_app.py (which runs 20 clients)."""
-    report = benchmark_app.run_load(app_url, *photos, clients=6, requests_per_client=1, download_dir=tmp_path)
+# ----------------------------------------------------------------------------------------------- video
+@pytest.fixture(scope="module")
+def driving_clip(tmp_path_factory) -> Path:
+    """12 frames at 24 fps of the astronaut moving a little, with a sine tone."""
+    folder = tmp_path_factory.mktemp("clips")
+    return benchmark_animate.write_clip(folder / "driving.mp4", benchmark_animate.astronaut_frames(12), fps=24)
+
+
+def _video_path(output) -> str:
+    return output["video"] if isinstance(output, dict) else output
+
+
+def test_animate_returns_an_mp4_with_the_clips_frames_fps_and_audio(client, photos, driving_clip):
+    import av
+    from gradio_client import handle_file
+
+    output = _video_path(client.predict(handle_file(str(driving_clip)), handle_file(str(photos[0])), True, True,
+                                        api_name="/animate"))
+    with av.open(output) as container:
+        video, audio = container.streams.video[0], container.streams.audio
+        assert video.codec_context.name in ("h264", "mpeg4")
+        assert video.average_rate == 24
+        assert sum(1 for _ in container.decode(video)) == 12
+        assert audio and audio[0].codec_context.name == "aac"
+    grace = Image.open(photos[0])
+    assert video.width > grace.width  # side by side: the driving clip is left of the photo
+
+
+def test_animate_refuses_a_text_file_with_a_short_message(client, photos, tmp_path):
+    from gradio_client import handle_file
+
+    text = tmp_path / "holiday.mp4"
+    text.write_text("not a video, a list of places\n")
+    message = _app_error(lambda: client.predict(handle_file(str(text)), handle_file(str(photos[1])), api_name="/animate"))
+    _assert_short(message)
+    assert "is not a video (it looks like text)" in message, message
+
+
+def test_webcam_streams_into_the_live_adapter(client):
+    """The webcam is a streaming input (gradio_client cannot drive stream events: its status table has no
+    'process_streaming' message, so the adapter itself is tested in-process below)."""
+    webcam = next(c for c in client.config["components"] if c.get("props", {}).get("elem_id") == "webcam")
+    assert webcam["props"]["streaming"] is True and webcam["props"]["sources"] == ["webcam"]
+    stream = next(d for d in client.config["dependencies"] if [webcam["id"], "stream"] in d["targets"])
+    assert stream["stream_every"] == 0.1 and stream["time_limit"] == 120
+
+
+def test_concurrent_clients_all_succeed_and_hostile_files_are_refused(app_url, photos, tmp_path):
+    """A small version of benchmarks/benchmark_app.py (which runs 20 clients): 6 transfers, then 6 hostile uploads."""
+    hostile = benchmark_app.hostile_files(tmp_path / "hostile")
+    report = benchmark_app.run_load(app_url, *photos, clients=6, requests_per_client=1, download_dir=tmp_path,
+                                    hostile=hostile, hostile_per_client=1)
     assert report["failures"] == [] and report["succeeded"] == 6, report
+    assert report["hostile_refused"] == 6 and len(report["hostile_messages"]) == len(hostile), report
     assert report["p95_s"] < 120, report
 
 
@@ -235,6 +302,18 @@ def test_library_errors_pass_through_as_a_sentence(app_module):
         with app_module.friendly_errors("transfer"):
             raise ImageTooLargeError("the image is 9000x9000 = 81,000,000 pixels, more than the limit of 50,000,000; downscale it first")
     assert caught.value.message == "The image is 9000x9000 = 81,000,000 pixels, more than the limit of 50,000,000; downscale it first."
+
+
+def test_live_adapter_keeps_one_prepared_target_per_session(app_module, photos):
+    grace, astronaut = photos
+    frame = np.asarray(Image.open(astronaut).convert("RGB"))
+    image, session = app_module.live(frame, str(grace), True, None)
+    assert image.size == Image.open(grace).size
+    same_image, same_session = app_module.live(frame, str(grace), True, session)
+    assert same_session is session and session.animator.frames == 2 and session.animator.frames_without_face == 0
+    other_image, other_session = app_module.live(np.full_like(frame, 90), str(astronaut), True, session)
+    assert other_session is not session and other_session.animator.frames_without_face == 1
+    assert app_module.live(None, str(grace), True, session) == (None, session)
 
 
 def test_model_status_is_the_cards_bold_line(app_module):
@@ -305,8 +384,8 @@ def test_browser_runs_a_transfer_on_the_examples(app_url, tmp_path):
         _click_example(driver, "source-examples", "grace_hopper.png")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#target img") and d.find_elements(By.CSS_SELECTOR, "#source img"))
         driver.find_element(By.ID, "transfer-button").click()
-        all_loaded = ("const imgs = [...document.querySelectorAll('#result img, #aligned img, #inside img')];"
-                      "return imgs.length == 6 && imgs.every(img => img.complete && img.naturalWidth > 0)")
+        all_loaded = ("const imgs = [...document.querySelectorAll('#result img, #aligned img')];"
+                      "return imgs.length == 2 && imgs.every(img => img.complete && img.naturalWidth > 0)")
         wait.until(lambda d: d.execute_script(all_loaded))
         assert driver.execute_script("return document.querySelector('#result img').naturalWidth") == 512
         assert "Could not process the photos" not in driver.find_element(By.TAG_NAME, "body").text

@@ -11,8 +11,11 @@ import pytest
 from PIL import Image
 
 from aipgan_hf.cli import main
+from benchmarks import benchmark_animate as bench
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
@@ -38,6 +41,8 @@ def photos(tmp_path_factory, astronaut, grace_hopper) -> dict[str, Path]:
     Image.fromarray(grace_hopper).save(paths["grace"], quality=95)
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(paths["noise"])
     paths["text"].write_text("not a photo\n")
+    paths["clip"] = bench.write_clip(folder / "clip.mp4", bench.astronaut_frames(12), fps=24)
+    paths["voice"] = bench.write_clip(folder / "voice.m4a", [], audio_hz=300.0)
     return paths
 
 
@@ -120,3 +125,64 @@ def test_bad_input_exits_2_with_one_error_line(photos, tmp_path, capsys, via_sub
 
 def test_no_subcommand_is_an_error():
     assert "COMMAND" in assert_single_error_line(run_cli())
+
+
+def _in_process(argv: list[str], capsys) -> subprocess.CompletedProcess:
+    status = main(argv)
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, status, captured.out, captured.err)
+
+
+def test_synthesize_writes_a_preset_expression(photos, tmp_path, capsys):
+    from aipgan_hf.pipeline import AIPGANPipeline
+
+    expression = AIPGANPipeline.from_pretrained().expressions[0]
+    output = tmp_path / "happy.webp"
+    completed = _in_process(["synthesize", "--target", str(photos["astronaut"]), "--expression", expression,
+                             "--output", str(output), "--strength", "1.2"], capsys)
+    assert completed.returncode == 0, completed.stderr
+    assert f"wrote {output} (512x512)" in completed.stdout
+    with Image.open(output) as image:
+        assert image.format == "WEBP" and image.size == (512, 512)
+
+
+ANIMATE_BAD_RUNS = [
+    # (id, arguments with {placeholders}, message part)
+    ("driving is text", ["--driving", "{text}", "--target", "{astronaut}", "--output", "{out}"], "is not a video (it looks like text)"),
+    ("driving is audio only", ["--driving", "{voice}", "--target", "{astronaut}", "--output", "{out}"], "it holds only audio"),
+    ("driving too long", ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--max-seconds", "0.2"], "more than the limit of 0.2 s"),
+    ("missing driving", ["--driving", "{missing}", "--target", "{astronaut}", "--output", "{out}"], "driving clip file not found"),
+    ("output not mp4", ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{folder}/out.avi"], "use .mp4"),
+    ("negative limit", ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--max-seconds", "-1"], "--max-seconds must be more than 0"),
+    ("bad offset", ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--offset", "smile"], "expected NAME=VALUE"),
+]
+
+
+@pytest.mark.parametrize("arguments, message", [case[1:] for case in ANIMATE_BAD_RUNS], ids=[case[0] for case in ANIMATE_BAD_RUNS])
+def test_animate_bad_input_exits_2_with_one_error_line(photos, tmp_path, capsys, arguments, message):
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"previous result")
+    names = {key: str(path) for key, path in photos.items()}
+    names.update(missing=str(tmp_path / "missing.mp4"), folder=str(tmp_path), out=str(output))
+    line = assert_single_error_line(_in_process(["animate", *(a.format(**names) for a in arguments)], capsys))
+    assert message in line
+    assert output.read_bytes() == b"previous result"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_synthesize_unknown_expression_exits_2(photos, tmp_path):
+    completed = run_cli("synthesize", "--target", photos["astronaut"], "--expression", "smug", "--output", tmp_path / "o.png")
+    assert "unknown expression 'smug'" in assert_single_error_line(completed)
+
+
+def test_animate_writes_the_clip_and_a_summary(photos, tmp_path, capsys):
+    from aipgan_hf.pipeline import AIPGANPipeline
+
+    if not hasattr(AIPGANPipeline, "render"):
+        pytest.skip("the pipeline has no prepare_target/render yet (v2 API)")
+    output = tmp_path / "animated.mp4"
+    completed = _in_process(["animate", "--driving", str(photos["clip"]), "--target", str(photos["grace"]),
+                             "--output", str(output), "--side-by-side"], capsys)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith(f"wrote {output}: 12 frames at 24 fps, 0 without a face"), completed.stdout
+    assert list(tmp_path.iterdir()) == [output]

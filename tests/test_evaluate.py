@@ -1,4 +1,5 @@
-"""aipgan_hf.evaluate: pairs, baselines, scores and the one-command report, on a tiny dataset of wheel faces."""
+"""aipgan_hf.evaluate (with evaluation_pairs and evaluation_report): pairs and references, baselines, scores,
+the expression response of known motions, and the one-command report, on faces built from the wheel photos."""
 
 from __future__ import annotations
 
@@ -9,54 +10,397 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aipgan_hf import evaluate, metrics
-from aipgan_hf.landmarks import EXPRESSION_REGIONS, region_indices
+from aipgan_hf import evaluate, evaluation_pairs, evaluation_report, metrics
+from aipgan_hf.evaluation_pairs import CROSS_PERSON, SAME_PERSON, EvaluationPair, SplitColumns
+from aipgan_hf.expression_measures import MEASURE_NAMES
 
 RESOLUTION = 128
 LOWER_FACE = [5, 6, 7, 8, 9, 10, 11, 55, 56, 57, 58, 59, 65, 66, 67]  # chin, lower lip: drop to open the mouth
-BROWS = region_indices(EXPRESSION_REGIONS["brows"])
+LABELS = ("happiness", "surprise", "anger", "fear")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BUILT_DATASET = PROJECT_ROOT / "data_build" / "aipgan-faces-128"
 
 
-def _surprised(crop: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The same face with the mouth opened and the brows raised, by a landmark-driven warp."""
+def _express(crop: np.ndarray, landmarks: np.ndarray, amounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The face with a made-up expression, by a landmark-driven warp: (open, widen, lift corners, raise brows,
+    lower lids) in pixels."""
+    open_mouth, widen, lift, brows, lids = amounts
     moved = landmarks.astype(np.float64).copy()
-    moved[LOWER_FACE, 1] += 7.0
-    moved[BROWS, 1] -= 4.0
+    moved[LOWER_FACE, 1] += open_mouth
+    moved[[48, 49, 59, 60], 0] -= widen
+    moved[[54, 53, 55, 64], 0] += widen
+    moved[[48, 54, 60, 64], 1] -= lift
+    moved[17:27, 1] -= brows
+    moved[[37, 38, 43, 44], 1] += lids
     return evaluate.piecewise_affine_warp(crop, landmarks, moved), moved
 
 
 @pytest.fixture(scope="module")
-def tiny_rows(astronaut, grace_hopper):
-    """Four aligned crops: two people, each with their own photo and a 'surprise' version of it."""
+def people(astronaut, grace_hopper) -> list[dict]:
+    """Two people, each a neutral photo and four made-up expressions of different strengths (each person's own:
+    the astronaut's "anger" is not Hopper's)."""
     from aipgan_hf.processing import FaceProcessor
 
     processor = FaceProcessor(resolution=RESOLUTION)
     rows = []
-    for identity, photo, label in (("wheel/astronaut", astronaut, "happiness"), ("wheel/hopper", grace_hopper, "neutral")):
+    for seed, (identity, photo) in enumerate((("wheel/astronaut", astronaut), ("wheel/hopper", grace_hopper))):
         face = processor.align(photo)
-        surprised, moved = _surprised(face.crop, face.crop_landmarks)
-        rows.append(dict(image=face.crop, landmarks=face.crop_landmarks, identity=identity, expression=label))
-        rows.append(dict(image=surprised, landmarks=moved.astype(np.float32), identity=identity, expression="surprise"))
+        rows.append(dict(image=face.crop, landmarks=face.crop_landmarks.astype(np.float64), identity=identity, expression="neutral"))
+        amounts = np.random.default_rng(seed).uniform([0, -3, 0, 0, 0], [12, 5, 6, 8, 4], size=(len(LABELS), 5))
+        for label, amount in zip(LABELS, amounts):
+            image, moved = _express(face.crop, face.crop_landmarks, amount)
+            rows.append(dict(image=image, landmarks=moved, identity=identity, expression=label))
     return rows
+
+
+def _columns(rows: list[dict], with_landmarks: bool = True) -> SplitColumns:
+    return SplitColumns(
+        identities=[r["identity"] for r in rows],
+        expressions=[r.get("expression", "") for r in rows],
+        clips=[r.get("clip", "") for r in rows],
+        frames=[r.get("frame", -1) for r in rows],
+        sources=[r["source"] for r in rows] if all("source" in r for r in rows) else None,
+        landmarks=np.stack([r["landmarks"] for r in rows]) if with_landmarks else None,
+    )
+
+
+def _split_data(rows: list[dict]) -> evaluate.SplitData:
+    return evaluate.SplitData(
+        images={i: r["image"] for i, r in enumerate(rows)},
+        landmarks={i: np.asarray(r["landmarks"], dtype=np.float64) for i, r in enumerate(rows)},
+        identities=[r["identity"] for r in rows],
+        resolution=RESOLUTION,
+    )
+
+
+# ------------------------------------------------------------------------------------------ references and pairs
+
+
+def _with_mouth(base: np.ndarray, opening: float) -> np.ndarray:
+    shape = base.copy()
+    shape[[65, 66, 67]] = shape[[63, 62, 61]] + np.array([0.0, opening])
+    return shape
+
+
+def test_references_follow_the_rules(people):
+    """Clip: most neutral frame; neutral-labelled photos: the most neutral of those; unlabelled photos: the most
+    neutral photo; labelled photos without a neutral one: no reference."""
+    base = people[0]["landmarks"]
+    rows = [dict(identity="v", clip="v/c1", frame=f, landmarks=_with_mouth(base, abs(f - 30) / 3 + 1)) for f in range(0, 61, 5)]
+    rows += [dict(identity="london/1", expression="neutral", landmarks=_with_mouth(base, 0.0)),
+             dict(identity="london/1", expression="happiness", landmarks=_with_mouth(base, 4.0))]
+    rows += [dict(identity="lfw/a", expression="neutral", landmarks=_with_mouth(base, 3.0)),
+             dict(identity="lfw/a", expression="neutral", landmarks=_with_mouth(base, 0.5)),
+             dict(identity="lfw/a", expression="surprise", landmarks=_with_mouth(base, 9.0)),
+             dict(identity="lfw/a", expression="", landmarks=_with_mouth(base, 9.0))]
+    rows += [dict(identity="lfw/b", expression="happiness", landmarks=base)] * 2
+    rows += [dict(identity="grimace/g", expression="", landmarks=_with_mouth(base, m)) for m in (6.0, 0.2, 8.0, 3.0)]
+    references = evaluation_pairs.choose_references(_columns(rows))
+    frame_30 = 6
+    assert {s: r for s, r in references.items() if s < 13} == {s: frame_30 for s in range(13) if abs(s - frame_30) * 5 >= 15}
+    assert references[14] == 13  # London smiling -> the same person's neutral
+    assert references[17] == 16 and 18 not in references and 15 not in references  # most neutral neutral; unlabelled is no source
+    assert 19 not in references and 20 not in references  # no neutral photo: no reference
+    assert {references[r] for r in (21, 23, 24)} == {22} and 22 not in references
+    first = evaluation_pairs.choose_references(_columns(rows, with_landmarks=False))
+    assert first[17] == 15 and first[14] == 13  # without landmarks: the first candidate
+
+
+def _label_rows() -> list[dict]:
+    rows = [dict(identity=f"lfw/{i}", expression=e, source="lfw") for i in range(6) for e in ("neutral", "happiness", "surprise")]
+    rows += [dict(identity=f"london/{i}", expression=e, source="london") for i in range(3) for e in ("neutral", "happiness")]
+    rows += [dict(identity="video/x", clip="x1", frame=f, expression="", source="video/pc-avs") for f in range(0, 200, 10)]
+    rows += [dict(identity="lfw/single", expression="sadness", source="lfw")]  # a single photo, no neutral: a target only
+    return rows
+
+
+def test_cross_pairs_have_the_source_persons_reference():
+    rows = _label_rows()
+    columns = _columns(rows, with_landmarks=False)
+    references = evaluation_pairs.choose_references(columns)
+    pairs = evaluation_pairs.build_pairs(columns, max_pairs=200, pairs_per_identity=4)
+    same = [p for p in pairs if p.kind == SAME_PERSON]
+    cross = [p for p in pairs if p.kind == CROSS_PERSON]
+    assert len(same) > 10 and len(cross) > 10
+    identity = columns.identities
+    for pair in same:
+        assert pair.reference == pair.target != pair.source == pair.truth
+        assert identity[pair.source] == identity[pair.target]
+    for pair in cross:
+        assert identity[pair.source] == identity[pair.reference] != identity[pair.target]
+        assert references[pair.source] == pair.reference != pair.source
+        assert columns.expressions[pair.source] != "neutral"
+        if pair.truth is not None:
+            assert identity[pair.truth] == identity[pair.target] and pair.truth != pair.target
+            assert columns.expressions[pair.truth] == columns.expressions[pair.source] != columns.expressions[pair.target]
+    assert any(p.truth is not None for p in cross) and any(p.truth is None for p in cross)
+    assert {columns.family(p.source) for p in cross} == {"lfw", "london", "video"}
+    assert any(identity[p.target] == "lfw/single" for p in cross)
+    assert len(set(pairs)) == len(pairs)
+    assert pairs == evaluation_pairs.build_pairs(columns, max_pairs=200, pairs_per_identity=4)
+
+
+def test_pairs_are_capped_and_balanced():
+    rows = [dict(identity=f"p{i}", expression=e) for i in range(30) for e in ("neutral", "happiness")]
+    pairs = evaluation_pairs.build_pairs(_columns(rows, False), max_pairs=10)
+    kinds = [p.kind for p in pairs]
+    assert len(pairs) == 10 and kinds.count(SAME_PERSON) == 5 and kinds.count(CROSS_PERSON) == 5
+    assert evaluation_pairs.build_pairs(_columns(rows, False), max_pairs=10, seed=1) != pairs
+
+
+def test_small_sources_are_not_crowded_out():
+    big = [dict(identity=f"lfw/{i}", expression=e, source="lfw") for i in range(40) for e in ("neutral", "happiness")]
+    small = [dict(identity=f"london/{i}", expression=e, source="london") for i in range(2) for e in ("neutral", "happiness")]
+    pairs = evaluation_pairs.build_pairs(_columns(big + small, False), max_pairs=16, pairs_per_identity=1)
+    from_small = [p for p in pairs if (big + small)[p.target]["source"] == "london"]
+    assert len(from_small) == 4  # every london pair (2 people x 2 kinds), 12 of 80 from lfw
+    assert len(pairs) == 16
+
+
+def test_neighbouring_video_frames_do_not_make_a_pair():
+    close = [dict(identity="v", clip="v/clip1", frame=f) for f in range(5)]
+    assert evaluation_pairs.build_pairs(_columns(close, False)) == []
+    apart = close + [dict(identity="v", clip="v/clip1", frame=200)]
+    pairs = evaluation_pairs.build_pairs(_columns(apart, False))
+    assert pairs and all(p.kind == SAME_PERSON and 5 in (p.target, p.source) for p in pairs)
+
+
+def test_max_pairs_must_be_positive():
+    with pytest.raises(evaluate.ConfigError):
+        evaluation_pairs.build_pairs(_columns([dict(identity="a")], False), max_pairs=0)
+
+
+# ------------------------------------------------------------------------------------------ baselines
+
+
+def test_warp_with_unmoved_landmarks_is_the_identity(people):
+    crop, landmarks = people[0]["image"], people[0]["landmarks"]
+    np.testing.assert_array_equal(evaluate.piecewise_affine_warp(crop, landmarks, landmarks), crop)
+
+
+def test_the_warp_baseline_uses_the_injected_retarget(people):
+    calls = []
+
+    def still(target_landmarks: np.ndarray, source_landmarks: np.ndarray) -> np.ndarray:
+        calls.append((target_landmarks.shape, source_landmarks.shape))
+        return target_landmarks
+
+    data = _split_data(people)
+    pairs = [EvaluationPair(CROSS_PERSON, 5, 1, 0), EvaluationPair(CROSS_PERSON, 0, 7, 5)]
+    outputs = evaluate.baseline_methods(["warp"], still)[evaluate.BASELINES["warp"]](pairs, data)
+    assert calls == [((2, 68, 2), (2, 68, 2))]  # one batched call
+    np.testing.assert_array_equal(outputs, np.stack([people[5]["image"], people[0]["image"]]))
+    moved = evaluate.baseline_methods(["warp"])[evaluate.BASELINES["warp"]](pairs, data)  # default: aligned source
+    assert np.abs(moved.astype(int) - outputs).mean() > 1.0
+
+
+def test_oracle_moves_the_target_by_the_sources_own_change(people):
+    target = people[0]["landmarks"]
+    other = people[5]["landmarks"]
+    change = np.zeros_like(other)
+    change[LOWER_FACE, 1] = 5.0  # non-anchor points only
+    pose = metrics.similarity_matrix(other, other * 0.5 + 20.0)  # S and S0 photographed smaller, elsewhere
+    reference, source = metrics.apply_matrix(other, pose), metrics.apply_matrix(other + change, pose)
+    oracle = evaluate.oracle_landmarks(target, source, reference)
+    anchors = list(metrics.ANCHOR_POINTS)
+    to_target = metrics.similarity_matrix(other[anchors], target[anchors])[:, :2]  # Q's face onto T's, pose undone
+    np.testing.assert_allclose(oracle - target, change @ to_target.T, atol=1e-6)
+    np.testing.assert_allclose(evaluate.oracle_landmarks(target, reference, reference), target, atol=1e-9)
+
+
+class _FakePipeline:
+    """Records the calls of the contract's ``transfer_aligned`` and returns the target."""
+
+    def __init__(self):
+        self.calls = []
+
+    def transfer_aligned(self, source, target, source_landmarks, target_landmarks):
+        self.calls.append((source.shape, target.shape, source_landmarks, target_landmarks))
+        return type("GeneratorOutput", (), {"image": target})()
+
+
+def test_model_method_passes_crops_and_stored_landmarks(people):
+    pipeline = _FakePipeline()
+    data = _split_data(people)
+    pairs = [EvaluationPair(CROSS_PERSON, 5, 1, 0), EvaluationPair(CROSS_PERSON, 0, 7, 5), EvaluationPair(SAME_PERSON, 6, 7, 6)]
+    outputs = evaluate.model_method(pipeline, batch_size=2)(pairs, data)
+    assert [c[0] for c in pipeline.calls] == [(2, 3, RESOLUTION, RESOLUTION), (1, 3, RESOLUTION, RESOLUTION)]
+    np.testing.assert_allclose(pipeline.calls[0][2].numpy(), np.stack([people[1]["landmarks"], people[7]["landmarks"]]), atol=1e-4)
+    np.testing.assert_allclose(pipeline.calls[1][3].numpy(), people[6]["landmarks"][None], atol=1e-4)
+    assert np.abs(outputs.astype(int) - np.stack([people[i]["image"] for i in (5, 0, 6)])).max() <= 1
+
+
+def test_parse_baselines_and_classifiers():
+    assert evaluate.parse_baselines("all") == ["target", "source", "warp", "oracle"]
+    assert evaluate.parse_baselines("none") == []
+    assert evaluate.parse_baselines("oracle, target") == ["oracle", "target"]
+    with pytest.raises(evaluate.ConfigError, match="blur"):
+        evaluate.parse_baselines("warp,blur")
+    assert evaluate.parse_classifiers("fer, facex") == ["fer", "facex"]
+    with pytest.raises(evaluate.ConfigError, match="vgg"):
+        evaluate.parse_classifiers("fer,vgg")
+
+
+# ------------------------------------------------------------------------------------------ scores
+
+
+def _thumbnail_features(images: np.ndarray) -> np.ndarray:
+    thumbnails = images.reshape(len(images), 8, RESOLUTION // 8, 8, RESOLUTION // 8, 3).mean(axis=(2, 4))
+    return thumbnails.reshape(len(images), -1)  # (N, 8 * 8 * 3)
+
+
+def _known_pairs() -> list[EvaluationPair]:
+    """Each person's four expressions onto the other's neutral face (the reference = the source's neutral; the truth =
+    the target person's own photo with that label), and two reconstructions."""
+    cross = [EvaluationPair(CROSS_PERSON, 5 * (1 - p), 5 * p + k, 5 * p, 5 * (1 - p) + k) for p in (0, 1) for k in range(1, 5)]
+    cross[0] = EvaluationPair(CROSS_PERSON, cross[0].target, cross[0].source, cross[0].reference, None)  # no own photo
+    same = [EvaluationPair(SAME_PERSON, 0, 2, 0, 2), EvaluationPair(SAME_PERSON, 5, 9, 5, 9)]
+    return cross + same
+
+
+@pytest.fixture(scope="module")
+def known_result(people):
+    """The baselines but the retargeted warp (tested on its own above) scored on :func:`_known_pairs`; fer only and
+    FID on 8x8 thumbnails, to keep it fast."""
+    from aipgan_hf.processing import FaceProcessor
+
+    measurer = evaluate.CropMeasurer(FaceProcessor(resolution=RESOLUTION), {"fer": metrics.ExpressionClassifier("fer")})
+    methods = evaluate.baseline_methods(["target", "source", "oracle"])
+    return evaluate.evaluate(_split_data(people), _known_pairs(), methods, measurer, _thumbnail_features)
+
+
+def _per_kind(result, method, key, kind):
+    return np.array([s[key] for s, p in zip(result.scores[method], result.pairs) if p.kind == kind])
+
+
+def test_oracle_landmarks_respond_fully_and_copying_the_shape_does_not(people):
+    """On landmarks alone (no detector): 30 other people (the Hopper shape, each reshaped and posed differently)
+    each pull a random expression S from their neutral S0; T + (S - S0) has an expression response of about 1 on
+    every measure, while the source's landmarks aligned onto T carry the other person's shape and respond less."""
+    from aipgan_hf.expression_measures import expression_change, expression_response
+
+    rng = np.random.default_rng(0)
+    target, base = people[0]["landmarks"], people[5]["landmarks"]
+    oracle_changes, copied_changes, source_changes = [], [], []
+    for _ in range(30):
+        neutral = base + rng.normal(0, 1.5, base.shape)  # another person's face shape
+        _, expressive = _express(np.zeros((RESOLUTION, RESOLUTION, 3), np.uint8), neutral, rng.uniform([0, -3, 0, 0, 0], [12, 5, 6, 8, 4]))
+        pose = metrics.similarity_matrix(base, base * rng.uniform(0.6, 1.4) + rng.uniform(-20, 20, 2))
+        rest, moved = metrics.apply_matrix(neutral, pose), metrics.apply_matrix(expressive, pose)
+        oracle_changes.append(expression_change(evaluate.oracle_landmarks(target, moved, rest), target))
+        copied_changes.append(expression_change(evaluate.aligned_source_retarget(target[None], moved[None])[0], target))
+        source_changes.append(expression_change(moved, rest))
+    oracle = expression_response(np.array(oracle_changes), np.array(source_changes))
+    assert all(oracle[m].mean > 0.97 for m in (*MEASURE_NAMES, "mean")), oracle
+    copied = expression_response(np.array(copied_changes), np.array(source_changes))
+    assert copied["mean"].mean < oracle["mean"].mean - 0.1
+
+
+def test_oracle_responds_to_the_sources_own_change(known_result):
+    """Through the images and dlib: the oracle's warps follow the sources' own changes (mouth opening and brows,
+    which dlib tracks best on these warps) and beat the target person's own photo of the same label."""
+    oracle = known_result.response(evaluate.BASELINES["oracle"])
+    assert oracle["mouth_open"].mean > 0.8 and oracle["mouth_open"].n == 8
+    assert oracle["brow_raise"].mean > 0.5
+    reference = known_result.response(known_result.reference_method)
+    assert reference["mean"].n == 7  # the pairs where the target person has an own photo with the label
+    assert reference["mean"].mean < oracle["mean"].mean - 0.2  # somebody else's own "anger" is not the source's
+
+
+def test_target_unchanged_does_not_respond_and_keeps_identity(known_result):
+    name = evaluate.BASELINES["target"]
+    response = known_result.response(name)
+    for measure in (*MEASURE_NAMES, "mean"):
+        assert (response[measure].mean, response[measure].low, response[measure].high) == (0.0, 0.0, 0.0)
+    np.testing.assert_array_equal(known_result.output_changes[name], 0.0)
+    scores = known_result.scores[name]
+    assert all(s["identity_target"] == 0.0 and s["same_person"] == 1.0 for s in scores)
+    motion = [s[f"motion_{r}"] for s in scores for r in ("brows", "eyes", "mouth")]
+    defined = [f for f in motion if np.isfinite(f)]
+    assert len(defined) >= 8
+    np.testing.assert_allclose(defined, 0.0, atol=1e-9)
+
+
+def test_source_pasted_is_a_leak(known_result):
+    name = evaluate.BASELINES["source"]
+    assert np.all(_per_kind(known_result, name, "identity_source", CROSS_PERSON) == 0.0)
+    assert np.all(_per_kind(known_result, name, "same_person", CROSS_PERSON) == 0.0)
+    assert np.all(np.isnan(_per_kind(known_result, name, "identity_source", SAME_PERSON)))
+    assert np.all(_per_kind(known_result, name, "psnr", SAME_PERSON) == metrics.PSNR_CAP_DB)
+    assert np.all(_per_kind(known_result, name, "agreement_fer", CROSS_PERSON) == 1.0)  # reads as the source, trivially
+    target_leak = _per_kind(known_result, evaluate.BASELINES["target"], "identity_source", CROSS_PERSON)
+    assert np.all(target_leak > 0.4)  # the target itself is far from the other person
+
+
+def test_reference_row_is_the_target_persons_own_photo(known_result):
+    scores = known_result.scores[known_result.reference_method]
+    for score, pair in zip(scores, known_result.pairs):
+        defined = pair.kind == CROSS_PERSON and pair.truth is not None
+        assert np.isfinite(score["identity_target"]) == defined
+        if defined:
+            assert score["ssim"] == pytest.approx(1.0) and score["truth_nme"] == pytest.approx(0.0, abs=1e-9)
+    assert known_result.reference_method not in known_result.fid
+
+
+def test_fid_is_computed_for_every_generated_method(known_result):
+    for method in ("target", "source", "oracle"):
+        method = evaluate.BASELINES[method]
+        fid = known_result.fid[method]
+        assert set(fid) == {"all", SAME_PERSON, CROSS_PERSON}
+        assert all(np.isfinite(v) and v >= 0 for v in fid.values())
+
+
+def test_report_puts_the_main_table_first(known_result):
+    report = evaluation_report.format_report(known_result, {"dataset": "tiny"}, "grid.png")
+    main, same, diagnostics, secondary = (report.index(h) for h in ("## Main", "## Same person", "## Cross person: motion",
+                                                                     "## Cross person, secondary"))
+    assert main < same < diagnostics < secondary
+    header = report[main:].splitlines()[2]
+    for title in ("r mouth opening", "r mouth width", "r corner lift", "r brow raise", "r eye openness", "**mean r**",
+                  "fer agreement", "same-person rate", "leakage", "FID", "SSIM (same person)", "PSNR dB (same person)"):
+        assert title in header
+    assert "facex" not in header  # only the classifiers that ran
+    for method in known_result.scores:
+        assert f"| {method} |" in report[main:same]
+    assert f"| {known_result.reference_method} |" not in report[same:diagnostics]
+    assert "0.000 [0.000, 0.000]" in report  # target unchanged: no response
+    assert "(n=7)" in report  # the reference row's response is defined on 7 of 8 cross pairs
+    assert "about as much as each differs" in report[secondary:]
+    assert "![sources x targets](grid.png)" in report
+
+
+def test_json_has_the_expression_response(known_result):
+    out = json.loads(json.dumps(evaluation_report.result_to_json(known_result), allow_nan=False))
+    oracle = out["methods"][evaluate.BASELINES["oracle"]]
+    expected = known_result.response(evaluate.BASELINES["oracle"])["mouth_open"]
+    assert oracle["expression_response"][CROSS_PERSON]["mouth_open"] == pytest.approx(
+        {"mean": expected.mean, "low": expected.low, "high": expected.high, "n": 8})
+    assert oracle["expression_response"][CROSS_PERSON]["mean"]["n"] == 8
+    assert out["methods"][evaluate.BASELINES["target"]]["all"]["identity_target"]["mean"] == 0.0
+    assert out["kinds"] == {SAME_PERSON: 2, CROSS_PERSON: 8}
+
+
+def test_grid_cells_are_all_transfers_to_another_person():
+    identities = ["a", "a", "b", "b", "c", "c", "d"]
+    pairs = [EvaluationPair(SAME_PERSON, 0, 1, 0, 1), EvaluationPair(CROSS_PERSON, 0, 3, 2),
+             EvaluationPair(CROSS_PERSON, 2, 1, 0), EvaluationPair(CROSS_PERSON, 4, 6, 6), EvaluationPair(CROSS_PERSON, 5, 3, 2)]
+    targets, sources = evaluation_report.grid_cells(pairs, identities, size=2)
+    assert targets == [0, 4] and sources == [(3, 2), (6, 6)]
+    assert not {identities[t] for t in targets} & {identities[s] for s, _ in sources}
+
+
+# ------------------------------------------------------------------------------------------ command line
 
 
 def _write_dataset(rows: list[dict], folder: Path) -> Path:
     """The contract's columns as a parquet split, as training/prepare_dataset.py writes them."""
     import datasets
 
-    features = datasets.Features({
-        "image": datasets.Image(),
-        "landmarks": datasets.Array2D(shape=(68, 2), dtype="float32"),
-        "identity": datasets.Value("string"),
-        "expression": datasets.Value("string"),
-        "source": datasets.Value("string"),
-        "clip": datasets.Value("string"),
-        "frame": datasets.Value("int32"),
-        "path": datasets.Value("string"),
-    })
+    from training.prepare_dataset import dataset_features
+
     columns = {
         "image": [Image.fromarray(r["image"]) for r in rows],
-        "landmarks": [r["landmarks"] for r in rows],
+        "landmarks": [r["landmarks"].astype(np.float32) for r in rows],
         "identity": [r["identity"] for r in rows],
         "expression": [r["expression"] for r in rows],
         "source": ["wheel"] * len(rows),
@@ -65,251 +409,66 @@ def _write_dataset(rows: list[dict], folder: Path) -> Path:
         "path": [f"{i}.png" for i in range(len(rows))],
     }
     (folder / "data").mkdir(parents=True)
-    datasets.Dataset.from_dict(columns, features=features).to_parquet(str(folder / "data" / "test-00000-of-00001.parquet"))
+    datasets.Dataset.from_dict(columns, features=dataset_features()).to_parquet(str(folder / "data" / "test-00000-of-00001.parquet"))
     return folder
 
 
-# ------------------------------------------------------------------------------------------ pairs
-
-
-def _columns(rows):
-    return [r["identity"] for r in rows], [r["expression"] for r in rows], [r.get("clip", "") for r in rows], [r.get("frame", -1) for r in rows]
-
-
-def test_pairs_have_a_ground_truth_of_the_target_person():
-    rows = (
-        [dict(identity="a", expression=e) for e in ("neutral", "happiness", "surprise", "neutral")]
-        + [dict(identity="b", expression=e) for e in ("neutral", "happiness")]
-        + [dict(identity="c", expression="surprise")]  # a single photo: only ever a source
-        + [dict(identity="d", expression="") for _ in range(3)]  # unlabelled: same-person pairs only
-    )
-    identities, expressions, clips, frames = _columns(rows)
-    pairs = evaluate.build_pairs(identities, expressions, clips, frames, max_pairs=100, pairs_per_identity=6)
-    same = [p for p in pairs if p.kind == evaluate.SAME_PERSON]
-    cross = [p for p in pairs if p.kind == evaluate.CROSS_PERSON]
-    assert same and cross
-    for pair in same:
-        assert pair.truth == pair.source != pair.target
-        assert identities[pair.source] == identities[pair.target] != "c"
-    for pair in cross:
-        assert identities[pair.truth] == identities[pair.target] != identities[pair.source]
-        assert pair.truth != pair.target
-        assert expressions[pair.source] == expressions[pair.truth] != expressions[pair.target]
-    assert {identities[p.target] for p in cross} <= {"a", "b"}
-    assert any(identities[p.source] == "c" for p in cross)  # a's surprise can only come from c
-    assert len(set(pairs)) == len(pairs)
-    assert pairs == evaluate.build_pairs(identities, expressions, clips, frames, max_pairs=100, pairs_per_identity=6)
-
-
-def test_pairs_are_capped_and_balanced():
-    rows = [dict(identity=f"p{i}", expression=e) for i in range(30) for e in ("neutral", "happiness")]
-    pairs = evaluate.build_pairs(*_columns(rows), max_pairs=10)
-    kinds = [p.kind for p in pairs]
-    assert len(pairs) == 10 and kinds.count(evaluate.SAME_PERSON) == 5 and kinds.count(evaluate.CROSS_PERSON) == 5
-    assert evaluate.build_pairs(*_columns(rows), max_pairs=10, seed=1) != pairs
-
-
-def test_small_sources_are_not_crowded_out():
-    big = [dict(identity=f"lfw/{i}", expression=e) for i in range(40) for e in ("neutral", "happiness")]
-    small = [dict(identity=f"london/{i}", expression=e) for i in range(2) for e in ("neutral", "happiness")]
-    rows = big + small
-    sources = [r["identity"].split("/")[0] for r in rows]
-    pairs = evaluate.build_pairs(*_columns(rows), max_pairs=16, pairs_per_identity=1, sources=sources)
-    from_small = [p for p in pairs if sources[p.target] == "london"]
-    assert len(from_small) == 4  # every london pair (2 people x 2 kinds), 12 of 80 from lfw
-    assert len(pairs) == 16
-
-
-def test_neighbouring_video_frames_do_not_make_a_pair():
-    close = [dict(identity="v", expression="", clip="v/clip1", frame=f) for f in range(5)]
-    pairs = evaluate.build_pairs(*_columns(close))
-    assert pairs == []
-    apart = close + [dict(identity="v", expression="", clip="v/clip1", frame=200)]
-    pairs = evaluate.build_pairs(*_columns(apart))
-    assert pairs and all(5 in (p.target, p.source) for p in pairs)
-
-
-def test_max_pairs_must_be_positive():
-    with pytest.raises(evaluate.ConfigError):
-        evaluate.build_pairs(["a"], [""], [""], [-1], max_pairs=0)
-
-
-# ------------------------------------------------------------------------------------------ baselines
-
-
-def test_warp_with_unmoved_landmarks_is_the_identity(tiny_rows):
-    crop, landmarks = tiny_rows[0]["image"], tiny_rows[0]["landmarks"]
-    np.testing.assert_array_equal(evaluate.piecewise_affine_warp(crop, landmarks, landmarks), crop)
-
-
-def test_warp_baseline_moves_the_mouth_towards_the_source(tiny_rows):
-    from aipgan_hf.processing import FaceProcessor
-
-    processor = FaceProcessor(resolution=RESOLUTION)
-    target, source = tiny_rows[0], tiny_rows[1]  # same person, source has the open mouth
-    warped = evaluate.warp_baseline(target["image"], target["landmarks"], source["landmarks"])
-    measured = processor.detect(warped)[0].landmarks
-    before = metrics.mouth_aspect_ratio(processor.detect(target["image"])[0].landmarks)
-    wanted = metrics.mouth_aspect_ratio(source["landmarks"])
-    assert wanted > before + 0.05
-    assert abs(metrics.mouth_aspect_ratio(measured) - wanted) < 0.5 * (wanted - before)
-
-
-def test_parse_baselines():
-    assert evaluate.parse_baselines("all") == ["target", "source", "warp"]
-    assert evaluate.parse_baselines("none") == []
-    assert evaluate.parse_baselines("warp, target") == ["warp", "target"]
-    with pytest.raises(evaluate.ConfigError, match="blur"):
-        evaluate.parse_baselines("warp,blur")
-
-
-# ------------------------------------------------------------------------------------------ scores
-
-
 @pytest.fixture(scope="module")
-def baseline_result(tiny_rows):
-    """Every baseline plus the reference, scored on all pairs of the tiny dataset.
-
-    FID runs on 8x8 thumbnails instead of Inception features (tested in test_metrics.py), to keep this fast:
-    what is checked here is which images evaluate() compares."""
-    from aipgan_hf.processing import FaceProcessor
-
-    identities, expressions, clips, frames = _columns(tiny_rows)
-    pairs = evaluate.build_pairs(identities, expressions, clips, frames)
-    data = evaluate.SplitData(
-        images={i: r["image"] for i, r in enumerate(tiny_rows)},
-        landmarks={i: r["landmarks"].astype(np.float64) for i, r in enumerate(tiny_rows)},
-        identities=identities,
-        resolution=RESOLUTION,
-    )
-    measurer = evaluate.CropMeasurer(FaceProcessor(resolution=RESOLUTION), metrics.ExpressionClassifier("fer"))
-    methods = evaluate.baseline_methods(["target", "source", "warp"])
-    return evaluate.evaluate(data, pairs, methods, measurer, _thumbnail_features)
+def tiny_dataset(people, tmp_path_factory):
+    return _write_dataset(people, tmp_path_factory.mktemp("tiny-dataset"))
 
 
-def _thumbnail_features(images: np.ndarray) -> np.ndarray:
-    thumbnails = images.reshape(len(images), 8, RESOLUTION // 8, 8, RESOLUTION // 8, 3).mean(axis=(2, 4))
-    return thumbnails.reshape(len(images), -1)  # (N, 8 * 8 * 3)
-
-
-def _per_kind(result, method, key, kind):
-    return np.array([s[key] for s, p in zip(result.scores[method], result.pairs) if p.kind == kind])
-
-
-def test_tiny_dataset_has_both_kinds_of_pairs(baseline_result):
-    kinds = [p.kind for p in baseline_result.pairs]
-    assert kinds.count(evaluate.SAME_PERSON) == 4  # both orders, both people
-    assert kinds.count(evaluate.CROSS_PERSON) == 2  # each person's surprise, from the other's surprise
-
-
-def test_target_unchanged_keeps_identity_and_moves_nothing(baseline_result):
-    scores = baseline_result.scores[evaluate.BASELINES["target"]]
-    assert all(s["identity_target"] == 0.0 and s["same_person"] == 1.0 for s in scores)
-    fidelities = [s[f"fidelity_{r}"] for s in scores for r in ("brows", "eyes", "mouth")]
-    defined = [f for f in fidelities if np.isfinite(f)]
-    assert len(defined) >= 6
-    np.testing.assert_allclose(defined, 0.0, atol=1e-9)
-
-
-def test_ground_truth_reference_is_perfect_on_expression(baseline_result):
-    scores = baseline_result.scores[evaluate.REFERENCE_METHOD]
-    assert all(s["classifier_agreement"] == 1.0 and s["ssim"] == pytest.approx(1.0) for s in scores)
-    assert all(s["landmark_nme"] == pytest.approx(0.0, abs=1e-9) for s in scores)
-    mouth = [s["fidelity_mouth"] for s in scores if np.isfinite(s["fidelity_mouth"])]
-    assert mouth and np.allclose(mouth, 1.0)
-    assert evaluate.REFERENCE_METHOD not in baseline_result.fid
-
-
-def test_source_pasted_leaks_the_source_identity(baseline_result):
-    name = evaluate.BASELINES["source"]
-    assert np.all(_per_kind(baseline_result, name, "identity_source", evaluate.CROSS_PERSON) == 0.0)
-    assert np.all(np.isnan(_per_kind(baseline_result, name, "identity_source", evaluate.SAME_PERSON)))
-    assert np.all(_per_kind(baseline_result, name, "psnr", evaluate.SAME_PERSON) == metrics.PSNR_CAP_DB)
-    target_leak = _per_kind(baseline_result, evaluate.BASELINES["target"], "identity_source", evaluate.CROSS_PERSON)
-    assert np.all(target_leak > 0.4)  # the target itself is far from the other person
-
-
-def test_warp_moves_the_mouth_like_the_ground_truth(baseline_result):
-    warp = _per_kind(baseline_result, evaluate.BASELINES["warp"], "fidelity_mouth", evaluate.SAME_PERSON)
-    assert np.isfinite(warp).all()
-    assert warp.mean() > 0.3  # target unchanged scores exactly 0 here
-    mar_warp = _per_kind(baseline_result, evaluate.BASELINES["warp"], "mouth_ratio_error", evaluate.SAME_PERSON)
-    mar_target = _per_kind(baseline_result, evaluate.BASELINES["target"], "mouth_ratio_error", evaluate.SAME_PERSON)
-    assert mar_warp.mean() < mar_target.mean()
-
-
-def test_fid_is_computed_for_every_method(baseline_result):
-    for method in evaluate.BASELINES.values():
-        fid = baseline_result.fid[method]
-        assert set(fid) == {"all", evaluate.SAME_PERSON, evaluate.CROSS_PERSON}
-        assert all(np.isfinite(v) and v >= 0 for v in fid.values())
-    # FID compares sets, not pairs: the same-person truths are the sources, and on this tiny dataset the
-    # cross-person sources (each person's surprise) are the truths too; the targets (own photos) are not.
-    fid = baseline_result.fid
-    assert fid[evaluate.BASELINES["source"]][evaluate.SAME_PERSON] == pytest.approx(0.0, abs=1e-6)
-    assert fid[evaluate.BASELINES["source"]][evaluate.CROSS_PERSON] == pytest.approx(0.0, abs=1e-6)
-    assert fid[evaluate.BASELINES["target"]][evaluate.CROSS_PERSON] > 1.0
-
-
-def test_report_has_a_row_per_method_with_intervals(baseline_result):
-    report = evaluate.format_report(baseline_result, {"dataset": "tiny"}, "fer", "grid.png")
-    for method in (*evaluate.BASELINES.values(), evaluate.REFERENCE_METHOD):
-        assert report.count(f"| {method} |") == 3  # all pairs, same person, cross person
-    assert "## All pairs (n = 6)" in report and "(n = 4)" in report and "(n = 2)" in report
-    assert "0.000 [0.000, 0.000]" in report  # target unchanged: identity distance to itself
-    assert "![sources x targets](grid.png)" in report
-    header = next(line for line in report.splitlines() if line.startswith("| method"))
-    assert header.count("|") == len(evaluate.MEASURES) + 3
-
-
-# ------------------------------------------------------------------------------------------ command line
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tiny_rows, tmp_path_factory):
-    return _write_dataset(tiny_rows, tmp_path_factory.mktemp("tiny-dataset"))
-
-
-@pytest.fixture(scope="module")
-def random_checkpoint(tmp_path_factory):
-    """A randomly initialised, tiny pipeline saved like a release."""
-    import torch
-
-    from aipgan_hf import AIPGANConfig, AIPGANGenerator
-    from aipgan_hf.pipeline import AIPGANPipeline
-
-    torch.manual_seed(0)
-    config = AIPGANConfig(resolution=RESOLUTION, base_channels=4, channel_multipliers=[1, 2, 2], intrinsic_channels=4)
-    pipeline = AIPGANPipeline(AIPGANGenerator(**config.to_dict()))
-    return pipeline.save_pretrained(tmp_path_factory.mktemp("checkpoint") / "random")
-
-
-def test_command_writes_report_json_and_grid(tiny_dataset, random_checkpoint, tmp_path):
+def test_command_writes_report_json_and_grid_without_a_model(tiny_dataset, tmp_path):
     report_path, json_path, grid_path = tmp_path / "out" / "report.md", tmp_path / "r.json", tmp_path / "out" / "grid.png"
     status = evaluate.main([
-        "--dataset", str(tiny_dataset), "--split", "test", "--checkpoint", str(random_checkpoint),
-        "--baselines", "target,warp", "--output", str(report_path), "--json", str(json_path),
-        "--grid", str(grid_path), "--no_fid",
+        "--dataset", str(tiny_dataset), "--split", "test", "--no_model", "--baselines", "target,oracle",
+        "--classifiers", "fer", "--max_pairs", "4", "--output", str(report_path), "--json", str(json_path),
+        "--grid", str(grid_path), "--grid_size", "2", "--no_fid",
     ])
     assert status == 0
     report = report_path.read_text()
-    for method in (evaluate.MODEL_METHOD, evaluate.BASELINES["target"], evaluate.BASELINES["warp"]):
+    for method in (evaluate.BASELINES["target"], evaluate.BASELINES["oracle"], evaluate.REFERENCE_METHOD):
         assert f"| {method} |" in report
-    assert f"| {evaluate.BASELINES['source']} |" not in report
-    assert "![sources x targets](grid.png)" in report
+    assert f"| {evaluate.BASELINES['source']} |" not in report and f"| {evaluate.MODEL_METHOD} |" not in report
+    assert "no shape model given" in report
     assert not list(report_path.parent.glob(".report.md.*"))  # the temporary file was renamed away
     results = json.loads(json_path.read_text())
-    assert results["pairs"] == 6
-    model = results["methods"][evaluate.MODEL_METHOD]["all"]
-    assert model["identity_target"]["n"] == 6 and model["identity_target"]["mean"] > 0.0  # untrained: not the target
-    assert results["methods"][evaluate.BASELINES["target"]]["all"]["identity_target"]["mean"] == 0.0
+    assert results["pairs"] == 4 and results["kinds"] == {SAME_PERSON: 2, CROSS_PERSON: 2}
+    assert results["classifiers"] == ["fer"]
     grid = np.asarray(Image.open(grid_path))
-    side = 3 * RESOLUTION + 2 * 4  # 2 targets and 2 sources plus the header row/column, 4 px gaps
+    side = 2 * RESOLUTION + 4  # two people: one target and one source of another person, plus the header row/column
     assert grid.shape == (side, side, 3)
     np.testing.assert_array_equal(grid[:RESOLUTION, :RESOLUTION], 255)  # empty corner
-    first_target = grid[RESOLUTION + 4 : 2 * RESOLUTION + 4, :RESOLUTION]
-    first_output = grid[RESOLUTION + 4 : 2 * RESOLUTION + 4, RESOLUTION + 4 : 2 * RESOLUTION + 4]
-    assert np.abs(first_output.astype(int) - first_target).mean() > 5  # the model's output, not a copy
+
+
+class _FakeShapeModel:
+    """Retargets by returning the target's landmarks, and counts its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def drive(self, target_landmarks: np.ndarray, source_landmarks: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return np.asarray(target_landmarks, dtype=np.float64)
+
+
+def test_command_runs_the_model_and_its_shape_model(tiny_dataset, tmp_path, monkeypatch):
+    """The model row comes from ``transfer_aligned`` and the retargeted warp from the pipeline's shape model."""
+    from aipgan_hf import pipeline as pipeline_module
+
+    fake = _FakePipeline()
+    fake.resolution, fake.shape_model = RESOLUTION, _FakeShapeModel()
+    monkeypatch.setattr(pipeline_module.AIPGANPipeline, "from_pretrained", classmethod(lambda cls, *a, **k: fake))
+    report_path, json_path = tmp_path / "report.md", tmp_path / "r.json"
+    status = evaluate.main(["--dataset", str(tiny_dataset), "--baselines", "target,warp", "--classifiers", "fer",
+                            "--max_pairs", "2", "--output", str(report_path), "--json", str(json_path), "--no_fid"])
+    assert status == 0
+    report = report_path.read_text()
+    assert f"| {evaluate.MODEL_METHOD} |" in report and "the checkpoint's shape model" in report
+    assert len(fake.calls) == 1 and fake.shape_model.calls == 1  # 2 pairs: one batch each
+    results = json.loads(json_path.read_text())["methods"]
+    for name in (evaluate.MODEL_METHOD, evaluate.BASELINES["warp"]):  # both give back the target here
+        assert results[name]["all"]["identity_target"]["mean"] == pytest.approx(0.0, abs=0.05)
 
 
 def test_command_explains_user_errors(tiny_dataset, tmp_path, capsys):
@@ -319,6 +478,27 @@ def test_command_explains_user_errors(tiny_dataset, tmp_path, capsys):
     assert "no split 'train'" in capsys.readouterr().err
     assert evaluate.main(["--dataset", str(tiny_dataset), "--no_model", "--baselines", "none"]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err
-    assert evaluate.main(["--dataset", str(tiny_dataset), "--checkpoint", str(tmp_path), "--output", str(tmp_path / "r.md")]) == 2
-    assert "generator config" in capsys.readouterr().err
-    assert not (tmp_path / "r.md").exists()
+    assert evaluate.main(["--dataset", str(tiny_dataset), "--no_model", "--classifiers", "vgg"]) == 2
+    assert "vgg" in capsys.readouterr().err
+    assert not (tmp_path / "report.md").exists()
+
+
+# ------------------------------------------------------------------------------------------ the real dataset
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not BUILT_DATASET.is_dir(), reason=f"needs the built dataset at {BUILT_DATASET}")
+def test_references_on_the_built_test_split():
+    """London smiling takes the same person's neutral photo; references open the mouth less than their sources."""
+    from aipgan_hf.expression_measures import landmark_measures
+
+    columns = evaluate.split_columns(evaluate.load_split(BUILT_DATASET, "test"))
+    references = evaluation_pairs.choose_references(columns)
+    assert len(references) > 50
+    london = [s for s in references if columns.sources[s] == "london"]
+    assert london and all(columns.expressions[references[s]] == "neutral" and columns.expressions[s] == "happiness" for s in london)
+    assert all(columns.identities[s] == columns.identities[r] for s, r in references.items())
+    opening = [(landmark_measures(columns.landmarks[r], columns.landmarks[r])[0],
+                landmark_measures(columns.landmarks[s], columns.landmarks[r])[0]) for s, r in references.items()]
+    reference_open, source_open = np.array(opening).T
+    assert np.median(reference_open) <= np.median(source_open)

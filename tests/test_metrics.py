@@ -227,3 +227,131 @@ def test_classifier_tells_london_smiles_from_neutral_faces(data_dir):
             happy[kind] += classifier.predict([face.crop])[0] == "happiness"
     assert happy["smiling"] >= 0.75 * len(people)
     assert happy["neutral"] <= 0.25 * len(people)
+
+
+# ------------------------------------------------------------------------------------------ motion fidelity
+
+
+def test_motion_fidelity_compares_with_the_sources_own_change(astronaut_face):
+    """The wanted motion is S - S0 of another face in another pose; it is measured in the target's frame."""
+    target, _ = astronaut_face
+    change = np.zeros_like(target)
+    change[MOUTH] = np.random.default_rng(4).normal(0, 3.0, size=(MOUTH.stop - MOUTH.start, 2))
+    rest = _similarity(target * np.array([1.1, 0.95]), 0.6, -20.0, (30.0, 9.0))  # another face shape and pose
+    moved = _similarity(target * np.array([1.1, 0.95]) + change / np.array([1.0, 1.0]), 0.6, -20.0, (30.0, 9.0))
+    # the change, seen in the target's frame: S - S0 mapped back by the (known) pose, and the shape scaling
+    wanted_in_target = metrics.align_landmarks(moved, target) - metrics.align_landmarks(rest, target)
+
+    def fidelity(output):
+        return metrics.motion_fidelity(output, target, moved, rest, MOUTH_POINTS)
+
+    assert fidelity(target) == pytest.approx(0.0, abs=1e-9)
+    assert fidelity(target + wanted_in_target) == pytest.approx(1.0, abs=1e-9)
+    assert fidelity(target - wanted_in_target) == pytest.approx(-1.0, abs=1e-9)
+    assert fidelity(target + 0.5 * wanted_in_target) == pytest.approx(0.5, abs=1e-9)
+    assert math.isnan(metrics.motion_fidelity(target, target, rest, rest, MOUTH_POINTS))  # no wanted motion
+    regions = metrics.region_fidelities(target + wanted_in_target, target, moved, rest)
+    assert regions["mouth"] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_percentile_interval_ignores_undefined_resamples():
+    low, high = metrics.percentile_interval(np.r_[np.linspace(0, 1, 101), np.nan, np.inf], 0.9)
+    assert low == pytest.approx(0.05) and high == pytest.approx(0.95)
+    assert all(math.isnan(v) for v in metrics.percentile_interval(np.array([np.nan])))
+
+
+# ------------------------------------------------------------------------------------------ expression measures
+
+
+def _moved(landmarks: np.ndarray, points, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    out = landmarks.copy()
+    out[list(points)] += np.array([dx, dy])
+    return out
+
+
+def test_each_landmark_measure_reads_its_own_motion(astronaut_face):
+    """Moving one feature by d pixels changes its measure by d / eye distance and leaves the others alone."""
+    from aipgan_hf import expression_measures as em
+
+    face, _ = astronaut_face
+    unit = metrics.interocular_distance(face)
+    lower_inner_lip, corners = [65, 66, 67], [48, 54]
+    motions = {
+        "mouth_open": (_moved(face, lower_inner_lip, dy=4.0), 4.0),
+        "mouth_width": (_moved(_moved(face, [48], dx=-2.0), [54], dx=2.0), 4.0),
+        "corner_lift": (_moved(face, corners, dy=-3.0), 3.0),  # image y grows downwards: -3 = up
+        "brow_raise": (_moved(face, range(17, 27), dy=-5.0), 5.0),
+        "eye_open": (_moved(face, [37, 38, 43, 44], dy=2.0), -2.0),  # upper lids drop: eyes close
+    }
+    for name, (moved, pixels) in motions.items():
+        change = dict(zip(em.MEASURE_NAMES, em.expression_change(moved, face)))
+        assert change[name] == pytest.approx(pixels / unit, rel=0.02), name
+        others = [abs(v) for k, v in change.items() if k != name and not (name == "mouth_width" and k == "corner_lift")]
+        assert max(others) < 0.02 * abs(pixels / unit), (name, change)
+
+
+def test_landmark_measures_ignore_pose_and_scale(astronaut_face):
+    from aipgan_hf import expression_measures as em
+
+    face, _ = astronaut_face
+    expressive = _moved(_moved(face, [65, 66, 67], dy=5.0), range(17, 27), dy=-3.0)
+    change = em.expression_change(expressive, face)
+    posed = em.expression_change(_similarity(expressive, 0.5, 30.0, (7.0, 2.0)), face)  # the face elsewhere, turned
+    np.testing.assert_allclose(posed, change, atol=1e-9)
+    both = em.expression_change(_similarity(expressive, 2.0, -15.0, (1.0, 1.0)), _similarity(face, 2.0, -15.0, (1.0, 1.0)))
+    np.testing.assert_allclose(both, change, atol=1e-9)  # eye-distance units: scale-free
+    np.testing.assert_array_equal(em.expression_change(face, face), 0.0)
+    assert np.isnan(em.landmark_measures(np.full((68, 2), np.nan), face)).all()
+
+
+def test_neutrality_prefers_a_closed_typical_face(astronaut_face):
+    from aipgan_hf import expression_measures as em
+
+    face, _ = astronaut_face
+    closed = face.copy()
+    closed[[65, 66, 67]] = closed[[63, 62, 61]]  # lips together
+    rng = np.random.default_rng(0)
+    frames = [closed + rng.normal(0, 0.1, face.shape) for _ in range(5)]  # a resting face with landmark noise
+    frames[2] = _moved(closed, [65, 66, 67, 56, 57, 58], dy=8.0)  # open mouth
+    frames[3] = _moved(closed, range(17, 27), dy=-6.0)  # brows up, mouth closed
+    frames.append(_similarity(closed, 1.3, 10.0, (5.0, 5.0)))  # the resting face, closer and turned: most neutral
+    scores = em.neutrality_scores(np.stack(frames))
+    assert scores.argmin() == 5
+    assert scores[2] > max(scores[[0, 1, 4]]) and scores[3] > max(scores[[0, 1, 4]])
+
+
+def test_pearson_conventions():
+    from aipgan_hf import expression_measures as em
+
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(40, 5))
+    np.testing.assert_allclose(em.pearson(2.0 * source + 1.0, source), 1.0)
+    np.testing.assert_allclose(em.pearson(-source, source), -1.0)
+    np.testing.assert_array_equal(em.pearson(np.zeros_like(source), source), 0.0)  # never moves: no response
+    assert np.isnan(em.pearson(source, np.ones_like(source))).all()  # the source never changes: undefined
+    batched = em.pearson(np.stack([source, -source]), np.stack([source, source]))  # (2, 5): resamples axis first
+    np.testing.assert_allclose(batched, [[1.0] * 5, [-1.0] * 5])
+
+
+def test_expression_response_of_copy_noise_and_stillness():
+    from aipgan_hf import expression_measures as em
+
+    rng = np.random.default_rng(1)
+    source = rng.normal(size=(60, 5))
+    copy = em.expression_response(source + rng.normal(0, 0.05, source.shape), source)
+    assert all(copy[m].mean > 0.99 and copy[m].low > 0.98 for m in (*em.MEASURE_NAMES, "mean"))
+    still = em.expression_response(np.zeros_like(source), source)
+    assert still["mean"].mean == 0.0 and (still["mean"].low, still["mean"].high) == (0.0, 0.0)
+    many = rng.normal(size=(400, 5))
+    noise = em.expression_response(rng.normal(size=many.shape), many)
+    assert noise["mean"].low < 0.0 < noise["mean"].high  # unrelated motion: no response
+    assert abs(noise["mean"].mean) < 0.1 and noise["mean"].high - noise["mean"].low < 0.15
+    half = source.copy()
+    half[:, :2] = rng.normal(size=(60, 2))  # two measures answered with noise, three copied
+    mixed = em.expression_response(half, source)
+    assert mixed["mean"].mean == pytest.approx(np.mean([mixed[m].mean for m in em.MEASURE_NAMES]))
+    assert 0.4 < mixed["mean"].mean < 0.8
+    with_gaps = source.copy()
+    with_gaps[:10] = np.nan  # landmarks not found on 10 outputs: those pairs are left out
+    assert em.expression_response(with_gaps, source)["mean"].n == 50
+    assert em.expression_response(source[:2], source[:2])["mean"].n == 0  # too few pairs for an r

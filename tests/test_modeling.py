@@ -9,6 +9,7 @@ import torch
 
 from aipgan_hf import AIPGANConfig, AIPGANDiscriminator, AIPGANGenerator, CheckpointError, ConfigError
 from aipgan_hf.landmarks import heatmaps_to_landmarks, landmarks_to_heatmaps
+from aipgan_hf.motion import landmark_flow
 
 TINY = dict(base_channels=8, intrinsic_channels=8, discriminator_channels=8)
 
@@ -19,13 +20,22 @@ def make(resolution: int = 64, **overrides):
     return AIPGANGenerator(**config.to_dict()), AIPGANDiscriminator.from_aipgan_config(config)
 
 
+def inputs(resolution: int, batch: int = 2, seed: int = 0):
+    """A random target, plausible landmarks (a scaled template-like cloud) and driving landmarks moved a little."""
+    generator = torch.Generator().manual_seed(seed)
+    target = torch.rand(batch, 3, resolution, resolution, generator=generator) * 2 - 1
+    landmarks = (0.25 + 0.5 * torch.rand(batch, 68, 2, generator=generator)) * resolution
+    driving = landmarks + torch.randn(batch, 68, 2, generator=generator) * resolution / 64
+    return target, landmarks, driving, landmark_flow(landmarks, driving, resolution)
+
+
 @pytest.mark.parametrize("resolution", [64, 128])
 def test_output_shapes(resolution):
     generator, discriminator = make(resolution)
-    source, target = torch.rand(2, 3, resolution, resolution) * 2 - 1, torch.rand(2, 3, resolution, resolution) * 2 - 1
-    out = generator(source, target)
+    target, landmarks, driving, flow = inputs(resolution)
+    out = generator(target, landmarks, driving, flow, return_landmarks=True)
     r4 = resolution // 4
-    assert out.image.shape == (2, 3, resolution, resolution)
+    assert out.image.shape == out.warped_target.shape == (2, 3, resolution, resolution)
     assert out.intrinsic_image.shape == (2, 3, resolution, resolution)
     assert out.landmark_heatmaps.shape == (2, 68, r4, r4)
     assert out.expression_attention.shape == out.identity_attention.shape == (2, 1, r4, r4)
@@ -33,19 +43,21 @@ def test_output_shapes(resolution):
     assert out.image.abs().max() <= 1 and 0 <= out.mask.min() and out.mask.max() <= 1
     d = discriminator(out.image)
     assert [tuple(l.shape) for l in d.logits] == [(2, 1, resolution // 8, resolution // 8), (2, 1, resolution // 16, resolution // 16)]
-    assert generator.predict_landmarks(source).shape == (2, 68, 2)
+    assert generator.predict_landmarks(target).shape == (2, 68, 2)
 
 
 def test_resolution_256_runs():
     generator, _ = make(256)
-    out = generator(torch.zeros(1, 3, 256, 256), torch.zeros(1, 3, 256, 256), return_intrinsic=False)
+    target, landmarks, driving, flow = inputs(256, batch=1)
+    out = generator(target, landmarks, driving, flow, return_intrinsic=False)
     assert out.image.shape == (1, 3, 256, 256) and out.intrinsic_image is None
 
 
 def test_every_parameter_gets_a_gradient_and_no_nan():
     generator, discriminator = make(64)
-    source, target = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
-    out = generator(source, target, expression_strength=0.7, identity_mix=0.3)
+    target, landmarks, driving, flow = inputs(64)
+    source = torch.rand(2, 3, 64, 64) * 2 - 1
+    out = generator(target, landmarks, driving, flow, source=source, identity_mix=0.3, return_landmarks=True)
     loss = (out.image.mean() + out.intrinsic_image.mean() + out.landmark_heatmaps.mean()
             + out.expression_attention.mean() + out.identity_attention.mean())
     d = discriminator(out.image)
@@ -59,28 +71,41 @@ def test_every_parameter_gets_a_gradient_and_no_nan():
     assert torch.isfinite(out.image).all()
 
 
-def test_strength_zero_is_the_targets_reconstruction_path():
+def test_output_does_not_read_the_source_at_identity_mix_zero():
+    """With identity_mix 0 the source image is not an input at all: any source gives the same bits."""
     generator, _ = make(64)
     generator.eval()
-    source, target = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64) * 2 - 1
+    target, landmarks, driving, flow = inputs(64, batch=1)
     with torch.no_grad():
-        mixed = generator(source, target, expression_strength=0.0).image
-        own = generator(target, target).image
-        transferred = generator(source, target).image
-    assert torch.equal(mixed, own)
-    assert not torch.allclose(transferred, own)  # the source does change the output at strength 1
+        first = generator(target, landmarks, driving, flow, source=torch.rand(1, 3, 64, 64)).image
+        second = generator(target, landmarks, driving, flow, source=-torch.rand(1, 3, 64, 64)).image
+        mixed = generator(target, landmarks, driving, flow, source=torch.rand(1, 3, 64, 64), identity_mix=0.5).image
+    assert torch.equal(first, second)
+    assert not torch.allclose(first, mixed)  # the source does matter once identity is mixed in
+
+
+def test_driving_landmarks_change_the_output():
+    generator, _ = make(64)
+    generator.eval()
+    target, landmarks, driving, flow = inputs(64, batch=1)
+    with torch.no_grad():
+        still = generator(target, landmarks, landmarks, landmark_flow(landmarks, landmarks, 64)).image
+        moved = generator(target, landmarks, driving, flow).image
+    assert not torch.allclose(still, moved)
 
 
 def test_identity_mix_one_uses_source_identity_features():
     generator, _ = make(64)
     generator.eval()
-    source, target = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64) * 2 - 1
+    target, landmarks, driving, flow = inputs(64, batch=1)
+    source = torch.rand(1, 3, 64, 64) * 2 - 1
     with torch.no_grad():
-        full = generator(source, target, identity_mix=1.0)
-        enc_s = generator.encode_identity(source, return_intrinsic=False).features
-        exp = generator.encode_expression(source).features
-        image, _ = generator.decode(enc_s, exp, target)
-    assert torch.allclose(full.image, image)
+        full = generator(target, landmarks, driving, flow, source=source, identity_mix=1.0)
+        identity = generator.encode_identity(target)
+        source_features = generator.encode_identity(source, return_intrinsic=False).features
+        expression = generator.encode_expression(driving, landmarks, flow)
+        decoded = generator.decode(identity, expression, target, flow, identity_features=source_features)
+    assert torch.allclose(full.image, decoded.image)
 
 
 def test_config_json_round_trip(tmp_path):
@@ -96,7 +121,8 @@ def test_config_json_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "bad, message",
     [(dict(resolution=100), "divisible"), (dict(channel_multipliers=[1, 2]), "at least 3"),
-     (dict(base_channels=0), "base_channels"), (dict(heatmap_sigma=-1), "heatmap_sigma")],
+     (dict(base_channels=0), "base_channels"), (dict(heatmap_sigma=-1), "heatmap_sigma"),
+     (dict(architecture="appearance"), "architecture"), (dict(landmark_map_sigma=0), "landmark_map_sigma")],
 )
 def test_config_validation(bad, message):
     with pytest.raises(ConfigError, match=message):
@@ -119,10 +145,10 @@ def test_diffusers_from_pretrained_round_trip(tmp_path):
     generator.save_pretrained(tmp_path / "g")
     discriminator.save_pretrained(tmp_path / "d")
     loaded = AIPGANGenerator.from_pretrained(tmp_path / "g", low_cpu_mem_usage=False).eval()
-    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    target, landmarks, driving, flow = inputs(64, batch=1)
     assert all(torch.equal(a, b) for a, b in zip(generator.state_dict().values(), loaded.state_dict().values()))
     with torch.no_grad():
-        assert torch.allclose(generator(x, x.flip(-1)).image, loaded(x, x.flip(-1)).image, atol=1e-5)
+        assert torch.allclose(generator(target, landmarks, driving, flow).image, loaded(target, landmarks, driving, flow).image, atol=1e-5)
     d2 = AIPGANDiscriminator.from_pretrained(tmp_path / "d", low_cpu_mem_usage=False)
     assert all(torch.equal(a, b) for a, b in zip(discriminator.state_dict().values(), d2.state_dict().values()))
     assert (tmp_path / "g" / "diffusion_pytorch_model.safetensors").is_file()

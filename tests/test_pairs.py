@@ -226,3 +226,34 @@ def test_source_geometry_augmentation_moves_landmarks_with_the_image(astronaut):
     assert np.linalg.norm(landmarks - face.crop_landmarks, axis=1).mean() > 1.0  # it really moved
     measured = processor.landmarks68(warped, processor.align(warped).box)
     assert np.linalg.norm(measured - landmarks, axis=1).mean() < 1.5  # and the landmarks moved with it
+
+
+def test_session_pairs_come_from_one_clip_or_session(split):
+    """Session pairs: the London person or one clip; clip2 has one frame, so it never forms a session pair."""
+    index = build_pair_index(split)
+    assert sorted(sorted(int(r) for r in g) for g in index.session_groups) == [[0, 1], [5, 6]]
+    pairs = PairDataset(split, resolution=SIZE, cross_person_prob=0.0, session_prob=1.0, seed=3)
+    for item in range(len(pairs)):
+        sample = pairs[item]
+        source, target = int(sample["source_index"]), int(sample["target_index"])
+        assert {source, target} in ({0, 1}, {5, 6})
+
+
+def test_driving_landmarks_are_the_source_own_or_retargeted(split):
+    from aipgan_hf.motion import ShapeModel
+    from aipgan_hf.pipeline import BUNDLED_CHECKPOINT
+
+    same = PairDataset(split, resolution=SIZE, cross_person_prob=0.0, seed=1)[0]
+    assert torch.equal(same["driving_landmarks"], same["clean_source_landmarks"])
+    model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    cross = PairDataset(split, resolution=SIZE, cross_person_prob=1.0, seed=1, shape_model=model)[0]
+    expected = model.drive(cross["target_landmarks"].numpy(), cross["source_landmarks"].numpy())
+    assert np.allclose(cross["driving_landmarks"].numpy(), expected, atol=1e-4)
+    assert not torch.allclose(cross["driving_landmarks"], cross["source_landmarks"])
+
+
+def test_colour_jitter_is_shared_by_target_and_ground_truth(split):
+    plain = PairDataset(split, resolution=SIZE, cross_person_prob=1.0, seed=2)[3]
+    jittered = PairDataset(split, resolution=SIZE, cross_person_prob=1.0, seed=2, colour_jitter=True)[3]
+    assert torch.equal(jittered["target"], jittered["ground_truth"])  # cross-person: the ground truth is the target
+    assert not torch.equal(jittered["target"], plain["target"])

@@ -19,6 +19,17 @@ def pipe() -> AIPGANPipeline:
     return AIPGANPipeline(AIPGANGenerator(**AIPGANConfig(resolution=64, base_channels=8).to_dict()))
 
 
+def crops(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random 64-px crops and plausible landmarks (the bundled shape model's mean face placed in the crop)."""
+    from aipgan_hf.motion import ShapeModel
+    from aipgan_hf.pipeline import BUNDLED_CHECKPOINT
+
+    generator = torch.Generator().manual_seed(seed)
+    mean = torch.as_tensor(ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors").mean, dtype=torch.float32)
+    landmarks = (mean - mean.mean(0)) * 18 + 32 + torch.randn(batch, 68, 2, generator=generator)
+    return torch.rand(batch, 3, 64, 64, generator=generator) * 2 - 1, landmarks
+
+
 def test_bundled_checkpoint_loads():
     bundled = AIPGANPipeline.from_pretrained()
     assert bundled.resolution == 128
@@ -39,12 +50,62 @@ def test_transfer_on_real_photos(pipe, astronaut, grace_hopper):
     assert np.array_equal(np.asarray(crop_only.image), np.asarray(result.face))
 
 
-def test_strength_zero_equals_self_transfer(pipe, astronaut, grace_hopper):
+def test_strength_zero_is_the_targets_own_landmarks_and_image_path(pipe, astronaut, grace_hopper):
+    from aipgan_hf.motion import landmark_flow
+
     zero = pipe(source=grace_hopper, target=astronaut, expression_strength=0.0, paste_back=False)
-    own = pipe(source=astronaut, target=astronaut, paste_back=False)
     moved = pipe(source=grace_hopper, target=astronaut, paste_back=False)
-    assert np.array_equal(np.asarray(zero.face), np.asarray(own.face))
-    assert not np.array_equal(np.asarray(moved.face), np.asarray(own.face))
+    target = pipe.processor.align(astronaut)
+    assert np.array_equal(zero.driving_landmarks, target.crop_landmarks.astype(np.float32))  # exactly the target's own
+    landmarks = torch.as_tensor(target.crop_landmarks, dtype=torch.float32)[None]
+    from aipgan_hf.processing import image_to_tensor, tensor_to_image
+
+    with torch.no_grad():  # the reconstruction path: the target driven to its own landmarks
+        own = pipe.generator(image_to_tensor(target.crop)[None], landmarks, landmarks, landmark_flow(landmarks, landmarks, 64)).image
+    assert np.array_equal(np.asarray(zero.face), tensor_to_image(own[0]))
+    assert not np.array_equal(np.asarray(moved.face), np.asarray(zero.face))
+    assert not np.array_equal(moved.driving_landmarks, zero.driving_landmarks)
+
+
+def test_output_does_not_depend_on_the_source_pixels(pipe):
+    """identity_mix 0 and the source's landmarks given: two different source images give the same bits."""
+    (source, source_landmarks), (target, target_landmarks) = crops(1, seed=1), crops(1, seed=2)
+    first = pipe.transfer_aligned(source, target, source_landmarks, target_landmarks).image
+    second = pipe.transfer_aligned(torch.flip(source, [-1]) * 0.5, target, source_landmarks, target_landmarks).image
+    assert torch.equal(first, second)
+
+
+def test_render_of_a_prepared_target_matches_the_transfer(pipe, astronaut, grace_hopper):
+    result = pipe(source=grace_hopper, target=astronaut)
+    prepared = pipe.prepare_target(astronaut)
+    again = pipe.render(prepared, result.driving_landmarks)
+    assert np.abs(np.asarray(again.image, dtype=int) - np.asarray(result.image, dtype=int)).max() <= 1
+
+
+def test_sliders_and_presets(pipe, astronaut):
+    assert pipe.sliders == ["brows_up", "eyes_closed", "mouth_open", "smile"]
+    assert "happiness" in pipe.expressions
+    plain = pipe.synthesize(astronaut, "happiness", paste_back=False)
+    opened = pipe.synthesize(astronaut, "happiness", paste_back=False, expression_offsets={"mouth_open": 1.0})
+    gap = lambda points: points[[65, 66, 67], 1].mean() - points[[61, 62, 63], 1].mean()
+    assert gap(opened.driving_landmarks) > gap(plain.driving_landmarks) + 1.0
+    with pytest.raises(ConfigError, match="unknown expression slider"):
+        pipe.synthesize(astronaut, "happiness", expression_offsets={"wink": 1.0})
+    with pytest.raises(ConfigError, match="expression_offsets"):
+        pipe.synthesize(astronaut, "happiness", expression_offsets={"smile": 9.0})
+
+
+def test_a_first_version_checkpoint_is_refused_clearly(pipe, tmp_path):
+    folder = pipe.save_pretrained(tmp_path / "old")
+    config = json.loads((folder / "generator" / "config.json").read_text())
+    del config["architecture"], config["landmark_map_sigma"]  # as aipgan-hf 0.1 wrote it
+    (folder / "generator" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="aipgan-hf 0.1.*appearance-only"):
+        AIPGANPipeline.from_pretrained(folder)
+    fresh = pipe.save_pretrained(tmp_path / "no-shape")
+    (fresh / "shape_model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="shape_model.safetensors"):
+        AIPGANPipeline.from_pretrained(fresh)
 
 
 @pytest.mark.parametrize("kwargs, message", [(dict(expression_strength=2.0), "expression_strength"),
@@ -57,11 +118,11 @@ def test_out_of_range_controls(pipe, astronaut, kwargs, message):
 
 def test_save_load_is_bitwise_equal_and_strict(pipe, tmp_path):
     folder = pipe.save_pretrained(tmp_path / "p")
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "generator", "processor_config.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "generator", "processor_config.json", "shape_model.safetensors"]
     loaded = AIPGANPipeline.from_pretrained(folder)
-    x = torch.rand(2, 3, 64, 64) * 2 - 1
-    a = pipe.transfer_aligned(x, x.flip(0)).image
-    b = loaded.transfer_aligned(x, x.flip(0)).image
+    x, landmarks = crops(2)
+    a = pipe.transfer_aligned(x, x.flip(0), landmarks, landmarks.flip(0)).image
+    b = loaded.transfer_aligned(x, x.flip(0), landmarks, landmarks.flip(0)).image
     assert torch.equal(a, b)
     assert json.loads((folder / "processor_config.json").read_text())["resolution"] == 64
     assert (folder / "README.md").read_text().startswith("---\nlibrary_name")
@@ -75,10 +136,11 @@ def test_fp16_variant(pipe, tmp_path):
     assert weights.stat().st_size < 0.6 * full_size  # really half precision
     loaded = AIPGANPipeline.from_pretrained(folder, variant="fp16")
     also = AIPGANPipeline.from_pretrained(folder)  # falls back to the fp16 file when it is the only one
-    x = torch.rand(1, 3, 64, 64) * 2 - 1
-    reference = pipe.transfer_aligned(x, x.flip(-1)).image
-    assert torch.allclose(loaded.transfer_aligned(x, x.flip(-1)).image, reference, atol=2e-2)
-    assert torch.equal(also.transfer_aligned(x, x.flip(-1)).image, loaded.transfer_aligned(x, x.flip(-1)).image)
+    x, landmarks = crops(1)
+    args = (x, x.flip(-1), landmarks + 1, landmarks)
+    reference = pipe.transfer_aligned(*args).image
+    assert torch.allclose(loaded.transfer_aligned(*args).image, reference, atol=2e-2)
+    assert torch.equal(also.transfer_aligned(*args).image, loaded.transfer_aligned(*args).image)
 
 
 def test_truncated_weights_name_the_file(pipe, tmp_path):
@@ -145,8 +207,5 @@ def test_face_errors_name_the_photo_and_keep_their_type(pipe, astronaut):
         pipe(source=blank, target=astronaut)
     with pytest.raises(FaceIndexError, match="^the expression source photo: face index 3"):
         pipe(source=astronaut, target=astronaut, source_face_index=3)
-    features = pipe.generator.encode_expression(torch.zeros(1, 3, 64, 64)).features
-    presets = {f"{label}.{i}": torch.zeros_like(f[0]) for label in ("neutral", "happiness") for i, f in enumerate(features)}
-    with_presets = AIPGANPipeline(pipe.generator, presets=presets)
     with pytest.raises(NoFaceError, match="^the identity target photo: "):
-        with_presets.synthesize(blank, expression="happiness")
+        pipe.synthesize(blank, expression="happiness")

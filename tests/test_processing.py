@@ -1,10 +1,14 @@
-"""Tests for aipgan_hf.processing: loading, detection, alignment, paste-back, normalisation, errors."""
+"""Tests for aipgan_hf.processing (the aipgan_hf.faces package): loading, detection, alignment, paste-back,
+normalisation, errors, reduced-scale decoding of large JPEGs, grey photos."""
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import pickle
 import struct
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -29,13 +33,17 @@ from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE
 from aipgan_hf.processing import (
     DEFAULT_MAX_PIXELS,
     FaceProcessor,
+    Photo,
     apply_affine,
     face_mask,
     image_to_tensor,
     invert_affine,
+    is_grey,
     load_image,
+    load_photo,
     template_points,
     tensor_to_image,
+    to_grey,
 )
 
 # Where the faces are (detector box centres measured once by hand-checked runs), and their identities differ.
@@ -396,6 +404,20 @@ def _nan_image(faces) -> np.ndarray:
     return image
 
 
+def _fifo(tmp_path: Path, _faces) -> Path:
+    path = tmp_path / "upload.jpg"
+    os.mkfifo(path)
+    return path
+
+
+def _claims_to_be_huge(faces, width: int = 7000, height: int = 7000) -> bytes:
+    """A ~1 KB JPEG whose frame header was edited to claim ``width`` x ``height`` (libjpeg would fill the rest grey)."""
+    data = bytearray(encode(np.asarray(Image.fromarray(faces["astronaut"]).resize((32, 32))), "JPEG"))
+    frame = data.find(b"\xff\xc0")
+    data[frame + 5 : frame + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
 BAD_INPUTS = [
     # (id, make(tmp_path, faces) -> input, processor keyword arguments, align keyword arguments, error, message part)
     ("text file", _text_file, {}, {}, InvalidImageError, "not an image"),
@@ -429,6 +451,11 @@ BAD_INPUTS = [
     ("directory path", lambda t, f: t, {}, {}, InvalidImageError, "is a directory"),
     ("list of numbers", lambda t, f: [[1, 2, 3]], {}, {}, InvalidImageError, "expected a file path"),
     ("torch tensor", lambda t, f: torch.zeros(3, 64, 64), {}, {}, UnsupportedImageError, "torch tensor"),
+    ("file name over 255 characters", lambda t, f: t / ("x" * 300 + ".jpg"), {}, {}, InvalidImageError, "File name too long"),
+    ("path through a file", lambda t, f: _text_file(t, f) / "face.jpg", {}, {}, InvalidImageError, "file not found"),
+    ("path with a NUL character", lambda t, f: str(t / "a\0b.jpg"), {}, {}, InvalidImageError, "not a usable file path"),
+    ("a named pipe", _fifo, {}, {}, InvalidImageError, "not a regular file"),
+    ("JPEG claiming 7000x7000 in 1 KB", lambda t, f: _claims_to_be_huge(f), {}, {}, TruncatedImageError, "holds at least 95,703 bytes"),
 ]
 
 
@@ -464,3 +491,127 @@ def test_paste_back_weight_keeps_photo_where_zero(astronaut):
     assert len(changed) and (changed[:, 1] > centre_x - 4).all()
     with pytest.raises(ConfigError, match="weight"):
         processor.paste_back(astronaut, face, aligned, weight=np.ones((32, 32)))
+
+
+# ------------------------------------------------------------------------------------------------
+# paths: every OSError becomes the project's error
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error, message",
+    [(PermissionError(errno.EACCES, "Permission denied"), "no permission to read"),
+     (OSError(errno.EIO, "Input/output error"), "cannot read .*: Input/output error")],
+)
+def test_os_errors_on_open_become_invalid_image_errors(tmp_path, astronaut, monkeypatch, error, message):
+    path = tmp_path / "face.png"
+    path.write_bytes(encode(astronaut, "PNG"))
+
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("aipgan_hf.faces.decode.open", refuse, raising=False)  # root reads any file, so simulate
+    with pytest.raises(InvalidImageError, match=message):
+        load_image(path)
+
+
+def test_a_very_long_path_is_shortened_in_the_message(tmp_path):
+    with pytest.raises(InvalidImageError) as caught:
+        load_image(tmp_path / ("y" * 5000 + ".jpg"))
+    assert len(str(caught.value)) < 300 and "characters)" in str(caught.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# over-size: the project's own message, and bounded memory for large JPEGs
+# ------------------------------------------------------------------------------------------------
+
+
+def test_pillows_decompression_bomb_text_is_never_shown():
+    with pytest.raises(ImageTooLargeError) as caught:
+        load_image(png_header(100_000, 100_000))
+    message = str(caught.value)
+    assert "10,000,000,000 pixels, more than the limit of 50,000,000" in message
+    assert "bomb" not in message.lower() and "DOS" not in message
+    # a cap above Pillow's own limit: the limit that applies is named
+    with pytest.raises(ImageTooLargeError, match="300,000,000 pixels, more than the limit of 178,956,970"):
+        FaceProcessor(max_pixels=400_000_000).align(png_header(20_000, 15_000))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_large_photo_is_decoded_at_reduced_scale_and_pasted_at_full_resolution(astronaut, processor, fmt):
+    canvas = Image.new("RGB", (3001, 2003), (90, 100, 110))
+    canvas.paste(Image.fromarray(astronaut).resize((1200, 1200)), (1500, 300))
+    data = encode(canvas, fmt)
+    photo = load_photo(data)  # JPEG: libjpeg at 1/2 scale; PNG: decoded, then box-filtered to 1/2
+    assert photo.reduced and photo.size == (3001, 2003) and photo.pixels.shape == (1002, 1501, 3)
+    reduced, full = processor.align(photo), processor.align(load_image(data))
+    assert reduced.photo_size == full.photo_size == (3001, 2003)
+    assert np.abs(reduced.landmarks - full.landmarks).max() < 6.0  # photo coordinates, within 2 reduced pixels
+    assert np.abs(reduced.crop.astype(int) - full.crop.astype(int)).mean() < 6.0
+    pasted = processor.paste_back(photo, 255 - reduced.crop, reduced)  # decodes the full photo only now
+    assert pasted.shape == (2003, 3001, 3)
+    assert not (pasted != load_image(data)).any(axis=2)[processor.paste_mask(pasted.shape, reduced) == 0].any()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_large_plain_image_costs_memory_by_the_reduced_size(processor, fmt):
+    data = encode(Image.new("L", (7000, 7000), 128), fmt)  # 49 MP in 290 KB (JPEG) or 62 KB (PNG): real bombs
+    tracemalloc.start()
+    try:
+        with pytest.raises(NoFaceError):
+            processor.align(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MB traced (a full decode costs 280 MB)"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_reduced_decode_maps_to_full_resolution_under_every_exif_orientation(orientation):
+    canvas = np.full((803, 1001), 40, np.uint8)
+    canvas[599:608, 697:706] = 255  # a 9x9 dot centred at (701, 603) in the upright photo
+    upright = Image.fromarray(canvas)
+    undo = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90,
+            7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}[orientation]
+    stored = upright if undo is None else upright.transpose(undo)  # what a camera holding it that way writes
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    photo = load_photo(encode(stored, "JPEG", quality=95, exif=exif.tobytes()), draft_pixels=20_000)
+    assert photo.size == (1001, 803) and photo.pixels.shape[:2] == (101, 126)  # 1/8 scale
+    weights = np.clip(photo.pixels[..., 0].astype(float) - 50, 0, None)
+    rows, cols = np.nonzero(weights)
+    centre = np.array([[np.average(cols, weights=weights[rows, cols]), np.average(rows, weights=weights[rows, cols])]])
+    # a dot spans 2 reduced pixels, so its centroid is good to ~1.5 px; a map that ignored the partial 8-pixel
+    # blocks at a flipped edge would be 5-7 px off
+    np.testing.assert_allclose(apply_affine(photo.pixels_to_photo, centre)[0], (701, 603), atol=2.5)
+
+
+# ------------------------------------------------------------------------------------------------
+# grey photos stay grey
+# ------------------------------------------------------------------------------------------------
+
+
+def test_grey_photo_comes_back_grey_from_paste_back(astronaut, processor):
+    grey_jpeg = encode(Image.fromarray(astronaut).convert("L"), "JPEG", quality=90)
+    photo = load_photo(grey_jpeg)
+    assert photo.grey and not load_photo(astronaut).grey
+    aligned = processor.align(photo)
+    colour_face = processor.align(astronaut).crop  # what a colour generator paints
+    for target in (photo, photo.pixels):  # the Photo remembers; an array is judged by its pixels
+        result = processor.paste_back(target, colour_face, aligned)
+        assert is_grey(result)
+        assert (result != photo.pixels).any()  # the face did change
+    coloured = processor.paste_back(photo, colour_face, aligned, grey=False)
+    assert not is_grey(coloured)
+
+
+def test_is_grey_and_to_grey(astronaut):
+    assert not is_grey(astronaut)
+    grey = to_grey(astronaut)
+    assert is_grey(grey) and grey.shape == astronaut.shape and grey.dtype == np.uint8
+    np.testing.assert_array_equal(grey[..., 0], np.asarray(Image.fromarray(astronaut).convert("L")))
+    almost = grey.copy()
+    almost[300, 400, 1] ^= 1  # one pixel off, away from the sampled grid
+    assert not is_grey(almost)
+    assert isinstance(load_photo(grey), Photo) and load_photo(grey).grey

@@ -16,8 +16,9 @@ from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = str(ROOT / "training" / "train.py")
+SHAPE_MODEL = str(ROOT / "aipgan_hf" / "checkpoints" / "default" / "shape_model.safetensors")
 TINY = ["--resolution", "64", "--base_channels", "8", "--train_batch_size", "2", "--report_to", "none",
-        "--num_validation_pairs", "2", "--dataloader_num_workers", "0"]
+        "--num_validation_pairs", "2", "--dataloader_num_workers", "0", "--shape_model", SHAPE_MODEL]
 
 
 def run(command: list[str], timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
@@ -35,7 +36,7 @@ def test_accelerate_launch_smoke(face_dataset, tmp_path):
                  "checkpoint-2/generator/diffusion_pytorch_model.safetensors", "checkpoint-2/discriminator/config.json",
                  "checkpoint-2/pipeline/generator/config.json", "checkpoint-2/random_states_0.pkl",
                  "pipeline/generator/diffusion_pytorch_model.safetensors", "pipeline/README.md",
-                 "pipeline/processor_config.json", "validation/step-000002.png"]:
+                 "pipeline/processor_config.json", "pipeline/shape_model.safetensors", "validation/step-000002.png"]:
         assert (out / path).is_file(), f"missing {path}"
     from aipgan_hf.pipeline import load_generator
 

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> Path:
     source.add_argument("--pipeline", help="a pipeline folder written by training/train.py (its EMA generator)")
     source.add_argument("--untrained", action="store_true", help="a randomly initialised generator (plumbing only)")
     parser.add_argument("--resolution", type=int, default=128, help="with --untrained")
-    parser.add_argument("--presets", help="expression_presets.safetensors to ship with it (training/build_presets.py)")
+    parser.add_argument("--shape_model", help="shape_model.safetensors to ship (default: the pipeline's own)")
     parser.add_argument("--card_notes", help="markdown file appended to the model card (data, steps, hardware, figures)")
     parser.add_argument("--output_dir", default=str(BUNDLED_CHECKPOINT))
     args = parser.parse_args(argv)
@@ -47,11 +47,10 @@ def main(argv: list[str] | None = None) -> Path:
         generator = load_generator(args.pipeline)
         notes = Path(args.card_notes).read_text() if args.card_notes else ""
         card = default_model_card(extra="\n" + notes)
-    pipe = AIPGANPipeline(generator)
-    if args.presets:
-        from safetensors.torch import load_file
+    from aipgan_hf.motion import SHAPE_MODEL_NAME, ShapeModel
 
-        pipe.presets = load_file(args.presets)
+    shape_path = args.shape_model or (Path(args.pipeline) / SHAPE_MODEL_NAME if args.pipeline else None)
+    pipe = AIPGANPipeline(generator, shape_model=ShapeModel.load(shape_path) if shape_path else None)
     folder = pipe.save_pretrained(args.output_dir, variant="fp16", model_card=card)
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     logger.info(f"wrote {folder} ({size / 1e6:.2f} MB)")

@@ -28,6 +28,8 @@ from aipgan_hf.processing import apply_affine, image_to_tensor, load_image, warp
 logger = logging.getLogger(__name__)
 
 LABEL_COLUMNS = ("identity", "expression", "source", "clip")
+SESSION_SOURCES = ("grimace", "london")
+"""Photo sources whose photos of one person come from one session (same light, camera and background)."""
 
 
 @dataclasses.dataclass
@@ -41,6 +43,8 @@ class PairIndex:
         multi_photo_rows: rows whose identity has at least two rows (usable as same-person targets).
         neutral_rows_by_identity: list of P int arrays, rows labelled neutral from photos (not video frames).
         expressions: (N,) expression label of each row.
+        session_groups: list of int arrays, rows taken in one session (one video clip; one grimace or London
+            person), each with >= 2 rows: pairs within them differ in expression and little else.
     """
 
     identity_codes: np.ndarray
@@ -49,6 +53,7 @@ class PairIndex:
     multi_photo_rows: np.ndarray
     neutral_rows_by_identity: list[np.ndarray]
     expressions: np.ndarray
+    session_groups: list[np.ndarray] = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.identity_codes)
@@ -81,6 +86,11 @@ def build_pair_index(split) -> PairIndex:
     is_neutral = (labels["expression"] == "neutral").to_numpy()
     # A clip's first frame is not reliably neutral, so only labelled photos count as neutral references.
     neutral_rows = _group_rows(codes, len(identities), mask=is_photo & is_neutral)
+    sources = labels["source"].to_numpy(dtype=str)
+    in_session = ~is_photo | np.isin(sources, SESSION_SOURCES)
+    session_keys = np.where(~is_photo, labels["source"] + "/" + labels["clip"].astype(str), labels["identity"])
+    session_codes, session_names = pd.factorize(pd.Series(session_keys).where(in_session), sort=True)
+    sessions = [g for g in _group_rows(np.maximum(session_codes, 0), len(session_names), mask=session_codes >= 0) if len(g) >= 2]
     return PairIndex(
         identity_codes=codes,
         identities=np.asarray(identities, dtype=object),
@@ -88,6 +98,7 @@ def build_pair_index(split) -> PairIndex:
         multi_photo_rows=np.flatnonzero(sizes[codes] >= 2),
         neutral_rows_by_identity=neutral_rows,
         expressions=labels["expression"].to_numpy(dtype=object),
+        session_groups=sessions,
     )
 
 
@@ -150,10 +161,17 @@ class PairDataset(torch.utils.data.Dataset):
         augment_source: photometric jitter and a small similarity warp of the source (the ground truth stays clean).
         seed: seed of all draws.
         source_warp: scales the geometric augmentation of the source (0: photometric only).
+        session_prob: share of same-person pairs drawn from one session (a clip, a grimace or London person),
+            where the two images differ in expression and little else; the rest are two photos of a person.
+        shape_model: an ``aipgan_hf.motion.ShapeModel``; cross-person pairs then get driving landmarks (the
+            target's face moved by the source's expression). Same-person pairs are driven by the source's own.
+        colour_jitter: one random colour jitter applied alike to target, ground truth and neutral (appearance
+            variety for the few people with clips; the pair stays consistent).
 
     Items are dicts of tensors: ``source``, ``target``, ``ground_truth``, ``neutral`` (3, R, R) float in [-1, 1];
     ``source_landmarks``, ``target_landmarks`` (68, 2) float32 (x, y) crop pixels at ``resolution``, the source's
     as warped by the augmentation; ``clean_source_landmarks`` the source's before it;
+    ``driving_landmarks`` (68, 2) where the target's landmarks must go (the clean source's for same-person pairs);
     ``same_person``, ``has_neutral`` bool scalars; ``source_index``, ``target_index`` int64 rows of the split.
     ``ground_truth`` is the clean source for same-person pairs, else the target. ``neutral`` is a neutral-labelled
     photo of the target's person when one exists (``has_neutral``), else the target itself.
@@ -167,6 +185,9 @@ class PairDataset(torch.utils.data.Dataset):
         augment_source: bool = True,
         seed: int = 0,
         source_warp: float = 1.0,
+        session_prob: float = 0.0,
+        shape_model=None,
+        colour_jitter: bool = False,
     ) -> None:
         import datasets
 
@@ -187,6 +208,11 @@ class PairDataset(torch.utils.data.Dataset):
         self.cross_person_prob = cross_person_prob
         self.augment_source = augment_source
         self.source_warp = source_warp
+        self.session_prob = session_prob
+        self.shape_model = shape_model
+        self.colour_jitter = colour_jitter
+        self.session_rows = np.concatenate(self.index.session_groups) if self.index.session_groups else np.zeros(0, np.int64)
+        self.session_of_row = np.concatenate([np.full(len(g), i) for i, g in enumerate(self.index.session_groups)]) if self.index.session_groups else self.session_rows
         self.seed = seed
         self.epoch = 0
 
@@ -210,6 +236,11 @@ class PairDataset(torch.utils.data.Dataset):
         same_person = rng.random() >= self.cross_person_prob
         if not same_person:
             return self._other_person_row(target, rng), target, False
+        if len(self.session_rows) and rng.random() < self.session_prob:
+            pick = int(rng.integers(len(self.session_rows)))
+            members = self.index.session_groups[self.session_of_row[pick]]
+            target = int(self.session_rows[pick])
+            return int(rng.choice(members[members != target])), target, True
         if len(self.index.rows_by_identity[self.index.identity_codes[target]]) < 2:
             target = int(rng.choice(self.index.multi_photo_rows))
         members = self.index.rows_by_identity[self.index.identity_codes[target]]
@@ -246,6 +277,13 @@ class PairDataset(torch.utils.data.Dataset):
         neutral = target if neutral_row == target_row else self.load_crop(neutral_row)[0]
         ground_truth = source if same_person else target
         clean_source_landmarks = source_landmarks
+        if same_person or self.shape_model is None:
+            driving_landmarks = source_landmarks
+        else:
+            driving_landmarks = self.shape_model.drive(target_landmarks, source_landmarks).astype(np.float32)
+        if self.colour_jitter:
+            jitter = int(rng.integers(2**31))
+            target, ground_truth, neutral = (augment_source_image(image, np.random.default_rng(jitter)) for image in (target, ground_truth, neutral))
         if self.augment_source:
             source = augment_source_image(source, rng)
             if self.source_warp > 0:
@@ -261,6 +299,7 @@ class PairDataset(torch.utils.data.Dataset):
             "source_landmarks": torch.from_numpy(source_landmarks),  # (68, 2) x, y crop pixels
             "target_landmarks": torch.from_numpy(target_landmarks),
             "clean_source_landmarks": torch.from_numpy(clean_source_landmarks),
+            "driving_landmarks": torch.from_numpy(np.ascontiguousarray(driving_landmarks, dtype=np.float32)),
             "same_person": torch.tensor(same_person),
             "has_neutral": torch.tensor(has_neutral),
             "source_index": torch.tensor(source_row, dtype=torch.int64),

@@ -39,6 +39,7 @@ logger = get_logger(__name__)
 
 LOSS_WEIGHTS = {  # flag name -> default; see README "Training" for why each
     "reconstruction": 10.0,
+    "gradient": 5.0,
     "feature_matching": 2.0,
     "adversarial": 1.0,
     "landmark": 1.0,
@@ -74,8 +75,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--report_to", default="tensorboard", help='"tensorboard", "none", ...')
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dataloader_num_workers", type=int, default=0)
-    parser.add_argument("--cross_person_prob", type=float, default=0.5)
-    parser.add_argument("--source_warp", type=float, default=1.0, help="scale of the source's random similarity warp (0: none)")
+    parser.add_argument("--shape_model", required=True, help="shape_model.safetensors from training/fit_shape_model.py")
+    parser.add_argument("--cross_person_prob", type=float, default=0.2,
+                        help="pairs driven by another person's expression (no ground truth: adversarial + consistency losses)")
+    parser.add_argument("--session_prob", type=float, default=0.6, help="share of same-person pairs from one clip / session")
+    parser.add_argument("--colour_jitter", type=int, default=1, help="1: one colour jitter on target and ground truth alike")
     parser.add_argument("--ema_decay", type=float, default=0.999)
     parser.add_argument("--adversarial_start_step", type=int, default=0, help="steps of reconstruction-only warm-up")
     parser.add_argument("--max_train_samples", type=int, default=None)
@@ -100,7 +104,11 @@ def load_splits(args: argparse.Namespace):
     if args.max_train_samples is not None:
         train = train.select(range(min(args.max_train_samples, len(train))))
     validation = corpus["validation"] if "validation" in corpus else train
-    pairs = PairDataset(train, resolution=args.resolution, cross_person_prob=args.cross_person_prob, seed=args.seed, source_warp=args.source_warp)
+    from aipgan_hf.motion import ShapeModel
+
+    pairs = PairDataset(train, resolution=args.resolution, cross_person_prob=args.cross_person_prob, seed=args.seed,
+                        augment_source=False, session_prob=args.session_prob, shape_model=ShapeModel.load(args.shape_model),
+                        colour_jitter=bool(args.colour_jitter))
     return pairs, validation
 
 
@@ -136,7 +144,7 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, limit
     return final
 
 
-def register_hooks(accelerator: Accelerator, ema: EMAModel) -> None:
+def register_hooks(accelerator: Accelerator, ema: EMAModel, shape_model) -> None:
     """Model weights go through `save_pretrained` (HF folders), the EMA generator as a loadable pipeline."""
 
     def save_model_hook(models, weights, output_dir):
@@ -145,7 +153,7 @@ def register_hooks(accelerator: Accelerator, ema: EMAModel) -> None:
                 name = "generator" if isinstance(model, AIPGANGenerator) else "discriminator"
                 model.save_pretrained(os.path.join(output_dir, name))
             generator = next(m for m in models if isinstance(m, AIPGANGenerator))
-            write_ema_pipeline(generator, ema, Path(output_dir) / "pipeline")
+            write_ema_pipeline(generator, ema, Path(output_dir) / "pipeline", shape_model)
         while weights:  # saved above; keep accelerate from writing them a second time
             weights.pop()
 
@@ -171,38 +179,41 @@ def ema_generator(generator: AIPGANGenerator, ema: EMAModel) -> AIPGANGenerator:
     return model.float().cpu().eval()
 
 
-def write_ema_pipeline(generator: AIPGANGenerator, ema: EMAModel, folder: Path, variant: str | None = None, card: str | None = None) -> None:
+def write_ema_pipeline(generator: AIPGANGenerator, ema: EMAModel, folder: Path, shape_model, variant: str | None = None, card: str | None = None) -> None:
     from aipgan_hf.pipeline import AIPGANPipeline
 
-    AIPGANPipeline(ema_generator(generator, ema)).save_pretrained(folder, variant=variant, model_card=card)
+    AIPGANPipeline(ema_generator(generator, ema), shape_model=shape_model).save_pretrained(folder, variant=variant, model_card=card)
 
 
 def generator_step(batch, generator, discriminator, args, step: int):
     """Generator losses on one batch. Returns (loss, logs, output)."""
+    from aipgan_hf.motion import landmark_flow
+
     model = generator.module if hasattr(generator, "module") else generator
     critic = discriminator.module if hasattr(discriminator, "module") else discriminator  # no DDP hooks in the G step
-    source, target, truth = batch["source"], batch["target"], batch["ground_truth"]
-    same = batch["same_person"]
-    out = generator(source, target)
-    resolution = source.shape[-1]
+    target, truth, same = batch["target"], batch["ground_truth"], batch["same_person"]
+    target_landmarks, driving = batch["target_landmarks"], batch["driving_landmarks"]
+    resolution = target.shape[-1]
+    flow = landmark_flow(target_landmarks, driving, resolution)
+    out = generator(target, target_landmarks, driving, flow, return_landmarks=True)
     sigma = model.config.heatmap_sigma
+    face = losses.face_weight(resolution, target.device)
     terms = {
-        "reconstruction": losses.reconstruction_loss(out.image, truth, weight=same),
-        "landmark": losses.landmark_heatmap_loss(out.landmark_heatmaps, batch["source_landmarks"], resolution, sigma),
-        "attention": losses.attention_supervision_loss(out.expression_attention, batch["source_landmarks"], resolution),
+        "reconstruction": losses.reconstruction_loss(out.image, truth, weight=same, spatial_weight=face),
+        "gradient": losses.gradient_loss(out.image, truth, weight=same, spatial_weight=face),
+        "landmark": losses.landmark_heatmap_loss(out.landmark_heatmaps, target_landmarks, resolution, sigma),
+        "attention": losses.attention_supervision_loss(out.expression_attention, driving, resolution),
         "intrinsic": losses.intrinsic_loss(out.intrinsic_image, batch["neutral"], batch["has_neutral"], target),
         "mask": losses.mask_regularisation(out.mask),
     }
-    output_identity = model.encode_identity(out.image, return_intrinsic=False).features
+    output_encoding = model.encode_identity(out.image, return_intrinsic=False, return_landmarks=True)
     with torch.no_grad():
         target_identity = model.encode_identity(target, return_intrinsic=False).features
     terms["identity_consistency"] = losses.identity_consistency_loss(
-        losses.identity_embedding(output_identity), losses.identity_embedding(target_identity)
+        losses.identity_embedding(output_encoding.features), losses.identity_embedding(target_identity)
     )
-    # The output must show the source's expression where the (unwarped) source shows it.
-    terms["expression_consistency"] = losses.landmark_heatmap_loss(
-        model.encode_expression(out.image).landmark_heatmaps, batch["clean_source_landmarks"], resolution, sigma
-    )
+    # The output must show the driving shape, as the landmark head (trained on real targets) reads it.
+    terms["expression_consistency"] = losses.landmark_heatmap_loss(output_encoding.landmark_heatmaps, driving, resolution, sigma)
     if step >= args.adversarial_start_step:
         critic.requires_grad_(False)
         fake = critic(out.image)
@@ -223,29 +234,32 @@ def discriminator_step(batch, fake_image: torch.Tensor, discriminator) -> tuple[
     return loss, {"d/hinge": loss.detach().item()}
 
 
-def validation_batch(validation_split, pairs: list[tuple[int, int]], resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The fixed validation pairs as (N, 3, R, R) source and target tensors, loaded like training crops."""
+def validation_batch(validation_split, pairs: list[tuple[int, int]], resolution: int) -> dict[str, torch.Tensor]:
+    """The fixed validation pairs as (N, 3, R, R) source and target tensors and (N, 68, 2) landmarks."""
     from aipgan_hf.processing import image_to_tensor
 
     crops = PairDataset(validation_split, resolution=resolution, cross_person_prob=1.0, augment_source=False)
-    sources = torch.stack([image_to_tensor(crops.load_crop(s)[0]) for s, _ in pairs])  # (N, 3, R, R)
-    targets = torch.stack([image_to_tensor(crops.load_crop(t)[0]) for _, t in pairs])
-    return sources, targets
+    batch = {}
+    for role, rows in (("source", [s for s, _ in pairs]), ("target", [t for _, t in pairs])):
+        loaded = [crops.load_crop(row) for row in rows]
+        batch[role] = torch.stack([image_to_tensor(crop) for crop, _ in loaded])  # (N, 3, R, R)
+        batch[f"{role}_landmarks"] = torch.stack([torch.from_numpy(landmarks) for _, landmarks in loaded])  # (N, 68, 2)
+    return batch
 
 
-def log_validation(accelerator, generator, ema, sources, targets, step: int, output_dir: Path) -> dict[str, float]:
+def log_validation(accelerator, generator, ema, batch: dict[str, torch.Tensor], shape_model, step: int, output_dir: Path) -> dict[str, float]:
     """Run the EMA generator through the real pipeline on the fixed pairs; log a grid and identity/expression figures."""
+    from PIL import Image
+
     from aipgan_hf.pipeline import AIPGANPipeline
     from training.validation import transfer_grid, validation_measures
 
-    pipe = AIPGANPipeline(ema_generator(accelerator.unwrap_model(generator), ema))
-    output = pipe.transfer_aligned(sources, targets)
-    grid = transfer_grid(sources, targets, output.image)  # (H, W, 3) uint8: rows source / target / output
-    figures = validation_measures(pipe.processor, sources, targets, output.image)
+    pipe = AIPGANPipeline(ema_generator(accelerator.unwrap_model(generator), ema), shape_model=shape_model)
+    output = pipe.transfer_aligned(batch["source"], batch["target"], batch["source_landmarks"], batch["target_landmarks"])
+    grid = transfer_grid(batch["source"], batch["target"], output.warped_target, output.image)  # rows: source / target / warp / output
+    figures = validation_measures(pipe.processor, batch["source"], batch["target"], output.image)
     folder = output_dir / "validation"
     folder.mkdir(parents=True, exist_ok=True)
-    from PIL import Image
-
     Image.fromarray(grid).save(folder / f"step-{step:06d}.png")
     for tracker in accelerator.trackers:
         if tracker.name == "tensorboard":
@@ -336,13 +350,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     ema.to(accelerator.device)
     accelerator.register_for_checkpointing(ema)
-    register_hooks(accelerator, ema)
+    register_hooks(accelerator, ema, dataset.shape_model)
     global_step = resume(accelerator, args, output_dir, [generator, discriminator])
 
     if accelerator.is_main_process:
         accelerator.init_trackers("aipgan", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
         pairs = fixed_validation_pairs(validation_split, args.num_validation_pairs, seed=args.seed)
-        val_sources, val_targets = validation_batch(validation_split, pairs, args.resolution)
+        val_batch = validation_batch(validation_split, pairs, args.resolution)
     steps_per_epoch = len(dataloader) // args.gradient_accumulation_steps
     if steps_per_epoch == 0:
         raise SystemExit(f"the training split has fewer than {args.train_batch_size * accelerator.num_processes} pairs: lower --train_batch_size")
@@ -372,13 +386,13 @@ def main(argv: list[str] | None = None) -> None:
             if global_step % args.checkpointing_steps == 0:
                 save_checkpoint(accelerator, output_dir, global_step, args.checkpoints_total_limit)
             if accelerator.is_main_process and args.validation_steps and global_step % args.validation_steps == 0:
-                log_validation(accelerator, generator, ema, val_sources, val_targets, global_step, output_dir)
+                log_validation(accelerator, generator, ema, val_batch, dataset.shape_model, global_step, output_dir)
             if global_step >= args.max_train_steps:
                 break
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        write_ema_pipeline(accelerator.unwrap_model(generator), ema, output_dir / "pipeline")
+        write_ema_pipeline(accelerator.unwrap_model(generator), ema, output_dir / "pipeline", dataset.shape_model)
         logger.info(f"done: {global_step} steps; EMA pipeline in {output_dir / 'pipeline'}")
     accelerator.end_training()
 

@@ -13,9 +13,9 @@ from aipgan_hf.metrics import SAME_PERSON_THRESHOLD, descriptor_distance, region
 from aipgan_hf.processing import FaceProcessor, tensor_to_image
 
 
-def transfer_grid(sources: torch.Tensor, targets: torch.Tensor, outputs: torch.Tensor) -> np.ndarray:
-    """Rows: sources, targets, outputs; one column per pair. Inputs (N, 3, R, R) in [-1, 1]; returns uint8 (3R, NR, 3)."""
-    rows = [np.concatenate([tensor_to_image(image.float().cpu()) for image in batch], axis=1) for batch in (sources, targets, outputs)]
+def transfer_grid(*rows_of_images: torch.Tensor) -> np.ndarray:
+    """One row per (N, 3, R, R) batch in [-1, 1] (e.g. sources, targets, outputs), one column per pair; uint8 (kR, NR, 3)."""
+    rows = [np.concatenate([tensor_to_image(image.float().cpu()) for image in batch], axis=1) for batch in rows_of_images]
     return np.concatenate(rows, axis=0)
 
 

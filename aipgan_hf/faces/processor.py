@@ -1,0 +1,296 @@
+"""FaceProcessor: the one object training, evaluation and inference use for faces in and faces out.
+
+It composes the steps of :mod:`aipgan_hf.faces` along the data's path: decode (:mod:`~aipgan_hf.faces.decode`),
+detect + 68 landmarks (:mod:`~aipgan_hf.faces.detect`), align (:mod:`~aipgan_hf.faces.align`), paste back
+(:mod:`~aipgan_hf.faces.paste`). Typical use::
+
+    processor = FaceProcessor(resolution=128)
+    photo = processor.load_photo("portrait.jpg")       # Photo: a large file is decoded at reduced scale
+    face = processor.align(photo)                      # AlignedFace of the largest face, photo coordinates
+    x = image_to_tensor(face.crop)                     # (3, 128, 128) in [-1, 1]
+    ...                                                # run a model on x -> y
+    result = processor.paste_back(photo, tensor_to_image(y), face)   # full resolution, grey stays grey
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from aipgan_hf.errors import ConfigError, FaceIndexError, FaceTooSmallError, ImageTooSmallError, NoFaceError
+from aipgan_hf.faces.align import CANONICAL_BOX, AlignedFace, align_face
+from aipgan_hf.faces.decode import Photo, load_image, load_photo
+from aipgan_hf.faces.detect import DEFAULT_DETECTION_SIZE, DetectedFace, FaceDetector, dlib_model_path, dlib_rectangle
+from aipgan_hf.faces.paste import paste_face, paste_mask
+from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, MIN_IMAGE_SIDE, is_grey
+from aipgan_hf.landmarks import NUM_LANDMARKS
+
+
+def _is_rgb_uint8(image: Any) -> bool:
+    return isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+
+
+class FaceProcessor:
+    """Finds, aligns and pastes back faces at a fixed crop resolution.
+
+    dlib models load on first use and belong to this instance (no module-level model state). Detection
+    runs on a grey copy whose longest side is at most ``detection_size``; landmarks are then fitted on the
+    decoded photo (see :class:`~aipgan_hf.faces.detect.FaceDetector` for the fallbacks). To find small faces
+    next to a large one (group photos), raise ``detection_size``.
+
+    Args:
+        resolution: side of the aligned crop (any size, e.g. 64, 128, 256).
+        min_face_size: smallest accepted face, as the side of the detector box in photo pixels.
+        max_pixels: pixel cap for decoded images (decompression-bomb guard).
+        detection_size: longest side of the copy the detector runs on.
+    """
+
+    def __init__(
+        self,
+        resolution: int = 128,
+        min_face_size: int = 32,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        detection_size: int = DEFAULT_DETECTION_SIZE,
+    ) -> None:
+        if not isinstance(resolution, int) or resolution < 16:
+            raise ConfigError(f"resolution must be an integer of at least 16, got {resolution!r}")
+        if not isinstance(min_face_size, int) or min_face_size < 1:
+            raise ConfigError(f"min_face_size must be a positive integer, got {min_face_size!r}")
+        if not isinstance(max_pixels, int) or max_pixels < MIN_IMAGE_SIDE**2:
+            raise ConfigError(f"max_pixels must be an integer of at least {MIN_IMAGE_SIDE**2}, got {max_pixels!r}")
+        if not isinstance(detection_size, int) or detection_size < 80:
+            raise ConfigError(f"detection_size must be an integer of at least 80, got {detection_size!r}")
+        self.resolution = resolution
+        self.min_face_size = min_face_size
+        self.max_pixels = max_pixels
+        self.detection_size = detection_size
+        self._faces = FaceDetector()
+        self._recognizer: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_recognizer": None}  # dlib models reload lazily in the receiving process
+
+    def __repr__(self) -> str:
+        return (
+            f"FaceProcessor(resolution={self.resolution}, min_face_size={self.min_face_size}, "
+            f"max_pixels={self.max_pixels}, detection_size={self.detection_size})"
+        )
+
+    @property
+    def detector(self) -> Any:
+        """dlib HOG frontal face detector (loaded on first use)."""
+        return self._faces.detector
+
+    @property
+    def predictor(self) -> Any:
+        """dlib 68-point shape predictor (loaded on first use)."""
+        return self._faces.predictor
+
+    @property
+    def recognizer(self) -> Any:
+        """dlib face-recognition ResNet (loaded on first use)."""
+        if self._recognizer is None:
+            import dlib
+
+            self._recognizer = dlib.face_recognition_model_v1(
+                str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat"))
+            )
+        return self._recognizer
+
+    # ----- decoding ------------------------------------------------------------------------------
+
+    def load(self, image: Any) -> np.ndarray:
+        """:func:`load_image` (full resolution) with this processor's pixel cap, refusing images too small for a face.
+
+        Returns:
+            (H, W, 3) uint8 RGB.
+        """
+        rgb = load_image(image, max_pixels=self.max_pixels)
+        self._check_fits_a_face(rgb.shape[1], rgb.shape[0])
+        return rgb
+
+    def load_photo(self, image: Any) -> Photo:
+        """:func:`load_photo` (a large encoded image at reduced scale) with this processor's pixel cap, refusing images
+        too small for a face. Every method that takes an image also takes the returned :class:`Photo`."""
+        photo = load_photo(image, max_pixels=self.max_pixels)
+        self._check_fits_a_face(*photo.size)
+        return photo
+
+    def _check_fits_a_face(self, width: int, height: int) -> None:
+        if min(height, width) < self.min_face_size:
+            raise ImageTooSmallError(
+                f"the image is only {width}x{height} pixels; faces must be at least {self.min_face_size} "
+                f"pixels wide, so the image must be at least that on each side"
+            )
+
+    # ----- detection and alignment ---------------------------------------------------------------
+
+    def find_faces(self, image: Any) -> list[DetectedFace]:
+        """Boxes and 68 landmarks of all faces of at least ``min_face_size`` pixels, largest first (no warping).
+
+        Raises:
+            NoFaceError: no face found.
+            FaceTooSmallError: faces were found but all are smaller than ``min_face_size``.
+        """
+        return self._usable_faces(self.load_photo(image))
+
+    def detect(self, image: Any) -> list[AlignedFace]:
+        """All faces of at least ``min_face_size`` pixels, aligned, largest first.
+
+        Raises:
+            NoFaceError: no face found.
+            FaceTooSmallError: faces were found but all are smaller than ``min_face_size``.
+        """
+        photo = self.load_photo(image)
+        return [self._align(photo, detection) for detection in self._usable_faces(photo)]
+
+    def align(self, image: Any, face_index: int | None = None) -> AlignedFace:
+        """Detect and align one face.
+
+        Args:
+            image: any input :func:`load_image` accepts, or a :class:`Photo`.
+            face_index: which face, counting from 0 in order of decreasing size; ``None`` is the largest.
+
+        Returns:
+            The aligned face, in the coordinates of the full-resolution photo.
+
+        Raises:
+            NoFaceError, FaceTooSmallError, FaceIndexError, and the errors of :func:`load_image`.
+        """
+        if face_index is not None and (
+            isinstance(face_index, bool) or not isinstance(face_index, (int, np.integer)) or face_index < 0
+        ):
+            raise FaceIndexError(f"face index must be a whole number 0 or more, got {face_index!r}")
+        photo = self.load_photo(image)
+        faces = self._usable_faces(photo)
+        index = 0 if face_index is None else int(face_index)
+        if index >= len(faces):
+            found = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")
+            raise FaceIndexError(
+                f"face index {index} asked for, but only {found} found (valid indices 0..{len(faces) - 1})"
+            )
+        return self._align(photo, faces[index])
+
+    def align_with_landmarks(
+        self, image: Any, landmarks: np.ndarray, box: tuple[float, ...] | None = None
+    ) -> AlignedFace:
+        """Align a face whose 68 landmarks are already known (no detection).
+
+        Args:
+            image: the photo.
+            landmarks: (68, 2) photo coordinates.
+            box: optional face box; defaults to the landmarks' bounding box.
+        """
+        photo = load_photo(image, max_pixels=self.max_pixels)
+        landmarks = np.asarray(landmarks, dtype=np.float32)
+        if landmarks.shape != (NUM_LANDMARKS, 2):
+            raise ConfigError(f"landmarks must have shape ({NUM_LANDMARKS}, 2), got {landmarks.shape}")
+        if box is None:
+            box = (*landmarks.min(axis=0).tolist(), *landmarks.max(axis=0).tolist())
+        return self._align(photo, DetectedFace(tuple(float(v) for v in box), landmarks, "given"))
+
+    def landmarks68(self, image: Any, box: tuple[float, float, float, float]) -> np.ndarray:
+        """Fit dlib's 68 landmarks inside a face box.
+
+        Args:
+            image: the photo (any :func:`load_image` input; pass an (H, W, 3) uint8 array to avoid copies).
+            box: (x0, y0, x1, y1) face box in photo pixels.
+
+        Returns:
+            (68, 2) float32 (x, y) photo coordinates.
+        """
+        rgb = image if _is_rgb_uint8(image) else load_image(image, max_pixels=self.max_pixels)
+        return self._faces.fit_landmarks(np.ascontiguousarray(rgb), box)
+
+    def _usable_faces(self, photo: Photo) -> list[DetectedFace]:
+        detections = self._faces.find(photo.pixels, self.detection_size)
+        if photo.reduced:
+            detections = [detection.mapped(photo.pixels_to_photo) for detection in detections]
+        if not detections:
+            raise NoFaceError(
+                "no face found in the image; use a photo with a clearly visible, roughly frontal face "
+                f"at least {self.min_face_size} pixels wide"
+            )
+        usable = [detection for detection in detections if detection.size >= self.min_face_size]
+        if not usable:
+            raise FaceTooSmallError(
+                f"the largest face found is {detections[0].size:.0f} pixels wide; faces must be at least "
+                f"{self.min_face_size} pixels wide (use a closer or higher-resolution photo)"
+            )
+        return usable
+
+    def _align(self, photo: Photo, detection: DetectedFace) -> AlignedFace:
+        return align_face(
+            photo.pixels, detection.landmarks, detection.box, self.resolution, photo.size, photo.pixels_to_photo
+        )
+
+    # ----- paste-back and identity ---------------------------------------------------------------
+
+    def paste_mask(
+        self, photo_shape: tuple[int, ...], aligned: AlignedFace, face_resolution: int | None = None
+    ) -> np.ndarray:
+        """The blending weight :meth:`paste_back` uses, in photo space: (H, W) uint8 alpha, 0 where the photo
+        is kept exactly, 255 where the face replaces it (``face_resolution`` defaults to the crop's)."""
+        return paste_mask(photo_shape, aligned, face_resolution)
+
+    def paste_back(
+        self, photo: np.ndarray | Photo, face: np.ndarray | Image.Image, aligned: AlignedFace,
+        weight: np.ndarray | None = None, grey: bool | None = None,
+    ) -> np.ndarray:
+        """Warp a face crop back into the photo and blend it in with a feathered mask.
+
+        Only pixels where the warped face mask is non-zero change; every other pixel of the returned photo
+        is bit-identical to the input.
+
+        Args:
+            photo: (H, W, 3) uint8, the photo ``aligned`` was computed on, or its :class:`Photo` (decoded at
+                full resolution here, if it was reduced).
+            face: (S, S, 3) uint8 face in canonical-crop space (any S; usually the crop resolution).
+            aligned: the alignment of that face.
+            weight: optional (S, S) float in [0, 1], multiplied into the face mask: where it is 0 the photo
+                keeps its own pixels. The pipeline passes the generator's repaint mask, so regions the model
+                left unchanged keep the photo's full resolution instead of the crop's.
+            grey: paste only the face's luma, so a grey photo stays grey; ``None`` decides by the photo
+                (``Photo.grey``, or R == G == B everywhere in an array).
+
+        Returns:
+            (H, W, 3) uint8 new photo (the input is not modified).
+        """
+        if isinstance(photo, Photo):
+            grey = photo.grey if grey is None else grey
+            photo = photo.full_resolution()
+        elif grey is None:
+            grey = _is_rgb_uint8(photo) and is_grey(photo)
+        return paste_face(photo, face, aligned, weight, grey)
+
+    def descriptor(self, image_or_crop: Any, aligned: AlignedFace | None = None) -> np.ndarray:
+        """128-d dlib face-recognition descriptor (identity embedding; same person if distance < ~0.6).
+
+        Args:
+            image_or_crop: a photo, or an aligned crop (e.g. a generated face).
+            aligned: optional alignment to reuse instead of detecting. The image is taken to be in
+                ``aligned``'s crop frame (``crop_landmarks`` are used) when it has the crop's shape and is
+                not the photo the face was aligned in (judged by ``aligned.photo_size``); otherwise it is
+                that photo (``landmarks``).
+
+        Returns:
+            (128,) float32.
+        """
+        import dlib
+
+        rgb = self.load(image_or_crop)
+        height, width = rgb.shape[:2]
+        if aligned is None:
+            detection = self._usable_faces(load_photo(rgb))[0]
+            landmarks, box = detection.landmarks, detection.box
+        elif rgb.shape == aligned.crop.shape and aligned.photo_size != (width, height):
+            landmarks = aligned.crop_landmarks
+            x0, y0, x1, y1 = CANONICAL_BOX
+            box = (x0 * width, y0 * height, x1 * width, y1 * height)
+        else:
+            landmarks, box = aligned.landmarks, aligned.box
+        points = dlib.points([dlib.point(int(round(x)), int(round(y))) for x, y in landmarks])
+        shape = dlib.full_object_detection(dlib_rectangle(box), points)
+        return np.asarray(self.recognizer.compute_face_descriptor(rgb, shape), dtype=np.float32)

@@ -1,0 +1,98 @@
+"""Atomic writes: a reader (or a process killed half-way) never sees half a file or half a folder.
+
+Both helpers write beside the destination (same file system, so the final rename is atomic) and give the
+result ordinary permissions (``0666`` / ``0777`` less the umask), not the ``0600`` / ``0700`` of temporary files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it into place.
+
+    Args:
+        path: destination file; its folder is created when missing. An existing file is replaced.
+        data: the complete contents.
+
+    Returns:
+        The destination path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def atomic_directory(destination: str | os.PathLike) -> Iterator[Path]:
+    """Build a folder under a temporary name beside ``destination`` and rename it into place on success.
+
+    On an exception inside the ``with`` block the temporary folder is removed and ``destination`` is left as
+    it was. An existing ``destination`` is replaced: it is first renamed aside, then removed once the new
+    folder is in place (if that rename fails, the old folder is put back).
+
+    Example::
+
+        with atomic_directory("runs/checkpoint-200") as staging:
+            (staging / "weights.safetensors").write_bytes(data)
+
+    Yields:
+        The temporary folder to fill.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent))
+    try:
+        yield staging
+        _apply_umask(staging)
+        _replace_directory(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _apply_umask(folder: Path) -> None:
+    umask = _umask()
+    folder.chmod(0o777 & ~umask)
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def _replace_directory(staging: Path, destination: Path) -> None:
+    if not destination.exists():
+        os.replace(staging, destination)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".old", dir=destination.parent))
+    os.replace(destination, old / destination.name)
+    try:
+        os.replace(staging, destination)
+    except BaseException:
+        os.replace(old / destination.name, destination)
+        shutil.rmtree(old, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

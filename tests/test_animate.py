@@ -1,0 +1,348 @@
+"""aipgan_hf.video: clip I/O, tracking, the One-Euro filter and the frame loop.
+
+Clips are made in the tests with PyAV from skimage's astronaut (public domain) moving a few pixels a frame, with a
+sine tone as audio. The loop is tested first with a tiny stand-in pipeline (it records what it is asked to render),
+then, where the v2 pipeline exists, with the bundled checkpoint and a clip from ../shared/data/videos.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from aipgan_hf.errors import ConfigError
+from aipgan_hf.processing import FaceProcessor, load_image
+from aipgan_hf.video import (
+    InvalidVideoError,
+    NoFaceInVideoError,
+    NoVideoStreamError,
+    OneEuroFilter,
+    VideoTooLargeError,
+    VideoTooLongError,
+    animate,
+    mouth_opening,
+    probe_clip,
+    read_frames,
+)
+from aipgan_hf.video.animate import ClipLandmarks, LiveAnimator, reference_landmarks, track_clip
+from aipgan_hf.video.clips import BackgroundEncoder, ClipWriter
+from aipgan_hf.video.tracking import FaceTracker, landmark_filter
+from benchmarks import benchmark_animate as bench
+
+FPS = 24
+FRAMES = 20
+
+
+
+
+# ----------------------------------------------------------------------------------------------- stand-ins
+class FakeShapeModel:
+    """``drive`` as the contract defines it, on raw crop coordinates instead of expression coefficients."""
+
+    directions = {"smile": np.array([1.0])}
+
+    def drive(self, target, source, reference_landmarks=None, strength=1.0, offset=None):
+        reference = target if reference_landmarks is None else reference_landmarks
+        driven = np.asarray(target) + (np.asarray(source) - reference) * strength
+        return driven + (0.0 if offset is None else float(offset[0]))
+
+    def offset(self, sliders):
+        if not sliders:
+            return None
+        if set(sliders) - set(self.directions):
+            raise ValueError(f"unknown expression slider(s) {sorted(set(sliders) - set(self.directions))}")
+        return sum(value * self.directions[name] for name, value in sliders.items())
+
+
+class FakePipeline:
+    """prepare_target / render / shape_model / processor with no network: frames are the target photo."""
+
+    def __init__(self, fail_at: int | None = None):
+        self.processor = FaceProcessor(resolution=64)
+        self.shape_model = FakeShapeModel()
+        self.rendered: list[np.ndarray] = []
+        self.fail_at = fail_at
+
+    def prepare_target(self, target, face_index=None):
+        photo = load_image(target)
+        face = self.processor.align(photo, face_index=face_index)
+        return SimpleNamespace(photo=photo, face=face, landmarks=face.crop_landmarks)
+
+    def render(self, prepared, driving_landmarks, paste_back=True):
+        if self.fail_at is not None and len(self.rendered) == self.fail_at:
+            raise RuntimeError("render failed on purpose")
+        self.rendered.append(np.asarray(driving_landmarks))
+        return SimpleNamespace(image=Image.fromarray(prepared.photo if paste_back else prepared.face.crop))
+
+
+# ----------------------------------------------------------------------------------------------- clips
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    moving = bench.astronaut_frames(FRAMES)
+    grey = [np.full((256, 256, 3), 120, np.uint8)] * 6
+    paths = {
+        "moving": bench.write_clip(folder / "moving.mp4", moving, fps=FPS),
+        "pcm": bench.write_clip(folder / "pcm.mov", moving[:10], fps=FPS, container="mov", audio_codec="pcm_s16le"),
+        "gap": bench.write_clip(folder / "gap.mp4", moving[:5] + grey + moving[5:10], fps=FPS, audio_hz=None),
+        "no_face": bench.write_clip(folder / "no face.mp4", grey, fps=FPS),
+        "audio_only": bench.write_clip(folder / "voice.m4a", [], audio_hz=300.0),
+        "long": bench.write_clip(folder / "long.mp4", bench.astronaut_frames(3 * FPS, size=64), fps=FPS, audio_hz=None),
+        "tiny": bench.write_clip(folder / "tiny.mp4", [np.zeros((16, 16, 3), np.uint8)] * 3, fps=FPS, audio_hz=None),
+        "text": folder / "notes.mp4",
+        "target": folder / "target.png",
+    }
+    paths["text"].write_text("a shopping list, not a video\n")
+    Image.fromarray(bench.astronaut_frames(1, amplitude=0)[0]).save(paths["target"])
+    return paths
+
+
+def _decoded_frames(path: Path) -> int:
+    return sum(1 for _ in read_frames(probe_clip(path)))
+
+
+def _audio(path: Path) -> tuple[str, float] | None:
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        return stream.codec_context.name, float(stream.duration * stream.time_base)
+
+
+@pytest.mark.parametrize("clip, audio_codec", [("moving", "aac"), ("pcm", "pcm_s16le")], ids=["aac copied", "pcm to aac"])
+def test_output_keeps_frames_fps_and_audio(clips, tmp_path, clip, audio_codec):
+    driving = clips[clip]
+    assert probe_clip(driving).audio_codec == audio_codec
+    output = tmp_path / "out.mp4"
+    result = animate(FakePipeline(), driving, clips["target"], output=output)
+    frames = _decoded_frames(driving)
+    assert result.frames == frames and _decoded_frames(output) == frames
+    info = probe_clip(output)
+    assert info.fps == FPS and result.fps == FPS
+    assert (info.width, info.height) == (256, 256)
+    codec, seconds = _audio(output)
+    assert codec == "aac"
+    assert abs(seconds - frames / FPS) < 0.15, seconds
+    assert result.output == output and result.images is None and result.frames_without_face == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary file left
+
+
+def test_side_by_side_puts_the_driving_clip_left_of_the_result(clips, tmp_path):
+    pipe = FakePipeline()
+    result = animate(pipe, clips["moving"], clips["target"], side_by_side=True, paste_back=False)
+    assert len(result.images) == FRAMES
+    crop = pipe.processor.resolution
+    first = result.images[0]
+    assert first.shape == (crop, 2 * crop, 3)  # driving 256x256 scaled to the 64-px result's height
+    driving = next(read_frames(probe_clip(clips["moving"])))[0]
+    scaled = np.asarray(Image.fromarray(driving).resize((crop, crop), Image.Resampling.BILINEAR)).astype(int)
+    assert np.abs(first[:, :crop].astype(int) - scaled).mean() < 3
+
+
+def test_relative_motion_starts_from_the_reference_and_tracks_without_redetecting(clips, monkeypatch):
+    pipe = FakePipeline()
+    searches = []
+    original = pipe.processor.find_faces
+    monkeypatch.setattr(pipe.processor, "find_faces", lambda image: searches.append(1) or original(image))
+    result = animate(pipe, clips["moving"], clips["target"], reference="first", smoothing=0)
+    prepared = pipe.prepare_target(clips["target"])
+    assert result.reference_frame == 0
+    np.testing.assert_allclose(result.driving_landmarks[0], prepared.landmarks, atol=1e-4)
+    assert len(searches) == 1, "the full face search ran on more than the first frame"
+    motion = np.abs(np.diff(result.driving_landmarks, axis=0)).max()
+    assert 0 < motion < 3, "crop-frame landmarks of a face that only moves should barely change"
+    absolute = animate(pipe, clips["moving"], clips["target"], relative=False, smoothing=0)
+    assert np.abs(absolute.driving_landmarks[0] - prepared.landmarks).max() > 0  # the driving face's own shape
+
+
+def test_frames_without_a_face_keep_the_last_pose_and_are_counted(clips):
+    result = animate(FakePipeline(), clips["gap"], clips["target"], smoothing=0)
+    assert result.frames == 16 and result.frames_without_face == 6
+    for index in range(5, 11):
+        np.testing.assert_array_equal(result.driving_landmarks[index], result.driving_landmarks[4])
+    assert "6 without a face" in result.summary()
+
+
+def test_tracker_loses_an_empty_box_and_finds_the_face_again():
+    processor = FaceProcessor(resolution=64)
+    tracker = FaceTracker(processor)
+    face = bench.astronaut_frames(1, amplitude=0)[0]
+    first = tracker.update(face)
+    assert first is not None and first.method == "detected"
+    shifted = np.roll(face, (3, -4), axis=(0, 1))
+    second = tracker.update(shifted)
+    assert second.method == "tracked"
+    np.testing.assert_allclose((second.landmarks - first.landmarks).mean(axis=0), (-4, 3), atol=1.5)
+    assert tracker.update(np.full_like(face, 120)) is None
+    noise = np.random.default_rng(0).integers(0, 256, face.shape, dtype=np.uint8)
+    assert tracker.update(noise) is None
+    assert tracker.update(face).method == "detected"
+
+
+def test_neutral_reference_is_the_most_closed_mouth():
+    rng = np.random.default_rng(0)
+    base = bench.astronaut_frames(1, amplitude=0)[0]
+    landmarks = FaceProcessor(resolution=64).align(base).crop_landmarks
+    frames = np.repeat(landmarks[None], 12, axis=0)
+    openings = rng.uniform(2, 8, 12)
+    openings[7] = 0.0
+    frames[:, 65:68, 1] += openings[:, None]  # lower inner lip down
+    track = ClipLandmarks(frames, np.ones(12, bool), np.arange(12) / 25)
+    index, reference = reference_landmarks(track, "neutral")
+    assert index == 7
+    assert mouth_opening(reference) <= np.sort(mouth_opening(frames))[:5].mean() + 1e-6
+    assert np.argsort(mouth_opening(frames))[0] == 7
+    assert reference_landmarks(track, "first")[0] == 0
+    with pytest.raises(ValueError):
+        reference_landmarks(track, "middle")
+
+
+BAD_CLIPS = [
+    ("text", {}, InvalidVideoError, "is not a video (it looks like text)"),
+    ("audio_only", {}, NoVideoStreamError, "it holds only audio"),
+    ("no_face", {}, NoFaceInVideoError, "no face found in any of the 6 frames"),
+    ("long", {"max_seconds": 1.0}, VideoTooLongError, "more than the limit of 1 s"),
+    ("moving", {"max_frame_pixels": 200 * 200}, VideoTooLargeError, "256x256 pixels a frame"),
+    ("tiny", {}, VideoTooLargeError, "only 16x16 pixels"),
+    ("missing", {}, InvalidVideoError, "video file not found"),
+    ("target", {}, InvalidVideoError, "target.png is a still image, not a video"),
+]
+
+
+@pytest.mark.parametrize("clip, options, error, message", BAD_CLIPS, ids=[case[0] for case in BAD_CLIPS])
+def test_bad_clips_give_a_clear_error_and_leave_the_output_alone(clips, tmp_path, clip, options, error, message):
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"previous result")
+    driving = clips.get(clip, tmp_path / "missing.mp4")
+    with pytest.raises(error) as caught:
+        animate(FakePipeline(), driving, clips["target"], output=output, **options)
+    assert message in str(caught.value)
+    assert output.read_bytes() == b"previous result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_a_failure_while_rendering_leaves_no_partial_file(clips, tmp_path):
+    output = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError, match="on purpose"):
+        animate(FakePipeline(fail_at=5), clips["moving"], clips["target"], output=output)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_encoder_error_reaches_the_caller_and_leaves_no_file(tmp_path):
+    output = tmp_path / "out.mp4"
+    frames = bench.astronaut_frames(3)
+    with pytest.raises(ValueError, match="frame 2 is 128x128"):
+        with ClipWriter(output, 25) as writer, BackgroundEncoder(writer) as encoder:
+            for frame in [*frames[:2], frames[2][:128, :128], *frames]:
+                encoder.write(frame)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_length_limit_is_also_enforced_while_decoding(clips):
+    info = probe_clip(clips["long"], max_seconds=None)
+    frames = list(read_frames(info, max_seconds=None))
+    assert len(frames) == 3 * FPS
+    with pytest.raises(VideoTooLongError):
+        list(read_frames(info, max_seconds=1.0))  # as for a header without a duration
+
+
+def test_unknown_slider_is_a_config_error(clips):
+    with pytest.raises(ConfigError, match="frown"):
+        animate(FakePipeline(), clips["moving"], clips["target"], expression_offsets={"frown": 1.0})
+    shifted = animate(FakePipeline(), clips["moving"], clips["target"], expression_offsets={"smile": 0.5}, smoothing=0)
+    plain = animate(FakePipeline(), clips["moving"], clips["target"], smoothing=0)
+    np.testing.assert_allclose(shifted.driving_landmarks - plain.driving_landmarks, 0.5, atol=1e-4)
+
+
+def test_live_animator_uses_the_first_face_as_reference_and_survives_empty_frames(clips):
+    pipe = FakePipeline()
+    prepared = pipe.prepare_target(clips["target"])
+    live = LiveAnimator(prepared, pipe.processor, smoothing=0)
+    grey = np.full((256, 256, 3), 120, np.uint8)
+    assert live(pipe, grey, 0.0).size == Image.fromarray(prepared.photo).size  # no face yet: the target at rest
+    np.testing.assert_array_equal(pipe.rendered[-1], prepared.landmarks)
+    for index, frame in enumerate(bench.astronaut_frames(4), start=1):
+        live(pipe, frame, index / 25)
+    np.testing.assert_allclose(pipe.rendered[1], prepared.landmarks, atol=1e-4)  # first face = reference
+    live(pipe, grey, 1.0)
+    np.testing.assert_array_equal(pipe.rendered[-1], pipe.rendered[-2])  # the last pose is kept
+    assert (live.frames, live.frames_without_face) == (6, 2)
+
+
+# ----------------------------------------------------------------------------------------------- One-Euro
+def test_one_euro_removes_jitter_from_a_still_signal():
+    rng = np.random.default_rng(0)
+    noisy = 50.0 + rng.normal(0, 0.5, (120, 68, 2))
+    smoother = landmark_filter(1.0, scale=128.0)
+    filtered = np.stack([smoother(row, k / 30) for k, row in enumerate(noisy)])
+    raw_jitter, filtered_jitter = bench.frame_jitter(noisy[30:]), bench.frame_jitter(filtered[30:])
+    assert filtered_jitter < 0.3 * raw_jitter, (raw_jitter, filtered_jitter)
+    assert abs(filtered[30:].mean() - 50.0) < 0.05
+
+
+def test_one_euro_follows_a_fast_step_with_little_lag():
+    figures = bench.step_lag(smoothing=1.0)
+    assert figures["lag_frames"] <= 1, figures
+    plain = bench.step_lag(smoothing=0.0)
+    assert figures["still_jitter_px"] < 0.4 * plain["still_jitter_px"], (figures, plain)
+    # a pure low-pass as smooth at rest would trail the step by several frames
+    lowpass = OneEuroFilter(min_cutoff=1.0, beta=0.0)
+    values = [lowpass(np.array([0.0 if k < 10 else 10.0]), k / 30)[0] for k in range(20)]
+    assert values[12] < 9.0
+
+
+def test_one_euro_passes_the_first_value_and_restarts_when_time_goes_back():
+    smoother = OneEuroFilter(min_cutoff=1.0, beta=0.1)
+    np.testing.assert_array_equal(smoother(np.array([3.0, 4.0]), 0.0), [3.0, 4.0])
+    assert smoother(np.array([5.0, 4.0]), 0.04)[0] < 5.0
+    np.testing.assert_array_equal(smoother(np.array([9.0, 9.0]), 0.0), [9.0, 9.0])
+    assert landmark_filter(0.0, 128.0) is None
+    with pytest.raises(ValueError):
+        landmark_filter(-1.0, 128.0)
+
+
+# ----------------------------------------------------------------------------------------------- the real pipeline
+def _v2_pipeline():
+    from aipgan_hf.pipeline import AIPGANPipeline
+
+    if not hasattr(AIPGANPipeline, "render") or not hasattr(AIPGANPipeline, "prepare_target"):
+        pytest.skip("the pipeline has no prepare_target/render yet (v2 API)")
+    return AIPGANPipeline.from_pretrained()
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return _v2_pipeline()
+
+
+def test_bundled_pipeline_animates_the_synthetic_clip(pipe, clips, tmp_path):
+    output = tmp_path / "out.mp4"
+    result = animate(pipe, clips["moving"], clips["target"], output=output)
+    assert result.frames == FRAMES and _decoded_frames(output) == FRAMES
+    assert probe_clip(output).fps == FPS and _audio(output)[0] == "aac"
+
+
+@pytest.mark.data
+def test_mouth_opens_where_the_driving_clips_mouth_opens(pipe, data_dir, astronaut, tmp_path):
+    """A talking clip drives the astronaut: the mouth opening measured by dlib on the *output* frames follows the
+    opening measured on the driving frames."""
+    clip = data_dir / "videos" / "styletalk" / "video__furious_talk1_clip1.mp4"  # 4 s, 30 fps, one talking face
+    target = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(target)
+    result = animate(pipe, clip, target, output=tmp_path / "out.mp4")
+    processor = FaceProcessor(resolution=pipe.resolution)
+    driving_track = track_clip(processor, probe_clip(clip), smoothing=1.0)
+    output_track = track_clip(processor, probe_clip(tmp_path / "out.mp4"), smoothing=0.0)
+    assert result.frames == len(driving_track.landmarks) == len(output_track.landmarks)
+    driving_mouth = mouth_opening(driving_track.landmarks)
+    output_mouth = mouth_opening(output_track.landmarks)
+    correlation = np.corrcoef(driving_mouth, output_mouth)[0, 1]
+    assert correlation > 0.5, f"output mouth does not follow the clip's (r = {correlation:.2f})"
+    wide = driving_mouth > np.quantile(driving_mouth, 0.8)
+    shut = driving_mouth < np.quantile(driving_mouth, 0.2)
+    assert output_mouth[wide].mean() > output_mouth[shut].mean() + 0.05

@@ -1,0 +1,147 @@
+"""Motion: the shape model (fit, coefficients, driving, files), the landmark flow and warping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aipgan_hf import CheckpointError
+from aipgan_hf.motion import ShapeModel, identity_grid, landmark_flow, warp
+from aipgan_hf.motion.photo import warp_photo
+from aipgan_hf.pipeline import BUNDLED_CHECKPOINT
+from training.fit_shape_model import fit
+
+MOUTH_OPENING = np.zeros((68, 2))
+MOUTH_OPENING[[5, 6, 7, 8, 9, 10, 11], 1] = 0.12  # chin down
+MOUTH_OPENING[[55, 56, 57, 58, 59, 65, 66, 67], 1] = 0.15  # lower lip down
+SMILE = np.zeros((68, 2))
+SMILE[[48, 60], 0], SMILE[[54, 64], 0] = -0.06, 0.06
+SMILE[[48, 54, 60, 64], 1] = -0.05  # corners out and up
+
+
+def synthetic_columns(people: int = 40, frames: int = 12, seed: int = 0) -> dict[str, np.ndarray]:
+    """Faces = a base shape + a per-person shape change + a known amount of mouth opening and smile, placed in
+    the image by a random similarity; every person has one neutral photo."""
+    rng = np.random.default_rng(seed)
+    mean = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors").mean
+    rows, identity, expression = [], [], []
+    for person in range(people):
+        face = mean + rng.normal(0, 0.03, (68, 2)) * np.linspace(0.5, 1.5, 68)[:, None]
+        for frame in range(frames):
+            amounts = (0.0, 0.0) if frame == 0 else rng.uniform(0, 1, 2)
+            points = face + amounts[0] * MOUTH_OPENING + amounts[1] * SMILE + rng.normal(0, 0.004, (68, 2))
+            angle, scale, shift = rng.uniform(-0.2, 0.2), rng.uniform(30, 40), rng.uniform(40, 80, 2)
+            rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+            rows.append(points @ (scale * rotation).T + shift)
+            identity.append(f"p{person}")
+            expression.append("neutral" if frame == 0 else ("happiness" if amounts[1] > 0.5 else ""))
+    n = len(rows)
+    return {"landmarks": np.stack(rows), "identity": np.array(identity), "expression": np.array(expression),
+            "source": np.array(["london"] * n), "clip": np.array([""] * n)}
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[ShapeModel, dict]:
+    columns = synthetic_columns()
+    return fit(**columns, expression_count=8), columns
+
+
+def test_fit_recovers_the_expression_change_without_the_face_shape(fitted):
+    model, _ = fitted
+    test = synthetic_columns(people=6, frames=6, seed=1)  # people never seen in the fit
+    landmarks = test["landmarks"]
+    neutral, expressive = landmarks[0], landmarks[1:6]  # person 0 of the test set
+    target = landmarks[6]  # person 1, neutral
+    aligned_target, (aligned_source, aligned_neutral) = model.align(target)[0], (model.align(expressive)[0], model.align(neutral)[0])
+    true_motion = (aligned_source - aligned_neutral).reshape(5, -1)
+    for reference in (neutral, None):  # relative to the source's neutral photo; from the single photo alone
+        driven = model.align(model.drive(target, expressive, reference_landmarks=reference))[0]
+        motion = (driven - aligned_target).reshape(5, -1)  # measured in the target's own frame
+        cosine = (motion * true_motion).sum(1) / np.linalg.norm(motion, axis=1) / np.linalg.norm(true_motion, axis=1)
+        ratio = np.linalg.norm(motion, axis=1) / np.linalg.norm(true_motion, axis=1)
+        assert cosine.mean() > 0.75 and 0.5 < ratio.mean() < 1.4
+        assert np.corrcoef(motion[:, 66 * 2 + 1], true_motion[:, 66 * 2 + 1])[0, 1] > 0.9  # the lower lip drops as the source's
+
+
+def test_strength_zero_returns_the_target_landmarks_exactly(fitted):
+    model, columns = fitted
+    target, source = columns["landmarks"][0], columns["landmarks"][15]
+    assert np.array_equal(model.drive(target, source, strength=0.0), target)
+    assert not np.allclose(model.drive(target, source, strength=1.0), target)
+    half = model.drive(target, source, strength=0.5) - target
+    assert np.allclose(model.drive(target, source, strength=1.0) - target, 2 * half)
+
+
+def test_save_load_round_trip_and_corrupt_files(fitted, tmp_path):
+    model, columns = fitted
+    path = tmp_path / "shape_model.safetensors"
+    model.save(path)
+    loaded = ShapeModel.load(path)
+    x = columns["landmarks"][:5]
+    assert np.allclose(loaded.expression(x), model.expression(x), atol=1e-4)
+    assert sorted(loaded.directions) == ["brows_up", "eyes_closed", "mouth_open", "smile"]
+    assert "happiness" in loaded.presets
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="shape_model.safetensors"):
+        ShapeModel.load(path)
+    from safetensors.numpy import save_file
+
+    save_file({"mean": np.zeros((68, 2), np.float32)}, str(path))
+    with pytest.raises(CheckpointError, match="lacks"):
+        ShapeModel.load(path)
+
+
+def test_sliders_move_the_measure_they_name(fitted):
+    model, columns = fitted
+    target = columns["landmarks"][0]
+    opened = model.apply(target, model.directions["mouth_open"])
+    gap = lambda points: points[[65, 66, 67], 1].mean() - points[[61, 62, 63], 1].mean()
+    assert gap(opened) > gap(target) + 0.5
+    with pytest.raises(ValueError, match="unknown"):
+        model.offset({"wink": 1.0})
+
+
+def test_identity_flow_leaves_features_unchanged():
+    features = torch.randn(2, 5, 16, 16)
+    assert torch.equal(warp(features, identity_grid(2, 64)), features)
+    landmarks = torch.rand(2, 68, 2) * 40 + 12
+    flow = landmark_flow(landmarks, landmarks, 64)
+    assert (flow - identity_grid(2, 64)).abs().max() < 1e-5
+    assert torch.allclose(warp(features, flow), features, atol=1e-4)
+
+
+def test_known_displacement_moves_a_pattern_where_it_should():
+    """A bright dot at landmark 57 (lower lip) moves with it by (+0, +6) px; a dot far from the face stays."""
+    size = 64
+    landmarks = torch.tensor(ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors").mean, dtype=torch.float32)
+    landmarks = (landmarks - landmarks.mean(0)) * 18 + size / 2  # a face in the middle of a 64-px crop
+    driving = landmarks.clone()
+    driving[55:60, 1] += 6
+    driving[65:68, 1] += 6
+    image = torch.zeros(1, 1, size, size)
+    lip = landmarks[57].round().long()
+    image[0, 0, lip[1] - 1:lip[1] + 2, lip[0] - 1:lip[0] + 2] = 1.0
+    image[0, 0, 1:4, 1:4] = 1.0  # corner dot: the border is anchored
+    warped = warp(image, landmark_flow(landmarks[None], driving[None], size))[0, 0]
+
+    def centroid(patch, y0, x0):
+        ys, xs = torch.meshgrid(torch.arange(patch.shape[0]), torch.arange(patch.shape[1]), indexing="ij")
+        return torch.stack([(ys * patch).sum() / patch.sum() + y0, (xs * patch).sum() / patch.sum() + x0])
+
+    moved = centroid(warped[lip[1] - 2:lip[1] + 12, lip[0] - 4:lip[0] + 5], lip[1] - 2, lip[0] - 4)
+    assert abs(moved[0] - (lip[1] + 6)) < 1.0 and abs(moved[1] - lip[0]) < 1.0
+    assert warped[lip[1], lip[0]] < 0.5  # the dot left its old place
+    assert torch.allclose(warped[:6, :6], image[0, 0, :6, :6], atol=0.05)
+
+
+def test_warp_photo_is_identity_for_an_identity_flow_and_moves_inside_the_crop(astronaut):
+    matrix = np.array([[0.25, 0.0, -40.0], [0.0, 0.25, -20.0]])  # photo -> 64-px crop
+    same = warp_photo(astronaut, matrix, identity_grid(1, 64)[0], 64)
+    assert np.abs(same.astype(int) - astronaut).max() <= 1
+    shift = identity_grid(1, 64)[0].clone()
+    shift[..., 0] += 4 / 32  # read 4 crop pixels to the right everywhere
+    moved = warp_photo(astronaut, matrix, shift, 64)
+    y, x = 200, 250  # inside the crop square (photo 160..416, 80..336)
+    assert np.abs(moved[y, x].astype(int) - astronaut[y, x + 16]).max() <= 2
+    assert np.array_equal(moved[:60], astronaut[:60])  # outside the crop nothing changes

@@ -1,0 +1,195 @@
+#!/usr/bin/env python
+"""Fit the 68-point expression model (aipgan_hf.motion.ShapeModel) on the training split.
+
+    python training/fit_shape_model.py --dataset_name data_build/aipgan-faces-128 --output shape_model.safetensors
+
+1. Align every face by a similarity on nose + eye corners to the Procrustes mean (outer-eye-corner distance 1).
+2. Pairs whose neutral is known: each photo or frame S of a group (a video clip, else a person) with the
+   group's reference S0 (a neutral-labelled photo; for clips and unlabelled groups the most neutral member:
+   mouth closed, other measures at the group's median). Target: the displacement S - S0.
+3. A weighted ridge regression from the aligned S to S - S0 (each source family, video / LFW / London /
+   grimace, weighs the same in total), then PCA of its predictions: the expression basis and coefficients,
+   each scaled back to the spread of the true displacements (``calibration_gain``: the regressor shrinks).
+4. Slider directions and label presets from the coefficients of the training split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aipgan_hf.landmarks import INNER_LIPS, LEFT_BROW, LEFT_EYE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE  # noqa: E402
+from aipgan_hf.motion.shape_model import STABLE_POINTS, ShapeModel  # noqa: E402
+from aipgan_hf.processing import similarity_transform  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def procrustes_mean(shapes: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """Mean shape (68, 2) under similarity alignment on the stable points, outer-eye-corner distance 1."""
+    mean = shapes.mean(axis=0)
+    for _ in range(iterations):
+        mean = mean - mean[STABLE_POINTS].mean(axis=0)
+        mean = mean / np.linalg.norm(mean[45] - mean[36])
+        aligned = [s @ m[:, :2].T + m[:, 2] for s in shapes for m in [similarity_transform(s[STABLE_POINTS], mean[STABLE_POINTS])]]
+        mean = np.mean(aligned, axis=0)
+    mean = mean - mean[STABLE_POINTS].mean(axis=0)
+    return mean / np.linalg.norm(mean[45] - mean[36])
+
+
+def pca(samples: np.ndarray, count: int, weights: np.ndarray) -> np.ndarray:
+    """(count, D) leading orthonormal directions of the weighted second moment of (N, D) samples."""
+    weights = weights / weights.sum()
+    values, vectors = np.linalg.eigh((samples * weights[:, None]).T @ samples)  # ascending
+    return vectors[:, ::-1][:, :count].T
+
+
+def measure_values(shapes: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """(N, 4) linear measures (mouth open, smile, brows up, eyes closed) of aligned (N, 68, 2) shapes."""
+    return np.stack([(shapes * g).sum(axis=(1, 2)) for g in _measure_gradients(mean).values()], axis=1)
+
+
+def neutral_references(shapes: np.ndarray, mean: np.ndarray, groups: np.ndarray, labelled_neutral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, their reference rows) for every group with >= 2 members: a labelled neutral member when there is
+    one, else the member with the smallest mouth opening plus half the distance of its other measures to the
+    group's median."""
+    values = measure_values(shapes, mean)
+    rows, references = [], []
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        if len(members) < 2:
+            continue
+        neutral = members[labelled_neutral[members]]
+        if len(neutral):
+            reference = neutral[0]
+        else:
+            others = np.abs(values[members, 1:] - np.median(values[members, 1:], axis=0)).sum(axis=1)
+            reference = members[np.argmin(values[members, 0] + 0.5 * others)]
+        rows.append(members)
+        references.append(np.full(len(members), reference))
+    return np.concatenate(rows), np.concatenate(references)
+
+
+def ridge(inputs: np.ndarray, outputs: np.ndarray, weights: np.ndarray, regularisation: float) -> np.ndarray:
+    """(D + 1, E) weighted ridge solution of outputs ~ [inputs, 1] @ W (the bias unregularised)."""
+    design = np.hstack([inputs, np.ones((len(inputs), 1))])
+    gram = (design * weights[:, None]).T @ design + regularisation * np.diag([1.0] * inputs.shape[1] + [0.0])
+    return np.linalg.solve(gram, (design * weights[:, None]).T @ outputs)
+
+
+def _measure_gradients(mean: np.ndarray) -> dict[str, np.ndarray]:
+    """(68, 2) gradients of linear landmark measures at the mean shape (y grows downwards)."""
+    def y_of(indices, sign):
+        g = np.zeros_like(mean)
+        g[list(indices), 1] = sign / len(indices)
+        return g
+
+    inner = list(range(INNER_LIPS.start, INNER_LIPS.stop))
+    upper, lower = inner[1:4], inner[5:8]
+    corners = [OUTER_LIPS.start, OUTER_LIPS.start + 6]
+    brows = [*range(RIGHT_BROW.start, RIGHT_BROW.stop), *range(LEFT_BROW.start, LEFT_BROW.stop)]
+    eyes = [*range(RIGHT_EYE.start, RIGHT_EYE.stop), *range(LEFT_EYE.start, LEFT_EYE.stop)]
+    lids_up, lids_down = [37, 38, 43, 44], [41, 40, 47, 46]
+    width = np.zeros_like(mean)
+    width[corners[0], 0], width[corners[1], 0] = -0.5, 0.5
+    return {
+        "mouth_open": y_of(lower, 1) + y_of(upper, -1),
+        "smile": y_of([51, 57], 1) + y_of(corners, -1) + width,  # corners lift and widen
+        "brows_up": y_of(eyes, 1) + y_of(brows, -1),
+        "eyes_closed": y_of(lids_up, 1) + y_of(lids_down, -1),
+    }
+
+
+def calibration_gain(predicted: np.ndarray, true: np.ndarray, weights: np.ndarray, max_gain: float) -> np.ndarray:
+    """(k,) per-component gains that give the predicted coefficients the spread of the true ones.
+
+    A regressor predicts the *expected* displacement, shrunk towards neutral wherever the photo leaves it unsure
+    (on validation people: mouth opening at 0.73 of the true change, smile 0.52, brows 0.22). Shown on a face,
+    a shrunk smile is no smile. The gain (weighted std of the true projections over the predicted ones, between
+    1 and ``max_gain``) restores the size of the motion; correlations are unchanged per component."""
+    weights = weights / weights.sum()
+    spread = lambda values: np.sqrt(weights @ (values - weights @ values) ** 2)
+    return np.clip(spread(true) / np.maximum(spread(predicted), 1e-12), 1.0, max_gain)
+
+
+def named_directions(model: ShapeModel, coefficients: np.ndarray) -> dict[str, np.ndarray]:
+    """Slider directions: for each measure, the most probable coefficient change that moves it (gradient
+    weighted by the coefficients' training variance), scaled so one slider unit moves the measure by two
+    standard deviations of its variation in the training split."""
+    variances = coefficients.var(axis=0)
+    directions = {}
+    for name, gradient in _measure_gradients(model.mean).items():
+        sensitivity = model.expression_basis.reshape(model.num_expression, -1) @ gradient.ravel()  # (k,)
+        direction = variances * sensitivity
+        spread = (coefficients @ sensitivity).std()
+        directions[name] = direction * (2 * spread / (direction @ sensitivity))
+    return directions
+
+
+def label_presets(coefficients: np.ndarray, labels: np.ndarray, min_count: int = 20) -> dict[str, np.ndarray]:
+    """Mean coefficients per label minus the neutral mean (labels with >= min_count photos)."""
+    neutral = coefficients[labels == "neutral"].mean(axis=0)
+    return {label: coefficients[labels == label].mean(axis=0) - neutral
+            for label in sorted(set(labels) - {"", "neutral"}) if (labels == label).sum() >= min_count}
+
+
+def fit(landmarks: np.ndarray, identity: np.ndarray, expression: np.ndarray, source: np.ndarray, clip: np.ndarray,
+        expression_count: int = 32, regularisation: float = 1e-3, max_gain: float = 2.5) -> ShapeModel:
+    """Fit the model from a split's columns (landmarks (N, 68, 2); the rest (N,) strings)."""
+    mean = procrustes_mean(landmarks[:: max(1, len(landmarks) // 3000)])
+    shapes = np.stack([s @ m[:, :2].T + m[:, 2] for s in landmarks for m in [similarity_transform(s[STABLE_POINTS], mean[STABLE_POINTS])]])
+    is_video = np.char.startswith(source.astype(str), "video")
+    rows, references = neutral_references(shapes, mean, np.where(is_video, clip, identity), (expression == "neutral") & ~is_video)
+    family = np.where(is_video[rows], "video", source[rows])
+    counts = {f: int((family == f).sum()) for f in np.unique(family)}
+    weights = np.array([1.0 / counts[f] for f in family])
+    inputs = (shapes[rows] - mean).reshape(len(rows), -1)
+    displacements = (shapes[rows] - shapes[references]).reshape(len(rows), -1)
+    solution = ridge(inputs, displacements, weights, regularisation)
+    predictions = np.hstack([inputs, np.ones((len(rows), 1))]) @ solution  # (N, 136) estimated displacements
+    basis = pca(predictions, expression_count, weights)  # (k, 136)
+    gain = calibration_gain(predictions @ basis.T, displacements @ basis.T, weights, max_gain)
+    logger.info(f"{len(rows)} (photo, neutral reference) pairs {counts}; gains {np.round(gain, 2).tolist()}")
+    model = ShapeModel(mean=mean, expression_basis=basis.reshape(expression_count, -1, 2),
+                       estimator=gain[:, None] * (basis @ solution[:-1].T), bias=gain * (basis @ solution[-1]))
+    coefficients = model.expression(landmarks)
+    model.directions = named_directions(model, coefficients - coefficients.mean(axis=0))
+    model.presets = label_presets(coefficients[~is_video], expression[~is_video])
+    return model
+
+
+def load_columns(dataset_name: str, split: str = "train") -> dict[str, np.ndarray]:
+    import datasets
+
+    from training.pairs import _landmark_array
+
+    data = datasets.load_dataset(dataset_name)[split]
+    columns = data.select_columns(["identity", "expression", "source", "clip"]).to_pandas()
+    return {"landmarks": _landmark_array(data).astype(np.float64),
+            **{name: columns[name].fillna("").to_numpy(dtype=str) for name in columns.columns}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset_name", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--expression_components", type=int, default=32)
+    parser.add_argument("--regularisation", type=float, default=1e-3)
+    parser.add_argument("--max_gain", type=float, default=2.5)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    columns = load_columns(args.dataset_name)
+    model = fit(**columns, expression_count=args.expression_components, regularisation=args.regularisation,
+                max_gain=args.max_gain)
+    model.save(args.output)
+    logger.info(f"wrote {args.output}: presets {sorted(model.presets)}, sliders {sorted(model.directions)}")
+
+
+if __name__ == "__main__":
+    main()
