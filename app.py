@@ -290,11 +290,13 @@ def attention_overlay(face: Image.Image, attention: np.ndarray, size: int = ATTE
 
 
 def model_views(result: TransferResult, source_photo: np.ndarray, target_photo: np.ndarray, height: int = 240) -> Image.Image:
-    """One picture, left to right: source landmarks, target landmarks, expression attention, intrinsic face."""
+    """One picture, left to right: source landmarks, target landmarks, the driving landmarks on the aligned target,
+    the expression encoder's attention there, the intrinsic face."""
     views = [
         draw_landmarks(source_photo, result.source_landmarks),
         draw_landmarks(target_photo, result.target_landmarks),
-        attention_overlay(result.source_face, result.expression_attention),
+        draw_landmarks(np.asarray(result.target_face.convert("RGB")), result.driving_landmarks),
+        attention_overlay(result.target_face, result.expression_attention),
         result.intrinsic.convert("RGB"),
     ]
     views = [view.resize((max(1, round(view.width * height / view.height)), height), Image.Resampling.BILINEAR) for view in views]
@@ -381,6 +383,7 @@ def transfer(
     smile: float = 0.0,
     brows_up: float = 0.0,
     eyes_closed: float = 0.0,
+    replace_target_expression: bool = False,
 ) -> tuple[Image.Image, Image.Image, Image.Image | None]:
     """Give the target photo's face the source photo's expression.
 
@@ -393,6 +396,7 @@ def transfer(
         source_face_index, target_face_index: which face when a photo has several; 0 is the largest.
         show_views: also draw the model's views (landmarks, attention, intrinsic face) as one picture.
         mouth_open, smile, brows_up, eyes_closed: slider values added along the model's named expression directions.
+        replace_target_expression: remove the target's own expression first (e.g. a smiling target, a neutral source).
 
     Returns:
         Result photo, aligned result, and the model's views (None unless ``show_views``).
@@ -404,7 +408,8 @@ def transfer(
         offsets = slider_offsets(pipeline, mouth_open, smile, brows_up, eyes_closed)
         result = pipeline(source=source_photo, target=target_photo, expression_strength=expression_strength,
                           identity_mix=identity_mix, paste_back=bool(paste_back),
-                          source_face_index=source_index, target_face_index=target_index, **offsets)
+                          source_face_index=source_index, target_face_index=target_index,
+                          replace_target_expression=bool(replace_target_expression), **offsets)
         return result_views(result, source_photo, target_photo, bool(show_views))
 
 
@@ -594,6 +599,8 @@ def build_demo() -> gr.Blocks:
                     source_index = gr.Number(0, label="Source face number", info="0 = largest face", precision=0, minimum=0)
                     identity_mix = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Identity mix",
                                              info="0 = the target's identity, 1 = the source's")
+                    replace_own = gr.Checkbox(False, label="Replace the target's own expression",
+                                              info="for a target who already smiles, frowns, ...; off: the source's change is added")
                     transfer_button = gr.Button("Transfer expression", variant="primary", elem_id="transfer-button")
                 with gr.Tab("Preset expression", elem_id="preset-tab"):
                     expression = gr.Dropdown([(PRESET_NAMES.get(label, label), label) for label in expressions],
@@ -627,14 +634,15 @@ def build_demo() -> gr.Blocks:
         with gr.Accordion("Inside the model", open=False, elem_id="inside"):
             show_views = gr.Checkbox(False, label="Show what the model sees", info="drawn with the next result; costs time",
                                      elem_id="show-views")
-            gr.Markdown("Left to right: the 68 landmarks found on the source and on the target; where the expression "
-                        "encoder looks on the source (bright = attended); the target's face as the identity encoder sees "
-                        "it, expression removed.")
+            gr.Markdown("Left to right: the 68 landmarks found on the source and on the target; the driving landmarks "
+                        "(the target's own face with the source's expression) on the aligned target; where the expression "
+                        "encoder looks (bright = attended; it sees landmarks only, never the source's pixels); the "
+                        "target's face as the identity encoder sees it, expression removed.")
             views = ResultImage(label="What the model sees", format="jpeg", height=240, interactive=False, elem_id="views")
         outputs = [result_photo, aligned, views]
         shared = dict(concurrency_id="pipeline", concurrency_limit=CONCURRENCY)
         transfer_button.click(transfer, [source, target, strength, identity_mix, paste_back, source_index, target_index,
-                                         show_views, *sliders], outputs, api_name="transfer", **shared)
+                                         show_views, *sliders, replace_own], outputs, api_name="transfer", **shared)
         synthesize_button.click(synthesize, [target, expression, strength, paste_back, target_index, show_views, *sliders],
                                 outputs, api_name="synthesize", **shared)
         animate_button.click(animate_video, [driving, target, relative, side_by_side, strength, paste_back, target_index, *sliders],

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .configuration import ARCHITECTURE, AIPGANConfig
 from .encoders import EncoderOutput, ExpressionEncoder, IdentityEncoder, warp_features
+from .faces.paste import face_mask
 from .fusion import CrossEncoderBilinearPooling
 from .landmarks import heatmaps_to_landmarks
 from .layers import ConvNormAct, ResidualBlock, UpBlock
@@ -39,6 +40,8 @@ class GeneratorOutput(BaseOutput):
         expression_attention: (B, 1, R/4, R/4): the expression encoder's spatial attention.
         identity_attention: (B, 1, R/4, R/4): the identity encoder's spatial attention on the target.
         landmark_heatmaps: (B, 68, R/4, R/4) logits of the target's landmarks, or None (when not asked for).
+        colour: (B, 3, R, R) in [-1, 1]: what the decoder paints before the mask blends it in (trained directly
+            where the warp cannot help, see losses.painted_region_loss).
         driving_landmarks, flow: (B, 68, 2) and (B, R, R, 2), filled in by the pipeline (None from the generator).
     """
 
@@ -49,6 +52,7 @@ class GeneratorOutput(BaseOutput):
     expression_attention: torch.Tensor
     identity_attention: torch.Tensor
     landmark_heatmaps: torch.Tensor | None = None
+    colour: torch.Tensor | None = None
     driving_landmarks: torch.Tensor | None = None
     flow: torch.Tensor | None = None
 
@@ -58,7 +62,9 @@ class Decoder(nn.Module):
     identity features and the expression features by cross-encoder bilinear pooling. A last block sees the
     warped target at full resolution; it outputs colour and a repaint mask:
     ``image = mask * colour + (1 - mask) * warped_target`` (GANimation's composition, on the warped target: the
-    warp moves what can be moved; the decoder paints only what a warp cannot, such as teeth or closing eyes)."""
+    warp moves what can be moved; the decoder paints only what a warp cannot, such as teeth or closing eyes).
+    The mask is multiplied by the paste-back face ellipse: outside the face (where no loss looks and nothing is
+    pasted back) the warp alone is shown."""
 
     def __init__(self, config: AIPGANConfig):
         super().__init__()
@@ -72,11 +78,12 @@ class Decoder(nn.Module):
         self.final_up = UpBlock(widths[0], widths[0])
         self.refine = ConvNormAct(widths[0] + config.in_channels, widths[0])
         self.to_output = nn.Conv2d(widths[0], config.in_channels + 1, 3, padding=1)
+        self.register_buffer("face", torch.from_numpy(face_mask(config.resolution))[None, None], persistent=False)
 
     def forward(self, identity: list[torch.Tensor], expression: list[torch.Tensor], warped_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Args: per-level warped identity and expression features (finest first), the warped target (B, 3, R, R).
 
-        Returns: image (B, 3, R, R) in [-1, 1] and mask (B, 1, R, R) in [0, 1]."""
+        Returns: image (B, 3, R, R) in [-1, 1], mask (B, 1, R, R) in [0, 1] and the painted colour (B, 3, R, R)."""
         x = self.bottleneck(torch.cat([identity[-1], expression[-1]], dim=1))  # (B, C_L, R/2**L, ...)
         x = self.fusions[-1](x, identity[-1], expression[-1])
         for index in range(len(self.ups) - 1, -1, -1):
@@ -84,8 +91,8 @@ class Decoder(nn.Module):
             x = self.fusions[index](self.blocks[index](x), identity[index], expression[index])
         x = self.refine(torch.cat([self.final_up(x), warped_target], dim=1))  # (B, C_0, R, R)
         out = self.to_output(x)  # (B, 4, R, R)
-        colour, mask = torch.tanh(out[:, :-1]), torch.sigmoid(out[:, -1:])
-        return mask * colour + (1 - mask) * warped_target, mask
+        colour, mask = torch.tanh(out[:, :-1]), torch.sigmoid(out[:, -1:]) * self.face.to(out.dtype)  # (B, 1, R, R)
+        return mask * colour + (1 - mask) * warped_target, mask, colour
 
 
 def _mix(own: list[torch.Tensor], other: list[torch.Tensor], weight: float) -> list[torch.Tensor]:
@@ -151,9 +158,9 @@ class AIPGANGenerator(ModelMixin, ConfigMixin):
         """Warp the target's identity features (or the given, e.g. mixed, unwarped ones) by the flow and decode."""
         warped_target = warp(target, flow)
         features = warp_features(identity.features if identity_features is None else identity_features, flow)
-        image, mask = self.decoder(features, expression.features, warped_target)
+        image, mask, colour = self.decoder(features, expression.features, warped_target)
         return GeneratorOutput(
-            image=image, mask=mask, warped_target=warped_target, intrinsic_image=identity.intrinsic_image,
+            image=image, mask=mask, warped_target=warped_target, intrinsic_image=identity.intrinsic_image, colour=colour,
             expression_attention=expression.attention, identity_attention=identity.attention,
             landmark_heatmaps=identity.landmark_heatmaps,
         )

@@ -38,7 +38,7 @@ from .errors import AIPGANError, ConfigError
 from .files import atomic_directory
 from .modeling import AIPGANGenerator, GeneratorOutput
 from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow
-from .motion.photo import warp_photo
+from .motion.photo import PhotoWarper
 from .processing import AlignedFace, FaceProcessor, Photo, image_to_tensor, tensor_to_image, to_grey
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class PreparedTarget:
     tensor: torch.Tensor
     landmarks: np.ndarray
     identity: Any
+    warper: PhotoWarper | None = field(default=None, repr=False)  # made at the first paste-back, then reused
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> float:
@@ -308,7 +309,9 @@ class AIPGANPipeline:
         """One frame: the prepared target driven to (68, 2) crop-pixel landmarks (decode and paste-back only)."""
         output = self.decode_driven(prepared.tensor, torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None],
                                     _landmark_tensor(np.asarray(driving_landmarks)[None], 1), identity=prepared.identity)
-        return self._result(output, prepared.face, prepared.face, prepared.photo, paste_back)
+        if paste_back and prepared.warper is None:
+            prepared.warper = PhotoWarper(prepared.photo.full_resolution(), prepared.face.matrix, self.resolution)
+        return self._result(output, prepared.face, prepared.face, prepared.photo, paste_back, prepared.warper)
 
     def animate(self, driving: Any, target: Any, output: Any = None, relative: bool = True, **options: Any):
         """Drive the target photo with a video clip (``aipgan_hf.video.animate``; same arguments): the target is
@@ -326,7 +329,8 @@ class AIPGANPipeline:
         except AIPGANError as error:
             raise type(error)(f"{role}: {error}") from None
 
-    def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo, paste_back: bool) -> TransferResult:
+    def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo,
+                paste_back: bool, warper: PhotoWarper | None = None) -> TransferResult:
         # a grey photo comes back grey: the network's colour is dropped, only its luma is kept
         as_output = to_grey if target_photo.grey else (lambda image: image)
         face = as_output(tensor_to_image(output.image[0].float().cpu()))
@@ -334,9 +338,8 @@ class AIPGANPipeline:
         if paste_back:
             # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
             # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
-            full = target_photo.full_resolution()
-            target_photo.pixels, target_photo.pixels_to_photo = full, np.eye(2, 3)  # decode a reduced photo once
-            warped = warp_photo(full, target_face.matrix, output.flow[0].float().cpu(), self.resolution)
+            warper = warper or PhotoWarper(target_photo.full_resolution(), target_face.matrix, self.resolution)
+            warped = warper(output.flow[0].float().cpu())
             image = self.processor.paste_back(warped, face, target_face, weight=mask, grey=target_photo.grey)
         else:
             image = face

@@ -46,12 +46,24 @@ def load_generator(checkpoint: str | None) -> tuple[torch.nn.Module, str]:
         return AIPGANGenerator(**AIPGANConfig().to_dict()).eval(), "random weights, default config"
 
 
+def driven_inputs(batch_size: int, resolution: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random target crops, plausible landmarks (a grid of points in the face's middle), driving landmarks moved
+    a little, and their flow: what one transfer feeds the generator. Shapes (B, 3, R, R), (B, 68, 2) x2, (B, R, R, 2)."""
+    from aipgan_hf.motion import landmark_flow
+
+    generator_inputs = torch.Generator(device="cpu").manual_seed(seed)
+    target = torch.rand(batch_size, 3, resolution, resolution, generator=generator_inputs) * 2 - 1
+    landmarks = (0.3 + 0.4 * torch.rand(batch_size, 68, 2, generator=generator_inputs)) * resolution
+    driving = landmarks + torch.randn(batch_size, 68, 2, generator=generator_inputs) * resolution / 64
+    return target, landmarks, driving, landmark_flow(landmarks, driving, resolution)
+
+
 def flops_per_transfer(generator: torch.nn.Module, resolution: int) -> float:
     """FLOPs of one transfer (batch 1, fp32 on CPU; the count does not depend on device or dtype)."""
     generator = generator.to("cpu").float()
-    crop = torch.zeros(1, 3, resolution, resolution)
+    inputs = driven_inputs(1, resolution)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        generator(crop, crop, return_intrinsic=False)
+        generator(*inputs, return_intrinsic=False)
     return float(counter.get_total_flops())
 
 
@@ -75,11 +87,9 @@ def transfers_per_second(
     model = model.bfloat16() if dtype == torch.bfloat16 else model.float()  # not .to(dtype): diffusers warns on it
     model = model.to(memory_format=memory_format).eval()
     forward: Callable = torch.compile(model) if compile_model else model
-    generator_inputs = torch.Generator(device="cpu").manual_seed(0)
-    source = (torch.rand(batch_size, 3, resolution, resolution, generator=generator_inputs) * 2 - 1)
-    target = (torch.rand(batch_size, 3, resolution, resolution, generator=generator_inputs) * 2 - 1)
-    source = source.to(device=device, dtype=dtype, memory_format=memory_format)  # (B, 3, R, R)
-    target = target.to(device=device, dtype=dtype, memory_format=memory_format)
+    target, landmarks, driving, flow = driven_inputs(batch_size, resolution)
+    target = target.to(device=device, dtype=dtype, memory_format=memory_format)  # (B, 3, R, R)
+    inputs = (target, landmarks.to(device), driving.to(device), flow.to(device=device, dtype=dtype))
 
     def synchronize() -> None:
         if device.type == "cuda":
@@ -87,16 +97,16 @@ def transfers_per_second(
 
     with torch.no_grad():
         for _ in range(warmup):
-            forward(source, target, return_intrinsic=False)
+            forward(*inputs, return_intrinsic=False)
         synchronize()
         start = time.perf_counter()
-        forward(source, target, return_intrinsic=False)
+        forward(*inputs, return_intrinsic=False)
         synchronize()
         once = max(time.perf_counter() - start, 1e-6)
         repeats = max(3, int(seconds / once))
         start = time.perf_counter()
         for _ in range(repeats):
-            forward(source, target, return_intrinsic=False)
+            forward(*inputs, return_intrinsic=False)
         synchronize()
         elapsed = time.perf_counter() - start
     return batch_size * repeats / elapsed

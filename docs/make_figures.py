@@ -3,8 +3,8 @@
 
     python docs/make_figures.py [--checkpoint PATH] [--output_dir docs]
 
-Writes transfer.png (astronaut's smile -> Hopper and back, with the warp alone for comparison),
-strength.png (strength 0 / 0.5 / 1 / 1.5), presets.png (each preset and slider) and prints the dlib mouth
+Writes transfer.jpg (astronaut's smile -> Hopper and back, with the warp alone for comparison),
+strength.jpg (strength 0 / 0.5 / 1 / 1.5), presets.jpg (each preset and slider) and prints the dlib mouth
 measures of each output, so a reader can check that the mouth moved.
 """
 
@@ -65,17 +65,17 @@ def main(argv: list[str] | None = None) -> None:
     warped = pipe.transfer_aligned(*_aligned(pipe, astronaut, hopper)).warped_target
     warp_only = Image.fromarray(tensor_to_image(warped[0]))
     strip([crop(astronaut), crop(hopper), warp_only, forward.face, back.face],
-          ["source: astronaut", "target: Hopper", "warp alone", "AIP-GAN", "Hopper -> astronaut"]).save(out / "transfer.png")
+          ["source: astronaut", "target: Hopper", "warp alone", "AIP-GAN", "Hopper -> astronaut"]).save(out / "transfer.jpg")
     for name, image in [("astronaut", crop(astronaut)), ("hopper", crop(hopper)), ("hopper smiling", forward.face),
                         ("warp alone", warp_only), ("astronaut neutral", back.face)]:
         logger.info(f"mouth opening (dlib, gap / width) {name}: {mouth_gap(pipe, image):.3f}")
     sweep = [pipe(source=astronaut, target=hopper, expression_strength=s, paste_back=False).face for s in (0.0, 0.5, 1.0, 1.5)]
-    strip(sweep, ["strength 0", "0.5", "1", "1.5"]).save(out / "strength.png")
+    strip(sweep, ["strength 0", "0.5", "1", "1.5"]).save(out / "strength.jpg")
     presets = [pipe.synthesize(hopper, name, paste_back=False).face for name in pipe.expressions]
     sliders = [pipe.synthesize(hopper, pipe.expressions[0], strength=0.0, paste_back=False, expression_offsets={name: 1.0}).face
                for name in pipe.sliders]
-    strip(presets + sliders, list(pipe.expressions) + [f"slider {name}" for name in pipe.sliders]).save(out / "presets.png")
-    logger.info(f"wrote {out / 'transfer.png'}, {out / 'strength.png'}, {out / 'presets.png'}")
+    strip(presets + sliders, list(pipe.expressions) + [f"slider {name}" for name in pipe.sliders]).save(out / "presets.jpg")
+    logger.info(f"wrote {out / 'transfer.jpg'}, {out / 'strength.jpg'}, {out / 'presets.jpg'}")
 
 
 def _aligned(pipe, source_photo: np.ndarray, target_photo: np.ndarray):

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN = str(ROOT / "training" / "train.py")
 SHAPE_MODEL = str(ROOT / "aipgan_hf" / "checkpoints" / "default" / "shape_model.safetensors")
 TINY = ["--resolution", "64", "--base_channels", "8", "--train_batch_size", "2", "--report_to", "none",
-        "--num_validation_pairs", "2", "--dataloader_num_workers", "0", "--shape_model", SHAPE_MODEL]
+        "--num_validation_pairs", "2", "--dataloader_num_workers", "0", "--shape_model", SHAPE_MODEL,
+        "--adversarial_start_step", "1"]
 
 
 def run(command: list[str], timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:

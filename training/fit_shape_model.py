@@ -140,7 +140,7 @@ def label_presets(coefficients: np.ndarray, labels: np.ndarray, min_count: int =
 
 
 def fit(landmarks: np.ndarray, identity: np.ndarray, expression: np.ndarray, source: np.ndarray, clip: np.ndarray,
-        expression_count: int = 32, regularisation: float = 1e-3, max_gain: float = 2.5) -> ShapeModel:
+        expression_count: int = 32, regularisation: float = 1e-3, max_gain: float = 1.5) -> ShapeModel:
     """Fit the model from a split's columns (landmarks (N, 68, 2); the rest (N,) strings)."""
     mean = procrustes_mean(landmarks[:: max(1, len(landmarks) // 3000)])
     shapes = np.stack([s @ m[:, :2].T + m[:, 2] for s in landmarks for m in [similarity_transform(s[STABLE_POINTS], mean[STABLE_POINTS])]])
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", required=True)
     parser.add_argument("--expression_components", type=int, default=32)
     parser.add_argument("--regularisation", type=float, default=1e-3)
-    parser.add_argument("--max_gain", type=float, default=2.5)
+    parser.add_argument("--max_gain", type=float, default=1.5)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     columns = load_columns(args.dataset_name)

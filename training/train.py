@@ -40,14 +40,15 @@ logger = get_logger(__name__)
 LOSS_WEIGHTS = {  # flag name -> default; see README "Training" for why each
     "reconstruction": 10.0,
     "gradient": 5.0,
+    "painted_region": 5.0,
     "feature_matching": 2.0,
-    "adversarial": 1.0,
+    "adversarial": 0.5,
     "landmark": 1.0,
     "attention": 0.5,
     "intrinsic": 2.0,
     "identity_consistency": 1.0,
     "expression_consistency": 1.0,
-    "mask": 0.1,
+    "mask": 0.05,
 }
 
 
@@ -78,10 +79,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--shape_model", required=True, help="shape_model.safetensors from training/fit_shape_model.py")
     parser.add_argument("--cross_person_prob", type=float, default=0.2,
                         help="pairs driven by another person's expression (no ground truth: adversarial + consistency losses)")
-    parser.add_argument("--session_prob", type=float, default=0.6, help="share of same-person pairs from one clip / session")
+    parser.add_argument("--session_prob", type=float, default=0.7, help="share of same-person pairs from one clip / session")
     parser.add_argument("--colour_jitter", type=int, default=1, help="1: one colour jitter on target and ground truth alike")
+    parser.add_argument("--expression_region_boost", type=float, default=4.0,
+                        help="extra reconstruction weight around the driving lips and eyes (what the warp cannot do)")
     parser.add_argument("--ema_decay", type=float, default=0.999)
-    parser.add_argument("--adversarial_start_step", type=int, default=0, help="steps of reconstruction-only warm-up")
+    parser.add_argument("--adversarial_start_step", type=int, default=500, help="steps of reconstruction-only warm-up")
     parser.add_argument("--max_train_samples", type=int, default=None)
     parser.add_argument("--sample_log", default=None, help="diagnostics: append each rank's (step, rows) to <this>.rank<N>.jsonl")
     for name, default in LOSS_WEIGHTS.items():
@@ -198,9 +201,13 @@ def generator_step(batch, generator, discriminator, args, step: int):
     out = generator(target, target_landmarks, driving, flow, return_landmarks=True)
     sigma = model.config.heatmap_sigma
     face = losses.face_weight(resolution, target.device)
+    region = losses.expression_region_weight(face, driving, 1.0) - face  # (B, 1, R, R): lips and eyes only
+    if args.expression_region_boost > 0:
+        face = face + args.expression_region_boost * region
     terms = {
         "reconstruction": losses.reconstruction_loss(out.image, truth, weight=same, spatial_weight=face),
         "gradient": losses.gradient_loss(out.image, truth, weight=same, spatial_weight=face),
+        "painted_region": losses.painted_region_loss(out.colour, truth, region, weight=same),
         "landmark": losses.landmark_heatmap_loss(out.landmark_heatmaps, target_landmarks, resolution, sigma),
         "attention": losses.attention_supervision_loss(out.expression_attention, driving, resolution),
         "intrinsic": losses.intrinsic_loss(out.intrinsic_image, batch["neutral"], batch["has_neutral"], target),

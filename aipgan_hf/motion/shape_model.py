@@ -33,6 +33,23 @@ def _as_batch(landmarks: np.ndarray) -> tuple[np.ndarray, bool]:
     return (points[None], True) if points.ndim == 2 else (points, False)
 
 
+OPPOSING_POINTS = np.array([[37, 41], [38, 40], [43, 47], [44, 46], [61, 67], [62, 66], [63, 65]])
+"""(upper, lower) eyelid and inner-lip points: an upper point never passes below its lower partner."""
+
+
+def _keep_lids_and_lips_apart(aligned: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """Limit a motion (model frame, y down) so that no eyelid or inner lip crosses its partner: closing an eye
+    that is already closed, or a mouth that is already shut, stops at closed instead of folding the face."""
+    moved = aligned + motion
+    upper, lower = OPPOSING_POINTS[:, 0], OPPOSING_POINTS[:, 1]
+    already = np.maximum(aligned[:, upper, 1] - aligned[:, lower, 1], 0.0)  # a closed eye's landmark noise stays
+    crossing = np.maximum(moved[:, upper, 1] - moved[:, lower, 1] - already, 0.0)  # (N, 7) how far the motion crossed
+    motion = motion.copy()
+    motion[:, upper, 1] -= crossing / 2
+    motion[:, lower, 1] += crossing / 2
+    return motion
+
+
 @dataclass
 class ShapeModel:
     """Attributes (shapes in the model's normalised frame: outer-eye-corner distance 1):
@@ -81,8 +98,9 @@ class ShapeModel:
         count = max(len(points), len(change))
         points = np.broadcast_to(points, (count, NUM_LANDMARKS, 2))
         change = np.broadcast_to(change, (count, self.num_expression))
-        _, linears = self.align(points)
+        aligned, linears = self.align(points)
         motion = np.einsum("nk,kpd->npd", change, self.expression_basis)  # (N, 68, 2) in the model frame
+        motion = _keep_lids_and_lips_apart(aligned, motion)
         motion = np.einsum("nij,npj->npi", np.linalg.inv(linears), motion)  # back to the target's pixels
         driven = points + motion
         return driven[0] if single else driven

@@ -1,0 +1,52 @@
+"""The loss terms that the motion-guided model added: face-weighted reconstruction, image gradients, the
+lips-and-eyes region and the painted-colour term."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from aipgan_hf import losses
+
+
+def test_reconstruction_inside_the_face_ignores_the_background():
+    face = losses.face_weight(64)
+    truth = torch.zeros(1, 3, 64, 64)
+    other_background = truth.clone()
+    other_background[..., :4, :] = 1.0  # the top rows: outside the face ellipse
+    assert losses.reconstruction_loss(other_background, truth, spatial_weight=face) == 0
+    assert losses.reconstruction_loss(other_background, truth) > 0
+    other_face = truth.clone()
+    other_face[..., 28:36, 28:36] = 1.0
+    assert losses.reconstruction_loss(other_face, truth, spatial_weight=face) > 0
+
+
+def test_gradient_loss_punishes_a_blur_that_plain_l1_forgives():
+    torch.manual_seed(0)
+    truth = (torch.rand(1, 3, 64, 64) > 0.5).float() * 2 - 1  # sharp texture
+    blurred = F.avg_pool2d(truth, 3, stride=1, padding=1, count_include_pad=False)
+    flat = torch.zeros_like(truth)
+    assert losses.gradient_loss(blurred, truth) > 0.5 * losses.gradient_loss(flat, truth)
+    assert losses.gradient_loss(truth, truth) == 0
+
+
+def test_region_weight_rises_around_the_lips_and_eyes_only():
+    face = losses.face_weight(128)
+    landmarks = torch.zeros(1, 68, 2) + 64.0
+    landmarks[0, 48:68] = torch.tensor([40.0, 100.0])  # all lip points at one spot, eyes in the middle
+    weight = losses.expression_region_weight(face, landmarks, boost=4.0)
+    assert torch.isclose(weight[0, 0, 100, 40], face[0, 0, 100, 40] * 5, rtol=1e-3)
+    assert torch.isclose(weight[0, 0, 20, 110], face[0, 0, 20, 110])  # far from every point: unchanged
+
+
+def test_painted_region_loss_sees_the_colour_where_the_region_is():
+    region = torch.zeros(1, 1, 32, 32)
+    region[..., 10:20, 10:20] = 1.0
+    truth = torch.zeros(1, 3, 32, 32)
+    colour = torch.zeros(1, 3, 32, 32)
+    colour[..., :5, :5] = 1.0  # wrong, but outside the region
+    assert losses.painted_region_loss(colour, truth, region) == 0
+    colour[..., 12, 12] = 1.0
+    assert losses.painted_region_loss(colour, truth, region) > 0
+    no_truth = torch.tensor([False])
+    assert losses.painted_region_loss(colour, truth, region, weight=no_truth) == 0  # cross-person pairs: no term
