@@ -44,18 +44,16 @@ def face_weight(resolution: int, device=None) -> torch.Tensor:
     return torch.from_numpy(face_mask(resolution)).to(device)[None, None]
 
 
-def expression_region_weight(face: torch.Tensor, driving_landmarks: torch.Tensor, boost: float, sigma: float = 4.0) -> torch.Tensor:
-    """(B, 1, R, R) pixel weights: the face mask, raised by ``boost`` around the driving lips and eyes.
+def expression_region(driving_landmarks: torch.Tensor, size: int, sigma: float = 4.0) -> torch.Tensor:
+    """(B, 1, R, R) in [0, 1]: around the driving lips and eyes (Gaussians of ``sigma`` pixels at their points).
 
     What a warp cannot do (teeth in an opened mouth, a closing eye) covers a few percent of the face; without
-    this the L1 gain of learning to paint it is too small to be learnt in a CPU-sized run."""
+    weighting it up, the L1 gain of learning to paint it is too small to be learnt in a CPU-sized run."""
     from .landmarks import INNER_LIPS, LANDMARK_GROUPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE, landmark_maps
 
-    size = face.shape[-1]
     maps = landmark_maps(driving_landmarks, size, size, sigma)  # (B, 8, R, R), groups as LANDMARK_GROUPS
     chosen = [LANDMARK_GROUPS.index(group) for group in (OUTER_LIPS, INNER_LIPS, RIGHT_EYE, LEFT_EYE)]
-    region = maps[:, chosen].sum(dim=1, keepdim=True).clamp(max=1.0)  # (B, 1, R, R)
-    return face * (1.0 + boost * region)
+    return maps[:, chosen].sum(dim=1, keepdim=True).clamp(max=1.0)
 
 
 def _spatial_l1(output: torch.Tensor, ground_truth: torch.Tensor, spatial_weight: torch.Tensor | None) -> torch.Tensor:

@@ -37,6 +37,14 @@ def median_ms(fn, runs: int, warmup: int = 5) -> tuple[float, float]:
     return statistics.median(times), times[int(0.9 * (len(times) - 1))]
 
 
+def report_json(figures: dict, path: str | None) -> None:
+    """Print the figures as JSON and, when ``path`` is given, also write them there."""
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if path:
+        Path(path).write_text(text + "\n")
+
+
 def sample_photo(size: int = 1024, source: bool = False) -> np.ndarray:
     """A ~1-megapixel portrait upscaled to ``size`` x ``size``: skimage's astronaut, or (``source``)
     matplotlib's Grace Hopper (both public domain)."""

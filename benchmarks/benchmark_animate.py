@@ -23,7 +23,6 @@ a few pixels a frame; the 1-MP target is matplotlib's Grace Hopper scaled to 1,1
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -37,6 +36,8 @@ from PIL import Image
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
+
+from benchmarks.benchmark import report_json  # noqa: E402
 
 ASTRONAUT_FACE_WINDOW = (20, 90)  # (top, left) of a 256x256 window of skimage's astronaut around her face
 
@@ -193,9 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="aipgan-animate-") as tmp:
         figures = measure(args, Path(tmp))
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    report_json(figures, args.json)
     return figures
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import socket
@@ -40,6 +39,9 @@ import numpy as np
 from PIL import Image
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))  # `python benchmarks/benchmark_app.py` from a checkout
+
+from benchmarks.benchmark import report_json  # noqa: E402
 
 
 def free_port() -> int:
@@ -290,9 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
                 stop_app(process)
                 if args.app_log:
                     Path(args.app_log).write_bytes((work / "app.log").read_bytes())
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    report_json(figures, args.json)
     return figures
 
 

@@ -34,7 +34,7 @@ def test_region_weight_rises_around_the_lips_and_eyes_only():
     face = losses.face_weight(128)
     landmarks = torch.zeros(1, 68, 2) + 64.0
     landmarks[0, 48:68] = torch.tensor([40.0, 100.0])  # all lip points at one spot, eyes in the middle
-    weight = losses.expression_region_weight(face, landmarks, boost=4.0)
+    weight = face * (1 + 4.0 * losses.expression_region(landmarks, 128))
     assert torch.isclose(weight[0, 0, 100, 40], face[0, 0, 100, 40] * 5, rtol=1e-3)
     assert torch.isclose(weight[0, 0, 20, 110], face[0, 0, 20, 110])  # far from every point: unchanged
 

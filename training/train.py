@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import shutil
 import sys
@@ -200,10 +199,9 @@ def generator_step(batch, generator, discriminator, args, step: int):
     flow = landmark_flow(target_landmarks, driving, resolution)
     out = generator(target, target_landmarks, driving, flow, return_landmarks=True)
     sigma = model.config.heatmap_sigma
-    face = losses.face_weight(resolution, target.device)
-    region = losses.expression_region_weight(face, driving, 1.0) - face  # (B, 1, R, R): lips and eyes only
-    if args.expression_region_boost > 0:
-        face = face + args.expression_region_boost * region
+    face = losses.face_weight(resolution, target.device)  # (1, 1, R, R)
+    region = face * losses.expression_region(driving, resolution)  # (B, 1, R, R): lips and eyes inside the face
+    face = face + args.expression_region_boost * region
     terms = {
         "reconstruction": losses.reconstruction_loss(out.image, truth, weight=same, spatial_weight=face),
         "gradient": losses.gradient_loss(out.image, truth, weight=same, spatial_weight=face),
@@ -264,7 +262,7 @@ def log_validation(accelerator, generator, ema, batch: dict[str, torch.Tensor], 
     pipe = AIPGANPipeline(ema_generator(accelerator.unwrap_model(generator), ema), shape_model=shape_model)
     output = pipe.transfer_aligned(batch["source"], batch["target"], batch["source_landmarks"], batch["target_landmarks"])
     grid = transfer_grid(batch["source"], batch["target"], output.warped_target, output.image)  # rows: source / target / warp / output
-    figures = validation_measures(pipe.processor, batch["source"], batch["target"], output.image)
+    figures = validation_measures(pipe.processor, batch["source"], batch["target"], output.image, output.driving_landmarks)
     folder = output_dir / "validation"
     folder.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(folder / f"step-{step:06d}.png")
