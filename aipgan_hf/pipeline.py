@@ -36,10 +36,11 @@ from .checkpoint import (
 )
 from .errors import AIPGANError, ConfigError
 from .files import atomic_directory
+from .encoders import EncoderOutput
 from .modeling import AIPGANGenerator, GeneratorOutput
 from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow
 from .motion.photo import PhotoWarper
-from .processing import AlignedFace, FaceProcessor, Photo, image_to_tensor, tensor_to_image, to_grey
+from .processing import AlignedFace, FaceProcessor, Photo, face_mask, image_to_tensor, tensor_to_image, to_grey
 
 logger = logging.getLogger(__name__)
 
@@ -309,9 +310,32 @@ class AIPGANPipeline:
         """One frame: the prepared target driven to (68, 2) crop-pixel landmarks (decode and paste-back only)."""
         output = self.decode_driven(prepared.tensor, torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None],
                                     _landmark_tensor(np.asarray(driving_landmarks)[None], 1), identity=prepared.identity)
+        return self._result(output, prepared.face, prepared.face, prepared.photo, paste_back, self._warper(prepared, paste_back))
+
+    def render_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True) -> list[np.ndarray]:
+        """Frames for (N, 68, 2) driving landmarks, with one network call for all N: (H, W, 3) uint8 each (the
+        photo, or the aligned face without paste-back). On a CPU a batch of 8 costs about half as much per frame
+        as 8 calls of :meth:`render`. :meth:`drive_batch` and :meth:`compose_frame` are its two halves."""
+        output = self.drive_batch(prepared, driving_landmarks)
+        return [self.compose_frame(prepared, output, index, paste_back) for index in range(len(driving_landmarks))]
+
+    def drive_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray) -> GeneratorOutput:
+        """The network half of :meth:`render_batch`: the prepared target driven to (N, 68, 2) landmarks at once."""
+        count = len(driving_landmarks)
+        identity = EncoderOutput(features=[f.expand(count, *f.shape[1:]) for f in prepared.identity.features],
+                                 attention=prepared.identity.attention)
+        target_landmarks = torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None].expand(count, -1, -1)
+        return self.decode_driven(prepared.tensor.expand(count, -1, -1, -1), target_landmarks,
+                                  _landmark_tensor(np.asarray(driving_landmarks), count), identity=identity)
+
+    def compose_frame(self, prepared: PreparedTarget, output: GeneratorOutput, index: int, paste_back: bool = True) -> np.ndarray:
+        """The picture half of :meth:`render_batch`: frame ``index`` of a :meth:`drive_batch` output, (H, W, 3) uint8."""
+        return self._compose(output, index, prepared.face, prepared.photo, self._warper(prepared, paste_back))[0]
+
+    def _warper(self, prepared: PreparedTarget, paste_back: bool) -> PhotoWarper | None:
         if paste_back and prepared.warper is None:
             prepared.warper = PhotoWarper(prepared.photo.full_resolution(), prepared.face.matrix, self.resolution)
-        return self._result(output, prepared.face, prepared.face, prepared.photo, paste_back, prepared.warper)
+        return prepared.warper if paste_back else None
 
     def animate(self, driving: Any, target: Any, output: Any = None, relative: bool = True, **options: Any):
         """Drive the target photo with a video clip (``aipgan_hf.video.animate``; same arguments): the target is
@@ -331,18 +355,10 @@ class AIPGANPipeline:
 
     def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo,
                 paste_back: bool, warper: PhotoWarper | None = None) -> TransferResult:
-        # a grey photo comes back grey: the network's colour is dropped, only its luma is kept
-        as_output = to_grey if target_photo.grey else (lambda image: image)
-        face = as_output(tensor_to_image(output.image[0].float().cpu()))
-        mask = output.mask[0, 0].float().cpu().numpy()  # (R, R): where the generator repainted the warped target
         if paste_back:
-            # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
-            # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
             warper = warper or PhotoWarper(target_photo.full_resolution(), target_face.matrix, self.resolution)
-            warped = warper(output.flow[0].float().cpu())
-            image = self.processor.paste_back(warped, face, target_face, weight=mask, grey=target_photo.grey)
-        else:
-            image = face
+        image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None)
+        as_output = to_grey if target_photo.grey else (lambda picture: picture)
         intrinsic = output.intrinsic_image if output.intrinsic_image is not None else output.warped_target
         return TransferResult(
             image=Image.fromarray(image),
@@ -356,6 +372,21 @@ class AIPGANPipeline:
             mask=mask,
             driving_landmarks=output.driving_landmarks[0].float().cpu().numpy(),
         )
+
+
+    def _compose(self, output: GeneratorOutput, index: int, target_face: AlignedFace, target_photo: Photo,
+                 warper: PhotoWarper | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(photo or face, face, repaint mask) of one output of a batch; without a warper, no paste-back."""
+        # a grey photo comes back grey: the network's colour is dropped, only its luma is kept
+        face = tensor_to_image(output.image[index].float().cpu())
+        face = to_grey(face) if target_photo.grey else face
+        mask = output.mask[index, 0].float().cpu().numpy()  # (R, R): where the generator repainted the warped target
+        if warper is None:
+            return face, face, mask
+        # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
+        # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
+        alpha = face_mask(self.resolution) * mask  # the paste-back ellipse, times the repaint mask
+        return warper.composite(output.flow[index].float().cpu(), face, alpha), face, mask
 
 
 def default_model_card(extra: str = "", trained: bool = True, metadata: dict[str, Any] | None = None) -> str:

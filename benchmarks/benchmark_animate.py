@@ -167,7 +167,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     per_frame = result.seconds["total"] - result.seconds["prepare"]  # the target is prepared once per clip
     figures["end_to_end_fps"] = round(result.frames / per_frame, 1)
     figures["end_to_end_ms_per_frame"] = {stage: round(1000 * value / result.frames, 2) for stage, value in result.seconds.items()
-                                          if stage not in ("prepare", "total")}  # encode overlaps render (a thread)
+                                          if stage not in ("prepare", "total")}  # compose and encode overlap render (threads)
     figures["prepare_target_s"] = round(result.seconds["prepare"], 3)
 
     still = write_clip(work / "still.mp4", astronaut_frames(60, amplitude=0, noise=4.0), fps=30, audio_hz=None)

@@ -60,7 +60,7 @@ class FakeShapeModel:
 
 
 class FakePipeline:
-    """prepare_target / render / shape_model / processor with no network: frames are the target photo."""
+    """prepare_target / render / drive_batch + compose_frame / shape_model / processor with no network: frames are the target photo."""
 
     def __init__(self, fail_at: int | None = None):
         self.processor = FaceProcessor(resolution=64)
@@ -71,13 +71,19 @@ class FakePipeline:
     def prepare_target(self, target, face_index=None):
         photo = load_image(target)
         face = self.processor.align(photo, face_index=face_index)
-        return SimpleNamespace(photo=photo, face=face, landmarks=face.crop_landmarks)
+        return SimpleNamespace(photo=photo, face=face, landmarks=face.crop_landmarks, warper=None)
 
     def render(self, prepared, driving_landmarks, paste_back=True):
         if self.fail_at is not None and len(self.rendered) == self.fail_at:
             raise RuntimeError("render failed on purpose")
         self.rendered.append(np.asarray(driving_landmarks))
         return SimpleNamespace(image=Image.fromarray(prepared.photo if paste_back else prepared.face.crop))
+
+    def drive_batch(self, prepared, driving_landmarks):
+        return [self.render(prepared, landmarks) for landmarks in driving_landmarks]
+
+    def compose_frame(self, prepared, output, index, paste_back=True):
+        return np.asarray(prepared.photo if paste_back else prepared.face.crop)
 
 
 # ----------------------------------------------------------------------------------------------- clips
@@ -241,6 +247,25 @@ def test_an_encoder_error_reaches_the_caller_and_leaves_no_file(tmp_path):
             for frame in [*frames[:2], frames[2][:128, :128], *frames]:
                 encoder.write(frame)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_converting_only_the_changed_box_encodes_the_same_frames(astronaut, tmp_path):
+    photo = np.ascontiguousarray(astronaut[:301, :257])  # odd sides: padded by an edge pixel either way
+    box = (61, 41, 201, 301)  # odd start, and reaching the odd bottom edge
+    frames = []
+    for step in range(4):
+        frame = photo.copy()
+        frame[box[1]:box[3], box[0]:box[2]] = np.roll(photo[box[1]:box[3], box[0]:box[2]], 9 * step, axis=1)
+        frames.append(frame)
+    decoded = {}
+    for name, changed in (("whole", None), ("box", box)):
+        with ClipWriter(tmp_path / f"{name}.mp4", 25, quality=0) as writer:  # CRF 0: lossless, only YUV rounding
+            for frame in frames:
+                writer.write(frame, changed)
+        decoded[name] = np.stack([frame for frame, _ in read_frames(probe_clip(tmp_path / f"{name}.mp4"))])
+    assert decoded["box"].shape == (4, 302, 258, 3)
+    assert np.abs(decoded["box"].astype(int) - decoded["whole"]).max() <= 2
+    assert np.abs(decoded["box"][3].astype(int) - decoded["box"][0]).max() > 50  # the box did change
 
 
 def test_length_limit_is_also_enforced_while_decoding(clips):

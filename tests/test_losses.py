@@ -50,3 +50,29 @@ def test_painted_region_loss_sees_the_colour_where_the_region_is():
     assert losses.painted_region_loss(colour, truth, region) > 0
     no_truth = torch.tensor([False])
     assert losses.painted_region_loss(colour, truth, region, weight=no_truth) == 0  # cross-person pairs: no term
+
+
+def test_polygon_mask_fills_the_inside_only():
+    square = torch.tensor([[[2.0, 2.0], [6.0, 2.0], [6.0, 6.0], [2.0, 6.0]]])
+    mask = losses.polygon_mask(square, 8)[0, 0]
+    assert mask.sum() == 16 and mask[2:6, 2:6].all() and mask[:2].sum() == 0 and mask[:, 6:].sum() == 0
+
+
+def _mouth(gap: float) -> torch.Tensor:
+    """68 points, all far left except the inner lips: an 8-point ring 24 px wide, ``gap`` px high, at (32, 40)."""
+    points = torch.zeros(1, 68, 2)
+    angles = torch.arange(8) * (2 * torch.pi / 8)
+    points[0, 60:68, 0] = 32 + 12 * torch.cos(angles)
+    points[0, 60:68, 1] = 40 + gap / 2 * torch.sin(angles)
+    return points
+
+
+def test_mask_is_asked_to_paint_only_where_a_closed_mouth_opened():
+    from aipgan_hf.motion import identity_grid
+
+    still = identity_grid(1, 64)
+    opened = losses.new_mouth_interior(_mouth(0.0), _mouth(10.0), still, 64)
+    assert opened.sum() > 100 and opened[..., :30, :].sum() == 0  # inside the new mouth, nowhere else
+    assert losses.new_mouth_interior(_mouth(10.0), _mouth(10.0), still, 64).sum() == 0  # it was open: the warp carries it
+    painting, keeping = torch.ones(1, 1, 64, 64), torch.full((1, 1, 64, 64), 0.1)
+    assert losses.mouth_mask_loss(painting, opened) < 1e-3 < losses.mouth_mask_loss(keeping, opened)

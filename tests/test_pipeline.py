@@ -82,6 +82,17 @@ def test_render_of_a_prepared_target_matches_the_transfer(pipe, astronaut, grace
     assert np.abs(np.asarray(again.image, dtype=int) - np.asarray(result.image, dtype=int)).max() <= 1
 
 
+def test_a_batch_of_frames_matches_frame_by_frame_rendering(pipe, astronaut, grace_hopper):
+    prepared = pipe.prepare_target(astronaut)
+    driving = np.stack([pipe(source=source, target=astronaut).driving_landmarks for source in (grace_hopper, astronaut)])
+    batch = pipe.render_batch(prepared, np.concatenate([driving, driving[:1]]))
+    assert len(batch) == 3 and all(frame.shape == astronaut.shape for frame in batch)
+    for frame, landmarks in zip(batch, np.concatenate([driving, driving[:1]])):
+        alone = np.asarray(pipe.render(prepared, landmarks).image, dtype=int)
+        assert np.abs(frame.astype(int) - alone).max() <= 2
+    assert np.abs(batch[0].astype(int) - batch[1]).max() > 30  # two different expressions, two different frames
+
+
 def test_sliders_and_presets(pipe, astronaut):
     assert pipe.sliders == ["brows_up", "eyes_closed", "mouth_open", "smile"]
     assert "happiness" in pipe.expressions

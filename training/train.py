@@ -48,6 +48,7 @@ LOSS_WEIGHTS = {  # flag name -> default; see README "Training" for why each
     "identity_consistency": 1.0,
     "expression_consistency": 1.0,
     "mask": 0.05,
+    "mouth_mask": 1.0,
 }
 
 
@@ -210,6 +211,7 @@ def generator_step(batch, generator, discriminator, args, step: int):
         "attention": losses.attention_supervision_loss(out.expression_attention, driving, resolution),
         "intrinsic": losses.intrinsic_loss(out.intrinsic_image, batch["neutral"], batch["has_neutral"], target),
         "mask": losses.mask_regularisation(out.mask),
+        "mouth_mask": losses.mouth_mask_loss(out.mask, losses.new_mouth_interior(target_landmarks, driving, flow, resolution)),
     }
     output_encoding = model.encode_identity(out.image, return_intrinsic=False, return_landmarks=True)
     with torch.no_grad():

@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_DETECTION_SIZE = 640
 """Longest side of the downscaled copy the face detector runs on."""
 
+QUICK_DETECTION_SIZE = 320
+"""When only the largest face is wanted, the detector first runs once on a copy this size (faces of a quarter
+of the photo's longest side and more): 10 ms instead of 45 on a 1-MP photo. The HOG detector finds a face at
+the pyramid level where it is about 80 px, whatever the copy's size, so the box is as precise."""
+
 # Fallback for tight crops: centred square boxes of these sizes (times the image's short side) are tried
 # as the face box, and a 68-point fit is trusted only if moving the start box by 10 % (or shrinking it by
 # 15 %) barely moves the landmarks (mean movement / box side below the limit). On 60 LFW faces cut to
@@ -124,21 +129,21 @@ class FaceDetector:
         shape = self.predictor(rgb, dlib_rectangle(box))
         return np.array([(point.x, point.y) for point in shape.parts()], dtype=np.float32)
 
-    def find(self, rgb: np.ndarray, detection_size: int) -> list[DetectedFace]:
+    def find(self, rgb: np.ndarray, detection_size: int, largest_only: bool = False) -> list[DetectedFace]:
         """All faces in ``rgb`` (any size), largest first, in ``rgb``'s coordinates.
 
         Detection runs on a grey copy whose longest side is at most ``detection_size``; landmarks are
-        fitted on ``rgb`` itself.
+        fitted on ``rgb`` itself. With ``largest_only``, a first pass at :data:`QUICK_DETECTION_SIZE` that
+        finds any face returns what it found: the largest face is among them, smaller ones may be missing.
         """
         rgb = np.ascontiguousarray(rgb)
-        height, width = rgb.shape[:2]
         grey = Image.fromarray(rgb).convert("L")
-        scale = min(1.0, detection_size / max(height, width))
-        if scale < 1.0:
-            small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            grey = grey.resize(small_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-        small = np.asarray(grey)
-        small_to_photo = np.array([[width / small.shape[1], 0.0, 0.0], [0.0, height / small.shape[0], 0.0]])
+        if largest_only and QUICK_DETECTION_SIZE < min(detection_size, max(rgb.shape[:2])):
+            quick, quick_to_photo = _downscaled(grey, QUICK_DETECTION_SIZE)
+            boxes = self._run_detector(quick, 0)
+            if boxes:
+                return self._fit_boxes(rgb, boxes, quick_to_photo, "detector")
+        small, small_to_photo = _downscaled(grey, detection_size)
         side = max(small.shape)
         upsample = _upsampling(side, 400)
 
@@ -240,6 +245,17 @@ class FaceDetector:
             moved = self.fit_landmarks(rgb, (cx - h, cy - h, cx + h, cy + h))
             movements.append(np.linalg.norm(moved - landmarks, axis=1).mean() / box_side)
         return float(np.mean(movements))
+
+
+def _downscaled(grey: Image.Image, longest_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """A grey image shrunk (never enlarged) to at most ``longest_side``, and the (2, 3) map back to its pixels."""
+    width, height = grey.size
+    scale = min(1.0, longest_side / max(height, width))
+    if scale < 1.0:
+        small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        grey = grey.resize(small_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    small = np.asarray(grey)
+    return small, np.array([[width / small.shape[1], 0.0, 0.0], [0.0, height / small.shape[0], 0.0]])
 
 
 def _upsampling(side: int, target: int) -> int:

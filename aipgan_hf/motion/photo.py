@@ -26,13 +26,20 @@ def _crop_box_in_photo(photo_to_crop: np.ndarray, resolution: int, width: int, h
     return x0, y0, x1, y1
 
 
+GRID_CELL = 8
+"""Spacing, in photo pixels, of the points where the read position is computed exactly; between them it is
+interpolated bilinearly. The flow itself is bilinear between the points of a 32^2 grid over the crop (4 crop
+pixels, 16 photo pixels for a face 512 px wide), so a finer spacing would add time, not accuracy."""
+
+
 class PhotoWarper:
     """Moves a photo's face as a crop's flow moves the crop; what depends only on the photo is computed once
     (a video drives one photo for hundreds of frames).
 
     Each photo pixel p inside the crop's square maps to crop coordinates c = M p; the flow's displacement at c
     gives the crop point c' to read, and the photo is sampled at M^-1 c' (bilinear). The flow is zero at the
-    crop's border (fixed anchors), so the warped region joins the untouched photo without a seam.
+    crop's border (fixed anchors), so the warped region joins the untouched photo without a seam. The read
+    positions are computed on a :data:`GRID_CELL`-pixel lattice and upsampled, and the photo is sampled once.
 
     Args:
         photo: (H, W, 3) uint8.
@@ -48,31 +55,61 @@ class PhotoWarper:
         self.empty = x1 <= x0 or y1 <= y0
         if self.empty:
             return
-        self.read_box = _crop_box_in_photo(photo_to_crop, resolution, width, height, READ_MARGIN)
-        left, top, right, bottom = self.read_box
-        matrix = torch.as_tensor(photo_to_crop, dtype=torch.float32)
-        ys, xs = torch.meshgrid(torch.arange(y0, y1, dtype=torch.float32), torch.arange(x0, x1, dtype=torch.float32), indexing="ij")
-        self.crop = torch.stack([xs, ys], -1) @ matrix[:, :2].T + matrix[:, 2]  # (h, w, 2) crop pixels
-        self.crop_grid = ((self.crop + 0.5) * (2.0 / resolution) - 1.0)[None]  # (1, h, w, 2) to sample the flow
-        self.crop_to_photo = torch.linalg.inv(matrix[:, :2]).T, matrix[:, 2]
-        self.source_scale = torch.tensor([2.0 / (right - left), 2.0 / (bottom - top)])
-        self.source_origin = torch.tensor([float(left), float(top)])
+        left, top, right, bottom = _crop_box_in_photo(photo_to_crop, resolution, width, height, READ_MARGIN)
+        # lattice over the box, first and last pixel included (pixel-index photo coordinates)
+        xs = np.linspace(x0, x1 - 1, max(2, math.ceil((x1 - x0 - 1) / GRID_CELL) + 1))
+        ys = np.linspace(y0, y1 - 1, max(2, math.ceil((y1 - y0 - 1) / GRID_CELL) + 1))
+        lattice = np.stack(np.meshgrid(xs, ys), -1)  # (ny, nx, 2)
+        crop = lattice @ photo_to_crop[:, :2].T + photo_to_crop[:, 2]
+        self.photo_to_crop = photo_to_crop
+        self.lattice_in_crop = torch.from_numpy(((crop + 0.5) * (2.0 / resolution) - 1.0)[None]).float()  # (1, ny, nx, 2)
+        scale = np.array([2.0 / (right - left), 2.0 / (bottom - top)])
+        self.lattice_read = torch.from_numpy((lattice - [left, top] + 0.5) * scale - 1.0).float()  # unmoved, read box
+        # a crop displacement (normalised crop units) -> a displacement in normalised read-box units
+        self.to_read = torch.from_numpy((np.linalg.inv(photo_to_crop[:, :2]) * (resolution / 2.0)).T * scale).float()
         self.image = torch.from_numpy(np.ascontiguousarray(photo[top:bottom, left:right])).permute(2, 0, 1)[None].float()
+        self._face_grid: torch.Tensor | None = None  # every box pixel's crop position, made at the first composite
 
     def __call__(self, flow: torch.Tensor) -> np.ndarray:
         """The photo warped by a (R, R, 2) grid_sample flow of the crop: (H, W, 3) uint8, unchanged outside the crop."""
         if self.empty:
             return self.photo.copy()
+        return self._into_photo(self._warped_region(flow))
+
+    def composite(self, flow: torch.Tensor, face: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """Warp and paste-back in one pass: the photo warped by ``flow``, with ``face`` ((S, S, 3) uint8, the
+        canonical crop) blended in through ``alpha`` ((S, S) float in [0, 1], crop space). (H, W, 3) uint8;
+        outside the crop's square the photo is unchanged."""
+        if self.empty:
+            return self.photo.copy()
+        region = self._warped_region(flow)  # (1, 3, h, w)
+        painted = torch.from_numpy(np.dstack([face.astype(np.float32), np.asarray(alpha, dtype=np.float32)])).permute(2, 0, 1)[None]
+        painted = F.grid_sample(painted, self._face_positions(), mode="bilinear", padding_mode="zeros", align_corners=False)
+        weight = painted[:, 3:].clamp(0.0, 1.0)  # (1, 1, h, w)
+        return self._into_photo(region + weight * (painted[:, :3] - region))
+
+    def _warped_region(self, flow: torch.Tensor) -> torch.Tensor:
+        """(1, 3, h, w) float: the box of the photo, warped."""
         displacement = (flow.float() - identity_grid(1, self.resolution)[0]).permute(2, 0, 1)[None]  # (1, 2, R, R)
-        offsets = F.grid_sample(displacement, self.crop_grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        read = self.crop + offsets[0].permute(1, 2, 0) * (self.resolution / 2.0)  # (h, w, 2) crop pixels to read
-        linear_inverse, translation = self.crop_to_photo
-        source = (read - translation) @ linear_inverse  # photo pixels
-        grid = (source - self.source_origin + 0.5) * self.source_scale - 1.0  # within the read box
-        region = F.grid_sample(self.image, grid[None], mode="bilinear", padding_mode="border", align_corners=False)
+        offsets = F.grid_sample(displacement, self.lattice_in_crop, mode="bilinear", padding_mode="zeros", align_corners=False)
+        read = self.lattice_read + offsets[0].permute(1, 2, 0) @ self.to_read  # (ny, nx, 2) in the read box
+        x0, y0, x1, y1 = self.box
+        grid = F.interpolate(read.permute(2, 0, 1)[None], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=True)
+        return F.grid_sample(self.image, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=False)
+
+    def _face_positions(self) -> torch.Tensor:
+        """(1, h, w, 2): each box pixel's position in the crop, in grid_sample units (the same for any crop size)."""
+        if self._face_grid is None:
+            x0, y0, x1, y1 = self.box
+            pixels = np.stack(np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64)), -1)
+            crop = pixels @ self.photo_to_crop[:, :2].T + self.photo_to_crop[:, 2]  # (h, w, 2) crop pixels
+            self._face_grid = torch.from_numpy((crop + 0.5) * (2.0 / self.resolution) - 1.0).float()[None]
+        return self._face_grid
+
+    def _into_photo(self, region: torch.Tensor) -> np.ndarray:
         x0, y0, x1, y1 = self.box
         result = self.photo.copy()
-        result[y0:y1, x0:x1] = region[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+        result[y0:y1, x0:x1] = region[0].permute(1, 2, 0).clamp(0.0, 255.0).add(0.5).to(torch.uint8).numpy()  # rounded
         return result
 
 

@@ -215,6 +215,48 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge") if pad_h or pad_w else frame
 
 
+class _YUVPlanes:
+    """The frame being encoded as 4:2:0 planes, updated in place: a whole RGB frame, or only a box of it."""
+
+    def __init__(self) -> None:
+        self.y: np.ndarray | None = None  # (H, W); u, v: (H/2, W/2); H and W even
+        self.u: np.ndarray | None = None
+        self.v: np.ndarray | None = None
+
+    def update(self, frame: np.ndarray, box: tuple[int, int, int, int] | None = None) -> None:
+        """Convert ``frame`` ((h, w, 3) uint8 RGB; odd sides padded by an edge pixel), or only its ``box``."""
+        if box is None or self.y is None:
+            self.y, self.u, self.v = _to_yuv420(_even(frame))
+            return
+        height, width = self.y.shape
+        x0, y0, x1, y1 = box
+        x0, y0 = max(0, x0 - x0 % 2), max(0, y0 - y0 % 2)  # whole 2x2 chroma blocks
+        x1, y1 = min(width, x1 + x1 % 2), min(height, y1 + y1 % 2)
+        if x1 <= x0 or y1 <= y0:
+            return
+        luma, blue, red = _to_yuv420(_even(frame[y0:y1, x0:x1]))  # the box ends at an odd side: padded as a whole frame is
+        self.y[y0:y1, x0:x1] = luma
+        self.u[y0 // 2:y1 // 2, x0 // 2:x1 // 2] = blue
+        self.v[y0 // 2:y1 // 2, x0 // 2:x1 // 2] = red
+
+    def packed(self) -> np.ndarray:
+        """(H * 3/2, W) uint8: the planes one after another, as ``av.VideoFrame.from_ndarray(..., "yuv420p")`` takes them."""
+        return np.concatenate([self.y.ravel(), self.u.ravel(), self.v.ravel()]).reshape(-1, self.y.shape[1])
+
+
+def _to_yuv420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FFmpeg's (swscale) RGB -> YUV 4:2:0 of an even-sided (h, w, 3) uint8 image: (h, w), (h/2, w/2), (h/2, w/2)."""
+    import av
+
+    height, width = rgb.shape[:2]
+    flat = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p").to_ndarray().ravel()
+    quarter = (height // 2) * (width // 2)
+    luma = flat[:height * width].reshape(height, width)
+    blue = flat[height * width:height * width + quarter].reshape(height // 2, width // 2)
+    red = flat[height * width + quarter:height * width + 2 * quarter].reshape(height // 2, width // 2)
+    return luma, blue, red
+
+
 class _AudioCopy:
     """Copies (or, for codecs MP4 cannot hold, re-encodes to AAC) the audio of a clip into an output container,
     a little ahead of the video so the file stays interleaved."""
@@ -314,6 +356,7 @@ class ClipWriter:
         self._stream: Any = None
         self._audio: _AudioCopy | None = None
         self._temporary: Path | None = None
+        self._planes = _YUVPlanes()
 
     def __enter__(self) -> "ClipWriter":
         import av
@@ -341,18 +384,24 @@ class ClipWriter:
             stream.bit_rate = max(1_000_000, width * height * 4)
         self._stream = stream
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one (H, W, 3) uint8 RGB frame; every frame must have the first one's size."""
+    def write(self, frame: np.ndarray, changed: tuple[int, int, int, int] | None = None) -> None:
+        """Append one (H, W, 3) uint8 RGB frame; every frame must have the first one's size.
+
+        ``changed``: the (x0, y0, x1, y1) box outside which this frame equals the previous one (a photo driven by
+        a clip changes only around the face); only that box is converted to YUV (a third of the time on a 1-MP
+        photo whose face is 500 px wide)."""
         import av
 
-        frame = _even(np.ascontiguousarray(frame))
+        frame = np.ascontiguousarray(frame)
+        size = (frame.shape[1] + frame.shape[1] % 2, frame.shape[0] + frame.shape[0] % 2)
         if self._stream is None:
-            self._open_video(frame.shape[1], frame.shape[0])
-        elif (frame.shape[1], frame.shape[0]) != (self._stream.width, self._stream.height):
+            self._open_video(*size)
+        elif size != (self._stream.width, self._stream.height):
             raise ValueError(f"frame {self.frames} is {frame.shape[1]}x{frame.shape[0]}, the clip {self._stream.width}x{self._stream.height}")
         if self._audio is not None:
             self._audio.mux_until(self.frames / float(self.fps))
-        video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        self._planes.update(frame, changed if self.frames else None)
+        video_frame = av.VideoFrame.from_ndarray(self._planes.packed(), format="yuv420p")
         video_frame.pts = self.frames
         video_frame.time_base = self._stream.codec_context.time_base
         self._container.mux(self._stream.encode(video_frame))
@@ -398,26 +447,26 @@ class BackgroundEncoder:
     def __init__(self, writer: ClipWriter, seconds: dict[str, float] | None = None, depth: int = 4) -> None:
         self.writer = writer
         self.seconds = seconds if seconds is not None else {}
-        self._frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._frames: queue.Queue[tuple[np.ndarray, tuple[int, int, int, int] | None] | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="clip-encoder", daemon=True)
 
     def _run(self) -> None:
-        while (frame := self._frames.get()) is not None:
+        while (item := self._frames.get()) is not None:
             if self._error is not None:
                 continue  # drain the queue so write() never blocks
             clock = time.perf_counter()
             try:
-                self.writer.write(frame)
+                self.writer.write(*item)
             except BaseException as error:  # noqa: BLE001 -- handed to the caller's thread
                 self._error = error
             self.seconds["encode"] = self.seconds.get("encode", 0.0) + time.perf_counter() - clock
 
-    def write(self, frame: np.ndarray) -> None:
-        """Queue one frame (blocks while ``depth`` frames wait)."""
+    def write(self, frame: np.ndarray, changed: tuple[int, int, int, int] | None = None) -> None:
+        """Queue one frame (blocks while ``depth`` frames wait); ``changed`` as for :meth:`ClipWriter.write`."""
         if self._error is not None:
             raise self._error
-        self._frames.put(frame)
+        self._frames.put((frame, changed))
 
     def __enter__(self) -> "BackgroundEncoder":
         self._thread.start()
