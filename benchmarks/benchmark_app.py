@@ -6,9 +6,11 @@
     python benchmarks/benchmark_app.py --url http://127.0.0.1:7860/   # an app that is already running
     python benchmarks/benchmark_app.py --clients 50 --requests_per_client 2 --hostile_per_client 1   # issue 13's goal
 
-Every request is a full transfer through ``gradio_client`` (upload two photos, queue, run, download the
-results): the expression source is matplotlib's Grace Hopper portrait and the target skimage's astronaut,
-both public domain. Latency is counted from submission to the downloaded result, so under load it
+Every request is a full transfer (upload two photos, queue, run, download the results), sent the way a browser
+does over Gradio's HTTP API with httpx (``--client http``, the default), or through ``gradio_client``
+(``--client gradio_client``: its threads and polling cost the shared 2 cores about twice the app's own CPU per
+transfer, so it measures the load generator as much as the app). The expression source is matplotlib's Grace
+Hopper portrait and the target skimage's astronaut, both public domain. Latency is counted from submission to the downloaded result, so under load it
 includes the time spent waiting in the queue. All clients are created first and then released together.
 
 ``--hostile_per_client K`` makes every client also send K transfers whose expression source is a hostile file
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import platform
 import socket
@@ -162,12 +165,69 @@ class PeakMemory:
         return round(self.peak / 2**20, 1) if self.peak else None
 
 
-def transfer_once(client, source: Path, target: Path) -> float:
-    """One `/transfer` call at default settings; returns its latency in seconds."""
-    from gradio_client import handle_file
+class Refused(Exception):
+    """The app answered a transfer with its error message (what a hostile file must get)."""
 
+
+class GradioClientSession:
+    """One visitor through ``gradio_client`` (its own threads, polling and parsing: on the app's 2 cores it costs
+    about twice the CPU the app spends on the transfer)."""
+
+    def __init__(self, url: str, download_dir: Path) -> None:
+        from gradio_client import Client
+
+        self.client = Client(url, verbose=False, download_files=str(download_dir))
+
+    def transfer(self, source: Path, target: Path) -> None:
+        from gradio_client import handle_file
+        from gradio_client.exceptions import AppError
+
+        try:
+            self.client.predict(handle_file(str(source)), handle_file(str(target)), 1.0, 0.0, True, 0, 0, api_name="/transfer")
+        except AppError as error:
+            raise Refused(str(error)) from None
+
+
+class HttpSession:
+    """One visitor through Gradio's documented HTTP API with httpx, as a browser does it: upload both photos, queue
+    `/transfer` (``/gradio_api/call/transfer``), follow its event stream, download the result photos."""
+
+    # /transfer's inputs after the two photos, at the page's defaults (see app.transfer)
+    SETTINGS = [1.0, 0.0, True, 0, 0, False, 0.0, 0.0, 0.0, 0.0, False]
+
+    def __init__(self, url: str, download_dir: Path) -> None:
+        import httpx
+
+        self.api = url.rstrip("/") + "/gradio_api"
+        self.http = httpx.Client(timeout=600)
+
+    def transfer(self, source: Path, target: Path) -> None:
+        with open(source, "rb") as first, open(target, "rb") as second:
+            uploaded = self.http.post(f"{self.api}/upload", files=[("files", first), ("files", second)])
+        uploaded.raise_for_status()
+        photos = [{"path": path, "meta": {"_type": "gradio.FileData"}} for path in uploaded.json()]
+        queued = self.http.post(f"{self.api}/call/transfer", json={"data": [*photos, *self.SETTINGS]})
+        queued.raise_for_status()
+        with self.http.stream("GET", f"{self.api}/call/transfer/{queued.json()['event_id']}") as events:
+            text = "".join(events.iter_text())
+        kind, _, data = text.partition("event: ")[2].partition("\ndata: ")
+        payload = json.loads(data.strip().splitlines()[0]) if data.strip() else None
+        if kind.strip() == "error":
+            raise Refused((payload or {}).get("error") or "error without a message")
+        if kind.strip() != "complete":
+            raise RuntimeError(f"unexpected event stream: {text[:200]!r}")
+        for output in payload:  # the result photos, as the page shows them
+            if isinstance(output, dict) and output.get("url"):
+                self.http.get(output["url"]).raise_for_status()
+
+
+SESSIONS = {"http": HttpSession, "gradio_client": GradioClientSession}
+
+
+def transfer_once(session, source: Path, target: Path) -> float:
+    """One `/transfer` call at default settings; returns its latency in seconds."""
     start = time.perf_counter()
-    client.predict(handle_file(str(source)), handle_file(str(target)), 1.0, 0.0, True, 0, 0, api_name="/transfer")
+    session.transfer(source, target)
     return time.perf_counter() - start
 
 
@@ -178,25 +238,20 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
     return {"p50_s": round(statistics.median(ordered), 3), "p95_s": round(ordered[rank95], 3), "max_s": round(ordered[-1], 3)}
 
 
-def run_single(url: str, source: Path, target: Path, runs: int, download_dir: Path) -> dict:
+def run_single(url: str, source: Path, target: Path, runs: int, download_dir: Path, client: str = "http") -> dict:
     """Sequential requests from one client (after one warm-up request)."""
-    from gradio_client import Client
-
-    client = Client(url, verbose=False, download_files=str(download_dir))
+    client = SESSIONS[client](url, download_dir)
     transfer_once(client, source, target)
     latencies = [transfer_once(client, source, target) for _ in range(runs)]
     return {"requests": runs, **percentiles(latencies)}
 
 
 def run_load(url: str, source: Path, target: Path, clients: int, requests_per_client: int, download_dir: Path,
-             hostile: list[Path] | None = None, hostile_per_client: int = 0) -> dict:
-    """``clients`` threads, each with its own gradio_client.Client, released together; every one sends
-    ``requests_per_client`` transfers back to back, then ``hostile_per_client`` with a hostile source file (which
-    must be refused with the app's message). Failures are collected, not raised."""
-    from gradio_client import Client
-    from gradio_client.exceptions import AppError
-
-    sessions = [Client(url, verbose=False, download_files=str(download_dir / f"client{k}")) for k in range(clients)]
+             hostile: list[Path] | None = None, hostile_per_client: int = 0, client: str = "http") -> dict:
+    """``clients`` threads, each with its own session (``client``: a key of :data:`SESSIONS`), released together;
+    every one sends ``requests_per_client`` transfers back to back, then ``hostile_per_client`` with a hostile
+    source file (which must be refused with the app's message). Failures are collected, not raised."""
+    sessions = [SESSIONS[client](url, download_dir / f"client{k}") for k in range(clients)]
     start_line = threading.Barrier(clients + 1)
     latencies: list[float] = []
     failures: list[str] = []
@@ -218,7 +273,7 @@ def run_load(url: str, source: Path, target: Path, clients: int, requests_per_cl
             bad = hostile[(index * hostile_per_client + turn) % len(hostile)]
             try:
                 transfer_once(client, bad, target)
-            except AppError as error:
+            except Refused as error:
                 with lock:
                     refused.append(f"{bad.name}: {error}")
             except Exception as error:  # noqa: BLE001
@@ -236,7 +291,7 @@ def run_load(url: str, source: Path, target: Path, clients: int, requests_per_cl
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
-    report = {"clients": clients, "requests": clients * requests_per_client, "succeeded": len(latencies),
+    report = {"client": client, "clients": clients, "requests": clients * requests_per_client, "succeeded": len(latencies),
               "hostile_requests": clients * hostile_per_client, "hostile_refused": len(refused),
               "hostile_messages": sorted(set(message.split(":", 1)[0] + ":" + message.split(":", 1)[1][:90] for message in refused)),
               "failures": failures, "wall_s": round(wall, 2), "throughput_per_s": round(len(latencies) / wall, 3)}
@@ -255,6 +310,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients")
     parser.add_argument("--requests_per_client", type=int, default=1)
     parser.add_argument("--hostile_per_client", type=int, default=0, help="hostile uploads per client after its transfers")
+    parser.add_argument("--client", choices=sorted(SESSIONS), default="http",
+                        help="how each visitor calls the app: httpx on Gradio's HTTP API (light, like a browser), or gradio_client")
     parser.add_argument("--pid", type=int, default=None, help="with --url: the app's process id, for its peak memory")
     parser.add_argument("--single_runs", type=int, default=5, help="sequential requests from one client first (0: skip)")
     parser.add_argument("--concurrency", type=int, default=None, help="AIPGAN_CONCURRENCY for the started app")
@@ -281,10 +338,10 @@ def main(argv: list[str] | None = None) -> dict:
             figures = {"url": url, "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
                        "platform": platform.platform(), "python": platform.python_version()}
             if args.single_runs > 0:
-                figures["single"] = run_single(url, source, target, args.single_runs, work / "single")
+                figures["single"] = run_single(url, source, target, args.single_runs, work / "single", args.client)
             with PeakMemory(process.pid if process is not None else args.pid) as memory:
                 figures["load"] = run_load(url, source, target, args.clients, args.requests_per_client, work / "load",
-                                           hostile_files(work / "hostile"), args.hostile_per_client)
+                                           hostile_files(work / "hostile"), args.hostile_per_client, args.client)
             figures["load"]["peak_rss_mb"] = memory.peak_mb
             figures["goals"] = {name: ("pass" if check(figures["load"]) else "FAIL") for name, check in GOALS.items()}
         finally:

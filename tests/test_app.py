@@ -271,11 +271,13 @@ def test_webcam_streams_into_the_live_adapter(client):
     assert stream["stream_every"] == 0.1 and stream["time_limit"] == 120
 
 
-def test_concurrent_clients_all_succeed_and_hostile_files_are_refused(app_url, photos, tmp_path):
-    """A small version of benchmarks/benchmark_app.py (which runs 20 clients): 6 transfers, then 6 hostile uploads."""
+@pytest.mark.parametrize("client", ["http", "gradio_client"])
+def test_concurrent_clients_all_succeed_and_hostile_files_are_refused(app_url, photos, tmp_path, client):
+    """A small version of benchmarks/benchmark_app.py (which runs 20 clients): 6 transfers, then 6 hostile uploads,
+    sent over the HTTP API as a browser does and through gradio_client."""
     hostile = benchmark_app.hostile_files(tmp_path / "hostile")
     report = benchmark_app.run_load(app_url, *photos, clients=6, requests_per_client=1, download_dir=tmp_path,
-                                    hostile=hostile, hostile_per_client=1)
+                                    hostile=hostile, hostile_per_client=1, client=client)
     assert report["failures"] == [] and report["succeeded"] == 6, report
     assert report["hostile_refused"] == 6 and len(report["hostile_messages"]) == len(hostile), report
     assert report["p95_s"] < 120, report
