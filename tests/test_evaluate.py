@@ -1,4 +1,4 @@
-"""aipgan_hf.evaluate (with evaluation_pairs and evaluation_report): pairs and references, baselines, scores,
+"""aipgan_hf.evaluation (the package behind `python -m aipgan_hf.evaluate`): pairs and references, baselines, scores,
 the expression response of known motions, and the one-command report, on faces built from the wheel photos."""
 
 from __future__ import annotations
@@ -10,9 +10,26 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aipgan_hf import evaluate, evaluation_pairs, evaluation_report, metrics
-from aipgan_hf.evaluation_pairs import CROSS_PERSON, SAME_PERSON, EvaluationPair, SplitColumns
-from aipgan_hf.expression_measures import MEASURE_NAMES
+from aipgan_hf.errors import ConfigError
+from aipgan_hf.evaluation import run
+from aipgan_hf.evaluation.crops import CropMeasurer
+from aipgan_hf.evaluation.data import SplitData, load_split, split_columns
+from aipgan_hf.evaluation.image_quality import PSNR_CAP_DB
+from aipgan_hf.evaluation.landmark_fidelity import ANCHOR_POINTS, apply_matrix, similarity_matrix
+from aipgan_hf.evaluation.measures import MEASURE_NAMES
+from aipgan_hf.evaluation.methods import (
+    BASELINES,
+    MODEL_METHOD,
+    aligned_source_retarget,
+    baseline_methods,
+    model_method,
+    oracle_landmarks,
+    piecewise_affine_warp,
+)
+from aipgan_hf.evaluation.networks import ExpressionClassifier
+from aipgan_hf.evaluation.pairs import CROSS_PERSON, SAME_PERSON, EvaluationPair, SplitColumns, build_pairs, choose_references
+from aipgan_hf.evaluation.report import format_report, grid_cells, result_to_json
+from aipgan_hf.evaluation.scoring import REFERENCE_METHOD, evaluate
 
 RESOLUTION = 128
 LOWER_FACE = [5, 6, 7, 8, 9, 10, 11, 55, 56, 57, 58, 59, 65, 66, 67]  # chin, lower lip: drop to open the mouth
@@ -32,7 +49,7 @@ def _express(crop: np.ndarray, landmarks: np.ndarray, amounts: np.ndarray) -> tu
     moved[[48, 54, 60, 64], 1] -= lift
     moved[17:27, 1] -= brows
     moved[[37, 38, 43, 44], 1] += lids
-    return evaluate.piecewise_affine_warp(crop, landmarks, moved), moved
+    return piecewise_affine_warp(crop, landmarks, moved), moved
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +81,8 @@ def _columns(rows: list[dict], with_landmarks: bool = True) -> SplitColumns:
     )
 
 
-def _split_data(rows: list[dict]) -> evaluate.SplitData:
-    return evaluate.SplitData(
+def _split_data(rows: list[dict]) -> SplitData:
+    return SplitData(
         images={i: r["image"] for i, r in enumerate(rows)},
         landmarks={i: np.asarray(r["landmarks"], dtype=np.float64) for i, r in enumerate(rows)},
         identities=[r["identity"] for r in rows],
@@ -95,14 +112,14 @@ def test_references_follow_the_rules(people):
              dict(identity="lfw/a", expression="", landmarks=_with_mouth(base, 9.0))]
     rows += [dict(identity="lfw/b", expression="happiness", landmarks=base)] * 2
     rows += [dict(identity="grimace/g", expression="", landmarks=_with_mouth(base, m)) for m in (6.0, 0.2, 8.0, 3.0)]
-    references = evaluation_pairs.choose_references(_columns(rows))
+    references = choose_references(_columns(rows))
     frame_30 = 6
     assert {s: r for s, r in references.items() if s < 13} == {s: frame_30 for s in range(13) if abs(s - frame_30) * 5 >= 15}
     assert references[14] == 13  # London smiling -> the same person's neutral
     assert references[17] == 16 and 18 not in references and 15 not in references  # most neutral neutral; unlabelled is no source
     assert 19 not in references and 20 not in references  # no neutral photo: no reference
     assert {references[r] for r in (21, 23, 24)} == {22} and 22 not in references
-    first = evaluation_pairs.choose_references(_columns(rows, with_landmarks=False))
+    first = choose_references(_columns(rows, with_landmarks=False))
     assert first[17] == 15 and first[14] == 13  # without landmarks: the first candidate
 
 
@@ -117,8 +134,8 @@ def _label_rows() -> list[dict]:
 def test_cross_pairs_have_the_source_persons_reference():
     rows = _label_rows()
     columns = _columns(rows, with_landmarks=False)
-    references = evaluation_pairs.choose_references(columns)
-    pairs = evaluation_pairs.build_pairs(columns, max_pairs=200, pairs_per_identity=4)
+    references = choose_references(columns)
+    pairs = build_pairs(columns, max_pairs=200, pairs_per_identity=4)
     same = [p for p in pairs if p.kind == SAME_PERSON]
     cross = [p for p in pairs if p.kind == CROSS_PERSON]
     assert len(same) > 10 and len(cross) > 10
@@ -137,21 +154,21 @@ def test_cross_pairs_have_the_source_persons_reference():
     assert {columns.family(p.source) for p in cross} == {"lfw", "london", "video"}
     assert any(identity[p.target] == "lfw/single" for p in cross)
     assert len(set(pairs)) == len(pairs)
-    assert pairs == evaluation_pairs.build_pairs(columns, max_pairs=200, pairs_per_identity=4)
+    assert pairs == build_pairs(columns, max_pairs=200, pairs_per_identity=4)
 
 
 def test_pairs_are_capped_and_balanced():
     rows = [dict(identity=f"p{i}", expression=e) for i in range(30) for e in ("neutral", "happiness")]
-    pairs = evaluation_pairs.build_pairs(_columns(rows, False), max_pairs=10)
+    pairs = build_pairs(_columns(rows, False), max_pairs=10)
     kinds = [p.kind for p in pairs]
     assert len(pairs) == 10 and kinds.count(SAME_PERSON) == 5 and kinds.count(CROSS_PERSON) == 5
-    assert evaluation_pairs.build_pairs(_columns(rows, False), max_pairs=10, seed=1) != pairs
+    assert build_pairs(_columns(rows, False), max_pairs=10, seed=1) != pairs
 
 
 def test_small_sources_are_not_crowded_out():
     big = [dict(identity=f"lfw/{i}", expression=e, source="lfw") for i in range(40) for e in ("neutral", "happiness")]
     small = [dict(identity=f"london/{i}", expression=e, source="london") for i in range(2) for e in ("neutral", "happiness")]
-    pairs = evaluation_pairs.build_pairs(_columns(big + small, False), max_pairs=16, pairs_per_identity=1)
+    pairs = build_pairs(_columns(big + small, False), max_pairs=16, pairs_per_identity=1)
     from_small = [p for p in pairs if (big + small)[p.target]["source"] == "london"]
     assert len(from_small) == 4  # every london pair (2 people x 2 kinds), 12 of 80 from lfw
     assert len(pairs) == 16
@@ -159,15 +176,15 @@ def test_small_sources_are_not_crowded_out():
 
 def test_neighbouring_video_frames_do_not_make_a_pair():
     close = [dict(identity="v", clip="v/clip1", frame=f) for f in range(5)]
-    assert evaluation_pairs.build_pairs(_columns(close, False)) == []
+    assert build_pairs(_columns(close, False)) == []
     apart = close + [dict(identity="v", clip="v/clip1", frame=200)]
-    pairs = evaluation_pairs.build_pairs(_columns(apart, False))
+    pairs = build_pairs(_columns(apart, False))
     assert pairs and all(p.kind == SAME_PERSON and 5 in (p.target, p.source) for p in pairs)
 
 
 def test_max_pairs_must_be_positive():
-    with pytest.raises(evaluate.ConfigError):
-        evaluation_pairs.build_pairs(_columns([dict(identity="a")], False), max_pairs=0)
+    with pytest.raises(ConfigError):
+        build_pairs(_columns([dict(identity="a")], False), max_pairs=0)
 
 
 # ------------------------------------------------------------------------------------------ baselines
@@ -175,7 +192,7 @@ def test_max_pairs_must_be_positive():
 
 def test_warp_with_unmoved_landmarks_is_the_identity(people):
     crop, landmarks = people[0]["image"], people[0]["landmarks"]
-    np.testing.assert_array_equal(evaluate.piecewise_affine_warp(crop, landmarks, landmarks), crop)
+    np.testing.assert_array_equal(piecewise_affine_warp(crop, landmarks, landmarks), crop)
 
 
 def test_the_warp_baseline_uses_the_injected_retarget(people):
@@ -187,10 +204,10 @@ def test_the_warp_baseline_uses_the_injected_retarget(people):
 
     data = _split_data(people)
     pairs = [EvaluationPair(CROSS_PERSON, 5, 1, 0), EvaluationPair(CROSS_PERSON, 0, 7, 5)]
-    outputs = evaluate.baseline_methods(["warp"], still)[evaluate.BASELINES["warp"]](pairs, data)
+    outputs = baseline_methods(["warp"], still)[BASELINES["warp"]](pairs, data)
     assert calls == [((2, 68, 2), (2, 68, 2))]  # one batched call
     np.testing.assert_array_equal(outputs, np.stack([people[5]["image"], people[0]["image"]]))
-    moved = evaluate.baseline_methods(["warp"])[evaluate.BASELINES["warp"]](pairs, data)  # default: aligned source
+    moved = baseline_methods(["warp"])[BASELINES["warp"]](pairs, data)  # default: aligned source
     assert np.abs(moved.astype(int) - outputs).mean() > 1.0
 
 
@@ -199,13 +216,13 @@ def test_oracle_moves_the_target_by_the_sources_own_change(people):
     other = people[5]["landmarks"]
     change = np.zeros_like(other)
     change[LOWER_FACE, 1] = 5.0  # non-anchor points only
-    pose = metrics.similarity_matrix(other, other * 0.5 + 20.0)  # S and S0 photographed smaller, elsewhere
-    reference, source = metrics.apply_matrix(other, pose), metrics.apply_matrix(other + change, pose)
-    oracle = evaluate.oracle_landmarks(target, source, reference)
-    anchors = list(metrics.ANCHOR_POINTS)
-    to_target = metrics.similarity_matrix(other[anchors], target[anchors])[:, :2]  # Q's face onto T's, pose undone
+    pose = similarity_matrix(other, other * 0.5 + 20.0)  # S and S0 photographed smaller, elsewhere
+    reference, source = apply_matrix(other, pose), apply_matrix(other + change, pose)
+    oracle = oracle_landmarks(target, source, reference)
+    anchors = list(ANCHOR_POINTS)
+    to_target = similarity_matrix(other[anchors], target[anchors])[:, :2]  # Q's face onto T's, pose undone
     np.testing.assert_allclose(oracle - target, change @ to_target.T, atol=1e-6)
-    np.testing.assert_allclose(evaluate.oracle_landmarks(target, reference, reference), target, atol=1e-9)
+    np.testing.assert_allclose(oracle_landmarks(target, reference, reference), target, atol=1e-9)
 
 
 class _FakePipeline:
@@ -223,7 +240,7 @@ def test_model_method_passes_crops_and_stored_landmarks(people):
     pipeline = _FakePipeline()
     data = _split_data(people)
     pairs = [EvaluationPair(CROSS_PERSON, 5, 1, 0), EvaluationPair(CROSS_PERSON, 0, 7, 5), EvaluationPair(SAME_PERSON, 6, 7, 6)]
-    outputs = evaluate.model_method(pipeline, batch_size=2)(pairs, data)
+    outputs = model_method(pipeline, batch_size=2)(pairs, data)
     assert [c[0] for c in pipeline.calls] == [(2, 3, RESOLUTION, RESOLUTION), (1, 3, RESOLUTION, RESOLUTION)]
     np.testing.assert_allclose(pipeline.calls[0][2].numpy(), np.stack([people[1]["landmarks"], people[7]["landmarks"]]), atol=1e-4)
     np.testing.assert_allclose(pipeline.calls[1][3].numpy(), people[6]["landmarks"][None], atol=1e-4)
@@ -231,14 +248,14 @@ def test_model_method_passes_crops_and_stored_landmarks(people):
 
 
 def test_parse_baselines_and_classifiers():
-    assert evaluate.parse_baselines("all") == ["target", "source", "warp", "oracle"]
-    assert evaluate.parse_baselines("none") == []
-    assert evaluate.parse_baselines("oracle, target") == ["oracle", "target"]
-    with pytest.raises(evaluate.ConfigError, match="blur"):
-        evaluate.parse_baselines("warp,blur")
-    assert evaluate.parse_classifiers("fer, facex") == ["fer", "facex"]
-    with pytest.raises(evaluate.ConfigError, match="vgg"):
-        evaluate.parse_classifiers("fer,vgg")
+    assert run.parse_baselines("all") == ["target", "source", "warp", "oracle"]
+    assert run.parse_baselines("none") == []
+    assert run.parse_baselines("oracle, target") == ["oracle", "target"]
+    with pytest.raises(ConfigError, match="blur"):
+        run.parse_baselines("warp,blur")
+    assert run.parse_classifiers("fer, facex") == ["fer", "facex"]
+    with pytest.raises(ConfigError, match="vgg"):
+        run.parse_classifiers("fer,vgg")
 
 
 # ------------------------------------------------------------------------------------------ scores
@@ -264,9 +281,9 @@ def known_result(people):
     FID on 8x8 thumbnails, to keep it fast."""
     from aipgan_hf.processing import FaceProcessor
 
-    measurer = evaluate.CropMeasurer(FaceProcessor(resolution=RESOLUTION), {"fer": metrics.ExpressionClassifier("fer")})
-    methods = evaluate.baseline_methods(["target", "source", "oracle"])
-    return evaluate.evaluate(_split_data(people), _known_pairs(), methods, measurer, _thumbnail_features)
+    measurer = CropMeasurer(FaceProcessor(resolution=RESOLUTION), {"fer": ExpressionClassifier("fer")})
+    methods = baseline_methods(["target", "source", "oracle"])
+    return evaluate(_split_data(people), _known_pairs(), methods, measurer, _thumbnail_features)
 
 
 def _per_kind(result, method, key, kind):
@@ -277,7 +294,7 @@ def test_oracle_landmarks_respond_fully_and_copying_the_shape_does_not(people):
     """On landmarks alone (no detector): 30 other people (the Hopper shape, each reshaped and posed differently)
     each pull a random expression S from their neutral S0; T + (S - S0) has an expression response of about 1 on
     every measure, while the source's landmarks aligned onto T carry the other person's shape and respond less."""
-    from aipgan_hf.expression_measures import expression_change, expression_response
+    from aipgan_hf.evaluation.measures import expression_change, expression_response
 
     rng = np.random.default_rng(0)
     target, base = people[0]["landmarks"], people[5]["landmarks"]
@@ -285,10 +302,10 @@ def test_oracle_landmarks_respond_fully_and_copying_the_shape_does_not(people):
     for _ in range(30):
         neutral = base + rng.normal(0, 1.5, base.shape)  # another person's face shape
         _, expressive = _express(np.zeros((RESOLUTION, RESOLUTION, 3), np.uint8), neutral, rng.uniform([0, -3, 0, 0, 0], [12, 5, 6, 8, 4]))
-        pose = metrics.similarity_matrix(base, base * rng.uniform(0.6, 1.4) + rng.uniform(-20, 20, 2))
-        rest, moved = metrics.apply_matrix(neutral, pose), metrics.apply_matrix(expressive, pose)
-        oracle_changes.append(expression_change(evaluate.oracle_landmarks(target, moved, rest), target))
-        copied_changes.append(expression_change(evaluate.aligned_source_retarget(target[None], moved[None])[0], target))
+        pose = similarity_matrix(base, base * rng.uniform(0.6, 1.4) + rng.uniform(-20, 20, 2))
+        rest, moved = apply_matrix(neutral, pose), apply_matrix(expressive, pose)
+        oracle_changes.append(expression_change(oracle_landmarks(target, moved, rest), target))
+        copied_changes.append(expression_change(aligned_source_retarget(target[None], moved[None])[0], target))
         source_changes.append(expression_change(moved, rest))
     oracle = expression_response(np.array(oracle_changes), np.array(source_changes))
     assert all(oracle[m].mean > 0.97 for m in (*MEASURE_NAMES, "mean")), oracle
@@ -299,7 +316,7 @@ def test_oracle_landmarks_respond_fully_and_copying_the_shape_does_not(people):
 def test_oracle_responds_to_the_sources_own_change(known_result):
     """Through the images and dlib: the oracle's warps follow the sources' own changes (mouth opening and brows,
     which dlib tracks best on these warps) and beat the target person's own photo of the same label."""
-    oracle = known_result.response(evaluate.BASELINES["oracle"])
+    oracle = known_result.response(BASELINES["oracle"])
     assert oracle["mouth_open"].mean > 0.8 and oracle["mouth_open"].n == 8
     assert oracle["brow_raise"].mean > 0.5
     reference = known_result.response(known_result.reference_method)
@@ -308,7 +325,7 @@ def test_oracle_responds_to_the_sources_own_change(known_result):
 
 
 def test_target_unchanged_does_not_respond_and_keeps_identity(known_result):
-    name = evaluate.BASELINES["target"]
+    name = BASELINES["target"]
     response = known_result.response(name)
     for measure in (*MEASURE_NAMES, "mean"):
         assert (response[measure].mean, response[measure].low, response[measure].high) == (0.0, 0.0, 0.0)
@@ -322,13 +339,13 @@ def test_target_unchanged_does_not_respond_and_keeps_identity(known_result):
 
 
 def test_source_pasted_is_a_leak(known_result):
-    name = evaluate.BASELINES["source"]
+    name = BASELINES["source"]
     assert np.all(_per_kind(known_result, name, "identity_source", CROSS_PERSON) == 0.0)
     assert np.all(_per_kind(known_result, name, "same_person", CROSS_PERSON) == 0.0)
     assert np.all(np.isnan(_per_kind(known_result, name, "identity_source", SAME_PERSON)))
-    assert np.all(_per_kind(known_result, name, "psnr", SAME_PERSON) == metrics.PSNR_CAP_DB)
+    assert np.all(_per_kind(known_result, name, "psnr", SAME_PERSON) == PSNR_CAP_DB)
     assert np.all(_per_kind(known_result, name, "agreement_fer", CROSS_PERSON) == 1.0)  # reads as the source, trivially
-    target_leak = _per_kind(known_result, evaluate.BASELINES["target"], "identity_source", CROSS_PERSON)
+    target_leak = _per_kind(known_result, BASELINES["target"], "identity_source", CROSS_PERSON)
     assert np.all(target_leak > 0.4)  # the target itself is far from the other person
 
 
@@ -344,14 +361,14 @@ def test_reference_row_is_the_target_persons_own_photo(known_result):
 
 def test_fid_is_computed_for_every_generated_method(known_result):
     for method in ("target", "source", "oracle"):
-        method = evaluate.BASELINES[method]
+        method = BASELINES[method]
         fid = known_result.fid[method]
         assert set(fid) == {"all", SAME_PERSON, CROSS_PERSON}
         assert all(np.isfinite(v) and v >= 0 for v in fid.values())
 
 
 def test_report_puts_the_main_table_first(known_result):
-    report = evaluation_report.format_report(known_result, {"dataset": "tiny"}, "grid.png")
+    report = format_report(known_result, {"dataset": "tiny"}, "grid.png")
     main, same, diagnostics, secondary = (report.index(h) for h in ("## Main", "## Same person", "## Cross person: motion",
                                                                      "## Cross person, secondary"))
     assert main < same < diagnostics < secondary
@@ -370,13 +387,13 @@ def test_report_puts_the_main_table_first(known_result):
 
 
 def test_json_has_the_expression_response(known_result):
-    out = json.loads(json.dumps(evaluation_report.result_to_json(known_result), allow_nan=False))
-    oracle = out["methods"][evaluate.BASELINES["oracle"]]
-    expected = known_result.response(evaluate.BASELINES["oracle"])["mouth_open"]
+    out = json.loads(json.dumps(result_to_json(known_result), allow_nan=False))
+    oracle = out["methods"][BASELINES["oracle"]]
+    expected = known_result.response(BASELINES["oracle"])["mouth_open"]
     assert oracle["expression_response"][CROSS_PERSON]["mouth_open"] == pytest.approx(
         {"mean": expected.mean, "low": expected.low, "high": expected.high, "n": 8})
     assert oracle["expression_response"][CROSS_PERSON]["mean"]["n"] == 8
-    assert out["methods"][evaluate.BASELINES["target"]]["all"]["identity_target"]["mean"] == 0.0
+    assert out["methods"][BASELINES["target"]]["all"]["identity_target"]["mean"] == 0.0
     assert out["kinds"] == {SAME_PERSON: 2, CROSS_PERSON: 8}
 
 
@@ -384,7 +401,7 @@ def test_grid_cells_are_all_transfers_to_another_person():
     identities = ["a", "a", "b", "b", "c", "c", "d"]
     pairs = [EvaluationPair(SAME_PERSON, 0, 1, 0, 1), EvaluationPair(CROSS_PERSON, 0, 3, 2),
              EvaluationPair(CROSS_PERSON, 2, 1, 0), EvaluationPair(CROSS_PERSON, 4, 6, 6), EvaluationPair(CROSS_PERSON, 5, 3, 2)]
-    targets, sources = evaluation_report.grid_cells(pairs, identities, size=2)
+    targets, sources = grid_cells(pairs, identities, size=2)
     assert targets == [0, 4] and sources == [(3, 2), (6, 6)]
     assert not {identities[t] for t in targets} & {identities[s] for s, _ in sources}
 
@@ -420,16 +437,16 @@ def tiny_dataset(people, tmp_path_factory):
 
 def test_command_writes_report_json_and_grid_without_a_model(tiny_dataset, tmp_path):
     report_path, json_path, grid_path = tmp_path / "out" / "report.md", tmp_path / "r.json", tmp_path / "out" / "grid.png"
-    status = evaluate.main([
+    status = run.main([
         "--dataset", str(tiny_dataset), "--split", "test", "--no_model", "--baselines", "target,oracle",
         "--classifiers", "fer", "--max_pairs", "4", "--output", str(report_path), "--json", str(json_path),
         "--grid", str(grid_path), "--grid_size", "2", "--no_fid",
     ])
     assert status == 0
     report = report_path.read_text()
-    for method in (evaluate.BASELINES["target"], evaluate.BASELINES["oracle"], evaluate.REFERENCE_METHOD):
+    for method in (BASELINES["target"], BASELINES["oracle"], REFERENCE_METHOD):
         assert f"| {method} |" in report
-    assert f"| {evaluate.BASELINES['source']} |" not in report and f"| {evaluate.MODEL_METHOD} |" not in report
+    assert f"| {BASELINES['source']} |" not in report and f"| {MODEL_METHOD} |" not in report
     assert "no shape model given" in report
     assert not list(report_path.parent.glob(".report.md.*"))  # the temporary file was renamed away
     results = json.loads(json_path.read_text())
@@ -460,25 +477,35 @@ def test_command_runs_the_model_and_its_shape_model(tiny_dataset, tmp_path, monk
     fake.resolution, fake.shape_model = RESOLUTION, _FakeShapeModel()
     monkeypatch.setattr(pipeline_module.AIPGANPipeline, "from_pretrained", classmethod(lambda cls, *a, **k: fake))
     report_path, json_path = tmp_path / "report.md", tmp_path / "r.json"
-    status = evaluate.main(["--dataset", str(tiny_dataset), "--baselines", "target,warp", "--classifiers", "fer",
+    status = run.main(["--dataset", str(tiny_dataset), "--baselines", "target,warp", "--classifiers", "fer",
                             "--max_pairs", "2", "--output", str(report_path), "--json", str(json_path), "--no_fid"])
     assert status == 0
     report = report_path.read_text()
-    assert f"| {evaluate.MODEL_METHOD} |" in report and "the checkpoint's shape model" in report
+    assert f"| {MODEL_METHOD} |" in report and "the checkpoint's shape model" in report
     assert len(fake.calls) == 1 and fake.shape_model.calls == 1  # 2 pairs: one batch each
     results = json.loads(json_path.read_text())["methods"]
-    for name in (evaluate.MODEL_METHOD, evaluate.BASELINES["warp"]):  # both give back the target here
+    for name in (MODEL_METHOD, BASELINES["warp"]):  # both give back the target here
         assert results[name]["all"]["identity_target"]["mean"] == pytest.approx(0.0, abs=0.05)
 
 
+def test_the_old_module_names_still_import():
+    """``aipgan_hf.evaluate`` (the command's module) and ``aipgan_hf.metrics`` re-export the package's code."""
+    from aipgan_hf import evaluate as command
+    from aipgan_hf import metrics
+
+    assert command.main is run.main and command.evaluate is evaluate and command.BASELINES is BASELINES
+    assert metrics.similarity_matrix is similarity_matrix and metrics.ExpressionClassifier is ExpressionClassifier
+    assert all(hasattr(command, name) for name in command.__all__) and all(hasattr(metrics, name) for name in metrics.__all__)
+
+
 def test_command_explains_user_errors(tiny_dataset, tmp_path, capsys):
-    assert evaluate.main(["--dataset", str(tmp_path / "missing"), "--no_model"]) == 2
+    assert run.main(["--dataset", str(tmp_path / "missing"), "--no_model"]) == 2
     assert "not found" in capsys.readouterr().err
-    assert evaluate.main(["--dataset", str(tiny_dataset), "--split", "train", "--no_model"]) == 2
+    assert run.main(["--dataset", str(tiny_dataset), "--split", "train", "--no_model"]) == 2
     assert "no split 'train'" in capsys.readouterr().err
-    assert evaluate.main(["--dataset", str(tiny_dataset), "--no_model", "--baselines", "none"]) == 2
+    assert run.main(["--dataset", str(tiny_dataset), "--no_model", "--baselines", "none"]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err
-    assert evaluate.main(["--dataset", str(tiny_dataset), "--no_model", "--classifiers", "vgg"]) == 2
+    assert run.main(["--dataset", str(tiny_dataset), "--no_model", "--classifiers", "vgg"]) == 2
     assert "vgg" in capsys.readouterr().err
     assert not (tmp_path / "report.md").exists()
 
@@ -490,10 +517,10 @@ def test_command_explains_user_errors(tiny_dataset, tmp_path, capsys):
 @pytest.mark.skipif(not BUILT_DATASET.is_dir(), reason=f"needs the built dataset at {BUILT_DATASET}")
 def test_references_on_the_built_test_split():
     """London smiling takes the same person's neutral photo; references open the mouth less than their sources."""
-    from aipgan_hf.expression_measures import landmark_measures
+    from aipgan_hf.evaluation.measures import landmark_measures
 
-    columns = evaluate.split_columns(evaluate.load_split(BUILT_DATASET, "test"))
-    references = evaluation_pairs.choose_references(columns)
+    columns = split_columns(load_split(BUILT_DATASET, "test"))
+    references = choose_references(columns)
     assert len(references) > 50
     london = [s for s in references if columns.sources[s] == "london"]
     assert london and all(columns.expressions[references[s]] == "neutral" and columns.expressions[s] == "happiness" for s in london)

@@ -1,4 +1,5 @@
-"""Measures of aipgan_hf.metrics on constructed cases whose answer is known."""
+"""The measures of aipgan_hf.evaluation (landmark fidelity, identity, image quality, networks, statistics,
+expression measures) on constructed cases whose answer is known."""
 
 from __future__ import annotations
 
@@ -7,8 +8,23 @@ import math
 import numpy as np
 import pytest
 
-from aipgan_hf import metrics
 from aipgan_hf.errors import InvalidImageError
+from aipgan_hf.evaluation.identity import descriptor_distance
+from aipgan_hf.evaluation.image_quality import PSNR_CAP_DB, frechet_distance, psnr, ssim
+from aipgan_hf.evaluation.landmark_fidelity import (
+    align_landmarks,
+    apply_matrix,
+    displacement_fidelity,
+    eye_aspect_ratio,
+    interocular_distance,
+    motion_fidelity,
+    mouth_aspect_ratio,
+    normalized_landmark_error,
+    region_fidelities,
+    similarity_matrix,
+)
+from aipgan_hf.evaluation.networks import ExpressionClassifier, InceptionFeatures
+from aipgan_hf.evaluation.statistics import bootstrap_mean, percentile_interval
 from aipgan_hf.landmarks import EXPRESSION_REGIONS, INNER_LIPS, MOUTH, RIGHT_EYE, region_indices
 
 MOUTH_POINTS = region_indices(EXPRESSION_REGIONS["mouth"])
@@ -42,25 +58,25 @@ def _similarity(points: np.ndarray, scale: float, angle_deg: float, shift: tuple
 def test_similarity_matrix_recovers_a_known_transform(astronaut_face):
     landmarks, _ = astronaut_face
     moved = _similarity(landmarks, 0.7, 25.0, (13.0, -4.0))
-    matrix = metrics.similarity_matrix(landmarks, moved)
-    np.testing.assert_allclose(metrics.apply_matrix(landmarks, matrix), moved, atol=1e-8)
+    matrix = similarity_matrix(landmarks, moved)
+    np.testing.assert_allclose(apply_matrix(landmarks, matrix), moved, atol=1e-8)
     np.testing.assert_allclose(np.linalg.det(matrix[:, :2]), 0.49, rtol=1e-8)
 
 
 def test_similarity_matrix_never_reflects(astronaut_face):
     landmarks, _ = astronaut_face
     mirrored = landmarks * np.array([-1.0, 1.0])
-    matrix = metrics.similarity_matrix(landmarks, mirrored)
+    matrix = similarity_matrix(landmarks, mirrored)
     assert np.linalg.det(matrix[:, :2]) > 0  # a mirror image cannot be fitted, only approximated
 
 
 def test_similarity_transformed_landmarks_have_zero_error(astronaut_face):
     landmarks, _ = astronaut_face
     moved = _similarity(landmarks, 1.3, -12.0, (40.0, 7.0))
-    assert metrics.normalized_landmark_error(moved, landmarks) == pytest.approx(0.0, abs=1e-9)
-    fidelity = metrics.region_fidelities(moved, landmarks, landmarks)
+    assert normalized_landmark_error(moved, landmarks) == pytest.approx(0.0, abs=1e-9)
+    fidelity = region_fidelities(moved, landmarks, landmarks)
     assert all(math.isnan(value) for value in fidelity.values())  # ground truth did not move: undefined
-    np.testing.assert_allclose(metrics.align_landmarks(moved, landmarks), landmarks, atol=1e-8)
+    np.testing.assert_allclose(align_landmarks(moved, landmarks), landmarks, atol=1e-8)
 
 
 def test_fidelity_recovers_a_known_mouth_displacement(astronaut_face):
@@ -71,14 +87,14 @@ def test_fidelity_recovers_a_known_mouth_displacement(astronaut_face):
     pose = dict(scale=0.9, angle_deg=8.0, shift=(5.0, -3.0))  # the output may sit elsewhere in its frame
 
     def fidelity(output):
-        return metrics.displacement_fidelity(_similarity(output, **pose), target, truth, MOUTH_POINTS)
+        return displacement_fidelity(_similarity(output, **pose), target, truth, MOUTH_POINTS)
 
     assert fidelity(target) == pytest.approx(0.0, abs=1e-9)  # did not move: as good as the target
     assert fidelity(truth) == pytest.approx(1.0, abs=1e-9)
     assert fidelity(target + 0.5 * displacement) == pytest.approx(0.5, abs=1e-9)
     assert fidelity(target + 2.0 * displacement) == pytest.approx(0.0, abs=1e-9)  # overshoot by 100%
     assert fidelity(target - displacement) == pytest.approx(-1.0, abs=1e-9)  # moved the wrong way
-    regions = metrics.region_fidelities(truth, target, truth)
+    regions = region_fidelities(truth, target, truth)
     assert regions["mouth"] == pytest.approx(1.0)
     assert math.isnan(regions["brows"]) and math.isnan(regions["eyes"])
 
@@ -87,8 +103,8 @@ def test_landmark_error_is_relative_to_interocular_distance(astronaut_face):
     truth, _ = astronaut_face
     output = truth.copy()
     output[MOUTH] += np.array([0.0, 2.0])  # 20 mouth points moved 2 px down; anchors untouched
-    expected = 2.0 * 20 / 68 / metrics.interocular_distance(truth)
-    assert metrics.normalized_landmark_error(output, truth) == pytest.approx(expected, rel=1e-9)
+    expected = 2.0 * 20 / 68 / interocular_distance(truth)
+    assert normalized_landmark_error(output, truth) == pytest.approx(expected, rel=1e-9)
 
 
 def test_mouth_aspect_ratio_measures_the_opening(astronaut_face):
@@ -100,10 +116,10 @@ def test_mouth_aspect_ratio_measures_the_opening(astronaut_face):
     closed[lower_inner] = closed[upper_inner]
     opened = closed.copy()
     opened[lower_inner, 1] += 6.0  # image y grows downwards: the lower lip drops 6 px
-    assert metrics.mouth_aspect_ratio(closed) == pytest.approx(0.0, abs=1e-12)
-    assert metrics.mouth_aspect_ratio(opened) == pytest.approx(6.0 / width, rel=1e-9)
+    assert mouth_aspect_ratio(closed) == pytest.approx(0.0, abs=1e-12)
+    assert mouth_aspect_ratio(opened) == pytest.approx(6.0 / width, rel=1e-9)
     moved = _similarity(opened, 2.0, 30.0, (1.0, 1.0))  # a ratio: pose and scale do not change it
-    assert metrics.mouth_aspect_ratio(moved) == pytest.approx(6.0 / width, rel=1e-9)
+    assert mouth_aspect_ratio(moved) == pytest.approx(6.0 / width, rel=1e-9)
 
 
 def test_eye_aspect_ratio_falls_when_eyes_close(astronaut_face):
@@ -112,57 +128,57 @@ def test_eye_aspect_ratio_falls_when_eyes_close(astronaut_face):
     for eye in (RIGHT_EYE, slice(42, 48)):
         upper, lower = [eye.start + 1, eye.start + 2], [eye.start + 5, eye.start + 4]
         closed[upper] = closed[lower] = (landmarks[upper] + landmarks[lower]) / 2
-    assert metrics.eye_aspect_ratio(closed) == pytest.approx(0.0, abs=1e-9)
-    assert 0.15 < metrics.eye_aspect_ratio(landmarks) < 0.45
+    assert eye_aspect_ratio(closed) == pytest.approx(0.0, abs=1e-9)
+    assert 0.15 < eye_aspect_ratio(landmarks) < 0.45
 
 
 def test_landmark_shapes_are_checked():
     with pytest.raises(ValueError, match="68"):
-        metrics.mouth_aspect_ratio(np.zeros((5, 2)))
+        mouth_aspect_ratio(np.zeros((5, 2)))
 
 
 def test_descriptor_distance():
     rng = np.random.default_rng(1)
     first, second = rng.normal(size=(4, 128)), rng.normal(size=(4, 128))
-    assert metrics.descriptor_distance(first[0], first[0]) == 0.0
-    assert metrics.descriptor_distance(first[0], second[0]) == pytest.approx(np.linalg.norm(first[0] - second[0]))
-    assert metrics.descriptor_distance(first, second).shape == (4,)
+    assert descriptor_distance(first[0], first[0]) == 0.0
+    assert descriptor_distance(first[0], second[0]) == pytest.approx(np.linalg.norm(first[0] - second[0]))
+    assert descriptor_distance(first, second).shape == (4,)
     with pytest.raises(ValueError):
-        metrics.descriptor_distance(first, second[:, :64])
+        descriptor_distance(first, second[:, :64])
 
 
 def test_psnr_and_ssim(astronaut):
     image = astronaut[:128, :128]
     noisy = np.clip(image.astype(int) + np.random.default_rng(0).integers(-20, 21, image.shape), 0, 255).astype(np.uint8)
-    assert metrics.psnr(image, image) == metrics.PSNR_CAP_DB
-    assert metrics.ssim(image, image) == pytest.approx(1.0)
-    assert 15.0 < metrics.psnr(noisy, image) < 40.0
-    assert metrics.ssim(noisy, image) < 0.95
+    assert psnr(image, image) == PSNR_CAP_DB
+    assert ssim(image, image) == pytest.approx(1.0)
+    assert 15.0 < psnr(noisy, image) < 40.0
+    assert ssim(noisy, image) < 0.95
     noisier = np.clip(image.astype(int) + np.random.default_rng(1).integers(-60, 61, image.shape), 0, 255)
-    assert metrics.ssim(noisier.astype(np.uint8), image) < metrics.ssim(noisy, image)
-    assert metrics.psnr(noisier.astype(np.uint8), image) < metrics.psnr(noisy, image)
+    assert ssim(noisier.astype(np.uint8), image) < ssim(noisy, image)
+    assert psnr(noisier.astype(np.uint8), image) < psnr(noisy, image)
     with pytest.raises(InvalidImageError):
-        metrics.psnr(image, image[:64])
+        psnr(image, image[:64])
 
 
 def test_bootstrap_mean_interval():
     values = np.random.default_rng(3).normal(5.0, 1.0, size=400)
-    estimate = metrics.bootstrap_mean(np.concatenate([values, [np.nan, np.inf]]))
+    estimate = bootstrap_mean(np.concatenate([values, [np.nan, np.inf]]))
     assert estimate.n == 400
     assert estimate.mean == pytest.approx(values.mean())
     assert estimate.low < estimate.mean < estimate.high
     assert 0.12 < estimate.high - estimate.low < 0.28  # about 2 * 1.96 / sqrt(400) = 0.196
-    assert metrics.bootstrap_mean(values) == metrics.bootstrap_mean(values)  # seeded: reproducible
-    assert metrics.bootstrap_mean([2.0, 2.0, 2.0]).format() == "2.000 [2.000, 2.000]"
-    assert metrics.bootstrap_mean([np.nan]).n == 0
-    assert metrics.bootstrap_mean([]).format() == "n/a"
-    assert metrics.bootstrap_mean([0, 1, 1, 1]).mean == 0.75  # a binary agreement rate
+    assert bootstrap_mean(values) == bootstrap_mean(values)  # seeded: reproducible
+    assert bootstrap_mean([2.0, 2.0, 2.0]).format() == "2.000 [2.000, 2.000]"
+    assert bootstrap_mean([np.nan]).n == 0
+    assert bootstrap_mean([]).format() == "n/a"
+    assert bootstrap_mean([0, 1, 1, 1]).mean == 0.75  # a binary agreement rate
 
 
 @pytest.mark.parametrize("name", ["fer", "facex"])
 def test_expression_classifier_sees_the_smile(name, astronaut_face, grace_hopper):
     _, smiling = astronaut_face
-    classifier = metrics.ExpressionClassifier(name)
+    classifier = ExpressionClassifier(name)
     probabilities = classifier.probabilities([smiling, grace_hopper[60:330, 130:380]])
     assert probabilities.shape == (2, 7)
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-3)
@@ -174,7 +190,7 @@ def test_expression_classifier_sees_the_smile(name, astronaut_face, grace_hopper
 
 def test_expression_classifier_rejects_unknown_names():
     with pytest.raises(ValueError, match="fer"):
-        metrics.ExpressionClassifier("vgg")
+        ExpressionClassifier("vgg")
 
 
 def test_fid_features_and_distance(astronaut_face, grace_hopper):
@@ -186,14 +202,14 @@ def test_fid_features_and_distance(astronaut_face, grace_hopper):
     rng = np.random.default_rng(0)
     jittered = np.clip(faces.astype(int) + rng.integers(-8, 9, faces.shape), 0, 255).astype(np.uint8)
     noise = rng.integers(0, 256, faces.shape, dtype=np.uint8)
-    inception = metrics.InceptionFeatures()
+    inception = InceptionFeatures()
     features = inception(np.concatenate([faces, jittered, noise]))
     assert features.shape == (6, 2048) and np.isfinite(features).all()
     real, near, far = features[:2], features[2:4], features[4:]
-    assert metrics.frechet_distance(real, real) == pytest.approx(0.0, abs=1e-3)
-    assert metrics.frechet_distance(real, near) < metrics.frechet_distance(real, far)
+    assert frechet_distance(real, real) == pytest.approx(0.0, abs=1e-3)
+    assert frechet_distance(real, near) < frechet_distance(real, far)
     with pytest.raises(ValueError, match="at least 2"):
-        metrics.frechet_distance(real[:1], near)
+        frechet_distance(real[:1], near)
 
 
 @pytest.mark.parametrize("sizes", [(6, 9, 20), (60, 50, 8)])  # fewer images than dimensions, and more
@@ -208,7 +224,7 @@ def test_frechet_distance_matches_the_sqrtm_formula(sizes):
     expected = np.sum((first.mean(0) - second.mean(0)) ** 2) + np.trace(
         cov_first + cov_second - 2 * np.real(linalg.sqrtm(cov_first @ cov_second))
     )
-    assert metrics.frechet_distance(first, second) == pytest.approx(expected, rel=1e-6)
+    assert frechet_distance(first, second) == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.data
@@ -218,7 +234,7 @@ def test_classifier_tells_london_smiles_from_neutral_faces(data_dir):
     from aipgan_hf.processing import FaceProcessor
 
     processor = FaceProcessor(resolution=128)
-    classifier = metrics.ExpressionClassifier("fer")
+    classifier = ExpressionClassifier("fer")
     people = sorted(p.name[:3] for p in (data_dir / "london" / "neutral").glob("*_03.jpg"))[:12]
     happy = {"neutral": 0, "smiling": 0}
     for person in people:
@@ -240,24 +256,24 @@ def test_motion_fidelity_compares_with_the_sources_own_change(astronaut_face):
     rest = _similarity(target * np.array([1.1, 0.95]), 0.6, -20.0, (30.0, 9.0))  # another face shape and pose
     moved = _similarity(target * np.array([1.1, 0.95]) + change / np.array([1.0, 1.0]), 0.6, -20.0, (30.0, 9.0))
     # the change, seen in the target's frame: S - S0 mapped back by the (known) pose, and the shape scaling
-    wanted_in_target = metrics.align_landmarks(moved, target) - metrics.align_landmarks(rest, target)
+    wanted_in_target = align_landmarks(moved, target) - align_landmarks(rest, target)
 
     def fidelity(output):
-        return metrics.motion_fidelity(output, target, moved, rest, MOUTH_POINTS)
+        return motion_fidelity(output, target, moved, rest, MOUTH_POINTS)
 
     assert fidelity(target) == pytest.approx(0.0, abs=1e-9)
     assert fidelity(target + wanted_in_target) == pytest.approx(1.0, abs=1e-9)
     assert fidelity(target - wanted_in_target) == pytest.approx(-1.0, abs=1e-9)
     assert fidelity(target + 0.5 * wanted_in_target) == pytest.approx(0.5, abs=1e-9)
-    assert math.isnan(metrics.motion_fidelity(target, target, rest, rest, MOUTH_POINTS))  # no wanted motion
-    regions = metrics.region_fidelities(target + wanted_in_target, target, moved, rest)
+    assert math.isnan(motion_fidelity(target, target, rest, rest, MOUTH_POINTS))  # no wanted motion
+    regions = region_fidelities(target + wanted_in_target, target, moved, rest)
     assert regions["mouth"] == pytest.approx(1.0, abs=1e-9)
 
 
 def test_percentile_interval_ignores_undefined_resamples():
-    low, high = metrics.percentile_interval(np.r_[np.linspace(0, 1, 101), np.nan, np.inf], 0.9)
+    low, high = percentile_interval(np.r_[np.linspace(0, 1, 101), np.nan, np.inf], 0.9)
     assert low == pytest.approx(0.05) and high == pytest.approx(0.95)
-    assert all(math.isnan(v) for v in metrics.percentile_interval(np.array([np.nan])))
+    assert all(math.isnan(v) for v in percentile_interval(np.array([np.nan])))
 
 
 # ------------------------------------------------------------------------------------------ expression measures
@@ -271,10 +287,10 @@ def _moved(landmarks: np.ndarray, points, dx: float = 0.0, dy: float = 0.0) -> n
 
 def test_each_landmark_measure_reads_its_own_motion(astronaut_face):
     """Moving one feature by d pixels changes its measure by d / eye distance and leaves the others alone."""
-    from aipgan_hf import expression_measures as em
+    from aipgan_hf.evaluation import measures as em
 
     face, _ = astronaut_face
-    unit = metrics.interocular_distance(face)
+    unit = interocular_distance(face)
     lower_inner_lip, corners = [65, 66, 67], [48, 54]
     motions = {
         "mouth_open": (_moved(face, lower_inner_lip, dy=4.0), 4.0),
@@ -291,7 +307,7 @@ def test_each_landmark_measure_reads_its_own_motion(astronaut_face):
 
 
 def test_landmark_measures_ignore_pose_and_scale(astronaut_face):
-    from aipgan_hf import expression_measures as em
+    from aipgan_hf.evaluation import measures as em
 
     face, _ = astronaut_face
     expressive = _moved(_moved(face, [65, 66, 67], dy=5.0), range(17, 27), dy=-3.0)
@@ -305,7 +321,7 @@ def test_landmark_measures_ignore_pose_and_scale(astronaut_face):
 
 
 def test_neutrality_prefers_a_closed_typical_face(astronaut_face):
-    from aipgan_hf import expression_measures as em
+    from aipgan_hf.evaluation import measures as em
 
     face, _ = astronaut_face
     closed = face.copy()
@@ -321,7 +337,7 @@ def test_neutrality_prefers_a_closed_typical_face(astronaut_face):
 
 
 def test_pearson_conventions():
-    from aipgan_hf import expression_measures as em
+    from aipgan_hf.evaluation import measures as em
 
     rng = np.random.default_rng(0)
     source = rng.normal(size=(40, 5))
@@ -334,7 +350,7 @@ def test_pearson_conventions():
 
 
 def test_expression_response_of_copy_noise_and_stillness():
-    from aipgan_hf import expression_measures as em
+    from aipgan_hf.evaluation import measures as em
 
     rng = np.random.default_rng(1)
     source = rng.normal(size=(60, 5))

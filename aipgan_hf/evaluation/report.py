@@ -1,4 +1,4 @@
-"""The evaluation's markdown report, its JSON and its picture grid (from an :class:`~aipgan_hf.evaluate.EvaluationResult`).
+"""The evaluation's markdown report, its JSON and its picture grid (from an :class:`~aipgan_hf.evaluation.scoring.EvaluationResult`).
 
 The main table comes first: the expression response per landmark measure and their mean, classifier agreement
 with the source, same-person rate and leakage on cross-person pairs, FID, and SSIM / PSNR on same-person
@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import metrics
-from .evaluation_pairs import CROSS_PERSON, PAIR_KINDS, SAME_PERSON, EvaluationPair
-from .expression_measures import MEASURE_NAMES, MEASURE_TITLES
+from .measures import MEASURE_NAMES, MEASURE_TITLES
+from .pairs import CROSS_PERSON, PAIR_KINDS, SAME_PERSON, EvaluationPair
+from .statistics import Estimate
 
 if TYPE_CHECKING:
-    from .evaluate import EvaluationResult, Method, SplitData
+    from .data import SplitData
+    from .methods import Method
+    from .scoring import EvaluationResult
 
 REGIONS = ("brows", "eyes", "mouth")
 
@@ -30,7 +32,7 @@ Cell = Callable[["EvaluationResult", str], str]
 # Cells
 
 
-def _format(estimate: metrics.Estimate, total: int, digits: int = 3) -> str:
+def _format(estimate: Estimate, total: int, digits: int = 3) -> str:
     """``mean [low, high]``, with ``(n=…)`` when the measure is defined on fewer than ``total`` pairs."""
     cell = estimate.format(digits)
     return cell + (f" (n={estimate.n})" if 0 < estimate.n < total else "")
@@ -212,7 +214,7 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None  # strict JSON has no NaN
 
 
-def _estimates_json(estimates: dict[str, metrics.Estimate]) -> dict[str, dict[str, Any]]:
+def _estimates_json(estimates: dict[str, Estimate]) -> dict[str, dict[str, Any]]:
     return {key: {"mean": _finite(e.mean), "low": _finite(e.low), "high": _finite(e.high), "n": e.n}
             for key, e in estimates.items()}
 

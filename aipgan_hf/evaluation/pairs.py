@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError
-from .expression_measures import neutrality_scores
+from ..errors import ConfigError
+from .measures import neutrality_scores
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def choose_references(columns: SplitColumns) -> dict[int, int]:
     * a person's photos without any label (grimace): the most neutral photo; sources are the others;
     * labelled photos without a neutral one: no reference, so no source.
 
-    "Most neutral" is the lowest :func:`aipgan_hf.expression_measures.neutrality_scores` (mouth opening plus
+    "Most neutral" is the lowest :func:`aipgan_hf.evaluation.measures.neutrality_scores` (mouth opening plus
     distance to the group's median shape) on the stored landmarks, or the first row without landmarks.
 
     Returns:

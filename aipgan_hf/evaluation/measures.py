@@ -6,7 +6,7 @@ with the same label: two people's "anger" differ in landmarks about as much as e
 
 Five scalar **landmark measures**, each in eye-distance units of a *frame* (a landmark set that fixes position,
 scale and orientation), after the measured landmarks are mapped onto the frame by the one least-squares
-similarity fit of :func:`aipgan_hf.metrics.align_landmarks` (on the stable nose and eye-corner points).
+similarity fit of :func:`aipgan_hf.evaluation.landmark_fidelity.align_landmarks` (on the stable nose and eye-corner points).
 "Across" is the frame's eye line (outer corners 36 -> 45), "up" is perpendicular to it, towards the brows. Every
 measure is a signed projection on one of these axes, so it is linear in the landmarks: a closed mouth whose
 lip points cross by landmark noise reads slightly negative instead of being folded into a positive gap.
@@ -31,8 +31,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import metrics
-from .landmarks import LEFT_BROW, LEFT_EYE, NOSE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE
+from ..landmarks import LEFT_BROW, LEFT_EYE, NOSE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE
+from .landmark_fidelity import align_landmarks, interocular_distance
+from .statistics import Estimate, percentile_interval
 
 MEASURE_NAMES: tuple[str, ...] = ("mouth_open", "mouth_width", "corner_lift", "brow_raise", "eye_open")
 """The five landmark measures, in report order."""
@@ -70,8 +71,8 @@ def landmark_measures(landmarks: np.ndarray, frame: np.ndarray) -> np.ndarray:
     points, frame = np.asarray(landmarks, dtype=np.float64), np.asarray(frame, dtype=np.float64)
     if not (np.isfinite(points).all() and np.isfinite(frame).all()):
         return np.full(len(MEASURE_NAMES), np.nan)
-    aligned = metrics.align_landmarks(points, frame)  # (68, 2) in the frame
-    unit = metrics.interocular_distance(frame)
+    aligned = align_landmarks(points, frame)  # (68, 2) in the frame
+    unit = interocular_distance(frame)
     across = (frame[EYE_CORNERS[3]] - frame[EYE_CORNERS[0]]) / unit  # unit vector along the eye line
     up = np.array([across[1], -across[0]])  # turned 90 degrees towards the brows (image y grows downwards)
     height = aligned @ up / unit  # (68,) eye-distance units
@@ -107,9 +108,9 @@ def neutrality_scores(shapes: np.ndarray) -> np.ndarray:
         (N,) scores.
     """
     shapes = np.asarray(shapes, dtype=np.float64)
-    aligned = np.stack([metrics.align_landmarks(shape, shapes[0]) for shape in shapes])  # (N, 68, 2)
+    aligned = np.stack([align_landmarks(shape, shapes[0]) for shape in shapes])  # (N, 68, 2)
     median = np.median(aligned, axis=0)  # (68, 2)
-    unit = metrics.interocular_distance(median)
+    unit = interocular_distance(median)
     spread = np.linalg.norm(aligned - median, axis=2).mean(axis=1) / unit  # (N,)
     opening = np.array([landmark_measures(shape, median)[0] for shape in aligned])  # (N,)
     return opening + spread
@@ -140,7 +141,7 @@ def expression_response(
     confidence: float = 0.95,
     resamples: int = 2000,
     seed: int = 0,
-) -> dict[str, metrics.Estimate]:
+) -> dict[str, Estimate]:
     """Pearson r of every measure and their mean, with percentile-bootstrap intervals (pairs resampled).
 
     Args:
@@ -149,7 +150,7 @@ def expression_response(
         confidence, resamples, seed: of the bootstrap (the same pair resamples serve all measures and the mean).
 
     Returns:
-        :data:`MEASURE_NAMES` and ``"mean"`` -> :class:`aipgan_hf.metrics.Estimate` (``n`` = pairs used).
+        :data:`MEASURE_NAMES` and ``"mean"`` -> :class:`~aipgan_hf.evaluation.statistics.Estimate` (``n`` = pairs used).
     """
     output_changes = np.asarray(output_changes, dtype=np.float64).reshape(-1, len(MEASURE_NAMES))
     source_changes = np.asarray(source_changes, dtype=np.float64).reshape(-1, len(MEASURE_NAMES))
@@ -158,7 +159,7 @@ def expression_response(
     n = len(x)
     names = (*MEASURE_NAMES, "mean")
     if n < 3:
-        return {name: metrics.Estimate(float("nan"), float("nan"), float("nan"), 0) for name in names}
+        return {name: Estimate(float("nan"), float("nan"), float("nan"), 0) for name in names}
     r = pearson(x, y)  # (5,)
     indices = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
     resampled = pearson(x[indices], y[indices])  # (resamples, 5)
@@ -166,6 +167,6 @@ def expression_response(
     spread = np.concatenate([resampled, resampled.mean(axis=1, keepdims=True)], axis=1)  # (resamples, 6)
     estimates = {}
     for column, name in enumerate(names):
-        low, high = metrics.percentile_interval(spread[:, column], confidence)
-        estimates[name] = metrics.Estimate(float(point[column]), low, high, n)
+        low, high = percentile_interval(spread[:, column], confidence)
+        estimates[name] = Estimate(float(point[column]), low, high, n)
     return estimates
