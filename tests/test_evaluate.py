@@ -488,14 +488,12 @@ def test_command_runs_the_model_and_its_shape_model(tiny_dataset, tmp_path, monk
         assert results[name]["all"]["identity_target"]["mean"] == pytest.approx(0.0, abs=0.05)
 
 
-def test_the_old_module_names_still_import():
-    """``aipgan_hf.evaluate`` (the command's module) and ``aipgan_hf.metrics`` re-export the package's code."""
+def test_the_command_module_keeps_its_names():
+    """``aipgan_hf.evaluate`` (the command's module) re-exports the package's code."""
     from aipgan_hf import evaluate as command
-    from aipgan_hf import metrics
 
     assert command.main is run.main and command.evaluate is evaluate and command.BASELINES is BASELINES
-    assert metrics.similarity_matrix is similarity_matrix and metrics.ExpressionClassifier is ExpressionClassifier
-    assert all(hasattr(command, name) for name in command.__all__) and all(hasattr(metrics, name) for name in metrics.__all__)
+    assert all(hasattr(command, name) for name in command.__all__)
 
 
 def test_command_explains_user_errors(tiny_dataset, tmp_path, capsys):

