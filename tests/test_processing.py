@@ -147,27 +147,8 @@ def test_largest_face_first_and_face_index(astronaut, grace_hopper, processor):
         processor.align(canvas, face_index=2)
 
 
-def test_the_largest_face_alone_is_found_by_the_quick_passes_as_well_as_by_the_full_search(astronaut, grace_hopper, processor):
-    from aipgan_hf.faces import detect
-
-    for face in (astronaut, grace_hopper):
-        big = np.asarray(Image.fromarray(face).resize((1000, round(1000 * face.shape[0] / face.shape[1]))))
-        full = processor.find_faces(big)[0].landmarks
-        calls = []
-        original = processor._faces._run_detector
-        processor._faces._run_detector = lambda grey, upsample: calls.append(grey.shape) or original(grey, upsample)
-        try:
-            quick = processor.align(big).landmarks
-        finally:
-            processor._faces._run_detector = original
-        # a small pass to find the face, then a window of the usual copy (640 px), not all of it
-        assert len(calls) == 2 and max(calls[0]) == detect.QUICK_DETECTION_SIZE and max(calls[1]) < 0.75 * 640, calls
-        eyes = np.linalg.norm(full[RIGHT_EYE].mean(0) - full[LEFT_EYE].mean(0))
-        assert np.linalg.norm(quick - full, axis=1).mean() < 0.05 * eyes
-
-
 def test_tight_crop_inside_the_detector_box_is_still_aligned(astronaut, processor):
-    x0, y0, x1, y1 = (int(round(v)) for v in processor.find_faces(astronaut)[0].box)  # the full search's box
+    x0, y0, x1, y1 = (int(round(v)) for v in processor.align(astronaut).box)
     inset = int(0.15 * (x1 - x0))
     tight = np.asarray(Image.fromarray(astronaut[y0 + inset : y1 - inset, x0 + inset : x1 - inset]).resize((128, 128)))
     grey = np.asarray(Image.fromarray(tight).convert("L"))

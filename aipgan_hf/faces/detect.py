@@ -26,16 +26,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_DETECTION_SIZE = 640
 """Longest side of the downscaled copy the face detector runs on."""
 
-QUICK_DETECTION_SIZE = 320
-"""When only the largest face is wanted, the detector first runs on a copy this size (faces of a quarter of the
-photo's longest side and more) to find where the face is, then on a window of the usual copy around it: the same
-box as scanning the whole copy (the detector's boxes step by a sixth in size from one pyramid level to the next,
-so a box from the small copy alone moved dlib's landmarks by 5 % of the eye distance on Hopper's portrait), in
-about half the time."""
-
-QUICK_WINDOW_MARGIN = 0.6
-"""Margin around the quick box, in box sides, of the window the detector then scans."""
-
 # Fallback for tight crops: centred square boxes of these sizes (times the image's short side) are tried
 # as the face box, and a 68-point fit is trusted only if moving the start box by 10 % (or shrinking it by
 # 15 %) barely moves the landmarks (mean movement / box side below the limit). On 60 LFW faces cut to
@@ -134,22 +124,23 @@ class FaceDetector:
         shape = self.predictor(rgb, dlib_rectangle(box))
         return np.array([(point.x, point.y) for point in shape.parts()], dtype=np.float32)
 
-    def find(self, rgb: np.ndarray, detection_size: int, largest_only: bool = False) -> list[DetectedFace]:
+    def find(self, rgb: np.ndarray, detection_size: int) -> list[DetectedFace]:
         """All faces in ``rgb`` (any size), largest first, in ``rgb``'s coordinates.
 
         Detection runs on a grey copy whose longest side is at most ``detection_size``; landmarks are
-        fitted on ``rgb`` itself. With ``largest_only``, a first pass at :data:`QUICK_DETECTION_SIZE` that
-        finds any face returns what it found: the largest face is among them, smaller ones may be missing.
+        fitted on ``rgb`` itself.
         """
         rgb = np.ascontiguousarray(rgb)
+        height, width = rgb.shape[:2]
         grey = Image.fromarray(rgb).convert("L")
-        small, small_to_photo = _downscaled(grey, detection_size)
+        scale = min(1.0, detection_size / max(height, width))
+        if scale < 1.0:
+            small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            grey = grey.resize(small_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        small = np.asarray(grey)
+        small_to_photo = np.array([[width / small.shape[1], 0.0, 0.0], [0.0, height / small.shape[0], 0.0]])
         side = max(small.shape)
         upsample = _upsampling(side, 400)
-        if largest_only and QUICK_DETECTION_SIZE < side:
-            found = self._largest_quickly(grey, small, small_to_photo, upsample)
-            if found:
-                return self._fit_boxes(rgb, found, small_to_photo, "detector")
 
         # 1. the detector on the small copy, 2. once more at twice the size for smaller faces
         boxes = self._run_detector(small, upsample)
@@ -175,26 +166,6 @@ class FaceDetector:
         # 5. the image is itself a tight face crop
         fallback = self._tight_crop_face(rgb)
         return [] if fallback is None else [fallback]
-
-    def _largest_quickly(self, grey: Image.Image, small: np.ndarray, small_to_photo: np.ndarray,
-                         upsample: int) -> list[tuple[float, float, float, float]]:
-        """The largest face's box in ``small``'s pixels, found without scanning all of ``small``: the detector
-        on a :data:`QUICK_DETECTION_SIZE` copy says where it is, then runs as the full search does (same copy, same
-        upsampling, so the same box) on a window of ``small`` around it. Empty when either pass finds nothing."""
-        quick, quick_to_photo = _downscaled(grey, QUICK_DETECTION_SIZE)
-        boxes = self._run_detector(quick, 0)
-        if not boxes:
-            return []
-        x0, y0, x1, y1 = max(boxes, key=lambda box: box[2] - box[0])
-        (sx0, sy0), (sx1, sy1) = apply_affine(compose_affine(invert_affine(small_to_photo), quick_to_photo),
-                                              np.array([[x0, y0], [x1, y1]]))
-        margin = QUICK_WINDOW_MARGIN * (sx1 - sx0)
-        left, top = max(0, int(sx0 - margin)), max(0, int(sy0 - margin))
-        right, bottom = min(small.shape[1], int(np.ceil(sx1 + margin))), min(small.shape[0], int(np.ceil(sy1 + margin)))
-        window = np.ascontiguousarray(small[top:bottom, left:right])
-        found = self._run_detector(window, upsample)
-        return [max(((bx0 + left, by0 + top, bx1 + left, by1 + top) for bx0, by0, bx1, by1 in found),
-                    key=lambda box: box[2] - box[0])] if found else []
 
     def _run_detector(self, grey: np.ndarray, upsample: int) -> list[tuple[float, float, float, float]]:
         rectangles = self.detector(grey, upsample)
@@ -269,17 +240,6 @@ class FaceDetector:
             moved = self.fit_landmarks(rgb, (cx - h, cy - h, cx + h, cy + h))
             movements.append(np.linalg.norm(moved - landmarks, axis=1).mean() / box_side)
         return float(np.mean(movements))
-
-
-def _downscaled(grey: Image.Image, longest_side: int) -> tuple[np.ndarray, np.ndarray]:
-    """A grey image shrunk (never enlarged) to at most ``longest_side``, and the (2, 3) map back to its pixels."""
-    width, height = grey.size
-    scale = min(1.0, longest_side / max(height, width))
-    if scale < 1.0:
-        small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        grey = grey.resize(small_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    small = np.asarray(grey)
-    return small, np.array([[width / small.shape[1], 0.0, 0.0], [0.0, height / small.shape[0], 0.0]])
 
 
 def _upsampling(side: int, target: int) -> int:

@@ -164,8 +164,8 @@ class FaceProcessor:
         ):
             raise FaceIndexError(f"face index must be a whole number 0 or more, got {face_index!r}")
         photo = self.load_photo(image)
+        faces = self._usable_faces(photo)
         index = 0 if face_index is None else int(face_index)
-        faces = self._usable_faces(photo, largest_only=index == 0)
         if index >= len(faces):
             found = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")
             raise FaceIndexError(
@@ -204,8 +204,8 @@ class FaceProcessor:
         rgb = image if _is_rgb_uint8(image) else load_image(image, max_pixels=self.max_pixels)
         return self._faces.fit_landmarks(np.ascontiguousarray(rgb), box)
 
-    def _usable_faces(self, photo: Photo, largest_only: bool = False) -> list[DetectedFace]:
-        detections = self._faces.find(photo.pixels, self.detection_size, largest_only)
+    def _usable_faces(self, photo: Photo) -> list[DetectedFace]:
+        detections = self._faces.find(photo.pixels, self.detection_size)
         if photo.reduced:
             detections = [detection.mapped(photo.pixels_to_photo) for detection in detections]
         if not detections:
@@ -283,7 +283,7 @@ class FaceProcessor:
         rgb = self.load(image_or_crop)
         height, width = rgb.shape[:2]
         if aligned is None:
-            detection = self._usable_faces(load_photo(rgb), largest_only=True)[0]
+            detection = self._usable_faces(load_photo(rgb))[0]
             landmarks, box = detection.landmarks, detection.box
         elif rgb.shape == aligned.crop.shape and aligned.photo_size != (width, height):
             landmarks = aligned.crop_landmarks
