@@ -35,8 +35,8 @@ from .checkpoint import (
     weights_filename,
 )
 from .errors import AIPGANError, ConfigError
-from .files import atomic_directory
 from .encoders import EncoderOutput
+from .files import atomic_directory
 from .modeling import AIPGANGenerator, GeneratorOutput
 from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow
 from .motion.photo import PhotoWarper
@@ -355,8 +355,8 @@ class AIPGANPipeline:
 
     def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo,
                 paste_back: bool, warper: PhotoWarper | None = None) -> TransferResult:
-        if paste_back:
-            warper = warper or PhotoWarper(target_photo.full_resolution(), target_face.matrix, self.resolution)
+        if paste_back and warper is None:
+            warper = PhotoWarper(target_photo.full_resolution(), target_face.matrix, self.resolution)
         image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None)
         as_output = to_grey if target_photo.grey else (lambda picture: picture)
         intrinsic = output.intrinsic_image if output.intrinsic_image is not None else output.warped_target
@@ -372,7 +372,6 @@ class AIPGANPipeline:
             mask=mask,
             driving_landmarks=output.driving_landmarks[0].float().cpu().numpy(),
         )
-
 
     def _compose(self, output: GeneratorOutput, index: int, target_face: AlignedFace, target_photo: Photo,
                  warper: PhotoWarper | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -81,17 +81,6 @@ def warped_alpha(
         (h, w) uint8 alpha and the region (x0, y0, x1, y1) it covers; ``(None, (0, 0, 0, 0))`` when the
         mask falls outside the photo.
     """
-    x0, y0, x1, y1 = _mask_region(height, width, aligned, size)
-    if x1 <= x0 or y1 <= y0:
-        return None, (0, 0, 0, 0)
-    mask = _mask_uint8(size)
-    if weight is not None:
-        mask = np.rint(mask * np.clip(np.asarray(weight, dtype=np.float32), 0.0, 1.0)).astype(np.uint8)  # (S, S)
-    return _warp(mask, _region_to_face(aligned, size, x0, y0), x1 - x0, y1 - y0), (x0, y0, x1, y1)
-
-
-def _mask_region(height: int, width: int, aligned: AlignedFace, size: int) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1): the photo region the face mask's support covers, clipped to the photo (may be empty)."""
     mask = _mask_uint8(size)
     rows, cols = np.nonzero(mask)
     corners = np.array(
@@ -104,7 +93,11 @@ def _mask_region(height: int, width: int, aligned: AlignedFace, size: int) -> tu
     y0 = max(0, int(math.floor(photo_corners[:, 1].min())) - 1)
     x1 = min(width, int(math.ceil(photo_corners[:, 0].max())) + 2)
     y1 = min(height, int(math.ceil(photo_corners[:, 1].max())) + 2)
-    return x0, y0, x1, y1
+    if x1 <= x0 or y1 <= y0:
+        return None, (0, 0, 0, 0)
+    if weight is not None:
+        mask = np.rint(mask * np.clip(np.asarray(weight, dtype=np.float32), 0.0, 1.0)).astype(np.uint8)  # (S, S)
+    return _warp(mask, _region_to_face(aligned, size, x0, y0), x1 - x0, y1 - y0), (x0, y0, x1, y1)
 
 
 def paste_mask(photo_shape: tuple[int, ...], aligned: AlignedFace, face_resolution: int | None = None) -> np.ndarray:
@@ -145,19 +138,15 @@ def paste_face(
     size = face.shape[0]
     if weight is not None and np.shape(weight) != (size, size):
         raise ConfigError(f"paste_back weight must be ({size}, {size}) like the face, got {np.shape(weight)}")
-    x0, y0, x1, y1 = _mask_region(height, width, aligned, size)
+    alpha, (x0, y0, x1, y1) = warped_alpha(height, width, aligned, size, weight)
     result = photo.copy()
-    if x1 <= x0 or y1 <= y0:
+    if alpha is None:
         return result
     if grey:
         face = to_grey(face)
-    mask = _mask_uint8(size)
-    if weight is not None:
-        mask = np.rint(mask * np.clip(np.asarray(weight, dtype=np.float32), 0.0, 1.0)).astype(np.uint8)  # (S, S)
-    # face and mask warped together, in one pass (RGBA)
-    warped = _warp(np.dstack([face, mask]), _region_to_face(aligned, size, x0, y0), x1 - x0, y1 - y0)
-    alpha = warped[..., 3:].astype(np.uint16)  # (h, w, 1)
+    warped = _warp(face, _region_to_face(aligned, size, x0, y0), x1 - x0, y1 - y0)
+    alpha = alpha[..., None].astype(np.uint16)  # (h, w, 1)
     original = photo[y0:y1, x0:x1].astype(np.uint16)
-    blended = (original * (255 - alpha) + warped[..., :3].astype(np.uint16) * alpha + 127) // 255
+    blended = (original * (255 - alpha) + warped.astype(np.uint16) * alpha + 127) // 255
     result[y0:y1, x0:x1] = blended.astype(np.uint8)  # alpha 0 gives back the original exactly
     return result

@@ -8,8 +8,9 @@ Two passes over the clip:
    chosen here, from the whole clip.
 2. **Rendering**: the target was prepared once (:meth:`AIPGANPipeline.prepare_target`: detection, alignment,
    identity features); each frame only maps the driving landmarks onto the target's face
-   (:meth:`ShapeModel.drive`) and renders them (:meth:`AIPGANPipeline.render`: decode + paste-back), then the
-   frame is encoded. The driving clip is decoded again only for ``side_by_side``.
+   (:meth:`ShapeModel.drive`) and renders them, 8 frames per network call (:meth:`AIPGANPipeline.drive_batch`),
+   each frame's warp and paste-back into the photo in a second thread (:meth:`AIPGANPipeline.compose_frame`), then
+   the frame is encoded in a third. The driving clip is decoded again only for ``side_by_side``.
 
 Relative motion (First Order Motion's mode): the target gets the *change* of expression between the reference
 frame and the current one, on top of its own resting face, so it keeps its face shape and resting expression.
@@ -236,19 +237,17 @@ def render_frames(pipe: Any, prepared: Any, driving_landmarks: np.ndarray, paste
         return images
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose") as pictures:
-        pending = None
-        for start in range(0, len(driving_landmarks) + RENDER_BATCH, RENDER_BATCH):
+        pending = []  # the batch being composed while the network runs on the next one
+        for start in range(0, len(driving_landmarks), RENDER_BATCH):
             batch = driving_landmarks[start:start + RENDER_BATCH]
-            future = None
-            if len(batch):
-                clock = time.perf_counter()
-                output = pipe.drive_batch(prepared, batch)
-                seconds["render"] = seconds.get("render", 0.0) + time.perf_counter() - clock
-                future = pictures.submit(compose, output, len(batch))
-            if pending is not None:
-                for image in pending.result():
-                    yield _beside(image, side_by_side_with, seconds)
-            pending = future
+            clock = time.perf_counter()
+            output = pipe.drive_batch(prepared, batch)
+            seconds["render"] = seconds.get("render", 0.0) + time.perf_counter() - clock
+            pending.append(pictures.submit(compose, output, len(batch)))
+            if len(pending) == 2:
+                yield from (_beside(image, side_by_side_with, seconds) for image in pending.pop(0).result())
+        for future in pending:
+            yield from (_beside(image, side_by_side_with, seconds) for image in future.result())
 
 
 def _beside(image: np.ndarray, side_by_side_with: Iterator[np.ndarray] | None, seconds: dict[str, float]) -> np.ndarray:
