@@ -216,17 +216,24 @@ def _even(frame: np.ndarray) -> np.ndarray:
 
 
 class _YUVPlanes:
-    """The frame being encoded as 4:2:0 planes, updated in place: a whole RGB frame, or only a box of it."""
+    """The frame being encoded as 4:2:0 planes in one buffer, updated in place: a whole RGB frame, or only a box."""
 
     def __init__(self) -> None:
-        self.y: np.ndarray | None = None  # (H, W); u, v: (H/2, W/2); H and W even
-        self.u: np.ndarray | None = None
-        self.v: np.ndarray | None = None
+        self.buffer: np.ndarray | None = None  # (H * 3/2, W): Y, then U and V, as av's "yuv420p" ndarray
+        self.y = self.u = self.v = np.empty(0, np.uint8)  # (H, W), (H/2, W/2), (H/2, W/2) views of the buffer
 
     def update(self, frame: np.ndarray, box: tuple[int, int, int, int] | None = None) -> None:
         """Convert ``frame`` ((h, w, 3) uint8 RGB; odd sides padded by an edge pixel), or only its ``box``."""
-        if box is None or self.y is None:
-            self.y, self.u, self.v = _to_yuv420(_even(frame))
+        if box is None or self.buffer is None:
+            planes = _to_yuv420(_even(frame))
+            height, width = planes[0].shape
+            self.buffer = np.empty((height * 3 // 2, width), np.uint8)
+            flat = self.buffer.reshape(-1)
+            quarter = (height // 2) * (width // 2)
+            self.y = flat[:height * width].reshape(height, width)
+            self.u = flat[height * width:height * width + quarter].reshape(height // 2, width // 2)
+            self.v = flat[height * width + quarter:].reshape(height // 2, width // 2)
+            self.y[:], self.u[:], self.v[:] = planes
             return
         height, width = self.y.shape
         x0, y0, x1, y1 = box
@@ -238,10 +245,6 @@ class _YUVPlanes:
         self.y[y0:y1, x0:x1] = luma
         self.u[y0 // 2:y1 // 2, x0 // 2:x1 // 2] = blue
         self.v[y0 // 2:y1 // 2, x0 // 2:x1 // 2] = red
-
-    def packed(self) -> np.ndarray:
-        """(H * 3/2, W) uint8: the planes one after another, as ``av.VideoFrame.from_ndarray(..., "yuv420p")`` takes them."""
-        return np.concatenate([self.y.ravel(), self.u.ravel(), self.v.ravel()]).reshape(-1, self.y.shape[1])
 
 
 def _to_yuv420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -401,7 +404,7 @@ class ClipWriter:
         if self._audio is not None:
             self._audio.mux_until(self.frames / float(self.fps))
         self._planes.update(frame, changed if self.frames else None)
-        video_frame = av.VideoFrame.from_ndarray(self._planes.packed(), format="yuv420p")
+        video_frame = av.VideoFrame.from_ndarray(self._planes.buffer, format="yuv420p")
         video_frame.pts = self.frames
         video_frame.time_base = self._stream.codec_context.time_base
         self._container.mux(self._stream.encode(video_frame))
