@@ -235,11 +235,13 @@ class AIPGANPipeline:
         if driving_landmarks is None:
             driving_landmarks = self.shape_model.drive(
                 target_landmarks.numpy(), _landmark_tensor(source_landmarks, batch).numpy(), strength=expression_strength,
-                offset=self._offset(expression_offsets), replace_target_expression=replace_target_expression)
+                offset=self.expression_offset(expression_offsets), replace_target_expression=replace_target_expression)
         return self.decode_driven(target, target_landmarks, _landmark_tensor(driving_landmarks, batch), source=source,
                                   identity_mix=identity_mix, return_intrinsic=return_intrinsic)
 
-    def _offset(self, sliders: dict[str, float] | None) -> np.ndarray | None:
+    def expression_offset(self, sliders: dict[str, float] | None) -> np.ndarray | None:
+        """Slider values ``{"mouth_open": 0.5, ...}`` (each within +-1.5) as one coefficient change of the shape
+        model; None when no slider is set. Raises ConfigError for an unknown slider or a value out of range."""
         for name, value in (sliders or {}).items():
             _check_range(f"expression_offsets[{name!r}]", value, -MAX_EXPRESSION_STRENGTH, MAX_EXPRESSION_STRENGTH)
         try:
@@ -275,7 +277,7 @@ class AIPGANPipeline:
         """
         expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
-        offset = self._offset(expression_offsets)
+        offset = self.expression_offset(expression_offsets)
         target_photo, target_face = self._photo_and_face(target, TARGET_ROLE, target_face_index)
         source_photo, source_face = self._photo_and_face(source, SOURCE_ROLE, source_face_index)
         driving = self.shape_model.drive(target_face.crop_landmarks, source_face.crop_landmarks, strength=expression_strength,
@@ -293,7 +295,7 @@ class AIPGANPipeline:
         if expression not in self.expressions:
             raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {', '.join(self.expressions) or 'none'}")
         strength = _check_range("strength", strength, 0.0, MAX_EXPRESSION_STRENGTH)
-        offset = self._offset(expression_offsets)
+        offset = self.expression_offset(expression_offsets)
         prepared = self.prepare_target(target, target_face_index)
         change = strength * self.shape_model.presets[expression] + (0.0 if offset is None else offset)
         return self.render(prepared, self.shape_model.apply(prepared.landmarks, change), paste_back=paste_back)

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from aipgan_hf.errors import ConfigError
+from aipgan_hf.pipeline import AIPGANPipeline
 from aipgan_hf.processing import FaceProcessor, load_image
 from aipgan_hf.video import (
     InvalidVideoError,
@@ -67,6 +68,8 @@ class FakePipeline:
         self.shape_model = FakeShapeModel()
         self.rendered: list[np.ndarray] = []
         self.fail_at = fail_at
+
+    expression_offset = AIPGANPipeline.expression_offset  # the real slider checks, on the fake shape model
 
     def prepare_target(self, target, face_index=None):
         photo = load_image(target)
@@ -279,6 +282,8 @@ def test_length_limit_is_also_enforced_while_decoding(clips):
 def test_unknown_slider_is_a_config_error(clips):
     with pytest.raises(ConfigError, match="frown"):
         animate(FakePipeline(), clips["moving"], clips["target"], expression_offsets={"frown": 1.0})
+    with pytest.raises(ConfigError, match="smile"):  # the same +-1.5 range as a photo transfer
+        animate(FakePipeline(), clips["moving"], clips["target"], expression_offsets={"smile": 10.0})
     shifted = animate(FakePipeline(), clips["moving"], clips["target"], expression_offsets={"smile": 0.5}, smoothing=0)
     plain = animate(FakePipeline(), clips["moving"], clips["target"], smoothing=0)
     np.testing.assert_allclose(shifted.driving_landmarks - plain.driving_landmarks, 0.5, atol=1e-4)

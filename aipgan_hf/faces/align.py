@@ -196,6 +196,12 @@ class AlignedFace:
         return int(self.crop.shape[0])
 
 
+def crop_matrix(landmarks: np.ndarray, resolution: int) -> np.ndarray:
+    """(2, 3) similarity from photo to canonical crop coordinates that puts a face's landmarks on the template
+    (no pixels: video driving needs only the landmarks in the crop frame, ``apply_affine(matrix, landmarks)``)."""
+    return similarity_transform(five_points(landmarks), template_points(resolution), TEMPLATE_WEIGHTS)
+
+
 def align_face(
     pixels: np.ndarray,
     landmarks: np.ndarray,
@@ -214,7 +220,7 @@ def align_face(
         photo_size: (width, height) of the photo (defaults to the size of ``pixels``).
         pixels_to_photo: (2, 3) map from ``pixels`` to photo coordinates, when ``pixels`` is a reduced decode.
     """
-    matrix = similarity_transform(five_points(landmarks), template_points(resolution), TEMPLATE_WEIGHTS)
+    matrix = crop_matrix(landmarks, resolution)
     pixels_matrix = matrix if np.array_equal(pixels_to_photo, IDENTITY) else compose_affine(matrix, pixels_to_photo)
     return AlignedFace(
         crop=warp_to_crop(pixels, pixels_matrix, resolution),

@@ -15,7 +15,7 @@ from PIL import Image
 from aipgan_hf.errors import ConfigError, UnsupportedImageError
 from aipgan_hf.faces.align import AlignedFace
 from aipgan_hf.faces.geometry import apply_affine, invert_affine, pil_coefficients, rescale_matrix
-from aipgan_hf.faces.pixels import to_grey
+from aipgan_hf.faces.pixels import is_rgb_uint8, to_grey
 
 # Face-mask ellipse (fractions of the crop side): jaw to jaw plus a little, forehead to below the chin.
 _MASK_CENTRE = (0.5, 0.51)
@@ -52,10 +52,6 @@ def _mask_uint8(resolution: int) -> np.ndarray:
     mask = np.rint(face_mask(resolution) * 255).astype(np.uint8)
     mask.flags.writeable = False
     return mask
-
-
-def _is_rgb_uint8(image: object) -> bool:
-    return isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
 
 
 def _region_to_face(aligned: AlignedFace, size: int, x0: int, y0: int) -> np.ndarray:
@@ -128,11 +124,11 @@ def paste_face(
     Returns:
         (H, W, 3) uint8 new photo (the input is not modified).
     """
-    if not _is_rgb_uint8(photo):
+    if not is_rgb_uint8(photo):
         raise UnsupportedImageError("paste_back expects the photo as an (H, W, 3) uint8 array")
     if isinstance(face, Image.Image):
         face = np.asarray(face.convert("RGB"))
-    if not _is_rgb_uint8(face) or face.shape[0] != face.shape[1]:
+    if not is_rgb_uint8(face) or face.shape[0] != face.shape[1]:
         raise UnsupportedImageError(f"paste_back expects a square (S, S, 3) uint8 face, got {getattr(face, 'shape', None)}")
     height, width = photo.shape[:2]
     size = face.shape[0]

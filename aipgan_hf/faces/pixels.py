@@ -101,6 +101,11 @@ def composite_on_white(rgba: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out.astype(np.uint8))
 
 
+def is_rgb_uint8(image: object) -> bool:
+    """Whether ``image`` is already an (H, W, 3) uint8 array (no conversion needed)."""
+    return isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+
+
 def is_grey(image: np.ndarray) -> bool:
     """Whether an (H, W, 3) image is grey: R == G == B at every pixel (a grey, grey+alpha or 16-bit grey file
     loads this way, and so does a colour file holding a black-and-white photo).

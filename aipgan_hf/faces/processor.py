@@ -24,12 +24,8 @@ from aipgan_hf.faces.align import CANONICAL_BOX, AlignedFace, align_face
 from aipgan_hf.faces.decode import Photo, load_image, load_photo
 from aipgan_hf.faces.detect import DEFAULT_DETECTION_SIZE, DetectedFace, FaceDetector, dlib_model_path, dlib_rectangle
 from aipgan_hf.faces.paste import paste_face, paste_mask
-from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, MIN_IMAGE_SIDE, is_grey
+from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, MIN_IMAGE_SIDE, is_grey, is_rgb_uint8
 from aipgan_hf.landmarks import NUM_LANDMARKS
-
-
-def _is_rgb_uint8(image: Any) -> bool:
-    return isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
 
 
 class FaceProcessor:
@@ -201,7 +197,7 @@ class FaceProcessor:
         Returns:
             (68, 2) float32 (x, y) photo coordinates.
         """
-        rgb = image if _is_rgb_uint8(image) else load_image(image, max_pixels=self.max_pixels)
+        rgb = image if is_rgb_uint8(image) else load_image(image, max_pixels=self.max_pixels)
         return self._faces.fit_landmarks(np.ascontiguousarray(rgb), box)
 
     def _usable_faces(self, photo: Photo) -> list[DetectedFace]:
@@ -262,7 +258,7 @@ class FaceProcessor:
             grey = photo.grey if grey is None else grey
             photo = photo.full_resolution()
         elif grey is None:
-            grey = _is_rgb_uint8(photo) and is_grey(photo)
+            grey = is_rgb_uint8(photo) and is_grey(photo)
         return paste_face(photo, face, aligned, weight, grey)
 
     def descriptor(self, image_or_crop: Any, aligned: AlignedFace | None = None) -> np.ndarray:

@@ -32,8 +32,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ConfigError
+from ..faces.align import crop_matrix
 from ..landmarks import INNER_LIPS, LEFT_EYE, RIGHT_EYE
-from ..processing import FaceProcessor
+from ..processing import FaceProcessor, apply_affine
 from .clips import (
     DEFAULT_MAX_FRAME_PIXELS,
     DEFAULT_MAX_SECONDS,
@@ -127,8 +128,8 @@ class DrivingFace:
         face = self.tracker.update(frame)
         if face is None:
             return None
-        aligned = self.tracker.processor.align_with_landmarks(frame, face.landmarks, face.box)
-        landmarks = aligned.crop_landmarks
+        # only the landmarks in the crop frame are needed: no crop of the driving frame is warped
+        landmarks = apply_affine(crop_matrix(face.landmarks, self.tracker.processor.resolution), face.landmarks)
         if self.filter is not None:
             landmarks = self.filter(landmarks, seconds)
         return landmarks.astype(np.float32)
@@ -193,14 +194,6 @@ def reference_landmarks(track: ClipLandmarks, mode: str = "neutral") -> tuple[in
     order = candidates[np.argsort(mouth_opening(track.landmarks[candidates]), kind="stable")]
     chosen = order[:REFERENCE_FRAMES]
     return int(chosen[0]), track.landmarks[chosen].mean(axis=0)
-
-
-def expression_offset(pipe: Any, expression_offsets: dict[str, float] | None) -> np.ndarray | None:
-    """Slider values ``{"mouth_open": 0.5, ...}`` as one coefficient change (None when no slider is set)."""
-    try:
-        return pipe.shape_model.offset(expression_offsets)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
 
 
 def drive_clip(pipe: Any, prepared: Any, track: ClipLandmarks, relative: bool = True, reference: str = "neutral",
@@ -308,7 +301,7 @@ def animate(
     seconds: dict[str, float] = {}
     started = clock = time.perf_counter()
     prepared = pipe.prepare_target(target, face_index=target_face_index)
-    offset = expression_offset(pipe, expression_offsets)
+    offset = pipe.expression_offset(expression_offsets)
     seconds["prepare"] = time.perf_counter() - clock
     track = track_clip(pipe.processor, info, smoothing, max_seconds, progress, seconds)
     reference_index, driving_landmarks = drive_clip(pipe, prepared, track, relative, reference, expression_strength, offset)
@@ -351,7 +344,7 @@ class LiveAnimator:
         prepared: ``pipe.prepare_target(photo)``.
         processor: a face processor with the pipeline's crop resolution (only its settings are kept).
         relative, smoothing, expression_strength: as for :func:`animate`.
-        offset: coefficient change from :func:`expression_offset`.
+        offset: coefficient change from :meth:`AIPGANPipeline.expression_offset`.
     """
 
     def __init__(self, prepared: Any, processor: FaceProcessor, relative: bool = True, smoothing: float = 1.0,
@@ -392,5 +385,5 @@ class LiveAnimator:
         return pipe.render(self.prepared, np.asarray(driving, dtype=np.float32), paste_back=True).image
 
 
-__all__ = ["AnimationResult", "ClipLandmarks", "DrivingFace", "LiveAnimator", "animate", "drive_clip", "expression_offset",
+__all__ = ["AnimationResult", "ClipLandmarks", "DrivingFace", "LiveAnimator", "animate", "drive_clip",
            "mouth_opening", "reference_landmarks", "render_frames", "track_clip"]
