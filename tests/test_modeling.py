@@ -152,3 +152,56 @@ def test_diffusers_from_pretrained_round_trip(tmp_path):
     d2 = AIPGANDiscriminator.from_pretrained(tmp_path / "d", low_cpu_mem_usage=False)
     assert all(torch.equal(a, b) for a, b in zip(discriminator.state_dict().values(), d2.state_dict().values()))
     assert (tmp_path / "g" / "diffusion_pytorch_model.safetensors").is_file()
+
+
+def mouth_at(centre_x: float, centre_y: float, width: float, batch: int = 1) -> torch.Tensor:
+    """(B, 68, 2) landmarks whose 20 mouth points sit on a horizontal ellipse of ``width`` around the centre."""
+    landmarks = torch.full((batch, 68, 2), 5.0)
+    angles = torch.linspace(0, 2 * torch.pi, 21)[:-1]
+    mouth = torch.stack([centre_x - width / 2 * torch.cos(angles), centre_y + width / 6 * torch.sin(angles)], dim=1)
+    landmarks[:, 48:68] = mouth  # point 48 at the left corner, 54 at the right one
+    return landmarks
+
+
+def test_mouth_crop_follows_the_mouth():
+    from aipgan_hf.modeling import mouth_crop
+
+    image = -torch.ones(1, 3, 64, 64)
+    image[..., 38:42, 18:22] = 1.0  # a bright 4-px square around (20, 40)
+    crop = mouth_crop(image, mouth_at(19.5, 39.5, width=10.0), size=16)  # a 16-px window of side 16 px: 1:1
+    assert crop.shape == (1, 3, 16, 16)
+    assert crop[0, 0, 6:10, 6:10].min() > 0.9 and crop[0, 0, :4].max() < -0.9  # the square in the middle, dark above
+    elsewhere = mouth_crop(image, mouth_at(44.5, 20.5, width=10.0), size=16)
+    assert elsewhere.max() < -0.9
+
+
+def test_mouth_critic_judges_only_the_mouth_and_needs_landmarks():
+    _, discriminator = make(64, discriminator_scales=1)
+    assert discriminator.mouth is None and len(discriminator(torch.zeros(1, 3, 64, 64)).logits) == 1  # the default: none
+    config = AIPGANConfig(resolution=64, **{**TINY, "discriminator_scales": 1})
+    torch.manual_seed(0)
+    critic = AIPGANDiscriminator.from_aipgan_config(config, mouth_crop_size=16).eval()
+    with pytest.raises(ValueError, match="landmarks"):
+        critic(torch.zeros(1, 3, 64, 64))
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    landmarks = mouth_at(32.0, 44.0, width=10.0)
+    with torch.no_grad():
+        out = critic(image, landmarks)
+        assert len(out.logits) == len(out.features) == 2
+        far = image.clone()
+        far[..., :20, :] = 0.0  # the forehead
+        near = image.clone()
+        near[..., 40:48, 28:36] = 0.0  # the lips
+        assert torch.equal(critic(far, landmarks).logits[1], out.logits[1])
+        assert not torch.equal(critic(near, landmarks).logits[1], out.logits[1])
+
+
+def test_discriminator_config_without_a_mouth_field_has_no_mouth_critic(tmp_path):
+    _, discriminator = make(64)
+    discriminator.save_pretrained(tmp_path / "d")
+    config_path = tmp_path / "d" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["mouth_crop_size"]  # as written before the mouth critic existed
+    config_path.write_text(json.dumps(config))
+    loaded = AIPGANDiscriminator.from_pretrained(tmp_path / "d", low_cpu_mem_usage=False)
+    assert loaded.mouth is None and loaded.config.mouth_crop_size == 0

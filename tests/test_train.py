@@ -104,3 +104,54 @@ def test_sigkill_then_resume_continues_identically(face_dataset, tmp_path):
         assert expected.keys() == actual.keys()
         for key in expected:
             assert torch.allclose(expected[key].float(), actual[key].float(), atol=1e-6), f"step {step}: {key} differs"
+
+
+def saved_checkpoint(folder: Path, discriminator_layers: int = 3) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
+    """A training-checkpoint-like folder (generator/, discriminator/ without a mouth critic, pipeline/ with an EMA
+    generator that differs from the raw one), at the sizes `create_models` builds for --resolution 64 --base_channels 8."""
+    from aipgan_hf import AIPGANConfig, AIPGANDiscriminator, AIPGANGenerator
+    from aipgan_hf.motion import ShapeModel
+    from aipgan_hf.pipeline import AIPGANPipeline
+
+    config = AIPGANConfig(resolution=64, base_channels=8, discriminator_layers=discriminator_layers)
+    torch.manual_seed(1)
+    raw, ema = AIPGANGenerator(**config.to_dict()), AIPGANGenerator(**config.to_dict())
+    critics = AIPGANDiscriminator.from_aipgan_config(config)
+    raw.save_pretrained(folder / "generator")
+    critics.save_pretrained(folder / "discriminator")
+    AIPGANPipeline(ema, shape_model=ShapeModel.load(SHAPE_MODEL)).save_pretrained(folder / "pipeline")
+    return raw, ema, critics
+
+
+def test_init_from_a_checkpoint_keeps_its_weights_and_adds_a_fresh_mouth_critic(tmp_path):
+    from accelerate import PartialState
+
+    from training.train import create_models, parse_args
+
+    PartialState()  # accelerate's logger needs it
+
+    raw, ema_generator, critics = saved_checkpoint(tmp_path / "checkpoint-700")
+    args = parse_args(["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--resolution", "64", "--base_channels", "8",
+                       "--init_from", str(tmp_path / "checkpoint-700"), "--mouth_crop_size", "16"])
+    generator, discriminator, ema = create_models(args)
+    assert all(torch.equal(a, b) for a, b in zip(generator.state_dict().values(), raw.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(ema.shadow_params, ema_generator.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(ema.shadow_params, raw.parameters()))
+    assert ema.optimization_step == 700  # the EMA keeps its decay
+    saved = critics.state_dict()
+    assert all(torch.equal(value, saved[key]) for key, value in discriminator.state_dict().items() if not key.startswith("mouth."))
+    assert discriminator.mouth is not None and discriminator.config.mouth_crop_size == 16
+
+
+def test_init_from_a_checkpoint_whose_critics_do_not_fit_stops(tmp_path):
+    from accelerate import PartialState
+
+    from training.train import create_models, parse_args
+
+    PartialState()
+
+    saved_checkpoint(tmp_path / "checkpoint-5", discriminator_layers=2)
+    args = parse_args(["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--resolution", "64", "--base_channels", "8",
+                       "--init_from", str(tmp_path / "checkpoint-5")])
+    with pytest.raises(SystemExit, match="does not fit this discriminator"):
+        create_models(args)

@@ -58,7 +58,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output_dir", default="runs/aipgan")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--base_channels", type=int, default=AIPGANConfig.base_channels)
-    parser.add_argument("--init_from", default=None, help="pipeline folder whose generator starts the run (fine-tuning)")
+    parser.add_argument("--init_from", default=None,
+                        help="starts a new run from weights: a pipeline folder (its generator), or a training checkpoint "
+                             "folder (its generator, EMA generator and discriminator; critics it lacks start fresh)")
+    parser.add_argument("--mouth_crop_size", type=int, default=48, help="side of the mouth critic's window; 0: no mouth critic")
     parser.add_argument("--train_batch_size", type=int, default=16, help="per device")
     parser.add_argument("--max_train_steps", type=int, default=10000)
     parser.add_argument("--learning_rate", type=float, default=2e-4)
@@ -223,9 +226,9 @@ def generator_step(batch, generator, discriminator, args, step: int):
     terms["expression_consistency"] = losses.landmark_heatmap_loss(output_encoding.landmark_heatmaps, driving, resolution, sigma)
     if step >= args.adversarial_start_step:
         critic.requires_grad_(False)
-        fake = critic(out.image)
+        fake = critic(out.image, driving)
         with torch.no_grad():
-            real = critic(truth)
+            real = critic(truth, ground_truth_landmarks(batch))
         critic.requires_grad_(True)
         terms["adversarial"] = losses.hinge_generator_loss(fake.logits)
         terms["feature_matching"] = losses.feature_matching_loss(fake.features, real.features, weight=same)
@@ -233,10 +236,17 @@ def generator_step(batch, generator, discriminator, args, step: int):
     return loss, {f"g/{k}": v.detach().item() for k, v in terms.items()}, out
 
 
+def ground_truth_landmarks(batch) -> torch.Tensor:
+    """(B, 68, 2): where the ground truth's face is: the driving landmarks of same-person pairs (the source's
+    own), the target's of cross-person pairs (whose ground truth is the target)."""
+    same = batch["same_person"].view(-1, 1, 1)
+    return torch.where(same, batch["driving_landmarks"], batch["target_landmarks"])
+
+
 def discriminator_step(batch, fake_image: torch.Tensor, discriminator) -> tuple[torch.Tensor, dict]:
     """Hinge loss on real ground truths vs the detached generator output."""
-    real = discriminator(batch["ground_truth"])
-    fake = discriminator(fake_image.detach())
+    real = discriminator(batch["ground_truth"], ground_truth_landmarks(batch))
+    fake = discriminator(fake_image.detach(), batch["driving_landmarks"])
     loss = losses.hinge_discriminator_loss(real.logits, fake.logits)
     return loss, {"d/hinge": loss.detach().item()}
 
@@ -289,15 +299,39 @@ def create_accelerator(args: argparse.Namespace, output_dir: Path) -> Accelerato
 
 
 def create_models(args: argparse.Namespace) -> tuple[AIPGANGenerator, AIPGANDiscriminator, EMAModel]:
+    from aipgan_hf.pipeline import load_generator
+
     config = AIPGANConfig(resolution=args.resolution, base_channels=args.base_channels)
     generator = AIPGANGenerator(**config.to_dict())
+    discriminator = AIPGANDiscriminator.from_aipgan_config(config, mouth_crop_size=args.mouth_crop_size)
+    ema_start, ema_steps = generator, 0
     if args.init_from:
-        from aipgan_hf.pipeline import load_generator
-
-        generator.load_state_dict(load_generator(args.init_from).state_dict(), strict=True)
-    discriminator = AIPGANDiscriminator.from_aipgan_config(config)
-    ema = EMAModel(generator.parameters(), decay=args.ema_decay, model_cls=AIPGANGenerator, model_config=generator.config)
+        start = Path(args.init_from)
+        generator.load_state_dict(load_generator(start).state_dict(), strict=True)  # a checkpoint's raw generator, or a pipeline's
+        if (start / "pipeline").is_dir() and (start / "discriminator").is_dir():  # a training checkpoint
+            steps = start.name.rpartition("-")[2]  # checkpoint-N
+            ema_start, ema_steps = load_generator(start / "pipeline"), int(steps) if steps.isdigit() else 0
+            load_critics(discriminator, start / "discriminator")
+    ema = EMAModel(ema_start.parameters(), decay=args.ema_decay, model_cls=AIPGANGenerator, model_config=generator.config)
+    ema.optimization_step = ema_steps  # the checkpoint's EMA keeps its full decay instead of warming up again
     return generator, discriminator, ema
+
+
+def load_critics(discriminator: AIPGANDiscriminator, folder: Path) -> None:
+    """The saved critics' weights into ``discriminator``; critics the folder lacks (a mouth critic added since)
+    keep their fresh initialisation. Anything else that does not match is an error."""
+    from safetensors.torch import load_file
+
+    state = load_file(folder / "diffusion_pytorch_model.safetensors")
+    try:
+        missing, unexpected = discriminator.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # a tensor of another shape
+        raise SystemExit(f"{folder} does not fit this discriminator: {error}") from None
+    new_critics = sorted({key.split(".")[0] for key in missing})
+    if unexpected or any(not key.startswith("mouth.") for key in missing):
+        raise SystemExit(f"{folder} does not fit this discriminator: unexpected {unexpected[:3]}, missing {missing[:3]}")
+    if new_critics:
+        logger.info(f"critics new to {folder}, starting fresh: {new_critics}")
 
 
 def resume(accelerator: Accelerator, args: argparse.Namespace, output_dir: Path, models: list) -> int:
