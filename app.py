@@ -409,7 +409,7 @@ def transfer(
         result = pipeline(source=source_photo, target=target_photo, expression_strength=expression_strength,
                           identity_mix=identity_mix, paste_back=bool(paste_back),
                           source_face_index=source_index, target_face_index=target_index,
-                          replace_target_expression=bool(replace_target_expression), **offsets)
+                          replace_target_expression=bool(replace_target_expression), return_intrinsic=bool(show_views), **offsets)
         return result_views(result, source_photo, target_photo, bool(show_views))
 
 
@@ -449,7 +449,8 @@ def synthesize(
         target_photo = read_photo(target, TARGET_ROLE, pipeline)
         offsets = slider_offsets(pipeline, mouth_open, smile, brows_up, eyes_closed)
         result = pipeline.synthesize(target_photo, expression=expression, strength=strength,
-                                     paste_back=bool(paste_back), target_face_index=target_index, **offsets)
+                                     paste_back=bool(paste_back), target_face_index=target_index,
+                                     return_intrinsic=bool(show_views), **offsets)
         return result_views(result, target_photo, target_photo, bool(show_views))
 
 

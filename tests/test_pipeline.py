@@ -40,7 +40,10 @@ def test_bundled_checkpoint_loads():
 def test_transfer_on_real_photos(pipe, astronaut, grace_hopper):
     result = pipe(source=grace_hopper, target=astronaut)
     assert result.image.size == (astronaut.shape[1], astronaut.shape[0])
-    assert result.face.size == result.intrinsic.size == (64, 64)
+    assert result.face.size == (64, 64) and result.intrinsic is None  # not rendered unless asked for
+    with_intrinsic = pipe(source=grace_hopper, target=astronaut, return_intrinsic=True)
+    assert with_intrinsic.intrinsic.size == (64, 64)
+    assert np.array_equal(np.asarray(with_intrinsic.image), np.asarray(result.image))  # the transfer itself is the same
     assert result.source_landmarks.shape == result.target_landmarks.shape == (68, 2)
     assert result.expression_attention.shape == (16, 16)
     # landmarks are in photo coordinates: the target's lie inside the astronaut photo's face region
