@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,8 +282,10 @@ class AIPGANPipeline:
         expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
         offset = self.expression_offset(expression_offsets)
-        target_photo, target_face = self._photo_and_face(target, TARGET_ROLE, target_face_index)
-        source_photo, source_face = self._photo_and_face(source, SOURCE_ROLE, source_face_index)
+        with ThreadPoolExecutor(max_workers=1) as helper:  # dlib releases the GIL: both photos are searched at once
+            source_search = helper.submit(self._photo_and_face, source, SOURCE_ROLE, source_face_index)
+            target_photo, target_face = self._photo_and_face(target, TARGET_ROLE, target_face_index)
+            source_photo, source_face = source_search.result()
         driving = self.shape_model.drive(target_face.crop_landmarks, source_face.crop_landmarks, strength=expression_strength,
                                          offset=offset, replace_target_expression=replace_target_expression)
         output = self.decode_driven(

@@ -185,6 +185,20 @@ def test_processor_pickles_without_models(astronaut, processor):
     np.testing.assert_array_equal(copy.align(astronaut).crop, processor.align(astronaut).crop)
 
 
+def test_faces_searched_from_several_threads_at_once_are_the_faces_found_alone(astronaut, grace_hopper):
+    from concurrent.futures import ThreadPoolExecutor
+
+    processor = FaceProcessor(resolution=64)
+    photos = [astronaut, grace_hopper] * 4
+    alone = [processor.align(photo) for photo in photos]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(processor.align, photos))
+    for one, other in zip(alone, together):
+        np.testing.assert_array_equal(one.landmarks, other.landmarks)
+        np.testing.assert_array_equal(one.crop, other.crop)
+    assert 1 <= processor._faces._idle_detectors.qsize() <= 4  # every detector returned; at most one per thread
+
+
 @pytest.mark.data
 def test_detection_rate_on_lfw(data_dir, processor):
     files = sorted((data_dir / "lfw" / "images").glob("*.jpg"))

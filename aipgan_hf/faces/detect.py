@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,28 +99,45 @@ class FaceDetector:
     """
 
     def __init__(self) -> None:
-        self._detector: Any = None
+        self._idle_detectors: queue.SimpleQueue = queue.SimpleQueue()  # HOG detectors not in use by a thread
         self._predictor: Any = None
+        self._loading = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_detector": None, "_predictor": None}  # reloaded lazily in the receiving process
+        return {}  # dlib's models are reloaded lazily in the receiving process
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()
 
     @property
     def detector(self) -> Any:
-        """dlib HOG frontal face detector."""
-        if self._detector is None:
+        """A dlib HOG frontal face detector, for one thread at a time (dlib's detector is not thread-safe)."""
+        with self._borrowed_detector() as detector:
+            return detector
+
+    @contextmanager
+    def _borrowed_detector(self) -> Iterator[Any]:
+        """An idle HOG detector, or a new one (about 0.3 s to build) when every one is busy in another thread:
+        two photos' face searches can run at once (dlib releases the GIL)."""
+        try:
+            detector = self._idle_detectors.get_nowait()
+        except queue.Empty:
             import dlib
 
-            self._detector = dlib.get_frontal_face_detector()
-        return self._detector
+            detector = dlib.get_frontal_face_detector()
+        try:
+            yield detector
+        finally:
+            self._idle_detectors.put(detector)
 
     @property
     def predictor(self) -> Any:
-        """dlib 68-point shape predictor."""
-        if self._predictor is None:
-            import dlib
+        """dlib 68-point shape predictor; dlib documents one instance as safe to use from many threads at once."""
+        with self._loading:
+            if self._predictor is None:
+                import dlib
 
-            self._predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
+                self._predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
         return self._predictor
 
     def fit_landmarks(self, rgb: np.ndarray, box: tuple[float, ...]) -> np.ndarray:
@@ -168,7 +189,8 @@ class FaceDetector:
         return [] if fallback is None else [fallback]
 
     def _run_detector(self, grey: np.ndarray, upsample: int) -> list[tuple[float, float, float, float]]:
-        rectangles = self.detector(grey, upsample)
+        with self._borrowed_detector() as detector:
+            rectangles = detector(grey, upsample)
         return [(r.left(), r.top(), r.right() + 1.0, r.bottom() + 1.0) for r in rectangles]
 
     def _fit_boxes(
