@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
     transfer.add_argument("--identity-mix", type=float, default=0.0, help="0 keeps the target's identity (default), 1 the source's")
     transfer.add_argument("--source-face-index", type=int, default=None, help="which face of the source, 0 = largest (default)")
+    transfer.add_argument("--source-reference", type=Path, default=None,
+                          help="a neutral photo of the source person: the target gets the source's exact change from it")
     _add_offsets(transfer)
     transfer.set_defaults(handler=run_transfer)
 
@@ -202,7 +204,9 @@ def run_transfer(args: argparse.Namespace) -> int:
     """``aipgan transfer``: validate paths, load the pipeline, transfer, write the result."""
     _check_input(args.source, "source")
     _check_input(args.target, "target")
-    suffix = _check_output(args.output, [args.source, args.target])
+    if args.source_reference is not None:
+        _check_input(args.source_reference, "source reference")
+    suffix = _check_output(args.output, [args.source, args.target, *([args.source_reference] if args.source_reference else [])])
     result = _load_pipeline(args)(
         source=args.source,
         target=args.target,
@@ -211,6 +215,7 @@ def run_transfer(args: argparse.Namespace) -> int:
         paste_back=not args.no_paste_back,
         source_face_index=args.source_face_index,
         target_face_index=args.face_index,
+        source_reference=args.source_reference,
         **_offsets(args),
     )
     _save_image(result.image, args.output, suffix)

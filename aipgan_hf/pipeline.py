@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 MAX_EXPRESSION_STRENGTH = 1.5
 SOURCE_ROLE = "the expression source photo"
 TARGET_ROLE = "the identity target photo"
+REFERENCE_ROLE = "the source person's neutral photo"
 
 
 @dataclass
@@ -226,10 +227,11 @@ class AIPGANPipeline:
         self, source: torch.Tensor, target: torch.Tensor, source_landmarks: Any, target_landmarks: Any,
         expression_strength: float = 1.0, identity_mix: float = 0.0, driving_landmarks: Any = None,
         expression_offsets: dict[str, float] | None = None, replace_target_expression: bool = False,
-        return_intrinsic: bool = True,
+        return_intrinsic: bool = True, reference_landmarks: Any = None,
     ) -> GeneratorOutput:
         """Transfer between aligned crops (B, 3, R, R) in [-1, 1] with their (B, 68, 2) crop-pixel landmarks; no
-        detection. ``driving_landmarks`` (B, 68, 2) overrides the shape model's retargeting."""
+        detection. ``driving_landmarks`` (B, 68, 2) overrides the shape model's retargeting;
+        ``reference_landmarks`` (B, 68, 2): the source person's neutral face, for relative motion."""
         expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
         batch = target.shape[0]
@@ -237,7 +239,8 @@ class AIPGANPipeline:
         if driving_landmarks is None:
             driving_landmarks = self.shape_model.drive(
                 target_landmarks.numpy(), _landmark_tensor(source_landmarks, batch).numpy(), strength=expression_strength,
-                offset=self.expression_offset(expression_offsets), replace_target_expression=replace_target_expression)
+                offset=self.expression_offset(expression_offsets), replace_target_expression=replace_target_expression,
+                reference_landmarks=None if reference_landmarks is None else _landmark_tensor(reference_landmarks, batch).numpy())
         return self.decode_driven(target, target_landmarks, _landmark_tensor(driving_landmarks, batch), source=source,
                                   identity_mix=identity_mix, return_intrinsic=return_intrinsic)
 
@@ -264,6 +267,7 @@ class AIPGANPipeline:
         expression_offsets: dict[str, float] | None = None,
         replace_target_expression: bool = False,
         return_intrinsic: bool = False,
+        source_reference: Any = None,
     ) -> TransferResult:
         """Give the target photo's face the source photo's expression.
 
@@ -278,16 +282,25 @@ class AIPGANPipeline:
             replace_target_expression: remove the target's own expression first (a smiling target, a neutral
                 source); by default the source's change from its neutral is added to the target's face.
             return_intrinsic: also render the target's intrinsic face (``result.intrinsic``).
+            source_reference: a neutral photo of the source person (same kinds as ``source``). The target then
+                gets the source's own change from it (relative motion, as video driving does) instead of the
+                change estimated from the source photo alone, which cannot tell a person's resting face from an
+                expression (high brows, a wide mouth). Its largest face is used.
         """
         expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
         offset = self.expression_offset(expression_offsets)
-        with ThreadPoolExecutor(max_workers=1) as helper:  # dlib releases the GIL: both photos are searched at once
+        if source_reference is not None and replace_target_expression:
+            raise ConfigError("give either source_reference (the change from the source's neutral photo) or "
+                              "replace_target_expression (the change from the target's own expression), not both")
+        with ThreadPoolExecutor(max_workers=1) as helper:  # dlib releases the GIL: the photos are searched at once
             source_search = helper.submit(self._photo_and_face, source, SOURCE_ROLE, source_face_index)
+            reference_search = None if source_reference is None else helper.submit(self._photo_and_face, source_reference, REFERENCE_ROLE, None)
             target_photo, target_face = self._photo_and_face(target, TARGET_ROLE, target_face_index)
             source_photo, source_face = source_search.result()
-        driving = self.shape_model.drive(target_face.crop_landmarks, source_face.crop_landmarks, strength=expression_strength,
-                                         offset=offset, replace_target_expression=replace_target_expression)
+            reference = None if reference_search is None else reference_search.result()[1].crop_landmarks
+        driving = self.shape_model.drive(target_face.crop_landmarks, source_face.crop_landmarks, reference_landmarks=reference,
+                                         strength=expression_strength, offset=offset, replace_target_expression=replace_target_expression)
         output = self.decode_driven(
             image_to_tensor(target_face.crop)[None], torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None],
             torch.as_tensor(driving, dtype=torch.float32)[None], source=image_to_tensor(source_face.crop)[None], identity_mix=identity_mix,

@@ -76,6 +76,7 @@ def test_transfer_without_paste_back_writes_the_face_crop(photos, tmp_path, caps
     status = main([
         "transfer", "--source", str(photos["grace"]), "--target", str(photos["astronaut"]), "--output", str(output),
         "--no-paste-back", "--strength", "0.5", "--identity-mix", "0.2", "--face-index", "0", "--source-face-index", "0",
+        "--source-reference", str(photos["astronaut"]),
     ])
     assert status == 0, capsys.readouterr().err
     assert f"wrote {output}" in capsys.readouterr().out
@@ -98,6 +99,8 @@ BAD_RUNS = [
     ("output folder missing", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{folder}/no/such/out.png"], "does not exist"),
     ("output under a file", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{text}/out.png"], "does not exist"),
     ("missing --target", False, ["--source", "{astronaut}", "--output", "{out}"], "--target"),
+    ("missing source reference", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--source-reference", "{missing}"], "source reference file not found"),
+    ("no face in source reference", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--source-reference", "{noise}"], "neutral photo: no face found"),
     ("bad checkpoint", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--checkpoint", "{folder}"], "config"),
 ]
 

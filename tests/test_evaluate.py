@@ -20,6 +20,7 @@ from aipgan_hf.evaluation.measures import MEASURE_NAMES
 from aipgan_hf.evaluation.methods import (
     BASELINES,
     MODEL_METHOD,
+    RELATIVE_METHOD,
     aligned_source_retarget,
     baseline_methods,
     model_method,
@@ -231,8 +232,8 @@ class _FakePipeline:
     def __init__(self):
         self.calls = []
 
-    def transfer_aligned(self, source, target, source_landmarks, target_landmarks):
-        self.calls.append((source.shape, target.shape, source_landmarks, target_landmarks))
+    def transfer_aligned(self, source, target, source_landmarks, target_landmarks, reference_landmarks=None):
+        self.calls.append((source.shape, target.shape, source_landmarks, target_landmarks, reference_landmarks))
         return type("GeneratorOutput", (), {"image": target})()
 
 
@@ -245,6 +246,15 @@ def test_model_method_passes_crops_and_stored_landmarks(people):
     np.testing.assert_allclose(pipeline.calls[0][2].numpy(), np.stack([people[1]["landmarks"], people[7]["landmarks"]]), atol=1e-4)
     np.testing.assert_allclose(pipeline.calls[1][3].numpy(), people[6]["landmarks"][None], atol=1e-4)
     assert np.abs(outputs.astype(int) - np.stack([people[i]["image"] for i in (5, 0, 6)])).max() <= 1
+
+    assert all(call[4] is None for call in pipeline.calls)  # a single-photo transfer: no reference
+
+
+def test_the_relative_model_method_is_given_the_sources_neutral(people):
+    pipeline = _FakePipeline()
+    pairs = [EvaluationPair(CROSS_PERSON, 5, 1, 0), EvaluationPair(CROSS_PERSON, 0, 7, 5)]
+    model_method(pipeline, batch_size=2, relative=True)(pairs, _split_data(people))
+    np.testing.assert_allclose(pipeline.calls[0][4].numpy(), np.stack([people[0]["landmarks"], people[5]["landmarks"]]), atol=1e-4)
 
 
 def test_parse_baselines_and_classifiers():
@@ -478,13 +488,14 @@ def test_command_runs_the_model_and_its_shape_model(tiny_dataset, tmp_path, monk
     monkeypatch.setattr(pipeline_module.AIPGANPipeline, "from_pretrained", classmethod(lambda cls, *a, **k: fake))
     report_path, json_path = tmp_path / "report.md", tmp_path / "r.json"
     status = run.main(["--dataset", str(tiny_dataset), "--baselines", "target,warp", "--classifiers", "fer",
-                            "--max_pairs", "2", "--output", str(report_path), "--json", str(json_path), "--no_fid"])
+                            "--max_pairs", "2", "--output", str(report_path), "--json", str(json_path), "--no_fid", "--relative"])
     assert status == 0
     report = report_path.read_text()
-    assert f"| {MODEL_METHOD} |" in report and "the checkpoint's shape model" in report
-    assert len(fake.calls) == 1 and fake.shape_model.calls == 1  # 2 pairs: one batch each
+    assert f"| {MODEL_METHOD} |" in report and f"| {RELATIVE_METHOD} |" in report and "the checkpoint's shape model" in report
+    assert len(fake.calls) == 2 and fake.shape_model.calls == 1  # 2 pairs: one batch for each model method
+    assert fake.calls[0][4] is None and fake.calls[1][4] is not None
     results = json.loads(json_path.read_text())["methods"]
-    for name in (MODEL_METHOD, BASELINES["warp"]):  # both give back the target here
+    for name in (MODEL_METHOD, RELATIVE_METHOD, BASELINES["warp"]):  # all give back the target here
         assert results[name]["all"]["identity_target"]["mean"] == pytest.approx(0.0, abs=0.05)
 
 

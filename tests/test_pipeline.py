@@ -211,6 +211,24 @@ def test_pil_and_path_inputs(pipe, astronaut, grace_hopper, tmp_path):
     assert np.abs(np.asarray(result.face, dtype=int) - np.asarray(ref.face, dtype=int)).max() <= 2  # PNG is lossless
 
 
+def test_a_source_reference_drives_by_the_sources_own_change(pipe, astronaut, grace_hopper):
+    from aipgan_hf import ConfigError
+
+    target = pipe.processor.align(grace_hopper)
+    alone = pipe(source=astronaut, target=grace_hopper, paste_back=False)
+    # the source as its own neutral: no change at all (the estimate from the smiling photo alone moves the mouth)
+    still = pipe(source=astronaut, target=grace_hopper, source_reference=astronaut, paste_back=False)
+    np.testing.assert_allclose(still.driving_landmarks, target.crop_landmarks, atol=1e-4)
+    assert np.abs(alone.driving_landmarks - target.crop_landmarks).max() > 1.0
+    # a reference of another face: the change is the source's minus that face's, the same as the aligned crops give
+    source, reference = pipe.processor.align(astronaut), pipe.processor.align(grace_hopper)
+    relative = pipe(source=astronaut, target=grace_hopper, source_reference=grace_hopper, paste_back=False)
+    expected = pipe.shape_model.drive(target.crop_landmarks, source.crop_landmarks, reference_landmarks=reference.crop_landmarks)
+    np.testing.assert_allclose(relative.driving_landmarks, expected, atol=1e-4)
+    with pytest.raises(ConfigError, match="not both"):
+        pipe(source=astronaut, target=grace_hopper, source_reference=astronaut, replace_target_expression=True)
+
+
 def test_face_errors_name_the_photo_and_keep_their_type(pipe, astronaut):
     from aipgan_hf import FaceIndexError, NoFaceError
 
@@ -221,5 +239,7 @@ def test_face_errors_name_the_photo_and_keep_their_type(pipe, astronaut):
         pipe(source=blank, target=astronaut)
     with pytest.raises(FaceIndexError, match="^the expression source photo: face index 3"):
         pipe(source=astronaut, target=astronaut, source_face_index=3)
+    with pytest.raises(NoFaceError, match="^the source person's neutral photo: "):
+        pipe(source=astronaut, target=astronaut, source_reference=blank)
     with pytest.raises(NoFaceError, match="^the identity target photo: "):
         pipe.synthesize(blank, expression="happiness")

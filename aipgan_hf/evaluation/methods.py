@@ -26,6 +26,9 @@ BASELINES = {
     "oracle": "oracle warp (source's true change)",
 }
 MODEL_METHOD = "AIP-GAN"
+RELATIVE_METHOD = "AIP-GAN given the source's neutral (S0)"
+"""The model told the source's neutral photo too (``pipe(..., source_reference=...)``): relative motion, as video
+driving does. Not a single-photo transfer: the photo it is given is the one the wanted change is measured from."""
 
 Retarget = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(target landmarks (N, 68, 2), source landmarks (N, 68, 2)) -> driving landmarks (N, 68, 2) in the target's
@@ -108,9 +111,10 @@ def oracle_landmarks(target: np.ndarray, source: np.ndarray, reference: np.ndarr
 # Methods
 
 
-def model_method(pipeline: Any, batch_size: int = 16) -> Method:
+def model_method(pipeline: Any, batch_size: int = 16, relative: bool = False) -> Method:
     """The model as a method: ``pipeline.transfer_aligned(source, target, source_landmarks, target_landmarks)`` on
-    batches of aligned crops, with the dataset's stored landmarks (crop px)."""
+    batches of aligned crops, with the dataset's stored landmarks (crop px); ``relative``: also given the
+    landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`)."""
     import torch
 
     def run(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
@@ -121,8 +125,9 @@ def model_method(pipeline: Any, batch_size: int = 16) -> Method:
             targets = image_to_tensor(stacked(data, [p.target for p in batch]))  # (B, 3, R, R)
             source_landmarks = torch.from_numpy(stacked(data, [p.source for p in batch], "landmarks")).float()  # (B, 68, 2)
             target_landmarks = torch.from_numpy(stacked(data, [p.target for p in batch], "landmarks")).float()  # (B, 68, 2)
+            references = torch.from_numpy(stacked(data, [p.reference for p in batch], "landmarks")).float() if relative else None
             with torch.inference_mode():
-                result = pipeline.transfer_aligned(sources, targets, source_landmarks, target_landmarks)
+                result = pipeline.transfer_aligned(sources, targets, source_landmarks, target_landmarks, reference_landmarks=references)
             outputs.append(tensor_to_image(result.image.float().cpu()))  # (B, R, R, 3)
         return np.concatenate(outputs)
 

@@ -31,7 +31,7 @@ from ..files import write_atomically
 from ..processing import FaceProcessor
 from .crops import CropMeasurer
 from .data import SplitData, decode_rows, fid_reference_rows, load_split, split_columns, stacked
-from .methods import BASELINES, MODEL_METHOD, Method, Retarget, baseline_methods, model_method
+from .methods import BASELINES, MODEL_METHOD, RELATIVE_METHOD, Method, Retarget, baseline_methods, model_method
 from .networks import CLASSIFIERS, ExpressionClassifier, InceptionFeatures
 from .pairs import EvaluationPair, build_pairs
 from .report import format_report, grid_cells, render_grid, result_to_json
@@ -71,6 +71,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test; select on validation)")
     parser.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
     parser.add_argument("--no_model", action="store_true", help="evaluate the baselines only (no checkpoint needed)")
+    parser.add_argument("--relative", action="store_true", help="also score the model given each source's neutral photo S0 "
+                        "(relative motion; not a single-photo transfer)")
     parser.add_argument("--shape_model", default=None, help="shape_model.safetensors for the retargeted warp "
                         "(default: the loaded pipeline's; without either, the source's aligned landmarks)")
     parser.add_argument("--baselines", default="all", help="'all', 'none' or a comma list of: " + ", ".join(BASELINES))
@@ -113,6 +115,8 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
         if pipeline.resolution != resolution:
             raise ConfigError(f"the model works on {pipeline.resolution}px crops but the dataset has {resolution}px crops")
         methods[MODEL_METHOD] = model_method(pipeline, args.batch_size)
+        if args.relative:
+            methods[RELATIVE_METHOD] = model_method(pipeline, args.batch_size, relative=True)
         shape_model = getattr(pipeline, "shape_model", None)
         checkpoint = args.checkpoint or "bundled (aipgan_hf/checkpoints/default)"
         if shape_model is not None:
