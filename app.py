@@ -61,6 +61,7 @@ from aipgan_hf.landmarks import (  # noqa: E402
 from aipgan_hf.pipeline import (  # noqa: E402
     BUNDLED_CHECKPOINT,
     MAX_EXPRESSION_STRENGTH,
+    REFERENCE_ROLE,
     SOURCE_ROLE,
     TARGET_ROLE,
     AIPGANPipeline,
@@ -384,6 +385,7 @@ def transfer(
     brows_up: float = 0.0,
     eyes_closed: float = 0.0,
     replace_target_expression: bool = False,
+    source_reference: str | None = None,
 ) -> tuple[Image.Image, Image.Image, Image.Image | None]:
     """Give the target photo's face the source photo's expression.
 
@@ -397,6 +399,7 @@ def transfer(
         show_views: also draw the model's views (landmarks, attention, intrinsic face) as one picture.
         mouth_open, smile, brows_up, eyes_closed: slider values added along the model's named expression directions.
         replace_target_expression: remove the target's own expression first (e.g. a smiling target, a neutral source).
+        source_reference: optional neutral photo of the source person (file path): the source's exact change from it.
 
     Returns:
         Result photo, aligned result, and the model's views (None unless ``show_views``).
@@ -405,11 +408,13 @@ def transfer(
         source_index, target_index = face_index(source_face_index), face_index(target_face_index)
         source_photo = read_photo(source, SOURCE_ROLE, pipeline)
         target_photo = read_photo(target, TARGET_ROLE, pipeline)
+        reference_photo = read_photo(source_reference, REFERENCE_ROLE, pipeline) if source_reference else None
         offsets = slider_offsets(pipeline, mouth_open, smile, brows_up, eyes_closed)
         result = pipeline(source=source_photo, target=target_photo, expression_strength=expression_strength,
                           identity_mix=identity_mix, paste_back=bool(paste_back),
                           source_face_index=source_index, target_face_index=target_index,
-                          replace_target_expression=bool(replace_target_expression), return_intrinsic=bool(show_views), **offsets)
+                          replace_target_expression=bool(replace_target_expression), return_intrinsic=bool(show_views),
+                          source_reference=reference_photo, **offsets)
         return result_views(result, source_photo, target_photo, bool(show_views))
 
 
@@ -602,6 +607,12 @@ def build_demo() -> gr.Blocks:
                                              info="0 = the target's identity, 1 = the source's")
                     replace_own = gr.Checkbox(False, label="Replace the target's own expression",
                                               info="for a target who already smiles, frowns, ...; off: the source's change is added")
+                    with gr.Accordion("The source person's neutral face (optional)", open=False, elem_id="reference"):
+                        source_reference = PhotoInput(label="Source person, neutral", type="filepath", sources=photo_sources,
+                                                      height=200, elem_id="source-reference")
+                        gr.Markdown("From one photo the model must guess how far the source's face is from its own rest "
+                                    "(people differ at rest in brow height, mouth width, eye openness). With a neutral "
+                                    "photo of the same person the target gets that person's exact change instead.")
                     transfer_button = gr.Button("Transfer expression", variant="primary", elem_id="transfer-button")
                 with gr.Tab("Preset expression", elem_id="preset-tab"):
                     expression = gr.Dropdown([(PRESET_NAMES.get(label, label), label) for label in expressions],
@@ -643,7 +654,7 @@ def build_demo() -> gr.Blocks:
         outputs = [result_photo, aligned, views]
         shared = dict(concurrency_id="pipeline", concurrency_limit=CONCURRENCY)
         transfer_button.click(transfer, [source, target, strength, identity_mix, paste_back, source_index, target_index,
-                                         show_views, *sliders, replace_own], outputs, api_name="transfer", **shared)
+                                         show_views, *sliders, replace_own, source_reference], outputs, api_name="transfer", **shared)
         synthesize_button.click(synthesize, [target, expression, strength, paste_back, target_index, show_views, *sliders],
                                 outputs, api_name="synthesize", **shared)
         animate_button.click(animate_video, [driving, target, relative, side_by_side, strength, paste_back, target_index, *sliders],

@@ -138,6 +138,22 @@ def test_transfer_without_paste_back_returns_the_aligned_face_and_no_views(clien
     assert outputs[2] is None, "the model's views were drawn without being asked for"
 
 
+def test_a_neutral_photo_of_the_source_drives_by_its_own_change(client, photos):
+    from gradio_client import handle_file
+
+    source, target = (handle_file(str(path)) for path in photos)
+    still = client.predict(source, target, 1.0, 0.0, False, 0, 0, source_reference=source, api_name="/transfer")[0]
+    estimated = client.predict(source, target, 1.0, 0.0, False, 0, 0, api_name="/transfer")[0]
+    unchanged = client.predict(source, target, 0.0, 0.0, False, 0, 0, api_name="/transfer")[0]
+    pixels = [np.asarray(_jpeg(path)).astype(int) for path in (still, estimated, unchanged)]
+    assert np.abs(pixels[0] - pixels[2]).mean() < 1.0, "the source as its own neutral should change nothing"
+    assert np.abs(pixels[1] - pixels[2]).mean() > 1.0
+    message = _app_error(lambda: client.predict(source, target, 1.0, 0.0, False, 0, 0, replace_target_expression=True,
+                                                source_reference=source, api_name="/transfer"))
+    assert "not both" in message
+    _assert_short(message)
+
+
 def test_sliders_move_the_expression(client, photos):
     from gradio_client import handle_file
 
