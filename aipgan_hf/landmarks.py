@@ -20,6 +20,16 @@ MOUTH = slice(48, 68)
 OUTER_LIPS = slice(48, 60)
 INNER_LIPS = slice(60, 68)
 
+STABLE_POINTS: tuple[int, ...] = (*range(NOSE.start, NOSE.stop), RIGHT_EYE.start, RIGHT_EYE.start + 3, LEFT_EYE.start, LEFT_EYE.start + 3)
+"""Nose (27-35) and the four eye corners (36, 39, 42, 45): the points expressions move least, on which every
+similarity alignment of the project is fitted."""
+
+LID_GAPS: tuple[tuple[int, int], ...] = ((37, 41), (38, 40), (43, 47), (44, 46))
+"""(upper, lower) eyelid points that face each other: their distance is how open an eye is."""
+
+INNER_LIP_GAPS: tuple[tuple[int, int], ...] = ((61, 67), (62, 66), (63, 65))
+"""(upper, lower) inner-lip points that face each other: their distance is how open the mouth is."""
+
 # Regions that carry expression; evaluation reports displacement fidelity on these.
 EXPRESSION_REGIONS: dict[str, list[slice]] = {
     "brows": [RIGHT_BROW, LEFT_BROW],

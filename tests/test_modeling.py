@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from aipgan_hf import AIPGANConfig, AIPGANDiscriminator, AIPGANGenerator, CheckpointError, ConfigError
+from aipgan_hf import AIPGANConfig, AIPGANDiscriminator, AIPGANGenerator, ConfigError
 from aipgan_hf.landmarks import heatmaps_to_landmarks, landmarks_to_heatmaps
 from aipgan_hf.motion import landmark_flow
 

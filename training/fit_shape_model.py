@@ -25,8 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf.landmarks import INNER_LIPS, LEFT_BROW, LEFT_EYE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE  # noqa: E402
-from aipgan_hf.motion.shape_model import STABLE_POINTS, ShapeModel  # noqa: E402
-from aipgan_hf.processing import similarity_transform  # noqa: E402
+from aipgan_hf.motion.shape_model import STABLE_POINTS, ShapeModel, align_shapes  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +36,7 @@ def procrustes_mean(shapes: np.ndarray, iterations: int = 3) -> np.ndarray:
     for _ in range(iterations):
         mean = mean - mean[STABLE_POINTS].mean(axis=0)
         mean = mean / np.linalg.norm(mean[45] - mean[36])
-        aligned = [s @ m[:, :2].T + m[:, 2] for s in shapes for m in [similarity_transform(s[STABLE_POINTS], mean[STABLE_POINTS])]]
-        mean = np.mean(aligned, axis=0)
+        mean = align_shapes(shapes, mean)[0].mean(axis=0)
     mean = mean - mean[STABLE_POINTS].mean(axis=0)
     return mean / np.linalg.norm(mean[45] - mean[36])
 
@@ -143,7 +141,7 @@ def fit(landmarks: np.ndarray, identity: np.ndarray, expression: np.ndarray, sou
         expression_count: int = 32, regularisation: float = 1e-3, max_gain: float = 1.5) -> ShapeModel:
     """Fit the model from a split's columns (landmarks (N, 68, 2); the rest (N,) strings)."""
     mean = procrustes_mean(landmarks[:: max(1, len(landmarks) // 3000)])
-    shapes = np.stack([s @ m[:, :2].T + m[:, 2] for s in landmarks for m in [similarity_transform(s[STABLE_POINTS], mean[STABLE_POINTS])]])
+    shapes = align_shapes(landmarks, mean)[0]
     is_video = np.char.startswith(source.astype(str), "video")
     rows, references = neutral_references(shapes, mean, np.where(is_video, clip, identity), (expression == "neutral") & ~is_video)
     family = np.where(is_video[rows], "video", source[rows])

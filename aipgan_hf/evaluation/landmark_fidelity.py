@@ -30,23 +30,17 @@ from ..faces.align import similarity_transform
 from ..faces.geometry import apply_affine
 from ..landmarks import (
     EXPRESSION_REGIONS,
-    INNER_LIPS,
+    INNER_LIP_GAPS,
     LEFT_EYE,
-    NOSE,
     NUM_LANDMARKS,
     OUTER_LIPS,
     RIGHT_EYE,
+    STABLE_POINTS,
     region_indices,
 )
 
-ANCHOR_POINTS: tuple[int, ...] = (
-    *range(NOSE.start, NOSE.stop),
-    RIGHT_EYE.start,  # outer corner of the subject's right eye (36)
-    RIGHT_EYE.start + 3,  # inner corner (39)
-    LEFT_EYE.start,  # inner corner of the subject's left eye (42)
-    LEFT_EYE.start + 3,  # outer corner (45)
-)
-"""Landmarks that move least with expression; similarity alignment is fitted on these."""
+ANCHOR_POINTS: tuple[int, ...] = STABLE_POINTS
+"""Landmarks that move least with expression (nose, eye corners); similarity alignment is fitted on these."""
 
 MIN_RELATIVE_DISPLACEMENT = 0.03
 """Below this RMS ground-truth displacement (fraction of inter-ocular distance) fidelity is undefined. dlib's
@@ -176,8 +170,8 @@ def normalized_landmark_error(output: np.ndarray, truth: np.ndarray, anchor: tup
 def mouth_aspect_ratio(landmarks: np.ndarray) -> float:
     """Mean inner-lip opening (pairs 61-67, 62-66, 63-65) over the outer mouth width (48-54)."""
     landmarks = _check_landmarks(landmarks, "landmarks")
-    inner = landmarks[INNER_LIPS]  # (8, 2): 60 corner, 61-63 upper lip, 64 corner, 65-67 lower lip
-    gaps = np.linalg.norm(inner[[1, 2, 3]] - inner[[7, 6, 5]], axis=1)
+    upper, lower = np.array(INNER_LIP_GAPS).T
+    gaps = np.linalg.norm(landmarks[upper] - landmarks[lower], axis=1)
     width = np.linalg.norm(landmarks[OUTER_LIPS.start] - landmarks[OUTER_LIPS.start + 6])
     return float(gaps.mean() / max(width, 1e-6))
 

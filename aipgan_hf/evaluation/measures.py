@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..landmarks import LEFT_BROW, LEFT_EYE, NOSE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE
+from ..landmarks import INNER_LIP_GAPS, LEFT_BROW, LEFT_EYE, LID_GAPS, NOSE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE
 from .landmark_fidelity import align_landmarks, interocular_distance
 from .statistics import Estimate, percentile_interval
 
@@ -48,9 +48,7 @@ MEASURE_TITLES: dict[str, str] = {
 
 NOSE_BASE = NOSE.start + 6  # point 33, under the nose tip
 MOUTH_CORNERS = (OUTER_LIPS.start, OUTER_LIPS.start + 6)  # 48, 54
-INNER_LIP_GAPS = ((61, 67), (62, 66), (63, 65))  # upper inner lip point facing the lower one
 EYE_CORNERS = (RIGHT_EYE.start, RIGHT_EYE.start + 3, LEFT_EYE.start, LEFT_EYE.start + 3)  # 36, 39, 42, 45
-LID_GAPS = ((37, 41), (38, 40), (43, 47), (44, 46))  # upper lid point facing the lower one
 BROW_POINTS = tuple(range(RIGHT_BROW.start, LEFT_BROW.stop))  # 17-26
 
 MIN_SPREAD = 1e-9

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CheckpointError
-from ..landmarks import LEFT_EYE, NOSE, NUM_LANDMARKS, RIGHT_EYE
+from .. import landmarks as scheme
+from ..landmarks import NUM_LANDMARKS
 from ..processing import similarity_transform
 
 SHAPE_MODEL_NAME = "shape_model.safetensors"
-STABLE_POINTS = np.array([*range(NOSE.start, NOSE.stop), RIGHT_EYE.start, RIGHT_EYE.start + 3, LEFT_EYE.start, LEFT_EYE.start + 3])
+STABLE_POINTS = np.array(scheme.STABLE_POINTS)
 """Nose and the four eye corners: the alignment frame of the model (they move least with expression)."""
 
 
@@ -33,8 +34,19 @@ def _as_batch(landmarks: np.ndarray) -> tuple[np.ndarray, bool]:
     return (points[None], True) if points.ndim == 2 else (points, False)
 
 
-OPPOSING_POINTS = np.array([[37, 41], [38, 40], [43, 47], [44, 46], [61, 67], [62, 66], [63, 65]])
+OPPOSING_POINTS = np.array(scheme.LID_GAPS + scheme.INNER_LIP_GAPS)
 """(upper, lower) eyelid and inner-lip points: an upper point never passes below its lower partner."""
+
+
+def align_shapes(shapes: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each of (N, 68, 2) shapes mapped onto ``reference`` (68, 2) by the similarity fitted on the stable points:
+    ((N, 68, 2) aligned shapes, (N, 2, 2) linear parts of the maps)."""
+    aligned, linears = np.empty_like(shapes, dtype=np.float64), np.empty((len(shapes), 2, 2))
+    for index, shape in enumerate(shapes):
+        matrix = similarity_transform(shape[STABLE_POINTS], reference[STABLE_POINTS])  # (2, 3)
+        aligned[index] = shape @ matrix[:, :2].T + matrix[:, 2]
+        linears[index] = matrix[:, :2]
+    return aligned, linears
 
 
 def _keep_lids_and_lips_apart(aligned: np.ndarray, motion: np.ndarray) -> np.ndarray:
@@ -74,13 +86,7 @@ class ShapeModel:
     # ------------------------------------------------------------------ frames
     def align(self, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks in any pixel frame -> ((N, 68, 2) normalised shapes, (N, 2, 2) linear parts of the maps)."""
-        points, _ = _as_batch(landmarks)
-        shapes, linears = np.empty_like(points), np.empty((len(points), 2, 2))
-        for index, shape in enumerate(points):
-            matrix = similarity_transform(shape[STABLE_POINTS], self.mean[STABLE_POINTS])  # (2, 3) photo -> model
-            shapes[index] = shape @ matrix[:, :2].T + matrix[:, 2]
-            linears[index] = matrix[:, :2]
-        return shapes, linears
+        return align_shapes(_as_batch(landmarks)[0], self.mean)
 
     # ------------------------------------------------------------------ coefficients
     def expression(self, landmarks: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ from PIL import Image
 
 from ..errors import ConfigError
 from ..faces.align import crop_matrix
-from ..landmarks import INNER_LIPS, LEFT_EYE, RIGHT_EYE
+from ..landmarks import INNER_LIP_GAPS, LEFT_EYE, RIGHT_EYE
 from ..processing import FaceProcessor, apply_affine
 from .clips import (
     DEFAULT_MAX_FRAME_PIXELS,
@@ -69,9 +69,8 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
     Returns:
         (...) float.
     """
-    inner = landmarks[..., INNER_LIPS, :]  # (..., 8, 2): 60 corner, 61-63 upper, 64 corner, 65-67 lower
-    upper, lower = inner[..., 1:4, :], inner[..., 7:4:-1, :]  # 61, 62, 63 against 67, 66, 65
-    gap = np.linalg.norm(lower - upper, axis=-1).mean(axis=-1)
+    upper, lower = np.array(INNER_LIP_GAPS).T  # 61, 62, 63 against 67, 66, 65
+    gap = np.linalg.norm(landmarks[..., lower, :] - landmarks[..., upper, :], axis=-1).mean(axis=-1)
     eyes = np.linalg.norm(landmarks[..., RIGHT_EYE, :].mean(axis=-2) - landmarks[..., LEFT_EYE, :].mean(axis=-2), axis=-1)
     return gap / np.maximum(eyes, 1e-6)
 
