@@ -48,6 +48,7 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from aipgan_hf.errors import AIPGANError  # noqa: E402
+from aipgan_hf.files import write_atomically  # noqa: E402
 from aipgan_hf.landmarks import (  # noqa: E402
     INNER_LIPS,
     JAW,
@@ -167,10 +168,10 @@ def example_photos() -> list[Path]:
     paths = []
     for filename, photo in photos.items():
         path = folder / filename
-        if not path.is_file():
-            staging = folder / f".{filename}.{os.getpid()}.png"
-            photo.save(staging)
-            os.replace(staging, path)  # atomic: several app processes may start at once
+        if not path.is_file():  # atomic: several app processes may start at once
+            buffer = io.BytesIO()
+            photo.save(buffer, format="PNG")
+            write_atomically(path, buffer.getvalue(), durable=False)
         paths.append(path)
     return paths + extra_examples(EXAMPLE_SUFFIXES)
 
@@ -251,10 +252,7 @@ class ResultImage(gr.Image):
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"image{suffix}"
             if not path.is_file():
-                handle, staging = tempfile.mkstemp(dir=folder, prefix=".image.", suffix=suffix)
-                with os.fdopen(handle, "wb") as file:
-                    file.write(data)
-                os.replace(staging, path)
+                write_atomically(path, data, durable=False)  # a cache: atomic for readers, no fsync per result
             value = str(path)
         return super().postprocess(value)
 

@@ -13,15 +13,16 @@ destination folder is renamed over it, so a failure never leaves a partial or lo
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from aipgan_hf.errors import AIPGANError
+from aipgan_hf.files import write_atomically
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -165,18 +166,10 @@ def _check_output(output: Path, inputs: Sequence[Path], formats: Sequence[str] =
 
 
 def save_atomically(image: "Image.Image", output: Path, image_format: str, options: dict) -> None:
-    """Save a PIL image to a temporary file next to ``output``, then rename it over ``output``."""
-    folder = output.parent if str(output.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format=image_format, **options)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Encode a PIL image, then write it over ``output`` atomically (:func:`aipgan_hf.files.write_atomically`)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **options)
+    write_atomically(output, buffer.getvalue())
 
 
 def _load_pipeline(args: argparse.Namespace):

@@ -20,12 +20,14 @@ def _umask() -> int:
     return umask
 
 
-def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
+def write_atomically(path: str | os.PathLike, data: bytes, durable: bool = True) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it into place.
 
     Args:
         path: destination file; its folder is created when missing. An existing file is replaced.
         data: the complete contents.
+        durable: flush the data to the disk before the rename (``fsync``), so that a power cut leaves the old file
+            or the new one. False keeps only the atomicity for readers: for caches whose loss costs nothing.
 
     Returns:
         The destination path.
@@ -36,8 +38,9 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:

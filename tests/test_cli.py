@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,9 @@ def test_transfer_writes_an_image_of_the_target_size(photos, grace_hopper, tmp_p
     assert np.abs(result[200:350, 200:330].astype(int) - target[200:350, 200:330].astype(int)).mean() > 1.0
     np.testing.assert_array_equal(result[:40], target[:40])
     assert list(tmp_path.iterdir()) == [output]  # no temporary files left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o666 & ~umask, "ordinary permissions, as any program saves (not mkstemp's 0600)"
 
 
 def test_transfer_without_paste_back_writes_the_face_crop(photos, tmp_path, capsys):

@@ -29,6 +29,15 @@ def test_write_atomically_replaces_the_file_and_leaves_no_temporary(tmp_path):
     assert _mode(path) == 0o666 & ~_umask()  # ordinary permissions, not mkstemp's 0600
 
 
+def test_write_atomically_syncs_to_disk_unless_told_it_is_a_cache(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda descriptor: synced.append(descriptor))
+    write_atomically(tmp_path / "kept.bin", b"data")
+    assert len(synced) == 1
+    write_atomically(tmp_path / "cache.bin", b"data", durable=False)
+    assert len(synced) == 1 and (tmp_path / "cache.bin").read_bytes() == b"data"
+
+
 def test_write_atomically_keeps_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "out.bin"
     path.write_bytes(b"old")
