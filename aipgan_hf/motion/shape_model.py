@@ -102,12 +102,13 @@ class ShapeModel:
         change = np.atleast_2d(np.asarray(change, dtype=np.float64))
         single = single and len(change) == 1
         count = max(len(points), len(change))
-        points = np.broadcast_to(points, (count, NUM_LANDMARKS, 2))
+        aligned, linears = self.align(points)  # once per target given: one target driven by N changes aligns once
+        points, aligned = (np.broadcast_to(p, (count, NUM_LANDMARKS, 2)) for p in (points, aligned))
+        to_target = np.broadcast_to(np.linalg.inv(linears), (count, 2, 2))
         change = np.broadcast_to(change, (count, self.num_expression))
-        aligned, linears = self.align(points)
         motion = np.einsum("nk,kpd->npd", change, self.expression_basis)  # (N, 68, 2) in the model frame
         motion = _keep_lids_and_lips_apart(aligned, motion)
-        motion = np.einsum("nij,npj->npi", np.linalg.inv(linears), motion)  # back to the target's pixels
+        motion = np.einsum("nij,npj->npi", to_target, motion)  # back to the target's pixels
         driven = points + motion
         return driven[0] if single else driven
 

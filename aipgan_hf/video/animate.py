@@ -199,10 +199,10 @@ def drive_clip(pipe: Any, prepared: Any, track: ClipLandmarks, relative: bool = 
                strength: float = 1.0, offset: np.ndarray | None = None) -> tuple[int, np.ndarray]:
     """(reference frame index, (N, 68, 2) float32 driving landmarks in the target's crop frame) for a tracked clip."""
     reference_index, reference_points = reference_landmarks(track, reference)
-    targets = np.repeat(np.asarray(prepared.landmarks, dtype=np.float64)[None], len(track.landmarks), axis=0)  # (N, 68, 2)
-    driving = pipe.shape_model.drive(targets, track.landmarks, reference_landmarks=reference_points if relative else None,
+    target = np.asarray(prepared.landmarks, dtype=np.float64)  # (68, 2): aligned once, driven by every frame
+    driving = pipe.shape_model.drive(target, track.landmarks, reference_landmarks=reference_points if relative else None,
                                      strength=strength, offset=offset)
-    return reference_index, np.asarray(driving, dtype=np.float32)
+    return reference_index, np.array(np.broadcast_to(driving, track.landmarks.shape), dtype=np.float32)  # (N, 68, 2)
 
 
 def _side_by_side(driving: np.ndarray, result: np.ndarray) -> np.ndarray:
