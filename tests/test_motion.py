@@ -64,6 +64,22 @@ def test_fit_recovers_the_expression_change_without_the_face_shape(fitted):
         assert np.corrcoef(motion[:, 66 * 2 + 1], true_motion[:, 66 * 2 + 1])[0, 1] > 0.9  # the lower lip drops as the source's
 
 
+def test_relative_driving_carries_the_sources_own_change_at_full_size(fitted):
+    """With the source's neutral face given, the target moves by the source's change as it is (projected on the
+    basis), not by the shrunken difference of two single-photo estimates."""
+    model, _ = fitted
+    test = synthetic_columns(people=6, frames=6, seed=1)
+    landmarks = test["landmarks"]
+    neutral, expressive, target = landmarks[0], landmarks[1:6], landmarks[6]
+    basis = model.expression_basis.reshape(model.num_expression, -1)
+    true_motion = (model.align(expressive)[0] - model.align(neutral)[0]).reshape(5, -1) @ basis.T @ basis  # on the basis
+    driven = model.align(model.drive(target, expressive, reference_landmarks=neutral))[0]
+    motion = (driven - model.align(target)[0]).reshape(5, -1)
+    np.testing.assert_allclose(motion, true_motion, atol=0.02 * np.abs(true_motion).max())
+    estimated = model.align(model.drive(target, expressive))[0].reshape(5, -1) - model.align(target)[0].reshape(1, -1)
+    assert np.abs(estimated - true_motion).max() > np.abs(motion - true_motion).max()  # the exact change beats the estimate
+
+
 def test_strength_zero_returns_the_target_landmarks_exactly(fitted):
     model, columns = fitted
     target, source = columns["landmarks"][0], columns["landmarks"][15]

@@ -96,6 +96,15 @@ class ShapeModel:
         values = (shapes - self.mean).reshape(len(shapes), -1) @ self.estimator.T + self.bias
         return values[0] if single else values
 
+    def projection(self, landmarks: np.ndarray) -> np.ndarray:
+        """Coefficients of the aligned shape's offset from the mean along the expression basis, (k,) or (N, k).
+        Not an expression by itself (the offset holds the person's face shape too); the difference of two faces
+        of one person is their expression change, read exactly instead of estimated."""
+        _, single = _as_batch(landmarks)
+        shapes, _ = self.align(landmarks)
+        values = (shapes - self.mean).reshape(len(shapes), -1) @ self.expression_basis.reshape(self.num_expression, -1).T
+        return values[0] if single else values
+
     def apply(self, target_landmarks: np.ndarray, change: np.ndarray) -> np.ndarray:
         """Move the target's landmarks by an expression-coefficient change ((k,) or (N, k)), in the target's frame."""
         points, single = _as_batch(target_landmarks)
@@ -123,20 +132,26 @@ class ShapeModel:
     ) -> np.ndarray:
         """Driving landmarks: the target's own shape and pose, moved by the source's expression change.
 
-        ``target + B (e(source) - e(reference)) * strength + B offset``. The reference is, in order: the given
-        ``reference_landmarks`` (a neutral frame of the source, for relative motion from a video); the target
-        itself when ``replace_target_expression`` (the target's own expression is removed first: for a smiling
-        target driven by a neutral source); else none (the source's estimated change from its own neutral is
-        added to the target's face as it is, which is what measures best on unseen people). Strength 0
-        without an offset returns ``target_landmarks`` exactly.
+        ``target + B change * strength + B offset``. The change is, in order:
+        - with ``reference_landmarks`` (a neutral face of the source person: a video's reference frame, a neutral
+          photo): the source's own change from it, projected on the basis (``projection(source) -
+          projection(reference)``). Both are the same person, so no identity needs removing: on the test split's
+          driving landmarks this gives r 0.98 with the source's change against 0.87 for the difference of the two
+          regressor estimates, which shrank brow motion to 0.4 of its size (README "Motion");
+        - with ``replace_target_expression``: ``e(source) - e(target)``, the target's own estimated expression
+          removed first (for a smiling target driven by a neutral source);
+        - else ``e(source)``: the source's estimated change from its own neutral, added to the target's face as it
+          is (what measures best on unseen people from one photo).
+        Strength 0 without an offset returns ``target_landmarks`` exactly.
         """
         if strength == 0 and offset is None:
             return np.array(target_landmarks, dtype=np.float64, copy=True)
-        change = self.expression(source_landmarks)
         if reference_landmarks is not None:
-            change = change - self.expression(reference_landmarks)
+            change = self.projection(source_landmarks) - self.projection(reference_landmarks)
         elif replace_target_expression:
-            change = change - self.expression(target_landmarks)
+            change = self.expression(source_landmarks) - self.expression(target_landmarks)
+        else:
+            change = self.expression(source_landmarks)
         change = change * float(strength)
         if offset is not None:
             change = change + np.asarray(offset, dtype=np.float64)
