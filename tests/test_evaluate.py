@@ -538,3 +538,15 @@ def test_references_on_the_built_test_split():
                 landmark_measures(columns.landmarks[s], columns.landmarks[r])[0]) for s, r in references.items()]
     reference_open, source_open = np.array(opening).T
     assert np.median(reference_open) <= np.median(source_open)
+
+
+@pytest.mark.skipif(not BUILT_DATASET.is_dir(), reason=f"needs the built dataset at {BUILT_DATASET}")
+def test_relative_driving_carries_the_sources_change_on_the_built_validation_split():
+    """benchmarks/benchmark_retargeting.py: with S0 known, the driving landmarks follow the source's own change
+    nearly as the oracle does, well above the single-photo estimate."""
+    from benchmarks import benchmark_retargeting
+
+    figures = benchmark_retargeting.main(["--dataset", str(BUILT_DATASET), "--split", "validation", "--max_pairs", "200"])
+    single, relative, oracle = (figures[name]["mean_r"] for name in list(figures) if name != "replace the target's expression")
+    assert oracle > 0.95 and relative > 0.93 and relative > single + 0.1
+    assert min(figures["relative to S0 (source_reference=, video)"]["slopes"]) > 0.8  # not shrunk

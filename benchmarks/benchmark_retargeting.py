@@ -1,0 +1,76 @@
+#!/usr/bin/env python
+"""Expression response of the driving landmarks alone (no image is made): how well each way of retargeting
+carries the source's own change onto another person's face.
+
+    python benchmarks/benchmark_retargeting.py --dataset data_build/aipgan-faces-128 --split test
+
+For the evaluation's cross-person pairs (target T, source S, the source person's neutral reference S0), each
+mode gives driving landmarks D for T; the table is the Pearson r, per measure of ``aipgan_hf.evaluation.measures``
+(mouth opening, mouth width, corner lift, brow raise, eye openness), between D's change from T and S's own change
+from S0, their mean, and the slope of D's change on S's (below 1: the motion is shrunk). An image-level
+evaluation (``python -m aipgan_hf.evaluate``) reads the output through dlib, so it can only come out lower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aipgan_hf.evaluation.data import load_split, split_columns  # noqa: E402
+from aipgan_hf.evaluation.measures import MEASURE_NAMES, expression_change  # noqa: E402
+from aipgan_hf.evaluation.methods import oracle_landmarks  # noqa: E402
+from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs  # noqa: E402
+from aipgan_hf.motion import ShapeModel  # noqa: E402
+
+BUNDLED_SHAPE_MODEL = Path(__file__).resolve().parents[1] / "aipgan_hf" / "checkpoints" / "default" / "shape_model.safetensors"
+
+
+def modes(model: ShapeModel) -> dict:
+    """Name -> (target, source, reference) -> driving landmarks; the last two use S0."""
+    return {
+        "single photo (pipe(source, target))": lambda t, s, r: model.drive(t, s),
+        "replace the target's expression": lambda t, s, r: model.drive(t, s, replace_target_expression=True),
+        "relative to S0 (source_reference=, video)": lambda t, s, r: model.drive(t, s, reference_landmarks=r),
+        "oracle: T + aligned (S - S0)": lambda t, s, r: oracle_landmarks(t, s, r),
+    }
+
+
+def response(driving: np.ndarray, targets: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(5,) Pearson r and (5,) slopes of the driving change on the wanted change."""
+    got = np.array([expression_change(d, t) for d, t in zip(driving, targets)])
+    r = np.array([np.corrcoef(got[:, k], wanted[:, k])[0, 1] for k in range(len(MEASURE_NAMES))])
+    slope = np.array([np.polyfit(wanted[:, k], got[:, k], 1)[0] for k in range(len(MEASURE_NAMES))])
+    return r, slope
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, help="dataset folder from training/prepare_dataset.py")
+    parser.add_argument("--split", default="validation")
+    parser.add_argument("--shape_model", default=str(BUNDLED_SHAPE_MODEL))
+    parser.add_argument("--max_pairs", type=int, default=400, help="pairs of both kinds drawn; the cross-person ones are used")
+    args = parser.parse_args(argv)
+    model = ShapeModel.load(args.shape_model)
+    columns = split_columns(load_split(args.dataset, args.split))
+    landmarks = columns.landmarks
+    pairs = [p for p in build_pairs(columns, max_pairs=args.max_pairs) if p.kind == CROSS_PERSON]
+    targets = landmarks[[p.target for p in pairs]]
+    wanted = np.array([expression_change(landmarks[p.source], landmarks[p.reference]) for p in pairs])
+    print(f"{len(pairs)} cross-person pairs of {args.split!r}\n")
+    print("| mode | " + " | ".join(MEASURE_NAMES) + " | mean r | slopes |\n|---|" + "---|" * (len(MEASURE_NAMES) + 2))
+    figures = {}
+    for name, drive in modes(model).items():
+        driving = np.array([drive(landmarks[p.target], landmarks[p.source], landmarks[p.reference]) for p in pairs])
+        r, slope = response(driving, targets, wanted)
+        figures[name] = {"r": r.tolist(), "mean_r": float(r.mean()), "slopes": slope.tolist()}
+        print(f"| {name} | " + " | ".join(f"{x:.3f}" for x in r) + f" | **{r.mean():.3f}** | " + " / ".join(f"{x:.2f}" for x in slope) + " |")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
