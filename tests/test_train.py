@@ -106,6 +106,21 @@ def test_sigkill_then_resume_continues_identically(face_dataset, tmp_path):
             assert torch.allclose(expected[key].float(), actual[key].float(), atol=1e-6), f"step {step}: {key} differs"
 
 
+def test_learning_rates_given_on_resume_replace_the_saved_ones(face_dataset, tmp_path):
+    out = tmp_path / "run"
+    common = [TRAIN, "--dataset_name", str(face_dataset), "--output_dir", str(out), "--checkpointing_steps", "1",
+              "--checkpoints_total_limit", "10", "--validation_steps", "0", *TINY]
+    first = run([sys.executable, *common, "--max_train_steps", "1", "--learning_rate", "2e-4"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = run([sys.executable, *common, "--max_train_steps", "2", "--resume_from_checkpoint", "latest",
+                   "--learning_rate", "5e-5", "--discriminator_learning_rate", "3e-5"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "learning rate 0.0002 -> 5e-05 (the flag's)" in resumed.stderr
+    for name, rate in (("optimizer.bin", 5e-5), ("optimizer_1.bin", 3e-5)):
+        saved = torch.load(out / "checkpoint-2" / name, weights_only=False)
+        assert [group["lr"] for group in saved["param_groups"]] == [rate]
+
+
 def saved_checkpoint(folder: Path, discriminator_layers: int = 3) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
     """A training-checkpoint-like folder (generator/, discriminator/ without a mouth critic, pipeline/ with an EMA
     generator that differs from the raw one), at the sizes `create_models` builds for --resolution 64 --base_channels 8."""

@@ -334,8 +334,10 @@ def load_critics(discriminator: AIPGANDiscriminator, folder: Path) -> None:
         logger.info(f"critics new to {folder}, starting fresh: {new_critics}")
 
 
-def resume(accelerator: Accelerator, args: argparse.Namespace, output_dir: Path, models: list) -> int:
-    """Load the checkpoint --resume_from_checkpoint names (or the latest); returns the step to continue from."""
+def resume(accelerator: Accelerator, args: argparse.Namespace, output_dir: Path, models: list,
+           learning_rates: list[tuple[torch.optim.Optimizer, float]] = ()) -> int:
+    """Load the checkpoint --resume_from_checkpoint names (or the latest), with the given (optimizer, learning rate)
+    pairs set to those rates; returns the step to continue from."""
     if not args.resume_from_checkpoint:
         return 0
     path = latest_checkpoint(output_dir) if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
@@ -345,6 +347,11 @@ def resume(accelerator: Accelerator, args: argparse.Namespace, output_dir: Path,
     accelerator.load_state(str(path))
     for model in models:
         model.train()  # loading hooks may leave models in eval mode
+    for optimizer, rate in learning_rates:  # the flags win over the rates saved with the optimizer state
+        for group in optimizer.param_groups:
+            if group["lr"] != rate:
+                logger.info(f"learning rate {group['lr']:g} -> {rate:g} (the flag's)")
+                group["lr"] = rate
     step = int(path.name.split("-")[1])
     logger.info(f"resumed from {path} at step {step}")
     return step
@@ -392,7 +399,8 @@ def main(argv: list[str] | None = None) -> None:
     ema.to(accelerator.device)
     accelerator.register_for_checkpointing(ema)
     register_hooks(accelerator, ema, dataset.shape_model)
-    global_step = resume(accelerator, args, output_dir, [generator, discriminator])
+    global_step = resume(accelerator, args, output_dir, [generator, discriminator],
+                         [(g_optimizer, args.learning_rate), (d_optimizer, args.discriminator_learning_rate)])
 
     if accelerator.is_main_process:
         accelerator.init_trackers("aipgan", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
