@@ -47,6 +47,26 @@ def region_indices(slices: list[slice]) -> list[int]:
     return [i for s in slices for i in range(s.start, s.stop)]
 
 
+def polygon_mask(points: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, 1, R, R) in {0, 1}: pixels inside the closed polygon ``points`` (B, N, 2) in pixels (even-odd rule)."""
+    centres = torch.arange(size, dtype=points.dtype, device=points.device) + 0.5
+    y, x = centres[:, None], centres[None, :]  # (R, 1), (1, R)
+    inside = torch.zeros(points.shape[0], size, size, dtype=torch.bool, device=points.device)
+    for start, end in zip(points.unbind(1), points.roll(-1, dims=1).unbind(1)):  # edges (B, 2) -> (B, 2)
+        (x0, y0), (x1, y1) = [c[:, None, None] for c in start.unbind(-1)], [c[:, None, None] for c in end.unbind(-1)]
+        crosses = (y0 > y) != (y1 > y)
+        at_x = x0 + (y - y0) * (x1 - x0) / torch.where(y1 == y0, torch.ones_like(y1), y1 - y0)
+        inside ^= crosses & (x < at_x)
+    return inside[:, None].to(points.dtype)
+
+
+def mouth_interior(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, 1, R, R) in [0, 1]: inside the inner lips of (B, 68, 2) crop-pixel landmarks, edges softened over a
+    pixel (3 x 3 box)."""
+    inside = polygon_mask(landmarks[:, INNER_LIPS], size)
+    return torch.nn.functional.avg_pool2d(torch.nn.functional.pad(inside, (1, 1, 1, 1), mode="replicate"), 3, 1)
+
+
 def landmarks_to_heatmaps(landmarks: torch.Tensor, size: int, image_size: int, sigma: float = 1.0) -> torch.Tensor:
     """Render one Gaussian heatmap per landmark.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .landmarks import landmarks_to_heatmaps
+from .landmarks import landmarks_to_heatmaps, polygon_mask
 
 
 def hinge_discriminator_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
@@ -54,19 +54,6 @@ def expression_region(driving_landmarks: torch.Tensor, size: int, sigma: float =
     maps = landmark_maps(driving_landmarks, size, size, sigma)  # (B, 8, R, R), groups as LANDMARK_GROUPS
     chosen = [LANDMARK_GROUPS.index(group) for group in (OUTER_LIPS, INNER_LIPS, RIGHT_EYE, LEFT_EYE)]
     return maps[:, chosen].sum(dim=1, keepdim=True).clamp(max=1.0)
-
-
-def polygon_mask(points: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, 1, R, R) in {0, 1}: pixels inside the closed polygon ``points`` (B, N, 2) in pixels (even-odd rule)."""
-    centres = torch.arange(size, dtype=points.dtype, device=points.device) + 0.5
-    y, x = centres[:, None], centres[None, :]  # (R, 1), (1, R)
-    inside = torch.zeros(points.shape[0], size, size, dtype=torch.bool, device=points.device)
-    for start, end in zip(points.unbind(1), points.roll(-1, dims=1).unbind(1)):  # edges (B, 2) -> (B, 2)
-        (x0, y0), (x1, y1) = [c[:, None, None] for c in start.unbind(-1)], [c[:, None, None] for c in end.unbind(-1)]
-        crosses = (y0 > y) != (y1 > y)
-        at_x = x0 + (y - y0) * (x1 - x0) / torch.where(y1 == y0, torch.ones_like(y1), y1 - y0)
-        inside ^= crosses & (x < at_x)
-    return inside[:, None].to(points.dtype)
 
 
 def new_mouth_interior(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, flow: torch.Tensor, size: int) -> torch.Tensor:

@@ -38,6 +38,7 @@ from .checkpoint import (
 from .errors import AIPGANError, ConfigError
 from .encoders import EncoderOutput
 from .files import atomic_directory
+from .landmarks import mouth_interior
 from .modeling import AIPGANGenerator, GeneratorOutput
 from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow
 from .motion.photo import PhotoWarper
@@ -408,7 +409,9 @@ class AIPGANPipeline:
         # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
         # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
         alpha = face_mask(self.resolution) * mask  # the paste-back ellipse, times the repaint mask
-        return warper.composite(output.flow[index].float().cpu(), face, alpha), face, mask
+        interior = mouth_interior(output.driving_landmarks[index : index + 1].float().cpu(), self.resolution)[0, 0].numpy()
+        detail = 1.0 - interior  # the photo's own fine texture under the paint, except inside the mouth
+        return warper.composite(output.flow[index].float().cpu(), face, alpha, detail), face, mask
 
 
 def default_model_card(extra: str = "", trained: bool = True, metadata: dict[str, Any] | None = None) -> str:

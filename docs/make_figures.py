@@ -4,7 +4,8 @@
     python docs/make_figures.py [--checkpoint PATH] [--output_dir docs]
 
 Writes transfer.jpg (astronaut's smile -> Hopper and back, with the warp alone for comparison),
-strength.jpg (strength 0 / 0.5 / 1 / 1.5), presets.jpg (each preset and slider) and prints the dlib mouth
+mouth.jpg (the mouths of the source, the target and the pasted-back result, enlarged), strength.jpg
+(strength 0 / 0.5 / 1 / 1.5), presets.jpg (each preset and slider) and prints the dlib mouth
 measures of each output, so a reader can check that the mouth moved.
 """
 
@@ -41,9 +42,19 @@ def strip(images: list[Image.Image], labels: list[str], size: int = 192) -> Imag
 
 def mouth_gap(pipe, image: Image.Image) -> float:
     """Inner-lip gap over mouth width, read by dlib on the image (the measure a user's eye agrees with)."""
+    from aipgan_hf.landmarks import INNER_LIP_GAPS
+
     landmarks = pipe.processor.align(np.asarray(image.convert("RGB"))).crop_landmarks
-    gap = np.linalg.norm(landmarks[[61, 62, 63]] - landmarks[[67, 66, 65]], axis=1).mean()
+    upper, lower = np.array(INNER_LIP_GAPS).T
+    gap = np.linalg.norm(landmarks[upper] - landmarks[lower], axis=1).mean()
     return float(gap / np.linalg.norm(landmarks[54] - landmarks[48]))
+
+
+def mouth_close_up(photo: Image.Image, landmarks: np.ndarray) -> Image.Image:
+    """The mouth of a photo (its 20 mouth landmarks, photo pixels): a square of 1.6 mouth widths."""
+    mouth = landmarks[48:68]
+    centre, half = mouth.mean(axis=0), 0.8 * np.linalg.norm(mouth[6] - mouth[0])
+    return photo.convert("RGB").crop((*(centre - half).round().astype(int), *(centre + half).round().astype(int)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,11 +82,16 @@ def main(argv: list[str] | None = None) -> None:
         logger.info(f"mouth opening (dlib, gap / width) {name}: {mouth_gap(pipe, image):.3f}")
     sweep = [pipe(source=astronaut, target=hopper, expression_strength=s, paste_back=False).face for s in (0.0, 0.5, 1.0, 1.5)]
     strip(sweep, ["strength 0", "0.5", "1", "1.5"]).save(out / "strength.jpg")
+    pasted = pipe(source=astronaut, target=hopper)  # what a user gets: the whole photo, the face pasted back
+    close_ups = [mouth_close_up(Image.fromarray(astronaut), pasted.source_landmarks),
+                 mouth_close_up(Image.fromarray(hopper), pasted.target_landmarks),
+                 mouth_close_up(pasted.image, pasted.target_landmarks)]
+    strip(close_ups, ["astronaut (source)", "Hopper (target)", "AIP-GAN, pasted back"], size=256).save(out / "mouth.jpg")
     presets = [pipe.synthesize(hopper, name, paste_back=False).face for name in pipe.expressions]
     sliders = [pipe.synthesize(hopper, pipe.expressions[0], strength=0.0, paste_back=False, expression_offsets={name: 1.0}).face
                for name in pipe.sliders]
     strip(presets + sliders, list(pipe.expressions) + [f"slider {name}" for name in pipe.sliders]).save(out / "presets.jpg")
-    logger.info(f"wrote {out / 'transfer.jpg'}, {out / 'strength.jpg'}, {out / 'presets.jpg'}")
+    logger.info(f"wrote {out / 'transfer.jpg'}, {out / 'mouth.jpg'}, {out / 'strength.jpg'}, {out / 'presets.jpg'}")
 
 
 def _aligned(pipe, source_photo: np.ndarray, target_photo: np.ndarray):

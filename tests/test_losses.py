@@ -67,6 +67,15 @@ def _mouth(gap: float) -> torch.Tensor:
     return points
 
 
+def test_mouth_interior_is_the_inner_lips_with_a_soft_edge():
+    from aipgan_hf.landmarks import mouth_interior
+
+    interior = mouth_interior(_mouth(12.0), 64)[0, 0]
+    assert interior[40, 32] == 1.0 and interior[40, 2] == 0.0 and interior[20, 32] == 0.0
+    assert 0.0 < interior[40, 43] < 1.0 or 0.0 < interior[40, 44] < 1.0  # the edge is softened, not cut
+    assert mouth_interior(_mouth(0.0), 64).sum() == 0  # a closed mouth has no inside
+
+
 def test_mask_is_asked_to_paint_only_where_a_closed_mouth_opened():
     from aipgan_hf.motion import identity_grid
 

@@ -76,17 +76,39 @@ class PhotoWarper:
             return self.photo.copy()
         return self._into_photo(self._warped_region(flow))
 
-    def composite(self, flow: torch.Tensor, face: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    def composite(self, flow: torch.Tensor, face: np.ndarray, alpha: np.ndarray, detail: np.ndarray | None = None) -> np.ndarray:
         """Warp and paste-back in one pass: the photo warped by ``flow``, with ``face`` ((S, S, 3) uint8, the
         canonical crop) blended in through ``alpha`` ((S, S) float in [0, 1], crop space). (H, W, 3) uint8;
-        outside the crop's square the photo is unchanged."""
+        outside the crop's square the photo is unchanged.
+
+        ``detail`` ((S, S) float in [0, 1], crop space; None = 0): how much of the warped photo's own fine texture
+        (what is finer than a crop pixel: pores, wrinkles, lashes) to keep under the pasted face. A 128-px face
+        pasted into a photo whose face is 500 px wide is a 4x enlargement: where the network repaints skin or lips
+        that the warp has already put in place, the photo's texture is the right texture, and without it the
+        repainted area is a smooth patch. Where the network paints something new (an opened mouth's inside) the
+        caller gives 0: the warped photo has only stretched lips there."""
         if self.empty:
             return self.photo.copy()
         region = self._warped_region(flow)  # (1, 3, h, w)
-        painted = torch.from_numpy(np.dstack([face.astype(np.float32), np.asarray(alpha, dtype=np.float32)])).permute(2, 0, 1)[None]
+        layers = [face.astype(np.float32), np.asarray(alpha, dtype=np.float32)]
+        if detail is not None:
+            layers.append(np.asarray(detail, dtype=np.float32))
+        painted = torch.from_numpy(np.dstack(layers)).permute(2, 0, 1)[None]
         painted = F.grid_sample(painted, self._face_positions(), mode="bilinear", padding_mode="zeros", align_corners=False)
-        weight = painted[:, 3:].clamp(0.0, 1.0)  # (1, 1, h, w)
-        return self._into_photo(region + weight * (painted[:, :3] - region))
+        weight = painted[:, 3:4].clamp(0.0, 1.0)  # (1, 1, h, w)
+        face_layer = painted[:, :3]
+        if detail is not None:
+            face_layer = face_layer + painted[:, 4:5].clamp(0.0, 1.0) * self._fine_texture(region)
+        return self._into_photo(region + weight * (face_layer - region))
+
+    def _fine_texture(self, region: torch.Tensor) -> torch.Tensor:
+        """(1, 3, h, w): the region minus its average over a crop pixel's extent (an odd box about that wide)."""
+        photo_pixels_per_crop_pixel = 1.0 / math.sqrt(abs(np.linalg.det(self.photo_to_crop[:, :2])))
+        half = round(photo_pixels_per_crop_pixel / 2)
+        if half < 1 or min(region.shape[-2:]) <= half:
+            return torch.zeros_like(region)  # the crop is about as fine as the photo: nothing finer to keep
+        padded = F.pad(region, (half, half, half, half), mode="replicate")
+        return region - F.avg_pool2d(padded, 2 * half + 1, stride=1)
 
     def _warped_region(self, flow: torch.Tensor) -> torch.Tensor:
         """(1, 3, h, w) float: the box of the photo, warped."""
