@@ -69,6 +69,7 @@ class PhotoWarper:
         self.to_read = torch.from_numpy((np.linalg.inv(photo_to_crop[:, :2]) * (resolution / 2.0)).T * scale).float()
         self.image = torch.from_numpy(np.ascontiguousarray(photo[top:bottom, left:right])).permute(2, 0, 1)[None].float()
         self._face_grid: torch.Tensor | None = None  # every box pixel's crop position, made at the first composite
+        self._with_texture: torch.Tensor | None = None  # the read box and its fine texture, made at the first use
 
     def __call__(self, flow: torch.Tensor) -> np.ndarray:
         """The photo warped by a (R, R, 2) grid_sample flow of the crop: (H, W, 3) uint8, unchanged outside the crop."""
@@ -89,7 +90,8 @@ class PhotoWarper:
         caller gives 0: the warped photo has only stretched lips there."""
         if self.empty:
             return self.photo.copy()
-        region = self._warped_region(flow)  # (1, 3, h, w)
+        region = self._warped_region(flow, self._image_with_texture() if detail is not None else self.image)  # (1, 3 or 6, h, w)
+        region, texture = region[:, :3], region[:, 3:]
         layers = [face.astype(np.float32), np.asarray(alpha, dtype=np.float32)]
         if detail is not None:
             layers.append(np.asarray(detail, dtype=np.float32))
@@ -98,26 +100,33 @@ class PhotoWarper:
         weight = painted[:, 3:4].clamp(0.0, 1.0)  # (1, 1, h, w)
         face_layer = painted[:, :3]
         if detail is not None:
-            face_layer = face_layer + painted[:, 4:5].clamp(0.0, 1.0) * self._fine_texture(region)
+            face_layer = face_layer + painted[:, 4:5].clamp(0.0, 1.0) * texture
         return self._into_photo(region + weight * (face_layer - region))
 
-    def _fine_texture(self, region: torch.Tensor) -> torch.Tensor:
-        """(1, 3, h, w): the region minus its average over a crop pixel's extent (an odd box about that wide)."""
-        photo_pixels_per_crop_pixel = 1.0 / math.sqrt(abs(np.linalg.det(self.photo_to_crop[:, :2])))
-        half = round(photo_pixels_per_crop_pixel / 2)
-        if half < 1 or min(region.shape[-2:]) <= half:
-            return torch.zeros_like(region)  # the crop is about as fine as the photo: nothing finer to keep
-        padded = F.pad(region, (half, half, half, half), mode="replicate")
-        return region - F.avg_pool2d(padded, 2 * half + 1, stride=1)
+    def _image_with_texture(self) -> torch.Tensor:
+        """(1, 6, H, W): the read box and its fine texture, the box minus its average over a crop pixel's extent
+        (an odd box filter about that wide). Made once per photo and warped with it: the texture of the warped
+        photo is the warped texture, as the warp is smooth at that scale."""
+        if self._with_texture is None:
+            photo_pixels_per_crop_pixel = 1.0 / math.sqrt(abs(np.linalg.det(self.photo_to_crop[:, :2])))
+            half = round(photo_pixels_per_crop_pixel / 2)
+            if half < 1 or min(self.image.shape[-2:]) <= half:
+                texture = torch.zeros_like(self.image)  # the crop is about as fine as the photo: nothing finer to keep
+            else:
+                padded = F.pad(self.image, (half, half, half, half), mode="replicate")
+                texture = self.image - F.avg_pool2d(padded, 2 * half + 1, stride=1)
+            self._with_texture = torch.cat([self.image, texture], dim=1)
+        return self._with_texture
 
-    def _warped_region(self, flow: torch.Tensor) -> torch.Tensor:
-        """(1, 3, h, w) float: the box of the photo, warped."""
+    def _warped_region(self, flow: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+        """(1, C, h, w) float: the box of ``image`` (default the photo's read box, (1, 3, H, W)), warped."""
         displacement = (flow.float() - identity_grid(1, self.resolution)[0]).permute(2, 0, 1)[None]  # (1, 2, R, R)
         offsets = F.grid_sample(displacement, self.lattice_in_crop, mode="bilinear", padding_mode="zeros", align_corners=False)
         read = self.lattice_read + offsets[0].permute(1, 2, 0) @ self.to_read  # (ny, nx, 2) in the read box
         x0, y0, x1, y1 = self.box
         grid = F.interpolate(read.permute(2, 0, 1)[None], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=True)
-        return F.grid_sample(self.image, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=False)
+        source = self.image if image is None else image
+        return F.grid_sample(source, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=False)
 
     def _face_positions(self) -> torch.Tensor:
         """(1, h, w, 2): each box pixel's position in the crop, in grid_sample units (the same for any crop size)."""
