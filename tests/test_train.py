@@ -121,6 +121,23 @@ def test_learning_rates_given_on_resume_replace_the_saved_ones(face_dataset, tmp
         assert [group["lr"] for group in saved["param_groups"]] == [rate]
 
 
+def test_a_run_from_before_the_mouth_critic_resumes_without_it(face_dataset, tmp_path):
+    out = tmp_path / "run"
+    common = [TRAIN, "--dataset_name", str(face_dataset), "--output_dir", str(out), "--checkpointing_steps", "1",
+              "--checkpoints_total_limit", "10", "--validation_steps", "0", *TINY]
+    first = run([sys.executable, *common, "--max_train_steps", "1", "--mouth_crop_size", "0"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    config = out / "checkpoint-1" / "discriminator" / "config.json"
+    settings = json.loads(config.read_text())
+    del settings["mouth_crop_size"]  # as written before the mouth critic existed
+    config.write_text(json.dumps(settings))
+    clash = run([sys.executable, *common, "--max_train_steps", "2", "--resume_from_checkpoint", "latest", "--mouth_crop_size", "16"])
+    assert clash.returncode != 0 and "was trained with --mouth_crop_size 0" in clash.stderr
+    resumed = run([sys.executable, *common, "--max_train_steps", "2", "--resume_from_checkpoint", "latest"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((out / "checkpoint-2" / "discriminator" / "config.json").read_text())["mouth_crop_size"] == 0
+
+
 def saved_checkpoint(folder: Path, discriminator_layers: int = 3) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
     """A training-checkpoint-like folder (generator/, discriminator/ without a mouth critic, pipeline/ with an EMA
     generator that differs from the raw one), at the sizes `create_models` builds for --resolution 64 --base_channels 8."""

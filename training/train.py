@@ -36,6 +36,9 @@ from training.pairs import PairDataset, fixed_validation_pairs  # noqa: E402
 
 logger = get_logger(__name__)
 
+DEFAULT_LEARNING_RATE = 2e-4
+DEFAULT_MOUTH_CROP = 48
+
 LOSS_WEIGHTS = {  # flag name -> default; see README "Training" for why each
     "reconstruction": 10.0,
     "gradient": 5.0,
@@ -61,11 +64,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--init_from", default=None,
                         help="starts a new run from weights: a pipeline folder (its generator), or a training checkpoint "
                              "folder (its generator, EMA generator and discriminator; critics it lacks start fresh)")
-    parser.add_argument("--mouth_crop_size", type=int, default=48, help="side of the mouth critic's window; 0: no mouth critic")
+    parser.add_argument("--mouth_crop_size", type=int, default=None,
+                        help=f"side of the mouth critic's window, 0 (no mouth critic) or >= 16; default {DEFAULT_MOUTH_CROP}, "
+                             "or what the checkpoint resumed was trained with")
     parser.add_argument("--train_batch_size", type=int, default=16, help="per device")
     parser.add_argument("--max_train_steps", type=int, default=10000)
-    parser.add_argument("--learning_rate", type=float, default=2e-4)
-    parser.add_argument("--discriminator_learning_rate", type=float, default=None, help="default: --learning_rate")
+    parser.add_argument("--learning_rate", type=float, default=None,
+                        help=f"default {DEFAULT_LEARNING_RATE}; when resuming, the checkpoint's unless given")
+    parser.add_argument("--discriminator_learning_rate", type=float, default=None,
+                        help="default: --learning_rate; when resuming, the checkpoint's unless given")
     parser.add_argument("--adam_beta1", type=float, default=0.5)
     parser.add_argument("--adam_beta2", type=float, default=0.999)
     parser.add_argument("--max_grad_norm", type=float, default=1.0)
@@ -93,6 +100,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, default in LOSS_WEIGHTS.items():
         parser.add_argument(f"--{name}_weight", type=float, default=default)
     args = parser.parse_args(argv)
+    if args.mouth_crop_size is not None and not (args.mouth_crop_size == 0 or args.mouth_crop_size >= 16):
+        parser.error(f"--mouth_crop_size must be 0 (no mouth critic) or at least 16, got {args.mouth_crop_size}")
+    args.given_rates = (args.learning_rate is not None, args.discriminator_learning_rate is not None)
+    args.learning_rate = DEFAULT_LEARNING_RATE if args.learning_rate is None else args.learning_rate
     if args.discriminator_learning_rate is None:
         args.discriminator_learning_rate = args.learning_rate
     return args
@@ -303,7 +314,7 @@ def create_models(args: argparse.Namespace) -> tuple[AIPGANGenerator, AIPGANDisc
 
     config = AIPGANConfig(resolution=args.resolution, base_channels=args.base_channels)
     generator = AIPGANGenerator(**config.to_dict())
-    discriminator = AIPGANDiscriminator.from_aipgan_config(config, mouth_crop_size=args.mouth_crop_size)
+    discriminator = AIPGANDiscriminator.from_aipgan_config(config, mouth_crop_size=mouth_crop_size(args))
     ema_start, ema_steps = generator, 0
     if args.init_from:
         start = Path(args.init_from)
@@ -334,13 +345,34 @@ def load_critics(discriminator: AIPGANDiscriminator, folder: Path) -> None:
         logger.info(f"critics new to {folder}, starting fresh: {new_critics}")
 
 
-def resume(accelerator: Accelerator, args: argparse.Namespace, output_dir: Path, models: list,
+def checkpoint_to_resume(args: argparse.Namespace) -> Path | None:
+    """The checkpoint folder --resume_from_checkpoint names ("latest": the newest in --output_dir), or None."""
+    if not args.resume_from_checkpoint:
+        return None
+    return latest_checkpoint(Path(args.output_dir)) if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
+
+
+def mouth_crop_size(args: argparse.Namespace) -> int:
+    """The mouth critic's window: the flag's, else the resumed checkpoint's (0 for checkpoints made before the
+    mouth critic existed), else the default. A flag that contradicts the checkpoint stops the run."""
+    path = checkpoint_to_resume(args)
+    config = path / "discriminator" / "config.json" if path is not None else None
+    if config is None or not config.is_file():
+        return DEFAULT_MOUTH_CROP if args.mouth_crop_size is None else args.mouth_crop_size
+    trained = int(json.loads(config.read_text()).get("mouth_crop_size", 0))
+    if args.mouth_crop_size is not None and args.mouth_crop_size != trained:
+        raise SystemExit(f"{path} was trained with --mouth_crop_size {trained}: resume with that, or start a new run "
+                         f"from its weights with --init_from {path} --mouth_crop_size {args.mouth_crop_size}")
+    return trained
+
+
+def resume(accelerator: Accelerator, args: argparse.Namespace, models: list,
            learning_rates: list[tuple[torch.optim.Optimizer, float]] = ()) -> int:
     """Load the checkpoint --resume_from_checkpoint names (or the latest), with the given (optimizer, learning rate)
     pairs set to those rates; returns the step to continue from."""
     if not args.resume_from_checkpoint:
         return 0
-    path = latest_checkpoint(output_dir) if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
+    path = checkpoint_to_resume(args)
     if path is None:
         logger.info("no checkpoint to resume from; starting a new run")
         return 0
@@ -399,8 +431,9 @@ def main(argv: list[str] | None = None) -> None:
     ema.to(accelerator.device)
     accelerator.register_for_checkpointing(ema)
     register_hooks(accelerator, ema, dataset.shape_model)
-    global_step = resume(accelerator, args, output_dir, [generator, discriminator],
-                         [(g_optimizer, args.learning_rate), (d_optimizer, args.discriminator_learning_rate)])
+    rates = [(g_optimizer, args.learning_rate), (d_optimizer, args.discriminator_learning_rate)]
+    global_step = resume(accelerator, args, [generator, discriminator],
+                         [rate for rate, given in zip(rates, args.given_rates) if given])  # rates not given: the checkpoint's
 
     if accelerator.is_main_process:
         accelerator.init_trackers("aipgan", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
