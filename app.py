@@ -112,9 +112,9 @@ ANIMATION_MAX_AGE = 3600  # seconds an animation stays in this app's folder of r
 
 # ----------------------------------------------------------------------------------------------- loading
 class PipelinePool:
-    """One pipeline per concurrent request: the generator's weights are shared (inference only reads them),
-    each copy has its own FaceProcessor, because dlib documents its detectors and shape predictors as unsafe
-    to use from several threads at once and FaceProcessor loads them lazily without a lock."""
+    """One pipeline per concurrent request: the generator's weights are shared (inference only reads them).
+    Each copy has its own FaceProcessor, so that requests never wait on one another's face search (a
+    FaceProcessor lends its dlib HOG detectors one per thread, as dlib's detector is not thread-safe)."""
 
     def __init__(self, pipeline: AIPGANPipeline, size: int) -> None:
         self.first = pipeline

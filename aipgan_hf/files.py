@@ -15,6 +15,12 @@ from pathlib import Path
 
 
 def _umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux: /proc/self/status);
+    elsewhere set and restored at once, which another thread creating a file at that moment could see."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     umask = os.umask(0)
     os.umask(umask)
     return umask

@@ -40,7 +40,7 @@ from .encoders import EncoderOutput
 from .files import atomic_directory
 from .landmarks import mouth_interior
 from .modeling import AIPGANGenerator, GeneratorOutput
-from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow
+from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow, warp
 from .motion.photo import PhotoWarper
 from .processing import AlignedFace, FaceProcessor, Photo, face_mask, image_to_tensor, tensor_to_image, to_grey
 
@@ -294,12 +294,16 @@ class AIPGANPipeline:
         if source_reference is not None and replace_target_expression:
             raise ConfigError("give either source_reference (the change from the source's neutral photo) or "
                               "replace_target_expression (the change from the target's own expression), not both")
-        with ThreadPoolExecutor(max_workers=1) as helper:  # dlib releases the GIL: the photos are searched at once
-            source_search = helper.submit(self._photo_and_face, source, SOURCE_ROLE, source_face_index)
-            reference_search = None if source_reference is None else helper.submit(self._photo_and_face, source_reference, REFERENCE_ROLE, None)
-            target_photo, target_face = self._photo_and_face(target, TARGET_ROLE, target_face_index)
-            source_photo, source_face = source_search.result()
-            reference = None if reference_search is None else reference_search.result()[1].crop_landmarks
+        # Decoded here (PIL's lazy loading is not thread-safe: the same image object may be given twice), then
+        # searched for faces at once: dlib releases the GIL.
+        target_photo, source_photo = self._photo(target, TARGET_ROLE), self._photo(source, SOURCE_ROLE)
+        reference_photo = None if source_reference is None else self._photo(source_reference, REFERENCE_ROLE)
+        with ThreadPoolExecutor(max_workers=2) as helper:
+            source_search = helper.submit(self._face, source_photo, SOURCE_ROLE, source_face_index)
+            reference_search = None if reference_photo is None else helper.submit(self._face, reference_photo, REFERENCE_ROLE, None)
+            target_face = self._face(target_photo, TARGET_ROLE, target_face_index)  # its error comes first, as before
+            source_face = source_search.result()
+            reference = None if reference_search is None else reference_search.result().crop_landmarks
         driving = self.shape_model.drive(target_face.crop_landmarks, source_face.crop_landmarks, reference_landmarks=reference,
                                          strength=expression_strength, offset=offset, replace_target_expression=replace_target_expression)
         output = self.decode_driven(
@@ -372,9 +376,18 @@ class AIPGANPipeline:
     def _photo_and_face(self, image: Any, role: str, face_index: int | None) -> tuple[Photo, AlignedFace]:
         """Decode (a large JPEG at reduced scale) and align one input; a failure keeps its error type and names
         the photo it concerns."""
+        photo = self._photo(image, role)
+        return photo, self._face(photo, role, face_index)
+
+    def _photo(self, image: Any, role: str) -> Photo:
         try:
-            photo = self.processor.load_photo(image)
-            return photo, self.processor.align(photo, face_index=face_index)
+            return self.processor.load_photo(image)
+        except AIPGANError as error:
+            raise type(error)(f"{role}: {error}") from None
+
+    def _face(self, photo: Photo, role: str, face_index: int | None) -> AlignedFace:
+        try:
+            return self.processor.align(photo, face_index=face_index)
         except AIPGANError as error:
             raise type(error)(f"{role}: {error}") from None
 
@@ -409,9 +422,12 @@ class AIPGANPipeline:
         # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
         # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
         alpha = face_mask(self.resolution) * mask  # the paste-back ellipse, times the repaint mask
-        interior = mouth_interior(output.driving_landmarks[index : index + 1].float().cpu(), self.resolution)[0, 0].numpy()
-        detail = 1.0 - interior  # the photo's own fine texture under the paint, except inside the mouth
-        return warper.composite(output.flow[index].float().cpu(), face, alpha, detail), face, mask
+        flow = output.flow[index : index + 1].float().cpu()
+        # the photo's own fine texture under the paint, except inside the driving mouth and wherever the warp
+        # carries the target's own mouth interior (a closing mouth squeezes its teeth under the painted lips)
+        own = warp(mouth_interior(torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None], self.resolution), flow)
+        interior = torch.maximum(mouth_interior(output.driving_landmarks[index : index + 1].float().cpu(), self.resolution), own)
+        return warper.composite(flow[0], face, alpha, 1.0 - interior[0, 0].numpy()), face, mask
 
 
 def default_model_card(extra: str = "", trained: bool = True, metadata: dict[str, Any] | None = None) -> str:

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     generator = pipe.generator
     resolution = pipe.resolution
-    discriminator = AIPGANDiscriminator.from_aipgan_config(generator.aipgan_config)
+    discriminator = AIPGANDiscriminator.from_aipgan_config(generator.aipgan_config, mouth_crop_size=48)  # as training builds it
     target_photo, source_photo = sample_photo(), sample_photo(source=True)
     target_face, source_face = pipe.processor.align(target_photo), pipe.processor.align(source_photo)
     target = image_to_tensor(target_face.crop)[None]

@@ -232,7 +232,7 @@ class _FakePipeline:
     def __init__(self):
         self.calls = []
 
-    def transfer_aligned(self, source, target, source_landmarks, target_landmarks, reference_landmarks=None):
+    def transfer_aligned(self, source, target, source_landmarks, target_landmarks, reference_landmarks=None, return_intrinsic=True):
         self.calls.append((source.shape, target.shape, source_landmarks, target_landmarks, reference_landmarks))
         return type("GeneratorOutput", (), {"image": target})()
 

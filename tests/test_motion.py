@@ -78,6 +78,10 @@ def test_relative_driving_carries_the_sources_own_change_at_full_size(fitted):
     np.testing.assert_allclose(motion, true_motion, atol=0.02 * np.abs(true_motion).max())
     estimated = model.align(model.drive(target, expressive))[0].reshape(5, -1) - model.align(target)[0].reshape(1, -1)
     assert np.abs(estimated - true_motion).max() > np.abs(motion - true_motion).max()  # the exact change beats the estimate
+    from aipgan_hf import ConfigError
+
+    with pytest.raises(ConfigError, match="not both"):  # two references for one change
+        model.drive(target, expressive, reference_landmarks=neutral, replace_target_expression=True)
 
 
 def test_strength_zero_returns_the_target_landmarks_exactly(fitted):

@@ -127,7 +127,8 @@ def model_method(pipeline: Any, batch_size: int = 16, relative: bool = False) ->
             target_landmarks = torch.from_numpy(stacked(data, [p.target for p in batch], "landmarks")).float()  # (B, 68, 2)
             references = torch.from_numpy(stacked(data, [p.reference for p in batch], "landmarks")).float() if relative else None
             with torch.inference_mode():
-                result = pipeline.transfer_aligned(sources, targets, source_landmarks, target_landmarks, reference_landmarks=references)
+                result = pipeline.transfer_aligned(sources, targets, source_landmarks, target_landmarks, reference_landmarks=references,
+                                                   return_intrinsic=False)
             outputs.append(tensor_to_image(result.image.float().cpu()))  # (B, R, R, 3)
         return np.concatenate(outputs)
 

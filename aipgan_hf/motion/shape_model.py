@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from .. import landmarks as scheme
 from ..landmarks import NUM_LANDMARKS
 from ..processing import similarity_transform
@@ -144,6 +144,9 @@ class ShapeModel:
           is (what measures best on unseen people from one photo).
         Strength 0 without an offset returns ``target_landmarks`` exactly.
         """
+        if reference_landmarks is not None and replace_target_expression:
+            raise ConfigError("give either reference_landmarks (the change from the source's neutral face) or "
+                              "replace_target_expression (the change from the target's own expression), not both")
         if strength == 0 and offset is None:
             return np.array(target_landmarks, dtype=np.float64, copy=True)
         if reference_landmarks is not None:
