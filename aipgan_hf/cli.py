@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--no-relative", action="store_true",
                          help="give the target each frame's absolute expression instead of the change from the clip's most neutral frame")
     animate.add_argument("--side-by-side", action="store_true", help="show the driving clip left of the result")
+    animate.add_argument("--photo-texture", action="store_true",
+                         help="keep the photo's fine texture under the repainted face, as photo transfers do (slower)")
     animate.add_argument("--max-seconds", type=float, default=None, help="refuse longer clips (default 60)")
     animate.add_argument("--smoothing", type=float, default=1.0, help="landmark smoothing, 0 = off (default 1)")
     animate.add_argument("--reference", choices=("neutral", "first"), default="neutral",
@@ -267,6 +269,7 @@ def run_animate(args: argparse.Namespace) -> int:
         result = animate(
             pipeline, args.driving, args.target, output=args.output, relative=not args.no_relative,
             smoothing=args.smoothing, paste_back=not args.no_paste_back, side_by_side=args.side_by_side,
+            photo_texture=args.photo_texture,
             max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS, progress=bars, reference=args.reference,
             expression_strength=args.strength, expression_offsets=dict(args.offset) or None,
             target_face_index=args.face_index,

@@ -88,6 +88,8 @@ class PreparedTarget:
         photo: the decoded photo (its full resolution is decoded once, at the first paste-back).
         face: its alignment. tensor: (1, 3, R, R) in [-1, 1].
         landmarks: (68, 2) float64 crop pixels. identity: the identity encoder's output for it.
+        photo_texture: paste-back keeps the photo's fine texture under the repainted face (about 6 ms more per
+            frame of a 1-MP photo; video driving turns it off unless asked).
     """
 
     photo: Photo
@@ -96,6 +98,7 @@ class PreparedTarget:
     landmarks: np.ndarray
     identity: Any
     warper: PhotoWarper | None = field(default=None, repr=False)  # made at the first paste-back, then reused
+    photo_texture: bool = True
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> float:
@@ -339,7 +342,8 @@ class AIPGANPipeline:
         """One frame: the prepared target driven to (68, 2) crop-pixel landmarks (decode and paste-back only)."""
         output = self.decode_driven(prepared.tensor, torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None],
                                     _landmark_tensor(np.asarray(driving_landmarks)[None], 1), identity=prepared.identity)
-        return self._result(output, prepared.face, prepared.face, prepared.photo, paste_back, self._warper(prepared, paste_back))
+        return self._result(output, prepared.face, prepared.face, prepared.photo, paste_back, self._warper(prepared, paste_back),
+                            prepared.photo_texture)
 
     def render_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True) -> list[np.ndarray]:
         """Frames for (N, 68, 2) driving landmarks, with one network call for all N: (H, W, 3) uint8 each (the
@@ -359,7 +363,7 @@ class AIPGANPipeline:
 
     def compose_frame(self, prepared: PreparedTarget, output: GeneratorOutput, index: int, paste_back: bool = True) -> np.ndarray:
         """The picture half of :meth:`render_batch`: frame ``index`` of a :meth:`drive_batch` output, (H, W, 3) uint8."""
-        return self._compose(output, index, prepared.face, prepared.photo, self._warper(prepared, paste_back))[0]
+        return self._compose(output, index, prepared.face, prepared.photo, self._warper(prepared, paste_back), prepared.photo_texture)[0]
 
     def _warper(self, prepared: PreparedTarget, paste_back: bool) -> PhotoWarper | None:
         if paste_back and prepared.warper is None:
@@ -392,10 +396,10 @@ class AIPGANPipeline:
             raise type(error)(f"{role}: {error}") from None
 
     def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo,
-                paste_back: bool, warper: PhotoWarper | None = None) -> TransferResult:
+                paste_back: bool, warper: PhotoWarper | None = None, photo_texture: bool = True) -> TransferResult:
         if paste_back and warper is None:
             warper = PhotoWarper(target_photo.full_resolution(), target_face.matrix, self.resolution)
-        image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None)
+        image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None, photo_texture)
         as_output = to_grey if target_photo.grey else (lambda picture: picture)
         return TransferResult(
             image=Image.fromarray(image),
@@ -411,7 +415,7 @@ class AIPGANPipeline:
         )
 
     def _compose(self, output: GeneratorOutput, index: int, target_face: AlignedFace, target_photo: Photo,
-                 warper: PhotoWarper | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 warper: PhotoWarper | None, photo_texture: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(photo or face, face, repaint mask) of one output of a batch; without a warper, no paste-back."""
         # a grey photo comes back grey: the network's colour is dropped, only its luma is kept
         face = tensor_to_image(output.image[index].float().cpu())
@@ -423,6 +427,8 @@ class AIPGANPipeline:
         # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
         alpha = face_mask(self.resolution) * mask  # the paste-back ellipse, times the repaint mask
         flow = output.flow[index : index + 1].float().cpu()
+        if not photo_texture:
+            return warper.composite(flow[0], face, alpha), face, mask
         # the photo's own fine texture under the paint, except inside the driving mouth and wherever the warp
         # carries the target's own mouth interior (a closing mouth squeezes its teeth under the painted lips)
         own = warp(mouth_interior(torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None], self.resolution), flow)

@@ -96,6 +96,19 @@ def test_a_batch_of_frames_matches_frame_by_frame_rendering(pipe, astronaut, gra
     assert np.abs(batch[0].astype(int) - batch[1]).max() > 30  # two different expressions, two different frames
 
 
+def test_photo_texture_is_kept_unless_turned_off(pipe, grace_hopper, astronaut):
+    """Paste-back adds the photo's fine texture under the repainted face; video driving may turn it off."""
+    prepared = pipe.prepare_target(grace_hopper)
+    driving = pipe(source=astronaut, target=grace_hopper).driving_landmarks
+    textured = pipe.render(prepared, driving).image
+    prepared.photo_texture = False
+    plain = np.asarray(pipe.render(prepared, driving).image, dtype=float)
+    textured = np.asarray(textured, dtype=float)
+    assert np.abs(textured - plain).max() > 10  # the texture is there
+    high = lambda image: np.abs(np.diff(image, axis=1)).mean()  # fine detail: neighbouring-pixel differences
+    assert high(textured) > high(plain)
+
+
 def test_sliders_and_presets(pipe, astronaut):
     assert pipe.sliders == ["brows_up", "eyes_closed", "mouth_open", "smile"]
     assert "happiness" in pipe.expressions
