@@ -106,34 +106,41 @@ def test_sigkill_then_resume_continues_identically(face_dataset, tmp_path):
             assert torch.allclose(expected[key].float(), actual[key].float(), atol=1e-6), f"step {step}: {key} differs"
 
 
-def test_learning_rates_given_on_resume_replace_the_saved_ones(face_dataset, tmp_path):
-    out = tmp_path / "run"
+def short_runs(face_dataset, out: Path):
+    """``train(steps, *flags)``: the tiny run in ``out``, one checkpoint per step, up to ``steps``."""
     common = [TRAIN, "--dataset_name", str(face_dataset), "--output_dir", str(out), "--checkpointing_steps", "1",
               "--checkpoints_total_limit", "10", "--validation_steps", "0", *TINY]
-    first = run([sys.executable, *common, "--max_train_steps", "1", "--learning_rate", "2e-4"])
+    return lambda steps, *flags: run([sys.executable, *common, "--max_train_steps", str(steps), *flags])
+
+
+def test_learning_rates_given_on_resume_replace_the_saved_ones(face_dataset, tmp_path):
+    out = tmp_path / "run"
+    train = short_runs(face_dataset, out)
+    first = train(1, "--learning_rate", "2e-4")
     assert first.returncode == 0, first.stderr[-3000:]
-    resumed = run([sys.executable, *common, "--max_train_steps", "2", "--resume_from_checkpoint", "latest",
-                   "--learning_rate", "5e-5", "--discriminator_learning_rate", "3e-5"])
+    resumed = train(2, "--resume_from_checkpoint", "latest", "--learning_rate", "5e-5", "--discriminator_learning_rate", "3e-5")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "learning rate 0.0002 -> 5e-05 (the flag's)" in resumed.stderr
-    for name, rate in (("optimizer.bin", 5e-5), ("optimizer_1.bin", 3e-5)):
-        saved = torch.load(out / "checkpoint-2" / name, weights_only=False)
-        assert [group["lr"] for group in saved["param_groups"]] == [rate]
+    again = train(3, "--resume_from_checkpoint", "latest")  # no rate flags: the checkpoint's rates go on
+    assert again.returncode == 0, again.stderr[-3000:]
+    for step in (2, 3):
+        for name, rate in (("optimizer.bin", 5e-5), ("optimizer_1.bin", 3e-5)):
+            saved = torch.load(out / f"checkpoint-{step}" / name, weights_only=False)
+            assert [group["lr"] for group in saved["param_groups"]] == [rate]
 
 
 def test_a_run_from_before_the_mouth_critic_resumes_without_it(face_dataset, tmp_path):
     out = tmp_path / "run"
-    common = [TRAIN, "--dataset_name", str(face_dataset), "--output_dir", str(out), "--checkpointing_steps", "1",
-              "--checkpoints_total_limit", "10", "--validation_steps", "0", *TINY]
-    first = run([sys.executable, *common, "--max_train_steps", "1", "--mouth_crop_size", "0"])
+    train = short_runs(face_dataset, out)
+    first = train(1, "--mouth_crop_size", "0")
     assert first.returncode == 0, first.stderr[-3000:]
     config = out / "checkpoint-1" / "discriminator" / "config.json"
     settings = json.loads(config.read_text())
     del settings["mouth_crop_size"]  # as written before the mouth critic existed
     config.write_text(json.dumps(settings))
-    clash = run([sys.executable, *common, "--max_train_steps", "2", "--resume_from_checkpoint", "latest", "--mouth_crop_size", "16"])
+    clash = train(2, "--resume_from_checkpoint", "latest", "--mouth_crop_size", "16")
     assert clash.returncode != 0 and "was trained with --mouth_crop_size 0" in clash.stderr
-    resumed = run([sys.executable, *common, "--max_train_steps", "2", "--resume_from_checkpoint", "latest"])
+    resumed = train(2, "--resume_from_checkpoint", "latest")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((out / "checkpoint-2" / "discriminator" / "config.json").read_text())["mouth_crop_size"] == 0
 
