@@ -101,6 +101,14 @@ class PreparedTarget:
     photo_texture: bool = True
 
 
+def _naming(role: str, step: Any, *args: Any, **kwargs: Any) -> Any:
+    """``step(*args, **kwargs)``; a project error keeps its type and gets the photo's role in front of its message."""
+    try:
+        return step(*args, **kwargs)
+    except AIPGANError as error:
+        raise type(error)(f"{role}: {error}") from None
+
+
 def _check_range(name: str, value: float, low: float, high: float) -> float:
     value = float(value)
     if not low <= value <= high or np.isnan(value):
@@ -294,9 +302,6 @@ class AIPGANPipeline:
         expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
         offset = self.expression_offset(expression_offsets)
-        if source_reference is not None and replace_target_expression:
-            raise ConfigError("give either source_reference (the change from the source's neutral photo) or "
-                              "replace_target_expression (the change from the target's own expression), not both")
         # Decoded here (PIL's lazy loading is not thread-safe: the same image object may be given twice), then
         # searched for faces at once: dlib releases the GIL.
         target_photo, source_photo = self._photo(target, TARGET_ROLE), self._photo(source, SOURCE_ROLE)
@@ -329,14 +334,16 @@ class AIPGANPipeline:
         change = strength * self.shape_model.presets[expression] + (0.0 if offset is None else offset)
         return self.render(prepared, self.shape_model.apply(prepared.landmarks, change), paste_back=paste_back)
 
-    def prepare_target(self, target: Any, face_index: int | None = None, return_intrinsic: bool = False) -> PreparedTarget:
+    def prepare_target(self, target: Any, face_index: int | None = None, return_intrinsic: bool = False,
+                       photo_texture: bool = True) -> PreparedTarget:
         """Decode, align and encode a target once; :meth:`render` then drives it to any landmarks (and gives its
-        intrinsic face when ``return_intrinsic``)."""
+        intrinsic face when ``return_intrinsic``; ``photo_texture``: see :class:`PreparedTarget`)."""
         photo, face = self._photo_and_face(target, TARGET_ROLE, face_index)
         tensor = image_to_tensor(face.crop)[None].to(self.device, self.dtype)
         with torch.inference_mode():
             identity = self.generator.encode_identity(tensor, return_intrinsic=return_intrinsic)
-        return PreparedTarget(photo=photo, face=face, tensor=tensor, landmarks=face.crop_landmarks.astype(np.float64), identity=identity)
+        return PreparedTarget(photo=photo, face=face, tensor=tensor, landmarks=face.crop_landmarks.astype(np.float64), identity=identity,
+                              photo_texture=photo_texture)
 
     def render(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True) -> TransferResult:
         """One frame: the prepared target driven to (68, 2) crop-pixel landmarks (decode and paste-back only)."""
@@ -384,16 +391,10 @@ class AIPGANPipeline:
         return photo, self._face(photo, role, face_index)
 
     def _photo(self, image: Any, role: str) -> Photo:
-        try:
-            return self.processor.load_photo(image)
-        except AIPGANError as error:
-            raise type(error)(f"{role}: {error}") from None
+        return _naming(role, self.processor.load_photo, image)
 
     def _face(self, photo: Photo, role: str, face_index: int | None) -> AlignedFace:
-        try:
-            return self.processor.align(photo, face_index=face_index)
-        except AIPGANError as error:
-            raise type(error)(f"{role}: {error}") from None
+        return _naming(role, self.processor.align, photo, face_index=face_index)
 
     def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo,
                 paste_back: bool, warper: PhotoWarper | None = None, photo_texture: bool = True) -> TransferResult:

@@ -71,7 +71,7 @@ class FakePipeline:
 
     expression_offset = AIPGANPipeline.expression_offset  # the real slider checks, on the fake shape model
 
-    def prepare_target(self, target, face_index=None):
+    def prepare_target(self, target, face_index=None, photo_texture=True):
         photo = load_image(target)
         face = self.processor.align(photo, face_index=face_index)
         return SimpleNamespace(photo=photo, face=face, landmarks=face.crop_landmarks, warper=None)

@@ -145,8 +145,9 @@ class ShapeModel:
         Strength 0 without an offset returns ``target_landmarks`` exactly.
         """
         if reference_landmarks is not None and replace_target_expression:
-            raise ConfigError("give either reference_landmarks (the change from the source's neutral face) or "
-                              "replace_target_expression (the change from the target's own expression), not both")
+            raise ConfigError("give either a neutral face of the source (reference_landmarks, a pipeline's source_reference: "
+                              "the change from it) or replace_target_expression (the change from the target's own "
+                              "expression), not both")
         if strength == 0 and offset is None:
             return np.array(target_landmarks, dtype=np.float64, copy=True)
         if reference_landmarks is not None:

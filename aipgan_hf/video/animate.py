@@ -302,8 +302,7 @@ def animate(
     info = probe_clip(driving, max_seconds=max_seconds, max_frame_pixels=max_frame_pixels)
     seconds: dict[str, float] = {}
     started = clock = time.perf_counter()
-    prepared = pipe.prepare_target(target, face_index=target_face_index)
-    prepared.photo_texture = photo_texture
+    prepared = pipe.prepare_target(target, face_index=target_face_index, photo_texture=photo_texture)
     offset = pipe.expression_offset(expression_offsets)
     seconds["prepare"] = time.perf_counter() - clock
     track = track_clip(pipe.processor, info, smoothing, max_seconds, progress, seconds)
