@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, NoReturn, Sequence
 from aipgan_hf.errors import AIPGANError
 from aipgan_hf.files import write_atomically
 
+MOUTH_CHOICES = ("network", "own", "source")
+"""``--mouth``: ``aipgan_hf.motion.mouth.MOUTH_SOURCES``, spelt out so that ``--help`` needs no torch import."""
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -77,6 +80,12 @@ def _add_photo_options(command: argparse.ArgumentParser, output_help: str) -> No
     command.add_argument("-v", "--verbose", action="store_true", help="log progress and show tracebacks")
 
 
+def _add_mouth(parser: argparse.ArgumentParser, source: str) -> None:
+    parser.add_argument("--mouth", choices=MOUTH_CHOICES, default="source",
+                        help=f"where an opened mouth's inside (teeth) comes from: source (default: the target's own open mouth, "
+                        f"else {source}), own (never the source's pixels), network (the network's paint only)")
+
+
 def _add_offsets(command: argparse.ArgumentParser) -> None:
     command.add_argument("--offset", type=_offset, action="append", default=[], metavar="NAME=VALUE",
                          help="move the expression along a named slider direction (e.g. mouth_open=0.5); repeatable")
@@ -104,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--source-face-index", type=int, default=None, help="which face of the source, 0 = largest (default)")
     transfer.add_argument("--source-reference", type=Path, default=None,
                           help="a neutral photo of the source person: the target gets the source's exact change from it")
+    _add_mouth(transfer, "the source photo's")
     _add_offsets(transfer)
     transfer.set_defaults(handler=run_transfer)
 
@@ -131,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--side-by-side", action="store_true", help="show the driving clip left of the result")
     animate.add_argument("--photo-texture", action="store_true",
                          help="keep the photo's fine texture under the repainted face, as photo transfers do (slower)")
+    _add_mouth(animate, "the driving frame's")
     animate.add_argument("--max-seconds", type=float, default=None, help="refuse longer clips (default 60)")
     animate.add_argument("--smoothing", type=float, default=1.0, help="landmark smoothing, 0 = off (default 1)")
     animate.add_argument("--reference", choices=("neutral", "first"), default="neutral",
@@ -211,6 +222,7 @@ def run_transfer(args: argparse.Namespace) -> int:
         source_face_index=args.source_face_index,
         target_face_index=args.face_index,
         source_reference=args.source_reference,
+        mouth=args.mouth,
         **_offsets(args),
     )
     _save_image(result.image, args.output, suffix)
@@ -272,7 +284,7 @@ def run_animate(args: argparse.Namespace) -> int:
             photo_texture=args.photo_texture,
             max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS, progress=bars, reference=args.reference,
             expression_strength=args.strength, expression_offsets=dict(args.offset) or None,
-            target_face_index=args.face_index,
+            target_face_index=args.face_index, mouth=args.mouth,
         )
     finally:
         bars.close()

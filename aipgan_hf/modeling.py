@@ -11,6 +11,7 @@ Shapes use R for the crop side and C_i for the width of level i (level i is at R
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -43,6 +44,8 @@ class GeneratorOutput(BaseOutput):
         colour: (B, 3, R, R) in [-1, 1]: what the decoder paints before the mask blends it in (trained directly
             where the warp cannot help, see losses.painted_region_loss).
         driving_landmarks, flow: (B, 68, 2) and (B, R, R, 2), filled in by the pipeline (None from the generator).
+        mouth_fill: where the pipeline took the opened mouth's inside from (``motion.mouth.MouthFill``; None from
+            the generator, whose ``image`` is then the decoder's alone).
     """
 
     image: torch.Tensor
@@ -55,6 +58,7 @@ class GeneratorOutput(BaseOutput):
     colour: torch.Tensor | None = None
     driving_landmarks: torch.Tensor | None = None
     flow: torch.Tensor | None = None
+    mouth_fill: Any = None
 
 
 class Decoder(nn.Module):

@@ -41,7 +41,8 @@ from .files import atomic_directory
 from .landmarks import mouth_interior
 from .modeling import AIPGANGenerator, GeneratorOutput
 from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow, warp
-from .motion.photo import PhotoWarper
+from .motion.mouth import check_mouth, plan_mouth
+from .motion.photo import PhotoReader, PhotoWarper
 from .processing import AlignedFace, FaceProcessor, Photo, face_mask, image_to_tensor, tensor_to_image, to_grey
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,23 @@ class PreparedTarget:
     identity: Any
     warper: PhotoWarper | None = field(default=None, repr=False)  # made at the first paste-back, then reused
     photo_texture: bool = True
+
+
+@dataclass
+class DrivingFaces:
+    """Driving faces for :meth:`AIPGANPipeline.drive_batch` (video frames): where their mouths' insides are read.
+
+    Attributes:
+        frames: N (H, W, 3) uint8 frames. matrices: (N, 2, 3) frame -> crop similarities.
+        crops: (N, 3, R, R) their aligned crops in [-1, 1]. landmarks: (N, 68, 2) their crop-frame landmarks.
+        found: (N,) bool, which frames show a face (the others' entries are ignored).
+    """
+
+    frames: list[np.ndarray]
+    matrices: np.ndarray
+    crops: torch.Tensor
+    landmarks: np.ndarray
+    found: np.ndarray
 
 
 def _naming(role: str, step: Any, *args: Any, **kwargs: Any) -> Any:
@@ -219,9 +237,12 @@ class AIPGANPipeline:
     @torch.inference_mode()
     def decode_driven(self, target: torch.Tensor, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor,
                       source: torch.Tensor | None = None, identity_mix: float = 0.0, identity: Any = None,
-                      return_intrinsic: bool = True) -> GeneratorOutput:
+                      return_intrinsic: bool = True, mouth: str = "own", source_landmarks: torch.Tensor | None = None,
+                      source_found: torch.Tensor | None = None) -> GeneratorOutput:
         """Run the generator on aligned targets (B, 3, R, R) driven to (B, 68, 2) landmarks; computes the flow.
-        ``identity``: a cached ``generator.encode_identity(target)`` output (video driving)."""
+        ``identity``: a cached ``generator.encode_identity(target)`` output (video driving). ``mouth`` (one of
+        ``motion.mouth.MOUTH_SOURCES``): where an opened mouth's inside comes from; ``"source"`` reads ``source``
+        at ``source_landmarks`` (B, 68, 2) (``source_found`` (B,) bool: which sources show a face)."""
         target = target.to(self.device, self.dtype)
         target_landmarks, driving_landmarks = target_landmarks.to(self.device), driving_landmarks.to(self.device)
         flow = landmark_flow(target_landmarks, driving_landmarks, self.resolution)
@@ -233,28 +254,36 @@ class AIPGANPipeline:
             output = generator.decode(identity, generator.encode_expression(driving_landmarks, target_landmarks, flow), target, flow)
         output.driving_landmarks = driving_landmarks
         output.flow = flow
+        source = None if source is None else source.to(self.device, self.dtype)
+        output.mouth_fill = plan_mouth(target_landmarks, driving_landmarks, self.resolution, source_landmarks=source_landmarks, mouth=mouth,
+                                       target=target, source=source, source_found=source_found)
+        output.image = output.mouth_fill.apply(output.image, output.warped_target, source)
         return output
 
     def transfer_aligned(
         self, source: torch.Tensor, target: torch.Tensor, source_landmarks: Any, target_landmarks: Any,
         expression_strength: float = 1.0, identity_mix: float = 0.0, driving_landmarks: Any = None,
         expression_offsets: dict[str, float] | None = None, replace_target_expression: bool = False,
-        return_intrinsic: bool = True, reference_landmarks: Any = None,
+        return_intrinsic: bool = True, reference_landmarks: Any = None, mouth: str = "source",
     ) -> GeneratorOutput:
         """Transfer between aligned crops (B, 3, R, R) in [-1, 1] with their (B, 68, 2) crop-pixel landmarks; no
         detection. ``driving_landmarks`` (B, 68, 2) overrides the shape model's retargeting;
-        ``reference_landmarks`` (B, 68, 2): the source person's neutral face, for relative motion."""
+        ``reference_landmarks`` (B, 68, 2): the source person's neutral face, for relative motion; ``mouth``: as
+        in :meth:`__call__`."""
         expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
         batch = target.shape[0]
+        mouth = check_mouth(mouth)
         target_landmarks = _landmark_tensor(target_landmarks, batch)
+        source_landmarks = None if source_landmarks is None else _landmark_tensor(source_landmarks, batch)
         if driving_landmarks is None:
             driving_landmarks = self.shape_model.drive(
                 target_landmarks.numpy(), _landmark_tensor(source_landmarks, batch).numpy(), strength=expression_strength,
                 offset=self.expression_offset(expression_offsets), replace_target_expression=replace_target_expression,
                 reference_landmarks=None if reference_landmarks is None else _landmark_tensor(reference_landmarks, batch).numpy())
         return self.decode_driven(target, target_landmarks, _landmark_tensor(driving_landmarks, batch), source=source,
-                                  identity_mix=identity_mix, return_intrinsic=return_intrinsic)
+                                  identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth,
+                                  source_landmarks=source_landmarks)
 
     def expression_offset(self, sliders: dict[str, float] | None) -> np.ndarray | None:
         """Slider values ``{"mouth_open": 0.5, ...}`` (each within +-1.5) as one coefficient change of the shape
@@ -280,6 +309,7 @@ class AIPGANPipeline:
         replace_target_expression: bool = False,
         return_intrinsic: bool = False,
         source_reference: Any = None,
+        mouth: str = "source",
     ) -> TransferResult:
         """Give the target photo's face the source photo's expression.
 
@@ -298,10 +328,15 @@ class AIPGANPipeline:
                 gets the source's own change from it (relative motion, as video driving does) instead of the
                 change estimated from the source photo alone, which cannot tell a person's resting face from an
                 expression (high brows, a wide mouth). Its largest face is used.
+            mouth: where an opened mouth's inside (teeth, tongue) comes from: ``"source"`` (default) the target's
+                own photo when its mouth is open about as wide, else the source photo's, at the source photo's
+                resolution, else the network's paint; ``"own"`` never the source's (with ``identity_mix=0`` no
+                pixel of the source reaches the output); ``"network"`` the network's paint only.
         """
         expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
         offset = self.expression_offset(expression_offsets)
+        mouth = check_mouth(mouth)
         # Decoded here (PIL's lazy loading is not thread-safe: the same image object may be given twice), then
         # searched for faces at once: dlib releases the GIL.
         target_photo, source_photo = self._photo(target, TARGET_ROLE), self._photo(source, SOURCE_ROLE)
@@ -317,9 +352,9 @@ class AIPGANPipeline:
         output = self.decode_driven(
             image_to_tensor(target_face.crop)[None], torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None],
             torch.as_tensor(driving, dtype=torch.float32)[None], source=image_to_tensor(source_face.crop)[None], identity_mix=identity_mix,
-            return_intrinsic=return_intrinsic,
+            return_intrinsic=return_intrinsic, mouth=mouth, source_landmarks=torch.as_tensor(source_face.crop_landmarks, dtype=torch.float32)[None],
         )
-        return self._result(output, source_face, target_face, target_photo, paste_back)
+        return self._result(output, source_face, target_face, target_photo, paste_back, source_photo=source_photo)
 
     def synthesize(self, target: Any, expression: str, strength: float = 1.0, paste_back: bool = True,
                    target_face_index: int | None = None, expression_offsets: dict[str, float] | None = None,
@@ -359,18 +394,31 @@ class AIPGANPipeline:
         output = self.drive_batch(prepared, driving_landmarks)
         return [self.compose_frame(prepared, output, index, paste_back) for index in range(len(driving_landmarks))]
 
-    def drive_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray) -> GeneratorOutput:
-        """The network half of :meth:`render_batch`: the prepared target driven to (N, 68, 2) landmarks at once."""
+    def drive_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, sources: DrivingFaces | None = None,
+                    mouth: str | None = None) -> GeneratorOutput:
+        """The network half of :meth:`render_batch`: the prepared target driven to (N, 68, 2) landmarks at once.
+        ``mouth`` as in :meth:`__call__`; default "source" with ``sources`` (the driving frames' faces: an opened
+        mouth takes the driving frame's inside), else "own"."""
+        mouth = check_mouth(mouth or ("source" if sources is not None else "own"))
         count = len(driving_landmarks)
         identity = EncoderOutput(features=[f.expand(count, *f.shape[1:]) for f in prepared.identity.features],
                                  attention=prepared.identity.attention)
         target_landmarks = torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None].expand(count, -1, -1)
-        return self.decode_driven(prepared.tensor.expand(count, -1, -1, -1), target_landmarks,
-                                  _landmark_tensor(np.asarray(driving_landmarks), count), identity=identity)
+        driving = _landmark_tensor(np.asarray(driving_landmarks), count)
+        if sources is None:
+            return self.decode_driven(prepared.tensor.expand(count, -1, -1, -1), target_landmarks, driving, identity=identity, mouth=mouth)
+        return self.decode_driven(prepared.tensor.expand(count, -1, -1, -1), target_landmarks, driving, identity=identity, mouth=mouth,
+                                  source=sources.crops, source_landmarks=_landmark_tensor(sources.landmarks, count),
+                                  source_found=torch.as_tensor(sources.found))
 
-    def compose_frame(self, prepared: PreparedTarget, output: GeneratorOutput, index: int, paste_back: bool = True) -> np.ndarray:
-        """The picture half of :meth:`render_batch`: frame ``index`` of a :meth:`drive_batch` output, (H, W, 3) uint8."""
-        return self._compose(output, index, prepared.face, prepared.photo, self._warper(prepared, paste_back), prepared.photo_texture)[0]
+    def compose_frame(self, prepared: PreparedTarget, output: GeneratorOutput, index: int, paste_back: bool = True,
+                      sources: DrivingFaces | None = None) -> np.ndarray:
+        """The picture half of :meth:`render_batch`: frame ``index`` of a :meth:`drive_batch` output, (H, W, 3) uint8
+        (``sources``: the same as given to :meth:`drive_batch`, for the mouth's inside at the frames' resolution)."""
+        reader = None
+        if paste_back and sources is not None and sources.found[index]:
+            reader = self._source_reader(output, index, sources.frames[index], sources.matrices[index], prepared.photo.grey)
+        return self._compose(output, index, prepared.face, prepared.photo, self._warper(prepared, paste_back), prepared.photo_texture, reader)[0]
 
     def _warper(self, prepared: PreparedTarget, paste_back: bool) -> PhotoWarper | None:
         if paste_back and prepared.warper is None:
@@ -397,10 +445,15 @@ class AIPGANPipeline:
         return _naming(role, self.processor.align, photo, face_index=face_index)
 
     def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo,
-                paste_back: bool, warper: PhotoWarper | None = None, photo_texture: bool = True) -> TransferResult:
+                paste_back: bool, warper: PhotoWarper | None = None, photo_texture: bool = True,
+                source_photo: Photo | None = None) -> TransferResult:
         if paste_back and warper is None:
             warper = PhotoWarper(target_photo.full_resolution(), target_face.matrix, self.resolution)
-        image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None, photo_texture)
+        reader = None
+        if paste_back and source_photo is not None:  # its decode, maybe reduced, is fine enough for a mouth
+            pixels_to_crop = source_face.matrix @ np.vstack([source_photo.pixels_to_photo, [0.0, 0.0, 1.0]])
+            reader = self._source_reader(output, 0, source_photo.pixels, pixels_to_crop, target_photo.grey)
+        image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None, photo_texture, reader)
         as_output = to_grey if target_photo.grey else (lambda picture: picture)
         return TransferResult(
             image=Image.fromarray(image),
@@ -415,9 +468,20 @@ class AIPGANPipeline:
             driving_landmarks=output.driving_landmarks[0].float().cpu().numpy(),
         )
 
+    def _source_reader(self, output: GeneratorOutput, index: int, pixels: np.ndarray, pixels_to_crop: np.ndarray,
+                       grey: bool) -> PhotoReader | None:
+        """The source photo's mouth inside at its own resolution, for output ``index``; None where none is used."""
+        fill = output.mouth_fill
+        if fill.source_read is None or not bool((fill.source[index] > 0).any()):
+            return None
+        gain = 1.0 if fill.source_gain is None else float(fill.source_gain[index])
+        return PhotoReader(pixels, pixels_to_crop, self.resolution, fill.source_read[index : index + 1].float().cpu(), grey=grey, gain=gain)
+
     def _compose(self, output: GeneratorOutput, index: int, target_face: AlignedFace, target_photo: Photo,
-                 warper: PhotoWarper | None, photo_texture: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(photo or face, face, repaint mask) of one output of a batch; without a warper, no paste-back."""
+                 warper: PhotoWarper | None, photo_texture: bool = True,
+                 source_reader: PhotoReader | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(photo or face, face, repaint mask) of one output of a batch; without a warper, no paste-back.
+        ``source_reader``: the source photo, for the mouth's inside at its resolution (else the crop's is pasted)."""
         # a grey photo comes back grey: the network's colour is dropped, only its luma is kept
         face = tensor_to_image(output.image[index].float().cpu())
         face = to_grey(face) if target_photo.grey else face
@@ -427,14 +491,18 @@ class AIPGANPipeline:
         # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
         # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
         alpha = face_mask(self.resolution) * mask  # the paste-back ellipse, times the repaint mask
+        fill = output.mouth_fill
+        # the target's own mouth inside comes from the warped photo itself, at its resolution
+        alpha = alpha * (1.0 - fill.own[index, 0].float().cpu().numpy())
+        over = None if source_reader is None else (fill.source[index, 0].float().cpu().numpy(), source_reader)
         flow = output.flow[index : index + 1].float().cpu()
         if not photo_texture:
-            return warper.composite(flow[0], face, alpha), face, mask
+            return warper.composite(flow[0], face, alpha, fill=over), face, mask
         # the photo's own fine texture under the paint, except inside the driving mouth and wherever the warp
         # carries the target's own mouth interior (a closing mouth squeezes its teeth under the painted lips)
         own = warp(mouth_interior(torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None], self.resolution), flow)
-        interior = torch.maximum(mouth_interior(output.driving_landmarks[index : index + 1].float().cpu(), self.resolution), own)
-        return warper.composite(flow[0], face, alpha, 1.0 - interior[0, 0].numpy()), face, mask
+        interior = torch.maximum(fill.interior[index : index + 1].float().cpu(), own)
+        return warper.composite(flow[0], face, alpha, 1.0 - interior[0, 0].numpy(), fill=over), face, mask
 
 
 def default_model_card(extra: str = "", trained: bool = True, metadata: dict[str, Any] | None = None) -> str:

@@ -5,8 +5,11 @@
     python benchmarks/benchmark.py --threads 2 --runs 50 --json out.json
 
 Network time is one transfer on aligned 128-px crops at batch 1, motion included: the shape model's
-retargeting, the thin-plate flow and the generator. End to end is ``AIPGANPipeline.__call__`` from two
-~1-megapixel photo arrays (decode, detect and align both, motion, network, full-resolution warp and paste-back);
+retargeting, the thin-plate flow and the generator; the mouth fill (``motion.mouth``: where the driving mouth
+opens, its inside from a photo) is timed apart, on crops. End to end is ``AIPGANPipeline.__call__`` from two
+~1-megapixel photo arrays (decode, detect and align both, motion, network, mouth fill, full-resolution warp and
+paste-back), both ways: Hopper's closed mouth onto the astronaut, and the astronaut's open smile onto Hopper
+(the astronaut's teeth read at her photo's resolution);
 benchmarks/benchmark_processing.py splits the face processing per stage. Medians over ``--runs`` after warm-up.
 """
 
@@ -71,6 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from aipgan_hf import AIPGANDiscriminator
     from aipgan_hf.motion import landmark_flow
+    from aipgan_hf.motion.mouth import plan_mouth
     from aipgan_hf.pipeline import AIPGANPipeline
     from aipgan_hf.processing import image_to_tensor
 
@@ -102,8 +106,20 @@ def main(argv: list[str] | None = None) -> dict:
         motion_ms, _ = median_ms(motion, args.runs)
         network, network_p90 = median_ms(transfer, args.runs)
         network_full, _ = median_ms(lambda: transfer(return_intrinsic=True), args.runs)
+        # the mouth fill on crops, Hopper driven by the astronaut's open smile (its inside read from her crop)
+        hopper = image_to_tensor(source_face.crop)[None]
+        hopper_landmarks = torch.as_tensor(source_face.crop_landmarks, dtype=torch.float32)[None]
+        driving = torch.as_tensor(pipe.shape_model.drive(source_face.crop_landmarks, target_face.crop_landmarks), dtype=torch.float32)[None]
+        output = generator(hopper, hopper_landmarks, driving, landmark_flow(hopper_landmarks, driving, resolution), return_intrinsic=False)
+
+        def fill():
+            plan = plan_mouth(hopper_landmarks, driving, resolution, source_landmarks=target_landmarks, target=hopper, source=target)
+            return plan.apply(output.image, output.warped_target, target)
+
+        mouth_fill, _ = median_ms(fill, args.runs)
 
     end_to_end, end_to_end_p90 = median_ms(lambda: pipe(source=source_photo, target=target_photo), max(20, args.runs // 2), warmup=2)
+    with_teeth, with_teeth_p90 = median_ms(lambda: pipe(source=target_photo, target=source_photo), max(20, args.runs // 2), warmup=2)
 
     figures = {
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads",
@@ -119,6 +135,9 @@ def main(argv: list[str] | None = None) -> dict:
         "network_with_intrinsic_ms_median": network_full,
         "end_to_end_ms_median_1mp": end_to_end,
         "end_to_end_ms_p90_1mp": end_to_end_p90,
+        "mouth_fill_ms_median (crops, the source's teeth)": mouth_fill,
+        "end_to_end_ms_median_1mp_source_teeth (astronaut -> Hopper)": with_teeth,
+        "end_to_end_ms_p90_1mp_source_teeth": with_teeth_p90,
         "runs": args.runs,
     }
     print("| measure | value |\n|---|---|")

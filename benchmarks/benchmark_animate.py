@@ -163,7 +163,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
         pipe.render(prepared, moved, paste_back=False)
     figures["network_only_fps"] = round(runs / (time.perf_counter() - start), 1)
 
-    result = animate(pipe, driving, target, output=work / "out.mp4")
+    result = animate(pipe, driving, target, output=work / "out.mp4", mouth=args.mouth)
+    figures["mouth"] = args.mouth
     per_frame = result.seconds["total"] - result.seconds["prepare"]  # the target is prepared once per clip
     figures["end_to_end_fps"] = round(result.frames / per_frame, 1)
     figures["end_to_end_ms_per_frame"] = {stage: round(1000 * value / result.frames, 2) for stage, value in result.seconds.items()
@@ -186,6 +187,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--driving", default=None, help="a driving clip instead of the synthetic 256x256 one")
     parser.add_argument("--frames", type=int, default=90, help="frames of the synthetic driving clip")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--mouth", default="source", choices=["network", "own", "source"],
+                        help="animate(mouth=): source (default) decodes the clip again for its mouths' insides")
     parser.add_argument("--json", default=None, help="write the figures here")
     return parser.parse_args(argv)
 

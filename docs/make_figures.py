@@ -3,8 +3,8 @@
 
     python docs/make_figures.py [--checkpoint PATH] [--output_dir docs]
 
-Writes transfer.jpg (astronaut's smile -> Hopper and back, with the warp alone for comparison),
-mouth.jpg (the mouths of the source, the target and the pasted-back result, enlarged), strength.jpg
+Writes transfer.jpg (astronaut's smile -> Hopper and back, with the warp alone and the network's own mouth
+paint for comparison), mouth.jpg (the mouths of the source, the target and the pasted-back results, enlarged), strength.jpg
 (strength 0 / 0.5 / 1 / 1.5), presets.jpg (each preset and slider) and prints the dlib mouth
 measures of each output, so a reader can check that the mouth moved.
 """
@@ -70,23 +70,28 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.output_dir)
     crop = lambda photo: Image.fromarray(pipe.processor.align(photo).crop)
     forward = pipe(source=astronaut, target=hopper, paste_back=False)
+    painted = pipe(source=astronaut, target=hopper, paste_back=False, mouth="network")  # no teeth from any photo
     back = pipe(source=hopper, target=astronaut, paste_back=False, replace_target_expression=True)
     from aipgan_hf.processing import tensor_to_image
 
     warped = pipe.transfer_aligned(*_aligned(pipe, astronaut, hopper)).warped_target
     warp_only = Image.fromarray(tensor_to_image(warped[0]))
-    strip([crop(astronaut), crop(hopper), warp_only, forward.face, back.face],
-          ["source: astronaut", "target: Hopper", "warp alone", "AIP-GAN", "Hopper -> astronaut"]).save(out / "transfer.jpg")
+    strip([crop(astronaut), crop(hopper), warp_only, painted.face, forward.face, back.face],
+          ["source: astronaut", "target: Hopper", "warp alone", "network's mouth", "AIP-GAN", "Hopper -> astronaut"]).save(out / "transfer.jpg")
     for name, image in [("astronaut", crop(astronaut)), ("hopper", crop(hopper)), ("hopper smiling", forward.face),
+                        ("hopper smiling, network's mouth", painted.face),
                         ("warp alone", warp_only), ("astronaut neutral", back.face)]:
         logger.info(f"mouth opening (dlib, gap / width) {name}: {mouth_gap(pipe, image):.3f}")
     sweep = [pipe(source=astronaut, target=hopper, expression_strength=s, paste_back=False).face for s in (0.0, 0.5, 1.0, 1.5)]
     strip(sweep, ["strength 0", "0.5", "1", "1.5"]).save(out / "strength.jpg")
     pasted = pipe(source=astronaut, target=hopper)  # what a user gets: the whole photo, the face pasted back
+    painted_back = pipe(source=astronaut, target=hopper, mouth="network")
     close_ups = [mouth_close_up(Image.fromarray(astronaut), pasted.source_landmarks),
                  mouth_close_up(Image.fromarray(hopper), pasted.target_landmarks),
+                 mouth_close_up(painted_back.image, pasted.target_landmarks),
                  mouth_close_up(pasted.image, pasted.target_landmarks)]
-    strip(close_ups, ["astronaut (source)", "Hopper (target)", "AIP-GAN, pasted back"], size=256).save(out / "mouth.jpg")
+    strip(close_ups, ["astronaut (source)", "Hopper (target)", "network's mouth, pasted back", "AIP-GAN, pasted back"],
+          size=256).save(out / "mouth.jpg")
     presets = [pipe.synthesize(hopper, name, paste_back=False).face for name in pipe.expressions]
     sliders = [pipe.synthesize(hopper, pipe.expressions[0], strength=0.0, paste_back=False, expression_offsets={name: 1.0}).face
                for name in pipe.sliders]

@@ -30,7 +30,7 @@ from aipgan_hf.video import (
     probe_clip,
     read_frames,
 )
-from aipgan_hf.video.animate import ClipLandmarks, LiveAnimator, reference_landmarks, track_clip
+from aipgan_hf.video.animate import RENDER_BATCH, ClipLandmarks, LiveAnimator, reference_landmarks, track_clip
 from aipgan_hf.video.clips import BackgroundEncoder, ClipWriter
 from aipgan_hf.video.tracking import FaceTracker, landmark_filter
 from benchmarks import benchmark_animate as bench
@@ -63,8 +63,11 @@ class FakeShapeModel:
 class FakePipeline:
     """prepare_target / render / drive_batch + compose_frame / shape_model / processor with no network: frames are the target photo."""
 
+    resolution = 64
+
     def __init__(self, fail_at: int | None = None):
         self.processor = FaceProcessor(resolution=64)
+        self.sources: list = []  # what each drive_batch was given for the driving frames' mouths
         self.shape_model = FakeShapeModel()
         self.rendered: list[np.ndarray] = []
         self.fail_at = fail_at
@@ -82,10 +85,11 @@ class FakePipeline:
         self.rendered.append(np.asarray(driving_landmarks))
         return SimpleNamespace(image=Image.fromarray(prepared.photo if paste_back else prepared.face.crop))
 
-    def drive_batch(self, prepared, driving_landmarks):
+    def drive_batch(self, prepared, driving_landmarks, sources=None, mouth=None):
+        self.sources.append(sources)
         return [self.render(prepared, landmarks) for landmarks in driving_landmarks]
 
-    def compose_frame(self, prepared, output, index, paste_back=True):
+    def compose_frame(self, prepared, output, index, paste_back=True, sources=None):
         return np.asarray(prepared.photo if paste_back else prepared.face.crop)
 
 
@@ -167,6 +171,24 @@ def test_relative_motion_starts_from_the_reference_and_tracks_without_redetectin
     assert 0 < motion < 3, "crop-frame landmarks of a face that only moves should barely change"
     absolute = animate(pipe, clips["moving"], clips["target"], relative=False, smoothing=0)
     assert np.abs(absolute.driving_landmarks[0] - prepared.landmarks).max() > 0  # the driving face's own shape
+
+
+def test_the_driving_frames_faces_are_handed_to_the_network_for_their_mouths(clips):
+    """mouth="source" (the default): every batch gets its driving frames, their crops and which show a face;
+    mouth="own" decodes nothing a second time."""
+    fake = FakePipeline()
+    result = animate(fake, clips["gap"], clips["target"])
+    given = [sources for sources in fake.sources]
+    assert len(given) == -(-result.frames // RENDER_BATCH) and all(sources is not None for sources in given)
+    found = np.concatenate([sources.found for sources in given])
+    assert found.tolist() == [True] * 5 + [False] * 6 + [True] * 5  # the grey frames show no face
+    assert all(sources.crops.shape[1:] == (3, 64, 64) and len(sources.frames) == len(sources.found) for sources in given)
+    assert np.isfinite(np.concatenate([sources.landmarks for sources in given])).all()
+    own = FakePipeline()
+    animate(own, clips["gap"], clips["target"], mouth="own")
+    assert own.sources == [None] * len(given)
+    with pytest.raises(ConfigError, match="mouth must be one of"):
+        animate(own, clips["gap"], clips["target"], mouth="teeth")
 
 
 def test_frames_without_a_face_keep_the_last_pose_and_are_counted(clips):
@@ -355,6 +377,31 @@ def test_bundled_pipeline_animates_the_synthetic_clip(pipe, clips, tmp_path):
     result = animate(pipe, clips["moving"], clips["target"], output=output)
     assert result.frames == FRAMES and _decoded_frames(output) == FRAMES
     assert probe_clip(output).fps == FPS and _audio(output)[0] == "aac"
+
+
+def test_an_opened_mouth_takes_the_driving_frames_inside(pipe, astronaut, grace_hopper, tmp_path):
+    """The astronaut with the inside of her open mouth painted green drives Hopper (absolute motion, so Hopper's
+    mouth opens): with mouth="source" the opened mouth is green, with mouth="own" it is not."""
+    from PIL import ImageDraw
+
+    frame = Image.fromarray(astronaut)
+    ImageDraw.Draw(frame).polygon([tuple(p) for p in pipe.processor.align(astronaut).landmarks[60:68]], fill=(0, 255, 0))
+    clip = bench.write_clip(tmp_path / "green.mp4", [np.asarray(frame)] * 4, fps=FPS, audio_hz=None)
+    hopper = pipe.prepare_target(grace_hopper)
+    to_photo = np.linalg.inv(np.vstack([hopper.face.matrix, [0, 0, 1]]))[:2]
+
+    def greenness(image: np.ndarray, driving: np.ndarray) -> float:
+        inside = Image.new("L", grace_hopper.shape[1::-1])
+        ImageDraw.Draw(inside).polygon([tuple(p) for p in driving[60:68] @ to_photo[:, :2].T + to_photo[:, 2]], fill=1)
+        pixels = image.astype(int)[np.asarray(inside) == 1]
+        assert len(pixels) > 100  # the mouth opened
+        return float(np.mean(pixels[:, 1] - pixels[:, 0]))
+
+    for mouth, low, high in (("source", 80, 255), ("own", -255, 30)):
+        result = animate(pipe, clip, grace_hopper, relative=False, smoothing=0.0, mouth=mouth)
+        assert low < greenness(result.images[-1], result.driving_landmarks[-1]) < high
+        live = LiveAnimator(hopper, pipe.processor, relative=False, smoothing=0.0, mouth=mouth)  # a webcam: the frame at hand
+        assert low < greenness(np.asarray(live(pipe, np.asarray(frame))), result.driving_landmarks[-1]) < high
 
 
 @pytest.mark.data

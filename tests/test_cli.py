@@ -89,6 +89,20 @@ def test_transfer_without_paste_back_writes_the_face_crop(photos, tmp_path, caps
         assert image.width == image.height and image.width in (64, 128, 256)
 
 
+def test_transfer_mouth_choice(photos, tmp_path, capsys):
+    """--mouth own keeps the source's pixels out: the astronaut's teeth are not put in Hopper's opened mouth."""
+    from aipgan_hf.cli import MOUTH_CHOICES
+    from aipgan_hf.motion.mouth import MOUTH_SOURCES
+
+    assert MOUTH_CHOICES == MOUTH_SOURCES
+    outputs = {mouth: tmp_path / f"{mouth}.png" for mouth in ("source", "own")}
+    for mouth, output in outputs.items():
+        assert main(["transfer", "--source", str(photos["astronaut"]), "--target", str(photos["grace"]), "--output", str(output),
+                     "--mouth", mouth]) == 0, capsys.readouterr().err
+    source, own = (np.asarray(Image.open(outputs[mouth]), dtype=int) for mouth in ("source", "own"))
+    assert np.abs(source - own).max() > 60
+
+
 BAD_RUNS = [
     # (id, run in a subprocess (else in-process through main()), arguments with {placeholders}, message part)
     ("missing source", True, ["--source", "{missing}", "--target", "{grace}", "--output", "{out}"], "source file not found"),

@@ -232,8 +232,9 @@ class _FakePipeline:
     def __init__(self):
         self.calls = []
 
-    def transfer_aligned(self, source, target, source_landmarks, target_landmarks, reference_landmarks=None, return_intrinsic=True):
-        self.calls.append((source.shape, target.shape, source_landmarks, target_landmarks, reference_landmarks))
+    def transfer_aligned(self, source, target, source_landmarks, target_landmarks, reference_landmarks=None, return_intrinsic=True,
+                         mouth="source"):
+        self.calls.append((source.shape, target.shape, source_landmarks, target_landmarks, reference_landmarks, mouth))
         return type("GeneratorOutput", (), {"image": target})()
 
 
@@ -248,6 +249,9 @@ def test_model_method_passes_crops_and_stored_landmarks(people):
     assert np.abs(outputs.astype(int) - np.stack([people[i]["image"] for i in (5, 0, 6)])).max() <= 1
 
     assert all(call[4] is None for call in pipeline.calls)  # a single-photo transfer: no reference
+    assert all(call[5] == "source" for call in pipeline.calls)  # the pipeline's default mouth fill
+    model_method(pipeline, batch_size=2, mouth="network")(pairs, data)
+    assert pipeline.calls[-1][5] == "network"
 
 
 def test_the_relative_model_method_is_given_the_sources_neutral(people):

@@ -192,3 +192,15 @@ def test_paste_back_keeps_the_photos_fine_texture_where_asked():
     left, right = (slice(16, 240), slice(16, 100)), (slice(16, 240), slice(156, 240))
     assert np.abs(mixed[left].astype(int) - plain[left].astype(int)).max() == 0
     assert np.abs(mixed[right].astype(int) - kept[right].astype(int)).max() <= 1
+
+
+def test_the_texture_box_mean_equals_a_padded_average_pool():
+    """The running-sum box filter of the paste-back texture is avg_pool2d over a replicate-padded photo."""
+    import torch.nn.functional as F
+
+    from aipgan_hf.motion.photo import _box_mean
+
+    photo = torch.rand(1, 3, 37, 52, generator=torch.Generator().manual_seed(0)) * 255
+    for half in (1, 2, 4):
+        expected = F.avg_pool2d(F.pad(photo, (half,) * 4, mode="replicate"), 2 * half + 1, stride=1)
+        assert torch.allclose(_box_mean(photo, half), expected, atol=1e-3)

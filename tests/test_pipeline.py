@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, CheckpointError, ConfigError
+from aipgan_hf.motion.mouth import plan_mouth
 from aipgan_hf.pipeline import AIPGANPipeline, load_generator
 
 
@@ -64,18 +65,27 @@ def test_strength_zero_is_the_targets_own_landmarks_and_image_path(pipe, astrona
     from aipgan_hf.processing import image_to_tensor, tensor_to_image
 
     with torch.no_grad():  # the reconstruction path: the target driven to its own landmarks
-        own = pipe.generator(image_to_tensor(target.crop)[None], landmarks, landmarks, landmark_flow(landmarks, landmarks, 64)).image
-    assert np.array_equal(np.asarray(zero.face), tensor_to_image(own[0]))
+        own = pipe.generator(image_to_tensor(target.crop)[None], landmarks, landmarks, landmark_flow(landmarks, landmarks, 64))
+    network = pipe(source=grace_hopper, target=astronaut, expression_strength=0.0, paste_back=False, mouth="network")
+    assert np.array_equal(np.asarray(network.face), tensor_to_image(own.image[0]))
+    # by default the astronaut's open mouth keeps its own inside: the warped photo's, not the network's paint
+    fill = plan_mouth(landmarks, landmarks, 64, mouth="own")
+    assert fill.own.max() == 1
+    assert np.array_equal(np.asarray(zero.face), tensor_to_image(fill.apply(own.image, own.warped_target)[0]))
     assert not np.array_equal(np.asarray(moved.face), np.asarray(zero.face))
     assert not np.array_equal(moved.driving_landmarks, zero.driving_landmarks)
 
 
 def test_output_does_not_depend_on_the_source_pixels(pipe):
-    """identity_mix 0 and the source's landmarks given: two different source images give the same bits."""
+    """identity_mix 0, mouth "own" and the source's landmarks given: two different source images give the same
+    bits, even when the source's mouth is open (by default its inside would be taken)."""
     (source, source_landmarks), (target, target_landmarks) = crops(1, seed=1), crops(1, seed=2)
-    first = pipe.transfer_aligned(source, target, source_landmarks, target_landmarks).image
-    second = pipe.transfer_aligned(torch.flip(source, [-1]) * 0.5, target, source_landmarks, target_landmarks).image
+    source_landmarks[:, [55, 56, 57, 58, 59, 65, 66, 67], 1] += 6.0  # an open source mouth
+    first = pipe.transfer_aligned(source, target, source_landmarks, target_landmarks, mouth="own").image
+    second = pipe.transfer_aligned(torch.flip(source, [-1]) * 0.5, target, source_landmarks, target_landmarks, mouth="own").image
     assert torch.equal(first, second)
+    by_default = [pipe.transfer_aligned(s, target, source_landmarks, target_landmarks).image for s in (source, torch.flip(source, [-1]))]
+    assert not torch.equal(*by_default)  # the open mouth's inside is the source's
 
 
 def test_render_of_a_prepared_target_matches_the_transfer(pipe, astronaut, grace_hopper):

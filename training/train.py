@@ -283,7 +283,8 @@ def log_validation(accelerator, generator, ema, batch: dict[str, torch.Tensor], 
     from training.validation import transfer_grid, validation_measures
 
     pipe = AIPGANPipeline(ema_generator(accelerator.unwrap_model(generator), ema), shape_model=shape_model)
-    output = pipe.transfer_aligned(batch["source"], batch["target"], batch["source_landmarks"], batch["target_landmarks"])
+    # the network's own paint is what training changes: no mouth inside from the photos
+    output = pipe.transfer_aligned(batch["source"], batch["target"], batch["source_landmarks"], batch["target_landmarks"], mouth="network")
     grid = transfer_grid(batch["source"], batch["target"], output.warped_target, output.image)  # rows: source / target / warp / output
     figures = validation_measures(pipe.processor, batch["source"], batch["target"], output.image, output.driving_landmarks)
     folder = output_dir / "validation"

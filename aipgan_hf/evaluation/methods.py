@@ -111,10 +111,11 @@ def oracle_landmarks(target: np.ndarray, source: np.ndarray, reference: np.ndarr
 # Methods
 
 
-def model_method(pipeline: Any, batch_size: int = 16, relative: bool = False) -> Method:
+def model_method(pipeline: Any, batch_size: int = 16, relative: bool = False, mouth: str = "source") -> Method:
     """The model as a method: ``pipeline.transfer_aligned(source, target, source_landmarks, target_landmarks)`` on
     batches of aligned crops, with the dataset's stored landmarks (crop px); ``relative``: also given the
-    landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`)."""
+    landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`); ``mouth``: where an opened mouth's
+    inside comes from (``transfer_aligned(mouth=)``)."""
     import torch
 
     def run(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
@@ -128,7 +129,7 @@ def model_method(pipeline: Any, batch_size: int = 16, relative: bool = False) ->
             references = torch.from_numpy(stacked(data, [p.reference for p in batch], "landmarks")).float() if relative else None
             with torch.inference_mode():
                 result = pipeline.transfer_aligned(sources, targets, source_landmarks, target_landmarks, reference_landmarks=references,
-                                                   return_intrinsic=False)
+                                                   return_intrinsic=False, mouth=mouth)
             outputs.append(tensor_to_image(result.image.float().cpu()))  # (B, R, R, 3)
         return np.concatenate(outputs)
 

@@ -73,6 +73,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no_model", action="store_true", help="evaluate the baselines only (no checkpoint needed)")
     parser.add_argument("--relative", action="store_true", help="also score the model given each source's neutral photo S0 "
                         "(relative motion; not a single-photo transfer)")
+    parser.add_argument("--mouth", default="source", choices=["network", "own", "source"],
+                        help="where the model takes an opened mouth's inside from (pipe(..., mouth=); default: source)")
     parser.add_argument("--shape_model", default=None, help="shape_model.safetensors for the retargeted warp "
                         "(default: the loaded pipeline's; without either, the source's aligned landmarks)")
     parser.add_argument("--baselines", default="all", help="'all', 'none' or a comma list of: " + ", ".join(BASELINES))
@@ -114,9 +116,9 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
         pipeline = AIPGANPipeline.from_pretrained(args.checkpoint, device=args.device)
         if pipeline.resolution != resolution:
             raise ConfigError(f"the model works on {pipeline.resolution}px crops but the dataset has {resolution}px crops")
-        methods[MODEL_METHOD] = model_method(pipeline, args.batch_size)
+        methods[MODEL_METHOD] = model_method(pipeline, args.batch_size, mouth=args.mouth)
         if args.relative:
-            methods[RELATIVE_METHOD] = model_method(pipeline, args.batch_size, relative=True)
+            methods[RELATIVE_METHOD] = model_method(pipeline, args.batch_size, relative=True, mouth=args.mouth)
         shape_model = getattr(pipeline, "shape_model", None)
         checkpoint = args.checkpoint or "bundled (aipgan_hf/checkpoints/default)"
         if shape_model is not None:
@@ -126,7 +128,10 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
 
         retarget = ShapeModel.load(args.shape_model).drive
         retarget_name = f"`{args.shape_model}`: drive(target, source)"
-    return methods, retarget, {"checkpoint": checkpoint, "retargeted warp": retarget_name}
+    lines = {"checkpoint": checkpoint, "retargeted warp": retarget_name}
+    if not args.no_model:
+        lines["mouth"] = f"`{args.mouth}` (where the model takes an opened mouth's inside from)"
+    return methods, retarget, lines
 
 
 def _write_grid(args: argparse.Namespace, data: SplitData, pairs: list[EvaluationPair], methods: dict[str, Method]) -> str:

@@ -3,6 +3,7 @@
     source landmarks --ShapeModel.expression--> identity-free expression coefficients
     target landmarks + coefficient change --ShapeModel.drive--> driving landmarks
     (target landmarks, driving landmarks) --landmark_flow--> dense flow --warp--> warped features / pixels
+    (target, driving, source landmarks) --mouth.plan_mouth--> an opened mouth's inside from a photo that shows one
 
 The generator receives the flow as a tensor and never re-derives it; sliders and presets act on the shape
 model's coefficients, not on network features.

@@ -77,7 +77,8 @@ class PhotoWarper:
             return self.photo.copy()
         return self._into_photo(self._warped_region(flow))
 
-    def composite(self, flow: torch.Tensor, face: np.ndarray, alpha: np.ndarray, detail: np.ndarray | None = None) -> np.ndarray:
+    def composite(self, flow: torch.Tensor, face: np.ndarray, alpha: np.ndarray, detail: np.ndarray | None = None,
+                  fill: tuple[np.ndarray, "PhotoReader"] | None = None) -> np.ndarray:
         """Warp and paste-back in one pass: the photo warped by ``flow``, with ``face`` ((S, S, 3) uint8, the
         canonical crop) blended in through ``alpha`` ((S, S) float in [0, 1], crop space). (H, W, 3) uint8;
         outside the crop's square the photo is unchanged.
@@ -87,7 +88,10 @@ class PhotoWarper:
         pasted into a photo whose face is 500 px wide is a 4x enlargement: where the network repaints skin or lips
         that the warp has already put in place, the photo's texture is the right texture, and without it the
         repainted area is a smooth patch. Where the network paints something new (an opened mouth's inside) the
-        caller gives 0: the warped photo has only stretched lips there."""
+        caller gives 0: the warped photo has only stretched lips there.
+
+        ``fill`` ((S, S) float weight in crop space, a :class:`PhotoReader`): laid over the result at the photo's
+        resolution where its weight is above 0 (an opened mouth's inside read from the source photo)."""
         if self.empty:
             return self.photo.copy()
         region = self._warped_region(flow, self._image_with_texture() if detail is not None else self.image)  # (1, 3 or 6, h, w)
@@ -101,7 +105,34 @@ class PhotoWarper:
         face_layer = painted[:, :3]
         if detail is not None:
             face_layer = face_layer + painted[:, 4:5].clamp(0.0, 1.0) * texture
-        return self._into_photo(region + weight * (face_layer - region))
+        region = region + weight * (face_layer - region)
+        if fill is not None:
+            region = self._fill(region, *fill)
+        return self._into_photo(region)
+
+    def _fill(self, region: torch.Tensor, weight: np.ndarray, reader: "PhotoReader") -> torch.Tensor:
+        """``region`` with ``reader``'s colours laid over it through the crop-space ``weight``, only over the photo
+        pixels of the weight's bounding box (a mouth is a small part of a face)."""
+        rows, cols = np.nonzero(weight.max(axis=1) > 0)[0], np.nonzero(weight.max(axis=0) > 0)[0]
+        if len(rows) == 0:
+            return region
+        # the crop box of the weight (one pixel more each way for bilinear reads) -> photo pixels, inside the box
+        low, high = np.array([cols[0], rows[0]]) - 1.5, np.array([cols[-1], rows[-1]]) + 1.5
+        corners = np.array([[low[0], low[1]], [high[0], low[1]], [low[0], high[1]], [high[0], high[1]]])
+        photo = (corners - self.photo_to_crop[:, 2]) @ np.linalg.inv(self.photo_to_crop[:, :2]).T
+        x0, y0, x1, y1 = self.box
+        left, top = max(0, math.floor(photo[:, 0].min()) - x0), max(0, math.floor(photo[:, 1].min()) - y0)
+        right, bottom = min(x1 - x0, math.ceil(photo[:, 0].max()) + 1 - x0), min(y1 - y0, math.ceil(photo[:, 1].max()) + 1 - y0)
+        if right <= left or bottom <= top:
+            return region
+        positions = self._face_positions()[:, top:bottom, left:right]
+        weights = F.grid_sample(torch.as_tensor(np.asarray(weight, dtype=np.float32))[None, None], positions, mode="bilinear",
+                                padding_mode="zeros", align_corners=False)[0, 0].clamp(0.0, 1.0)  # (h', w')
+        colours = reader(positions)  # (1, 3, h', w')
+        region = region.clone()
+        window = region[:, :, top:bottom, left:right]
+        region[:, :, top:bottom, left:right] = window + weights * (colours - window)
+        return region
 
     def _image_with_texture(self) -> torch.Tensor:
         """(1, 6, H, W): the read box and its fine texture, the box minus its average over a crop pixel's extent
@@ -113,8 +144,7 @@ class PhotoWarper:
             if half < 1 or min(self.image.shape[-2:]) <= half:
                 texture = torch.zeros_like(self.image)  # the crop is about as fine as the photo: nothing finer to keep
             else:
-                padded = F.pad(self.image, (half, half, half, half), mode="replicate")
-                texture = self.image - F.avg_pool2d(padded, 2 * half + 1, stride=1)
+                texture = self.image - _box_mean(self.image, half)
             self._with_texture = torch.cat([self.image, texture], dim=1)
         return self._with_texture
 
@@ -132,9 +162,12 @@ class PhotoWarper:
         """(1, h, w, 2): each box pixel's position in the crop, in grid_sample units (the same for any crop size)."""
         if self._face_grid is None:
             x0, y0, x1, y1 = self.box
-            pixels = np.stack(np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64)), -1)
-            crop = pixels @ self.photo_to_crop[:, :2].T + self.photo_to_crop[:, 2]  # (h, w, 2) crop pixels
-            self._face_grid = torch.from_numpy((crop + 0.5) * (2.0 / self.resolution) - 1.0).float()[None]
+            # crop = M p, affine: a column term plus a row term, summed by broadcasting (no (h, w, 2) matrix product)
+            to_grid = torch.from_numpy(self.photo_to_crop * (2.0 / self.resolution)).float()  # photo px -> grid units
+            xs = torch.arange(x0, x1, dtype=torch.float32)[None, :, None] * to_grid[:, 0]  # (1, w, 2)
+            ys = torch.arange(y0, y1, dtype=torch.float32)[:, None, None] * to_grid[:, 1]  # (h, 1, 2)
+            offset = to_grid[:, 2] + 1.0 / self.resolution - 1.0  # (crop + 0.5) * 2 / R - 1
+            self._face_grid = (xs + ys + offset)[None]
         return self._face_grid
 
     def _into_photo(self, region: torch.Tensor) -> np.ndarray:
@@ -142,6 +175,56 @@ class PhotoWarper:
         result = self.photo.copy()
         result[y0:y1, x0:x1] = region[0].permute(1, 2, 0).clamp(0.0, 255.0).add(0.5).to(torch.uint8).numpy()  # rounded
         return result
+
+
+def _box_mean(image: torch.Tensor, half: int) -> torch.Tensor:
+    """(1, C, H, W) mean over each pixel's (2 half + 1)^2 box, the border repeated: running sums along rows, then
+    columns (about 3x faster on a CPU than avg_pool2d for a 1-MP photo)."""
+    size = 2 * half + 1
+    padded = F.pad(image, (half + 1, half, half + 1, half), mode="replicate")  # one more in front: sums start at 0
+    rows = padded.cumsum(-1)
+    rows = rows[..., size:] - rows[..., :-size]  # (1, C, H + 2 half + 1, W): sums of `size` columns
+    both = rows.cumsum(-2)
+    return (both[..., size:, :] - both[..., :-size, :]) / (size * size)
+
+
+class PhotoReader:
+    """Reads another photo (the source) at the positions of a crop-space map into its crop: what the crop pixel
+    at c shows, at that photo's own resolution, for ``read`` giving c -> a position in the photo's crop.
+
+    Args:
+        photo: (H, W, 3) uint8, the photo the crop was taken from (or a reduced decode of it).
+        photo_to_crop: (2, 3) similarity matrix from ``photo``'s pixel indices to its crop.
+        resolution: crop side R.
+        read: (1, R, R, 2) grid_sample positions in the photo's crop, one per crop pixel of the output.
+        grey: give luma only (a grey target photo stays grey).
+        gain: brightness factor of what is read (``motion.mouth.lighting_gain``).
+    """
+
+    def __init__(self, photo: np.ndarray, photo_to_crop: np.ndarray, resolution: int, read: torch.Tensor, grey: bool = False,
+                 gain: float = 1.0):
+        height, width = photo.shape[:2]
+        left, top, right, bottom = _crop_box_in_photo(photo_to_crop, resolution, width, height, READ_MARGIN)
+        self.image = torch.from_numpy(np.ascontiguousarray(photo[top:bottom, left:right])).permute(2, 0, 1)[None].float()
+        # crop grid units -> read-box grid units: crop pixels, photo pixels, then the box's normalised coordinates
+        crop_to_photo = np.linalg.inv(np.vstack([photo_to_crop, [0.0, 0.0, 1.0]]))[:2]
+        box_scale = np.array([2.0 / (right - left), 2.0 / (bottom - top)])
+        linear = crop_to_photo[:, :2] * (resolution / 2.0)
+        offset = (crop_to_photo[:, :2] @ np.full(2, resolution / 2.0 - 0.5) + crop_to_photo[:, 2] - [left, top] + 0.5) * box_scale - 1.0
+        self.to_box = torch.from_numpy((linear.T * box_scale)).float(), torch.from_numpy(offset).float()
+        self.read, self.grey, self.gain = read.float().permute(0, 3, 1, 2), grey, gain  # (1, 2, R, R)
+
+    def __call__(self, positions: torch.Tensor) -> torch.Tensor:
+        """(1, 3, h, w) colours at (1, h, w, 2) positions of the output's crop (grid_sample units)."""
+        read = F.grid_sample(self.read, positions, mode="bilinear", padding_mode="border", align_corners=False)  # (1, 2, h, w)
+        linear, offset = self.to_box
+        grid = read[0].permute(1, 2, 0) @ linear + offset  # (h, w, 2) in the read box
+        colours = F.grid_sample(self.image, grid[None], mode="bilinear", padding_mode="border", align_corners=False)
+        if self.gain != 1.0:
+            colours = (colours * self.gain).clamp(0.0, 255.0)
+        if self.grey:
+            colours = (colours * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(colours)
+        return colours
 
 
 def warp_photo(photo: np.ndarray, photo_to_crop: np.ndarray, flow: torch.Tensor, resolution: int) -> np.ndarray:

@@ -10,7 +10,9 @@ Two passes over the clip:
    identity features); each frame only maps the driving landmarks onto the target's face
    (:meth:`ShapeModel.drive`) and renders them, 8 frames per network call (:meth:`AIPGANPipeline.drive_batch`),
    each frame's warp and paste-back into the photo in a second thread (:meth:`AIPGANPipeline.compose_frame`), then
-   the frame is encoded in a third. The driving clip is decoded again only for ``side_by_side``.
+   the frame is encoded in a third. The driving clip is decoded again for the insides of its opened mouths
+   (``mouth="source"``, the default: teeth and tongue from the driving frame, see :mod:`aipgan_hf.motion.mouth`)
+   and for ``side_by_side``.
 
 Relative motion (First Order Motion's mode): the target gets the *change* of expression between the reference
 frame and the current one, on top of its own resting face, so it keeps its face shape and resting expression.
@@ -32,8 +34,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ConfigError
-from ..faces.align import crop_matrix
+from ..faces.align import crop_matrix, warp_to_crop
 from ..landmarks import INNER_LIP_GAPS, LEFT_EYE, RIGHT_EYE
+from ..motion.mouth import check_mouth
 from ..processing import FaceProcessor, apply_affine
 from .clips import (
     DEFAULT_MAX_FRAME_PIXELS,
@@ -41,6 +44,7 @@ from .clips import (
     BackgroundEncoder,
     ClipInfo,
     ClipWriter,
+    InvalidVideoError,
     NoFaceInVideoError,
     probe_clip,
     read_frames,
@@ -121,14 +125,18 @@ class DrivingFace:
     def __init__(self, processor: FaceProcessor, smoothing: float = 1.0, redetect_every: int = 1) -> None:
         self.tracker = FaceTracker(processor, redetect_every=redetect_every)
         self.filter = landmark_filter(smoothing, scale=float(processor.resolution))
+        self.matrix: np.ndarray | None = None  # the last frame's frame -> crop similarity (None without a face)
+        self.unsmoothed: np.ndarray | None = None  # and its crop-frame landmarks before smoothing
 
     def __call__(self, frame: np.ndarray, seconds: float) -> np.ndarray | None:
         """(68, 2) float32 smoothed crop-frame landmarks of the face in ``frame``, or None without a face."""
         face = self.tracker.update(frame)
+        self.matrix = self.unsmoothed = None
         if face is None:
             return None
         # only the landmarks in the crop frame are needed: no crop of the driving frame is warped
-        landmarks = apply_affine(crop_matrix(face.landmarks, self.tracker.processor.resolution), face.landmarks)
+        self.matrix = crop_matrix(face.landmarks, self.tracker.processor.resolution)
+        landmarks = self.unsmoothed = apply_affine(self.matrix, face.landmarks)
         if self.filter is not None:
             landmarks = self.filter(landmarks, seconds)
         return landmarks.astype(np.float32)
@@ -136,11 +144,15 @@ class DrivingFace:
 
 @dataclass
 class ClipLandmarks:
-    """The first pass over a clip: (N, 68, 2) crop-frame landmarks (gaps filled), which frames had a face, times."""
+    """The first pass over a clip: (N, 68, 2) crop-frame landmarks (gaps filled), which frames had a face, times;
+    and, where a face was found, each frame's (N, 2, 3) frame -> crop similarity and unsmoothed (N, 68, 2)
+    crop-frame landmarks (where its pixels are: the driving mouth's inside is read there)."""
 
     landmarks: np.ndarray
     found: np.ndarray
     times: np.ndarray
+    matrices: np.ndarray | None = None
+    unsmoothed: np.ndarray | None = None
 
 
 def track_clip(processor: FaceProcessor, info: ClipInfo, smoothing: float = 1.0, max_seconds: float | None = DEFAULT_MAX_SECONDS,
@@ -155,12 +167,16 @@ def track_clip(processor: FaceProcessor, info: ClipInfo, smoothing: float = 1.0,
     total = info.frame_count or round((info.duration_s or 0) * float(info.fps))
     rows: list[np.ndarray | None] = []
     times: list[float] = []
+    matrices = []  # (2, 3) per frame, NaN without a face
+    unsmoothed = []  # (68, 2) per frame, NaN without a face
     seconds = seconds if seconds is not None else {}
     clock = time.perf_counter()
     for frame, at in read_frames(info, max_seconds):
         decoded = time.perf_counter()
         rows.append(driving(frame, at))
         times.append(at)
+        matrices.append(np.full((2, 3), np.nan) if driving.matrix is None else driving.matrix)
+        unsmoothed.append(np.full((68, 2), np.nan, np.float32) if driving.unsmoothed is None else driving.unsmoothed.astype(np.float32))
         done = time.perf_counter()
         seconds["decode"] = seconds.get("decode", 0.0) + decoded - clock
         seconds["landmarks"] = seconds.get("landmarks", 0.0) + done - decoded
@@ -178,7 +194,7 @@ def track_clip(processor: FaceProcessor, info: ClipInfo, smoothing: float = 1.0,
     for row in rows:
         last = row if row is not None else last
         filled.append(last)
-    return ClipLandmarks(np.stack(filled).astype(np.float32), found, np.asarray(times))
+    return ClipLandmarks(np.stack(filled).astype(np.float32), found, np.asarray(times), np.stack(matrices), np.stack(unsmoothed))
 
 
 def reference_landmarks(track: ClipLandmarks, mode: str = "neutral") -> tuple[int, np.ndarray]:
@@ -214,41 +230,76 @@ def _side_by_side(driving: np.ndarray, result: np.ndarray) -> np.ndarray:
 
 
 def render_frames(pipe: Any, prepared: Any, driving_landmarks: np.ndarray, paste_back: bool = True,
-                  side_by_side_with: Iterator[np.ndarray] | None = None, seconds: dict[str, float] | None = None) -> Iterator[np.ndarray]:
+                  frames: Iterator[tuple[np.ndarray, float]] | None = None, seconds: dict[str, float] | None = None,
+                  side_by_side: bool = False, track: ClipLandmarks | None = None, mouth: str = "source") -> Iterator[np.ndarray]:
     """The second pass: one (H, W, 3) uint8 frame for each row of ``driving_landmarks`` ((N, 68, 2) target crop px).
 
     The network runs on :data:`RENDER_BATCH` frames at a time, and the pictures of one batch (warp and paste-back
     into the photo) are made in a second thread while the network runs on the next batch (both release the GIL).
+
+    Args:
+        frames: the driving clip decoded again (``read_frames``), for ``side_by_side`` and for the insides of its
+            opened mouths (``mouth="source"`` with ``track``); without it neither is done.
+        side_by_side: each frame shows the driving frame left of the result.
+        track: the first pass (its frames' crop matrices: where each driving mouth is).
+        mouth: as in ``pipe(..., mouth=)``: "source" takes an opened mouth's inside from the driving frame.
     """
     seconds = seconds if seconds is not None else {}
 
-    def compose(output: Any, count: int) -> list[np.ndarray]:
+    def compose(output: Any, count: int, sources: Any) -> list[np.ndarray]:
         clock = time.perf_counter()
-        images = [pipe.compose_frame(prepared, output, index, paste_back) for index in range(count)]
+        images = [pipe.compose_frame(prepared, output, index, paste_back, sources) for index in range(count)]
         seconds["compose"] = seconds.get("compose", 0.0) + time.perf_counter() - clock
         return images
 
+    def shown(images: list[np.ndarray], driving: list[np.ndarray] | None) -> Iterator[np.ndarray]:
+        return iter(images) if not side_by_side or driving is None else map(_side_by_side, driving, images)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose") as pictures:
-        pending = []  # the batch being composed while the network runs on the next one
+        pending = []  # the batch being composed while the network runs on the next one, with its driving frames
         for start in range(0, len(driving_landmarks), RENDER_BATCH):
             batch = driving_landmarks[start:start + RENDER_BATCH]
             clock = time.perf_counter()
-            output = pipe.drive_batch(prepared, batch)
-            seconds["render"] = seconds.get("render", 0.0) + time.perf_counter() - clock
-            pending.append(pictures.submit(compose, output, len(batch)))
+            driving = None if frames is None else [frame for frame, _ in _take(frames, len(batch))]
+            decoded = time.perf_counter()
+            seconds["decode"] = seconds.get("decode", 0.0) + decoded - clock
+            sources = None
+            if driving is not None and track is not None and track.matrices is not None and mouth == "source":
+                rows = slice(start, start + len(batch))
+                sources = driving_faces(pipe, driving, track.matrices[rows], track.unsmoothed[rows], track.found[rows], track.landmarks[rows])
+            output = pipe.drive_batch(prepared, batch, sources, mouth)
+            seconds["render"] = seconds.get("render", 0.0) + time.perf_counter() - decoded
+            pending.append((pictures.submit(compose, output, len(batch), sources), driving))
             if len(pending) == 2:
-                yield from (_beside(image, side_by_side_with, seconds) for image in pending.pop(0).result())
-        for future in pending:
-            yield from (_beside(image, side_by_side_with, seconds) for image in future.result())
+                future, driven_by = pending.pop(0)
+                yield from shown(future.result(), driven_by)
+        for future, driven_by in pending:
+            yield from shown(future.result(), driven_by)
 
 
-def _beside(image: np.ndarray, side_by_side_with: Iterator[np.ndarray] | None, seconds: dict[str, float]) -> np.ndarray:
-    if side_by_side_with is None:
-        return image
-    clock = time.perf_counter()
-    frame = next(side_by_side_with)[0]
-    seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - clock
-    return _side_by_side(frame, image)
+def _take(frames: Iterator[tuple[np.ndarray, float]], count: int) -> list[tuple[np.ndarray, float]]:
+    """The next ``count`` decoded frames (a second decode of a clip gives the frames the first one gave)."""
+    taken = [item for _, item in zip(range(count), frames)]
+    if len(taken) < count:
+        raise InvalidVideoError("the video gave fewer frames when it was decoded a second time")
+    return taken
+
+
+def driving_faces(pipe: Any, frames: list[np.ndarray], matrices: np.ndarray, landmarks: np.ndarray, found: np.ndarray,
+                  fallback: np.ndarray) -> Any:
+    """``pipe.drive_batch``'s ``DrivingFaces`` for driving frames: their (N, 2, 3) crop matrices and unsmoothed
+    (N, 68, 2) crop-frame landmarks where ``found``; frames without a face give ``fallback`` landmarks (any finite
+    ones: they are not read)."""
+    from ..pipeline import DrivingFaces
+    from ..processing import image_to_tensor
+
+    found = np.asarray(found, dtype=bool).copy()
+    landmarks = np.where(found[:, None, None], np.nan_to_num(landmarks), fallback)
+    resolution = pipe.resolution
+    crops = [warp_to_crop(frame, matrix, resolution) if seen else np.zeros((resolution, resolution, 3), np.uint8)
+             for frame, matrix, seen in zip(frames, matrices, found)]
+    return DrivingFaces(frames=frames, matrices=matrices, crops=image_to_tensor(np.stack(crops)), landmarks=landmarks.astype(np.float32),
+                        found=found)
 
 
 def animate(
@@ -268,6 +319,7 @@ def animate(
     expression_offsets: dict[str, float] | None = None,
     target_face_index: int | None = None,
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
+    mouth: str = "source",
 ) -> AnimationResult:
     """Animate the target photo with the driving clip's expressions.
 
@@ -292,6 +344,9 @@ def animate(
         expression_offsets: slider values added along ``pipe.shape_model.directions``, e.g. ``{"smile": 0.5}``.
         target_face_index: which face of the target photo (largest first).
         max_frame_pixels: refuse clips with larger frames.
+        mouth: where an opened mouth's inside comes from, as in ``pipe(..., mouth=)``: "source" (default) the
+            target's own open mouth, else the driving frame's (the clip is decoded a second time for it), "own",
+            "network".
 
     Raises:
         InvalidVideoError, NoVideoStreamError, VideoTooLongError, VideoTooLargeError, NoFaceInVideoError, and the
@@ -299,6 +354,7 @@ def animate(
     """
     if not 0.0 <= float(expression_strength) <= MAX_EXPRESSION_STRENGTH:
         raise ConfigError(f"expression_strength must be between 0.0 and {MAX_EXPRESSION_STRENGTH}, got {expression_strength}")
+    check_mouth(mouth)
     info = probe_clip(driving, max_seconds=max_seconds, max_frame_pixels=max_frame_pixels)
     seconds: dict[str, float] = {}
     started = clock = time.perf_counter()
@@ -308,8 +364,8 @@ def animate(
     track = track_clip(pipe.processor, info, smoothing, max_seconds, progress, seconds)
     reference_index, driving_landmarks = drive_clip(pipe, prepared, track, relative, reference, expression_strength, offset)
     count = len(driving_landmarks)
-    beside = read_frames(info, max_seconds) if side_by_side else None
-    frames = render_frames(pipe, prepared, driving_landmarks, paste_back, beside, seconds)
+    again = read_frames(info, max_seconds) if side_by_side or mouth == "source" else None
+    frames = render_frames(pipe, prepared, driving_landmarks, paste_back, again, seconds, side_by_side, track, mouth)
     images: list[np.ndarray] | None = None
     if output is None:
         images = []
@@ -345,13 +401,13 @@ class LiveAnimator:
     Args:
         prepared: ``pipe.prepare_target(photo)``.
         processor: a face processor with the pipeline's crop resolution (only its settings are kept).
-        relative, smoothing, expression_strength: as for :func:`animate`.
+        relative, smoothing, expression_strength, mouth: as for :func:`animate`.
         offset: coefficient change from :meth:`AIPGANPipeline.expression_offset`.
     """
 
     def __init__(self, prepared: Any, processor: FaceProcessor, relative: bool = True, smoothing: float = 1.0,
-                 expression_strength: float = 1.0, offset: np.ndarray | None = None) -> None:
-        self.prepared = prepared
+                 expression_strength: float = 1.0, offset: np.ndarray | None = None, mouth: str = "source") -> None:
+        self.prepared, self.mouth = prepared, check_mouth(mouth)
         self.relative = relative
         self.expression_strength = expression_strength
         self.offset = offset
@@ -384,7 +440,12 @@ class LiveAnimator:
             driving = pipe.shape_model.drive(self.prepared.landmarks, landmarks,
                                              reference_landmarks=self.reference if self.relative else None,
                                              strength=self.expression_strength, offset=self.offset)
-        return pipe.render(self.prepared, np.asarray(driving, dtype=np.float32), paste_back=True).image
+        driving = np.asarray(driving, dtype=np.float32)[None]
+        sources = None
+        if self.mouth == "source" and self.driving.matrix is not None:  # this frame's own mouth inside
+            sources = driving_faces(pipe, [frame], self.driving.matrix[None], self.driving.unsmoothed[None], np.ones(1, bool), driving)
+        output = pipe.drive_batch(self.prepared, driving, sources, self.mouth)
+        return Image.fromarray(pipe.compose_frame(self.prepared, output, 0, True, sources))
 
 
 __all__ = ["AnimationResult", "ClipLandmarks", "DrivingFace", "LiveAnimator", "animate", "drive_clip",

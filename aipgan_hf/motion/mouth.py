@@ -1,0 +1,167 @@
+"""The inside of an opened mouth (teeth, tongue), taken from a photo that shows it.
+
+A warp cannot open a closed mouth: between the driving inner lips it has only the target's stretched lips, and
+the 128-px decoder paints that gap as a light blur with no teeth. So where the driving mouth is open, its inside
+is taken from the first of these that shows an open mouth:
+
+1. **the target's own photo**, when its mouth is already about as open: its own teeth, which the flow has carried
+   into place (the warped target);
+2. **the source photo**, when its mouth is about as open: its inside, moved from the source's mouth onto the
+   driving mouth by a thin-plate spline through the 20 mouth landmarks. Teeth and tongue say little about who a
+   person is; taking the mouth's inside from the driving photo is what Averbuch-Elor et al. do to animate portraits
+   ("Bringing portraits to life", 2017);
+3. otherwise the decoder's paint, as before.
+
+The source's inside is brightened or darkened by the ratio of the two faces' mean brightness (:func:`lighting_gain`):
+the teeth of a dimly lit source photo are not black in a brightly lit target.
+
+How open is measured by the inner-lip gap (:data:`~aipgan_hf.landmarks.INNER_LIP_GAPS`). A photo's inside is used
+in full when its gap is at least :data:`OPEN_FULL` of the driving gap and not at all below :data:`OPEN_FROM`:
+stretching a narrower gap gives stretched lips, not teeth. Everything here is in crop space; paste-back samples the
+same fill at the photo's resolution (:class:`~aipgan_hf.motion.photo.PhotoWarper`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..landmarks import INNER_LIP_GAPS, JAW, LEFT_BROW, MOUTH, RIGHT_BROW, mouth_interior, polygon_mask
+from .flow import evaluate_thin_plate, fit_thin_plate, identity_grid, pixels_to_normalised
+
+MOUTH_SOURCES = ("network", "own", "source")
+"""Where an opened mouth's inside may come from: ``"network"`` (the decoder's paint only), ``"own"`` (also the
+target's own open mouth), ``"source"`` (also the source photo's; the default)."""
+
+OPEN_FROM, OPEN_FULL = 0.3, 0.7
+"""A photo's inner-lip gap as a share of the driving gap: below 0.3 its inside is not used, from 0.7 fully."""
+
+MIN_GAP = 1.0 / 128
+"""Inner-lip gaps below this share of the crop side (1 px of a 128-px crop) count as a closed mouth."""
+
+GAIN_RANGE = (0.9, 2.5)
+"""Bounds of :func:`lighting_gain`. The ratio of two faces' brightness is lighting and skin tone together, and
+teeth are about as white in any face: the gain lifts an underexposed source's teeth (a ratio of 2 or 3 is
+lighting) but hardly darkens teeth put into a darker face (the astronaut's into Hopper's: 0.81, mostly skin)."""
+
+_LUMA = (0.299, 0.587, 0.114)
+BROWS = [*range(RIGHT_BROW.start, RIGHT_BROW.stop), *range(LEFT_BROW.start, LEFT_BROW.stop)]
+
+
+def check_mouth(mouth: str) -> str:
+    """``mouth`` itself if it is one of :data:`MOUTH_SOURCES`; else ConfigError."""
+    if mouth not in MOUTH_SOURCES:
+        raise ConfigError(f"mouth must be one of {', '.join(map(repr, MOUTH_SOURCES))}, got {mouth!r}")
+    return mouth
+
+
+@dataclass
+class MouthFill:
+    """Where an output's mouth inside comes from, in crop space.
+
+    Attributes:
+        own: (B, 1, R, R) in [0, 1], the share of the warped target (its own mouth, moved by the flow).
+        source: (B, 1, R, R) in [0, 1], the share of the source's mouth inside.
+        source_read: (B, R, R, 2) where to read the source crop (grid_sample units), or None without a source.
+        source_gain: (B,) brightness factor of the source's inside (:func:`lighting_gain`; None: 1).
+        interior: (B, 1, R, R) in [0, 1], inside the driving inner lips (``landmarks.mouth_interior``).
+    """
+
+    own: torch.Tensor
+    source: torch.Tensor
+    source_read: torch.Tensor | None
+    source_gain: torch.Tensor | None = None
+    interior: torch.Tensor | None = None
+
+    def apply(self, image: torch.Tensor, warped_target: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
+        """The (B, 3, R, R) output crop with its mouth's inside filled from the warped target and the source crop."""
+        filled = image + self.own.to(image.dtype) * (warped_target - image)
+        if self.source_read is None or source is None:
+            return filled
+        moved = F.grid_sample(source.to(image.dtype), self.source_read.to(image.dtype), mode="bilinear", padding_mode="border",
+                              align_corners=False)
+        if self.source_gain is not None:  # [-1, 1] pixels: the gain scales their brightness from black
+            moved = ((moved + 1.0) * self.source_gain.to(image.dtype)[:, None, None, None] - 1.0).clamp(-1.0, 1.0)
+        return filled + self.source.to(image.dtype) * (moved - filled)
+
+
+def inner_lip_gap(landmarks: torch.Tensor) -> torch.Tensor:
+    """(B,) how open the mouth of (B, 68, 2) landmarks is: the mean distance of facing inner-lip points."""
+    upper, lower = [list(points) for points in zip(*INNER_LIP_GAPS)]
+    return (landmarks[:, upper] - landmarks[:, lower]).norm(dim=-1).mean(dim=1)
+
+
+def face_brightness(image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+    """(B,) mean luma in [0, 1] of (B, 3, R, R) crops in [-1, 1], inside the face outline (jaw, then the brows);
+    measured at 32 px (a mean over the face needs no more)."""
+    factor = max(1, image.shape[-1] // 32)
+    small = F.avg_pool2d(image.float(), factor)
+    outline = (torch.cat([landmarks[:, JAW], landmarks[:, BROWS].flip(1)], dim=1).float() + 0.5) / factor - 0.5
+    inside = polygon_mask(outline, small.shape[-1])  # (B, 1, r, r)
+    luma = ((small + 1.0) / 2.0 * torch.tensor(_LUMA, device=image.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return (luma * inside).sum(dim=(1, 2, 3)) / inside.sum(dim=(1, 2, 3)).clamp(min=1.0)
+
+
+def lighting_gain(target: torch.Tensor, target_landmarks: torch.Tensor, source: torch.Tensor, source_landmarks: torch.Tensor) -> torch.Tensor:
+    """(B,) how much brighter the target's face is than the source's (:func:`face_brightness`), within :data:`GAIN_RANGE`."""
+    ratio = face_brightness(target, target_landmarks) / face_brightness(source, source_landmarks).clamp(min=1e-3)
+    return ratio.clamp(*GAIN_RANGE)
+
+
+def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int) -> torch.Tensor:
+    """(B,) in [0, 1]: how much of a photo's mouth inside to use, from its gap and the driving gap."""
+    share = gap / driving_gap.clamp(min=MIN_GAP * size)
+    usable = ((share - OPEN_FROM) / (OPEN_FULL - OPEN_FROM)).clamp(0.0, 1.0)
+    return torch.where(gap >= MIN_GAP * size, usable, torch.zeros_like(usable))
+
+
+def mouth_read(driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, R, R, 2) grid_sample positions in the source crop: the thin-plate spline that sends the driving mouth's 20
+    landmarks to the source's (exact at the mouth). It is evaluated over the box of the driving mouths only (the
+    only place it is read); elsewhere it is the identity."""
+    controls = pixels_to_normalised(driving_landmarks[:, MOUTH].float(), size)
+    values = pixels_to_normalised(source_landmarks[:, MOUTH].float(), size)
+    coefficients = fit_thin_plate(controls, values)
+    grid = identity_grid(controls.shape[0], size, controls.device, controls.dtype).clone()
+    mouths = driving_landmarks[:, MOUTH].float()
+    (x0, y0), (x1, y1) = mouths.amin(dim=(0, 1)).floor().long() - 1, mouths.amax(dim=(0, 1)).ceil().long() + 2
+    x0, y0, x1, y1 = max(0, int(x0)), max(0, int(y0)), min(size, int(x1)), min(size, int(y1))
+    if x1 > x0 and y1 > y0:
+        window = grid[:, y0:y1, x0:x1]
+        grid[:, y0:y1, x0:x1] = evaluate_thin_plate(coefficients, controls, window.reshape(controls.shape[0], -1, 2)).view(window.shape)
+    return grid
+
+
+def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int,
+               source_landmarks: torch.Tensor | None = None, mouth: str = "source",
+               target: torch.Tensor | None = None, source: torch.Tensor | None = None,
+               source_found: torch.Tensor | None = None) -> MouthFill:
+    """Decide where each output's mouth inside comes from (:class:`MouthFill`).
+
+    Args:
+        target_landmarks, driving_landmarks: (B, 68, 2) crop pixels.
+        size: crop side R.
+        source_landmarks: (B, 68, 2) crop pixels of the source crops, or None (presets, sliders: no source photo).
+        mouth: one of :data:`MOUTH_SOURCES`.
+        target, source: (B, 3, R, R) crops in [-1, 1], for the source's :func:`lighting_gain` (else none).
+        source_found: (B,) bool, which sources show a face at all (video frames may not); default all.
+    """
+    check_mouth(mouth)
+    target_landmarks, driving_landmarks = target_landmarks.float(), driving_landmarks.float()
+    interior = mouth_interior(driving_landmarks, size)  # (B, 1, R, R)
+    driving_gap = inner_lip_gap(driving_landmarks)
+    own = torch.zeros_like(driving_gap) if mouth == "network" else _usable(inner_lip_gap(target_landmarks), driving_gap, size)
+    if mouth != "source" or source_landmarks is None:
+        return MouthFill(own=interior * own[:, None, None, None], source=torch.zeros_like(interior), source_read=None, interior=interior)
+    source_landmarks = source_landmarks.float()
+    share = (1.0 - own) * _usable(inner_lip_gap(source_landmarks), driving_gap, size)
+    if source_found is not None:
+        share = share * source_found.to(share.device, share.dtype)
+    used = bool((share > 0).any())
+    read = mouth_read(driving_landmarks, source_landmarks, size) if used else None
+    gain = lighting_gain(target, target_landmarks, source, source_landmarks) if used and target is not None and source is not None else None
+    return MouthFill(own=interior * own[:, None, None, None], source=interior * share[:, None, None, None], source_read=read,
+                     source_gain=gain, interior=interior)
