@@ -398,8 +398,8 @@ def test_browser_runs_a_transfer_on_the_examples(app_url, tmp_path):
         driver.get(app_url)
         wait = WebDriverWait(driver, 90)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#target-examples button.gallery-item"))
-        _click_example(driver, "target-examples", "astronaut.png")
-        _click_example(driver, "source-examples", "grace_hopper.png")
+        _click_example(driver, "target-examples", "grace_hopper.png")  # the astronaut's smile, with her teeth, on Hopper
+        _click_example(driver, "source-examples", "astronaut.png")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#target img") and d.find_elements(By.CSS_SELECTOR, "#source img"))
         driver.find_element(By.ID, "transfer-button").click()
         all_loaded = ("const imgs = [...document.querySelectorAll('#result img, #aligned img')];"

@@ -492,12 +492,15 @@ def test_command_runs_the_model_and_its_shape_model(tiny_dataset, tmp_path, monk
     monkeypatch.setattr(pipeline_module.AIPGANPipeline, "from_pretrained", classmethod(lambda cls, *a, **k: fake))
     report_path, json_path = tmp_path / "report.md", tmp_path / "r.json"
     status = run.main(["--dataset", str(tiny_dataset), "--baselines", "target,warp", "--classifiers", "fer",
-                            "--max_pairs", "2", "--output", str(report_path), "--json", str(json_path), "--no_fid", "--relative"])
+                            "--max_pairs", "2", "--output", str(report_path), "--json", str(json_path), "--no_fid", "--relative",
+                            "--mouth", "own"])
     assert status == 0
     report = report_path.read_text()
     assert f"| {MODEL_METHOD} |" in report and f"| {RELATIVE_METHOD} |" in report and "the checkpoint's shape model" in report
+    assert "`own` (where the model takes an opened mouth's inside from)" in report
     assert len(fake.calls) == 2 and fake.shape_model.calls == 1  # 2 pairs: one batch for each model method
     assert fake.calls[0][4] is None and fake.calls[1][4] is not None
+    assert fake.calls[0][5] == fake.calls[1][5] == "own"
     results = json.loads(json_path.read_text())["methods"]
     for name in (MODEL_METHOD, RELATIVE_METHOD, BASELINES["warp"]):  # all give back the target here
         assert results[name]["all"]["identity_target"]["mean"] == pytest.approx(0.0, abs=0.05)
