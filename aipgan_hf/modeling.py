@@ -46,6 +46,7 @@ class GeneratorOutput(BaseOutput):
         driving_landmarks, flow: (B, 68, 2) and (B, R, R, 2), filled in by the pipeline (None from the generator).
         mouth_fill: where the pipeline took the opened mouth's inside from (``motion.mouth.MouthFill``; None from
             the generator, whose ``image`` is then the decoder's alone).
+        painted: (B, 3, R, R), the decoder's image before the pipeline's mouth fill (None from the generator).
     """
 
     image: torch.Tensor
@@ -59,6 +60,7 @@ class GeneratorOutput(BaseOutput):
     driving_landmarks: torch.Tensor | None = None
     flow: torch.Tensor | None = None
     mouth_fill: Any = None
+    painted: torch.Tensor | None = None
 
 
 class Decoder(nn.Module):

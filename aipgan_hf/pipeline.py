@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -125,6 +126,11 @@ def _naming(role: str, step: Any, *args: Any, **kwargs: Any) -> Any:
         return step(*args, **kwargs)
     except AIPGANError as error:
         raise type(error)(f"{role}: {error}") from None
+
+
+def _as_photo(photo: Photo) -> Any:
+    """A picture as the photo is: grey for a grey photo (the network paints in colour), else unchanged."""
+    return to_grey if photo.grey else (lambda picture: picture)
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> float:
@@ -255,8 +261,9 @@ class AIPGANPipeline:
         output.driving_landmarks = driving_landmarks
         output.flow = flow
         source = None if source is None else source.to(self.device, self.dtype)
-        output.mouth_fill = plan_mouth(target_landmarks, driving_landmarks, self.resolution, source_landmarks=source_landmarks, mouth=mouth,
-                                       target=target, source=source, source_found=source_found)
+        output.mouth_fill = plan_mouth(target_landmarks, driving_landmarks, self.resolution, mouth=mouth, target=target, source=source,
+                                       source_landmarks=None if source is None else source_landmarks, source_found=source_found)
+        output.painted = output.image
         output.image = output.mouth_fill.apply(output.image, output.warped_target, source)
         return output
 
@@ -417,7 +424,7 @@ class AIPGANPipeline:
         (``sources``: the same as given to :meth:`drive_batch`, for the mouth's inside at the frames' resolution)."""
         reader = None
         if paste_back and sources is not None and sources.found[index]:
-            reader = self._source_reader(output, index, sources.frames[index], sources.matrices[index], prepared.photo.grey)
+            reader = self._source_reader(output, index, sources.frames[index], sources.matrices[index], prepared.photo, prepared.face)
         return self._compose(output, index, prepared.face, prepared.photo, self._warper(prepared, paste_back), prepared.photo_texture, reader)[0]
 
     def _warper(self, prepared: PreparedTarget, paste_back: bool) -> PhotoWarper | None:
@@ -452,9 +459,9 @@ class AIPGANPipeline:
         reader = None
         if paste_back and source_photo is not None:  # its decode, maybe reduced, is fine enough for a mouth
             pixels_to_crop = source_face.matrix @ np.vstack([source_photo.pixels_to_photo, [0.0, 0.0, 1.0]])
-            reader = self._source_reader(output, 0, source_photo.pixels, pixels_to_crop, target_photo.grey)
+            reader = self._source_reader(output, 0, source_photo.pixels, pixels_to_crop, target_photo, target_face)
         image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None, photo_texture, reader)
-        as_output = to_grey if target_photo.grey else (lambda picture: picture)
+        as_output = _as_photo(target_photo)
         return TransferResult(
             image=Image.fromarray(image),
             face=Image.fromarray(face),
@@ -469,13 +476,15 @@ class AIPGANPipeline:
         )
 
     def _source_reader(self, output: GeneratorOutput, index: int, pixels: np.ndarray, pixels_to_crop: np.ndarray,
-                       grey: bool) -> PhotoReader | None:
+                       target_photo: Photo, target_face: AlignedFace) -> PhotoReader | None:
         """The source photo's mouth inside at its own resolution, for output ``index``; None where none is used."""
         fill = output.mouth_fill
         if fill.source_read is None or not bool((fill.source[index] > 0).any()):
             return None
         gain = 1.0 if fill.source_gain is None else float(fill.source_gain[index])
-        return PhotoReader(pixels, pixels_to_crop, self.resolution, fill.source_read[index : index + 1].float().cpu(), grey=grey, gain=gain)
+        target_scale = 1.0 / math.sqrt(abs(np.linalg.det(target_face.matrix[:, :2])))  # target photo px per crop px
+        return PhotoReader(pixels, pixels_to_crop, self.resolution, fill.source_read[index : index + 1].float().cpu(), grey=target_photo.grey,
+                           gain=gain, support=fill.source[index, 0].float().cpu().numpy(), output_scale=target_scale)
 
     def _compose(self, output: GeneratorOutput, index: int, target_face: AlignedFace, target_photo: Photo,
                  warper: PhotoWarper | None, photo_texture: bool = True,
@@ -483,26 +492,29 @@ class AIPGANPipeline:
         """(photo or face, face, repaint mask) of one output of a batch; without a warper, no paste-back.
         ``source_reader``: the source photo, for the mouth's inside at its resolution (else the crop's is pasted)."""
         # a grey photo comes back grey: the network's colour is dropped, only its luma is kept
-        face = tensor_to_image(output.image[index].float().cpu())
-        face = to_grey(face) if target_photo.grey else face
+        as_output = _as_photo(target_photo)
+        face = as_output(tensor_to_image(output.image[index].float().cpu()))
         mask = output.mask[index, 0].float().cpu().numpy()  # (R, R): where the generator repainted the warped target
         if warper is None:
             return face, face, mask
         # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
         # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
         alpha = face_mask(self.resolution) * mask  # the paste-back ellipse, times the repaint mask
-        fill = output.mouth_fill
-        # the target's own mouth inside comes from the warped photo itself, at its resolution
-        alpha = alpha * (1.0 - fill.own[index, 0].float().cpu().numpy())
-        over = None if source_reader is None else (fill.source[index, 0].float().cpu().numpy(), source_reader)
+        fill, over, pasted = output.mouth_fill, None, face
+        if source_reader is not None or not bool((fill.source[index] > 0).any()):
+            # the mouth's inside at the photos' resolution: the target's own from the warped photo itself, the
+            # source's from its reader; under both, the decoder's paint as it was before the crop's fill
+            pasted = as_output(tensor_to_image(output.painted[index].float().cpu()))
+            alpha = alpha * (1.0 - fill.own[index, 0].float().cpu().numpy())
+            over = None if source_reader is None else (fill.source[index, 0].float().cpu().numpy(), source_reader)
         flow = output.flow[index : index + 1].float().cpu()
         if not photo_texture:
-            return warper.composite(flow[0], face, alpha, fill=over), face, mask
+            return warper.composite(flow[0], pasted, alpha, fill=over), face, mask
         # the photo's own fine texture under the paint, except inside the driving mouth and wherever the warp
         # carries the target's own mouth interior (a closing mouth squeezes its teeth under the painted lips)
         own = warp(mouth_interior(torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None], self.resolution), flow)
         interior = torch.maximum(fill.interior[index : index + 1].float().cpu(), own)
-        return warper.composite(flow[0], face, alpha, 1.0 - interior[0, 0].numpy(), fill=over), face, mask
+        return warper.composite(flow[0], pasted, alpha, 1.0 - interior[0, 0].numpy(), fill=over), face, mask
 
 
 def default_model_card(extra: str = "", trained: bool = True, metadata: dict[str, Any] | None = None) -> str:

@@ -37,6 +37,7 @@ from PIL import Image
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from aipgan_hf.motion.mouth import MOUTH_SOURCES  # noqa: E402
 from benchmarks.benchmark import report_json  # noqa: E402
 
 ASTRONAUT_FACE_WINDOW = (20, 90)  # (top, left) of a 256x256 window of skimage's astronaut around her face
@@ -187,7 +188,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--driving", default=None, help="a driving clip instead of the synthetic 256x256 one")
     parser.add_argument("--frames", type=int, default=90, help="frames of the synthetic driving clip")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
-    parser.add_argument("--mouth", default="source", choices=["network", "own", "source"],
+    parser.add_argument("--mouth", default="source", choices=MOUTH_SOURCES,
                         help="animate(mouth=): source (default) decodes the clip again for its mouths' insides")
     parser.add_argument("--json", default=None, help="write the figures here")
     return parser.parse_args(argv)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -88,19 +90,52 @@ def test_a_dim_sources_inside_is_brightened_to_the_targets_light():
     assert lighting_gain(dim, source, teeth, source) == pytest.approx(torch.tensor([0.9]))  # bounded below too
 
 
+def _similarity(angle: float, scale: float, shift: tuple[float, float]) -> np.ndarray:
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return np.hstack([rotation, np.array(shift)[:, None]])
+
+
 def test_the_photo_reader_reads_the_photo_at_its_own_resolution():
-    """A photo twice the crop's size: reading it at the crop's pixel positions, moved 3 crop px right, gives the
-    photo's pixels 6 px right, not a crop-resolution copy."""
+    """A photo twice the crop's size, rotated and shifted unequally in x and y: reading it at crop positions
+    (moved 3 crop px right by ``read``) gives the photo bilinearly sampled where those positions fall in it."""
+    from scipy.ndimage import map_coordinates
+
     photo = np.random.default_rng(0).integers(0, 255, (2 * SIZE, 2 * SIZE, 3), dtype=np.uint8)
-    photo_to_crop = np.array([[0.5, 0.0, -0.25], [0.0, 0.5, -0.25]])  # photo pixel i -> crop pixel (i - 0.5) / 2
+    photo_to_crop = _similarity(0.3, 0.5, (9.0, -9.5))  # the crop's middle near the photo's
     read = identity_grid(1, SIZE) + torch.tensor([3.0 * 2 / SIZE, 0.0])
     reader = PhotoReader(photo, photo_to_crop, SIZE, read)
-    pixels = np.arange(10, 2 * SIZE - 20)
-    crop_positions = (pixels - 0.5) / 2  # where photo pixels fall in the crop
-    grid = torch.from_numpy(np.stack(np.meshgrid(crop_positions, crop_positions), -1)).float()
-    colours = reader(pixels_to_normalised(grid, SIZE)[None])  # (1, 3, n, n)
-    expected = photo[10 : 2 * SIZE - 20, 16 : 2 * SIZE - 14].transpose(2, 0, 1)
-    assert np.abs(colours[0].numpy() - expected).max() < 1e-2
+    crop = np.stack(np.meshgrid(np.linspace(20, 40, 9), np.linspace(18, 44, 7)), -1)  # (7, 9, 2) crop positions
+    colours = reader(pixels_to_normalised(torch.from_numpy(crop).float(), SIZE)[None])[0].numpy()  # (3, 7, 9)
+    inverse = np.linalg.inv(np.vstack([photo_to_crop, [0, 0, 1]]))[:2]
+    at = (crop + [3.0, 0.0]) @ inverse[:, :2].T + inverse[:, 2]  # where the read crop positions lie in the photo
+    assert (at > 2).all() and (at < 2 * SIZE - 3).all()
+    expected = np.stack([map_coordinates(photo[..., c].astype(float), [at[..., 1], at[..., 0]], order=1) for c in range(3)])
+    assert np.abs(colours - expected).max() < 0.05
+
+
+def test_the_photo_reader_keeps_only_the_read_part_and_averages_a_finer_photo():
+    """``support`` limits the copy to what is read; a source 4 x finer than the output is averaged first: a
+    checkerboard of single photo pixels reads as its mean grey, not as black or white (aliasing)."""
+    rows, cols = np.indices((4 * SIZE, 4 * SIZE))
+    photo = np.repeat((((rows + cols) % 2) * 255).astype(np.uint8)[..., None], 3, axis=2)
+    photo_to_crop = _similarity(0.0, 0.25, (-0.375, -0.375))  # photo pixel i -> crop pixel (i - 1.5) / 4
+    support = np.zeros((SIZE, SIZE), np.float32)
+    support[30:34, 20:28] = 1.0
+    reader = PhotoReader(photo, photo_to_crop, SIZE, identity_grid(1, SIZE), support=support, output_scale=1.0)
+    assert reader.image.shape[-2] * 4 < 40 and reader.image.shape[-1] * 4 < 60  # a mouth-sized part, reduced 4 x
+    on_pixels = lambda first, count: (torch.arange(first, first + count, dtype=torch.float32) - 1.5) / 4  # at photo pixel centres
+    positions = torch.stack(torch.meshgrid(on_pixels(86, 11), on_pixels(123, 5), indexing="xy"), -1)
+    colours = reader(pixels_to_normalised(positions, SIZE)[None])[0].numpy()
+    assert np.abs(colours - 127.5).max() < 0.5
+    point_sampled = PhotoReader(photo, photo_to_crop, SIZE, identity_grid(1, SIZE), support=support)(pixels_to_normalised(positions, SIZE)[None])
+    assert np.abs(point_sampled[0].numpy() - 127.5).max() > 60  # without the pre-filter it aliases
+
+
+def test_frames_without_a_face_give_no_inside():
+    """A video frame without a face comes with the last good pose's (open) landmarks, or none (NaN): neither is read."""
+    fill = plan_mouth(face().expand(3, -1, -1), face(8.0).expand(3, -1, -1), SIZE, source_found=torch.tensor([True, False, False]),
+                      source_landmarks=torch.cat([face(7.0), face(7.0), torch.full((1, 68, 2), float("nan"))]))
+    assert fill.source[0].max() == 1 and fill.source[1:].max() == 0 and torch.isfinite(fill.source_read).all()
 
 
 @pytest.fixture(scope="module")
@@ -115,19 +150,79 @@ def _painted_mouth(photo: np.ndarray, points: np.ndarray, colour: tuple[int, int
     return np.asarray(image)
 
 
-def test_the_pipeline_takes_the_mouths_inside_from_the_source_photo_unless_told_not_to(pipe, astronaut, grace_hopper):
-    """The astronaut's open mouth painted green: with mouth="source" Hopper's opened mouth turns green, with
-    mouth="own" it does not (the bitwise independence from the source's pixels: test_pipeline)."""
-    green = _painted_mouth(astronaut, pipe.processor.align(astronaut).landmarks[INNER_LIPS], (0, 255, 0))
+def _inside(pipe: AIPGANPipeline, photo: np.ndarray, driving: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the photo pixels inside the inner lips of ``driving`` (crop pixels of the photo's face)."""
+    to_photo = np.linalg.inv(np.vstack([pipe.processor.align(photo).matrix, [0, 0, 1]]))[:2]
+    mouth = driving[INNER_LIPS] @ to_photo[:, :2].T + to_photo[:, 2]
+    inside = _painted_mouth(np.zeros_like(photo), mouth, (1, 1, 1))[..., 0] == 1
+    assert inside.sum() > 40  # the driving mouth is open
+    return inside
+
+
+def _green(pixels: np.ndarray) -> float:
+    return float(np.mean(pixels[..., 1].astype(int) - pixels[..., 0]))
+
+
+@pytest.fixture(scope="module")
+def green(pipe, astronaut) -> np.ndarray:
+    """The astronaut with the inside of her open mouth painted green."""
+    return _painted_mouth(astronaut, pipe.processor.align(astronaut).landmarks[INNER_LIPS], (0, 255, 0))
+
+
+def test_the_pipeline_takes_the_mouths_inside_from_the_source_photo_unless_told_not_to(pipe, green, astronaut, grace_hopper):
+    """With mouth="source" Hopper's opened mouth turns green, with mouth="own" it does not (the bitwise
+    independence from the source's pixels: test_pipeline)."""
     result = pipe(source=green, target=grace_hopper)
-    hopper = pipe.processor.align(grace_hopper)
-    to_photo = np.linalg.inv(np.vstack([hopper.matrix, [0, 0, 1]]))[:2]
-    mouth_in_photo = result.driving_landmarks[INNER_LIPS] @ to_photo[:, :2].T + to_photo[:, 2]
-    inside = _painted_mouth(np.zeros_like(grace_hopper), mouth_in_photo, (1, 1, 1))[..., 0] == 1
-    assert inside.sum() > 100  # the driving mouth is open
-    pixels = np.asarray(result.image, dtype=int)[inside]
-    assert np.mean(pixels[:, 1] - pixels[:, 0]) > 100  # green: the source's inside
-    own = np.asarray(pipe(source=green, target=grace_hopper, mouth="own").image, dtype=int)[inside]
-    assert np.mean(own[:, 1] - own[:, 0]) < 30  # no green: nothing of the source's pixels
+    inside = _inside(pipe, grace_hopper, result.driving_landmarks)
+    assert _green(np.asarray(result.image)[inside]) > 100  # green: the source's inside
+    assert _green(np.asarray(pipe(source=green, target=grace_hopper, mouth="own").image)[inside]) < 30
     with pytest.raises(ConfigError, match="mouth must be one of"):
         pipe(source=astronaut, target=grace_hopper, mouth="teeth")
+
+
+def test_a_large_jpeg_source_is_read_from_its_reduced_decode(pipe, green, grace_hopper):
+    """A 6.8-MP JPEG is decoded at reduced scale: its mouth is still found where the reduced pixels have it."""
+    buffer = io.BytesIO()
+    Image.fromarray(green).resize((2600, 2600), Image.Resampling.BICUBIC).save(buffer, format="JPEG", quality=92)
+    assert pipe.processor.load_photo(buffer.getvalue()).reduced
+    result = pipe(source=buffer.getvalue(), target=grace_hopper)
+    assert _green(np.asarray(result.image)[_inside(pipe, grace_hopper, result.driving_landmarks)]) > 60  # JPEG blurs its edge
+
+
+def test_a_grey_target_gets_a_grey_inside(pipe, green, grace_hopper):
+    grey = np.repeat(np.asarray(Image.fromarray(grace_hopper).convert("L"))[..., None], 3, axis=2)
+    result = np.asarray(pipe(source=green, target=grey).image, dtype=int)
+    assert (result[..., 0] == result[..., 1]).all() and (result[..., 1] == result[..., 2]).all()
+
+
+def test_a_dim_source_photos_teeth_are_brightened_at_paste_back(pipe, green, grace_hopper):
+    dim = (green.astype(float) * 0.35).astype(np.uint8)  # the green inside at 89 of 255
+    result = pipe(source=dim, target=grace_hopper)
+    pixels = np.asarray(result.image)[_inside(pipe, grace_hopper, result.driving_landmarks)]
+    assert pixels[:, 1].mean() > 150  # lifted towards the target's light (the gain: 2.5 at most)
+
+
+def test_the_targets_own_open_mouth_comes_from_its_photo(green, grace_hopper):
+    """Strength 0 on the astronaut whose open mouth is painted green, with the bundled checkpoint: the inside stays
+    her photo's (green); the network alone repaints half of it (mouth="network")."""
+    trained = AIPGANPipeline.from_pretrained()
+    own = trained(source=grace_hopper, target=green, expression_strength=0.0)
+    inside = _inside(trained, green, own.driving_landmarks)
+    assert _green(np.asarray(own.image)[inside]) > 170
+    assert _green(np.asarray(trained(source=grace_hopper, target=green, expression_strength=0.0, mouth="network").image)[inside]) < 140
+
+
+def test_each_video_frame_takes_its_own_frames_inside(pipe, green, astronaut, grace_hopper):
+    """Two driving frames, the mouth painted green in one and blue in the other: frame i's output shows frame i's."""
+    from aipgan_hf.video.animate import driving_faces
+
+    blue = _painted_mouth(astronaut, pipe.processor.align(astronaut).landmarks[INNER_LIPS], (0, 0, 255))
+    faces = [pipe.processor.align(frame) for frame in (green, blue)]
+    prepared = pipe.prepare_target(grace_hopper)
+    driving = np.stack([pipe.shape_model.drive(prepared.landmarks, face.crop_landmarks) for face in faces]).astype(np.float32)
+    sources = driving_faces(pipe, [green, blue], np.stack([face.matrix for face in faces]),
+                            np.stack([face.crop_landmarks for face in faces]), np.ones(2, bool), driving)
+    output = pipe.drive_batch(prepared, driving, sources)
+    frames = [pipe.compose_frame(prepared, output, index, True, sources) for index in range(2)]
+    inside = _inside(pipe, grace_hopper, driving[0])
+    assert _green(frames[0][inside]) > 100 and frames[1][inside][:, 2].mean() > frames[1][inside][:, 1].mean() + 100

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..errors import AIPGANError, ConfigError
 from ..files import write_atomically
+from ..motion.mouth import MOUTH_SOURCES
 from ..processing import FaceProcessor
 from .crops import CropMeasurer
 from .data import SplitData, decode_rows, fid_reference_rows, load_split, split_columns, stacked
@@ -73,7 +74,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no_model", action="store_true", help="evaluate the baselines only (no checkpoint needed)")
     parser.add_argument("--relative", action="store_true", help="also score the model given each source's neutral photo S0 "
                         "(relative motion; not a single-photo transfer)")
-    parser.add_argument("--mouth", default="source", choices=["network", "own", "source"],
+    parser.add_argument("--mouth", default="source", choices=MOUTH_SOURCES,
                         help="where the model takes an opened mouth's inside from (pipe(..., mouth=); default: source)")
     parser.add_argument("--shape_model", default=None, help="shape_model.safetensors for the retargeted warp "
                         "(default: the loaded pipeline's; without either, the source's aligned landmarks)")

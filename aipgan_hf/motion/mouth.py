@@ -156,7 +156,7 @@ def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, 
     own = torch.zeros_like(driving_gap) if mouth == "network" else _usable(inner_lip_gap(target_landmarks), driving_gap, size)
     if mouth != "source" or source_landmarks is None:
         return MouthFill(own=interior * own[:, None, None, None], source=torch.zeros_like(interior), source_read=None, interior=interior)
-    source_landmarks = source_landmarks.float()
+    source_landmarks = torch.nan_to_num(source_landmarks.float())  # a video frame without a face: not read (below)
     share = (1.0 - own) * _usable(inner_lip_gap(source_landmarks), driving_gap, size)
     if source_found is not None:
         share = share * source_found.to(share.device, share.dtype)

@@ -192,6 +192,10 @@ class PhotoReader:
     """Reads another photo (the source) at the positions of a crop-space map into its crop: what the crop pixel
     at c shows, at that photo's own resolution, for ``read`` giving c -> a position in the photo's crop.
 
+    Only the part of the photo that ``support`` reads is kept (a mouth, not the whole face). Where that photo is
+    finer than the output (its face has more pixels than the target's), it is first averaged over blocks of
+    about the ratio, so that reading it at single points does not alias.
+
     Args:
         photo: (H, W, 3) uint8, the photo the crop was taken from (or a reduced decode of it).
         photo_to_crop: (2, 3) similarity matrix from ``photo``'s pixel indices to its crop.
@@ -199,15 +203,29 @@ class PhotoReader:
         read: (1, R, R, 2) grid_sample positions in the photo's crop, one per crop pixel of the output.
         grey: give luma only (a grey target photo stays grey).
         gain: brightness factor of what is read (``motion.mouth.lighting_gain``).
+        support: (R, R) weights of the output's crop pixels; only those above 0 are read (default all).
+        output_scale: output photo pixels per crop pixel (default: no pre-filter).
     """
 
     def __init__(self, photo: np.ndarray, photo_to_crop: np.ndarray, resolution: int, read: torch.Tensor, grey: bool = False,
-                 gain: float = 1.0):
+                 gain: float = 1.0, support: np.ndarray | None = None, output_scale: float | None = None):
         height, width = photo.shape[:2]
-        left, top, right, bottom = _crop_box_in_photo(photo_to_crop, resolution, width, height, READ_MARGIN)
-        self.image = torch.from_numpy(np.ascontiguousarray(photo[top:bottom, left:right])).permute(2, 0, 1)[None].float()
-        # crop grid units -> read-box grid units: crop pixels, photo pixels, then the box's normalised coordinates
         crop_to_photo = np.linalg.inv(np.vstack([photo_to_crop, [0.0, 0.0, 1.0]]))[:2]
+        scale = 1.0 / math.sqrt(abs(np.linalg.det(photo_to_crop[:, :2])))  # photo pixels per crop pixel
+        reduce = max(1, int(scale / output_scale)) if output_scale else 1
+        left, top, right, bottom = _crop_box_in_photo(photo_to_crop, resolution, width, height, READ_MARGIN)
+        if support is not None and bool((support > 0).any()):
+            points = read[0][torch.from_numpy(np.asarray(support) > 0)].double().numpy()  # (n, 2) grid units
+            points = ((points + 1.0) * (resolution / 2.0) - 0.5) @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]  # photo px
+            margin = 2 + reduce
+            left, top = max(left, math.floor(points[:, 0].min()) - margin), max(top, math.floor(points[:, 1].min()) - margin)
+            right, bottom = min(right, math.ceil(points[:, 0].max()) + margin + 1), min(bottom, math.ceil(points[:, 1].max()) + margin + 1)
+        if (right - left) < reduce or (bottom - top) < reduce or right <= left or bottom <= top:
+            reduce = 1
+        right, bottom = left + max(1, (right - left) // reduce * reduce), top + max(1, (bottom - top) // reduce * reduce)
+        image = torch.from_numpy(np.ascontiguousarray(photo[top:bottom, left:right])).permute(2, 0, 1)[None].float()
+        self.image = F.avg_pool2d(image, reduce) if reduce > 1 else image  # its pixels still cover the same extent
+        # crop grid units -> read-box grid units: crop pixels, photo pixels, then the box's normalised coordinates
         box_scale = np.array([2.0 / (right - left), 2.0 / (bottom - top)])
         linear = crop_to_photo[:, :2] * (resolution / 2.0)
         offset = (crop_to_photo[:, :2] @ np.full(2, resolution / 2.0 - 0.5) + crop_to_photo[:, 2] - [left, top] + 0.5) * box_scale - 1.0
