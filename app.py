@@ -384,6 +384,7 @@ def transfer(
     eyes_closed: float = 0.0,
     replace_target_expression: bool = False,
     source_reference: str | None = None,
+    teeth_from_source: bool = True,
 ) -> tuple[Image.Image, Image.Image, Image.Image | None]:
     """Give the target photo's face the source photo's expression.
 
@@ -398,6 +399,8 @@ def transfer(
         mouth_open, smile, brows_up, eyes_closed: slider values added along the model's named expression directions.
         replace_target_expression: remove the target's own expression first (e.g. a smiling target, a neutral source).
         source_reference: optional neutral photo of the source person (file path): the source's exact change from it.
+        teeth_from_source: an opened mouth may show the source photo's teeth (``mouth="source"``); off: no pixel of
+            the source reaches the result (``mouth="own"``).
 
     Returns:
         Result photo, aligned result, and the model's views (None unless ``show_views``).
@@ -412,7 +415,7 @@ def transfer(
                           identity_mix=identity_mix, paste_back=bool(paste_back),
                           source_face_index=source_index, target_face_index=target_index,
                           replace_target_expression=bool(replace_target_expression), return_intrinsic=bool(show_views),
-                          source_reference=reference_photo, **offsets)
+                          source_reference=reference_photo, mouth="source" if teeth_from_source else "own", **offsets)
         return result_views(result, source_photo, target_photo, bool(show_views))
 
 
@@ -605,6 +608,9 @@ def build_demo() -> gr.Blocks:
                                              info="0 = the target's identity, 1 = the source's")
                     replace_own = gr.Checkbox(False, label="Replace the target's own expression",
                                               info="for a target who already smiles, frowns, ...; off: the source's change is added")
+                    teeth = gr.Checkbox(True, label="Teeth from the source photo",
+                                        info="an opened mouth shows the source's teeth where the target's photo has none; "
+                                             "off: no pixel of the source is used", elem_id="teeth")
                     with gr.Accordion("The source person's neutral face (optional)", open=False, elem_id="reference"):
                         source_reference = PhotoInput(label="Source person, neutral", type="filepath", sources=photo_sources,
                                                       height=200, elem_id="source-reference")
@@ -652,7 +658,7 @@ def build_demo() -> gr.Blocks:
         outputs = [result_photo, aligned, views]
         shared = dict(concurrency_id="pipeline", concurrency_limit=CONCURRENCY)
         transfer_button.click(transfer, [source, target, strength, identity_mix, paste_back, source_index, target_index,
-                                         show_views, *sliders, replace_own, source_reference], outputs, api_name="transfer", **shared)
+                                         show_views, *sliders, replace_own, source_reference, teeth], outputs, api_name="transfer", **shared)
         synthesize_button.click(synthesize, [target, expression, strength, paste_back, target_index, show_views, *sliders],
                                 outputs, api_name="synthesize", **shared)
         animate_button.click(animate_video, [driving, target, relative, side_by_side, strength, paste_back, target_index, *sliders],

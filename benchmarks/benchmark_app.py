@@ -193,7 +193,7 @@ class HttpSession:
     `/transfer` (``/gradio_api/call/transfer``), follow its event stream, download the result photos."""
 
     # /transfer's inputs after the two photos, at the page's defaults (see app.transfer)
-    SETTINGS = [1.0, 0.0, True, 0, 0, False, 0.0, 0.0, 0.0, 0.0, False, None]
+    SETTINGS = [1.0, 0.0, True, 0, 0, False, 0.0, 0.0, 0.0, 0.0, False, None, True]
 
     def __init__(self, url: str, download_dir: Path) -> None:
         import httpx

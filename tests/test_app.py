@@ -154,6 +154,18 @@ def test_a_neutral_photo_of_the_source_drives_by_its_own_change(client, photos):
     _assert_short(message)
 
 
+def test_teeth_from_the_source_can_be_turned_off(client, photos):
+    """Hopper driven by the astronaut's open smile: by default her teeth are in the result, and unticking the box
+    changes the opened mouth (it is then the network's paint)."""
+    from gradio_client import handle_file
+
+    astronaut, hopper = handle_file(str(photos[1])), handle_file(str(photos[0]))
+    teeth = client.predict(astronaut, hopper, 1.0, 0.0, True, 0, 0, api_name="/transfer")[0]
+    none = client.predict(astronaut, hopper, 1.0, 0.0, True, 0, 0, teeth_from_source=False, api_name="/transfer")[0]
+    difference = np.abs(np.asarray(_jpeg(teeth)).astype(int) - np.asarray(_jpeg(none)).astype(int)).max(axis=2)
+    assert (difference > 40).sum() > 200  # the mouth's inside, a few hundred pixels of a 512 x 600 photo
+
+
 def test_sliders_move_the_expression(client, photos):
     from gradio_client import handle_file
 
