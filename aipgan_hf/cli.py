@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_photo_options(synthesize, image_help)
     synthesize.add_argument("--expression", required=True, help="preset name, e.g. happiness or surprise (the checkpoint's list is in the error for an unknown one)")
     synthesize.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
+    _add_mouth(synthesize, "a public-domain exemplar's (the astronaut's, shipped with the checkpoint)")
     _add_offsets(synthesize)
     synthesize.set_defaults(handler=run_synthesize)
 
@@ -235,7 +236,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
     suffix = _check_output(args.output, [args.target])
     result = _load_pipeline(args).synthesize(
         args.target, expression=args.expression, strength=args.strength, paste_back=not args.no_paste_back,
-        target_face_index=args.face_index, **_offsets(args),
+        target_face_index=args.face_index, mouth=args.mouth, **_offsets(args),
     )
     _save_image(result.image, args.output, suffix)
     return EXIT_OK

@@ -7,6 +7,7 @@ paste the new face back into the target photo. A saved pipeline is a folder (loc
     generator/diffusion_pytorch_model.safetensors        (and/or .fp16.safetensors)
     processor_config.json                                 face-processing settings
     shape_model.safetensors                               the 68-point expression model (presets and sliders too)
+    mouth_exemplar.safetensors                            optional: the open mouth presets borrow (motion.mouth)
     README.md                                             model card
 """
 
@@ -42,7 +43,7 @@ from .files import atomic_directory
 from .landmarks import mouth_interior
 from .modeling import AIPGANGenerator, GeneratorOutput
 from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow, warp
-from .motion.mouth import check_mouth, plan_mouth
+from .motion.mouth import MOUTH_EXEMPLAR_NAME, MouthExemplar, check_mouth, plan_mouth
 from .motion.photo import PhotoReader, PhotoWarper
 from .processing import AlignedFace, FaceProcessor, Photo, face_mask, image_to_tensor, tensor_to_image, to_grey
 
@@ -156,12 +157,20 @@ class AIPGANPipeline:
         >>> result.image.save("me_smiling.png")
     """
 
-    def __init__(self, generator: AIPGANGenerator, processor: FaceProcessor | None = None, shape_model: ShapeModel | None = None):
+    def __init__(self, generator: AIPGANGenerator, processor: FaceProcessor | None = None, shape_model: ShapeModel | None = None,
+                 mouth_exemplar: MouthExemplar | None | str = "bundled"):
+        """``mouth_exemplar``: the face whose open mouth lends presets and sliders its inside; "bundled" takes the
+        bundled checkpoint's when the crop size matches it, None gives them none."""
         self.generator = generator.eval()
         self.processor = processor or FaceProcessor(resolution=generator.config.resolution)
         if self.processor.resolution != generator.config.resolution:
             raise ConfigError(f"processor resolution {self.processor.resolution} != generator resolution {generator.config.resolution}")
         self.shape_model = shape_model or ShapeModel.load(BUNDLED_CHECKPOINT / SHAPE_MODEL_NAME)
+        if isinstance(mouth_exemplar, str):
+            bundled = BUNDLED_CHECKPOINT / MOUTH_EXEMPLAR_NAME
+            mouth_exemplar = MouthExemplar.load(bundled) if bundled.is_file() else None
+            mouth_exemplar = mouth_exemplar if mouth_exemplar is not None and len(mouth_exemplar.crop) == self.resolution else None
+        self.mouth_exemplar = mouth_exemplar
 
     @property
     def resolution(self) -> int:
@@ -201,7 +210,9 @@ class AIPGANPipeline:
         generator = load_generator(folder, variant=variant, dtype=torch_dtype).to(device)
         settings = read_processor_settings(folder, generator.config.resolution)
         shape_model = ShapeModel.load(folder / SHAPE_MODEL_NAME)
-        return cls(generator, FaceProcessor(**settings), shape_model=shape_model)
+        exemplar = folder / MOUTH_EXEMPLAR_NAME
+        mouth_exemplar = MouthExemplar.load(exemplar, generator.config.resolution) if exemplar.is_file() else None
+        return cls(generator, FaceProcessor(**settings), shape_model=shape_model, mouth_exemplar=mouth_exemplar)
 
     def save_pretrained(self, save_directory: str | os.PathLike, variant: str | None = None, model_card: str | None = None) -> Path:
         """Write the pipeline folder atomically (a temp folder renamed into place).
@@ -221,6 +232,8 @@ class AIPGANPipeline:
             save_file(state, str(subfolder / weights_filename(variant)), metadata={"format": "pt"})
             (staging / PROCESSOR_CONFIG_NAME).write_text(json.dumps(self.processor_settings(), indent=2) + "\n")
             self.shape_model.save(staging / SHAPE_MODEL_NAME)
+            if self.mouth_exemplar is not None:
+                self.mouth_exemplar.save(staging / MOUTH_EXEMPLAR_NAME)
             (staging / "README.md").write_text(model_card or default_model_card())
         return destination
 
@@ -365,16 +378,17 @@ class AIPGANPipeline:
 
     def synthesize(self, target: Any, expression: str, strength: float = 1.0, paste_back: bool = True,
                    target_face_index: int | None = None, expression_offsets: dict[str, float] | None = None,
-                   return_intrinsic: bool = False) -> TransferResult:
+                   return_intrinsic: bool = False, mouth: str = "source") -> TransferResult:
         """Give the target a preset expression (no second photo): its landmarks move by the preset's mean
-        expression-coefficient change (that label minus neutral, measured on the training split), times ``strength``."""
+        expression-coefficient change (that label minus neutral, measured on the training split), times ``strength``.
+        ``mouth``: as in :meth:`__call__`, the "source" being :attr:`mouth_exemplar` (a public-domain face)."""
         if expression not in self.expressions:
             raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {', '.join(self.expressions) or 'none'}")
         strength = _check_range("strength", strength, 0.0, MAX_EXPRESSION_STRENGTH)
         offset = self.expression_offset(expression_offsets)
         prepared = self.prepare_target(target, target_face_index, return_intrinsic=return_intrinsic)
         change = strength * self.shape_model.presets[expression] + (0.0 if offset is None else offset)
-        return self.render(prepared, self.shape_model.apply(prepared.landmarks, change), paste_back=paste_back)
+        return self.render(prepared, self.shape_model.apply(prepared.landmarks, change), paste_back=paste_back, mouth=mouth)
 
     def prepare_target(self, target: Any, face_index: int | None = None, return_intrinsic: bool = False,
                        photo_texture: bool = True) -> PreparedTarget:
@@ -387,12 +401,17 @@ class AIPGANPipeline:
         return PreparedTarget(photo=photo, face=face, tensor=tensor, landmarks=face.crop_landmarks.astype(np.float64), identity=identity,
                               photo_texture=photo_texture)
 
-    def render(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True) -> TransferResult:
-        """One frame: the prepared target driven to (68, 2) crop-pixel landmarks (decode and paste-back only)."""
+    def render(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True, mouth: str = "own") -> TransferResult:
+        """One frame: the prepared target driven to (68, 2) crop-pixel landmarks (decode and paste-back only).
+        ``mouth``: as in :meth:`__call__`, the "source" being :attr:`mouth_exemplar` (none: as "own")."""
+        lend = check_mouth(mouth) == "source" and self.mouth_exemplar is not None
+        exemplar = self.mouth_exemplar.tensors() if lend else (None, None)
         output = self.decode_driven(prepared.tensor, torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None],
-                                    _landmark_tensor(np.asarray(driving_landmarks)[None], 1), identity=prepared.identity)
+                                    _landmark_tensor(np.asarray(driving_landmarks)[None], 1), identity=prepared.identity, mouth=mouth,
+                                    source=exemplar[0], source_landmarks=exemplar[1])
+        crop_itself = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # the exemplar is a crop: its pixels are crop pixels
         return self._result(output, prepared.face, prepared.face, prepared.photo, paste_back, self._warper(prepared, paste_back),
-                            prepared.photo_texture)
+                            prepared.photo_texture, source_pixels=(self.mouth_exemplar.crop, crop_itself) if lend else None)
 
     def render_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True) -> list[np.ndarray]:
         """Frames for (N, 68, 2) driving landmarks, with one network call for all N: (H, W, 3) uint8 each (the
@@ -453,13 +472,16 @@ class AIPGANPipeline:
 
     def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo,
                 paste_back: bool, warper: PhotoWarper | None = None, photo_texture: bool = True,
-                source_photo: Photo | None = None) -> TransferResult:
+                source_photo: Photo | None = None, source_pixels: tuple[np.ndarray, np.ndarray] | None = None) -> TransferResult:
+        """``source_photo`` (with ``source_face``) or ``source_pixels`` (pixels, their (2, 3) map to the source
+        crop): where paste-back reads the source's mouth inside."""
         if paste_back and warper is None:
             warper = PhotoWarper(target_photo.full_resolution(), target_face.matrix, self.resolution)
         reader = None
         if paste_back and source_photo is not None:  # its decode, maybe reduced, is fine enough for a mouth
-            pixels_to_crop = source_face.matrix @ np.vstack([source_photo.pixels_to_photo, [0.0, 0.0, 1.0]])
-            reader = self._source_reader(output, 0, source_photo.pixels, pixels_to_crop, target_photo, target_face)
+            source_pixels = source_photo.pixels, source_face.matrix @ np.vstack([source_photo.pixels_to_photo, [0.0, 0.0, 1.0]])
+        if paste_back and source_pixels is not None:
+            reader = self._source_reader(output, 0, *source_pixels, target_photo, target_face)
         image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None, photo_texture, reader)
         as_output = _as_photo(target_photo)
         return TransferResult(

@@ -40,6 +40,7 @@ from aipgan_hf.checkpoint import (
     read_safetensors,
 )
 from aipgan_hf.errors import CheckpointError
+from aipgan_hf.motion.mouth import MOUTH_EXEMPLAR_NAME
 
 # ------------------------------------------------------------------------------------------------ the generator
 
@@ -392,6 +393,9 @@ from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, AIPGANPipeline  # noqa: E402
 @pytest.mark.parametrize("case", corruption_cases(BUNDLED_CHECKPOINT), ids=lambda case: case.name)
 def test_damaged_copies_of_the_shipped_checkpoint_are_refused_naming_the_file(tmp_path, case):
     folder = case.apply(BUNDLED_CHECKPOINT, tmp_path / "copy")
+    if case.name == f"{MOUTH_EXEMPLAR_NAME}: deleted":  # optional (a 0.3.0 folder has none): presets lend no teeth
+        assert AIPGANPipeline.from_pretrained(folder).mouth_exemplar is None
+        return
     with pytest.raises(CheckpointError, match=re.escape(Path(case.file).name)):
         AIPGANPipeline.from_pretrained(folder)
 

@@ -226,3 +226,37 @@ def test_each_video_frame_takes_its_own_frames_inside(pipe, green, astronaut, gr
     frames = [pipe.compose_frame(prepared, output, index, True, sources) for index in range(2)]
     inside = _inside(pipe, grace_hopper, driving[0])
     assert _green(frames[0][inside]) > 100 and frames[1][inside][:, 2].mean() > frames[1][inside][:, 1].mean() + 100
+
+
+def test_presets_take_an_opened_mouths_inside_from_the_exemplar(pipe, green, grace_hopper, tmp_path):
+    """A preset on Hopper, with the green-mouthed astronaut as the checkpoint's exemplar: the opened mouth is green,
+    unless mouth="own"; the exemplar is saved and loaded with the pipeline, strictly."""
+    from aipgan_hf import CheckpointError
+    from aipgan_hf.motion.mouth import MOUTH_EXEMPLAR_NAME, MouthExemplar
+
+    face = pipe.processor.align(green)
+    lending = AIPGANPipeline(pipe.generator, mouth_exemplar=MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks))
+    sliders = {"mouth_open": 0.3}
+    result = lending.synthesize(grace_hopper, "happiness", expression_offsets=sliders)
+    inside = _inside(lending, grace_hopper, result.driving_landmarks)
+    assert _green(np.asarray(result.image)[inside]) > 80
+    assert _green(np.asarray(lending.synthesize(grace_hopper, "happiness", expression_offsets=sliders, mouth="own").image)[inside]) < 30
+    assert pipe.mouth_exemplar is None  # an untrained 64-px pipeline does not get the bundled 128-px exemplar
+
+    folder = lending.save_pretrained(tmp_path / "saved")
+    loaded = AIPGANPipeline.from_pretrained(folder)
+    assert np.array_equal(loaded.mouth_exemplar.crop, face.crop) and np.array_equal(loaded.mouth_exemplar.landmarks, face.crop_landmarks)
+    (folder / MOUTH_EXEMPLAR_NAME).write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="mouth exemplar"):
+        AIPGANPipeline.from_pretrained(folder)
+    (folder / MOUTH_EXEMPLAR_NAME).unlink()
+    assert AIPGANPipeline.from_pretrained(folder).mouth_exemplar is None  # an older folder: presets without teeth
+
+
+def test_the_bundled_checkpoint_lends_presets_the_astronauts_mouth():
+    from training.export_checkpoint import astronaut_exemplar
+
+    bundled = AIPGANPipeline.from_pretrained()
+    exemplar = astronaut_exemplar(bundled.resolution)  # how the shipped file is made
+    assert np.abs(bundled.mouth_exemplar.crop.astype(int) - exemplar.crop).max() <= 1
+    assert inner_lip_gap(torch.as_tensor(exemplar.landmarks)[None]) > 4  # an open mouth, with teeth

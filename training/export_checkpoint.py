@@ -6,7 +6,8 @@ untrained placeholder.
     python training/export_checkpoint.py --untrained --resolution 128
 
 Weights are stored as fp16 safetensors (``diffusion_pytorch_model.fp16.safetensors``); loading casts
-them back to float32, which is what CPUs run fastest.
+them back to float32, which is what CPUs run fastest. The mouth exemplar (presets' teeth) is made here from
+skimage's astronaut (NASA, public domain).
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ from aipgan_hf.modeling import AIPGANGenerator  # noqa: E402
 from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, AIPGANPipeline, default_model_card, load_generator  # noqa: E402
 
 logger = logging.getLogger(__name__)
+
+
+def astronaut_exemplar(resolution: int):
+    """The mouth exemplar: skimage's astronaut (public domain, an open smile with teeth), aligned at ``resolution``."""
+    from skimage import data
+
+    from aipgan_hf.motion.mouth import MouthExemplar
+    from aipgan_hf.processing import FaceProcessor
+
+    face = FaceProcessor(resolution=resolution).align(data.astronaut())
+    return MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -50,7 +62,8 @@ def main(argv: list[str] | None = None) -> Path:
     from aipgan_hf.motion import SHAPE_MODEL_NAME, ShapeModel
 
     shape_path = args.shape_model or (Path(args.pipeline) / SHAPE_MODEL_NAME if args.pipeline else None)
-    pipe = AIPGANPipeline(generator, shape_model=ShapeModel.load(shape_path) if shape_path else None)
+    pipe = AIPGANPipeline(generator, shape_model=ShapeModel.load(shape_path) if shape_path else None,
+                          mouth_exemplar=astronaut_exemplar(generator.config.resolution))
     folder = pipe.save_pretrained(args.output_dir, variant="fp16", model_card=card)
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     logger.info(f"wrote {folder} ({size / 1e6:.2f} MB)")

@@ -12,6 +12,9 @@ is taken from the first of these that shows an open mouth:
    ("Bringing portraits to life", 2017);
 3. otherwise the decoder's paint, as before.
 
+Presets and sliders have no source photo: there the "source" is the checkpoint's :class:`MouthExemplar`, one
+public-domain face with an open smile (NASA's astronaut photo), so that their opened mouths show teeth too.
+
 The source's inside is brightened or darkened by the ratio of the two faces' mean brightness (:func:`lighting_gain`):
 the teeth of a dimly lit source photo are not black in a brightly lit target.
 
@@ -23,12 +26,14 @@ same fill at the photo's resolution (:class:`~aipgan_hf.motion.photo.PhotoWarper
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..landmarks import INNER_LIP_GAPS, JAW, LEFT_BROW, MOUTH, RIGHT_BROW, mouth_interior, polygon_mask
 from .flow import evaluate_thin_plate, fit_thin_plate, identity_grid, pixels_to_normalised
 
@@ -46,6 +51,9 @@ GAIN_RANGE = (0.9, 2.5)
 """Bounds of :func:`lighting_gain`. The ratio of two faces' brightness is lighting and skin tone together, and
 teeth are about as white in any face: the gain lifts an underexposed source's teeth (a ratio of 2 or 3 is
 lighting) but hardly darkens teeth put into a darker face (the astronaut's into Hopper's: 0.81, mostly skin)."""
+
+MOUTH_EXEMPLAR_NAME = "mouth_exemplar.safetensors"
+"""The checkpoint file of :class:`MouthExemplar` (optional: a folder without it gives presets no teeth)."""
 
 _LUMA = (0.299, 0.587, 0.114)
 BROWS = [*range(RIGHT_BROW.start, RIGHT_BROW.stop), *range(LEFT_BROW.start, LEFT_BROW.stop)]
@@ -165,3 +173,50 @@ def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, 
     gain = lighting_gain(target, target_landmarks, source, source_landmarks) if used and target is not None and source is not None else None
     return MouthFill(own=interior * own[:, None, None, None], source=interior * share[:, None, None, None], source_read=read,
                      source_gain=gain, interior=interior)
+
+
+@dataclass
+class MouthExemplar:
+    """A face whose open mouth lends its inside where no source photo is given (presets, sliders).
+
+    Attributes:
+        crop: (R, R, 3) uint8, an aligned crop. landmarks: (68, 2) float32, its crop-pixel landmarks.
+    """
+
+    crop: np.ndarray
+    landmarks: np.ndarray
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, 3, R, R) in [-1, 1] and (1, 68, 2): the crop and landmarks as ``plan_mouth`` takes a source."""
+        crop = torch.tensor(self.crop).permute(2, 0, 1)[None].float() / 127.5 - 1.0  # a copy: loaded arrays are read-only
+        return crop, torch.tensor(self.landmarks, dtype=torch.float32)[None]
+
+    def save(self, path: str | os.PathLike) -> None:
+        from safetensors.numpy import save_file
+
+        save_file({"crop": np.ascontiguousarray(self.crop, dtype=np.uint8),
+                   "landmarks": np.ascontiguousarray(self.landmarks, dtype=np.float32)}, str(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, resolution: int | None = None) -> "MouthExemplar":
+        """Read an exemplar (for ``resolution``-px crops, or any square crop); a corrupt or mismatched file raises
+        CheckpointError."""
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        try:
+            raw = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise CheckpointError(f"{path} is not a readable mouth exemplar (truncated or corrupt?): {error}") from None
+        if sorted(raw) != ["crop", "landmarks"]:
+            raise CheckpointError(f"{path}: expected the tensors crop and landmarks, found {sorted(raw)}")
+        crop, landmarks = raw["crop"], raw["landmarks"]
+        side = resolution or (crop.shape[0] if crop.ndim == 3 else -1)
+        if crop.dtype != np.uint8 or crop.shape != (side, side, 3) or landmarks.dtype.kind != "f" or landmarks.shape != (68, 2):
+            raise CheckpointError(f"{path}: expected a {side}x{side}x3 uint8 crop and (68, 2) float landmarks")
+        with np.errstate(invalid="ignore", over="ignore"):
+            eyes = float(np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0)))
+            inside = bool(np.isfinite(landmarks).all() and (landmarks >= 0).all() and (landmarks < side).all())
+        if not inside or not side / 8 < eyes < side:
+            raise CheckpointError(f"{path}: its landmarks are not a face inside its {side}-px crop (damaged?)")
+        return cls(crop=crop, landmarks=landmarks.astype(np.float32))
