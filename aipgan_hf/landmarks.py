@@ -30,6 +30,13 @@ LID_GAPS: tuple[tuple[int, int], ...] = ((37, 41), (38, 40), (43, 47), (44, 46))
 INNER_LIP_GAPS: tuple[tuple[int, int], ...] = ((61, 67), (62, 66), (63, 65))
 """(upper, lower) inner-lip points that face each other: their distance is how open the mouth is."""
 
+def inner_lip_gap(landmarks):
+    """(...) how open the mouth of (..., 68, 2) landmarks (numpy or torch) is: the mean distance of the facing
+    inner-lip points (:data:`INNER_LIP_GAPS`), in the landmarks' units."""
+    upper, lower = [list(points) for points in zip(*INNER_LIP_GAPS)]
+    return (((landmarks[..., upper, :] - landmarks[..., lower, :]) ** 2).sum(-1) ** 0.5).mean(-1)
+
+
 # Regions that carry expression; evaluation reports displacement fidelity on these.
 EXPRESSION_REGIONS: dict[str, list[slice]] = {
     "brows": [RIGHT_BROW, LEFT_BROW],

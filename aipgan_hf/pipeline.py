@@ -39,6 +39,7 @@ from .checkpoint import (
 )
 from .errors import AIPGANError, ConfigError
 from .encoders import EncoderOutput
+from .faces.geometry import IDENTITY
 from .files import atomic_directory
 from .landmarks import mouth_interior
 from .modeling import AIPGANGenerator, GeneratorOutput
@@ -158,18 +159,16 @@ class AIPGANPipeline:
     """
 
     def __init__(self, generator: AIPGANGenerator, processor: FaceProcessor | None = None, shape_model: ShapeModel | None = None,
-                 mouth_exemplar: MouthExemplar | None | str = "bundled"):
-        """``mouth_exemplar``: the face whose open mouth lends presets and sliders its inside; "bundled" takes the
-        bundled checkpoint's when the crop size matches it, None gives them none."""
+                 mouth_exemplar: MouthExemplar | None = None):
+        """``mouth_exemplar``: the face whose open mouth lends presets and sliders its inside (``from_pretrained``
+        reads the folder's); None gives them none."""
         self.generator = generator.eval()
         self.processor = processor or FaceProcessor(resolution=generator.config.resolution)
         if self.processor.resolution != generator.config.resolution:
             raise ConfigError(f"processor resolution {self.processor.resolution} != generator resolution {generator.config.resolution}")
         self.shape_model = shape_model or ShapeModel.load(BUNDLED_CHECKPOINT / SHAPE_MODEL_NAME)
-        if isinstance(mouth_exemplar, str):
-            bundled = BUNDLED_CHECKPOINT / MOUTH_EXEMPLAR_NAME
-            mouth_exemplar = MouthExemplar.load(bundled) if bundled.is_file() else None
-            mouth_exemplar = mouth_exemplar if mouth_exemplar is not None and len(mouth_exemplar.crop) == self.resolution else None
+        if mouth_exemplar is not None and len(mouth_exemplar.crop) != self.resolution:
+            raise ConfigError(f"the mouth exemplar is a {len(mouth_exemplar.crop)}-px crop, the generator works on {self.resolution} px")
         self.mouth_exemplar = mouth_exemplar
 
     @property
@@ -409,9 +408,9 @@ class AIPGANPipeline:
         output = self.decode_driven(prepared.tensor, torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None],
                                     _landmark_tensor(np.asarray(driving_landmarks)[None], 1), identity=prepared.identity, mouth=mouth,
                                     source=exemplar[0], source_landmarks=exemplar[1])
-        crop_itself = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # the exemplar is a crop: its pixels are crop pixels
+        # the exemplar is a crop: its pixels are crop pixels
         return self._result(output, prepared.face, prepared.face, prepared.photo, paste_back, self._warper(prepared, paste_back),
-                            prepared.photo_texture, source_pixels=(self.mouth_exemplar.crop, crop_itself) if lend else None)
+                            prepared.photo_texture, source_pixels=(self.mouth_exemplar.crop, IDENTITY) if lend else None)
 
     def render_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True) -> list[np.ndarray]:
         """Frames for (N, 68, 2) driving landmarks, with one network call for all N: (H, W, 3) uint8 each (the
@@ -421,11 +420,11 @@ class AIPGANPipeline:
         return [self.compose_frame(prepared, output, index, paste_back) for index in range(len(driving_landmarks))]
 
     def drive_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, sources: DrivingFaces | None = None,
-                    mouth: str | None = None) -> GeneratorOutput:
+                    mouth: str = "source") -> GeneratorOutput:
         """The network half of :meth:`render_batch`: the prepared target driven to (N, 68, 2) landmarks at once.
-        ``mouth`` as in :meth:`__call__`; default "source" with ``sources`` (the driving frames' faces: an opened
-        mouth takes the driving frame's inside), else "own"."""
-        mouth = check_mouth(mouth or ("source" if sources is not None else "own"))
+        ``mouth`` as in :meth:`__call__`, the sources being ``sources`` (the driving frames' faces); without them
+        "source" is "own"."""
+        mouth = check_mouth(mouth)
         count = len(driving_landmarks)
         identity = EncoderOutput(features=[f.expand(count, *f.shape[1:]) for f in prepared.identity.features],
                                  attention=prepared.identity.attention)

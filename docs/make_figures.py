@@ -42,12 +42,10 @@ def strip(images: list[Image.Image], labels: list[str], size: int = 192) -> Imag
 
 def mouth_gap(pipe, image: Image.Image) -> float:
     """Inner-lip gap over mouth width, read by dlib on the image (the measure a user's eye agrees with)."""
-    from aipgan_hf.landmarks import INNER_LIP_GAPS
+    from aipgan_hf.landmarks import inner_lip_gap
 
     landmarks = pipe.processor.align(np.asarray(image.convert("RGB"))).crop_landmarks
-    upper, lower = np.array(INNER_LIP_GAPS).T
-    gap = np.linalg.norm(landmarks[upper] - landmarks[lower], axis=1).mean()
-    return float(gap / np.linalg.norm(landmarks[54] - landmarks[48]))
+    return float(inner_lip_gap(landmarks) / np.linalg.norm(landmarks[54] - landmarks[48]))
 
 
 def mouth_close_up(photo: Image.Image, landmarks: np.ndarray) -> Image.Image:

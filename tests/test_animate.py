@@ -85,7 +85,7 @@ class FakePipeline:
         self.rendered.append(np.asarray(driving_landmarks))
         return SimpleNamespace(image=Image.fromarray(prepared.photo if paste_back else prepared.face.crop))
 
-    def drive_batch(self, prepared, driving_landmarks, sources=None, mouth=None):
+    def drive_batch(self, prepared, driving_landmarks, sources=None, mouth="source"):
         self.sources.append(sources)
         return [self.render(prepared, landmarks) for landmarks in driving_landmarks]
 

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, ConfigError
-from aipgan_hf.landmarks import INNER_LIPS, MOUTH, mouth_interior
+from aipgan_hf.landmarks import INNER_LIPS, MOUTH, inner_lip_gap, mouth_interior
 from aipgan_hf.motion import ShapeModel, identity_grid
 from aipgan_hf.motion.flow import pixels_to_normalised
-from aipgan_hf.motion.mouth import inner_lip_gap, lighting_gain, mouth_read, plan_mouth
+from aipgan_hf.motion.mouth import lighting_gain, mouth_read, plan_mouth
 from aipgan_hf.motion.photo import PhotoReader
 from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, AIPGANPipeline
 
@@ -33,6 +33,7 @@ def face(gap: float = 0.0, shift: float = 0.0) -> torch.Tensor:
 
 def test_inner_lip_gap_measures_how_open_the_mouth_is():
     assert inner_lip_gap(face(8.0)) - inner_lip_gap(face(0.0)) == pytest.approx(torch.tensor([8.0]), abs=0.2)
+    assert inner_lip_gap(face(8.0).numpy()) == pytest.approx(inner_lip_gap(face(8.0)).numpy())  # numpy too, the same
 
 
 def test_a_closed_photo_is_never_copied_into_an_open_mouth():
@@ -241,7 +242,9 @@ def test_presets_take_an_opened_mouths_inside_from_the_exemplar(pipe, green, gra
     inside = _inside(lending, grace_hopper, result.driving_landmarks)
     assert _green(np.asarray(result.image)[inside]) > 80
     assert _green(np.asarray(lending.synthesize(grace_hopper, "happiness", expression_offsets=sliders, mouth="own").image)[inside]) < 30
-    assert pipe.mouth_exemplar is None  # an untrained 64-px pipeline does not get the bundled 128-px exemplar
+    assert pipe.mouth_exemplar is None  # a pipeline built from a generator has none unless given one
+    with pytest.raises(ConfigError, match="mouth exemplar is a 128-px crop"):
+        AIPGANPipeline(pipe.generator, mouth_exemplar=AIPGANPipeline.from_pretrained().mouth_exemplar)
 
     folder = lending.save_pretrained(tmp_path / "saved")
     loaded = AIPGANPipeline.from_pretrained(folder)

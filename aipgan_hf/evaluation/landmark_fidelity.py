@@ -30,12 +30,12 @@ from ..faces.align import similarity_transform
 from ..faces.geometry import apply_affine
 from ..landmarks import (
     EXPRESSION_REGIONS,
-    INNER_LIP_GAPS,
     LEFT_EYE,
     NUM_LANDMARKS,
     OUTER_LIPS,
     RIGHT_EYE,
     STABLE_POINTS,
+    inner_lip_gap,
     region_indices,
 )
 
@@ -170,10 +170,8 @@ def normalized_landmark_error(output: np.ndarray, truth: np.ndarray, anchor: tup
 def mouth_aspect_ratio(landmarks: np.ndarray) -> float:
     """Mean inner-lip opening (pairs 61-67, 62-66, 63-65) over the outer mouth width (48-54)."""
     landmarks = _check_landmarks(landmarks, "landmarks")
-    upper, lower = np.array(INNER_LIP_GAPS).T
-    gaps = np.linalg.norm(landmarks[upper] - landmarks[lower], axis=1)
     width = np.linalg.norm(landmarks[OUTER_LIPS.start] - landmarks[OUTER_LIPS.start + 6])
-    return float(gaps.mean() / max(width, 1e-6))
+    return float(inner_lip_gap(landmarks) / max(width, 1e-6))
 
 
 def eye_aspect_ratio(landmarks: np.ndarray) -> float:

@@ -120,6 +120,10 @@ def is_grey(image: np.ndarray) -> bool:
     return True
 
 
+LUMA = (0.299, 0.587, 0.114)
+"""ITU-R 601 luma weights of R, G, B (what :func:`to_grey` and Pillow's "L" use)."""
+
+
 def to_grey(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (H, W, 3) uint8 with R == G == B: ITU-R 601 luma, as ``PIL.Image.convert("L")``."""
     return grey_to_rgb(np.asarray(Image.fromarray(np.ascontiguousarray(image)).convert("L")))

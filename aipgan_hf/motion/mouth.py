@@ -34,7 +34,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, ConfigError
-from ..landmarks import INNER_LIP_GAPS, JAW, LEFT_BROW, MOUTH, RIGHT_BROW, mouth_interior, polygon_mask
+from ..faces.pixels import LUMA
+from ..faces.tensors import image_to_tensor
+from ..landmarks import EXPRESSION_REGIONS, JAW, LEFT_EYE, MOUTH, RIGHT_EYE, inner_lip_gap, mouth_interior, polygon_mask, region_indices
 from .flow import evaluate_thin_plate, fit_thin_plate, identity_grid, pixels_to_normalised
 
 MOUTH_SOURCES = ("network", "own", "source")
@@ -55,8 +57,7 @@ lighting) but hardly darkens teeth put into a darker face (the astronaut's into 
 MOUTH_EXEMPLAR_NAME = "mouth_exemplar.safetensors"
 """The checkpoint file of :class:`MouthExemplar` (optional: a folder without it gives presets no teeth)."""
 
-_LUMA = (0.299, 0.587, 0.114)
-BROWS = [*range(RIGHT_BROW.start, RIGHT_BROW.stop), *range(LEFT_BROW.start, LEFT_BROW.stop)]
+BROWS = region_indices(EXPRESSION_REGIONS["brows"])
 
 
 def check_mouth(mouth: str) -> str:
@@ -96,12 +97,6 @@ class MouthFill:
         return filled + self.source.to(image.dtype) * (moved - filled)
 
 
-def inner_lip_gap(landmarks: torch.Tensor) -> torch.Tensor:
-    """(B,) how open the mouth of (B, 68, 2) landmarks is: the mean distance of facing inner-lip points."""
-    upper, lower = [list(points) for points in zip(*INNER_LIP_GAPS)]
-    return (landmarks[:, upper] - landmarks[:, lower]).norm(dim=-1).mean(dim=1)
-
-
 def face_brightness(image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
     """(B,) mean luma in [0, 1] of (B, 3, R, R) crops in [-1, 1], inside the face outline (jaw, then the brows);
     measured at 32 px (a mean over the face needs no more)."""
@@ -109,7 +104,7 @@ def face_brightness(image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tenso
     small = F.avg_pool2d(image.float(), factor)
     outline = (torch.cat([landmarks[:, JAW], landmarks[:, BROWS].flip(1)], dim=1).float() + 0.5) / factor - 0.5
     inside = polygon_mask(outline, small.shape[-1])  # (B, 1, r, r)
-    luma = ((small + 1.0) / 2.0 * torch.tensor(_LUMA, device=image.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    luma = ((small + 1.0) / 2.0 * torch.tensor(LUMA, device=image.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
     return (luma * inside).sum(dim=(1, 2, 3)) / inside.sum(dim=(1, 2, 3)).clamp(min=1.0)
 
 
@@ -188,8 +183,7 @@ class MouthExemplar:
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 3, R, R) in [-1, 1] and (1, 68, 2): the crop and landmarks as ``plan_mouth`` takes a source."""
-        crop = torch.tensor(self.crop).permute(2, 0, 1)[None].float() / 127.5 - 1.0  # a copy: loaded arrays are read-only
-        return crop, torch.tensor(self.landmarks, dtype=torch.float32)[None]
+        return image_to_tensor(np.array(self.crop))[None], torch.tensor(self.landmarks, dtype=torch.float32)[None]  # copies: loaded arrays are read-only
 
     def save(self, path: str | os.PathLike) -> None:
         from safetensors.numpy import save_file
@@ -201,13 +195,12 @@ class MouthExemplar:
     def load(cls, path: str | os.PathLike, resolution: int | None = None) -> "MouthExemplar":
         """Read an exemplar (for ``resolution``-px crops, or any square crop); a corrupt or mismatched file raises
         CheckpointError."""
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
+        from ..checkpoint import read_safetensors
 
         try:
-            raw = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as error:
-            raise CheckpointError(f"{path} is not a readable mouth exemplar (truncated or corrupt?): {error}") from None
+            raw = {name: tensor.numpy() for name, tensor in read_safetensors(path).items()}
+        except CheckpointError as error:
+            raise CheckpointError(f"the mouth exemplar: {error}") from None
         if sorted(raw) != ["crop", "landmarks"]:
             raise CheckpointError(f"{path}: expected the tensors crop and landmarks, found {sorted(raw)}")
         crop, landmarks = raw["crop"], raw["landmarks"]
@@ -215,7 +208,7 @@ class MouthExemplar:
         if crop.dtype != np.uint8 or crop.shape != (side, side, 3) or landmarks.dtype.kind != "f" or landmarks.shape != (68, 2):
             raise CheckpointError(f"{path}: expected a {side}x{side}x3 uint8 crop and (68, 2) float landmarks")
         with np.errstate(invalid="ignore", over="ignore"):
-            eyes = float(np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0)))
+            eyes = float(np.linalg.norm(landmarks[RIGHT_EYE].mean(0) - landmarks[LEFT_EYE].mean(0)))
             inside = bool(np.isfinite(landmarks).all() and (landmarks >= 0).all() and (landmarks < side).all())
         if not inside or not side / 8 < eyes < side:
             raise CheckpointError(f"{path}: its landmarks are not a face inside its {side}-px crop (damaged?)")

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..faces.pixels import LUMA
 from .flow import identity_grid
 
 READ_MARGIN = 0.25
@@ -17,10 +18,15 @@ well inside: a wide-open mouth moves the chin by about 0.1)."""
 
 def _crop_box_in_photo(photo_to_crop: np.ndarray, resolution: int, width: int, height: int, margin: float = 0.0) -> tuple[int, int, int, int]:
     """Bounding box (x0, y0, x1, y1) of the crop square grown by ``margin`` crop sides, clipped to the photo."""
-    linear_inverse = np.linalg.inv(photo_to_crop[:, :2])
     low, high = -0.5 - margin * resolution, resolution - 0.5 + margin * resolution
-    corners = np.array([[low, low], [high, low], [low, high], [high, high]])
-    photo = (corners - photo_to_crop[:, 2]) @ linear_inverse.T
+    return _photo_box(photo_to_crop, (low, low), (high, high), width, height)
+
+
+def _photo_box(photo_to_crop: np.ndarray, low: tuple[float, float], high: tuple[float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """Bounding box (x0, y0, x1, y1) in the photo of the crop-space rectangle from ``low`` to ``high`` (x, y),
+    clipped to the photo."""
+    corners = np.array([[low[0], low[1]], [high[0], low[1]], [low[0], high[1]], [high[0], high[1]]])
+    photo = (corners - photo_to_crop[:, 2]) @ np.linalg.inv(photo_to_crop[:, :2]).T
     x0, y0 = max(0, math.floor(photo[:, 0].min())), max(0, math.floor(photo[:, 1].min()))
     x1, y1 = min(width, math.ceil(photo[:, 0].max()) + 1), min(height, math.ceil(photo[:, 1].max()) + 1)
     return x0, y0, x1, y1
@@ -117,12 +123,9 @@ class PhotoWarper:
         if len(rows) == 0:
             return region
         # the crop box of the weight (one pixel more each way for bilinear reads) -> photo pixels, inside the box
-        low, high = np.array([cols[0], rows[0]]) - 1.5, np.array([cols[-1], rows[-1]]) + 1.5
-        corners = np.array([[low[0], low[1]], [high[0], low[1]], [low[0], high[1]], [high[0], high[1]]])
-        photo = (corners - self.photo_to_crop[:, 2]) @ np.linalg.inv(self.photo_to_crop[:, :2]).T
         x0, y0, x1, y1 = self.box
-        left, top = max(0, math.floor(photo[:, 0].min()) - x0), max(0, math.floor(photo[:, 1].min()) - y0)
-        right, bottom = min(x1 - x0, math.ceil(photo[:, 0].max()) + 1 - x0), min(y1 - y0, math.ceil(photo[:, 1].max()) + 1 - y0)
+        left, top, right, bottom = _photo_box(self.photo_to_crop, (cols[0] - 1.5, rows[0] - 1.5), (cols[-1] + 1.5, rows[-1] + 1.5), x1, y1)
+        left, top, right, bottom = max(left, x0) - x0, max(top, y0) - y0, right - x0, bottom - y0
         if right <= left or bottom <= top:
             return region
         positions = self._face_positions()[:, top:bottom, left:right]
@@ -241,7 +244,7 @@ class PhotoReader:
         if self.gain != 1.0:
             colours = (colours * self.gain).clamp(0.0, 255.0)
         if self.grey:
-            colours = (colours * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(colours)
+            colours = (colours * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(colours)
         return colours
 
 

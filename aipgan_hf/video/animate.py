@@ -35,7 +35,7 @@ from PIL import Image
 
 from ..errors import ConfigError
 from ..faces.align import crop_matrix, warp_to_crop
-from ..landmarks import INNER_LIP_GAPS, LEFT_EYE, RIGHT_EYE
+from ..landmarks import LEFT_EYE, RIGHT_EYE, inner_lip_gap
 from ..motion.mouth import check_mouth
 from ..processing import FaceProcessor, apply_affine
 from .clips import (
@@ -73,8 +73,7 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
     Returns:
         (...) float.
     """
-    upper, lower = np.array(INNER_LIP_GAPS).T  # 61, 62, 63 against 67, 66, 65
-    gap = np.linalg.norm(landmarks[..., lower, :] - landmarks[..., upper, :], axis=-1).mean(axis=-1)
+    gap = inner_lip_gap(np.asarray(landmarks, dtype=np.float64))
     eyes = np.linalg.norm(landmarks[..., RIGHT_EYE, :].mean(axis=-2) - landmarks[..., LEFT_EYE, :].mean(axis=-2), axis=-1)
     return gap / np.maximum(eyes, 1e-6)
 
