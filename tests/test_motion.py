@@ -18,24 +18,30 @@ MOUTH_OPENING[[55, 56, 57, 58, 59, 65, 66, 67], 1] = 0.15  # lower lip down
 SMILE = np.zeros((68, 2))
 SMILE[[48, 60], 0], SMILE[[54, 64], 0] = -0.06, 0.06
 SMILE[[48, 54, 60, 64], 1] = -0.05  # corners out and up
+TURN = np.zeros((68, 2))
+TURN[:, 0] = 0.02
+TURN[27:36, 0] = 0.07  # the nose, nearest the camera, moves most
+TURN[0:8, 0], TURN[9:17, 0] = 0.05, -0.02  # one cheek comes into view, the other goes out of it
 
 
-def synthetic_columns(people: int = 40, frames: int = 12, seed: int = 0) -> dict[str, np.ndarray]:
+def synthetic_columns(people: int = 40, frames: int = 12, seed: int = 0, turned: bool = False) -> dict[str, np.ndarray]:
     """Faces = a base shape + a per-person shape change + a known amount of mouth opening and smile, placed in
-    the image by a random similarity; every person has one neutral photo."""
+    the image by a random similarity; every person has one neutral photo (``turned``: and a second one, the
+    head turned by a random amount of :data:`TURN`)."""
     rng = np.random.default_rng(seed)
     mean = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors").mean
     rows, identity, expression = [], [], []
     for person in range(people):
         face = mean + rng.normal(0, 0.03, (68, 2)) * np.linspace(0.5, 1.5, 68)[:, None]
-        for frame in range(frames):
-            amounts = (0.0, 0.0) if frame == 0 else rng.uniform(0, 1, 2)
+        for frame in range(frames + int(turned)):
+            amounts = (0.0, 0.0) if frame in (0, frames) else rng.uniform(0, 1, 2)
             points = face + amounts[0] * MOUTH_OPENING + amounts[1] * SMILE + rng.normal(0, 0.004, (68, 2))
+            points += rng.uniform(-1, 1) * TURN if frame == frames else 0.0
             angle, scale, shift = rng.uniform(-0.2, 0.2), rng.uniform(30, 40), rng.uniform(40, 80, 2)
             rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
             rows.append(points @ (scale * rotation).T + shift)
             identity.append(f"p{person}")
-            expression.append("neutral" if frame == 0 else ("happiness" if amounts[1] > 0.5 else ""))
+            expression.append("neutral" if frame in (0, frames) else ("happiness" if amounts[1] > 0.5 else ""))
     n = len(rows)
     return {"landmarks": np.stack(rows), "identity": np.array(identity), "expression": np.array(expression),
             "source": np.array(["london"] * n), "clip": np.array([""] * n)}
@@ -43,8 +49,29 @@ def synthetic_columns(people: int = 40, frames: int = 12, seed: int = 0) -> dict
 
 @pytest.fixture(scope="module")
 def fitted() -> tuple[ShapeModel, dict]:
-    columns = synthetic_columns()
+    columns = synthetic_columns(turned=True)
     return fit(**columns, expression_count=8), columns
+
+
+def test_a_turned_head_is_not_an_expression(fitted):
+    """The fit finds the head-turn direction from the pairs of neutral photos, keeps it out of the basis and the
+    estimator: a source turned to the side drives the target as the same source from the front."""
+    model, _ = fitted
+    assert model.head_turn is not None
+    turn = model.head_turn.ravel()
+    aligned_turn = (model.align(model.mean + 0.5 * TURN)[0] - model.align(model.mean)[0]).ravel()
+    assert abs(turn @ aligned_turn) / np.linalg.norm(aligned_turn) > 0.95  # the synthetic turn was found
+    assert np.abs(model.expression_basis.reshape(model.num_expression, -1) @ turn).max() < 1e-6
+    assert np.abs(model.estimator @ turn).max() < 1e-6 * np.abs(model.estimator).max()
+    test = synthetic_columns(people=2, frames=6, seed=1)
+    target, source = test["landmarks"][6], test["landmarks"][1:6]  # person 1 neutral; person 0 expressive
+    scale_rotation = np.array([[30.0, 4.0], [-4.0, 30.0]])  # the pixel frame of person 0's photo (any similarity)
+    turned = source + (0.8 * TURN) @ scale_rotation.T
+    from_front, from_side = model.drive(target, source), model.drive(target, turned)
+    size = np.abs(turned - source).max()
+    assert np.abs(from_side - from_front).max() < 0.2 * size  # without the removal: 1.5 x
+    relative = model.drive(target, turned, reference_landmarks=source)  # only the turn differs: no motion
+    assert np.abs(relative - target).max() < 0.4 * size  # without the removal: 1.7 x
 
 
 def test_fit_recovers_the_expression_change_without_the_face_shape(fitted):
@@ -102,11 +129,18 @@ def test_save_load_round_trip_and_corrupt_files(fitted, tmp_path):
     assert np.allclose(loaded.expression(x), model.expression(x), atol=1e-4)
     assert sorted(loaded.directions) == ["brows_up", "eyes_closed", "mouth_open", "smile"]
     assert "happiness" in loaded.presets
+    assert np.allclose(loaded.head_turn, model.head_turn, atol=1e-6)
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(str(path))
+    save_file({k: v for k, v in tensors.items() if k != "head_turn"}, str(path))  # a file from before 0.5.0
+    assert ShapeModel.load(path).head_turn is None
+    save_file({**tensors, "head_turn": np.zeros((68, 3), np.float32)}, str(path))
+    with pytest.raises(CheckpointError, match="head_turn"):
+        ShapeModel.load(path)
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="shape_model.safetensors"):
         ShapeModel.load(path)
-    from safetensors.numpy import save_file
-
     save_file({"mean": np.zeros((68, 2), np.float32)}, str(path))
     with pytest.raises(CheckpointError, match="lacks"):
         ShapeModel.load(path)

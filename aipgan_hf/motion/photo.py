@@ -75,7 +75,6 @@ class PhotoWarper:
         self.to_read = torch.from_numpy((np.linalg.inv(photo_to_crop[:, :2]) * (resolution / 2.0)).T * scale).float()
         self.image = torch.from_numpy(np.ascontiguousarray(photo[top:bottom, left:right])).permute(2, 0, 1)[None].float()
         self._face_grid: torch.Tensor | None = None  # every box pixel's crop position, made at the first composite
-        self._with_texture: torch.Tensor | None = None  # the read box and its fine texture, made at the first use
 
     def __call__(self, flow: torch.Tensor) -> np.ndarray:
         """The photo warped by a (R, R, 2) grid_sample flow of the crop: (H, W, 3) uint8, unchanged outside the crop."""
@@ -100,66 +99,77 @@ class PhotoWarper:
         resolution where its weight is above 0 (an opened mouth's inside read from the source photo)."""
         if self.empty:
             return self.photo.copy()
-        region = self._warped_region(flow, self._image_with_texture() if detail is not None else self.image)  # (1, 3 or 6, h, w)
-        region, texture = region[:, :3], region[:, 3:]
-        layers = [face.astype(np.float32), np.asarray(alpha, dtype=np.float32)]
-        if detail is not None:
-            layers.append(np.asarray(detail, dtype=np.float32))
-        painted = torch.from_numpy(np.dstack(layers)).permute(2, 0, 1)[None]
-        painted = F.grid_sample(painted, self._face_positions(), mode="bilinear", padding_mode="zeros", align_corners=False)
-        weight = painted[:, 3:4].clamp(0.0, 1.0)  # (1, 1, h, w)
-        face_layer = painted[:, :3]
-        if detail is not None:
-            face_layer = face_layer + painted[:, 4:5].clamp(0.0, 1.0) * texture
-        region = region + weight * (face_layer - region)
+        region = self._warped_region(flow)  # (1, 3, h, w)
+        window = self._window(alpha)  # only the photo pixels that the face's alpha reaches are pasted on
+        if window is not None:
+            left, top, right, bottom = window
+            layers = [face.astype(np.float32), np.asarray(alpha, dtype=np.float32)]
+            if detail is not None:
+                layers.append(np.asarray(detail, dtype=np.float32))
+            painted = torch.from_numpy(np.dstack(layers)).permute(2, 0, 1)[None]
+            painted = F.grid_sample(painted, self._face_positions()[:, top:bottom, left:right], mode="bilinear",
+                                    padding_mode="zeros", align_corners=False)
+            face_layer = painted[:, :3]
+            if detail is not None:
+                face_layer = face_layer + painted[:, 4:5].clamp(0.0, 1.0) * self._texture(region, window)
+            under = region[:, :, top:bottom, left:right]
+            region[:, :, top:bottom, left:right] = under + painted[:, 3:4].clamp(0.0, 1.0) * (face_layer - under)
         if fill is not None:
             region = self._fill(region, *fill)
         return self._into_photo(region)
 
-    def _fill(self, region: torch.Tensor, weight: np.ndarray, reader: "PhotoReader") -> torch.Tensor:
-        """``region`` with ``reader``'s colours laid over it through the crop-space ``weight``, only over the photo
-        pixels of the weight's bounding box (a mouth is a small part of a face)."""
+    def _window(self, weight: np.ndarray) -> tuple[int, int, int, int] | None:
+        """(left, top, right, bottom) in the box's pixels: the bounding box of a crop-space ``weight``'s pixels above
+        0 (one crop pixel more each way, for bilinear reads), or None where it has none."""
         rows, cols = np.nonzero(weight.max(axis=1) > 0)[0], np.nonzero(weight.max(axis=0) > 0)[0]
         if len(rows) == 0:
-            return region
-        # the crop box of the weight (one pixel more each way for bilinear reads) -> photo pixels, inside the box
+            return None
         x0, y0, x1, y1 = self.box
         left, top, right, bottom = _photo_box(self.photo_to_crop, (cols[0] - 1.5, rows[0] - 1.5), (cols[-1] + 1.5, rows[-1] + 1.5), x1, y1)
         left, top, right, bottom = max(left, x0) - x0, max(top, y0) - y0, right - x0, bottom - y0
-        if right <= left or bottom <= top:
+        return (left, top, right, bottom) if right > left and bottom > top else None
+
+    def _fill(self, region: torch.Tensor, weight: np.ndarray, reader: "PhotoReader") -> torch.Tensor:
+        """``region`` with ``reader``'s colours laid over it through the crop-space ``weight``, only over the photo
+        pixels of the weight's bounding box (a mouth is a small part of a face)."""
+        window = self._window(weight)
+        if window is None:
             return region
+        left, top, right, bottom = window
         positions = self._face_positions()[:, top:bottom, left:right]
         weights = F.grid_sample(torch.as_tensor(np.asarray(weight, dtype=np.float32))[None, None], positions, mode="bilinear",
                                 padding_mode="zeros", align_corners=False)[0, 0].clamp(0.0, 1.0)  # (h', w')
         colours = reader(positions)  # (1, 3, h', w')
-        region = region.clone()
-        window = region[:, :, top:bottom, left:right]
-        region[:, :, top:bottom, left:right] = window + weights * (colours - window)
+        under = region[:, :, top:bottom, left:right]
+        region[:, :, top:bottom, left:right] = under + weights * (colours - under)
         return region
 
-    def _image_with_texture(self) -> torch.Tensor:
-        """(1, 6, H, W): the read box and its fine texture, the box minus its average over a crop pixel's extent
-        (an odd box filter about that wide). Made once per photo and warped with it: the texture of the warped
-        photo is the warped texture, as the warp is smooth at that scale."""
-        if self._with_texture is None:
-            photo_pixels_per_crop_pixel = 1.0 / math.sqrt(abs(np.linalg.det(self.photo_to_crop[:, :2])))
-            half = round(photo_pixels_per_crop_pixel / 2)
-            if half < 1 or min(self.image.shape[-2:]) <= half:
-                texture = torch.zeros_like(self.image)  # the crop is about as fine as the photo: nothing finer to keep
-            else:
-                texture = self.image - _box_mean(self.image, half)
-            self._with_texture = torch.cat([self.image, texture], dim=1)
-        return self._with_texture
+    def _texture(self, region: torch.Tensor, window: tuple[int, int, int, int]) -> torch.Tensor:
+        """(1, 3, h', w'): the fine texture of the warped ``region`` over ``window`` (left, top, right, bottom), what
+        is finer than a crop pixel: the region minus its average over an odd box about a crop pixel wide. Taken
+        after the warp, which is smooth at that scale, and only where the face is pasted (about a third of the
+        pixels of the read box, which 0.4.0 filtered before warping)."""
+        left, top, right, bottom = window
+        half = round(1.0 / math.sqrt(abs(np.linalg.det(self.photo_to_crop[:, :2]))) / 2)  # photo px per crop px / 2
+        texture = torch.zeros(1, 3, bottom - top, right - left)
+        if half < 1:
+            return texture  # the crop is about as fine as the photo: nothing finer to keep
+        height, width = region.shape[-2:]
+        outer = max(0, top - half), max(0, left - half), min(height, bottom + half), min(width, right + half)  # the filter's support
+        around = region[:, :, outer[0]:outer[2], outer[1]:outer[3]]
+        if min(around.shape[-2:]) <= half:
+            return texture
+        fine = around - _box_mean(around, half)
+        return fine[:, :, top - outer[0]:bottom - outer[0], left - outer[1]:right - outer[1]]
 
-    def _warped_region(self, flow: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
-        """(1, C, h, w) float: the box of ``image`` (default the photo's read box, (1, 3, H, W)), warped."""
+    def _warped_region(self, flow: torch.Tensor) -> torch.Tensor:
+        """(1, 3, h, w) float: the crop's box of the photo, warped."""
         displacement = (flow.float() - identity_grid(1, self.resolution)[0]).permute(2, 0, 1)[None]  # (1, 2, R, R)
         offsets = F.grid_sample(displacement, self.lattice_in_crop, mode="bilinear", padding_mode="zeros", align_corners=False)
         read = self.lattice_read + offsets[0].permute(1, 2, 0) @ self.to_read  # (ny, nx, 2) in the read box
         x0, y0, x1, y1 = self.box
         grid = F.interpolate(read.permute(2, 0, 1)[None], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=True)
-        source = self.image if image is None else image
-        return F.grid_sample(source, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=False)
+        return F.grid_sample(self.image, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=False)
 
     def _face_positions(self) -> torch.Tensor:
         """(1, h, w, 2): each box pixel's position in the crop, in grid_sample units (the same for any crop size)."""

@@ -70,6 +70,9 @@ class ShapeModel:
         estimator: (k, 136) and bias (k,): coefficients = estimator @ (aligned - mean).ravel() + bias.
         directions: named coefficient directions for sliders (one slider unit each).
         presets: mean coefficient change from neutral, per expression label.
+        head_turn: (68, 2) unit direction of a head turning left or right (None in files made before 0.5.0): the
+            basis is orthogonal to it and the estimator ignores it, so a source photographed from the side
+            drives the target as the same face from the front would.
     """
 
     mean: np.ndarray
@@ -78,6 +81,7 @@ class ShapeModel:
     bias: np.ndarray
     directions: dict[str, np.ndarray] = field(default_factory=dict)
     presets: dict[str, np.ndarray] = field(default_factory=dict)
+    head_turn: np.ndarray | None = None
 
     @property
     def num_expression(self) -> int:
@@ -177,6 +181,8 @@ class ShapeModel:
         tensors = {"mean": self.mean, "expression_basis": self.expression_basis, "estimator": self.estimator, "bias": self.bias}
         tensors.update({f"direction.{k}": v for k, v in self.directions.items()})
         tensors.update({f"preset.{k}": v for k, v in self.presets.items()})
+        if self.head_turn is not None:
+            tensors["head_turn"] = self.head_turn
         save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(path))
 
     @classmethod
@@ -207,6 +213,7 @@ class ShapeModel:
         k = len(tensors["expression_basis"])
         expected = {"mean": (NUM_LANDMARKS, 2), "expression_basis": (k, NUM_LANDMARKS, 2), "estimator": (k, 2 * NUM_LANDMARKS), "bias": (k,)}
         expected.update({name: (k,) for name in tensors if name.startswith(("direction.", "preset."))})
+        expected.update({"head_turn": (NUM_LANDMARKS, 2)} if "head_turn" in tensors else {})
         wrong = {name: tensors[name].shape for name, shape in expected.items() if tensors[name].shape != shape}
         unknown = sorted(set(tensors) - set(expected))
         if wrong or unknown or k == 0:
@@ -215,4 +222,5 @@ class ShapeModel:
             mean=tensors["mean"], expression_basis=tensors["expression_basis"], estimator=tensors["estimator"], bias=tensors["bias"],
             directions={n.split(".", 1)[1]: v for n, v in tensors.items() if n.startswith("direction.")},
             presets={n.split(".", 1)[1]: v for n, v in tensors.items() if n.startswith("preset.")},
+            head_turn=tensors.get("head_turn"),
         )
