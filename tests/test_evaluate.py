@@ -62,7 +62,7 @@ def people(astronaut, grace_hopper) -> list[dict]:
     processor = FaceProcessor(resolution=RESOLUTION)
     rows = []
     for seed, (identity, photo) in enumerate((("wheel/astronaut", astronaut), ("wheel/hopper", grace_hopper))):
-        face = processor.align(photo)
+        face = processor.align(photo, quick_look=False)  # the full face search (figures of 8 pairs move with the crop)
         rows.append(dict(image=face.crop, landmarks=face.crop_landmarks.astype(np.float64), identity=identity, expression="neutral"))
         amounts = np.random.default_rng(seed).uniform([0, -3, 0, 0, 0], [12, 5, 6, 8, 4], size=(len(LABELS), 5))
         for label, amount in zip(LABELS, amounts):
@@ -523,6 +523,9 @@ def test_command_explains_user_errors(tiny_dataset, tmp_path, capsys):
     assert "nothing to evaluate" in capsys.readouterr().err
     assert run.main(["--dataset", str(tiny_dataset), "--no_model", "--classifiers", "vgg"]) == 2
     assert "vgg" in capsys.readouterr().err
+    for flag in (["--relative"], ["--mouth", "own"]):  # options of the model, with no model to run
+        assert run.main(["--dataset", str(tiny_dataset), "--no_model", "--baselines", "target", *flag]) == 2
+        assert "--no_model" in capsys.readouterr().err
     assert not (tmp_path / "report.md").exists()
 
 

@@ -147,8 +147,25 @@ def test_largest_face_first_and_face_index(astronaut, grace_hopper, processor):
         processor.align(canvas, face_index=2)
 
 
+def test_the_largest_face_comes_from_a_quick_look_and_a_small_one_from_the_full_search(astronaut, processor):
+    """align() looks for the largest face on a 320-px copy first; where that sees none, the full search runs."""
+    big = np.asarray(Image.fromarray(astronaut).resize((1024, 1024), Image.Resampling.BICUBIC))
+    quick = processor._faces.find_large(big)
+    assert len(quick) == 1 and quick[0].method == "quick"
+    full = processor.find_faces(big)[0]
+    eyes = np.linalg.norm(full.landmarks[36:42].mean(0) - full.landmarks[42:48].mean(0))
+    aligned = processor.align(big)
+    np.testing.assert_allclose(aligned.landmarks, quick[0].landmarks)  # the quick look's face is the one aligned
+    assert np.linalg.norm(aligned.landmarks - full.landmarks, axis=1).mean() < 0.05 * eyes  # and the full search's
+    np.testing.assert_allclose(processor.align(big, quick_look=False).landmarks, full.landmarks)
+    canvas = np.full((2000, 2000, 3), 128, np.uint8)
+    canvas[600:1200, 600:1200] = np.asarray(Image.fromarray(astronaut).resize((600, 600)))  # face about 115 px of 2000
+    assert processor._faces.find_large(canvas) == []
+    assert processor.align(canvas).box[0] > 600
+
+
 def test_tight_crop_inside_the_detector_box_is_still_aligned(astronaut, processor):
-    x0, y0, x1, y1 = (int(round(v)) for v in processor.align(astronaut).box)
+    x0, y0, x1, y1 = (int(round(v)) for v in processor.align(astronaut, quick_look=False).box)  # the full search's box
     inset = int(0.15 * (x1 - x0))
     tight = np.asarray(Image.fromarray(astronaut[y0 + inset : y1 - inset, x0 + inset : x1 - inset]).resize((128, 128)))
     grey = np.asarray(Image.fromarray(tight).convert("L"))

