@@ -147,21 +147,28 @@ def test_largest_face_first_and_face_index(astronaut, grace_hopper, processor):
         processor.align(canvas, face_index=2)
 
 
-def test_the_largest_face_comes_from_a_quick_look_and_a_small_one_from_the_full_search(astronaut, processor):
-    """align() looks for the largest face on a 320-px copy first; where that sees none, the full search runs."""
-    big = np.asarray(Image.fromarray(astronaut).resize((1024, 1024), Image.Resampling.BICUBIC))
-    quick = processor._faces.find_large(big)
-    assert len(quick) == 1 and quick[0].method == "quick"
+def test_the_largest_face_comes_from_a_quick_look_only_where_it_can_tell(astronaut, grace_hopper, processor, monkeypatch):
+    """align() looks for the largest face on a 320-px copy first, and runs the full search where that look sees
+    no face a third of the photo's side or more, or two faces of about one size."""
+    from aipgan_hf.faces import detect
+
+    height, width = grace_hopper.shape[:2]
+    big = np.asarray(Image.fromarray(grace_hopper).resize((2 * width, 2 * height), Image.Resampling.BICUBIC))  # face 1/3 of the side
+    quick = processor._faces.find_largest(big)
+    assert quick is not None and quick.method == "quick"
     full = processor.find_faces(big)[0]
     eyes = np.linalg.norm(full.landmarks[36:42].mean(0) - full.landmarks[42:48].mean(0))
     aligned = processor.align(big)
-    np.testing.assert_allclose(aligned.landmarks, quick[0].landmarks)  # the quick look's face is the one aligned
+    np.testing.assert_allclose(aligned.landmarks, quick.landmarks)  # the quick look's face is the one aligned
     assert np.linalg.norm(aligned.landmarks - full.landmarks, axis=1).mean() < 0.05 * eyes  # and the full search's
     np.testing.assert_allclose(processor.align(big, quick_look=False).landmarks, full.landmarks)
-    canvas = np.full((2000, 2000, 3), 128, np.uint8)
-    canvas[600:1200, 600:1200] = np.asarray(Image.fromarray(astronaut).resize((600, 600)))  # face about 115 px of 2000
-    assert processor._faces.find_large(canvas) == []
-    assert processor.align(canvas).box[0] > 600
+    small_face = np.asarray(Image.fromarray(astronaut).resize((1024, 1024), Image.Resampling.BICUBIC))  # face 23 %
+    assert processor._faces.find_largest(small_face) is None
+    pair = np.full((1000, 2000, 3), 128, np.uint8)  # two faces of one size: the full search orders them
+    pair[:, :1000] = pair[:, 1000:] = np.asarray(Image.fromarray(grace_hopper).resize((1000, 1000)))
+    assert processor._faces.find_largest(pair) is None
+    monkeypatch.setattr(detect, "QUICK_MIN_FACE", 10_000)  # the quick look never answers: the full search's face
+    np.testing.assert_allclose(processor.align(big).landmarks, full.landmarks)
 
 
 def test_tight_crop_inside_the_detector_box_is_still_aligned(astronaut, processor):

@@ -35,7 +35,7 @@ def astronaut_exemplar(resolution: int):
     from aipgan_hf.motion.mouth import MouthExemplar
     from aipgan_hf.processing import FaceProcessor
 
-    face = FaceProcessor(resolution=resolution).align(data.astronaut())
+    face = FaceProcessor(resolution=resolution).align(data.astronaut(), quick_look=False)  # the full search: the shipped file
     return MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks)
 
 

@@ -28,10 +28,17 @@ from aipgan_hf.faces.geometry import apply_affine, compose_affine, invert_affine
 logger = logging.getLogger(__name__)
 
 DEFAULT_DETECTION_SIZE = 640
-QUICK_DETECTION_SIZE = 320
-"""Longest side of the first, quick look for the largest face (:meth:`FaceDetector.find_large`): a quarter of the
-pixels of the full search, and enough wherever the largest face is a quarter of the photo's side or more."""
 """Longest side of the downscaled copy the face detector runs on."""
+QUICK_DETECTION_SIZE = 320
+"""Longest side of the copy of the quick look for the largest face (:meth:`FaceDetector.find_largest`): a quarter
+of the pixels of the full search."""
+QUICK_MIN_FACE = 100
+"""The quick look answers only for a face box of at least this many pixels of its copy: 1.25 times dlib's 80-px
+detection window. Faces near that window's size are found or missed by chance, so a larger face missed next to
+a smaller one found would be taken for the largest; at 100 px or more a face that was missed is smaller."""
+QUICK_RUNNER_UP = 1 / 1.3
+"""Nor when a second face there is at least this fraction of the largest's size (the two scales may order them
+differently)."""
 
 # Fallback for tight crops: centred square boxes of these sizes (times the image's short side) are tried
 # as the face box, and a 68-point fit is trusted only if moving the start box by 10 % (or shrinking it by
@@ -51,7 +58,7 @@ class DetectedFace:
     Attributes:
         box: face box in the photo, (x0, y0, x1, y1).
         landmarks: (68, 2) float32 landmarks in photo coordinates.
-        method: how it was found: "detector", "padded", "rotated +25", "rotated -25", "tight-crop" or "given".
+        method: how it was found: "quick", "detector", "padded", "rotated +25", "rotated -25", "tight-crop" or "given".
     """
 
     box: tuple[float, float, float, float]
@@ -197,22 +204,25 @@ class FaceDetector:
         fallback = self._tight_crop_face(rgb)
         return [] if fallback is None else [fallback]
 
-    def find_large(self, rgb: np.ndarray, detection_size: int = QUICK_DETECTION_SIZE) -> list[DetectedFace]:
-        """The faces the detector sees on a grey copy of at most ``detection_size`` pixels a side, without
-        upsampling or fallbacks: largest first, or [] (then :meth:`find` must look). The detector's smallest
-        face there is about 80 pixels, so any face it misses is smaller than the largest one it finds: the
-        largest face is right, the list of smaller ones may not be complete."""
+    def find_largest(self, rgb: np.ndarray, detection_size: int = QUICK_DETECTION_SIZE) -> DetectedFace | None:
+        """The largest face, from the detector on a grey copy of at most ``detection_size`` pixels a side (no
+        upsampling, no fallbacks), or None where that look cannot tell: no face box of :data:`QUICK_MIN_FACE`
+        pixels or more there, a second face of about the same size (:data:`QUICK_RUNNER_UP`), or a photo no
+        larger than the copy (then :meth:`find` must look)."""
         rgb = np.ascontiguousarray(rgb)
         height, width = rgb.shape[:2]
         scale = detection_size / max(height, width)
         if scale >= 1.0:
-            return []  # the full search runs at this size anyway
+            return None  # the full search runs at this size anyway
         grey = Image.fromarray(rgb).convert("L")
         small = np.asarray(grey.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR,
                                        reducing_gap=2.0))
         boxes = self._run_detector(small, 0)
+        sizes = sorted((x1 - x0 for x0, _, x1, _ in boxes), reverse=True)
+        if not sizes or sizes[0] < QUICK_MIN_FACE or (len(sizes) > 1 and sizes[1] >= QUICK_RUNNER_UP * sizes[0]):
+            return None
         small_to_photo = np.array([[width / small.shape[1], 0.0, 0.0], [0.0, height / small.shape[0], 0.0]])
-        return self._fit_boxes(rgb, boxes, small_to_photo, "quick") if boxes else []
+        return self._fit_boxes(rgb, [max(boxes, key=lambda box: box[2] - box[0])], small_to_photo, "quick")[0]
 
     def _run_detector(self, grey: np.ndarray, upsample: int) -> list[tuple[float, float, float, float]]:
         with self._borrowed_detector() as detector:

@@ -149,10 +149,11 @@ class FaceProcessor:
             image: any input :func:`load_image` accepts, or a :class:`Photo`.
             face_index: which face, counting from 0 in order of decreasing size; ``None`` is the largest.
             quick_look: for the largest face, look on a copy of at most 320 pixels a side first
-                (:meth:`~aipgan_hf.faces.detect.FaceDetector.find_large`: 12 against 30 ms on a portrait; on 71
-                portraits its landmarks were within 0.011 eye distances of the full search's on average, 0.031 at
-                most), and run the full search only where it sees no face. False: the full search only
-                (``training/prepare_dataset.py``: the corpus is rebuilt exactly).
+                (:meth:`~aipgan_hf.faces.detect.FaceDetector.find_largest`: about 12 against 30 ms), and run the
+                full search only where that look cannot tell (a face under about a third of the photo's side,
+                two faces of about one size). On 71 portraits its landmarks were within 0.011 eye distances of
+                the full search's on average, 0.031 at most. False: the full search only
+                (``training/prepare_dataset.py`` and ``export_checkpoint.py``: files rebuilt exactly).
 
         Returns:
             The aligned face, in the coordinates of the full-resolution photo.
@@ -166,11 +167,11 @@ class FaceProcessor:
             raise FaceIndexError(f"face index must be a whole number 0 or more, got {face_index!r}")
         photo = self.load_photo(image)
         index = 0 if face_index is None else int(face_index)
-        if index == 0 and quick_look:  # the largest face: a quick look at a smaller copy finds it in most photos
-            quick = self._faces.find_large(photo.pixels, min(QUICK_DETECTION_SIZE, self.detection_size))
-            quick = [detection.mapped(photo.pixels_to_photo) if photo.reduced else detection for detection in quick]
-            if quick and quick[0].size >= self.min_face_size:
-                return self._align(photo, quick[0])
+        if index == 0 and quick_look:  # the largest face: a quick look at a smaller copy finds it in most portraits
+            quick = self._faces.find_largest(photo.pixels, min(QUICK_DETECTION_SIZE, self.detection_size))
+            quick = quick.mapped(photo.pixels_to_photo) if quick is not None and photo.reduced else quick
+            if quick is not None and quick.size >= self.min_face_size:
+                return self._align(photo, quick)
         faces = self._usable_faces(photo)
         if index >= len(faces):
             found = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")
