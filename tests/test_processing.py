@@ -148,8 +148,8 @@ def test_largest_face_first_and_face_index(astronaut, grace_hopper, processor):
 
 
 def test_the_largest_face_comes_from_a_quick_look_only_where_it_can_tell(astronaut, grace_hopper, processor, monkeypatch):
-    """align() looks for the largest face on a 320-px copy first, and runs the full search where that look sees
-    no face a third of the photo's side or more, or two faces of about one size."""
+    """align() looks for the largest face on a 320-px copy first (and once more on a larger copy for a smaller
+    face), and runs the full search where it sees no face, or two faces of about one size."""
     from aipgan_hf.faces import detect
 
     height, width = grace_hopper.shape[:2]
@@ -162,8 +162,14 @@ def test_the_largest_face_comes_from_a_quick_look_only_where_it_can_tell(astrona
     np.testing.assert_allclose(aligned.landmarks, quick.landmarks)  # the quick look's face is the one aligned
     assert np.linalg.norm(aligned.landmarks - full.landmarks, axis=1).mean() < 0.05 * eyes  # and the full search's
     np.testing.assert_allclose(processor.align(big, quick_look=False).landmarks, full.landmarks)
-    small_face = np.asarray(Image.fromarray(astronaut).resize((1024, 1024), Image.Resampling.BICUBIC))  # face 23 %
-    assert processor._faces.find_largest(small_face) is None
+    smaller = np.asarray(Image.fromarray(astronaut).resize((1024, 1024), Image.Resampling.BICUBIC))  # face 23 %: looked
+    second = processor._faces.find_largest(smaller)  # for again on a 439-px copy
+    first = processor.find_faces(smaller)[0]
+    its_eyes = np.linalg.norm(first.landmarks[36:42].mean(0) - first.landmarks[42:48].mean(0))
+    assert second is not None and np.linalg.norm(second.landmarks - first.landmarks, axis=1).mean() < 0.05 * its_eyes
+    tiny = np.full((2000, 2000, 3), 128, np.uint8)
+    tiny[600:1200, 600:1200] = np.asarray(Image.fromarray(astronaut).resize((600, 600)))  # face 6 %: only the full search
+    assert processor._faces.find_largest(tiny) is None and processor.align(tiny).box[0] > 600
     pair = np.full((1000, 2000, 3), 128, np.uint8)  # two faces of one size: the full search orders them
     pair[:, :1000] = pair[:, 1000:] = np.asarray(Image.fromarray(grace_hopper).resize((1000, 1000)))
     assert processor._faces.find_largest(pair) is None

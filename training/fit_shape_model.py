@@ -140,7 +140,9 @@ def head_turn_direction(shapes: np.ndarray, groups: np.ndarray, labelled_neutral
     differences = np.concatenate(differences) if differences else np.empty((0, shapes[0].size))
     if len(differences) < MIN_TURN_PAIRS:
         return None
-    _, values, vectors = np.linalg.svd(np.vstack([differences, -differences]), full_matrices=False)  # symmetric: centred
+    _, values, vectors = np.linalg.svd(differences, full_matrices=False)  # of their second moment: d and -d alike
+    if values[0] <= 1e-9:
+        return None  # the photos do not differ at all
     shares = values ** 2 / (values ** 2).sum()
     logger.info(f"head turn from {len(differences)} pairs of neutral photos: {shares[0]:.0%} of their variance (next {shares[1]:.0%})")
     turn = vectors[0].reshape(-1, 2)

@@ -70,9 +70,10 @@ class ShapeModel:
         estimator: (k, 136) and bias (k,): coefficients = estimator @ (aligned - mean).ravel() + bias.
         directions: named coefficient directions for sliders (one slider unit each).
         presets: mean coefficient change from neutral, per expression label.
-        head_turn: (68, 2) unit direction of a head turning left or right (None in files made before 0.5.0): the
-            basis is orthogonal to it and the estimator ignores it, so a source photographed from the side
-            drives the target as the same face from the front would.
+        head_turn: (68, 2) unit direction of a head turning left or right, as the fit found it (None in files made
+            before 0.5.0). A record, not applied here: the fit removed it from what the basis and the estimator
+            were learnt from, so a source photographed from the side drives the target as the same face from the
+            front would.
     """
 
     mean: np.ndarray
