@@ -163,7 +163,13 @@ def test_the_largest_face_comes_from_a_quick_look_only_where_it_can_tell(astrona
     assert np.linalg.norm(aligned.landmarks - full.landmarks, axis=1).mean() < 0.05 * eyes  # and the full search's
     np.testing.assert_allclose(processor.align(big, quick_look=False).landmarks, full.landmarks)
     smaller = np.asarray(Image.fromarray(astronaut).resize((1024, 1024), Image.Resampling.BICUBIC))  # face 23 %: looked
+    copies = []
+    look = processor._faces._run_detector
+    monkeypatch.setattr(processor._faces, "_run_detector", lambda grey, upsample: copies.append(grey.shape) or look(grey, upsample))
     second = processor._faces.find_largest(smaller)  # for again on a 439-px copy
+    assert copies == [(320, 320), (439, 439)]
+    assert processor._faces.find_largest(smaller, limit=400) is None  # that copy would be larger than the full search's
+    monkeypatch.undo()
     first = processor.find_faces(smaller)[0]
     its_eyes = np.linalg.norm(first.landmarks[36:42].mean(0) - first.landmarks[42:48].mean(0))
     assert second is not None and np.linalg.norm(second.landmarks - first.landmarks, axis=1).mean() < 0.05 * its_eyes

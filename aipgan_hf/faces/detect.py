@@ -36,6 +36,10 @@ QUICK_MIN_FACE = 100
 """The quick look answers only for a face box of at least this many pixels of its copy: 1.25 times dlib's 80-px
 detection window. Faces near that window's size are found or missed by chance, so a larger face missed next to
 a smaller one found would be taken for the largest; at 100 px or more a face that was missed is smaller."""
+QUICK_SECOND_LOOK_MIN = 85
+"""The second look answers for a box of at least this many pixels. dlib's box sizes come in the steps of its image
+pyramid, so a face scaled to be 100 px wide may be boxed at 88 (the astronaut's portrait on a 439-px copy); under 85
+it is too near the 80-px window to vouch that no larger face was missed."""
 QUICK_RUNNER_UP = 1 / 1.3
 """Nor when a second face there is at least this fraction of the largest's size (the two scales may order them
 differently)."""
@@ -209,10 +213,11 @@ class FaceDetector:
         upsampling, no fallbacks), or None where this cannot tell and :meth:`find` must look.
 
         It answers for a face box of :data:`QUICK_MIN_FACE` pixels or more. A smaller face seen there is looked
-        for once more, on the copy where it is about that large (any larger face is then larger still): 439 px for
-        a face a quarter of the photo's side, under half the pixels of the full search's 640. None where no face
-        is seen, that copy would reach ``limit``, another face is about as large (:data:`QUICK_RUNNER_UP`), or
-        the photo is no larger than the copy."""
+        for once more, on the copy where it should be that large (439 px for a face a quarter of the photo's
+        side, under half the pixels of the full search's 640), and answered for if boxed at
+        :data:`QUICK_SECOND_LOOK_MIN` pixels or more there. None where no face is seen, the second copy would
+        reach ``limit`` (the full search's size) or the photo's, another face is about as large
+        (:data:`QUICK_RUNNER_UP`), or the photo is no larger than the first copy."""
         rgb = np.ascontiguousarray(rgb)
         height, width = rgb.shape[:2]
         grey = Image.fromarray(rgb).convert("L")
@@ -230,10 +235,12 @@ class FaceDetector:
             others = [box[2] - box[0] for box in boxes[1:] if _overlap(box, boxes[0]) < 0.3]  # not the same face twice
             if others and others[0] >= QUICK_RUNNER_UP * largest:
                 return None
-            if second_look or largest >= QUICK_MIN_FACE:
+            if largest >= (QUICK_SECOND_LOOK_MIN if second_look else QUICK_MIN_FACE):
                 small_to_photo = np.array([[width / small.shape[1], 0.0, 0.0], [0.0, height / small.shape[0], 0.0]])
                 return self._fit_boxes(rgb, boxes[:1], small_to_photo, "quick")[0]
-            size = math.ceil(size * QUICK_MIN_FACE / largest)  # where the face seen is about QUICK_MIN_FACE px wide
+            if second_look:
+                return None
+            size = math.ceil(size * QUICK_MIN_FACE / largest)  # where the face seen should be QUICK_MIN_FACE px wide
         return None
 
     def _run_detector(self, grey: np.ndarray, upsample: int) -> list[tuple[float, float, float, float]]:

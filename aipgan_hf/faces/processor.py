@@ -169,7 +169,7 @@ class FaceProcessor:
         photo = self.load_photo(image)
         index = 0 if face_index is None else int(face_index)
         if index == 0 and quick_look:  # the largest face: a quick look at a smaller copy finds it in most portraits
-            quick = self._faces.find_largest(photo.pixels, min(QUICK_DETECTION_SIZE, self.detection_size))
+            quick = self._faces.find_largest(photo.pixels, min(QUICK_DETECTION_SIZE, self.detection_size), limit=self.detection_size)
             quick = quick.mapped(photo.pixels_to_photo) if quick is not None and photo.reduced else quick
             if quick is not None and quick.size >= self.min_face_size:
                 return self._align(photo, quick)
