@@ -70,6 +70,8 @@ class TransferResult:
         expression_attention: (R/4, R/4) float32 in [0, 1], the expression encoder's attention.
         source_face, target_face: the aligned input crops.
         mask: (R, R) float32 in [0, 1], where the decoder repainted the warped target.
+        mouth: where the opened mouth's inside mostly comes from: "own", "source", "network" or "closed"
+            (``motion.mouth.MouthFill.origin``).
     """
 
     image: Image.Image
@@ -82,6 +84,7 @@ class TransferResult:
     target_face: Image.Image
     mask: np.ndarray = field(repr=False, default=None)
     driving_landmarks: np.ndarray = field(repr=False, default=None)
+    mouth: str = "closed"
 
 
 @dataclass
@@ -298,9 +301,11 @@ class AIPGANPipeline:
         mouth = check_mouth(mouth)
         target_landmarks = _landmark_tensor(target_landmarks, batch)
         source_landmarks = None if source_landmarks is None else _landmark_tensor(source_landmarks, batch)
+        if driving_landmarks is None and source_landmarks is None:
+            raise ConfigError("give the source's landmarks (or the driving landmarks) to transfer between crops")
         if driving_landmarks is None:
             driving_landmarks = self.shape_model.drive(
-                target_landmarks.numpy(), _landmark_tensor(source_landmarks, batch).numpy(), strength=expression_strength,
+                target_landmarks.numpy(), source_landmarks.numpy(), strength=expression_strength,
                 offset=self.expression_offset(expression_offsets), replace_target_expression=replace_target_expression,
                 reference_landmarks=None if reference_landmarks is None else _landmark_tensor(reference_landmarks, batch).numpy())
         return self.decode_driven(target, target_landmarks, _landmark_tensor(driving_landmarks, batch), source=source,
@@ -497,6 +502,7 @@ class AIPGANPipeline:
             target_face=Image.fromarray(target_face.crop),
             mask=mask,
             driving_landmarks=output.driving_landmarks[0].float().cpu().numpy(),
+            mouth=output.mouth_fill.origin(0),
         )
 
     def _source_reader(self, output: GeneratorOutput, index: int, pixels: np.ndarray, pixels_to_crop: np.ndarray,

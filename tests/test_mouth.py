@@ -175,8 +175,10 @@ def test_the_pipeline_takes_the_mouths_inside_from_the_source_photo_unless_told_
     independence from the source's pixels: test_pipeline)."""
     result = pipe(source=green, target=grace_hopper)
     inside = _inside(pipe, grace_hopper, result.driving_landmarks)
-    assert _green(np.asarray(result.image)[inside]) > 100  # green: the source's inside
-    assert _green(np.asarray(pipe(source=green, target=grace_hopper, mouth="own").image)[inside]) < 30
+    assert _green(np.asarray(result.image)[inside]) > 100 and result.mouth == "source"  # green: the source's inside
+    own = pipe(source=green, target=grace_hopper, mouth="own")  # Hopper's closed mouth has no inside to lend
+    assert _green(np.asarray(own.image)[inside]) < 30 and own.mouth == "network"
+    assert pipe(source=green, target=grace_hopper, expression_strength=0.0).mouth == "closed"  # her own shut mouth
     with pytest.raises(ConfigError, match="mouth must be one of"):
         pipe(source=astronaut, target=grace_hopper, mouth="teeth")
 
@@ -209,7 +211,7 @@ def test_the_targets_own_open_mouth_comes_from_its_photo(green, grace_hopper):
     trained = AIPGANPipeline.from_pretrained()
     own = trained(source=grace_hopper, target=green, expression_strength=0.0)
     inside = _inside(trained, green, own.driving_landmarks)
-    assert _green(np.asarray(own.image)[inside]) > 170
+    assert _green(np.asarray(own.image)[inside]) > 170 and own.mouth == "own"
     assert _green(np.asarray(trained(source=grace_hopper, target=green, expression_strength=0.0, mouth="network").image)[inside]) < 140
 
 

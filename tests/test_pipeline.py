@@ -131,6 +131,12 @@ def test_sliders_and_presets(pipe, astronaut):
         pipe.synthesize(astronaut, "happiness", expression_offsets={"smile": 9.0})
 
 
+def test_crops_without_source_or_driving_landmarks_are_refused(pipe):
+    x, landmarks = crops(1)
+    with pytest.raises(ConfigError, match="source's landmarks"):
+        pipe.transfer_aligned(x, x, None, landmarks)
+
+
 def test_a_first_version_checkpoint_is_refused_clearly(pipe, tmp_path):
     folder = pipe.save_pretrained(tmp_path / "old")
     config = json.loads((folder / "generator" / "config.json").read_text())

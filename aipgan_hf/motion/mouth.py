@@ -85,6 +85,19 @@ class MouthFill:
     source_gain: torch.Tensor | None = None
     interior: torch.Tensor | None = None
 
+    def origin(self, index: int = 0) -> str:
+        """Where output ``index``'s mouth inside mostly comes from: "own" (the target's photo), "source" (the
+        source photo or the exemplar), "network" (the decoder's paint: the driving mouth opens, no photo shows
+        one as open), or "closed" (the driving mouth is shut: nothing to fill)."""
+        interior = float(self.interior[index].sum()) if self.interior is not None else 0.0
+        size = self.own.shape[-1]
+        if interior < MIN_GAP * size * size / 8:  # a gap under MIN_GAP along an eighth of the crop: landmark noise
+            return "closed"
+        own, source = float(self.own[index].sum()), float(self.source[index].sum())
+        if max(own, source) < 0.5 * interior:
+            return "network"
+        return "own" if own >= source else "source"
+
     def apply(self, image: torch.Tensor, warped_target: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
         """The (B, 3, R, R) output crop with its mouth's inside filled from the warped target and the source crop."""
         filled = image + self.own.to(image.dtype) * (warped_target - image)
