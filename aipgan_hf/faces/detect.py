@@ -172,14 +172,7 @@ class FaceDetector:
         fitted on ``rgb`` itself.
         """
         rgb = np.ascontiguousarray(rgb)
-        height, width = rgb.shape[:2]
-        grey = Image.fromarray(rgb).convert("L")
-        scale = min(1.0, detection_size / max(height, width))
-        if scale < 1.0:
-            small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            grey = grey.resize(small_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-        small = np.asarray(grey)
-        small_to_photo = np.array([[width / small.shape[1], 0.0, 0.0], [0.0, height / small.shape[0], 0.0]])
+        small, small_to_photo = _grey_copy(Image.fromarray(rgb).convert("L"), detection_size)
         side = max(small.shape)
         upsample = _upsampling(side, 400)
 
@@ -219,15 +212,12 @@ class FaceDetector:
         reach ``limit`` (the full search's size) or the photo's, another face is about as large
         (:data:`QUICK_RUNNER_UP`), or the photo is no larger than the first copy."""
         rgb = np.ascontiguousarray(rgb)
-        height, width = rgb.shape[:2]
         grey = Image.fromarray(rgb).convert("L")
         size = detection_size
         for second_look in (False, True):
-            if size >= min(limit, max(height, width)):
+            if size >= min(limit, max(grey.size)):
                 return None
-            scale = size / max(height, width)
-            small = np.asarray(grey.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR,
-                                           reducing_gap=2.0))
+            small, small_to_photo = _grey_copy(grey, size)
             boxes = sorted(self._run_detector(small, 0), key=lambda box: box[0] - box[2])  # largest first
             if not boxes:
                 return None
@@ -236,7 +226,6 @@ class FaceDetector:
             if others and others[0] >= QUICK_RUNNER_UP * largest:
                 return None
             if largest >= (QUICK_SECOND_LOOK_MIN if second_look else QUICK_MIN_FACE):
-                small_to_photo = np.array([[width / small.shape[1], 0.0, 0.0], [0.0, height / small.shape[0], 0.0]])
                 return self._fit_boxes(rgb, boxes[:1], small_to_photo, "quick")[0]
             if second_look:
                 return None
@@ -317,6 +306,17 @@ class FaceDetector:
             moved = self.fit_landmarks(rgb, (cx - h, cy - h, cx + h, cy + h))
             movements.append(np.linalg.norm(moved - landmarks, axis=1).mean() / box_side)
         return float(np.mean(movements))
+
+
+def _grey_copy(grey: Image.Image, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A grey photo scaled down (never up) to ``size`` pixels on its longest side, and the (2, 3) map from its
+    pixels to the photo's."""
+    width, height = grey.size
+    scale = min(1.0, size / max(height, width))
+    if scale < 1.0:
+        grey = grey.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    small = np.asarray(grey)
+    return small, np.array([[width / small.shape[1], 0.0, 0.0], [0.0, height / small.shape[0], 0.0]])
 
 
 def _overlap(first: tuple[float, ...], second: tuple[float, ...]) -> float:
