@@ -39,7 +39,7 @@ from .checkpoint import (
 )
 from .errors import AIPGANError, ConfigError
 from .encoders import EncoderOutput
-from .faces.geometry import IDENTITY
+from .faces.geometry import IDENTITY, compose_affine
 from .files import atomic_directory
 from .landmarks import mouth_interior
 from .modeling import AIPGANGenerator, GeneratorOutput
@@ -486,7 +486,7 @@ class AIPGANPipeline:
             warper = PhotoWarper(target_photo.full_resolution(), target_face.matrix, self.resolution)
         reader = None
         if paste_back and source_photo is not None:  # its decode, maybe reduced, is fine enough for a mouth
-            source_pixels = source_photo.pixels, source_face.matrix @ np.vstack([source_photo.pixels_to_photo, [0.0, 0.0, 1.0]])
+            source_pixels = source_photo.pixels, compose_affine(source_face.matrix, source_photo.pixels_to_photo)
         if paste_back and source_pixels is not None:
             reader = self._source_reader(output, 0, *source_pixels, target_photo, target_face)
         image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None, photo_texture, reader)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..faces.geometry import invert_affine
 from ..faces.pixels import LUMA
 from .flow import identity_grid
 
@@ -223,7 +224,7 @@ class PhotoReader:
     def __init__(self, photo: np.ndarray, photo_to_crop: np.ndarray, resolution: int, read: torch.Tensor, grey: bool = False,
                  gain: float = 1.0, support: np.ndarray | None = None, output_scale: float | None = None):
         height, width = photo.shape[:2]
-        crop_to_photo = np.linalg.inv(np.vstack([photo_to_crop, [0.0, 0.0, 1.0]]))[:2]
+        crop_to_photo = invert_affine(photo_to_crop)
         scale = 1.0 / math.sqrt(abs(np.linalg.det(photo_to_crop[:, :2])))  # photo pixels per crop pixel
         reduce = max(1, int(scale / output_scale)) if output_scale else 1
         left, top, right, bottom = _crop_box_in_photo(photo_to_crop, resolution, width, height, READ_MARGIN)
