@@ -13,6 +13,13 @@ def group_norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(groups, channels)
 
 
+def same_memory_format(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` in ``like``'s memory order (channels-last or not), so that concatenating the two along channels is
+    not a slow element-by-element re-layout (1 of the decoder's 13 ms on a CPU for its last 19-channel input)."""
+    channels_last = like.dim() == 4 and like.is_contiguous(memory_format=torch.channels_last) and not like.is_contiguous()
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
 class ConvNormAct(nn.Sequential):
     """3x3 (or k x k) convolution, GroupNorm, SiLU."""
 
