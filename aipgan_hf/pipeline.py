@@ -511,7 +511,7 @@ class AIPGANPipeline:
         fill = output.mouth_fill
         if fill.source_read is None or not bool((fill.source[index] > 0).any()):
             return None
-        gain = 1.0 if fill.source_gain is None else float(fill.source_gain[index])
+        gain = 1.0 if fill.source_gain is None else fill.source_gain[index].float().cpu().numpy()  # (3,)
         target_scale = 1.0 / math.sqrt(abs(np.linalg.det(target_face.matrix[:, :2])))  # target photo px per crop px
         return PhotoReader(pixels, pixels_to_crop, self.resolution, fill.source_read[index : index + 1].float().cpu(), grey=target_photo.grey,
                            gain=gain, support=fill.source[index, 0].float().cpu().numpy(), output_scale=target_scale)

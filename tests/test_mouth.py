@@ -85,10 +85,28 @@ def test_a_dim_sources_inside_is_brightened_to_the_targets_light():
     teeth = torch.full((1, 3, SIZE, SIZE), 0.8)  # the target's light: pixels at 0.9 of white
     dim = (teeth + 1.0) * 0.4 - 1.0
     fill = plan_mouth(face(), driving, SIZE, source_landmarks=source, target=teeth, source=dim)
-    assert fill.source_gain == pytest.approx(torch.tensor([2.5]))
+    assert fill.source_gain == pytest.approx(torch.tensor([[2.5, 2.5, 2.5]]))
     output = fill.apply(torch.zeros(1, 3, SIZE, SIZE), torch.zeros(1, 3, SIZE, SIZE), dim)
     assert output[0, 0][fill.source[0, 0] == 1].mean() == pytest.approx(0.8, abs=1e-4)
-    assert lighting_gain(dim, source, teeth, source) == pytest.approx(torch.tensor([0.9]))  # bounded below too
+    assert lighting_gain(dim, source, teeth, source) == pytest.approx(torch.tensor([[0.9, 0.9, 0.9]]))  # bounded below too
+
+
+def test_a_grey_sources_inside_takes_the_colour_targets_tint():
+    """A black-and-white source into a warm-skinned colour target: its teeth come out tinted the target's way
+    (red > green > blue), as bright as before; a colour source's inside keeps its own colours (one gain for all
+    channels)."""
+    driving, source = face(8.0), face(6.0)
+    target = torch.tensor([0.6, 0.2, -0.1]).view(1, 3, 1, 1).expand(1, 3, SIZE, SIZE)  # warm skin
+    grey = torch.full((1, 3, SIZE, SIZE), 0.2)
+    fill = plan_mouth(face(), driving, SIZE, source_landmarks=source, target=target, source=grey)
+    output = fill.apply(torch.zeros(1, 3, SIZE, SIZE), torch.zeros(1, 3, SIZE, SIZE), grey)
+    teeth = output[0, :, fill.source[0, 0] == 1].mean(1)  # (3,) in [-1, 1]
+    luma = torch.tensor([0.299, 0.587, 0.114])
+    target_luma = float((target[0, :, 0, 0] + 1.0) / 2.0 @ luma)  # the grey's brightness gain (1.07) brings it here
+    assert teeth[0] > teeth[1] + 0.05 > teeth[2] + 0.1 and float((teeth + 1.0) / 2.0 @ luma) == pytest.approx(target_luma, abs=0.005)
+    coloured = torch.tensor([0.1, 0.3, 0.5]).view(1, 3, 1, 1).expand(1, 3, SIZE, SIZE)
+    gain = lighting_gain(target, source, coloured, source)[0]
+    assert gain[0] == gain[1] == gain[2]
 
 
 def _similarity(angle: float, scale: float, shift: tuple[float, float]) -> np.ndarray:

@@ -16,7 +16,8 @@ Presets and sliders have no source photo: there the "source" is the checkpoint's
 public-domain face with an open smile (NASA's astronaut photo), so that their opened mouths show teeth too.
 
 The source's inside is brightened or darkened by the ratio of the two faces' mean brightness (:func:`lighting_gain`):
-the teeth of a dimly lit source photo are not black in a brightly lit target.
+the teeth of a dimly lit source photo are not black in a brightly lit target. A black-and-white source's inside is
+also tinted by the target face's colour (half way), so that it does not open a grey mouth in a colour face.
 
 How open is measured by the inner-lip gap (:data:`~aipgan_hf.landmarks.INNER_LIP_GAPS`). A photo's inside is used
 in full when its gap is at least :data:`OPEN_FULL` of the driving gap and not at all below :data:`OPEN_FROM`:
@@ -54,6 +55,14 @@ GAIN_RANGE = (0.9, 2.5)
 teeth are about as white in any face: the gain lifts an underexposed source's teeth (a ratio of 2 or 3 is
 lighting) but hardly darkens teeth put into a darker face (the astronaut's into Hopper's: 0.81, mostly skin)."""
 
+GREY_CHROMA = 0.01
+"""A face whose channels differ by less than this on average (in [0, 1] units, inside its outline) is
+black-and-white: JPEG's chroma noise in a grey photo is a few thousandths."""
+
+GREY_TINT = 0.5
+"""How much of the target face's tint (its mean colour over its mean luma) a grey source's inside takes, as a
+power: 1 would make teeth skin-coloured, 0 leaves them grey."""
+
 MOUTH_EXEMPLAR_NAME = "mouth_exemplar.safetensors"
 """The checkpoint file of :class:`MouthExemplar` (optional: a folder without it gives presets no teeth)."""
 
@@ -75,7 +84,7 @@ class MouthFill:
         own: (B, 1, R, R) in [0, 1], the share of the warped target (its own mouth, moved by the flow).
         source: (B, 1, R, R) in [0, 1], the share of the source's mouth inside.
         source_read: (B, R, R, 2) where to read the source crop (grid_sample units), or None without a source.
-        source_gain: (B,) brightness factor of the source's inside (:func:`lighting_gain`; None: 1).
+        source_gain: (B, 3) per-channel factor of the source's inside (:func:`lighting_gain`; None: 1).
         interior: (B, 1, R, R) in [0, 1], inside the driving inner lips (``landmarks.mouth_interior``).
     """
 
@@ -106,25 +115,40 @@ class MouthFill:
         moved = F.grid_sample(source.to(image.dtype), self.source_read.to(image.dtype), mode="bilinear", padding_mode="border",
                               align_corners=False)
         if self.source_gain is not None:  # [-1, 1] pixels: the gain scales their brightness from black
-            moved = ((moved + 1.0) * self.source_gain.to(image.dtype)[:, None, None, None] - 1.0).clamp(-1.0, 1.0)
+            moved = ((moved + 1.0) * self.source_gain.to(image.dtype)[:, :, None, None] - 1.0).clamp(-1.0, 1.0)
         return filled + self.source.to(image.dtype) * (moved - filled)
 
 
-def face_brightness(image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-    """(B,) mean luma in [0, 1] of (B, 3, R, R) crops in [-1, 1], inside the face outline (jaw, then the brows);
-    measured at 32 px (a mean over the face needs no more)."""
+def face_colour(image: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 3) mean colour in [0, 1] of (B, 3, R, R) crops in [-1, 1] inside the face outline (jaw, then the brows),
+    and (B,) how far its channels stray from their mean there (0 for a black-and-white photo); measured at 32 px
+    (a mean over the face needs no more)."""
     factor = max(1, image.shape[-1] // 32)
-    small = F.avg_pool2d(image.float(), factor)
+    small = (F.avg_pool2d(image.float(), factor) + 1.0) / 2.0  # (B, 3, r, r) in [0, 1]
     outline = (torch.cat([landmarks[:, JAW], landmarks[:, BROWS].flip(1)], dim=1).float() + 0.5) / factor - 0.5
     inside = polygon_mask(outline, small.shape[-1])  # (B, 1, r, r)
-    luma = ((small + 1.0) / 2.0 * torch.tensor(LUMA, device=image.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    return (luma * inside).sum(dim=(1, 2, 3)) / inside.sum(dim=(1, 2, 3)).clamp(min=1.0)
+    area = inside.sum(dim=(1, 2, 3)).clamp(min=1.0)
+    chroma = (small - small.mean(1, keepdim=True)).abs().mean(1, keepdim=True)  # (B, 1, r, r)
+    return (small * inside).sum(dim=(2, 3)) / area[:, None], (chroma * inside).sum(dim=(1, 2, 3)) / area
+
+
+def face_brightness(image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+    """(B,) mean luma in [0, 1] inside the face outline (:func:`face_colour`)."""
+    return face_colour(image, landmarks)[0] @ torch.tensor(LUMA, device=image.device)
 
 
 def lighting_gain(target: torch.Tensor, target_landmarks: torch.Tensor, source: torch.Tensor, source_landmarks: torch.Tensor) -> torch.Tensor:
-    """(B,) how much brighter the target's face is than the source's (:func:`face_brightness`), within :data:`GAIN_RANGE`."""
-    ratio = face_brightness(target, target_landmarks) / face_brightness(source, source_landmarks).clamp(min=1e-3)
-    return ratio.clamp(*GAIN_RANGE)
+    """(B, 3) per-channel factor for the source's pixels: how much brighter the target's face is than the source's
+    (mean luma, within :data:`GAIN_RANGE`), and for a black-and-white source (:data:`GREY_CHROMA`) the target
+    face's tint to the power :data:`GREY_TINT`, normalised to keep the brightness."""
+    luma = torch.tensor(LUMA, device=target.device)
+    target_colour, _ = face_colour(target, target_landmarks)
+    source_colour, source_chroma = face_colour(source, source_landmarks)
+    target_luma = (target_colour @ luma).clamp(min=1e-3)
+    gain = (target_luma / (source_colour @ luma).clamp(min=1e-3)).clamp(*GAIN_RANGE)[:, None].expand(-1, 3)  # (B, 3)
+    tint = (target_colour / target_luma[:, None]).clamp(min=1e-3) ** GREY_TINT
+    tint = tint / (tint @ luma)[:, None]  # a tint keeps the luma
+    return torch.where((source_chroma < GREY_CHROMA)[:, None], gain * tint, gain)
 
 
 def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int) -> torch.Tensor:

@@ -216,13 +216,13 @@ class PhotoReader:
         resolution: crop side R.
         read: (1, R, R, 2) grid_sample positions in the photo's crop, one per crop pixel of the output.
         grey: give luma only (a grey target photo stays grey).
-        gain: brightness factor of what is read (``motion.mouth.lighting_gain``).
+        gain: factor of what is read, one per channel or one for all (``motion.mouth.lighting_gain``).
         support: (R, R) weights of the output's crop pixels; only those above 0 are read (default all).
         output_scale: output photo pixels per crop pixel (default: no pre-filter).
     """
 
     def __init__(self, photo: np.ndarray, photo_to_crop: np.ndarray, resolution: int, read: torch.Tensor, grey: bool = False,
-                 gain: float = 1.0, support: np.ndarray | None = None, output_scale: float | None = None):
+                 gain: float | np.ndarray = 1.0, support: np.ndarray | None = None, output_scale: float | None = None):
         height, width = photo.shape[:2]
         crop_to_photo = invert_affine(photo_to_crop)
         scale = 1.0 / math.sqrt(abs(np.linalg.det(photo_to_crop[:, :2])))  # photo pixels per crop pixel
@@ -244,7 +244,9 @@ class PhotoReader:
         linear = crop_to_photo[:, :2] * (resolution / 2.0)
         offset = (crop_to_photo[:, :2] @ np.full(2, resolution / 2.0 - 0.5) + crop_to_photo[:, 2] - [left, top] + 0.5) * box_scale - 1.0
         self.to_box = torch.from_numpy((linear.T * box_scale)).float(), torch.from_numpy(offset).float()
-        self.read, self.grey, self.gain = read.float().permute(0, 3, 1, 2), grey, gain  # (1, 2, R, R)
+        self.read, self.grey = read.float().permute(0, 3, 1, 2), grey  # (1, 2, R, R)
+        gain = np.broadcast_to(np.asarray(gain, dtype=np.float32), (3,))
+        self.gain = None if (gain == 1.0).all() else torch.from_numpy(gain.copy()).view(1, 3, 1, 1)
 
     def __call__(self, positions: torch.Tensor) -> torch.Tensor:
         """(1, 3, h, w) colours at (1, h, w, 2) positions of the output's crop (grid_sample units)."""
@@ -252,7 +254,7 @@ class PhotoReader:
         linear, offset = self.to_box
         grid = read[0].permute(1, 2, 0) @ linear + offset  # (h, w, 2) in the read box
         colours = F.grid_sample(self.image, grid[None], mode="bilinear", padding_mode="border", align_corners=False)
-        if self.gain != 1.0:
+        if self.gain is not None:
             colours = (colours * self.gain).clamp(0.0, 255.0)
         if self.grey:
             colours = (colours * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(colours)
