@@ -7,6 +7,7 @@ then, where the v2 pipeline exists, with the bundled checkpoint and a clip from 
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,13 +31,14 @@ from aipgan_hf.video import (
     probe_clip,
     read_frames,
 )
-from aipgan_hf.video.animate import RENDER_BATCH, ClipLandmarks, LiveAnimator, reference_landmarks, track_clip
+from aipgan_hf.video.animate import RENDER_BATCH, ClipLandmarks, LiveAnimator, reads_driving_mouth, reference_landmarks, track_clip
 from aipgan_hf.video.clips import BackgroundEncoder, ClipWriter
 from aipgan_hf.video.tracking import FaceTracker, landmark_filter
 from benchmarks import benchmark_animate as bench
 
 FPS = 24
 FRAMES = 20
+animate_module = importlib.import_module("aipgan_hf.video.animate")  # the module, not the function of that name
 
 
 
@@ -173,20 +175,28 @@ def test_relative_motion_starts_from_the_reference_and_tracks_without_redetectin
     assert np.abs(absolute.driving_landmarks[0] - prepared.landmarks).max() > 0  # the driving face's own shape
 
 
-def test_the_driving_frames_faces_are_handed_to_the_network_for_their_mouths(clips):
-    """mouth="source" (the default): every batch gets its driving frames, their crops and which show a face;
-    mouth="own" decodes nothing a second time."""
+def test_the_driving_frames_faces_are_handed_to_the_network_for_their_mouths(clips, grace_hopper, monkeypatch):
+    """mouth="source" (the default), the astronaut's open mouth driving Hopper's closed one (absolute motion): every
+    batch gets its driving frames, their crops and which show a face. Where no frame's mouth would be read (the
+    astronaut's own photo driven relatively: her own mouth serves), and with mouth="own", the clip is decoded once."""
+    decodes = []
+    monkeypatch.setattr(animate_module, "read_frames", lambda *args, **kwargs: decodes.append(1) or read_frames(*args, **kwargs))
     fake = FakePipeline()
-    result = animate(fake, clips["gap"], clips["target"])
+    result = animate(fake, clips["gap"], grace_hopper, relative=False)
+    assert len(decodes) == 2 and reads_driving_mouth(fake, fake.prepare_target(grace_hopper), result.driving_landmarks,
+                                                     track_clip(fake.processor, probe_clip(clips["gap"]))).sum() == 10
     given = [sources for sources in fake.sources]
     assert len(given) == -(-result.frames // RENDER_BATCH) and all(sources is not None for sources in given)
     found = np.concatenate([sources.found for sources in given])
     assert found.tolist() == [True] * 5 + [False] * 6 + [True] * 5  # the grey frames show no face
     assert all(sources.crops.shape[1:] == (3, 64, 64) and len(sources.frames) == len(sources.found) for sources in given)
     assert np.isfinite(np.concatenate([sources.landmarks for sources in given])).all()
+    decodes.clear()
     own = FakePipeline()
-    animate(own, clips["gap"], clips["target"], mouth="own")
-    assert own.sources == [None] * len(given)
+    animate(own, clips["gap"], clips["target"])
+    assert own.sources == [None] * len(given) and len(decodes) == 1
+    animate(own, clips["gap"], grace_hopper, relative=False, mouth="own")
+    assert own.sources == [None] * 2 * len(given) and len(decodes) == 2
     with pytest.raises(ConfigError, match="mouth must be one of"):
         animate(own, clips["gap"], clips["target"], mouth="teeth")
 
@@ -377,6 +387,20 @@ def test_bundled_pipeline_animates_the_synthetic_clip(pipe, clips, tmp_path):
     result = animate(pipe, clips["moving"], clips["target"], output=output)
     assert result.frames == FRAMES and _decoded_frames(output) == FRAMES
     assert probe_clip(output).fps == FPS and _audio(output)[0] == "aac"
+
+
+def test_frames_that_read_no_driving_mouth_come_out_the_same_without_the_driving_faces(pipe, clips):
+    """The astronaut driving her own photo relatively: no frame reads its driving mouth, so no driving face is cut
+    out; handing every batch its driving faces anyway gives the same frames, bit for bit."""
+    info = probe_clip(clips["moving"])
+    prepared = pipe.prepare_target(clips["target"])
+    track = track_clip(pipe.processor, info)
+    driving = animate_module.drive_clip(pipe, prepared, track)[1]
+    reads = reads_driving_mouth(pipe, prepared, driving, track)
+    assert not reads.any()
+    skipped = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track))
+    handed = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, reads=np.ones_like(reads)))
+    assert len(skipped) == FRAMES and all(np.array_equal(a, b) for a, b in zip(skipped, handed))
 
 
 def test_an_opened_mouth_takes_the_driving_frames_inside(pipe, astronaut, grace_hopper, tmp_path):

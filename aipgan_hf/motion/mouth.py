@@ -175,6 +175,25 @@ def mouth_read(driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, 
     return grid
 
 
+def mouth_shares(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int,
+                 source_landmarks: torch.Tensor | None = None, mouth: str = "source",
+                 source_found: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(B,) shares of an opened mouth's inside taken from the target's own photo and from the source, in [0, 1]
+    (the source's is None where none may be used: no source, or ``mouth`` other than "source"). From landmarks
+    alone, so a video can tell which frames read their driving frame's mouth before decoding any of them.
+    Arguments as :func:`plan_mouth`'s."""
+    check_mouth(mouth)
+    driving_gap = inner_lip_gap(driving_landmarks.float())
+    own = torch.zeros_like(driving_gap) if mouth == "network" else _usable(inner_lip_gap(target_landmarks.float()), driving_gap, size)
+    if mouth != "source" or source_landmarks is None:
+        return own, None
+    source_landmarks = torch.nan_to_num(source_landmarks.float())  # a video frame without a face: not read (below)
+    share = (1.0 - own) * _usable(inner_lip_gap(source_landmarks), driving_gap, size)
+    if source_found is not None:
+        share = share * source_found.to(share.device, share.dtype)
+    return own, share
+
+
 def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int,
                source_landmarks: torch.Tensor | None = None, mouth: str = "source",
                target: torch.Tensor | None = None, source: torch.Tensor | None = None,
@@ -189,17 +208,12 @@ def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, 
         target, source: (B, 3, R, R) crops in [-1, 1], for the source's :func:`lighting_gain` (else none).
         source_found: (B,) bool, which sources show a face at all (video frames may not); default all.
     """
-    check_mouth(mouth)
-    target_landmarks, driving_landmarks = target_landmarks.float(), driving_landmarks.float()
+    own, share = mouth_shares(target_landmarks, driving_landmarks, size, source_landmarks, mouth, source_found)
+    driving_landmarks = driving_landmarks.float()
     interior = mouth_interior(driving_landmarks, size)  # (B, 1, R, R)
-    driving_gap = inner_lip_gap(driving_landmarks)
-    own = torch.zeros_like(driving_gap) if mouth == "network" else _usable(inner_lip_gap(target_landmarks), driving_gap, size)
-    if mouth != "source" or source_landmarks is None:
+    if share is None:
         return MouthFill(own=interior * own[:, None, None, None], source=torch.zeros_like(interior), source_read=None, interior=interior)
-    source_landmarks = torch.nan_to_num(source_landmarks.float())  # a video frame without a face: not read (below)
-    share = (1.0 - own) * _usable(inner_lip_gap(source_landmarks), driving_gap, size)
-    if source_found is not None:
-        share = share * source_found.to(share.device, share.dtype)
+    source_landmarks = torch.nan_to_num(source_landmarks.float())
     used = bool((share > 0).any())
     read = mouth_read(driving_landmarks, source_landmarks, size) if used else None
     gain = lighting_gain(target, target_landmarks, source, source_landmarks) if used and target is not None and source is not None else None

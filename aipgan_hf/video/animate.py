@@ -11,8 +11,8 @@ Two passes over the clip:
    (:meth:`ShapeModel.drive`) and renders them, 8 frames per network call (:meth:`AIPGANPipeline.drive_batch`),
    each frame's warp and paste-back into the photo in a second thread (:meth:`AIPGANPipeline.compose_frame`), then
    the frame is encoded in a third. The driving clip is decoded again for the insides of its opened mouths
-   (``mouth="source"``, the default: teeth and tongue from the driving frame, see :mod:`aipgan_hf.motion.mouth`)
-   and for ``side_by_side``.
+   (``mouth="source"``, the default: teeth and tongue from the driving frame, see :mod:`aipgan_hf.motion.mouth`;
+   only if some frame's landmarks say it will read them) and for ``side_by_side``.
 
 Relative motion (First Order Motion's mode): the target gets the *change* of expression between the reference
 frame and the current one, on top of its own resting face, so it keeps its face shape and resting expression.
@@ -230,7 +230,8 @@ def _side_by_side(driving: np.ndarray, result: np.ndarray) -> np.ndarray:
 
 def render_frames(pipe: Any, prepared: Any, driving_landmarks: np.ndarray, paste_back: bool = True,
                   frames: Iterator[tuple[np.ndarray, float]] | None = None, seconds: dict[str, float] | None = None,
-                  side_by_side: bool = False, track: ClipLandmarks | None = None, mouth: str = "source") -> Iterator[np.ndarray]:
+                  side_by_side: bool = False, track: ClipLandmarks | None = None, mouth: str = "source",
+                  reads: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """The second pass: one (H, W, 3) uint8 frame for each row of ``driving_landmarks`` ((N, 68, 2) target crop px).
 
     The network runs on :data:`RENDER_BATCH` frames at a time, and the pictures of one batch (warp and paste-back
@@ -242,8 +243,12 @@ def render_frames(pipe: Any, prepared: Any, driving_landmarks: np.ndarray, paste
         side_by_side: each frame shows the driving frame left of the result.
         track: the first pass (its frames' crop matrices: where each driving mouth is).
         mouth: as in ``pipe(..., mouth=)``: "source" takes an opened mouth's inside from the driving frame.
+        reads: :func:`reads_driving_mouth` of these frames, if already known (else it is worked out here); the
+            driving faces are cut out only for batches where some frame reads its mouth.
     """
     seconds = seconds if seconds is not None else {}
+    if reads is None and frames is not None:
+        reads = reads_driving_mouth(pipe, prepared, driving_landmarks, track, mouth)
 
     def compose(output: Any, count: int, sources: Any) -> list[np.ndarray]:
         clock = time.perf_counter()
@@ -263,8 +268,8 @@ def render_frames(pipe: Any, prepared: Any, driving_landmarks: np.ndarray, paste
             decoded = time.perf_counter()
             seconds["decode"] = seconds.get("decode", 0.0) + decoded - clock
             sources = None
-            if driving is not None and track is not None and track.matrices is not None and mouth == "source":
-                rows = slice(start, start + len(batch))
+            rows = slice(start, start + len(batch))
+            if driving is not None and reads is not None and reads[rows].any():
                 sources = driving_faces(pipe, driving, track.matrices[rows], track.unsmoothed[rows], track.found[rows], track.landmarks[rows])
             output = pipe.drive_batch(prepared, batch, sources, mouth)
             seconds["render"] = seconds.get("render", 0.0) + time.perf_counter() - decoded
@@ -274,6 +279,25 @@ def render_frames(pipe: Any, prepared: Any, driving_landmarks: np.ndarray, paste
                 yield from shown(future.result(), driven_by)
         for future, driven_by in pending:
             yield from shown(future.result(), driven_by)
+
+
+def reads_driving_mouth(pipe: Any, prepared: Any, driving_landmarks: np.ndarray, track: ClipLandmarks | None,
+                        mouth: str = "source") -> np.ndarray | None:
+    """(N,) bool: which frames take their opened mouth's inside from the driving frame (``mouth="source"``), decided
+    from landmarks as :meth:`~aipgan_hf.pipeline.AIPGANPipeline.drive_batch` will (``motion.mouth.mouth_shares``);
+    None when none can (another ``mouth``, or no crop matrices in ``track``)."""
+    if mouth != "source" or track is None or track.matrices is None:
+        return None
+    import torch
+
+    from ..motion.mouth import mouth_shares
+
+    found = np.asarray(track.found, dtype=bool)
+    sources = np.where(found[:, None, None], np.nan_to_num(track.unsmoothed), track.landmarks).astype(np.float32)  # as driving_faces
+    target = torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None].expand(len(driving_landmarks), -1, -1)
+    _, share = mouth_shares(target, torch.as_tensor(np.asarray(driving_landmarks, dtype=np.float32)), pipe.resolution,
+                            torch.from_numpy(sources), mouth, torch.from_numpy(found))
+    return (share > 0).numpy()
 
 
 def _take(frames: Iterator[tuple[np.ndarray, float]], count: int) -> list[tuple[np.ndarray, float]]:
@@ -344,7 +368,7 @@ def animate(
         target_face_index: which face of the target photo (largest first).
         max_frame_pixels: refuse clips with larger frames.
         mouth: where an opened mouth's inside comes from, as in ``pipe(..., mouth=)``: "source" (default) the
-            target's own open mouth, else the driving frame's (the clip is decoded a second time for it), "own",
+            target's own open mouth, else the driving frame's (the clip is decoded a second time where a frame uses it), "own",
             "network".
 
     Raises:
@@ -363,8 +387,9 @@ def animate(
     track = track_clip(pipe.processor, info, smoothing, max_seconds, progress, seconds)
     reference_index, driving_landmarks = drive_clip(pipe, prepared, track, relative, reference, expression_strength, offset)
     count = len(driving_landmarks)
-    again = read_frames(info, max_seconds) if side_by_side or mouth == "source" else None
-    frames = render_frames(pipe, prepared, driving_landmarks, paste_back, again, seconds, side_by_side, track, mouth)
+    reads = reads_driving_mouth(pipe, prepared, driving_landmarks, track, mouth)
+    again = read_frames(info, max_seconds) if side_by_side or (reads is not None and reads.any()) else None
+    frames = render_frames(pipe, prepared, driving_landmarks, paste_back, again, seconds, side_by_side, track, mouth, reads)
     images: list[np.ndarray] | None = None
     if output is None:
         images = []
@@ -448,4 +473,4 @@ class LiveAnimator:
 
 
 __all__ = ["AnimationResult", "ClipLandmarks", "DrivingFace", "LiveAnimator", "animate", "drive_clip",
-           "mouth_opening", "reference_landmarks", "render_frames", "track_clip"]
+           "mouth_opening", "reads_driving_mouth", "reference_landmarks", "render_frames", "track_clip"]
