@@ -44,7 +44,7 @@ from .files import atomic_directory
 from .landmarks import mouth_interior
 from .modeling import AIPGANGenerator, GeneratorOutput
 from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow, warp
-from .motion.mouth import MOUTH_EXEMPLAR_NAME, MouthExemplar, check_mouth, plan_mouth
+from .motion.mouth import MOUTH_EXEMPLAR_NAME, DrivingFaces, MouthExemplar, check_mouth, plan_mouth
 from .motion.photo import PhotoReader, PhotoWarper
 from .processing import AlignedFace, FaceProcessor, Photo, face_mask, image_to_tensor, tensor_to_image, to_grey
 
@@ -106,23 +106,6 @@ class PreparedTarget:
     identity: Any
     warper: PhotoWarper | None = field(default=None, repr=False)  # made at the first paste-back, then reused
     photo_texture: bool = True
-
-
-@dataclass
-class DrivingFaces:
-    """Driving faces for :meth:`AIPGANPipeline.drive_batch` (video frames): where their mouths' insides are read.
-
-    Attributes:
-        frames: N (H, W, 3) uint8 frames. matrices: (N, 2, 3) frame -> crop similarities.
-        crops: (N, 3, R, R) their aligned crops in [-1, 1]. landmarks: (N, 68, 2) their crop-frame landmarks.
-        found: (N,) bool, which frames show a face (the others' entries are ignored).
-    """
-
-    frames: list[np.ndarray]
-    matrices: np.ndarray
-    crops: torch.Tensor
-    landmarks: np.ndarray
-    found: np.ndarray
 
 
 def _naming(role: str, step: Any, *args: Any, **kwargs: Any) -> Any:

@@ -119,6 +119,23 @@ class MouthFill:
         return filled + self.source.to(image.dtype) * (moved - filled)
 
 
+@dataclass
+class DrivingFaces:
+    """Driving faces for :meth:`~aipgan_hf.pipeline.AIPGANPipeline.drive_batch` (video frames): where their mouths' insides are read.
+
+    Attributes:
+        frames: N (H, W, 3) uint8 frames. matrices: (N, 2, 3) frame -> crop similarities.
+        crops: (N, 3, R, R) their aligned crops in [-1, 1]. landmarks: (N, 68, 2) their crop-frame landmarks.
+        found: (N,) bool, which frames show a face (the others' entries are ignored).
+    """
+
+    frames: list[np.ndarray]
+    matrices: np.ndarray
+    crops: torch.Tensor
+    landmarks: np.ndarray
+    found: np.ndarray
+
+
 def face_colour(image: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, 3) mean colour in [0, 1] of (B, 3, R, R) crops in [-1, 1] inside the face outline (jaw, then the brows),
     and (B,) how far its channels stray from their mean there (0 for a black-and-white photo); measured at 32 px

@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from ..errors import ConfigError
 from ..faces.align import crop_matrix, warp_to_crop
 from ..landmarks import LEFT_EYE, RIGHT_EYE, inner_lip_gap
-from ..motion.mouth import check_mouth
-from ..processing import FaceProcessor, apply_affine
+from ..motion.mouth import DrivingFaces, check_mouth, mouth_shares
+from ..processing import FaceProcessor, apply_affine, image_to_tensor
 from .clips import (
     DEFAULT_MAX_FRAME_PIXELS,
     DEFAULT_MAX_SECONDS,
@@ -288,10 +289,6 @@ def reads_driving_mouth(pipe: Any, prepared: Any, driving_landmarks: np.ndarray,
     None when none can (another ``mouth``, or no crop matrices in ``track``)."""
     if mouth != "source" or track is None or track.matrices is None:
         return None
-    import torch
-
-    from ..motion.mouth import mouth_shares
-
     found = np.asarray(track.found, dtype=bool)
     sources = np.where(found[:, None, None], np.nan_to_num(track.unsmoothed), track.landmarks).astype(np.float32)  # as driving_faces
     target = torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None].expand(len(driving_landmarks), -1, -1)
@@ -313,9 +310,6 @@ def driving_faces(pipe: Any, frames: list[np.ndarray], matrices: np.ndarray, lan
     """``pipe.drive_batch``'s ``DrivingFaces`` for driving frames: their (N, 2, 3) crop matrices and unsmoothed
     (N, 68, 2) crop-frame landmarks where ``found``; frames without a face give ``fallback`` landmarks (any finite
     ones: they are not read)."""
-    from ..pipeline import DrivingFaces
-    from ..processing import image_to_tensor
-
     found = np.asarray(found, dtype=bool).copy()
     landmarks = np.where(found[:, None, None], np.nan_to_num(landmarks), fallback)
     resolution = pipe.resolution
