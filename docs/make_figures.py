@@ -42,16 +42,19 @@ def strip(images: list[Image.Image], labels: list[str], size: int = 192) -> Imag
 
 def mouth_gap(pipe, image: Image.Image) -> float:
     """Inner-lip gap over mouth width, read by dlib on the image (the measure a user's eye agrees with)."""
-    from aipgan_hf.landmarks import inner_lip_gap
+    from aipgan_hf.landmarks import MOUTH, inner_lip_gap
 
     landmarks = pipe.processor.align(np.asarray(image.convert("RGB"))).crop_landmarks
-    return float(inner_lip_gap(landmarks) / np.linalg.norm(landmarks[54] - landmarks[48]))
+    mouth = landmarks[MOUTH]
+    return float(inner_lip_gap(landmarks) / np.linalg.norm(mouth[6] - mouth[0]))  # over the corner-to-corner width
 
 
 def mouth_close_up(photo: Image.Image, landmarks: np.ndarray) -> Image.Image:
     """The mouth of a photo (its 20 mouth landmarks, photo pixels): a square of 1.6 mouth widths."""
-    mouth = landmarks[48:68]
-    centre, half = mouth.mean(axis=0), 0.8 * np.linalg.norm(mouth[6] - mouth[0])
+    from aipgan_hf.landmarks import MOUTH
+
+    mouth = landmarks[MOUTH]
+    centre, half = mouth.mean(axis=0), 0.8 * np.linalg.norm(mouth[6] - mouth[0])  # 6 and 0: the corners
     return photo.convert("RGB").crop((*(centre - half).round().astype(int), *(centre + half).round().astype(int)))
 
 
