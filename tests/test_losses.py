@@ -56,6 +56,9 @@ def test_polygon_mask_fills_the_inside_only():
     square = torch.tensor([[[2.0, 2.0], [6.0, 2.0], [6.0, 6.0], [2.0, 6.0]]])
     mask = losses.polygon_mask(square, 8)[0, 0]
     assert mask.sum() == 16 and mask[2:6, 2:6].all() and mask[:2].sum() == 0 and mask[:, 6:].sum() == 0
+    # pixel i's centre is at i (the landmarks' convention): a square from 2.25 to 5.75 holds the centres 3, 4, 5
+    inner = losses.polygon_mask(torch.tensor([[[2.25, 2.25], [5.75, 2.25], [5.75, 5.75], [2.25, 5.75]]]), 8)[0, 0]
+    assert inner.sum() == 9 and inner[3:6, 3:6].all()
 
 
 def _mouth(gap: float) -> torch.Tensor:
