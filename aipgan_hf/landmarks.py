@@ -56,7 +56,7 @@ def region_indices(slices: list[slice]) -> list[int]:
 
 def polygon_mask(points: torch.Tensor, size: int) -> torch.Tensor:
     """(B, 1, R, R) in {0, 1}: pixels inside the closed polygon ``points`` (B, N, 2) in pixels (even-odd rule).
-    Pixel (i, j)'s centre is the point (j, i), as for landmarks and ``motion.pixels_to_normalised``."""
+    Pixel (i, j)'s centre is the point (j, i), as for landmarks and ``motion.flow.pixels_to_normalised``."""
     centres = torch.arange(size, dtype=points.dtype, device=points.device)
     y, x = centres[:, None], centres[None, :]  # (R, 1), (1, R)
     inside = torch.zeros(points.shape[0], size, size, dtype=torch.bool, device=points.device)

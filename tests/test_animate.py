@@ -31,7 +31,15 @@ from aipgan_hf.video import (
     probe_clip,
     read_frames,
 )
-from aipgan_hf.video.animate import RENDER_BATCH, ClipLandmarks, LiveAnimator, reads_driving_mouth, reference_landmarks, track_clip
+from aipgan_hf.video.animate import (
+    RENDER_BATCH,
+    ClipLandmarks,
+    LiveAnimator,
+    driving_faces,
+    reads_driving_mouth,
+    reference_landmarks,
+    track_clip,
+)
 from aipgan_hf.video.clips import BackgroundEncoder, ClipWriter
 from aipgan_hf.video.tracking import FaceTracker, landmark_filter
 from benchmarks import benchmark_animate as bench
@@ -199,6 +207,19 @@ def test_the_driving_frames_faces_are_handed_to_the_network_for_their_mouths(cli
     assert own.sources == [None] * 2 * len(given) and len(decodes) == 2
     with pytest.raises(ConfigError, match="mouth must be one of"):
         animate(own, clips["gap"], clips["target"], mouth="teeth")
+
+
+def test_only_batches_with_a_frame_that_reads_its_mouth_get_the_driving_faces(grace_hopper, tmp_path, monkeypatch):
+    """Eight frames of the astronaut's open mouth driving Hopper's closed one, then eight without a face: the first
+    batch is handed its driving faces, the second (no frame reads a mouth) none, and none are cut out for it."""
+    cut = []
+    monkeypatch.setattr(animate_module, "driving_faces", lambda *args: cut.append(1) or driving_faces(*args))
+    clip = bench.write_clip(tmp_path / "half.mp4", bench.astronaut_frames(RENDER_BATCH) + [np.full((256, 256, 3), 120, np.uint8)] * RENDER_BATCH,
+                            fps=FPS, audio_hz=None)
+    fake = FakePipeline()
+    animate(fake, clip, grace_hopper, relative=False)
+    assert [type(sources).__name__ for sources in fake.sources] == ["DrivingFaces", "NoneType"] and len(cut) == 1
+    assert fake.sources[0].found.all()
 
 
 def test_frames_without_a_face_keep_the_last_pose_and_are_counted(clips):
@@ -390,8 +411,8 @@ def test_bundled_pipeline_animates_the_synthetic_clip(pipe, clips, tmp_path):
 
 
 def test_frames_that_read_no_driving_mouth_come_out_the_same_without_the_driving_faces(pipe, clips):
-    """The astronaut driving her own photo relatively: no frame reads its driving mouth, so no driving face is cut
-    out; handing every batch its driving faces anyway gives the same frames, bit for bit."""
+    """The astronaut driving her own photo relatively: no frame reads its driving mouth; handing every batch its
+    driving faces anyway gives the same frames, bit for bit."""
     info = probe_clip(clips["moving"])
     prepared = pipe.prepare_target(clips["target"])
     track = track_clip(pipe.processor, info)

@@ -105,8 +105,12 @@ def test_a_grey_sources_inside_takes_the_colour_targets_tint():
     target_luma = float((target[0, :, 0, 0] + 1.0) / 2.0 @ luma)  # the grey's brightness gain (1.07) brings it here
     assert teeth[0] > teeth[1] + 0.05 > teeth[2] + 0.1 and float((teeth + 1.0) / 2.0 @ luma) == pytest.approx(target_luma, abs=0.005)
     coloured = torch.tensor([0.1, 0.3, 0.5]).view(1, 3, 1, 1).expand(1, 3, SIZE, SIZE)
-    gain = lighting_gain(target, source, coloured, source)[0]
-    assert gain[0] == gain[1] == gain[2]
+    gains = lighting_gain(target.expand(2, -1, -1, -1), source.expand(2, -1, -1), torch.cat([coloured, grey]), source.expand(2, -1, -1))
+    ratio = target_luma / float((coloured[0, :, 0, 0] + 1.0) / 2.0 @ luma)  # 1.01: inside GAIN_RANGE
+    assert gains[0].tolist() == pytest.approx([ratio] * 3, abs=1e-5)  # the colour source: the brightness ratio, every channel
+    assert torch.equal(gains[1], fill.source_gain[0])  # its grey neighbour in the batch is tinted as on its own
+    grey_into_grey = lighting_gain(torch.full_like(grey, 0.5), source, grey, source)[0]  # a grey target: no tint to take
+    assert grey_into_grey.tolist() == pytest.approx([0.75 / 0.6] * 3, abs=1e-5)
 
 
 def _similarity(angle: float, scale: float, shift: tuple[float, float]) -> np.ndarray:

@@ -51,13 +51,15 @@ MIN_GAP = 1.0 / 128
 """Inner-lip gaps below this share of the crop side (1 px of a 128-px crop) count as a closed mouth."""
 
 GAIN_RANGE = (0.9, 2.5)
-"""Bounds of :func:`lighting_gain`. The ratio of two faces' brightness is lighting and skin tone together, and
+"""Bounds of :func:`lighting_gain`'s brightness ratio (a grey source's tint then multiplies it per channel). The ratio of two faces' brightness is lighting and skin tone together, and
 teeth are about as white in any face: the gain lifts an underexposed source's teeth (a ratio of 2 or 3 is
 lighting) but hardly darkens teeth put into a darker face (the astronaut's into Hopper's: 0.81, mostly skin)."""
 
-GREY_CHROMA = 0.01
-"""A face whose channels differ by less than this on average (in [0, 1] units, inside its outline) is
-black-and-white: JPEG's chroma noise in a grey photo is a few thousandths."""
+GREY_CHROMA = (0.02, 0.05)
+"""How far a face's channels stray from their mean, on average inside its outline, as a share of its luma: up to
+the first value it is black-and-white and its mouth inside takes the target's tint in full; from the second it is
+in colour and takes none (the least colourful of 1,500 colour test faces: 0.06); in part in between, so that a
+nearly colourless clip does not flicker between the two."""
 
 GREY_TINT = 0.5
 """How much of the target face's tint (its mean colour over its mean luma) a grey source's inside takes, as a
@@ -149,23 +151,21 @@ def face_colour(image: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Ten
     return (small * inside).sum(dim=(2, 3)) / area[:, None], (chroma * inside).sum(dim=(1, 2, 3)) / area
 
 
-def face_brightness(image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-    """(B,) mean luma in [0, 1] inside the face outline (:func:`face_colour`)."""
-    return face_colour(image, landmarks)[0] @ torch.tensor(LUMA, device=image.device)
-
-
 def lighting_gain(target: torch.Tensor, target_landmarks: torch.Tensor, source: torch.Tensor, source_landmarks: torch.Tensor) -> torch.Tensor:
     """(B, 3) per-channel factor for the source's pixels: how much brighter the target's face is than the source's
-    (mean luma, within :data:`GAIN_RANGE`), and for a black-and-white source (:data:`GREY_CHROMA`) the target
-    face's tint to the power :data:`GREY_TINT`, normalised to keep the brightness."""
+    (mean luma, within :data:`GAIN_RANGE`), times, for a black-and-white source (:data:`GREY_CHROMA`), the target
+    face's tint to the power :data:`GREY_TINT`, normalised to keep the brightness. A colour source gets the
+    brightness ratio on every channel, unchanged."""
     luma = torch.tensor(LUMA, device=target.device)
     target_colour, _ = face_colour(target, target_landmarks)
     source_colour, source_chroma = face_colour(source, source_landmarks)
-    target_luma = (target_colour @ luma).clamp(min=1e-3)
-    gain = (target_luma / (source_colour @ luma).clamp(min=1e-3)).clamp(*GAIN_RANGE)[:, None].expand(-1, 3)  # (B, 3)
-    tint = (target_colour / target_luma[:, None]).clamp(min=1e-3) ** GREY_TINT
+    target_luma, source_luma = (target_colour @ luma).clamp(min=1e-3), (source_colour @ luma).clamp(min=1e-3)
+    gain = (target_luma / source_luma).clamp(*GAIN_RANGE)[:, None].expand(-1, 3)  # (B, 3)
+    low, high = GREY_CHROMA
+    grey = ((high - source_chroma / source_luma) / (high - low)).clamp(0.0, 1.0)  # (B,) 1: black-and-white, 0: colour
+    tint = (target_colour / target_luma[:, None]).clamp(min=1e-3) ** (GREY_TINT * grey[:, None])
     tint = tint / (tint @ luma)[:, None]  # a tint keeps the luma
-    return torch.where((source_chroma < GREY_CHROMA)[:, None], gain * tint, gain)
+    return torch.where((grey > 0)[:, None], gain * tint, gain)
 
 
 def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int) -> torch.Tensor:

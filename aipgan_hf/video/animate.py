@@ -290,11 +290,20 @@ def reads_driving_mouth(pipe: Any, prepared: Any, driving_landmarks: np.ndarray,
     if mouth != "source" or track is None or track.matrices is None:
         return None
     found = np.asarray(track.found, dtype=bool)
-    sources = np.where(found[:, None, None], np.nan_to_num(track.unsmoothed), track.landmarks).astype(np.float32)  # as driving_faces
-    target = torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None].expand(len(driving_landmarks), -1, -1)
-    _, share = mouth_shares(target, torch.as_tensor(np.asarray(driving_landmarks, dtype=np.float32)), pipe.resolution,
-                            torch.from_numpy(sources), mouth, torch.from_numpy(found))
-    return (share > 0).numpy()
+    device = getattr(pipe, "device", torch.device("cpu"))  # where drive_batch decides it: the same rounding
+
+    def tensor(points: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(points, dtype=np.float32), device=device)
+
+    target = tensor(prepared.landmarks)[None].expand(len(driving_landmarks), -1, -1)
+    sources = tensor(_face_landmarks(track.unsmoothed, found, track.landmarks))
+    _, share = mouth_shares(target, tensor(driving_landmarks), pipe.resolution, sources, mouth, torch.as_tensor(found, device=device))
+    return (share > 0).cpu().numpy()
+
+
+def _face_landmarks(landmarks: np.ndarray, found: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """(N, 68, 2) float32: ``landmarks`` where ``found``, else ``fallback`` (any finite points: they are not read)."""
+    return np.where(np.asarray(found, dtype=bool)[:, None, None], np.nan_to_num(landmarks), fallback).astype(np.float32)
 
 
 def _take(frames: Iterator[tuple[np.ndarray, float]], count: int) -> list[tuple[np.ndarray, float]]:
@@ -311,12 +320,11 @@ def driving_faces(pipe: Any, frames: list[np.ndarray], matrices: np.ndarray, lan
     (N, 68, 2) crop-frame landmarks where ``found``; frames without a face give ``fallback`` landmarks (any finite
     ones: they are not read)."""
     found = np.asarray(found, dtype=bool).copy()
-    landmarks = np.where(found[:, None, None], np.nan_to_num(landmarks), fallback)
+    landmarks = _face_landmarks(landmarks, found, fallback)
     resolution = pipe.resolution
     crops = [warp_to_crop(frame, matrix, resolution) if seen else np.zeros((resolution, resolution, 3), np.uint8)
              for frame, matrix, seen in zip(frames, matrices, found)]
-    return DrivingFaces(frames=frames, matrices=matrices, crops=image_to_tensor(np.stack(crops)), landmarks=landmarks.astype(np.float32),
-                        found=found)
+    return DrivingFaces(frames=frames, matrices=matrices, crops=image_to_tensor(np.stack(crops)), landmarks=landmarks, found=found)
 
 
 def animate(
@@ -362,7 +370,7 @@ def animate(
         target_face_index: which face of the target photo (largest first).
         max_frame_pixels: refuse clips with larger frames.
         mouth: where an opened mouth's inside comes from, as in ``pipe(..., mouth=)``: "source" (default) the
-            target's own open mouth, else the driving frame's (the clip is decoded a second time where a frame uses it), "own",
+            target's own open mouth, else the driving frame's (the clip is decoded a second time if a frame uses it), "own",
             "network".
 
     Raises:
