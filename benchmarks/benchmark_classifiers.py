@@ -11,6 +11,8 @@ On the evaluation's cross-person pairs (``python -m aipgan_hf.evaluate``'s, same
 - **stability**: the share of the source crops themselves that keep their label after a Gaussian blur of 0.5 and
   0.8 px (a real photo, a little softer: the ceiling of any agreement for an output that is not pixel-sharp);
 - the labels it gives the sources' neutral references S0.
+And how sharp the outputs are: the median ratio of their Laplacian energy to the targets' (inside the face),
+beside that of the targets blurred by each of ``BLURS``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,20 @@ def outputs(pipe, pairs, data, strength: float, batch_size: int = 16) -> list[np
     return images
 
 
+def sharpness(image: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey face (the crop's middle, where the face is)."""
+    from scipy.ndimage import laplace
+
+    side = image.shape[0]
+    return float(laplace(image.astype(np.float64).mean(axis=2)[side * 3 // 16: side * 7 // 8, side * 3 // 16: side * 13 // 16]).var())
+
+
+def blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(image.astype(np.float64), (sigma, sigma, 0)).round().clip(0, 255).astype(np.uint8)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="dataset folder from training/prepare_dataset.py")
@@ -59,8 +75,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max_pairs", type=int, default=200, help="pairs of both kinds drawn, as the evaluation's")
     parser.add_argument("--strengths", default="1", help="comma list of expression strengths")
     args = parser.parse_args(argv)
-    from scipy.ndimage import gaussian_filter
-
     from aipgan_hf import AIPGANPipeline
 
     dataset = load_split(args.dataset, args.split)
@@ -71,6 +85,14 @@ def main(argv: list[str] | None = None) -> dict:
     made = {strength: outputs(pipe, pairs, data, strength) for strength in strengths}
     figures: dict = {"pairs": len(pairs)}
     print(f"{len(pairs)} cross-person pairs of {args.split!r}\n")
+    targets = [data.images[p.target] for p in pairs]
+
+    def ratio(images: list[np.ndarray]) -> float:
+        return float(np.median([sharpness(a) / sharpness(t) for a, t in zip(images, targets)]))
+
+    figures["sharpness against the targets"] = {"outputs": ratio(made[strengths[0]]),
+                                                **{f"targets blurred {sigma:g} px": ratio([blur(t, sigma) for t in targets]) for sigma in (0.4, *BLURS)}}
+    print("Laplacian energy against the targets': " + ", ".join(f"{k} {v:.2f}" for k, v in figures["sharpness against the targets"].items()) + "\n")
     for name in sorted(CLASSIFIERS):
         classifier = ExpressionClassifier(name)
 
@@ -84,10 +106,9 @@ def main(argv: list[str] | None = None) -> dict:
             row[f"strength {strength:g}"] = {"agrees_with_source": float(np.mean(labels == sources)),
                                              "agrees_with_target": float(np.mean(labels == targets))}
         for sigma in BLURS:
-            blurred = read(gaussian_filter(data.images[p.source].astype(np.float64), (sigma, sigma, 0)).round().clip(0, 255).astype(np.uint8)
-                           for p in pairs)
+            blurred = read(blur(data.images[p.source], sigma) for p in pairs)
             row[f"source kept after a {sigma:g}-px blur"] = float(np.mean(blurred == sources))
-        row["neutral references read as"] = dict(Counter(read(data.images[p.reference] for p in pairs)).most_common(3))
+        row["neutral references read as"] = dict(Counter(map(str, read(data.images[p.reference] for p in pairs))).most_common(3))
         figures[name] = row
         print(f"{name}: target unchanged agrees with the source {row['target_agrees_with_source']:.2f}")
         for strength in strengths:
