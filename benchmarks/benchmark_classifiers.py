@@ -2,17 +2,18 @@
 """How the expression classifiers of the evaluation read faces: what their "agreement" figures can and cannot show.
 
     python benchmarks/benchmark_classifiers.py --dataset data_build/aipgan-faces-128 --split test
-    python benchmarks/benchmark_classifiers.py --dataset ... --split validation --strengths 1,1.25,1.5
+    python benchmarks/benchmark_classifiers.py --dataset ... --split validation --max_pairs 240 --strengths 1,1.5
 
-On the evaluation's cross-person pairs (``python -m aipgan_hf.evaluate``'s, same seed), for each classifier:
+On the evaluation's cross-person pairs (those of ``python -m aipgan_hf.evaluate`` with the same ``--max_pairs`` and
+its default seed and pairs per person), for each classifier:
 - **agreement** of the single-photo output's label with the source's (the evaluation's figure), and with the
   *target's* (a classifier that reads the person more than the expression agrees with the target), at each
   ``--strengths`` value of ``expression_strength``;
 - **stability**: the share of the source crops themselves that keep their label after a Gaussian blur of 0.5 and
   0.8 px (a real photo, a little softer: the ceiling of any agreement for an output that is not pixel-sharp);
-- the labels it gives the sources' neutral references S0.
-And how sharp the outputs are: the median ratio of their Laplacian energy to the targets' (inside the face),
-beside that of the targets blurred by each of ``BLURS``.
+- the labels it gives the sources' neutral references S0 (each reference once).
+And how sharp the outputs are (at the first ``--strengths`` value): the median ratio of their Laplacian energy to
+the targets' (inside the face), beside that of the targets blurred by each of :data:`SHARPNESS_BLURS`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs  # noqa: E402
 
 BLURS = (0.5, 0.8)
 """Gaussian sigmas (crop pixels) of the stability check."""
+SHARPNESS_BLURS = (0.4, 0.5, 0.8)
+"""Gaussian sigmas (crop pixels) of the targets the outputs' sharpness is set beside."""
 
 
 def outputs(pipe, pairs, data, strength: float, batch_size: int = 16) -> list[np.ndarray]:
@@ -62,6 +65,7 @@ def sharpness(image: np.ndarray) -> float:
 
 
 def blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """(R, R, 3) uint8 ``image`` blurred by a Gaussian of ``sigma`` pixels (not across channels)."""
     from scipy.ndimage import gaussian_filter
 
     return gaussian_filter(image.astype(np.float64), (sigma, sigma, 0)).round().clip(0, 255).astype(np.uint8)
@@ -85,13 +89,13 @@ def main(argv: list[str] | None = None) -> dict:
     made = {strength: outputs(pipe, pairs, data, strength) for strength in strengths}
     figures: dict = {"pairs": len(pairs)}
     print(f"{len(pairs)} cross-person pairs of {args.split!r}\n")
-    targets = [data.images[p.target] for p in pairs]
+    target_images = [data.images[p.target] for p in pairs]
 
     def ratio(images: list[np.ndarray]) -> float:
-        return float(np.median([sharpness(a) / sharpness(t) for a, t in zip(images, targets)]))
+        return float(np.median([sharpness(a) / sharpness(t) for a, t in zip(images, target_images)]))
 
     figures["sharpness against the targets"] = {"outputs": ratio(made[strengths[0]]),
-                                                **{f"targets blurred {sigma:g} px": ratio([blur(t, sigma) for t in targets]) for sigma in (0.4, *BLURS)}}
+                                                **{f"targets blurred {sigma:g} px": ratio([blur(t, sigma) for t in target_images]) for sigma in SHARPNESS_BLURS}}
     print("Laplacian energy against the targets': " + ", ".join(f"{k} {v:.2f}" for k, v in figures["sharpness against the targets"].items()) + "\n")
     for name in sorted(CLASSIFIERS):
         classifier = ExpressionClassifier(name)
@@ -99,16 +103,17 @@ def main(argv: list[str] | None = None) -> dict:
         def read(images) -> np.ndarray:
             return np.array(classifier.predict(list(images)))
 
-        sources, targets = read(data.images[p.source] for p in pairs), read(data.images[p.target] for p in pairs)
-        row = {"target_agrees_with_source": float(np.mean(targets == sources))}
+        source_labels, target_labels = read(data.images[p.source] for p in pairs), read(target_images)
+        row = {"target_agrees_with_source": float(np.mean(target_labels == source_labels))}
         for strength, images in made.items():
             labels = read(images)
-            row[f"strength {strength:g}"] = {"agrees_with_source": float(np.mean(labels == sources)),
-                                             "agrees_with_target": float(np.mean(labels == targets))}
+            row[f"strength {strength:g}"] = {"agrees_with_source": float(np.mean(labels == source_labels)),
+                                             "agrees_with_target": float(np.mean(labels == target_labels))}
         for sigma in BLURS:
             blurred = read(blur(data.images[p.source], sigma) for p in pairs)
-            row[f"source kept after a {sigma:g}-px blur"] = float(np.mean(blurred == sources))
-        row["neutral references read as"] = dict(Counter(map(str, read(data.images[p.reference] for p in pairs))).most_common(3))
+            row[f"source kept after a {sigma:g}-px blur"] = float(np.mean(blurred == source_labels))
+        references = sorted({p.reference for p in pairs})
+        row["neutral references read as"] = dict(Counter(map(str, read(data.images[r] for r in references))).most_common(3))
         figures[name] = row
         print(f"{name}: target unchanged agrees with the source {row['target_agrees_with_source']:.2f}")
         for strength in strengths:
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
                   f"with the target {cell['agrees_with_target']:.2f}")
         print("  " + ", ".join(f"sources keep their label after a {sigma:g}-px blur: {row[f'source kept after a {sigma:g}-px blur']:.2f}"
                                for sigma in BLURS))
-        print(f"  neutral references read as {row['neutral references read as']}")
+        print(f"  the {len(references)} neutral references read as {row['neutral references read as']}")
     return figures
 
 

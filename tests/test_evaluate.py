@@ -560,3 +560,19 @@ def test_relative_driving_carries_the_sources_change_on_the_built_validation_spl
     single, relative, oracle = (figures[name]["mean_r"] for name in list(figures) if name != "replace the target's expression")
     assert oracle > 0.95 and relative > 0.93 and relative > single + 0.1
     assert min(figures["relative to S0 (source_reference=, video)"]["slopes"]) > 0.8  # not shrunk
+
+
+@pytest.mark.skipif(not BUILT_DATASET.is_dir(), reason=f"needs the built dataset at {BUILT_DATASET}")
+def test_the_classifier_benchmark_reads_the_evaluations_pairs_on_the_built_test_split():
+    """benchmarks/benchmark_classifiers.py on the evaluation's 100 test cross-person pairs: every share is a share,
+    fer's agreement is above the unchanged target's, a blur costs facex more of its own labels than fer, and the
+    outputs are softer than the targets but sharper than a 0.8-px blur of them."""
+    from benchmarks import benchmark_classifiers
+
+    figures = benchmark_classifiers.main(["--dataset", str(BUILT_DATASET), "--split", "test"])
+    assert figures["pairs"] == 100
+    fer, facex = figures["fer"], figures["facex"]
+    assert fer["strength 1"]["agrees_with_source"] > fer["target_agrees_with_source"]
+    assert facex["source kept after a 0.8-px blur"] < fer["source kept after a 0.8-px blur"] <= 1.0
+    sharpness = figures["sharpness against the targets"]
+    assert sharpness["targets blurred 0.8 px"] < sharpness["outputs"] < 1.0
