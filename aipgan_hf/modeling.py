@@ -96,7 +96,7 @@ class Decoder(nn.Module):
             x = self.ups[index](x)  # (B, C_i, R/2**(i+1), ...)
             x = self.fusions[index](self.blocks[index](x), identity[index], expression[index])
         x = self.final_up(x)  # (B, C_0, R, R)
-        x = self.refine(torch.cat([x, same_memory_format(warped_target, x)], dim=1))
+        x = self.refine(torch.cat([x, same_memory_format(warped_target, x)], dim=1))  # (B, C_0 + 3, R, R) -> (B, C_0, R, R)
         out = self.to_output(x)  # (B, 4, R, R)
         # tanh of the whole (channels-last) ``out``, then the slice: on the slice's strides tanh runs 30 x slower
         colour, mask = torch.tanh(out)[:, :-1], torch.sigmoid(out[:, -1:]) * self.face.to(out.dtype)  # (B, 1, R, R)

@@ -165,14 +165,14 @@ class FaceDetector:
         shape = self.predictor(rgb, dlib_rectangle(box))
         return np.array([(point.x, point.y) for point in shape.parts()], dtype=np.float32)
 
-    def find(self, rgb: np.ndarray, detection_size: int) -> list[DetectedFace]:
+    def find(self, rgb: np.ndarray, detection_size: int, grey: Image.Image | None = None) -> list[DetectedFace]:
         """All faces in ``rgb`` (any size), largest first, in ``rgb``'s coordinates.
 
         Detection runs on a grey copy whose longest side is at most ``detection_size``; landmarks are
-        fitted on ``rgb`` itself.
+        fitted on ``rgb`` itself. ``grey``: ``rgb`` in grey (:func:`grey_image`), if already made.
         """
         rgb = np.ascontiguousarray(rgb)
-        small, small_to_photo = _grey_copy(Image.fromarray(rgb).convert("L"), detection_size)
+        small, small_to_photo = _grey_copy(grey_image(rgb) if grey is None else grey, detection_size)
         side = max(small.shape)
         upsample = _upsampling(side, 400)
 
@@ -201,7 +201,8 @@ class FaceDetector:
         fallback = self._tight_crop_face(rgb)
         return [] if fallback is None else [fallback]
 
-    def find_largest(self, rgb: np.ndarray, detection_size: int = QUICK_DETECTION_SIZE, limit: int = DEFAULT_DETECTION_SIZE) -> DetectedFace | None:
+    def find_largest(self, rgb: np.ndarray, detection_size: int = QUICK_DETECTION_SIZE, limit: int = DEFAULT_DETECTION_SIZE,
+                     grey: Image.Image | None = None) -> DetectedFace | None:
         """The largest face, from the detector on a grey copy of at most ``detection_size`` pixels a side (no
         upsampling, no fallbacks), or None where this cannot tell and :meth:`find` must look.
 
@@ -210,9 +211,9 @@ class FaceDetector:
         side, under half the pixels of the full search's 640), and answered for if boxed at
         :data:`QUICK_SECOND_LOOK_MIN` pixels or more there. None where no face is seen, the second copy would
         reach ``limit`` (the full search's size) or the photo's, another face is about as large
-        (:data:`QUICK_RUNNER_UP`), or the photo is no larger than the first copy."""
+        (:data:`QUICK_RUNNER_UP`), or the photo is no larger than the first copy. ``grey`` as for :meth:`find`."""
         rgb = np.ascontiguousarray(rgb)
-        grey = Image.fromarray(rgb).convert("L")
+        grey = grey_image(rgb) if grey is None else grey
         size = detection_size
         for second_look in (False, True):
             if size >= min(limit, max(grey.size)):
@@ -308,6 +309,11 @@ class FaceDetector:
         return float(np.mean(movements))
 
 
+def grey_image(rgb: np.ndarray) -> Image.Image:
+    """(H, W, 3) uint8 ``rgb`` as a Pillow "L" image, what the detector looks at (scaled down first)."""
+    return Image.fromarray(np.ascontiguousarray(rgb)).convert("L")
+
+
 def _grey_copy(grey: Image.Image, size: int) -> tuple[np.ndarray, np.ndarray]:
     """A grey photo scaled down (never up) to ``size`` pixels on its longest side, and the (2, 3) map from its
     pixels to the photo's."""
@@ -324,8 +330,8 @@ def _overlap(first: tuple[float, ...], second: tuple[float, ...]) -> float:
     width = max(0.0, min(first[2], second[2]) - max(first[0], second[0]))
     height = max(0.0, min(first[3], second[3]) - max(first[1], second[1]))
     inter = width * height
-    area = lambda box: (box[2] - box[0]) * (box[3] - box[1])
-    return inter / max(area(first) + area(second) - inter, 1e-9)
+    union = (first[2] - first[0]) * (first[3] - first[1]) + (second[2] - second[0]) * (second[3] - second[1]) - inter
+    return inter / max(union, 1e-9)
 
 
 def _upsampling(side: int, target: int) -> int:

@@ -22,7 +22,15 @@ from PIL import Image
 from aipgan_hf.errors import ConfigError, FaceIndexError, FaceTooSmallError, ImageTooSmallError, NoFaceError
 from aipgan_hf.faces.align import CANONICAL_BOX, AlignedFace, align_face
 from aipgan_hf.faces.decode import Photo, load_image, load_photo
-from aipgan_hf.faces.detect import DEFAULT_DETECTION_SIZE, QUICK_DETECTION_SIZE, DetectedFace, FaceDetector, dlib_model_path, dlib_rectangle
+from aipgan_hf.faces.detect import (
+    DEFAULT_DETECTION_SIZE,
+    QUICK_DETECTION_SIZE,
+    DetectedFace,
+    FaceDetector,
+    dlib_model_path,
+    dlib_rectangle,
+    grey_image,
+)
 from aipgan_hf.faces.paste import paste_face, paste_mask
 from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, MIN_IMAGE_SIDE, is_grey, is_rgb_uint8
 from aipgan_hf.landmarks import NUM_LANDMARKS
@@ -168,12 +176,14 @@ class FaceProcessor:
             raise FaceIndexError(f"face index must be a whole number 0 or more, got {face_index!r}")
         photo = self.load_photo(image)
         index = 0 if face_index is None else int(face_index)
+        grey = grey_image(photo.pixels)  # the detector's view, made once for the quick look and the full search
         if index == 0 and quick_look:  # the largest face: a quick look at a smaller copy finds it in most portraits
-            quick = self._faces.find_largest(photo.pixels, min(QUICK_DETECTION_SIZE, self.detection_size), limit=self.detection_size)
+            quick = self._faces.find_largest(photo.pixels, min(QUICK_DETECTION_SIZE, self.detection_size), limit=self.detection_size,
+                                             grey=grey)
             quick = quick.mapped(photo.pixels_to_photo) if quick is not None and photo.reduced else quick
             if quick is not None and quick.size >= self.min_face_size:
                 return self._align(photo, quick)
-        faces = self._usable_faces(photo)
+        faces = self._usable_faces(photo, grey)
         if index >= len(faces):
             found = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")
             raise FaceIndexError(
@@ -212,8 +222,8 @@ class FaceProcessor:
         rgb = image if is_rgb_uint8(image) else load_image(image, max_pixels=self.max_pixels)
         return self._faces.fit_landmarks(np.ascontiguousarray(rgb), box)
 
-    def _usable_faces(self, photo: Photo) -> list[DetectedFace]:
-        detections = self._faces.find(photo.pixels, self.detection_size)
+    def _usable_faces(self, photo: Photo, grey: Image.Image | None = None) -> list[DetectedFace]:
+        detections = self._faces.find(photo.pixels, self.detection_size, grey)
         if photo.reduced:
             detections = [detection.mapped(photo.pixels_to_photo) for detection in detections]
         if not detections:
