@@ -15,7 +15,7 @@ from aipgan_hf import AIPGANConfig, AIPGANGenerator, ConfigError
 from aipgan_hf.landmarks import INNER_LIPS, MOUTH, inner_lip_gap, mouth_interior
 from aipgan_hf.motion import ShapeModel, identity_grid
 from aipgan_hf.motion.flow import pixels_to_normalised
-from aipgan_hf.motion.mouth import lighting_gain, mouth_read, plan_mouth
+from aipgan_hf.motion.mouth import lighting_gain, mouth_read, mouth_shares, plan_mouth
 from aipgan_hf.motion.photo import PhotoReader
 from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, AIPGANPipeline
 
@@ -39,6 +39,16 @@ def test_inner_lip_gap_measures_how_open_the_mouth_is():
 def test_a_closed_photo_is_never_copied_into_an_open_mouth():
     fill = plan_mouth(face(), face(8.0), SIZE, source_landmarks=face())
     assert fill.own.max() == 0 and fill.source.max() == 0 and fill.source_read is None
+
+
+def test_a_shut_driving_mouth_reads_no_photo():
+    shut = face(-2.0)  # the mean face's inner lips are 2.2 px apart: 0.2 px, under MIN_GAP's 0.5 px
+    own, share = mouth_shares(shut, shut, SIZE, face(7.0))  # a source whose mouth is wide open
+    assert float(own) == 0 and float(share) == 0
+    fill = plan_mouth(face(7.0), shut, SIZE, source_landmarks=face(7.0))  # nor the target's own open mouth
+    assert fill.own.max() == 0 and fill.source.max() == 0 and fill.source_read is None and fill.origin(0) == "closed"
+    _, opened = mouth_shares(shut, face(7.0), SIZE, face(7.0))  # the same photos, the driving mouth open
+    assert float(opened) == 1
 
 
 def test_the_first_open_photo_fills_the_driving_mouth():

@@ -169,10 +169,12 @@ def lighting_gain(target: torch.Tensor, target_landmarks: torch.Tensor, source: 
 
 
 def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int) -> torch.Tensor:
-    """(B,) in [0, 1]: how much of a photo's mouth inside to use, from its gap and the driving gap."""
+    """(B,) in [0, 1]: how much of a photo's mouth inside to use, from its gap and the driving gap; none where
+    either mouth is shut (a gap under :data:`MIN_GAP`: a shut driving mouth has no inside to fill)."""
     share = gap / driving_gap.clamp(min=MIN_GAP * size)
     usable = ((share - OPEN_FROM) / (OPEN_FULL - OPEN_FROM)).clamp(0.0, 1.0)
-    return torch.where(gap >= MIN_GAP * size, usable, torch.zeros_like(usable))
+    both_open = (gap >= MIN_GAP * size) & (driving_gap >= MIN_GAP * size)
+    return torch.where(both_open, usable, torch.zeros_like(usable))
 
 
 def mouth_read(driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, size: int) -> torch.Tensor:
