@@ -14,7 +14,7 @@ from .errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 _LAZY = {
     "AIPGANGenerator": "modeling", "AIPGANDiscriminator": "modeling", "GeneratorOutput": "modeling",

@@ -257,6 +257,19 @@ def test_the_tracker_keeps_a_clearly_visible_face_that_one_shifted_fit_loses(dat
     assert sum(found) == 60
 
 
+@pytest.mark.data
+def test_the_tracking_benchmark_counts_no_lost_frame_on_a_clearly_visible_face(data_dir, tmp_path):
+    from benchmarks import benchmark_tracking
+
+    (tmp_path / "d19.mp4").symlink_to(data_dir / "videos" / "liveportrait" / "d19.mp4")
+    figures = benchmark_tracking.main(["--videos", str(tmp_path), "--frames", "24"])
+    assert figures["clips"] == 1 and figures["frames"] == 24
+    assert figures["frames_lost"] == 0 and figures["lost_with_a_face"] == 0  # 24 and 24 before 0.7.0
+    assert figures["landmark_error"]["n"] == 3 and figures["landmark_error"]["max"] < 0.05
+    check = figures["check"]
+    assert check["faces"] == 2 and check["faces_rejected"] == 0 and check["down_right_alone_at_0.6"]["faces_rejected"] == 1
+
+
 def test_neutral_reference_is_the_most_closed_mouth():
     rng = np.random.default_rng(0)
     base = bench.astronaut_frames(1, amplitude=0)[0]

@@ -1,0 +1,120 @@
+#!/usr/bin/env python
+"""How well the video tracker keeps a face (``aipgan_hf.video.tracking.FaceTracker``), on real clips.
+
+    python benchmarks/benchmark_tracking.py --videos ../shared/data/videos --frames 120
+
+Two parts, on the first ``--frames`` frames of every clip under ``--videos``:
+
+* **The tracker**: frames it reports without a face; on how many of those the full face search
+  (``FaceProcessor.find_faces``) does find one (a face the tracker lost); and, on every 10th frame, how far the
+  tracked landmarks are from the full search's (mean point distance over the eye distance; a tracked box that holds
+  no face gives a large error).
+* **The check fit** (``FaceTracker.is_face``) on every 12th frame: for the full search's face and for three empty
+  boxes of the same size beside it, the better of the two shifted refits' ratios (how far each follows its shifted
+  box, as a share of the shift; ``MAX_ANCHOR_RATIO`` separates the two), and the down-right refit's alone (the
+  check before 0.7.0, at 0.6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aipgan_hf.errors import AIPGANError  # noqa: E402
+from aipgan_hf.faces import FaceProcessor  # noqa: E402
+from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE  # noqa: E402
+from aipgan_hf.video.clips import probe_clip, read_frames  # noqa: E402
+from aipgan_hf.video.tracking import ANCHOR_SHIFT, MAX_ANCHOR_RATIO, FaceTracker  # noqa: E402
+
+
+def refit_ratios(processor: FaceProcessor, frame: np.ndarray, box: tuple[float, ...], landmarks: np.ndarray | None = None) -> tuple[float, float]:
+    """(down-right, up-left): the shifted refits' ratios; :meth:`FaceTracker.is_face` compares the smaller with
+    MAX_ANCHOR_RATIO."""
+    x0, y0, x1, y1 = box
+    landmarks = processor.landmarks68(frame, box) if landmarks is None else landmarks
+    ratios = []
+    for shift in (ANCHOR_SHIFT * (x1 - x0), -ANCHOR_SHIFT * (x1 - x0)):
+        moved = processor.landmarks68(frame, (x0 + shift, y0 + shift, x1 + shift, y1 + shift))
+        ratios.append(float(np.linalg.norm(moved - landmarks, axis=1).mean() / (abs(shift) * math.sqrt(2))))
+    return ratios[0], ratios[1]
+
+
+def full_search(processor: FaceProcessor, frame: np.ndarray):
+    try:
+        faces = processor.find_faces(frame)
+    except AIPGANError:
+        return None
+    return faces[0] if faces else None
+
+
+def empty_boxes(face_box: tuple[float, ...], width: int, height: int, rng: np.random.Generator, count: int = 3) -> list[tuple[float, ...]]:
+    """Up to ``count`` boxes of the face's size inside the frame that overlap the face by less than a tenth."""
+    side, boxes = face_box[2] - face_box[0], []
+    for _ in range(60):
+        x0, y0 = rng.uniform(0, max(1.0, width - side)), rng.uniform(0, max(1.0, height - side))
+        overlap = max(0.0, min(x0 + side, face_box[2]) - max(x0, face_box[0])) * max(0.0, min(y0 + side, face_box[3]) - max(y0, face_box[1]))
+        if overlap < 0.1 * side * side and x0 + side <= width and y0 + side <= height:
+            boxes.append((x0, y0, x0 + side, y0 + side))
+            if len(boxes) == count:
+                break
+    return boxes
+
+
+def survey(processor: FaceProcessor, clip: Path, frames: int, rng: np.random.Generator) -> dict:
+    info = probe_clip(clip)
+    tracker = FaceTracker(processor, redetect_every=max(1, round(float(info.fps) / 10)))  # as track_clip
+    lost = missed = 0
+    errors, faces, empties = [], [], []
+    for index, (frame, _) in zip(range(frames), read_frames(info, None)):
+        tracked = tracker.update(frame)
+        if tracked is None:
+            lost += 1
+            missed += full_search(processor, frame) is not None
+        if index % 10 == 0 and tracked is not None and (found := full_search(processor, frame)) is not None:
+            eyes = np.linalg.norm(found.landmarks[RIGHT_EYE].mean(0) - found.landmarks[LEFT_EYE].mean(0))
+            errors.append(float(np.linalg.norm(tracked.landmarks - found.landmarks, axis=1).mean() / eyes))
+        if index % 12 == 0 and (found := full_search(processor, frame)) is not None:
+            faces.append(refit_ratios(processor, frame, found.box, found.landmarks))
+            empties += [refit_ratios(processor, frame, box) for box in empty_boxes(found.box, frame.shape[1], frame.shape[0], rng)]
+    return {"frames": min(frames, index + 1), "lost": lost, "lost_with_a_face": missed, "errors": errors, "faces": faces, "empty": empties}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=Path, required=True, help="a folder searched for *.mp4 clips")
+    parser.add_argument("--frames", type=int, default=120, help="frames read from the start of each clip")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    processor, rng = FaceProcessor(resolution=128), np.random.default_rng(0)
+    clips = sorted(args.videos.rglob("*.mp4"))
+    results = {clip.name: survey(processor, clip, args.frames, rng) for clip in clips}
+    total = lambda key: sum(r[key] for r in results.values())  # noqa: E731
+    pooled = lambda key: np.array([x for r in results.values() for x in r[key]])  # noqa: E731
+    errors, faces, empties = pooled("errors"), pooled("faces").reshape(-1, 2), pooled("empty").reshape(-1, 2)  # (n, 2) ratios
+    share = lambda kept: float(kept.mean()) if len(kept) else None  # noqa: E731
+    figures = {
+        "clips": len(clips), "frames": total("frames"), "frames_lost": total("lost"), "lost_with_a_face": total("lost_with_a_face"),
+        "landmark_error": {"median": float(np.median(errors)), "p95": float(np.percentile(errors, 95)), "max": float(errors.max()), "n": len(errors)}
+        if len(errors) else None,
+        "check": {"threshold": MAX_ANCHOR_RATIO, "faces": len(faces), "empty_boxes": len(empties),
+                  "faces_rejected": share(faces.min(1) >= MAX_ANCHOR_RATIO), "empty_accepted": share(empties.min(1) < MAX_ANCHOR_RATIO),
+                  "faces_p98": float(np.percentile(faces.min(1), 98)) if len(faces) else None,
+                  "empty_min": float(empties.min(1).min()) if len(empties) else None,
+                  "down_right_alone_at_0.6": {"faces_rejected": share(faces[:, 0] >= 0.6), "empty_accepted": share(empties[:, 0] < 0.6)}},
+        "worst_clips": sorted(((r["lost"], name) for name, r in results.items() if r["lost"]), reverse=True)[:5],
+    }
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
