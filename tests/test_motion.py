@@ -10,7 +10,7 @@ from aipgan_hf import CheckpointError
 from aipgan_hf.motion import ShapeModel, identity_grid, landmark_flow, warp
 from aipgan_hf.motion.photo import warp_photo
 from aipgan_hf.pipeline import BUNDLED_CHECKPOINT
-from training.fit_shape_model import fit
+from training.fit_shape_model import _measure_gradients, fit
 
 MOUTH_OPENING = np.zeros((68, 2))
 MOUTH_OPENING[[5, 6, 7, 8, 9, 10, 11], 1] = 0.12  # chin down
@@ -159,6 +159,19 @@ def test_sliders_move_the_measure_they_name(fitted):
     assert gap(opened) > gap(target) + 0.5
     with pytest.raises(ValueError, match="unknown"):
         model.offset({"wink": 1.0})
+
+
+def test_each_slider_moves_its_own_measure_and_holds_the_other_three(fitted):
+    """Closing the eyes must not open the mouth (before 0.7.0 the bundled "eyes_closed" moved the mouth opening by
+    2.4 times its own measure): each direction's change of the other measures is zero, of its own positive."""
+    for model in (fitted[0], ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")):
+        basis = model.expression_basis.reshape(model.num_expression, -1)
+        sensitivities = {name: basis @ gradient.ravel() for name, gradient in _measure_gradients(model.mean).items()}
+        assert sorted(sensitivities) == sorted(model.directions)
+        for name, direction in model.directions.items():
+            moves = {measure: float(sensitivity @ direction) for measure, sensitivity in sensitivities.items()}
+            assert moves[name] > 0
+            assert all(abs(move) < 1e-5 * moves[name] for measure, move in moves.items() if measure != name), (name, moves)
 
 
 def test_identity_flow_leaves_features_unchanged():
