@@ -210,7 +210,9 @@ def test_the_pipeline_takes_the_mouths_inside_from_the_source_photo_unless_told_
     assert _green(np.asarray(result.image)[inside]) > 100 and result.mouth == "source"  # green: the source's inside
     own = pipe(source=green, target=grace_hopper, mouth="own")  # Hopper's closed mouth has no inside to lend
     assert _green(np.asarray(own.image)[inside]) < 30 and own.mouth == "network"
-    assert pipe(source=green, target=grace_hopper, expression_strength=0.0).mouth == "closed"  # her own shut mouth
+    still = pipe(source=green, target=grace_hopper, expression_strength=0.0)
+    assert still.mouth == "closed"  # her own shut mouth: no photo's inside, not a sliver of it (before 0.7.0: green)
+    assert np.array_equal(np.asarray(still.image), np.asarray(pipe(source=green, target=grace_hopper, expression_strength=0.0, mouth="own").image))
     with pytest.raises(ConfigError, match="mouth must be one of"):
         pipe(source=astronaut, target=grace_hopper, mouth="teeth")
 
