@@ -61,6 +61,8 @@ def within_groups(driving: np.ndarray, targets: np.ndarray, wanted: np.ndarray, 
     got = np.array([expression_change(d, t) for d, t in zip(driving, targets)])
     names, counts = np.unique(groups, return_counts=True)
     keep = np.isin(groups, names[counts >= min_group])
+    if keep.sum() < 3:  # no r to speak of
+        return np.full(len(MEASURE_NAMES), np.nan), np.full(len(MEASURE_NAMES), np.nan), int(keep.sum())
     got, wanted, groups = got[keep], wanted[keep], groups[keep]
     centred = [values - np.stack([values[groups == g].mean(axis=0) for g in groups]) for values in (got, wanted)]
     pooled = [np.corrcoef(got[:, k], wanted[:, k])[0, 1] for k in range(len(MEASURE_NAMES))]

@@ -46,7 +46,12 @@ def refit_ratios(processor: FaceProcessor, frame: np.ndarray, box: tuple[float, 
     return ratios[0], ratios[1]
 
 
+BOUND_BEFORE_0_7 = 0.6
+"""The check before 0.7.0: the down-right refit alone, held by a face below this ratio."""
+
+
 def full_search(processor: FaceProcessor, frame: np.ndarray):
+    """The largest face the full search finds in ``frame`` (a ``DetectedFace``), or None."""
     try:
         faces = processor.find_faces(frame)
     except AIPGANError:
@@ -55,7 +60,8 @@ def full_search(processor: FaceProcessor, frame: np.ndarray):
 
 
 def empty_boxes(face_box: tuple[float, ...], width: int, height: int, rng: np.random.Generator, count: int = 3) -> list[tuple[float, ...]]:
-    """Up to ``count`` boxes of the face's size inside the frame that overlap the face by less than a tenth."""
+    """Up to ``count`` boxes of the face's size inside the frame that overlap the face by less than a tenth (none
+    where the face fills the frame)."""
     side, boxes = face_box[2] - face_box[0], []
     for _ in range(60):
         x0, y0 = rng.uniform(0, max(1.0, width - side)), rng.uniform(0, max(1.0, height - side))
@@ -68,22 +74,51 @@ def empty_boxes(face_box: tuple[float, ...], width: int, height: int, rng: np.ra
 
 
 def survey(processor: FaceProcessor, clip: Path, frames: int, rng: np.random.Generator) -> dict:
+    """One clip's counts and samples (see the module docstring); the full search runs at most once a frame."""
     info = probe_clip(clip)
     tracker = FaceTracker(processor, redetect_every=max(1, round(float(info.fps) / 10)))  # as track_clip
-    lost = missed = 0
+    read = lost = missed = 0
     errors, faces, empties = [], [], []
     for index, (frame, _) in zip(range(frames), read_frames(info, None)):
+        read += 1
         tracked = tracker.update(frame)
+        found = full_search(processor, frame) if tracked is None or index % 10 == 0 or index % 12 == 0 else None
         if tracked is None:
             lost += 1
-            missed += full_search(processor, frame) is not None
-        if index % 10 == 0 and tracked is not None and (found := full_search(processor, frame)) is not None:
+            missed += found is not None
+        if index % 10 == 0 and tracked is not None and found is not None:
             eyes = np.linalg.norm(found.landmarks[RIGHT_EYE].mean(0) - found.landmarks[LEFT_EYE].mean(0))
             errors.append(float(np.linalg.norm(tracked.landmarks - found.landmarks, axis=1).mean() / eyes))
-        if index % 12 == 0 and (found := full_search(processor, frame)) is not None:
+        if index % 12 == 0 and found is not None:
             faces.append(refit_ratios(processor, frame, found.box, found.landmarks))
             empties += [refit_ratios(processor, frame, box) for box in empty_boxes(found.box, frame.shape[1], frame.shape[0], rng)]
-    return {"frames": min(frames, index + 1), "lost": lost, "lost_with_a_face": missed, "errors": errors, "faces": faces, "empty": empties}
+    return {"frames": read, "lost": lost, "lost_with_a_face": missed, "errors": errors, "faces": faces, "empty": empties}
+
+
+def _share(kept: np.ndarray) -> float | None:
+    return float(kept.mean()) if len(kept) else None
+
+
+def summary(results: dict[str, dict]) -> dict:
+    """The figures over all clips (None where there is nothing to measure)."""
+    surveyed = [r for r in results.values() if "error" not in r]
+    errors = np.array([x for r in surveyed for x in r["errors"]])
+    faces, empties = (np.array([x for r in surveyed for x in r[key]]).reshape(-1, 2) for key in ("faces", "empty"))  # (n, 2) ratios
+    best_face, best_empty = faces.min(axis=1), empties.min(axis=1)
+    return {
+        "clips": len(results), "unreadable": sorted(name for name, r in results.items() if "error" in r),
+        **{key: sum(r[key] for r in surveyed) for key in ("frames", "lost", "lost_with_a_face")},
+        "landmark_error": {"median": float(np.median(errors)), "p95": float(np.percentile(errors, 95)), "max": float(errors.max()), "n": len(errors)}
+        if len(errors) else None,
+        "check": {"threshold": MAX_ANCHOR_RATIO, "faces": len(faces), "empty_boxes": len(empties),
+                  "clips_with_empty_boxes": sum(bool(r["empty"]) for r in surveyed),
+                  "faces_rejected": _share(best_face >= MAX_ANCHOR_RATIO), "empty_accepted": _share(best_empty < MAX_ANCHOR_RATIO),
+                  "faces_p98": float(np.percentile(best_face, 98)) if len(faces) else None,
+                  "empty_min": float(best_empty.min()) if len(empties) else None,
+                  "down_right_alone_before_0.7": {"faces_rejected": _share(faces[:, 0] >= BOUND_BEFORE_0_7),
+                                                  "empty_accepted": _share(empties[:, 0] < BOUND_BEFORE_0_7)}},
+        "worst_clips": sorted(((r["lost"], name) for name, r in results.items() if r.get("lost")), reverse=True)[:5],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -93,23 +128,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     processor, rng = FaceProcessor(resolution=128), np.random.default_rng(0)
-    clips = sorted(args.videos.rglob("*.mp4"))
-    results = {clip.name: survey(processor, clip, args.frames, rng) for clip in clips}
-    total = lambda key: sum(r[key] for r in results.values())  # noqa: E731
-    pooled = lambda key: np.array([x for r in results.values() for x in r[key]])  # noqa: E731
-    errors, faces, empties = pooled("errors"), pooled("faces").reshape(-1, 2), pooled("empty").reshape(-1, 2)  # (n, 2) ratios
-    share = lambda kept: float(kept.mean()) if len(kept) else None  # noqa: E731
-    figures = {
-        "clips": len(clips), "frames": total("frames"), "frames_lost": total("lost"), "lost_with_a_face": total("lost_with_a_face"),
-        "landmark_error": {"median": float(np.median(errors)), "p95": float(np.percentile(errors, 95)), "max": float(errors.max()), "n": len(errors)}
-        if len(errors) else None,
-        "check": {"threshold": MAX_ANCHOR_RATIO, "faces": len(faces), "empty_boxes": len(empties),
-                  "faces_rejected": share(faces.min(1) >= MAX_ANCHOR_RATIO), "empty_accepted": share(empties.min(1) < MAX_ANCHOR_RATIO),
-                  "faces_p98": float(np.percentile(faces.min(1), 98)) if len(faces) else None,
-                  "empty_min": float(empties.min(1).min()) if len(empties) else None,
-                  "down_right_alone_at_0.6": {"faces_rejected": share(faces[:, 0] >= 0.6), "empty_accepted": share(empties[:, 0] < 0.6)}},
-        "worst_clips": sorted(((r["lost"], name) for name, r in results.items() if r["lost"]), reverse=True)[:5],
-    }
+    results = {}
+    for clip in sorted(args.videos.rglob("*.mp4")):
+        try:
+            results[clip.name] = survey(processor, clip, args.frames, rng)
+        except AIPGANError as error:  # a damaged or unreadable clip is named, the others are measured
+            results[clip.name] = {"error": str(error)}
+    figures = summary(results)
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

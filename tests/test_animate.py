@@ -262,12 +262,14 @@ def test_the_tracking_benchmark_counts_no_lost_frame_on_a_clearly_visible_face(d
     from benchmarks import benchmark_tracking
 
     (tmp_path / "d19.mp4").symlink_to(data_dir / "videos" / "liveportrait" / "d19.mp4")
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")  # named, and the other clip still measured
     figures = benchmark_tracking.main(["--videos", str(tmp_path), "--frames", "24"])
-    assert figures["clips"] == 1 and figures["frames"] == 24
-    assert figures["frames_lost"] == 0 and figures["lost_with_a_face"] == 0  # 24 and 24 before 0.7.0
+    assert figures["clips"] == 2 and figures["unreadable"] == ["broken.mp4"] and figures["frames"] == 24
+    assert figures["lost"] == 0 and figures["lost_with_a_face"] == 0  # 24 and 24 before 0.7.0
     assert figures["landmark_error"]["n"] == 3 and figures["landmark_error"]["max"] < 0.05
     check = figures["check"]
-    assert check["faces"] == 2 and check["faces_rejected"] == 0 and check["down_right_alone_at_0.6"]["faces_rejected"] == 1
+    assert check["faces"] == 2 and check["faces_rejected"] == 0 and check["down_right_alone_before_0.7"]["faces_rejected"] == 1
+    assert check["empty_boxes"] == 0 and check["empty_accepted"] is None  # d19's face fills its frame: no room beside it
 
 
 def test_neutral_reference_is_the_most_closed_mouth():

@@ -172,6 +172,8 @@ def test_each_slider_moves_its_own_measure_and_holds_the_other_three(fitted):
             moves = {measure: float(sensitivity @ direction) for measure, sensitivity in sensitivities.items()}
             assert moves[name] > 0
             assert all(abs(move) < 1e-5 * moves[name] for measure, move in moves.items() if measure != name), (name, moves)
+    with pytest.raises(ValueError, match="need at least 4 expression components"):  # 3 cannot hold 4 measures apart
+        fit(**fitted[1], expression_count=3)
 
 
 def test_identity_flow_leaves_features_unchanged():

@@ -49,6 +49,8 @@ def test_a_shut_driving_mouth_reads_no_photo():
     assert fill.own.max() == 0 and fill.source.max() == 0 and fill.source_read is None and fill.origin(0) == "closed"
     _, opened = mouth_shares(shut, face(7.0), SIZE, face(7.0))  # the same photos, the driving mouth open
     assert float(opened) == 1
+    ajar = face(0.75 - float(inner_lip_gap(face())))  # a driving gap of 0.75 px: half way up from 0.5 px to 1 px
+    assert float(mouth_shares(shut, ajar, SIZE, face(7.0))[1]) == pytest.approx(0.5, abs=0.01)  # a ramp, not a flicker
 
 
 def test_the_first_open_photo_fills_the_driving_mouth():

@@ -157,12 +157,18 @@ def named_directions(model: ShapeModel, coefficients: np.ndarray) -> dict[str, n
     Each slider does one thing. Without the other measures held (before 0.7.0), a direction carried what goes with
     its measure in the training faces: closing the eyes opened the mouth (Hopper's inner lips 0.6 -> 5.6 px apart at
     "eyes closed" 1.5), as eyes narrow in a laugh."""
+    gradients = _measure_gradients(model.mean)
+    if model.num_expression < len(gradients):
+        raise ValueError(f"{len(gradients)} sliders that each hold the others need at least {len(gradients)} expression components, "
+                         f"the model has {model.num_expression}")
     variances = coefficients.var(axis=0)
     basis = model.expression_basis.reshape(model.num_expression, -1)
-    gradients = _measure_gradients(model.mean)
     sensitivities = np.stack([basis @ gradient.ravel() for gradient in gradients.values()])  # (m, k)
     weighted = variances[:, None] * sensitivities.T  # (k, m)
-    unit_moves = weighted @ np.linalg.inv(sensitivities @ weighted)  # (k, m): column i moves measure i by 1, the others by 0
+    coupling = sensitivities @ weighted  # (m, m): how each measure's weighted gradient moves every measure
+    if np.linalg.cond(coupling) > 1e8:
+        raise ValueError("the expression basis cannot move the slider measures one at a time (they move together on it)")
+    unit_moves = np.linalg.solve(coupling, weighted.T).T  # (k, m): column i moves measure i by 1, the others by 0
     directions = {}
     for index, name in enumerate(gradients):
         spread = (coefficients @ sensitivities[index]).std()

@@ -21,7 +21,8 @@ also tinted by the target face's colour (half way), so that it does not open a g
 
 How open is measured by the inner-lip gap (:data:`~aipgan_hf.landmarks.INNER_LIP_GAPS`). A photo's inside is used
 in full when its gap is at least :data:`OPEN_FULL` of the driving gap and not at all below :data:`OPEN_FROM`:
-stretching a narrower gap gives stretched lips, not teeth. Everything here is in crop space; paste-back samples the
+stretching a narrower gap gives stretched lips, not teeth. A driving mouth shut to within :data:`MIN_GAP` takes
+no photo's inside (its share ramps up to full at twice that gap). Everything here is in crop space; paste-back samples the
 same fill at the photo's resolution (:class:`~aipgan_hf.motion.photo.PhotoWarper`).
 """
 
@@ -169,12 +170,14 @@ def lighting_gain(target: torch.Tensor, target_landmarks: torch.Tensor, source: 
 
 
 def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int) -> torch.Tensor:
-    """(B,) in [0, 1]: how much of a photo's mouth inside to use, from its gap and the driving gap; none where
-    either mouth is shut (a gap under :data:`MIN_GAP`: a shut driving mouth has no inside to fill)."""
-    share = gap / driving_gap.clamp(min=MIN_GAP * size)
-    usable = ((share - OPEN_FROM) / (OPEN_FULL - OPEN_FROM)).clamp(0.0, 1.0)
-    both_open = (gap >= MIN_GAP * size) & (driving_gap >= MIN_GAP * size)
-    return torch.where(both_open, usable, torch.zeros_like(usable))
+    """(B,) in [0, 1]: how much of a photo's mouth inside to use, from its gap and the driving gap; none where the
+    photo's mouth is shut (a gap under :data:`MIN_GAP`), nor where the driving mouth is: its share ramps up from 0
+    at a driving gap of MIN_GAP to full at twice that (a shut mouth has no inside to fill, and a ramp does not
+    flicker in a video whose mouth hovers at the threshold)."""
+    closed = MIN_GAP * size
+    share = gap / driving_gap.clamp(min=closed)
+    usable = ((share - OPEN_FROM) / (OPEN_FULL - OPEN_FROM)).clamp(0.0, 1.0) * (driving_gap / closed - 1.0).clamp(0.0, 1.0)
+    return torch.where(gap >= closed, usable, torch.zeros_like(usable))
 
 
 def mouth_read(driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, size: int) -> torch.Tensor:
