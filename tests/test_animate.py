@@ -258,6 +258,34 @@ def test_the_tracker_keeps_a_clearly_visible_face_that_one_shifted_fit_loses(dat
 
 
 @pytest.mark.data
+def test_the_check_tries_the_shift_that_last_held_the_face_first_with_the_same_answers(data_dir):
+    """The check's answer does not depend on the order of its two refits, so the tracker remembers which one held
+    the face: on d19, where the down-right refit follows the box, each frame then costs 2 fits, not 3."""
+    processor = FaceProcessor(resolution=128)
+    fits = {"count": 0}
+    fit = processor.landmarks68
+
+    def counted(*args, **kwargs):
+        fits["count"] += 1
+        return fit(*args, **kwargs)
+
+    processor.landmarks68 = counted
+    frames = [frame for _, (frame, _) in zip(range(30), read_frames(probe_clip(data_dir / "videos" / "liveportrait" / "d19.mp4"), None))]
+    runs = {}
+    for remember in (True, False):
+        tracker, tracked = FaceTracker(processor), []
+        assert tracker.update(frames[0]).method == "detected"
+        fits["count"] = 0
+        for frame in frames[1:]:
+            if not remember:
+                tracker._shifts = (0.1, -0.1)  # the fixed order: down-right first on every frame
+            tracked.append(tracker.update(frame).landmarks)
+        runs[remember] = (np.stack(tracked), fits["count"])
+    np.testing.assert_array_equal(runs[True][0], runs[False][0])
+    assert runs[True][1] == 2 * (len(frames) - 1) and runs[False][1] == 3 * (len(frames) - 1), (runs[True][1], runs[False][1])
+
+
+@pytest.mark.data
 def test_the_tracking_benchmark_counts_no_lost_frame_on_a_clearly_visible_face(data_dir, tmp_path):
     from benchmarks import benchmark_tracking
 

@@ -16,7 +16,8 @@ from ..landmarks import LEFT_EYE, RIGHT_EYE
 from ..processing import FaceProcessor
 
 ANCHOR_SHIFT = 0.1
-"""The check fits start from the box shifted by this fraction of its side, diagonally: down-right, then up-left."""
+"""The check fits start from the box shifted by this fraction of its side, diagonally: down-right and up-left (the
+one that last held the face first)."""
 MAX_ANCHOR_RATIO = 0.35
 """A face holds a check fit: at least one of the two lands back within this fraction of the shift. In an empty box
 dlib's fit follows the box (a ratio of about 1). On the 60 clips of the project's data (``benchmark_tracking.py``:
@@ -115,6 +116,7 @@ class FaceTracker:
         self._box_from_landmarks: tuple[float, float, float] | None = None  # (dx, dy, side) in landmark-spread units
         self._last: TrackedFace | None = None
         self._lost_frames = 0
+        self._shifts = (ANCHOR_SHIFT, -ANCHOR_SHIFT)  # the check's shifts, the one that last held a face first
 
     def reset(self) -> None:
         """Forget the face; the next frame runs the full search."""
@@ -178,9 +180,13 @@ class FaceTracker:
         eyes = np.linalg.norm(landmarks[RIGHT_EYE].mean(axis=0) - landmarks[LEFT_EYE].mean(axis=0))
         if not EYE_DISTANCE_RANGE[0] * side <= eyes <= EYE_DISTANCE_RANGE[1] * side:
             return False
-        for shift in (ANCHOR_SHIFT * side, -ANCHOR_SHIFT * side):  # the second fit only where the first followed
+        # the second fit only where the first followed its box; the answer does not depend on the order, so the
+        # shift that held this face last is tried first (a face that follows the down-right shift does so for a while)
+        for fraction in self._shifts:
+            shift = fraction * side
             moved = self.processor.landmarks68(frame, (x0 + shift, y0 + shift, x1 + shift, y1 + shift))
             if np.linalg.norm(moved - landmarks, axis=1).mean() < MAX_ANCHOR_RATIO * abs(shift) * math.sqrt(2):
+                self._shifts = (fraction, -fraction)
                 return True
         return False
 
