@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf.evaluation.data import load_split, split_columns  # noqa: E402
-from aipgan_hf.evaluation.measures import MEASURE_NAMES, expression_change  # noqa: E402
+from aipgan_hf.evaluation.measures import MEASURE_NAMES, expression_change, pearson  # noqa: E402
 from aipgan_hf.evaluation.methods import oracle_landmarks  # noqa: E402
 from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs  # noqa: E402
 from aipgan_hf.motion import ShapeModel  # noqa: E402
@@ -46,28 +46,28 @@ def modes(model: ShapeModel) -> dict:
     }
 
 
-def response(driving: np.ndarray, targets: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(5,) Pearson r and (5,) slopes of the driving change on the wanted change."""
-    got = np.array([expression_change(d, t) for d, t in zip(driving, targets)])
-    r = np.array([np.corrcoef(got[:, k], wanted[:, k])[0, 1] for k in range(len(MEASURE_NAMES))])
+def changes(driving: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """(N, 5) the driving landmarks' change of each measure from their targets."""
+    return np.array([expression_change(d, t) for d, t in zip(driving, targets)])
+
+
+def response(got: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(5,) Pearson r and (5,) slopes of the driving change ``got`` on the wanted change, both (N, 5)."""
     slope = np.array([np.polyfit(wanted[:, k], got[:, k], 1)[0] for k in range(len(MEASURE_NAMES))])
-    return r, slope
+    return pearson(got, wanted), slope
 
 
-def within_groups(driving: np.ndarray, targets: np.ndarray, wanted: np.ndarray, groups: np.ndarray,
-                  min_group: int) -> tuple[np.ndarray, np.ndarray, int]:
+def within_groups(got: np.ndarray, wanted: np.ndarray, groups: np.ndarray, min_group: int) -> tuple[np.ndarray, np.ndarray, int]:
     """(5,) r over the pairs of groups with >= ``min_group`` pairs, (5,) the same after each group's mean change
     (driving and wanted) is taken out, and how many pairs that is."""
-    got = np.array([expression_change(d, t) for d, t in zip(driving, targets)])
-    names, counts = np.unique(groups, return_counts=True)
-    keep = np.isin(groups, names[counts >= min_group])
+    names, index, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    keep = counts[index] >= min_group
     if keep.sum() < 3:  # no r to speak of
         return np.full(len(MEASURE_NAMES), np.nan), np.full(len(MEASURE_NAMES), np.nan), int(keep.sum())
-    got, wanted, groups = got[keep], wanted[keep], groups[keep]
-    centred = [values - np.stack([values[groups == g].mean(axis=0) for g in groups]) for values in (got, wanted)]
-    pooled = [np.corrcoef(got[:, k], wanted[:, k])[0, 1] for k in range(len(MEASURE_NAMES))]
-    within = [np.corrcoef(centred[0][:, k], centred[1][:, k])[0, 1] for k in range(len(MEASURE_NAMES))]
-    return np.array(pooled), np.array(within), int(keep.sum())
+    means = [np.stack([np.bincount(index, weights=values[:, k]) / counts for k in range(values.shape[1])], axis=1)
+             for values in (got, wanted)]  # (groups, 5) each
+    centred = [values - mean[index] for values, mean in zip((got, wanted), means)]
+    return pearson(got[keep], wanted[keep]), pearson(centred[0][keep], centred[1][keep]), int(keep.sum())
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> dict:
     figures, groups = {}, np.array([p.reference for p in pairs])  # one S0 per source group
     for name, drive in modes(model).items():
         driving = np.array([drive(landmarks[p.target], landmarks[p.source], landmarks[p.reference]) for p in pairs])
-        r, slope = response(driving, targets, wanted)
-        pooled, within, count = within_groups(driving, targets, wanted, groups, args.min_group)
+        got = changes(driving, targets)
+        r, slope = response(got, wanted)
+        pooled, within, count = within_groups(got, wanted, groups, args.min_group)
         figures[name] = {"r": r.tolist(), "mean_r": float(r.mean()), "slopes": slope.tolist(),
                          "groups": {"pairs": count, "r": pooled.tolist(), "within_r": within.tolist()}}
         print(f"| {name} | " + " | ".join(f"{x:.3f}" for x in r) + f" | **{r.mean():.3f}** | " + " / ".join(f"{x:.2f}" for x in slope) + " |")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -31,19 +30,14 @@ from aipgan_hf.errors import AIPGANError  # noqa: E402
 from aipgan_hf.faces import FaceProcessor  # noqa: E402
 from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE  # noqa: E402
 from aipgan_hf.video.clips import probe_clip, read_frames  # noqa: E402
-from aipgan_hf.video.tracking import ANCHOR_SHIFT, MAX_ANCHOR_RATIO, FaceTracker  # noqa: E402
+from aipgan_hf.video.tracking import ANCHOR_SHIFT, MAX_ANCHOR_RATIO, FaceTracker, anchor_ratio  # noqa: E402
 
 
 def refit_ratios(processor: FaceProcessor, frame: np.ndarray, box: tuple[float, ...], landmarks: np.ndarray | None = None) -> tuple[float, float]:
-    """(down-right, up-left): the shifted refits' ratios; :meth:`FaceTracker.is_face` compares the smaller with
-    MAX_ANCHOR_RATIO."""
-    x0, y0, x1, y1 = box
+    """(down-right, up-left): the two shifted refits' :func:`anchor_ratio`; :meth:`FaceTracker.is_face` compares the
+    smaller with MAX_ANCHOR_RATIO."""
     landmarks = processor.landmarks68(frame, box) if landmarks is None else landmarks
-    ratios = []
-    for shift in (ANCHOR_SHIFT * (x1 - x0), -ANCHOR_SHIFT * (x1 - x0)):
-        moved = processor.landmarks68(frame, (x0 + shift, y0 + shift, x1 + shift, y1 + shift))
-        ratios.append(float(np.linalg.norm(moved - landmarks, axis=1).mean() / (abs(shift) * math.sqrt(2))))
-    return ratios[0], ratios[1]
+    return (anchor_ratio(processor, frame, box, landmarks, ANCHOR_SHIFT), anchor_ratio(processor, frame, box, landmarks, -ANCHOR_SHIFT))
 
 
 BOUND_BEFORE_0_7 = 0.6

@@ -19,12 +19,13 @@ ANCHOR_SHIFT = 0.1
 """The check fits start from the box shifted by this fraction of its side, diagonally: down-right and up-left (the
 one that last held the face first)."""
 MAX_ANCHOR_RATIO = 0.35
-"""A face holds a check fit: at least one of the two lands back within this fraction of the shift. In an empty box
-dlib's fit follows the box (a ratio of about 1). On the 60 clips of the project's data (``benchmark_tracking.py``:
-every 12th of the first 120 frames, the full search's faces and empty boxes of the same size beside them) the
-better of the two ratios is under 0.35 for 98.75 % of 560 faces (98th percentile 0.22) and at least 0.37 for all
-189 empty boxes (from the 14 clips with room beside the face). The down-right fit alone cannot tell them apart: at 0.6 (the check before 0.7.0) it lost 12 % of
-the faces and kept 7 % of the empty boxes, and the tracker dropped a clearly visible face for most of some clips."""
+"""A face holds a check fit: at least one of the two lands back within this fraction of the shift
+(:func:`anchor_ratio`). In an empty box dlib's fit follows the box (a ratio of about 1). On the 60 clips of the
+project's data (``benchmark_tracking.py``: every 12th of the first 120 frames, the full search's faces and empty
+boxes of the same size beside them) the better of the two ratios is under 0.35 for 98.75 % of 560 faces (98th
+percentile 0.22) and at least 0.37 for all 189 empty boxes (from the 14 clips with room beside the face). The
+down-right fit alone cannot tell them apart: at 0.6 (the check before 0.7.0) it lost 12 % of the faces and kept
+7 % of the empty boxes, and the tracker dropped a clearly visible face for most of some clips."""
 EYE_DISTANCE_RANGE = (0.2, 0.75)
 """Plausible inter-ocular distance, as a fraction of the box side."""
 
@@ -183,12 +184,21 @@ class FaceTracker:
         # the second fit only where the first followed its box; the answer does not depend on the order, so the
         # shift that held this face last is tried first (a face that follows the down-right shift does so for a while)
         for fraction in self._shifts:
-            shift = fraction * side
-            moved = self.processor.landmarks68(frame, (x0 + shift, y0 + shift, x1 + shift, y1 + shift))
-            if np.linalg.norm(moved - landmarks, axis=1).mean() < MAX_ANCHOR_RATIO * abs(shift) * math.sqrt(2):
+            if anchor_ratio(self.processor, frame, box, landmarks, fraction) < MAX_ANCHOR_RATIO:
                 self._shifts = (fraction, -fraction)
                 return True
         return False
+
+
+def anchor_ratio(processor: FaceProcessor, frame: np.ndarray, box: tuple[float, ...], landmarks: np.ndarray,
+                 fraction: float) -> float:
+    """How far dlib's 68-point refit from ``box`` shifted diagonally by ``fraction`` of its side follows the shift, as
+    a share of it: near 0 where a face holds the fit in place (``landmarks``, the fit in ``box``), about 1 in an
+    empty box."""
+    x0, y0, x1, y1 = box
+    shift = fraction * (x1 - x0)
+    moved = processor.landmarks68(frame, (x0 + shift, y0 + shift, x1 + shift, y1 + shift))
+    return float(np.linalg.norm(moved - landmarks, axis=1).mean() / (abs(shift) * math.sqrt(2)))
 
 
 def _centre_and_spread(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
