@@ -167,8 +167,8 @@ def test_each_slider_moves_its_own_measure_and_holds_the_other_three(fitted):
     for model in (fitted[0], ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")):
         basis = model.expression_basis.reshape(model.num_expression, -1)
         sensitivities = {name: basis @ gradient.ravel() for name, gradient in _measure_gradients(model.mean).items()}
-        assert sorted(sensitivities) == sorted(model.directions)
-        for name, direction in model.directions.items():
+        assert set(sensitivities) <= set(model.directions)  # the rest are action units (tests/test_action_units.py)
+        for name, direction in ((name, model.directions[name]) for name in sensitivities):
             moves = {measure: float(sensitivity @ direction) for measure, sensitivity in sensitivities.items()}
             assert moves[name] > 0
             assert all(abs(move) < 1e-5 * moves[name] for measure, move in moves.items() if measure != name), (name, moves)

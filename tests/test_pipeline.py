@@ -119,8 +119,8 @@ def test_photo_texture_is_kept_unless_turned_off(pipe, grace_hopper, astronaut):
 
 
 def test_sliders_and_presets(pipe, astronaut):
-    assert pipe.sliders == ["brows_up", "eyes_closed", "mouth_open", "smile"]
-    assert "happiness" in pipe.expressions
+    assert {"brows_up", "eyes_closed", "mouth_open", "smile", "AU4_brow_lowerer", "AU43_eyes_closed"} <= set(pipe.sliders)
+    assert pipe.expressions == ["anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"]
     plain = pipe.synthesize(astronaut, "happiness", paste_back=False)
     opened = pipe.synthesize(astronaut, "happiness", paste_back=False, expression_offsets={"mouth_open": 1.0})
     gap = lambda points: points[[65, 66, 67], 1].mean() - points[[61, 62, 63], 1].mean()
@@ -181,7 +181,7 @@ def test_fp16_variant(pipe, tmp_path):
     x, landmarks = crops(1)
     args = (x, x.flip(-1), landmarks + 1, landmarks)
     reference = pipe.transfer_aligned(*args).image
-    assert torch.allclose(loaded.transfer_aligned(*args).image, reference, atol=2e-2)
+    assert torch.allclose(loaded.transfer_aligned(*args).image, reference, atol=3e-2)  # half-precision weights
     assert torch.equal(also.transfer_aligned(*args).image, loaded.transfer_aligned(*args).image)
 
 

@@ -12,7 +12,11 @@
 3. A weighted ridge regression from the aligned S to S - S0 (each source family, video / LFW / London /
    grimace, weighs the same in total), then PCA of its predictions: the expression basis and coefficients,
    each scaled back to the spread of the true displacements (``calibration_gain``: the regressor shrinks).
-4. Slider directions and label presets from the coefficients of the training split.
+4. Slider directions from the coefficients of the training split.
+5. The slopes: on the calibration split's pairs (validation people, never the training ones), each of the
+   evaluation's five measures of the estimate is scaled so that it moves as far as the true change does
+   (``measure_calibration``), the other measures held.
+6. The FACS action units and the seven emotion presets (``aipgan_hf.motion.action_units``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aipgan_hf.evaluation.measures import landmark_measures  # noqa: E402
 from aipgan_hf.landmarks import INNER_LIPS, LEFT_BROW, LEFT_EYE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE  # noqa: E402
+from aipgan_hf.motion.action_units import with_action_units  # noqa: E402
 from aipgan_hf.motion.shape_model import STABLE_POINTS, ShapeModel, align_shapes  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -176,6 +182,64 @@ def named_directions(model: ShapeModel, coefficients: np.ndarray) -> dict[str, n
     return directions
 
 
+def measure_jacobian(mean: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    """(5, 136) derivative of the evaluation's five measures (``landmark_measures``) of a face moved from ``mean``
+    (in ``mean``'s frame), by central differences: near the mean face they are linear in the landmarks."""
+    jacobian = np.empty((5, mean.size))
+    for index in range(mean.size):
+        delta = np.zeros(mean.size)
+        delta[index] = step
+        up, down = (landmark_measures(mean + sign * delta.reshape(mean.shape), mean) for sign in (1, -1))
+        jacobian[:, index] = (up - down) / (2 * step)
+    return jacobian
+
+
+def measure_calibration(model: ShapeModel, shapes: np.ndarray, references: np.ndarray, weights: np.ndarray,
+                        max_gain: float) -> tuple[np.ndarray, np.ndarray]:
+    """((k, k) matrix M, (5,) gains): ``M @ coefficients`` moves each measure by its gain, the others held.
+
+    From one photo the estimate is the *expected* change, shrunk wherever the photo leaves it unsure (brows
+    most: a person's resting brow height looks like a raise). Here each measure's slope of the estimate on the
+    true change S - S0 is measured on held-out pairs (aligned ``shapes`` and ``references``, (N, 68, 2)), and
+    the estimate is scaled along that measure by 1 / slope (within 1 and ``max_gain``): a smile or a frown
+    then moves as far as the source's, at the price of a larger spread where the photo misleads."""
+    jacobian = measure_jacobian(model.mean)
+    basis = model.expression_basis.reshape(model.num_expression, -1)
+    sensitivities = jacobian @ basis.T  # (5, k)
+    estimated = model.expression(shapes) @ sensitivities.T  # (N, 5) measures of the estimated change
+    true = (shapes - references).reshape(len(shapes), -1) @ jacobian.T
+    weights = weights / weights.sum()
+    centred = [values - weights @ values for values in (estimated, true)]
+    slopes = (weights @ (centred[0] * centred[1])) / np.maximum(weights @ centred[1] ** 2, 1e-12)
+    gains = np.clip(1.0 / np.maximum(slopes, 1e-6), 1.0, max_gain)
+    variances = np.var(model.expression(shapes), axis=0) + 1e-12
+    weighted = variances[:, None] * sensitivities.T  # (k, 5): the least variance-weighted change per measure
+    unit_moves = np.linalg.solve(sensitivities @ weighted, weighted.T).T  # (k, 5): moves measure i by 1, others 0
+    matrix = np.eye(model.num_expression) + unit_moves @ np.diag(gains - 1.0) @ sensitivities
+    logger.info(f"calibration: slopes {np.round(slopes, 2).tolist()} -> gains {np.round(gains, 2).tolist()}")
+    return matrix, gains
+
+
+def calibrated(model: ShapeModel, matrix: np.ndarray) -> ShapeModel:
+    """``model`` whose estimator gives ``matrix @`` its coefficients."""
+    return ShapeModel(mean=model.mean, expression_basis=model.expression_basis, estimator=matrix @ model.estimator,
+                      bias=matrix @ model.bias, directions=model.directions, presets=model.presets, head_turn=model.head_turn)
+
+
+def calibration_pairs(model: ShapeModel, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(aligned shapes, their neutral references, weights) of a split's same-person pairs (``neutral_references``)."""
+    source = columns["source"]
+    is_video = np.char.startswith(source.astype(str), "video")
+    shapes = model.align(columns["landmarks"])[0]
+    groups = np.where(is_video, columns["clip"], columns["identity"])
+    rows, references = neutral_references(shapes, model.mean, groups, (columns["expression"] == "neutral") & ~is_video)
+    keep = rows != references
+    rows, references = rows[keep], references[keep]
+    family = np.where(is_video[rows], "video", source[rows])
+    counts = {f: int((family == f).sum()) for f in np.unique(family)}
+    return shapes[rows], shapes[references], np.array([1.0 / counts[f] for f in family])
+
+
 def label_presets(coefficients: np.ndarray, labels: np.ndarray, min_count: int = 20) -> dict[str, np.ndarray]:
     """Mean coefficients per label minus the neutral mean (labels with >= min_count photos)."""
     neutral = coefficients[labels == "neutral"].mean(axis=0)
@@ -230,11 +294,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--expression_components", type=int, default=32)
     parser.add_argument("--regularisation", type=float, default=1e-3)
     parser.add_argument("--max_gain", type=float, default=1.5)
+    parser.add_argument("--calibration_split", default="validation", help="split whose pairs set the slopes ('' : none)")
+    parser.add_argument("--max_slope_gain", type=float, default=4.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     columns = load_columns(args.dataset_name)
     model = fit(**columns, expression_count=args.expression_components, regularisation=args.regularisation,
                 max_gain=args.max_gain)
+    if args.calibration_split:
+        held_out = calibration_pairs(model, load_columns(args.dataset_name, args.calibration_split))
+        model = calibrated(model, measure_calibration(model, *held_out, max_gain=args.max_slope_gain)[0])
+    model = with_action_units(model)
     model.save(args.output)
     logger.info(f"wrote {args.output}: presets {sorted(model.presets)}, sliders {sorted(model.directions)}")
 

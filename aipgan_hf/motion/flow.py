@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..landmarks import LEFT_EYE, RIGHT_EYE, polygon_mask
+
 ANCHORS_PER_SIDE = 5
 """Fixed points on the crop border (16 in all): the background and the crop's edges never move, so a warped
 crop pastes back into its photo without a seam."""
@@ -21,6 +23,16 @@ stay solvable; small enough that landmarks land within ~0.5 px of where they are
 FLOW_GRID = 32
 """The spline is evaluated on a 32 x 32 grid and resampled bilinearly: it is smooth at that scale, and 16 x
 fewer kernel evaluations than at 128 px keep the flow under a millisecond."""
+
+
+NARROWING = 0.05
+"""Crop pixels an eye must close by (mean lid gap) before its lids slide over the eyeball (:func:`keep_eyeballs`)."""
+
+
+def lid_gap(eye: torch.Tensor) -> torch.Tensor:
+    """(B,) mean distance between the facing lid points of (B, 6, 2) eye landmarks (corner, two upper, corner,
+    two lower, in the 68-point order)."""
+    return (eye[:, [1, 2]] - eye[:, [5, 4]]).norm(dim=-1).mean(-1)
 
 
 def pixels_to_normalised(points: torch.Tensor, size: int) -> torch.Tensor:
@@ -127,3 +139,28 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """
     grid = resize_flow(flow, features.shape[-1]).to(features.dtype)  # (B, H, W, 2)
     return F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def keep_eyeballs(flow: torch.Tensor, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor,
+                  size: int) -> torch.Tensor:
+    """``flow`` with each narrowing eye's opening read from the target unmoved: a lid closes over the eyeball.
+
+    A landmark warp squeezes the iris into a narrowing eye (an eyeball cannot be warped shut); a lid slides over
+    it. Inside the driving eye outline of an eye that opens less than the target's, the target is read at the same
+    place relative to the eye's corners, so the iris keeps its size and the lids, carried by the warp to their new
+    place, cover the rest. A widening eye keeps the warp (what it shows was under the lid: the warp's stretch of
+    the eye is the better guess). Unchanged landmarks leave the flow unchanged.
+    """
+    batch = flow.shape[0]
+    grid = identity_grid(batch, size, flow.device, flow.dtype)
+    for eye in (RIGHT_EYE, LEFT_EYE):
+        opening = [lid_gap(points[:, eye].float()) for points in (target_landmarks, driving_landmarks)]
+        narrows = (opening[1] < opening[0] - NARROWING).to(flow.dtype)  # (B,)
+        if not bool(narrows.any()):
+            continue
+        corners = [points[:, [eye.start, eye.start + 3]].float().mean(1) for points in (target_landmarks, driving_landmarks)]
+        still = grid + ((corners[0] - corners[1]) * (2.0 / size)).to(flow.dtype)[:, None, None, :]  # (B, R, R, 2)
+        inside = F.avg_pool2d(F.pad(polygon_mask(driving_landmarks[:, eye].float(), size), (1, 1, 1, 1), mode="replicate"), 3, 1)
+        weight = inside[:, 0, :, :, None].to(flow.dtype) * narrows[:, None, None, None]
+        flow = flow + weight * (still - flow)
+    return flow

@@ -1,0 +1,131 @@
+"""FACS action units, emotion presets and expression lines (aipgan_hf.motion.action_units, .lines)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
+from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE, polygon_mask
+from aipgan_hf.motion import SHAPE_MODEL_NAME, ShapeModel
+from aipgan_hf.motion.action_units import (
+    ACTION_UNITS,
+    EMOTIONS,
+    LINE_SIGNATURES,
+    motion_intensities,
+    slider_name,
+    unit_field,
+    with_action_units,
+)
+from aipgan_hf.motion.flow import keep_eyeballs, landmark_flow, lid_gap, warp
+from aipgan_hf.motion.lines import ExpressionLines
+
+
+@pytest.fixture(scope="module")
+def model() -> ShapeModel:
+    return ShapeModel.load(BUNDLED_CHECKPOINT / SHAPE_MODEL_NAME)
+
+
+@pytest.fixture(scope="module")
+def lines(model) -> ExpressionLines:
+    return ExpressionLines.draw(model.mean, 128)
+
+
+def test_the_bundled_model_has_a_slider_per_unit_and_the_seven_emotions(model):
+    assert {slider_name(unit) for unit in ACTION_UNITS} <= set(model.directions)
+    assert {"mouth_open", "smile", "brows_up", "eyes_closed"} <= set(model.directions)
+    assert set(model.presets) == set(EMOTIONS)
+
+
+def test_each_unit_slider_moves_its_own_unit_and_holds_the_others(model, lines):
+    target = lines.landmarks  # the average face in a crop
+    _, linears = model.align(target)
+    fields = np.stack([unit_field(unit, model.mean).ravel() for unit in ACTION_UNITS])  # (U, 136)
+    for index, unit in enumerate(ACTION_UNITS):
+        driven = model.apply(target, model.directions[slider_name(unit)])
+        motion = (driven - target) @ linears[0].T  # back in the model frame
+        weights = np.linalg.lstsq(fields.T, motion.ravel(), rcond=None)[0]
+        assert np.allclose(motion, unit_field(unit, model.mean), atol=1e-5), unit  # float32 file: 1e-5 of an eye distance
+        assert abs(weights[index] - 1) < 1e-3 and np.abs(np.delete(weights, index)).max() < 1e-3, unit
+        read = motion_intensities(model, target[None], driven[None])[0]  # what the lines are drawn from
+        if unit in LINE_SIGNATURES:
+            assert abs(read[index] - 1.0) < 1e-3, (unit, read.round(2))
+
+
+def test_the_unit_fields_are_independent(model):
+    fields = np.stack([unit_field(unit, model.mean).ravel() for unit in ACTION_UNITS])
+    assert np.linalg.matrix_rank(fields) == len(ACTION_UNITS)
+
+
+def test_every_preset_is_distinct_from_every_other(model, lines):
+    target = lines.landmarks
+    motions = {name: model.apply(target, change) - target for name, change in model.presets.items()}
+    scale = np.mean([np.abs(m).max() for m in motions.values()])
+    for first, second in itertools.combinations(motions, 2):
+        assert np.abs(motions[first] - motions[second]).max() > 0.25 * scale, (first, second)
+
+
+def test_surprise_raises_and_anger_lowers_the_brows(model, lines):
+    target = lines.landmarks
+    brows = slice(17, 27)
+    lift = {name: -(model.apply(target, model.presets[name]) - target)[brows, 1].mean() for name in ("surprise", "anger")}
+    assert lift["surprise"] > 1.0 and lift["anger"] < -1.0, lift  # crop pixels, y down
+
+
+def test_the_lid_closing_unit_closes_the_eyes(model, lines):
+    target = lines.landmarks
+    closed = model.apply(target, model.directions[slider_name("AU43")])
+    for eye in (RIGHT_EYE, LEFT_EYE):
+        before, after = (float(lid_gap(torch.as_tensor(points[eye])[None])) for points in (target, closed))
+        assert before > 3.0 and after < 0.15 * before, (before, after)
+
+
+def test_a_closing_lid_covers_the_eyeball_instead_of_squeezing_it(model, lines):
+    size = 256  # the average face at twice the crop size: a narrowed eye still has pixels well inside it
+    target = lines.landmarks * 2 + 0.5
+    narrowed = model.apply(target, 0.4 * model.directions[slider_name("AU43")])
+    points = [torch.as_tensor(p, dtype=torch.float32)[None] for p in (target, narrowed)]
+    ramp = torch.arange(float(size)).view(1, 1, size, 1).expand(1, 3, size, size) / size  # each row its own value
+    flow = landmark_flow(*points, size)
+    covered, squeezed = warp(ramp, keep_eyeballs(flow, *points, size)), warp(ramp, flow)
+    inside = torch.zeros(size, size, dtype=torch.bool)
+    for eye in (RIGHT_EYE, LEFT_EYE):
+        mask = polygon_mask(points[1][:, eye], size)
+        inside |= torch.nn.functional.avg_pool2d(mask, 3, 1, 1)[0, 0] > 0.999  # away from the lids' edges
+    assert int(inside.sum()) > 20
+    # what still shows of the eye is the eye itself, unmoved; the warp alone reads it from squeezed rows
+    assert float((covered - ramp)[0, 0][inside].abs().max()) < 1e-5
+    assert float((squeezed - ramp)[0, 0][inside].abs().max()) > 0.5 / size
+    unchanged = landmark_flow(points[0], points[0], size)
+    assert torch.equal(keep_eyeballs(unchanged, points[0], points[0], size), unchanged)
+
+
+def test_no_expression_draws_no_line_and_a_frown_draws_a_furrow(model, lines):
+    target = torch.as_tensor(lines.landmarks, dtype=torch.float32)[None]
+    assert lines.ratio(target, torch.zeros(1, len(ACTION_UNITS))) is None
+    frown = torch.zeros(1, len(ACTION_UNITS))
+    frown[0, list(ACTION_UNITS).index("AU4")] = 1.0
+    ratio = lines.ratio(target, frown)[0]  # (3, R, R)
+    inner_brows = lines.landmarks[[21, 22]].mean(0).round().astype(int)
+    glabella = ratio[:, inner_brows[1] - 4 : inner_brows[1] + 6, inner_brows[0] - 6 : inner_brows[0] + 7]
+    assert float(glabella.min()) < 0.85  # a dark crease between the brows
+    assert float((ratio[:, 100:, :] - 1).abs().max()) < 1e-6  # nothing on the chin
+    assert float(ratio[2].min()) < float(ratio[0].min())  # the shadow is redder than grey
+
+
+def test_with_action_units_keeps_the_one_photo_estimate_and_the_fitted_sliders():
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(136, 6)))[0].T.reshape(6, 68, 2)
+    mean = ShapeModel.load(BUNDLED_CHECKPOINT / SHAPE_MODEL_NAME).mean
+    small = ShapeModel(mean=mean, expression_basis=basis, estimator=rng.normal(size=(6, 136)), bias=rng.normal(size=6),
+                       directions={"smile": rng.normal(size=6)})
+    extended = with_action_units(small)
+    shapes = mean + rng.normal(scale=0.01, size=(3, 68, 2))
+    assert np.allclose(extended.expression(shapes)[:, :6], small.expression(shapes))
+    assert np.allclose(extended.expression(shapes)[:, 6:], 0.0)
+    assert np.allclose(extended.directions["smile"][:6], small.directions["smile"])
+    flat = extended.expression_basis.reshape(extended.num_expression, -1)
+    assert np.allclose(flat @ flat.T, np.eye(extended.num_expression), atol=1e-9)
