@@ -73,10 +73,10 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
 
     from aipgan_hf import AIPGANDiscriminator
+    from aipgan_hf.faces import image_to_tensor
     from aipgan_hf.motion import landmark_flow
     from aipgan_hf.motion.mouth import plan_mouth
     from aipgan_hf.pipeline import AIPGANPipeline
-    from aipgan_hf.processing import image_to_tensor
 
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     generator = pipe.generator

@@ -4,7 +4,7 @@
     python benchmarks/benchmark_classifiers.py --dataset data_build/aipgan-faces-128 --split test
     python benchmarks/benchmark_classifiers.py --dataset ... --split validation --max_pairs 240 --strengths 1,1.5
 
-On the evaluation's cross-person pairs (those of ``python -m aipgan_hf.evaluate`` with the same ``--max_pairs`` and
+On the evaluation's cross-person pairs (those of ``python -m aipgan_hf.evaluation`` with the same ``--max_pairs`` and
 its default seed and pairs per person), for each classifier:
 - **agreement** of the single-photo output's label with the source's (the evaluation's figure), and with the
   *target's* (a classifier that reads the person more than the expression agrees with the target), at each
@@ -41,7 +41,7 @@ def outputs(pipe, pairs, data, strength: float, batch_size: int = 16) -> list[np
     """Single-photo transfers of the pairs at ``expression_strength=strength``, (R, R, 3) uint8 each."""
     import torch
 
-    from aipgan_hf.processing import image_to_tensor, tensor_to_image
+    from aipgan_hf.faces import image_to_tensor, tensor_to_image
 
     images = []
     for start in range(0, len(pairs), batch_size):

@@ -35,7 +35,7 @@ def load_generator(checkpoint: str | None) -> tuple[torch.nn.Module, str]:
     """
     from aipgan_hf import AIPGANConfig, AIPGANGenerator
     from aipgan_hf.errors import CheckpointError
-    from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, load_generator as load_pipeline_generator
+    from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT, load_generator as load_pipeline_generator
 
     try:
         return load_pipeline_generator(checkpoint or BUNDLED_CHECKPOINT), str(checkpoint or "bundled checkpoint")

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     forward = pipe(source=astronaut, target=hopper, paste_back=False)
     painted = pipe(source=astronaut, target=hopper, paste_back=False, mouth="network")  # no teeth from any photo
     back = pipe(source=hopper, target=astronaut, paste_back=False, replace_target_expression=True)
-    from aipgan_hf.processing import tensor_to_image
+    from aipgan_hf.faces import tensor_to_image
 
     warped = pipe.transfer_aligned(*_aligned(pipe, astronaut, hopper)).warped_target
     warp_only = Image.fromarray(tensor_to_image(warped[0]))
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
 def _aligned(pipe, source_photo: np.ndarray, target_photo: np.ndarray):
     import torch
 
-    from aipgan_hf.processing import image_to_tensor
+    from aipgan_hf.faces import image_to_tensor
 
     source, target = pipe.processor.align(source_photo), pipe.processor.align(target_photo)
     as_batch = lambda face: (image_to_tensor(face.crop)[None], torch.as_tensor(face.crop_landmarks, dtype=torch.float32)[None])

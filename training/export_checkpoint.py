@@ -21,9 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT, load_generator  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
 from aipgan_hf.modeling import AIPGANGenerator  # noqa: E402
-from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, AIPGANPipeline, default_model_card, load_generator  # noqa: E402
+from aipgan_hf.pipeline import AIPGANPipeline, default_model_card  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +33,8 @@ def astronaut_exemplar(resolution: int):
     """The mouth exemplar: skimage's astronaut (public domain, an open smile with teeth), aligned at ``resolution``."""
     from skimage import data
 
+    from aipgan_hf.faces import FaceProcessor
     from aipgan_hf.motion.mouth import MouthExemplar
-    from aipgan_hf.processing import FaceProcessor
 
     face = FaceProcessor(resolution=resolution).align(data.astronaut(), quick_look=False)  # the full search: the shipped file
     return MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks)

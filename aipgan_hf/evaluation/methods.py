@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..processing import image_to_tensor, tensor_to_image
+from ..faces import image_to_tensor, tensor_to_image
 from .data import SplitData, stacked
 from .landmark_fidelity import align_landmarks
 from .pairs import EvaluationPair

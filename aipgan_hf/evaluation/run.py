@@ -1,6 +1,6 @@
 """Evaluate expression transfer against baselines on a dataset split, in one command.
 
-    python -m aipgan_hf.evaluate --dataset data_build/aipgan-faces-128 --split test --baselines all \\
+    python -m aipgan_hf.evaluation --dataset data_build/aipgan-faces-128 --split test --baselines all \\
         [--checkpoint PATH | --no_model] [--output report.md] [--grid grid.png] [--max_pairs N] [--classifiers fer,facex]
 
 The reference for a transfer is **the source's own expression change** (S - S0, S0 a neutral photo or frame of the
@@ -10,7 +10,7 @@ source person; pairs in :mod:`aipgan_hf.evaluation.pairs`), measured by the *exp
 "source pasted", the piecewise-affine warp of the target to retargeted landmarks (the shape model's
 ``drive(target, source)``), and an oracle warp by the source's true change. The target person's own photo with
 the source's label is measured too, as a reference row. Each output is measured the same way (dlib landmarks and
-descriptor through :class:`~aipgan_hf.processing.FaceProcessor`, the FER classifiers, Inception features; see
+descriptor through :class:`~aipgan_hf.faces.FaceProcessor`, the FER classifiers, Inception features; see
 :mod:`aipgan_hf.evaluation`); :mod:`aipgan_hf.evaluation.report` writes the tables.
 """
 
@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import AIPGANError, ConfigError
+from ..faces import FaceProcessor
 from ..files import write_atomically
 from ..motion.mouth import MOUTH_SOURCES
-from ..processing import FaceProcessor
 from .crops import CropMeasurer
 from .data import SplitData, decode_rows, fid_reference_rows, load_split, split_columns, stacked
 from .methods import BASELINES, MODEL_METHOD, RELATIVE_METHOD, Method, Retarget, baseline_methods, model_method
@@ -67,7 +67,7 @@ def parse_classifiers(text: str) -> list[str]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m aipgan_hf.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m aipgan_hf.evaluation", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, help="dataset folder (parquet from training/prepare_dataset.py, or save_to_disk)")
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test; select on validation)")
     parser.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
@@ -173,7 +173,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     result = evaluate(data, pairs, methods, measurer, inception, real_images)
     grid_link = _write_grid(args, data, pairs, methods) if args.grid else None
 
-    command = "python -m aipgan_hf.evaluate " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = "python -m aipgan_hf.evaluation " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     header = {
         "dataset": f"`{args.dataset}`, split `{args.split}` ({len(table)} images, {len(set(columns.identities))} people)",
         **model_lines,
