@@ -118,6 +118,26 @@ def test_config_json_round_trip(tmp_path):
     assert generator.aipgan_config == config
 
 
+def test_the_config_is_declared_once():
+    """The Hub classes' __init__ take AIPGANConfig's fields with its defaults: a default built with no arguments
+    is the default config, and adding a field to one without the other fails here."""
+    import dataclasses
+    import inspect
+
+    fields = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
+              for f in dataclasses.fields(AIPGANConfig)}
+    parameters = dict(inspect.signature(AIPGANGenerator.__init__).parameters)
+    parameters.pop("self")
+    assert list(parameters) == list(fields)
+    assert {name: list(p.default) if isinstance(p.default, tuple) else p.default
+            for name, p in parameters.items()} == fields
+    assert AIPGANGenerator().aipgan_config == AIPGANConfig()
+    critic = dict(inspect.signature(AIPGANDiscriminator.__init__).parameters)
+    assert {name: critic[name].default for name in critic if name not in ("self", "mouth_crop_size")} == {
+        name: fields[name] for name in ("in_channels", "discriminator_channels", "discriminator_scales",
+                                        "discriminator_layers")}
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [(dict(resolution=100), "divisible"), (dict(channel_multipliers=[1, 2]), "at least 3"),
@@ -154,7 +174,7 @@ def test_landmark_maps_hold_no_denormal_floats(monkeypatch):
 def test_diffusers_from_pretrained_round_trip(tmp_path):
     """diffusers' own loader gives the same weights; outputs agree to float rounding (its tensors come from a
     memory-mapped file whose alignment can pick other SIMD paths). Bitwise equality is tested through
-    ``aipgan_hf.pipeline.load_generator`` in test_pipeline.py."""
+    ``aipgan_hf.checkpoint.load_generator`` in test_pipeline.py."""
     generator, discriminator = make(64)
     generator.eval()
     generator.save_pretrained(tmp_path / "g")
