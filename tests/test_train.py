@@ -39,7 +39,7 @@ def test_accelerate_launch_smoke(face_dataset, tmp_path):
                  "pipeline/generator/diffusion_pytorch_model.safetensors", "pipeline/README.md",
                  "pipeline/processor_config.json", "pipeline/shape_model.safetensors", "validation/step-000002.png"]:
         assert (out / path).is_file(), f"missing {path}"
-    from aipgan_hf.pipeline import load_generator
+    from aipgan_hf.checkpoint import load_generator
 
     generator = load_generator(out / "pipeline")
     assert generator.config.resolution == 64 and generator.config.base_channels == 8
@@ -160,6 +160,19 @@ def saved_checkpoint(folder: Path, discriminator_layers: int = 3) -> tuple[torch
     critics.save_pretrained(folder / "discriminator")
     AIPGANPipeline(ema, shape_model=ShapeModel.load(SHAPE_MODEL)).save_pretrained(folder / "pipeline")
     return raw, ema, critics
+
+
+def test_loss_weight_flags_fill_the_loss_weights():
+    """Each LossWeights field has its ``--<name>_weight`` flag, defaulting to the field's default."""
+    import dataclasses
+
+    from aipgan_hf.losses import LossWeights
+    from training.train import parse_args
+
+    args = parse_args(["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--mask_weight", "0.25",
+                       "--adversarial_weight", "0"])
+    assert args.loss_weights == dataclasses.replace(LossWeights(), mask=0.25, adversarial=0.0)
+    assert args.mask_weight == 0.25  # the flat value the trackers log
 
 
 def test_init_from_a_checkpoint_keeps_its_weights_and_adds_a_fresh_mouth_critic(tmp_path):
