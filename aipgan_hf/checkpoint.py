@@ -323,7 +323,10 @@ def read_processor_settings(folder: Path, resolution: int) -> dict[str, Any]:
     for key, low, high in (("min_face_size", 8, 4096), ("max_pixels", 1, 10**9), ("detection_size", 64, 8192)):
         check_number_range(path, settings, key, low, high)
     if settings.get("resolution", resolution) != resolution:
-        raise CheckpointError(f"{path}: resolution {settings['resolution']} disagrees with the generator's {resolution}")
+        generator_config = Path(folder) / GENERATOR_SUBFOLDER / AIPGANGenerator.config_name
+        raise CheckpointError(
+            f"{path}: resolution {settings['resolution']} disagrees with the generator's {resolution} ({generator_config})"
+        )
     return {**settings, "resolution": resolution}
 
 

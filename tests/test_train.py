@@ -22,6 +22,11 @@ TINY = ["--resolution", "64", "--base_channels", "8", "--train_batch_size", "2",
         "--adversarial_start_step", "1"]
 
 
+def same_state(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> bool:
+    """The same tensor names, and equal tensors under each (zip over values alone passes when keys are missing)."""
+    return first.keys() == second.keys() and all(torch.equal(value, second[name]) for name, value in first.items())
+
+
 def run(command: list[str], timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
@@ -186,12 +191,16 @@ def test_init_from_a_checkpoint_keeps_its_weights_and_adds_a_fresh_mouth_critic(
     args = parse_args(["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--resolution", "64", "--base_channels", "8",
                        "--init_from", str(tmp_path / "checkpoint-700"), "--mouth_crop_size", "16"])
     generator, discriminator, ema = create_models(args)
-    assert all(torch.equal(a, b) for a, b in zip(generator.state_dict().values(), raw.state_dict().values()))
-    assert all(torch.equal(a, b) for a, b in zip(ema.shadow_params, ema_generator.parameters()))
-    assert not all(torch.equal(a, b) for a, b in zip(ema.shadow_params, raw.parameters()))
+    assert same_state(generator.state_dict(), raw.state_dict())
+    names = [name for name, _ in generator.named_parameters()]
+    assert len(ema.shadow_params) == len(names)  # the EMA keeps one shadow per parameter, in parameter order
+    shadow = dict(zip(names, ema.shadow_params))
+    assert same_state(shadow, dict(ema_generator.named_parameters()))
+    assert not same_state(shadow, dict(raw.named_parameters()))
     assert ema.optimization_step == 700  # the EMA keeps its decay
     saved = critics.state_dict()
-    assert all(torch.equal(value, saved[key]) for key, value in discriminator.state_dict().items() if not key.startswith("mouth."))
+    kept = {key: value for key, value in discriminator.state_dict().items() if not key.startswith("mouth.")}
+    assert same_state(kept, saved)
     assert discriminator.mouth is not None and discriminator.config.mouth_crop_size == 16
 
 
