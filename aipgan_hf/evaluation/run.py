@@ -26,10 +26,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from PIL import Image
+
 from ..errors import AIPGANError, ConfigError
 from ..faces import FaceProcessor
 from ..files import write_atomically
+from ..motion import ShapeModel
 from ..motion.mouth import MOUTH_SOURCES
+from ..pipeline import AIPGANPipeline
 from .crops import CropMeasurer
 from .data import SplitData, decode_rows, fid_reference_rows, load_split, split_columns, stacked
 from .methods import BASELINES, MODEL_METHOD, RELATIVE_METHOD, Method, Retarget, baseline_methods, model_method
@@ -112,8 +116,6 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
     checkpoint = "none (baselines only)"
     retarget_name = "no shape model given: the source's landmarks aligned onto the target (carries its face shape)"
     if not args.no_model:
-        from ..pipeline import AIPGANPipeline
-
         pipeline = AIPGANPipeline.from_pretrained(args.checkpoint, device=args.device)
         if pipeline.resolution != resolution:
             raise ConfigError(f"the model works on {pipeline.resolution}px crops but the dataset has {resolution}px crops")
@@ -125,8 +127,6 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
         if shape_model is not None:
             retarget, retarget_name = shape_model.drive, "the checkpoint's shape model: drive(target, source)"
     if args.shape_model:
-        from ..motion import ShapeModel
-
         retarget = ShapeModel.load(args.shape_model).drive
         retarget_name = f"`{args.shape_model}`: drive(target, source)"
     lines = {"checkpoint": checkpoint, "retargeted warp": retarget_name}
@@ -137,8 +137,6 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
 
 def _write_grid(args: argparse.Namespace, data: SplitData, pairs: list[EvaluationPair], methods: dict[str, Method]) -> str:
     """Render and write the grid; returns its path relative to the report."""
-    from PIL import Image
-
     targets, sources = grid_cells(pairs, data.identities, args.grid_size)
     grid_method = methods.get(MODEL_METHOD) or methods.get(BASELINES["warp"]) or next(iter(methods.values()))
     buffer = io.BytesIO()
