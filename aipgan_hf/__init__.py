@@ -18,7 +18,7 @@ __version__ = "0.7.0"
 
 _LAZY = {
     "AIPGANGenerator": "modeling", "AIPGANDiscriminator": "modeling", "GeneratorOutput": "modeling",
-    "AIPGANPipeline": "pipeline", "TransferResult": "pipeline", "FaceProcessor": "processing",
+    "AIPGANPipeline": "pipeline", "TransferResult": "pipeline", "FaceProcessor": "faces",
 }
 
 

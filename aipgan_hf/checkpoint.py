@@ -1,7 +1,7 @@
 """Validation of checkpoint files: every damaged or foreign file becomes a :class:`CheckpointError` that names
 the file and the field or tensor at fault, before anything is built from it.
 
-Used by the loaders (``pipeline.py``), which read a folder like::
+Used by :func:`load_generator` below and the pipeline's other loaders, which read a folder like::
 
     config = read_json_object(folder / "generator" / "config.json")
     check_keys(config_path, config, {"resolution": int, "base_channels": int, "channel_multipliers": list, ...})
@@ -13,6 +13,7 @@ Used by the loaders (``pipeline.py``), which read a folder like::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -24,7 +25,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from aipgan_hf.errors import CheckpointError
+from aipgan_hf.configuration import ARCHITECTURE, AIPGANConfig
+from aipgan_hf.errors import CheckpointError, ConfigError
+from aipgan_hf.modeling import AIPGANGenerator
 
 DEFAULT_MAX_ABS = 1e4
 """Largest weight magnitude :func:`check_state_dict` accepts by default (trained weights stay far below it;
@@ -248,10 +251,6 @@ def weights_filename(variant: str | None) -> str:
 
 def _generator_schema() -> dict[str, type | tuple[type, ...]]:
     """Allowed keys of a generator config.json and their JSON types, from AIPGANConfig's fields."""
-    import dataclasses
-
-    from .configuration import AIPGANConfig
-
     kinds = {int: int, float: float, str: str}
     return {f.name: kinds.get(type(f.default), list) if f.default is not dataclasses.MISSING else list
             for f in dataclasses.fields(AIPGANConfig)}
@@ -259,8 +258,6 @@ def _generator_schema() -> dict[str, type | tuple[type, ...]]:
 
 def read_generator_config(config_path: Path) -> dict[str, Any]:
     """The generator's config.json, checked key by key; a first-version checkpoint is named as such."""
-    from .configuration import ARCHITECTURE
-
     if not config_path.is_file():
         raise CheckpointError(f"no generator config at {config_path}: is {config_path.parent.parent} an aipgan-hf pipeline folder?")
     config = read_json_object(config_path)
@@ -275,7 +272,9 @@ def read_generator_config(config_path: Path) -> dict[str, Any]:
     return config
 
 
-def load_generator(folder: str | os.PathLike, variant: str | None = None, dtype: torch.dtype = torch.float32):
+def load_generator(
+    folder: str | os.PathLike, variant: str | None = None, dtype: torch.dtype = torch.float32
+) -> AIPGANGenerator:
     """Load a generator strictly from ``folder/generator``: every tensor must match, or CheckpointError names the file.
 
     Args:
@@ -284,9 +283,6 @@ def load_generator(folder: str | os.PathLike, variant: str | None = None, dtype:
             when ``None`` and only the fp16 file exists, that one is used.
         dtype: dtype of the returned model (weights are cast; float32 is fastest on CPU).
     """
-    from .errors import ConfigError
-    from .modeling import AIPGANGenerator
-
     subfolder = Path(folder) / GENERATOR_SUBFOLDER
     config_path = subfolder / AIPGANGenerator.config_name
     config = read_generator_config(config_path)
@@ -327,7 +323,10 @@ def read_processor_settings(folder: Path, resolution: int) -> dict[str, Any]:
     for key, low, high in (("min_face_size", 8, 4096), ("max_pixels", 1, 10**9), ("detection_size", 64, 8192)):
         check_number_range(path, settings, key, low, high)
     if settings.get("resolution", resolution) != resolution:
-        raise CheckpointError(f"{path}: resolution {settings['resolution']} disagrees with the generator's {resolution}")
+        generator_config = Path(folder) / GENERATOR_SUBFOLDER / AIPGANGenerator.config_name
+        raise CheckpointError(
+            f"{path}: resolution {settings['resolution']} disagrees with the generator's {resolution} ({generator_config})"
+        )
     return {**settings, "resolution": resolution}
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import torch
 
+LANDMARK_SCHEME = "ibug-68"
+"""The name of the scheme the networks, the shape model and alignment are built for: a face detector plugged into
+:class:`~aipgan_hf.faces.FaceProcessor` must give its landmarks in it."""
 NUM_LANDMARKS = 68
 
 JAW = slice(0, 17)

@@ -1,13 +1,29 @@
 """Pure loss functions for AIP-GAN training. The paper names the terms but gives no formulas or weights;
-each choice is documented here and the weights are flags of training/train.py (defaults in README).
+each choice is documented here, and the weights are :class:`LossWeights` (filled by training/train.py's
+``--<term>_weight`` flags).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-from .landmarks import landmarks_to_heatmaps, polygon_mask
+from .faces.paste import face_mask
+from .landmarks import (
+    INNER_LIPS,
+    LANDMARK_GROUPS,
+    LEFT_EYE,
+    OUTER_LIPS,
+    RIGHT_EYE,
+    landmark_maps,
+    landmarks_to_heatmaps,
+    polygon_mask,
+)
+from .motion import warp
 
 
 def hinge_discriminator_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
@@ -39,8 +55,6 @@ def feature_matching_loss(fake_features: list[list[torch.Tensor]], real_features
 def face_weight(resolution: int, device=None) -> torch.Tensor:
     """(1, 1, R, R) paste-back face mask: only the face is ever pasted into the photo, so only the face is
     compared (two photos of one person differ in background, which no target can predict)."""
-    from .processing import face_mask
-
     return torch.from_numpy(face_mask(resolution)).to(device)[None, None]
 
 
@@ -49,8 +63,6 @@ def expression_region(driving_landmarks: torch.Tensor, size: int, sigma: float =
 
     What a warp cannot do (teeth in an opened mouth, a closing eye) covers a few percent of the face; without
     weighting it up, the L1 gain of learning to paint it is too small to be learnt in a CPU-sized run."""
-    from .landmarks import INNER_LIPS, LANDMARK_GROUPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE, landmark_maps
-
     maps = landmark_maps(driving_landmarks, size, size, sigma)  # (B, 8, R, R), groups as LANDMARK_GROUPS
     chosen = [LANDMARK_GROUPS.index(group) for group in (OUTER_LIPS, INNER_LIPS, RIGHT_EYE, LEFT_EYE)]
     return maps[:, chosen].sum(dim=1, keepdim=True).clamp(max=1.0)
@@ -59,9 +71,6 @@ def expression_region(driving_landmarks: torch.Tensor, size: int, sigma: float =
 def new_mouth_interior(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, flow: torch.Tensor, size: int) -> torch.Tensor:
     """(B, 1, R, R): inside the driving inner lips, except where the target's own mouth interior lands after the
     warp. There the warp can only stretch lips (no teeth exist in a closed mouth to move): the decoder must paint."""
-    from .landmarks import INNER_LIPS
-    from .motion import warp
-
     driving = polygon_mask(driving_landmarks[:, INNER_LIPS], size)
     carried = warp(polygon_mask(target_landmarks[:, INNER_LIPS], size), flow)
     return (driving - carried).clamp(min=0.0)
@@ -174,3 +183,37 @@ def _weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.T
         return values.mean()
     weight = weight.to(values.dtype)
     return (values * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+@dataclass
+class LossWeights:
+    """The weight of each generator loss term in the total (README "Training" says why each).
+
+    Field names are the term names that training logs (``g/<term>``); training/train.py has one
+    ``--<term>_weight`` flag per field. ``adversarial`` also scales the discriminator's hinge loss.
+    """
+
+    reconstruction: float = 10.0
+    gradient: float = 5.0
+    painted_region: float = 5.0
+    feature_matching: float = 2.0
+    adversarial: float = 0.5
+    landmark: float = 1.0
+    attention: float = 0.5
+    intrinsic: float = 2.0
+    identity_consistency: float = 1.0
+    expression_consistency: float = 1.0
+    mask: float = 0.05
+    mouth_mask: float = 1.0
+
+    def total(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Weighted sum of ``terms`` (term name -> scalar loss), in their order.
+
+        Raises:
+            KeyError: for a term that has no weight here (a typo would otherwise drop it silently).
+        """
+        weights = dataclasses.asdict(self)
+        unknown = sorted(set(terms) - set(weights))
+        if unknown:
+            raise KeyError(f"loss terms without a weight: {unknown}")
+        return sum(weights[name] * value for name, value in terms.items())

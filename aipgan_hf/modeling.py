@@ -20,7 +20,7 @@ from diffusers.utils import BaseOutput
 from torch import nn
 import torch.nn.functional as F
 
-from .configuration import ARCHITECTURE, AIPGANConfig
+from .configuration import AIPGANConfig
 from .encoders import EncoderOutput, ExpressionEncoder, IdentityEncoder, warp_features
 from .faces.paste import face_mask
 from .fusion import CrossEncoderBilinearPooling
@@ -28,6 +28,9 @@ from .landmarks import MOUTH, heatmaps_to_landmarks
 from .layers import ConvNormAct, ResidualBlock, UpBlock, same_memory_format
 from .motion import warp
 
+# The one declaration of the hyper-parameters and their defaults is AIPGANConfig; the Hub classes' __init__
+# signatures (which diffusers writes to config.json) take their defaults from it.
+_DEFAULTS = AIPGANConfig()
 
 @dataclass
 class GeneratorOutput(BaseOutput):
@@ -124,20 +127,21 @@ class AIPGANGenerator(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(
         self,
-        resolution: int = 128,
-        in_channels: int = 3,
-        base_channels: int = 16,
-        channel_multipliers: list[int] = (1, 2, 4, 8),
-        fusion_rank_ratio: float = 1.0,
-        num_landmarks: int = 68,
-        heatmap_sigma: float = 1.0,
-        landmark_map_sigma: float = 2.0,
-        intrinsic_channels: int = 16,
-        discriminator_channels: int = 32,
-        discriminator_scales: int = 2,
-        discriminator_layers: int = 3,
-        architecture: str = ARCHITECTURE,
+        resolution: int = _DEFAULTS.resolution,
+        in_channels: int = _DEFAULTS.in_channels,
+        base_channels: int = _DEFAULTS.base_channels,
+        channel_multipliers: list[int] = tuple(_DEFAULTS.channel_multipliers),  # a tuple: no shared mutable default
+        fusion_rank_ratio: float = _DEFAULTS.fusion_rank_ratio,
+        num_landmarks: int = _DEFAULTS.num_landmarks,
+        heatmap_sigma: float = _DEFAULTS.heatmap_sigma,
+        landmark_map_sigma: float = _DEFAULTS.landmark_map_sigma,
+        intrinsic_channels: int = _DEFAULTS.intrinsic_channels,
+        discriminator_channels: int = _DEFAULTS.discriminator_channels,
+        discriminator_scales: int = _DEFAULTS.discriminator_scales,
+        discriminator_layers: int = _DEFAULTS.discriminator_layers,
+        architecture: str = _DEFAULTS.architecture,
     ):
+        """Takes exactly :class:`~aipgan_hf.configuration.AIPGANConfig`'s fields (a test checks it)."""
         super().__init__()
         config = AIPGANConfig.from_dict(dict(locals()))
         self.expression_encoder = ExpressionEncoder(config)
@@ -270,8 +274,14 @@ class AIPGANDiscriminator(ModelMixin, ConfigMixin):
     config_name = "config.json"
 
     @register_to_config
-    def __init__(self, in_channels: int = 3, discriminator_channels: int = 32, discriminator_scales: int = 2, discriminator_layers: int = 3,
-                 mouth_crop_size: int = 0):
+    def __init__(
+        self,
+        in_channels: int = _DEFAULTS.in_channels,
+        discriminator_channels: int = _DEFAULTS.discriminator_channels,
+        discriminator_scales: int = _DEFAULTS.discriminator_scales,
+        discriminator_layers: int = _DEFAULTS.discriminator_layers,
+        mouth_crop_size: int = 0,
+    ):
         super().__init__()
         self.scales = nn.ModuleList(
             PatchDiscriminator(in_channels, discriminator_channels, discriminator_layers) for _ in range(discriminator_scales)

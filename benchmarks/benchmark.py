@@ -24,7 +24,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+from skimage import data
 from torch.utils.flop_counter import FlopCounterMode
+
+from aipgan_hf import AIPGANDiscriminator
+from aipgan_hf.faces import image_to_tensor
+from aipgan_hf.motion import landmark_flow
+from aipgan_hf.motion.mouth import plan_mouth
+from aipgan_hf.pipeline import AIPGANPipeline
 
 
 def median_ms(fn, runs: int, warmup: int = 5) -> tuple[float, float]:
@@ -51,9 +59,7 @@ def report_json(figures: dict, path: str | None) -> None:
 def sample_photo(size: int = 1024, source: bool = False) -> np.ndarray:
     """A ~1-megapixel portrait upscaled to ``size`` x ``size``: skimage's astronaut, or (``source``)
     matplotlib's Grace Hopper (both public domain)."""
-    import matplotlib.cbook
-    from PIL import Image
-    from skimage import data
+    import matplotlib.cbook  # the app extra
 
     if source:
         with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
@@ -71,12 +77,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-
-    from aipgan_hf import AIPGANDiscriminator
-    from aipgan_hf.motion import landmark_flow
-    from aipgan_hf.motion.mouth import plan_mouth
-    from aipgan_hf.pipeline import AIPGANPipeline
-    from aipgan_hf.processing import image_to_tensor
 
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     generator = pipe.generator

@@ -32,12 +32,19 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import skimage.data
+import torch
 from PIL import Image
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from aipgan_hf.motion.mouth import MOUTH_SOURCES  # noqa: E402
+from aipgan_hf.pipeline import AIPGANPipeline  # noqa: E402
+from aipgan_hf.video import animate  # noqa: E402
+from aipgan_hf.video.animate import track_clip  # noqa: E402
+from aipgan_hf.video.clips import probe_clip  # noqa: E402
+from aipgan_hf.video.tracking import landmark_filter  # noqa: E402
 from benchmarks.benchmark import report_json  # noqa: E402
 
 ASTRONAUT_FACE_WINDOW = (20, 90)  # (top, left) of a 256x256 window of skimage's astronaut around her face
@@ -46,9 +53,7 @@ ASTRONAUT_FACE_WINDOW = (20, 90)  # (top, left) of a 256x256 window of skimage's
 def astronaut_frames(count: int, size: int = 256, amplitude: int = 6, noise: float = 0.0, seed: int = 0) -> list[np.ndarray]:
     """``count`` (size, size, 3) frames: a window around the astronaut's face, drifting by up to ``amplitude`` px,
     with Gaussian pixel noise of ``noise`` grey levels (a camera's, so that a still face still jitters)."""
-    from skimage import data
-
-    photo = data.astronaut()
+    photo = skimage.data.astronaut()
     rng = np.random.default_rng(seed)
     top, left = ASTRONAUT_FACE_WINDOW
     frames = []
@@ -122,8 +127,6 @@ def step_lag(smoothing: float, fps: float = 30.0, noise: float = 0.3, jump: floa
     """Lag (frames) of the landmark filter on a fast mouth opening: a ``jump``-pixel step of the lower-lip points
     ramped over ``ramp`` frames, with Gaussian noise of ``noise`` px; the lag is the frames after the ramp ends until
     the filtered value is within 10 % of the jump for good."""
-    from aipgan_hf.video.tracking import landmark_filter
-
     rng = np.random.default_rng(seed)
     frames, start = 90, 45
     level = np.clip((np.arange(frames) - start) / ramp, 0, 1) * jump  # (frames,)
@@ -138,13 +141,6 @@ def step_lag(smoothing: float, fps: float = 30.0, noise: float = 0.3, jump: floa
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict:
-    import torch
-
-    from aipgan_hf.pipeline import AIPGANPipeline
-    from aipgan_hf.video import animate
-    from aipgan_hf.video.animate import track_clip
-    from aipgan_hf.video.clips import probe_clip
-
     torch.set_num_threads(args.threads)
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     target = one_megapixel_target(work)

@@ -39,6 +39,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import skimage.data
 from PIL import Image
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -93,14 +94,13 @@ def stop_app(process: subprocess.Popen) -> None:
 
 def wheel_photos(folder: Path) -> tuple[Path, Path]:
     """(expression source, identity target) PNGs of the public-domain faces that ship in wheels."""
-    import matplotlib.cbook
-    from skimage import data
+    import matplotlib.cbook  # the app extra
 
     folder.mkdir(parents=True, exist_ok=True)
     source, target = folder / "grace_hopper.png", folder / "astronaut.png"
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
         Image.open(handle).convert("RGB").save(source)
-    Image.fromarray(data.astronaut()).save(target)
+    Image.fromarray(skimage.data.astronaut()).save(target)
     return source, target
 
 

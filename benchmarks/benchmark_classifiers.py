@@ -4,7 +4,7 @@
     python benchmarks/benchmark_classifiers.py --dataset data_build/aipgan-faces-128 --split test
     python benchmarks/benchmark_classifiers.py --dataset ... --split validation --max_pairs 240 --strengths 1,1.5
 
-On the evaluation's cross-person pairs (those of ``python -m aipgan_hf.evaluate`` with the same ``--max_pairs`` and
+On the evaluation's cross-person pairs (those of ``python -m aipgan_hf.evaluation`` with the same ``--max_pairs`` and
 its default seed and pairs per person), for each classifier:
 - **agreement** of the single-photo output's label with the source's (the evaluation's figure), and with the
   *target's* (a classifier that reads the person more than the expression agrees with the target), at each
@@ -24,12 +24,15 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns, stacked  # noqa: E402
 from aipgan_hf.evaluation.networks import CLASSIFIERS, ExpressionClassifier  # noqa: E402
 from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs  # noqa: E402
+from aipgan_hf.faces import image_to_tensor, tensor_to_image  # noqa: E402
+from aipgan_hf.pipeline import AIPGANPipeline  # noqa: E402
 
 BLURS = (0.5, 0.8)
 """Gaussian sigmas (crop pixels) of the stability check."""
@@ -39,10 +42,6 @@ SHARPNESS_BLURS = (0.4, 0.5, 0.8)
 
 def outputs(pipe, pairs, data, strength: float, batch_size: int = 16) -> list[np.ndarray]:
     """Single-photo transfers of the pairs at ``expression_strength=strength``, (R, R, 3) uint8 each."""
-    import torch
-
-    from aipgan_hf.processing import image_to_tensor, tensor_to_image
-
     images = []
     for start in range(0, len(pairs), batch_size):
         sources, targets = zip(*[(p.source, p.target) for p in pairs[start:start + batch_size]])
@@ -79,7 +78,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max_pairs", type=int, default=200, help="pairs of both kinds drawn, as the evaluation's")
     parser.add_argument("--strengths", default="1", help="comma list of expression strengths")
     args = parser.parse_args(argv)
-    from aipgan_hf import AIPGANPipeline
 
     dataset = load_split(args.dataset, args.split)
     pairs = [p for p in build_pairs(split_columns(dataset), max_pairs=args.max_pairs) if p.kind == CROSS_PERSON]

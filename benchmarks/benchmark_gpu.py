@@ -27,16 +27,19 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
+from aipgan_hf.checkpoint import load_generator as load_pipeline_generator
+from aipgan_hf.configuration import AIPGANConfig
+from aipgan_hf.errors import CheckpointError
+from aipgan_hf.modeling import AIPGANGenerator
+from aipgan_hf.motion import landmark_flow
+
 
 def load_generator(checkpoint: str | None) -> tuple[torch.nn.Module, str]:
     """The generator of a pipeline folder (default: bundled), or a random one of the default config if none.
 
     Weights do not change the timing, so a missing checkpoint only changes the description.
     """
-    from aipgan_hf import AIPGANConfig, AIPGANGenerator
-    from aipgan_hf.errors import CheckpointError
-    from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, load_generator as load_pipeline_generator
-
     try:
         return load_pipeline_generator(checkpoint or BUNDLED_CHECKPOINT), str(checkpoint or "bundled checkpoint")
     except CheckpointError as error:
@@ -49,8 +52,6 @@ def load_generator(checkpoint: str | None) -> tuple[torch.nn.Module, str]:
 def driven_inputs(batch_size: int, resolution: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """Random target crops, plausible landmarks (a grid of points in the face's middle), driving landmarks moved
     a little, and their flow: what one transfer feeds the generator. Shapes (B, 3, R, R), (B, 68, 2) x2, (B, R, R, 2)."""
-    from aipgan_hf.motion import landmark_flow
-
     generator_inputs = torch.Generator(device="cpu").manual_seed(seed)
     target = torch.rand(batch_size, 3, resolution, resolution, generator=generator_inputs) * 2 - 1
     landmarks = (0.3 + 0.4 * torch.rand(batch_size, 68, 2, generator=generator_inputs)) * resolution

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from skimage import data
 
-from aipgan_hf.processing import FaceProcessor, image_to_tensor, load_image, tensor_to_image
+from aipgan_hf.faces import FaceProcessor, image_to_tensor, load_image, tensor_to_image
 
 
 def parse_args() -> argparse.Namespace:

@@ -8,7 +8,7 @@ For the evaluation's cross-person pairs (target T, source S, the source person's
 mode gives driving landmarks D for T; the table is the Pearson r, per measure of ``aipgan_hf.evaluation.measures``
 (mouth opening, mouth width, corner lift, brow raise, eye openness), between D's change from T and S's own change
 from S0, their mean, and the slope of D's change on S's (below 1: the motion is shrunk). An image-level
-evaluation (``python -m aipgan_hf.evaluate``) reads the output through dlib, so it can only come out lower.
+evaluation (``python -m aipgan_hf.evaluation``) reads the output through dlib, so it can only come out lower.
 
 A second table splits the error of each mode in two. The sources of one group (a clip's frames, one person's
 photos) share one reference S0; "within a source" is the r after each group's mean change (D's and S's) is taken

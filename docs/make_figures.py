@@ -16,14 +16,19 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
+from skimage import data
+
+from aipgan_hf.faces import image_to_tensor, tensor_to_image
+from aipgan_hf.landmarks import MOUTH, inner_lip_gap
+from aipgan_hf.pipeline import AIPGANPipeline
 
 logger = logging.getLogger(__name__)
 
 
 def faces() -> tuple[np.ndarray, np.ndarray]:
-    import matplotlib.cbook
-    from skimage import data
+    import matplotlib.cbook  # the app extra
 
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
         hopper = np.asarray(Image.open(file).convert("RGB"))
@@ -42,8 +47,6 @@ def strip(images: list[Image.Image], labels: list[str], size: int = 192) -> Imag
 
 def mouth_gap(pipe, image: Image.Image) -> float:
     """Inner-lip gap over mouth width, read by dlib on the image (the measure a user's eye agrees with)."""
-    from aipgan_hf.landmarks import MOUTH, inner_lip_gap
-
     landmarks = pipe.processor.align(np.asarray(image.convert("RGB"))).crop_landmarks
     mouth = landmarks[MOUTH]
     return float(inner_lip_gap(landmarks) / np.linalg.norm(mouth[6] - mouth[0]))  # over the corner-to-corner width
@@ -51,8 +54,6 @@ def mouth_gap(pipe, image: Image.Image) -> float:
 
 def mouth_close_up(photo: Image.Image, landmarks: np.ndarray) -> Image.Image:
     """The mouth of a photo (its 20 mouth landmarks, photo pixels): a square of 1.6 mouth widths."""
-    from aipgan_hf.landmarks import MOUTH
-
     mouth = landmarks[MOUTH]
     centre, half = mouth.mean(axis=0), 0.8 * np.linalg.norm(mouth[6] - mouth[0])  # 6 and 0: the corners
     return photo.convert("RGB").crop((*(centre - half).round().astype(int), *(centre + half).round().astype(int)))
@@ -64,7 +65,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output_dir", default=str(Path(__file__).resolve().parent))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from aipgan_hf import AIPGANPipeline
 
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     astronaut, hopper = faces()
@@ -73,8 +73,6 @@ def main(argv: list[str] | None = None) -> None:
     forward = pipe(source=astronaut, target=hopper, paste_back=False)
     painted = pipe(source=astronaut, target=hopper, paste_back=False, mouth="network")  # no teeth from any photo
     back = pipe(source=hopper, target=astronaut, paste_back=False, replace_target_expression=True)
-    from aipgan_hf.processing import tensor_to_image
-
     warped = pipe.transfer_aligned(*_aligned(pipe, astronaut, hopper)).warped_target
     warp_only = Image.fromarray(tensor_to_image(warped[0]))
     strip([crop(astronaut), crop(hopper), warp_only, painted.face, forward.face, back.face],
@@ -101,10 +99,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _aligned(pipe, source_photo: np.ndarray, target_photo: np.ndarray):
-    import torch
-
-    from aipgan_hf.processing import image_to_tensor
-
     source, target = pipe.processor.align(source_photo), pipe.processor.align(target_photo)
     as_batch = lambda face: (image_to_tensor(face.crop)[None], torch.as_tensor(face.crop_landmarks, dtype=torch.float32)[None])
     (source_image, source_landmarks), (target_image, target_landmarks) = as_batch(source), as_batch(target)

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from aipgan_hf.errors import ConfigError
+from aipgan_hf.faces import FaceProcessor, load_image
 from aipgan_hf.pipeline import AIPGANPipeline
-from aipgan_hf.processing import FaceProcessor, load_image
 from aipgan_hf.video import (
     InvalidVideoError,
     NoFaceInVideoError,

@@ -8,10 +8,10 @@ missing, added or of the wrong shape; files deleted). Point it at a real pipelin
     @pytest.mark.parametrize("case", corruption_cases(BUNDLED_CHECKPOINT), ids=lambda case: case.name)
     def test_damaged_checkpoint(tmp_path, case):
         folder = case.apply(BUNDLED_CHECKPOINT, tmp_path / "copy")
-        with pytest.raises(CheckpointError, match=re.escape(Path(case.file).name)):
+        with pytest.raises(CheckpointError, match=names_file(case.file)):
             AIPGANPipeline.from_pretrained(folder)
 
-Here it runs against a tiny constructed checkpoint and a small loader built from the helpers.
+Here it runs the real loaders on a tiny generator's pipeline folder and on the shipped checkpoint.
 """
 
 from __future__ import annotations
@@ -32,15 +32,24 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from aipgan_hf.checkpoint import (
+    BUNDLED_CHECKPOINT,
+    GENERATOR_SUBFOLDER,
+    PROCESSOR_CONFIG_NAME,
     check_keys,
     check_number_range,
     check_state_dict,
     check_tensor_shapes,
+    load_generator,
     read_json_object,
+    read_processor_settings,
     read_safetensors,
+    weights_filename,
 )
+from aipgan_hf.configuration import AIPGANConfig
 from aipgan_hf.errors import CheckpointError
+from aipgan_hf.modeling import AIPGANGenerator
 from aipgan_hf.motion.mouth import MOUTH_EXEMPLAR_NAME
+from aipgan_hf.pipeline import AIPGANPipeline
 
 # ------------------------------------------------------------------------------------------------ the generator
 
@@ -178,20 +187,15 @@ def corruption_cases(folder: Path, seed: int = 0) -> list[Corruption]:
 
 # ------------------------------------------------------------------------------------------------ a tiny checkpoint
 
-CONFIG_SCHEMA = {"resolution": int, "width": int, "scale": float, "names": list}
-PROCESSOR_SCHEMA = {"resolution": int, "min_face_size": int}
+TINY_CONFIG = AIPGANConfig(resolution=128, base_channels=4, channel_multipliers=[1, 2, 4], intrinsic_channels=4)
 
 
 def build_tiny_checkpoint(folder: Path) -> Path:
-    """A checkpoint-shaped folder of a few bytes: two configs, fp16 weights of one layer, presets."""
-    (folder / "model").mkdir(parents=True)
-    config = {"_class_name": "Tiny", "resolution": 32, "width": 64, "scale": 0.5, "names": ["a", "b"]}
-    (folder / "model" / "config.json").write_text(json.dumps(config, indent=2))
-    (folder / "processor_config.json").write_text(json.dumps({"resolution": 32, "min_face_size": 8}))
-    generator = torch.Generator().manual_seed(0)
-    weights = {"layer.weight": torch.randn(64, 3, generator=generator), "layer.bias": torch.zeros(64)}
-    save_file({k: v.half() for k, v in weights.items()}, str(folder / "model" / "weights.safetensors"))
-    save_file({"smile": torch.randn(64, generator=generator), "neutral": torch.zeros(64)}, str(folder / "presets.safetensors"))
+    """A pipeline folder as the real loaders read it, with a generator of a few kilobytes: ``generator/``
+    (config.json and weights) and ``processor_config.json`` (the shipped settings)."""
+    torch.manual_seed(0)
+    AIPGANGenerator(**TINY_CONFIG.to_dict()).save_pretrained(folder / GENERATOR_SUBFOLDER)
+    shutil.copy(BUNDLED_CHECKPOINT / PROCESSOR_CONFIG_NAME, folder / PROCESSOR_CONFIG_NAME)
     return folder
 
 
@@ -201,48 +205,40 @@ atexit.register(shutil.rmtree, _TINY_ROOT, True)
 TINY_CHECKPOINT = build_tiny_checkpoint(_TINY_ROOT / "checkpoint")
 
 
-def load_tiny(folder: Path) -> dict[str, Any]:
-    """A loader in the way pipeline.py should use the helpers."""
-    config_path, processor_path = folder / "model" / "config.json", folder / "processor_config.json"
-    config = read_json_object(config_path)
-    check_keys(config_path, config, CONFIG_SCHEMA, required=CONFIG_SCHEMA)
-    check_number_range(config_path, config, "resolution", 16, 1024)
-    processor = read_json_object(processor_path)
-    check_keys(processor_path, processor, PROCESSOR_SCHEMA, required=PROCESSOR_SCHEMA)
-    presets_path = folder / "presets.safetensors"
-    presets = read_safetensors(presets_path)
-    check_state_dict(presets_path, presets)
-    check_tensor_shapes(presets_path, presets, {"smile": (config["width"],), "neutral": (config["width"],)})
-    if processor["resolution"] != config["resolution"] or config["resolution"] != 32:  # what the weights were trained at
-        raise CheckpointError(
-            f"{config_path} says resolution {config['resolution']} and {processor_path} says {processor['resolution']}, "
-            f"but {presets_path} was measured at 32"
-        )
-    weights_path = folder / "model" / "weights.safetensors"
-    state = read_safetensors(weights_path)
-    check_state_dict(weights_path, state)
-    check_tensor_shapes(weights_path, state, {"layer.weight": (config["width"], 3), "layer.bias": (config["width"],)})
-    return {"config": config, "processor": processor, "state": state, "presets": presets}
+def load_checkpoint(folder: Path) -> tuple[AIPGANGenerator, dict[str, Any]]:
+    """The generator and face-processor settings, read by aipgan_hf.checkpoint's loaders as
+    ``AIPGANPipeline.from_pretrained`` calls them."""
+    generator = load_generator(folder)
+    return generator, read_processor_settings(folder, generator.config.resolution)
 
 
-def test_the_tiny_checkpoint_loads():
-    loaded = load_tiny(TINY_CHECKPOINT)
-    assert loaded["state"]["layer.weight"].shape == (64, 3) and loaded["config"]["scale"] == 0.5
+def names_file(file: str) -> str:
+    """A pattern for a message naming ``file``: its name after a separator or a space, so that
+    ``processor_config.json`` does not count as naming a ``config.json``."""
+    return r"(^|[\\/\s])" + re.escape(Path(file).name)
+
+
+def test_the_tiny_checkpoint_loads_strictly():
+    generator, settings = load_checkpoint(TINY_CHECKPOINT)
+    assert generator.aipgan_config == TINY_CONFIG and settings["resolution"] == 128
+    saved = load_file(str(TINY_CHECKPOINT / GENERATOR_SUBFOLDER / weights_filename(None)))
+    loaded = generator.state_dict()
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[name], loaded[name]) for name in saved)
 
 
 def test_corruption_cases_cover_every_file():
     cases = corruption_cases(TINY_CHECKPOINT)
     files = {case.file for case in cases}
-    assert files == {"model/config.json", "processor_config.json", "model/weights.safetensors", "presets.safetensors"}
-    assert len({case.name for case in cases}) == len(cases) == 2 * 10 + 2 * 3 + 2 * 12
+    assert files == {"generator/config.json", "processor_config.json", "generator/diffusion_pytorch_model.safetensors"}
+    assert len({case.name for case in cases}) == len(cases) == 2 * 10 + 2 * 3 + 12
     assert any("JSON list" in case.name for case in cases) and any("int8" in case.name for case in cases)
 
 
 @pytest.mark.parametrize("case", corruption_cases(TINY_CHECKPOINT), ids=lambda case: case.name)
 def test_every_damaged_copy_raises_a_checkpoint_error_naming_the_file(tmp_path, case):
     folder = case.apply(TINY_CHECKPOINT, tmp_path / "copy")
-    with pytest.raises(CheckpointError, match=re.escape(Path(case.file).name)) as caught:
-        load_tiny(folder)
+    with pytest.raises(CheckpointError, match=names_file(case.file)) as caught:
+        load_checkpoint(folder)
     assert "\n" not in str(caught.value)
 
 
@@ -387,16 +383,13 @@ def test_read_safetensors(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # The real loader on damaged copies of the shipped checkpoint
 
-from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, AIPGANPipeline  # noqa: E402
-
-
 @pytest.mark.parametrize("case", corruption_cases(BUNDLED_CHECKPOINT), ids=lambda case: case.name)
 def test_damaged_copies_of_the_shipped_checkpoint_are_refused_naming_the_file(tmp_path, case):
     folder = case.apply(BUNDLED_CHECKPOINT, tmp_path / "copy")
     if case.name == f"{MOUTH_EXEMPLAR_NAME}: deleted":  # optional (a 0.3.0 folder has none): presets lend no teeth
         assert AIPGANPipeline.from_pretrained(folder).mouth_exemplar is None
         return
-    with pytest.raises(CheckpointError, match=re.escape(Path(case.file).name)):
+    with pytest.raises(CheckpointError, match=names_file(case.file)):
         AIPGANPipeline.from_pretrained(folder)
 
 

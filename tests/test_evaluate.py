@@ -1,9 +1,10 @@
-"""aipgan_hf.evaluation (the package behind `python -m aipgan_hf.evaluate`): pairs and references, baselines, scores,
+"""aipgan_hf.evaluation (run as `python -m aipgan_hf.evaluation`): pairs and references, baselines, scores,
 the expression response of known motions, and the one-command report, on faces built from the wheel photos."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ def _express(crop: np.ndarray, landmarks: np.ndarray, amounts: np.ndarray) -> tu
 def people(astronaut, grace_hopper) -> list[dict]:
     """Two people, each a neutral photo and four made-up expressions of different strengths (each person's own:
     the astronaut's "anger" is not Hopper's)."""
-    from aipgan_hf.processing import FaceProcessor
+    from aipgan_hf.faces import FaceProcessor
 
     processor = FaceProcessor(resolution=RESOLUTION)
     rows = []
@@ -293,7 +294,7 @@ def _known_pairs() -> list[EvaluationPair]:
 def known_result(people):
     """The baselines but the retargeted warp (tested on its own above) scored on :func:`_known_pairs`; fer only and
     FID on 8x8 thumbnails, to keep it fast."""
-    from aipgan_hf.processing import FaceProcessor
+    from aipgan_hf.faces import FaceProcessor
 
     measurer = CropMeasurer(FaceProcessor(resolution=RESOLUTION), {"fer": ExpressionClassifier("fer")})
     methods = baseline_methods(["target", "source", "oracle"])
@@ -506,12 +507,15 @@ def test_command_runs_the_model_and_its_shape_model(tiny_dataset, tmp_path, monk
         assert results[name]["all"]["identity_target"]["mean"] == pytest.approx(0.0, abs=0.05)
 
 
-def test_the_command_module_keeps_its_names():
-    """``aipgan_hf.evaluate`` (the command's module) re-exports the package's code."""
-    from aipgan_hf import evaluate as command
+def test_the_package_runs_as_the_command(monkeypatch, capsys):
+    """``python -m aipgan_hf.evaluation`` runs :func:`run.main` (here its --help, which exits 0)."""
+    import runpy
 
-    assert command.main is run.main and command.evaluate is evaluate and command.BASELINES is BASELINES
-    assert all(hasattr(command, name) for name in command.__all__)
+    monkeypatch.setattr(sys, "argv", ["aipgan_hf.evaluation", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("aipgan_hf.evaluation", run_name="__main__", alter_sys=True)
+    assert exit_info.value.code == 0
+    assert "usage: python -m aipgan_hf.evaluation" in capsys.readouterr().out
 
 
 def test_command_explains_user_errors(tiny_dataset, tmp_path, capsys):

@@ -88,3 +88,15 @@ def test_mask_is_asked_to_paint_only_where_a_closed_mouth_opened():
     assert losses.new_mouth_interior(_mouth(10.0), _mouth(10.0), still, 64).sum() == 0  # it was open: the warp carries it
     painting, keeping = torch.ones(1, 1, 64, 64), torch.full((1, 1, 64, 64), 0.1)
     assert losses.mouth_mask_loss(painting, opened) < 1e-3 < losses.mouth_mask_loss(keeping, opened)
+
+
+def test_loss_weights_total_weights_each_term_and_refuses_a_term_without_weight():
+    weights = losses.LossWeights(reconstruction=2.0, mask=0.5)
+    terms = {"reconstruction": torch.tensor(3.0), "mask": torch.tensor(4.0)}
+    assert weights.total(terms) == 2.0 * 3.0 + 0.5 * 4.0
+    try:
+        weights.total({**terms, "reconstuction": torch.tensor(1.0)})  # a typo must not drop the term silently
+    except KeyError as error:
+        assert "reconstuction" in str(error)
+    else:
+        raise AssertionError("an unknown term was accepted")

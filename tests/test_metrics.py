@@ -231,7 +231,7 @@ def test_frechet_distance_matches_the_sqrtm_formula(sizes):
 def test_classifier_tells_london_smiles_from_neutral_faces(data_dir):
     """On aligned 128 px crops (what the evaluation feeds it), smiling London faces read as happiness and the
     same people's neutral faces do not."""
-    from aipgan_hf.processing import FaceProcessor
+    from aipgan_hf.faces import FaceProcessor
 
     processor = FaceProcessor(resolution=128)
     classifier = ExpressionClassifier("fer")

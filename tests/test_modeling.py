@@ -8,10 +8,16 @@ import pytest
 import torch
 
 from aipgan_hf import AIPGANConfig, AIPGANDiscriminator, AIPGANGenerator, ConfigError
+from aipgan_hf.faces.paste import face_mask
 from aipgan_hf.landmarks import heatmaps_to_landmarks, landmark_maps, landmarks_to_heatmaps
 from aipgan_hf.motion import landmark_flow
 
 TINY = dict(base_channels=8, intrinsic_channels=8, discriminator_channels=8)
+
+
+def same_state(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> bool:
+    """The same tensor names, and equal tensors under each (zip over values alone passes when keys are missing)."""
+    return first.keys() == second.keys() and all(torch.equal(value, second[name]) for name, value in first.items())
 
 
 def make(resolution: int = 64, **overrides):
@@ -40,7 +46,13 @@ def test_output_shapes(resolution):
     assert out.landmark_heatmaps.shape == (2, 68, r4, r4)
     assert out.expression_attention.shape == out.identity_attention.shape == (2, 1, r4, r4)
     assert out.mask.shape == (2, 1, resolution, resolution)
-    assert out.image.abs().max() <= 1 and 0 <= out.mask.min() and out.mask.max() <= 1
+    # the output is the mask's blend of the painted colour and the warped target, and outside the face mask (what
+    # paste-back uses) exactly the warped target: a range check would hold by construction (tanh, sigmoid)
+    assert torch.allclose(out.image, out.mask * out.colour + (1 - out.mask) * out.warped_target, atol=1e-6)
+    outside = torch.from_numpy(face_mask(resolution) == 0)  # (R, R)
+    assert outside.any() and (out.mask[:, :, outside] == 0).all()
+    assert torch.equal(out.image[:, :, outside], out.warped_target[:, :, outside])
+    assert (out.mask[:, :, ~outside] > 0).all()  # inside, the decoder may repaint anywhere
     d = discriminator(out.image)
     assert [tuple(l.shape) for l in d.logits] == [(2, 1, resolution // 8, resolution // 8), (2, 1, resolution // 16, resolution // 16)]
     assert generator.predict_landmarks(target).shape == (2, 68, 2)
@@ -118,6 +130,26 @@ def test_config_json_round_trip(tmp_path):
     assert generator.aipgan_config == config
 
 
+def test_the_config_is_declared_once():
+    """The Hub classes' __init__ take AIPGANConfig's fields with its defaults: a default built with no arguments
+    is the default config, and adding a field to one without the other fails here."""
+    import dataclasses
+    import inspect
+
+    fields = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
+              for f in dataclasses.fields(AIPGANConfig)}
+    parameters = dict(inspect.signature(AIPGANGenerator.__init__).parameters)
+    parameters.pop("self")
+    assert list(parameters) == list(fields)
+    assert {name: list(p.default) if isinstance(p.default, tuple) else p.default
+            for name, p in parameters.items()} == fields
+    assert AIPGANGenerator().aipgan_config == AIPGANConfig()
+    critic = dict(inspect.signature(AIPGANDiscriminator.__init__).parameters)
+    assert {name: critic[name].default for name in critic if name not in ("self", "mouth_crop_size")} == {
+        name: fields[name] for name in ("in_channels", "discriminator_channels", "discriminator_scales",
+                                        "discriminator_layers")}
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [(dict(resolution=100), "divisible"), (dict(channel_multipliers=[1, 2]), "at least 3"),
@@ -154,18 +186,18 @@ def test_landmark_maps_hold_no_denormal_floats(monkeypatch):
 def test_diffusers_from_pretrained_round_trip(tmp_path):
     """diffusers' own loader gives the same weights; outputs agree to float rounding (its tensors come from a
     memory-mapped file whose alignment can pick other SIMD paths). Bitwise equality is tested through
-    ``aipgan_hf.pipeline.load_generator`` in test_pipeline.py."""
+    ``aipgan_hf.checkpoint.load_generator`` in test_pipeline.py."""
     generator, discriminator = make(64)
     generator.eval()
     generator.save_pretrained(tmp_path / "g")
     discriminator.save_pretrained(tmp_path / "d")
     loaded = AIPGANGenerator.from_pretrained(tmp_path / "g", low_cpu_mem_usage=False).eval()
     target, landmarks, driving, flow = inputs(64, batch=1)
-    assert all(torch.equal(a, b) for a, b in zip(generator.state_dict().values(), loaded.state_dict().values()))
+    assert same_state(generator.state_dict(), loaded.state_dict())
     with torch.no_grad():
         assert torch.allclose(generator(target, landmarks, driving, flow).image, loaded(target, landmarks, driving, flow).image, atol=1e-5)
     d2 = AIPGANDiscriminator.from_pretrained(tmp_path / "d", low_cpu_mem_usage=False)
-    assert all(torch.equal(a, b) for a, b in zip(discriminator.state_dict().values(), d2.state_dict().values()))
+    assert same_state(discriminator.state_dict(), d2.state_dict())
     assert (tmp_path / "g" / "diffusion_pytorch_model.safetensors").is_file()
 
 

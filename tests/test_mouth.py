@@ -12,12 +12,13 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, ConfigError
+from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from aipgan_hf.landmarks import INNER_LIPS, MOUTH, inner_lip_gap, mouth_interior
 from aipgan_hf.motion import ShapeModel, identity_grid
 from aipgan_hf.motion.flow import pixels_to_normalised
 from aipgan_hf.motion.mouth import lighting_gain, mouth_read, mouth_shares, plan_mouth
 from aipgan_hf.motion.photo import PhotoReader
-from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, AIPGANPipeline
+from aipgan_hf.pipeline import AIPGANPipeline
 
 SIZE = 64
 

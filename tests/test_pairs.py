@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from aipgan_hf.errors import ConfigError
-from aipgan_hf.processing import image_to_tensor
+from aipgan_hf.faces import image_to_tensor
 from training.pairs import PairDataset, augment_source_image, build_pair_index, fixed_validation_pairs
 from training.prepare_dataset import dataset_features
 
@@ -216,7 +216,7 @@ def test_selected_or_shuffled_split_keeps_rows_aligned(split):
 
 
 def test_source_geometry_augmentation_moves_landmarks_with_the_image(astronaut):
-    from aipgan_hf.processing import FaceProcessor
+    from aipgan_hf.faces import FaceProcessor
     from training.pairs import augment_source_geometry
 
     processor = FaceProcessor(resolution=128)
@@ -241,7 +241,7 @@ def test_session_pairs_come_from_one_clip_or_session(split):
 
 def test_driving_landmarks_are_the_source_own_or_retargeted(split):
     from aipgan_hf.motion import ShapeModel
-    from aipgan_hf.pipeline import BUNDLED_CHECKPOINT
+    from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 
     same = PairDataset(split, resolution=SIZE, cross_person_prob=0.0, seed=1)[0]
     assert torch.equal(same["driving_landmarks"], same["clean_source_landmarks"])

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, CheckpointError, ConfigError
+from aipgan_hf.checkpoint import load_generator
 from aipgan_hf.motion.mouth import plan_mouth
-from aipgan_hf.pipeline import AIPGANPipeline, load_generator
+from aipgan_hf.pipeline import AIPGANPipeline
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,8 @@ def pipe() -> AIPGANPipeline:
 
 def crops(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Random 64-px crops and plausible landmarks (the bundled shape model's mean face placed in the crop)."""
+    from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
     from aipgan_hf.motion import ShapeModel
-    from aipgan_hf.pipeline import BUNDLED_CHECKPOINT
 
     generator = torch.Generator().manual_seed(seed)
     mean = torch.as_tensor(ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors").mean, dtype=torch.float32)
@@ -62,7 +63,7 @@ def test_strength_zero_is_the_targets_own_landmarks_and_image_path(pipe, astrona
     target = pipe.processor.align(astronaut)
     assert np.array_equal(zero.driving_landmarks, target.crop_landmarks.astype(np.float32))  # exactly the target's own
     landmarks = torch.as_tensor(target.crop_landmarks, dtype=torch.float32)[None]
-    from aipgan_hf.processing import image_to_tensor, tensor_to_image
+    from aipgan_hf.faces import image_to_tensor, tensor_to_image
 
     with torch.no_grad():  # the reconstruction path: the target driven to its own landmarks
         own = pipe.generator(image_to_tensor(target.crop)[None], landmarks, landmarks, landmark_flow(landmarks, landmarks, 64))

@@ -1,4 +1,4 @@
-"""Tests for aipgan_hf.processing (the aipgan_hf.faces package): loading, detection, alignment, paste-back,
+"""Tests for the aipgan_hf.faces package: loading, detection, alignment, paste-back,
 normalisation, errors, reduced-scale decoding of large JPEGs, grey photos."""
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from aipgan_hf.errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
-from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE
-from aipgan_hf.processing import (
+from aipgan_hf.faces import (
     DEFAULT_MAX_PIXELS,
     FaceProcessor,
     Photo,
@@ -45,6 +44,7 @@ from aipgan_hf.processing import (
     tensor_to_image,
     to_grey,
 )
+from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE
 
 # Where the faces are (detector box centres measured once by hand-checked runs), and their identities differ.
 FACE_CENTRES = {"astronaut": (223.0, 127.0), "grace_hopper": (269.0, 245.0)}

@@ -22,6 +22,11 @@ TINY = ["--resolution", "64", "--base_channels", "8", "--train_batch_size", "2",
         "--adversarial_start_step", "1"]
 
 
+def same_state(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> bool:
+    """The same tensor names, and equal tensors under each (zip over values alone passes when keys are missing)."""
+    return first.keys() == second.keys() and all(torch.equal(value, second[name]) for name, value in first.items())
+
+
 def run(command: list[str], timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
@@ -39,7 +44,7 @@ def test_accelerate_launch_smoke(face_dataset, tmp_path):
                  "pipeline/generator/diffusion_pytorch_model.safetensors", "pipeline/README.md",
                  "pipeline/processor_config.json", "pipeline/shape_model.safetensors", "validation/step-000002.png"]:
         assert (out / path).is_file(), f"missing {path}"
-    from aipgan_hf.pipeline import load_generator
+    from aipgan_hf.checkpoint import load_generator
 
     generator = load_generator(out / "pipeline")
     assert generator.config.resolution == 64 and generator.config.base_channels == 8
@@ -162,6 +167,19 @@ def saved_checkpoint(folder: Path, discriminator_layers: int = 3) -> tuple[torch
     return raw, ema, critics
 
 
+def test_loss_weight_flags_fill_the_loss_weights():
+    """Each LossWeights field has its ``--<name>_weight`` flag, defaulting to the field's default."""
+    import dataclasses
+
+    from aipgan_hf.losses import LossWeights
+    from training.train import parse_args
+
+    args = parse_args(["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--mask_weight", "0.25",
+                       "--adversarial_weight", "0"])
+    assert args.loss_weights == dataclasses.replace(LossWeights(), mask=0.25, adversarial=0.0)
+    assert args.mask_weight == 0.25  # the flat value the trackers log
+
+
 def test_init_from_a_checkpoint_keeps_its_weights_and_adds_a_fresh_mouth_critic(tmp_path):
     from accelerate import PartialState
 
@@ -173,12 +191,16 @@ def test_init_from_a_checkpoint_keeps_its_weights_and_adds_a_fresh_mouth_critic(
     args = parse_args(["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--resolution", "64", "--base_channels", "8",
                        "--init_from", str(tmp_path / "checkpoint-700"), "--mouth_crop_size", "16"])
     generator, discriminator, ema = create_models(args)
-    assert all(torch.equal(a, b) for a, b in zip(generator.state_dict().values(), raw.state_dict().values()))
-    assert all(torch.equal(a, b) for a, b in zip(ema.shadow_params, ema_generator.parameters()))
-    assert not all(torch.equal(a, b) for a, b in zip(ema.shadow_params, raw.parameters()))
+    assert same_state(generator.state_dict(), raw.state_dict())
+    names = [name for name, _ in generator.named_parameters()]
+    assert len(ema.shadow_params) == len(names)  # the EMA keeps one shadow per parameter, in parameter order
+    shadow = dict(zip(names, ema.shadow_params))
+    assert same_state(shadow, dict(ema_generator.named_parameters()))
+    assert not same_state(shadow, dict(raw.named_parameters()))
     assert ema.optimization_step == 700  # the EMA keeps its decay
     saved = critics.state_dict()
-    assert all(torch.equal(value, saved[key]) for key, value in discriminator.state_dict().items() if not key.startswith("mouth."))
+    kept = {key: value for key, value in discriminator.state_dict().items() if not key.startswith("mouth.")}
+    assert same_state(kept, saved)
     assert discriminator.mouth is not None and discriminator.config.mouth_crop_size == 16
 
 

@@ -18,23 +18,23 @@ import sys
 from pathlib import Path
 
 import torch
+from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT, load_generator  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
+from aipgan_hf.faces import FaceProcessor  # noqa: E402
 from aipgan_hf.modeling import AIPGANGenerator  # noqa: E402
-from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, AIPGANPipeline, default_model_card, load_generator  # noqa: E402
+from aipgan_hf.motion import SHAPE_MODEL_NAME, ShapeModel  # noqa: E402
+from aipgan_hf.motion.mouth import MouthExemplar  # noqa: E402
+from aipgan_hf.pipeline import AIPGANPipeline, default_model_card  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 
-def astronaut_exemplar(resolution: int):
+def astronaut_exemplar(resolution: int) -> MouthExemplar:
     """The mouth exemplar: skimage's astronaut (public domain, an open smile with teeth), aligned at ``resolution``."""
-    from skimage import data
-
-    from aipgan_hf.motion.mouth import MouthExemplar
-    from aipgan_hf.processing import FaceProcessor
-
     face = FaceProcessor(resolution=resolution).align(data.astronaut(), quick_look=False)  # the full search: the shipped file
     return MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks)
 
@@ -59,8 +59,6 @@ def main(argv: list[str] | None = None) -> Path:
         generator = load_generator(args.pipeline)
         notes = Path(args.card_notes).read_text() if args.card_notes else ""
         card = default_model_card(extra="\n" + notes)
-    from aipgan_hf.motion import SHAPE_MODEL_NAME, ShapeModel
-
     shape_path = args.shape_model or (Path(args.pipeline) / SHAPE_MODEL_NAME if args.pipeline else None)
     pipe = AIPGANPipeline(generator, shape_model=ShapeModel.load(shape_path) if shape_path else None,
                           mouth_exemplar=astronaut_exemplar(generator.config.resolution))

@@ -34,6 +34,7 @@ from aipgan_hf.evaluation.measures import landmark_measures  # noqa: E402
 from aipgan_hf.landmarks import INNER_LIPS, LEFT_BROW, LEFT_EYE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE  # noqa: E402
 from aipgan_hf.motion.action_units import with_action_units  # noqa: E402
 from aipgan_hf.motion.shape_model import STABLE_POINTS, ShapeModel, align_shapes  # noqa: E402
+from training.pairs import _landmark_array  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -278,8 +279,6 @@ def fit(landmarks: np.ndarray, identity: np.ndarray, expression: np.ndarray, sou
 
 def load_columns(dataset_name: str, split: str = "train") -> dict[str, np.ndarray]:
     import datasets
-
-    from training.pairs import _landmark_array
 
     data = datasets.load_dataset(dataset_name)[split]
     columns = data.select_columns(["identity", "expression", "source", "clip"]).to_pandas()

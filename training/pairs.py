@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from aipgan_hf.errors import ConfigError
-from aipgan_hf.processing import apply_affine, image_to_tensor, load_image, warp_to_crop
+from aipgan_hf.faces import apply_affine, image_to_tensor, load_image, warp_to_crop
 
 logger = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ pipeline is written to `<output_dir>/pipeline`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -25,34 +26,27 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from diffusers.training_utils import EMAModel
+from PIL import Image
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training/train.py` from a checkout
 
 from aipgan_hf import losses  # noqa: E402
+from aipgan_hf.checkpoint import load_generator  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
+from aipgan_hf.faces import image_to_tensor  # noqa: E402
+from aipgan_hf.losses import LossWeights  # noqa: E402
 from aipgan_hf.modeling import AIPGANDiscriminator, AIPGANGenerator  # noqa: E402
+from aipgan_hf.motion import ShapeModel, landmark_flow  # noqa: E402
+from aipgan_hf.pipeline import AIPGANPipeline  # noqa: E402
 from training.pairs import PairDataset, fixed_validation_pairs  # noqa: E402
+from training.validation import transfer_grid, validation_measures  # noqa: E402
 
 logger = get_logger(__name__)
 
 DEFAULT_LEARNING_RATE = 2e-4
 DEFAULT_MOUTH_CROP = 48
-
-LOSS_WEIGHTS = {  # flag name -> default; see README "Training" for why each
-    "reconstruction": 10.0,
-    "gradient": 5.0,
-    "painted_region": 5.0,
-    "feature_matching": 2.0,
-    "adversarial": 0.5,
-    "landmark": 1.0,
-    "attention": 0.5,
-    "intrinsic": 2.0,
-    "identity_consistency": 1.0,
-    "expression_consistency": 1.0,
-    "mask": 0.05,
-    "mouth_mask": 1.0,
-}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -97,9 +91,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--adversarial_start_step", type=int, default=500, help="steps of reconstruction-only warm-up")
     parser.add_argument("--max_train_samples", type=int, default=None)
     parser.add_argument("--sample_log", default=None, help="diagnostics: append each rank's (step, rows) to <this>.rank<N>.jsonl")
-    for name, default in LOSS_WEIGHTS.items():
-        parser.add_argument(f"--{name}_weight", type=float, default=default)
+    for weight in dataclasses.fields(LossWeights):
+        parser.add_argument(f"--{weight.name}_weight", type=float, default=weight.default)
     args = parser.parse_args(argv)
+    # the one place flags become weights; the flat `*_weight` values stay on args for the trackers' config
+    args.loss_weights = LossWeights(**{w.name: getattr(args, f"{w.name}_weight") for w in dataclasses.fields(LossWeights)})
     if args.mouth_crop_size is not None and not (args.mouth_crop_size == 0 or args.mouth_crop_size >= 16):
         parser.error(f"--mouth_crop_size must be 0 (no mouth critic) or at least 16, got {args.mouth_crop_size}")
     args.given_rates = (args.learning_rate is not None, args.discriminator_learning_rate is not None)
@@ -121,8 +117,6 @@ def load_splits(args: argparse.Namespace):
     if args.max_train_samples is not None:
         train = train.select(range(min(args.max_train_samples, len(train))))
     validation = corpus["validation"] if "validation" in corpus else train
-    from aipgan_hf.motion import ShapeModel
-
     pairs = PairDataset(train, resolution=args.resolution, cross_person_prob=args.cross_person_prob, seed=args.seed,
                         augment_source=False, session_prob=args.session_prob, shape_model=ShapeModel.load(args.shape_model),
                         colour_jitter=bool(args.colour_jitter))
@@ -197,15 +191,11 @@ def ema_generator(generator: AIPGANGenerator, ema: EMAModel) -> AIPGANGenerator:
 
 
 def write_ema_pipeline(generator: AIPGANGenerator, ema: EMAModel, folder: Path, shape_model, variant: str | None = None, card: str | None = None) -> None:
-    from aipgan_hf.pipeline import AIPGANPipeline
-
     AIPGANPipeline(ema_generator(generator, ema), shape_model=shape_model).save_pretrained(folder, variant=variant, model_card=card)
 
 
 def generator_step(batch, generator, discriminator, args, step: int):
     """Generator losses on one batch. Returns (loss, logs, output)."""
-    from aipgan_hf.motion import landmark_flow
-
     model = generator.module if hasattr(generator, "module") else generator
     critic = discriminator.module if hasattr(discriminator, "module") else discriminator  # no DDP hooks in the G step
     target, truth, same = batch["target"], batch["ground_truth"], batch["same_person"]
@@ -243,7 +233,7 @@ def generator_step(batch, generator, discriminator, args, step: int):
         critic.requires_grad_(True)
         terms["adversarial"] = losses.hinge_generator_loss(fake.logits)
         terms["feature_matching"] = losses.feature_matching_loss(fake.features, real.features, weight=same)
-    loss = sum(getattr(args, f"{name}_weight") * value for name, value in terms.items())
+    loss = args.loss_weights.total(terms)
     return loss, {f"g/{k}": v.detach().item() for k, v in terms.items()}, out
 
 
@@ -264,8 +254,6 @@ def discriminator_step(batch, fake_image: torch.Tensor, discriminator) -> tuple[
 
 def validation_batch(validation_split, pairs: list[tuple[int, int]], resolution: int) -> dict[str, torch.Tensor]:
     """The fixed validation pairs as (N, 3, R, R) source and target tensors and (N, 68, 2) landmarks."""
-    from aipgan_hf.processing import image_to_tensor
-
     crops = PairDataset(validation_split, resolution=resolution, cross_person_prob=1.0, augment_source=False)
     batch = {}
     for role, rows in (("source", [s for s, _ in pairs]), ("target", [t for _, t in pairs])):
@@ -277,11 +265,6 @@ def validation_batch(validation_split, pairs: list[tuple[int, int]], resolution:
 
 def log_validation(accelerator, generator, ema, batch: dict[str, torch.Tensor], shape_model, step: int, output_dir: Path) -> dict[str, float]:
     """Run the EMA generator through the real pipeline on the fixed pairs; log a grid and identity/expression figures."""
-    from PIL import Image
-
-    from aipgan_hf.pipeline import AIPGANPipeline
-    from training.validation import transfer_grid, validation_measures
-
     pipe = AIPGANPipeline(ema_generator(accelerator.unwrap_model(generator), ema), shape_model=shape_model)
     # the network's own paint is what training changes: no mouth inside from the photos
     output = pipe.transfer_aligned(batch["source"], batch["target"], batch["source_landmarks"], batch["target_landmarks"], mouth="network")
@@ -311,8 +294,6 @@ def create_accelerator(args: argparse.Namespace, output_dir: Path) -> Accelerato
 
 
 def create_models(args: argparse.Namespace) -> tuple[AIPGANGenerator, AIPGANDiscriminator, EMAModel]:
-    from aipgan_hf.pipeline import load_generator
-
     config = AIPGANConfig(resolution=args.resolution, base_channels=args.base_channels)
     generator = AIPGANGenerator(**config.to_dict())
     discriminator = AIPGANDiscriminator.from_aipgan_config(config, mouth_crop_size=mouth_crop_size(args))
@@ -332,8 +313,6 @@ def create_models(args: argparse.Namespace) -> tuple[AIPGANGenerator, AIPGANDisc
 def load_critics(discriminator: AIPGANDiscriminator, folder: Path) -> None:
     """The saved critics' weights into ``discriminator``; critics the folder lacks (a mouth critic added since)
     keep their fresh initialisation. Anything else that does not match is an error."""
-    from safetensors.torch import load_file
-
     state = load_file(folder / "diffusion_pytorch_model.safetensors")
     try:
         missing, unexpected = discriminator.load_state_dict(state, strict=False)
@@ -401,7 +380,7 @@ def train_step(accelerator, batch, generator, discriminator, g_optimizer, d_opti
         g_optimizer.zero_grad(set_to_none=True)
         if step >= args.adversarial_start_step:
             d_loss, d_logs = discriminator_step(batch, out.image, discriminator)
-            accelerator.backward(d_loss * args.adversarial_weight)
+            accelerator.backward(d_loss * args.loss_weights.adversarial)
             d_optimizer.step()
             d_optimizer.zero_grad(set_to_none=True)
             logs.update(d_logs)

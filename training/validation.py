@@ -11,7 +11,7 @@ import torch
 from aipgan_hf.errors import AIPGANError
 from aipgan_hf.evaluation.identity import SAME_PERSON_THRESHOLD, descriptor_distance
 from aipgan_hf.evaluation.landmark_fidelity import region_fidelities
-from aipgan_hf.processing import FaceProcessor, tensor_to_image
+from aipgan_hf.faces import FaceProcessor, tensor_to_image
 
 
 def transfer_grid(*rows_of_images: torch.Tensor) -> np.ndarray:
@@ -29,7 +29,7 @@ def validation_measures(processor: FaceProcessor, sources: torch.Tensor, targets
     * ``driving_fidelity``: displacement fidelity (aipgan_hf.evaluation) of brows/eyes/mouth of the output's dlib
       landmarks against the driving landmarks the network was given (1: moved exactly as asked, 0: not at all).
       Whether the driving landmarks are the right expression is the shape model's part, measured by
-      ``python -m aipgan_hf.evaluate`` against the source's own change.
+      ``python -m aipgan_hf.evaluation`` against the source's own change.
     * ``faces_found``: share of outputs in which a face (and so the measures) could be found.
     """
     identity, leakage, fidelity, found = [], [], [], 0

@@ -1,5 +1,5 @@
 """Evaluation of expression transfer against baselines, along the data's path; run it with
-``python -m aipgan_hf.evaluate`` (:mod:`aipgan_hf.evaluation.run`).
+``python -m aipgan_hf.evaluation`` (:mod:`aipgan_hf.evaluation.run`).
 
 =================================  =================================================================================
 module                             what it does

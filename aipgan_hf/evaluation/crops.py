@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FaceTooSmallError, NoFaceError
-from ..processing import AlignedFace, FaceProcessor
+from ..faces import AlignedFace, FaceProcessor
 from .networks import ExpressionClassifier
 
 

@@ -1,7 +1,7 @@
 """Identity kept: the distance between dlib's 128-d face descriptors.
 
 dlib's own verification threshold is 0.6: below it two faces are taken to be the same person ("same-person
-rate"). The descriptors themselves come from :meth:`aipgan_hf.processing.FaceProcessor.descriptor`.
+rate"). The descriptors themselves come from :meth:`aipgan_hf.faces.FaceProcessor.descriptor`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from ..errors import InvalidImageError
 
@@ -27,7 +28,6 @@ PSNR_CAP_DB = 100.0
 
 def psnr(image: np.ndarray, reference: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB of two (H, W, 3) uint8 images, at most :data:`PSNR_CAP_DB`."""
-    from skimage.metrics import peak_signal_noise_ratio
 
     _check_pair(image, reference)
     if np.array_equal(image, reference):
@@ -37,7 +37,6 @@ def psnr(image: np.ndarray, reference: np.ndarray) -> float:
 
 def ssim(image: np.ndarray, reference: np.ndarray) -> float:
     """Structural similarity of two (H, W, 3) uint8 images (7x7 windows, per channel, averaged)."""
-    from skimage.metrics import structural_similarity
 
     _check_pair(image, reference)
     return float(structural_similarity(reference, image, channel_axis=-1, data_range=255))

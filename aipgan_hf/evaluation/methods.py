@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
-from ..processing import image_to_tensor, tensor_to_image
+from ..faces import image_to_tensor, tensor_to_image
 from .data import SplitData, stacked
 from .landmark_fidelity import align_landmarks
 from .pairs import EvaluationPair
@@ -116,8 +117,6 @@ def model_method(pipeline: Any, batch_size: int = 16, relative: bool = False, mo
     batches of aligned crops, with the dataset's stored landmarks (crop px); ``relative``: also given the
     landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`); ``mouth``: where an opened mouth's
     inside comes from (``transfer_aligned(mouth=)``)."""
-    import torch
-
     def run(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
         outputs = []
         for start in range(0, len(pairs), batch_size):

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from skimage.color import rgb2gray
+from skimage.transform import resize
 
 from ..errors import CheckpointError, InvalidImageError
 
@@ -87,9 +89,6 @@ class ExpressionClassifier:
         self._output_index = self._interpreter.get_output_details()[0]["index"]
 
     def _prepare(self, crop: np.ndarray) -> np.ndarray:
-        from skimage.color import rgb2gray
-        from skimage.transform import resize
-
         if crop.ndim != 3 or crop.shape[2] != 3:
             raise InvalidImageError(f"expected an (H, W, 3) RGB crop, got shape {crop.shape}")
         grey = rgb2gray(crop)  # (H, W) in [0, 1]

@@ -1,6 +1,6 @@
 """Evaluate expression transfer against baselines on a dataset split, in one command.
 
-    python -m aipgan_hf.evaluate --dataset data_build/aipgan-faces-128 --split test --baselines all \\
+    python -m aipgan_hf.evaluation --dataset data_build/aipgan-faces-128 --split test --baselines all \\
         [--checkpoint PATH | --no_model] [--output report.md] [--grid grid.png] [--max_pairs N] [--classifiers fer,facex]
 
 The reference for a transfer is **the source's own expression change** (S - S0, S0 a neutral photo or frame of the
@@ -10,7 +10,7 @@ source person; pairs in :mod:`aipgan_hf.evaluation.pairs`), measured by the *exp
 "source pasted", the piecewise-affine warp of the target to retargeted landmarks (the shape model's
 ``drive(target, source)``), and an oracle warp by the source's true change. The target person's own photo with
 the source's label is measured too, as a reference row. Each output is measured the same way (dlib landmarks and
-descriptor through :class:`~aipgan_hf.processing.FaceProcessor`, the FER classifiers, Inception features; see
+descriptor through :class:`~aipgan_hf.faces.FaceProcessor`, the FER classifiers, Inception features; see
 :mod:`aipgan_hf.evaluation`); :mod:`aipgan_hf.evaluation.report` writes the tables.
 """
 
@@ -26,10 +26,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from PIL import Image
+
 from ..errors import AIPGANError, ConfigError
+from ..faces import FaceProcessor
 from ..files import write_atomically
+from ..motion import ShapeModel
 from ..motion.mouth import MOUTH_SOURCES
-from ..processing import FaceProcessor
+from ..pipeline import AIPGANPipeline
 from .crops import CropMeasurer
 from .data import SplitData, decode_rows, fid_reference_rows, load_split, split_columns, stacked
 from .methods import BASELINES, MODEL_METHOD, RELATIVE_METHOD, Method, Retarget, baseline_methods, model_method
@@ -67,7 +71,7 @@ def parse_classifiers(text: str) -> list[str]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m aipgan_hf.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m aipgan_hf.evaluation", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, help="dataset folder (parquet from training/prepare_dataset.py, or save_to_disk)")
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test; select on validation)")
     parser.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
@@ -112,8 +116,6 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
     checkpoint = "none (baselines only)"
     retarget_name = "no shape model given: the source's landmarks aligned onto the target (carries its face shape)"
     if not args.no_model:
-        from ..pipeline import AIPGANPipeline
-
         pipeline = AIPGANPipeline.from_pretrained(args.checkpoint, device=args.device)
         if pipeline.resolution != resolution:
             raise ConfigError(f"the model works on {pipeline.resolution}px crops but the dataset has {resolution}px crops")
@@ -125,8 +127,6 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
         if shape_model is not None:
             retarget, retarget_name = shape_model.drive, "the checkpoint's shape model: drive(target, source)"
     if args.shape_model:
-        from ..motion import ShapeModel
-
         retarget = ShapeModel.load(args.shape_model).drive
         retarget_name = f"`{args.shape_model}`: drive(target, source)"
     lines = {"checkpoint": checkpoint, "retargeted warp": retarget_name}
@@ -137,8 +137,6 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
 
 def _write_grid(args: argparse.Namespace, data: SplitData, pairs: list[EvaluationPair], methods: dict[str, Method]) -> str:
     """Render and write the grid; returns its path relative to the report."""
-    from PIL import Image
-
     targets, sources = grid_cells(pairs, data.identities, args.grid_size)
     grid_method = methods.get(MODEL_METHOD) or methods.get(BASELINES["warp"]) or next(iter(methods.values()))
     buffer = io.BytesIO()
@@ -173,7 +171,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     result = evaluate(data, pairs, methods, measurer, inception, real_images)
     grid_link = _write_grid(args, data, pairs, methods) if args.grid else None
 
-    command = "python -m aipgan_hf.evaluate " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = "python -m aipgan_hf.evaluation " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     header = {
         "dataset": f"`{args.dataset}`, split `{args.split}` ({len(table)} images, {len(set(columns.identities))} people)",
         **model_lines,

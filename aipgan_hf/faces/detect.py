@@ -2,7 +2,8 @@
 
 Faces are found with dlib's HOG detector (``dlib.get_frontal_face_detector``) on a downscaled grey copy, and
 landmarks come from dlib's 68-point shape predictor read from the ``face_recognition_models`` package, fitted at
-the resolution of the image given. No weights of our own.
+the resolution of the image given. No weights of our own. :class:`DlibFaceDetector` is the default
+:class:`~aipgan_hf.faces.detector.LandmarkDetector`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,16 @@ from PIL import Image
 
 from aipgan_hf.errors import CheckpointError
 from aipgan_hf.faces.align import CANONICAL_BOX
+from aipgan_hf.faces.detector import DetectedFace
 from aipgan_hf.faces.geometry import apply_affine, compose_affine, invert_affine, pil_coefficients
+from aipgan_hf.landmarks import LANDMARK_SCHEME
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DETECTION_SIZE = 640
 """Longest side of the downscaled copy the face detector runs on."""
 QUICK_DETECTION_SIZE = 320
-"""Longest side of the copy of the quick look for the largest face (:meth:`FaceDetector.find_largest`): a quarter
+"""Longest side of the copy of the quick look for the largest face (:meth:`DlibFaceDetector.find_largest`): a quarter
 of the pixels of the full search."""
 QUICK_MIN_FACE = 100
 """The quick look answers only for a face box of at least this many pixels of its copy: 1.25 times dlib's 80-px
@@ -55,32 +57,6 @@ _TIGHT_CROP_ASPECT = (0.75, 1.34)
 _BOX_MOVES = ((0.1, 0, 1), (-0.1, 0, 1), (0, 0.1, 1), (0, -0.1, 1), (0, 0, 0.85))  # (dx, dy, shrink) in box sides
 
 
-@dataclass
-class DetectedFace:
-    """A face found in a photo, before alignment.
-
-    Attributes:
-        box: face box in the photo, (x0, y0, x1, y1).
-        landmarks: (68, 2) float32 landmarks in photo coordinates.
-        method: how it was found: "quick", "detector", "padded", "rotated +25", "rotated -25", "tight-crop" or "given".
-    """
-
-    box: tuple[float, float, float, float]
-    landmarks: np.ndarray
-    method: str
-
-    @property
-    def size(self) -> float:
-        """Side of the face box in photo pixels (what ``min_face_size`` is compared with)."""
-        return max(self.box[2] - self.box[0], self.box[3] - self.box[1])
-
-    def mapped(self, matrix: np.ndarray) -> DetectedFace:
-        """The same face with box and landmarks taken through a (2, 3) scale-and-shift map."""
-        (x0, y0), (x1, y1) = apply_affine(matrix, np.array([self.box[:2], self.box[2:]]))
-        landmarks = apply_affine(matrix, self.landmarks).astype(np.float32)
-        return DetectedFace((float(x0), float(y0), float(x1), float(y1)), landmarks, self.method)
-
-
 def dlib_model_path(filename: str) -> Path:
     """Path of a model file shipped by the ``face_recognition_models`` package (never imported: its
     ``__init__`` needs ``pkg_resources``)."""
@@ -103,7 +79,7 @@ def dlib_rectangle(box: tuple[float, ...]) -> Any:
     return dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1)
 
 
-class FaceDetector:
+class DlibFaceDetector:
     """dlib's detector and landmark model (loaded on first use, never pickled) and the search that uses them.
 
     The HOG detector sees faces of about 80 px and more in the grey copy; only when it finds none does the
@@ -111,6 +87,8 @@ class FaceDetector:
     rotated by +-25 degrees (tilted heads), and last, for a near-square image, centred boxes about the
     image's size, kept only if the 68-point fit in them is stable.
     """
+
+    scheme = LANDMARK_SCHEME  # dlib's 68-point predictor is trained on iBUG 300-W
 
     def __init__(self) -> None:
         self._idle_detectors: queue.SimpleQueue = queue.SimpleQueue()  # HOG detectors not in use by a thread

@@ -1,8 +1,9 @@
 """FaceProcessor: the one object training, evaluation and inference use for faces in and faces out.
 
 It composes the steps of :mod:`aipgan_hf.faces` along the data's path: decode (:mod:`~aipgan_hf.faces.decode`),
-detect + 68 landmarks (:mod:`~aipgan_hf.faces.detect`), align (:mod:`~aipgan_hf.faces.align`), paste back
-(:mod:`~aipgan_hf.faces.paste`). Typical use::
+detect + 68 landmarks (a :class:`~aipgan_hf.faces.detector.LandmarkDetector`, dlib's by default:
+:mod:`~aipgan_hf.faces.detect`), align (:mod:`~aipgan_hf.faces.align`), paste back (:mod:`~aipgan_hf.faces.paste`).
+Typical use::
 
     processor = FaceProcessor(resolution=128)
     photo = processor.load_photo("portrait.jpg")       # Photo: a large file is decoded at reduced scale
@@ -25,15 +26,15 @@ from aipgan_hf.faces.decode import Photo, load_image, load_photo
 from aipgan_hf.faces.detect import (
     DEFAULT_DETECTION_SIZE,
     QUICK_DETECTION_SIZE,
-    DetectedFace,
-    FaceDetector,
+    DlibFaceDetector,
     dlib_model_path,
     dlib_rectangle,
     grey_image,
 )
+from aipgan_hf.faces.detector import DetectedFace, LandmarkDetector
 from aipgan_hf.faces.paste import paste_face, paste_mask
 from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, MIN_IMAGE_SIDE, is_grey, is_rgb_uint8
-from aipgan_hf.landmarks import NUM_LANDMARKS
+from aipgan_hf.landmarks import LANDMARK_SCHEME, NUM_LANDMARKS
 
 
 class FaceProcessor:
@@ -41,7 +42,7 @@ class FaceProcessor:
 
     dlib models load on first use and belong to this instance (no module-level model state). Detection
     runs on a grey copy whose longest side is at most ``detection_size``; landmarks are then fitted on the
-    decoded photo (see :class:`~aipgan_hf.faces.detect.FaceDetector` for the fallbacks). To find small faces
+    decoded photo (see :class:`~aipgan_hf.faces.detect.DlibFaceDetector` for the fallbacks). To find small faces
     next to a large one (group photos), raise ``detection_size``.
 
     Args:
@@ -49,6 +50,8 @@ class FaceProcessor:
         min_face_size: smallest accepted face, as the side of the detector box in photo pixels.
         max_pixels: pixel cap for decoded images (decompression-bomb guard).
         detection_size: longest side of the copy the detector runs on.
+        detector: finds faces and their landmarks; default dlib's (:class:`~aipgan_hf.faces.detect.DlibFaceDetector`).
+            Its ``scheme`` must be :data:`~aipgan_hf.landmarks.LANDMARK_SCHEME`, the one the networks are built for.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class FaceProcessor:
         min_face_size: int = 32,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         detection_size: int = DEFAULT_DETECTION_SIZE,
+        detector: LandmarkDetector | None = None,
     ) -> None:
         if not isinstance(resolution, int) or resolution < 16:
             raise ConfigError(f"resolution must be an integer of at least 16, got {resolution!r}")
@@ -66,11 +70,18 @@ class FaceProcessor:
             raise ConfigError(f"max_pixels must be an integer of at least {MIN_IMAGE_SIDE**2}, got {max_pixels!r}")
         if not isinstance(detection_size, int) or detection_size < 80:
             raise ConfigError(f"detection_size must be an integer of at least 80, got {detection_size!r}")
+        detector = DlibFaceDetector() if detector is None else detector
+        scheme = getattr(detector, "scheme", None)
+        if scheme != LANDMARK_SCHEME:
+            raise ConfigError(
+                f"the detector gives landmarks in the scheme {scheme!r}, but alignment, motion and the networks are "
+                f"built for {LANDMARK_SCHEME!r}: map its points to that scheme first"
+            )
         self.resolution = resolution
         self.min_face_size = min_face_size
         self.max_pixels = max_pixels
         self.detection_size = detection_size
-        self._faces = FaceDetector()
+        self._faces = detector
         self._recognizer: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -83,13 +94,18 @@ class FaceProcessor:
         )
 
     @property
+    def face_detector(self) -> LandmarkDetector:
+        """What finds faces and fits their landmarks (dlib's by default)."""
+        return self._faces
+
+    @property
     def detector(self) -> Any:
-        """dlib HOG frontal face detector (loaded on first use)."""
+        """dlib HOG frontal face detector (loaded on first use) of the default face detector."""
         return self._faces.detector
 
     @property
     def predictor(self) -> Any:
-        """dlib 68-point shape predictor (loaded on first use)."""
+        """dlib 68-point shape predictor (loaded on first use) of the default face detector."""
         return self._faces.predictor
 
     @property
@@ -158,7 +174,7 @@ class FaceProcessor:
             face_index: which face, counting from 0 in order of decreasing size; ``None`` is the largest.
             quick_look: for the largest face, look on a copy of at most 320 pixels a side first, and for a
                 smaller face seen there once more on a copy where it is about 100 px wide
-                (:meth:`~aipgan_hf.faces.detect.FaceDetector.find_largest`: about 12 against 30 ms a portrait);
+                (:meth:`~aipgan_hf.faces.detect.DlibFaceDetector.find_largest`: about 12 against 30 ms a portrait);
                 run the full search only where that cannot tell (no face seen, two faces of about one size). On 71
                 portraits its landmarks were within 0.011 eye distances of the full search's on average, 0.031
                 at most. False: the full search only (``training/prepare_dataset.py`` and
@@ -210,7 +226,7 @@ class FaceProcessor:
         return self._align(photo, DetectedFace(tuple(float(v) for v in box), landmarks, "given"))
 
     def landmarks68(self, image: Any, box: tuple[float, float, float, float]) -> np.ndarray:
-        """Fit dlib's 68 landmarks inside a face box.
+        """Fit the detector's 68 landmarks (dlib's by default) inside a face box.
 
         Args:
             image: the photo (any :func:`load_image` input; pass an (H, W, 3) uint8 array to avoid copies).
