@@ -44,7 +44,8 @@ def check_output(output: Path, inputs: Sequence[Path], formats: Sequence[str] = 
     """Validate the output path before any work; returns its (lower-case) suffix, one of ``formats``."""
     suffix = output.suffix.lower()
     if suffix not in formats:
-        raise UsageError(f"cannot tell the output format from {output.name!r}; use {' or '.join(formats) if len(formats) < 3 else 'one of ' + ', '.join(formats)}")
+        choices = " or ".join(formats) if len(formats) < 3 else "one of " + ", ".join(formats)
+        raise UsageError(f"cannot tell the output format from {output.name!r}; use {choices}")
     if output.is_dir():
         raise UsageError(f"output is a directory: {output}")
     for path in inputs:
@@ -99,7 +100,9 @@ def several_targets(target: Path) -> list[Path] | None:
     return photos
 
 
-def plan_jobs(target: Path, output: Path, image_format: str | None, other_inputs: Sequence[Path]) -> tuple[list[Job], bool]:
+def plan_jobs(
+    target: Path, output: Path, image_format: str | None, other_inputs: Sequence[Path]
+) -> tuple[list[Job], bool]:
     """Check the targets and outputs before any work.
 
     Args:
@@ -134,7 +137,7 @@ def plan_jobs(target: Path, output: Path, image_format: str | None, other_inputs
     inputs = {path.resolve() for path in [*targets, *other_inputs]}
     overwritten = [job.target for job in jobs if job.output.resolve() in inputs]
     if overwritten:
-        raise UsageError(f"refusing to overwrite the input {overwritten[0]}; choose another --output folder or --format")
+        raise UsageError(f"refusing to overwrite the input {overwritten[0]}; choose another --output or --format")
     folder.mkdir(exist_ok=True)
     if not os.access(folder, os.W_OK):
         raise UsageError(f"output folder is not writable: {folder}")
