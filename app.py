@@ -60,6 +60,7 @@ from app_parts import (  # noqa: E402
     PhotoInput,
     ResultImage,
     TransferControls,
+    VideoControls,
     clear_old_animations,
     friendly_errors,
     page_progress,
@@ -118,8 +119,8 @@ class Space:
                 change from it instead of the change estimated from the source photo alone.
             values: :class:`Controls` and :class:`TransferControls` fields, and a value per slider.
         """
-        controls, options = Controls.read(values, self.sliders), TransferControls.read(values)
         with friendly_errors("transfer"), self.pool.borrow() as pipeline:
+            controls, options = Controls.read(values, self.sliders), TransferControls.read(values)
             source_photo = read_photo(source, SOURCE_ROLE, pipeline)
             target_photo = read_photo(target, TARGET_ROLE, pipeline)
             reference_photo = read_photo(source_reference, REFERENCE_ROLE, pipeline) if source_reference else None
@@ -142,8 +143,8 @@ class Space:
                 disgust, fear; see the page for this checkpoint's list).
             values: :class:`Controls` fields and a value per slider.
         """
-        controls = Controls.read(values, self.sliders)
         with friendly_errors("synthesize"), self.pool.borrow() as pipeline:
+            controls = Controls.read(values, self.sliders)
             if expression not in pipeline.expressions:
                 available = ", ".join(PRESET_NAMES.get(label, label) for label in pipeline.expressions) or "none"
                 raise gr.Error(f"This model has no preset for {PRESET_NAMES.get(expression, expression)!r}; it has: "
@@ -161,21 +162,19 @@ class Space:
         Args:
             driving: the driving clip (file path; MP4, WebM, MOV; at most AIPGAN_MAX_VIDEO_SECONDS long).
             target: identity target photo (file path).
-            values: ``relative`` (each frame's expression relative to the clip's most neutral frame; off: absolute),
-                ``side_by_side`` (the driving clip left of the result), :class:`Controls` fields, a value per slider.
+            values: :class:`VideoControls` and :class:`Controls` fields, and a value per slider.
 
         Returns:
             The MP4 (H.264, the clip's frame rate and audio).
         """
-        controls = Controls.read(values, self.sliders)
         with friendly_errors("animate"), self.pool.borrow() as pipeline:
+            controls, video = Controls.read(values, self.sliders), VideoControls.read(values)
             if not driving:
                 raise gr.Error("Please add a driving video.", title=ERROR_TITLE, print_exception=False)
             target_photo = read_photo(target, TARGET_ROLE, pipeline)
             clear_old_animations(self.animations)
             result = animate(pipeline, driving, target_photo, output=self.animations / f"{uuid.uuid4().hex}.mp4",
-                             relative=bool(values.get("relative", True)),
-                             side_by_side=bool(values.get("side_by_side", False)), paste_back=controls.paste_back,
+                             relative=video.relative, side_by_side=video.side_by_side, paste_back=controls.paste_back,
                              max_seconds=MAX_VIDEO_SECONDS, progress=page_progress(progress),
                              expression_strength=controls.expression_strength,
                              target_face_index=controls.target_face_index, **controls.offsets())

@@ -114,6 +114,25 @@ class TransferControls:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class VideoControls:
+    """The controls only video driving has.
+
+    Attributes:
+        relative: each frame's expression relative to the clip's most neutral frame (the target keeps its resting
+            expression); off: each frame's absolute expression.
+        side_by_side: the driving clip left of the result.
+    """
+
+    relative: bool = True
+    side_by_side: bool = False
+
+    @classmethod
+    def read(cls, values: dict[str, Any]) -> "VideoControls":
+        """The page's values (by component name); an absent value takes the default."""
+        return cls(relative=bool(values.get("relative", True)), side_by_side=bool(values.get("side_by_side", False)))
+
+
 def slider_label(name: str) -> str:
     """The label of a slider: :data:`SLIDER_LABELS`, else the name made readable ("AU4_brow_lowerer" -> "AU4 brow
     lowerer")."""
