@@ -27,8 +27,7 @@ from PIL import Image
 
 import app_parts
 from aipgan_hf.provenance import NOTICE, edit_description
-from aipgan_hf.serving import model_status
-from aipgan_hf.visualization import LANDMARK_DOT, attention_overlay
+from aipgan_hf.visualization import LANDMARK_DOT
 from benchmarks import benchmark_animate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -395,25 +394,10 @@ def test_live_adapter_keeps_one_prepared_target_per_session(space, photos):
     assert space.live(None, str(grace), True, session) == (None, session)
 
 
-def test_model_status_is_the_cards_bold_line():
-    card = "---\nlicense: mit\ntags: ['**x**']\n---\n\n# Title\n\n**UNTRAINED**: noise.\n\nMore text.\n"
-    assert model_status(card) == "**UNTRAINED**: noise."
-    assert model_status("---\na: 1\n---\n# Title\nplain\n") == ""
-
-
 def test_preset_note_lists_the_missing_presets(app_module):
     assert app_module.preset_note(["happiness", "surprise"]) == "Not in this model: angry, sad, disgusted, fearful."
     assert app_module.preset_note(list(app_module.PRESET_NAMES)) == ""
     assert "no preset" in app_module.preset_note([])
-
-
-def test_attention_overlay_follows_the_map():
-    face = Image.new("RGB", (128, 128), (128, 128, 128))
-    attention = np.zeros((32, 32), np.float32)
-    attention[:, 16:] = 1.0  # right half attended
-    view = np.asarray(attention_overlay(face, attention)).astype(int)
-    assert view.shape == (256, 256, 3)
-    assert view[:, 200:].sum() > view[:, :56].sum() * 1.5, "attended half is not brighter"
 
 
 # ----------------------------------------------------------------------------------------------- browser
