@@ -55,7 +55,8 @@ logger = logging.getLogger(__name__)
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options (see ``--help``)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", type=Path, default=None, help="the project's face data folder (../shared/data)")
     parser.add_argument("--image_folder", type=Path, action="append", default=[],
                         help="a folder of photos, one subfolder per person (repeatable); optional labels.csv "
@@ -64,7 +65,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="a folder of videos, each clip one person unless --video_identity_map says (repeatable)")
     parser.add_argument("--video_identity_map", type=Path, default=None,
                         help="CSV with columns video,identity naming the person of clips in --video_folder")
-    parser.add_argument("--output_dir", type=Path, required=True, help="where the dataset (data/*.parquet, README.md) goes")
+    parser.add_argument("--output_dir", type=Path, required=True,
+                        help="where the dataset (data/*.parquet, README.md) goes")
     parser.add_argument("--resolution", type=int, default=128, help="side of the aligned crops in pixels")
     parser.add_argument("--min_face_size", type=int, default=32, help="smallest face (pixels) the detector accepts")
     parser.add_argument("--fps", type=float, default=5.0, help="video frames sampled per second (0: every frame)")
@@ -79,7 +81,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_workers", type=int, default=2, help="face processing processes (1: in this process)")
     parser.add_argument("--cache_dir", type=Path, default=None,
                         help="where processed crops are cached for resuming (default: <output_dir>/../.prepare_cache)")
-    parser.add_argument("--push_to_hub", type=str, default=None, metavar="REPO", help="upload the dataset to this Hub repo")
+    parser.add_argument("--push_to_hub", type=str, default=None, metavar="REPO",
+                        help="upload the dataset to this Hub repo")
     parser.add_argument("--private", action="store_true", help="with --push_to_hub: create the repo private")
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.image_folder and not args.video_folder:

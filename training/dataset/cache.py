@@ -164,7 +164,8 @@ def build_units(sources: Sequence[Source], settings: ProcessingSettings, photos_
                 "settings": dataclasses.asdict(settings) if chunk[0].is_video else {
                     "resolution": settings.resolution, "min_face_size": settings.min_face_size},
                 "files": [
-                    (item.path, os.path.getsize(item.path), os.path.getmtime(item.path), item.max_frames) for item in chunk
+                    (item.path, os.path.getsize(item.path), os.path.getmtime(item.path), item.max_frames)
+                    for item in chunk
                 ],
             }
             key = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
@@ -213,7 +214,8 @@ def run_units(
     for unit_index, unit in enumerate(pending):
         positioned = list(enumerate(unit.items))
         step = 1 if unit.items[0].is_video else photos_per_task
-        unit_tasks = [(unit_index, positioned[start : start + step], settings) for start in range(0, len(positioned), step)]
+        starts = range(0, len(positioned), step)
+        unit_tasks = [(unit_index, positioned[start : start + step], settings) for start in starts]
         tasks += unit_tasks
         tasks_per_unit.append(len(unit_tasks))
     # Videos first: they are the longest tasks, so starting them early keeps both workers busy to the end.

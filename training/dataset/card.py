@@ -158,7 +158,8 @@ def _counts_section(
     sources: Sequence[Source], counts: dict, detection: dict, settings: ProcessingSettings
 ) -> list[str]:
     lines = ["", "## Counts per source", "",
-             "| source | train people / rows | validation people / rows | test people / rows | clips | detection failures |",
+             "| source | train people / rows | validation people / rows | test people / rows | clips "
+             "| detection failures |",
              "|---|---|---|---|---|---|"]
     for source in sources:
         per_split = counts.get(source.name, {})

@@ -47,7 +47,9 @@ def _png_to_jpeg(png: bytes, quality: int) -> bytes:
 def _collect_rows(units: Sequence[WorkUnit], cache_dir: Path, split_of: dict[str, str]) -> tuple[dict, dict]:
     """Rows per split as (sort key, unit index, cache row) without the image bytes, plus counts per source."""
     rows: dict[str, list] = {split: [] for split in SPLITS}
-    stats: dict[str, dict] = defaultdict(lambda: {"attempted": 0, "failed": 0, "reasons": defaultdict(int), "failures": []})
+    stats: dict[str, dict] = defaultdict(
+        lambda: {"attempted": 0, "failed": 0, "reasons": defaultdict(int), "failures": []}
+    )
     for unit_index, unit in enumerate(units):
         path = unit.cache_path(cache_dir)
         unit_stats = read_unit_stats(path)
@@ -80,7 +82,8 @@ def _iter_shard_columns(
         for (_, _, _, frame, _), unit_index, row_index in split_rows[start : start + shard_rows]:
             table = unit_table(unit_index)
             item = units[unit_index].items[table["item"][row_index].as_py()]
-            columns["image"].append({"bytes": _png_to_jpeg(table["crop_png"][row_index].as_py(), jpeg_quality), "path": None})
+            jpeg = _png_to_jpeg(table["crop_png"][row_index].as_py(), jpeg_quality)
+            columns["image"].append({"bytes": jpeg, "path": None})
             landmarks = np.asarray(table["landmarks"][row_index].as_py(), dtype=np.float32)
             columns["landmarks"].append(landmarks.reshape(NUM_LANDMARKS, 2))  # (136,) -> (68, 2) x, y
             columns["identity"].append(item.identity)

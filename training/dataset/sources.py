@@ -35,8 +35,10 @@ VIDEO_EXPRESSION_KEYWORDS = (
 SHARED_SOURCE_INFO: dict[str, dict[str, str]] = {
     "lfw": {
         "folder": "lfw/images",
-        "what": "Labeled Faces in the Wild, colour, centre-cropped 200x200; expression labels from a crowd-labelled set",
-        "licence": "LFW: research use; news photographs. labels.csv: Apache-2.0 repository (muxspace/facial_expressions)",
+        "what": "Labeled Faces in the Wild, colour, centre-cropped 200x200; expression labels from a crowd-labelled "
+        "set",
+        "licence": "LFW: research use; news photographs. labels.csv: Apache-2.0 repository "
+        "(muxspace/facial_expressions)",
     },
     "london": {
         "folder": "london",
@@ -297,7 +299,8 @@ def discover_image_folder(folder: Path) -> Source:
         person = path.relative_to(folder).parts[0]
         items.append(MediaItem(str(path), rel_path, f"{source}/{person}", labels.get(rel_path, ""), source))
     if loose_files:
-        logger.warning("%s: %d photos directly in the folder skipped (put each person in a subfolder)", folder, loose_files)
+        logger.warning("%s: %d photos directly in the folder skipped (put each person in a subfolder)", folder,
+                       loose_files)
     if not items:
         raise ConfigError(f"--image_folder {folder} has no photos in person subfolders (<folder>/<person>/*.jpg)")
     return Source(source, items, what=f"photos from {folder}")
@@ -331,7 +334,8 @@ def discover_video_folder(folder: Path, identity_map: dict[str, str] | None = No
         rel_path = path.relative_to(folder).as_posix()
         person = identity_map.get(rel_path, identity_map.get(path.name, path.stem))
         items.append(
-            MediaItem(str(path), rel_path, f"{source}/{person}", expression_from_video_name(path.stem), source, path.stem)
+            MediaItem(str(path), rel_path, f"{source}/{person}", expression_from_video_name(path.stem), source,
+                      path.stem)
         )
     if not items:
         raise ConfigError(f"--video_folder {folder} has no videos ({', '.join(VIDEO_EXTENSIONS)})")

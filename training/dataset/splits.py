@@ -48,7 +48,9 @@ def assign_splits(
     train_only = {item.identity for source in sources if source.train_only for item in source.items}
     identities = {item.identity for source in sources for item in source.items}
     return {
-        identity: "train" if identity in train_only else split_for_identity(split_links.get(identity, identity), fractions)
+        identity: "train"
+        if identity in train_only
+        else split_for_identity(split_links.get(identity, identity), fractions)
         for identity in sorted(identities)
     }
 
@@ -74,7 +76,8 @@ def limit_items(sources: Sequence[Source], max_images: int | None) -> list[Sourc
         )[:per_source]
         if videos:
             per_clip = max(2, math.ceil(per_source / len(videos)))
-            videos = [dataclasses.replace(item, max_frames=per_clip) for item in videos[: max(1, per_source // per_clip)]]
+            kept = videos[: max(1, per_source // per_clip)]
+            videos = [dataclasses.replace(item, max_frames=per_clip) for item in kept]
         items = sorted(photos, key=lambda item: item.rel_path) + videos
         reduced.append(dataclasses.replace(source, items=items))
     return reduced
