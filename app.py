@@ -19,8 +19,8 @@ API (``gradio_client``): ``/transfer``, ``/synthesize`` and ``/animate`` (a driv
 (``mouth_open=0.5``). The live webcam tab streams frames to ``/live`` from the browser only: gradio_client cannot
 follow a stream event (it does not know the server's "process_streaming" message).
 
-Results go out as JPEG (quality 95; a PNG of a 1-MP photo takes 100-500 ms to encode, a JPEG 5) that say in their
-EXIF that aipgan-hf edited them; the "Inside the model" views are drawn only when asked for.
+Results go out as JPEG (quality 95: many times quicker to encode than PNG) that say in their EXIF that aipgan-hf
+edited them, with a notice beside them on the page; the "Inside the model" views are drawn only when asked for.
 """
 
 from __future__ import annotations
@@ -81,8 +81,6 @@ LIVE_FRAME_INTERVAL = 0.1  # seconds between webcam frames sent to the server
 LIVE_TIME_LIMIT = 120  # seconds one webcam session may stream before it has to be restarted
 
 
-
-# ----------------------------------------------------------------------------------------------- helpers
 # ----------------------------------------------------------------------------------------------- adapters
 class Space:
     """The loaded model, the example inputs, and one adapter per action of the page.
@@ -219,9 +217,12 @@ class Page:
     expression: gr.Dropdown
     driving: gr.Video
     webcam: gr.Image
+    buttons: dict[str, gr.Button]  # by action
     controls: dict[str, gr.components.Component]
     sliders: dict[str, gr.Slider]
-    outputs: list[gr.components.Component]
+    outputs: list[gr.components.Component]  # result photo, aligned result, the model's views
+    animation: gr.Video
+    live_output: ResultImage
 
 
 def build_demo(space: Space | None = None) -> gr.Blocks:
@@ -242,17 +243,18 @@ def build_demo(space: Space | None = None) -> gr.Blocks:
             with gr.Column():
                 target, sliders = _target_column(space, controls)
             with gr.Column():  # tab names short enough that all four show at 1280 px (else gradio hides some)
+                buttons: dict[str, gr.Button] = {}
                 with gr.Tab("From a photo", elem_id="photo-tab"):
-                    source, transfer_button = _photo_tab(space, controls)
+                    source, buttons["transfer"] = _photo_tab(space, controls)
                 with gr.Tab("Preset", elem_id="preset-tab"):
-                    expression, synthesize_button = _preset_tab(space)
+                    expression, buttons["synthesize"] = _preset_tab(space)
                 with gr.Tab("From a video", elem_id="video-tab"):
-                    driving, animate_button, animation = _video_tab(space, controls)
+                    driving, buttons["animate"], animation = _video_tab(space, controls)
                 with gr.Tab("Webcam", elem_id="live-tab"):
                     webcam, live_output = _live_tab(controls)
         outputs = _results(controls)
-        page = Page(target, source, expression, driving, webcam, controls, sliders, outputs)
-        _connect(space, page, transfer_button, synthesize_button, animate_button, animation, live_output)
+        _connect(space, Page(target, source, expression, driving, webcam, buttons, controls, sliders, outputs,
+                             animation, live_output))
     return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 
 
@@ -348,9 +350,9 @@ def _results(controls: dict) -> list[gr.components.Component]:
     return [result, aligned, views]
 
 
-def _connect(space: Space, page: Page, transfer: gr.Button, synthesize: gr.Button, animate_button: gr.Button,
-             animation: gr.Video, live_output: ResultImage) -> None:
+def _connect(space: Space, page: Page) -> None:
     """The events. API inputs: the files positionally, then keywords in an order kept from earlier versions."""
+
     def pick(*names: str) -> dict[str, gr.components.Component]:
         return {name: page.controls[name] for name in names}
 
@@ -360,19 +362,19 @@ def _connect(space: Space, page: Page, transfer: gr.Button, synthesize: gr.Butto
                "show_views"),
         **page.sliders, **pick("replace_target_expression", "source_reference", "teeth_from_source"),
     }
-    transfer.click(space.transfer, [page.source, page.target], page.outputs, inputs_kwargs=transfer_inputs,
-                   api_name="transfer", **queue)
+    page.buttons["transfer"].click(space.transfer, [page.source, page.target], page.outputs,
+                                   inputs_kwargs=transfer_inputs, api_name="transfer", **queue)
     looks = {**pick("expression_strength", "paste_back", "target_face_index", "show_views"), **page.sliders}
-    synthesize.click(space.synthesize, [page.target, page.expression], page.outputs, inputs_kwargs=looks,
-                     api_name="synthesize", **queue)
+    page.buttons["synthesize"].click(space.synthesize, [page.target, page.expression], page.outputs,
+                                     inputs_kwargs=looks, api_name="synthesize", **queue)
     video_inputs = {**pick("relative", "side_by_side", "expression_strength", "paste_back", "target_face_index"),
                     **page.sliders}
-    animate_button.click(space.animate, [page.driving, page.target], [animation], inputs_kwargs=video_inputs,
-                         api_name="animate", **queue)
+    page.buttons["animate"].click(space.animate, [page.driving, page.target], [page.animation],
+                                  inputs_kwargs=video_inputs, api_name="animate", **queue)
     # undocumented in the API page: only the browser's client streams (gradio_client cannot)
     session = page.controls["live_session"]
     page.webcam.stream(space.live, [page.webcam, page.target, page.controls["live_relative"], session],
-                       [live_output, session], api_name="live", stream_every=LIVE_FRAME_INTERVAL,
+                       [page.live_output, session], api_name="live", stream_every=LIVE_FRAME_INTERVAL,
                        time_limit=LIVE_TIME_LIMIT, trigger_mode="always_last", show_progress="hidden",
                        api_visibility="undocumented", **queue)
 
