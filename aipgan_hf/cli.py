@@ -183,7 +183,7 @@ def _write_results(jobs: list[Job], several: bool, make: Callable[[Path], "Trans
     from tqdm import tqdm
 
     skipped = []
-    with tqdm(total=len(jobs), desc=edit, unit="photo", file=sys.stderr, disable=None) as bar:
+    with tqdm(total=len(jobs), desc="targets", unit="photo", file=sys.stderr, disable=None) as bar:
         for job in jobs:
             try:
                 save_image(make(job.target).image, job.output, job.suffix, edit, say=bar.write)
@@ -228,7 +228,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
             target_face_index=args.face_index, mouth=args.mouth, **_offsets(args),
         )
 
-    return _write_results(jobs, several, synthesize, f"preset expression ({args.expression})")
+    return _write_results(jobs, several, synthesize, f"preset expression: {args.expression}")
 
 
 class _ProgressBars:

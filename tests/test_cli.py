@@ -176,7 +176,7 @@ def test_synthesize_writes_a_preset_expression(photos, tmp_path, capsys):
     assert f"wrote {output} (512x512)" in completed.stdout
     with Image.open(output) as image:
         assert image.format == "WEBP" and image.size == (512, 512)
-        assert f"preset expression ({expression})" in edit_description(image)
+        assert f"preset expression: {expression}" in edit_description(image)
 
 
 def test_a_folder_of_targets_gives_one_result_each_and_skips_a_bad_photo(photos, tmp_path, capsys, monkeypatch):
@@ -199,7 +199,7 @@ def test_a_folder_of_targets_gives_one_result_each_and_skips_a_bad_photo(photos,
     assert main(["synthesize", "--target", str(photos["grace"]), "--expression", "surprise", "--output", str(single)]) == 0
     with Image.open(single) as one, Image.open(results / "grace.png") as batch:
         np.testing.assert_array_equal(np.asarray(one), np.asarray(batch))
-        assert "preset expression (surprise)" in edit_description(batch)
+        assert "preset expression: surprise" in edit_description(batch)
 
 
 def test_a_glob_of_targets_keeps_their_format_and_refuses_to_overwrite_them(photos, tmp_path, capsys):
