@@ -70,14 +70,16 @@ def _add_photo_options(command: argparse.ArgumentParser, output_help: str, targe
     command.add_argument("--output", required=True, type=Path, help=output_help)
     command.add_argument("--face-index", type=int, default=None, help="which face of the target, 0 = largest (default)")
     command.add_argument("--no-paste-back", action="store_true", help="only the aligned face crop, not the whole photo")
-    command.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
+    command.add_argument("--checkpoint", default=None,
+                         help="pipeline folder or Hub id (default: the bundled checkpoint)")
     command.add_argument("-v", "--verbose", action="store_true", help="log progress and show tracebacks")
 
 
 def _add_mouth(parser: argparse.ArgumentParser, source: str) -> None:
     parser.add_argument("--mouth", choices=MOUTH_CHOICES, default="source",
-                        help=f"where an opened mouth's inside (teeth) comes from: source (default: the target's own open mouth, "
-                        f"else {source}), own (never the source's pixels), network (the network's paint only)")
+                        help="where an opened mouth's inside (teeth) comes from: source (default: the target's own "
+                             f"open mouth, else {source}), own (never the source's pixels), network (the network's "
+                             "paint only)")
 
 
 def _add_format(command: argparse.ArgumentParser) -> None:
@@ -102,7 +104,8 @@ def _add_animate(subcommands: argparse._SubParsersAction) -> None:
     animate.add_argument("--driving", required=True, type=Path, help="the driving clip (MP4, WebM, MOV, ...)")
     _add_photo_options(animate, "result video (.mp4)")
     animate.add_argument("--no-relative", action="store_true",
-                         help="give the target each frame's absolute expression instead of the change from the clip's most neutral frame")
+                         help="give the target each frame's absolute expression instead of the change from the "
+                              "clip's most neutral frame")
     animate.add_argument("--side-by-side", action="store_true", help="show the driving clip left of the result")
     animate.add_argument("--photo-texture", action="store_true",
                          help="keep the photo's fine texture under the repainted face, as photo transfers do (slower)")
@@ -135,10 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_photo_options(transfer, image_help + " or, for several targets, a folder", BATCH_TARGET_HELP)
     _add_format(transfer)
     transfer.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
-    transfer.add_argument("--identity-mix", type=float, default=0.0, help="0 keeps the target's identity (default), 1 the source's")
-    transfer.add_argument("--source-face-index", type=int, default=None, help="which face of the source, 0 = largest (default)")
+    transfer.add_argument("--identity-mix", type=float, default=0.0,
+                          help="0 keeps the target's identity (default), 1 the source's")
+    transfer.add_argument("--source-face-index", type=int, default=None,
+                          help="which face of the source, 0 = largest (default)")
     transfer.add_argument("--source-reference", type=Path, default=None,
-                          help="a neutral photo of the source person: the target gets the source's exact change from it")
+                          help="a neutral photo of the source person: the target gets the source's exact change "
+                               "from it")
     _add_mouth(transfer, "the source photo's")
     _add_offsets(transfer)
     transfer.set_defaults(handler=run_transfer)
@@ -150,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_photo_options(synthesize, image_help + " or, for several targets, a folder", BATCH_TARGET_HELP)
     _add_format(synthesize)
-    synthesize.add_argument("--expression", required=True, help="preset name, e.g. happiness or surprise (the checkpoint's list is in the error for an unknown one)")
+    synthesize.add_argument("--expression", required=True,
+                            help="preset name, e.g. happiness or surprise (the checkpoint's list is in the error "
+                                 "for an unknown one)")
     synthesize.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
     _add_mouth(synthesize, "a public-domain exemplar's (the astronaut's, shipped with the checkpoint)")
     _add_offsets(synthesize)
@@ -244,7 +252,8 @@ class _ProgressBars:
 
         bar = self.bars.get(stage)
         if bar is None:
-            bar = self.bars[stage] = tqdm(total=total, desc=self.LABELS.get(stage, stage), unit="frame", disable=None, leave=False)
+            bar = self.bars[stage] = tqdm(total=total, desc=self.LABELS.get(stage, stage), unit="frame", disable=None,
+                                          leave=False)
         bar.total = max(bar.total or 0, total)
         bar.update(done - bar.n)
 
@@ -264,7 +273,8 @@ def run_animate(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-seconds must be more than 0, got {args.max_seconds:g}")
     if args.smoothing < 0:
         raise UsageError(f"--smoothing must be 0 or more, got {args.smoothing:g}")
-    probe_clip(args.driving, max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS)  # a bad clip fails before the model loads
+    # a bad clip fails before the model loads
+    probe_clip(args.driving, max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS)
     pipeline = _load_pipeline(args)
     bars = _ProgressBars()
     try:
