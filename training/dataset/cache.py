@@ -72,7 +72,7 @@ def _round_landmarks(landmarks: np.ndarray) -> np.ndarray:
     return (np.round(np.asarray(landmarks, dtype=np.float64) / LANDMARK_STEP) * LANDMARK_STEP).astype(np.float32)
 
 
-def _align(processor, image: np.ndarray) -> tuple[bytes, np.ndarray]:
+def _align(processor: FaceProcessor, image: np.ndarray) -> tuple[bytes, np.ndarray]:
     aligned = processor.align(image, quick_look=False)  # the full face search: the corpus as it was built
     landmarks = _round_landmarks(aligned.crop_landmarks)  # (68, 2) crop pixels (x, y)
     if landmarks.shape != (NUM_LANDMARKS, 2):
