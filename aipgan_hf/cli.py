@@ -2,33 +2,36 @@
 
     aipgan transfer --source S --target T --output O [--strength X] [--identity-mix M] [--offset NAME=V ...]
     aipgan synthesize --target T --expression NAME --output O [--strength X] [--offset NAME=V ...]
+    aipgan synthesize --target photos/ --expression NAME --output results/ [--format png]   (or --target "photos/*.jpg")
     aipgan animate --driving CLIP --target PHOTO --output OUT.mp4 [--no-relative] [--side-by-side] [--max-seconds S]
 
 Exit status 0 on success; 2 on any input a user can fix (bad or missing image or clip, no face, bad option,
 unwritable output), with exactly one ``error: ...`` line on stderr and no traceback; 1 on an unexpected
 failure (rerun with ``--verbose`` for the traceback). Outputs are written atomically: a temporary file in the
-destination folder is renamed over it, so a failure never leaves a partial or lost file.
+destination folder is renamed over it, so a failure never leaves a partial or lost file. Every image written says in
+its metadata that aipgan-hf edited it (:mod:`aipgan_hf.provenance`).
+
+A folder or a quoted glob as ``--target`` of ``transfer`` / ``synthesize`` writes one result per photo into the
+``--output`` folder (same name, ``--format``'s extension), with a progress bar on stderr; a photo that fails is named on
+stderr and skipped, the others are written, and the exit status is then 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import logging
-import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Sequence
 
+from aipgan_hf.cli_outputs import OUTPUT_FORMATS, Job, UsageError, check_input, check_output, plan_jobs, save_image
 from aipgan_hf.errors import AIPGANError
-from aipgan_hf.files import write_atomically
-
-MOUTH_CHOICES = ("network", "own", "source")
-"""``--mouth``: ``aipgan_hf.motion.mouth.MOUTH_SOURCES``, spelt out so that ``--help`` needs no torch import."""
+from aipgan_hf.motion.mouth import MOUTH_SOURCES as MOUTH_CHOICES
 
 if TYPE_CHECKING:
-    from PIL import Image
+    from aipgan_hf.pipeline import TransferResult
 
 logger = logging.getLogger(__name__)
 
@@ -36,20 +39,11 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
-# Output format from the file extension, with the options each format is saved with.
-OUTPUT_FORMATS: dict[str, tuple[str, dict]] = {
-    ".png": ("PNG", {}),
-    ".jpg": ("JPEG", {"quality": 95}),
-    ".jpeg": ("JPEG", {"quality": 95}),
-    ".webp": ("WEBP", {"quality": 95}),
-    ".bmp": ("BMP", {}),
-    ".tif": ("TIFF", {}),
-    ".tiff": ("TIFF", {}),
-}
-
-
-class UsageError(Exception):
-    """A command-line problem the user can fix (reported as one ``error:`` line, exit status 2)."""
+TARGET_HELP = "photo whose person keeps their identity"
+BATCH_TARGET_HELP = (
+    "photo whose person keeps their identity; or a folder of photos, or a quoted glob (\"photos/*.jpg\"): "
+    "then --output is a folder and gets one result per photo"
+)
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -70,25 +64,59 @@ def _offset(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. smile=0.5), got {text!r}") from None
 
 
-def _add_photo_options(command: argparse.ArgumentParser, output_help: str) -> None:
+def _add_photo_options(command: argparse.ArgumentParser, output_help: str, target_help: str = TARGET_HELP) -> None:
     """Options every subcommand shares: the target photo, the output, the face, the checkpoint, verbosity."""
-    command.add_argument("--target", required=True, type=Path, help="photo whose person keeps their identity")
+    command.add_argument("--target", required=True, type=Path, help=target_help)
     command.add_argument("--output", required=True, type=Path, help=output_help)
     command.add_argument("--face-index", type=int, default=None, help="which face of the target, 0 = largest (default)")
     command.add_argument("--no-paste-back", action="store_true", help="only the aligned face crop, not the whole photo")
-    command.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
+    command.add_argument("--checkpoint", default=None,
+                         help="pipeline folder or Hub id (default: the bundled checkpoint)")
     command.add_argument("-v", "--verbose", action="store_true", help="log progress and show tracebacks")
 
 
 def _add_mouth(parser: argparse.ArgumentParser, source: str) -> None:
     parser.add_argument("--mouth", choices=MOUTH_CHOICES, default="source",
-                        help=f"where an opened mouth's inside (teeth) comes from: source (default: the target's own open mouth, "
-                        f"else {source}), own (never the source's pixels), network (the network's paint only)")
+                        help="where an opened mouth's inside (teeth) comes from: source (default: the target's own "
+                             f"open mouth, else {source}), own (never the source's pixels), network (the network's "
+                             "paint only)")
+
+
+def _add_format(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--format", choices=[suffix[1:] for suffix in OUTPUT_FORMATS], default=None,
+                         help="with a folder or glob of targets: the results' format (default: each target's own, "
+                              "else png)")
 
 
 def _add_offsets(command: argparse.ArgumentParser) -> None:
     command.add_argument("--offset", type=_offset, action="append", default=[], metavar="NAME=VALUE",
                          help="move the expression along a named slider direction (e.g. mouth_open=0.5); repeatable")
+
+
+def _add_animate(subcommands: argparse._SubParsersAction) -> None:
+    """The ``animate`` subcommand's options."""
+    animate = subcommands.add_parser(
+        "animate",
+        help="drive the target photo with a video's expressions",
+        description="Give the target photo each frame's expression of the driving clip; writes an MP4 (H.264) at the "
+                    "clip's frame rate with the clip's audio.",
+    )
+    animate.add_argument("--driving", required=True, type=Path, help="the driving clip (MP4, WebM, MOV, ...)")
+    _add_photo_options(animate, "result video (.mp4)")
+    animate.add_argument("--no-relative", action="store_true",
+                         help="give the target each frame's absolute expression instead of the change from the "
+                              "clip's most neutral frame")
+    animate.add_argument("--side-by-side", action="store_true", help="show the driving clip left of the result")
+    animate.add_argument("--photo-texture", action="store_true",
+                         help="keep the photo's fine texture under the repainted face, as photo transfers do (slower)")
+    _add_mouth(animate, "the driving frame's")
+    animate.add_argument("--max-seconds", type=float, default=None, help="refuse longer clips (default 60)")
+    animate.add_argument("--smoothing", type=float, default=1.0, help="landmark smoothing, 0 = off (default 1)")
+    animate.add_argument("--reference", choices=("neutral", "first"), default="neutral",
+                         help="frame relative motion is measured from (default: the most neutral)")
+    animate.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
+    _add_offsets(animate)
+    animate.set_defaults(handler=run_animate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,12 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Give the target photo's face the source photo's expression and write the result.",
     )
     transfer.add_argument("--source", required=True, type=Path, help="photo whose expression is copied")
-    _add_photo_options(transfer, image_help)
+    _add_photo_options(transfer, image_help + " or, for several targets, a folder", BATCH_TARGET_HELP)
+    _add_format(transfer)
     transfer.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
-    transfer.add_argument("--identity-mix", type=float, default=0.0, help="0 keeps the target's identity (default), 1 the source's")
-    transfer.add_argument("--source-face-index", type=int, default=None, help="which face of the source, 0 = largest (default)")
+    transfer.add_argument("--identity-mix", type=float, default=0.0,
+                          help="0 keeps the target's identity (default), 1 the source's")
+    transfer.add_argument("--source-face-index", type=int, default=None,
+                          help="which face of the source, 0 = largest (default)")
     transfer.add_argument("--source-reference", type=Path, default=None,
-                          help="a neutral photo of the source person: the target gets the source's exact change from it")
+                          help="a neutral photo of the source person: the target gets the source's exact change "
+                               "from it")
     _add_mouth(transfer, "the source photo's")
     _add_offsets(transfer)
     transfer.set_defaults(handler=run_transfer)
@@ -122,68 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="give the target photo's face a preset expression",
         description="Give the target photo's face a preset expression (no second photo) and write the result.",
     )
-    _add_photo_options(synthesize, image_help)
-    synthesize.add_argument("--expression", required=True, help="preset name, e.g. happiness or surprise (the checkpoint's list is in the error for an unknown one)")
+    _add_photo_options(synthesize, image_help + " or, for several targets, a folder", BATCH_TARGET_HELP)
+    _add_format(synthesize)
+    synthesize.add_argument("--expression", required=True,
+                            help="preset name, e.g. happiness or surprise (the checkpoint's list is in the error "
+                                 "for an unknown one)")
     synthesize.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
     _add_mouth(synthesize, "a public-domain exemplar's (the astronaut's, shipped with the checkpoint)")
     _add_offsets(synthesize)
     synthesize.set_defaults(handler=run_synthesize)
 
-    animate = subcommands.add_parser(
-        "animate",
-        help="drive the target photo with a video's expressions",
-        description="Give the target photo each frame's expression of the driving clip; writes an MP4 (H.264) at the "
-                    "clip's frame rate with the clip's audio.",
-    )
-    animate.add_argument("--driving", required=True, type=Path, help="the driving clip (MP4, WebM, MOV, ...)")
-    _add_photo_options(animate, "result video (.mp4)")
-    animate.add_argument("--no-relative", action="store_true",
-                         help="give the target each frame's absolute expression instead of the change from the clip's most neutral frame")
-    animate.add_argument("--side-by-side", action="store_true", help="show the driving clip left of the result")
-    animate.add_argument("--photo-texture", action="store_true",
-                         help="keep the photo's fine texture under the repainted face, as photo transfers do (slower)")
-    _add_mouth(animate, "the driving frame's")
-    animate.add_argument("--max-seconds", type=float, default=None, help="refuse longer clips (default 60)")
-    animate.add_argument("--smoothing", type=float, default=1.0, help="landmark smoothing, 0 = off (default 1)")
-    animate.add_argument("--reference", choices=("neutral", "first"), default="neutral",
-                         help="frame relative motion is measured from (default: the most neutral)")
-    animate.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
-    _add_offsets(animate)
-    animate.set_defaults(handler=run_animate)
+    _add_animate(subcommands)
     return parser
-
-
-def _check_input(path: Path, role: str) -> None:
-    if not path.exists():
-        raise UsageError(f"{role} file not found: {path}")
-    if not path.is_file():
-        raise UsageError(f"{role} is not a file: {path}")
-
-
-def _check_output(output: Path, inputs: Sequence[Path], formats: Sequence[str] = tuple(OUTPUT_FORMATS)) -> str:
-    """Validate the output path before any work; returns its (lower-case) suffix, one of ``formats``."""
-    suffix = output.suffix.lower()
-    if suffix not in formats:
-        raise UsageError(f"cannot tell the output format from {output.name!r}; use {' or '.join(formats) if len(formats) < 3 else 'one of ' + ', '.join(formats)}")
-    if output.is_dir():
-        raise UsageError(f"output is a directory: {output}")
-    for path in inputs:
-        same = output.resolve() == path.resolve() or (output.exists() and os.path.samefile(output, path))
-        if same:
-            raise UsageError(f"refusing to overwrite the input {path}; choose another --output")
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir():
-        raise UsageError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"output folder is not writable: {folder}")
-    return suffix
-
-
-def save_atomically(image: "Image.Image", output: Path, image_format: str, options: dict) -> None:
-    """Encode a PIL image, then write it over ``output`` atomically (:func:`aipgan_hf.files.write_atomically`)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format=image_format, **options)
-    write_atomically(output, buffer.getvalue())
 
 
 def _load_pipeline(args: argparse.Namespace):
@@ -201,45 +183,60 @@ def _offsets(args: argparse.Namespace) -> dict:
     return {"expression_offsets": dict(args.offset)} if args.offset else {}
 
 
-def _save_image(image: "Image.Image", output: Path, suffix: str) -> None:
-    image_format, options = OUTPUT_FORMATS[suffix]
-    save_atomically(image, output, image_format, options)
-    print(f"wrote {output} ({image.width}x{image.height})")
+def _write_results(jobs: list[Job], several: bool, make: Callable[[Path], "TransferResult"], edit: str) -> int:
+    """Make and save each job's result. With several targets a failing photo is named and skipped (exit status 2)."""
+    if not several:
+        save_image(make(jobs[0].target).image, jobs[0].output, jobs[0].suffix, edit)
+        return EXIT_OK
+    from tqdm import tqdm
+
+    skipped = []
+    with tqdm(total=len(jobs), desc="targets", unit="photo", file=sys.stderr, disable=None) as bar:
+        for job in jobs:
+            try:
+                save_image(make(job.target).image, job.output, job.suffix, edit, say=bar.write)
+            except (AIPGANError, OSError) as error:  # what a user can fix: this photo is skipped, not the run
+                skipped.append(job.target.name)
+                bar.write(f"skipped {job.target}: {_one_line(error)}", file=sys.stderr)
+            bar.update()
+    print(f"wrote {len(jobs) - len(skipped)} of {len(jobs)} results to {jobs[0].output.parent}")
+    if skipped:
+        raise UsageError(f"{len(skipped)} of {len(jobs)} targets skipped: {', '.join(skipped)}")
+    return EXIT_OK
 
 
 def run_transfer(args: argparse.Namespace) -> int:
-    """``aipgan transfer``: validate paths, load the pipeline, transfer, write the result."""
-    _check_input(args.source, "source")
-    _check_input(args.target, "target")
+    """``aipgan transfer``: validate paths, load the pipeline, transfer to each target, write the results."""
+    check_input(args.source, "source")
     if args.source_reference is not None:
-        _check_input(args.source_reference, "source reference")
-    suffix = _check_output(args.output, [args.source, args.target, *([args.source_reference] if args.source_reference else [])])
-    result = _load_pipeline(args)(
-        source=args.source,
-        target=args.target,
-        expression_strength=args.strength,
-        identity_mix=args.identity_mix,
-        paste_back=not args.no_paste_back,
-        source_face_index=args.source_face_index,
-        target_face_index=args.face_index,
-        source_reference=args.source_reference,
-        mouth=args.mouth,
-        **_offsets(args),
-    )
-    _save_image(result.image, args.output, suffix)
-    return EXIT_OK
+        check_input(args.source_reference, "source reference")
+    others = [args.source, *([args.source_reference] if args.source_reference else [])]
+    jobs, several = plan_jobs(args.target, args.output, args.format, others)
+    pipeline = _load_pipeline(args)
+
+    def transfer(target: Path) -> "TransferResult":
+        return pipeline(
+            source=args.source, target=target, expression_strength=args.strength, identity_mix=args.identity_mix,
+            paste_back=not args.no_paste_back, source_face_index=args.source_face_index,
+            target_face_index=args.face_index, source_reference=args.source_reference, mouth=args.mouth,
+            **_offsets(args),
+        )
+
+    return _write_results(jobs, several, transfer, "expression transfer")
 
 
 def run_synthesize(args: argparse.Namespace) -> int:
-    """``aipgan synthesize``: a preset expression on the target photo."""
-    _check_input(args.target, "target")
-    suffix = _check_output(args.output, [args.target])
-    result = _load_pipeline(args).synthesize(
-        args.target, expression=args.expression, strength=args.strength, paste_back=not args.no_paste_back,
-        target_face_index=args.face_index, mouth=args.mouth, **_offsets(args),
-    )
-    _save_image(result.image, args.output, suffix)
-    return EXIT_OK
+    """``aipgan synthesize``: a preset expression on each target photo."""
+    jobs, several = plan_jobs(args.target, args.output, args.format, [])
+    pipeline = _load_pipeline(args)
+
+    def synthesize(target: Path) -> "TransferResult":
+        return pipeline.synthesize(
+            target, expression=args.expression, strength=args.strength, paste_back=not args.no_paste_back,
+            target_face_index=args.face_index, mouth=args.mouth, **_offsets(args),
+        )
+
+    return _write_results(jobs, several, synthesize, f"preset expression: {args.expression}")
 
 
 class _ProgressBars:
@@ -255,7 +252,8 @@ class _ProgressBars:
 
         bar = self.bars.get(stage)
         if bar is None:
-            bar = self.bars[stage] = tqdm(total=total, desc=self.LABELS.get(stage, stage), unit="frame", disable=None, leave=False)
+            bar = self.bars[stage] = tqdm(total=total, desc=self.LABELS.get(stage, stage), unit="frame", disable=None,
+                                          leave=False)
         bar.total = max(bar.total or 0, total)
         bar.update(done - bar.n)
 
@@ -268,14 +266,15 @@ def run_animate(args: argparse.Namespace) -> int:
     """``aipgan animate``: drive the target photo with a clip, write an MP4 and a one-line summary."""
     from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, probe_clip
 
-    _check_input(args.driving, "driving clip")
-    _check_input(args.target, "target")
-    _check_output(args.output, [args.driving, args.target], formats=(".mp4",))
+    check_input(args.driving, "driving clip")
+    check_input(args.target, "target")
+    check_output(args.output, [args.driving, args.target], formats=(".mp4",))
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise UsageError(f"--max-seconds must be more than 0, got {args.max_seconds:g}")
     if args.smoothing < 0:
         raise UsageError(f"--smoothing must be 0 or more, got {args.smoothing:g}")
-    probe_clip(args.driving, max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS)  # a bad clip fails before the model loads
+    # a bad clip fails before the model loads
+    probe_clip(args.driving, max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS)
     pipeline = _load_pipeline(args)
     bars = _ProgressBars()
     try:
@@ -291,6 +290,13 @@ def run_animate(args: argparse.Namespace) -> int:
         bars.close()
     print(f"wrote {args.output}: {result.summary()}")
     return EXIT_OK
+
+
+def _one_line(error: Exception) -> str:
+    """An error as one line; an OSError as its reason and file."""
+    if isinstance(error, OSError):
+        error = f"{error.strerror or error}{': ' + str(error.filename) if error.filename else ''}"
+    return " ".join(str(error).split())
 
 
 def _fail(message: str, status: int) -> int:
@@ -312,8 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, AIPGANError) as error:
         return _fail(str(error), EXIT_BAD_INPUT)
     except OSError as error:  # missing file, permission denied, disk full ...
-        where = f": {error.filename}" if error.filename else ""
-        return _fail(f"{error.strerror or error}{where}", EXIT_BAD_INPUT)
+        return _fail(_one_line(error), EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as error:  # noqa: BLE001 -- a bug: one line unless --verbose asks for the traceback

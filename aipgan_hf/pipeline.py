@@ -47,6 +47,7 @@ from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow, warp
 from .motion.mouth import MOUTH_EXEMPLAR_NAME, DrivingFaces, MouthExemplar, check_mouth, plan_mouth
 from .motion.photo import PhotoReader, PhotoWarper
 from .processing import AlignedFace, FaceProcessor, Photo, face_mask, image_to_tensor, tensor_to_image, to_grey
+from .provenance import mark_edited
 
 logger = logging.getLogger(__name__)
 
@@ -475,8 +476,7 @@ class AIPGANPipeline:
         image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None, photo_texture, reader)
         as_output = _as_photo(target_photo)
         return TransferResult(
-            image=Image.fromarray(image),
-            face=Image.fromarray(face),
+            image=mark_edited(Image.fromarray(image)), face=mark_edited(Image.fromarray(face)),  # labelled as edited
             intrinsic=None if output.intrinsic_image is None else Image.fromarray(as_output(tensor_to_image(output.intrinsic_image[0].float().cpu()))),
             source_landmarks=source_face.landmarks.astype(np.float32),
             target_landmarks=target_face.landmarks.astype(np.float32),

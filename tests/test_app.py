@@ -1,15 +1,16 @@
 """app.py: the Gradio Space, driven the way visitors and API users drive it.
 
-A real ``python app.py`` runs on a free loopback port for the whole module; ``/transfer``, ``/synthesize`` and
+Importing app.py loads nothing. A real ``python app.py`` runs on a free loopback port for the whole module; ``/transfer``, ``/synthesize`` and
 ``/animate`` are called with ``gradio_client`` on the public-domain wheel faces (and a clip made from one), the
 webcam's ``/live`` stream adapter in-process (gradio_client cannot follow stream events), failures are checked for
 their short messages, a few concurrent clients must all succeed (and hostile uploads be refused), and headless
-Chromium runs one transfer in the page. Set AIPGAN_UPDATE_SCREENSHOT=1 to write that page's screenshot to
+Chromium runs one transfer in the page at 1280 px, where every tab must show. Set AIPGAN_UPDATE_SCREENSHOT=1 to write that page's screenshot to
 docs/screenshot.png.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import io
 import json
@@ -24,13 +25,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import app_parts
+from aipgan_hf.provenance import NOTICE, edit_description
+from aipgan_hf.visualization import LANDMARK_DOT
 from benchmarks import benchmark_animate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESOLUTION = json.loads((PROJECT_ROOT / "aipgan_hf/checkpoints/default/generator/config.json").read_text())["resolution"]
 MAX_FILE_SIZE_MB = 3
 REQUIRE_BROWSER = os.environ.get("AIPGAN_REQUIRE_BROWSER", "") == "1"
-LANDMARK_DOT = (255, 64, 64)  # app.draw_landmarks' dot colour
 
 
 def _load_module(name: str, path: Path):
@@ -80,13 +83,19 @@ def client(app_url, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app_module():
-    """app.py imported in this process (loads the model and builds the page, does not launch)."""
+    """app.py imported in this process (which loads nothing)."""
+    yield _load_module("aipgan_app", PROJECT_ROOT / "app.py")
+    sys.modules.pop("aipgan_app", None)
+
+
+@pytest.fixture(scope="module")
+def space(app_module):
+    """The app's adapters with the model loaded in this process (no page, no server)."""
     import torch
 
     threads = torch.get_num_threads()
-    yield _load_module("aipgan_app", PROJECT_ROOT / "app.py")
-    torch.set_num_threads(threads)  # app.py sets the thread count for its own process; give other tests theirs back
-    sys.modules.pop("aipgan_app", None)
+    yield app_module.Space.load()
+    torch.set_num_threads(threads)  # loading sets the thread count for the app's process; give other tests theirs back
 
 
 def _jpeg(path: str) -> Image.Image:
@@ -127,6 +136,8 @@ def test_transfer_returns_target_sized_jpeg_and_model_views_when_asked(client, p
     assert np.abs(pixels - target_photo).sum() > 0, "the face was not replaced"
     dots = (np.abs(np.asarray(views.convert("RGB")).astype(int) - LANDMARK_DOT).max(axis=-1) < 40).sum()
     assert dots > 2 * 68, "landmarks are not drawn"
+    for image in (result, aligned):
+        assert "Edited with aipgan-hf" in edit_description(image), "a result does not say it was edited"
 
 
 def test_transfer_without_paste_back_returns_the_aligned_face_and_no_views(client, photos):
@@ -250,6 +261,7 @@ def test_page_shows_model_status_and_extra_examples(client):
     assert "notes.txt" not in config
     assert {"/transfer", "/synthesize", "/animate"} <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert "example_driving_clip_" in config, "the example driving clip is missing"
+    assert NOTICE in config, "no notice beside the result that the face is edited"
 
 
 # ----------------------------------------------------------------------------------------------- video
@@ -312,13 +324,49 @@ def test_concurrent_clients_all_succeed_and_hostile_files_are_refused(app_url, p
 
 
 # ----------------------------------------------------------------------------------------------- in-process
+def test_importing_the_app_loads_no_model(monkeypatch):
+    from aipgan_hf.pipeline import AIPGANPipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("app.py loaded a model when imported")
+
+    monkeypatch.setattr(AIPGANPipeline, "from_pretrained", refuse)
+    module = _load_module("aipgan_app_import_check", PROJECT_ROOT / "app.py")
+    sys.modules.pop("aipgan_app_import_check", None)
+    assert callable(module.build_demo)
+    with pytest.raises(AssertionError, match="loaded a model"):
+        module.build_demo()  # the model loads here, once
+
+
+def test_every_slider_of_the_model_is_on_the_page_and_reaches_the_pipeline(app_module, space, photos):
+    """A direction the model gains (a FACS action unit, say) gets its slider and API keyword without an app change."""
+    pipeline = copy.copy(space.pool.first)
+    pipeline.shape_model = copy.copy(pipeline.shape_model)
+    pipeline.shape_model.directions = {**pipeline.shape_model.directions,
+                                       "AU4_brow_lowerer": -pipeline.shape_model.directions["brows_up"]}
+    extended = app_module.Space(app_module.PipelinePool(pipeline, 1), examples=space.examples)
+    demo = app_module.build_demo(extended)
+    labels = {block.label for block in demo.blocks.values() if type(block).__name__ == "Slider"}
+    assert {"Mouth open", "Smile", "Brows up", "Eyes closed", "AU4 brow lowerer"} <= labels
+    parameters = [p["parameter_name"] for p in demo.get_api_info()["named_endpoints"]["/synthesize"]["parameters"]]
+    assert "AU4_brow_lowerer" in parameters
+    target = str(photos[1])
+    plain = extended.synthesize(target, "happiness", expression_strength=0.0, paste_back=False)[0]
+    lowered = extended.synthesize(target, "happiness", expression_strength=0.0, paste_back=False, AU4_brow_lowerer=1.0)[0]
+    direct = pipeline.synthesize(np.asarray(Image.open(target).convert("RGB")), "happiness", strength=0.0,
+                                 paste_back=False, expression_offsets={"AU4_brow_lowerer": 1.0}).image
+    np.testing.assert_array_equal(np.asarray(lowered), np.asarray(direct))
+    assert np.abs(np.asarray(lowered).astype(int) - np.asarray(plain)).mean() > 0.1, "the new slider changed nothing"
+    assert app_module.slider_label("AU4_brow_lowerer") == "AU4 brow lowerer"
+
+
 def test_unexpected_errors_become_a_generic_logged_message(app_module, caplog):
     import gradio as gr
 
     with caplog.at_level(logging.ERROR), pytest.raises(gr.Error) as caught:
         with app_module.friendly_errors("transfer"):
             raise RuntimeError("CUDA exploded at 0xdeadbeef")
-    assert caught.value.message == app_module.UNEXPECTED_ERROR
+    assert caught.value.message == app_parts.UNEXPECTED_ERROR
     assert "0xdeadbeef" not in caught.value.message
     assert any("0xdeadbeef" in (record.exc_text or str(record.exc_info)) for record in caplog.records), "not logged"
 
@@ -334,37 +382,22 @@ def test_library_errors_pass_through_as_a_sentence(app_module):
     assert caught.value.message == "The image is 9000x9000 = 81,000,000 pixels, more than the limit of 50,000,000; downscale it first."
 
 
-def test_live_adapter_keeps_one_prepared_target_per_session(app_module, photos):
+def test_live_adapter_keeps_one_prepared_target_per_session(space, photos):
     grace, astronaut = photos
     frame = np.asarray(Image.open(astronaut).convert("RGB"))
-    image, session = app_module.live(frame, str(grace), True, None)
+    image, session = space.live(frame, str(grace), True, None)
     assert image.size == Image.open(grace).size
-    same_image, same_session = app_module.live(frame, str(grace), True, session)
+    same_image, same_session = space.live(frame, str(grace), True, session)
     assert same_session is session and session.animator.frames == 2 and session.animator.frames_without_face == 0
-    other_image, other_session = app_module.live(np.full_like(frame, 90), str(astronaut), True, session)
+    other_image, other_session = space.live(np.full_like(frame, 90), str(astronaut), True, session)
     assert other_session is not session and other_session.animator.frames_without_face == 1
-    assert app_module.live(None, str(grace), True, session) == (None, session)
-
-
-def test_model_status_is_the_cards_bold_line(app_module):
-    card = "---\nlicense: mit\ntags: ['**x**']\n---\n\n# Title\n\n**UNTRAINED**: noise.\n\nMore text.\n"
-    assert app_module.model_status(card) == "**UNTRAINED**: noise."
-    assert app_module.model_status("---\na: 1\n---\n# Title\nplain\n") == ""
+    assert space.live(None, str(grace), True, session) == (None, session)
 
 
 def test_preset_note_lists_the_missing_presets(app_module):
     assert app_module.preset_note(["happiness", "surprise"]) == "Not in this model: angry, sad, disgusted, fearful."
     assert app_module.preset_note(list(app_module.PRESET_NAMES)) == ""
     assert "no preset" in app_module.preset_note([])
-
-
-def test_attention_overlay_follows_the_map(app_module):
-    face = Image.new("RGB", (128, 128), (128, 128, 128))
-    attention = np.zeros((32, 32), np.float32)
-    attention[:, 16:] = 1.0  # right half attended
-    view = np.asarray(app_module.attention_overlay(face, attention)).astype(int)
-    assert view.shape == (256, 256, 3)
-    assert view[:, 200:].sum() > view[:, :56].sum() * 1.5, "attended half is not brighter"
 
 
 # ----------------------------------------------------------------------------------------------- browser
@@ -407,9 +440,17 @@ def test_browser_runs_a_transfer_on_the_examples(app_url, tmp_path):
 
     driver = _chromium_driver(tmp_path / "chromium-profile")
     try:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": 1700, "deviceScaleFactor": 1, "mobile": False})
         driver.get(app_url)
         wait = WebDriverWait(driver, 90)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#target-examples button.gallery-item"))
+        tabs = driver.execute_script(
+            "return [...document.querySelectorAll('button[role=tab]')].filter(b => b.getBoundingClientRect().width > 0)"
+            ".map(b => b.innerText.trim())")
+        assert tabs == ["From a photo", "Preset", "From a video", "Webcam"], f"tabs visible at 1280 px: {tabs}"
+        overflow = "return [...document.querySelectorAll('.overflow-menu')].some(e => e.offsetParent !== null)"
+        assert not driver.execute_script(overflow), "a tab is hidden behind the overflow button at 1280 px"
         _click_example(driver, "target-examples", "grace_hopper.png")  # the astronaut's smile, with her teeth, on Hopper
         _click_example(driver, "source-examples", "astronaut.png")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#target img") and d.find_elements(By.CSS_SELECTOR, "#source img"))

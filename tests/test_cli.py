@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from PIL import Image
 
 from aipgan_hf.cli import main
+from aipgan_hf.provenance import edit_description
 from benchmarks import benchmark_animate as bench
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +72,8 @@ def test_transfer_writes_an_image_of_the_target_size(photos, grace_hopper, tmp_p
     assert np.abs(result[200:350, 200:330].astype(int) - target[200:350, 200:330].astype(int)).mean() > 1.0
     np.testing.assert_array_equal(result[:40], target[:40])
     assert list(tmp_path.iterdir()) == [output]  # no temporary files left behind
+    with Image.open(output) as image:
+        assert "aipgan-hf" in edit_description(image) and "expression transfer" in edit_description(image)
     umask = os.umask(0)
     os.umask(umask)
     assert output.stat().st_mode & 0o777 == 0o666 & ~umask, "ordinary permissions, as any program saves (not mkstemp's 0600)"
@@ -87,6 +91,7 @@ def test_transfer_without_paste_back_writes_the_face_crop(photos, tmp_path, caps
     with Image.open(output) as image:
         assert image.format == "JPEG"
         assert image.width == image.height and image.width in (64, 128, 256)
+        assert "expression transfer" in edit_description(image)
 
 
 def test_transfer_mouth_choice(photos, tmp_path, capsys):
@@ -171,6 +176,49 @@ def test_synthesize_writes_a_preset_expression(photos, tmp_path, capsys):
     assert f"wrote {output} (512x512)" in completed.stdout
     with Image.open(output) as image:
         assert image.format == "WEBP" and image.size == (512, 512)
+        assert f"preset expression: {expression}" in edit_description(image)
+
+
+def test_a_folder_of_targets_gives_one_result_each_and_skips_a_bad_photo(photos, tmp_path, capsys, monkeypatch):
+    folder, results = tmp_path / "targets", tmp_path / "results"
+    folder.mkdir()
+    shutil.copy(photos["astronaut"], folder / "astronaut.png")
+    shutil.copy(photos["grace"], folder / "grace.jpg")
+    shutil.copy(photos["text"], folder / "broken.jpg")
+    (folder / "notes.txt").write_text("not a photo, and not named like one: not a target")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # tqdm draws its bar only on a terminal
+    completed = _in_process(["synthesize", "--target", str(folder), "--expression", "surprise", "--output", str(results),
+                             "--format", "png"], capsys)
+    assert completed.returncode == 2, completed.stderr
+    assert sorted(path.name for path in results.iterdir()) == ["astronaut.png", "grace.png"]
+    assert f"skipped {folder / 'broken.jpg'}: " in completed.stderr and "not an image" in completed.stderr
+    assert "3/3" in completed.stderr, "no progress bar"
+    assert completed.stderr.strip().splitlines()[-1] == "error: 1 of 3 targets skipped: broken.jpg"
+    assert "wrote 2 of 3 results to" in completed.stdout
+    single = tmp_path / "single.png"  # the same pixels as one target at a time
+    assert main(["synthesize", "--target", str(photos["grace"]), "--expression", "surprise", "--output", str(single)]) == 0
+    with Image.open(single) as one, Image.open(results / "grace.png") as batch:
+        np.testing.assert_array_equal(np.asarray(one), np.asarray(batch))
+        assert "preset expression: surprise" in edit_description(batch)
+
+
+def test_a_glob_of_targets_keeps_their_format_and_refuses_to_overwrite_them(photos, tmp_path, capsys):
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    for name in ("one.jpg", "two.jpg"):
+        shutil.copy(photos["grace"], folder / name)
+    shutil.copy(photos["astronaut"], folder / "three.png")
+    argv = ["transfer", "--source", str(photos["astronaut"]), "--target", str(folder / "*.jpg"), "--strength", "0.5"]
+    completed = _in_process([*argv, "--output", str(tmp_path / "out")], capsys)
+    assert completed.returncode == 0, completed.stderr
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["one.jpg", "two.jpg"]
+    with Image.open(tmp_path / "out" / "one.jpg") as image:
+        assert image.format == "JPEG" and "expression transfer" in edit_description(image)
+    line = assert_single_error_line(_in_process([*argv, "--output", str(folder)], capsys))
+    assert "refusing to overwrite the input" in line
+    line = assert_single_error_line(_in_process([*argv[:-2], "--target", str(folder / "*.gif"), "--output", str(folder)],
+                                                capsys))
+    assert "no file matches" in line
 
 
 ANIMATE_BAD_RUNS = [

@@ -428,7 +428,7 @@ def _write_dataset(rows: list[dict], folder: Path) -> Path:
     """The contract's columns as a parquet split, as training/prepare_dataset.py writes them."""
     import datasets
 
-    from training.prepare_dataset import dataset_features
+    from training.dataset.shards import dataset_features
 
     columns = {
         "image": [Image.fromarray(r["image"]) for r in rows],

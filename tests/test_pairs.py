@@ -12,7 +12,7 @@ from PIL import Image
 from aipgan_hf.errors import ConfigError
 from aipgan_hf.faces import image_to_tensor
 from training.pairs import PairDataset, augment_source_image, build_pair_index, fixed_validation_pairs
-from training.prepare_dataset import dataset_features
+from training.dataset.shards import dataset_features
 
 SIZE = 32
 

@@ -1,4 +1,5 @@
-"""training/prepare_dataset.py: discovery, identity splits, caching, and a real end-to-end build on small folders."""
+"""training/prepare_dataset.py and training/dataset/: discovery, identity splits, caching, the video frames, and a
+real end-to-end build on small folders."""
 
 from __future__ import annotations
 
@@ -14,15 +15,10 @@ from PIL import Image, ImageEnhance
 
 from aipgan_hf.errors import ConfigError
 from training import prepare_dataset
-from training.prepare_dataset import (
-    MediaItem,
-    Source,
-    assign_splits,
-    expression_from_video_name,
-    limit_items,
-    shared_video_identity,
-    split_for_identity,
-)
+from training.dataset import cache
+from training.dataset import sources as dataset_sources
+from training.dataset.sources import MediaItem, Source, expression_from_video_name, shared_video_identity
+from training.dataset.splits import assign_splits, limit_items, split_for_identity
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESOLUTION = 64
@@ -202,7 +198,7 @@ def test_rerun_uses_cache_and_compact_is_smaller(built, monkeypatch):
     def no_processing(task):
         raise AssertionError("a cached unit was processed again")
 
-    monkeypatch.setattr(prepare_dataset, "process_task", no_processing)
+    monkeypatch.setattr(cache, "process_task", no_processing)
     compact_dir = built["out"].parent / "compact"
     argv = [arg if arg != str(built["out"]) else str(compact_dir) for arg in built["argv"]]
     stats = prepare_dataset.main(argv + ["--compact", "--num_workers", "1"])
@@ -233,13 +229,13 @@ def test_interrupted_run_redoes_only_missing_units(built, monkeypatch, tmp_path)
     assert len(video_files) == 3
     video_files[0].unlink()  # as if the run had stopped before this clip was written
     calls = []
-    real_process_task = prepare_dataset.process_task
+    real_process_task = cache.process_task
 
     def counting(task):
         calls.append(task)
         return real_process_task(task)
 
-    monkeypatch.setattr(prepare_dataset, "process_task", counting)
+    monkeypatch.setattr(cache, "process_task", counting)
     argv = [arg if arg != str(built["out"]) else str(tmp_path / "again") for arg in built["argv"]]
     stats = prepare_dataset.main(argv + ["--num_workers", "1"])
     assert len(calls) == 1 and calls[0][1][0][1].is_video
@@ -348,15 +344,15 @@ def test_limit_items_spreads_over_sources_whole_people_first():
 
 def test_bad_folders_raise_typed_errors(tmp_path):
     with pytest.raises(ConfigError, match="not a folder"):
-        prepare_dataset.discover_image_folder(tmp_path / "missing")
+        dataset_sources.discover_image_folder(tmp_path / "missing")
     (tmp_path / "loose").mkdir()
     Image.new("RGB", (64, 64)).save(tmp_path / "loose" / "a.jpg")
     with pytest.raises(ConfigError, match="person subfolders"):
-        prepare_dataset.discover_image_folder(tmp_path / "loose")
+        dataset_sources.discover_image_folder(tmp_path / "loose")
     bad_map = tmp_path / "map.csv"
     bad_map.write_text("file,person\na.mp4,x\n")
     with pytest.raises(ConfigError, match="'video' and 'identity'"):
-        prepare_dataset.read_video_identity_map(bad_map)
+        dataset_sources.read_video_identity_map(bad_map)
 
 
 def test_cli_reports_bad_input_without_traceback(tmp_path):
@@ -371,8 +367,8 @@ def test_cli_reports_bad_input_without_traceback(tmp_path):
 
 @pytest.mark.data
 def test_shared_data_discovery(data_dir):
-    sources = {source.name: source for source in prepare_dataset.discover_shared_data(data_dir)}
-    assert set(sources) == set(prepare_dataset.SHARED_SOURCE_INFO)
+    sources = {source.name: source for source in dataset_sources.discover_shared_data(data_dir)}
+    assert set(sources) == set(dataset_sources.SHARED_SOURCE_INFO)
     lfw = sources["lfw"].items
     assert len(lfw) == 13_233 and len({item.identity for item in lfw}) == 5_749
     assert sum(item.expression == "neutral" for item in lfw) == 6_713
@@ -391,8 +387,8 @@ def test_shared_data_discovery(data_dir):
     assert len(set(styletalk.values())) == 15  # 29 clips, 15 people
     # every alias and split link names identities that exist in the data
     identities = {item.identity for source in sources.values() for item in source.items}
-    assert set(prepare_dataset.SHARED_IDENTITY_ALIASES.values()) <= identities
-    assert set(prepare_dataset.SHARED_SPLIT_LINKS) | set(prepare_dataset.SHARED_SPLIT_LINKS.values()) <= identities
+    assert set(dataset_sources.SHARED_IDENTITY_ALIASES.values()) <= identities
+    assert set(dataset_sources.SHARED_SPLIT_LINKS) | set(dataset_sources.SHARED_SPLIT_LINKS.values()) <= identities
 
 
 @pytest.mark.data
@@ -413,3 +409,18 @@ def test_shared_data_small_build(data_dir, tmp_path):
     sources = set(dataset["train"]["source"])
     assert {"lfw", "london", "canada", "grimace", "celeba"} <= sources and any(s.startswith("video/") for s in sources)
     assert "celeba" not in set(dataset["validation"]["source"]) | set(dataset["test"]["source"])
+
+
+def test_video_frames_are_sampled_from_the_video_drivers_decoder(tmp_path, astronaut):
+    from aipgan_hf.video.clips import probe_clip, read_frames
+
+    path = tmp_path / "clip.mp4"
+    _write_clip(path, _zoomed_frames(astronaut, (223, 127), 200, 12), fps=10)
+    decoded = [frame for frame, _ in read_frames(probe_clip(path))]
+    sampled = list(cache.sample_frames(str(path), fps=5.0))
+    assert [index for index, _ in sampled] == [0, 2, 4, 6, 8, 10]  # every other frame of a 10 fps clip
+    for index, frame in sampled:
+        np.testing.assert_array_equal(frame, decoded[index])
+        assert frame.flags["C_CONTIGUOUS"]
+    assert [index for index, _ in cache.sample_frames(str(path), fps=5.0, max_frames=2)] == [0, 2]
+    assert len(list(cache.sample_frames(str(path), fps=0))) == 12
