@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .configuration import ARCHITECTURE, AIPGANConfig
 from .encoders import EncoderOutput, ExpressionEncoder, IdentityEncoder, warp_features
-from .faces.paste import face_mask
+from .faces.align import face_mask
 from .fusion import CrossEncoderBilinearPooling
 from .landmarks import MOUTH, heatmaps_to_landmarks
 from .layers import ConvNormAct, ResidualBlock, UpBlock, same_memory_format
@@ -44,7 +44,7 @@ class GeneratorOutput(BaseOutput):
         colour: (B, 3, R, R) in [-1, 1]: what the decoder paints before the mask blends it in (trained directly
             where the warp cannot help, see losses.painted_region_loss).
         driving_landmarks, flow: (B, 68, 2) and (B, R, R, 2), filled in by the pipeline (None from the generator).
-        mouth_fill: where the pipeline took the opened mouth's inside from (``motion.mouth.MouthFill``; None from
+        mouth_fill: where the pipeline took the opened mouth's inside from (``compositing.MouthFill``; None from
             the generator, whose ``image`` is then the decoder's alone).
         painted: (B, 3, R, R), the decoder's image before the pipeline's mouth fill (None from the generator).
     """

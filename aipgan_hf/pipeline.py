@@ -7,7 +7,7 @@ paste the new face back into the target photo. A saved pipeline is a folder (loc
     generator/diffusion_pytorch_model.safetensors        (and/or .fp16.safetensors)
     processor_config.json                                 face-processing settings
     shape_model.safetensors                               the 68-point expression model (presets and sliders too)
-    mouth_exemplar.safetensors                            optional: the open mouth presets borrow (motion.mouth)
+    mouth_exemplar.safetensors                            optional: the open mouth presets borrow (compositing.mouth)
     README.md                                             model card
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -39,14 +38,23 @@ from .checkpoint import (
 )
 from .errors import AIPGANError, ConfigError
 from .encoders import EncoderOutput
-from .faces.geometry import IDENTITY, compose_affine
+from .faces.geometry import IDENTITY
 from .files import atomic_directory
-from .landmarks import mouth_interior
 from .modeling import AIPGANGenerator, GeneratorOutput
-from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow, warp
-from .motion.mouth import MOUTH_EXEMPLAR_NAME, DrivingFaces, MouthExemplar, check_mouth, plan_mouth
-from .motion.photo import PhotoReader, PhotoWarper
-from .processing import AlignedFace, FaceProcessor, Photo, face_mask, image_to_tensor, tensor_to_image, to_grey
+from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow
+from .compositing import (
+    MOUTH_EXEMPLAR_NAME,
+    DrivingFaces,
+    MouthExemplar,
+    PhotoWarper,
+    TransferResult,
+    check_mouth,
+    compose,
+    plan_mouth,
+    source_reader,
+    transfer_result,
+)
+from .faces import AlignedFace, FaceProcessor, Photo, image_to_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -54,37 +62,6 @@ MAX_EXPRESSION_STRENGTH = 1.5
 SOURCE_ROLE = "the expression source photo"
 TARGET_ROLE = "the identity target photo"
 REFERENCE_ROLE = "the source person's neutral photo"
-
-
-@dataclass
-class TransferResult:
-    """Result of one transfer.
-
-    Attributes:
-        image: the whole target photo with the new expression (``paste_back=True``), else the aligned crop.
-        face: the aligned output crop (R x R).
-        intrinsic: the target's intrinsic (expression-free) face as the identity encoder sees it; None unless
-            asked for (``return_intrinsic=True``: it costs about a tenth of the network's time).
-        source_landmarks, target_landmarks: (68, 2) float32 landmarks in photo coordinates.
-        driving_landmarks: (68, 2) float32 where the target's landmarks were sent, in crop pixels.
-        expression_attention: (R/4, R/4) float32 in [0, 1], the expression encoder's attention.
-        source_face, target_face: the aligned input crops.
-        mask: (R, R) float32 in [0, 1], where the decoder repainted the warped target.
-        mouth: where the opened mouth's inside mostly comes from: "own", "source", "network" or "closed"
-            (``motion.mouth.MouthFill.origin``).
-    """
-
-    image: Image.Image
-    face: Image.Image
-    intrinsic: Image.Image | None
-    source_landmarks: np.ndarray
-    target_landmarks: np.ndarray
-    expression_attention: np.ndarray
-    source_face: Image.Image
-    target_face: Image.Image
-    mask: np.ndarray = field(repr=False, default=None)
-    driving_landmarks: np.ndarray = field(repr=False, default=None)
-    mouth: str = "closed"
 
 
 @dataclass
@@ -114,11 +91,6 @@ def _naming(role: str, step: Any, *args: Any, **kwargs: Any) -> Any:
         return step(*args, **kwargs)
     except AIPGANError as error:
         raise type(error)(f"{role}: {error}") from None
-
-
-def _as_photo(photo: Photo) -> Any:
-    """A picture as the photo is: grey for a grey photo (the network paints in colour), else unchanged."""
-    return to_grey if photo.grey else (lambda picture: picture)
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> float:
@@ -248,7 +220,7 @@ class AIPGANPipeline:
                       source_found: torch.Tensor | None = None) -> GeneratorOutput:
         """Run the generator on aligned targets (B, 3, R, R) driven to (B, 68, 2) landmarks; computes the flow.
         ``identity``: a cached ``generator.encode_identity(target)`` output (video driving). ``mouth`` (one of
-        ``motion.mouth.MOUTH_SOURCES``): where an opened mouth's inside comes from; ``"source"`` reads ``source``
+        ``compositing.MOUTH_SOURCES``): where an opened mouth's inside comes from; ``"source"`` reads ``source``
         at ``source_landmarks`` (B, 68, 2) (``source_found`` (B,) bool: which sources show a face)."""
         target = target.to(self.device, self.dtype)
         target_landmarks, driving_landmarks = target_landmarks.to(self.device), driving_landmarks.to(self.device)
@@ -364,7 +336,7 @@ class AIPGANPipeline:
             torch.as_tensor(driving, dtype=torch.float32)[None], source=image_to_tensor(source_face.crop)[None], identity_mix=identity_mix,
             return_intrinsic=return_intrinsic, mouth=mouth, source_landmarks=torch.as_tensor(source_face.crop_landmarks, dtype=torch.float32)[None],
         )
-        return self._result(output, source_face, target_face, target_photo, paste_back, source_photo=source_photo)
+        return transfer_result(output, source_face, target_face, target_photo, paste_back, source_photo=source_photo)
 
     def synthesize(self, target: Any, expression: str, strength: float = 1.0, paste_back: bool = True,
                    target_face_index: int | None = None, expression_offsets: dict[str, float] | None = None,
@@ -400,8 +372,8 @@ class AIPGANPipeline:
                                     _landmark_tensor(np.asarray(driving_landmarks)[None], 1), identity=prepared.identity, mouth=mouth,
                                     source=exemplar[0], source_landmarks=exemplar[1])
         # the exemplar is a crop: its pixels are crop pixels
-        return self._result(output, prepared.face, prepared.face, prepared.photo, paste_back, self._warper(prepared, paste_back),
-                            prepared.photo_texture, source_pixels=(self.mouth_exemplar.crop, IDENTITY) if lend else None)
+        return transfer_result(output, prepared.face, prepared.face, prepared.photo, paste_back, self._warper(prepared, paste_back),
+                               prepared.photo_texture, source_pixels=(self.mouth_exemplar.crop, IDENTITY) if lend else None)
 
     def render_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True) -> list[np.ndarray]:
         """Frames for (N, 68, 2) driving landmarks, with one network call for all N: (H, W, 3) uint8 each (the
@@ -433,8 +405,8 @@ class AIPGANPipeline:
         (``sources``: the same as given to :meth:`drive_batch`, for the mouth's inside at the frames' resolution)."""
         reader = None
         if paste_back and sources is not None and sources.found[index]:
-            reader = self._source_reader(output, index, sources.frames[index], sources.matrices[index], prepared.photo, prepared.face)
-        return self._compose(output, index, prepared.face, prepared.photo, self._warper(prepared, paste_back), prepared.photo_texture, reader)[0]
+            reader = source_reader(output, index, sources.frames[index], sources.matrices[index], prepared.photo, prepared.face)
+        return compose(output, index, prepared.face, prepared.photo, self._warper(prepared, paste_back), prepared.photo_texture, reader)[0]
 
     def _warper(self, prepared: PreparedTarget, paste_back: bool) -> PhotoWarper | None:
         if paste_back and prepared.warper is None:
@@ -459,75 +431,6 @@ class AIPGANPipeline:
 
     def _face(self, photo: Photo, role: str, face_index: int | None) -> AlignedFace:
         return _naming(role, self.processor.align, photo, face_index=face_index)
-
-    def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo,
-                paste_back: bool, warper: PhotoWarper | None = None, photo_texture: bool = True,
-                source_photo: Photo | None = None, source_pixels: tuple[np.ndarray, np.ndarray] | None = None) -> TransferResult:
-        """``source_photo`` (with ``source_face``) or ``source_pixels`` (pixels, their (2, 3) map to the source
-        crop): where paste-back reads the source's mouth inside."""
-        if paste_back and warper is None:
-            warper = PhotoWarper(target_photo.full_resolution(), target_face.matrix, self.resolution)
-        reader = None
-        if paste_back and source_photo is not None:  # its decode, maybe reduced, is fine enough for a mouth
-            source_pixels = source_photo.pixels, compose_affine(source_face.matrix, source_photo.pixels_to_photo)
-        if paste_back and source_pixels is not None:
-            reader = self._source_reader(output, 0, *source_pixels, target_photo, target_face)
-        image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None, photo_texture, reader)
-        as_output = _as_photo(target_photo)
-        return TransferResult(
-            image=Image.fromarray(image),
-            face=Image.fromarray(face),
-            intrinsic=None if output.intrinsic_image is None else Image.fromarray(as_output(tensor_to_image(output.intrinsic_image[0].float().cpu()))),
-            source_landmarks=source_face.landmarks.astype(np.float32),
-            target_landmarks=target_face.landmarks.astype(np.float32),
-            expression_attention=output.expression_attention[0, 0].float().cpu().numpy(),
-            source_face=Image.fromarray(source_face.crop),
-            target_face=Image.fromarray(target_face.crop),
-            mask=mask,
-            driving_landmarks=output.driving_landmarks[0].float().cpu().numpy(),
-            mouth=output.mouth_fill.origin(0),
-        )
-
-    def _source_reader(self, output: GeneratorOutput, index: int, pixels: np.ndarray, pixels_to_crop: np.ndarray,
-                       target_photo: Photo, target_face: AlignedFace) -> PhotoReader | None:
-        """The source photo's mouth inside at its own resolution, for output ``index``; None where none is used."""
-        fill = output.mouth_fill
-        if fill.source_read is None or not bool((fill.source[index] > 0).any()):
-            return None
-        gain = 1.0 if fill.source_gain is None else fill.source_gain[index].float().cpu().numpy()  # (3,)
-        target_scale = 1.0 / math.sqrt(abs(np.linalg.det(target_face.matrix[:, :2])))  # target photo px per crop px
-        return PhotoReader(pixels, pixels_to_crop, self.resolution, fill.source_read[index : index + 1].float().cpu(), grey=target_photo.grey,
-                           gain=gain, support=fill.source[index, 0].float().cpu().numpy(), output_scale=target_scale)
-
-    def _compose(self, output: GeneratorOutput, index: int, target_face: AlignedFace, target_photo: Photo,
-                 warper: PhotoWarper | None, photo_texture: bool = True,
-                 source_reader: PhotoReader | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(photo or face, face, repaint mask) of one output of a batch; without a warper, no paste-back.
-        ``source_reader``: the source photo, for the mouth's inside at its resolution (else the crop's is pasted)."""
-        # a grey photo comes back grey: the network's colour is dropped, only its luma is kept
-        as_output = _as_photo(target_photo)
-        face = as_output(tensor_to_image(output.image[index].float().cpu()))
-        mask = output.mask[index, 0].float().cpu().numpy()  # (R, R): where the generator repainted the warped target
-        if warper is None:
-            return face, face, mask
-        # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
-        # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
-        alpha = face_mask(self.resolution) * mask  # the paste-back ellipse, times the repaint mask
-        fill, over, pasted = output.mouth_fill, None, face
-        if source_reader is not None or not bool((fill.source[index] > 0).any()):
-            # the mouth's inside at the photos' resolution: the target's own from the warped photo itself, the
-            # source's from its reader; under both, the decoder's paint as it was before the crop's fill
-            pasted = as_output(tensor_to_image(output.painted[index].float().cpu()))
-            alpha = alpha * (1.0 - fill.own[index, 0].float().cpu().numpy())
-            over = None if source_reader is None else (fill.source[index, 0].float().cpu().numpy(), source_reader)
-        flow = output.flow[index : index + 1].float().cpu()
-        if not photo_texture:
-            return warper.composite(flow[0], pasted, alpha, fill=over), face, mask
-        # the photo's own fine texture under the paint, except inside the driving mouth and wherever the warp
-        # carries the target's own mouth interior (a closing mouth squeezes its teeth under the painted lips)
-        own = warp(mouth_interior(torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None], self.resolution), flow)
-        interior = torch.maximum(fill.interior[index : index + 1].float().cpu(), own)
-        return warper.composite(flow[0], pasted, alpha, 1.0 - interior[0, 0].numpy(), fill=over), face, mask
 
 
 def default_model_card(extra: str = "", trained: bool = True, metadata: dict[str, Any] | None = None) -> str:

@@ -5,7 +5,7 @@
     python benchmarks/benchmark.py --threads 2 --runs 50 --json out.json
 
 Network time is one transfer on aligned 128-px crops at batch 1, motion included: the shape model's
-retargeting, the thin-plate flow and the generator; the mouth fill (``motion.mouth``: where the driving mouth
+retargeting, the thin-plate flow and the generator; the mouth fill (``compositing.mouth``: where the driving mouth
 opens, its inside from a photo) is timed apart, on crops. End to end is ``AIPGANPipeline.__call__`` from two
 ~1-megapixel photo arrays (decode, detect and align both, motion, network, mouth fill, full-resolution warp and
 paste-back), both ways: Hopper's closed mouth onto the astronaut, and the astronaut's open smile onto Hopper
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from aipgan_hf import AIPGANDiscriminator
     from aipgan_hf.motion import landmark_flow
-    from aipgan_hf.motion.mouth import plan_mouth
+    from aipgan_hf.compositing.mouth import plan_mouth
     from aipgan_hf.pipeline import AIPGANPipeline
     from aipgan_hf.processing import image_to_tensor
 

@@ -37,7 +37,7 @@ from PIL import Image
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from aipgan_hf.motion.mouth import MOUTH_SOURCES  # noqa: E402
+from aipgan_hf.compositing.mouth import MOUTH_SOURCES  # noqa: E402
 from benchmarks.benchmark import report_json  # noqa: E402
 
 ASTRONAUT_FACE_WINDOW = (20, 90)  # (top, left) of a 256x256 window of skimage's astronaut around her face

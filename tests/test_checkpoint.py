@@ -40,7 +40,7 @@ from aipgan_hf.checkpoint import (
     read_safetensors,
 )
 from aipgan_hf.errors import CheckpointError
-from aipgan_hf.motion.mouth import MOUTH_EXEMPLAR_NAME
+from aipgan_hf.compositing.mouth import MOUTH_EXEMPLAR_NAME
 
 # ------------------------------------------------------------------------------------------------ the generator
 

@@ -1,5 +1,5 @@
-"""The opened mouth's inside: where it comes from (motion.mouth), how it is read from the source photo
-(motion.photo.PhotoReader), and the pipeline's ``mouth=`` choice."""
+"""The opened mouth's inside: where it comes from (compositing.mouth), how it is read from the source photo
+(compositing.photo.PhotoReader), and the pipeline's ``mouth=`` choice."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from aipgan_hf import AIPGANConfig, AIPGANGenerator, ConfigError
 from aipgan_hf.landmarks import INNER_LIPS, MOUTH, inner_lip_gap, mouth_interior
 from aipgan_hf.motion import ShapeModel, identity_grid
 from aipgan_hf.motion.flow import pixels_to_normalised
-from aipgan_hf.motion.mouth import lighting_gain, mouth_read, mouth_shares, plan_mouth
-from aipgan_hf.motion.photo import PhotoReader
+from aipgan_hf.compositing.mouth import lighting_gain, mouth_read, mouth_shares, plan_mouth
+from aipgan_hf.compositing.photo import PhotoReader
 from aipgan_hf.pipeline import BUNDLED_CHECKPOINT, AIPGANPipeline
 
 SIZE = 64
@@ -271,7 +271,7 @@ def test_presets_take_an_opened_mouths_inside_from_the_exemplar(pipe, green, gra
     """A preset on Hopper, with the green-mouthed astronaut as the checkpoint's exemplar: the opened mouth is green,
     unless mouth="own"; the exemplar is saved and loaded with the pipeline, strictly."""
     from aipgan_hf import CheckpointError
-    from aipgan_hf.motion.mouth import MOUTH_EXEMPLAR_NAME, MouthExemplar
+    from aipgan_hf.compositing.mouth import MOUTH_EXEMPLAR_NAME, MouthExemplar
 
     face = pipe.processor.align(green)
     lending = AIPGANPipeline(pipe.generator, mouth_exemplar=MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks))

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, CheckpointError, ConfigError
-from aipgan_hf.motion.mouth import plan_mouth
+from aipgan_hf.compositing.mouth import plan_mouth
 from aipgan_hf.pipeline import AIPGANPipeline, load_generator
 
 

@@ -32,7 +32,7 @@ def astronaut_exemplar(resolution: int):
     """The mouth exemplar: skimage's astronaut (public domain, an open smile with teeth), aligned at ``resolution``."""
     from skimage import data
 
-    from aipgan_hf.motion.mouth import MouthExemplar
+    from aipgan_hf.compositing.mouth import MouthExemplar
     from aipgan_hf.processing import FaceProcessor
 
     face = FaceProcessor(resolution=resolution).align(data.astronaut(), quick_look=False)  # the full search: the shipped file

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..errors import AIPGANError, ConfigError
 from ..files import write_atomically
-from ..motion.mouth import MOUTH_SOURCES
+from ..compositing import MOUTH_SOURCES
 from ..processing import FaceProcessor
 from .crops import CropMeasurer
 from .data import SplitData, decode_rows, fid_reference_rows, load_split, split_columns, stacked

@@ -11,7 +11,7 @@ Two passes over the clip:
    (:meth:`ShapeModel.drive`) and renders them, 8 frames per network call (:meth:`AIPGANPipeline.drive_batch`),
    each frame's warp and paste-back into the photo in a second thread (:meth:`AIPGANPipeline.compose_frame`), then
    the frame is encoded in a third. The driving clip is decoded again for the insides of its opened mouths
-   (``mouth="source"``, the default: teeth and tongue from the driving frame, see :mod:`aipgan_hf.motion.mouth`;
+   (``mouth="source"``, the default: teeth and tongue from the driving frame, see :mod:`aipgan_hf.compositing.mouth`;
    only if some frame's landmarks say it will read them) and for ``side_by_side``.
 
 Relative motion (First Order Motion's mode): the target gets the *change* of expression between the reference
@@ -37,8 +37,8 @@ from PIL import Image
 from ..errors import ConfigError
 from ..faces.align import crop_matrix, warp_to_crop
 from ..landmarks import LEFT_EYE, RIGHT_EYE, inner_lip_gap
-from ..motion.mouth import DrivingFaces, check_mouth, mouth_shares
-from ..processing import FaceProcessor, apply_affine, image_to_tensor
+from ..compositing import DrivingFaces, check_mouth, mouth_shares
+from ..faces import FaceProcessor, apply_affine, image_to_tensor
 from .clips import (
     DEFAULT_MAX_FRAME_PIXELS,
     DEFAULT_MAX_SECONDS,
@@ -285,7 +285,7 @@ def render_frames(pipe: Any, prepared: Any, driving_landmarks: np.ndarray, paste
 def reads_driving_mouth(pipe: Any, prepared: Any, driving_landmarks: np.ndarray, track: ClipLandmarks | None,
                         mouth: str = "source") -> np.ndarray | None:
     """(N,) bool: which frames take their opened mouth's inside from the driving frame (``mouth="source"``), decided
-    from landmarks as :meth:`~aipgan_hf.pipeline.AIPGANPipeline.drive_batch` will (``motion.mouth.mouth_shares``);
+    from landmarks as :meth:`~aipgan_hf.pipeline.AIPGANPipeline.drive_batch` will (``compositing.mouth.mouth_shares``);
     None when none can (another ``mouth``, or no crop matrices in ``track``)."""
     if mouth != "source" or track is None or track.matrices is None:
         return None

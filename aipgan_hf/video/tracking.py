@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..landmarks import LEFT_EYE, RIGHT_EYE
-from ..processing import FaceProcessor
+from ..faces import FaceProcessor
 
 ANCHOR_SHIFT = 0.1
 """The check fits start from the box shifted by this fraction of its side, diagonally: down-right and up-left (the

@@ -23,7 +23,7 @@ How open is measured by the inner-lip gap (:data:`~aipgan_hf.landmarks.INNER_LIP
 in full when its gap is at least :data:`OPEN_FULL` of the driving gap and not at all below :data:`OPEN_FROM`:
 stretching a narrower gap gives stretched lips, not teeth. A driving mouth shut to within :data:`MIN_GAP` takes
 no photo's inside (its share ramps up to full at twice that gap). Everything here is in crop space; paste-back samples the
-same fill at the photo's resolution (:class:`~aipgan_hf.motion.photo.PhotoWarper`).
+same fill at the photo's resolution (:class:`~aipgan_hf.compositing.photo.PhotoWarper`).
 """
 
 from __future__ import annotations
@@ -34,12 +34,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.numpy import save_file
 
+from ..checkpoint import read_safetensors
 from ..errors import CheckpointError, ConfigError
 from ..faces.pixels import LUMA
 from ..faces.tensors import image_to_tensor
 from ..landmarks import EXPRESSION_REGIONS, JAW, LEFT_EYE, MOUTH, RIGHT_EYE, inner_lip_gap, mouth_interior, polygon_mask, region_indices
-from .flow import evaluate_thin_plate, fit_thin_plate, identity_grid, pixels_to_normalised
+from ..motion.flow import evaluate_thin_plate, fit_thin_plate, identity_grid, pixels_to_normalised
 
 MOUTH_SOURCES = ("network", "own", "source")
 """Where an opened mouth's inside may come from: ``"network"`` (the decoder's paint only), ``"own"`` (also the
@@ -259,8 +261,6 @@ class MouthExemplar:
         return image_to_tensor(np.array(self.crop))[None], torch.tensor(self.landmarks, dtype=torch.float32)[None]  # copies: loaded arrays are read-only
 
     def save(self, path: str | os.PathLike) -> None:
-        from safetensors.numpy import save_file
-
         save_file({"crop": np.ascontiguousarray(self.crop, dtype=np.uint8),
                    "landmarks": np.ascontiguousarray(self.landmarks, dtype=np.float32)}, str(path))
 
@@ -268,8 +268,6 @@ class MouthExemplar:
     def load(cls, path: str | os.PathLike, resolution: int | None = None) -> "MouthExemplar":
         """Read an exemplar (for ``resolution``-px crops, or any square crop); a corrupt or mismatched file raises
         CheckpointError."""
-        from ..checkpoint import read_safetensors
-
         try:
             raw = {name: tensor.numpy() for name, tensor in read_safetensors(path).items()}
         except CheckpointError as error:
