@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
 
         mouth_fill, _ = median_ms(fill, args.runs)
 
-    end_to_end, end_to_end_p90 = median_ms(lambda: pipe(source=source_photo, target=target_photo), max(20, args.runs // 2), warmup=2)
-    with_teeth, with_teeth_p90 = median_ms(lambda: pipe(source=target_photo, target=source_photo), max(20, args.runs // 2), warmup=2)
+    end_to_end, end_to_end_p90 = median_ms(lambda: pipe(target_photo, source=source_photo), max(20, args.runs // 2), warmup=2)
+    with_teeth, with_teeth_p90 = median_ms(lambda: pipe(source_photo, source=target_photo), max(20, args.runs // 2), warmup=2)
 
     figures = {
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads",

@@ -142,7 +142,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
 
     from aipgan_hf.pipeline import AIPGANPipeline
     from aipgan_hf.video import animate
-    from aipgan_hf.video.animate import track_clip
+    from aipgan_hf.video.landmarks import track_clip
     from aipgan_hf.video.clips import probe_clip
 
     torch.set_num_threads(args.threads)
@@ -152,7 +152,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     figures: dict = {"threads": args.threads, "cpu_cores": len(os.sched_getaffinity(0)), "platform": platform.platform(),
                      "driving": str(driving.name), "target_size": Image.open(target).size}
 
-    prepared = pipe.prepare_target(target)
+    prepared = pipe.prepare(target)
     landmarks = np.asarray(prepared.landmarks, dtype=np.float32)
     for _ in range(3):
         pipe.render(prepared, landmarks, paste_back=False)

@@ -207,16 +207,16 @@ def green(pipe, astronaut) -> np.ndarray:
 def test_the_pipeline_takes_the_mouths_inside_from_the_source_photo_unless_told_not_to(pipe, green, astronaut, grace_hopper):
     """With mouth="source" Hopper's opened mouth turns green, with mouth="own" it does not (the bitwise
     independence from the source's pixels: test_pipeline)."""
-    result = pipe(source=green, target=grace_hopper)
+    result = pipe(grace_hopper, source=green)
     inside = _inside(pipe, grace_hopper, result.driving_landmarks)
     assert _green(np.asarray(result.image)[inside]) > 100 and result.mouth == "source"  # green: the source's inside
-    own = pipe(source=green, target=grace_hopper, mouth="own")  # Hopper's closed mouth has no inside to lend
+    own = pipe(grace_hopper, source=green, mouth="own")  # Hopper's closed mouth has no inside to lend
     assert _green(np.asarray(own.image)[inside]) < 30 and own.mouth == "network"
-    still = pipe(source=green, target=grace_hopper, expression_strength=0.0)
+    still = pipe(grace_hopper, source=green, expression_strength=0.0)
     assert still.mouth == "closed"  # her own shut mouth: no photo's inside, not a sliver of it (before 0.7.0: green)
-    assert np.array_equal(np.asarray(still.image), np.asarray(pipe(source=green, target=grace_hopper, expression_strength=0.0, mouth="own").image))
+    assert np.array_equal(np.asarray(still.image), np.asarray(pipe(grace_hopper, source=green, expression_strength=0.0, mouth="own").image))
     with pytest.raises(ConfigError, match="mouth must be one of"):
-        pipe(source=astronaut, target=grace_hopper, mouth="teeth")
+        pipe(grace_hopper, source=astronaut, mouth="teeth")
 
 
 def test_a_large_jpeg_source_is_read_from_its_reduced_decode(pipe, green, grace_hopper):
@@ -224,19 +224,19 @@ def test_a_large_jpeg_source_is_read_from_its_reduced_decode(pipe, green, grace_
     buffer = io.BytesIO()
     Image.fromarray(green).resize((2600, 2600), Image.Resampling.BICUBIC).save(buffer, format="JPEG", quality=92)
     assert pipe.processor.load_photo(buffer.getvalue()).reduced
-    result = pipe(source=buffer.getvalue(), target=grace_hopper)
+    result = pipe(grace_hopper, source=buffer.getvalue())
     assert _green(np.asarray(result.image)[_inside(pipe, grace_hopper, result.driving_landmarks)]) > 60  # JPEG blurs its edge
 
 
 def test_a_grey_target_gets_a_grey_inside(pipe, green, grace_hopper):
     grey = np.repeat(np.asarray(Image.fromarray(grace_hopper).convert("L"))[..., None], 3, axis=2)
-    result = np.asarray(pipe(source=green, target=grey).image, dtype=int)
+    result = np.asarray(pipe(grey, source=green).image, dtype=int)
     assert (result[..., 0] == result[..., 1]).all() and (result[..., 1] == result[..., 2]).all()
 
 
 def test_a_dim_source_photos_teeth_are_brightened_at_paste_back(pipe, green, grace_hopper):
     dim = (green.astype(float) * 0.35).astype(np.uint8)  # the green inside at 89 of 255
-    result = pipe(source=dim, target=grace_hopper)
+    result = pipe(grace_hopper, source=dim)
     pixels = np.asarray(result.image)[_inside(pipe, grace_hopper, result.driving_landmarks)]
     assert pixels[:, 1].mean() > 150  # lifted towards the target's light (the gain: 2.5 at most)
 
@@ -245,10 +245,10 @@ def test_the_targets_own_open_mouth_comes_from_its_photo(green, grace_hopper):
     """Strength 0 on the astronaut whose open mouth is painted green, with the bundled checkpoint: the inside stays
     her photo's (green); the network alone repaints half of it (mouth="network")."""
     trained = AIPGANPipeline.from_pretrained()
-    own = trained(source=grace_hopper, target=green, expression_strength=0.0)
+    own = trained(green, source=grace_hopper, expression_strength=0.0)
     inside = _inside(trained, green, own.driving_landmarks)
     assert _green(np.asarray(own.image)[inside]) > 170 and own.mouth == "own"
-    assert _green(np.asarray(trained(source=grace_hopper, target=green, expression_strength=0.0, mouth="network").image)[inside]) < 140
+    assert _green(np.asarray(trained(green, source=grace_hopper, expression_strength=0.0, mouth="network").image)[inside]) < 140
 
 
 def test_each_video_frame_takes_its_own_frames_inside(pipe, green, astronaut, grace_hopper):
@@ -257,12 +257,11 @@ def test_each_video_frame_takes_its_own_frames_inside(pipe, green, astronaut, gr
 
     blue = _painted_mouth(astronaut, pipe.processor.align(astronaut).landmarks[INNER_LIPS], (0, 0, 255))
     faces = [pipe.processor.align(frame) for frame in (green, blue)]
-    prepared = pipe.prepare_target(grace_hopper)
+    prepared = pipe.prepare(grace_hopper)
     driving = np.stack([pipe.shape_model.drive(prepared.landmarks, face.crop_landmarks) for face in faces]).astype(np.float32)
     sources = driving_faces(pipe, [green, blue], np.stack([face.matrix for face in faces]),
                             np.stack([face.crop_landmarks for face in faces]), np.ones(2, bool), driving)
-    output = pipe.drive_batch(prepared, driving, sources)
-    frames = [pipe.compose_frame(prepared, output, index, True, sources) for index in range(2)]
+    frames = [np.asarray(result.image) for result in pipe.render(prepared, driving, mouth="source", sources=sources)]
     inside = _inside(pipe, grace_hopper, driving[0])
     assert _green(frames[0][inside]) > 100 and frames[1][inside][:, 2].mean() > frames[1][inside][:, 1].mean() + 100
 
@@ -276,10 +275,10 @@ def test_presets_take_an_opened_mouths_inside_from_the_exemplar(pipe, green, gra
     face = pipe.processor.align(green)
     lending = AIPGANPipeline(pipe.generator, mouth_exemplar=MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks))
     sliders = {"mouth_open": 0.3}
-    result = lending.synthesize(grace_hopper, "happiness", expression_offsets=sliders)
+    result = lending(grace_hopper, expression="happiness", expression_offsets=sliders)
     inside = _inside(lending, grace_hopper, result.driving_landmarks)
     assert _green(np.asarray(result.image)[inside]) > 80
-    assert _green(np.asarray(lending.synthesize(grace_hopper, "happiness", expression_offsets=sliders, mouth="own").image)[inside]) < 30
+    assert _green(np.asarray(lending(grace_hopper, expression="happiness", expression_offsets=sliders, mouth="own").image)[inside]) < 30
     assert pipe.mouth_exemplar is None  # a pipeline built from a generator has none unless given one
     with pytest.raises(ConfigError, match="mouth exemplar is a 128-px crop"):
         AIPGANPipeline(pipe.generator, mouth_exemplar=AIPGANPipeline.from_pretrained().mouth_exemplar)

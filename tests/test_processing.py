@@ -19,7 +19,6 @@ from PIL import Image
 
 from aipgan_hf.errors import (
     AIPGANError,
-    ConfigError,
     FaceIndexError,
     FaceTooSmallError,
     ImageTooLargeError,
@@ -37,7 +36,6 @@ from aipgan_hf.processing import (
     apply_affine,
     face_mask,
     image_to_tensor,
-    invert_affine,
     is_grey,
     load_image,
     load_photo,

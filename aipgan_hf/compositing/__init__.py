@@ -15,6 +15,7 @@ The data flows faces in (:mod:`aipgan_hf.faces`) -> motion (:mod:`aipgan_hf.moti
 """
 
 from .mouth import (
+    DEFAULT_MOUTH,
     MOUTH_EXEMPLAR_NAME,
     MOUTH_SOURCES,
     DrivingFaces,
@@ -25,11 +26,11 @@ from .mouth import (
     mouth_shares,
     plan_mouth,
 )
-from .paste import TransferResult, compose, source_reader, transfer_result
+from .paste import DrivenBatch, TransferResult, compose, source_reader, transfer_result
 from .photo import PhotoReader, PhotoWarper
 
 __all__ = [
-    "MOUTH_EXEMPLAR_NAME", "MOUTH_SOURCES", "DrivingFaces", "MouthExemplar", "MouthFill", "PhotoReader", "PhotoWarper",
+    "DEFAULT_MOUTH", "DrivenBatch", "MOUTH_EXEMPLAR_NAME", "MOUTH_SOURCES", "DrivingFaces", "MouthExemplar", "MouthFill", "PhotoReader", "PhotoWarper",
     "TransferResult", "check_mouth", "compose", "lighting_gain", "mouth_shares", "plan_mouth", "source_reader",
     "transfer_result",
 ]

@@ -45,7 +45,10 @@ from ..motion.flow import evaluate_thin_plate, fit_thin_plate, identity_grid, pi
 
 MOUTH_SOURCES = ("network", "own", "source")
 """Where an opened mouth's inside may come from: ``"network"`` (the decoder's paint only), ``"own"`` (also the
-target's own open mouth), ``"source"`` (also the source photo's; the default)."""
+target's own open mouth), ``"source"`` (also the source photo's, or the exemplar's without one)."""
+
+DEFAULT_MOUTH = "source"
+"""The ``mouth=`` of every pipeline call, preset and video that does not choose one."""
 
 OPEN_FROM, OPEN_FULL = 0.3, 0.7
 """A photo's inner-lip gap as a share of the driving gap: below 0.3 its inside is not used, from 0.7 fully."""
@@ -126,7 +129,7 @@ class MouthFill:
 
 @dataclass
 class DrivingFaces:
-    """Driving faces for :meth:`~aipgan_hf.pipeline.AIPGANPipeline.drive_batch` (video frames): where their mouths' insides are read.
+    """Driving faces for :meth:`~aipgan_hf.pipeline.AIPGANPipeline.render` (video frames): where their mouths' insides are read.
 
     Attributes:
         frames: N (H, W, 3) uint8 frames. matrices: (N, 2, 3) frame -> crop similarities.
@@ -200,7 +203,7 @@ def mouth_read(driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, 
 
 
 def mouth_shares(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int,
-                 source_landmarks: torch.Tensor | None = None, mouth: str = "source",
+                 source_landmarks: torch.Tensor | None = None, mouth: str = DEFAULT_MOUTH,
                  source_found: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(B,) shares of an opened mouth's inside taken from the target's own photo and from the source, in [0, 1]
     (the source's is None where none may be used: no source, or ``mouth`` other than "source"). From landmarks
@@ -219,7 +222,7 @@ def mouth_shares(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor
 
 
 def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int,
-               source_landmarks: torch.Tensor | None = None, mouth: str = "source",
+               source_landmarks: torch.Tensor | None = None, mouth: str = DEFAULT_MOUTH,
                target: torch.Tensor | None = None, source: torch.Tensor | None = None,
                source_found: torch.Tensor | None = None) -> MouthFill:
     """Decide where each output's mouth inside comes from (:class:`MouthFill`).

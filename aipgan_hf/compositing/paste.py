@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +21,9 @@ from ..faces.geometry import compose_affine
 from ..faces.pixels import to_grey
 from ..faces.tensors import tensor_to_image
 from ..landmarks import mouth_interior
+from ..modeling import GeneratorOutput
 from ..motion import warp
+from .mouth import MouthFill
 from .photo import PhotoReader, PhotoWarper
 
 
@@ -57,16 +58,35 @@ class TransferResult:
     mouth: str = "closed"
 
 
+@dataclass
+class DrivenBatch:
+    """A batch of target crops driven to new landmarks: the network's output and what compositing adds.
+
+    Attributes:
+        network: the generator's output, as it returned it (its ``image`` is the decoder's alone).
+        image: (B, 3, R, R) in [-1, 1]: ``network.image`` with the opened mouth's inside filled (``mouth``).
+        driving_landmarks: (B, 68, 2) crop pixels where the target's landmarks were sent.
+        flow: (B, R, R, 2) the landmark flow that moved the target (grid_sample units).
+        mouth: where each opened mouth's inside comes from.
+    """
+
+    network: GeneratorOutput
+    image: torch.Tensor
+    driving_landmarks: torch.Tensor
+    flow: torch.Tensor
+    mouth: MouthFill
+
+
 def as_photo(photo: Photo) -> Callable[[np.ndarray], np.ndarray]:
     """A picture as the photo is: grey for a grey photo (the network paints in colour), else unchanged."""
     return to_grey if photo.grey else (lambda picture: picture)
 
 
-def transfer_result(output: Any, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo,
-                    paste_back: bool, warper: PhotoWarper | None = None, photo_texture: bool = True,
+def transfer_result(output: DrivenBatch, index: int, source_face: AlignedFace, target_face: AlignedFace,
+                    target_photo: Photo, paste_back: bool, warper: PhotoWarper | None = None, photo_texture: bool = True,
                     source_photo: Photo | None = None,
                     source_pixels: tuple[np.ndarray, np.ndarray] | None = None) -> TransferResult:
-    """The :class:`TransferResult` of output 0 of a batch. ``source_photo`` (with ``source_face``) or
+    """The :class:`TransferResult` of output ``index`` of a batch. ``source_photo`` (with ``source_face``) or
     ``source_pixels`` (pixels, their (2, 3) map to the source crop): where paste-back reads the source's mouth
     inside."""
     resolution = output.image.shape[-1]
@@ -76,30 +96,30 @@ def transfer_result(output: Any, source_face: AlignedFace, target_face: AlignedF
     if paste_back and source_photo is not None:  # its decode, maybe reduced, is fine enough for a mouth
         source_pixels = source_photo.pixels, compose_affine(source_face.matrix, source_photo.pixels_to_photo)
     if paste_back and source_pixels is not None:
-        reader = source_reader(output, 0, *source_pixels, target_photo, target_face)
-    image, face, mask = compose(output, 0, target_face, target_photo, warper if paste_back else None, photo_texture, reader)
-    intrinsic = None
-    if output.intrinsic_image is not None:
-        intrinsic = Image.fromarray(as_photo(target_photo)(tensor_to_image(output.intrinsic_image[0].float().cpu())))
+        reader = source_reader(output, index, *source_pixels, target_photo, target_face)
+    image, face, mask = compose(output, index, target_face, target_photo, warper if paste_back else None, photo_texture, reader)
+    network, intrinsic = output.network, None
+    if network.intrinsic_image is not None:
+        intrinsic = Image.fromarray(as_photo(target_photo)(tensor_to_image(network.intrinsic_image[index].float().cpu())))
     return TransferResult(
         image=Image.fromarray(image),
         face=Image.fromarray(face),
         intrinsic=intrinsic,
         source_landmarks=source_face.landmarks.astype(np.float32),
         target_landmarks=target_face.landmarks.astype(np.float32),
-        expression_attention=output.expression_attention[0, 0].float().cpu().numpy(),
+        expression_attention=network.expression_attention[index, 0].float().cpu().numpy(),
         source_face=Image.fromarray(source_face.crop),
         target_face=Image.fromarray(target_face.crop),
         mask=mask,
-        driving_landmarks=output.driving_landmarks[0].float().cpu().numpy(),
-        mouth=output.mouth_fill.origin(0),
+        driving_landmarks=output.driving_landmarks[index].float().cpu().numpy(),
+        mouth=output.mouth.origin(index),
     )
 
 
-def source_reader(output: Any, index: int, pixels: np.ndarray, pixels_to_crop: np.ndarray, target_photo: Photo,
+def source_reader(output: DrivenBatch, index: int, pixels: np.ndarray, pixels_to_crop: np.ndarray, target_photo: Photo,
                   target_face: AlignedFace) -> PhotoReader | None:
     """The source photo's mouth inside at its own resolution, for output ``index``; None where none is used."""
-    fill = output.mouth_fill
+    fill = output.mouth
     if fill.source_read is None or not bool((fill.source[index] > 0).any()):
         return None
     gain = 1.0 if fill.source_gain is None else fill.source_gain[index].float().cpu().numpy()  # (3,)
@@ -109,25 +129,25 @@ def source_reader(output: Any, index: int, pixels: np.ndarray, pixels_to_crop: n
                        output_scale=target_scale)
 
 
-def compose(output: Any, index: int, target_face: AlignedFace, target_photo: Photo, warper: PhotoWarper | None,
+def compose(output: DrivenBatch, index: int, target_face: AlignedFace, target_photo: Photo, warper: PhotoWarper | None,
             photo_texture: bool = True, source_reader: PhotoReader | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(photo or face, face, repaint mask) of one output of a batch; without a warper, no paste-back.
     ``source_reader``: the source photo, for the mouth's inside at its resolution (else the crop's is pasted)."""
     # a grey photo comes back grey: the network's colour is dropped, only its luma is kept
     as_output = as_photo(target_photo)
     face = as_output(tensor_to_image(output.image[index].float().cpu()))
-    mask = output.mask[index, 0].float().cpu().numpy()  # (R, R): where the generator repainted the warped target
+    mask = output.network.mask[index, 0].float().cpu().numpy()  # (R, R): where the generator repainted the warped target
     if warper is None:
         return face, face, mask
     resolution = output.image.shape[-1]
     # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
     # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
     alpha = face_mask(resolution) * mask  # the paste-back ellipse, times the repaint mask
-    fill, over, pasted = output.mouth_fill, None, face
+    fill, over, pasted = output.mouth, None, face
     if source_reader is not None or not bool((fill.source[index] > 0).any()):
         # the mouth's inside at the photos' resolution: the target's own from the warped photo itself, the
         # source's from its reader; under both, the decoder's paint as it was before the crop's fill
-        pasted = as_output(tensor_to_image(output.painted[index].float().cpu()))
+        pasted = as_output(tensor_to_image(output.network.image[index].float().cpu()))
         alpha = alpha * (1.0 - fill.own[index, 0].float().cpu().numpy())
         over = None if source_reader is None else (fill.source[index, 0].float().cpu().numpy(), source_reader)
     flow = output.flow[index : index + 1].float().cpu()

@@ -6,7 +6,7 @@
 The reference for a transfer is **the source's own expression change** (S - S0, S0 a neutral photo or frame of the
 source person; pairs in :mod:`aipgan_hf.evaluation.pairs`), measured by the *expression response* of
 :mod:`aipgan_hf.evaluation.measures`. Every method produces an aligned crop for each pair: the model
-(``AIPGANPipeline.transfer_aligned`` with the dataset's landmarks) and the baselines "target unchanged",
+(``aipgan_hf.driving.drive_crops`` with the dataset's landmarks) and the baselines "target unchanged",
 "source pasted", the piecewise-affine warp of the target to retargeted landmarks (the shape model's
 ``drive(target, source)``), and an oracle warp by the source's true change. The target person's own photo with
 the source's label is measured too, as a reference row. Each output is measured the same way (dlib landmarks and

@@ -10,6 +10,6 @@ mouth's inside) is :mod:`aipgan_hf.compositing`.
 """
 
 from .flow import identity_grid, landmark_flow, warp
-from .shape_model import SHAPE_MODEL_NAME, STABLE_POINTS, ShapeModel
+from .shape_model import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, STABLE_POINTS, ShapeModel
 
-__all__ = ["SHAPE_MODEL_NAME", "STABLE_POINTS", "ShapeModel", "identity_grid", "landmark_flow", "warp"]
+__all__ = ["MAX_EXPRESSION_STRENGTH", "SHAPE_MODEL_NAME", "STABLE_POINTS", "ShapeModel", "identity_grid", "landmark_flow", "warp"]
