@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NoReturn, Sequence
 from aipgan_hf.errors import AIPGANError
 from aipgan_hf.files import write_atomically
 
-MOUTH_CHOICES = ("network", "own", "source")
+MOUTH_CHOICES = ("network", "own", "source", "exemplar")
 """``--mouth``: ``aipgan_hf.motion.mouth.MOUTH_SOURCES``, spelt out so that ``--help`` needs no torch import."""
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .compositing import DrivenBatch, PhotoWarper, plan_mouth
+from .compositing import DEFAULT_MOUTH, DrivenBatch, PhotoWarper, plan_mouth
 from .encoders import EncoderOutput
 from .faces import AlignedFace, Photo
 from .errors import ConfigError
@@ -76,27 +76,30 @@ def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmar
                 driving_landmarks: torch.Tensor, source: torch.Tensor | None = None,
                 source_landmarks: torch.Tensor | None = None, source_found: torch.Tensor | None = None,
                 identity: EncoderOutput | None = None, identity_mix: float = 0.0, return_intrinsic: bool = True,
-                mouth: str = "source") -> DrivenBatch:
+                mouth: str = DEFAULT_MOUTH, identity_source: torch.Tensor | None = None) -> DrivenBatch:
     """Drive aligned targets to new landmarks and fill their opened mouths.
 
     Args:
         generator: the network (its device and dtype are used).
         target: (B, 3, R, R) aligned targets in [-1, 1]; target_landmarks, driving_landmarks: (B, 68, 2) crop px.
-        source: (B, 3, R, R) crops whose mouths may lend their inside (``mouth="source"``; read at
-            ``source_landmarks`` (B, 68, 2); ``source_found`` (B,) bool: which show a face) and whose identity
-            features are mixed in with ``identity_mix`` > 0.
+        source: (B, 3, R, R) crops whose mouths may lend their inside (``mouth`` "source" or "exemplar": the
+            caller hands in the face it names; read at ``source_landmarks`` (B, 68, 2); ``source_found`` (B,)
+            bool: which show a face) and, unless ``identity_source`` is given, whose identity features are mixed
+            in with ``identity_mix`` > 0.
         identity: a cached ``generator.encode_identity(target)`` (video driving); used when ``identity_mix`` is 0.
         return_intrinsic: also render the target's intrinsic face (without ``identity``).
         mouth: one of :data:`~aipgan_hf.compositing.MOUTH_SOURCES`.
+        identity_source: (B, 3, R, R) crops for ``identity_mix`` when they are not ``source``.
     """
     parameter = next(generator.parameters())
     resolution = int(generator.config.resolution)
     target = target.to(parameter.device, parameter.dtype)
     target_landmarks, driving_landmarks = target_landmarks.to(parameter.device), driving_landmarks.to(parameter.device)
     source = None if source is None else source.to(parameter.device, parameter.dtype)
+    mixed = source if identity_source is None else identity_source.to(parameter.device, parameter.dtype)
     flow = landmark_flow(target_landmarks, driving_landmarks, resolution)  # (B, R, R, 2)
     if identity is None or identity_mix != 0.0:
-        network = generator(target, target_landmarks, driving_landmarks, flow, source=source, identity_mix=identity_mix,
+        network = generator(target, target_landmarks, driving_landmarks, flow, source=mixed, identity_mix=identity_mix,
                             return_intrinsic=return_intrinsic)
     else:
         network = generator.decode(identity, generator.encode_expression(driving_landmarks, target_landmarks, flow), target, flow)

@@ -40,6 +40,7 @@ from .checkpoint import (
 )
 from .compositing import (
     DEFAULT_MOUTH,
+    LENDING,
     MOUTH_EXEMPLAR_NAME,
     DrivingFaces,
     MouthExemplar,
@@ -229,9 +230,11 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
             source_face_index, target_face_index: which face when a photo has several (largest first).
             return_intrinsic: also render the target's intrinsic face (``result.intrinsic``).
             mouth: where an opened mouth's inside (teeth, tongue) comes from, one of
-                :data:`~aipgan_hf.compositing.MOUTH_SOURCES`: ``"source"`` the target's own photo when its mouth is
-                open about as wide, else the source photo's (the checkpoint's exemplar face without one), else the
-                network's paint; ``"own"`` never another face's; ``"network"`` the network's paint only.
+                :data:`~aipgan_hf.compositing.MOUTH_SOURCES`: ``"exemplar"`` (default) the target's own photo when
+                its mouth is open about as wide, else the checkpoint's public-domain exemplar face's, else the
+                network's paint: with ``identity_mix=0`` no pixel of the source person reaches the output;
+                ``"source"`` the source photo's instead of the exemplar's (the exemplar's without one); ``"own"``
+                never another face's; ``"network"`` the network's paint only.
         """
         expression_strength = check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = check_range("identity_mix", identity_mix, 0.0, 1.0)
@@ -268,8 +271,8 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         of N, from one network call (a video's batch).
 
         Args:
-            mouth: as in :meth:`__call__`; the "source" is ``sources`` (the driving frames' faces, one per row),
-                else the checkpoint's exemplar face.
+            mouth: as in :meth:`__call__`; with "source", the source is ``sources`` (the driving frames' faces,
+                one per row), else the checkpoint's exemplar face.
         """
         driving = np.asarray(driving_landmarks, dtype=np.float32)
         rows = driving[None] if driving.ndim == 2 else driving  # (N, 68, 2)
@@ -312,12 +315,18 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
                 target_face.crop_landmarks, source_face.crop_landmarks, reference_landmarks=reference, strength=strength,
                 offset=offset, replace_target_expression=replace_target_expression)
         # 3. the networks and the mouth's inside, 4. paste-back
+        source_crop = image_to_tensor(source_face.crop)[None]  # (1, 3, R, R)
+        source_landmarks = torch.as_tensor(source_face.crop_landmarks, dtype=torch.float32)[None]  # (1, 68, 2)
+        if mouth == "source":  # the source photo's own mouth, read at its resolution at paste-back
+            lender, lender_landmarks, pixels = source_crop, source_landmarks, [None]
+        else:
+            lender, lender_landmarks, _, pixels = self._mouth_sources(mouth, None, 1)
         output = drive_crops(
             self.generator, image_to_tensor(target_face.crop)[None], torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None],
-            landmark_tensor(np.asarray(driving_landmarks)[None], 1), source=image_to_tensor(source_face.crop)[None],
-            source_landmarks=torch.as_tensor(source_face.crop_landmarks, dtype=torch.float32)[None],
-            identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth)
-        return transfer_result(output, 0, source_face, target_face, target_photo, paste_back, source_photo=source_photo)
+            landmark_tensor(np.asarray(driving_landmarks)[None], 1), source=lender, source_landmarks=lender_landmarks,
+            identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth, identity_source=source_crop)
+        return transfer_result(output, 0, source_face, target_face, target_photo, paste_back, source_pixels=pixels[0],
+                               source_photo=source_photo if mouth == "source" else None)
 
     def _expression_change(self, expression: str | None, strength: float, offset: np.ndarray | None) -> np.ndarray:
         """The shape model's coefficient change for a preset (times ``strength``) plus the sliders' ``offset``."""
@@ -332,10 +341,11 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
     def _mouth_sources(self, mouth: str, sources: DrivingFaces | None,
                        count: int) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, list[MouthPixels]]:
         """For :meth:`render`: the crops (N, 3, R, R), landmarks (N, 68, 2) and found flags (N,) whose mouths may
-        lend their inside, and per frame the pixels paste-back reads it from (None: none)."""
-        if mouth != "source":
+        lend their inside, and per frame the pixels paste-back reads it from (None: none). "source": ``sources``,
+        else the exemplar; "exemplar": the exemplar."""
+        if mouth not in LENDING:
             return None, None, None, [None] * count
-        if sources is not None:
+        if sources is not None and mouth == "source":
             pixels = [(frame, matrix) if found else None for frame, matrix, found in zip(sources.frames, sources.matrices, sources.found)]
             return sources.crops, landmark_tensor(sources.landmarks, count), torch.as_tensor(sources.found), pixels
         if self.mouth_exemplar is None:

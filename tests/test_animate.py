@@ -183,7 +183,7 @@ def test_relative_motion_starts_from_the_reference_and_tracks_without_redetectin
 
 
 def test_the_driving_frames_faces_are_handed_to_the_network_for_their_mouths(clips, grace_hopper, monkeypatch):
-    """mouth="source" (the default), the astronaut's open mouth driving Hopper's closed one (absolute motion): every
+    """mouth="source", the astronaut's open mouth driving Hopper's closed one (absolute motion): every
     batch gets its driving frames, their crops and which show a face. Where no frame's mouth would be read (the
     astronaut's own photo driven relatively: her own mouth serves), and with mouth="own", the clip is decoded once."""
     decodes = []
@@ -191,9 +191,9 @@ def test_the_driving_frames_faces_are_handed_to_the_network_for_their_mouths(cli
     for module in (landmarks_module, animate_module):  # the first pass and the second
         monkeypatch.setattr(module, "read_frames", counted)
     fake = FakePipeline()
-    result = animate(fake, clips["gap"], grace_hopper, relative=False)
+    result = animate(fake, clips["gap"], grace_hopper, relative=False, mouth="source")
     assert len(decodes) == 2 and reads_driving_mouth(fake, fake.prepare(grace_hopper), result.driving_landmarks,
-                                                     track_clip(fake.processor, probe_clip(clips["gap"]))).sum() == 10
+                                                     track_clip(fake.processor, probe_clip(clips["gap"])), "source").sum() == 10
     given = [sources for sources in fake.sources]
     assert len(given) == -(-result.frames // RENDER_BATCH) and all(sources is not None for sources in given)
     found = sorted(sources.found.tolist() for sources in given)  # the batches, in the order they were rendered
@@ -202,13 +202,26 @@ def test_the_driving_frames_faces_are_handed_to_the_network_for_their_mouths(cli
     assert np.isfinite(np.concatenate([sources.landmarks for sources in given])).all()
     decodes.clear()
     own = FakePipeline()
-    animate(own, clips["gap"], clips["target"])
+    animate(own, clips["gap"], clips["target"], mouth="source")
     assert own.sources == [None] * len(given) and len(decodes) == 1
     assert own.mouths == ["own"] * len(given)  # no frame reads its driving mouth: "source" is the target's own
     animate(own, clips["gap"], grace_hopper, relative=False, mouth="own")
     assert own.sources == [None] * 2 * len(given) and len(decodes) == 2
     with pytest.raises(ConfigError, match="mouth must be one of"):
         animate(own, clips["gap"], clips["target"], mouth="teeth")
+
+
+def test_by_default_video_takes_the_exemplars_mouth_and_decodes_the_clip_once(clips, grace_hopper, monkeypatch):
+    """The default mouth ("exemplar") reads no driving frame: the clip is decoded once, no driving face is cut out,
+    and every batch is rendered with the exemplar's mouth, as photo transfers are."""
+    decodes = []
+    counted = lambda *args, **kwargs: decodes.append(1) or read_frames(*args, **kwargs)  # noqa: E731
+    for module in (landmarks_module, animate_module):
+        monkeypatch.setattr(module, "read_frames", counted)
+    fake = FakePipeline()
+    result = animate(fake, clips["gap"], grace_hopper, relative=False)
+    assert len(decodes) == 1 and fake.sources == [None] * -(-result.frames // RENDER_BATCH)
+    assert fake.mouths == ["exemplar"] * len(fake.sources)
 
 
 def test_only_batches_with_a_frame_that_reads_its_mouth_get_the_driving_faces(grace_hopper, tmp_path, monkeypatch):
@@ -219,7 +232,7 @@ def test_only_batches_with_a_frame_that_reads_its_mouth_get_the_driving_faces(gr
     clip = bench.write_clip(tmp_path / "half.mp4", bench.astronaut_frames(RENDER_BATCH) + [np.full((256, 256, 3), 120, np.uint8)] * RENDER_BATCH,
                             fps=FPS, audio_hz=None)
     fake = FakePipeline()
-    animate(fake, clip, grace_hopper, relative=False)
+    animate(fake, clip, grace_hopper, relative=False, mouth="source")
     given = sorted(fake.sources, key=lambda sources: sources is None)  # in the order they were rendered
     assert [type(sources).__name__ for sources in given] == ["DrivingFaces", "NoneType"] and len(cut) == 1
     assert given[0].found.all() and len(given[0].found) == RENDER_BATCH
@@ -470,10 +483,11 @@ def test_frames_that_read_no_driving_mouth_come_out_the_same_without_the_driving
     prepared = pipe.prepare(clips["target"])
     track = track_clip(pipe.processor, info)
     driving = animate_module.drive_clip(pipe, prepared, track)[1]
-    reads = reads_driving_mouth(pipe, prepared, driving, track)
+    reads = reads_driving_mouth(pipe, prepared, driving, track, mouth="source")
     assert not reads.any()
-    skipped = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track))
-    handed = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, reads=np.ones_like(reads)))
+    skipped = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, mouth="source"))
+    handed = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, mouth="source",
+                                               reads=np.ones_like(reads)))
     assert len(skipped) == FRAMES and all(np.array_equal(a, b) for a, b in zip(skipped, handed))
 
 

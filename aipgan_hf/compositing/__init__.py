@@ -16,6 +16,7 @@ The data flows faces in (:mod:`aipgan_hf.faces`) -> motion (:mod:`aipgan_hf.moti
 
 from .mouth import (
     DEFAULT_MOUTH,
+    LENDING,
     MOUTH_EXEMPLAR_NAME,
     MOUTH_SOURCES,
     DrivingFaces,
@@ -30,7 +31,7 @@ from .paste import DrivenBatch, TransferResult, compose, source_reader, transfer
 from .photo import PhotoReader, PhotoWarper
 
 __all__ = [
-    "DEFAULT_MOUTH", "DrivenBatch", "MOUTH_EXEMPLAR_NAME", "MOUTH_SOURCES", "DrivingFaces", "MouthExemplar", "MouthFill", "PhotoReader", "PhotoWarper",
+    "DEFAULT_MOUTH", "LENDING", "DrivenBatch", "MOUTH_EXEMPLAR_NAME", "MOUTH_SOURCES", "DrivingFaces", "MouthExemplar", "MouthFill", "PhotoReader", "PhotoWarper",
     "TransferResult", "check_mouth", "compose", "lighting_gain", "mouth_shares", "plan_mouth", "source_reader",
     "transfer_result",
 ]

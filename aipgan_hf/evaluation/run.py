@@ -74,7 +74,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no_model", action="store_true", help="evaluate the baselines only (no checkpoint needed)")
     parser.add_argument("--relative", action="store_true", help="also score the model given each source's neutral photo S0 "
                         "(relative motion; not a single-photo transfer)")
-    parser.add_argument("--mouth", default="source", choices=MOUTH_SOURCES,
+    # on stored crops the other face is the pair's source: "exemplar" would need the checkpoint's face instead
+    parser.add_argument("--mouth", default="source", choices=[mode for mode in MOUTH_SOURCES if mode != "exemplar"],
                         help="where the model takes an opened mouth's inside from (pipe(..., mouth=); default: source)")
     parser.add_argument("--shape_model", default=None, help="shape_model.safetensors for the retargeted warp "
                         "(default: the loaded pipeline's; without either, the source's aligned landmarks)")

@@ -2,17 +2,15 @@
 
 Two passes over the clip:
 
-1. **Landmarks** (cheap: decode + one tracked 68-point fit + its check fit a frame): the driving face is tracked,
-   aligned to the canonical crop frame (which removes its head position, size and roll) and smoothed with the
-   One-Euro filter. Frames without a face keep the last good pose. The reference frame for relative motion is
-   chosen here, from the whole clip.
+1. **Landmarks** (:mod:`.landmarks`; cheap: decode + one tracked 68-point fit + its check fit a frame). The
+   reference frame for relative motion is chosen here, from the whole clip.
 2. **Rendering**: the target was prepared once (:meth:`AIPGANPipeline.prepare`: detection, alignment, identity
    features); each frame only maps the driving landmarks onto the target's face (:meth:`ShapeModel.drive`) and
    renders them, 8 frames per network call (:meth:`AIPGANPipeline.render`), two batches at a time in two threads
-   (one's network overlaps the other's paste-back), then the frame is encoded in a third. The driving clip is
-   decoded again for the insides of its opened mouths
-   (``mouth="source"``, the default: teeth and tongue from the driving frame, see :mod:`aipgan_hf.compositing.mouth`;
-   only if some frame's landmarks say it will read them) and for ``side_by_side``.
+   (one's network overlaps the other's paste-back), then the frame is encoded in a third. An opened mouth's inside
+   is by default the target's own or the checkpoint's exemplar's (:mod:`aipgan_hf.compositing.mouth`); with
+   ``mouth="source"`` it is the driving frame's, and the clip is decoded again for it (only if some frame's
+   landmarks say it will read one), as it is for ``side_by_side``.
 
 Relative motion (First Order Motion's mode): the target gets the *change* of expression between the reference
 frame and the current one, on top of its own resting face, so it keeps its face shape and resting expression.
