@@ -35,14 +35,16 @@ class LegacyGeneratorOutput(GeneratorOutput):
 def _legacy(output: DrivenBatch) -> LegacyGeneratorOutput:
     network = output.network
     return LegacyGeneratorOutput(
-        image=output.image, mask=network.mask, warped_target=network.warped_target, intrinsic_image=network.intrinsic_image,
-        expression_attention=network.expression_attention, identity_attention=network.identity_attention,
+        image=output.image, mask=network.mask, warped_target=network.warped_target,
+        intrinsic_image=network.intrinsic_image, expression_attention=network.expression_attention,
+        identity_attention=network.identity_attention,
         landmark_heatmaps=network.landmark_heatmaps, colour=network.colour, driving_landmarks=output.driving_landmarks,
         flow=output.flow, mouth_fill=output.mouth, painted=network.image)
 
 
 def _warn(old: str, new: str) -> None:
-    warnings.warn(f"AIPGANPipeline.{old} is deprecated and will be removed in 0.9.0; use {new}", DeprecationWarning, stacklevel=3)
+    warnings.warn(f"AIPGANPipeline.{old} is deprecated and will be removed in 0.9.0; use {new}", DeprecationWarning,
+                  stacklevel=3)
 
 
 class DeprecatedPipelineMethods:
@@ -68,7 +70,8 @@ class DeprecatedPipelineMethods:
         """Deprecated: ``pipe.render(prepared, (N, 68, 2) landmarks)``, whose results' images these are."""
         _warn("render_batch", "pipe.render(prepared, driving_landmarks) with (N, 68, 2) landmarks")
         # it took no mouth from any other face: "own"
-        return [np.asarray(result.image) for result in self.render(prepared, np.asarray(driving_landmarks), paste_back, "own")]
+        results = self.render(prepared, np.asarray(driving_landmarks), paste_back, "own")
+        return [np.asarray(result.image) for result in results]
 
     def drive_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray,
                     sources: DrivingFaces | None = None, mouth: str = "source") -> DrivenBatch:
@@ -79,7 +82,8 @@ class DeprecatedPipelineMethods:
         found = None if sources is None else torch.as_tensor(sources.found)
         return drive_crops(self.generator, prepared.tensor.expand(count, -1, -1, -1), target_landmarks,
                            landmark_tensor(np.asarray(driving_landmarks), count), identity=prepared.identity_for(count),
-                           mouth=check_mouth(mouth), source=None if sources is None else sources.crops, source_found=found,
+                           mouth=check_mouth(mouth), source=None if sources is None else sources.crops,
+                           source_found=found,
                            source_landmarks=None if sources is None else landmark_tensor(sources.landmarks, count))
 
     def compose_frame(self, prepared: PreparedTarget, output: DrivenBatch, index: int,
@@ -88,7 +92,8 @@ class DeprecatedPipelineMethods:
         _warn("compose_frame", "pipe.render(prepared, driving_landmarks, sources=...)")
         reader = None
         if paste_back and sources is not None and sources.found[index]:
-            reader = source_reader(output, index, sources.frames[index], sources.matrices[index], prepared.photo, prepared.face)
+            reader = source_reader(output, index, sources.frames[index], sources.matrices[index], prepared.photo,
+                                   prepared.face)
         warper = self._warper(prepared, paste_back)
         return compose(output, index, prepared.face, prepared.photo, warper, prepared.photo_texture, reader)[0]
 
@@ -122,7 +127,8 @@ class DeprecatedPipelineMethods:
             driving_landmarks = self.shape_model.drive(
                 target_landmarks.numpy(), source_landmarks.numpy(), strength=expression_strength,
                 offset=self.expression_offset(expression_offsets), replace_target_expression=replace_target_expression,
-                reference_landmarks=None if reference_landmarks is None else landmark_tensor(reference_landmarks, batch).numpy())
+                reference_landmarks=None if reference_landmarks is None
+                else landmark_tensor(reference_landmarks, batch).numpy())
         return _legacy(drive_crops(self.generator, target, target_landmarks, landmark_tensor(driving_landmarks, batch),
                                    source=source, source_landmarks=source_landmarks, identity_mix=identity_mix,
                                    return_intrinsic=return_intrinsic, mouth=mouth))

@@ -50,9 +50,9 @@ class PreparedTarget:
         """The identity encoder's output repeated for a batch of ``count`` frames (views, no copies)."""
         identity = self.identity
         intrinsic = identity.intrinsic_image
-        return EncoderOutput(features=[f.expand(count, *f.shape[1:]) for f in identity.features],
-                             attention=identity.attention.expand(count, *identity.attention.shape[1:]),
-                             intrinsic_image=None if intrinsic is None else intrinsic.expand(count, *intrinsic.shape[1:]))
+        repeat = lambda tensor: tensor.expand(count, *tensor.shape[1:])  # noqa: E731
+        return EncoderOutput(features=[repeat(f) for f in identity.features], attention=repeat(identity.attention),
+                             intrinsic_image=None if intrinsic is None else repeat(intrinsic))
 
 
 def check_range(name: str, value: float, low: float, high: float) -> float:
@@ -102,7 +102,8 @@ def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmar
         network = generator(target, target_landmarks, driving_landmarks, flow, source=mixed, identity_mix=identity_mix,
                             return_intrinsic=return_intrinsic)
     else:
-        network = generator.decode(identity, generator.encode_expression(driving_landmarks, target_landmarks, flow), target, flow)
+        expression = generator.encode_expression(driving_landmarks, target_landmarks, flow)
+        network = generator.decode(identity, expression, target, flow)
     fill = plan_mouth(target_landmarks, driving_landmarks, resolution, mouth=mouth, target=target, source=source,
                       source_landmarks=None if source is None else source_landmarks, source_found=source_found)
     return DrivenBatch(network=network, image=fill.apply(network.image, network.warped_target, source),

@@ -87,8 +87,8 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         >>> frames = pipe.render(prepared, driving_landmarks)  # (68, 2) -> one result, (N, 68, 2) -> N
     """
 
-    def __init__(self, generator: AIPGANGenerator, processor: FaceProcessor | None = None, shape_model: ShapeModel | None = None,
-                 mouth_exemplar: MouthExemplar | None = None):
+    def __init__(self, generator: AIPGANGenerator, processor: FaceProcessor | None = None,
+                 shape_model: ShapeModel | None = None, mouth_exemplar: MouthExemplar | None = None):
         """``mouth_exemplar``: the face whose open mouth lends presets and sliders its inside (``from_pretrained``
         reads the folder's); None gives them none. On a CPU the generator's weights are put in channels-last
         memory order (oneDNN's faster convolutions: about 12 % less network time, outputs within 1e-6)."""
@@ -97,10 +97,12 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
             self.generator.to(memory_format=torch.channels_last)
         self.processor = processor or FaceProcessor(resolution=generator.config.resolution)
         if self.processor.resolution != generator.config.resolution:
-            raise ConfigError(f"processor resolution {self.processor.resolution} != generator resolution {generator.config.resolution}")
+            raise ConfigError(f"processor resolution {self.processor.resolution} != generator resolution "
+                              f"{generator.config.resolution}")
         self.shape_model = shape_model or ShapeModel.load(BUNDLED_CHECKPOINT / SHAPE_MODEL_NAME)
         if mouth_exemplar is not None and len(mouth_exemplar.crop) != self.resolution:
-            raise ConfigError(f"the mouth exemplar is a {len(mouth_exemplar.crop)}-px crop, the generator works on {self.resolution} px")
+            raise ConfigError(f"the mouth exemplar is a {len(mouth_exemplar.crop)}-px crop, the generator works on "
+                              f"{self.resolution} px")
         self.mouth_exemplar = mouth_exemplar
 
     @property
@@ -145,7 +147,8 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         mouth_exemplar = MouthExemplar.load(exemplar, generator.config.resolution) if exemplar.is_file() else None
         return cls(generator, FaceProcessor(**settings), shape_model=shape_model, mouth_exemplar=mouth_exemplar)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, variant: str | None = None, model_card: str | None = None) -> Path:
+    def save_pretrained(self, save_directory: str | os.PathLike, variant: str | None = None,
+                        model_card: str | None = None) -> Path:
         """Write the pipeline folder atomically (a temp folder renamed into place).
 
         Args:
@@ -173,7 +176,8 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         return {"resolution": processor.resolution, "min_face_size": processor.min_face_size,
                 "max_pixels": processor.max_pixels, "detection_size": processor.detection_size}
 
-    def push_to_hub(self, repo_id: str, variant: str | None = "fp16", private: bool = False, token: str | None = None, model_card: str | None = None) -> str:
+    def push_to_hub(self, repo_id: str, variant: str | None = "fp16", private: bool = False, token: str | None = None,
+                    model_card: str | None = None) -> str:
         """Save to a temporary folder and upload it as a Hub model repo; returns the commit URL."""
         api = HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
@@ -193,21 +197,11 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
 
     # ----------------------------------------------------------------- photos in, photos out
     def __call__(
-        self,
-        target: Any,
-        *,
-        source: Any = None,
-        expression: str | None = None,
-        driving_landmarks: np.ndarray | None = None,
-        expression_strength: float = 1.0,
-        expression_offsets: dict[str, float] | None = None,
-        identity_mix: float = 0.0,
-        replace_target_expression: bool = False,
-        source_reference: Any = None,
-        paste_back: bool = True,
-        source_face_index: int | None = None,
-        target_face_index: int | None = None,
-        return_intrinsic: bool = False,
+        self, target: Any, *, source: Any = None, expression: str | None = None,
+        driving_landmarks: np.ndarray | None = None, expression_strength: float = 1.0,
+        expression_offsets: dict[str, float] | None = None, identity_mix: float = 0.0,
+        replace_target_expression: bool = False, source_reference: Any = None, paste_back: bool = True,
+        source_face_index: int | None = None, target_face_index: int | None = None, return_intrinsic: bool = False,
         mouth: str = DEFAULT_MOUTH,
     ) -> TransferResult:
         """Give the target photo's face a new expression: a source photo's, a preset's, or given landmarks'.
@@ -217,10 +211,11 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
             source: expression source photo, same kinds; the target gets its expression.
             expression: a preset's name (:attr:`expressions`) instead of a source photo.
             driving_landmarks: (68, 2) crop pixels to send the target's landmarks to, instead of retargeting (a
-                source photo, if also given, still lends its mouth's inside and its identity to ``identity_mix``).
-                Without any of the three, ``expression_offsets`` alone move the target's face.
-            expression_strength: 0 (target's own expression, exactly) to 1.5 (exaggerated).
-            expression_offsets: slider values (-1.5 .. 1.5) along :attr:`sliders`, added to the expression.
+                source photo, if also given, still lends its identity to ``identity_mix`` and, with
+                ``mouth="source"``, its mouth's inside). Without any of the three, ``expression_offsets`` alone
+                move the target's face.
+            expression_strength: 0 (target's own expression, exactly) to 1.5 (exaggerated); expression_offsets:
+                slider values (-1.5 .. 1.5) along :attr:`sliders`, added to the expression.
             identity_mix: 0 (target's identity) to 1 (source's identity); needs ``source``.
             replace_target_expression: remove the target's own expression first (a smiling target, a neutral
                 source); by default the source's change from its neutral is added to the target's face.
@@ -266,7 +261,8 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
                               identity=identity, photo_texture=photo_texture)
 
     def render(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True,
-               mouth: str = DEFAULT_MOUTH, sources: DrivingFaces | None = None) -> TransferResult | list[TransferResult]:
+               mouth: str = DEFAULT_MOUTH,
+               sources: DrivingFaces | None = None) -> TransferResult | list[TransferResult]:
         """Draw the prepared target driven to (68, 2) crop-pixel landmarks: one result; or to (N, 68, 2): a list
         of N, from one network call (a video's batch).
 
@@ -305,15 +301,17 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         reference_photo = None if source_reference is None else self._photo(source_reference, REFERENCE_ROLE)
         with ThreadPoolExecutor(max_workers=2) as helper:
             source_search = helper.submit(self._face, source_photo, SOURCE_ROLE, source_face_index)
-            reference_search = None if reference_photo is None else helper.submit(self._face, reference_photo, REFERENCE_ROLE, None)
+            reference_search = None
+            if reference_photo is not None:
+                reference_search = helper.submit(self._face, reference_photo, REFERENCE_ROLE, None)
             target_face = self._face(target_photo, TARGET_ROLE, target_face_index)  # its error comes first
             source_face = source_search.result()
             reference = None if reference_search is None else reference_search.result().crop_landmarks
         # 2. motion: where the target's landmarks go
         if driving_landmarks is None:
             driving_landmarks = self.shape_model.drive(
-                target_face.crop_landmarks, source_face.crop_landmarks, reference_landmarks=reference, strength=strength,
-                offset=offset, replace_target_expression=replace_target_expression)
+                target_face.crop_landmarks, source_face.crop_landmarks, reference_landmarks=reference,
+                strength=strength, offset=offset, replace_target_expression=replace_target_expression)
         # 3. the networks and the mouth's inside, 4. paste-back
         source_crop = image_to_tensor(source_face.crop)[None]  # (1, 3, R, R)
         source_landmarks = torch.as_tensor(source_face.crop_landmarks, dtype=torch.float32)[None]  # (1, 68, 2)
@@ -321,8 +319,9 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
             lender, lender_landmarks, pixels = source_crop, source_landmarks, [None]
         else:
             lender, lender_landmarks, _, pixels = self._mouth_sources(mouth, None, 1)
+        target_landmarks = torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None]  # (1, 68, 2)
         output = drive_crops(
-            self.generator, image_to_tensor(target_face.crop)[None], torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None],
+            self.generator, image_to_tensor(target_face.crop)[None], target_landmarks,
             landmark_tensor(np.asarray(driving_landmarks)[None], 1), source=lender, source_landmarks=lender_landmarks,
             identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth, identity_source=source_crop)
         return transfer_result(output, 0, source_face, target_face, target_photo, paste_back, source_pixels=pixels[0],
@@ -335,24 +334,27 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
                 raise ConfigError("give source=, expression=, driving_landmarks= or expression_offsets=")
             return offset
         if expression not in self.expressions:
-            raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {', '.join(self.expressions) or 'none'}")
+            known = ", ".join(self.expressions) or "none"
+            raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {known}")
         return strength * self.shape_model.presets[expression] + (0.0 if offset is None else offset)
 
-    def _mouth_sources(self, mouth: str, sources: DrivingFaces | None,
-                       count: int) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, list[MouthPixels]]:
+    def _mouth_sources(self, mouth: str, sources: DrivingFaces | None, count: int) -> tuple[
+            torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, list[MouthPixels]]:
         """For :meth:`render`: the crops (N, 3, R, R), landmarks (N, 68, 2) and found flags (N,) whose mouths may
         lend their inside, and per frame the pixels paste-back reads it from (None: none). "source": ``sources``,
         else the exemplar; "exemplar": the exemplar."""
         if mouth not in LENDING:
             return None, None, None, [None] * count
         if sources is not None and mouth == "source":
-            pixels = [(frame, matrix) if found else None for frame, matrix, found in zip(sources.frames, sources.matrices, sources.found)]
+            pixels = [(frame, matrix) if found else None
+                      for frame, matrix, found in zip(sources.frames, sources.matrices, sources.found)]
             return sources.crops, landmark_tensor(sources.landmarks, count), torch.as_tensor(sources.found), pixels
         if self.mouth_exemplar is None:
             return None, None, None, [None] * count
         crop, landmarks = self.mouth_exemplar.tensors()
         # the exemplar is a crop: its pixels are crop pixels
-        return crop.expand(count, -1, -1, -1), landmarks.expand(count, -1, -1), None, [(self.mouth_exemplar.crop, IDENTITY)] * count
+        pixels = [(self.mouth_exemplar.crop, IDENTITY)] * count
+        return crop.expand(count, -1, -1, -1), landmarks.expand(count, -1, -1), None, pixels
 
     def _warper(self, prepared: PreparedTarget, paste_back: bool) -> PhotoWarper | None:
         if paste_back and prepared.warper is None:

@@ -83,8 +83,8 @@ def as_photo(photo: Photo) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def transfer_result(output: DrivenBatch, index: int, source_face: AlignedFace, target_face: AlignedFace,
-                    target_photo: Photo, paste_back: bool, warper: PhotoWarper | None = None, photo_texture: bool = True,
-                    source_photo: Photo | None = None,
+                    target_photo: Photo, paste_back: bool, warper: PhotoWarper | None = None,
+                    photo_texture: bool = True, source_photo: Photo | None = None,
                     source_pixels: tuple[np.ndarray, np.ndarray] | None = None) -> TransferResult:
     """The :class:`TransferResult` of output ``index`` of a batch. ``source_photo`` (with ``source_face``) or
     ``source_pixels`` (pixels, their (2, 3) map to the source crop): where paste-back reads the source's mouth
@@ -97,10 +97,12 @@ def transfer_result(output: DrivenBatch, index: int, source_face: AlignedFace, t
         source_pixels = source_photo.pixels, compose_affine(source_face.matrix, source_photo.pixels_to_photo)
     if paste_back and source_pixels is not None:
         reader = source_reader(output, index, *source_pixels, target_photo, target_face)
-    image, face, mask = compose(output, index, target_face, target_photo, warper if paste_back else None, photo_texture, reader)
+    warper = warper if paste_back else None
+    image, face, mask = compose(output, index, target_face, target_photo, warper, photo_texture, reader)
     network, intrinsic = output.network, None
     if network.intrinsic_image is not None:
-        intrinsic = Image.fromarray(as_photo(target_photo)(tensor_to_image(network.intrinsic_image[index].float().cpu())))
+        picture = tensor_to_image(network.intrinsic_image[index].float().cpu())
+        intrinsic = Image.fromarray(as_photo(target_photo)(picture))
     return TransferResult(
         image=Image.fromarray(image),
         face=Image.fromarray(face),
@@ -124,19 +126,21 @@ def source_reader(output: DrivenBatch, index: int, pixels: np.ndarray, pixels_to
         return None
     gain = 1.0 if fill.source_gain is None else fill.source_gain[index].float().cpu().numpy()  # (3,)
     target_scale = 1.0 / math.sqrt(abs(np.linalg.det(target_face.matrix[:, :2])))  # target photo px per crop px
-    return PhotoReader(pixels, pixels_to_crop, output.image.shape[-1], fill.source_read[index : index + 1].float().cpu(),
-                       grey=target_photo.grey, gain=gain, support=fill.source[index, 0].float().cpu().numpy(),
-                       output_scale=target_scale)
+    read = fill.source_read[index : index + 1].float().cpu()  # (1, R, R, 2)
+    support = fill.source[index, 0].float().cpu().numpy()  # (R, R)
+    return PhotoReader(pixels, pixels_to_crop, output.image.shape[-1], read, grey=target_photo.grey, gain=gain,
+                       support=support, output_scale=target_scale)
 
 
 def compose(output: DrivenBatch, index: int, target_face: AlignedFace, target_photo: Photo, warper: PhotoWarper | None,
-            photo_texture: bool = True, source_reader: PhotoReader | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            photo_texture: bool = True,
+            source_reader: PhotoReader | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(photo or face, face, repaint mask) of one output of a batch; without a warper, no paste-back.
     ``source_reader``: the source photo, for the mouth's inside at its resolution (else the crop's is pasted)."""
     # a grey photo comes back grey: the network's colour is dropped, only its luma is kept
     as_output = as_photo(target_photo)
     face = as_output(tensor_to_image(output.image[index].float().cpu()))
-    mask = output.network.mask[index, 0].float().cpu().numpy()  # (R, R): where the generator repainted the warped target
+    mask = output.network.mask[index, 0].float().cpu().numpy()  # (R, R): where the generator repainted the warp
     if warper is None:
         return face, face, mask
     resolution = output.image.shape[-1]

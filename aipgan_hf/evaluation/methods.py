@@ -112,7 +112,8 @@ def oracle_landmarks(target: np.ndarray, source: np.ndarray, reference: np.ndarr
 # Methods
 
 
-def model_method(pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool = False, mouth: str = "source") -> Method:
+def model_method(pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool = False,
+                 mouth: str = "source") -> Method:
     """The model as a method on batches of aligned crops, with the dataset's stored landmarks (crop px): the shape
     model retargets the source's expression, then :func:`~aipgan_hf.driving.drive_crops`; ``relative``: also given
     the landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`); ``mouth``: where an opened
@@ -130,8 +131,8 @@ def model_method(pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool 
             references = torch.from_numpy(stacked(data, [p.reference for p in batch], "landmarks")).float() if relative else None
             driving = pipeline.shape_model.drive(target_landmarks.numpy(), source_landmarks.numpy(),
                                                  reference_landmarks=None if references is None else references.numpy())
-            result = drive_crops(pipeline.generator, targets, target_landmarks, landmark_tensor(driving, len(batch)), source=sources,
-                                 source_landmarks=source_landmarks, return_intrinsic=False, mouth=mouth)
+            result = drive_crops(pipeline.generator, targets, target_landmarks, landmark_tensor(driving, len(batch)),
+                                 source=sources, source_landmarks=source_landmarks, return_intrinsic=False, mouth=mouth)
             outputs.append(tensor_to_image(result.image.float().cpu()))  # (B, R, R, 3)
         return np.concatenate(outputs)
 

@@ -93,7 +93,8 @@ class AnimationResult:
         return f"{self.frames} frames at {self.fps:g} fps, {self.frames_without_face} without a face{speed}"
 
 
-def drive_clip(pipe: AIPGANPipeline, prepared: PreparedTarget, track: ClipLandmarks, relative: bool = True, reference: str = "neutral",
+def drive_clip(pipe: AIPGANPipeline, prepared: PreparedTarget, track: ClipLandmarks, relative: bool = True,
+               reference: str = "neutral",
                strength: float = 1.0, offset: np.ndarray | None = None) -> tuple[int, np.ndarray]:
     """(reference frame index, (N, 68, 2) float32 driving landmarks in the target's crop frame) for a tracked clip."""
     reference_index, reference_points = reference_landmarks(track, reference)
@@ -111,7 +112,8 @@ def _side_by_side(driving: np.ndarray, result: np.ndarray) -> np.ndarray:
     return np.concatenate([scaled, result], axis=1)
 
 
-def render_frames(pipe: AIPGANPipeline, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True,
+def render_frames(pipe: AIPGANPipeline, prepared: PreparedTarget, driving_landmarks: np.ndarray,
+                  paste_back: bool = True,
                   frames: Iterator[tuple[np.ndarray, float]] | None = None, seconds: dict[str, float] | None = None,
                   side_by_side: bool = False, track: ClipLandmarks | None = None, mouth: str = DEFAULT_MOUTH,
                   reads: np.ndarray | None = None) -> Iterator[np.ndarray]:
@@ -140,7 +142,8 @@ def render_frames(pipe: AIPGANPipeline, prepared: PreparedTarget, driving_landma
         results = pipe.render(prepared, batch, paste_back=paste_back, mouth=batch_mouth, sources=sources)
         return results, time.perf_counter() - clock
 
-    def shown(done: Future[tuple[list[TransferResult], float]], driving: list[np.ndarray] | None) -> Iterator[np.ndarray]:
+    def shown(done: Future[tuple[list[TransferResult], float]],
+              driving: list[np.ndarray] | None) -> Iterator[np.ndarray]:
         results, spent = done.result()
         seconds["render"] = seconds.get("render", 0.0) + spent
         images = [np.asarray(result.image) for result in results]
@@ -156,7 +159,8 @@ def render_frames(pipe: AIPGANPipeline, prepared: PreparedTarget, driving_landma
             sources = None
             rows = slice(start, start + len(batch))
             if driving is not None and reads is not None and reads[rows].any():
-                sources = driving_faces(pipe, driving, track.matrices[rows], track.unsmoothed[rows], track.found[rows], track.landmarks[rows])
+                sources = driving_faces(pipe, driving, track.matrices[rows], track.unsmoothed[rows], track.found[rows],
+                                        track.landmarks[rows])
             pending.append((workers.submit(render, batch, sources), driving))
             if len(pending) == 2:
                 yield from shown(*pending.pop(0))
@@ -230,10 +234,10 @@ def _deliver(frames: Iterator[np.ndarray], count: int, output: str | os.PathLike
 
 def animate(pipe: AIPGANPipeline, driving: str | os.PathLike, target: Any, output: str | os.PathLike | None = None,
             relative: bool = True, smoothing: float = 1.0, paste_back: bool = True, side_by_side: bool = False,
-            photo_texture: bool = False, max_seconds: float | None = DEFAULT_MAX_SECONDS, progress: Progress | None = None,
-            reference: str = "neutral", expression_strength: float = 1.0, expression_offsets: dict[str, float] | None = None,
-            target_face_index: int | None = None, max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
-            mouth: str = DEFAULT_MOUTH) -> AnimationResult:
+            photo_texture: bool = False, max_seconds: float | None = DEFAULT_MAX_SECONDS,
+            progress: Progress | None = None, reference: str = "neutral", expression_strength: float = 1.0,
+            expression_offsets: dict[str, float] | None = None, target_face_index: int | None = None,
+            max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS, mouth: str = DEFAULT_MOUTH) -> AnimationResult:
     """Animate the target photo with the driving clip's expressions.
 
     Args:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..landmarks import LEFT_EYE, RIGHT_EYE
+from ..errors import AIPGANError
 from ..faces import FaceProcessor
+from ..landmarks import LEFT_EYE, RIGHT_EYE
 
 ANCHOR_SHIFT = 0.1
 """The check fits start from the box shifted by this fraction of its side, diagonally: down-right and up-left (the
@@ -144,8 +145,6 @@ class FaceTracker:
         return self._detect(frame)
 
     def _detect(self, frame: np.ndarray) -> TrackedFace | None:
-        from ..errors import AIPGANError
-
         try:
             faces = self.processor.find_faces(frame)
         except AIPGANError:  # no face, face too small, frame too small
