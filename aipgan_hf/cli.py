@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from aipgan_hf.cli_outputs import OUTPUT_FORMATS, Job, UsageError, check_input, check_output, plan_jobs, save_image
 from aipgan_hf.errors import AIPGANError
-from aipgan_hf.motion.mouth import MOUTH_SOURCES as MOUTH_CHOICES
+from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
 
 if TYPE_CHECKING:
     from aipgan_hf.pipeline import TransferResult
@@ -76,9 +76,10 @@ def _add_photo_options(command: argparse.ArgumentParser, output_help: str, targe
 
 
 def _add_mouth(parser: argparse.ArgumentParser, source: str) -> None:
-    parser.add_argument("--mouth", choices=MOUTH_CHOICES, default="source",
-                        help="where an opened mouth's inside (teeth) comes from: source (default: the target's own "
-                             f"open mouth, else {source}), own (never the source's pixels), network (the network's "
+    parser.add_argument("--mouth", choices=MOUTH_SOURCES, default=DEFAULT_MOUTH,
+                        help="where an opened mouth's inside (teeth) comes from: exemplar (default: the target's own "
+                             "open mouth, else the checkpoint's public-domain exemplar; no pixel of the source), source "
+                             f"(the target's own, else {source}), own (the target's own only), network (the network's "
                              "paint only)")
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .faces.paste import face_mask
+from .faces.align import face_mask
 from .landmarks import (
     INNER_LIPS,
     LANDMARK_GROUPS,

@@ -11,7 +11,6 @@ Shapes use R for the crop side and C_i for the width of level i (level i is at R
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 
 from .configuration import AIPGANConfig
 from .encoders import EncoderOutput, ExpressionEncoder, IdentityEncoder, warp_features
-from .faces.paste import face_mask
+from .faces.align import face_mask
 from .fusion import CrossEncoderBilinearPooling
 from .landmarks import MOUTH, heatmaps_to_landmarks
 from .layers import ConvNormAct, ResidualBlock, UpBlock, same_memory_format
@@ -34,7 +33,7 @@ _DEFAULTS = AIPGANConfig()
 
 @dataclass
 class GeneratorOutput(BaseOutput):
-    """What the generator returns.
+    """What the generator returns (the pipeline's mouth fill and paste-back are :mod:`aipgan_hf.compositing`'s).
 
     Attributes:
         image: (B, 3, R, R) in [-1, 1]: the target with the driving expression.
@@ -46,10 +45,6 @@ class GeneratorOutput(BaseOutput):
         landmark_heatmaps: (B, 68, R/4, R/4) logits of the target's landmarks, or None (when not asked for).
         colour: (B, 3, R, R) in [-1, 1]: what the decoder paints before the mask blends it in (trained directly
             where the warp cannot help, see losses.painted_region_loss).
-        driving_landmarks, flow: (B, 68, 2) and (B, R, R, 2), filled in by the pipeline (None from the generator).
-        mouth_fill: where the pipeline took the opened mouth's inside from (``motion.mouth.MouthFill``; None from
-            the generator, whose ``image`` is then the decoder's alone).
-        painted: (B, 3, R, R), the decoder's image before the pipeline's mouth fill (None from the generator).
     """
 
     image: torch.Tensor
@@ -60,10 +55,6 @@ class GeneratorOutput(BaseOutput):
     identity_attention: torch.Tensor
     landmark_heatmaps: torch.Tensor | None = None
     colour: torch.Tensor | None = None
-    driving_landmarks: torch.Tensor | None = None
-    flow: torch.Tensor | None = None
-    mouth_fill: Any = None
-    painted: torch.Tensor | None = None
 
 
 class Decoder(nn.Module):

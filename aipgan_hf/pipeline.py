@@ -1,13 +1,15 @@
 """AIPGANPipeline: photos in, photos out.
 
-One pipeline, one ``__call__``: load both photos, detect and align the faces, run the generator,
-paste the new face back into the target photo. A saved pipeline is a folder (local or on the Hub):
+One pipeline, one ``__call__``: faces in (decode, detect, align), motion (driving landmarks and their flow),
+the networks, compositing (the mouth's inside, paste-back into the photo), one typed :class:`TransferResult` out.
+Many frames of one target: :meth:`AIPGANPipeline.prepare` once, then :meth:`AIPGANPipeline.render` per frame or
+batch. A saved pipeline is a folder (local or on the Hub):
 
     generator/config.json
     generator/diffusion_pytorch_model.safetensors        (and/or .fp16.safetensors)
     processor_config.json                                 face-processing settings
     shape_model.safetensors                               the 68-point expression model (presets and sliders too)
-    mouth_exemplar.safetensors                            optional: the open mouth presets borrow (motion.mouth)
+    mouth_exemplar.safetensors                            optional: the open mouth presets borrow (compositing.mouth)
     README.md                                             model card
 """
 
@@ -15,17 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from huggingface_hub import HfApi
 from safetensors.torch import save_file
 
 from .checkpoint import (
@@ -37,79 +38,37 @@ from .checkpoint import (
     resolve_folder,
     weights_filename,
 )
+from .compositing import (
+    DEFAULT_MOUTH,
+    LENDING,
+    MOUTH_EXEMPLAR_NAME,
+    DrivingFaces,
+    MouthExemplar,
+    PhotoWarper,
+    TransferResult,
+    check_mouth,
+    transfer_result,
+)
+from .deprecated import DeprecatedPipelineMethods
+from .driving import PreparedTarget, check_range, drive_crops, landmark_tensor
 from .errors import AIPGANError, ConfigError
-from .encoders import EncoderOutput
-from .faces.geometry import IDENTITY, compose_affine
+from .faces import AlignedFace, FaceProcessor, Photo, image_to_tensor
+from .faces.geometry import IDENTITY
 from .files import atomic_directory
-from .landmarks import mouth_interior
-from .modeling import AIPGANGenerator, GeneratorOutput
-from .motion import SHAPE_MODEL_NAME, ShapeModel, landmark_flow, warp
-from .motion.mouth import MOUTH_EXEMPLAR_NAME, DrivingFaces, MouthExemplar, check_mouth, plan_mouth
-from .motion.photo import PhotoReader, PhotoWarper
-from .processing import AlignedFace, FaceProcessor, Photo, face_mask, image_to_tensor, tensor_to_image, to_grey
-from .provenance import mark_edited
+from .modeling import AIPGANGenerator
+from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ShapeModel
+from .video import AnimationResult, animate
 
 logger = logging.getLogger(__name__)
 
-MAX_EXPRESSION_STRENGTH = 1.5
 SOURCE_ROLE = "the expression source photo"
 TARGET_ROLE = "the identity target photo"
 REFERENCE_ROLE = "the source person's neutral photo"
+MouthPixels = tuple[np.ndarray, np.ndarray] | None
+"""Pixels an opened mouth's inside is read from at paste-back and their (2, 3) map to that face's crop."""
 
 
-@dataclass
-class TransferResult:
-    """Result of one transfer.
-
-    Attributes:
-        image: the whole target photo with the new expression (``paste_back=True``), else the aligned crop.
-        face: the aligned output crop (R x R).
-        intrinsic: the target's intrinsic (expression-free) face as the identity encoder sees it; None unless
-            asked for (``return_intrinsic=True``: it costs about a tenth of the network's time).
-        source_landmarks, target_landmarks: (68, 2) float32 landmarks in photo coordinates.
-        driving_landmarks: (68, 2) float32 where the target's landmarks were sent, in crop pixels.
-        expression_attention: (R/4, R/4) float32 in [0, 1], the expression encoder's attention.
-        source_face, target_face: the aligned input crops.
-        mask: (R, R) float32 in [0, 1], where the decoder repainted the warped target.
-        mouth: where the opened mouth's inside mostly comes from: "own", "source", "network" or "closed"
-            (``motion.mouth.MouthFill.origin``).
-    """
-
-    image: Image.Image
-    face: Image.Image
-    intrinsic: Image.Image | None
-    source_landmarks: np.ndarray
-    target_landmarks: np.ndarray
-    expression_attention: np.ndarray
-    source_face: Image.Image
-    target_face: Image.Image
-    mask: np.ndarray = field(repr=False, default=None)
-    driving_landmarks: np.ndarray = field(repr=False, default=None)
-    mouth: str = "closed"
-
-
-@dataclass
-class PreparedTarget:
-    """A target photo decoded, aligned and encoded once (for driving it frame after frame).
-
-    Attributes:
-        photo: the decoded photo (its full resolution is decoded once, at the first paste-back).
-        face: its alignment. tensor: (1, 3, R, R) in [-1, 1].
-        landmarks: (68, 2) float64 crop pixels. identity: the identity encoder's output for it.
-        photo_texture: paste-back keeps the photo's fine texture under the repainted face (about 6 ms more per
-            frame of a 1-MP photo; video driving turns it off unless asked).
-    """
-
-    photo: Photo
-    face: AlignedFace
-    tensor: torch.Tensor
-    landmarks: np.ndarray
-    identity: Any
-    warper: PhotoWarper | None = field(default=None, repr=False)  # made at the first paste-back, then reused
-    photo_texture: bool = True
-
-
-def _naming(role: str, step: Any, *args: Any, **kwargs: Any) -> Any:
+def _naming(role: str, step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``step(*args, **kwargs)``; a project error keeps its type and gets the photo's role in front of its message."""
     try:
         return step(*args, **kwargs)
@@ -117,36 +76,19 @@ def _naming(role: str, step: Any, *args: Any, **kwargs: Any) -> Any:
         raise type(error)(f"{role}: {error}") from None
 
 
-def _as_photo(photo: Photo) -> Any:
-    """A picture as the photo is: grey for a grey photo (the network paints in colour), else unchanged."""
-    return to_grey if photo.grey else (lambda picture: picture)
-
-
-def _check_range(name: str, value: float, low: float, high: float) -> float:
-    value = float(value)
-    if not low <= value <= high or np.isnan(value):
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _landmark_tensor(landmarks: Any, batch: int) -> torch.Tensor:
-    values = torch.as_tensor(np.asarray(landmarks, dtype=np.float32))
-    if values.shape != (batch, 68, 2):
-        raise ConfigError(f"landmarks must be ({batch}, 68, 2) crop pixels, got {tuple(values.shape)}")
-    return values
-
-
-class AIPGANPipeline:
+class AIPGANPipeline(DeprecatedPipelineMethods):
     """Expression transfer on photos.
 
     Example:
         >>> pipe = AIPGANPipeline.from_pretrained()          # bundled checkpoint
-        >>> result = pipe(source="smiling.jpg", target="me.jpg")
-        >>> result.image.save("me_smiling.png")
+        >>> pipe("me.jpg", source="smiling.jpg").image.save("me_smiling.png")
+        >>> pipe("me.jpg", expression="happiness", expression_offsets={"mouth_open": 0.5})
+        >>> prepared = pipe.prepare("me.jpg")                 # many frames of one target
+        >>> frames = pipe.render(prepared, driving_landmarks)  # (68, 2) -> one result, (N, 68, 2) -> N
     """
 
-    def __init__(self, generator: AIPGANGenerator, processor: FaceProcessor | None = None, shape_model: ShapeModel | None = None,
-                 mouth_exemplar: MouthExemplar | None = None):
+    def __init__(self, generator: AIPGANGenerator, processor: FaceProcessor | None = None,
+                 shape_model: ShapeModel | None = None, mouth_exemplar: MouthExemplar | None = None):
         """``mouth_exemplar``: the face whose open mouth lends presets and sliders its inside (``from_pretrained``
         reads the folder's); None gives them none. On a CPU the generator's weights are put in channels-last
         memory order (oneDNN's faster convolutions: about 12 % less network time, outputs within 1e-6)."""
@@ -155,10 +97,12 @@ class AIPGANPipeline:
             self.generator.to(memory_format=torch.channels_last)
         self.processor = processor or FaceProcessor(resolution=generator.config.resolution)
         if self.processor.resolution != generator.config.resolution:
-            raise ConfigError(f"processor resolution {self.processor.resolution} != generator resolution {generator.config.resolution}")
+            raise ConfigError(f"processor resolution {self.processor.resolution} != generator resolution "
+                              f"{generator.config.resolution}")
         self.shape_model = shape_model or ShapeModel.load(BUNDLED_CHECKPOINT / SHAPE_MODEL_NAME)
         if mouth_exemplar is not None and len(mouth_exemplar.crop) != self.resolution:
-            raise ConfigError(f"the mouth exemplar is a {len(mouth_exemplar.crop)}-px crop, the generator works on {self.resolution} px")
+            raise ConfigError(f"the mouth exemplar is a {len(mouth_exemplar.crop)}-px crop, the generator works on "
+                              f"{self.resolution} px")
         self.mouth_exemplar = mouth_exemplar
 
     @property
@@ -175,7 +119,7 @@ class AIPGANPipeline:
 
     @property
     def expressions(self) -> list[str]:
-        """Names of the preset expressions this checkpoint carries (for :meth:`synthesize`)."""
+        """Names of the preset expressions this checkpoint carries (``pipe(target, expression=...)``)."""
         return sorted(self.shape_model.presets)
 
     @property
@@ -203,7 +147,8 @@ class AIPGANPipeline:
         mouth_exemplar = MouthExemplar.load(exemplar, generator.config.resolution) if exemplar.is_file() else None
         return cls(generator, FaceProcessor(**settings), shape_model=shape_model, mouth_exemplar=mouth_exemplar)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, variant: str | None = None, model_card: str | None = None) -> Path:
+    def save_pretrained(self, save_directory: str | os.PathLike, variant: str | None = None,
+                        model_card: str | None = None) -> Path:
         """Write the pipeline folder atomically (a temp folder renamed into place).
 
         Args:
@@ -231,76 +176,20 @@ class AIPGANPipeline:
         return {"resolution": processor.resolution, "min_face_size": processor.min_face_size,
                 "max_pixels": processor.max_pixels, "detection_size": processor.detection_size}
 
-    def push_to_hub(self, repo_id: str, variant: str | None = "fp16", private: bool = False, token: str | None = None, model_card: str | None = None) -> str:
+    def push_to_hub(self, repo_id: str, variant: str | None = "fp16", private: bool = False, token: str | None = None,
+                    model_card: str | None = None) -> str:
         """Save to a temporary folder and upload it as a Hub model repo; returns the commit URL."""
-        from huggingface_hub import HfApi
-
         api = HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             folder = self.save_pretrained(Path(tmp) / "pipeline", variant=variant, model_card=model_card)
             return str(api.upload_folder(repo_id=repo_id, folder_path=str(folder)))
 
-    # ----------------------------------------------------------------- inference on aligned crops
-    @torch.inference_mode()
-    def decode_driven(self, target: torch.Tensor, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor,
-                      source: torch.Tensor | None = None, identity_mix: float = 0.0, identity: Any = None,
-                      return_intrinsic: bool = True, mouth: str = "own", source_landmarks: torch.Tensor | None = None,
-                      source_found: torch.Tensor | None = None) -> GeneratorOutput:
-        """Run the generator on aligned targets (B, 3, R, R) driven to (B, 68, 2) landmarks; computes the flow.
-        ``identity``: a cached ``generator.encode_identity(target)`` output (video driving). ``mouth`` (one of
-        ``motion.mouth.MOUTH_SOURCES``): where an opened mouth's inside comes from; ``"source"`` reads ``source``
-        at ``source_landmarks`` (B, 68, 2) (``source_found`` (B,) bool: which sources show a face)."""
-        target = target.to(self.device, self.dtype)
-        target_landmarks, driving_landmarks = target_landmarks.to(self.device), driving_landmarks.to(self.device)
-        flow = landmark_flow(target_landmarks, driving_landmarks, self.resolution)
-        generator = self.generator
-        if identity is None or identity_mix != 0.0:
-            output = generator(target, target_landmarks, driving_landmarks, flow, source=None if source is None else source.to(self.device, self.dtype),
-                               identity_mix=identity_mix, return_intrinsic=return_intrinsic)
-        else:
-            output = generator.decode(identity, generator.encode_expression(driving_landmarks, target_landmarks, flow), target, flow)
-        output.driving_landmarks = driving_landmarks
-        output.flow = flow
-        source = None if source is None else source.to(self.device, self.dtype)
-        output.mouth_fill = plan_mouth(target_landmarks, driving_landmarks, self.resolution, mouth=mouth, target=target, source=source,
-                                       source_landmarks=None if source is None else source_landmarks, source_found=source_found)
-        output.painted = output.image
-        output.image = output.mouth_fill.apply(output.image, output.warped_target, source)
-        return output
-
-    def transfer_aligned(
-        self, source: torch.Tensor, target: torch.Tensor, source_landmarks: Any, target_landmarks: Any,
-        expression_strength: float = 1.0, identity_mix: float = 0.0, driving_landmarks: Any = None,
-        expression_offsets: dict[str, float] | None = None, replace_target_expression: bool = False,
-        return_intrinsic: bool = True, reference_landmarks: Any = None, mouth: str = "source",
-    ) -> GeneratorOutput:
-        """Transfer between aligned crops (B, 3, R, R) in [-1, 1] with their (B, 68, 2) crop-pixel landmarks; no
-        detection. ``driving_landmarks`` (B, 68, 2) overrides the shape model's retargeting;
-        ``reference_landmarks`` (B, 68, 2): the source person's neutral face, for relative motion; ``mouth``: as
-        in :meth:`__call__`."""
-        expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
-        identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
-        batch = target.shape[0]
-        mouth = check_mouth(mouth)
-        target_landmarks = _landmark_tensor(target_landmarks, batch)
-        source_landmarks = None if source_landmarks is None else _landmark_tensor(source_landmarks, batch)
-        if driving_landmarks is None and source_landmarks is None:
-            raise ConfigError("give the source's landmarks (or the driving landmarks) to transfer between crops")
-        if driving_landmarks is None:
-            driving_landmarks = self.shape_model.drive(
-                target_landmarks.numpy(), source_landmarks.numpy(), strength=expression_strength,
-                offset=self.expression_offset(expression_offsets), replace_target_expression=replace_target_expression,
-                reference_landmarks=None if reference_landmarks is None else _landmark_tensor(reference_landmarks, batch).numpy())
-        return self.decode_driven(target, target_landmarks, _landmark_tensor(driving_landmarks, batch), source=source,
-                                  identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth,
-                                  source_landmarks=source_landmarks)
-
     def expression_offset(self, sliders: dict[str, float] | None) -> np.ndarray | None:
         """Slider values ``{"mouth_open": 0.5, ...}`` (each within +-1.5) as one coefficient change of the shape
         model; None when no slider is set. Raises ConfigError for an unknown slider or a value out of range."""
         for name, value in (sliders or {}).items():
-            _check_range(f"expression_offsets[{name!r}]", value, -MAX_EXPRESSION_STRENGTH, MAX_EXPRESSION_STRENGTH)
+            check_range(f"expression_offsets[{name!r}]", value, -MAX_EXPRESSION_STRENGTH, MAX_EXPRESSION_STRENGTH)
         try:
             return self.shape_model.offset(sliders)
         except ValueError as error:
@@ -308,146 +197,169 @@ class AIPGANPipeline:
 
     # ----------------------------------------------------------------- photos in, photos out
     def __call__(
-        self,
-        source: Any,
-        target: Any,
-        expression_strength: float = 1.0,
-        identity_mix: float = 0.0,
-        paste_back: bool = True,
-        source_face_index: int | None = None,
-        target_face_index: int | None = None,
-        expression_offsets: dict[str, float] | None = None,
-        replace_target_expression: bool = False,
-        return_intrinsic: bool = False,
-        source_reference: Any = None,
-        mouth: str = "source",
+        self, target: Any, *, source: Any = None, expression: str | None = None,
+        driving_landmarks: np.ndarray | None = None, expression_strength: float = 1.0,
+        expression_offsets: dict[str, float] | None = None, identity_mix: float = 0.0,
+        replace_target_expression: bool = False, source_reference: Any = None, paste_back: bool = True,
+        source_face_index: int | None = None, target_face_index: int | None = None, return_intrinsic: bool = False,
+        mouth: str = DEFAULT_MOUTH,
     ) -> TransferResult:
-        """Give the target photo's face the source photo's expression.
+        """Give the target photo's face a new expression: a source photo's, a preset's, or given landmarks'.
 
         Args:
-            source: expression source: path, bytes, PIL image or (H, W, C) array.
-            target: identity target, same kinds.
-            expression_strength: 0 (target's own expression, exactly) to 1.5 (source's, exaggerated).
-            identity_mix: 0 (target's identity) to 1 (source's identity).
-            paste_back: return the whole target photo (True) or only the aligned face (False).
-            source_face_index, target_face_index: which face when a photo has several (largest first); default the largest.
-            expression_offsets: slider values (-1.5 .. 1.5) along :attr:`sliders`, added to the expression.
+            target: identity target: path, bytes, PIL image or (H, W, C) array.
+            source: expression source photo, same kinds; the target gets its expression.
+            expression: a preset's name (:attr:`expressions`) instead of a source photo.
+            driving_landmarks: (68, 2) crop pixels to send the target's landmarks to, instead of retargeting (a
+                source photo, if also given, still lends its identity to ``identity_mix`` and, with
+                ``mouth="source"``, its mouth's inside). Without any of the three, ``expression_offsets`` alone
+                move the target's face.
+            expression_strength: 0 (target's own expression, exactly) to 1.5 (exaggerated); expression_offsets:
+                slider values (-1.5 .. 1.5) along :attr:`sliders`, added to the expression.
+            identity_mix: 0 (target's identity) to 1 (source's identity); needs ``source``.
             replace_target_expression: remove the target's own expression first (a smiling target, a neutral
                 source); by default the source's change from its neutral is added to the target's face.
+            source_reference: a neutral photo of the source person: the target gets the source's own change from
+                it (relative motion, as video driving does) instead of the change estimated from the source alone.
+            paste_back: return the whole target photo (True) or only the aligned face (False).
+            source_face_index, target_face_index: which face when a photo has several (largest first).
             return_intrinsic: also render the target's intrinsic face (``result.intrinsic``).
-            source_reference: a neutral photo of the source person (same kinds as ``source``). The target then
-                gets the source's own change from it (relative motion, as video driving does) instead of the
-                change estimated from the source photo alone, which cannot tell a person's resting face from an
-                expression (high brows, a wide mouth). Its largest face is used.
-            mouth: where an opened mouth's inside (teeth, tongue) comes from: ``"source"`` (default) the target's
-                own photo when its mouth is open about as wide, else the source photo's, at the source photo's
-                resolution, else the network's paint; ``"own"`` never the source's (with ``identity_mix=0`` no
-                pixel of the source reaches the output); ``"network"`` the network's paint only.
+            mouth: where an opened mouth's inside (teeth, tongue) comes from, one of
+                :data:`~aipgan_hf.compositing.MOUTH_SOURCES`: ``"exemplar"`` (default) the target's own photo when
+                its mouth is open about as wide, else the checkpoint's public-domain exemplar face's, else the
+                network's paint: with ``identity_mix=0`` no pixel of the source person reaches the output;
+                ``"source"`` the source photo's instead of the exemplar's (the exemplar's without one); ``"own"``
+                never another face's; ``"network"`` the network's paint only.
         """
-        expression_strength = _check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
-        identity_mix = _check_range("identity_mix", identity_mix, 0.0, 1.0)
+        expression_strength = check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
+        identity_mix = check_range("identity_mix", identity_mix, 0.0, 1.0)
         offset = self.expression_offset(expression_offsets)
         mouth = check_mouth(mouth)
-        # Decoded here (PIL's lazy loading is not thread-safe: the same image object may be given twice), then
-        # searched for faces at once: dlib releases the GIL.
+        if expression is not None and (source is not None or driving_landmarks is not None):
+            raise ConfigError("give the expression one way: source=, expression= or driving_landmarks=")
+        if source is not None:
+            return self._transfer(target, source, driving_landmarks, expression_strength, offset, identity_mix,
+                                  replace_target_expression, source_reference, paste_back, source_face_index,
+                                  target_face_index, return_intrinsic, mouth)
+        if identity_mix or replace_target_expression or source_reference is not None:
+            raise ConfigError("identity_mix, replace_target_expression and source_reference need a source photo")
+        prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)
+        if driving_landmarks is None:
+            change = self._expression_change(expression, expression_strength, offset)
+            driving_landmarks = self.shape_model.apply(prepared.landmarks, change)
+        return self.render(prepared, driving_landmarks, paste_back=paste_back, mouth=mouth)
+
+    def prepare(self, target: Any, face_index: int | None = None, return_intrinsic: bool = False,
+                photo_texture: bool = True) -> PreparedTarget:
+        """Decode, align and encode a target once; :meth:`render` then drives it to any landmarks (and gives its
+        intrinsic face when ``return_intrinsic``; ``photo_texture``: see :class:`PreparedTarget`)."""
+        photo, face = self._photo_and_face(target, TARGET_ROLE, face_index)
+        tensor = image_to_tensor(face.crop)[None].to(self.device, self.dtype)  # (1, 3, R, R)
+        with torch.inference_mode():
+            identity = self.generator.encode_identity(tensor, return_intrinsic=return_intrinsic)
+        return PreparedTarget(photo=photo, face=face, tensor=tensor, landmarks=face.crop_landmarks.astype(np.float64),
+                              identity=identity, photo_texture=photo_texture)
+
+    def render(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True,
+               mouth: str = DEFAULT_MOUTH,
+               sources: DrivingFaces | None = None) -> TransferResult | list[TransferResult]:
+        """Draw the prepared target driven to (68, 2) crop-pixel landmarks: one result; or to (N, 68, 2): a list
+        of N, from one network call (a video's batch).
+
+        Args:
+            mouth: as in :meth:`__call__`; with "source", the source is ``sources`` (the driving frames' faces,
+                one per row), else the checkpoint's exemplar face.
+        """
+        driving = np.asarray(driving_landmarks, dtype=np.float32)
+        rows = driving[None] if driving.ndim == 2 else driving  # (N, 68, 2)
+        count = len(rows)
+        source, source_landmarks, source_found, pixels = self._mouth_sources(check_mouth(mouth), sources, count)
+        target_landmarks = torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None].expand(count, -1, -1)
+        output = drive_crops(self.generator, prepared.tensor.expand(count, -1, -1, -1), target_landmarks,
+                             landmark_tensor(rows, count), source=source, source_landmarks=source_landmarks,
+                             source_found=source_found, identity=prepared.identity_for(count), mouth=mouth)
+        warper = self._warper(prepared, paste_back)
+        results = [transfer_result(output, index, prepared.face, prepared.face, prepared.photo, paste_back, warper,
+                                   prepared.photo_texture, source_pixels=pixels[index]) for index in range(count)]
+        return results[0] if driving.ndim == 2 else results
+
+    def animate(self, driving: str | os.PathLike, target: Any, output: str | os.PathLike | None = None,
+                relative: bool = True, **options: Any) -> AnimationResult:
+        """Drive the target photo with a video clip (:func:`aipgan_hf.video.animate`, same arguments): the target
+        is prepared once, each frame pays for its landmarks, the decode and the paste-back."""
+        return animate(self, driving, target, output=output, relative=relative, **options)
+
+    # ----------------------------------------------------------------- steps
+    def _transfer(self, target: Any, source: Any, driving_landmarks: np.ndarray | None, strength: float,
+                  offset: np.ndarray | None, identity_mix: float, replace_target_expression: bool,
+                  source_reference: Any, paste_back: bool, source_face_index: int | None,
+                  target_face_index: int | None, return_intrinsic: bool, mouth: str) -> TransferResult:
+        """:meth:`__call__` with a source photo (its controls checked)."""
+        # 1. faces in. Decoded here (PIL's lazy loading is not thread-safe: the same image object may be given
+        # twice), then searched for faces at once: dlib releases the GIL.
         target_photo, source_photo = self._photo(target, TARGET_ROLE), self._photo(source, SOURCE_ROLE)
         reference_photo = None if source_reference is None else self._photo(source_reference, REFERENCE_ROLE)
         with ThreadPoolExecutor(max_workers=2) as helper:
             source_search = helper.submit(self._face, source_photo, SOURCE_ROLE, source_face_index)
-            reference_search = None if reference_photo is None else helper.submit(self._face, reference_photo, REFERENCE_ROLE, None)
-            target_face = self._face(target_photo, TARGET_ROLE, target_face_index)  # its error comes first, as before
+            reference_search = None
+            if reference_photo is not None:
+                reference_search = helper.submit(self._face, reference_photo, REFERENCE_ROLE, None)
+            target_face = self._face(target_photo, TARGET_ROLE, target_face_index)  # its error comes first
             source_face = source_search.result()
             reference = None if reference_search is None else reference_search.result().crop_landmarks
-        driving = self.shape_model.drive(target_face.crop_landmarks, source_face.crop_landmarks, reference_landmarks=reference,
-                                         strength=expression_strength, offset=offset, replace_target_expression=replace_target_expression)
-        output = self.decode_driven(
-            image_to_tensor(target_face.crop)[None], torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None],
-            torch.as_tensor(driving, dtype=torch.float32)[None], source=image_to_tensor(source_face.crop)[None], identity_mix=identity_mix,
-            return_intrinsic=return_intrinsic, mouth=mouth, source_landmarks=torch.as_tensor(source_face.crop_landmarks, dtype=torch.float32)[None],
-        )
-        return self._result(output, source_face, target_face, target_photo, paste_back, source_photo=source_photo)
+        # 2. motion: where the target's landmarks go
+        if driving_landmarks is None:
+            driving_landmarks = self.shape_model.drive(
+                target_face.crop_landmarks, source_face.crop_landmarks, reference_landmarks=reference,
+                strength=strength, offset=offset, replace_target_expression=replace_target_expression)
+        # 3. the networks and the mouth's inside, 4. paste-back
+        source_crop = image_to_tensor(source_face.crop)[None]  # (1, 3, R, R)
+        source_landmarks = torch.as_tensor(source_face.crop_landmarks, dtype=torch.float32)[None]  # (1, 68, 2)
+        if mouth == "source":  # the source photo's own mouth, read at its resolution at paste-back
+            lender, lender_landmarks, pixels = source_crop, source_landmarks, [None]
+        else:
+            lender, lender_landmarks, _, pixels = self._mouth_sources(mouth, None, 1)
+        target_landmarks = torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None]  # (1, 68, 2)
+        output = drive_crops(
+            self.generator, image_to_tensor(target_face.crop)[None], target_landmarks,
+            landmark_tensor(np.asarray(driving_landmarks)[None], 1), source=lender, source_landmarks=lender_landmarks,
+            identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth, identity_source=source_crop)
+        return transfer_result(output, 0, source_face, target_face, target_photo, paste_back, source_pixels=pixels[0],
+                               source_photo=source_photo if mouth == "source" else None)
 
-    def synthesize(self, target: Any, expression: str, strength: float = 1.0, paste_back: bool = True,
-                   target_face_index: int | None = None, expression_offsets: dict[str, float] | None = None,
-                   return_intrinsic: bool = False, mouth: str = "source") -> TransferResult:
-        """Give the target a preset expression (no second photo): its landmarks move by the preset's mean
-        expression-coefficient change (that label minus neutral, measured on the training split), times ``strength``.
-        ``mouth``: as in :meth:`__call__`, the "source" being :attr:`mouth_exemplar` (a public-domain face)."""
+    def _expression_change(self, expression: str | None, strength: float, offset: np.ndarray | None) -> np.ndarray:
+        """The shape model's coefficient change for a preset (times ``strength``) plus the sliders' ``offset``."""
+        if expression is None:
+            if offset is None:
+                raise ConfigError("give source=, expression=, driving_landmarks= or expression_offsets=")
+            return offset
         if expression not in self.expressions:
-            raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {', '.join(self.expressions) or 'none'}")
-        strength = _check_range("strength", strength, 0.0, MAX_EXPRESSION_STRENGTH)
-        offset = self.expression_offset(expression_offsets)
-        prepared = self.prepare_target(target, target_face_index, return_intrinsic=return_intrinsic)
-        change = strength * self.shape_model.presets[expression] + (0.0 if offset is None else offset)
-        return self.render(prepared, self.shape_model.apply(prepared.landmarks, change), paste_back=paste_back, mouth=mouth)
+            known = ", ".join(self.expressions) or "none"
+            raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {known}")
+        return strength * self.shape_model.presets[expression] + (0.0 if offset is None else offset)
 
-    def prepare_target(self, target: Any, face_index: int | None = None, return_intrinsic: bool = False,
-                       photo_texture: bool = True) -> PreparedTarget:
-        """Decode, align and encode a target once; :meth:`render` then drives it to any landmarks (and gives its
-        intrinsic face when ``return_intrinsic``; ``photo_texture``: see :class:`PreparedTarget`)."""
-        photo, face = self._photo_and_face(target, TARGET_ROLE, face_index)
-        tensor = image_to_tensor(face.crop)[None].to(self.device, self.dtype)
-        with torch.inference_mode():
-            identity = self.generator.encode_identity(tensor, return_intrinsic=return_intrinsic)
-        return PreparedTarget(photo=photo, face=face, tensor=tensor, landmarks=face.crop_landmarks.astype(np.float64), identity=identity,
-                              photo_texture=photo_texture)
-
-    def render(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True, mouth: str = "own") -> TransferResult:
-        """One frame: the prepared target driven to (68, 2) crop-pixel landmarks (decode and paste-back only).
-        ``mouth``: as in :meth:`__call__`, the "source" being :attr:`mouth_exemplar` (none: as "own")."""
-        lend = check_mouth(mouth) == "source" and self.mouth_exemplar is not None
-        exemplar = self.mouth_exemplar.tensors() if lend else (None, None)
-        output = self.decode_driven(prepared.tensor, torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None],
-                                    _landmark_tensor(np.asarray(driving_landmarks)[None], 1), identity=prepared.identity, mouth=mouth,
-                                    source=exemplar[0], source_landmarks=exemplar[1])
+    def _mouth_sources(self, mouth: str, sources: DrivingFaces | None, count: int) -> tuple[
+            torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, list[MouthPixels]]:
+        """For :meth:`render`: the crops (N, 3, R, R), landmarks (N, 68, 2) and found flags (N,) whose mouths may
+        lend their inside, and per frame the pixels paste-back reads it from (None: none). "source": ``sources``,
+        else the exemplar; "exemplar": the exemplar."""
+        if mouth not in LENDING:
+            return None, None, None, [None] * count
+        if sources is not None and mouth == "source":
+            pixels = [(frame, matrix) if found else None
+                      for frame, matrix, found in zip(sources.frames, sources.matrices, sources.found)]
+            return sources.crops, landmark_tensor(sources.landmarks, count), torch.as_tensor(sources.found), pixels
+        if self.mouth_exemplar is None:
+            return None, None, None, [None] * count
+        crop, landmarks = self.mouth_exemplar.tensors()
         # the exemplar is a crop: its pixels are crop pixels
-        return self._result(output, prepared.face, prepared.face, prepared.photo, paste_back, self._warper(prepared, paste_back),
-                            prepared.photo_texture, source_pixels=(self.mouth_exemplar.crop, IDENTITY) if lend else None)
-
-    def render_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True) -> list[np.ndarray]:
-        """Frames for (N, 68, 2) driving landmarks, with one network call for all N: (H, W, 3) uint8 each (the
-        photo, or the aligned face without paste-back). On a CPU a batch of 8 costs about half as much per frame
-        as 8 calls of :meth:`render`. :meth:`drive_batch` and :meth:`compose_frame` are its two halves."""
-        output = self.drive_batch(prepared, driving_landmarks)
-        return [self.compose_frame(prepared, output, index, paste_back) for index in range(len(driving_landmarks))]
-
-    def drive_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, sources: DrivingFaces | None = None,
-                    mouth: str = "source") -> GeneratorOutput:
-        """The network half of :meth:`render_batch`: the prepared target driven to (N, 68, 2) landmarks at once.
-        ``mouth`` as in :meth:`__call__`, the sources being ``sources`` (the driving frames' faces); without them
-        "source" is "own"."""
-        mouth = check_mouth(mouth)
-        count = len(driving_landmarks)
-        identity = EncoderOutput(features=[f.expand(count, *f.shape[1:]) for f in prepared.identity.features],
-                                 attention=prepared.identity.attention)
-        target_landmarks = torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None].expand(count, -1, -1)
-        driving = _landmark_tensor(np.asarray(driving_landmarks), count)
-        if sources is None:
-            return self.decode_driven(prepared.tensor.expand(count, -1, -1, -1), target_landmarks, driving, identity=identity, mouth=mouth)
-        return self.decode_driven(prepared.tensor.expand(count, -1, -1, -1), target_landmarks, driving, identity=identity, mouth=mouth,
-                                  source=sources.crops, source_landmarks=_landmark_tensor(sources.landmarks, count),
-                                  source_found=torch.as_tensor(sources.found))
-
-    def compose_frame(self, prepared: PreparedTarget, output: GeneratorOutput, index: int, paste_back: bool = True,
-                      sources: DrivingFaces | None = None) -> np.ndarray:
-        """The picture half of :meth:`render_batch`: frame ``index`` of a :meth:`drive_batch` output, (H, W, 3) uint8
-        (``sources``: the same as given to :meth:`drive_batch`, for the mouth's inside at the frames' resolution)."""
-        reader = None
-        if paste_back and sources is not None and sources.found[index]:
-            reader = self._source_reader(output, index, sources.frames[index], sources.matrices[index], prepared.photo, prepared.face)
-        return self._compose(output, index, prepared.face, prepared.photo, self._warper(prepared, paste_back), prepared.photo_texture, reader)[0]
+        pixels = [(self.mouth_exemplar.crop, IDENTITY)] * count
+        return crop.expand(count, -1, -1, -1), landmarks.expand(count, -1, -1), None, pixels
 
     def _warper(self, prepared: PreparedTarget, paste_back: bool) -> PhotoWarper | None:
         if paste_back and prepared.warper is None:
             prepared.warper = PhotoWarper(prepared.photo.full_resolution(), prepared.face.matrix, self.resolution)
         return prepared.warper if paste_back else None
-
-    def animate(self, driving: Any, target: Any, output: Any = None, relative: bool = True, **options: Any):
-        """Drive the target photo with a video clip (``aipgan_hf.video.animate``; same arguments): the target is
-        prepared once, each frame pays for its landmarks, the decode and the paste-back. Returns an AnimationResult."""
-        from .video import animate
-
-        return animate(self, driving, target, output=output, relative=relative, **options)
 
     def _photo_and_face(self, image: Any, role: str, face_index: int | None) -> tuple[Photo, AlignedFace]:
         """Decode (a large JPEG at reduced scale) and align one input; a failure keeps its error type and names
@@ -460,74 +372,6 @@ class AIPGANPipeline:
 
     def _face(self, photo: Photo, role: str, face_index: int | None) -> AlignedFace:
         return _naming(role, self.processor.align, photo, face_index=face_index)
-
-    def _result(self, output: GeneratorOutput, source_face: AlignedFace, target_face: AlignedFace, target_photo: Photo,
-                paste_back: bool, warper: PhotoWarper | None = None, photo_texture: bool = True,
-                source_photo: Photo | None = None, source_pixels: tuple[np.ndarray, np.ndarray] | None = None) -> TransferResult:
-        """``source_photo`` (with ``source_face``) or ``source_pixels`` (pixels, their (2, 3) map to the source
-        crop): where paste-back reads the source's mouth inside."""
-        if paste_back and warper is None:
-            warper = PhotoWarper(target_photo.full_resolution(), target_face.matrix, self.resolution)
-        reader = None
-        if paste_back and source_photo is not None:  # its decode, maybe reduced, is fine enough for a mouth
-            source_pixels = source_photo.pixels, compose_affine(source_face.matrix, source_photo.pixels_to_photo)
-        if paste_back and source_pixels is not None:
-            reader = self._source_reader(output, 0, *source_pixels, target_photo, target_face)
-        image, face, mask = self._compose(output, 0, target_face, target_photo, warper if paste_back else None, photo_texture, reader)
-        as_output = _as_photo(target_photo)
-        return TransferResult(
-            image=mark_edited(Image.fromarray(image)), face=mark_edited(Image.fromarray(face)),  # labelled as edited
-            intrinsic=None if output.intrinsic_image is None else Image.fromarray(as_output(tensor_to_image(output.intrinsic_image[0].float().cpu()))),
-            source_landmarks=source_face.landmarks.astype(np.float32),
-            target_landmarks=target_face.landmarks.astype(np.float32),
-            expression_attention=output.expression_attention[0, 0].float().cpu().numpy(),
-            source_face=Image.fromarray(source_face.crop),
-            target_face=Image.fromarray(target_face.crop),
-            mask=mask,
-            driving_landmarks=output.driving_landmarks[0].float().cpu().numpy(),
-            mouth=output.mouth_fill.origin(0),
-        )
-
-    def _source_reader(self, output: GeneratorOutput, index: int, pixels: np.ndarray, pixels_to_crop: np.ndarray,
-                       target_photo: Photo, target_face: AlignedFace) -> PhotoReader | None:
-        """The source photo's mouth inside at its own resolution, for output ``index``; None where none is used."""
-        fill = output.mouth_fill
-        if fill.source_read is None or not bool((fill.source[index] > 0).any()):
-            return None
-        gain = 1.0 if fill.source_gain is None else fill.source_gain[index].float().cpu().numpy()  # (3,)
-        target_scale = 1.0 / math.sqrt(abs(np.linalg.det(target_face.matrix[:, :2])))  # target photo px per crop px
-        return PhotoReader(pixels, pixels_to_crop, self.resolution, fill.source_read[index : index + 1].float().cpu(), grey=target_photo.grey,
-                           gain=gain, support=fill.source[index, 0].float().cpu().numpy(), output_scale=target_scale)
-
-    def _compose(self, output: GeneratorOutput, index: int, target_face: AlignedFace, target_photo: Photo,
-                 warper: PhotoWarper | None, photo_texture: bool = True,
-                 source_reader: PhotoReader | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(photo or face, face, repaint mask) of one output of a batch; without a warper, no paste-back.
-        ``source_reader``: the source photo, for the mouth's inside at its resolution (else the crop's is pasted)."""
-        # a grey photo comes back grey: the network's colour is dropped, only its luma is kept
-        as_output = _as_photo(target_photo)
-        face = as_output(tensor_to_image(output.image[index].float().cpu()))
-        mask = output.mask[index, 0].float().cpu().numpy()  # (R, R): where the generator repainted the warped target
-        if warper is None:
-            return face, face, mask
-        # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
-        # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
-        alpha = face_mask(self.resolution) * mask  # the paste-back ellipse, times the repaint mask
-        fill, over, pasted = output.mouth_fill, None, face
-        if source_reader is not None or not bool((fill.source[index] > 0).any()):
-            # the mouth's inside at the photos' resolution: the target's own from the warped photo itself, the
-            # source's from its reader; under both, the decoder's paint as it was before the crop's fill
-            pasted = as_output(tensor_to_image(output.painted[index].float().cpu()))
-            alpha = alpha * (1.0 - fill.own[index, 0].float().cpu().numpy())
-            over = None if source_reader is None else (fill.source[index, 0].float().cpu().numpy(), source_reader)
-        flow = output.flow[index : index + 1].float().cpu()
-        if not photo_texture:
-            return warper.composite(flow[0], pasted, alpha, fill=over), face, mask
-        # the photo's own fine texture under the paint, except inside the driving mouth and wherever the warp
-        # carries the target's own mouth interior (a closing mouth squeezes its teeth under the painted lips)
-        own = warp(mouth_interior(torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None], self.resolution), flow)
-        interior = torch.maximum(fill.interior[index : index + 1].float().cpu(), own)
-        return warper.composite(flow[0], pasted, alpha, 1.0 - interior[0, 0].numpy(), fill=over), face, mask
 
 
 def default_model_card(extra: str = "", trained: bool = True, metadata: dict[str, Any] | None = None) -> str:

@@ -5,7 +5,7 @@
     python benchmarks/benchmark.py --threads 2 --runs 50 --json out.json
 
 Network time is one transfer on aligned 128-px crops at batch 1, motion included: the shape model's
-retargeting, the thin-plate flow and the generator; the mouth fill (``motion.mouth``: where the driving mouth
+retargeting, the thin-plate flow and the generator; the mouth fill (``compositing.mouth``: where the driving mouth
 opens, its inside from a photo) is timed apart, on crops. End to end is ``AIPGANPipeline.__call__`` from two
 ~1-megapixel photo arrays (decode, detect and align both, motion, network, mouth fill, full-resolution warp and
 paste-back), both ways: Hopper's closed mouth onto the astronaut, and the astronaut's open smile onto Hopper
@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from aipgan_hf import AIPGANDiscriminator
 from aipgan_hf.faces import image_to_tensor
 from aipgan_hf.motion import landmark_flow
-from aipgan_hf.motion.mouth import plan_mouth
+from aipgan_hf.compositing.mouth import plan_mouth
 from aipgan_hf.pipeline import AIPGANPipeline
 
 
@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
 
         mouth_fill, _ = median_ms(fill, args.runs)
 
-    end_to_end, end_to_end_p90 = median_ms(lambda: pipe(source=source_photo, target=target_photo), max(20, args.runs // 2), warmup=2)
-    with_teeth, with_teeth_p90 = median_ms(lambda: pipe(source=target_photo, target=source_photo), max(20, args.runs // 2), warmup=2)
+    end_to_end, end_to_end_p90 = median_ms(lambda: pipe(target_photo, source=source_photo), max(20, args.runs // 2), warmup=2)
+    with_teeth, with_teeth_p90 = median_ms(lambda: pipe(source_photo, source=target_photo), max(20, args.runs // 2), warmup=2)
 
     figures = {
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads",

@@ -39,11 +39,11 @@ from PIL import Image
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from aipgan_hf.motion.mouth import MOUTH_SOURCES  # noqa: E402
+from aipgan_hf.compositing.mouth import MOUTH_SOURCES  # noqa: E402
 from aipgan_hf.pipeline import AIPGANPipeline  # noqa: E402
 from aipgan_hf.video import animate  # noqa: E402
-from aipgan_hf.video.animate import track_clip  # noqa: E402
 from aipgan_hf.video.clips import probe_clip  # noqa: E402
+from aipgan_hf.video.landmarks import track_clip  # noqa: E402
 from aipgan_hf.video.tracking import landmark_filter  # noqa: E402
 from benchmarks.benchmark import report_json  # noqa: E402
 
@@ -148,7 +148,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     figures: dict = {"threads": args.threads, "cpu_cores": len(os.sched_getaffinity(0)), "platform": platform.platform(),
                      "driving": str(driving.name), "target_size": Image.open(target).size}
 
-    prepared = pipe.prepare_target(target)
+    prepared = pipe.prepare(target)
     landmarks = np.asarray(prepared.landmarks, dtype=np.float32)
     for _ in range(3):
         pipe.render(prepared, landmarks, paste_back=False)

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns, stacked  # noqa: E402
 from aipgan_hf.evaluation.networks import CLASSIFIERS, ExpressionClassifier  # noqa: E402
+from aipgan_hf.driving import drive_crops  # noqa: E402
 from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs  # noqa: E402
 from aipgan_hf.faces import image_to_tensor, tensor_to_image  # noqa: E402
 from aipgan_hf.pipeline import AIPGANPipeline  # noqa: E402
@@ -45,12 +46,12 @@ def outputs(pipe, pairs, data, strength: float, batch_size: int = 16) -> list[np
     images = []
     for start in range(0, len(pairs), batch_size):
         sources, targets = zip(*[(p.source, p.target) for p in pairs[start:start + batch_size]])
-        with torch.inference_mode():
-            result = pipe.transfer_aligned(
-                image_to_tensor(stacked(data, sources)), image_to_tensor(stacked(data, targets)),
-                torch.from_numpy(stacked(data, sources, "landmarks")).float(),
-                torch.from_numpy(stacked(data, targets, "landmarks")).float(),
-                expression_strength=strength, return_intrinsic=False)
+        source_landmarks = torch.from_numpy(stacked(data, sources, "landmarks")).float()
+        target_landmarks = torch.from_numpy(stacked(data, targets, "landmarks")).float()
+        driving = pipe.shape_model.drive(target_landmarks.numpy(), source_landmarks.numpy(), strength=strength)
+        result = drive_crops(pipe.generator, image_to_tensor(stacked(data, targets)), target_landmarks,
+                             torch.as_tensor(np.asarray(driving, dtype=np.float32)), source=image_to_tensor(stacked(data, sources)),
+                             source_landmarks=source_landmarks, return_intrinsic=False, mouth="source")
         images.extend(tensor_to_image(result.image.float().cpu()))
     return images
 

@@ -5,7 +5,7 @@
     python benchmarks/benchmark_gpu.py --peak_tflops 989 --batch_size 256 --cpu_batch_size 32 --json gpu.json
 
 Throughput is aligned-crop transfers per second through ``AIPGANGenerator.forward`` (no detection, no
-intrinsic image), the work ``AIPGANPipeline.transfer_aligned`` does on a dataset of crops. FLOPs per
+intrinsic image), the work ``aipgan_hf.driving.drive_crops`` does on a dataset of crops. FLOPs per
 transfer are counted once with ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add is 2 FLOPs);
 the share of peak is achieved FLOP/s over ``--peak_tflops`` (dense bf16 tensor-core peak; H100 SXM: 989).
 

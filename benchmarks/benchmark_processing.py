@@ -2,7 +2,8 @@
 
 Stages: decode (JPEG bytes -> RGB array), detect (HOG detector on a downscaled grey copy + 68 landmarks at
 full resolution), align (similarity warp to the crop), normalise (crop -> tensor -> crop), paste-back
-(inverse warp + feathered blend into the photo) and encode (result -> JPEG). Prints a markdown table of
+(the pipeline's: the photo warped by the crop's flow and the face blended in through its mask, at the
+photo's resolution; ``compositing.PhotoWarper``) and encode (result -> JPEG). Prints a markdown table of
 medians over ``--runs`` runs; the network stage is measured separately (benchmarks for the generator).
 
     python benchmarks/benchmark_processing.py --runs 30
@@ -23,7 +24,9 @@ import torch
 from PIL import Image
 from skimage import data
 
-from aipgan_hf.faces import FaceProcessor, image_to_tensor, load_image, tensor_to_image
+from aipgan_hf.compositing import PhotoWarper
+from aipgan_hf.faces import FaceProcessor, face_mask, image_to_tensor, load_image, tensor_to_image
+from aipgan_hf.motion import identity_grid
 
 
 def parse_args() -> argparse.Namespace:
@@ -75,13 +78,14 @@ def main() -> None:
     face = processor.find_faces(photo)[0]
     aligned = processor.align_with_landmarks(photo, face.landmarks, face.box)
     generated = 255 - aligned.crop  # stands in for the network's output
+    flow, alpha = identity_grid(1, args.resolution)[0], face_mask(args.resolution)
 
     stages: dict[str, Callable[[], object]] = {
         "decode (JPEG -> RGB)": lambda: load_image(jpeg),
         "detect (HOG + 68 landmarks)": lambda: processor.find_faces(photo),
         "align (warp to crop)": lambda: processor.align_with_landmarks(photo, face.landmarks, face.box),
         "normalise (to/from [-1, 1])": lambda: tensor_to_image(image_to_tensor(aligned.crop)[None])[0],
-        "paste-back (inverse warp + blend)": lambda: processor.paste_back(photo, generated, aligned),
+        "paste-back (photo warp + blend)": lambda: PhotoWarper(photo, aligned.matrix, args.resolution).composite(flow, generated, alpha),
         "encode (RGB -> JPEG)": lambda: encode_jpeg(photo),
     }
     results = {name: time_stage(function, args.runs) for name, function in stages.items()}

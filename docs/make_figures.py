@@ -22,6 +22,7 @@ from skimage import data
 
 from aipgan_hf.faces import image_to_tensor, tensor_to_image
 from aipgan_hf.landmarks import MOUTH, inner_lip_gap
+from aipgan_hf.motion import landmark_flow, warp
 from aipgan_hf.pipeline import AIPGANPipeline
 
 logger = logging.getLogger(__name__)
@@ -70,39 +71,39 @@ def main(argv: list[str] | None = None) -> None:
     astronaut, hopper = faces()
     out = Path(args.output_dir)
     crop = lambda photo: Image.fromarray(pipe.processor.align(photo).crop)
-    forward = pipe(source=astronaut, target=hopper, paste_back=False)
-    painted = pipe(source=astronaut, target=hopper, paste_back=False, mouth="network")  # no teeth from any photo
-    back = pipe(source=hopper, target=astronaut, paste_back=False, replace_target_expression=True)
-    warped = pipe.transfer_aligned(*_aligned(pipe, astronaut, hopper)).warped_target
-    warp_only = Image.fromarray(tensor_to_image(warped[0]))
+    forward = pipe(hopper, source=astronaut, paste_back=False)
+    painted = pipe(hopper, source=astronaut, paste_back=False, mouth="network")  # no teeth from any photo
+    back = pipe(astronaut, source=hopper, paste_back=False, replace_target_expression=True)
+    warp_only = _warp_alone(pipe, hopper, forward.driving_landmarks)
     strip([crop(astronaut), crop(hopper), warp_only, painted.face, forward.face, back.face],
           ["source: astronaut", "target: Hopper", "warp alone", "network's mouth", "AIP-GAN", "Hopper -> astronaut"]).save(out / "transfer.jpg")
     for name, image in [("astronaut", crop(astronaut)), ("hopper", crop(hopper)), ("hopper smiling", forward.face),
                         ("hopper smiling, network's mouth", painted.face),
                         ("warp alone", warp_only), ("astronaut neutral", back.face)]:
         logger.info(f"mouth opening (dlib, gap / width) {name}: {mouth_gap(pipe, image):.3f}")
-    sweep = [pipe(source=astronaut, target=hopper, expression_strength=s, paste_back=False).face for s in (0.0, 0.5, 1.0, 1.5)]
+    sweep = [pipe(hopper, source=astronaut, expression_strength=s, paste_back=False).face for s in (0.0, 0.5, 1.0, 1.5)]
     strip(sweep, ["strength 0", "0.5", "1", "1.5"]).save(out / "strength.jpg")
-    pasted = pipe(source=astronaut, target=hopper)  # what a user gets: the whole photo, the face pasted back
-    painted_back = pipe(source=astronaut, target=hopper, mouth="network")
+    pasted = pipe(hopper, source=astronaut)  # what a user gets: the whole photo, the face pasted back
+    painted_back = pipe(hopper, source=astronaut, mouth="network")
     close_ups = [mouth_close_up(Image.fromarray(astronaut), pasted.source_landmarks),
                  mouth_close_up(Image.fromarray(hopper), pasted.target_landmarks),
                  mouth_close_up(painted_back.image, pasted.target_landmarks),
                  mouth_close_up(pasted.image, pasted.target_landmarks)]
     strip(close_ups, ["astronaut (source)", "Hopper (target)", "network's mouth, pasted back", "AIP-GAN, pasted back"],
           size=256).save(out / "mouth.jpg")
-    presets = [pipe.synthesize(hopper, name, paste_back=False).face for name in pipe.expressions]
-    sliders = [pipe.synthesize(hopper, pipe.expressions[0], strength=0.0, paste_back=False, expression_offsets={name: 1.0}).face
+    presets = [pipe(hopper, expression=name, paste_back=False).face for name in pipe.expressions]
+    sliders = [pipe(hopper, paste_back=False, expression_offsets={name: 1.0}).face
                for name in pipe.sliders]
     strip(presets + sliders, list(pipe.expressions) + [f"slider {name}" for name in pipe.sliders]).save(out / "presets.jpg")
     logger.info(f"wrote {out / 'transfer.jpg'}, {out / 'mouth.jpg'}, {out / 'strength.jpg'}, {out / 'presets.jpg'}")
 
 
-def _aligned(pipe, source_photo: np.ndarray, target_photo: np.ndarray):
-    source, target = pipe.processor.align(source_photo), pipe.processor.align(target_photo)
-    as_batch = lambda face: (image_to_tensor(face.crop)[None], torch.as_tensor(face.crop_landmarks, dtype=torch.float32)[None])
-    (source_image, source_landmarks), (target_image, target_landmarks) = as_batch(source), as_batch(target)
-    return source_image, target_image, source_landmarks, target_landmarks
+def _warp_alone(pipe, target_photo: np.ndarray, driving_landmarks: np.ndarray) -> Image.Image:
+    """The target's crop moved by the landmark flow alone (what the generator starts from), as a picture."""
+    face = pipe.processor.align(target_photo)
+    to_tensor = lambda points: torch.as_tensor(points, dtype=torch.float32)[None]  # noqa: E731 -- (1, 68, 2)
+    flow = landmark_flow(to_tensor(face.crop_landmarks), to_tensor(driving_landmarks), pipe.resolution)
+    return Image.fromarray(tensor_to_image(warp(image_to_tensor(face.crop)[None], flow)[0]))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 Clips are made in the tests with PyAV from skimage's astronaut (public domain) moving a few pixels a frame, with a
 sine tone as audio. The loop is tested first with a tiny stand-in pipeline (it records what it is asked to render),
-then, where the v2 pipeline exists, with the bundled checkpoint and a clip from ../shared/data/videos.
+then with the bundled checkpoint and a clip from ../shared/data/videos.
 """
 
 from __future__ import annotations
 
 import importlib
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,15 +32,9 @@ from aipgan_hf.video import (
     probe_clip,
     read_frames,
 )
-from aipgan_hf.video.animate import (
-    RENDER_BATCH,
-    ClipLandmarks,
-    LiveAnimator,
-    driving_faces,
-    reads_driving_mouth,
-    reference_landmarks,
-    track_clip,
-)
+from aipgan_hf.video.animate import RENDER_BATCH, driving_faces, reads_driving_mouth
+from aipgan_hf.video.landmarks import ClipLandmarks, reference_landmarks, track_clip
+from aipgan_hf.video.live import LiveAnimator
 from aipgan_hf.video.clips import BackgroundEncoder, ClipWriter
 from aipgan_hf.video.tracking import FaceTracker, landmark_filter
 from benchmarks import benchmark_animate as bench
@@ -47,6 +42,7 @@ from benchmarks import benchmark_animate as bench
 FPS = 24
 FRAMES = 20
 animate_module = importlib.import_module("aipgan_hf.video.animate")  # the module, not the function of that name
+landmarks_module = importlib.import_module("aipgan_hf.video.landmarks")
 
 
 
@@ -71,36 +67,39 @@ class FakeShapeModel:
 
 
 class FakePipeline:
-    """prepare_target / render / drive_batch + compose_frame / shape_model / processor with no network: frames are the target photo."""
+    """prepare / render / shape_model / processor with no network: frames are the target photo. ``render`` runs in
+    two threads at once in ``animate``: what it records is in the order the calls came, not always the clip's."""
 
     resolution = 64
 
     def __init__(self, fail_at: int | None = None):
         self.processor = FaceProcessor(resolution=64)
-        self.sources: list = []  # what each drive_batch was given for the driving frames' mouths
+        self.sources: list = []  # what each render was given for the driving frames' mouths
+        self.mouths: list[str] = []
         self.shape_model = FakeShapeModel()
         self.rendered: list[np.ndarray] = []
         self.fail_at = fail_at
+        self.lock = threading.Lock()
 
     expression_offset = AIPGANPipeline.expression_offset  # the real slider checks, on the fake shape model
 
-    def prepare_target(self, target, face_index=None, photo_texture=True):
+    def prepare(self, target, face_index=None, return_intrinsic=False, photo_texture=True):
         photo = load_image(target)
         face = self.processor.align(photo, face_index=face_index)
         return SimpleNamespace(photo=photo, face=face, landmarks=face.crop_landmarks, warper=None)
 
-    def render(self, prepared, driving_landmarks, paste_back=True):
-        if self.fail_at is not None and len(self.rendered) == self.fail_at:
-            raise RuntimeError("render failed on purpose")
-        self.rendered.append(np.asarray(driving_landmarks))
-        return SimpleNamespace(image=Image.fromarray(prepared.photo if paste_back else prepared.face.crop))
-
-    def drive_batch(self, prepared, driving_landmarks, sources=None, mouth="source"):
-        self.sources.append(sources)
-        return [self.render(prepared, landmarks) for landmarks in driving_landmarks]
-
-    def compose_frame(self, prepared, output, index, paste_back=True, sources=None):
-        return np.asarray(prepared.photo if paste_back else prepared.face.crop)
+    def render(self, prepared, driving_landmarks, paste_back=True, mouth="source", sources=None):
+        driving = np.asarray(driving_landmarks)
+        results = []
+        with self.lock:
+            self.sources.append(sources)
+            self.mouths.append(mouth)
+            for landmarks in driving[None] if driving.ndim == 2 else driving:
+                if self.fail_at is not None and len(self.rendered) == self.fail_at:
+                    raise RuntimeError("render failed on purpose")
+                self.rendered.append(np.asarray(landmarks))
+                results.append(SimpleNamespace(image=Image.fromarray(prepared.photo if paste_back else prepared.face.crop)))
+        return results[0] if driving.ndim == 2 else results
 
 
 # ----------------------------------------------------------------------------------------------- clips
@@ -173,7 +172,7 @@ def test_relative_motion_starts_from_the_reference_and_tracks_without_redetectin
     original = pipe.processor.find_faces
     monkeypatch.setattr(pipe.processor, "find_faces", lambda image: searches.append(1) or original(image))
     result = animate(pipe, clips["moving"], clips["target"], reference="first", smoothing=0)
-    prepared = pipe.prepare_target(clips["target"])
+    prepared = pipe.prepare(clips["target"])
     assert result.reference_frame == 0
     np.testing.assert_allclose(result.driving_landmarks[0], prepared.landmarks, atol=1e-4)
     assert len(searches) == 1, "the full face search ran on more than the first frame"
@@ -184,29 +183,45 @@ def test_relative_motion_starts_from_the_reference_and_tracks_without_redetectin
 
 
 def test_the_driving_frames_faces_are_handed_to_the_network_for_their_mouths(clips, grace_hopper, monkeypatch):
-    """mouth="source" (the default), the astronaut's open mouth driving Hopper's closed one (absolute motion): every
+    """mouth="source", the astronaut's open mouth driving Hopper's closed one (absolute motion): every
     batch gets its driving frames, their crops and which show a face. Where no frame's mouth would be read (the
     astronaut's own photo driven relatively: her own mouth serves), and with mouth="own", the clip is decoded once."""
     decodes = []
-    monkeypatch.setattr(animate_module, "read_frames", lambda *args, **kwargs: decodes.append(1) or read_frames(*args, **kwargs))
+    counted = lambda *args, **kwargs: decodes.append(1) or read_frames(*args, **kwargs)  # noqa: E731
+    for module in (landmarks_module, animate_module):  # the first pass and the second
+        monkeypatch.setattr(module, "read_frames", counted)
     fake = FakePipeline()
-    result = animate(fake, clips["gap"], grace_hopper, relative=False)
-    assert len(decodes) == 2 and reads_driving_mouth(fake, fake.prepare_target(grace_hopper), result.driving_landmarks,
-                                                     track_clip(fake.processor, probe_clip(clips["gap"]))).sum() == 10
+    result = animate(fake, clips["gap"], grace_hopper, relative=False, mouth="source")
+    assert len(decodes) == 2 and reads_driving_mouth(fake, fake.prepare(grace_hopper), result.driving_landmarks,
+                                                     track_clip(fake.processor, probe_clip(clips["gap"])), "source").sum() == 10
     given = [sources for sources in fake.sources]
     assert len(given) == -(-result.frames // RENDER_BATCH) and all(sources is not None for sources in given)
-    found = np.concatenate([sources.found for sources in given])
-    assert found.tolist() == [True] * 5 + [False] * 6 + [True] * 5  # the grey frames show no face
+    found = sorted(sources.found.tolist() for sources in given)  # the batches, in the order they were rendered
+    assert found == [[False] * 3 + [True] * 5, [True] * 5 + [False] * 3]  # the grey frames show no face
     assert all(sources.crops.shape[1:] == (3, 64, 64) and len(sources.frames) == len(sources.found) for sources in given)
     assert np.isfinite(np.concatenate([sources.landmarks for sources in given])).all()
     decodes.clear()
     own = FakePipeline()
-    animate(own, clips["gap"], clips["target"])
+    animate(own, clips["gap"], clips["target"], mouth="source")
     assert own.sources == [None] * len(given) and len(decodes) == 1
+    assert own.mouths == ["own"] * len(given)  # no frame reads its driving mouth: "source" is the target's own
     animate(own, clips["gap"], grace_hopper, relative=False, mouth="own")
     assert own.sources == [None] * 2 * len(given) and len(decodes) == 2
     with pytest.raises(ConfigError, match="mouth must be one of"):
         animate(own, clips["gap"], clips["target"], mouth="teeth")
+
+
+def test_by_default_video_takes_the_exemplars_mouth_and_decodes_the_clip_once(clips, grace_hopper, monkeypatch):
+    """The default mouth ("exemplar") reads no driving frame: the clip is decoded once, no driving face is cut out,
+    and every batch is rendered with the exemplar's mouth, as photo transfers are."""
+    decodes = []
+    counted = lambda *args, **kwargs: decodes.append(1) or read_frames(*args, **kwargs)  # noqa: E731
+    for module in (landmarks_module, animate_module):
+        monkeypatch.setattr(module, "read_frames", counted)
+    fake = FakePipeline()
+    result = animate(fake, clips["gap"], grace_hopper, relative=False)
+    assert len(decodes) == 1 and fake.sources == [None] * -(-result.frames // RENDER_BATCH)
+    assert fake.mouths == ["exemplar"] * len(fake.sources)
 
 
 def test_only_batches_with_a_frame_that_reads_its_mouth_get_the_driving_faces(grace_hopper, tmp_path, monkeypatch):
@@ -217,9 +232,10 @@ def test_only_batches_with_a_frame_that_reads_its_mouth_get_the_driving_faces(gr
     clip = bench.write_clip(tmp_path / "half.mp4", bench.astronaut_frames(RENDER_BATCH) + [np.full((256, 256, 3), 120, np.uint8)] * RENDER_BATCH,
                             fps=FPS, audio_hz=None)
     fake = FakePipeline()
-    animate(fake, clip, grace_hopper, relative=False)
-    assert [type(sources).__name__ for sources in fake.sources] == ["DrivingFaces", "NoneType"] and len(cut) == 1
-    assert fake.sources[0].found.all()
+    animate(fake, clip, grace_hopper, relative=False, mouth="source")
+    given = sorted(fake.sources, key=lambda sources: sources is None)  # in the order they were rendered
+    assert [type(sources).__name__ for sources in given] == ["DrivingFaces", "NoneType"] and len(cut) == 1
+    assert given[0].found.all() and len(given[0].found) == RENDER_BATCH
 
 
 def test_frames_without_a_face_keep_the_last_pose_and_are_counted(clips):
@@ -398,7 +414,7 @@ def test_unknown_slider_is_a_config_error(clips):
 
 def test_live_animator_uses_the_first_face_as_reference_and_survives_empty_frames(clips):
     pipe = FakePipeline()
-    prepared = pipe.prepare_target(clips["target"])
+    prepared = pipe.prepare(clips["target"])
     live = LiveAnimator(prepared, pipe.processor, smoothing=0)
     grey = np.full((256, 256, 3), 120, np.uint8)
     assert live(pipe, grey, 0.0).size == Image.fromarray(prepared.photo).size  # no face yet: the target at rest
@@ -445,10 +461,6 @@ def test_one_euro_passes_the_first_value_and_restarts_when_time_goes_back():
 
 # ----------------------------------------------------------------------------------------------- the real pipeline
 def _v2_pipeline():
-    from aipgan_hf.pipeline import AIPGANPipeline
-
-    if not hasattr(AIPGANPipeline, "render") or not hasattr(AIPGANPipeline, "prepare_target"):
-        pytest.skip("the pipeline has no prepare_target/render yet (v2 API)")
     return AIPGANPipeline.from_pretrained()
 
 
@@ -468,13 +480,14 @@ def test_frames_that_read_no_driving_mouth_come_out_the_same_without_the_driving
     """The astronaut driving her own photo relatively: no frame reads its driving mouth; handing every batch its
     driving faces anyway gives the same frames, bit for bit."""
     info = probe_clip(clips["moving"])
-    prepared = pipe.prepare_target(clips["target"])
+    prepared = pipe.prepare(clips["target"])
     track = track_clip(pipe.processor, info)
     driving = animate_module.drive_clip(pipe, prepared, track)[1]
-    reads = reads_driving_mouth(pipe, prepared, driving, track)
+    reads = reads_driving_mouth(pipe, prepared, driving, track, mouth="source")
     assert not reads.any()
-    skipped = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track))
-    handed = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, reads=np.ones_like(reads)))
+    skipped = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, mouth="source"))
+    handed = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, mouth="source",
+                                               reads=np.ones_like(reads)))
     assert len(skipped) == FRAMES and all(np.array_equal(a, b) for a, b in zip(skipped, handed))
 
 
@@ -486,7 +499,7 @@ def test_an_opened_mouth_takes_the_driving_frames_inside(pipe, astronaut, grace_
     frame = Image.fromarray(astronaut)
     ImageDraw.Draw(frame).polygon([tuple(p) for p in pipe.processor.align(astronaut).landmarks[60:68]], fill=(0, 255, 0))
     clip = bench.write_clip(tmp_path / "green.mp4", [np.asarray(frame)] * 4, fps=FPS, audio_hz=None)
-    hopper = pipe.prepare_target(grace_hopper)
+    hopper = pipe.prepare(grace_hopper)
     to_photo = np.linalg.inv(np.vstack([hopper.face.matrix, [0, 0, 1]]))[:2]
 
     def greenness(image: np.ndarray, driving: np.ndarray) -> float:

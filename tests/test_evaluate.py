@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from aipgan_hf.evaluation.data import SplitData, load_split, split_columns
 from aipgan_hf.evaluation.image_quality import PSNR_CAP_DB
 from aipgan_hf.evaluation.landmark_fidelity import ANCHOR_POINTS, apply_matrix, similarity_matrix
 from aipgan_hf.evaluation.measures import MEASURE_NAMES
+from aipgan_hf.evaluation import methods as methods_module
 from aipgan_hf.evaluation.methods import (
     BASELINES,
     MODEL_METHOD,
@@ -228,15 +230,30 @@ def test_oracle_moves_the_target_by_the_sources_own_change(people):
 
 
 class _FakePipeline:
-    """Records the calls of the contract's ``transfer_aligned`` and returns the target."""
+    """Stands in for the pipeline and its generator: with :func:`fake_drive` it records what the model method hands
+    the shape model and ``drive_crops``, and gives back the target."""
 
     def __init__(self):
         self.calls = []
+        self.generator, self.shape_model, self.resolution = self, _FakeShapeModel(), RESOLUTION
 
-    def transfer_aligned(self, source, target, source_landmarks, target_landmarks, reference_landmarks=None, return_intrinsic=True,
-                         mouth="source"):
-        self.calls.append((source.shape, target.shape, source_landmarks, target_landmarks, reference_landmarks, mouth))
-        return type("GeneratorOutput", (), {"image": target})()
+
+@pytest.fixture(autouse=True)
+def fake_drive(monkeypatch):
+    """``drive_crops`` of a :class:`_FakePipeline`: records (source shape, target shape, source landmarks, target
+    landmarks, the reference landmarks its shape model was given, mouth) and returns the targets."""
+    real = methods_module.drive_crops
+
+    def drive_crops(generator, target, target_landmarks, driving_landmarks, source=None, source_landmarks=None,
+                    return_intrinsic=True, mouth="source"):
+        if not isinstance(generator, _FakePipeline):
+            return real(generator, target, target_landmarks, driving_landmarks, source=source, source_landmarks=source_landmarks,
+                        return_intrinsic=return_intrinsic, mouth=mouth)
+        reference = generator.shape_model.references[-1]
+        generator.calls.append((source.shape, target.shape, source_landmarks, target_landmarks, reference, mouth))
+        return SimpleNamespace(image=target)
+
+    monkeypatch.setattr(methods_module, "drive_crops", drive_crops)
 
 
 def test_model_method_passes_crops_and_stored_landmarks(people):
@@ -259,7 +276,7 @@ def test_the_relative_model_method_is_given_the_sources_neutral(people):
     pipeline = _FakePipeline()
     pairs = [EvaluationPair(CROSS_PERSON, 5, 1, 0), EvaluationPair(CROSS_PERSON, 0, 7, 5)]
     model_method(pipeline, batch_size=2, relative=True)(pairs, _split_data(people))
-    np.testing.assert_allclose(pipeline.calls[0][4].numpy(), np.stack([people[0]["landmarks"], people[5]["landmarks"]]), atol=1e-4)
+    np.testing.assert_allclose(pipeline.calls[0][4], np.stack([people[0]["landmarks"], people[5]["landmarks"]]), atol=1e-4)
 
 
 def test_parse_baselines_and_classifiers():
@@ -474,22 +491,24 @@ def test_command_writes_report_json_and_grid_without_a_model(tiny_dataset, tmp_p
 
 
 class _FakeShapeModel:
-    """Retargets by returning the target's landmarks, and counts its calls."""
+    """Retargets by returning the target's landmarks; counts its calls and keeps the reference landmarks given."""
 
     def __init__(self):
         self.calls = 0
+        self.references: list[np.ndarray | None] = []
 
-    def drive(self, target_landmarks: np.ndarray, source_landmarks: np.ndarray) -> np.ndarray:
+    def drive(self, target_landmarks: np.ndarray, source_landmarks: np.ndarray,
+              reference_landmarks: np.ndarray | None = None) -> np.ndarray:
         self.calls += 1
+        self.references.append(reference_landmarks)
         return np.asarray(target_landmarks, dtype=np.float64)
 
 
 def test_command_runs_the_model_and_its_shape_model(tiny_dataset, tmp_path, monkeypatch):
-    """The model row comes from ``transfer_aligned`` and the retargeted warp from the pipeline's shape model."""
+    """The model rows come from ``drive_crops`` and the retargeted warp from the pipeline's shape model."""
     from aipgan_hf import pipeline as pipeline_module
 
     fake = _FakePipeline()
-    fake.resolution, fake.shape_model = RESOLUTION, _FakeShapeModel()
     monkeypatch.setattr(pipeline_module.AIPGANPipeline, "from_pretrained", classmethod(lambda cls, *a, **k: fake))
     report_path, json_path = tmp_path / "report.md", tmp_path / "r.json"
     status = run.main(["--dataset", str(tiny_dataset), "--baselines", "target,warp", "--classifiers", "fer",
@@ -499,7 +518,8 @@ def test_command_runs_the_model_and_its_shape_model(tiny_dataset, tmp_path, monk
     report = report_path.read_text()
     assert f"| {MODEL_METHOD} |" in report and f"| {RELATIVE_METHOD} |" in report and "the checkpoint's shape model" in report
     assert "`own` (where the model takes an opened mouth's inside from)" in report
-    assert len(fake.calls) == 2 and fake.shape_model.calls == 1  # 2 pairs: one batch for each model method
+    assert len(fake.calls) == 2  # 2 pairs: one batch for each model method
+    assert fake.shape_model.calls == 3  # its retargeting for each model batch and for the warp baseline
     assert fake.calls[0][4] is None and fake.calls[1][4] is not None
     assert fake.calls[0][5] == fake.calls[1][5] == "own"
     results = json.loads(json_path.read_text())["methods"]

@@ -7,7 +7,7 @@ flips, random or extreme bytes, truncation, deleted / duplicated / inserted span
 edits (claimed sizes from 0 to 2^31, bit depths, colour types, sampling factors, with PNG CRCs fixed so the
 edit reaches the decoder). Each case runs the path a user's upload takes: ``load_photo`` (a third of the cases
 with a tiny draft budget, so the reduced JPEG decode and its coordinate map are exercised), ``align`` and
-``paste_back`` (which decodes a reduced photo again at full resolution).
+the pipeline's paste-back (``compositing.PhotoWarper`` on the photo decoded again at full resolution).
 
 About 300 cases by default; ``-m slow`` runs 10,000. A failure names its case number; ``fuzz_case(n)``
 rebuilds that input. Figures (outcomes by error type, slowest input by CPU time, peak RSS) are printed (``-s`` shows them).
@@ -28,7 +28,9 @@ import pytest
 from PIL import Image
 
 from aipgan_hf.errors import AIPGANError
-from aipgan_hf.faces import FaceProcessor, load_photo
+from aipgan_hf.compositing import PhotoWarper
+from aipgan_hf.faces import FaceProcessor, face_mask, load_photo
+from aipgan_hf.motion import identity_grid
 
 SEED = 20240613
 EXTREME_SIZES = (0, 1, 15, 16, 17, 255, 4097, 7000, 50_000, 65_535, 2**31 - 1)
@@ -186,8 +188,10 @@ def run_case(processor: FaceProcessor, data: bytes, draft: int | None) -> str:
     try:
         photo = load_photo(data, max_pixels=processor.max_pixels, draft_pixels=draft)
         face = processor.align(photo)
-        result = processor.paste_back(photo, 255 - face.crop, face)
-        assert result.shape == (photo.size[1], photo.size[0], 3)
+        full = photo.full_resolution()
+        warper = PhotoWarper(full, face.matrix, processor.resolution)
+        result = warper.composite(identity_grid(1, processor.resolution)[0], 255 - face.crop, face_mask(processor.resolution))
+        assert result.shape == full.shape == (photo.size[1], photo.size[0], 3)
         return "success"
     except AIPGANError as error:
         assert str(error) and "\n" not in str(error), f"message {error!r}"

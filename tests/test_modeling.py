@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from aipgan_hf import AIPGANConfig, AIPGANDiscriminator, AIPGANGenerator, ConfigError
-from aipgan_hf.faces.paste import face_mask
+from aipgan_hf.faces.align import face_mask
 from aipgan_hf.landmarks import heatmaps_to_landmarks, landmark_maps, landmarks_to_heatmaps
 from aipgan_hf.motion import landmark_flow
 

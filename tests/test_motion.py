@@ -9,7 +9,7 @@ import torch
 from aipgan_hf import CheckpointError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from aipgan_hf.motion import ShapeModel, identity_grid, landmark_flow, warp
-from aipgan_hf.motion.photo import warp_photo
+from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from training.fit_shape_model import _measure_gradients, fit
 
 MOUTH_OPENING = np.zeros((68, 2))
@@ -209,52 +209,3 @@ def test_known_displacement_moves_a_pattern_where_it_should():
     assert torch.allclose(warped[:6, :6], image[0, 0, :6, :6], atol=0.05)
 
 
-def test_warp_photo_is_identity_for_an_identity_flow_and_moves_inside_the_crop(astronaut):
-    matrix = np.array([[0.25, 0.0, -40.0], [0.0, 0.25, -20.0]])  # photo -> 64-px crop
-    same = warp_photo(astronaut, matrix, identity_grid(1, 64)[0], 64)
-    assert np.abs(same.astype(int) - astronaut).max() <= 1
-    shift = identity_grid(1, 64)[0].clone()
-    shift[..., 0] += 4 / 32  # read 4 crop pixels to the right everywhere
-    moved = warp_photo(astronaut, matrix, shift, 64)
-    y, x = 200, 250  # inside the crop square (photo 160..416, 80..336)
-    assert np.abs(moved[y, x].astype(int) - astronaut[y, x + 16]).max() <= 2
-    assert np.array_equal(moved[:60], astronaut[:60])  # outside the crop nothing changes
-
-
-def test_paste_back_keeps_the_photos_fine_texture_where_asked():
-    """A face repainted as the crop saw it (4x coarser than the photo) loses the photo's fine texture; with
-    ``detail`` the texture finer than a crop pixel comes back, and with detail 0 the result is the plain paste."""
-    from aipgan_hf.motion.photo import PhotoWarper
-
-    rng = np.random.default_rng(0)
-    coarse = torch.from_numpy(rng.uniform(60, 190, (1, 3, 16, 16)))
-    base = torch.nn.functional.interpolate(coarse, size=(256, 256), mode="bicubic")[0].permute(1, 2, 0).numpy()  # smooth
-    texture = rng.uniform(-30, 30, (256, 256, 3))  # pores: finer than a crop pixel
-    photo = np.clip(base + texture, 0, 255).astype(np.uint8)
-    matrix = np.array([[0.25, 0.0, 0.0], [0.0, 0.25, 0.0]])  # photo -> 64-px crop
-    face = photo.reshape(64, 4, 64, 4, 3).mean(axis=(1, 3)).round().astype(np.uint8)  # the crop's view of the photo
-    alpha, flow = np.ones((64, 64), np.float32), identity_grid(1, 64)[0]
-    warper = PhotoWarper(photo, matrix, 64)
-    plain, none = warper.composite(flow, face, alpha), warper.composite(flow, face, alpha, np.zeros((64, 64)))
-    kept = warper.composite(flow, face, alpha, np.ones((64, 64)))
-    inner = (slice(16, 240), slice(16, 240))  # away from the crop border
-    error = lambda image: np.abs(image[inner].astype(int) - photo[inner].astype(int)).mean()
-    assert np.array_equal(plain, none)
-    assert error(plain) > 12 and error(kept) < 0.45 * error(plain)  # the plain paste is the smooth crop; with detail, the photo
-    half = np.zeros((64, 64)); half[:, 32:] = 1.0  # texture only on the right half
-    mixed = warper.composite(flow, face, alpha, half)
-    left, right = (slice(16, 240), slice(16, 100)), (slice(16, 240), slice(156, 240))
-    assert np.abs(mixed[left].astype(int) - plain[left].astype(int)).max() == 0
-    assert np.abs(mixed[right].astype(int) - kept[right].astype(int)).max() <= 1
-
-
-def test_the_texture_box_mean_equals_a_padded_average_pool():
-    """The running-sum box filter of the paste-back texture is avg_pool2d over a replicate-padded photo."""
-    import torch.nn.functional as F
-
-    from aipgan_hf.motion.photo import _box_mean
-
-    photo = torch.rand(1, 3, 37, 52, generator=torch.Generator().manual_seed(0)) * 255
-    for half in (1, 2, 4):
-        expected = F.avg_pool2d(F.pad(photo, (half,) * 4, mode="replicate"), 2 * half + 1, stride=1)
-        assert torch.allclose(_box_mean(photo, half), expected, atol=1e-3)

@@ -1,8 +1,9 @@
-"""The opened mouth's inside: where it comes from (motion.mouth), how it is read from the source photo
-(motion.photo.PhotoReader), and the pipeline's ``mouth=`` choice."""
+"""The opened mouth's inside: where it comes from (compositing.mouth), how it is read from the source photo
+(compositing.photo.PhotoReader), and the pipeline's ``mouth=`` choice."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -13,11 +14,12 @@ from PIL import Image, ImageDraw
 
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, ConfigError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
+from aipgan_hf.compositing.mouth import lighting_gain, mouth_read, mouth_shares, plan_mouth
+from aipgan_hf.compositing.photo import PhotoReader
+from aipgan_hf.faces.align import warp_to_crop
 from aipgan_hf.landmarks import INNER_LIPS, MOUTH, inner_lip_gap, mouth_interior
 from aipgan_hf.motion import ShapeModel, identity_grid
 from aipgan_hf.motion.flow import pixels_to_normalised
-from aipgan_hf.motion.mouth import lighting_gain, mouth_read, mouth_shares, plan_mouth
-from aipgan_hf.motion.photo import PhotoReader
 from aipgan_hf.pipeline import AIPGANPipeline
 
 SIZE = 64
@@ -208,16 +210,18 @@ def green(pipe, astronaut) -> np.ndarray:
 def test_the_pipeline_takes_the_mouths_inside_from_the_source_photo_unless_told_not_to(pipe, green, astronaut, grace_hopper):
     """With mouth="source" Hopper's opened mouth turns green, with mouth="own" it does not (the bitwise
     independence from the source's pixels: test_pipeline)."""
-    result = pipe(source=green, target=grace_hopper)
+    result = pipe(grace_hopper, source=green, mouth="source")
     inside = _inside(pipe, grace_hopper, result.driving_landmarks)
     assert _green(np.asarray(result.image)[inside]) > 100 and result.mouth == "source"  # green: the source's inside
-    own = pipe(source=green, target=grace_hopper, mouth="own")  # Hopper's closed mouth has no inside to lend
+    by_default = pipe(grace_hopper, source=green)  # "exemplar", and this pipeline has none: the network's paint
+    assert _green(np.asarray(by_default.image)[inside]) < 30 and by_default.mouth == "network"
+    own = pipe(grace_hopper, source=green, mouth="own")  # Hopper's closed mouth has no inside to lend
     assert _green(np.asarray(own.image)[inside]) < 30 and own.mouth == "network"
-    still = pipe(source=green, target=grace_hopper, expression_strength=0.0)
+    still = pipe(grace_hopper, source=green, expression_strength=0.0, mouth="source")
     assert still.mouth == "closed"  # her own shut mouth: no photo's inside, not a sliver of it (before 0.7.0: green)
-    assert np.array_equal(np.asarray(still.image), np.asarray(pipe(source=green, target=grace_hopper, expression_strength=0.0, mouth="own").image))
+    assert np.array_equal(np.asarray(still.image), np.asarray(pipe(grace_hopper, source=green, expression_strength=0.0, mouth="own").image))
     with pytest.raises(ConfigError, match="mouth must be one of"):
-        pipe(source=astronaut, target=grace_hopper, mouth="teeth")
+        pipe(grace_hopper, source=astronaut, mouth="teeth")
 
 
 def test_a_large_jpeg_source_is_read_from_its_reduced_decode(pipe, green, grace_hopper):
@@ -225,19 +229,19 @@ def test_a_large_jpeg_source_is_read_from_its_reduced_decode(pipe, green, grace_
     buffer = io.BytesIO()
     Image.fromarray(green).resize((2600, 2600), Image.Resampling.BICUBIC).save(buffer, format="JPEG", quality=92)
     assert pipe.processor.load_photo(buffer.getvalue()).reduced
-    result = pipe(source=buffer.getvalue(), target=grace_hopper)
+    result = pipe(grace_hopper, source=buffer.getvalue(), mouth="source")
     assert _green(np.asarray(result.image)[_inside(pipe, grace_hopper, result.driving_landmarks)]) > 60  # JPEG blurs its edge
 
 
 def test_a_grey_target_gets_a_grey_inside(pipe, green, grace_hopper):
     grey = np.repeat(np.asarray(Image.fromarray(grace_hopper).convert("L"))[..., None], 3, axis=2)
-    result = np.asarray(pipe(source=green, target=grey).image, dtype=int)
+    result = np.asarray(pipe(grey, source=green, mouth="source").image, dtype=int)
     assert (result[..., 0] == result[..., 1]).all() and (result[..., 1] == result[..., 2]).all()
 
 
 def test_a_dim_source_photos_teeth_are_brightened_at_paste_back(pipe, green, grace_hopper):
     dim = (green.astype(float) * 0.35).astype(np.uint8)  # the green inside at 89 of 255
-    result = pipe(source=dim, target=grace_hopper)
+    result = pipe(grace_hopper, source=dim, mouth="source")
     pixels = np.asarray(result.image)[_inside(pipe, grace_hopper, result.driving_landmarks)]
     assert pixels[:, 1].mean() > 150  # lifted towards the target's light (the gain: 2.5 at most)
 
@@ -246,10 +250,10 @@ def test_the_targets_own_open_mouth_comes_from_its_photo(green, grace_hopper):
     """Strength 0 on the astronaut whose open mouth is painted green, with the bundled checkpoint: the inside stays
     her photo's (green); the network alone repaints half of it (mouth="network")."""
     trained = AIPGANPipeline.from_pretrained()
-    own = trained(source=grace_hopper, target=green, expression_strength=0.0)
+    own = trained(green, source=grace_hopper, expression_strength=0.0)
     inside = _inside(trained, green, own.driving_landmarks)
     assert _green(np.asarray(own.image)[inside]) > 170 and own.mouth == "own"
-    assert _green(np.asarray(trained(source=grace_hopper, target=green, expression_strength=0.0, mouth="network").image)[inside]) < 140
+    assert _green(np.asarray(trained(green, source=grace_hopper, expression_strength=0.0, mouth="network").image)[inside]) < 140
 
 
 def test_each_video_frame_takes_its_own_frames_inside(pipe, green, astronaut, grace_hopper):
@@ -258,12 +262,11 @@ def test_each_video_frame_takes_its_own_frames_inside(pipe, green, astronaut, gr
 
     blue = _painted_mouth(astronaut, pipe.processor.align(astronaut).landmarks[INNER_LIPS], (0, 0, 255))
     faces = [pipe.processor.align(frame) for frame in (green, blue)]
-    prepared = pipe.prepare_target(grace_hopper)
+    prepared = pipe.prepare(grace_hopper)
     driving = np.stack([pipe.shape_model.drive(prepared.landmarks, face.crop_landmarks) for face in faces]).astype(np.float32)
     sources = driving_faces(pipe, [green, blue], np.stack([face.matrix for face in faces]),
                             np.stack([face.crop_landmarks for face in faces]), np.ones(2, bool), driving)
-    output = pipe.drive_batch(prepared, driving, sources)
-    frames = [pipe.compose_frame(prepared, output, index, True, sources) for index in range(2)]
+    frames = [np.asarray(result.image) for result in pipe.render(prepared, driving, mouth="source", sources=sources)]
     inside = _inside(pipe, grace_hopper, driving[0])
     assert _green(frames[0][inside]) > 100 and frames[1][inside][:, 2].mean() > frames[1][inside][:, 1].mean() + 100
 
@@ -272,15 +275,15 @@ def test_presets_take_an_opened_mouths_inside_from_the_exemplar(pipe, green, gra
     """A preset on Hopper, with the green-mouthed astronaut as the checkpoint's exemplar: the opened mouth is green,
     unless mouth="own"; the exemplar is saved and loaded with the pipeline, strictly."""
     from aipgan_hf import CheckpointError
-    from aipgan_hf.motion.mouth import MOUTH_EXEMPLAR_NAME, MouthExemplar
+    from aipgan_hf.compositing.mouth import MOUTH_EXEMPLAR_NAME, MouthExemplar
 
     face = pipe.processor.align(green)
     lending = AIPGANPipeline(pipe.generator, mouth_exemplar=MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks))
     sliders = {"mouth_open": 0.3}
-    result = lending.synthesize(grace_hopper, "happiness", expression_offsets=sliders)
+    result = lending(grace_hopper, expression="happiness", expression_offsets=sliders)
     inside = _inside(lending, grace_hopper, result.driving_landmarks)
     assert _green(np.asarray(result.image)[inside]) > 80
-    assert _green(np.asarray(lending.synthesize(grace_hopper, "happiness", expression_offsets=sliders, mouth="own").image)[inside]) < 30
+    assert _green(np.asarray(lending(grace_hopper, expression="happiness", expression_offsets=sliders, mouth="own").image)[inside]) < 30
     assert pipe.mouth_exemplar is None  # a pipeline built from a generator has none unless given one
     with pytest.raises(ConfigError, match="mouth exemplar is a 128-px crop"):
         AIPGANPipeline(pipe.generator, mouth_exemplar=AIPGANPipeline.from_pretrained().mouth_exemplar)
@@ -302,3 +305,51 @@ def test_the_bundled_checkpoint_lends_presets_the_astronauts_mouth():
     exemplar = astronaut_exemplar(bundled.resolution)  # how the shipped file is made
     assert np.abs(bundled.mouth_exemplar.crop.astype(int) - exemplar.crop).max() <= 1
     assert inner_lip_gap(torch.as_tensor(exemplar.landmarks)[None]) > 4  # an open mouth, with teeth
+
+
+# ------------------------------------------------------------------------------------------ the default: exemplar
+@pytest.fixture(scope="module")
+def bundled() -> AIPGANPipeline:
+    return AIPGANPipeline.from_pretrained()
+
+
+def test_by_default_no_pixel_of_the_source_person_reaches_the_output(bundled, astronaut, grace_hopper, monkeypatch):
+    """The astronaut's open smile drives Hopper's closed mouth open. A second source photo gives the same landmarks
+    (its alignment is the first one's) but other pixels: the whole face, mouth included, is noise. By default
+    (``mouth="exemplar"``) the two outputs are the same bits, and the opened mouth shows the exemplar's inside;
+    with ``mouth="source"`` they differ."""
+    face = bundled.processor.align(astronaut)
+    noisy = astronaut.copy()
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    noisy[y0:y1, x0:x1] = np.random.default_rng(0).integers(0, 256, (y1 - y0, x1 - x0, 3), dtype=np.uint8)
+    align = bundled.processor.align
+
+    def same_landmarks(image, face_index=None, **kwargs):
+        pixels = getattr(image, "pixels", image)
+        if isinstance(pixels, np.ndarray) and np.array_equal(pixels, noisy):  # detection as on the clean photo
+            return dataclasses.replace(face, crop=warp_to_crop(noisy, face.matrix, bundled.resolution))
+        return align(image, face_index=face_index, **kwargs)
+
+    monkeypatch.setattr(bundled.processor, "align", same_landmarks)
+    clean, noise = bundled(grace_hopper, source=astronaut), bundled(grace_hopper, source=noisy)
+    assert clean.mouth == "exemplar"  # Hopper's own mouth is shut: the exemplar lends its inside
+    assert np.array_equal(np.asarray(clean.image), np.asarray(noise.image))
+    assert np.array_equal(clean.driving_landmarks, noise.driving_landmarks)
+    lent = [bundled(grace_hopper, source=photo, mouth="source") for photo in (astronaut, noisy)]
+    assert lent[0].mouth == "source" and not np.array_equal(np.asarray(lent[0].image), np.asarray(lent[1].image))
+    given = bundled(grace_hopper, source=noisy, driving_landmarks=clean.driving_landmarks)  # landmarks given instead
+    assert np.array_equal(np.asarray(given.image), np.asarray(clean.image))
+
+
+def test_presets_sliders_and_video_take_the_exemplars_mouth_by_default(bundled, grace_hopper):
+    """A preset without ``mouth=`` is the exemplar's mouth, as ``mouth="exemplar"`` and ``mouth="source"`` (no source
+    photo: its source is the exemplar) give it; the target's own photo still comes first."""
+    preset = bundled(grace_hopper, expression="surprise")
+    assert preset.mouth == "exemplar"
+    for mouth in ("exemplar", "source"):
+        assert np.array_equal(np.asarray(preset.image), np.asarray(bundled(grace_hopper, expression="surprise", mouth=mouth).image))
+    prepared = bundled.prepare(grace_hopper)
+    rows = np.stack([preset.driving_landmarks, prepared.landmarks]).astype(np.float32)
+    frames = bundled.render(prepared, rows)  # a video's batch: the same default
+    assert [frame.mouth for frame in frames] == ["exemplar", "closed"]
+    assert np.array_equal(np.asarray(frames[0].image), np.asarray(preset.image))

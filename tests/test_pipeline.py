@@ -1,4 +1,6 @@
-"""AIPGANPipeline: photos in and out, strict save/load, fp16 variant, corrupt and foreign checkpoints."""
+"""AIPGANPipeline: one call (a source photo, a preset, sliders or landmarks), prepare and render, the network step on
+crops (driving.drive_crops), the old names' deprecation, strict save/load, fp16 variant, corrupt and foreign
+checkpoints."""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ from PIL import Image
 
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, CheckpointError, ConfigError
 from aipgan_hf.checkpoint import load_generator
-from aipgan_hf.motion.mouth import plan_mouth
+from aipgan_hf.compositing import DEFAULT_MOUTH, DrivenBatch
+from aipgan_hf.compositing.mouth import plan_mouth
+from aipgan_hf.driving import drive_crops
+from aipgan_hf.modeling import GeneratorOutput
 from aipgan_hf.pipeline import AIPGANPipeline
 
 
@@ -32,6 +37,14 @@ def crops(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(batch, 3, 64, 64, generator=generator) * 2 - 1, landmarks
 
 
+def transfer_crops(pipe: AIPGANPipeline, source: torch.Tensor, target: torch.Tensor, source_landmarks: torch.Tensor,
+                   target_landmarks: torch.Tensor, mouth: str = DEFAULT_MOUTH) -> DrivenBatch:
+    """The model on crops, as evaluation runs it: the shape model's retargeting, then ``drive_crops``."""
+    driving = pipe.shape_model.drive(target_landmarks.numpy(), source_landmarks.numpy())
+    return drive_crops(pipe.generator, target, target_landmarks, torch.as_tensor(np.asarray(driving, dtype=np.float32)),
+                       source=source, source_landmarks=source_landmarks, mouth=mouth)
+
+
 def test_bundled_checkpoint_loads():
     bundled = AIPGANPipeline.from_pretrained()
     assert bundled.resolution == 128
@@ -40,17 +53,17 @@ def test_bundled_checkpoint_loads():
 
 
 def test_transfer_on_real_photos(pipe, astronaut, grace_hopper):
-    result = pipe(source=grace_hopper, target=astronaut)
+    result = pipe(astronaut, source=grace_hopper)
     assert result.image.size == (astronaut.shape[1], astronaut.shape[0])
     assert result.face.size == (64, 64) and result.intrinsic is None  # not rendered unless asked for
-    with_intrinsic = pipe(source=grace_hopper, target=astronaut, return_intrinsic=True)
+    with_intrinsic = pipe(astronaut, source=grace_hopper, return_intrinsic=True)
     assert with_intrinsic.intrinsic.size == (64, 64)
     assert np.array_equal(np.asarray(with_intrinsic.image), np.asarray(result.image))  # the transfer itself is the same
     assert result.source_landmarks.shape == result.target_landmarks.shape == (68, 2)
     assert result.expression_attention.shape == (16, 16)
     # landmarks are in photo coordinates: the target's lie inside the astronaut photo's face region
     assert 150 < result.target_landmarks[:, 0].mean() < 300 and 50 < result.target_landmarks[:, 1].mean() < 250
-    crop_only = pipe(source=grace_hopper, target=astronaut, paste_back=False)
+    crop_only = pipe(astronaut, source=grace_hopper, paste_back=False)
     assert crop_only.image.size == (64, 64)
     assert np.array_equal(np.asarray(crop_only.image), np.asarray(result.face))
 
@@ -58,8 +71,8 @@ def test_transfer_on_real_photos(pipe, astronaut, grace_hopper):
 def test_strength_zero_is_the_targets_own_landmarks_and_image_path(pipe, astronaut, grace_hopper):
     from aipgan_hf.motion import landmark_flow
 
-    zero = pipe(source=grace_hopper, target=astronaut, expression_strength=0.0, paste_back=False)
-    moved = pipe(source=grace_hopper, target=astronaut, paste_back=False)
+    zero = pipe(astronaut, source=grace_hopper, expression_strength=0.0, paste_back=False)
+    moved = pipe(astronaut, source=grace_hopper, paste_back=False)
     target = pipe.processor.align(astronaut)
     assert np.array_equal(zero.driving_landmarks, target.crop_landmarks.astype(np.float32))  # exactly the target's own
     landmarks = torch.as_tensor(target.crop_landmarks, dtype=torch.float32)[None]
@@ -67,7 +80,7 @@ def test_strength_zero_is_the_targets_own_landmarks_and_image_path(pipe, astrona
 
     with torch.no_grad():  # the reconstruction path: the target driven to its own landmarks
         own = pipe.generator(image_to_tensor(target.crop)[None], landmarks, landmarks, landmark_flow(landmarks, landmarks, 64))
-    network = pipe(source=grace_hopper, target=astronaut, expression_strength=0.0, paste_back=False, mouth="network")
+    network = pipe(astronaut, source=grace_hopper, expression_strength=0.0, paste_back=False, mouth="network")
     assert np.array_equal(np.asarray(network.face), tensor_to_image(own.image[0]))
     # by default the astronaut's open mouth keeps its own inside: the warped photo's, not the network's paint
     fill = plan_mouth(landmarks, landmarks, 64, mouth="own")
@@ -82,24 +95,25 @@ def test_output_does_not_depend_on_the_source_pixels(pipe):
     bits, even when the source's mouth is open (by default its inside would be taken)."""
     (source, source_landmarks), (target, target_landmarks) = crops(1, seed=1), crops(1, seed=2)
     source_landmarks[:, [55, 56, 57, 58, 59, 65, 66, 67], 1] += 6.0  # an open source mouth
-    first = pipe.transfer_aligned(source, target, source_landmarks, target_landmarks, mouth="own").image
-    second = pipe.transfer_aligned(torch.flip(source, [-1]) * 0.5, target, source_landmarks, target_landmarks, mouth="own").image
+    first = transfer_crops(pipe, source, target, source_landmarks, target_landmarks, mouth="own").image
+    second = transfer_crops(pipe, torch.flip(source, [-1]) * 0.5, target, source_landmarks, target_landmarks, mouth="own").image
     assert torch.equal(first, second)
-    by_default = [pipe.transfer_aligned(s, target, source_landmarks, target_landmarks).image for s in (source, torch.flip(source, [-1]))]
-    assert not torch.equal(*by_default)  # the open mouth's inside is the source's
+    by_default = [transfer_crops(pipe, s, target, source_landmarks, target_landmarks, mouth="source").image
+                  for s in (source, torch.flip(source, [-1]))]
+    assert not torch.equal(*by_default)  # with mouth="source" the open mouth's inside is the source's
 
 
 def test_render_of_a_prepared_target_matches_the_transfer(pipe, astronaut, grace_hopper):
-    result = pipe(source=grace_hopper, target=astronaut)
-    prepared = pipe.prepare_target(astronaut)
+    result = pipe(astronaut, source=grace_hopper)
+    prepared = pipe.prepare(astronaut)
     again = pipe.render(prepared, result.driving_landmarks)
     assert np.abs(np.asarray(again.image, dtype=int) - np.asarray(result.image, dtype=int)).max() <= 1
 
 
 def test_a_batch_of_frames_matches_frame_by_frame_rendering(pipe, astronaut, grace_hopper):
-    prepared = pipe.prepare_target(astronaut)
-    driving = np.stack([pipe(source=source, target=astronaut).driving_landmarks for source in (grace_hopper, astronaut)])
-    batch = pipe.render_batch(prepared, np.concatenate([driving, driving[:1]]))
+    prepared = pipe.prepare(astronaut)
+    driving = np.stack([pipe(astronaut, source=source).driving_landmarks for source in (grace_hopper, astronaut)])
+    batch = [np.asarray(result.image) for result in pipe.render(prepared, np.concatenate([driving, driving[:1]]))]
     assert len(batch) == 3 and all(frame.shape == astronaut.shape for frame in batch)
     for frame, landmarks in zip(batch, np.concatenate([driving, driving[:1]])):
         alone = np.asarray(pipe.render(prepared, landmarks).image, dtype=int)
@@ -109,10 +123,10 @@ def test_a_batch_of_frames_matches_frame_by_frame_rendering(pipe, astronaut, gra
 
 def test_photo_texture_is_kept_unless_turned_off(pipe, grace_hopper, astronaut):
     """Paste-back adds the photo's fine texture under the repainted face; video driving may turn it off."""
-    prepared = pipe.prepare_target(grace_hopper)
-    driving = pipe(source=astronaut, target=grace_hopper).driving_landmarks
+    prepared = pipe.prepare(grace_hopper)
+    driving = pipe(grace_hopper, source=astronaut).driving_landmarks
     textured = pipe.render(prepared, driving).image
-    plain = np.asarray(pipe.render(pipe.prepare_target(grace_hopper, photo_texture=False), driving).image, dtype=float)
+    plain = np.asarray(pipe.render(pipe.prepare(grace_hopper, photo_texture=False), driving).image, dtype=float)
     textured = np.asarray(textured, dtype=float)
     assert np.abs(textured - plain).max() > 10  # the texture is there
     high = lambda image: np.abs(np.diff(image, axis=1)).mean()  # fine detail: neighbouring-pixel differences
@@ -122,20 +136,14 @@ def test_photo_texture_is_kept_unless_turned_off(pipe, grace_hopper, astronaut):
 def test_sliders_and_presets(pipe, astronaut):
     assert {"brows_up", "eyes_closed", "mouth_open", "smile", "AU4_brow_lowerer", "AU43_eyes_closed"} <= set(pipe.sliders)
     assert pipe.expressions == ["anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"]
-    plain = pipe.synthesize(astronaut, "happiness", paste_back=False)
-    opened = pipe.synthesize(astronaut, "happiness", paste_back=False, expression_offsets={"mouth_open": 1.0})
+    plain = pipe(astronaut, expression="happiness", paste_back=False)
+    opened = pipe(astronaut, expression="happiness", paste_back=False, expression_offsets={"mouth_open": 1.0})
     gap = lambda points: points[[65, 66, 67], 1].mean() - points[[61, 62, 63], 1].mean()
     assert gap(opened.driving_landmarks) > gap(plain.driving_landmarks) + 1.0
     with pytest.raises(ConfigError, match="unknown expression slider"):
-        pipe.synthesize(astronaut, "happiness", expression_offsets={"wink": 1.0})
+        pipe(astronaut, expression="happiness", expression_offsets={"wink": 1.0})
     with pytest.raises(ConfigError, match="expression_offsets"):
-        pipe.synthesize(astronaut, "happiness", expression_offsets={"smile": 9.0})
-
-
-def test_crops_without_source_or_driving_landmarks_are_refused(pipe):
-    x, landmarks = crops(1)
-    with pytest.raises(ConfigError, match="source's landmarks"):
-        pipe.transfer_aligned(x, x, None, landmarks)
+        pipe(astronaut, expression="happiness", expression_offsets={"smile": 9.0})
 
 
 def test_a_first_version_checkpoint_is_refused_clearly(pipe, tmp_path):
@@ -156,7 +164,7 @@ def test_a_first_version_checkpoint_is_refused_clearly(pipe, tmp_path):
                                              (dict(expression_strength=float("nan")), "expression_strength")])
 def test_out_of_range_controls(pipe, astronaut, kwargs, message):
     with pytest.raises(ConfigError, match=message):
-        pipe(source=astronaut, target=astronaut, **kwargs)
+        pipe(astronaut, source=astronaut, **kwargs)
 
 
 def test_save_load_is_bitwise_equal_and_strict(pipe, tmp_path):
@@ -164,8 +172,8 @@ def test_save_load_is_bitwise_equal_and_strict(pipe, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "generator", "processor_config.json", "shape_model.safetensors"]
     loaded = AIPGANPipeline.from_pretrained(folder)
     x, landmarks = crops(2)
-    a = pipe.transfer_aligned(x, x.flip(0), landmarks, landmarks.flip(0)).image
-    b = loaded.transfer_aligned(x, x.flip(0), landmarks, landmarks.flip(0)).image
+    a = transfer_crops(pipe, x, x.flip(0), landmarks, landmarks.flip(0)).image
+    b = transfer_crops(loaded, x, x.flip(0), landmarks, landmarks.flip(0)).image
     assert torch.equal(a, b)
     assert json.loads((folder / "processor_config.json").read_text())["resolution"] == 64
     assert (folder / "README.md").read_text().startswith("---\nlibrary_name")
@@ -181,9 +189,9 @@ def test_fp16_variant(pipe, tmp_path):
     also = AIPGANPipeline.from_pretrained(folder)  # falls back to the fp16 file when it is the only one
     x, landmarks = crops(1)
     args = (x, x.flip(-1), landmarks + 1, landmarks)
-    reference = pipe.transfer_aligned(*args).image
-    assert torch.allclose(loaded.transfer_aligned(*args).image, reference, atol=3e-2)  # half-precision weights
-    assert torch.equal(also.transfer_aligned(*args).image, loaded.transfer_aligned(*args).image)
+    reference = transfer_crops(pipe, *args).image
+    assert torch.allclose(transfer_crops(loaded, *args).image, reference, atol=3e-2)  # half-precision weights
+    assert torch.equal(transfer_crops(also, *args).image, transfer_crops(loaded, *args).image)
 
 
 def test_truncated_weights_name_the_file(pipe, tmp_path):
@@ -235,8 +243,8 @@ def test_failed_save_keeps_the_previous_folder(pipe, tmp_path, monkeypatch):
 def test_pil_and_path_inputs(pipe, astronaut, grace_hopper, tmp_path):
     path = tmp_path / "hopper.png"
     Image.fromarray(grace_hopper).save(path)
-    result = pipe(source=str(path), target=Image.fromarray(astronaut), paste_back=False)
-    ref = pipe(source=grace_hopper, target=astronaut, paste_back=False)
+    result = pipe(Image.fromarray(astronaut), source=str(path), paste_back=False)
+    ref = pipe(astronaut, source=grace_hopper, paste_back=False)
     assert np.abs(np.asarray(result.face, dtype=int) - np.asarray(ref.face, dtype=int)).max() <= 2  # PNG is lossless
 
 
@@ -244,18 +252,18 @@ def test_a_source_reference_drives_by_the_sources_own_change(pipe, astronaut, gr
     from aipgan_hf import ConfigError
 
     target = pipe.processor.align(grace_hopper)
-    alone = pipe(source=astronaut, target=grace_hopper, paste_back=False)
+    alone = pipe(grace_hopper, source=astronaut, paste_back=False)
     # the source as its own neutral: no change at all (the estimate from the smiling photo alone moves the mouth)
-    still = pipe(source=astronaut, target=grace_hopper, source_reference=astronaut, paste_back=False)
+    still = pipe(grace_hopper, source=astronaut, source_reference=astronaut, paste_back=False)
     np.testing.assert_allclose(still.driving_landmarks, target.crop_landmarks, atol=1e-4)
     assert np.abs(alone.driving_landmarks - target.crop_landmarks).max() > 1.0
     # a reference of another face: the change is the source's minus that face's, the same as the aligned crops give
     source, reference = pipe.processor.align(astronaut), pipe.processor.align(grace_hopper)
-    relative = pipe(source=astronaut, target=grace_hopper, source_reference=grace_hopper, paste_back=False)
+    relative = pipe(grace_hopper, source=astronaut, source_reference=grace_hopper, paste_back=False)
     expected = pipe.shape_model.drive(target.crop_landmarks, source.crop_landmarks, reference_landmarks=reference.crop_landmarks)
     np.testing.assert_allclose(relative.driving_landmarks, expected, atol=1e-4)
     with pytest.raises(ConfigError, match="not both"):
-        pipe(source=astronaut, target=grace_hopper, source_reference=astronaut, replace_target_expression=True)
+        pipe(grace_hopper, source=astronaut, source_reference=astronaut, replace_target_expression=True)
 
 
 def test_face_errors_name_the_photo_and_keep_their_type(pipe, astronaut):
@@ -263,12 +271,93 @@ def test_face_errors_name_the_photo_and_keep_their_type(pipe, astronaut):
 
     blank = np.full((200, 200, 3), 128, dtype=np.uint8)
     with pytest.raises(NoFaceError, match="^the identity target photo: "):
-        pipe(source=astronaut, target=blank)
+        pipe(blank, source=astronaut)
     with pytest.raises(NoFaceError, match="^the expression source photo: "):
-        pipe(source=blank, target=astronaut)
+        pipe(astronaut, source=blank)
     with pytest.raises(FaceIndexError, match="^the expression source photo: face index 3"):
-        pipe(source=astronaut, target=astronaut, source_face_index=3)
+        pipe(astronaut, source=astronaut, source_face_index=3)
     with pytest.raises(NoFaceError, match="^the source person's neutral photo: "):
-        pipe(source=astronaut, target=astronaut, source_reference=blank)
+        pipe(astronaut, source=astronaut, source_reference=blank)
     with pytest.raises(NoFaceError, match="^the identity target photo: "):
-        pipe.synthesize(blank, expression="happiness")
+        pipe(blank, expression="happiness")
+
+
+# ------------------------------------------------------------------------------------------ one call
+def test_one_call_takes_a_source_a_preset_sliders_or_landmarks(pipe, astronaut, grace_hopper):
+    """``pipe(target, ...)``: a preset with strength 0 plus sliders is the sliders alone; given landmarks are what
+    a render of them gives; an expression given two ways, or none, is refused."""
+    sliders = {"mouth_open": 1.0}
+    alone = pipe(astronaut, expression_offsets=sliders, paste_back=False)
+    with_preset = pipe(astronaut, expression="happiness", expression_strength=0.0, expression_offsets=sliders, paste_back=False)
+    assert np.array_equal(np.asarray(alone.face), np.asarray(with_preset.face))
+    driving = pipe(astronaut, source=grace_hopper).driving_landmarks
+    given = pipe(astronaut, driving_landmarks=driving)
+    assert np.array_equal(np.asarray(given.image), np.asarray(pipe.render(pipe.prepare(astronaut), driving).image))
+    for controls, message in [(dict(source=grace_hopper, expression="happiness"), "one way"),
+                              (dict(expression="happiness", driving_landmarks=driving), "one way"),
+                              (dict(), "expression_offsets="), (dict(expression="frown"), "unknown expression"),
+                              (dict(expression="happiness", identity_mix=0.5), "need a source photo")]:
+        with pytest.raises(ConfigError, match=message):
+            pipe(astronaut, **controls)
+    with pytest.raises(TypeError):
+        pipe(grace_hopper, astronaut)  # the source is named: an old positional (source, target) call cannot swap them
+
+
+def test_the_networks_output_holds_network_outputs_only(pipe):
+    """drive_crops keeps the generator's output as it came (its image the decoder's alone) and puts the mouth's
+    inside into its own ``image``."""
+    (source, source_landmarks), (target, target_landmarks) = crops(1, seed=1), crops(1, seed=2)
+    source_landmarks[:, [55, 56, 57, 58, 59, 65, 66, 67], 1] += 6.0  # an open source mouth
+    target_landmarks = target_landmarks.clone()
+    driving = target_landmarks.clone()
+    driving[:, [55, 56, 57, 58, 59, 65, 66, 67], 1] += 6.0  # the target's mouth opens
+    output = drive_crops(pipe.generator, target, target_landmarks, driving, source=source, source_landmarks=source_landmarks,
+                         mouth="source")
+    assert isinstance(output.network, GeneratorOutput) and output.mouth.origin(0) == "source"
+    assert not {"driving_landmarks", "flow", "mouth_fill", "painted"} & set(GeneratorOutput.__dataclass_fields__)
+    plain = pipe.generator(target, target_landmarks, driving, output.flow)
+    assert torch.equal(output.network.image, plain.image) and not torch.equal(output.image, plain.image)
+
+
+def test_the_pipeline_has_four_ways_in(pipe):
+    """__call__, prepare, render and animate; the rest are loading, saving and the sliders' conversion, and the old
+    names of one version (deprecated)."""
+    from aipgan_hf.deprecated import DeprecatedPipelineMethods
+
+    public = {name for name in dir(AIPGANPipeline) if not name.startswith("_") and callable(getattr(AIPGANPipeline, name))}
+    old = {name for name in vars(DeprecatedPipelineMethods) if not name.startswith("_")}
+    assert public - old == {"prepare", "render", "animate", "expression_offset", "from_pretrained", "save_pretrained",
+                            "push_to_hub", "processor_settings"}
+    assert old == {"synthesize", "prepare_target", "render_batch", "drive_batch", "compose_frame", "decode_driven",
+                   "transfer_aligned"}
+
+
+def test_the_old_names_warn_and_give_what_the_new_calls_give(pipe, astronaut, grace_hopper):
+    prepared = pipe.prepare(astronaut)
+    driving = np.stack([pipe(astronaut, source=grace_hopper).driving_landmarks, prepared.landmarks]).astype(np.float32)
+    new = pipe.render(prepared, driving, mouth="own")
+    with pytest.deprecated_call():
+        assert np.array_equal(np.asarray(pipe.synthesize(astronaut, "happiness").image),
+                              np.asarray(pipe(astronaut, expression="happiness").image))
+    with pytest.deprecated_call():
+        old_prepared = pipe.prepare_target(astronaut)
+    assert np.array_equal(old_prepared.tensor, prepared.tensor)
+    with pytest.deprecated_call():
+        frames = pipe.render_batch(prepared, driving)
+    assert all(np.array_equal(frame, np.asarray(result.image)) for frame, result in zip(frames, new))
+    with pytest.deprecated_call():
+        output = pipe.drive_batch(prepared, driving, mouth="own")
+    with pytest.deprecated_call():
+        assert np.array_equal(pipe.compose_frame(prepared, output, 1), np.asarray(new[1].image))
+    (source, source_landmarks), (target, target_landmarks) = crops(1, seed=1), crops(1, seed=2)
+    reference = transfer_crops(pipe, source, target, source_landmarks, target_landmarks, mouth="source")
+    with pytest.deprecated_call():
+        old = pipe.transfer_aligned(source, target, source_landmarks, target_landmarks, mouth="source")
+    assert torch.equal(old.image, reference.image) and torch.equal(old.painted, reference.network.image)
+    with pytest.deprecated_call():
+        decoded = pipe.decode_driven(target, target_landmarks, old.driving_landmarks, source=source,
+                                     source_landmarks=source_landmarks, mouth="source")
+    assert torch.equal(decoded.image, reference.image) and decoded.mouth_fill.origin(0) == reference.mouth.origin(0)
+    with pytest.raises(ConfigError, match="source's landmarks"), pytest.deprecated_call():
+        pipe.transfer_aligned(source, target, None, target_landmarks)
+

@@ -1,4 +1,4 @@
-"""Tests for the aipgan_hf.faces package: loading, detection, alignment, paste-back,
+"""Tests for the aipgan_hf.faces package: loading, detection, alignment, the face mask,
 normalisation, errors, reduced-scale decoding of large JPEGs, grey photos."""
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from PIL import Image
 
 from aipgan_hf.errors import (
     AIPGANError,
-    ConfigError,
     FaceIndexError,
     FaceTooSmallError,
     ImageTooLargeError,
@@ -36,7 +35,6 @@ from aipgan_hf.faces import (
     apply_affine,
     face_mask,
     image_to_tensor,
-    invert_affine,
     is_grey,
     load_image,
     load_photo,
@@ -251,48 +249,6 @@ def test_detection_rate_on_lfw(data_dir, processor):
     rate = found / len(picked)
     print(f"LFW detection rate: {found}/{len(picked)} = {rate:.1%}")
     assert rate >= 0.98, f"detection rate {rate:.1%} on 500 LFW images"
-
-
-# ------------------------------------------------------------------------------------------------
-# paste-back and mask
-# ------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
-def test_paste_back_changes_only_pixels_inside_the_face_mask(processor, faces, name):
-    photo = faces[name]
-    before = photo.copy()
-    aligned = processor.align(photo)
-    result = processor.paste_back(photo, 255 - aligned.crop, aligned)
-    np.testing.assert_array_equal(photo, before)  # the input is not modified
-    assert result.shape == photo.shape and result.dtype == np.uint8
-    changed = (result != photo).any(axis=2)
-    mask = processor.paste_mask(photo.shape, aligned)
-    assert changed.sum() > 2000  # the face really was replaced
-    assert not changed[mask == 0].any()  # outside the mask every pixel is bit-identical
-    # independent of the mask code: nothing changes outside the crop square mapped back into the photo
-    rows, cols = np.mgrid[0 : photo.shape[0], 0 : photo.shape[1]]
-    crop_xy = apply_affine(aligned.matrix, np.stack([cols.ravel(), rows.ravel()], axis=1)).reshape(*rows.shape, 2)
-    inside_crop = ((crop_xy > -1) & (crop_xy < 128)).all(axis=2)
-    assert not changed[~inside_crop].any()
-    # and the middle of the face did change
-    centre = apply_affine(invert_affine(aligned.matrix), np.array([[64.0, 70.0]]))[0].round().astype(int)
-    assert changed[centre[1], centre[0]]
-
-
-def test_pasting_the_unchanged_crop_back_restores_the_photo(processor, astronaut):
-    aligned = processor.align(astronaut)
-    mask = processor.paste_mask(astronaut.shape, aligned) > 128
-
-    def error_inside_mask(face: np.ndarray) -> float:
-        result = processor.paste_back(astronaut, face, aligned)
-        return float(np.abs(result.astype(int) - astronaut.astype(int))[mask].mean())
-
-    correct = error_inside_mask(aligned.crop)
-    assert correct < 5.0  # only resampling blur (measured 3.2)
-    assert error_inside_mask(np.roll(aligned.crop, 2, axis=1)) > 2 * correct  # a 2-pixel misplacement shows
-    # a face of another size (e.g. a 256 px model output) is mapped to the same place
-    assert error_inside_mask(FaceProcessor(resolution=256).align(astronaut).crop) < 5.0
 
 
 def test_face_mask_is_a_feathered_ellipse():
@@ -525,24 +481,6 @@ def test_bad_input_raises_its_typed_error(tmp_path, faces, processor, make, proc
 
 
 
-def test_paste_back_weight_keeps_photo_where_zero(astronaut):
-    processor = FaceProcessor(resolution=64)
-    aligned = processor.align(astronaut)
-    face = np.full((64, 64, 3), 255, dtype=np.uint8)
-    untouched = processor.paste_back(astronaut, face, aligned, weight=np.zeros((64, 64), dtype=np.float32))
-    assert np.array_equal(untouched, astronaut)
-    full = processor.paste_back(astronaut, face, aligned, weight=np.ones((64, 64), dtype=np.float32))
-    assert np.array_equal(full, processor.paste_back(astronaut, face, aligned))
-    half = np.zeros((64, 64), dtype=np.float32)
-    half[:, 32:] = 1.0  # only the crop's right half (the subject's left) may change
-    partial = processor.paste_back(astronaut, face, aligned, weight=half)
-    changed = np.argwhere((partial != astronaut).any(-1))
-    centre_x = aligned.landmarks[27:36, 0].mean()  # nose line in the photo
-    assert len(changed) and (changed[:, 1] > centre_x - 4).all()
-    with pytest.raises(ConfigError, match="weight"):
-        processor.paste_back(astronaut, face, aligned, weight=np.ones((32, 32)))
-
-
 # ------------------------------------------------------------------------------------------------
 # paths: every OSError becomes the project's error
 # ------------------------------------------------------------------------------------------------
@@ -588,7 +526,7 @@ def test_pillows_decompression_bomb_text_is_never_shown():
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
-def test_large_photo_is_decoded_at_reduced_scale_and_pasted_at_full_resolution(astronaut, processor, fmt):
+def test_large_photo_is_decoded_at_reduced_scale_and_aligned_in_full_resolution_coordinates(astronaut, processor, fmt):
     canvas = Image.new("RGB", (3001, 2003), (90, 100, 110))
     canvas.paste(Image.fromarray(astronaut).resize((1200, 1200)), (1500, 300))
     data = encode(canvas, fmt)
@@ -598,9 +536,7 @@ def test_large_photo_is_decoded_at_reduced_scale_and_pasted_at_full_resolution(a
     assert reduced.photo_size == full.photo_size == (3001, 2003)
     assert np.abs(reduced.landmarks - full.landmarks).max() < 6.0  # photo coordinates, within 2 reduced pixels
     assert np.abs(reduced.crop.astype(int) - full.crop.astype(int)).mean() < 6.0
-    pasted = processor.paste_back(photo, 255 - reduced.crop, reduced)  # decodes the full photo only now
-    assert pasted.shape == (2003, 3001, 3)
-    assert not (pasted != load_image(data)).any(axis=2)[processor.paste_mask(pasted.shape, reduced) == 0].any()
+    assert photo.full_resolution().shape == (2003, 3001, 3)  # what paste-back decodes (test_compositing)
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
@@ -640,20 +576,6 @@ def test_reduced_decode_maps_to_full_resolution_under_every_exif_orientation(ori
 # ------------------------------------------------------------------------------------------------
 # grey photos stay grey
 # ------------------------------------------------------------------------------------------------
-
-
-def test_grey_photo_comes_back_grey_from_paste_back(astronaut, processor):
-    grey_jpeg = encode(Image.fromarray(astronaut).convert("L"), "JPEG", quality=90)
-    photo = load_photo(grey_jpeg)
-    assert photo.grey and not load_photo(astronaut).grey
-    aligned = processor.align(photo)
-    colour_face = processor.align(astronaut).crop  # what a colour generator paints
-    for target in (photo, photo.pixels):  # the Photo remembers; an array is judged by its pixels
-        result = processor.paste_back(target, colour_face, aligned)
-        assert is_grey(result)
-        assert (result != photo.pixels).any()  # the face did change
-    coloured = processor.paste_back(photo, colour_face, aligned, grey=False)
-    assert not is_grey(coloured)
 
 
 def test_is_grey_and_to_grey(astronaut):

@@ -27,7 +27,7 @@ from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
 from aipgan_hf.faces import FaceProcessor  # noqa: E402
 from aipgan_hf.modeling import AIPGANGenerator  # noqa: E402
 from aipgan_hf.motion import SHAPE_MODEL_NAME, ShapeModel  # noqa: E402
-from aipgan_hf.motion.mouth import MouthExemplar  # noqa: E402
+from aipgan_hf.compositing.mouth import MouthExemplar  # noqa: E402
 from aipgan_hf.pipeline import AIPGANPipeline, default_model_card  # noqa: E402
 
 logger = logging.getLogger(__name__)

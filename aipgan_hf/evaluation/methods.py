@@ -10,12 +10,13 @@ source's true change (:func:`oracle_landmarks`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import torch
 
+from ..driving import drive_crops, landmark_tensor
 from ..faces import image_to_tensor, tensor_to_image
+from ..pipeline import AIPGANPipeline
 from .data import SplitData, stacked
 from .landmark_fidelity import align_landmarks
 from .pairs import EvaluationPair
@@ -112,11 +113,13 @@ def oracle_landmarks(target: np.ndarray, source: np.ndarray, reference: np.ndarr
 # Methods
 
 
-def model_method(pipeline: Any, batch_size: int = 16, relative: bool = False, mouth: str = "source") -> Method:
-    """The model as a method: ``pipeline.transfer_aligned(source, target, source_landmarks, target_landmarks)`` on
-    batches of aligned crops, with the dataset's stored landmarks (crop px); ``relative``: also given the
-    landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`); ``mouth``: where an opened mouth's
-    inside comes from (``transfer_aligned(mouth=)``)."""
+def model_method(pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool = False,
+                 mouth: str = "source") -> Method:
+    """The model as a method on batches of aligned crops, with the dataset's stored landmarks (crop px): the shape
+    model retargets the source's expression, then :func:`~aipgan_hf.driving.drive_crops`; ``relative``: also given
+    the landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`); ``mouth``: where an opened
+    mouth's inside comes from (as ``pipe(..., mouth=)``)."""
+
     def run(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
         outputs = []
         for start in range(0, len(pairs), batch_size):
@@ -126,9 +129,10 @@ def model_method(pipeline: Any, batch_size: int = 16, relative: bool = False, mo
             source_landmarks = torch.from_numpy(stacked(data, [p.source for p in batch], "landmarks")).float()  # (B, 68, 2)
             target_landmarks = torch.from_numpy(stacked(data, [p.target for p in batch], "landmarks")).float()  # (B, 68, 2)
             references = torch.from_numpy(stacked(data, [p.reference for p in batch], "landmarks")).float() if relative else None
-            with torch.inference_mode():
-                result = pipeline.transfer_aligned(sources, targets, source_landmarks, target_landmarks, reference_landmarks=references,
-                                                   return_intrinsic=False, mouth=mouth)
+            driving = pipeline.shape_model.drive(target_landmarks.numpy(), source_landmarks.numpy(),
+                                                 reference_landmarks=None if references is None else references.numpy())
+            result = drive_crops(pipeline.generator, targets, target_landmarks, landmark_tensor(driving, len(batch)),
+                                 source=sources, source_landmarks=source_landmarks, return_intrinsic=False, mouth=mouth)
             outputs.append(tensor_to_image(result.image.float().cpu()))  # (B, R, R, 3)
         return np.concatenate(outputs)
 

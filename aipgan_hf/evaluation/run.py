@@ -6,7 +6,7 @@
 The reference for a transfer is **the source's own expression change** (S - S0, S0 a neutral photo or frame of the
 source person; pairs in :mod:`aipgan_hf.evaluation.pairs`), measured by the *expression response* of
 :mod:`aipgan_hf.evaluation.measures`. Every method produces an aligned crop for each pair: the model
-(``AIPGANPipeline.transfer_aligned`` with the dataset's landmarks) and the baselines "target unchanged",
+(``aipgan_hf.driving.drive_crops`` with the dataset's landmarks) and the baselines "target unchanged",
 "source pasted", the piecewise-affine warp of the target to retargeted landmarks (the shape model's
 ``drive(target, source)``), and an oracle warp by the source's true change. The target person's own photo with
 the source's label is measured too, as a reference row. Each output is measured the same way (dlib landmarks and
@@ -31,8 +31,8 @@ from PIL import Image
 from ..errors import AIPGANError, ConfigError
 from ..faces import FaceProcessor
 from ..files import write_atomically
+from ..compositing import MOUTH_SOURCES
 from ..motion import ShapeModel
-from ..motion.mouth import MOUTH_SOURCES
 from ..pipeline import AIPGANPipeline
 from .crops import CropMeasurer
 from .data import SplitData, decode_rows, fid_reference_rows, load_split, split_columns, stacked
@@ -78,7 +78,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no_model", action="store_true", help="evaluate the baselines only (no checkpoint needed)")
     parser.add_argument("--relative", action="store_true", help="also score the model given each source's neutral photo S0 "
                         "(relative motion; not a single-photo transfer)")
-    parser.add_argument("--mouth", default="source", choices=MOUTH_SOURCES,
+    # on stored crops the other face is the pair's source: "exemplar" would need the checkpoint's face instead
+    parser.add_argument("--mouth", default="source", choices=[mode for mode in MOUTH_SOURCES if mode != "exemplar"],
                         help="where the model takes an opened mouth's inside from (pipe(..., mouth=); default: source)")
     parser.add_argument("--shape_model", default=None, help="shape_model.safetensors for the retargeted warp "
                         "(default: the loaded pipeline's; without either, the source's aligned landmarks)")

@@ -8,8 +8,7 @@ module                  what it does
 ``faces.pixels``        dtype, channel, alpha and 16-bit conversion of arrays; grey detection
 ``faces.detector``      the detector seam: :class:`LandmarkDetector` (faces -> boxes + landmarks in a named scheme)
 ``faces.detect``        dlib face detection + 68 landmarks, and the fallbacks for missed faces (the default detector)
-``faces.align``         the face template, the similarity fit, the warp into an aligned crop
-``faces.paste``         the feathered face mask and paste-back into the photo
+``faces.align``         the face template and its mask, the similarity fit, the warp into an aligned crop
 ``faces.tensors``       uint8 images <-> [-1, 1] tensors (the one conversion training and inference share)
 ``faces.geometry``      (2, 3) affine helpers
 ``faces.processor``     :class:`FaceProcessor`, which composes the steps
@@ -22,6 +21,7 @@ from aipgan_hf.faces.align import (
     TEMPLATE_WEIGHTS,
     AlignedFace,
     align_face,
+    face_mask,
     five_points,
     similarity_transform,
     template_points,
@@ -32,7 +32,6 @@ from aipgan_hf.faces.detect import DEFAULT_DETECTION_SIZE, DlibFaceDetector, dli
 from aipgan_hf.faces.detector import DetectedFace, LandmarkDetector
 from aipgan_hf.faces.geometry import apply_affine, compose_affine, invert_affine
 from aipgan_hf.faces.jpeg import DRAFT_MAX_PIXELS
-from aipgan_hf.faces.paste import face_mask, paste_face, paste_mask
 from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, MIN_IMAGE_SIDE, is_grey, to_grey
 from aipgan_hf.faces.processor import FaceProcessor
 from aipgan_hf.faces.tensors import image_to_tensor, tensor_to_image
@@ -41,6 +40,6 @@ __all__ = [
     "CANONICAL_BOX", "DEFAULT_DETECTION_SIZE", "DEFAULT_MAX_PIXELS", "DRAFT_MAX_PIXELS", "MIN_IMAGE_SIDE",
     "TEMPLATE_5", "TEMPLATE_WEIGHTS", "AlignedFace", "DetectedFace", "DlibFaceDetector", "FaceProcessor",
     "LandmarkDetector", "Photo", "align_face", "apply_affine", "compose_affine", "dlib_model_path", "face_mask",
-    "five_points", "image_to_tensor", "invert_affine", "is_grey", "load_image", "load_photo", "paste_face",
-    "paste_mask", "similarity_transform", "template_points", "tensor_to_image", "to_grey", "warp_to_crop",
+    "five_points", "image_to_tensor", "invert_affine", "is_grey", "load_image", "load_photo",
+    "similarity_transform", "template_points", "tensor_to_image", "to_grey", "warp_to_crop",
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from aipgan_hf.errors import NoFaceError
+from aipgan_hf.errors import ConfigError, NoFaceError
 from aipgan_hf.faces.geometry import IDENTITY, apply_affine, compose_affine, invert_affine, pil_coefficients
 from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE
 
@@ -230,3 +230,32 @@ def align_face(
         box=tuple(float(v) for v in box),
         photo_size=photo_size or (int(pixels.shape[1]), int(pixels.shape[0])),
     )
+
+
+# Face-mask ellipse (fractions of the crop side): jaw to jaw plus a little, forehead to below the chin.
+_MASK_CENTRE = (0.5, 0.51)
+_MASK_AXES = (0.37, 0.39)
+
+
+def face_mask(resolution: int, feather: float = 0.15) -> np.ndarray:
+    """Feathered elliptical face mask in canonical-crop space: where the decoder may repaint and paste-back blends.
+
+    The ellipse covers jaw to jaw and forehead to just below the chin of the canonical template; the
+    value is 1 inside, falls smoothly to 0 over the outer ``feather`` fraction of the radius, and is
+    exactly 0 outside the ellipse.
+
+    Args:
+        resolution: crop side.
+        feather: width of the soft edge as a fraction of the ellipse radius, in (0, 1].
+
+    Returns:
+        (resolution, resolution) float32 in [0, 1].
+    """
+    if not 0 < feather <= 1:
+        raise ConfigError(f"feather must be in (0, 1], got {feather}")
+    coordinates = (np.arange(resolution, dtype=np.float32) + 0.5) / resolution  # pixel centres in [0, 1]
+    dx = (coordinates[None, :] - _MASK_CENTRE[0]) / _MASK_AXES[0]  # (1, R)
+    dy = (coordinates[:, None] - _MASK_CENTRE[1]) / _MASK_AXES[1]  # (R, 1)
+    radius = np.sqrt(dx**2 + dy**2)  # (R, R) elliptical radius, 1 on the ellipse
+    ramp = np.clip((1.0 - radius) / feather, 0.0, 1.0)
+    return (ramp * ramp * (3.0 - 2.0 * ramp)).astype(np.float32)  # smoothstep

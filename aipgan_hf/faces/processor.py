@@ -2,15 +2,13 @@
 
 It composes the steps of :mod:`aipgan_hf.faces` along the data's path: decode (:mod:`~aipgan_hf.faces.decode`),
 detect + 68 landmarks (a :class:`~aipgan_hf.faces.detector.LandmarkDetector`, dlib's by default:
-:mod:`~aipgan_hf.faces.detect`), align (:mod:`~aipgan_hf.faces.align`), paste back (:mod:`~aipgan_hf.faces.paste`).
-Typical use::
+:mod:`~aipgan_hf.faces.detect`), align (:mod:`~aipgan_hf.faces.align`); the way back into the photo is
+:mod:`aipgan_hf.compositing`. Typical use::
 
     processor = FaceProcessor(resolution=128)
     photo = processor.load_photo("portrait.jpg")       # Photo: a large file is decoded at reduced scale
     face = processor.align(photo)                      # AlignedFace of the largest face, photo coordinates
     x = image_to_tensor(face.crop)                     # (3, 128, 128) in [-1, 1]
-    ...                                                # run a model on x -> y
-    result = processor.paste_back(photo, tensor_to_image(y), face)   # full resolution, grey stays grey
 """
 
 from __future__ import annotations
@@ -32,13 +30,12 @@ from aipgan_hf.faces.detect import (
     grey_image,
 )
 from aipgan_hf.faces.detector import DetectedFace, LandmarkDetector
-from aipgan_hf.faces.paste import paste_face, paste_mask
-from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, MIN_IMAGE_SIDE, is_grey, is_rgb_uint8
+from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, MIN_IMAGE_SIDE, is_rgb_uint8
 from aipgan_hf.landmarks import LANDMARK_SCHEME, NUM_LANDMARKS
 
 
 class FaceProcessor:
-    """Finds, aligns and pastes back faces at a fixed crop resolution.
+    """Finds and aligns faces at a fixed crop resolution.
 
     dlib models load on first use and belong to this instance (no module-level model state). Detection
     runs on a grey copy whose longest side is at most ``detection_size``; landmarks are then fitted on the
@@ -260,44 +257,7 @@ class FaceProcessor:
             photo.pixels, detection.landmarks, detection.box, self.resolution, photo.size, photo.pixels_to_photo
         )
 
-    # ----- paste-back and identity ---------------------------------------------------------------
-
-    def paste_mask(
-        self, photo_shape: tuple[int, ...], aligned: AlignedFace, face_resolution: int | None = None
-    ) -> np.ndarray:
-        """The blending weight :meth:`paste_back` uses, in photo space: (H, W) uint8 alpha, 0 where the photo
-        is kept exactly, 255 where the face replaces it (``face_resolution`` defaults to the crop's)."""
-        return paste_mask(photo_shape, aligned, face_resolution)
-
-    def paste_back(
-        self, photo: np.ndarray | Photo, face: np.ndarray | Image.Image, aligned: AlignedFace,
-        weight: np.ndarray | None = None, grey: bool | None = None,
-    ) -> np.ndarray:
-        """Warp a face crop back into the photo and blend it in with a feathered mask.
-
-        Only pixels where the warped face mask is non-zero change; every other pixel of the returned photo
-        is bit-identical to the input.
-
-        Args:
-            photo: (H, W, 3) uint8, the photo ``aligned`` was computed on, or its :class:`Photo` (decoded at
-                full resolution here, if it was reduced).
-            face: (S, S, 3) uint8 face in canonical-crop space (any S; usually the crop resolution).
-            aligned: the alignment of that face.
-            weight: optional (S, S) float in [0, 1], multiplied into the face mask: where it is 0 the photo
-                keeps its own pixels. The pipeline passes the generator's repaint mask, so regions the model
-                left unchanged keep the photo's full resolution instead of the crop's.
-            grey: paste only the face's luma, so a grey photo stays grey; ``None`` decides by the photo
-                (``Photo.grey``, or R == G == B everywhere in an array).
-
-        Returns:
-            (H, W, 3) uint8 new photo (the input is not modified).
-        """
-        if isinstance(photo, Photo):
-            grey = photo.grey if grey is None else grey
-            photo = photo.full_resolution()
-        elif grey is None:
-            grey = is_rgb_uint8(photo) and is_grey(photo)
-        return paste_face(photo, face, aligned, weight, grey)
+    # ----- identity ---------------------------------------------------------------------------
 
     def descriptor(self, image_or_crop: Any, aligned: AlignedFace | None = None) -> np.ndarray:
         """128-d dlib face-recognition descriptor (identity embedding; same person if distance < ~0.6).

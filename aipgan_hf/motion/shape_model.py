@@ -20,9 +20,11 @@ import numpy as np
 from ..errors import CheckpointError, ConfigError
 from .. import landmarks as scheme
 from ..landmarks import NUM_LANDMARKS
-from ..processing import similarity_transform
+from ..faces.align import similarity_transform
 
 SHAPE_MODEL_NAME = "shape_model.safetensors"
+MAX_EXPRESSION_STRENGTH = 1.5
+"""The largest expression strength and slider value (either sign) the pipeline and video driving accept."""
 STABLE_POINTS = np.array(scheme.STABLE_POINTS)
 """Nose and the four eye corners: the alignment frame of the model (they move least with expression)."""
 

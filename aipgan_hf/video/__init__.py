@@ -1,7 +1,8 @@
-"""Driving a photo with a video: clip I/O (:mod:`.clips`), face tracking and smoothing (:mod:`.tracking`) and the
-frame loop (:mod:`.animate`). ``from aipgan_hf.video import animate``."""
+"""Driving a photo with a video: clip I/O (:mod:`.clips`), face tracking and smoothing (:mod:`.tracking`), the first
+pass's landmarks (:mod:`.landmarks`), the frame loop (:mod:`.animate`) and live driving (:mod:`.live`).
+``from aipgan_hf.video import animate``."""
 
-from .animate import AnimationResult, LiveAnimator, animate, mouth_opening
+from .animate import AnimationResult, animate
 from .clips import (
     DEFAULT_MAX_SECONDS,
     ClipWriter,
@@ -14,6 +15,8 @@ from .clips import (
     probe_clip,
     read_frames,
 )
+from .landmarks import mouth_opening
+from .live import LiveAnimator
 from .tracking import FaceTracker, OneEuroFilter
 
 __all__ = [

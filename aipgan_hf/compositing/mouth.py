@@ -6,14 +6,13 @@ is taken from the first of these that shows an open mouth:
 
 1. **the target's own photo**, when its mouth is already about as open: its own teeth, which the flow has carried
    into place (the warped target);
-2. **the source photo**, when its mouth is about as open: its inside, moved from the source's mouth onto the
-   driving mouth by a thin-plate spline through the 20 mouth landmarks. Teeth and tongue say little about who a
-   person is; taking the mouth's inside from the driving photo is what Averbuch-Elor et al. do to animate portraits
-   ("Bringing portraits to life", 2017);
-3. otherwise the decoder's paint, as before.
-
-Presets and sliders have no source photo: there the "source" is the checkpoint's :class:`MouthExemplar`, one
-public-domain face with an open smile (NASA's astronaut photo), so that their opened mouths show teeth too.
+2. **another face**, when its mouth is about as open: its inside, moved from its mouth onto the driving mouth by a
+   thin-plate spline through the 20 mouth landmarks. By default (``mouth="exemplar"``) that face is the
+   checkpoint's :class:`MouthExemplar`, one public-domain face with an open smile (NASA's astronaut photo), so that
+   no pixel of the source person reaches the output. With ``mouth="source"`` it is the source photo (or the video's
+   driving frame; the exemplar where there is none), as Averbuch-Elor et al. do to animate portraits ("Bringing
+   portraits to life", 2017);
+3. otherwise the decoder's paint.
 
 The source's inside is brightened or darkened by the ratio of the two faces' mean brightness (:func:`lighting_gain`):
 the teeth of a dimly lit source photo are not black in a brightly lit target. A black-and-white source's inside is
@@ -23,7 +22,7 @@ How open is measured by the inner-lip gap (:data:`~aipgan_hf.landmarks.INNER_LIP
 in full when its gap is at least :data:`OPEN_FULL` of the driving gap and not at all below :data:`OPEN_FROM`:
 stretching a narrower gap gives stretched lips, not teeth. A driving mouth shut to within :data:`MIN_GAP` takes
 no photo's inside (its share ramps up to full at twice that gap). Everything here is in crop space; paste-back samples the
-same fill at the photo's resolution (:class:`~aipgan_hf.motion.photo.PhotoWarper`).
+same fill at the photo's resolution (:class:`~aipgan_hf.compositing.photo.PhotoWarper`).
 """
 
 from __future__ import annotations
@@ -34,16 +33,25 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.numpy import save_file
 
+from ..checkpoint import read_safetensors
 from ..errors import CheckpointError, ConfigError
 from ..faces.pixels import LUMA
 from ..faces.tensors import image_to_tensor
 from ..landmarks import EXPRESSION_REGIONS, JAW, LEFT_EYE, MOUTH, RIGHT_EYE, inner_lip_gap, mouth_interior, polygon_mask, region_indices
-from .flow import evaluate_thin_plate, fit_thin_plate, identity_grid, pixels_to_normalised
+from ..motion.flow import evaluate_thin_plate, fit_thin_plate, identity_grid, pixels_to_normalised
 
-MOUTH_SOURCES = ("network", "own", "source")
+MOUTH_SOURCES = ("network", "own", "source", "exemplar")
 """Where an opened mouth's inside may come from: ``"network"`` (the decoder's paint only), ``"own"`` (also the
-target's own open mouth), ``"source"`` (also the source photo's; the default)."""
+target's own open mouth), ``"exemplar"`` (also the checkpoint's exemplar face's), ``"source"`` (also the source
+photo's or driving frame's, else the exemplar's)."""
+
+LENDING = ("source", "exemplar")
+"""The modes in which another face lends its mouth's inside (the caller hands that face in as the "source")."""
+
+DEFAULT_MOUTH = "exemplar"
+"""The ``mouth=`` of every pipeline call, preset and video that does not choose one."""
 
 OPEN_FROM, OPEN_FULL = 0.3, 0.7
 """A photo's inner-lip gap as a share of the driving gap: below 0.3 its inside is not used, from 0.7 fully."""
@@ -96,11 +104,12 @@ class MouthFill:
     source_read: torch.Tensor | None
     source_gain: torch.Tensor | None = None
     interior: torch.Tensor | None = None
+    lender: str = "source"
 
     def origin(self, index: int = 0) -> str:
-        """Where output ``index``'s mouth inside mostly comes from: "own" (the target's photo), "source" (the
-        source photo or the exemplar), "network" (the decoder's paint: the driving mouth opens, no photo shows
-        one as open), or "closed" (the driving mouth is shut: nothing to fill)."""
+        """Where output ``index``'s mouth inside mostly comes from: "own" (the target's photo), :attr:`lender` (the
+        other face: "source" for the source photo or driving frame, "exemplar"), "network" (the decoder's paint:
+        the driving mouth opens, no photo shows one as open), or "closed" (the driving mouth is shut)."""
         interior = float(self.interior[index].sum()) if self.interior is not None else 0.0
         size = self.own.shape[-1]
         if interior < MIN_GAP * size * size / 8:  # a gap under MIN_GAP along an eighth of the crop: landmark noise
@@ -108,7 +117,7 @@ class MouthFill:
         own, source = float(self.own[index].sum()), float(self.source[index].sum())
         if max(own, source) < 0.5 * interior:
             return "network"
-        return "own" if own >= source else "source"
+        return "own" if own >= source else self.lender
 
     def apply(self, image: torch.Tensor, warped_target: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
         """The (B, 3, R, R) output crop with its mouth's inside filled from the warped target and the source crop."""
@@ -124,7 +133,7 @@ class MouthFill:
 
 @dataclass
 class DrivingFaces:
-    """Driving faces for :meth:`~aipgan_hf.pipeline.AIPGANPipeline.drive_batch` (video frames): where their mouths' insides are read.
+    """Driving faces for :meth:`~aipgan_hf.pipeline.AIPGANPipeline.render` (video frames): where their mouths' insides are read.
 
     Attributes:
         frames: N (H, W, 3) uint8 frames. matrices: (N, 2, 3) frame -> crop similarities.
@@ -198,16 +207,16 @@ def mouth_read(driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, 
 
 
 def mouth_shares(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int,
-                 source_landmarks: torch.Tensor | None = None, mouth: str = "source",
+                 source_landmarks: torch.Tensor | None = None, mouth: str = DEFAULT_MOUTH,
                  source_found: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(B,) shares of an opened mouth's inside taken from the target's own photo and from the source, in [0, 1]
-    (the source's is None where none may be used: no source, or ``mouth`` other than "source"). From landmarks
+    (the source's is None where none may be used: no source, or ``mouth`` not one of :data:`LENDING`). From landmarks
     alone, so a video can tell which frames read their driving frame's mouth before decoding any of them.
     Arguments as :func:`plan_mouth`'s."""
     check_mouth(mouth)
     driving_gap = inner_lip_gap(driving_landmarks.float())
     own = torch.zeros_like(driving_gap) if mouth == "network" else _usable(inner_lip_gap(target_landmarks.float()), driving_gap, size)
-    if mouth != "source" or source_landmarks is None:
+    if mouth not in LENDING or source_landmarks is None:
         return own, None
     source_landmarks = torch.nan_to_num(source_landmarks.float())  # a video frame without a face: not read (below)
     share = (1.0 - own) * _usable(inner_lip_gap(source_landmarks), driving_gap, size)
@@ -217,7 +226,7 @@ def mouth_shares(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor
 
 
 def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int,
-               source_landmarks: torch.Tensor | None = None, mouth: str = "source",
+               source_landmarks: torch.Tensor | None = None, mouth: str = DEFAULT_MOUTH,
                target: torch.Tensor | None = None, source: torch.Tensor | None = None,
                source_found: torch.Tensor | None = None) -> MouthFill:
     """Decide where each output's mouth inside comes from (:class:`MouthFill`).
@@ -225,7 +234,8 @@ def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, 
     Args:
         target_landmarks, driving_landmarks: (B, 68, 2) crop pixels.
         size: crop side R.
-        source_landmarks: (B, 68, 2) crop pixels of the source crops, or None (presets, sliders: no source photo).
+        source_landmarks: (B, 68, 2) crop pixels of the crops that may lend their mouth's inside (the source
+            photo's, the driving frames', or the exemplar's, as ``mouth`` says), or None.
         mouth: one of :data:`MOUTH_SOURCES`.
         target, source: (B, 3, R, R) crops in [-1, 1], for the source's :func:`lighting_gain` (else none).
         source_found: (B,) bool, which sources show a face at all (video frames may not); default all.
@@ -240,12 +250,12 @@ def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, 
     read = mouth_read(driving_landmarks, source_landmarks, size) if used else None
     gain = lighting_gain(target, target_landmarks, source, source_landmarks) if used and target is not None and source is not None else None
     return MouthFill(own=interior * own[:, None, None, None], source=interior * share[:, None, None, None], source_read=read,
-                     source_gain=gain, interior=interior)
+                     source_gain=gain, interior=interior, lender=mouth)
 
 
 @dataclass
 class MouthExemplar:
-    """A face whose open mouth lends its inside where no source photo is given (presets, sliders).
+    """A public-domain face whose open mouth lends its inside (``mouth="exemplar"``, the default).
 
     Attributes:
         crop: (R, R, 3) uint8, an aligned crop. landmarks: (68, 2) float32, its crop-pixel landmarks.
@@ -259,8 +269,6 @@ class MouthExemplar:
         return image_to_tensor(np.array(self.crop))[None], torch.tensor(self.landmarks, dtype=torch.float32)[None]  # copies: loaded arrays are read-only
 
     def save(self, path: str | os.PathLike) -> None:
-        from safetensors.numpy import save_file
-
         save_file({"crop": np.ascontiguousarray(self.crop, dtype=np.uint8),
                    "landmarks": np.ascontiguousarray(self.landmarks, dtype=np.float32)}, str(path))
 
@@ -268,8 +276,6 @@ class MouthExemplar:
     def load(cls, path: str | os.PathLike, resolution: int | None = None) -> "MouthExemplar":
         """Read an exemplar (for ``resolution``-px crops, or any square crop); a corrupt or mismatched file raises
         CheckpointError."""
-        from ..checkpoint import read_safetensors
-
         try:
             raw = {name: tensor.numpy() for name, tensor in read_safetensors(path).items()}
         except CheckpointError as error:

@@ -1,4 +1,5 @@
-"""Warping a whole photo by a crop's flow, at the photo's own resolution (for paste-back)."""
+"""Warping a whole photo by a crop's flow and pasting the new face in, at the photo's own resolution; reading
+another photo (the source's mouth) at its own resolution."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 
 from ..faces.geometry import invert_affine
 from ..faces.pixels import LUMA
-from .flow import identity_grid
+from ..motion.flow import identity_grid
 
 READ_MARGIN = 0.25
 """How far outside the crop's square a warp may read, as a fraction of the crop side (landmark motions stay
@@ -216,7 +217,7 @@ class PhotoReader:
         resolution: crop side R.
         read: (1, R, R, 2) grid_sample positions in the photo's crop, one per crop pixel of the output.
         grey: give luma only (a grey target photo stays grey).
-        gain: factor of what is read, one per channel or one for all (``motion.mouth.lighting_gain``).
+        gain: factor of what is read, one per channel or one for all (``compositing.mouth.lighting_gain``).
         support: (R, R) weights of the output's crop pixels; only those above 0 are read (default all).
         output_scale: output photo pixels per crop pixel (default: no pre-filter).
     """
@@ -260,7 +261,3 @@ class PhotoReader:
             colours = (colours * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(colours)
         return colours
 
-
-def warp_photo(photo: np.ndarray, photo_to_crop: np.ndarray, flow: torch.Tensor, resolution: int) -> np.ndarray:
-    """One-off :class:`PhotoWarper`: (H, W, 3) uint8 ``photo`` warped by the crop's (R, R, 2) flow."""
-    return PhotoWarper(photo, photo_to_crop, resolution)(flow)

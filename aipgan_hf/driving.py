@@ -1,0 +1,110 @@
+"""The network step on aligned crops: landmark flow, generator, then the opened mouth's inside.
+
+    (target crops, their landmarks, driving landmarks) --motion.landmark_flow--> flow
+    (target crops, driving landmarks, flow) --AIPGANGenerator--> GeneratorOutput
+    (landmarks, the mouth's photos) --compositing.plan_mouth--> MouthFill --> DrivenBatch
+
+It is what :class:`~aipgan_hf.pipeline.AIPGANPipeline` runs between faces in and paste-back; evaluation and
+training validation call :func:`drive_crops` on stored crops and landmarks, with no photo. A target driven frame
+after frame is encoded once (:class:`PreparedTarget`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .compositing import DEFAULT_MOUTH, DrivenBatch, PhotoWarper, plan_mouth
+from .encoders import EncoderOutput
+from .faces import AlignedFace, Photo
+from .errors import ConfigError
+from .modeling import AIPGANGenerator
+from .motion import landmark_flow
+
+
+@dataclass
+class PreparedTarget:
+    """A target photo decoded, aligned and encoded once (for driving it frame after frame).
+
+    Attributes:
+        photo: the decoded photo (its full resolution is decoded once, at the first paste-back).
+        face: its alignment. tensor: (1, 3, R, R) in [-1, 1].
+        landmarks: (68, 2) float64 crop pixels. identity: the identity encoder's output for it.
+        warper: the photo's paste-back, made at the first paste-back, then reused.
+        photo_texture: paste-back keeps the photo's fine texture under the repainted face (video driving turns it
+            off unless asked: it costs time on every frame).
+    """
+
+    photo: Photo
+    face: AlignedFace
+    tensor: torch.Tensor
+    landmarks: np.ndarray
+    identity: EncoderOutput
+    warper: PhotoWarper | None = field(default=None, repr=False)
+    photo_texture: bool = True
+
+    def identity_for(self, count: int) -> EncoderOutput:
+        """The identity encoder's output repeated for a batch of ``count`` frames (views, no copies)."""
+        identity = self.identity
+        intrinsic = identity.intrinsic_image
+        repeat = lambda tensor: tensor.expand(count, *tensor.shape[1:])  # noqa: E731
+        return EncoderOutput(features=[repeat(f) for f in identity.features], attention=repeat(identity.attention),
+                             intrinsic_image=None if intrinsic is None else repeat(intrinsic))
+
+
+def check_range(name: str, value: float, low: float, high: float) -> float:
+    """``value`` as a float if it lies in [low, high]; else ConfigError naming it."""
+    value = float(value)
+    if not low <= value <= high or np.isnan(value):
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def landmark_tensor(landmarks: Any, batch: int) -> torch.Tensor:
+    """(batch, 68, 2) float32 landmarks as a tensor; ConfigError for another shape."""
+    values = torch.as_tensor(np.asarray(landmarks, dtype=np.float32))
+    if values.shape != (batch, 68, 2):
+        raise ConfigError(f"landmarks must be ({batch}, 68, 2) crop pixels, got {tuple(values.shape)}")
+    return values
+
+
+@torch.inference_mode()
+def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmarks: torch.Tensor,
+                driving_landmarks: torch.Tensor, source: torch.Tensor | None = None,
+                source_landmarks: torch.Tensor | None = None, source_found: torch.Tensor | None = None,
+                identity: EncoderOutput | None = None, identity_mix: float = 0.0, return_intrinsic: bool = True,
+                mouth: str = DEFAULT_MOUTH, identity_source: torch.Tensor | None = None) -> DrivenBatch:
+    """Drive aligned targets to new landmarks and fill their opened mouths.
+
+    Args:
+        generator: the network (its device and dtype are used).
+        target: (B, 3, R, R) aligned targets in [-1, 1]; target_landmarks, driving_landmarks: (B, 68, 2) crop px.
+        source: (B, 3, R, R) crops whose mouths may lend their inside (``mouth`` "source" or "exemplar": the
+            caller hands in the face it names; read at ``source_landmarks`` (B, 68, 2); ``source_found`` (B,)
+            bool: which show a face) and, unless ``identity_source`` is given, whose identity features are mixed
+            in with ``identity_mix`` > 0.
+        identity: a cached ``generator.encode_identity(target)`` (video driving); used when ``identity_mix`` is 0.
+        return_intrinsic: also render the target's intrinsic face (without ``identity``).
+        mouth: one of :data:`~aipgan_hf.compositing.MOUTH_SOURCES`.
+        identity_source: (B, 3, R, R) crops for ``identity_mix`` when they are not ``source``.
+    """
+    parameter = next(generator.parameters())
+    resolution = int(generator.config.resolution)
+    target = target.to(parameter.device, parameter.dtype)
+    target_landmarks, driving_landmarks = target_landmarks.to(parameter.device), driving_landmarks.to(parameter.device)
+    source = None if source is None else source.to(parameter.device, parameter.dtype)
+    mixed = source if identity_source is None else identity_source.to(parameter.device, parameter.dtype)
+    flow = landmark_flow(target_landmarks, driving_landmarks, resolution)  # (B, R, R, 2)
+    if identity is None or identity_mix != 0.0:
+        network = generator(target, target_landmarks, driving_landmarks, flow, source=mixed, identity_mix=identity_mix,
+                            return_intrinsic=return_intrinsic)
+    else:
+        expression = generator.encode_expression(driving_landmarks, target_landmarks, flow)
+        network = generator.decode(identity, expression, target, flow)
+    fill = plan_mouth(target_landmarks, driving_landmarks, resolution, mouth=mouth, target=target, source=source,
+                      source_landmarks=None if source is None else source_landmarks, source_found=source_found)
+    return DrivenBatch(network=network, image=fill.apply(network.image, network.warped_target, source),
+                       driving_landmarks=driving_landmarks, flow=flow, mouth=fill)
