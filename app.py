@@ -40,6 +40,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from aipgan_hf.compositing import DEFAULT_MOUTH  # noqa: E402
 from aipgan_hf.pipeline import MAX_EXPRESSION_STRENGTH, REFERENCE_ROLE, SOURCE_ROLE, TARGET_ROLE  # noqa: E402
 from aipgan_hf.provenance import NOTICE  # noqa: E402
 from aipgan_hf.serving import (  # noqa: E402
@@ -127,7 +128,7 @@ class Space:
                 identity_mix=options.identity_mix, paste_back=controls.paste_back,
                 source_face_index=options.source_face_index, target_face_index=controls.target_face_index,
                 replace_target_expression=options.replace_target_expression, return_intrinsic=controls.show_views,
-                source_reference=reference_photo, mouth="source" if options.teeth_from_source else "own",
+                source_reference=reference_photo, mouth="source" if options.teeth_from_source else DEFAULT_MOUTH,
                 **controls.offsets(),
             )
             return result_views(result, source_photo, target_photo, controls.show_views)
@@ -137,8 +138,8 @@ class Space:
 
         Args:
             target: identity target photo (file path).
-            expression: a dataset label the checkpoint has a preset for (happiness, surprise, anger, sadness,
-                disgust, fear; see the page for this checkpoint's list).
+            expression: a preset the checkpoint has (the seven emotions: happiness, sadness, surprise, fear, anger,
+                disgust, contempt; see the page for this checkpoint's list).
             values: :class:`Controls` fields and a value per slider.
         """
         with friendly_errors("synthesize"), self.pool.borrow() as pipeline:
@@ -148,9 +149,9 @@ class Space:
                 raise gr.Error(f"This model has no preset for {PRESET_NAMES.get(expression, expression)!r}; it has: "
                                f"{available}.", title=ERROR_TITLE, print_exception=False)
             target_photo = read_photo(target, TARGET_ROLE, pipeline)
-            result = pipeline.synthesize(target_photo, expression=expression, strength=controls.expression_strength,
-                                         paste_back=controls.paste_back, target_face_index=controls.target_face_index,
-                                         return_intrinsic=controls.show_views, **controls.offsets())
+            result = pipeline(target_photo, expression=expression, expression_strength=controls.expression_strength,
+                              paste_back=controls.paste_back, target_face_index=controls.target_face_index,
+                              return_intrinsic=controls.show_views, **controls.offsets())
             return result_views(result, target_photo, target_photo, controls.show_views)
 
     def animate(self, driving: str | None, target: str | None, progress: gr.Progress = gr.Progress(),
@@ -199,7 +200,7 @@ class Space:
             key = (target, bool(relative))
             if session is None or session.key != key:
                 photo = read_photo(target, TARGET_ROLE, pipeline)
-                animator = LiveAnimator(pipeline.prepare_target(photo), pipeline.processor, relative=bool(relative))
+                animator = LiveAnimator(pipeline.prepare(photo), pipeline.processor, relative=bool(relative))
                 session = LiveSession(key, animator)
             return session.animator(pipeline, np.ascontiguousarray(frame[..., :3])), session
 
@@ -285,9 +286,9 @@ def _photo_tab(space: Space, controls: dict) -> tuple[gr.Image, gr.Button]:
         False, label="Replace the target's own expression",
         info="for a target who already smiles, frowns, ...; off: the source's change is added")
     controls["teeth_from_source"] = gr.Checkbox(
-        True, label="Teeth from the source photo", elem_id="teeth",
-        info="an opened mouth shows the source's teeth where the target's photo has none; off: no pixel of the source "
-             "is used")
+        False, label="Teeth from the source photo", elem_id="teeth",
+        info="an opened mouth shows the source's own teeth where the target's photo has none; off (default): the "
+             "target's own, else a public-domain mouth, and no pixel of the source")
     with gr.Accordion("The source person's neutral face (optional)", open=False, elem_id="reference"):
         controls["source_reference"] = PhotoInput(label="Source person, neutral", type="filepath", height=200,
                                                   sources=PHOTO_SOURCES, elem_id="source-reference")

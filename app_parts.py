@@ -39,6 +39,7 @@ PRESET_NAMES = {
     "sadness": "sad",
     "disgust": "disgusted",
     "fear": "fearful",
+    "contempt": "contemptuous",
 }
 """Dataset expression label -> the word shown on the page."""
 
@@ -94,14 +95,14 @@ class TransferControls:
         identity_mix: 0 (the target's identity) .. 1 (the source's).
         source_face_index: which face of the source photo; 0 is the largest.
         replace_target_expression: remove the target's own expression first (a smiling target, a neutral source).
-        teeth_from_source: an opened mouth may show the source photo's teeth (``mouth="source"``); off: no pixel of
-            the source reaches the result (``mouth="own"``).
+        teeth_from_source: an opened mouth may show the source photo's teeth (``mouth="source"``); off (default):
+            the target's own, else the checkpoint's public-domain exemplar's, and no pixel of the source.
     """
 
     identity_mix: float = 0.0
     source_face_index: int = 0
     replace_target_expression: bool = False
-    teeth_from_source: bool = True
+    teeth_from_source: bool = False
 
     @classmethod
     def read(cls, values: dict[str, Any]) -> "TransferControls":
@@ -110,7 +111,7 @@ class TransferControls:
             identity_mix=float(values.get("identity_mix", 0.0)),
             source_face_index=face_index(values.get("source_face_index", 0)),
             replace_target_expression=bool(values.get("replace_target_expression", False)),
-            teeth_from_source=bool(values.get("teeth_from_source", True)),
+            teeth_from_source=bool(values.get("teeth_from_source", False)),
         )
 
 

@@ -232,9 +232,9 @@ def run_synthesize(args: argparse.Namespace) -> int:
     pipeline = _load_pipeline(args)
 
     def synthesize(target: Path) -> "TransferResult":
-        return pipeline.synthesize(
-            target, expression=args.expression, strength=args.strength, paste_back=not args.no_paste_back,
-            target_face_index=args.face_index, mouth=args.mouth, **_offsets(args),
+        return pipeline(
+            target, expression=args.expression, expression_strength=args.strength,
+            paste_back=not args.no_paste_back, target_face_index=args.face_index, mouth=args.mouth, **_offsets(args),
         )
 
     return _write_results(jobs, several, synthesize, f"preset expression: {args.expression}")

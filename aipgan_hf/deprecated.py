@@ -84,7 +84,8 @@ class DeprecatedPipelineMethods:
                            landmark_tensor(np.asarray(driving_landmarks), count), identity=prepared.identity_for(count),
                            mouth=check_mouth(mouth), source=None if sources is None else sources.crops,
                            source_found=found,
-                           source_landmarks=None if sources is None else landmark_tensor(sources.landmarks, count))
+                           source_landmarks=None if sources is None else landmark_tensor(sources.landmarks, count),
+                           lines=self.lines)
 
     def compose_frame(self, prepared: PreparedTarget, output: DrivenBatch, index: int,
                       paste_back: bool = True, sources: DrivingFaces | None = None) -> np.ndarray:
@@ -106,7 +107,8 @@ class DeprecatedPipelineMethods:
         _warn("decode_driven", "aipgan_hf.driving.drive_crops(pipe.generator, ...)")
         return _legacy(drive_crops(self.generator, target, target_landmarks, driving_landmarks, source=source,
                                    source_landmarks=source_landmarks, source_found=source_found, identity=identity,
-                                   identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth))
+                                   identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth,
+                                   lines=self.lines))
 
     def transfer_aligned(self, source: torch.Tensor, target: torch.Tensor, source_landmarks: Any,
                          target_landmarks: Any, expression_strength: float = 1.0, identity_mix: float = 0.0,
@@ -131,4 +133,4 @@ class DeprecatedPipelineMethods:
                 else landmark_tensor(reference_landmarks, batch).numpy())
         return _legacy(drive_crops(self.generator, target, target_landmarks, landmark_tensor(driving_landmarks, batch),
                                    source=source, source_landmarks=source_landmarks, identity_mix=identity_mix,
-                                   return_intrinsic=return_intrinsic, mouth=mouth))
+                                   return_intrinsic=return_intrinsic, mouth=mouth, lines=self.lines))

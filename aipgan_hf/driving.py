@@ -22,7 +22,7 @@ from .encoders import EncoderOutput
 from .faces import AlignedFace, Photo
 from .errors import ConfigError
 from .modeling import AIPGANGenerator
-from .motion import landmark_flow
+from .motion import ExpressionLines, keep_eyeballs, landmark_flow
 
 
 @dataclass
@@ -76,7 +76,8 @@ def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmar
                 driving_landmarks: torch.Tensor, source: torch.Tensor | None = None,
                 source_landmarks: torch.Tensor | None = None, source_found: torch.Tensor | None = None,
                 identity: EncoderOutput | None = None, identity_mix: float = 0.0, return_intrinsic: bool = True,
-                mouth: str = DEFAULT_MOUTH, identity_source: torch.Tensor | None = None) -> DrivenBatch:
+                mouth: str = DEFAULT_MOUTH, identity_source: torch.Tensor | None = None,
+                lines: ExpressionLines | None = None) -> DrivenBatch:
     """Drive aligned targets to new landmarks and fill their opened mouths.
 
     Args:
@@ -90,6 +91,7 @@ def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmar
         return_intrinsic: also render the target's intrinsic face (without ``identity``).
         mouth: one of :data:`~aipgan_hf.compositing.MOUTH_SOURCES`.
         identity_source: (B, 3, R, R) crops for ``identity_mix`` when they are not ``source``.
+        lines: the expression lines to draw where the motion makes them (None: none).
     """
     parameter = next(generator.parameters())
     resolution = int(generator.config.resolution)
@@ -97,7 +99,8 @@ def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmar
     target_landmarks, driving_landmarks = target_landmarks.to(parameter.device), driving_landmarks.to(parameter.device)
     source = None if source is None else source.to(parameter.device, parameter.dtype)
     mixed = source if identity_source is None else identity_source.to(parameter.device, parameter.dtype)
-    flow = landmark_flow(target_landmarks, driving_landmarks, resolution)  # (B, R, R, 2)
+    flow = keep_eyeballs(landmark_flow(target_landmarks, driving_landmarks, resolution), target_landmarks,
+                         driving_landmarks, resolution)  # (B, R, R, 2): a closing lid covers the eyeball
     if identity is None or identity_mix != 0.0:
         network = generator(target, target_landmarks, driving_landmarks, flow, source=mixed, identity_mix=identity_mix,
                             return_intrinsic=return_intrinsic)
@@ -106,5 +109,10 @@ def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmar
         network = generator.decode(identity, expression, target, flow)
     fill = plan_mouth(target_landmarks, driving_landmarks, resolution, mouth=mouth, target=target, source=source,
                       source_landmarks=None if source is None else source_landmarks, source_found=source_found)
-    return DrivenBatch(network=network, image=fill.apply(network.image, network.warped_target, source),
-                       driving_landmarks=driving_landmarks, flow=flow, mouth=fill)
+    filled = fill.apply(network.image, network.warped_target, source)
+    still = (driving_landmarks == target_landmarks).flatten(1).all(1)  # (B,) no motion: the target as it is
+    filled = torch.where(still[:, None, None, None], target.to(filled.dtype), filled)
+    shade = None if lines is None else lines.shade(target_landmarks, driving_landmarks)  # (B, 3, R, R) or None
+    image = filled if shade is None else ((filled + 1.0) * shade.to(filled.dtype) - 1.0).clamp(-1.0, 1.0)
+    return DrivenBatch(network=network, image=image, driving_landmarks=driving_landmarks, flow=flow, mouth=fill,
+                       filled=filled, shade=shade, still=still)

@@ -56,7 +56,7 @@ from .faces import AlignedFace, FaceProcessor, Photo, image_to_tensor
 from .faces.geometry import IDENTITY
 from .files import atomic_directory
 from .modeling import AIPGANGenerator
-from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ShapeModel
+from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ExpressionLines, ShapeModel
 from .video import AnimationResult, animate
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
             raise ConfigError(f"the mouth exemplar is a {len(mouth_exemplar.crop)}-px crop, the generator works on "
                               f"{self.resolution} px")
         self.mouth_exemplar = mouth_exemplar
+        self.lines = ExpressionLines.draw(self.shape_model, self.resolution)  # the FACS units' creases
 
     @property
     def resolution(self) -> int:
@@ -209,7 +210,8 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         Args:
             target: identity target: path, bytes, PIL image or (H, W, C) array.
             source: expression source photo, same kinds; the target gets its expression.
-            expression: a preset's name (:attr:`expressions`) instead of a source photo.
+            expression: a preset's name (:attr:`expressions`) instead of a source photo: the whole expression,
+                from neutral (the target's own expression, as estimated from its photo, is replaced by it).
             driving_landmarks: (68, 2) crop pixels to send the target's landmarks to, instead of retargeting (a
                 source photo, if also given, still lends its identity to ``identity_mix`` and, with
                 ``mouth="source"``, its mouth's inside). Without any of the three, ``expression_offsets`` alone
@@ -245,7 +247,7 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
             raise ConfigError("identity_mix, replace_target_expression and source_reference need a source photo")
         prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)
         if driving_landmarks is None:
-            change = self._expression_change(expression, expression_strength, offset)
+            change = self._expression_change(expression, expression_strength, offset, prepared.landmarks)
             driving_landmarks = self.shape_model.apply(prepared.landmarks, change)
         return self.render(prepared, driving_landmarks, paste_back=paste_back, mouth=mouth)
 
@@ -277,7 +279,8 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         target_landmarks = torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None].expand(count, -1, -1)
         output = drive_crops(self.generator, prepared.tensor.expand(count, -1, -1, -1), target_landmarks,
                              landmark_tensor(rows, count), source=source, source_landmarks=source_landmarks,
-                             source_found=source_found, identity=prepared.identity_for(count), mouth=mouth)
+                             source_found=source_found, identity=prepared.identity_for(count), mouth=mouth,
+                             lines=self.lines)
         warper = self._warper(prepared, paste_back)
         results = [transfer_result(output, index, prepared.face, prepared.face, prepared.photo, paste_back, warper,
                                    prepared.photo_texture, source_pixels=pixels[index]) for index in range(count)]
@@ -323,12 +326,16 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         output = drive_crops(
             self.generator, image_to_tensor(target_face.crop)[None], target_landmarks,
             landmark_tensor(np.asarray(driving_landmarks)[None], 1), source=lender, source_landmarks=lender_landmarks,
-            identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth, identity_source=source_crop)
+            identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth, identity_source=source_crop,
+            lines=self.lines)
         return transfer_result(output, 0, source_face, target_face, target_photo, paste_back, source_pixels=pixels[0],
                                source_photo=source_photo if mouth == "source" else None)
 
-    def _expression_change(self, expression: str | None, strength: float, offset: np.ndarray | None) -> np.ndarray:
-        """The shape model's coefficient change for a preset (times ``strength``) plus the sliders' ``offset``."""
+    def _expression_change(self, expression: str | None, strength: float, offset: np.ndarray | None,
+                           target_landmarks: np.ndarray) -> np.ndarray:
+        """The shape model's coefficient change to a preset from the target's own expression (times ``strength``:
+        0 leaves the target as it is) plus the sliders' ``offset``. A preset is a face's whole expression: added
+        to a smiling photo, sadness would smile."""
         if expression is None:
             if offset is None:
                 raise ConfigError("give source=, expression=, driving_landmarks= or expression_offsets=")
@@ -336,7 +343,8 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         if expression not in self.expressions:
             known = ", ".join(self.expressions) or "none"
             raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {known}")
-        return strength * self.shape_model.presets[expression] + (0.0 if offset is None else offset)
+        change = self.shape_model.presets[expression] - self.shape_model.expression(target_landmarks)
+        return strength * change + (0.0 if offset is None else offset)
 
     def _mouth_sources(self, mouth: str, sources: DrivingFaces | None, count: int) -> tuple[
             torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, list[MouthPixels]]:

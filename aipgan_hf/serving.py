@@ -135,7 +135,7 @@ def example_clip(pipeline: AIPGANPipeline, photo: Path, frames: int = 40, width:
     try:
         small = Image.open(photo).convert("RGB")
         small = small.resize((width, round(width * small.height / small.width)), Image.Resampling.LANCZOS)
-        prepared = pipeline.prepare_target(np.asarray(small))
+        prepared = pipeline.prepare(np.asarray(small))
         directions = pipeline.shape_model.directions
         with ClipWriter(path, fps=25) as writer:  # atomic: several app processes may start at once
             for index in range(frames):

@@ -51,7 +51,8 @@ def outputs(pipe, pairs, data, strength: float, batch_size: int = 16) -> list[np
         driving = pipe.shape_model.drive(target_landmarks.numpy(), source_landmarks.numpy(), strength=strength)
         result = drive_crops(pipe.generator, image_to_tensor(stacked(data, targets)), target_landmarks,
                              torch.as_tensor(np.asarray(driving, dtype=np.float32)), source=image_to_tensor(stacked(data, sources)),
-                             source_landmarks=source_landmarks, return_intrinsic=False, mouth="source")
+                             source_landmarks=source_landmarks, return_intrinsic=False, mouth="source",
+                             lines=pipe.lines)
         images.extend(tensor_to_image(result.image.float().cpu()))
     return images
 

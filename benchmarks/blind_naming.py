@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf import AIPGANPipeline  # noqa: E402
+from aipgan_hf.driving import drive_crops  # noqa: E402
 from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns  # noqa: E402
 from aipgan_hf.evaluation.methods import piecewise_affine_warp  # noqa: E402
 from aipgan_hf.faces import image_to_tensor, tensor_to_image  # noqa: E402
@@ -43,9 +44,12 @@ SHOWN = 256
 
 
 def drive(pipe: AIPGANPipeline, target: np.ndarray, target_landmarks: np.ndarray, driving: np.ndarray) -> np.ndarray:
-    """(R, R, 3) uint8: the model's output for an aligned target crop driven to (68, 2) crop landmarks."""
-    output = pipe.transfer_aligned(None, image_to_tensor(target)[None], None, torch.as_tensor(target_landmarks)[None].float(),
-                                   driving_landmarks=torch.as_tensor(driving)[None].float(), return_intrinsic=False)
+    """(R, R, 3) uint8: the model's output for an aligned target crop driven to (68, 2) crop landmarks, with the
+    pipeline's default mouth (the target's own, else the checkpoint's exemplar) and its lines."""
+    exemplar, exemplar_landmarks = pipe.mouth_exemplar.tensors() if pipe.mouth_exemplar is not None else (None, None)
+    output = drive_crops(pipe.generator, image_to_tensor(target)[None], torch.as_tensor(target_landmarks)[None].float(),
+                         torch.as_tensor(driving)[None].float(), source=exemplar, source_landmarks=exemplar_landmarks,
+                         return_intrinsic=False, lines=pipe.lines)
     return tensor_to_image(output.image[0].float().cpu())
 
 

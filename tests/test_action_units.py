@@ -31,7 +31,7 @@ def model() -> ShapeModel:
 
 @pytest.fixture(scope="module")
 def lines(model) -> ExpressionLines:
-    return ExpressionLines.draw(model.mean, 128)
+    return ExpressionLines.draw(model, 128)
 
 
 def test_the_bundled_model_has_a_slider_per_unit_and_the_seven_emotions(model):
@@ -129,3 +129,38 @@ def test_with_action_units_keeps_the_one_photo_estimate_and_the_fitted_sliders()
     assert np.allclose(extended.directions["smile"][:6], small.directions["smile"])
     flat = extended.expression_basis.reshape(extended.num_expression, -1)
     assert np.allclose(flat @ flat.T, np.eye(extended.num_expression), atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe():
+    from aipgan_hf import AIPGANPipeline
+    from aipgan_hf.configuration import AIPGANConfig
+    from aipgan_hf.modeling import AIPGANGenerator
+
+    torch.manual_seed(0)
+    return AIPGANPipeline(AIPGANGenerator(**AIPGANConfig(resolution=64, base_channels=8).to_dict()))
+
+
+def test_zero_expression_gives_back_the_target_bit_for_bit(tiny_pipe, astronaut, grace_hopper):
+    for result in (tiny_pipe(astronaut, source=grace_hopper, expression_strength=0.0),
+                   tiny_pipe(astronaut, expression="anger", expression_strength=0.0),
+                   tiny_pipe(astronaut, expression="surprise", expression_strength=0.0,
+                             expression_offsets={"AU4_brow_lowerer": 0.0})):
+        assert np.array_equal(np.asarray(result.image), astronaut)
+        assert np.array_equal(np.asarray(result.face), np.asarray(result.target_face))
+
+
+def test_the_lines_are_drawn_into_the_pasted_photo_where_the_unit_makes_them(tiny_pipe, astronaut):
+    frown = {"AU4_brow_lowerer": 1.0}
+    with_lines = np.asarray(tiny_pipe(astronaut, expression_offsets=frown).image, dtype=float)
+    lines, tiny_pipe.lines = tiny_pipe.lines, None
+    try:
+        without = np.asarray(tiny_pipe(astronaut, expression_offsets=frown).image, dtype=float)
+    finally:
+        tiny_pipe.lines = lines
+    darker = (without - with_lines).mean(axis=2)  # > 0 where the lines darken the photo
+    landmarks = tiny_pipe(astronaut, expression_offsets=frown).target_landmarks  # photo pixels
+    brows, chin = landmarks[[21, 22]].mean(0), landmarks[8]
+    near = darker[int(brows[1]) - 25 : int(brows[1]) + 25, int(brows[0]) - 15 : int(brows[0]) + 15]
+    assert near.max() > 8  # a crease between the brows, in photo pixels
+    assert np.abs(darker[int(chin[1]) - 10 :, :]).max() == 0  # nothing below the chin

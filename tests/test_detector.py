@@ -92,7 +92,7 @@ def test_the_pipeline_runs_on_a_plugged_in_detector(astronaut, astronaut_face, n
     bundled = AIPGANPipeline.from_pretrained()
     pipe = AIPGANPipeline(bundled.generator, FaceProcessor(detector=GivenFaces([astronaut_face])),
                           shape_model=bundled.shape_model)
-    result = pipe.synthesize(astronaut, pipe.expressions[0])
+    result = pipe(astronaut, expression=pipe.expressions[0])
     np.testing.assert_array_equal(result.target_landmarks, astronaut_face.landmarks)
     assert result.image.size == (astronaut.shape[1], astronaut.shape[0])
     assert not np.array_equal(np.asarray(result.image), astronaut)  # the expression changed the face

@@ -371,3 +371,16 @@ def test_expression_response_of_copy_noise_and_stillness():
     with_gaps[:10] = np.nan  # landmarks not found on 10 outputs: those pairs are left out
     assert em.expression_response(with_gaps, source)["mean"].n == 50
     assert em.expression_response(source[:2], source[:2])["mean"].n == 0  # too few pairs for an r
+
+
+def test_response_slopes_say_how_far_the_output_moves_against_the_source():
+    from aipgan_hf.evaluation.measures import response_slopes
+
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(50, 5))
+    output = source * np.array([1.0, 0.5, 0.25, 2.0, 0.0]) + 0.3  # an offset does not change a slope
+    output[:, 4] = rng.normal(size=50) * 1e-3  # unrelated to the source
+    slopes = response_slopes(output, source)
+    assert np.allclose(slopes[:4], [1.0, 0.5, 0.25, 2.0]) and abs(slopes[4]) < 0.01
+    source[:, 0] = 1.0  # a constant source change: no slope to speak of
+    assert np.isnan(response_slopes(output, source)[0])

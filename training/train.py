@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training
 from aipgan_hf import losses  # noqa: E402
 from aipgan_hf.checkpoint import load_generator  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
+from aipgan_hf.driving import drive_crops, landmark_tensor  # noqa: E402
 from aipgan_hf.faces import image_to_tensor  # noqa: E402
 from aipgan_hf.losses import LossWeights  # noqa: E402
 from aipgan_hf.modeling import AIPGANDiscriminator, AIPGANGenerator  # noqa: E402
@@ -267,8 +268,11 @@ def log_validation(accelerator, generator, ema, batch: dict[str, torch.Tensor], 
     """Run the EMA generator through the real pipeline on the fixed pairs; log a grid and identity/expression figures."""
     pipe = AIPGANPipeline(ema_generator(accelerator.unwrap_model(generator), ema), shape_model=shape_model)
     # the network's own paint is what training changes: no mouth inside from the photos
-    output = pipe.transfer_aligned(batch["source"], batch["target"], batch["source_landmarks"], batch["target_landmarks"], mouth="network")
-    grid = transfer_grid(batch["source"], batch["target"], output.warped_target, output.image)  # rows: source / target / warp / output
+    driving = pipe.shape_model.drive(batch["target_landmarks"].numpy(), batch["source_landmarks"].numpy())
+    output = drive_crops(pipe.generator, batch["target"], batch["target_landmarks"],
+                         landmark_tensor(driving, len(driving)), mouth="network", lines=pipe.lines)
+    # rows: source / target / warp / output
+    grid = transfer_grid(batch["source"], batch["target"], output.network.warped_target, output.image)
     figures = validation_measures(pipe.processor, batch["source"], batch["target"], output.image, output.driving_landmarks)
     folder = output_dir / "validation"
     folder.mkdir(parents=True, exist_ok=True)

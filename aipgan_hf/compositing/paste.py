@@ -65,10 +65,14 @@ class DrivenBatch:
 
     Attributes:
         network: the generator's output, as it returned it (its ``image`` is the decoder's alone).
-        image: (B, 3, R, R) in [-1, 1]: ``network.image`` with the opened mouth's inside filled (``mouth``).
+        image: (B, 3, R, R) in [-1, 1]: ``network.image`` with the opened mouth's inside filled (``mouth``) and the
+            expression lines drawn.
         driving_landmarks: (B, 68, 2) crop pixels where the target's landmarks were sent.
         flow: (B, R, R, 2) the landmark flow that moved the target (grid_sample units).
         mouth: where each opened mouth's inside comes from.
+        filled: ``image`` before the expression lines (what paste-back pastes: it draws the lines at the photo's
+            resolution). shade: (B, 3, R, R) the lines' factor for the skin, or None where there are none.
+        still: (B,) bool, driven nowhere (the driving landmarks are the target's): those give back the target.
     """
 
     network: GeneratorOutput
@@ -76,6 +80,9 @@ class DrivenBatch:
     driving_landmarks: torch.Tensor
     flow: torch.Tensor
     mouth: MouthFill
+    filled: torch.Tensor | None = None
+    shade: torch.Tensor | None = None
+    still: torch.Tensor | None = None
 
 
 def as_photo(photo: Photo) -> Callable[[np.ndarray], np.ndarray]:
@@ -142,24 +149,32 @@ def compose(output: DrivenBatch, index: int, target_face: AlignedFace, target_ph
     as_output = as_photo(target_photo)
     face = as_output(tensor_to_image(output.image[index].float().cpu()))
     mask = output.network.mask[index, 0].float().cpu().numpy()  # (R, R): where the generator repainted the warp
+    if output.still is not None and bool(output.still[index]):
+        return (face if warper is None else warper.photo.copy()), face, np.zeros_like(mask)
     if warper is None:
         return face, face, mask
     resolution = output.image.shape[-1]
     # The photo is warped at its own resolution by the same flow, then the repainted pixels are pasted
     # through the mask: texture the network did not repaint keeps the photo's sharpness, not the crop's.
     alpha = face_mask(resolution) * mask  # the paste-back ellipse, times the repaint mask
-    fill, over, pasted = output.mouth, None, face
+    fill, over = output.mouth, None
+    filled = output.image if output.filled is None else output.filled
+    pasted = as_output(tensor_to_image(filled[index].float().cpu()))
     if source_reader is not None or not bool((fill.source[index] > 0).any()):
         # the mouth's inside at the photos' resolution: the target's own from the warped photo itself, the
         # source's from its reader; under both, the decoder's paint as it was before the crop's fill
         pasted = as_output(tensor_to_image(output.network.image[index].float().cpu()))
         alpha = alpha * (1.0 - fill.own[index, 0].float().cpu().numpy())
         over = None if source_reader is None else (fill.source[index, 0].float().cpu().numpy(), source_reader)
+    shade = None if output.shade is None else output.shade[index].float().cpu()  # (3, R, R)
+    if shade is not None and target_photo.grey:
+        shade = shade[1:2].expand(3, -1, -1)  # the luma ratio alone: a grey photo stays grey
+    shade = None if shade is None else shade.permute(1, 2, 0).numpy()
     flow = output.flow[index : index + 1].float().cpu()
     if not photo_texture:
-        return warper.composite(flow[0], pasted, alpha, fill=over), face, mask
+        return warper.composite(flow[0], pasted, alpha, fill=over, shade=shade), face, mask
     # the photo's own fine texture under the paint, except inside the driving mouth and wherever the warp
     # carries the target's own mouth interior (a closing mouth squeezes its teeth under the painted lips)
     own = warp(mouth_interior(torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None], resolution), flow)
     interior = torch.maximum(fill.interior[index : index + 1].float().cpu(), own)
-    return warper.composite(flow[0], pasted, alpha, 1.0 - interior[0, 0].numpy(), fill=over), face, mask
+    return warper.composite(flow[0], pasted, alpha, 1.0 - interior[0, 0].numpy(), fill=over, shade=shade), face, mask

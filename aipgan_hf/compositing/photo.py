@@ -85,7 +85,7 @@ class PhotoWarper:
         return self._into_photo(self._warped_region(flow))
 
     def composite(self, flow: torch.Tensor, face: np.ndarray, alpha: np.ndarray, detail: np.ndarray | None = None,
-                  fill: tuple[np.ndarray, "PhotoReader"] | None = None) -> np.ndarray:
+                  fill: tuple[np.ndarray, "PhotoReader"] | None = None, shade: np.ndarray | None = None) -> np.ndarray:
         """Warp and paste-back in one pass: the photo warped by ``flow``, with ``face`` ((S, S, 3) uint8, the
         canonical crop) blended in through ``alpha`` ((S, S) float in [0, 1], crop space). (H, W, 3) uint8;
         outside the crop's square the photo is unchanged.
@@ -98,7 +98,10 @@ class PhotoWarper:
         caller gives 0: the warped photo has only stretched lips there.
 
         ``fill`` ((S, S) float weight in crop space, a :class:`PhotoReader`): laid over the result at the photo's
-        resolution where its weight is above 0 (an opened mouth's inside read from the source photo)."""
+        resolution where its weight is above 0 (an opened mouth's inside read from the source photo).
+
+        ``shade`` ((S, S, 3) float factor in crop space; None = 1): multiplies the result last, at the photo's
+        resolution (the expression lines, drawn into the photo's own skin and texture)."""
         if self.empty:
             return self.photo.copy()
         region = self._warped_region(flow)  # (1, 3, h, w)
@@ -118,6 +121,8 @@ class PhotoWarper:
             region[:, :, top:bottom, left:right] = under + painted[:, 3:4].clamp(0.0, 1.0) * (face_layer - under)
         if fill is not None:
             region = self._fill(region, *fill)
+        if shade is not None:
+            region = self._shade(region, shade)
         return self._into_photo(region)
 
     def _window(self, weight: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -144,6 +149,18 @@ class PhotoWarper:
         colours = reader(positions)  # (1, 3, h', w')
         under = region[:, :, top:bottom, left:right]
         region[:, :, top:bottom, left:right] = under + weights * (colours - under)
+        return region
+
+    def _shade(self, region: torch.Tensor, shade: np.ndarray) -> torch.Tensor:
+        """``region`` times a crop-space (S, S, 3) factor, only over the photo pixels where it differs from 1."""
+        change = torch.from_numpy(np.ascontiguousarray(shade, dtype=np.float32)).permute(2, 0, 1)[None] - 1.0
+        window = self._window(change.abs().amax(dim=1)[0].numpy())
+        if window is None:
+            return region
+        left, top, right, bottom = window
+        factor = 1.0 + F.grid_sample(change, self._face_positions()[:, top:bottom, left:right], mode="bilinear",
+                                     padding_mode="zeros", align_corners=False)  # (1, 3, h', w')
+        region[:, :, top:bottom, left:right] = region[:, :, top:bottom, left:right] * factor
         return region
 
     def _texture(self, region: torch.Tensor, window: tuple[int, int, int, int]) -> torch.Tensor:

@@ -133,6 +133,17 @@ def pearson(output_changes: np.ndarray, source_changes: np.ndarray) -> np.ndarra
     return np.where(sy < MIN_SPREAD, np.nan, r)
 
 
+def response_slopes(output_changes: np.ndarray, source_changes: np.ndarray) -> np.ndarray:
+    """(5,) least-squares slope of each measure's output change on the source's (1: moves as far as the source;
+    below: shrunk), over the rows where both are defined; NaN where the source's change does not vary."""
+    keep = np.isfinite(output_changes).all(axis=1) & np.isfinite(source_changes).all(axis=1)
+    x, y = source_changes[keep], output_changes[keep]
+    x, y = x - x.mean(axis=0), y - y.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slopes = (x * y).sum(axis=0) / (x * x).sum(axis=0)
+    return np.where(np.sqrt((x * x).mean(axis=0)) < MIN_SPREAD, np.nan, slopes)
+
+
 def expression_response(
     output_changes: np.ndarray,
     source_changes: np.ndarray,

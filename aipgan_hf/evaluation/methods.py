@@ -132,7 +132,8 @@ def model_method(pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool 
             driving = pipeline.shape_model.drive(target_landmarks.numpy(), source_landmarks.numpy(),
                                                  reference_landmarks=None if references is None else references.numpy())
             result = drive_crops(pipeline.generator, targets, target_landmarks, landmark_tensor(driving, len(batch)),
-                                 source=sources, source_landmarks=source_landmarks, return_intrinsic=False, mouth=mouth)
+                                 source=sources, source_landmarks=source_landmarks, return_intrinsic=False, mouth=mouth,
+                                 lines=pipeline.lines)
             outputs.append(tensor_to_image(result.image.float().cpu()))  # (B, R, R, 3)
         return np.concatenate(outputs)
 

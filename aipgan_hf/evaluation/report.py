@@ -58,6 +58,14 @@ def response_cell(measure: str, kind: str | None) -> Cell:
     return cell
 
 
+def slopes_cell(kind: str | None) -> Cell:
+    """The slopes of the five landmark measures (output change on the source's), ``a / b / c / d / e``."""
+    def cell(result: "EvaluationResult", method: str) -> str:
+        return " / ".join("—" if np.isnan(s) else f"{s:.2f}" for s in result.slopes(method, kind))
+
+    return cell
+
+
 def fid_cell(kind: str) -> Cell:
     """FID of one kind of pair ("all" too); no interval."""
     def cell(result: "EvaluationResult", method: str) -> str:
@@ -82,6 +90,7 @@ def main_columns(classifiers: Sequence[str]) -> list[tuple[str, Cell]]:
     """Expression response, classifier agreement, identity and leakage (cross person); FID; SSIM / PSNR (same person)."""
     columns = [(f"r {MEASURE_TITLES[m]} ↑", response_cell(m, CROSS_PERSON)) for m in MEASURE_NAMES]
     columns.append(("**mean r** ↑", response_cell("mean", CROSS_PERSON)))
+    columns.append(("slopes (1: as far as the source)", slopes_cell(CROSS_PERSON)))
     columns += [(f"{name} agreement ↑", score_cell(f"agreement_{name}", CROSS_PERSON)) for name in classifiers]
     columns += [
         ("same-person rate ↑", score_cell("same_person", CROSS_PERSON)),
@@ -231,6 +240,7 @@ def result_to_json(result: "EvaluationResult") -> dict[str, Any]:
     for method in result.scores:
         entry: dict[str, Any] = {kind or "all": _estimates_json(result.estimates(method, kind)) for kind in (None, *PAIR_KINDS)}
         entry["expression_response"] = {kind: _estimates_json(result.response(method, kind)) for kind in PAIR_KINDS}
+        entry["slopes"] = {kind: dict(zip(MEASURE_NAMES, map(float, result.slopes(method, kind)))) for kind in PAIR_KINDS}
         entry["fid"] = {kind: _finite(value) for kind, value in result.fid.get(method, {}).items()}
         out["methods"][method] = entry
     return out

@@ -21,7 +21,7 @@ from .data import SplitData, stacked
 from .identity import SAME_PERSON_THRESHOLD, descriptor_distance
 from .image_quality import frechet_distance, psnr, ssim
 from .landmark_fidelity import eye_aspect_ratio, mouth_aspect_ratio, normalized_landmark_error, region_fidelities
-from .measures import MEASURE_NAMES, expression_change, expression_response
+from .measures import MEASURE_NAMES, expression_change, expression_response, response_slopes
 from .methods import Method
 from .pairs import CROSS_PERSON, PAIR_KINDS, EvaluationPair
 from .statistics import Estimate, bootstrap_mean
@@ -137,6 +137,11 @@ class EvaluationResult:
             mask = self._mask(kind)
             self._cache["response", method, kind] = expression_response(self.output_changes[method][mask], self.source_changes[mask])
         return self._cache["response", method, kind]
+
+    def slopes(self, method: str, kind: str | None = CROSS_PERSON) -> np.ndarray:
+        """(5,) slope of each landmark measure's output change on the source's, over one kind of pair."""
+        mask = self._mask(kind)
+        return response_slopes(self.output_changes[method][mask], self.source_changes[mask])
 
 
 def _measure_dataset(data: SplitData, pairs: list[EvaluationPair], measurer: CropMeasurer) -> dict[int, CropMeasurement]:

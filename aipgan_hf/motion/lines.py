@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from ..faces.align import five_points, similarity_transform, template_points
-from .action_units import ACTION_UNITS
+from .action_units import ACTION_UNITS, motion_intensities
 from .flow import landmark_flow, warp
+from .shape_model import ShapeModel
 
 SKIN_SHADE = (0.8, 1.0, 1.2)
 """Per-channel (RGB) power of the ratio: a crease's shadow in skin is redder than a grey darkening (light that
@@ -31,21 +32,31 @@ MAX_LOG_RATIO = 0.6
 @dataclass
 class ExpressionLines:
     """Attributes:
+        model: the shape model whose frame the units' motion is read in.
         landmarks: (68, 2) crop pixels of the frame the ratio images are drawn in (the average face's).
         log_ratios: (U, R, R) log ratio per unit of :data:`~aipgan_hf.motion.action_units.ACTION_UNITS` at
             intensity 1.
     """
 
+    model: ShapeModel
     landmarks: np.ndarray
     log_ratios: np.ndarray
 
     @classmethod
-    def draw(cls, mean: np.ndarray, resolution: int) -> "ExpressionLines":
-        """The lines of every unit for a shape model's ``mean`` face (model frame) placed in a ``resolution`` crop
-        as the face aligner places faces."""
-        matrix = similarity_transform(five_points(mean), template_points(resolution))
-        frame = mean @ matrix[:, :2].T + matrix[:, 2]
-        return cls(landmarks=frame, log_ratios=draw_lines(frame, resolution).astype(np.float32))
+    def draw(cls, model: ShapeModel, resolution: int) -> "ExpressionLines":
+        """The lines of every unit for the shape model's mean face placed in a ``resolution`` crop as the face
+        aligner places faces."""
+        matrix = similarity_transform(five_points(model.mean), template_points(resolution))
+        frame = model.mean @ matrix[:, :2].T + matrix[:, 2]
+        return cls(model=model, landmarks=frame, log_ratios=draw_lines(frame, resolution).astype(np.float32))
+
+    def shade(self, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor) -> torch.Tensor | None:
+        """(B, 3, R, R) factor for the skin of (B, 68, 2) targets driven to ``driving_landmarks`` (crop pixels):
+        the lines of the units their motion shows; None where it shows none."""
+        intensities = motion_intensities(self.model, target_landmarks.detach().double().cpu().numpy(),
+                                         driving_landmarks.detach().double().cpu().numpy())
+        intensities = torch.as_tensor(intensities, dtype=torch.float32, device=driving_landmarks.device)
+        return self.ratio(driving_landmarks, intensities)
 
     def ratio(self, driving_landmarks: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor | None:
         """(B, 3, R, R) per-channel factor for the skin of faces at (B, 68, 2) driving landmarks with (B, U) unit
