@@ -192,21 +192,23 @@ class HttpSession:
     """One visitor through Gradio's documented HTTP API with httpx, as a browser does it: upload both photos, queue
     `/transfer` (``/gradio_api/call/transfer``), follow its event stream, download the result photos."""
 
-    # /transfer's inputs after the two photos, at the page's defaults (see app.transfer)
-    SETTINGS = [1.0, 0.0, True, 0, 0, False, 0.0, 0.0, 0.0, 0.0, False, None, True]
-
     def __init__(self, url: str, download_dir: Path) -> None:
         import httpx
 
         self.api = url.rstrip("/") + "/gradio_api"
         self.http = httpx.Client(timeout=600)
+        # /transfer's inputs after the two photos, at the page's defaults (one per slider the model has)
+        info = self.http.get(f"{self.api}/info")
+        info.raise_for_status()
+        parameters = info.json()["named_endpoints"]["/transfer"]["parameters"]
+        self.settings = [parameter.get("parameter_default") for parameter in parameters[2:]]
 
     def transfer(self, source: Path, target: Path) -> None:
         with open(source, "rb") as first, open(target, "rb") as second:
             uploaded = self.http.post(f"{self.api}/upload", files=[("files", first), ("files", second)])
         uploaded.raise_for_status()
         photos = [{"path": path, "meta": {"_type": "gradio.FileData"}} for path in uploaded.json()]
-        queued = self.http.post(f"{self.api}/call/transfer", json={"data": [*photos, *self.SETTINGS]})
+        queued = self.http.post(f"{self.api}/call/transfer", json={"data": [*photos, *self.settings]})
         queued.raise_for_status()
         with self.http.stream("GET", f"{self.api}/call/transfer/{queued.json()['event_id']}") as events:
             text = "".join(events.iter_text())

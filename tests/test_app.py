@@ -165,14 +165,17 @@ def test_a_neutral_photo_of_the_source_drives_by_its_own_change(client, photos):
     _assert_short(message)
 
 
-def test_teeth_from_the_source_can_be_turned_off(client, photos):
-    """Hopper driven by the astronaut's open smile: by default her teeth are in the result, and unticking the box
-    changes the opened mouth (it is then the network's paint)."""
+def test_teeth_from_the_source_can_be_turned_on(client, photos, tmp_path):
+    """Hopper driven by an open smile: by default the opened mouth is the public-domain exemplar's (no pixel of the
+    source), and ticking the box puts the source's own teeth there. The source is the astronaut with red and blue
+    swapped (the exemplar is the astronaut herself: her own teeth would not tell the two apart)."""
     from gradio_client import handle_file
 
-    astronaut, hopper = handle_file(str(photos[1])), handle_file(str(photos[0]))
-    teeth = client.predict(astronaut, hopper, 1.0, 0.0, True, 0, 0, api_name="/transfer")[0]
-    none = client.predict(astronaut, hopper, 1.0, 0.0, True, 0, 0, teeth_from_source=False, api_name="/transfer")[0]
+    swapped = tmp_path / "swapped.png"
+    Image.fromarray(np.asarray(Image.open(photos[1]).convert("RGB"))[:, :, ::-1]).save(swapped)
+    astronaut, hopper = handle_file(str(swapped)), handle_file(str(photos[0]))
+    teeth = client.predict(astronaut, hopper, 1.0, 0.0, True, 0, 0, teeth_from_source=True, api_name="/transfer")[0]
+    none = client.predict(astronaut, hopper, 1.0, 0.0, True, 0, 0, api_name="/transfer")[0]
     difference = np.abs(np.asarray(_jpeg(teeth)).astype(int) - np.asarray(_jpeg(none)).astype(int)).max(axis=2)
     assert (difference > 40).sum() > 200  # the mouth's inside, a few hundred pixels of a 512 x 600 photo
 
@@ -395,7 +398,7 @@ def test_live_adapter_keeps_one_prepared_target_per_session(space, photos):
 
 
 def test_preset_note_lists_the_missing_presets(app_module):
-    assert app_module.preset_note(["happiness", "surprise"]) == "Not in this model: angry, sad, disgusted, fearful."
+    assert app_module.preset_note(["happiness", "surprise"]) == "Not in this model: angry, sad, disgusted, fearful, contemptuous."
     assert app_module.preset_note(list(app_module.PRESET_NAMES)) == ""
     assert "no preset" in app_module.preset_note([])
 

@@ -235,7 +235,7 @@ class _FakePipeline:
 
     def __init__(self):
         self.calls = []
-        self.generator, self.shape_model, self.resolution = self, _FakeShapeModel(), RESOLUTION
+        self.generator, self.shape_model, self.resolution, self.lines = self, _FakeShapeModel(), RESOLUTION, None
 
 
 @pytest.fixture(autouse=True)
@@ -245,10 +245,10 @@ def fake_drive(monkeypatch):
     real = methods_module.drive_crops
 
     def drive_crops(generator, target, target_landmarks, driving_landmarks, source=None, source_landmarks=None,
-                    return_intrinsic=True, mouth="source"):
+                    return_intrinsic=True, mouth="source", lines=None):
         if not isinstance(generator, _FakePipeline):
             return real(generator, target, target_landmarks, driving_landmarks, source=source, source_landmarks=source_landmarks,
-                        return_intrinsic=return_intrinsic, mouth=mouth)
+                        return_intrinsic=return_intrinsic, mouth=mouth, lines=lines)
         reference = generator.shape_model.references[-1]
         generator.calls.append((source.shape, target.shape, source_landmarks, target_landmarks, reference, mouth))
         return SimpleNamespace(image=target)

@@ -247,13 +247,13 @@ def test_a_dim_source_photos_teeth_are_brightened_at_paste_back(pipe, green, gra
 
 
 def test_the_targets_own_open_mouth_comes_from_its_photo(green, grace_hopper):
-    """Strength 0 on the astronaut whose open mouth is painted green, with the bundled checkpoint: the inside stays
+    """A small strength on the astronaut whose open mouth is painted green, with the bundled checkpoint: the inside stays
     her photo's (green); the network alone repaints half of it (mouth="network")."""
     trained = AIPGANPipeline.from_pretrained()
-    own = trained(green, source=grace_hopper, expression_strength=0.0)
+    own = trained(green, source=grace_hopper, expression_strength=0.05)  # 0 would give the photo back untouched
     inside = _inside(trained, green, own.driving_landmarks)
     assert _green(np.asarray(own.image)[inside]) > 170 and own.mouth == "own"
-    assert _green(np.asarray(trained(green, source=grace_hopper, expression_strength=0.0, mouth="network").image)[inside]) < 140
+    assert _green(np.asarray(trained(green, source=grace_hopper, expression_strength=0.05, mouth="network").image)[inside]) < 140
 
 
 def test_each_video_frame_takes_its_own_frames_inside(pipe, green, astronaut, grace_hopper):
@@ -279,7 +279,7 @@ def test_presets_take_an_opened_mouths_inside_from_the_exemplar(pipe, green, gra
 
     face = pipe.processor.align(green)
     lending = AIPGANPipeline(pipe.generator, mouth_exemplar=MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks))
-    sliders = {"mouth_open": 0.3}
+    sliders = {"mouth_open": 0.6}
     result = lending(grace_hopper, expression="happiness", expression_offsets=sliders)
     inside = _inside(lending, grace_hopper, result.driving_landmarks)
     assert _green(np.asarray(result.image)[inside]) > 80
@@ -352,4 +352,5 @@ def test_presets_sliders_and_video_take_the_exemplars_mouth_by_default(bundled, 
     rows = np.stack([preset.driving_landmarks, prepared.landmarks]).astype(np.float32)
     frames = bundled.render(prepared, rows)  # a video's batch: the same default
     assert [frame.mouth for frame in frames] == ["exemplar", "closed"]
-    assert np.array_equal(np.asarray(frames[0].image), np.asarray(preset.image))
+    # the same picture; a batch of two may round the network's convolutions differently (within 2e-6)
+    assert np.abs(np.asarray(frames[0].image, dtype=int) - np.asarray(preset.image)).max() <= 1

@@ -240,7 +240,8 @@ def result_to_json(result: "EvaluationResult") -> dict[str, Any]:
     for method in result.scores:
         entry: dict[str, Any] = {kind or "all": _estimates_json(result.estimates(method, kind)) for kind in (None, *PAIR_KINDS)}
         entry["expression_response"] = {kind: _estimates_json(result.response(method, kind)) for kind in PAIR_KINDS}
-        entry["slopes"] = {kind: dict(zip(MEASURE_NAMES, map(float, result.slopes(method, kind)))) for kind in PAIR_KINDS}
+        entry["slopes"] = {kind: {m: _finite(float(s)) for m, s in zip(MEASURE_NAMES, result.slopes(method, kind))}
+                           for kind in PAIR_KINDS}
         entry["fid"] = {kind: _finite(value) for kind, value in result.fid.get(method, {}).items()}
         out["methods"][method] = entry
     return out

@@ -65,7 +65,9 @@ class ExpressionLines:
         if not bool((intensities > 0).any()):
             return None
         basis = torch.as_tensor(self.log_ratios, dtype=torch.float32, device=intensities.device)
-        log_ratio = torch.einsum("bu,uhw->bhw", intensities, basis).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)[:, None]
+        # one row at a time: a batched product may round differently, and a video's frame must not depend on its batch
+        log_ratio = torch.stack([torch.tensordot(row, basis, dims=1) for row in intensities])  # (B, R, R)
+        log_ratio = log_ratio.clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)[:, None]
         frame = torch.as_tensor(self.landmarks, dtype=torch.float32, device=intensities.device)
         flow = landmark_flow(frame.expand(len(driving_landmarks), -1, -1), driving_landmarks.float(), log_ratio.shape[-1])
         shade = torch.tensor(SKIN_SHADE, device=intensities.device)[None, :, None, None]
