@@ -275,7 +275,9 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         driving = np.asarray(driving_landmarks, dtype=np.float32)
         rows = driving[None] if driving.ndim == 2 else driving  # (N, 68, 2)
         count = len(rows)
-        source, source_landmarks, source_found, pixels = self._mouth_sources(check_mouth(mouth), sources, count)
+        if check_mouth(mouth) == "source" and sources is None:
+            mouth = "exemplar"  # no source photo: the exemplar lends, as it does by default
+        source, source_landmarks, source_found, pixels = self._mouth_sources(mouth, sources, count)
         target_landmarks = torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None].expand(count, -1, -1)
         output = drive_crops(self.generator, prepared.tensor.expand(count, -1, -1, -1), target_landmarks,
                              landmark_tensor(rows, count), source=source, source_landmarks=source_landmarks,

@@ -39,7 +39,18 @@ from ..checkpoint import read_safetensors
 from ..errors import CheckpointError, ConfigError
 from ..faces.pixels import LUMA
 from ..faces.tensors import image_to_tensor
-from ..landmarks import EXPRESSION_REGIONS, JAW, LEFT_EYE, MOUTH, RIGHT_EYE, inner_lip_gap, mouth_interior, polygon_mask, region_indices
+from ..landmarks import (
+    EXPRESSION_REGIONS,
+    INNER_LIP_GAPS,
+    JAW,
+    LEFT_EYE,
+    MOUTH,
+    RIGHT_EYE,
+    inner_lip_gap,
+    mouth_interior,
+    polygon_mask,
+    region_indices,
+)
 from ..motion.flow import evaluate_thin_plate, fit_thin_plate, identity_grid, pixels_to_normalised
 
 MOUTH_SOURCES = ("network", "own", "source", "exemplar")
@@ -56,6 +67,9 @@ DEFAULT_MOUTH = "exemplar"
 OPEN_FROM, OPEN_FULL = 0.3, 0.7
 """A photo's inner-lip gap as a share of the driving gap: below 0.3 its inside is not used, from 0.7 fully."""
 
+LENT_FULL = 0.4
+"""A lent photo's gap as a share of the driving gap from which its inside is used in full (see :func:`_usable`)."""
+
 MIN_GAP = 1.0 / 128
 """Inner-lip gaps below this share of the crop side (1 px of a 128-px crop) count as a closed mouth."""
 
@@ -69,6 +83,16 @@ GREY_CHROMA = (0.02, 0.05)
 the first value it is black-and-white and its mouth inside takes the target's tint in full; from the second it is
 in colour and takes none (the least colourful of 1,500 colour test faces: 0.06); in part in between, so that a
 nearly colourless clip does not flicker between the two."""
+
+CAVITY = (0.16, 0.06, 0.06)
+"""Colour (RGB in [0, 1]) of an open mouth's cavity beyond the lent teeth: dark, reddish (no lighting gain)."""
+
+TEETH = 0.6
+"""Share of the exemplar's opening, from its upper lip down, that its upper teeth fill; below, at any opening, the
+mouth's cavity (its smile's lower teeth would make every opened mouth a grin)."""
+
+UPPER_INNER_LIP = [upper for upper, _ in INNER_LIP_GAPS]
+"""The inner upper lip's points (61-63): the lent teeth hang from them."""
 
 GREY_TINT = 0.5
 """How much of the target face's tint (its mean colour over its mean luma) a grey source's inside takes, as a
@@ -97,6 +121,8 @@ class MouthFill:
         source_read: (B, R, R, 2) where to read the source crop (grid_sample units), or None without a source.
         source_gain: (B, 3) per-channel factor of the source's inside (:func:`lighting_gain`; None: 1).
         interior: (B, 1, R, R) in [0, 1], inside the driving inner lips (``landmarks.mouth_interior``).
+        cavity: (B, 1, R, R) in [0, 1], where the source's inside gives way to the mouth's dark cavity (a driving
+            mouth open wider than the source's: :func:`mouth_read`), or None.
     """
 
     own: torch.Tensor
@@ -105,6 +131,7 @@ class MouthFill:
     source_gain: torch.Tensor | None = None
     interior: torch.Tensor | None = None
     lender: str = "source"
+    cavity: torch.Tensor | None = None
 
     def origin(self, index: int = 0) -> str:
         """Where output ``index``'s mouth inside mostly comes from: "own" (the target's photo), :attr:`lender` (the
@@ -128,6 +155,9 @@ class MouthFill:
                               align_corners=False)
         if self.source_gain is not None:  # [-1, 1] pixels: the gain scales their brightness from black
             moved = ((moved + 1.0) * self.source_gain.to(image.dtype)[:, :, None, None] - 1.0).clamp(-1.0, 1.0)
+        if self.cavity is not None:
+            moved = moved + self.cavity.to(image.dtype) * (torch.tensor(CAVITY, dtype=image.dtype, device=image.device)
+                                                           .view(1, 3, 1, 1) * 2.0 - 1.0 - moved)
         return filled + self.source.to(image.dtype) * (moved - filled)
 
 
@@ -178,21 +208,31 @@ def lighting_gain(target: torch.Tensor, target_landmarks: torch.Tensor, source: 
     return torch.where((grey > 0)[:, None], gain * tint, gain)
 
 
-def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int) -> torch.Tensor:
+def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int, lent: bool = False) -> torch.Tensor:
     """(B,) in [0, 1]: how much of a photo's mouth inside to use, from its gap and the driving gap; none where the
     photo's mouth is shut (a gap under :data:`MIN_GAP`), nor where the driving mouth is: its share ramps up from 0
     at a driving gap of MIN_GAP to full at twice that (a shut mouth has no inside to fill, and a ramp does not
-    flicker in a video whose mouth hovers at the threshold)."""
+    flicker in a video whose mouth hovers at the threshold). The photo's own gap must be at least :data:`OPEN_FROM`
+    of the driving gap (a narrower one shows lips, not teeth), used in full from :data:`OPEN_FULL` for the target's
+    own photo or a source's (a warp stretches their teeth) and from :data:`LENT_FULL` for the exemplar's (``lent``:
+    its teeth keep their size and the rest of a wider opening is the mouth's dark cavity, :func:`mouth_read`)."""
     closed = MIN_GAP * size
     share = gap / driving_gap.clamp(min=closed)
-    usable = ((share - OPEN_FROM) / (OPEN_FULL - OPEN_FROM)).clamp(0.0, 1.0) * (driving_gap / closed - 1.0).clamp(0.0, 1.0)
+    wide = ((share - OPEN_FROM) / ((LENT_FULL if lent else OPEN_FULL) - OPEN_FROM)).clamp(0.0, 1.0)
+    usable = wide * (driving_gap / closed - 1.0).clamp(0.0, 1.0)
     return torch.where(gap >= closed, usable, torch.zeros_like(usable))
 
 
-def mouth_read(driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, R, R, 2) grid_sample positions in the source crop: the thin-plate spline that sends the driving mouth's 20
-    landmarks to the source's (exact at the mouth). It is evaluated over the box of the driving mouths only (the
-    only place it is read); elsewhere it is the identity."""
+def mouth_read(driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, size: int,
+               teeth_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """((B, R, R, 2) grid_sample positions in the source crop, (B, 1, R, R) cavity weight in [0, 1]).
+
+    The positions are the thin-plate spline that sends the driving mouth's 20 landmarks to the source's (exact at
+    the mouth), evaluated over the box of the driving mouths only (the only place it is read; elsewhere the
+    identity). With ``teeth_only`` (the exemplar, a smile: its teeth would make every opened mouth a grin), the
+    source's upper teeth hang from the upper lip at their own height (the spline would stretch them where the
+    driving mouth opens wider), and below :data:`TEETH` of the source's opening is the mouth's dark cavity (the
+    weight), as in a jaw drop; else the weight is 0."""
     controls = pixels_to_normalised(driving_landmarks[:, MOUTH].float(), size)
     values = pixels_to_normalised(source_landmarks[:, MOUTH].float(), size)
     coefficients = fit_thin_plate(controls, values)
@@ -200,10 +240,22 @@ def mouth_read(driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, 
     mouths = driving_landmarks[:, MOUTH].float()
     (x0, y0), (x1, y1) = mouths.amin(dim=(0, 1)).floor().long() - 1, mouths.amax(dim=(0, 1)).ceil().long() + 2
     x0, y0, x1, y1 = max(0, int(x0)), max(0, int(y0)), min(size, int(x1)), min(size, int(y1))
+    cavity = torch.zeros(controls.shape[0], 1, size, size, device=controls.device, dtype=controls.dtype)
     if x1 > x0 and y1 > y0:
         window = grid[:, y0:y1, x0:x1]
-        grid[:, y0:y1, x0:x1] = evaluate_thin_plate(coefficients, controls, window.reshape(controls.shape[0], -1, 2)).view(window.shape)
-    return grid
+        read = evaluate_thin_plate(coefficients, controls, window.reshape(controls.shape[0], -1, 2)).view(window.shape)
+        grid[:, y0:y1, x0:x1] = read
+    if teeth_only and x1 > x0 and y1 > y0:
+        read = grid[:, y0:y1, x0:x1]
+        source_gap = inner_lip_gap(source_landmarks.float()).clamp(min=MIN_GAP * size) * (2.0 / size)  # grid units
+        stretch = (inner_lip_gap(driving_landmarks.float()) * (2.0 / size) / source_gap).clamp(min=1.0)  # (B,)
+        upper = values[:, [point - MOUTH.start for point in UPPER_INNER_LIP]].mean(1)[:, 1]  # (B,) its upper inner lip
+        below = (read[..., 1] - upper[:, None, None]).clamp(min=0.0)  # (B, h, w) how far under that lip
+        read[..., 1] = read[..., 1] + below * (stretch[:, None, None] - 1.0)  # each source row at its own size
+        past = (read[..., 1] - upper[:, None, None] - TEETH * source_gap[:, None, None]) * (size / 2.0)  # px
+        cavity[:, 0, y0:y1, x0:x1] = past.clamp(0.0, 1.0)
+        grid[:, y0:y1, x0:x1] = read
+    return grid, cavity
 
 
 def mouth_shares(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int,
@@ -219,7 +271,7 @@ def mouth_shares(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor
     if mouth not in LENDING or source_landmarks is None:
         return own, None
     source_landmarks = torch.nan_to_num(source_landmarks.float())  # a video frame without a face: not read (below)
-    share = (1.0 - own) * _usable(inner_lip_gap(source_landmarks), driving_gap, size)
+    share = (1.0 - own) * _usable(inner_lip_gap(source_landmarks), driving_gap, size, lent=mouth == "exemplar")
     if source_found is not None:
         share = share * source_found.to(share.device, share.dtype)
     return own, share
@@ -247,10 +299,11 @@ def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, 
         return MouthFill(own=interior * own[:, None, None, None], source=torch.zeros_like(interior), source_read=None, interior=interior)
     source_landmarks = torch.nan_to_num(source_landmarks.float())
     used = bool((share > 0).any())
-    read = mouth_read(driving_landmarks, source_landmarks, size) if used else None
+    read, cavity = (mouth_read(driving_landmarks, source_landmarks, size, teeth_only=mouth == "exemplar") if used
+                    else (None, None))
     gain = lighting_gain(target, target_landmarks, source, source_landmarks) if used and target is not None and source is not None else None
     return MouthFill(own=interior * own[:, None, None, None], source=interior * share[:, None, None, None], source_read=read,
-                     source_gain=gain, interior=interior, lender=mouth)
+                     source_gain=gain, interior=interior, lender=mouth, cavity=cavity)
 
 
 @dataclass

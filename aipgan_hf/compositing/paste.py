@@ -24,7 +24,7 @@ from ..landmarks import mouth_interior
 from ..modeling import GeneratorOutput
 from ..motion import warp
 from ..provenance import mark_edited
-from .mouth import MouthFill
+from .mouth import CAVITY, MouthFill
 from .photo import PhotoReader, PhotoWarper
 
 
@@ -136,8 +136,10 @@ def source_reader(output: DrivenBatch, index: int, pixels: np.ndarray, pixels_to
     target_scale = 1.0 / math.sqrt(abs(np.linalg.det(target_face.matrix[:, :2])))  # target photo px per crop px
     read = fill.source_read[index : index + 1].float().cpu()  # (1, R, R, 2)
     support = fill.source[index, 0].float().cpu().numpy()  # (R, R)
+    cavity = None if fill.cavity is None else fill.cavity[index, 0].float().cpu().numpy()  # (R, R)
     return PhotoReader(pixels, pixels_to_crop, output.image.shape[-1], read, grey=target_photo.grey, gain=gain,
-                       support=support, output_scale=target_scale)
+                       support=support, output_scale=target_scale, cavity=cavity,
+                       colour=tuple(255.0 * c for c in CAVITY))
 
 
 def compose(output: DrivenBatch, index: int, target_face: AlignedFace, target_photo: Photo, warper: PhotoWarper | None,

@@ -237,10 +237,13 @@ class PhotoReader:
         gain: factor of what is read, one per channel or one for all (``compositing.mouth.lighting_gain``).
         support: (R, R) weights of the output's crop pixels; only those above 0 are read (default all).
         output_scale: output photo pixels per crop pixel (default: no pre-filter).
+        cavity: (R, R) weights of the output's crop pixels where the mouth's dark cavity (``colour``, RGB in
+            [0, 255]) replaces what is read (``compositing.mouth.mouth_read``), or None.
     """
 
     def __init__(self, photo: np.ndarray, photo_to_crop: np.ndarray, resolution: int, read: torch.Tensor, grey: bool = False,
-                 gain: float | np.ndarray = 1.0, support: np.ndarray | None = None, output_scale: float | None = None):
+                 gain: float | np.ndarray = 1.0, support: np.ndarray | None = None, output_scale: float | None = None,
+                 cavity: np.ndarray | None = None, colour: tuple[float, float, float] = (0.0, 0.0, 0.0)):
         height, width = photo.shape[:2]
         crop_to_photo = invert_affine(photo_to_crop)
         scale = 1.0 / math.sqrt(abs(np.linalg.det(photo_to_crop[:, :2])))  # photo pixels per crop pixel
@@ -265,6 +268,10 @@ class PhotoReader:
         self.read, self.grey = read.float().permute(0, 3, 1, 2), grey  # (1, 2, R, R)
         gain = np.broadcast_to(np.asarray(gain, dtype=np.float32), (3,))
         self.gain = None if (gain == 1.0).all() else torch.from_numpy(gain.copy()).view(1, 3, 1, 1)
+        self.cavity = None
+        if cavity is not None and bool((np.asarray(cavity) > 0).any()):
+            self.cavity = torch.as_tensor(np.asarray(cavity, dtype=np.float32))[None, None]  # (1, 1, R, R)
+        self.colour = torch.tensor(colour, dtype=torch.float32).view(1, 3, 1, 1)
 
     def __call__(self, positions: torch.Tensor) -> torch.Tensor:
         """(1, 3, h, w) colours at (1, h, w, 2) positions of the output's crop (grid_sample units)."""
@@ -274,6 +281,9 @@ class PhotoReader:
         colours = F.grid_sample(self.image, grid[None], mode="bilinear", padding_mode="border", align_corners=False)
         if self.gain is not None:
             colours = (colours * self.gain).clamp(0.0, 255.0)
+        if self.cavity is not None:
+            weight = F.grid_sample(self.cavity, positions, mode="bilinear", padding_mode="zeros", align_corners=False)
+            colours = colours + weight * (self.colour - colours)
         if self.grey:
             colours = (colours * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(colours)
         return colours

@@ -62,11 +62,11 @@ ACTION_UNITS: dict[str, str] = {
 EMOTIONS: dict[str, dict[str, float]] = {
     "happiness": {"AU6": 1.0, "AU12": 1.0, "AU25": 0.4},
     "sadness": {"AU1": 1.0, "AU4": 0.6, "AU15": 1.0, "AU17": 0.6},
-    "surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.8, "AU26": 0.7},
+    "surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.8, "AU26": 1.0},
     "fear": {"AU1": 1.0, "AU2": 0.5, "AU4": 0.7, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0, "AU25": 1.0, "AU26": 0.3},
     "anger": {"AU4": 1.2, "AU5": 0.6, "AU7": 0.8, "AU23": 1.0, "AU24": 0.6},
     "disgust": {"AU4": 0.4, "AU9": 1.0, "AU10": 0.8, "AU15": 0.6, "AU16": 0.4, "AU25": 0.3},
-    "contempt": {"AU12_right": 0.8, "AU14_right": 1.0},
+    "contempt": {"AU12_right": 1.3, "AU14_right": 1.5},
 }
 """Emotion prototypes (EMFACS): unit -> intensity. ``_right`` is the unit on the face's right side only (the
 image's left half), the one-sided smirk of contempt."""
