@@ -23,7 +23,7 @@ from .checkpoint import BUNDLED_CHECKPOINT
 from .faces import FaceProcessor
 from .files import write_atomically
 from .pipeline import AIPGANPipeline
-from .video.clips import ClipWriter
+from .video.writer import ClipWriter
 
 logger = logging.getLogger(__name__)
 

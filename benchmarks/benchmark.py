@@ -69,21 +69,19 @@ def sample_photo(size: int = 1024, source: bool = False) -> np.ndarray:
     return np.asarray(image.resize((size, size), Image.BICUBIC))
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled checkpoint)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--json", default=None, help="also write the figures here")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    return parser.parse_args(argv)
 
-    pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
-    generator = pipe.generator
-    resolution = pipe.resolution
-    discriminator = AIPGANDiscriminator.from_aipgan_config(generator.aipgan_config, mouth_crop_size=48)  # as training builds it
-    target_photo, source_photo = sample_photo(), sample_photo(source=True)
-    target_face, source_face = pipe.processor.align(target_photo), pipe.processor.align(source_photo)
+
+def time_network(pipe: AIPGANPipeline, target_face, source_face, runs: int) -> dict[str, float]:
+    """FLOPs and median times (ms) on aligned crops: the motion, the generator without and with the intrinsic
+    image (the astronaut driven by Hopper), and the mouth fill (Hopper driven by the astronaut's open smile)."""
+    generator, resolution = pipe.generator, pipe.resolution
     target = image_to_tensor(target_face.crop)[None]
     target_landmarks = torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None]
 
@@ -103,9 +101,9 @@ def main(argv: list[str] | None = None) -> dict:
         with FlopCounterMode(display=False) as counter:
             transfer(return_intrinsic=True)
         full_flops = counter.get_total_flops()
-        motion_ms, _ = median_ms(motion, args.runs)
-        network, network_p90 = median_ms(transfer, args.runs)
-        network_full, _ = median_ms(lambda: transfer(return_intrinsic=True), args.runs)
+        motion_ms, _ = median_ms(motion, runs)
+        network, network_p90 = median_ms(transfer, runs)
+        network_full, _ = median_ms(lambda: transfer(return_intrinsic=True), runs)
         # the mouth fill on crops, Hopper driven by the astronaut's open smile (its inside read from her crop)
         hopper = image_to_tensor(source_face.crop)[None]
         hopper_landmarks = torch.as_tensor(source_face.crop_landmarks, dtype=torch.float32)[None]
@@ -116,7 +114,29 @@ def main(argv: list[str] | None = None) -> dict:
             plan = plan_mouth(hopper_landmarks, driving, resolution, source_landmarks=target_landmarks, target=hopper, source=target)
             return plan.apply(output.image, output.warped_target, target)
 
-        mouth_fill, _ = median_ms(fill, args.runs)
+        mouth_fill, _ = median_ms(fill, runs)
+    return {"transfer_flops": transfer_flops, "full_flops": full_flops, "motion_ms": motion_ms, "network": network,
+            "network_p90": network_p90, "network_full": network_full, "mouth_fill": mouth_fill}
+
+
+def print_table(figures: dict) -> None:
+    """The figures as a Markdown table."""
+    print("| measure | value |\n|---|---|")
+    for key, value in figures.items():
+        print(f"| {key} | {value:.3f} |" if isinstance(value, float) else f"| {key} | {value} |")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
+    generator = pipe.generator
+    resolution = pipe.resolution
+    discriminator = AIPGANDiscriminator.from_aipgan_config(generator.aipgan_config, mouth_crop_size=48)  # as training builds it
+    target_photo, source_photo = sample_photo(), sample_photo(source=True)
+    target_face, source_face = pipe.processor.align(target_photo), pipe.processor.align(source_photo)
+    timings = time_network(pipe, target_face, source_face, args.runs)
 
     end_to_end, end_to_end_p90 = median_ms(lambda: pipe(target_photo, source=source_photo), max(20, args.runs // 2), warmup=2)
     with_teeth, with_teeth_p90 = median_ms(lambda: pipe(source_photo, source=target_photo), max(20, args.runs // 2), warmup=2)
@@ -127,22 +147,20 @@ def main(argv: list[str] | None = None) -> dict:
         "generator_parameters": sum(p.numel() for p in generator.parameters()),
         "discriminator_parameters": sum(p.numel() for p in discriminator.parameters()),
         "generator_fp16_megabytes": sum(p.numel() for p in generator.parameters()) * 2 / 1e6,
-        "gflops_per_transfer": transfer_flops / 1e9,
-        "gflops_with_intrinsic_image": full_flops / 1e9,
-        "motion_ms_median (shape model + flow, inside network)": motion_ms,
-        "network_ms_median": network,
-        "network_ms_p90": network_p90,
-        "network_with_intrinsic_ms_median": network_full,
+        "gflops_per_transfer": timings["transfer_flops"] / 1e9,
+        "gflops_with_intrinsic_image": timings["full_flops"] / 1e9,
+        "motion_ms_median (shape model + flow, inside network)": timings["motion_ms"],
+        "network_ms_median": timings["network"],
+        "network_ms_p90": timings["network_p90"],
+        "network_with_intrinsic_ms_median": timings["network_full"],
         "end_to_end_ms_median_1mp": end_to_end,
         "end_to_end_ms_p90_1mp": end_to_end_p90,
-        "mouth_fill_ms_median (crops, the source's teeth)": mouth_fill,
+        "mouth_fill_ms_median (crops, the source's teeth)": timings["mouth_fill"],
         "end_to_end_ms_median_1mp_source_teeth (astronaut -> Hopper)": with_teeth,
         "end_to_end_ms_p90_1mp_source_teeth": with_teeth_p90,
         "runs": args.runs,
     }
-    print("| measure | value |\n|---|---|")
-    for key, value in figures.items():
-        print(f"| {key} | {value:.3f} |" if isinstance(value, float) else f"| {key} | {value} |")
+    print_table(figures)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return figures

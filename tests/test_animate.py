@@ -35,8 +35,8 @@ from aipgan_hf.video import (
 from aipgan_hf.video.animate import RENDER_BATCH, driving_faces, reads_driving_mouth
 from aipgan_hf.video.landmarks import ClipLandmarks, reference_landmarks, track_clip
 from aipgan_hf.video.live import LiveAnimator
-from aipgan_hf.video.clips import BackgroundEncoder, ClipWriter
 from aipgan_hf.video.tracking import FaceTracker, landmark_filter
+from aipgan_hf.video.writer import BackgroundEncoder, ClipWriter
 from benchmarks import benchmark_animate as bench
 
 FPS = 24

@@ -15,8 +15,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,8 +24,6 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from diffusers.training_utils import EMAModel
-from PIL import Image
-from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training/train.py` from a checkout
@@ -35,14 +31,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training
 from aipgan_hf import losses  # noqa: E402
 from aipgan_hf.checkpoint import load_generator  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
-from aipgan_hf.driving import drive_crops, landmark_tensor  # noqa: E402
-from aipgan_hf.faces import image_to_tensor  # noqa: E402
 from aipgan_hf.losses import LossWeights  # noqa: E402
 from aipgan_hf.modeling import AIPGANDiscriminator, AIPGANGenerator  # noqa: E402
 from aipgan_hf.motion import ShapeModel, landmark_flow  # noqa: E402
-from aipgan_hf.pipeline import AIPGANPipeline  # noqa: E402
+from training.checkpointing import (  # noqa: E402
+    checkpoint_to_resume,
+    load_critics,
+    register_hooks,
+    resume,
+    save_checkpoint,
+    write_ema_pipeline,
+)
 from training.pairs import PairDataset, fixed_validation_pairs  # noqa: E402
-from training.validation import transfer_grid, validation_measures  # noqa: E402
+from training.validation import log_validation, validation_batch  # noqa: E402
 
 logger = get_logger(__name__)
 
@@ -124,77 +125,6 @@ def load_splits(args: argparse.Namespace):
     return pairs, validation
 
 
-def latest_checkpoint(output_dir: Path) -> Path | None:
-    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return checkpoints[-1] if checkpoints else None
-
-
-def rotate_checkpoints(output_dir: Path, limit: int | None) -> None:
-    """Keep room for one more checkpoint within ``limit``; delete the oldest."""
-    if not limit:
-        return
-    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    for old in checkpoints[: max(0, len(checkpoints) - limit + 1)]:
-        logger.info(f"removing old checkpoint {old}")
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, limit: int | None) -> Path:
-    """`save_state` into a temporary folder, then an atomic rename: a kill mid-write leaves no half checkpoint."""
-    final = output_dir / f"checkpoint-{step}"
-    staging = output_dir / f".checkpoint-{step}.tmp"
-    if accelerator.is_main_process:
-        rotate_checkpoints(output_dir, limit)
-        shutil.rmtree(staging, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(staging))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        os.replace(staging, final)
-        logger.info(f"saved {final}")
-    accelerator.wait_for_everyone()
-    return final
-
-
-def register_hooks(accelerator: Accelerator, ema: EMAModel, shape_model) -> None:
-    """Model weights go through `save_pretrained` (HF folders), the EMA generator as a loadable pipeline."""
-
-    def save_model_hook(models, weights, output_dir):
-        if accelerator.is_main_process:
-            for model in models:
-                name = "generator" if isinstance(model, AIPGANGenerator) else "discriminator"
-                model.save_pretrained(os.path.join(output_dir, name))
-            generator = next(m for m in models if isinstance(m, AIPGANGenerator))
-            write_ema_pipeline(generator, ema, Path(output_dir) / "pipeline", shape_model)
-        while weights:  # saved above; keep accelerate from writing them a second time
-            weights.pop()
-
-    def load_model_hook(models, input_dir):
-        while models:
-            model = models.pop()
-            cls, name = (AIPGANGenerator, "generator") if isinstance(model, AIPGANGenerator) else (AIPGANDiscriminator, "discriminator")
-            loaded = cls.from_pretrained(input_dir, subfolder=name, low_cpu_mem_usage=False)
-            model.load_state_dict(loaded.state_dict(), strict=True)
-            del loaded
-
-    accelerator.register_save_state_pre_hook(save_model_hook)
-    accelerator.register_load_state_pre_hook(load_model_hook)
-
-
-def ema_generator(generator: AIPGANGenerator, ema: EMAModel) -> AIPGANGenerator:
-    """A CPU copy of the (unwrapped) generator carrying the EMA weights; the training model is untouched."""
-    model = AIPGANGenerator.from_config(generator.config)
-    ema.copy_to(model.parameters())
-    trained_buffers = dict(generator.named_buffers())
-    for name, buffer in model.named_buffers():
-        buffer.copy_(trained_buffers[name])
-    return model.float().cpu().eval()
-
-
-def write_ema_pipeline(generator: AIPGANGenerator, ema: EMAModel, folder: Path, shape_model, variant: str | None = None, card: str | None = None) -> None:
-    AIPGANPipeline(ema_generator(generator, ema), shape_model=shape_model).save_pretrained(folder, variant=variant, model_card=card)
-
-
 def generator_step(batch, generator, discriminator, args, step: int):
     """Generator losses on one batch. Returns (loss, logs, output)."""
     model = generator.module if hasattr(generator, "module") else generator
@@ -253,38 +183,6 @@ def discriminator_step(batch, fake_image: torch.Tensor, discriminator) -> tuple[
     return loss, {"d/hinge": loss.detach().item()}
 
 
-def validation_batch(validation_split, pairs: list[tuple[int, int]], resolution: int) -> dict[str, torch.Tensor]:
-    """The fixed validation pairs as (N, 3, R, R) source and target tensors and (N, 68, 2) landmarks."""
-    crops = PairDataset(validation_split, resolution=resolution, cross_person_prob=1.0, augment_source=False)
-    batch = {}
-    for role, rows in (("source", [s for s, _ in pairs]), ("target", [t for _, t in pairs])):
-        loaded = [crops.load_crop(row) for row in rows]
-        batch[role] = torch.stack([image_to_tensor(crop) for crop, _ in loaded])  # (N, 3, R, R)
-        batch[f"{role}_landmarks"] = torch.stack([torch.from_numpy(landmarks) for _, landmarks in loaded])  # (N, 68, 2)
-    return batch
-
-
-def log_validation(accelerator, generator, ema, batch: dict[str, torch.Tensor], shape_model, step: int, output_dir: Path) -> dict[str, float]:
-    """Run the EMA generator through the real pipeline on the fixed pairs; log a grid and identity/expression figures."""
-    pipe = AIPGANPipeline(ema_generator(accelerator.unwrap_model(generator), ema), shape_model=shape_model)
-    # the network's own paint is what training changes: no mouth inside from the photos
-    driving = pipe.shape_model.drive(batch["target_landmarks"].numpy(), batch["source_landmarks"].numpy())
-    output = drive_crops(pipe.generator, batch["target"], batch["target_landmarks"],
-                         landmark_tensor(driving, len(driving)), mouth="network", lines=pipe.lines)
-    # rows: source / target / warp / output
-    grid = transfer_grid(batch["source"], batch["target"], output.network.warped_target, output.image)
-    figures = validation_measures(pipe.processor, batch["source"], batch["target"], output.image, output.driving_landmarks)
-    folder = output_dir / "validation"
-    folder.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(folder / f"step-{step:06d}.png")
-    for tracker in accelerator.trackers:
-        if tracker.name == "tensorboard":
-            tracker.writer.add_image("validation/grid", grid, step, dataformats="HWC")
-    accelerator.log({f"val/{k}": v for k, v in figures.items()}, step=step)
-    logger.info(f"validation at step {step}: {figures}")
-    return figures
-
-
 def create_accelerator(args: argparse.Namespace, output_dir: Path) -> Accelerator:
     return Accelerator(
         # Without this accelerate ignores torchrun's WORLD_SIZE on a CPU-only machine and every process trains alone.
@@ -314,28 +212,6 @@ def create_models(args: argparse.Namespace) -> tuple[AIPGANGenerator, AIPGANDisc
     return generator, discriminator, ema
 
 
-def load_critics(discriminator: AIPGANDiscriminator, folder: Path) -> None:
-    """The saved critics' weights into ``discriminator``; critics the folder lacks (a mouth critic added since)
-    keep their fresh initialisation. Anything else that does not match is an error."""
-    state = load_file(folder / "diffusion_pytorch_model.safetensors")
-    try:
-        missing, unexpected = discriminator.load_state_dict(state, strict=False)
-    except RuntimeError as error:  # a tensor of another shape
-        raise SystemExit(f"{folder} does not fit this discriminator: {error}") from None
-    new_critics = sorted({key.split(".")[0] for key in missing})
-    if unexpected or any(not key.startswith("mouth.") for key in missing):
-        raise SystemExit(f"{folder} does not fit this discriminator: unexpected {unexpected[:3]}, missing {missing[:3]}")
-    if new_critics:
-        logger.info(f"critics new to {folder}, starting fresh: {new_critics}")
-
-
-def checkpoint_to_resume(args: argparse.Namespace) -> Path | None:
-    """The checkpoint folder --resume_from_checkpoint names ("latest": the newest in --output_dir), or None."""
-    if not args.resume_from_checkpoint:
-        return None
-    return latest_checkpoint(Path(args.output_dir)) if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
-
-
 def mouth_crop_size(args: argparse.Namespace) -> int:
     """The mouth critic's window: the flag's, else the resumed checkpoint's (0 for checkpoints made before the
     mouth critic existed), else the default. A flag that contradicts the checkpoint stops the run."""
@@ -348,29 +224,6 @@ def mouth_crop_size(args: argparse.Namespace) -> int:
         raise SystemExit(f"{path} was trained with --mouth_crop_size {trained}: resume with that, or start a new run "
                          f"from its weights with --init_from {path} --mouth_crop_size {args.mouth_crop_size}")
     return trained
-
-
-def resume(accelerator: Accelerator, args: argparse.Namespace, models: list,
-           learning_rates: list[tuple[torch.optim.Optimizer, float]] = ()) -> int:
-    """Load the checkpoint --resume_from_checkpoint names (or the latest), with the given (optimizer, learning rate)
-    pairs set to those rates; returns the step to continue from."""
-    if not args.resume_from_checkpoint:
-        return 0
-    path = checkpoint_to_resume(args)
-    if path is None:
-        logger.info("no checkpoint to resume from; starting a new run")
-        return 0
-    accelerator.load_state(str(path))
-    for model in models:
-        model.train()  # loading hooks may leave models in eval mode
-    for optimizer, rate in learning_rates:  # the flags win over the rates saved with the optimizer state
-        for group in optimizer.param_groups:
-            if group["lr"] != rate:
-                logger.info(f"learning rate {group['lr']:g} -> {rate:g} (the flag's)")
-                group["lr"] = rate
-    step = int(path.name.split("-")[1])
-    logger.info(f"resumed from {path} at step {step}")
-    return step
 
 
 def train_step(accelerator, batch, generator, discriminator, g_optimizer, d_optimizer, args, step: int) -> tuple[torch.Tensor, dict]:
@@ -392,6 +245,42 @@ def train_step(accelerator, batch, generator, discriminator, g_optimizer, d_opti
     return g_loss, logs
 
 
+def create_optimizers(args: argparse.Namespace, generator: AIPGANGenerator,
+                      discriminator: AIPGANDiscriminator) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam for the generator and the discriminator, with the flags' learning rates and betas."""
+    betas = (args.adam_beta1, args.adam_beta2)
+    g_optimizer = torch.optim.Adam(generator.parameters(), lr=args.learning_rate, betas=betas)
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=args.discriminator_learning_rate, betas=betas)
+    return g_optimizer, d_optimizer
+
+
+def start_tracking(accelerator: Accelerator, args: argparse.Namespace,
+                   validation_split) -> dict[str, torch.Tensor] | None:
+    """On the main process: start the trackers and load the fixed validation pairs' batch (None elsewhere)."""
+    if not accelerator.is_main_process:
+        return None
+    config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+    accelerator.init_trackers("aipgan", config=config)
+    pairs = fixed_validation_pairs(validation_split, args.num_validation_pairs, seed=args.seed)
+    return validation_batch(validation_split, pairs, args.resolution)
+
+
+def log_sampled_targets(sample_log: str, accelerator: Accelerator, step: int, batch) -> None:
+    """Diagnostics (--sample_log): which dataset rows this process trained on at ``step``."""
+    with open(f"{sample_log}.rank{accelerator.process_index}.jsonl", "a") as log:
+        log.write(json.dumps({"step": step, "targets": batch["target_index"].tolist()}) + "\n")
+
+
+def finish_training(accelerator: Accelerator, generator, ema: EMAModel, shape_model, output_dir: Path,
+                    step: int) -> None:
+    """Write the final EMA pipeline to ``<output_dir>/pipeline`` and close the trackers."""
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_ema_pipeline(accelerator.unwrap_model(generator), ema, output_dir / "pipeline", shape_model)
+        logger.info(f"done: {step} steps; EMA pipeline in {output_dir / 'pipeline'}")
+    accelerator.end_training()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
@@ -406,9 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     dataloader = torch.utils.data.DataLoader(
         dataset, batch_size=args.train_batch_size, shuffle=True, drop_last=True, num_workers=args.dataloader_num_workers
     )
-    betas = (args.adam_beta1, args.adam_beta2)
-    g_optimizer = torch.optim.Adam(generator.parameters(), lr=args.learning_rate, betas=betas)
-    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=args.discriminator_learning_rate, betas=betas)
+    g_optimizer, d_optimizer = create_optimizers(args, generator, discriminator)
     generator, discriminator, g_optimizer, d_optimizer, dataloader = accelerator.prepare(
         generator, discriminator, g_optimizer, d_optimizer, dataloader
     )
@@ -418,11 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     rates = [(g_optimizer, args.learning_rate), (d_optimizer, args.discriminator_learning_rate)]
     global_step = resume(accelerator, args, [generator, discriminator],
                          [rate for rate, given in zip(rates, args.given_rates) if given])  # rates not given: the checkpoint's
-
-    if accelerator.is_main_process:
-        accelerator.init_trackers("aipgan", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
-        pairs = fixed_validation_pairs(validation_split, args.num_validation_pairs, seed=args.seed)
-        val_batch = validation_batch(validation_split, pairs, args.resolution)
+    val_batch = start_tracking(accelerator, args, validation_split)
     steps_per_epoch = len(dataloader) // args.gradient_accumulation_steps
     if steps_per_epoch == 0:
         raise SystemExit(f"the training split has fewer than {args.train_batch_size * accelerator.num_processes} pairs: lower --train_batch_size")
@@ -439,8 +322,7 @@ def main(argv: list[str] | None = None) -> None:
             _, logs = train_step(accelerator, batch, generator, discriminator, g_optimizer, d_optimizer, args, global_step)
             images_seen += batch["source"].shape[0] * accelerator.num_processes
             if args.sample_log:
-                with open(f"{args.sample_log}.rank{accelerator.process_index}.jsonl", "a") as log:
-                    log.write(json.dumps({"step": global_step, "targets": batch["target_index"].tolist()}) + "\n")
+                log_sampled_targets(args.sample_log, accelerator, global_step, batch)
             if not accelerator.sync_gradients:
                 continue
             ema.step(accelerator.unwrap_model(generator).parameters())
@@ -455,12 +337,7 @@ def main(argv: list[str] | None = None) -> None:
                 log_validation(accelerator, generator, ema, val_batch, dataset.shape_model, global_step, output_dir)
             if global_step >= args.max_train_steps:
                 break
-
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        write_ema_pipeline(accelerator.unwrap_model(generator), ema, output_dir / "pipeline", dataset.shape_model)
-        logger.info(f"done: {global_step} steps; EMA pipeline in {output_dir / 'pipeline'}")
-    accelerator.end_training()
+    finish_training(accelerator, generator, ema, dataset.shape_model, output_dir, global_step)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,27 @@
-"""Validation helpers of training/train.py: the fixed-pair image grid and quick identity/expression figures
-measured with the project's own measures (aipgan_hf.evaluation) on the validation identities."""
+"""Validation of training/train.py: the fixed validation pairs run through the EMA generator as the pipeline
+drives it, logged as an image grid with quick identity/expression figures measured with the project's own measures
+(aipgan_hf.evaluation) on the validation identities."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate.logging import get_logger
+from PIL import Image
 
+from aipgan_hf.driving import drive_crops, landmark_tensor
 from aipgan_hf.errors import AIPGANError
 from aipgan_hf.evaluation.identity import SAME_PERSON_THRESHOLD, descriptor_distance
 from aipgan_hf.evaluation.landmark_fidelity import region_fidelities
-from aipgan_hf.faces import FaceProcessor, tensor_to_image
+from aipgan_hf.faces import FaceProcessor, image_to_tensor, tensor_to_image
+from aipgan_hf.pipeline import AIPGANPipeline
+from training.checkpointing import ema_generator
+from training.pairs import PairDataset
+
+logger = get_logger(__name__)
 
 
 def transfer_grid(*rows_of_images: torch.Tensor) -> np.ndarray:
@@ -55,3 +65,35 @@ def validation_measures(processor: FaceProcessor, sources: torch.Tensor, targets
         "driving_fidelity": float(np.mean(fidelity)) if fidelity else nan,
         "faces_found": found / max(len(outputs), 1),
     }
+
+
+def validation_batch(validation_split, pairs: list[tuple[int, int]], resolution: int) -> dict[str, torch.Tensor]:
+    """The fixed validation pairs as (N, 3, R, R) source and target tensors and (N, 68, 2) landmarks."""
+    crops = PairDataset(validation_split, resolution=resolution, cross_person_prob=1.0, augment_source=False)
+    batch = {}
+    for role, rows in (("source", [s for s, _ in pairs]), ("target", [t for _, t in pairs])):
+        loaded = [crops.load_crop(row) for row in rows]
+        batch[role] = torch.stack([image_to_tensor(crop) for crop, _ in loaded])  # (N, 3, R, R)
+        batch[f"{role}_landmarks"] = torch.stack([torch.from_numpy(landmarks) for _, landmarks in loaded])  # (N, 68, 2)
+    return batch
+
+
+def log_validation(accelerator, generator, ema, batch: dict[str, torch.Tensor], shape_model, step: int, output_dir: Path) -> dict[str, float]:
+    """Run the EMA generator through the real pipeline on the fixed pairs; log a grid and identity/expression figures."""
+    pipe = AIPGANPipeline(ema_generator(accelerator.unwrap_model(generator), ema), shape_model=shape_model)
+    # the network's own paint is what training changes: no mouth inside from the photos
+    driving = pipe.shape_model.drive(batch["target_landmarks"].numpy(), batch["source_landmarks"].numpy())
+    output = drive_crops(pipe.generator, batch["target"], batch["target_landmarks"],
+                         landmark_tensor(driving, len(driving)), mouth="network", lines=pipe.lines)
+    # rows: source / target / warp / output
+    grid = transfer_grid(batch["source"], batch["target"], output.network.warped_target, output.image)
+    figures = validation_measures(pipe.processor, batch["source"], batch["target"], output.image, output.driving_landmarks)
+    folder = output_dir / "validation"
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(folder / f"step-{step:06d}.png")
+    for tracker in accelerator.trackers:
+        if tracker.name == "tensorboard":
+            tracker.writer.add_image("validation/grid", grid, step, dataformats="HWC")
+    accelerator.log({f"val/{k}": v for k, v in figures.items()}, step=step)
+    logger.info(f"validation at step {step}: {figures}")
+    return figures

@@ -1,11 +1,10 @@
-"""Driving a photo with a video: clip I/O (:mod:`.clips`), face tracking and smoothing (:mod:`.tracking`), the first
-pass's landmarks (:mod:`.landmarks`), the frame loop (:mod:`.animate`) and live driving (:mod:`.live`).
-``from aipgan_hf.video import animate``."""
+"""Driving a photo with a video: reading clips (:mod:`.clips`), face tracking and smoothing (:mod:`.tracking`), the
+first pass's landmarks (:mod:`.landmarks`), the frame loop (:mod:`.animate`), writing clips (:mod:`.writer`) and live
+driving (:mod:`.live`). ``from aipgan_hf.video import animate``."""
 
 from .animate import AnimationResult, animate
 from .clips import (
     DEFAULT_MAX_SECONDS,
-    ClipWriter,
     InvalidVideoError,
     NoFaceInVideoError,
     NoVideoStreamError,
@@ -18,6 +17,7 @@ from .clips import (
 from .landmarks import mouth_opening
 from .live import LiveAnimator
 from .tracking import FaceTracker, OneEuroFilter
+from .writer import ClipWriter
 
 __all__ = [
     "AnimationResult", "LiveAnimator", "animate", "mouth_opening", "DEFAULT_MAX_SECONDS", "ClipWriter",

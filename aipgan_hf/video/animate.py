@@ -41,14 +41,13 @@ from ..motion import MAX_EXPRESSION_STRENGTH
 from .clips import (
     DEFAULT_MAX_FRAME_PIXELS,
     DEFAULT_MAX_SECONDS,
-    BackgroundEncoder,
     ClipInfo,
-    ClipWriter,
     InvalidVideoError,
     probe_clip,
     read_frames,
 )
 from .landmarks import ClipLandmarks, Progress, reference_landmarks, track_clip
+from .writer import BackgroundEncoder, ClipWriter
 
 if TYPE_CHECKING:  # the pipeline's animate() calls into this module: its class is needed only for the types
     from ..pipeline import AIPGANPipeline
