@@ -2,7 +2,7 @@
 
 The paper (Ali & Hughes, arXiv 2005.00499) gives no layer sizes; the defaults below are ours, chosen
 for the budget of one 128-px transfer in <= 30 ms of network time on two CPU cores and <= 40 MB of
-fp16 weights (see README "Design choices" and benchmarks/benchmark.py for the measurements).
+fp16 weights (see docs/design.md "Design choices" and benchmarks/benchmark.py for the measurements).
 """
 
 from __future__ import annotations

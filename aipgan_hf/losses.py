@@ -187,7 +187,7 @@ def _weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.T
 
 @dataclass
 class LossWeights:
-    """The weight of each generator loss term in the total (README "Training" says why each).
+    """The weight of each generator loss term in the total (docs/design.md "Design choices" says why each).
 
     Field names are the term names that training logs (``g/<term>``); training/train.py has one
     ``--<term>_weight`` flag per field. ``adversarial`` also scales the discriminator's hinge loss.

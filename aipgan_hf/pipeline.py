@@ -55,6 +55,7 @@ from .errors import AIPGANError, ConfigError
 from .faces import AlignedFace, FaceProcessor, Photo, image_to_tensor
 from .faces.geometry import IDENTITY
 from .files import atomic_directory
+from .model_card import default_model_card
 from .modeling import AIPGANGenerator
 from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ExpressionLines, ShapeModel
 from .video import AnimationResult, animate
@@ -125,7 +126,8 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
 
     @property
     def sliders(self) -> list[str]:
-        """Named expression directions (``expression_offsets`` keys): mouth_open, smile, brows_up, eyes_closed."""
+        """Named expression directions (``expression_offsets`` keys): mouth_open, smile, brows_up, eyes_closed and one
+        per FACS action unit, e.g. AU4_brow_lowerer."""
         return sorted(self.shape_model.directions)
 
     # ----------------------------------------------------------------- loading and saving
@@ -382,17 +384,3 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
 
     def _face(self, photo: Photo, role: str, face_index: int | None) -> AlignedFace:
         return _naming(role, self.processor.align, photo, face_index=face_index)
-
-
-def default_model_card(extra: str = "", trained: bool = True, metadata: dict[str, Any] | None = None) -> str:
-    """A model card with Hub metadata; ``extra`` is appended as markdown."""
-    meta = {"library_name": "aipgan-hf", "license": "apache-2.0", "pipeline_tag": "image-to-image",
-            "tags": ["expression-transfer", "gan", "aipgan", "face"]}
-    meta.update(metadata or {})
-    front = "\n".join(f"{k}: {json.dumps(v)}" for k, v in meta.items())
-    warning = "" if trained else "\n**UNTRAINED**: randomly initialised weights, for tests and plumbing only. Outputs are noise.\n"
-    return (
-        f"---\n{front}\n---\n\n# AIP-GAN expression transfer\n{warning}\n"
-        "Load with `aipgan_hf.AIPGANPipeline.from_pretrained(...)`; see https://arxiv.org/abs/2005.00499 for the method.\n"
-        f"{extra}"
-    )

@@ -7,7 +7,7 @@ London neutral vs smiling, a neutral LFW photo of the same person; ``training/fi
 expressed as coefficients on the principal directions of those displacements. Transfer moves the target's
 own landmarks by the source's coefficients, so the source's face shape never reaches the driving landmarks.
 On validation people this regressor beat a generative identity + pose + expression PCA model fitted by MAP
-(expression response 0.70 against 0.34, README "Motion").
+(expression response 0.70 against 0.34, docs/design.md "Motion").
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class ShapeModel:
           photo): the source's own change from it, projected on the basis (``projection(source) -
           projection(reference)``). Both are the same person, so no identity needs removing: on the test split's
           driving landmarks this gives r 0.98 with the source's change against 0.87 for the difference of the two
-          regressor estimates, which shrank brow motion to 0.4 of its size (README "Motion");
+          regressor estimates, which shrank brow motion to 0.4 of its size (docs/design.md "Motion");
         - with ``replace_target_expression``: ``e(source) - e(target)``, the target's own estimated expression
           removed first (for a smiling target driven by a neutral source);
         - else ``e(source)``: the source's estimated change from its own neutral, added to the target's face as it
