@@ -14,6 +14,7 @@ from .errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
+
 __version__ = "0.7.0"
 
 _LAZY = {

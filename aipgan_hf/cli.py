@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from aipgan_hf.cli_outputs import OUTPUT_FORMATS, Job, UsageError, check_input, check_output, plan_jobs, save_image
-from aipgan_hf.errors import AIPGANError
 from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
+from aipgan_hf.errors import AIPGANError
 
 if TYPE_CHECKING:
     from aipgan_hf.pipeline import TransferResult

@@ -19,8 +19,8 @@ import torch
 
 from .compositing import DEFAULT_MOUTH, DrivenBatch, PhotoWarper, plan_mouth
 from .encoders import EncoderOutput
-from .faces import AlignedFace, Photo
 from .errors import ConfigError
+from .faces import AlignedFace, Photo
 from .modeling import AIPGANGenerator
 from .motion import ExpressionLines, keep_eyeballs, landmark_flow
 

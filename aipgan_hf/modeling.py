@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
-import torch.nn.functional as F
 
 from .configuration import AIPGANConfig
 from .encoders import EncoderOutput, ExpressionEncoder, IdentityEncoder, warp_features

@@ -29,9 +29,9 @@ from skimage import data
 from torch.utils.flop_counter import FlopCounterMode
 
 from aipgan_hf import AIPGANDiscriminator
+from aipgan_hf.compositing.mouth import plan_mouth
 from aipgan_hf.faces import image_to_tensor
 from aipgan_hf.motion import landmark_flow
-from aipgan_hf.compositing.mouth import plan_mouth
 from aipgan_hf.pipeline import AIPGANPipeline
 
 

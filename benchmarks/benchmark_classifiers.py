@@ -28,9 +28,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aipgan_hf.driving import drive_crops  # noqa: E402
 from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns, stacked  # noqa: E402
 from aipgan_hf.evaluation.networks import CLASSIFIERS, ExpressionClassifier  # noqa: E402
-from aipgan_hf.driving import drive_crops  # noqa: E402
 from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs  # noqa: E402
 from aipgan_hf.faces import image_to_tensor, tensor_to_image  # noqa: E402
 from aipgan_hf.pipeline import AIPGANPipeline  # noqa: E402

@@ -3,10 +3,14 @@
 
     python docs/make_figures.py [--checkpoint PATH] [--output_dir docs]
 
+    python docs/make_figures.py --dataset data_build/aipgan-faces-128   # also emotions.jpg (test-split sources)
+
 Writes transfer.jpg (astronaut's smile -> Hopper and back, with the warp alone and the network's own mouth
-paint for comparison), mouth.jpg (the mouths of the source, the target and the pasted-back results, enlarged), strength.jpg
-(strength 0 / 0.5 / 1 / 1.5), presets.jpg (each preset and slider) and prints the dlib mouth
-measures of each output, so a reader can check that the mouth moved.
+paint for comparison), mouth.jpg (the mouths of the source, the target and the pasted-back results, enlarged),
+strength.jpg (strength 0 / 0.5 / 1 / 1.5), presets.jpg (the seven presets on both faces), sliders.jpg (each
+slider at 1 on Hopper), zoom.jpg (brows, eyes and mouth of four presets at the photo's resolution), with
+``--dataset`` emotions.jpg (one labelled test-split source per emotion onto both faces), and prints the dlib
+mouth measures of each output, so a reader can check that the mouth moved.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--output_dir", default=str(Path(__file__).resolve().parent))
+    parser.add_argument("--dataset", default=None, help="dataset folder: also the test-split sources figure")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -75,27 +80,100 @@ def main(argv: list[str] | None = None) -> None:
     painted = pipe(hopper, source=astronaut, paste_back=False, mouth="network")  # no teeth from any photo
     back = pipe(astronaut, source=hopper, paste_back=False, replace_target_expression=True)
     warp_only = _warp_alone(pipe, hopper, forward.driving_landmarks)
-    strip([crop(astronaut), crop(hopper), warp_only, painted.face, forward.face, back.face],
-          ["source: astronaut", "target: Hopper", "warp alone", "network's mouth", "AIP-GAN", "Hopper -> astronaut"]).save(out / "transfer.jpg")
-    for name, image in [("astronaut", crop(astronaut)), ("hopper", crop(hopper)), ("hopper smiling", forward.face),
-                        ("hopper smiling, network's mouth", painted.face),
-                        ("warp alone", warp_only), ("astronaut neutral", back.face)]:
+    strip(
+        [crop(astronaut), crop(hopper), warp_only, painted.face, forward.face, back.face],
+        ["source: astronaut", "target: Hopper", "warp alone", "network's mouth", "AIP-GAN", "Hopper -> astronaut"],
+    ).save(out / "transfer.jpg")
+    for name, image in [
+        ("astronaut", crop(astronaut)),
+        ("hopper", crop(hopper)),
+        ("hopper smiling", forward.face),
+        ("hopper smiling, network's mouth", painted.face),
+        ("warp alone", warp_only),
+        ("astronaut neutral", back.face),
+    ]:
         logger.info(f"mouth opening (dlib, gap / width) {name}: {mouth_gap(pipe, image):.3f}")
     sweep = [pipe(hopper, source=astronaut, expression_strength=s, paste_back=False).face for s in (0.0, 0.5, 1.0, 1.5)]
     strip(sweep, ["strength 0", "0.5", "1", "1.5"]).save(out / "strength.jpg")
     pasted = pipe(hopper, source=astronaut)  # what a user gets: the whole photo, the face pasted back
     painted_back = pipe(hopper, source=astronaut, mouth="network")
-    close_ups = [mouth_close_up(Image.fromarray(astronaut), pasted.source_landmarks),
-                 mouth_close_up(Image.fromarray(hopper), pasted.target_landmarks),
-                 mouth_close_up(painted_back.image, pasted.target_landmarks),
-                 mouth_close_up(pasted.image, pasted.target_landmarks)]
-    strip(close_ups, ["astronaut (source)", "Hopper (target)", "network's mouth, pasted back", "AIP-GAN, pasted back"],
-          size=256).save(out / "mouth.jpg")
-    presets = [pipe(hopper, expression=name, paste_back=False).face for name in pipe.expressions]
-    sliders = [pipe(hopper, paste_back=False, expression_offsets={name: 1.0}).face
-               for name in pipe.sliders]
-    strip(presets + sliders, list(pipe.expressions) + [f"slider {name}" for name in pipe.sliders]).save(out / "presets.jpg")
-    logger.info(f"wrote {out / 'transfer.jpg'}, {out / 'mouth.jpg'}, {out / 'strength.jpg'}, {out / 'presets.jpg'}")
+    close_ups = [
+        mouth_close_up(Image.fromarray(astronaut), pasted.source_landmarks),
+        mouth_close_up(Image.fromarray(hopper), pasted.target_landmarks),
+        mouth_close_up(painted_back.image, pasted.target_landmarks),
+        mouth_close_up(pasted.image, pasted.target_landmarks),
+    ]
+    strip(
+        close_ups,
+        ["astronaut (source)", "Hopper (target)", "network's mouth, pasted back", "AIP-GAN, pasted back"],
+        size=256,
+    ).save(out / "mouth.jpg")
+    emotion_figures(pipe, astronaut, hopper, out, args.dataset)
+    logger.info(f"wrote the figures in {out}")
+
+
+def emotion_figures(pipe: AIPGANPipeline, astronaut: np.ndarray, hopper: np.ndarray, out: Path, dataset: str | None) -> None:
+    """presets.jpg, sliders.jpg, zoom.jpg and (with a dataset) emotions.jpg."""
+    crop = lambda photo: Image.fromarray(pipe.processor.align(photo).crop)  # noqa: E731
+    rows = [
+        strip(
+            [crop(face)] + [pipe(face, expression=name, paste_back=False).face for name in pipe.expressions],
+            ["neutral" if face is hopper else "as photographed", *pipe.expressions],
+            size=160,
+        )
+        for face in (hopper, astronaut)
+    ]
+    stack(rows).save(out / "presets.jpg")
+    sliders = [pipe(hopper, paste_back=False, expression_offsets={name: 1.0}).face for name in pipe.sliders]
+    stack([strip(sliders[i : i + 8], pipe.sliders[i : i + 8], size=160) for i in range(0, len(sliders), 8)]).save(out / "sliders.jpg")
+    zoom = [brows_to_mouth(pipe(hopper, expression=name)) for name in ("anger", "sadness", "surprise", "disgust")]
+    strip(
+        [brows_to_mouth(pipe(hopper, expression="anger", expression_strength=0.0))] + zoom,
+        ["Hopper", "anger", "sadness", "surprise", "disgust"],
+        size=256,
+    ).save(out / "zoom.jpg")
+    if dataset:
+        sources, labels = labelled_sources(dataset)
+        rows = [strip([Image.fromarray(source) for source in sources], labels, size=160)]
+        rows += [
+            strip(
+                [pipe(face, source=source, paste_back=False).face for source in sources],
+                [f"onto {name}" for _ in sources],
+                size=160,
+            )
+            for face, name in ((hopper, "Hopper"), (astronaut, "astronaut"))
+        ]
+        stack(rows).save(out / "emotions.jpg")
+
+
+def stack(rows: list[Image.Image]) -> Image.Image:
+    """Strips one under the other (left-aligned on white)."""
+    canvas = Image.new("RGB", (max(row.width for row in rows), sum(row.height for row in rows)), "white")
+    for index, row in enumerate(rows):
+        canvas.paste(row, (0, sum(r.height for r in rows[:index])))
+    return canvas
+
+
+def brows_to_mouth(result) -> Image.Image:
+    """The pasted-back photo from above the brows to below the mouth, at the photo's resolution."""
+    points = result.target_landmarks
+    left, right = points[:, 0].min(), points[:, 0].max()
+    top, bottom = points[17:27, 1].min() - 0.15 * (right - left), points[48:68, 1].max() + 0.1 * (right - left)
+    side = max(right - left, bottom - top)
+    centre = np.array([(left + right) / 2, (top + bottom) / 2])
+    return result.image.crop((*(centre - side / 2).round().astype(int), *(centre + side / 2).round().astype(int)))
+
+
+def labelled_sources(dataset: str) -> tuple[list[np.ndarray], list[str]]:
+    """The first labelled test-split crop of each emotion (people the project never trained on)."""
+    from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns
+
+    split = load_split(dataset, "test")
+    labels = np.asarray(split_columns(split).expressions, dtype=str)
+    emotions = ["happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt"]
+    rows = {emotion: int(np.flatnonzero(labels == emotion)[0]) for emotion in emotions if (labels == emotion).any()}
+    images = decode_rows(split, set(rows.values())).images
+    return [images[row] for row in rows.values()], list(rows)
 
 
 def _warp_alone(pipe, target_photo: np.ndarray, driving_landmarks: np.ndarray) -> Image.Image:

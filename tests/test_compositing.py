@@ -141,7 +141,8 @@ def test_paste_back_keeps_the_photos_fine_texture_where_asked():
     error = lambda image: np.abs(image[inner].astype(int) - photo[inner].astype(int)).mean()
     assert np.array_equal(plain, none)
     assert error(plain) > 12 and error(kept) < 0.45 * error(plain)  # the plain paste is the smooth crop; with detail, the photo
-    half = np.zeros((64, 64)); half[:, 32:] = 1.0  # texture only on the right half
+    half = np.zeros((64, 64))
+    half[:, 32:] = 1.0  # texture only on the right half
     mixed = warper.composite(flow, face, alpha, half)
     left, right = (slice(16, 240), slice(16, 100)), (slice(16, 240), slice(156, 240))
     assert np.abs(mixed[left].astype(int) - plain[left].astype(int)).max() == 0

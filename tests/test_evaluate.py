@@ -13,13 +13,13 @@ import pytest
 from PIL import Image
 
 from aipgan_hf.errors import ConfigError
+from aipgan_hf.evaluation import methods as methods_module
 from aipgan_hf.evaluation import run
 from aipgan_hf.evaluation.crops import CropMeasurer
 from aipgan_hf.evaluation.data import SplitData, load_split, split_columns
 from aipgan_hf.evaluation.image_quality import PSNR_CAP_DB
 from aipgan_hf.evaluation.landmark_fidelity import ANCHOR_POINTS, apply_matrix, similarity_matrix
 from aipgan_hf.evaluation.measures import MEASURE_NAMES
-from aipgan_hf.evaluation import methods as methods_module
 from aipgan_hf.evaluation.methods import (
     BASELINES,
     MODEL_METHOD,
@@ -31,7 +31,14 @@ from aipgan_hf.evaluation.methods import (
     piecewise_affine_warp,
 )
 from aipgan_hf.evaluation.networks import ExpressionClassifier
-from aipgan_hf.evaluation.pairs import CROSS_PERSON, SAME_PERSON, EvaluationPair, SplitColumns, build_pairs, choose_references
+from aipgan_hf.evaluation.pairs import (
+    CROSS_PERSON,
+    SAME_PERSON,
+    EvaluationPair,
+    SplitColumns,
+    build_pairs,
+    choose_references,
+)
 from aipgan_hf.evaluation.report import format_report, grid_cells, result_to_json
 from aipgan_hf.evaluation.scoring import REFERENCE_METHOD, evaluate
 

@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aipgan_hf.errors import AIPGANError
 from aipgan_hf.compositing import PhotoWarper
+from aipgan_hf.errors import AIPGANError
 from aipgan_hf.faces import FaceProcessor, face_mask, load_photo
 from aipgan_hf.motion import identity_grid
 

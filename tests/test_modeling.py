@@ -54,7 +54,10 @@ def test_output_shapes(resolution):
     assert torch.equal(out.image[:, :, outside], out.warped_target[:, :, outside])
     assert (out.mask[:, :, ~outside] > 0).all()  # inside, the decoder may repaint anywhere
     d = discriminator(out.image)
-    assert [tuple(l.shape) for l in d.logits] == [(2, 1, resolution // 8, resolution // 8), (2, 1, resolution // 16, resolution // 16)]
+    assert [tuple(logits.shape) for logits in d.logits] == [
+        (2, 1, resolution // 8, resolution // 8),
+        (2, 1, resolution // 16, resolution // 16),
+    ]
     assert generator.predict_landmarks(target).shape == (2, 68, 2)
 
 
@@ -70,10 +73,15 @@ def test_every_parameter_gets_a_gradient_and_no_nan():
     target, landmarks, driving, flow = inputs(64)
     source = torch.rand(2, 3, 64, 64) * 2 - 1
     out = generator(target, landmarks, driving, flow, source=source, identity_mix=0.3, return_landmarks=True)
-    loss = (out.image.mean() + out.intrinsic_image.mean() + out.landmark_heatmaps.mean()
-            + out.expression_attention.mean() + out.identity_attention.mean())
+    loss = (
+        out.image.mean()
+        + out.intrinsic_image.mean()
+        + out.landmark_heatmaps.mean()
+        + out.expression_attention.mean()
+        + out.identity_attention.mean()
+    )
     d = discriminator(out.image)
-    loss = loss + sum(l.mean() for l in d.logits)
+    loss = loss + sum(logits.mean() for logits in d.logits)
     loss.backward()
     for model in (generator, discriminator):
         for name, parameter in model.named_parameters():
@@ -136,25 +144,28 @@ def test_the_config_is_declared_once():
     import dataclasses
     import inspect
 
-    fields = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
-              for f in dataclasses.fields(AIPGANConfig)}
+    fields = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(AIPGANConfig)}
     parameters = dict(inspect.signature(AIPGANGenerator.__init__).parameters)
     parameters.pop("self")
     assert list(parameters) == list(fields)
-    assert {name: list(p.default) if isinstance(p.default, tuple) else p.default
-            for name, p in parameters.items()} == fields
+    assert {name: list(p.default) if isinstance(p.default, tuple) else p.default for name, p in parameters.items()} == fields
     assert AIPGANGenerator().aipgan_config == AIPGANConfig()
     critic = dict(inspect.signature(AIPGANDiscriminator.__init__).parameters)
     assert {name: critic[name].default for name in critic if name not in ("self", "mouth_crop_size")} == {
-        name: fields[name] for name in ("in_channels", "discriminator_channels", "discriminator_scales",
-                                        "discriminator_layers")}
+        name: fields[name] for name in ("in_channels", "discriminator_channels", "discriminator_scales", "discriminator_layers")
+    }
 
 
 @pytest.mark.parametrize(
     "bad, message",
-    [(dict(resolution=100), "divisible"), (dict(channel_multipliers=[1, 2]), "at least 3"),
-     (dict(base_channels=0), "base_channels"), (dict(heatmap_sigma=-1), "heatmap_sigma"),
-     (dict(architecture="appearance"), "architecture"), (dict(landmark_map_sigma=0), "landmark_map_sigma")],
+    [
+        (dict(resolution=100), "divisible"),
+        (dict(channel_multipliers=[1, 2]), "at least 3"),
+        (dict(base_channels=0), "base_channels"),
+        (dict(heatmap_sigma=-1), "heatmap_sigma"),
+        (dict(architecture="appearance"), "architecture"),
+        (dict(landmark_map_sigma=0), "landmark_map_sigma"),
+    ],
 )
 def test_config_validation(bad, message):
     with pytest.raises(ConfigError, match=message):

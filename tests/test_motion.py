@@ -9,7 +9,6 @@ import torch
 from aipgan_hf import CheckpointError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from aipgan_hf.motion import ShapeModel, identity_grid, landmark_flow, warp
-from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from training.fit_shape_model import _measure_gradients, fit
 
 MOUTH_OPENING = np.zeros((68, 2))

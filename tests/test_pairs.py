@@ -11,8 +11,8 @@ from PIL import Image
 
 from aipgan_hf.errors import ConfigError
 from aipgan_hf.faces import image_to_tensor
-from training.pairs import PairDataset, augment_source_image, build_pair_index, fixed_validation_pairs
 from training.dataset.shards import dataset_features
+from training.pairs import PairDataset, augment_source_image, build_pair_index, fixed_validation_pairs
 
 SIZE = 32
 
@@ -240,8 +240,8 @@ def test_session_pairs_come_from_one_clip_or_session(split):
 
 
 def test_driving_landmarks_are_the_source_own_or_retargeted(split):
-    from aipgan_hf.motion import ShapeModel
     from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
+    from aipgan_hf.motion import ShapeModel
 
     same = PairDataset(split, resolution=SIZE, cross_person_prob=0.0, seed=1)[0]
     assert torch.equal(same["driving_landmarks"], same["clean_source_landmarks"])

@@ -14,7 +14,6 @@ from PIL import Image
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, CheckpointError, ConfigError
 from aipgan_hf.checkpoint import load_generator
 from aipgan_hf.compositing import DEFAULT_MOUTH, DrivenBatch
-from aipgan_hf.compositing.mouth import plan_mouth
 from aipgan_hf.driving import drive_crops
 from aipgan_hf.modeling import GeneratorOutput
 from aipgan_hf.pipeline import AIPGANPipeline

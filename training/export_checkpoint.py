@@ -23,12 +23,12 @@ from skimage import data
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT, load_generator  # noqa: E402
+from aipgan_hf.compositing.mouth import MouthExemplar  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
 from aipgan_hf.faces import FaceProcessor  # noqa: E402
 from aipgan_hf.model_card import default_model_card  # noqa: E402
 from aipgan_hf.modeling import AIPGANGenerator  # noqa: E402
 from aipgan_hf.motion import SHAPE_MODEL_NAME, ShapeModel  # noqa: E402
-from aipgan_hf.compositing.mouth import MouthExemplar  # noqa: E402
 from aipgan_hf.pipeline import AIPGANPipeline  # noqa: E402
 
 logger = logging.getLogger(__name__)

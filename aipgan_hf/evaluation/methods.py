@@ -83,8 +83,7 @@ def piecewise_affine_warp(image: np.ndarray, landmarks: np.ndarray, destination:
     sample_at[inside] = (barycentric[:, :, None] * corners).sum(axis=1)  # (P, 2) input (x, y)
     coordinates = [sample_at[:, 1], sample_at[:, 0]]  # (row, col) order for map_coordinates
     channels = [
-        map_coordinates(image[..., channel].astype(np.float64), coordinates, order=1, mode="nearest")
-        for channel in range(image.shape[2])
+        map_coordinates(image[..., channel].astype(np.float64), coordinates, order=1, mode="nearest") for channel in range(image.shape[2])
     ]
     warped = np.stack(channels, axis=1).reshape(height, width, image.shape[2])  # (H*W, C) -> (H, W, C)
     return np.clip(np.rint(warped), 0, 255).astype(np.uint8)
@@ -113,8 +112,7 @@ def oracle_landmarks(target: np.ndarray, source: np.ndarray, reference: np.ndarr
 # Methods
 
 
-def model_method(pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool = False,
-                 mouth: str = "source") -> Method:
+def model_method(pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool = False, mouth: str = "source") -> Method:
     """The model as a method on batches of aligned crops, with the dataset's stored landmarks (crop px): the shape
     model retargets the source's expression, then :func:`~aipgan_hf.driving.drive_crops`; ``relative``: also given
     the landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`); ``mouth``: where an opened
@@ -129,11 +127,26 @@ def model_method(pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool 
             source_landmarks = torch.from_numpy(stacked(data, [p.source for p in batch], "landmarks")).float()  # (B, 68, 2)
             target_landmarks = torch.from_numpy(stacked(data, [p.target for p in batch], "landmarks")).float()  # (B, 68, 2)
             references = torch.from_numpy(stacked(data, [p.reference for p in batch], "landmarks")).float() if relative else None
-            driving = pipeline.shape_model.drive(target_landmarks.numpy(), source_landmarks.numpy(),
-                                                 reference_landmarks=None if references is None else references.numpy())
-            result = drive_crops(pipeline.generator, targets, target_landmarks, landmark_tensor(driving, len(batch)),
-                                 source=sources, source_landmarks=source_landmarks, return_intrinsic=False, mouth=mouth,
-                                 lines=pipeline.lines)
+            driving = pipeline.shape_model.drive(
+                target_landmarks.numpy(),
+                source_landmarks.numpy(),
+                reference_landmarks=None if references is None else references.numpy(),
+            )
+            lender, lender_landmarks = sources, source_landmarks
+            if mouth == "exemplar" and pipeline.mouth_exemplar is not None:  # the checkpoint's, not the source's
+                crop, landmarks = pipeline.mouth_exemplar.tensors()
+                lender, lender_landmarks = crop.expand(len(batch), -1, -1, -1), landmarks.expand(len(batch), -1, -1)
+            result = drive_crops(
+                pipeline.generator,
+                targets,
+                target_landmarks,
+                landmark_tensor(driving, len(batch)),
+                source=lender,
+                source_landmarks=lender_landmarks,
+                return_intrinsic=False,
+                mouth=mouth,
+                lines=pipeline.lines,
+            )
             outputs.append(tensor_to_image(result.image.float().cpu()))  # (B, R, R, 3)
         return np.concatenate(outputs)
 
@@ -156,11 +169,16 @@ def baseline_methods(names: Sequence[str], retarget: Retarget | None = None) -> 
         return np.stack([piecewise_affine_warp(data.images[p.target], t, d) for p, t, d in zip(pairs, targets, driving)])
 
     def oracle(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
-        return np.stack([
-            piecewise_affine_warp(data.images[p.target], data.landmarks[p.target], oracle_landmarks(
-                data.landmarks[p.target], data.landmarks[p.source], data.landmarks[p.reference]))
-            for p in pairs
-        ])
+        return np.stack(
+            [
+                piecewise_affine_warp(
+                    data.images[p.target],
+                    data.landmarks[p.target],
+                    oracle_landmarks(data.landmarks[p.target], data.landmarks[p.source], data.landmarks[p.reference]),
+                )
+                for p in pairs
+            ]
+        )
 
     table: dict[str, Method] = {
         "target": lambda pairs, data: stacked(data, [p.target for p in pairs]),

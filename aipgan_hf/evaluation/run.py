@@ -28,10 +28,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..compositing import DEFAULT_MOUTH, MOUTH_SOURCES
 from ..errors import AIPGANError, ConfigError
 from ..faces import FaceProcessor
 from ..files import write_atomically
-from ..compositing import MOUTH_SOURCES
 from ..motion import ShapeModel
 from ..pipeline import AIPGANPipeline
 from .crops import CropMeasurer
@@ -76,16 +76,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test; select on validation)")
     parser.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
     parser.add_argument("--no_model", action="store_true", help="evaluate the baselines only (no checkpoint needed)")
-    parser.add_argument("--relative", action="store_true", help="also score the model given each source's neutral photo S0 "
-                        "(relative motion; not a single-photo transfer)")
+    parser.add_argument(
+        "--relative",
+        action="store_true",
+        help="also score the model given each source's neutral photo S0 (relative motion; not a single-photo transfer)",
+    )
     # on stored crops the other face is the pair's source: "exemplar" would need the checkpoint's face instead
-    parser.add_argument("--mouth", default="source", choices=[mode for mode in MOUTH_SOURCES if mode != "exemplar"],
-                        help="where the model takes an opened mouth's inside from (pipe(..., mouth=); default: source)")
-    parser.add_argument("--shape_model", default=None, help="shape_model.safetensors for the retargeted warp "
-                        "(default: the loaded pipeline's; without either, the source's aligned landmarks)")
+    parser.add_argument(
+        "--mouth",
+        default=DEFAULT_MOUTH,
+        choices=MOUTH_SOURCES,
+        help=f"where the model takes an opened mouth's inside from (pipe(..., mouth=); default: {DEFAULT_MOUTH})",
+    )
+    parser.add_argument(
+        "--shape_model",
+        default=None,
+        help="shape_model.safetensors for the retargeted warp "
+        "(default: the loaded pipeline's; without either, the source's aligned landmarks)",
+    )
     parser.add_argument("--baselines", default="all", help="'all', 'none' or a comma list of: " + ", ".join(BASELINES))
-    parser.add_argument("--classifiers", default=",".join(DEFAULT_CLASSIFIERS),
-                        help="comma list of expression classifiers: " + ", ".join(sorted(CLASSIFIERS)))
+    parser.add_argument(
+        "--classifiers",
+        default=",".join(DEFAULT_CLASSIFIERS),
+        help="comma list of expression classifiers: " + ", ".join(sorted(CLASSIFIERS)),
+    )
     parser.add_argument("--output", default="report.md", help="markdown report path (written atomically)")
     parser.add_argument("--json", default=None, help="also write the estimates as JSON here")
     parser.add_argument("--grid", default=None, help="write a sources x targets picture grid (PNG) here")
@@ -152,7 +166,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     classifier_names = parse_classifiers(args.classifiers)
     if args.no_model and not baseline_names:
         raise ConfigError("nothing to evaluate: --no_model with --baselines none")
-    if args.no_model and (args.relative or args.mouth != "source"):
+    if args.no_model and (args.relative or args.mouth != DEFAULT_MOUTH):
         raise ConfigError("--relative and --mouth choose how the model is run: drop them with --no_model (baselines only)")
     table = load_split(args.dataset, args.split)
     columns = split_columns(table)
@@ -187,4 +201,3 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     logger.info("wrote %s", path)
     sys.stdout.write(report + "\n")
     return 0
-

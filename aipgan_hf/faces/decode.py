@@ -29,7 +29,13 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from aipgan_hf.errors import AIPGANError, ImageTooLargeError, InvalidImageError, TruncatedImageError, UnsupportedImageError
+from aipgan_hf.errors import (
+    AIPGANError,
+    ImageTooLargeError,
+    InvalidImageError,
+    TruncatedImageError,
+    UnsupportedImageError,
+)
 from aipgan_hf.faces.geometry import IDENTITY, scale_affine
 from aipgan_hf.faces.jpeg import DRAFT_MAX_PIXELS, check_jpeg_length, draft, reduced_to_full
 from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, array_to_rgb, check_size, is_grey, pil_to_rgb, reduced_rgb

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from aipgan_hf.errors import AIPGANError, ImageTooLargeError, ImageTooSmallError, InvalidImageError, UnsupportedImageError
+from aipgan_hf.errors import (
+    AIPGANError,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    InvalidImageError,
+    UnsupportedImageError,
+)
 
 DEFAULT_MAX_PIXELS = 50_000_000
 """Largest image (width x height) that is decoded; a guard against decompression bombs."""

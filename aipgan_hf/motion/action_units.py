@@ -21,55 +21,127 @@ from .shape_model import ShapeModel
 _MOTIONS: dict[str, list[tuple[tuple[int, ...], float, float]]] = {
     "AU1": [((21, 22), 0.0, -0.10), ((20, 23), 0.0, -0.065), ((19, 24), 0.0, -0.03), ((18, 25), 0.0, -0.01)],
     "AU2": [((17, 26), 0.0, -0.10), ((18, 25), 0.0, -0.085), ((19, 24), 0.0, -0.05), ((20, 23), 0.0, -0.02)],
-    "AU4": [((21, 22), -0.06, 0.09), ((20, 23), -0.045, 0.075), ((19, 24), -0.025, 0.055), ((18, 25), -0.01, 0.035),
-            ((17, 26), 0.0, 0.02), ((37, 38, 43, 44), 0.0, 0.012)],
+    "AU4": [
+        ((21, 22), -0.06, 0.09),
+        ((20, 23), -0.045, 0.075),
+        ((19, 24), -0.025, 0.055),
+        ((18, 25), -0.01, 0.035),
+        ((17, 26), 0.0, 0.02),
+        ((37, 38, 43, 44), 0.0, 0.012),
+    ],
     "AU5": [((37, 38, 43, 44), 0.0, -0.035), ((36, 39, 42, 45), 0.0, -0.004)],
     "AU6": [((41, 40, 47, 46), 0.0, -0.022), ((36, 45), 0.0, -0.008), ((48, 54), 0.0, -0.01)],
     "AU7": [((41, 40, 47, 46), 0.0, -0.03), ((37, 38, 43, 44), 0.0, 0.015)],
-    "AU9": [((31, 35), 0.0, -0.03), ((32, 33, 34), 0.0, -0.02), ((21, 22), -0.02, 0.035), ((20, 23), 0.0, 0.02),
-            ((50, 51, 52, 61, 62, 63), 0.0, -0.025), ((49, 53), 0.0, -0.015), ((41, 40, 47, 46), 0.0, -0.012)],
-    "AU10": [((50, 51, 52), 0.0, -0.045), ((49, 53), 0.0, -0.035), ((61, 62, 63), 0.0, -0.04), ((48, 54), 0.0, -0.01),
-             ((31, 35), 0.0, -0.01)],
-    "AU12": [((48, 54), 0.07, -0.06), ((60, 64), 0.06, -0.055), ((49, 53, 59, 55), 0.04, -0.035),
-             ((61, 63, 67, 65), 0.025, -0.025), ((50, 52, 58, 56), 0.015, -0.015)],
+    "AU9": [
+        ((31, 35), 0.0, -0.03),
+        ((32, 33, 34), 0.0, -0.02),
+        ((21, 22), -0.02, 0.035),
+        ((20, 23), 0.0, 0.02),
+        ((50, 51, 52, 61, 62, 63), 0.0, -0.025),
+        ((49, 53), 0.0, -0.015),
+        ((41, 40, 47, 46), 0.0, -0.012),
+    ],
+    "AU10": [
+        ((50, 51, 52), 0.0, -0.045),
+        ((49, 53), 0.0, -0.035),
+        ((61, 62, 63), 0.0, -0.04),
+        ((48, 54), 0.0, -0.01),
+        ((31, 35), 0.0, -0.01),
+    ],
+    "AU12": [
+        ((48, 54), 0.07, -0.06),
+        ((60, 64), 0.06, -0.055),
+        ((49, 53, 59, 55), 0.04, -0.035),
+        ((61, 63, 67, 65), 0.025, -0.025),
+        ((50, 52, 58, 56), 0.015, -0.015),
+    ],
     "AU14": [((48, 54), 0.02, -0.012), ((60, 64), 0.02, -0.012), ((49, 53, 59, 55), 0.008, -0.005)],
-    "AU15": [((48, 54), 0.01, 0.05), ((60, 64), 0.01, 0.045), ((49, 53, 59, 55), 0.005, 0.025),
-             ((61, 63, 67, 65), 0.0, 0.015)],
+    "AU15": [
+        ((48, 54), 0.01, 0.05),
+        ((60, 64), 0.01, 0.045),
+        ((49, 53, 59, 55), 0.005, 0.025),
+        ((61, 63, 67, 65), 0.0, 0.015),
+    ],
     "AU16": [((57, 66), 0.0, 0.045), ((56, 58, 65, 67), 0.0, 0.04), ((55, 59), 0.0, 0.02)],
-    "AU17": [((7, 8, 9), 0.0, -0.035), ((6, 10), 0.0, -0.02), ((56, 57, 58), 0.0, -0.03), ((65, 66, 67), 0.0, -0.02),
-             ((55, 59), 0.0, -0.015)],
-    "AU20": [((48, 54), 0.07, 0.012), ((60, 64), 0.06, 0.01), ((49, 53, 59, 55), 0.04, 0.006),
-             ((50, 52, 58, 56), 0.015, 0.0)],
-    "AU23": [((48, 54), -0.03, 0.0), ((60, 64), -0.025, 0.0), ((49, 53, 59, 55), -0.015, 0.0),
-             ((50, 51, 52), 0.0, 0.012), ((56, 57, 58), 0.0, -0.012)],
-    "AU24": [((61, 62, 63), 0.0, 0.012), ((65, 66, 67), 0.0, -0.012), ((50, 51, 52), 0.0, 0.015),
-             ((56, 57, 58), 0.0, -0.015)],
+    "AU17": [
+        ((7, 8, 9), 0.0, -0.035),
+        ((6, 10), 0.0, -0.02),
+        ((56, 57, 58), 0.0, -0.03),
+        ((65, 66, 67), 0.0, -0.02),
+        ((55, 59), 0.0, -0.015),
+    ],
+    "AU20": [
+        ((48, 54), 0.07, 0.012),
+        ((60, 64), 0.06, 0.01),
+        ((49, 53, 59, 55), 0.04, 0.006),
+        ((50, 52, 58, 56), 0.015, 0.0),
+    ],
+    "AU23": [
+        ((48, 54), -0.03, 0.0),
+        ((60, 64), -0.025, 0.0),
+        ((49, 53, 59, 55), -0.015, 0.0),
+        ((50, 51, 52), 0.0, 0.012),
+        ((56, 57, 58), 0.0, -0.012),
+    ],
+    "AU24": [
+        ((61, 62, 63), 0.0, 0.012),
+        ((65, 66, 67), 0.0, -0.012),
+        ((50, 51, 52), 0.0, 0.015),
+        ((56, 57, 58), 0.0, -0.015),
+    ],
     "AU25": [((61, 62, 63), 0.0, -0.012), ((65, 66, 67), 0.0, 0.04), ((56, 57, 58), 0.0, 0.025)],
-    "AU26": [((8,), 0.0, 0.13), ((7, 9), 0.0, 0.12), ((6, 10), 0.0, 0.1), ((5, 11), 0.0, 0.08), ((4, 12), 0.0, 0.065),
-             ((3, 13), 0.0, 0.03), ((56, 57, 58), 0.0, 0.15), ((65, 66, 67), 0.0, 0.145), ((55, 59), 0.0, 0.1),
-             ((48, 54, 60, 64), 0.0, 0.01), ((61, 62, 63), 0.0, -0.035), ((50, 51, 52), 0.0, -0.025)],
+    "AU26": [
+        ((8,), 0.0, 0.13),
+        ((7, 9), 0.0, 0.12),
+        ((6, 10), 0.0, 0.1),
+        ((5, 11), 0.0, 0.08),
+        ((4, 12), 0.0, 0.065),
+        ((3, 13), 0.0, 0.03),
+        ((56, 57, 58), 0.0, 0.15),
+        ((65, 66, 67), 0.0, 0.145),
+        ((55, 59), 0.0, 0.1),
+        ((48, 54, 60, 64), 0.0, 0.01),
+        ((61, 62, 63), 0.0, -0.035),
+        ((50, 51, 52), 0.0, -0.025),
+    ],
 }
 
 ACTION_UNITS: dict[str, str] = {
-    "AU1": "inner_brow_raiser", "AU2": "outer_brow_raiser", "AU4": "brow_lowerer", "AU5": "upper_lid_raiser",
-    "AU6": "cheek_raiser", "AU7": "lid_tightener", "AU9": "nose_wrinkler", "AU10": "upper_lip_raiser",
-    "AU12": "lip_corner_puller", "AU14": "dimpler", "AU15": "lip_corner_depressor", "AU16": "lower_lip_depressor",
-    "AU17": "chin_raiser", "AU20": "lip_stretcher", "AU23": "lip_tightener", "AU24": "lip_pressor",
-    "AU25": "lips_part", "AU26": "jaw_drop", "AU43": "eyes_closed",
+    "AU1": "inner_brow_raiser",
+    "AU2": "outer_brow_raiser",
+    "AU4": "brow_lowerer",
+    "AU5": "upper_lid_raiser",
+    "AU6": "cheek_raiser",
+    "AU7": "lid_tightener",
+    "AU9": "nose_wrinkler",
+    "AU10": "upper_lip_raiser",
+    "AU12": "lip_corner_puller",
+    "AU14": "dimpler",
+    "AU15": "lip_corner_depressor",
+    "AU16": "lower_lip_depressor",
+    "AU17": "chin_raiser",
+    "AU20": "lip_stretcher",
+    "AU23": "lip_tightener",
+    "AU24": "lip_pressor",
+    "AU25": "lips_part",
+    "AU26": "jaw_drop",
+    "AU43": "eyes_closed",
 }
 """FACS number -> name. A slider is called ``"AU4_brow_lowerer"`` (:func:`slider_name`)."""
 
 EMOTIONS: dict[str, dict[str, float]] = {
-    "happiness": {"AU6": 1.0, "AU12": 1.0, "AU25": 0.4},
+    "happiness": {"AU6": 1.2, "AU12": 1.2, "AU25": 0.4},
     "sadness": {"AU1": 1.0, "AU4": 0.6, "AU15": 1.0, "AU17": 0.6},
     "surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.8, "AU26": 1.0},
-    "fear": {"AU1": 1.0, "AU2": 0.5, "AU4": 0.7, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0, "AU25": 1.0, "AU26": 0.3},
-    "anger": {"AU4": 1.2, "AU5": 0.6, "AU7": 0.8, "AU23": 1.0, "AU24": 0.6},
-    "disgust": {"AU4": 0.4, "AU9": 1.0, "AU10": 0.8, "AU15": 0.6, "AU16": 0.4, "AU25": 0.3},
+    "fear": {"AU1": 1.2, "AU2": 0.4, "AU4": 1.0, "AU5": 1.3, "AU15": 0.4, "AU20": 1.2, "AU25": 1.0, "AU26": 0.2},
+    "anger": {"AU4": 1.5, "AU5": 0.6, "AU7": 1.0, "AU23": 1.0, "AU24": 0.8},
+    "disgust": {"AU9": 1.3, "AU10": 1.0, "AU15": 0.6, "AU16": 0.5, "AU25": 0.3},
     "contempt": {"AU12_right": 1.3, "AU14_right": 1.5},
 }
 """Emotion prototypes (EMFACS): unit -> intensity. ``_right`` is the unit on the face's right side only (the
-image's left half), the one-sided smirk of contempt."""
+image's left half), the one-sided smirk of contempt. Rounds of blind naming set the intensities
+(``docs/evaluation.md``): fear's stretched mouth opens little and its corners drop (wider, it read as surprise; with
+the corners up, as a smile), and disgust has no brow lowerer (with it, it read as anger)."""
 
 
 def slider_name(unit: str) -> str:
@@ -106,10 +178,18 @@ def unit_field(unit: str, mean: np.ndarray) -> np.ndarray:
 
 
 LINE_SIGNATURES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    "AU1": ((20, 21, 22, 23), (1,)), "AU2": ((17, 18, 25, 26), (1,)), "AU4": ((19, 20, 21, 22, 23, 24), (0, 1)),
-    "AU6": ((40, 41, 46, 47), (1,)), "AU7": ((40, 41, 46, 47), (1,)), "AU9": ((31, 32, 33, 34, 35), (1,)),
-    "AU10": ((50, 51, 52), (1,)), "AU12": ((48, 54), (0, 1)), "AU15": ((48, 54), (1,)), "AU17": ((7, 8, 9), (1,)),
-    "AU20": ((48, 54), (0,)), "AU26": ((7, 8, 9), (1,)),
+    "AU1": ((20, 21, 22, 23), (1,)),
+    "AU2": ((17, 18, 25, 26), (1,)),
+    "AU4": ((19, 20, 21, 22, 23, 24), (0, 1)),
+    "AU6": ((40, 41, 46, 47), (1,)),
+    "AU7": ((40, 41, 46, 47), (1,)),
+    "AU9": ((31, 32, 33, 34, 35), (1,)),
+    "AU10": ((50, 51, 52), (1,)),
+    "AU12": ((48, 54), (0, 1)),
+    "AU15": ((48, 54), (1,)),
+    "AU17": ((7, 8, 9), (1,)),
+    "AU20": ((48, 54), (0,)),
+    "AU26": ((7, 8, 9), (1,)),
 }
 """The units that draw lines, and the points and axes (0: x, 1: y) whose motion says how strongly: where the unit
 moves its own points in its own way. Reading every unit from the whole motion at once (least squares) explains a
@@ -162,6 +242,12 @@ def with_action_units(model: ShapeModel) -> ShapeModel:
     directions = {name: np.concatenate([value, pad]) for name, value in model.directions.items()}
     directions.update({slider_name(unit): coefficients[unit] for unit in ACTION_UNITS})
     presets = {emotion: sum(w * coefficients[u] for u, w in prototype.items()) for emotion, prototype in EMOTIONS.items()}
-    return ShapeModel(mean=model.mean, expression_basis=extended.reshape(-1, NUM_LANDMARKS, 2),
-                      estimator=np.concatenate([model.estimator, np.zeros((len(extra), model.estimator.shape[1]))]),
-                      bias=np.concatenate([model.bias, pad]), directions=directions, presets=presets, head_turn=model.head_turn)
+    return ShapeModel(
+        mean=model.mean,
+        expression_basis=extended.reshape(-1, NUM_LANDMARKS, 2),
+        estimator=np.concatenate([model.estimator, np.zeros((len(extra), model.estimator.shape[1]))]),
+        bias=np.concatenate([model.bias, pad]),
+        directions=directions,
+        presets=presets,
+        head_turn=model.head_turn,
+    )

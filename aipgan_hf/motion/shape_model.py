@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError
 from .. import landmarks as scheme
-from ..landmarks import NUM_LANDMARKS
+from ..errors import CheckpointError, ConfigError
 from ..faces.align import similarity_transform
+from ..landmarks import NUM_LANDMARKS
 
 SHAPE_MODEL_NAME = "shape_model.safetensors"
 MAX_EXPRESSION_STRENGTH = 1.5
