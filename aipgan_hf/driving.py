@@ -77,7 +77,7 @@ def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmar
                 source_landmarks: torch.Tensor | None = None, source_found: torch.Tensor | None = None,
                 identity: EncoderOutput | None = None, identity_mix: float = 0.0, return_intrinsic: bool = True,
                 mouth: str = DEFAULT_MOUTH, identity_source: torch.Tensor | None = None,
-                lines: ExpressionLines | None = None) -> DrivenBatch:
+                lines: ExpressionLines | None = None, line_strength: float = 1.0) -> DrivenBatch:
     """Drive aligned targets to new landmarks and fill their opened mouths.
 
     Args:
@@ -91,7 +91,7 @@ def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmar
         return_intrinsic: also render the target's intrinsic face (without ``identity``).
         mouth: one of :data:`~aipgan_hf.compositing.MOUTH_SOURCES`.
         identity_source: (B, 3, R, R) crops for ``identity_mix`` when they are not ``source``.
-        lines: the expression lines to draw where the motion makes them (None: none).
+        lines: the expression lines to draw where the motion makes them (None: none), at ``line_strength``.
     """
     parameter = next(generator.parameters())
     resolution = int(generator.config.resolution)
@@ -112,7 +112,7 @@ def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmar
     filled = fill.apply(network.image, network.warped_target, source)
     still = (driving_landmarks == target_landmarks).flatten(1).all(1)  # (B,) no motion: the target as it is
     filled = torch.where(still[:, None, None, None], target.to(filled.dtype), filled)
-    shade = None if lines is None else lines.shade(target_landmarks, driving_landmarks)  # (B, 3, R, R) or None
+    shade = None if lines is None else lines.shade(target_landmarks, driving_landmarks, line_strength)  # (B, 3, R, R) or None
     image = filled if shade is None else ((filled + 1.0) * shade.to(filled.dtype) - 1.0).clamp(-1.0, 1.0)
     return DrivenBatch(network=network, image=image, driving_landmarks=driving_landmarks, flow=flow, mouth=fill,
                        filled=filled, shade=shade, still=still)

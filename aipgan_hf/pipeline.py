@@ -58,6 +58,7 @@ from .files import atomic_directory
 from .model_card import default_model_card
 from .modeling import AIPGANGenerator
 from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ExpressionLines, ShapeModel
+from .motion.lines import ESTIMATED
 from .video import AnimationResult, animate
 
 logger = logging.getLogger(__name__)
@@ -314,7 +315,8 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
             target_face = self._face(target_photo, TARGET_ROLE, target_face_index)  # its error comes first
             source_face = source_search.result()
             reference = None if reference_search is None else reference_search.result().crop_landmarks
-        # 2. motion: where the target's landmarks go
+        # 2. motion: where the target's landmarks go (estimated from one photo: its lines at ESTIMATED strength)
+        line_strength = ESTIMATED if driving_landmarks is None and reference is None else 1.0
         if driving_landmarks is None:
             driving_landmarks = self.shape_model.drive(
                 target_face.crop_landmarks, source_face.crop_landmarks, reference_landmarks=reference,
@@ -331,7 +333,7 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
             self.generator, image_to_tensor(target_face.crop)[None], target_landmarks,
             landmark_tensor(np.asarray(driving_landmarks)[None], 1), source=lender, source_landmarks=lender_landmarks,
             identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth, identity_source=source_crop,
-            lines=self.lines)
+            lines=self.lines, line_strength=line_strength)
         return transfer_result(output, 0, source_face, target_face, target_photo, paste_back, source_pixels=pixels[0],
                                source_photo=source_photo if mouth == "source" else None)
 

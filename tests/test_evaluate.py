@@ -252,10 +252,10 @@ def fake_drive(monkeypatch):
     real = methods_module.drive_crops
 
     def drive_crops(generator, target, target_landmarks, driving_landmarks, source=None, source_landmarks=None,
-                    return_intrinsic=True, mouth="source", lines=None):
+                    return_intrinsic=True, mouth="source", lines=None, line_strength=1.0):
         if not isinstance(generator, _FakePipeline):
             return real(generator, target, target_landmarks, driving_landmarks, source=source, source_landmarks=source_landmarks,
-                        return_intrinsic=return_intrinsic, mouth=mouth, lines=lines)
+                        return_intrinsic=return_intrinsic, mouth=mouth, lines=lines, line_strength=line_strength)
         reference = generator.shape_model.references[-1]
         generator.calls.append((source.shape, target.shape, source_landmarks, target_landmarks, reference, mouth))
         return SimpleNamespace(image=target)

@@ -16,6 +16,7 @@ import torch
 
 from ..driving import drive_crops, landmark_tensor
 from ..faces import image_to_tensor, tensor_to_image
+from ..motion.lines import ESTIMATED
 from ..pipeline import AIPGANPipeline
 from .data import SplitData, stacked
 from .landmark_fidelity import align_landmarks
@@ -146,6 +147,7 @@ def model_method(pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool 
                 return_intrinsic=False,
                 mouth=mouth,
                 lines=pipeline.lines,
+                line_strength=1.0 if relative else ESTIMATED,  # as the pipeline draws them
             )
             outputs.append(tensor_to_image(result.image.float().cpu()))  # (B, R, R, 3)
         return np.concatenate(outputs)
