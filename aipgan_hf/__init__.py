@@ -15,7 +15,7 @@ from .errors import (
     UnsupportedImageError,
 )
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 _LAZY = {
     "AIPGANGenerator": "modeling", "AIPGANDiscriminator": "modeling", "GeneratorOutput": "modeling",
