@@ -165,8 +165,9 @@ def face_index(value: float | None) -> int:
     if value is None:
         return 0
     if value < 0 or value != int(value):
-        raise gr.Error(f"A face number must be a whole number 0 or more, got {value}.", title=ERROR_TITLE,
-                       print_exception=False)
+        raise gr.Error(
+            f"A face number must be a whole number 0 or more, got {value}.", title=ERROR_TITLE, print_exception=False
+        )
     return int(value)
 
 

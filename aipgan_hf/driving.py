@@ -51,8 +51,11 @@ class PreparedTarget:
         identity = self.identity
         intrinsic = identity.intrinsic_image
         repeat = lambda tensor: tensor.expand(count, *tensor.shape[1:])  # noqa: E731
-        return EncoderOutput(features=[repeat(f) for f in identity.features], attention=repeat(identity.attention),
-                             intrinsic_image=None if intrinsic is None else repeat(intrinsic))
+        return EncoderOutput(
+            features=[repeat(f) for f in identity.features],
+            attention=repeat(identity.attention),
+            intrinsic_image=None if intrinsic is None else repeat(intrinsic),
+        )
 
 
 def check_range(name: str, value: float, low: float, high: float) -> float:
@@ -72,12 +75,22 @@ def landmark_tensor(landmarks: Any, batch: int) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmarks: torch.Tensor,
-                driving_landmarks: torch.Tensor, source: torch.Tensor | None = None,
-                source_landmarks: torch.Tensor | None = None, source_found: torch.Tensor | None = None,
-                identity: EncoderOutput | None = None, identity_mix: float = 0.0, return_intrinsic: bool = True,
-                mouth: str = DEFAULT_MOUTH, identity_source: torch.Tensor | None = None,
-                lines: ExpressionLines | None = None, line_strength: float = 1.0) -> DrivenBatch:
+def drive_crops(
+    generator: AIPGANGenerator,
+    target: torch.Tensor,
+    target_landmarks: torch.Tensor,
+    driving_landmarks: torch.Tensor,
+    source: torch.Tensor | None = None,
+    source_landmarks: torch.Tensor | None = None,
+    source_found: torch.Tensor | None = None,
+    identity: EncoderOutput | None = None,
+    identity_mix: float = 0.0,
+    return_intrinsic: bool = True,
+    mouth: str = DEFAULT_MOUTH,
+    identity_source: torch.Tensor | None = None,
+    lines: ExpressionLines | None = None,
+    line_strength: float = 1.0,
+) -> DrivenBatch:
     """Drive aligned targets to new landmarks and fill their opened mouths.
 
     Args:
@@ -99,20 +112,46 @@ def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmar
     target_landmarks, driving_landmarks = target_landmarks.to(parameter.device), driving_landmarks.to(parameter.device)
     source = None if source is None else source.to(parameter.device, parameter.dtype)
     mixed = source if identity_source is None else identity_source.to(parameter.device, parameter.dtype)
-    flow = keep_eyeballs(landmark_flow(target_landmarks, driving_landmarks, resolution), target_landmarks,
-                         driving_landmarks, resolution)  # (B, R, R, 2): a closing lid covers the eyeball
+    flow = keep_eyeballs(
+        landmark_flow(target_landmarks, driving_landmarks, resolution), target_landmarks, driving_landmarks, resolution
+    )  # (B, R, R, 2): a closing lid covers the eyeball
     if identity is None or identity_mix != 0.0:
-        network = generator(target, target_landmarks, driving_landmarks, flow, source=mixed, identity_mix=identity_mix,
-                            return_intrinsic=return_intrinsic)
+        network = generator(
+            target,
+            target_landmarks,
+            driving_landmarks,
+            flow,
+            source=mixed,
+            identity_mix=identity_mix,
+            return_intrinsic=return_intrinsic,
+        )
     else:
         expression = generator.encode_expression(driving_landmarks, target_landmarks, flow)
         network = generator.decode(identity, expression, target, flow)
-    fill = plan_mouth(target_landmarks, driving_landmarks, resolution, mouth=mouth, target=target, source=source,
-                      source_landmarks=None if source is None else source_landmarks, source_found=source_found)
+    fill = plan_mouth(
+        target_landmarks,
+        driving_landmarks,
+        resolution,
+        mouth=mouth,
+        target=target,
+        source=source,
+        source_landmarks=None if source is None else source_landmarks,
+        source_found=source_found,
+    )
     filled = fill.apply(network.image, network.warped_target, source)
     still = (driving_landmarks == target_landmarks).flatten(1).all(1)  # (B,) no motion: the target as it is
     filled = torch.where(still[:, None, None, None], target.to(filled.dtype), filled)
-    shade = None if lines is None else lines.shade(target_landmarks, driving_landmarks, line_strength)  # (B, 3, R, R) or None
+    shade = (
+        None if lines is None else lines.shade(target_landmarks, driving_landmarks, line_strength)
+    )  # (B, 3, R, R) or None
     image = filled if shade is None else ((filled + 1.0) * shade.to(filled.dtype) - 1.0).clamp(-1.0, 1.0)
-    return DrivenBatch(network=network, image=image, driving_landmarks=driving_landmarks, flow=flow, mouth=fill,
-                       filled=filled, shade=shade, still=still)
+    return DrivenBatch(
+        network=network,
+        image=image,
+        driving_landmarks=driving_landmarks,
+        flow=flow,
+        mouth=fill,
+        filled=filled,
+        shade=shade,
+        still=still,
+    )

@@ -10,6 +10,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ruff_finds_nothing_to_complain_about():
-    checked = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=PROJECT_ROOT,
-                             capture_output=True, text=True)
+    checked = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -31,8 +31,22 @@ from .paste import DrivenBatch, TransferResult, compose, source_reader, transfer
 from .photo import PhotoReader, PhotoWarper
 
 __all__ = [
-    "DEFAULT_MOUTH", "LENDING", "MOUTH_EXEMPLAR_NAME", "MOUTH_SOURCES", "DrivenBatch", "DrivingFaces", "MouthExemplar",
-    "MouthFill", "PhotoReader", "PhotoWarper",
-    "TransferResult", "check_mouth", "compose", "lighting_gain", "mouth_shares", "plan_mouth", "source_reader",
+    "DEFAULT_MOUTH",
+    "LENDING",
+    "MOUTH_EXEMPLAR_NAME",
+    "MOUTH_SOURCES",
+    "DrivenBatch",
+    "DrivingFaces",
+    "MouthExemplar",
+    "MouthFill",
+    "PhotoReader",
+    "PhotoWarper",
+    "TransferResult",
+    "check_mouth",
+    "compose",
+    "lighting_gain",
+    "mouth_shares",
+    "plan_mouth",
+    "source_reader",
     "transfer_result",
 ]

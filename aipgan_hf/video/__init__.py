@@ -20,7 +20,20 @@ from .tracking import FaceTracker, OneEuroFilter
 from .writer import ClipWriter
 
 __all__ = [
-    "AnimationResult", "LiveAnimator", "animate", "mouth_opening", "DEFAULT_MAX_SECONDS", "ClipWriter",
-    "InvalidVideoError", "NoFaceInVideoError", "NoVideoStreamError", "VideoError", "VideoTooLargeError",
-    "VideoTooLongError", "probe_clip", "read_frames", "FaceTracker", "OneEuroFilter",
+    "AnimationResult",
+    "LiveAnimator",
+    "animate",
+    "mouth_opening",
+    "DEFAULT_MAX_SECONDS",
+    "ClipWriter",
+    "InvalidVideoError",
+    "NoFaceInVideoError",
+    "NoVideoStreamError",
+    "VideoError",
+    "VideoTooLargeError",
+    "VideoTooLongError",
+    "probe_clip",
+    "read_frames",
+    "FaceTracker",
+    "OneEuroFilter",
 ]

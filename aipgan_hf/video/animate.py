@@ -92,14 +92,25 @@ class AnimationResult:
         return f"{self.frames} frames at {self.fps:g} fps, {self.frames_without_face} without a face{speed}"
 
 
-def drive_clip(pipe: AIPGANPipeline, prepared: PreparedTarget, track: ClipLandmarks, relative: bool = True,
-               reference: str = "neutral",
-               strength: float = 1.0, offset: np.ndarray | None = None) -> tuple[int, np.ndarray]:
+def drive_clip(
+    pipe: AIPGANPipeline,
+    prepared: PreparedTarget,
+    track: ClipLandmarks,
+    relative: bool = True,
+    reference: str = "neutral",
+    strength: float = 1.0,
+    offset: np.ndarray | None = None,
+) -> tuple[int, np.ndarray]:
     """(reference frame index, (N, 68, 2) float32 driving landmarks in the target's crop frame) for a tracked clip."""
     reference_index, reference_points = reference_landmarks(track, reference)
     target = np.asarray(prepared.landmarks, dtype=np.float64)  # (68, 2): aligned once, driven by every frame
-    driving = pipe.shape_model.drive(target, track.landmarks, reference_landmarks=reference_points if relative else None,
-                                     strength=strength, offset=offset)
+    driving = pipe.shape_model.drive(
+        target,
+        track.landmarks,
+        reference_landmarks=reference_points if relative else None,
+        strength=strength,
+        offset=offset,
+    )
     return reference_index, np.array(np.broadcast_to(driving, track.landmarks.shape), dtype=np.float32)  # (N, 68, 2)
 
 
@@ -111,11 +122,18 @@ def _side_by_side(driving: np.ndarray, result: np.ndarray) -> np.ndarray:
     return np.concatenate([scaled, result], axis=1)
 
 
-def render_frames(pipe: AIPGANPipeline, prepared: PreparedTarget, driving_landmarks: np.ndarray,
-                  paste_back: bool = True,
-                  frames: Iterator[tuple[np.ndarray, float]] | None = None, seconds: dict[str, float] | None = None,
-                  side_by_side: bool = False, track: ClipLandmarks | None = None, mouth: str = DEFAULT_MOUTH,
-                  reads: np.ndarray | None = None) -> Iterator[np.ndarray]:
+def render_frames(
+    pipe: AIPGANPipeline,
+    prepared: PreparedTarget,
+    driving_landmarks: np.ndarray,
+    paste_back: bool = True,
+    frames: Iterator[tuple[np.ndarray, float]] | None = None,
+    seconds: dict[str, float] | None = None,
+    side_by_side: bool = False,
+    track: ClipLandmarks | None = None,
+    mouth: str = DEFAULT_MOUTH,
+    reads: np.ndarray | None = None,
+) -> Iterator[np.ndarray]:
     """The second pass: one (H, W, 3) uint8 frame for each row of ``driving_landmarks`` ((N, 68, 2) target crop px).
 
     The network runs on :data:`RENDER_BATCH` frames at a time (one :meth:`AIPGANPipeline.render` call), two batches
@@ -141,8 +159,9 @@ def render_frames(pipe: AIPGANPipeline, prepared: PreparedTarget, driving_landma
         results = pipe.render(prepared, batch, paste_back=paste_back, mouth=batch_mouth, sources=sources)
         return results, time.perf_counter() - clock
 
-    def shown(done: Future[tuple[list[TransferResult], float]],
-              driving: list[np.ndarray] | None) -> Iterator[np.ndarray]:
+    def shown(
+        done: Future[tuple[list[TransferResult], float]], driving: list[np.ndarray] | None
+    ) -> Iterator[np.ndarray]:
         results, spent = done.result()
         seconds["render"] = seconds.get("render", 0.0) + spent
         images = [np.asarray(result.image) for result in results]
@@ -151,15 +170,21 @@ def render_frames(pipe: AIPGANPipeline, prepared: PreparedTarget, driving_landma
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="render") as workers:
         pending = []  # batches being rendered, with their driving frames
         for start in range(0, len(driving_landmarks), RENDER_BATCH):
-            batch = driving_landmarks[start:start + RENDER_BATCH]
+            batch = driving_landmarks[start : start + RENDER_BATCH]
             clock = time.perf_counter()
             driving = None if frames is None else [frame for frame, _ in _take(frames, len(batch))]
             seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - clock
             sources = None
             rows = slice(start, start + len(batch))
             if driving is not None and reads is not None and reads[rows].any():
-                sources = driving_faces(pipe, driving, track.matrices[rows], track.unsmoothed[rows], track.found[rows],
-                                        track.landmarks[rows])
+                sources = driving_faces(
+                    pipe,
+                    driving,
+                    track.matrices[rows],
+                    track.unsmoothed[rows],
+                    track.found[rows],
+                    track.landmarks[rows],
+                )
             pending.append((workers.submit(render, batch, sources), driving))
             if len(pending) == 2:
                 yield from shown(*pending.pop(0))
@@ -167,8 +192,13 @@ def render_frames(pipe: AIPGANPipeline, prepared: PreparedTarget, driving_landma
             yield from shown(done, driven_by)
 
 
-def reads_driving_mouth(pipe: AIPGANPipeline, prepared: PreparedTarget, driving_landmarks: np.ndarray,
-                        track: ClipLandmarks | None, mouth: str = DEFAULT_MOUTH) -> np.ndarray | None:
+def reads_driving_mouth(
+    pipe: AIPGANPipeline,
+    prepared: PreparedTarget,
+    driving_landmarks: np.ndarray,
+    track: ClipLandmarks | None,
+    mouth: str = DEFAULT_MOUTH,
+) -> np.ndarray | None:
     """(N,) bool: which frames take their opened mouth's inside from the driving frame (``mouth="source"``), decided
     from landmarks as :meth:`~aipgan_hf.pipeline.AIPGANPipeline.render` will (``compositing.mouth.mouth_shares``);
     None when none can (another ``mouth``, or no crop matrices in ``track``)."""
@@ -182,7 +212,9 @@ def reads_driving_mouth(pipe: AIPGANPipeline, prepared: PreparedTarget, driving_
 
     target = tensor(prepared.landmarks)[None].expand(len(driving_landmarks), -1, -1)
     sources = tensor(_face_landmarks(track.unsmoothed, found, track.landmarks))
-    _, share = mouth_shares(target, tensor(driving_landmarks), pipe.resolution, sources, mouth, torch.as_tensor(found, device=device))
+    _, share = mouth_shares(
+        target, tensor(driving_landmarks), pipe.resolution, sources, mouth, torch.as_tensor(found, device=device)
+    )
     return (share > 0).cpu().numpy()
 
 
@@ -199,22 +231,38 @@ def _take(frames: Iterator[tuple[np.ndarray, float]], count: int) -> list[tuple[
     return taken
 
 
-def driving_faces(pipe: AIPGANPipeline, frames: list[np.ndarray], matrices: np.ndarray, landmarks: np.ndarray,
-                  found: np.ndarray, fallback: np.ndarray) -> DrivingFaces:
+def driving_faces(
+    pipe: AIPGANPipeline,
+    frames: list[np.ndarray],
+    matrices: np.ndarray,
+    landmarks: np.ndarray,
+    found: np.ndarray,
+    fallback: np.ndarray,
+) -> DrivingFaces:
     """``pipe.render``'s ``DrivingFaces`` for driving frames: their (N, 2, 3) crop matrices and unsmoothed
     (N, 68, 2) crop-frame landmarks where ``found``; frames without a face give ``fallback`` landmarks (any finite
     ones: they are not read)."""
     found = np.asarray(found, dtype=bool).copy()
     landmarks = _face_landmarks(landmarks, found, fallback)
     resolution = pipe.resolution
-    crops = [warp_to_crop(frame, matrix, resolution) if seen else np.zeros((resolution, resolution, 3), np.uint8)
-             for frame, matrix, seen in zip(frames, matrices, found)]
-    return DrivingFaces(frames=frames, matrices=matrices, crops=image_to_tensor(np.stack(crops)), landmarks=landmarks, found=found)
+    crops = [
+        warp_to_crop(frame, matrix, resolution) if seen else np.zeros((resolution, resolution, 3), np.uint8)
+        for frame, matrix, seen in zip(frames, matrices, found)
+    ]
+    return DrivingFaces(
+        frames=frames, matrices=matrices, crops=image_to_tensor(np.stack(crops)), landmarks=landmarks, found=found
+    )
 
 
-def _deliver(frames: Iterator[np.ndarray], count: int, output: str | os.PathLike | None, info: ClipInfo,
-             changed_box: Callable[[], tuple[int, int, int, int] | None], progress: Progress | None,
-             seconds: dict[str, float]) -> list[np.ndarray] | None:
+def _deliver(
+    frames: Iterator[np.ndarray],
+    count: int,
+    output: str | os.PathLike | None,
+    info: ClipInfo,
+    changed_box: Callable[[], tuple[int, int, int, int] | None],
+    progress: Progress | None,
+    seconds: dict[str, float],
+) -> list[np.ndarray] | None:
     """The frames written to ``output`` (an MP4 with the clip's frame rate and audio; None: kept and returned)."""
     if output is None:
         images = []
@@ -231,12 +279,25 @@ def _deliver(frames: Iterator[np.ndarray], count: int, output: str | os.PathLike
     return None
 
 
-def animate(pipe: AIPGANPipeline, driving: str | os.PathLike, target: Any, output: str | os.PathLike | None = None,
-            relative: bool = True, smoothing: float = 1.0, paste_back: bool = True, side_by_side: bool = False,
-            photo_texture: bool = False, max_seconds: float | None = DEFAULT_MAX_SECONDS,
-            progress: Progress | None = None, reference: str = "neutral", expression_strength: float = 1.0,
-            expression_offsets: dict[str, float] | None = None, target_face_index: int | None = None,
-            max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS, mouth: str = DEFAULT_MOUTH) -> AnimationResult:
+def animate(
+    pipe: AIPGANPipeline,
+    driving: str | os.PathLike,
+    target: Any,
+    output: str | os.PathLike | None = None,
+    relative: bool = True,
+    smoothing: float = 1.0,
+    paste_back: bool = True,
+    side_by_side: bool = False,
+    photo_texture: bool = False,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
+    progress: Progress | None = None,
+    reference: str = "neutral",
+    expression_strength: float = 1.0,
+    expression_offsets: dict[str, float] | None = None,
+    target_face_index: int | None = None,
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
+    mouth: str = DEFAULT_MOUTH,
+) -> AnimationResult:
     """Animate the target photo with the driving clip's expressions.
 
     Args:
@@ -263,7 +324,9 @@ def animate(pipe: AIPGANPipeline, driving: str | os.PathLike, target: Any, outpu
         pipeline's errors about the target photo. On any error ``output`` is left as it was.
     """
     if not 0.0 <= float(expression_strength) <= MAX_EXPRESSION_STRENGTH:
-        raise ConfigError(f"expression_strength must be between 0.0 and {MAX_EXPRESSION_STRENGTH}, got {expression_strength}")
+        raise ConfigError(
+            f"expression_strength must be between 0.0 and {MAX_EXPRESSION_STRENGTH}, got {expression_strength}"
+        )
     check_mouth(mouth)
     info = probe_clip(driving, max_seconds=max_seconds, max_frame_pixels=max_frame_pixels)
     seconds: dict[str, float] = {}
@@ -272,11 +335,15 @@ def animate(pipe: AIPGANPipeline, driving: str | os.PathLike, target: Any, outpu
     offset = pipe.expression_offset(expression_offsets)
     seconds["prepare"] = time.perf_counter() - clock
     track = track_clip(pipe.processor, info, smoothing, max_seconds, progress, seconds)
-    reference_index, driving_landmarks = drive_clip(pipe, prepared, track, relative, reference, expression_strength, offset)
+    reference_index, driving_landmarks = drive_clip(
+        pipe, prepared, track, relative, reference, expression_strength, offset
+    )
     count = len(driving_landmarks)
     reads = reads_driving_mouth(pipe, prepared, driving_landmarks, track, mouth)
     again = read_frames(info, max_seconds) if side_by_side or (reads is not None and reads.any()) else None
-    frames = render_frames(pipe, prepared, driving_landmarks, paste_back, again, seconds, side_by_side, track, mouth, reads)
+    frames = render_frames(
+        pipe, prepared, driving_landmarks, paste_back, again, seconds, side_by_side, track, mouth, reads
+    )
 
     def changed_box() -> tuple[int, int, int, int] | None:
         # a pasted-back frame differs from the photo only in the warper's box: only that box is converted
@@ -285,13 +352,25 @@ def animate(pipe: AIPGANPipeline, driving: str | os.PathLike, target: Any, outpu
     images = _deliver(frames, count, output, info, changed_box, progress, seconds)
     seconds["total"] = time.perf_counter() - started
     result = AnimationResult(
-        frames=count, fps=float(info.fps), frames_without_face=int((~track.found).sum()),
-        output=Path(output) if output is not None else None, reference_frame=reference_index,
-        driving_landmarks=driving_landmarks, images=images, seconds=seconds,
+        frames=count,
+        fps=float(info.fps),
+        frames_without_face=int((~track.found).sum()),
+        output=Path(output) if output is not None else None,
+        reference_frame=reference_index,
+        driving_landmarks=driving_landmarks,
+        images=images,
+        seconds=seconds,
     )
     logger.info("animated %s: %s", info.path.name, result.summary())
     return result
 
 
-__all__ = ["RENDER_BATCH", "AnimationResult", "animate", "drive_clip", "driving_faces", "reads_driving_mouth",
-           "render_frames"]
+__all__ = [
+    "RENDER_BATCH",
+    "AnimationResult",
+    "animate",
+    "drive_clip",
+    "driving_faces",
+    "reads_driving_mouth",
+    "render_frames",
+]
