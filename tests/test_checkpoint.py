@@ -45,7 +45,7 @@ from aipgan_hf.checkpoint import (
     read_safetensors,
     weights_filename,
 )
-from aipgan_hf.compositing.mouth import MOUTH_EXEMPLAR_NAME
+from aipgan_hf.compositing.exemplar import MOUTH_EXEMPLAR_NAME
 from aipgan_hf.configuration import AIPGANConfig
 from aipgan_hf.errors import CheckpointError
 from aipgan_hf.modeling import AIPGANGenerator

@@ -325,7 +325,7 @@ def test_presets_take_an_opened_mouths_inside_from_the_exemplar(pipe, green, gra
     """A preset on Hopper, with the green-mouthed astronaut as the checkpoint's exemplar: the opened mouth is green,
     unless mouth="own"; the exemplar is saved and loaded with the pipeline, strictly."""
     from aipgan_hf import CheckpointError
-    from aipgan_hf.compositing.mouth import MOUTH_EXEMPLAR_NAME, MouthExemplar
+    from aipgan_hf.compositing.exemplar import MOUTH_EXEMPLAR_NAME, MouthExemplar
 
     face = pipe.processor.align(green)
     lending = AIPGANPipeline(

@@ -23,7 +23,7 @@ from skimage import data
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT, load_generator  # noqa: E402
-from aipgan_hf.compositing.mouth import MouthExemplar  # noqa: E402
+from aipgan_hf.compositing.exemplar import MouthExemplar  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
 from aipgan_hf.faces import FaceProcessor  # noqa: E402
 from aipgan_hf.model_card import default_model_card  # noqa: E402
