@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .compositing import DEFAULT_MOUTH, DrivenBatch, PhotoWarper, plan_mouth
+from .compositing import DEFAULT_MOUTH, DrivenBatch, MouthFill, PhotoWarper, plan_mouth
 from .encoders import EncoderOutput
 from .errors import ConfigError
 from .faces import AlignedFace, Photo
-from .modeling import AIPGANGenerator
+from .modeling import AIPGANGenerator, GeneratorOutput
 from .motion import ExpressionLines, keep_eyeballs, landmark_flow
 
 
@@ -74,6 +74,72 @@ def landmark_tensor(landmarks: Any, batch: int) -> torch.Tensor:
     return values
 
 
+def _driving_flow(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, resolution: int) -> torch.Tensor:
+    """(B, R, R, 2) flow sending the targets' landmarks to the driving ones; a closing lid covers the eyeball."""
+    return keep_eyeballs(
+        landmark_flow(target_landmarks, driving_landmarks, resolution), target_landmarks, driving_landmarks, resolution
+    )
+
+
+def _run_generator(
+    generator: AIPGANGenerator,
+    target: torch.Tensor,
+    target_landmarks: torch.Tensor,
+    driving_landmarks: torch.Tensor,
+    flow: torch.Tensor,
+    mixed: torch.Tensor | None,
+    identity: EncoderOutput | None,
+    identity_mix: float,
+    return_intrinsic: bool,
+) -> GeneratorOutput:
+    """The generator on the batch: in full, or from a cached identity (video driving) when none is mixed in."""
+    if identity is None or identity_mix != 0.0:
+        return generator(
+            target,
+            target_landmarks,
+            driving_landmarks,
+            flow,
+            source=mixed,
+            identity_mix=identity_mix,
+            return_intrinsic=return_intrinsic,
+        )
+    expression = generator.encode_expression(driving_landmarks, target_landmarks, flow)
+    return generator.decode(identity, expression, target, flow)
+
+
+def _fill_mouth(
+    network: GeneratorOutput,
+    target: torch.Tensor,
+    target_landmarks: torch.Tensor,
+    driving_landmarks: torch.Tensor,
+    resolution: int,
+    mouth: str,
+    source: torch.Tensor | None,
+    source_landmarks: torch.Tensor | None,
+    source_found: torch.Tensor | None,
+) -> tuple[MouthFill, torch.Tensor]:
+    """Where the driving mouth opens, its inside from the photo ``mouth`` names: the plan and the filled images."""
+    fill = plan_mouth(
+        target_landmarks,
+        driving_landmarks,
+        resolution,
+        mouth=mouth,
+        target=target,
+        source=source,
+        source_landmarks=None if source is None else source_landmarks,
+        source_found=source_found,
+    )
+    return fill, fill.apply(network.image, network.warped_target, source)
+
+
+def _keep_still(
+    filled: torch.Tensor, target: torch.Tensor, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows driven nowhere are their target as it is; returns the images and which rows those are ((B,) bool)."""
+    still = (driving_landmarks == target_landmarks).flatten(1).all(1)
+    return torch.where(still[:, None, None, None], target.to(filled.dtype), filled), still
+
+
 @torch.inference_mode()
 def drive_crops(
     generator: AIPGANGenerator,
@@ -112,35 +178,14 @@ def drive_crops(
     target_landmarks, driving_landmarks = target_landmarks.to(parameter.device), driving_landmarks.to(parameter.device)
     source = None if source is None else source.to(parameter.device, parameter.dtype)
     mixed = source if identity_source is None else identity_source.to(parameter.device, parameter.dtype)
-    flow = keep_eyeballs(
-        landmark_flow(target_landmarks, driving_landmarks, resolution), target_landmarks, driving_landmarks, resolution
-    )  # (B, R, R, 2): a closing lid covers the eyeball
-    if identity is None or identity_mix != 0.0:
-        network = generator(
-            target,
-            target_landmarks,
-            driving_landmarks,
-            flow,
-            source=mixed,
-            identity_mix=identity_mix,
-            return_intrinsic=return_intrinsic,
-        )
-    else:
-        expression = generator.encode_expression(driving_landmarks, target_landmarks, flow)
-        network = generator.decode(identity, expression, target, flow)
-    fill = plan_mouth(
-        target_landmarks,
-        driving_landmarks,
-        resolution,
-        mouth=mouth,
-        target=target,
-        source=source,
-        source_landmarks=None if source is None else source_landmarks,
-        source_found=source_found,
+    flow = _driving_flow(target_landmarks, driving_landmarks, resolution)  # (B, R, R, 2)
+    network = _run_generator(
+        generator, target, target_landmarks, driving_landmarks, flow, mixed, identity, identity_mix, return_intrinsic
     )
-    filled = fill.apply(network.image, network.warped_target, source)
-    still = (driving_landmarks == target_landmarks).flatten(1).all(1)  # (B,) no motion: the target as it is
-    filled = torch.where(still[:, None, None, None], target.to(filled.dtype), filled)
+    fill, filled = _fill_mouth(
+        network, target, target_landmarks, driving_landmarks, resolution, mouth, source, source_landmarks, source_found
+    )
+    filled, still = _keep_still(filled, target, target_landmarks, driving_landmarks)
     shade = (
         None if lines is None else lines.shade(target_landmarks, driving_landmarks, line_strength)
     )  # (B, 3, R, R) or None
