@@ -86,6 +86,12 @@ class ExpressionLines:
         return (warp(log_ratio, flow) * shade).exp()  # (B, 3, R, R)
 
 
+def _arc(start: np.ndarray, end: np.ndarray, bulge: np.ndarray, count: int = 8) -> np.ndarray:
+    """``count`` points along the quadratic curve from ``start`` to ``end`` pulled towards ``bulge``."""
+    t = np.linspace(0.0, 1.0, count)[:, None]
+    return (1 - t) ** 2 * start + 2 * t * (1 - t) * bulge + t**2 * end
+
+
 # Creases per unit, each (depth, points): a polyline through landmark-anchored points, in units of the frame's
 # outer-eye-corner distance D from a named anchor. "mirror" creases are drawn on both sides of the face.
 def _creases(points: np.ndarray) -> dict[str, list[tuple[float, list[np.ndarray], bool]]]:
@@ -98,30 +104,31 @@ def _creases(points: np.ndarray) -> dict[str, list[tuple[float, list[np.ndarray]
     wing, corner = side(points[31]), side(points[48])
     eye = side(points[36])
 
-    def arc(start: np.ndarray, end: np.ndarray, bulge: np.ndarray, count: int = 8) -> np.ndarray:
-        t = np.linspace(0.0, 1.0, count)[:, None]
-        return (1 - t) ** 2 * start + 2 * t * (1 - t) * bulge + t**2 * end
-
-    forehead = lambda height, half, lift: arc(  # noqa: E731
+    forehead = lambda height, half, lift: _arc(  # noqa: E731
         np.array([centre_x - half * d, brow_y - height * d]),
         np.array([centre_x + half * d, brow_y - height * d]),
         np.array([centre_x, brow_y - (height + lift) * d]),
     )
-    furrow = lambda k: arc(
+    furrow = lambda k: _arc(  # noqa: E731
         inner + [k * 0.075 * d, -0.08 * d],
-        inner + [k * 0.045 * d, 0.1 * d],  # noqa: E731
+        inner + [k * 0.045 * d, 0.1 * d],
         inner + [k * 0.07 * d, 0.01 * d],
         5,
     )
-    nasolabial = arc(wing + [-0.06 * d, -0.04 * d], corner + [-0.07 * d, 0.06 * d], wing + [-0.2 * d, 0.22 * d])
+    nasolabial = _arc(wing + [-0.06 * d, -0.04 * d], corner + [-0.07 * d, 0.06 * d], wing + [-0.2 * d, 0.22 * d])
     crow = [np.array([eye + [-0.04 * d, 0.0], eye + [-0.17 * d, dy * d]]) for dy in (-0.07, 0.0, 0.07)]
-    under_eye = arc(
+    under_eye = _arc(
         side(points[41]) + [-0.04 * d, 0.09 * d],
         side(points[40]) + [0.02 * d, 0.08 * d],
         (side(points[41]) + side(points[40])) / 2 + [0.0, 0.12 * d],
     )
     bridge = lambda y: np.array([[centre_x - 0.11 * d, y], [centre_x + 0.11 * d, y]])  # noqa: E731
     chin_y = points[57, 1] + 0.42 * (points[8, 1] - points[57, 1])
+    chin = lambda half, lift: _arc(  # noqa: E731
+        np.array([centre_x - half * d, chin_y]),
+        np.array([centre_x + half * d, chin_y]),
+        np.array([centre_x, chin_y - lift * d]),
+    )
     return {
         "AU1": [(0.30, [forehead(h, 0.22, 0.03)], False) for h in (0.16, 0.27, 0.38)],
         "AU2": [(0.25, [forehead(h, 0.55, 0.06)], False) for h in (0.18, 0.30)],
@@ -140,33 +147,9 @@ def _creases(points: np.ndarray) -> dict[str, list[tuple[float, list[np.ndarray]
         ],
         "AU14": [(0.35, [np.array([corner + [-0.05 * d, -0.04 * d], corner + [-0.05 * d, 0.04 * d]])], True)],
         "AU15": [(0.35, [np.array([corner + [-0.02 * d, 0.04 * d], corner + [-0.06 * d, 0.22 * d]])], True)],
-        "AU17": [
-            (
-                0.35,
-                [
-                    arc(
-                        np.array([centre_x - 0.16 * d, chin_y]),
-                        np.array([centre_x + 0.16 * d, chin_y]),
-                        np.array([centre_x, chin_y - 0.06 * d]),
-                    )
-                ],
-                False,
-            )
-        ],
+        "AU17": [(0.35, [chin(0.16, 0.06)], False)],
         "AU20": [(0.25, [np.array([corner + [-0.04 * d, 0.0], corner + [-0.16 * d, 0.03 * d]])], True)],
-        "AU23": [
-            (
-                0.15,
-                [
-                    arc(
-                        np.array([centre_x - 0.12 * d, chin_y]),
-                        np.array([centre_x + 0.12 * d, chin_y]),
-                        np.array([centre_x, chin_y - 0.04 * d]),
-                    )
-                ],
-                False,
-            )
-        ],
+        "AU23": [(0.15, [chin(0.12, 0.04)], False)],
         "AU24": [(0.2, [np.array([corner + [-0.03 * d, -0.02 * d], corner + [-0.03 * d, 0.03 * d]])], True)],
         "AU26": [(0.15, [nasolabial], True)],
     }
