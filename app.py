@@ -41,7 +41,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from aipgan_hf.compositing import DEFAULT_MOUTH  # noqa: E402
-from aipgan_hf.pipeline import MAX_EXPRESSION_STRENGTH, REFERENCE_ROLE, SOURCE_ROLE, TARGET_ROLE  # noqa: E402
+from aipgan_hf.pipeline import MAX_EXPRESSION_STRENGTH  # noqa: E402
+from aipgan_hf.pipeline_steps import REFERENCE_ROLE, SOURCE_ROLE, TARGET_ROLE  # noqa: E402
 from aipgan_hf.provenance import NOTICE  # noqa: E402
 from aipgan_hf.serving import (  # noqa: E402
     CLIP_SUFFIXES,

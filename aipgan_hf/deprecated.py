@@ -139,7 +139,7 @@ class DeprecatedPipelineMethods:
             reader = source_reader(
                 output, index, sources.frames[index], sources.matrices[index], prepared.photo, prepared.face
             )
-        warper = self._warper(prepared, paste_back)
+        warper = prepared.photo_warper(self.resolution) if paste_back else None
         return compose(output, index, prepared.face, prepared.photo, warper, prepared.photo_texture, reader)[0]
 
     def decode_driven(

@@ -46,6 +46,12 @@ class PreparedTarget:
     warper: PhotoWarper | None = field(default=None, repr=False)
     photo_texture: bool = True
 
+    def photo_warper(self, resolution: int) -> PhotoWarper:
+        """The photo's paste-back for ``resolution``-px crops, made at the first call, then reused."""
+        if self.warper is None:
+            self.warper = PhotoWarper(self.photo.full_resolution(), self.face.matrix, resolution)
+        return self.warper
+
     def identity_for(self, count: int) -> EncoderOutput:
         """The identity encoder's output repeated for a batch of ``count`` frames (views, no copies)."""
         identity = self.identity
