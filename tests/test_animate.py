@@ -32,7 +32,7 @@ from aipgan_hf.video import (
     probe_clip,
     read_frames,
 )
-from aipgan_hf.video.animate import RENDER_BATCH, driving_faces, reads_driving_mouth
+from aipgan_hf.video.frames import RENDER_BATCH, driving_faces, reads_driving_mouth
 from aipgan_hf.video.landmarks import ClipLandmarks, reference_landmarks, track_clip
 from aipgan_hf.video.live import LiveAnimator
 from aipgan_hf.video.tracking import FaceTracker, landmark_filter
@@ -43,6 +43,7 @@ FPS = 24
 FRAMES = 20
 animate_module = importlib.import_module("aipgan_hf.video.animate")  # the module, not the function of that name
 landmarks_module = importlib.import_module("aipgan_hf.video.landmarks")
+frames_module = importlib.import_module("aipgan_hf.video.frames")
 
 
 # ----------------------------------------------------------------------------------------------- stand-ins
@@ -190,7 +191,7 @@ def test_the_driving_frames_faces_are_handed_to_the_network_for_their_mouths(cli
     astronaut's own photo driven relatively: her own mouth serves), and with mouth="own", the clip is decoded once."""
     decodes = []
     counted = lambda *args, **kwargs: decodes.append(1) or read_frames(*args, **kwargs)  # noqa: E731
-    for module in (landmarks_module, animate_module):  # the first pass and the second
+    for module in (landmarks_module, frames_module):  # the first pass and the second
         monkeypatch.setattr(module, "read_frames", counted)
     fake = FakePipeline()
     result = animate(fake, clips["gap"], grace_hopper, relative=False, mouth="source")
@@ -229,7 +230,7 @@ def test_by_default_video_takes_the_exemplars_mouth_and_decodes_the_clip_once(cl
     and every batch is rendered with the exemplar's mouth, as photo transfers are."""
     decodes = []
     counted = lambda *args, **kwargs: decodes.append(1) or read_frames(*args, **kwargs)  # noqa: E731
-    for module in (landmarks_module, animate_module):
+    for module in (landmarks_module, frames_module):
         monkeypatch.setattr(module, "read_frames", counted)
     fake = FakePipeline()
     result = animate(fake, clips["gap"], grace_hopper, relative=False)
@@ -241,7 +242,7 @@ def test_only_batches_with_a_frame_that_reads_its_mouth_get_the_driving_faces(gr
     """Eight frames of the astronaut's open mouth driving Hopper's closed one, then eight without a face: the first
     batch is handed its driving faces, the second (no frame reads a mouth) none, and none are cut out for it."""
     cut = []
-    monkeypatch.setattr(animate_module, "driving_faces", lambda *args: cut.append(1) or driving_faces(*args))
+    monkeypatch.setattr(frames_module, "driving_faces", lambda *args: cut.append(1) or driving_faces(*args))
     clip = bench.write_clip(
         tmp_path / "half.mp4",
         bench.astronaut_frames(RENDER_BATCH) + [np.full((256, 256, 3), 120, np.uint8)] * RENDER_BATCH,
@@ -517,10 +518,10 @@ def test_frames_that_read_no_driving_mouth_come_out_the_same_without_the_driving
     reads = reads_driving_mouth(pipe, prepared, driving, track, mouth="source")
     assert not reads.any()
     skipped = list(
-        animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, mouth="source")
+        frames_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, mouth="source")
     )
     handed = list(
-        animate_module.render_frames(
+        frames_module.render_frames(
             pipe, prepared, driving, frames=read_frames(info), track=track, mouth="source", reads=np.ones_like(reads)
         )
     )

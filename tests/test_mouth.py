@@ -300,7 +300,7 @@ def test_the_targets_own_open_mouth_comes_from_its_photo(green, grace_hopper):
 
 def test_each_video_frame_takes_its_own_frames_inside(pipe, green, astronaut, grace_hopper):
     """Two driving frames, the mouth painted green in one and blue in the other: frame i's output shows frame i's."""
-    from aipgan_hf.video.animate import driving_faces
+    from aipgan_hf.video.frames import driving_faces
 
     blue = _painted_mouth(astronaut, pipe.processor.align(astronaut).landmarks[INNER_LIPS], (0, 0, 255))
     faces = [pipe.processor.align(frame) for frame in (green, blue)]

@@ -11,7 +11,7 @@ from PIL import Image
 from ..compositing import DEFAULT_MOUTH, check_mouth
 from ..driving import PreparedTarget
 from ..faces import FaceProcessor
-from .animate import driving_faces
+from .frames import driving_faces
 from .landmarks import DrivingFace
 
 if TYPE_CHECKING:  # the pipeline is handed to each call: its class is needed only for the types
