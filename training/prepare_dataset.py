@@ -58,27 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data_dir", type=Path, default=None, help="the project's face data folder (../shared/data)")
-    parser.add_argument(
-        "--image_folder",
-        type=Path,
-        action="append",
-        default=[],
-        help="a folder of photos, one subfolder per person (repeatable); optional labels.csv (image,expression)",
-    )
-    parser.add_argument(
-        "--video_folder",
-        type=Path,
-        action="append",
-        default=[],
-        help="a folder of videos, each clip one person unless --video_identity_map says (repeatable)",
-    )
-    parser.add_argument(
-        "--video_identity_map",
-        type=Path,
-        default=None,
-        help="CSV with columns video,identity naming the person of clips in --video_folder",
-    )
+    _add_input_arguments(parser)
     parser.add_argument(
         "--output_dir", type=Path, required=True, help="where the dataset (data/*.parquet, README.md) goes"
     )
@@ -126,6 +106,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not 1 <= args.jpeg_quality <= 100:
         parser.error(f"--jpeg_quality must be in 1..100, got {args.jpeg_quality}")
     return args
+
+
+def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the faces come from: the project's data folder, photo folders, video folders."""
+    parser.add_argument("--data_dir", type=Path, default=None, help="the project's face data folder (../shared/data)")
+    parser.add_argument(
+        "--image_folder",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder of photos, one subfolder per person (repeatable); optional labels.csv (image,expression)",
+    )
+    parser.add_argument(
+        "--video_folder",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder of videos, each clip one person unless --video_identity_map says (repeatable)",
+    )
+    parser.add_argument(
+        "--video_identity_map",
+        type=Path,
+        default=None,
+        help="CSV with columns video,identity naming the person of clips in --video_folder",
+    )
 
 
 def gather_sources(args: argparse.Namespace) -> list[Source]:
