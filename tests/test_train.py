@@ -274,7 +274,7 @@ def test_loss_weight_flags_fill_the_loss_weights():
     import dataclasses
 
     from aipgan_hf.losses import LossWeights
-    from training.train import parse_args
+    from training.options import parse_args
 
     args = parse_args(
         ["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--mask_weight", "0.25", "--adversarial_weight", "0"]
@@ -286,7 +286,8 @@ def test_loss_weight_flags_fill_the_loss_weights():
 def test_init_from_a_checkpoint_keeps_its_weights_and_adds_a_fresh_mouth_critic(tmp_path):
     from accelerate import PartialState
 
-    from training.train import create_models, parse_args
+    from training.options import parse_args
+    from training.train import create_models
 
     PartialState()  # accelerate's logger needs it
 
@@ -324,7 +325,8 @@ def test_init_from_a_checkpoint_keeps_its_weights_and_adds_a_fresh_mouth_critic(
 def test_init_from_a_checkpoint_whose_critics_do_not_fit_stops(tmp_path):
     from accelerate import PartialState
 
-    from training.train import create_models, parse_args
+    from training.options import parse_args
+    from training.train import create_models
 
     PartialState()
 
