@@ -29,9 +29,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf.driving import drive_crops  # noqa: E402
-from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns, stacked  # noqa: E402
+from aipgan_hf.evaluation.data import SplitData, decode_rows, load_split, split_columns, stacked  # noqa: E402
 from aipgan_hf.evaluation.networks import CLASSIFIERS, ExpressionClassifier  # noqa: E402
-from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs  # noqa: E402
+from aipgan_hf.evaluation.pairs import CROSS_PERSON, EvaluationPair, build_pairs  # noqa: E402
 from aipgan_hf.faces import image_to_tensor, tensor_to_image  # noqa: E402
 from aipgan_hf.pipeline import AIPGANPipeline  # noqa: E402
 
@@ -83,6 +83,36 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian_filter(image.astype(np.float64), (sigma, sigma, 0)).round().clip(0, 255).astype(np.uint8)
 
 
+def classifier_row(
+    classifier: ExpressionClassifier,
+    pairs: list[EvaluationPair],
+    data: SplitData,
+    target_images: list[np.ndarray],
+    made: dict[float, list[np.ndarray]],
+) -> tuple[dict, list[int]]:
+    """One classifier's figures: how often the outputs (per strength) agree with the source's and the target's
+    labels, how often a blurred source keeps its label, and what the neutral references read as; and those
+    references."""
+
+    def read(images) -> np.ndarray:
+        return np.array(classifier.predict(list(images)))
+
+    source_labels, target_labels = read(data.images[p.source] for p in pairs), read(target_images)
+    row = {"target_agrees_with_source": float(np.mean(target_labels == source_labels))}
+    for strength, images in made.items():
+        labels = read(images)
+        row[f"strength {strength:g}"] = {
+            "agrees_with_source": float(np.mean(labels == source_labels)),
+            "agrees_with_target": float(np.mean(labels == target_labels)),
+        }
+    for sigma in BLURS:
+        blurred = read(blur(data.images[p.source], sigma) for p in pairs)
+        row[f"source kept after a {sigma:g}-px blur"] = float(np.mean(blurred == source_labels))
+    references = sorted({p.reference for p in pairs})
+    row["neutral references read as"] = dict(Counter(map(str, read(data.images[r] for r in references))).most_common(3))
+    return row, references
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="dataset folder from training/prepare_dataset.py")
@@ -117,26 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
         + "\n"
     )
     for name in sorted(CLASSIFIERS):
-        classifier = ExpressionClassifier(name)
-
-        def read(images) -> np.ndarray:
-            return np.array(classifier.predict(list(images)))
-
-        source_labels, target_labels = read(data.images[p.source] for p in pairs), read(target_images)
-        row = {"target_agrees_with_source": float(np.mean(target_labels == source_labels))}
-        for strength, images in made.items():
-            labels = read(images)
-            row[f"strength {strength:g}"] = {
-                "agrees_with_source": float(np.mean(labels == source_labels)),
-                "agrees_with_target": float(np.mean(labels == target_labels)),
-            }
-        for sigma in BLURS:
-            blurred = read(blur(data.images[p.source], sigma) for p in pairs)
-            row[f"source kept after a {sigma:g}-px blur"] = float(np.mean(blurred == source_labels))
-        references = sorted({p.reference for p in pairs})
-        row["neutral references read as"] = dict(
-            Counter(map(str, read(data.images[r] for r in references))).most_common(3)
-        )
+        row, references = classifier_row(ExpressionClassifier(name), pairs, data, target_images, made)
         figures[name] = row
         print(f"{name}: target unchanged agrees with the source {row['target_agrees_with_source']:.2f}")
         for strength in strengths:
