@@ -414,7 +414,7 @@ def test_every_slider_of_the_model_is_on_the_page_and_reaches_the_pipeline(app_m
     ).image
     np.testing.assert_array_equal(np.asarray(lowered), np.asarray(direct))
     assert np.abs(np.asarray(lowered).astype(int) - np.asarray(plain)).mean() > 0.1, "the new slider changed nothing"
-    assert app_module.slider_label("AU99_test_unit") == "AU99 test unit"
+    assert app_parts.slider_label("AU99_test_unit") == "AU99 test unit"
 
 
 def test_unexpected_errors_become_a_generic_logged_message(app_module, caplog):
@@ -458,11 +458,11 @@ def test_live_adapter_keeps_one_prepared_target_per_session(space, photos):
 
 def test_preset_note_lists_the_missing_presets(app_module):
     assert (
-        app_module.preset_note(["happiness", "surprise"])
+        app_parts.preset_note(["happiness", "surprise"])
         == "Not in this model: angry, sad, disgusted, fearful, contemptuous."
     )
-    assert app_module.preset_note(list(app_module.PRESET_NAMES)) == ""
-    assert "no preset" in app_module.preset_note([])
+    assert app_parts.preset_note(list(app_parts.PRESET_NAMES)) == ""
+    assert "no preset" in app_parts.preset_note([])
 
 
 # ----------------------------------------------------------------------------------------------- browser
