@@ -1,6 +1,6 @@
-"""The parts of the Space (app.py) that are neither the page nor its adapters: the controls the adapters take, how
-failures become short messages, the results' views and progress, and the gradio components that bring photos in and
-send results out (stamped as edited)."""
+"""The parts of the Space (app.py) that are neither the page nor its adapters: its settings (environment variables),
+the controls the adapters take, how failures become short messages, the results' views and progress, and the gradio
+components that bring photos in and send results out (stamped as edited)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import io
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,10 +25,18 @@ from aipgan_hf.faces import load_image
 from aipgan_hf.files import write_atomically
 from aipgan_hf.pipeline import AIPGANPipeline, TransferResult
 from aipgan_hf.provenance import save_options
-from aipgan_hf.video import LiveAnimator
+from aipgan_hf.video import DEFAULT_MAX_SECONDS, LiveAnimator
 from aipgan_hf.visualization import model_views
 
 logger = logging.getLogger(__name__)
+
+# ----------------------------------------------------------------------------------------------- settings
+CONCURRENCY = max(1, int(os.environ.get("AIPGAN_CONCURRENCY", "2")))
+QUEUE_SIZE = max(1, int(os.environ.get("AIPGAN_QUEUE_SIZE", "64")))
+MAX_FILE_SIZE = os.environ.get("AIPGAN_MAX_FILE_SIZE", "10mb")
+MAX_VIDEO_SECONDS = float(os.environ.get("AIPGAN_MAX_VIDEO_SECONDS", DEFAULT_MAX_SECONDS))
+LIVE_FRAME_INTERVAL = 0.1  # seconds between webcam frames sent to the server
+LIVE_TIME_LIMIT = 120  # seconds one webcam session may stream before it has to be restarted
 
 Outputs = tuple[Image.Image, Image.Image, Image.Image | None]
 """Result photo, aligned result, and the model's views (None unless asked for)."""
@@ -165,8 +174,9 @@ def face_index(value: float | None) -> int:
     if value is None:
         return 0
     if value < 0 or value != int(value):
-        raise gr.Error(f"A face number must be a whole number 0 or more, got {value}.", title=ERROR_TITLE,
-                       print_exception=False)
+        raise gr.Error(
+            f"A face number must be a whole number 0 or more, got {value}.", title=ERROR_TITLE, print_exception=False
+        )
     return int(value)
 
 

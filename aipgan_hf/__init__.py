@@ -18,8 +18,12 @@ from .errors import (
 __version__ = "0.8.0"
 
 _LAZY = {
-    "AIPGANGenerator": "modeling", "AIPGANDiscriminator": "modeling", "GeneratorOutput": "modeling",
-    "AIPGANPipeline": "pipeline", "TransferResult": "pipeline", "FaceProcessor": "faces",
+    "AIPGANGenerator": "modeling",
+    "AIPGANDiscriminator": "modeling",
+    "GeneratorOutput": "modeling",
+    "AIPGANPipeline": "pipeline",
+    "TransferResult": "pipeline",
+    "FaceProcessor": "faces",
 }
 
 
@@ -34,8 +38,22 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "AIPGANConfig", "AIPGANGenerator", "AIPGANDiscriminator", "GeneratorOutput", "AIPGANPipeline", "TransferResult",
-    "FaceProcessor", "AIPGANError", "CheckpointError", "ConfigError", "FaceIndexError", "FaceTooSmallError",
-    "ImageTooLargeError", "ImageTooSmallError", "InvalidImageError", "NoFaceError", "TruncatedImageError",
+    "AIPGANConfig",
+    "AIPGANGenerator",
+    "AIPGANDiscriminator",
+    "GeneratorOutput",
+    "AIPGANPipeline",
+    "TransferResult",
+    "FaceProcessor",
+    "AIPGANError",
+    "CheckpointError",
+    "ConfigError",
+    "FaceIndexError",
+    "FaceTooSmallError",
+    "ImageTooLargeError",
+    "ImageTooSmallError",
+    "InvalidImageError",
+    "NoFaceError",
+    "TruncatedImageError",
     "UnsupportedImageError",
 ]

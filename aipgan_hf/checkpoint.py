@@ -64,7 +64,9 @@ def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise CheckpointError(f"{path} is not UTF-8 text (byte {error.start} is invalid); is it a config file?") from None
+        raise CheckpointError(
+            f"{path} is not UTF-8 text (byte {error.start} is invalid); is it a config file?"
+        ) from None
     try:
         data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_object)
     except (json.JSONDecodeError, ValueError, RecursionError) as error:
@@ -90,7 +92,15 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def _json_type(value: Any) -> str:
-    names = {list: "list", str: "string", bool: "boolean", int: "number", float: "number", type(None): "null", dict: "object"}
+    names = {
+        list: "list",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+        dict: "object",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -208,7 +218,9 @@ def check_tensor_shapes(
     if missing:
         problems.append(f"{len(missing)} missing ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})")
+        problems.append(
+            f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})"
+        )
     if wrong:
         problems.append(f"{len(wrong)} of the wrong shape ({'; '.join(wrong[:3])}{'; ...' if len(wrong) > 3 else ''})")
     if problems:
@@ -220,7 +232,9 @@ def _shape_matches(shape: tuple[int, ...], expected: tuple[int | None, ...]) -> 
 
 
 def _shape_text(shape: tuple[int | None, ...]) -> str:
-    return "(" + ", ".join("any" if size is None else str(size) for size in shape) + ("," if len(shape) == 1 else "") + ")"
+    return (
+        "(" + ", ".join("any" if size is None else str(size) for size in shape) + ("," if len(shape) == 1 else "") + ")"
+    )
 
 
 def check_number_range(path: str | os.PathLike, data: Mapping[str, Any], key: str, low: float, high: float) -> None:
@@ -228,7 +242,12 @@ def check_number_range(path: str | os.PathLike, data: Mapping[str, Any], key: st
     value = data.get(key)
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
         raise CheckpointError(f"{path}: key {key!r} is {value!r}, outside the supported range {low:g}..{high:g}")
 
 
@@ -252,14 +271,18 @@ def weights_filename(variant: str | None) -> str:
 def _generator_schema() -> dict[str, type | tuple[type, ...]]:
     """Allowed keys of a generator config.json and their JSON types, from AIPGANConfig's fields."""
     kinds = {int: int, float: float, str: str}
-    return {f.name: kinds.get(type(f.default), list) if f.default is not dataclasses.MISSING else list
-            for f in dataclasses.fields(AIPGANConfig)}
+    return {
+        f.name: kinds.get(type(f.default), list) if f.default is not dataclasses.MISSING else list
+        for f in dataclasses.fields(AIPGANConfig)
+    }
 
 
 def read_generator_config(config_path: Path) -> dict[str, Any]:
     """The generator's config.json, checked key by key; a first-version checkpoint is named as such."""
     if not config_path.is_file():
-        raise CheckpointError(f"no generator config at {config_path}: is {config_path.parent.parent} an aipgan-hf pipeline folder?")
+        raise CheckpointError(
+            f"no generator config at {config_path}: is {config_path.parent.parent} an aipgan-hf pipeline folder?"
+        )
     config = read_json_object(config_path)
     if "architecture" not in config:
         raise CheckpointError(
@@ -289,7 +312,9 @@ def load_generator(
     weights = subfolder / weights_filename(variant)
     if variant is None and not weights.is_file():
         if not (subfolder / weights_filename("fp16")).is_file():
-            raise CheckpointError(f"no weights in {subfolder}: neither {weights.name} nor {weights_filename('fp16')} exists")
+            raise CheckpointError(
+                f"no weights in {subfolder}: neither {weights.name} nor {weights_filename('fp16')} exists"
+            )
         weights = subfolder / weights_filename("fp16")
     try:
         generator = AIPGANGenerator.from_config(config)

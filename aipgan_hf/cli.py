@@ -41,7 +41,7 @@ EXIT_BAD_INPUT = 2
 
 TARGET_HELP = "photo whose person keeps their identity"
 BATCH_TARGET_HELP = (
-    "photo whose person keeps their identity; or a folder of photos, or a quoted glob (\"photos/*.jpg\"): "
+    'photo whose person keeps their identity; or a folder of photos, or a quoted glob ("photos/*.jpg"): '
     "then --output is a folder and gets one result per photo"
 )
 
@@ -70,28 +70,42 @@ def _add_photo_options(command: argparse.ArgumentParser, output_help: str, targe
     command.add_argument("--output", required=True, type=Path, help=output_help)
     command.add_argument("--face-index", type=int, default=None, help="which face of the target, 0 = largest (default)")
     command.add_argument("--no-paste-back", action="store_true", help="only the aligned face crop, not the whole photo")
-    command.add_argument("--checkpoint", default=None,
-                         help="pipeline folder or Hub id (default: the bundled checkpoint)")
+    command.add_argument(
+        "--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)"
+    )
     command.add_argument("-v", "--verbose", action="store_true", help="log progress and show tracebacks")
 
 
 def _add_mouth(parser: argparse.ArgumentParser, source: str) -> None:
-    parser.add_argument("--mouth", choices=MOUTH_SOURCES, default=DEFAULT_MOUTH,
-                        help="where an opened mouth's inside (teeth) comes from: exemplar (default: the target's own "
-                             "open mouth, else the checkpoint's public-domain exemplar; no pixel of the source), source "
-                             f"(the target's own, else {source}), own (the target's own only), network (the network's "
-                             "paint only)")
+    parser.add_argument(
+        "--mouth",
+        choices=MOUTH_SOURCES,
+        default=DEFAULT_MOUTH,
+        help="where an opened mouth's inside (teeth) comes from: exemplar (default: the target's own "
+        "open mouth, else the checkpoint's public-domain exemplar; no pixel of the source), source "
+        f"(the target's own, else {source}), own (the target's own only), network (the network's "
+        "paint only)",
+    )
 
 
 def _add_format(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--format", choices=[suffix[1:] for suffix in OUTPUT_FORMATS], default=None,
-                         help="with a folder or glob of targets: the results' format (default: each target's own, "
-                              "else png)")
+    command.add_argument(
+        "--format",
+        choices=[suffix[1:] for suffix in OUTPUT_FORMATS],
+        default=None,
+        help="with a folder or glob of targets: the results' format (default: each target's own, else png)",
+    )
 
 
 def _add_offsets(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--offset", type=_offset, action="append", default=[], metavar="NAME=VALUE",
-                         help="move the expression along a named slider direction (e.g. mouth_open=0.5); repeatable")
+    command.add_argument(
+        "--offset",
+        type=_offset,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="move the expression along a named slider direction (e.g. mouth_open=0.5); repeatable",
+    )
 
 
 def _add_animate(subcommands: argparse._SubParsersAction) -> None:
@@ -100,21 +114,31 @@ def _add_animate(subcommands: argparse._SubParsersAction) -> None:
         "animate",
         help="drive the target photo with a video's expressions",
         description="Give the target photo each frame's expression of the driving clip; writes an MP4 (H.264) at the "
-                    "clip's frame rate with the clip's audio.",
+        "clip's frame rate with the clip's audio.",
     )
     animate.add_argument("--driving", required=True, type=Path, help="the driving clip (MP4, WebM, MOV, ...)")
     _add_photo_options(animate, "result video (.mp4)")
-    animate.add_argument("--no-relative", action="store_true",
-                         help="give the target each frame's absolute expression instead of the change from the "
-                              "clip's most neutral frame")
+    animate.add_argument(
+        "--no-relative",
+        action="store_true",
+        help="give the target each frame's absolute expression instead of the change from the "
+        "clip's most neutral frame",
+    )
     animate.add_argument("--side-by-side", action="store_true", help="show the driving clip left of the result")
-    animate.add_argument("--photo-texture", action="store_true",
-                         help="keep the photo's fine texture under the repainted face, as photo transfers do (slower)")
+    animate.add_argument(
+        "--photo-texture",
+        action="store_true",
+        help="keep the photo's fine texture under the repainted face, as photo transfers do (slower)",
+    )
     _add_mouth(animate, "the driving frame's")
     animate.add_argument("--max-seconds", type=float, default=None, help="refuse longer clips (default 60)")
     animate.add_argument("--smoothing", type=float, default=1.0, help="landmark smoothing, 0 = off (default 1)")
-    animate.add_argument("--reference", choices=("neutral", "first"), default="neutral",
-                         help="frame relative motion is measured from (default: the most neutral)")
+    animate.add_argument(
+        "--reference",
+        choices=("neutral", "first"),
+        default="neutral",
+        help="frame relative motion is measured from (default: the most neutral)",
+    )
     animate.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
     _add_offsets(animate)
     animate.set_defaults(handler=run_animate)
@@ -139,13 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_photo_options(transfer, image_help + " or, for several targets, a folder", BATCH_TARGET_HELP)
     _add_format(transfer)
     transfer.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
-    transfer.add_argument("--identity-mix", type=float, default=0.0,
-                          help="0 keeps the target's identity (default), 1 the source's")
-    transfer.add_argument("--source-face-index", type=int, default=None,
-                          help="which face of the source, 0 = largest (default)")
-    transfer.add_argument("--source-reference", type=Path, default=None,
-                          help="a neutral photo of the source person: the target gets the source's exact change "
-                               "from it")
+    transfer.add_argument(
+        "--identity-mix", type=float, default=0.0, help="0 keeps the target's identity (default), 1 the source's"
+    )
+    transfer.add_argument(
+        "--source-face-index", type=int, default=None, help="which face of the source, 0 = largest (default)"
+    )
+    transfer.add_argument(
+        "--source-reference",
+        type=Path,
+        default=None,
+        help="a neutral photo of the source person: the target gets the source's exact change from it",
+    )
     _add_mouth(transfer, "the source photo's")
     _add_offsets(transfer)
     transfer.set_defaults(handler=run_transfer)
@@ -157,9 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_photo_options(synthesize, image_help + " or, for several targets, a folder", BATCH_TARGET_HELP)
     _add_format(synthesize)
-    synthesize.add_argument("--expression", required=True,
-                            help="preset name, e.g. happiness or surprise (the checkpoint's list is in the error "
-                                 "for an unknown one)")
+    synthesize.add_argument(
+        "--expression",
+        required=True,
+        help="preset name, e.g. happiness or surprise (the checkpoint's list is in the error for an unknown one)",
+    )
     synthesize.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
     _add_mouth(synthesize, "a public-domain exemplar's (the astronaut's, shipped with the checkpoint)")
     _add_offsets(synthesize)
@@ -217,9 +248,15 @@ def run_transfer(args: argparse.Namespace) -> int:
 
     def transfer(target: Path) -> "TransferResult":
         return pipeline(
-            source=args.source, target=target, expression_strength=args.strength, identity_mix=args.identity_mix,
-            paste_back=not args.no_paste_back, source_face_index=args.source_face_index,
-            target_face_index=args.face_index, source_reference=args.source_reference, mouth=args.mouth,
+            source=args.source,
+            target=target,
+            expression_strength=args.strength,
+            identity_mix=args.identity_mix,
+            paste_back=not args.no_paste_back,
+            source_face_index=args.source_face_index,
+            target_face_index=args.face_index,
+            source_reference=args.source_reference,
+            mouth=args.mouth,
             **_offsets(args),
         )
 
@@ -233,8 +270,13 @@ def run_synthesize(args: argparse.Namespace) -> int:
 
     def synthesize(target: Path) -> "TransferResult":
         return pipeline(
-            target, expression=args.expression, expression_strength=args.strength,
-            paste_back=not args.no_paste_back, target_face_index=args.face_index, mouth=args.mouth, **_offsets(args),
+            target,
+            expression=args.expression,
+            expression_strength=args.strength,
+            paste_back=not args.no_paste_back,
+            target_face_index=args.face_index,
+            mouth=args.mouth,
+            **_offsets(args),
         )
 
     return _write_results(jobs, several, synthesize, f"preset expression: {args.expression}")
@@ -253,8 +295,9 @@ class _ProgressBars:
 
         bar = self.bars.get(stage)
         if bar is None:
-            bar = self.bars[stage] = tqdm(total=total, desc=self.LABELS.get(stage, stage), unit="frame", disable=None,
-                                          leave=False)
+            bar = self.bars[stage] = tqdm(
+                total=total, desc=self.LABELS.get(stage, stage), unit="frame", disable=None, leave=False
+            )
         bar.total = max(bar.total or 0, total)
         bar.update(done - bar.n)
 
@@ -280,12 +323,22 @@ def run_animate(args: argparse.Namespace) -> int:
     bars = _ProgressBars()
     try:
         result = animate(
-            pipeline, args.driving, args.target, output=args.output, relative=not args.no_relative,
-            smoothing=args.smoothing, paste_back=not args.no_paste_back, side_by_side=args.side_by_side,
+            pipeline,
+            args.driving,
+            args.target,
+            output=args.output,
+            relative=not args.no_relative,
+            smoothing=args.smoothing,
+            paste_back=not args.no_paste_back,
+            side_by_side=args.side_by_side,
             photo_texture=args.photo_texture,
-            max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS, progress=bars, reference=args.reference,
-            expression_strength=args.strength, expression_offsets=dict(args.offset) or None,
-            target_face_index=args.face_index, mouth=args.mouth,
+            max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS,
+            progress=bars,
+            reference=args.reference,
+            expression_strength=args.strength,
+            expression_offsets=dict(args.offset) or None,
+            target_face_index=args.face_index,
+            mouth=args.mouth,
         )
     finally:
         bars.close()

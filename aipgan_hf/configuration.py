@@ -61,8 +61,15 @@ class AIPGANConfig:
             raise ConfigError(f"channel_multipliers must be positive, got {self.channel_multipliers}")
         if self.resolution < 32 or self.resolution % (2**levels) != 0:
             raise ConfigError(f"resolution must be >= 32 and divisible by {2**levels}, got {self.resolution}")
-        for name in ("in_channels", "base_channels", "num_landmarks", "intrinsic_channels",
-                     "discriminator_channels", "discriminator_scales", "discriminator_layers"):
+        for name in (
+            "in_channels",
+            "base_channels",
+            "num_landmarks",
+            "intrinsic_channels",
+            "discriminator_channels",
+            "discriminator_scales",
+            "discriminator_layers",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.fusion_rank_ratio <= 0:

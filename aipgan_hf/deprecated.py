@@ -35,86 +35,160 @@ class LegacyGeneratorOutput(GeneratorOutput):
 def _legacy(output: DrivenBatch) -> LegacyGeneratorOutput:
     network = output.network
     return LegacyGeneratorOutput(
-        image=output.image, mask=network.mask, warped_target=network.warped_target,
-        intrinsic_image=network.intrinsic_image, expression_attention=network.expression_attention,
+        image=output.image,
+        mask=network.mask,
+        warped_target=network.warped_target,
+        intrinsic_image=network.intrinsic_image,
+        expression_attention=network.expression_attention,
         identity_attention=network.identity_attention,
-        landmark_heatmaps=network.landmark_heatmaps, colour=network.colour, driving_landmarks=output.driving_landmarks,
-        flow=output.flow, mouth_fill=output.mouth, painted=network.image)
+        landmark_heatmaps=network.landmark_heatmaps,
+        colour=network.colour,
+        driving_landmarks=output.driving_landmarks,
+        flow=output.flow,
+        mouth_fill=output.mouth,
+        painted=network.image,
+    )
 
 
 def _warn(old: str, new: str) -> None:
-    warnings.warn(f"AIPGANPipeline.{old} is deprecated and will be removed in 0.9.0; use {new}", DeprecationWarning,
-                  stacklevel=3)
+    warnings.warn(
+        f"AIPGANPipeline.{old} is deprecated and will be removed in 0.9.0; use {new}", DeprecationWarning, stacklevel=3
+    )
 
 
 class DeprecatedPipelineMethods:
     """Old entry points of :class:`~aipgan_hf.pipeline.AIPGANPipeline`, each a thin wrapper that warns."""
 
-    def synthesize(self, target: Any, expression: str, strength: float = 1.0, paste_back: bool = True,
-                   target_face_index: int | None = None, expression_offsets: dict[str, float] | None = None,
-                   return_intrinsic: bool = False, mouth: str = "source") -> TransferResult:
+    def synthesize(
+        self,
+        target: Any,
+        expression: str,
+        strength: float = 1.0,
+        paste_back: bool = True,
+        target_face_index: int | None = None,
+        expression_offsets: dict[str, float] | None = None,
+        return_intrinsic: bool = False,
+        mouth: str = "source",
+    ) -> TransferResult:
         """Deprecated: ``pipe(target, expression=..., expression_strength=...)``."""
         _warn("synthesize", "pipe(target, expression=..., expression_strength=...)")
-        return self(target, expression=expression, expression_strength=strength, paste_back=paste_back,
-                    target_face_index=target_face_index, expression_offsets=expression_offsets,
-                    return_intrinsic=return_intrinsic, mouth=mouth)
+        return self(
+            target,
+            expression=expression,
+            expression_strength=strength,
+            paste_back=paste_back,
+            target_face_index=target_face_index,
+            expression_offsets=expression_offsets,
+            return_intrinsic=return_intrinsic,
+            mouth=mouth,
+        )
 
-    def prepare_target(self, target: Any, face_index: int | None = None, return_intrinsic: bool = False,
-                       photo_texture: bool = True) -> PreparedTarget:
+    def prepare_target(
+        self, target: Any, face_index: int | None = None, return_intrinsic: bool = False, photo_texture: bool = True
+    ) -> PreparedTarget:
         """Deprecated: :meth:`prepare`."""
         _warn("prepare_target", "pipe.prepare(target)")
         return self.prepare(target, face_index, return_intrinsic=return_intrinsic, photo_texture=photo_texture)
 
-    def render_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray,
-                     paste_back: bool = True) -> list[np.ndarray]:
+    def render_batch(
+        self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True
+    ) -> list[np.ndarray]:
         """Deprecated: ``pipe.render(prepared, (N, 68, 2) landmarks)``, whose results' images these are."""
         _warn("render_batch", "pipe.render(prepared, driving_landmarks) with (N, 68, 2) landmarks")
         # it took no mouth from any other face: "own"
         results = self.render(prepared, np.asarray(driving_landmarks), paste_back, "own")
         return [np.asarray(result.image) for result in results]
 
-    def drive_batch(self, prepared: PreparedTarget, driving_landmarks: np.ndarray,
-                    sources: DrivingFaces | None = None, mouth: str = "source") -> DrivenBatch:
+    def drive_batch(
+        self,
+        prepared: PreparedTarget,
+        driving_landmarks: np.ndarray,
+        sources: DrivingFaces | None = None,
+        mouth: str = "source",
+    ) -> DrivenBatch:
         """Deprecated: the network half of ``pipe.render(prepared, (N, 68, 2) landmarks, sources=...)``."""
         _warn("drive_batch", "pipe.render(prepared, driving_landmarks, sources=...)")
         count = len(driving_landmarks)
         target_landmarks = torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None].expand(count, -1, -1)
         found = None if sources is None else torch.as_tensor(sources.found)
-        return drive_crops(self.generator, prepared.tensor.expand(count, -1, -1, -1), target_landmarks,
-                           landmark_tensor(np.asarray(driving_landmarks), count), identity=prepared.identity_for(count),
-                           mouth=check_mouth(mouth), source=None if sources is None else sources.crops,
-                           source_found=found,
-                           source_landmarks=None if sources is None else landmark_tensor(sources.landmarks, count),
-                           lines=self.lines)
+        return drive_crops(
+            self.generator,
+            prepared.tensor.expand(count, -1, -1, -1),
+            target_landmarks,
+            landmark_tensor(np.asarray(driving_landmarks), count),
+            identity=prepared.identity_for(count),
+            mouth=check_mouth(mouth),
+            source=None if sources is None else sources.crops,
+            source_found=found,
+            source_landmarks=None if sources is None else landmark_tensor(sources.landmarks, count),
+            lines=self.lines,
+        )
 
-    def compose_frame(self, prepared: PreparedTarget, output: DrivenBatch, index: int,
-                      paste_back: bool = True, sources: DrivingFaces | None = None) -> np.ndarray:
+    def compose_frame(
+        self,
+        prepared: PreparedTarget,
+        output: DrivenBatch,
+        index: int,
+        paste_back: bool = True,
+        sources: DrivingFaces | None = None,
+    ) -> np.ndarray:
         """Deprecated: the picture half of ``pipe.render``; frame ``index`` of a :meth:`drive_batch` output."""
         _warn("compose_frame", "pipe.render(prepared, driving_landmarks, sources=...)")
         reader = None
         if paste_back and sources is not None and sources.found[index]:
-            reader = source_reader(output, index, sources.frames[index], sources.matrices[index], prepared.photo,
-                                   prepared.face)
-        warper = self._warper(prepared, paste_back)
+            reader = source_reader(
+                output, index, sources.frames[index], sources.matrices[index], prepared.photo, prepared.face
+            )
+        warper = prepared.photo_warper(self.resolution) if paste_back else None
         return compose(output, index, prepared.face, prepared.photo, warper, prepared.photo_texture, reader)[0]
 
-    def decode_driven(self, target: torch.Tensor, target_landmarks: torch.Tensor,
-                      driving_landmarks: torch.Tensor, source: torch.Tensor | None = None, identity_mix: float = 0.0,
-                      identity: EncoderOutput | None = None, return_intrinsic: bool = True, mouth: str = "own",
-                      source_landmarks: torch.Tensor | None = None,
-                      source_found: torch.Tensor | None = None) -> LegacyGeneratorOutput:
+    def decode_driven(
+        self,
+        target: torch.Tensor,
+        target_landmarks: torch.Tensor,
+        driving_landmarks: torch.Tensor,
+        source: torch.Tensor | None = None,
+        identity_mix: float = 0.0,
+        identity: EncoderOutput | None = None,
+        return_intrinsic: bool = True,
+        mouth: str = "own",
+        source_landmarks: torch.Tensor | None = None,
+        source_found: torch.Tensor | None = None,
+    ) -> LegacyGeneratorOutput:
         """Deprecated: :func:`aipgan_hf.driving.drive_crops`."""
         _warn("decode_driven", "aipgan_hf.driving.drive_crops(pipe.generator, ...)")
-        return _legacy(drive_crops(self.generator, target, target_landmarks, driving_landmarks, source=source,
-                                   source_landmarks=source_landmarks, source_found=source_found, identity=identity,
-                                   identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth,
-                                   lines=self.lines))
+        return _legacy(
+            drive_crops(
+                self.generator,
+                target,
+                target_landmarks,
+                driving_landmarks,
+                source=source,
+                source_landmarks=source_landmarks,
+                source_found=source_found,
+                identity=identity,
+                identity_mix=identity_mix,
+                return_intrinsic=return_intrinsic,
+                mouth=mouth,
+                lines=self.lines,
+            )
+        )
 
-    def transfer_aligned(self, source: torch.Tensor, target: torch.Tensor, source_landmarks: Any,
-                         target_landmarks: Any, expression_strength: float = 1.0, identity_mix: float = 0.0,
-                         driving_landmarks: Any = None, expression_offsets: dict[str, float] | None = None,
-                         replace_target_expression: bool = False, return_intrinsic: bool = True,
-                         reference_landmarks: Any = None, mouth: str = "source") -> LegacyGeneratorOutput:
+    def transfer_aligned(
+        self,
+        source: torch.Tensor,
+        target: torch.Tensor,
+        source_landmarks: Any,
+        target_landmarks: Any,
+        expression_strength: float = 1.0,
+        identity_mix: float = 0.0,
+        driving_landmarks: Any = None,
+        expression_offsets: dict[str, float] | None = None,
+        replace_target_expression: bool = False,
+        return_intrinsic: bool = True,
+        reference_landmarks: Any = None,
+        mouth: str = "source",
+    ) -> LegacyGeneratorOutput:
         """Deprecated: ``pipe.shape_model.drive`` then :func:`aipgan_hf.driving.drive_crops`."""
         _warn("transfer_aligned", "pipe.shape_model.drive(...) and aipgan_hf.driving.drive_crops(pipe.generator, ...)")
         expression_strength = check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
@@ -127,10 +201,26 @@ class DeprecatedPipelineMethods:
             raise ConfigError("give the source's landmarks (or the driving landmarks) to transfer between crops")
         if driving_landmarks is None:
             driving_landmarks = self.shape_model.drive(
-                target_landmarks.numpy(), source_landmarks.numpy(), strength=expression_strength,
-                offset=self.expression_offset(expression_offsets), replace_target_expression=replace_target_expression,
-                reference_landmarks=None if reference_landmarks is None
-                else landmark_tensor(reference_landmarks, batch).numpy())
-        return _legacy(drive_crops(self.generator, target, target_landmarks, landmark_tensor(driving_landmarks, batch),
-                                   source=source, source_landmarks=source_landmarks, identity_mix=identity_mix,
-                                   return_intrinsic=return_intrinsic, mouth=mouth, lines=self.lines))
+                target_landmarks.numpy(),
+                source_landmarks.numpy(),
+                strength=expression_strength,
+                offset=self.expression_offset(expression_offsets),
+                replace_target_expression=replace_target_expression,
+                reference_landmarks=None
+                if reference_landmarks is None
+                else landmark_tensor(reference_landmarks, batch).numpy(),
+            )
+        return _legacy(
+            drive_crops(
+                self.generator,
+                target,
+                target_landmarks,
+                landmark_tensor(driving_landmarks, batch),
+                source=source,
+                source_landmarks=source_landmarks,
+                identity_mix=identity_mix,
+                return_intrinsic=return_intrinsic,
+                mouth=mouth,
+                lines=self.lines,
+            )
+        )

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .compositing import DEFAULT_MOUTH, DrivenBatch, PhotoWarper, plan_mouth
+from .compositing import DEFAULT_MOUTH, DrivenBatch, MouthFill, PhotoWarper, plan_mouth
 from .encoders import EncoderOutput
 from .errors import ConfigError
 from .faces import AlignedFace, Photo
-from .modeling import AIPGANGenerator
+from .modeling import AIPGANGenerator, GeneratorOutput
 from .motion import ExpressionLines, keep_eyeballs, landmark_flow
 
 
@@ -46,13 +46,22 @@ class PreparedTarget:
     warper: PhotoWarper | None = field(default=None, repr=False)
     photo_texture: bool = True
 
+    def photo_warper(self, resolution: int) -> PhotoWarper:
+        """The photo's paste-back for ``resolution``-px crops, made at the first call, then reused."""
+        if self.warper is None:
+            self.warper = PhotoWarper(self.photo.full_resolution(), self.face.matrix, resolution)
+        return self.warper
+
     def identity_for(self, count: int) -> EncoderOutput:
         """The identity encoder's output repeated for a batch of ``count`` frames (views, no copies)."""
         identity = self.identity
         intrinsic = identity.intrinsic_image
         repeat = lambda tensor: tensor.expand(count, *tensor.shape[1:])  # noqa: E731
-        return EncoderOutput(features=[repeat(f) for f in identity.features], attention=repeat(identity.attention),
-                             intrinsic_image=None if intrinsic is None else repeat(intrinsic))
+        return EncoderOutput(
+            features=[repeat(f) for f in identity.features],
+            attention=repeat(identity.attention),
+            intrinsic_image=None if intrinsic is None else repeat(intrinsic),
+        )
 
 
 def check_range(name: str, value: float, low: float, high: float) -> float:
@@ -71,13 +80,89 @@ def landmark_tensor(landmarks: Any, batch: int) -> torch.Tensor:
     return values
 
 
+def _driving_flow(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, resolution: int) -> torch.Tensor:
+    """(B, R, R, 2) flow sending the targets' landmarks to the driving ones; a closing lid covers the eyeball."""
+    return keep_eyeballs(
+        landmark_flow(target_landmarks, driving_landmarks, resolution), target_landmarks, driving_landmarks, resolution
+    )
+
+
+def _run_generator(
+    generator: AIPGANGenerator,
+    target: torch.Tensor,
+    target_landmarks: torch.Tensor,
+    driving_landmarks: torch.Tensor,
+    flow: torch.Tensor,
+    mixed: torch.Tensor | None,
+    identity: EncoderOutput | None,
+    identity_mix: float,
+    return_intrinsic: bool,
+) -> GeneratorOutput:
+    """The generator on the batch: in full, or from a cached identity (video driving) when none is mixed in."""
+    if identity is None or identity_mix != 0.0:
+        return generator(
+            target,
+            target_landmarks,
+            driving_landmarks,
+            flow,
+            source=mixed,
+            identity_mix=identity_mix,
+            return_intrinsic=return_intrinsic,
+        )
+    expression = generator.encode_expression(driving_landmarks, target_landmarks, flow)
+    return generator.decode(identity, expression, target, flow)
+
+
+def _fill_mouth(
+    network: GeneratorOutput,
+    target: torch.Tensor,
+    target_landmarks: torch.Tensor,
+    driving_landmarks: torch.Tensor,
+    resolution: int,
+    mouth: str,
+    source: torch.Tensor | None,
+    source_landmarks: torch.Tensor | None,
+    source_found: torch.Tensor | None,
+) -> tuple[MouthFill, torch.Tensor]:
+    """Where the driving mouth opens, its inside from the photo ``mouth`` names: the plan and the filled images."""
+    fill = plan_mouth(
+        target_landmarks,
+        driving_landmarks,
+        resolution,
+        mouth=mouth,
+        target=target,
+        source=source,
+        source_landmarks=None if source is None else source_landmarks,
+        source_found=source_found,
+    )
+    return fill, fill.apply(network.image, network.warped_target, source)
+
+
+def _keep_still(
+    filled: torch.Tensor, target: torch.Tensor, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows driven nowhere are their target as it is; returns the images and which rows those are ((B,) bool)."""
+    still = (driving_landmarks == target_landmarks).flatten(1).all(1)
+    return torch.where(still[:, None, None, None], target.to(filled.dtype), filled), still
+
+
 @torch.inference_mode()
-def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmarks: torch.Tensor,
-                driving_landmarks: torch.Tensor, source: torch.Tensor | None = None,
-                source_landmarks: torch.Tensor | None = None, source_found: torch.Tensor | None = None,
-                identity: EncoderOutput | None = None, identity_mix: float = 0.0, return_intrinsic: bool = True,
-                mouth: str = DEFAULT_MOUTH, identity_source: torch.Tensor | None = None,
-                lines: ExpressionLines | None = None, line_strength: float = 1.0) -> DrivenBatch:
+def drive_crops(
+    generator: AIPGANGenerator,
+    target: torch.Tensor,
+    target_landmarks: torch.Tensor,
+    driving_landmarks: torch.Tensor,
+    source: torch.Tensor | None = None,
+    source_landmarks: torch.Tensor | None = None,
+    source_found: torch.Tensor | None = None,
+    identity: EncoderOutput | None = None,
+    identity_mix: float = 0.0,
+    return_intrinsic: bool = True,
+    mouth: str = DEFAULT_MOUTH,
+    identity_source: torch.Tensor | None = None,
+    lines: ExpressionLines | None = None,
+    line_strength: float = 1.0,
+) -> DrivenBatch:
     """Drive aligned targets to new landmarks and fill their opened mouths.
 
     Args:
@@ -99,20 +184,25 @@ def drive_crops(generator: AIPGANGenerator, target: torch.Tensor, target_landmar
     target_landmarks, driving_landmarks = target_landmarks.to(parameter.device), driving_landmarks.to(parameter.device)
     source = None if source is None else source.to(parameter.device, parameter.dtype)
     mixed = source if identity_source is None else identity_source.to(parameter.device, parameter.dtype)
-    flow = keep_eyeballs(landmark_flow(target_landmarks, driving_landmarks, resolution), target_landmarks,
-                         driving_landmarks, resolution)  # (B, R, R, 2): a closing lid covers the eyeball
-    if identity is None or identity_mix != 0.0:
-        network = generator(target, target_landmarks, driving_landmarks, flow, source=mixed, identity_mix=identity_mix,
-                            return_intrinsic=return_intrinsic)
-    else:
-        expression = generator.encode_expression(driving_landmarks, target_landmarks, flow)
-        network = generator.decode(identity, expression, target, flow)
-    fill = plan_mouth(target_landmarks, driving_landmarks, resolution, mouth=mouth, target=target, source=source,
-                      source_landmarks=None if source is None else source_landmarks, source_found=source_found)
-    filled = fill.apply(network.image, network.warped_target, source)
-    still = (driving_landmarks == target_landmarks).flatten(1).all(1)  # (B,) no motion: the target as it is
-    filled = torch.where(still[:, None, None, None], target.to(filled.dtype), filled)
-    shade = None if lines is None else lines.shade(target_landmarks, driving_landmarks, line_strength)  # (B, 3, R, R) or None
+    flow = _driving_flow(target_landmarks, driving_landmarks, resolution)  # (B, R, R, 2)
+    network = _run_generator(
+        generator, target, target_landmarks, driving_landmarks, flow, mixed, identity, identity_mix, return_intrinsic
+    )
+    fill, filled = _fill_mouth(
+        network, target, target_landmarks, driving_landmarks, resolution, mouth, source, source_landmarks, source_found
+    )
+    filled, still = _keep_still(filled, target, target_landmarks, driving_landmarks)
+    shade = (
+        None if lines is None else lines.shade(target_landmarks, driving_landmarks, line_strength)
+    )  # (B, 3, R, R) or None
     image = filled if shade is None else ((filled + 1.0) * shade.to(filled.dtype) - 1.0).clamp(-1.0, 1.0)
-    return DrivenBatch(network=network, image=image, driving_landmarks=driving_landmarks, flow=flow, mouth=fill,
-                       filled=filled, shade=shade, still=still)
+    return DrivenBatch(
+        network=network,
+        image=image,
+        driving_landmarks=driving_landmarks,
+        flow=flow,
+        mouth=fill,
+        filled=filled,
+        shade=shade,
+        still=still,
+    )

@@ -67,7 +67,9 @@ class Backbone(nn.Module):
             if index == HEATMAP_LEVEL:
                 x, attention = self.spatial_attention(x)  # attention: (B, 1, R/4, R/4)
             features.append(x)
-        features[0] = features[0] * F.interpolate(attention, size=features[0].shape[-2:], mode="bilinear", align_corners=False)
+        features[0] = features[0] * F.interpolate(
+            attention, size=features[0].shape[-2:], mode="bilinear", align_corners=False
+        )
         return features, attention
 
 
@@ -82,17 +84,23 @@ class ExpressionEncoder(nn.Module):
         self.sigma = config.landmark_map_sigma
         self.backbone = Backbone(config, in_channels=2 * len(LANDMARK_GROUPS) + 2, half_resolution_input=True)
 
-    def motion_input(self, driving_landmarks: torch.Tensor, target_landmarks: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    def motion_input(
+        self, driving_landmarks: torch.Tensor, target_landmarks: torch.Tensor, flow: torch.Tensor
+    ) -> torch.Tensor:
         """(B, 2G + 2, R/2, R/2): driving maps, target maps, displacement (x, y) of the flow in 8-pixel units."""
         resolution = flow.shape[1]
         size = resolution // 2
         driving = landmark_maps(driving_landmarks, size, resolution, self.sigma)  # (B, G, R/2, R/2)
         target = landmark_maps(target_landmarks, size, resolution, self.sigma)
         flow = resize_flow(flow, size)  # (B, R/2, R/2, 2)
-        displacement = (flow - identity_grid(flow.shape[0], size, flow.device, flow.dtype)) * (resolution / 2 / DISPLACEMENT_SCALE)
+        displacement = (flow - identity_grid(flow.shape[0], size, flow.device, flow.dtype)) * (
+            resolution / 2 / DISPLACEMENT_SCALE
+        )
         return torch.cat([driving, target, displacement.permute(0, 3, 1, 2)], dim=1)
 
-    def forward(self, driving_landmarks: torch.Tensor, target_landmarks: torch.Tensor, flow: torch.Tensor) -> EncoderOutput:
+    def forward(
+        self, driving_landmarks: torch.Tensor, target_landmarks: torch.Tensor, flow: torch.Tensor
+    ) -> EncoderOutput:
         """Args: landmarks (B, 68, 2) crop px; flow (B, R, R, 2) from motion.landmark_flow."""
         features, attention = self.backbone(self.motion_input(driving_landmarks, target_landmarks, flow.float()))
         return EncoderOutput(features=features, attention=attention)
@@ -144,7 +152,9 @@ class IdentityEncoder(nn.Module):
         self.intrinsic_head = IntrinsicHead(config)
         self.landmark_head = LandmarkHead(config)
 
-    def forward(self, image: torch.Tensor, return_intrinsic: bool = True, return_landmarks: bool = False) -> EncoderOutput:
+    def forward(
+        self, image: torch.Tensor, return_intrinsic: bool = True, return_landmarks: bool = False
+    ) -> EncoderOutput:
         """Args: image (B, 3, R, R) in [-1, 1]."""
         features, attention = self.backbone(image)
         return EncoderOutput(

@@ -23,7 +23,13 @@ MOUTH = slice(48, 68)
 OUTER_LIPS = slice(48, 60)
 INNER_LIPS = slice(60, 68)
 
-STABLE_POINTS: tuple[int, ...] = (*range(NOSE.start, NOSE.stop), RIGHT_EYE.start, RIGHT_EYE.start + 3, LEFT_EYE.start, LEFT_EYE.start + 3)
+STABLE_POINTS: tuple[int, ...] = (
+    *range(NOSE.start, NOSE.stop),
+    RIGHT_EYE.start,
+    RIGHT_EYE.start + 3,
+    LEFT_EYE.start,
+    LEFT_EYE.start + 3,
+)
 """Nose (27-35) and the four eye corners (36, 39, 42, 45): the points expressions move least, on which every
 similarity alignment of the project is fitted."""
 
@@ -32,6 +38,7 @@ LID_GAPS: tuple[tuple[int, int], ...] = ((37, 41), (38, 40), (43, 47), (44, 46))
 
 INNER_LIP_GAPS: tuple[tuple[int, int], ...] = ((61, 67), (62, 66), (63, 65))
 """(upper, lower) inner-lip points that face each other: their distance is how open the mouth is."""
+
 
 def inner_lip_gap(landmarks):
     """(...) how open the mouth of (..., 68, 2) landmarks (numpy or torch) is: the mean distance of the facing
@@ -116,9 +123,11 @@ def heatmaps_to_landmarks(heatmaps: torch.Tensor, image_size: int, window: int =
     peak_y, peak_x = peak // w, peak % w
     padded = torch.nn.functional.pad(flat, (half, half, half, half))  # (B*K, 1, S+2h, S+2h)
     offsets = torch.arange(-half, half + 1, device=heatmaps.device)
-    rows = (peak_y[:, None] + offsets[None] + half)  # (B*K, window)
-    cols = (peak_x[:, None] + offsets[None] + half)
-    patch = padded[torch.arange(b * k, device=heatmaps.device)[:, None, None], 0, rows[:, :, None], cols[:, None, :]]  # (B*K, win, win)
+    rows = peak_y[:, None] + offsets[None] + half  # (B*K, window)
+    cols = peak_x[:, None] + offsets[None] + half
+    patch = padded[
+        torch.arange(b * k, device=heatmaps.device)[:, None, None], 0, rows[:, :, None], cols[:, None, :]
+    ]  # (B*K, win, win)
     patch = patch.clamp(min=0) + 1e-8
     total = patch.sum(dim=(1, 2))
     y = peak_y.float() + (patch.sum(2) * offsets.float()).sum(1) / total
@@ -148,7 +157,11 @@ def landmark_maps(landmarks: torch.Tensor, size: int, image_size: int, sigma: fl
     scale = size / image_size
     points = (landmarks.float() + 0.5) * scale - 0.5  # (B, K, 2) in map cells
     grid = torch.arange(size, device=landmarks.device, dtype=torch.float32)
-    profiles = torch.exp(-((grid.view(1, 1, 1, size) - points[..., None]) ** 2) / (2 * (sigma * scale) ** 2))  # (B, K, 2, S)
+    profiles = torch.exp(
+        -((grid.view(1, 1, 1, size) - points[..., None]) ** 2) / (2 * (sigma * scale) ** 2)
+    )  # (B, K, 2, S)
     profiles = profiles.masked_fill(profiles < PROFILE_FLOOR, 0.0)  # products of two tails would be denormal
-    maps = [profiles[:, group, 1].transpose(1, 2) @ profiles[:, group, 0] for group in LANDMARK_GROUPS]  # (B, S, S) each
+    maps = [
+        profiles[:, group, 1].transpose(1, 2) @ profiles[:, group, 0] for group in LANDMARK_GROUPS
+    ]  # (B, S, S) each
     return torch.stack(maps, dim=1)

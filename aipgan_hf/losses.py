@@ -40,7 +40,9 @@ def hinge_generator_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack([-f.mean() for f in fake_logits]).mean()
 
 
-def feature_matching_loss(fake_features: list[list[torch.Tensor]], real_features: list[list[torch.Tensor]], weight: torch.Tensor | None = None) -> torch.Tensor:
+def feature_matching_loss(
+    fake_features: list[list[torch.Tensor]], real_features: list[list[torch.Tensor]], weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """pix2pixHD discriminator feature matching: L1 between intermediate D activations of the output and of its
     ground truth (real features detached), averaged over layers and scales. ``weight`` (B,) masks samples
     without a ground truth (cross-person pairs)."""
@@ -68,7 +70,9 @@ def expression_region(driving_landmarks: torch.Tensor, size: int, sigma: float =
     return maps[:, chosen].sum(dim=1, keepdim=True).clamp(max=1.0)
 
 
-def new_mouth_interior(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, flow: torch.Tensor, size: int) -> torch.Tensor:
+def new_mouth_interior(
+    target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, flow: torch.Tensor, size: int
+) -> torch.Tensor:
     """(B, 1, R, R): inside the driving inner lips, except where the target's own mouth interior lands after the
     warp. There the warp can only stretch lips (no teeth exist in a closed mouth to move): the decoder must paint."""
     driving = polygon_mask(driving_landmarks[:, INNER_LIPS], size)
@@ -97,8 +101,12 @@ def _spatial_l1(output: torch.Tensor, ground_truth: torch.Tensor, spatial_weight
     return (difference * spatial_weight).flatten(1).sum(1) / total.clamp(min=1e-6)
 
 
-def reconstruction_loss(output: torch.Tensor, ground_truth: torch.Tensor, weight: torch.Tensor | None = None,
-                        spatial_weight: torch.Tensor | None = None) -> torch.Tensor:
+def reconstruction_loss(
+    output: torch.Tensor,
+    ground_truth: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    spatial_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
     """L1 at full and half resolution (the half-resolution term weights low frequencies: colour and shape
     over texture). No VGG/LPIPS term: torchvision is not available on the target platform."""
     full = _spatial_l1(output, ground_truth, spatial_weight)  # (B,)
@@ -106,8 +114,9 @@ def reconstruction_loss(output: torch.Tensor, ground_truth: torch.Tensor, weight
     return _weighted_mean(full + half, weight)
 
 
-def painted_region_loss(colour: torch.Tensor, ground_truth: torch.Tensor, region_weight: torch.Tensor,
-                        weight: torch.Tensor | None = None) -> torch.Tensor:
+def painted_region_loss(
+    colour: torch.Tensor, ground_truth: torch.Tensor, region_weight: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """L1 of the decoder's *colour* (before the repaint mask) to the ground truth around the lips and eyes.
 
     With mask composition the colour's gradient is scaled by the mask, and the mask only opens where the colour
@@ -116,10 +125,15 @@ def painted_region_loss(colour: torch.Tensor, ground_truth: torch.Tensor, region
     return _weighted_mean(_spatial_l1(colour, ground_truth, region_weight), weight)
 
 
-def gradient_loss(output: torch.Tensor, ground_truth: torch.Tensor, weight: torch.Tensor | None = None,
-                  spatial_weight: torch.Tensor | None = None) -> torch.Tensor:
+def gradient_loss(
+    output: torch.Tensor,
+    ground_truth: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    spatial_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
     """L1 between horizontal and vertical image differences: L1 on pixels forgives a blur that halves every
     edge; this term does not (our stand-in for a perceptual loss, which needs torchvision)."""
+
     def differences(image):
         return image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
 
@@ -130,7 +144,9 @@ def gradient_loss(output: torch.Tensor, ground_truth: torch.Tensor, weight: torc
     return _weighted_mean(per_sample, weight)
 
 
-def landmark_heatmap_loss(heatmap_logits: torch.Tensor, landmarks: torch.Tensor, image_size: int, sigma: float) -> torch.Tensor:
+def landmark_heatmap_loss(
+    heatmap_logits: torch.Tensor, landmarks: torch.Tensor, image_size: int, sigma: float
+) -> torch.Tensor:
     """MSE between predicted heatmaps (B, 68, S, S) and Gaussians at the landmarks (B, 68, 2) in crop pixels
     (the stacked-hourglass formulation), scaled by 100 so its magnitude is comparable with the image terms.
 
@@ -153,7 +169,13 @@ def attention_supervision_loss(attention: torch.Tensor, landmarks: torch.Tensor,
     return F.binary_cross_entropy(attention.float().clamp(1e-6, 1 - 1e-6), target)
 
 
-def intrinsic_loss(intrinsic: torch.Tensor, neutral: torch.Tensor, has_neutral: torch.Tensor, target: torch.Tensor, fallback_weight: float = 0.1) -> torch.Tensor:
+def intrinsic_loss(
+    intrinsic: torch.Tensor,
+    neutral: torch.Tensor,
+    has_neutral: torch.Tensor,
+    target: torch.Tensor,
+    fallback_weight: float = 0.1,
+) -> torch.Tensor:
     """Intrinsic-image supervision: L1 to a neutral photo/frame of the same person where one exists; elsewhere a
     weak L1 to the target itself (keeps the intrinsic image a face of that person rather than anything)."""
     neutral_term = (intrinsic - neutral).abs().flatten(1).mean(1)  # (B,)

@@ -23,12 +23,21 @@ LICENCES = """## Licences
 
 def default_model_card(extra: str = "", trained: bool = True, metadata: dict[str, Any] | None = None) -> str:
     """A model card with Hub metadata; ``extra`` is appended as markdown, then the project's licences."""
-    meta = {"library_name": "aipgan-hf", "license": "other", "license_name": "apache-2.0-code-research-only-weights",
-            "license_link": "README.md", "pipeline_tag": "image-to-image",
-            "tags": ["expression-transfer", "gan", "aipgan", "face"]}
+    meta = {
+        "library_name": "aipgan-hf",
+        "license": "other",
+        "license_name": "apache-2.0-code-research-only-weights",
+        "license_link": "README.md",
+        "pipeline_tag": "image-to-image",
+        "tags": ["expression-transfer", "gan", "aipgan", "face"],
+    }
     meta.update(metadata or {})
     front = "\n".join(f"{k}: {json.dumps(v)}" for k, v in meta.items())
-    warning = "" if trained else "\n**UNTRAINED**: randomly initialised weights, for tests and plumbing only. Outputs are noise.\n"
+    warning = (
+        ""
+        if trained
+        else "\n**UNTRAINED**: randomly initialised weights, for tests and plumbing only. Outputs are noise.\n"
+    )
     return (
         f"---\n{front}\n---\n\n# AIP-GAN expression transfer\n{warning}\n"
         "Load with `aipgan_hf.AIPGANPipeline.from_pretrained(...)`; see https://arxiv.org/abs/2005.00499 for the method.\n"

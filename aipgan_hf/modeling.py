@@ -31,6 +31,7 @@ from .motion import warp
 # signatures (which diffusers writes to config.json) take their defaults from it.
 _DEFAULTS = AIPGANConfig()
 
+
 @dataclass
 class GeneratorOutput(BaseOutput):
     """What the generator returns (the pipeline's mouth fill and paste-back are :mod:`aipgan_hf.compositing`'s).
@@ -80,7 +81,9 @@ class Decoder(nn.Module):
         self.to_output = nn.Conv2d(widths[0], config.in_channels + 1, 3, padding=1)
         self.register_buffer("face", torch.from_numpy(face_mask(config.resolution))[None, None], persistent=False)
 
-    def forward(self, identity: list[torch.Tensor], expression: list[torch.Tensor], warped_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, identity: list[torch.Tensor], expression: list[torch.Tensor], warped_target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Args: per-level warped identity and expression features (finest first), the warped target (B, 3, R, R).
 
         Returns: image (B, 3, R, R) in [-1, 1], mask (B, 1, R, R) in [0, 1] and the painted colour (B, 3, R, R)."""
@@ -90,7 +93,9 @@ class Decoder(nn.Module):
             x = self.ups[index](x)  # (B, C_i, R/2**(i+1), ...)
             x = self.fusions[index](self.blocks[index](x), identity[index], expression[index])
         x = self.final_up(x)  # (B, C_0, R, R)
-        x = self.refine(torch.cat([x, same_memory_format(warped_target, x)], dim=1))  # (B, C_0 + 3, R, R) -> (B, C_0, R, R)
+        x = self.refine(
+            torch.cat([x, same_memory_format(warped_target, x)], dim=1)
+        )  # (B, C_0 + 3, R, R) -> (B, C_0, R, R)
         out = self.to_output(x)  # (B, 4, R, R)
         # tanh of the whole (channels-last) ``out``, then the slice: on the slice's strides tanh runs 30 x slower
         colour, mask = torch.tanh(out)[:, :-1], torch.sigmoid(out[:, -1:]) * self.face.to(out.dtype)  # (B, 1, R, R)
@@ -143,11 +148,15 @@ class AIPGANGenerator(ModelMixin, ConfigMixin):
     def aipgan_config(self) -> AIPGANConfig:
         return AIPGANConfig.from_dict(dict(self.config))
 
-    def encode_identity(self, image: torch.Tensor, return_intrinsic: bool = True, return_landmarks: bool = False) -> EncoderOutput:
+    def encode_identity(
+        self, image: torch.Tensor, return_intrinsic: bool = True, return_landmarks: bool = False
+    ) -> EncoderOutput:
         """Identity features, attention, intrinsic image (and landmark heatmaps) of (B, 3, R, R) images in [-1, 1]."""
         return self.identity_encoder(image, return_intrinsic=return_intrinsic, return_landmarks=return_landmarks)
 
-    def encode_expression(self, driving_landmarks: torch.Tensor, target_landmarks: torch.Tensor, flow: torch.Tensor) -> EncoderOutput:
+    def encode_expression(
+        self, driving_landmarks: torch.Tensor, target_landmarks: torch.Tensor, flow: torch.Tensor
+    ) -> EncoderOutput:
         """Expression features of driving landmarks (B, 68, 2) given the target's and the flow (B, R, R, 2)."""
         return self.expression_encoder(driving_landmarks, target_landmarks, flow)
 
@@ -156,15 +165,26 @@ class AIPGANGenerator(ModelMixin, ConfigMixin):
         heatmaps = self.identity_encoder(image, return_intrinsic=False, return_landmarks=True).landmark_heatmaps
         return heatmaps_to_landmarks(heatmaps, image.shape[-1])
 
-    def decode(self, identity: EncoderOutput, expression: EncoderOutput, target: torch.Tensor, flow: torch.Tensor,
-               identity_features: list[torch.Tensor] | None = None) -> GeneratorOutput:
+    def decode(
+        self,
+        identity: EncoderOutput,
+        expression: EncoderOutput,
+        target: torch.Tensor,
+        flow: torch.Tensor,
+        identity_features: list[torch.Tensor] | None = None,
+    ) -> GeneratorOutput:
         """Warp the target's identity features (or the given, e.g. mixed, unwarped ones) by the flow and decode."""
         warped_target = warp(target, flow)
         features = warp_features(identity.features if identity_features is None else identity_features, flow)
         image, mask, colour = self.decoder(features, expression.features, warped_target)
         return GeneratorOutput(
-            image=image, mask=mask, warped_target=warped_target, intrinsic_image=identity.intrinsic_image, colour=colour,
-            expression_attention=expression.attention, identity_attention=identity.attention,
+            image=image,
+            mask=mask,
+            warped_target=warped_target,
+            intrinsic_image=identity.intrinsic_image,
+            colour=colour,
+            expression_attention=expression.attention,
+            identity_attention=identity.attention,
             landmark_heatmaps=identity.landmark_heatmaps,
         )
 
@@ -197,7 +217,9 @@ class AIPGANGenerator(ModelMixin, ConfigMixin):
         if identity_mix != 0.0:
             if source is None:
                 raise ValueError("identity_mix > 0 needs the source image")
-            features = _mix(features, self.identity_encoder(source, return_intrinsic=False).features, float(identity_mix))
+            features = _mix(
+                features, self.identity_encoder(source, return_intrinsic=False).features, float(identity_mix)
+            )
         expression = self.expression_encoder(driving_landmarks, target_landmarks, flow)
         return self.decode(identity, expression, target, flow, identity_features=features)
 
@@ -205,8 +227,8 @@ class AIPGANGenerator(ModelMixin, ConfigMixin):
 @dataclass
 class DiscriminatorOutput(BaseOutput):
     """Attributes:
-        logits: one (B, 1, h, w) patch-logit map per scale, full resolution first.
-        features: per scale, the list of intermediate activations (for feature matching).
+    logits: one (B, 1, h, w) patch-logit map per scale, full resolution first.
+    features: per scale, the list of intermediate activations (for feature matching).
     """
 
     logits: list[torch.Tensor]
@@ -275,16 +297,25 @@ class AIPGANDiscriminator(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         self.scales = nn.ModuleList(
-            PatchDiscriminator(in_channels, discriminator_channels, discriminator_layers) for _ in range(discriminator_scales)
+            PatchDiscriminator(in_channels, discriminator_channels, discriminator_layers)
+            for _ in range(discriminator_scales)
         )
-        self.mouth = PatchDiscriminator(in_channels, discriminator_channels, discriminator_layers) if mouth_crop_size > 0 else None
+        self.mouth = (
+            PatchDiscriminator(in_channels, discriminator_channels, discriminator_layers)
+            if mouth_crop_size > 0
+            else None
+        )
 
     @classmethod
     def from_aipgan_config(cls, config: AIPGANConfig, mouth_crop_size: int = 0) -> "AIPGANDiscriminator":
         """The discriminator described by the discriminator fields of the shared flat config."""
-        return cls(in_channels=config.in_channels, discriminator_channels=config.discriminator_channels,
-                   discriminator_scales=config.discriminator_scales, discriminator_layers=config.discriminator_layers,
-                   mouth_crop_size=mouth_crop_size)
+        return cls(
+            in_channels=config.in_channels,
+            discriminator_channels=config.discriminator_channels,
+            discriminator_scales=config.discriminator_scales,
+            discriminator_layers=config.discriminator_layers,
+            mouth_crop_size=mouth_crop_size,
+        )
 
     def forward(self, image: torch.Tensor, landmarks: torch.Tensor | None = None) -> DiscriminatorOutput:
         """Args: image (B, 3, R, R) in [-1, 1]; landmarks (B, 68, 2) where the image's mouth is (crop pixels),

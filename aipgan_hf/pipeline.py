@@ -19,8 +19,6 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,42 +38,33 @@ from .checkpoint import (
 )
 from .compositing import (
     DEFAULT_MOUTH,
-    LENDING,
     MOUTH_EXEMPLAR_NAME,
     DrivingFaces,
     MouthExemplar,
-    PhotoWarper,
     TransferResult,
     check_mouth,
     transfer_result,
 )
 from .deprecated import DeprecatedPipelineMethods
 from .driving import PreparedTarget, check_range, drive_crops, landmark_tensor
-from .errors import AIPGANError, ConfigError
-from .faces import AlignedFace, FaceProcessor, Photo, image_to_tensor
-from .faces.geometry import IDENTITY
+from .errors import ConfigError
+from .faces import FaceProcessor, image_to_tensor
 from .files import atomic_directory
 from .model_card import default_model_card
 from .modeling import AIPGANGenerator
 from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ExpressionLines, ShapeModel
-from .motion.lines import ESTIMATED
+from .pipeline_steps import (
+    TARGET_ROLE,
+    SourceFaces,
+    check_one_way,
+    find_faces,
+    mouth_sources,
+    photo_and_face,
+    preset_landmarks,
+)
 from .video import AnimationResult, animate
 
 logger = logging.getLogger(__name__)
-
-SOURCE_ROLE = "the expression source photo"
-TARGET_ROLE = "the identity target photo"
-REFERENCE_ROLE = "the source person's neutral photo"
-MouthPixels = tuple[np.ndarray, np.ndarray] | None
-"""Pixels an opened mouth's inside is read from at paste-back and their (2, 3) map to that face's crop."""
-
-
-def _naming(role: str, step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``step(*args, **kwargs)``; a project error keeps its type and gets the photo's role in front of its message."""
-    try:
-        return step(*args, **kwargs)
-    except AIPGANError as error:
-        raise type(error)(f"{role}: {error}") from None
 
 
 class AIPGANPipeline(DeprecatedPipelineMethods):
@@ -89,8 +78,13 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         >>> frames = pipe.render(prepared, driving_landmarks)  # (68, 2) -> one result, (N, 68, 2) -> N
     """
 
-    def __init__(self, generator: AIPGANGenerator, processor: FaceProcessor | None = None,
-                 shape_model: ShapeModel | None = None, mouth_exemplar: MouthExemplar | None = None):
+    def __init__(
+        self,
+        generator: AIPGANGenerator,
+        processor: FaceProcessor | None = None,
+        shape_model: ShapeModel | None = None,
+        mouth_exemplar: MouthExemplar | None = None,
+    ):
         """``mouth_exemplar``: the face whose open mouth lends presets and sliders its inside (``from_pretrained``
         reads the folder's); None gives them none. On a CPU the generator's weights are put in channels-last
         memory order (oneDNN's faster convolutions: about 12 % less network time, outputs within 1e-6)."""
@@ -99,12 +93,16 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
             self.generator.to(memory_format=torch.channels_last)
         self.processor = processor or FaceProcessor(resolution=generator.config.resolution)
         if self.processor.resolution != generator.config.resolution:
-            raise ConfigError(f"processor resolution {self.processor.resolution} != generator resolution "
-                              f"{generator.config.resolution}")
+            raise ConfigError(
+                f"processor resolution {self.processor.resolution} != generator resolution "
+                f"{generator.config.resolution}"
+            )
         self.shape_model = shape_model or ShapeModel.load(BUNDLED_CHECKPOINT / SHAPE_MODEL_NAME)
         if mouth_exemplar is not None and len(mouth_exemplar.crop) != self.resolution:
-            raise ConfigError(f"the mouth exemplar is a {len(mouth_exemplar.crop)}-px crop, the generator works on "
-                              f"{self.resolution} px")
+            raise ConfigError(
+                f"the mouth exemplar is a {len(mouth_exemplar.crop)}-px crop, the generator works on "
+                f"{self.resolution} px"
+            )
         self.mouth_exemplar = mouth_exemplar
         self.lines = ExpressionLines.draw(self.shape_model, self.resolution)  # the FACS units' creases
 
@@ -151,8 +149,9 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         mouth_exemplar = MouthExemplar.load(exemplar, generator.config.resolution) if exemplar.is_file() else None
         return cls(generator, FaceProcessor(**settings), shape_model=shape_model, mouth_exemplar=mouth_exemplar)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, variant: str | None = None,
-                        model_card: str | None = None) -> Path:
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, variant: str | None = None, model_card: str | None = None
+    ) -> Path:
         """Write the pipeline folder atomically (a temp folder renamed into place).
 
         Args:
@@ -177,11 +176,21 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
 
     def processor_settings(self) -> dict[str, Any]:
         processor = self.processor
-        return {"resolution": processor.resolution, "min_face_size": processor.min_face_size,
-                "max_pixels": processor.max_pixels, "detection_size": processor.detection_size}
+        return {
+            "resolution": processor.resolution,
+            "min_face_size": processor.min_face_size,
+            "max_pixels": processor.max_pixels,
+            "detection_size": processor.detection_size,
+        }
 
-    def push_to_hub(self, repo_id: str, variant: str | None = "fp16", private: bool = False, token: str | None = None,
-                    model_card: str | None = None) -> str:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        variant: str | None = "fp16",
+        private: bool = False,
+        token: str | None = None,
+        model_card: str | None = None,
+    ) -> str:
         """Save to a temporary folder and upload it as a Hub model repo; returns the commit URL."""
         api = HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
@@ -201,11 +210,21 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
 
     # ----------------------------------------------------------------- photos in, photos out
     def __call__(
-        self, target: Any, *, source: Any = None, expression: str | None = None,
-        driving_landmarks: np.ndarray | None = None, expression_strength: float = 1.0,
-        expression_offsets: dict[str, float] | None = None, identity_mix: float = 0.0,
-        replace_target_expression: bool = False, source_reference: Any = None, paste_back: bool = True,
-        source_face_index: int | None = None, target_face_index: int | None = None, return_intrinsic: bool = False,
+        self,
+        target: Any,
+        *,
+        source: Any = None,
+        expression: str | None = None,
+        driving_landmarks: np.ndarray | None = None,
+        expression_strength: float = 1.0,
+        expression_offsets: dict[str, float] | None = None,
+        identity_mix: float = 0.0,
+        replace_target_expression: bool = False,
+        source_reference: Any = None,
+        paste_back: bool = True,
+        source_face_index: int | None = None,
+        target_face_index: int | None = None,
+        return_intrinsic: bool = False,
         mouth: str = DEFAULT_MOUTH,
     ) -> TransferResult:
         """Give the target photo's face a new expression: a source photo's, a preset's, or given landmarks'.
@@ -236,38 +255,46 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
                 ``"source"`` the source photo's instead of the exemplar's (the exemplar's without one); ``"own"``
                 never another face's; ``"network"`` the network's paint only.
         """
-        expression_strength = check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
+        strength = check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = check_range("identity_mix", identity_mix, 0.0, 1.0)
         offset = self.expression_offset(expression_offsets)
         mouth = check_mouth(mouth)
-        if expression is not None and (source is not None or driving_landmarks is not None):
-            raise ConfigError("give the expression one way: source=, expression= or driving_landmarks=")
+        check_one_way(expression, source, driving_landmarks, identity_mix, replace_target_expression, source_reference)
         if source is not None:
-            return self._transfer(target, source, driving_landmarks, expression_strength, offset, identity_mix,
-                                  replace_target_expression, source_reference, paste_back, source_face_index,
-                                  target_face_index, return_intrinsic, mouth)
-        if identity_mix or replace_target_expression or source_reference is not None:
-            raise ConfigError("identity_mix, replace_target_expression and source_reference need a source photo")
+            faces = find_faces(self.processor, target, source, source_reference, source_face_index, target_face_index)
+            motion = faces.motion(driving_landmarks, self.shape_model, strength, offset, replace_target_expression)
+            return self._transfer(faces, motion, identity_mix, paste_back, return_intrinsic, mouth)
         prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)
         if driving_landmarks is None:
-            change = self._expression_change(expression, expression_strength, offset, prepared.landmarks)
-            driving_landmarks = self.shape_model.apply(prepared.landmarks, change)
+            driving_landmarks = preset_landmarks(self.shape_model, expression, strength, offset, prepared.landmarks)
         return self.render(prepared, driving_landmarks, paste_back=paste_back, mouth=mouth)
 
-    def prepare(self, target: Any, face_index: int | None = None, return_intrinsic: bool = False,
-                photo_texture: bool = True) -> PreparedTarget:
+    def prepare(
+        self, target: Any, face_index: int | None = None, return_intrinsic: bool = False, photo_texture: bool = True
+    ) -> PreparedTarget:
         """Decode, align and encode a target once; :meth:`render` then drives it to any landmarks (and gives its
         intrinsic face when ``return_intrinsic``; ``photo_texture``: see :class:`PreparedTarget`)."""
-        photo, face = self._photo_and_face(target, TARGET_ROLE, face_index)
+        photo, face = photo_and_face(self.processor, target, TARGET_ROLE, face_index)
         tensor = image_to_tensor(face.crop)[None].to(self.device, self.dtype)  # (1, 3, R, R)
         with torch.inference_mode():
             identity = self.generator.encode_identity(tensor, return_intrinsic=return_intrinsic)
-        return PreparedTarget(photo=photo, face=face, tensor=tensor, landmarks=face.crop_landmarks.astype(np.float64),
-                              identity=identity, photo_texture=photo_texture)
+        return PreparedTarget(
+            photo=photo,
+            face=face,
+            tensor=tensor,
+            landmarks=face.crop_landmarks.astype(np.float64),
+            identity=identity,
+            photo_texture=photo_texture,
+        )
 
-    def render(self, prepared: PreparedTarget, driving_landmarks: np.ndarray, paste_back: bool = True,
-               mouth: str = DEFAULT_MOUTH,
-               sources: DrivingFaces | None = None) -> TransferResult | list[TransferResult]:
+    def render(
+        self,
+        prepared: PreparedTarget,
+        driving_landmarks: np.ndarray,
+        paste_back: bool = True,
+        mouth: str = DEFAULT_MOUTH,
+        sources: DrivingFaces | None = None,
+    ) -> TransferResult | list[TransferResult]:
         """Draw the prepared target driven to (68, 2) crop-pixel landmarks: one result; or to (N, 68, 2): a list
         of N, from one network call (a video's batch).
 
@@ -280,109 +307,92 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
         count = len(rows)
         if check_mouth(mouth) == "source" and sources is None:
             mouth = "exemplar"  # no source photo: the exemplar lends, as it does by default
-        source, source_landmarks, source_found, pixels = self._mouth_sources(mouth, sources, count)
+        source, source_landmarks, source_found, pixels = mouth_sources(self.mouth_exemplar, mouth, sources, count)
         target_landmarks = torch.as_tensor(prepared.landmarks, dtype=torch.float32)[None].expand(count, -1, -1)
-        output = drive_crops(self.generator, prepared.tensor.expand(count, -1, -1, -1), target_landmarks,
-                             landmark_tensor(rows, count), source=source, source_landmarks=source_landmarks,
-                             source_found=source_found, identity=prepared.identity_for(count), mouth=mouth,
-                             lines=self.lines)
-        warper = self._warper(prepared, paste_back)
-        results = [transfer_result(output, index, prepared.face, prepared.face, prepared.photo, paste_back, warper,
-                                   prepared.photo_texture, source_pixels=pixels[index]) for index in range(count)]
+        output = drive_crops(
+            self.generator,
+            prepared.tensor.expand(count, -1, -1, -1),
+            target_landmarks,
+            landmark_tensor(rows, count),
+            source=source,
+            source_landmarks=source_landmarks,
+            source_found=source_found,
+            identity=prepared.identity_for(count),
+            mouth=mouth,
+            lines=self.lines,
+        )
+        warper = prepared.photo_warper(self.resolution) if paste_back else None
+        results = [
+            transfer_result(
+                output,
+                index,
+                prepared.face,
+                prepared.face,
+                prepared.photo,
+                paste_back,
+                warper,
+                prepared.photo_texture,
+                source_pixels=pixels[index],
+            )
+            for index in range(count)
+        ]
         return results[0] if driving.ndim == 2 else results
 
-    def animate(self, driving: str | os.PathLike, target: Any, output: str | os.PathLike | None = None,
-                relative: bool = True, **options: Any) -> AnimationResult:
+    def animate(
+        self,
+        driving: str | os.PathLike,
+        target: Any,
+        output: str | os.PathLike | None = None,
+        relative: bool = True,
+        **options: Any,
+    ) -> AnimationResult:
         """Drive the target photo with a video clip (:func:`aipgan_hf.video.animate`, same arguments): the target
         is prepared once, each frame pays for its landmarks, the decode and the paste-back."""
         return animate(self, driving, target, output=output, relative=relative, **options)
 
     # ----------------------------------------------------------------- steps
-    def _transfer(self, target: Any, source: Any, driving_landmarks: np.ndarray | None, strength: float,
-                  offset: np.ndarray | None, identity_mix: float, replace_target_expression: bool,
-                  source_reference: Any, paste_back: bool, source_face_index: int | None,
-                  target_face_index: int | None, return_intrinsic: bool, mouth: str) -> TransferResult:
-        """:meth:`__call__` with a source photo (its controls checked)."""
-        # 1. faces in. Decoded here (PIL's lazy loading is not thread-safe: the same image object may be given
-        # twice), then searched for faces at once: dlib releases the GIL.
-        target_photo, source_photo = self._photo(target, TARGET_ROLE), self._photo(source, SOURCE_ROLE)
-        reference_photo = None if source_reference is None else self._photo(source_reference, REFERENCE_ROLE)
-        with ThreadPoolExecutor(max_workers=2) as helper:
-            source_search = helper.submit(self._face, source_photo, SOURCE_ROLE, source_face_index)
-            reference_search = None
-            if reference_photo is not None:
-                reference_search = helper.submit(self._face, reference_photo, REFERENCE_ROLE, None)
-            target_face = self._face(target_photo, TARGET_ROLE, target_face_index)  # its error comes first
-            source_face = source_search.result()
-            reference = None if reference_search is None else reference_search.result().crop_landmarks
-        # 2. motion: where the target's landmarks go (estimated from one photo: its lines at ESTIMATED strength)
-        line_strength = ESTIMATED if driving_landmarks is None and reference is None else 1.0
-        if driving_landmarks is None:
-            driving_landmarks = self.shape_model.drive(
-                target_face.crop_landmarks, source_face.crop_landmarks, reference_landmarks=reference,
-                strength=strength, offset=offset, replace_target_expression=replace_target_expression)
+    def _transfer(
+        self,
+        faces: SourceFaces,
+        motion: tuple[np.ndarray, float],
+        identity_mix: float,
+        paste_back: bool,
+        return_intrinsic: bool,
+        mouth: str,
+    ) -> TransferResult:
+        """:meth:`__call__` with a source photo, after its faces are found and its ``motion`` known
+        (:meth:`SourceFaces.motion`: the driving landmarks and the strength of their lines)."""
+        source_face, target_face = faces.source_face, faces.target_face
+        driving_landmarks, line_strength = motion
         # 3. the networks and the mouth's inside, 4. paste-back
         source_crop = image_to_tensor(source_face.crop)[None]  # (1, 3, R, R)
         source_landmarks = torch.as_tensor(source_face.crop_landmarks, dtype=torch.float32)[None]  # (1, 68, 2)
         if mouth == "source":  # the source photo's own mouth, read at its resolution at paste-back
             lender, lender_landmarks, pixels = source_crop, source_landmarks, [None]
         else:
-            lender, lender_landmarks, _, pixels = self._mouth_sources(mouth, None, 1)
+            lender, lender_landmarks, _, pixels = mouth_sources(self.mouth_exemplar, mouth, None, 1)
         target_landmarks = torch.as_tensor(target_face.crop_landmarks, dtype=torch.float32)[None]  # (1, 68, 2)
         output = drive_crops(
-            self.generator, image_to_tensor(target_face.crop)[None], target_landmarks,
-            landmark_tensor(np.asarray(driving_landmarks)[None], 1), source=lender, source_landmarks=lender_landmarks,
-            identity_mix=identity_mix, return_intrinsic=return_intrinsic, mouth=mouth, identity_source=source_crop,
-            lines=self.lines, line_strength=line_strength)
-        return transfer_result(output, 0, source_face, target_face, target_photo, paste_back, source_pixels=pixels[0],
-                               source_photo=source_photo if mouth == "source" else None)
-
-    def _expression_change(self, expression: str | None, strength: float, offset: np.ndarray | None,
-                           target_landmarks: np.ndarray) -> np.ndarray:
-        """The shape model's coefficient change to a preset from the target's own expression (times ``strength``:
-        0 leaves the target as it is) plus the sliders' ``offset``. A preset is a face's whole expression: added
-        to a smiling photo, sadness would smile."""
-        if expression is None:
-            if offset is None:
-                raise ConfigError("give source=, expression=, driving_landmarks= or expression_offsets=")
-            return offset
-        if expression not in self.expressions:
-            known = ", ".join(self.expressions) or "none"
-            raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {known}")
-        change = self.shape_model.presets[expression] - self.shape_model.expression(target_landmarks)
-        return strength * change + (0.0 if offset is None else offset)
-
-    def _mouth_sources(self, mouth: str, sources: DrivingFaces | None, count: int) -> tuple[
-            torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, list[MouthPixels]]:
-        """For :meth:`render`: the crops (N, 3, R, R), landmarks (N, 68, 2) and found flags (N,) whose mouths may
-        lend their inside, and per frame the pixels paste-back reads it from (None: none). "source": ``sources``,
-        else the exemplar; "exemplar": the exemplar."""
-        if mouth not in LENDING:
-            return None, None, None, [None] * count
-        if sources is not None and mouth == "source":
-            pixels = [(frame, matrix) if found else None
-                      for frame, matrix, found in zip(sources.frames, sources.matrices, sources.found)]
-            return sources.crops, landmark_tensor(sources.landmarks, count), torch.as_tensor(sources.found), pixels
-        if self.mouth_exemplar is None:
-            return None, None, None, [None] * count
-        crop, landmarks = self.mouth_exemplar.tensors()
-        # the exemplar is a crop: its pixels are crop pixels
-        pixels = [(self.mouth_exemplar.crop, IDENTITY)] * count
-        return crop.expand(count, -1, -1, -1), landmarks.expand(count, -1, -1), None, pixels
-
-    def _warper(self, prepared: PreparedTarget, paste_back: bool) -> PhotoWarper | None:
-        if paste_back and prepared.warper is None:
-            prepared.warper = PhotoWarper(prepared.photo.full_resolution(), prepared.face.matrix, self.resolution)
-        return prepared.warper if paste_back else None
-
-    def _photo_and_face(self, image: Any, role: str, face_index: int | None) -> tuple[Photo, AlignedFace]:
-        """Decode (a large JPEG at reduced scale) and align one input; a failure keeps its error type and names
-        the photo it concerns."""
-        photo = self._photo(image, role)
-        return photo, self._face(photo, role, face_index)
-
-    def _photo(self, image: Any, role: str) -> Photo:
-        return _naming(role, self.processor.load_photo, image)
-
-    def _face(self, photo: Photo, role: str, face_index: int | None) -> AlignedFace:
-        return _naming(role, self.processor.align, photo, face_index=face_index)
+            self.generator,
+            image_to_tensor(target_face.crop)[None],
+            target_landmarks,
+            landmark_tensor(np.asarray(driving_landmarks)[None], 1),
+            source=lender,
+            source_landmarks=lender_landmarks,
+            identity_mix=identity_mix,
+            return_intrinsic=return_intrinsic,
+            mouth=mouth,
+            identity_source=source_crop,
+            lines=self.lines,
+            line_strength=line_strength,
+        )
+        return transfer_result(
+            output,
+            0,
+            source_face,
+            target_face,
+            faces.target_photo,
+            paste_back,
+            source_pixels=pixels[0],
+            source_photo=faces.source_photo if mouth == "source" else None,
+        )

@@ -74,8 +74,12 @@ def load_pool(name: str | None, size: int, threads: int | None = None) -> tuple[
     card = folder / "README.md"
     status = model_status(card.read_text(encoding="utf-8", errors="replace")) if card.is_file() else ""
     label = "bundled checkpoint" if name is None else f"`{name}`"
-    logger.info("loaded %s (%d presets, %d torch threads)", name or BUNDLED_CHECKPOINT, len(pipeline.expressions),
-                torch.get_num_threads())
+    logger.info(
+        "loaded %s (%d presets, %d torch threads)",
+        name or BUNDLED_CHECKPOINT,
+        len(pipeline.expressions),
+        torch.get_num_threads(),
+    )
     return PipelinePool(pipeline, size), f"Model: {label}. {status}".strip()
 
 
@@ -140,8 +144,11 @@ def example_clip(pipeline: AIPGANPipeline, photo: Path, frames: int = 40, width:
         with ClipWriter(path, fps=25) as writer:  # atomic: several app processes may start at once
             for index in range(frames):
                 phase = np.sin(np.pi * index / (frames - 1)) ** 2  # 0 -> 1 -> 0
-                change = sum(phase * weight * directions[name]
-                             for name, weight in (("mouth_open", 1.0), ("smile", 0.5)) if name in directions)
+                change = sum(
+                    phase * weight * directions[name]
+                    for name, weight in (("mouth_open", 1.0), ("smile", 0.5))
+                    if name in directions
+                )
                 driving = pipeline.shape_model.apply(prepared.landmarks, change)
                 writer.write(np.asarray(pipeline.render(prepared, np.asarray(driving, dtype=np.float32)).image))
     except Exception:  # noqa: BLE001 -- an example is optional

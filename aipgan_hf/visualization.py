@@ -29,8 +29,16 @@ def draw_landmarks(photo: np.ndarray, landmarks: np.ndarray, size: int = LANDMAR
     view = view.resize(size_in_view, Image.Resampling.LANCZOS)
     points = (landmarks - np.array([round(x0), round(y0)])) * scale  # (68, 2) view coordinates
     draw = ImageDraw.Draw(view)
-    for group, closed in ((JAW, False), (RIGHT_BROW, False), (LEFT_BROW, False), (NOSE, False),
-                          (RIGHT_EYE, True), (LEFT_EYE, True), (OUTER_LIPS, True), (INNER_LIPS, True)):
+    for group, closed in (
+        (JAW, False),
+        (RIGHT_BROW, False),
+        (LEFT_BROW, False),
+        (NOSE, False),
+        (RIGHT_EYE, True),
+        (LEFT_EYE, True),
+        (OUTER_LIPS, True),
+        (INNER_LIPS, True),
+    ):
         line = [tuple(p) for p in points[group].tolist()]
         draw.line(line + line[:1] if closed else line, fill=LANDMARK_LINE, width=1)
     radius = max(1.5, size / 160)
@@ -60,8 +68,10 @@ def model_views(
         attention_overlay(result.target_face, result.expression_attention),
         result.intrinsic.convert("RGB"),
     ]
-    views = [view.resize((max(1, round(view.width * height / view.height)), height), Image.Resampling.BILINEAR)
-             for view in views]
+    views = [
+        view.resize((max(1, round(view.width * height / view.height)), height), Image.Resampling.BILINEAR)
+        for view in views
+    ]
     gap = 6
     strip = Image.new("RGB", (sum(view.width for view in views) + gap * (len(views) - 1), height), (255, 255, 255))
     left = 0

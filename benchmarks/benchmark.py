@@ -107,16 +107,33 @@ def time_network(pipe: AIPGANPipeline, target_face, source_face, runs: int) -> d
         # the mouth fill on crops, Hopper driven by the astronaut's open smile (its inside read from her crop)
         hopper = image_to_tensor(source_face.crop)[None]
         hopper_landmarks = torch.as_tensor(source_face.crop_landmarks, dtype=torch.float32)[None]
-        driving = torch.as_tensor(pipe.shape_model.drive(source_face.crop_landmarks, target_face.crop_landmarks), dtype=torch.float32)[None]
-        output = generator(hopper, hopper_landmarks, driving, landmark_flow(hopper_landmarks, driving, resolution), return_intrinsic=False)
+        driving = torch.as_tensor(
+            pipe.shape_model.drive(source_face.crop_landmarks, target_face.crop_landmarks), dtype=torch.float32
+        )[None]
+        output = generator(
+            hopper,
+            hopper_landmarks,
+            driving,
+            landmark_flow(hopper_landmarks, driving, resolution),
+            return_intrinsic=False,
+        )
 
         def fill():
-            plan = plan_mouth(hopper_landmarks, driving, resolution, source_landmarks=target_landmarks, target=hopper, source=target)
+            plan = plan_mouth(
+                hopper_landmarks, driving, resolution, source_landmarks=target_landmarks, target=hopper, source=target
+            )
             return plan.apply(output.image, output.warped_target, target)
 
         mouth_fill, _ = median_ms(fill, runs)
-    return {"transfer_flops": transfer_flops, "full_flops": full_flops, "motion_ms": motion_ms, "network": network,
-            "network_p90": network_p90, "network_full": network_full, "mouth_fill": mouth_fill}
+    return {
+        "transfer_flops": transfer_flops,
+        "full_flops": full_flops,
+        "motion_ms": motion_ms,
+        "network": network,
+        "network_p90": network_p90,
+        "network_full": network_full,
+        "mouth_fill": mouth_fill,
+    }
 
 
 def print_table(figures: dict) -> None:
@@ -133,13 +150,19 @@ def main(argv: list[str] | None = None) -> dict:
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     generator = pipe.generator
     resolution = pipe.resolution
-    discriminator = AIPGANDiscriminator.from_aipgan_config(generator.aipgan_config, mouth_crop_size=48)  # as training builds it
+    discriminator = AIPGANDiscriminator.from_aipgan_config(
+        generator.aipgan_config, mouth_crop_size=48
+    )  # as training builds it
     target_photo, source_photo = sample_photo(), sample_photo(source=True)
     target_face, source_face = pipe.processor.align(target_photo), pipe.processor.align(source_photo)
     timings = time_network(pipe, target_face, source_face, args.runs)
 
-    end_to_end, end_to_end_p90 = median_ms(lambda: pipe(target_photo, source=source_photo), max(20, args.runs // 2), warmup=2)
-    with_teeth, with_teeth_p90 = median_ms(lambda: pipe(source_photo, source=target_photo), max(20, args.runs // 2), warmup=2)
+    end_to_end, end_to_end_p90 = median_ms(
+        lambda: pipe(target_photo, source=source_photo), max(20, args.runs // 2), warmup=2
+    )
+    with_teeth, with_teeth_p90 = median_ms(
+        lambda: pipe(source_photo, source=target_photo), max(20, args.runs // 2), warmup=2
+    )
 
     figures = {
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads",

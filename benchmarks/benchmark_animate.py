@@ -50,7 +50,9 @@ from benchmarks.benchmark import report_json  # noqa: E402
 ASTRONAUT_FACE_WINDOW = (20, 90)  # (top, left) of a 256x256 window of skimage's astronaut around her face
 
 
-def astronaut_frames(count: int, size: int = 256, amplitude: int = 6, noise: float = 0.0, seed: int = 0) -> list[np.ndarray]:
+def astronaut_frames(
+    count: int, size: int = 256, amplitude: int = 6, noise: float = 0.0, seed: int = 0
+) -> list[np.ndarray]:
     """``count`` (size, size, 3) frames: a window around the astronaut's face, drifting by up to ``amplitude`` px,
     with Gaussian pixel noise of ``noise`` grey levels (a camera's, so that a still face still jitters)."""
     photo = skimage.data.astronaut()
@@ -60,7 +62,7 @@ def astronaut_frames(count: int, size: int = 256, amplitude: int = 6, noise: flo
     for index in range(count):
         dx = round(amplitude * np.sin(2 * np.pi * index / 24))
         dy = round(amplitude / 2 * np.cos(2 * np.pi * index / 24))
-        window = photo[top + dy:top + dy + 256, left + dx:left + dx + 256]
+        window = photo[top + dy : top + dy + 256, left + dx : left + dx + 256]
         if size != 256:
             window = np.asarray(Image.fromarray(window).resize((size, size)))
         if noise:
@@ -69,8 +71,15 @@ def astronaut_frames(count: int, size: int = 256, amplitude: int = 6, noise: flo
     return frames
 
 
-def write_clip(path: Path, frames: list[np.ndarray], fps: int | Fraction = 25, audio_hz: float | None = 440.0,
-               container: str = "mp4", audio_codec: str = "aac", sample_rate: int = 16000) -> Path:
+def write_clip(
+    path: Path,
+    frames: list[np.ndarray],
+    fps: int | Fraction = 25,
+    audio_hz: float | None = 440.0,
+    container: str = "mp4",
+    audio_codec: str = "aac",
+    sample_rate: int = 16000,
+) -> Path:
     """Write frames (and a sine tone as long as the video) with PyAV; ``frames=[]`` writes an audio-only file."""
     import av
 
@@ -94,8 +103,11 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int | Fraction = 25, a
             planar = audio_codec == "aac"
             data = samples.astype(np.float32) if planar else (samples * 32767).astype(np.int16)
             for start in range(0, len(data), 1024):
-                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[None, start:start + 1024]),
-                                                   format="fltp" if planar else "s16", layout="mono")
+                chunk = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(data[None, start : start + 1024]),
+                    format="fltp" if planar else "s16",
+                    layout="mono",
+                )
                 chunk.sample_rate, chunk.pts, chunk.time_base = sample_rate, start, Fraction(1, sample_rate)
                 output.mux(audio.encode(chunk))
             output.mux(audio.encode(None))
@@ -122,8 +134,15 @@ def frame_jitter(landmarks: np.ndarray) -> float:
     return float(np.sqrt((steps**2).sum(axis=-1).mean()))
 
 
-def step_lag(smoothing: float, fps: float = 30.0, noise: float = 0.3, jump: float = 12.0, ramp: int = 3, seed: int = 0,
-             scale: float = 128.0) -> dict[str, float]:
+def step_lag(
+    smoothing: float,
+    fps: float = 30.0,
+    noise: float = 0.3,
+    jump: float = 12.0,
+    ramp: int = 3,
+    seed: int = 0,
+    scale: float = 128.0,
+) -> dict[str, float]:
     """Lag (frames) of the landmark filter on a fast mouth opening: a ``jump``-pixel step of the lower-lip points
     ramped over ``ramp`` frames, with Gaussian noise of ``noise`` px; the lag is the frames after the ramp ends until
     the filtered value is within 10 % of the jump for good."""
@@ -144,9 +163,16 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     torch.set_num_threads(args.threads)
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     target = one_megapixel_target(work)
-    driving = Path(args.driving) if args.driving else write_clip(work / "driving.mp4", astronaut_frames(args.frames), fps=30)
-    figures: dict = {"threads": args.threads, "cpu_cores": len(os.sched_getaffinity(0)), "platform": platform.platform(),
-                     "driving": str(driving.name), "target_size": Image.open(target).size}
+    driving = (
+        Path(args.driving) if args.driving else write_clip(work / "driving.mp4", astronaut_frames(args.frames), fps=30)
+    )
+    figures: dict = {
+        "threads": args.threads,
+        "cpu_cores": len(os.sched_getaffinity(0)),
+        "platform": platform.platform(),
+        "driving": str(driving.name),
+        "target_size": Image.open(target).size,
+    }
 
     prepared = pipe.prepare(target)
     landmarks = np.asarray(prepared.landmarks, dtype=np.float32)
@@ -164,8 +190,11 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     figures["mouth"] = args.mouth
     per_frame = result.seconds["total"] - result.seconds["prepare"]  # the target is prepared once per clip
     figures["end_to_end_fps"] = round(result.frames / per_frame, 1)
-    figures["end_to_end_ms_per_frame"] = {stage: round(1000 * value / result.frames, 2) for stage, value in result.seconds.items()
-                                          if stage not in ("prepare", "total")}  # compose and encode overlap render (threads)
+    figures["end_to_end_ms_per_frame"] = {
+        stage: round(1000 * value / result.frames, 2)
+        for stage, value in result.seconds.items()
+        if stage not in ("prepare", "total")
+    }  # compose and encode overlap render (threads)
     figures["prepare_target_s"] = round(result.seconds["prepare"], 3)
 
     still = write_clip(work / "still.mp4", astronaut_frames(60, amplitude=0, noise=4.0), fps=30, audio_hz=None)
@@ -180,12 +209,18 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
+    parser.add_argument(
+        "--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)"
+    )
     parser.add_argument("--driving", default=None, help="a driving clip instead of the synthetic 256x256 one")
     parser.add_argument("--frames", type=int, default=90, help="frames of the synthetic driving clip")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
-    parser.add_argument("--mouth", default="source", choices=MOUTH_SOURCES,
-                        help="animate(mouth=): source (default) decodes the clip again for its mouths' insides")
+    parser.add_argument(
+        "--mouth",
+        default="source",
+        choices=MOUTH_SOURCES,
+        help="animate(mouth=): source (default) decodes the clip again for its mouths' insides",
+    )
     parser.add_argument("--json", default=None, help="write the figures here")
     return parser.parse_args(argv)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import socket
@@ -45,6 +44,7 @@ from PIL import Image
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))  # `python benchmarks/benchmark_app.py` from a checkout
 
+from benchmarks.app_clients import SESSIONS, PeakMemory, Refused, transfer_once  # noqa: E402
 from benchmarks.benchmark import report_json  # noqa: E402
 
 
@@ -57,14 +57,26 @@ def free_port() -> int:
 
 def start_app(port: int, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     """Run ``python app.py`` on 127.0.0.1:``port``; stdout and stderr go to ``log_path``."""
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        **(extra_env or {}),
+    }
     with open(log_path, "wb") as log:
-        return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py")], cwd=PROJECT_ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "app.py")],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
-def wait_until_ready(url: str, process: subprocess.Popen | None, log_path: Path | None = None, timeout: float = 180.0) -> None:
+def wait_until_ready(
+    url: str, process: subprocess.Popen | None, log_path: Path | None = None, timeout: float = 180.0
+) -> None:
     """Poll the app's config route until it answers; fail early (with the log's tail) if the process dies."""
     import httpx
 
@@ -112,14 +124,18 @@ def hostile_files(folder: Path) -> list[Path]:
     jpeg = bytearray(buffer.getvalue())
     frame = jpeg.index(b"\xff\xc0")  # SOF0: length (2), precision (1), height (2), width (2)
     claims = bytearray(jpeg)
-    claims[frame + 5:frame + 9] = (7000).to_bytes(2, "big") * 2
+    claims[frame + 5 : frame + 9] = (7000).to_bytes(2, "big") * 2
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16)).save(buffer, format="PNG")
     png = bytearray(buffer.getvalue())
     png[16:24] = (30000).to_bytes(4, "big") * 2  # IHDR width and height
     png[29:33] = zlib.crc32(bytes(png[12:29])).to_bytes(4, "big")  # a crafted file keeps its CRC right
-    files = {"claims_7000x7000.jpg": bytes(claims), "claims_30000x30000.png": bytes(png),
-             "truncated.jpg": bytes(jpeg[: len(jpeg) // 2]), "notes.png": b"a shopping list, not a photo\n"}
+    files = {
+        "claims_7000x7000.jpg": bytes(claims),
+        "claims_30000x30000.png": bytes(png),
+        "truncated.jpg": bytes(jpeg[: len(jpeg) // 2]),
+        "notes.png": b"a shopping list, not a photo\n",
+    }
     paths = []
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -127,117 +143,15 @@ def hostile_files(folder: Path) -> list[Path]:
     return paths
 
 
-class PeakMemory:
-    """Samples the resident memory of a process and its children every ``interval`` s in a thread; ``peak_mb``."""
-
-    def __init__(self, pid: int | None, interval: float = 0.05) -> None:
-        self.pid, self.interval, self.peak = pid, interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import psutil
-
-        try:
-            process = psutil.Process(self.pid)
-        except psutil.Error:
-            return
-        while not self._stop.is_set():
-            try:
-                total = process.memory_info().rss + sum(child.memory_info().rss for child in process.children(recursive=True))
-            except psutil.Error:
-                break
-            self.peak = max(self.peak, total)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> "PeakMemory":
-        if self.pid is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    @property
-    def peak_mb(self) -> float | None:
-        return round(self.peak / 2**20, 1) if self.peak else None
-
-
-class Refused(Exception):
-    """The app answered a transfer with its error message (what a hostile file must get)."""
-
-
-class GradioClientSession:
-    """One visitor through ``gradio_client`` (its own threads, polling and parsing: on the app's 2 cores it costs
-    about twice the CPU the app spends on the transfer)."""
-
-    def __init__(self, url: str, download_dir: Path) -> None:
-        from gradio_client import Client
-
-        self.client = Client(url, verbose=False, download_files=str(download_dir))
-
-    def transfer(self, source: Path, target: Path) -> None:
-        from gradio_client import handle_file
-        from gradio_client.exceptions import AppError
-
-        try:
-            self.client.predict(handle_file(str(source)), handle_file(str(target)), 1.0, 0.0, True, 0, 0, api_name="/transfer")
-        except AppError as error:
-            raise Refused(str(error)) from None
-
-
-class HttpSession:
-    """One visitor through Gradio's documented HTTP API with httpx, as a browser does it: upload both photos, queue
-    `/transfer` (``/gradio_api/call/transfer``), follow its event stream, download the result photos."""
-
-    def __init__(self, url: str, download_dir: Path) -> None:
-        import httpx
-
-        self.api = url.rstrip("/") + "/gradio_api"
-        self.http = httpx.Client(timeout=600)
-        # /transfer's inputs after the two photos, at the page's defaults (one per slider the model has)
-        info = self.http.get(f"{self.api}/info")
-        info.raise_for_status()
-        parameters = info.json()["named_endpoints"]["/transfer"]["parameters"]
-        self.settings = [parameter.get("parameter_default") for parameter in parameters[2:]]
-
-    def transfer(self, source: Path, target: Path) -> None:
-        with open(source, "rb") as first, open(target, "rb") as second:
-            uploaded = self.http.post(f"{self.api}/upload", files=[("files", first), ("files", second)])
-        uploaded.raise_for_status()
-        photos = [{"path": path, "meta": {"_type": "gradio.FileData"}} for path in uploaded.json()]
-        queued = self.http.post(f"{self.api}/call/transfer", json={"data": [*photos, *self.settings]})
-        queued.raise_for_status()
-        with self.http.stream("GET", f"{self.api}/call/transfer/{queued.json()['event_id']}") as events:
-            text = "".join(events.iter_text())
-        kind, _, data = text.partition("event: ")[2].partition("\ndata: ")
-        payload = json.loads(data.strip().splitlines()[0]) if data.strip() else None
-        if kind.strip() == "error":
-            raise Refused((payload or {}).get("error") or "error without a message")
-        if kind.strip() != "complete":
-            raise RuntimeError(f"unexpected event stream: {text[:200]!r}")
-        for output in payload:  # the result photos, as the page shows them
-            if isinstance(output, dict) and output.get("url"):
-                self.http.get(output["url"]).raise_for_status()
-
-
-SESSIONS = {"http": HttpSession, "gradio_client": GradioClientSession}
-
-
-def transfer_once(session, source: Path, target: Path) -> float:
-    """One `/transfer` call at default settings; returns its latency in seconds."""
-    start = time.perf_counter()
-    session.transfer(source, target)
-    return time.perf_counter() - start
-
-
 def percentiles(latencies: list[float]) -> dict[str, float]:
     """p50 / p95 / max in seconds (nearest-rank p95)."""
     ordered = sorted(latencies)
     rank95 = max(0, int(np.ceil(0.95 * len(ordered))) - 1)
-    return {"p50_s": round(statistics.median(ordered), 3), "p95_s": round(ordered[rank95], 3), "max_s": round(ordered[-1], 3)}
+    return {
+        "p50_s": round(statistics.median(ordered), 3),
+        "p95_s": round(ordered[rank95], 3),
+        "max_s": round(ordered[-1], 3),
+    }
 
 
 def run_single(url: str, source: Path, target: Path, runs: int, download_dir: Path, client: str = "http") -> dict:
@@ -248,8 +162,17 @@ def run_single(url: str, source: Path, target: Path, runs: int, download_dir: Pa
     return {"requests": runs, **percentiles(latencies)}
 
 
-def run_load(url: str, source: Path, target: Path, clients: int, requests_per_client: int, download_dir: Path,
-             hostile: list[Path] | None = None, hostile_per_client: int = 0, client: str = "http") -> dict:
+def run_load(
+    url: str,
+    source: Path,
+    target: Path,
+    clients: int,
+    requests_per_client: int,
+    download_dir: Path,
+    hostile: list[Path] | None = None,
+    hostile_per_client: int = 0,
+    client: str = "http",
+) -> dict:
     """``clients`` threads, each with its own session (``client``: a key of :data:`SESSIONS`), released together;
     every one sends ``requests_per_client`` transfers back to back, then ``hostile_per_client`` with a hostile
     source file (which must be refused with the app's message). Failures are collected, not raised."""
@@ -293,29 +216,61 @@ def run_load(url: str, source: Path, target: Path, clients: int, requests_per_cl
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
-    report = {"client": client, "clients": clients, "requests": clients * requests_per_client, "succeeded": len(latencies),
-              "hostile_requests": clients * hostile_per_client, "hostile_refused": len(refused),
-              "hostile_messages": sorted(set(message.split(":", 1)[0] + ":" + message.split(":", 1)[1][:90] for message in refused)),
-              "failures": failures, "wall_s": round(wall, 2), "throughput_per_s": round(len(latencies) / wall, 3)}
+    counts = {"clients": clients, "requests": clients * requests_per_client, "hostile": clients * hostile_per_client}
+    return _load_report(client, counts, latencies, refused, failures, wall)
+
+
+def _load_report(
+    client: str, counts: dict[str, int], latencies: list[float], refused: list[str], failures: list[str], wall: float
+) -> dict:
+    """:func:`run_load`'s figures: what was sent (``counts``: clients, requests, hostile) and what came back."""
+    report = {
+        "client": client,
+        "clients": counts["clients"],
+        "requests": counts["requests"],
+        "succeeded": len(latencies),
+        "hostile_requests": counts["hostile"],
+        "hostile_refused": len(refused),
+        "hostile_messages": sorted(
+            set(message.split(":", 1)[0] + ":" + message.split(":", 1)[1][:90] for message in refused)
+        ),
+        "failures": failures,
+        "wall_s": round(wall, 2),
+        "throughput_per_s": round(len(latencies) / wall, 3),
+    }
     return {**report, **percentiles(latencies)} if latencies else report
 
 
-GOALS = {"all answered": lambda load: load["succeeded"] == load["requests"] and load["hostile_refused"] == load["hostile_requests"],
-         "p95 <= 10 s": lambda load: load.get("p95_s", float("inf")) <= 10.0,
-         ">= 5 requests/s": lambda load: load["throughput_per_s"] >= 5.0,
-         "peak RSS < 1.5 GB": lambda load: load.get("peak_rss_mb") is not None and load["peak_rss_mb"] < 1536}
+GOALS = {
+    "all answered": lambda load: (
+        load["succeeded"] == load["requests"] and load["hostile_refused"] == load["hostile_requests"]
+    ),
+    "p95 <= 10 s": lambda load: load.get("p95_s", float("inf")) <= 10.0,
+    ">= 5 requests/s": lambda load: load["throughput_per_s"] >= 5.0,
+    "peak RSS < 1.5 GB": lambda load: load.get("peak_rss_mb") is not None and load["peak_rss_mb"] < 1536,
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=None, help="an app that is already running (default: start app.py on a free port)")
+    parser.add_argument(
+        "--url", default=None, help="an app that is already running (default: start app.py on a free port)"
+    )
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients")
     parser.add_argument("--requests_per_client", type=int, default=1)
-    parser.add_argument("--hostile_per_client", type=int, default=0, help="hostile uploads per client after its transfers")
-    parser.add_argument("--client", choices=sorted(SESSIONS), default="http",
-                        help="how each visitor calls the app: httpx on Gradio's HTTP API (light, like a browser), or gradio_client")
+    parser.add_argument(
+        "--hostile_per_client", type=int, default=0, help="hostile uploads per client after its transfers"
+    )
+    parser.add_argument(
+        "--client",
+        choices=sorted(SESSIONS),
+        default="http",
+        help="how each visitor calls the app: httpx on Gradio's HTTP API (light, like a browser), or gradio_client",
+    )
     parser.add_argument("--pid", type=int, default=None, help="with --url: the app's process id, for its peak memory")
-    parser.add_argument("--single_runs", type=int, default=5, help="sequential requests from one client first (0: skip)")
+    parser.add_argument(
+        "--single_runs", type=int, default=5, help="sequential requests from one client first (0: skip)"
+    )
     parser.add_argument("--concurrency", type=int, default=None, help="AIPGAN_CONCURRENCY for the started app")
     parser.add_argument("--json", default=None, help="write the figures here")
     parser.add_argument("--app_log", default=None, help="keep the started app's log here")
@@ -337,13 +292,26 @@ def main(argv: list[str] | None = None) -> dict:
             process = start_app(port, work / "app.log", extra)
         try:
             wait_until_ready(url, process, work / "app.log")
-            figures = {"url": url, "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-                       "platform": platform.platform(), "python": platform.python_version()}
+            figures = {
+                "url": url,
+                "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+            }
             if args.single_runs > 0:
                 figures["single"] = run_single(url, source, target, args.single_runs, work / "single", args.client)
             with PeakMemory(process.pid if process is not None else args.pid) as memory:
-                figures["load"] = run_load(url, source, target, args.clients, args.requests_per_client, work / "load",
-                                           hostile_files(work / "hostile"), args.hostile_per_client, args.client)
+                figures["load"] = run_load(
+                    url,
+                    source,
+                    target,
+                    args.clients,
+                    args.requests_per_client,
+                    work / "load",
+                    hostile_files(work / "hostile"),
+                    args.hostile_per_client,
+                    args.client,
+                )
             figures["load"]["peak_rss_mb"] = memory.peak_mb
             figures["goals"] = {name: ("pass" if check(figures["load"]) else "FAIL") for name, check in GOALS.items()}
         finally:

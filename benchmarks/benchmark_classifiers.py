@@ -29,9 +29,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf.driving import drive_crops  # noqa: E402
-from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns, stacked  # noqa: E402
+from aipgan_hf.evaluation.data import SplitData, decode_rows, load_split, split_columns, stacked  # noqa: E402
 from aipgan_hf.evaluation.networks import CLASSIFIERS, ExpressionClassifier  # noqa: E402
-from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs  # noqa: E402
+from aipgan_hf.evaluation.pairs import CROSS_PERSON, EvaluationPair, build_pairs  # noqa: E402
 from aipgan_hf.faces import image_to_tensor, tensor_to_image  # noqa: E402
 from aipgan_hf.pipeline import AIPGANPipeline  # noqa: E402
 
@@ -45,14 +45,21 @@ def outputs(pipe, pairs, data, strength: float, batch_size: int = 16) -> list[np
     """Single-photo transfers of the pairs at ``expression_strength=strength``, (R, R, 3) uint8 each."""
     images = []
     for start in range(0, len(pairs), batch_size):
-        sources, targets = zip(*[(p.source, p.target) for p in pairs[start:start + batch_size]])
+        sources, targets = zip(*[(p.source, p.target) for p in pairs[start : start + batch_size]])
         source_landmarks = torch.from_numpy(stacked(data, sources, "landmarks")).float()
         target_landmarks = torch.from_numpy(stacked(data, targets, "landmarks")).float()
         driving = pipe.shape_model.drive(target_landmarks.numpy(), source_landmarks.numpy(), strength=strength)
-        result = drive_crops(pipe.generator, image_to_tensor(stacked(data, targets)), target_landmarks,
-                             torch.as_tensor(np.asarray(driving, dtype=np.float32)), source=image_to_tensor(stacked(data, sources)),
-                             source_landmarks=source_landmarks, return_intrinsic=False, mouth="source",
-                             lines=pipe.lines)
+        result = drive_crops(
+            pipe.generator,
+            image_to_tensor(stacked(data, targets)),
+            target_landmarks,
+            torch.as_tensor(np.asarray(driving, dtype=np.float32)),
+            source=image_to_tensor(stacked(data, sources)),
+            source_landmarks=source_landmarks,
+            return_intrinsic=False,
+            mouth="source",
+            lines=pipe.lines,
+        )
         images.extend(tensor_to_image(result.image.float().cpu()))
     return images
 
@@ -62,7 +69,11 @@ def sharpness(image: np.ndarray) -> float:
     from scipy.ndimage import laplace
 
     side = image.shape[0]
-    return float(laplace(image.astype(np.float64).mean(axis=2)[side * 3 // 16: side * 7 // 8, side * 3 // 16: side * 13 // 16]).var())
+    return float(
+        laplace(
+            image.astype(np.float64).mean(axis=2)[side * 3 // 16 : side * 7 // 8, side * 3 // 16 : side * 13 // 16]
+        ).var()
+    )
 
 
 def blur(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -70,6 +81,36 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
 
     return gaussian_filter(image.astype(np.float64), (sigma, sigma, 0)).round().clip(0, 255).astype(np.uint8)
+
+
+def classifier_row(
+    classifier: ExpressionClassifier,
+    pairs: list[EvaluationPair],
+    data: SplitData,
+    target_images: list[np.ndarray],
+    made: dict[float, list[np.ndarray]],
+) -> tuple[dict, list[int]]:
+    """One classifier's figures: how often the outputs (per strength) agree with the source's and the target's
+    labels, how often a blurred source keeps its label, and what the neutral references read as; and those
+    references."""
+
+    def read(images) -> np.ndarray:
+        return np.array(classifier.predict(list(images)))
+
+    source_labels, target_labels = read(data.images[p.source] for p in pairs), read(target_images)
+    row = {"target_agrees_with_source": float(np.mean(target_labels == source_labels))}
+    for strength, images in made.items():
+        labels = read(images)
+        row[f"strength {strength:g}"] = {
+            "agrees_with_source": float(np.mean(labels == source_labels)),
+            "agrees_with_target": float(np.mean(labels == target_labels)),
+        }
+    for sigma in BLURS:
+        blurred = read(blur(data.images[p.source], sigma) for p in pairs)
+        row[f"source kept after a {sigma:g}-px blur"] = float(np.mean(blurred == source_labels))
+    references = sorted({p.reference for p in pairs})
+    row["neutral references read as"] = dict(Counter(map(str, read(data.images[r] for r in references))).most_common(3))
+    return row, references
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -94,34 +135,34 @@ def main(argv: list[str] | None = None) -> dict:
     def ratio(images: list[np.ndarray]) -> float:
         return float(np.median([sharpness(a) / sharpness(t) for a, t in zip(images, target_images)]))
 
-    figures["sharpness against the targets"] = {"outputs": ratio(made[strengths[0]]),
-                                                **{f"targets blurred {sigma:g} px": ratio([blur(t, sigma) for t in target_images]) for sigma in SHARPNESS_BLURS}}
-    print("Laplacian energy against the targets': " + ", ".join(f"{k} {v:.2f}" for k, v in figures["sharpness against the targets"].items()) + "\n")
+    figures["sharpness against the targets"] = {
+        "outputs": ratio(made[strengths[0]]),
+        **{
+            f"targets blurred {sigma:g} px": ratio([blur(t, sigma) for t in target_images]) for sigma in SHARPNESS_BLURS
+        },
+    }
+    print(
+        "Laplacian energy against the targets': "
+        + ", ".join(f"{k} {v:.2f}" for k, v in figures["sharpness against the targets"].items())
+        + "\n"
+    )
     for name in sorted(CLASSIFIERS):
-        classifier = ExpressionClassifier(name)
-
-        def read(images) -> np.ndarray:
-            return np.array(classifier.predict(list(images)))
-
-        source_labels, target_labels = read(data.images[p.source] for p in pairs), read(target_images)
-        row = {"target_agrees_with_source": float(np.mean(target_labels == source_labels))}
-        for strength, images in made.items():
-            labels = read(images)
-            row[f"strength {strength:g}"] = {"agrees_with_source": float(np.mean(labels == source_labels)),
-                                             "agrees_with_target": float(np.mean(labels == target_labels))}
-        for sigma in BLURS:
-            blurred = read(blur(data.images[p.source], sigma) for p in pairs)
-            row[f"source kept after a {sigma:g}-px blur"] = float(np.mean(blurred == source_labels))
-        references = sorted({p.reference for p in pairs})
-        row["neutral references read as"] = dict(Counter(map(str, read(data.images[r] for r in references))).most_common(3))
+        row, references = classifier_row(ExpressionClassifier(name), pairs, data, target_images, made)
         figures[name] = row
         print(f"{name}: target unchanged agrees with the source {row['target_agrees_with_source']:.2f}")
         for strength in strengths:
             cell = row[f"strength {strength:g}"]
-            print(f"  output at strength {strength:g}: agrees with the source {cell['agrees_with_source']:.2f}, "
-                  f"with the target {cell['agrees_with_target']:.2f}")
-        print("  " + ", ".join(f"sources keep their label after a {sigma:g}-px blur: {row[f'source kept after a {sigma:g}-px blur']:.2f}"
-                               for sigma in BLURS))
+            print(
+                f"  output at strength {strength:g}: agrees with the source {cell['agrees_with_source']:.2f}, "
+                f"with the target {cell['agrees_with_target']:.2f}"
+            )
+        print(
+            "  "
+            + ", ".join(
+                f"sources keep their label after a {sigma:g}-px blur: {row[f'source kept after a {sigma:g}-px blur']:.2f}"
+                for sigma in BLURS
+            )
+        )
         print(f"  the {len(references)} neutral references read as {row['neutral references read as']}")
     return figures
 

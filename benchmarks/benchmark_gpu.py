@@ -135,12 +135,14 @@ def gpu_figures(generator: torch.nn.Module, batch_size: int, flops: float, peak_
     if results:
         best = max(results, key=results.get)
         achieved_tflops = flops * results[best] / 1e12
-        figures.update({
-            "gpu best variant": best,
-            "gpu transfers/s (best)": results[best],
-            "gpu achieved TFLOP/s (best)": achieved_tflops,
-            "gpu share of bf16 peak (best)": achieved_tflops / peak_tflops,
-        })
+        figures.update(
+            {
+                "gpu best variant": best,
+                "gpu transfers/s (best)": results[best],
+                "gpu achieved TFLOP/s (best)": achieved_tflops,
+                "gpu share of bf16 peak (best)": achieved_tflops / peak_tflops,
+            }
+        )
     return figures
 
 
@@ -171,12 +173,14 @@ def main(argv: list[str] | None = None) -> dict:
         cpu = transfers_per_second(generator, args.cpu_batch_size, torch.device("cpu"), seconds=args.seconds, warmup=1)
     finally:
         torch.set_num_threads(threads)
-    figures.update({
-        "cpu": f"{platform.processor() or platform.machine()}, {args.cpu_threads} threads",
-        "cpu_batch_size": args.cpu_batch_size,
-        "cpu transfers/s (fp32 eager)": cpu,
-        "cpu GFLOP/s": flops * cpu / 1e9,
-    })
+    figures.update(
+        {
+            "cpu": f"{platform.processor() or platform.machine()}, {args.cpu_threads} threads",
+            "cpu_batch_size": args.cpu_batch_size,
+            "cpu transfers/s (fp32 eager)": cpu,
+            "cpu GFLOP/s": flops * cpu / 1e9,
+        }
+    )
 
     if torch.cuda.is_available():
         figures.update(gpu_figures(generator, args.batch_size, flops, args.peak_tflops, args.seconds))
@@ -187,7 +191,9 @@ def main(argv: list[str] | None = None) -> dict:
     for key, value in figures.items():
         print(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |")
     if not torch.cuda.is_available():
-        print("\nCUDA is not available: only the CPU throughput was measured. Run this on a CUDA machine for the GPU figures.")
+        print(
+            "\nCUDA is not available: only the CPU throughput was measured. Run this on a CUDA machine for the GPU figures."
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return figures

@@ -85,16 +85,20 @@ def main() -> None:
         "detect (HOG + 68 landmarks)": lambda: processor.find_faces(photo),
         "align (warp to crop)": lambda: processor.align_with_landmarks(photo, face.landmarks, face.box),
         "normalise (to/from [-1, 1])": lambda: tensor_to_image(image_to_tensor(aligned.crop)[None])[0],
-        "paste-back (photo warp + blend)": lambda: PhotoWarper(photo, aligned.matrix, args.resolution).composite(flow, generated, alpha),
+        "paste-back (photo warp + blend)": lambda: PhotoWarper(photo, aligned.matrix, args.resolution).composite(
+            flow, generated, alpha
+        ),
         "encode (RGB -> JPEG)": lambda: encode_jpeg(photo),
     }
     results = {name: time_stage(function, args.runs) for name, function in stages.items()}
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"Face processing, {args.size}x{args.size} photo ({args.size * args.size / 1e6:.2f} MP), "
-          f"face box {face.size:.0f} px, crop {args.resolution} px, {args.runs} runs, "
-          f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs "
-          f"({platform.machine()}), load average {load:.1f}")
+    print(
+        f"Face processing, {args.size}x{args.size} photo ({args.size * args.size / 1e6:.2f} MP), "
+        f"face box {face.size:.0f} px, crop {args.resolution} px, {args.runs} runs, "
+        f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs "
+        f"({platform.machine()}), load average {load:.1f}"
+    )
     print()
     print("| stage | median ms | p90 ms | median CPU ms |")
     print("|---|---:|---:|---:|")

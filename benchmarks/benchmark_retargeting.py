@@ -33,7 +33,9 @@ from aipgan_hf.evaluation.methods import oracle_landmarks  # noqa: E402
 from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs  # noqa: E402
 from aipgan_hf.motion import ShapeModel  # noqa: E402
 
-BUNDLED_SHAPE_MODEL = Path(__file__).resolve().parents[1] / "aipgan_hf" / "checkpoints" / "default" / "shape_model.safetensors"
+BUNDLED_SHAPE_MODEL = (
+    Path(__file__).resolve().parents[1] / "aipgan_hf" / "checkpoints" / "default" / "shape_model.safetensors"
+)
 
 
 def modes(model: ShapeModel) -> dict:
@@ -57,15 +59,19 @@ def response(got: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return pearson(got, wanted), slope
 
 
-def within_groups(got: np.ndarray, wanted: np.ndarray, groups: np.ndarray, min_group: int) -> tuple[np.ndarray, np.ndarray, int]:
+def within_groups(
+    got: np.ndarray, wanted: np.ndarray, groups: np.ndarray, min_group: int
+) -> tuple[np.ndarray, np.ndarray, int]:
     """(5,) r over the pairs of groups with >= ``min_group`` pairs, (5,) the same after each group's mean change
     (driving and wanted) is taken out, and how many pairs that is."""
     names, index, counts = np.unique(groups, return_inverse=True, return_counts=True)
     keep = counts[index] >= min_group
     if keep.sum() < 3:  # no r to speak of
         return np.full(len(MEASURE_NAMES), np.nan), np.full(len(MEASURE_NAMES), np.nan), int(keep.sum())
-    means = [np.stack([np.bincount(index, weights=values[:, k]) / counts for k in range(values.shape[1])], axis=1)
-             for values in (got, wanted)]  # (groups, 5) each
+    means = [
+        np.stack([np.bincount(index, weights=values[:, k]) / counts for k in range(values.shape[1])], axis=1)
+        for values in (got, wanted)
+    ]  # (groups, 5) each
     centred = [values - mean[index] for values, mean in zip((got, wanted), means)]
     return pearson(got[keep], wanted[keep]), pearson(centred[0][keep], centred[1][keep]), int(keep.sum())
 
@@ -75,7 +81,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dataset", required=True, help="dataset folder from training/prepare_dataset.py")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--shape_model", default=str(BUNDLED_SHAPE_MODEL))
-    parser.add_argument("--max_pairs", type=int, default=400, help="pairs of both kinds drawn; the cross-person ones are used")
+    parser.add_argument(
+        "--max_pairs", type=int, default=400, help="pairs of both kinds drawn; the cross-person ones are used"
+    )
     parser.add_argument("--min_group", type=int, default=5, help="fewest pairs of one source group in the second table")
     args = parser.parse_args(argv)
     model = ShapeModel.load(args.shape_model)
@@ -92,15 +100,30 @@ def main(argv: list[str] | None = None) -> dict:
         got = changes(driving, targets)
         r, slope = response(got, wanted)
         pooled, within, count = within_groups(got, wanted, groups, args.min_group)
-        figures[name] = {"r": r.tolist(), "mean_r": float(r.mean()), "slopes": slope.tolist(),
-                         "groups": {"pairs": count, "r": pooled.tolist(), "within_r": within.tolist()}}
-        print(f"| {name} | " + " | ".join(f"{x:.3f}" for x in r) + f" | **{r.mean():.3f}** | " + " / ".join(f"{x:.2f}" for x in slope) + " |")
-    print(f"\nSource groups of at least {args.min_group} pairs: r over their pairs / r within a source (each group's mean taken out)\n")
+        figures[name] = {
+            "r": r.tolist(),
+            "mean_r": float(r.mean()),
+            "slopes": slope.tolist(),
+            "groups": {"pairs": count, "r": pooled.tolist(), "within_r": within.tolist()},
+        }
+        print(
+            f"| {name} | "
+            + " | ".join(f"{x:.3f}" for x in r)
+            + f" | **{r.mean():.3f}** | "
+            + " / ".join(f"{x:.2f}" for x in slope)
+            + " |"
+        )
+    print(
+        f"\nSource groups of at least {args.min_group} pairs: r over their pairs / r within a source (each group's mean taken out)\n"
+    )
     print("| mode | pairs | " + " | ".join(MEASURE_NAMES) + " | mean |\n|---|---|" + "---|" * (len(MEASURE_NAMES) + 1))
     for name, values in figures.items():
         pooled, within = np.array(values["groups"]["r"]), np.array(values["groups"]["within_r"])
-        print(f"| {name} | {values['groups']['pairs']} | " + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(pooled, within))
-              + f" | **{pooled.mean():.3f} / {within.mean():.3f}** |")
+        print(
+            f"| {name} | {values['groups']['pairs']} | "
+            + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(pooled, within))
+            + f" | **{pooled.mean():.3f} / {within.mean():.3f}** |"
+        )
     return figures
 
 

@@ -33,11 +33,16 @@ from aipgan_hf.video.clips import probe_clip, read_frames  # noqa: E402
 from aipgan_hf.video.tracking import ANCHOR_SHIFT, MAX_ANCHOR_RATIO, FaceTracker, anchor_ratio  # noqa: E402
 
 
-def refit_ratios(processor: FaceProcessor, frame: np.ndarray, box: tuple[float, ...], landmarks: np.ndarray | None = None) -> tuple[float, float]:
+def refit_ratios(
+    processor: FaceProcessor, frame: np.ndarray, box: tuple[float, ...], landmarks: np.ndarray | None = None
+) -> tuple[float, float]:
     """(down-right, up-left): the two shifted refits' :func:`anchor_ratio`; :meth:`FaceTracker.is_face` compares the
     smaller with MAX_ANCHOR_RATIO."""
     landmarks = processor.landmarks68(frame, box) if landmarks is None else landmarks
-    return (anchor_ratio(processor, frame, box, landmarks, ANCHOR_SHIFT), anchor_ratio(processor, frame, box, landmarks, -ANCHOR_SHIFT))
+    return (
+        anchor_ratio(processor, frame, box, landmarks, ANCHOR_SHIFT),
+        anchor_ratio(processor, frame, box, landmarks, -ANCHOR_SHIFT),
+    )
 
 
 BOUND_BEFORE_0_7 = 0.6
@@ -53,13 +58,17 @@ def full_search(processor: FaceProcessor, frame: np.ndarray):
     return faces[0] if faces else None
 
 
-def empty_boxes(face_box: tuple[float, ...], width: int, height: int, rng: np.random.Generator, count: int = 3) -> list[tuple[float, ...]]:
+def empty_boxes(
+    face_box: tuple[float, ...], width: int, height: int, rng: np.random.Generator, count: int = 3
+) -> list[tuple[float, ...]]:
     """Up to ``count`` boxes of the face's size inside the frame that overlap the face by less than a tenth (none
     where the face fills the frame)."""
     side, boxes = face_box[2] - face_box[0], []
     for _ in range(60):
         x0, y0 = rng.uniform(0, max(1.0, width - side)), rng.uniform(0, max(1.0, height - side))
-        overlap = max(0.0, min(x0 + side, face_box[2]) - max(x0, face_box[0])) * max(0.0, min(y0 + side, face_box[3]) - max(y0, face_box[1]))
+        overlap = max(0.0, min(x0 + side, face_box[2]) - max(x0, face_box[0])) * max(
+            0.0, min(y0 + side, face_box[3]) - max(y0, face_box[1])
+        )
         if overlap < 0.1 * side * side and x0 + side <= width and y0 + side <= height:
             boxes.append((x0, y0, x0 + side, y0 + side))
             if len(boxes) == count:
@@ -85,8 +94,18 @@ def survey(processor: FaceProcessor, clip: Path, frames: int, rng: np.random.Gen
             errors.append(float(np.linalg.norm(tracked.landmarks - found.landmarks, axis=1).mean() / eyes))
         if index % 12 == 0 and found is not None:
             faces.append(refit_ratios(processor, frame, found.box, found.landmarks))
-            empties += [refit_ratios(processor, frame, box) for box in empty_boxes(found.box, frame.shape[1], frame.shape[0], rng)]
-    return {"frames": read, "lost": lost, "lost_with_a_face": missed, "errors": errors, "faces": faces, "empty": empties}
+            empties += [
+                refit_ratios(processor, frame, box)
+                for box in empty_boxes(found.box, frame.shape[1], frame.shape[0], rng)
+            ]
+    return {
+        "frames": read,
+        "lost": lost,
+        "lost_with_a_face": missed,
+        "errors": errors,
+        "faces": faces,
+        "empty": empties,
+    }
 
 
 def _share(kept: np.ndarray) -> float | None:
@@ -97,20 +116,36 @@ def summary(results: dict[str, dict]) -> dict:
     """The figures over all clips (None where there is nothing to measure)."""
     surveyed = [r for r in results.values() if "error" not in r]
     errors = np.array([x for r in surveyed for x in r["errors"]])
-    faces, empties = (np.array([x for r in surveyed for x in r[key]]).reshape(-1, 2) for key in ("faces", "empty"))  # (n, 2) ratios
+    faces, empties = (
+        np.array([x for r in surveyed for x in r[key]]).reshape(-1, 2) for key in ("faces", "empty")
+    )  # (n, 2) ratios
     best_face, best_empty = faces.min(axis=1), empties.min(axis=1)
     return {
-        "clips": len(results), "unreadable": sorted(name for name, r in results.items() if "error" in r),
+        "clips": len(results),
+        "unreadable": sorted(name for name, r in results.items() if "error" in r),
         **{key: sum(r[key] for r in surveyed) for key in ("frames", "lost", "lost_with_a_face")},
-        "landmark_error": {"median": float(np.median(errors)), "p95": float(np.percentile(errors, 95)), "max": float(errors.max()), "n": len(errors)}
-        if len(errors) else None,
-        "check": {"threshold": MAX_ANCHOR_RATIO, "faces": len(faces), "empty_boxes": len(empties),
-                  "clips_with_empty_boxes": sum(bool(r["empty"]) for r in surveyed),
-                  "faces_rejected": _share(best_face >= MAX_ANCHOR_RATIO), "empty_accepted": _share(best_empty < MAX_ANCHOR_RATIO),
-                  "faces_p98": float(np.percentile(best_face, 98)) if len(faces) else None,
-                  "empty_min": float(best_empty.min()) if len(empties) else None,
-                  "down_right_alone_before_0.7": {"faces_rejected": _share(faces[:, 0] >= BOUND_BEFORE_0_7),
-                                                  "empty_accepted": _share(empties[:, 0] < BOUND_BEFORE_0_7)}},
+        "landmark_error": {
+            "median": float(np.median(errors)),
+            "p95": float(np.percentile(errors, 95)),
+            "max": float(errors.max()),
+            "n": len(errors),
+        }
+        if len(errors)
+        else None,
+        "check": {
+            "threshold": MAX_ANCHOR_RATIO,
+            "faces": len(faces),
+            "empty_boxes": len(empties),
+            "clips_with_empty_boxes": sum(bool(r["empty"]) for r in surveyed),
+            "faces_rejected": _share(best_face >= MAX_ANCHOR_RATIO),
+            "empty_accepted": _share(best_empty < MAX_ANCHOR_RATIO),
+            "faces_p98": float(np.percentile(best_face, 98)) if len(faces) else None,
+            "empty_min": float(best_empty.min()) if len(empties) else None,
+            "down_right_alone_before_0.7": {
+                "faces_rejected": _share(faces[:, 0] >= BOUND_BEFORE_0_7),
+                "empty_accepted": _share(empties[:, 0] < BOUND_BEFORE_0_7),
+            },
+        },
         "worst_clips": sorted(((r["lost"], name) for name, r in results.items() if r.get("lost")), reverse=True)[:5],
     }
 

@@ -47,9 +47,16 @@ def drive(pipe: AIPGANPipeline, target: np.ndarray, target_landmarks: np.ndarray
     """(R, R, 3) uint8: the model's output for an aligned target crop driven to (68, 2) crop landmarks, with the
     pipeline's default mouth (the target's own, else the checkpoint's exemplar) and its lines."""
     exemplar, exemplar_landmarks = pipe.mouth_exemplar.tensors() if pipe.mouth_exemplar is not None else (None, None)
-    output = drive_crops(pipe.generator, image_to_tensor(target)[None], torch.as_tensor(target_landmarks)[None].float(),
-                         torch.as_tensor(driving)[None].float(), source=exemplar, source_landmarks=exemplar_landmarks,
-                         return_intrinsic=False, lines=pipe.lines)
+    output = drive_crops(
+        pipe.generator,
+        image_to_tensor(target)[None],
+        torch.as_tensor(target_landmarks)[None].float(),
+        torch.as_tensor(driving)[None].float(),
+        source=exemplar,
+        source_landmarks=exemplar_landmarks,
+        return_intrinsic=False,
+        lines=pipe.lines,
+    )
     return tensor_to_image(output.image[0].float().cpu())
 
 
@@ -74,12 +81,20 @@ def choose_pairs(columns, per_emotion: int, rng: np.random.Generator) -> list[di
             others = [p for p in neutral_by_person if p != people[source]]
             person = with_own[rng.integers(len(with_own))] if with_own else others[rng.integers(len(others))]
             used.update({people[source], person})
-            pairs.append({"emotion": emotion, "source": int(source), "target": neutral_by_person[person][0],
-                          "own": own_by_person[person][0] if person in own_by_person else None})
+            pairs.append(
+                {
+                    "emotion": emotion,
+                    "source": int(source),
+                    "target": neutral_by_person[person][0],
+                    "own": own_by_person[person][0] if person in own_by_person else None,
+                }
+            )
     return pairs
 
 
-def write_crops(crops: list[tuple[np.ndarray, dict]], output: Path, rng: np.random.Generator, per_sheet: int = 20) -> None:
+def write_crops(
+    crops: list[tuple[np.ndarray, dict]], output: Path, rng: np.random.Generator, per_sheet: int = 20
+) -> None:
     """Shuffle, number and write the crops (crops/NNN.png, sheets/sheet_NN.png) and the key (key.json)."""
     order = rng.permutation(len(crops))
     (output / "crops").mkdir(parents=True, exist_ok=True)
@@ -114,7 +129,9 @@ def make_transfers(args, pipe: AIPGANPipeline) -> None:
         driving = pipe.shape_model.drive(target_landmarks, data.landmarks[source].astype(np.float64))
         meta = {"pair": pair_id, "emotion": pair["emotion"]}
         crops.append((drive(pipe, data.images[target], target_landmarks, driving), {**meta, "method": "model"}))
-        crops.append((piecewise_affine_warp(data.images[target], target_landmarks, driving), {**meta, "method": "warp"}))
+        crops.append(
+            (piecewise_affine_warp(data.images[target], target_landmarks, driving), {**meta, "method": "warp"})
+        )
         crops.append((data.images[target], {**meta, "method": "target"}))
         crops.append((data.images[source], {**meta, "method": "source"}))
         if pair["own"] is not None:
@@ -137,7 +154,12 @@ def make_presets(args, pipe: AIPGANPipeline) -> None:
         crops.append((data.images[row], {"face": face, "emotion": "neutral", "method": "unchanged"}))
         for emotion in EMOTIONS:
             driving = pipe.shape_model.apply(landmarks, pipe.shape_model.presets[emotion])
-            crops.append((drive(pipe, data.images[row], landmarks, driving), {"face": face, "emotion": emotion, "method": "preset"}))
+            crops.append(
+                (
+                    drive(pipe, data.images[row], landmarks, driving),
+                    {"face": face, "emotion": emotion, "method": "preset"},
+                )
+            )
     write_crops(crops, Path(args.output), rng)
 
 
@@ -145,8 +167,11 @@ def score(args) -> dict:
     """Per method: the share named as the intended emotion, per emotion, and the share named neutral."""
     key = json.loads((Path(args.output) / "key.json").read_text())
     with open(args.answers, newline="") as file:
-        answers = {f"{int(row[0]):03d}": NAMED.get(row[1].strip().lower(), row[1].strip().lower())
-                   for row in csv.reader(file) if row and row[0].strip().isdigit()}
+        answers = {
+            f"{int(row[0]):03d}": NAMED.get(row[1].strip().lower(), row[1].strip().lower())
+            for row in csv.reader(file)
+            if row and row[0].strip().isdigit()
+        }
     hits, counts, neutral = Counter(), Counter(), Counter()
     by_emotion = defaultdict(Counter)
     confusion = defaultdict(Counter)
@@ -160,13 +185,25 @@ def score(args) -> dict:
         by_emotion[method][emotion, "n"] += 1
         by_emotion[method][emotion, "hit"] += named == emotion
         confusion[method, emotion][named] += 1
-    print(f"| method | named as intended | named neutral | {' | '.join(EMOTIONS)} |\n|---|---|---|" + "---|" * len(EMOTIONS))
+    print(
+        f"| method | named as intended | named neutral | {' | '.join(EMOTIONS)} |\n|---|---|---|"
+        + "---|" * len(EMOTIONS)
+    )
     table = {}
     for method in counts:
-        cells = [f"{by_emotion[method][e, 'hit']}/{by_emotion[method][e, 'n']}" if by_emotion[method][e, "n"] else "-" for e in EMOTIONS]
-        table[method] = {"rate": hits[method] / counts[method], "neutral": neutral[method] / counts[method], "n": counts[method]}
-        print(f"| {method} | {hits[method]}/{counts[method]} ({table[method]['rate']:.0%}) | "
-              f"{neutral[method]}/{counts[method]} ({table[method]['neutral']:.0%}) | " + " | ".join(cells) + " |")
+        cells = [
+            f"{by_emotion[method][e, 'hit']}/{by_emotion[method][e, 'n']}" if by_emotion[method][e, "n"] else "-"
+            for e in EMOTIONS
+        ]
+        table[method] = {
+            "rate": hits[method] / counts[method],
+            "neutral": neutral[method] / counts[method],
+            "n": counts[method],
+        }
+        print(
+            f"| {method} | {hits[method]}/{counts[method]} ({table[method]['rate']:.0%}) | "
+            f"{neutral[method]}/{counts[method]} ({table[method]['neutral']:.0%}) | " + " | ".join(cells) + " |"
+        )
     print("\nconfusions (method, intended: named counts)")
     for (method, emotion), named in sorted(confusion.items()):
         print(f"{method}, {emotion}: {dict(named.most_common())}")

@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     logger.info(f"wrote the figures in {out}")
 
 
-def emotion_figures(pipe: AIPGANPipeline, astronaut: np.ndarray, hopper: np.ndarray, out: Path, dataset: str | None) -> None:
+def emotion_figures(
+    pipe: AIPGANPipeline, astronaut: np.ndarray, hopper: np.ndarray, out: Path, dataset: str | None
+) -> None:
     """presets.jpg, sliders.jpg, zoom.jpg and (with a dataset) emotions.jpg."""
     crop = lambda photo: Image.fromarray(pipe.processor.align(photo).crop)  # noqa: E731
     rows = [
@@ -125,7 +127,9 @@ def emotion_figures(pipe: AIPGANPipeline, astronaut: np.ndarray, hopper: np.ndar
     ]
     stack(rows).save(out / "presets.jpg")
     sliders = [pipe(hopper, paste_back=False, expression_offsets={name: 1.0}).face for name in pipe.sliders]
-    stack([strip(sliders[i : i + 8], pipe.sliders[i : i + 8], size=160) for i in range(0, len(sliders), 8)]).save(out / "sliders.jpg")
+    stack([strip(sliders[i : i + 8], pipe.sliders[i : i + 8], size=160) for i in range(0, len(sliders), 8)]).save(
+        out / "sliders.jpg"
+    )
     zoom = [brows_to_mouth(pipe(hopper, expression=name)) for name in ("anger", "sadness", "surprise", "disgust")]
     strip(
         [brows_to_mouth(pipe(hopper, expression="anger", expression_strength=0.0))] + zoom,

@@ -86,7 +86,9 @@ def _variants(face: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
     out = []
     for k in range(count):
         image = face[:, ::-1] if k % 2 else face
-        image = np.clip(image.astype(np.float32) * rng.uniform(0.8, 1.2) + rng.uniform(-15, 15), 0, 255).astype(np.uint8)
+        image = np.clip(image.astype(np.float32) * rng.uniform(0.8, 1.2) + rng.uniform(-15, 15), 0, 255).astype(
+            np.uint8
+        )
         dy, dx = rng.integers(-8, 9, size=2)
         out.append(np.roll(image, (int(dy), int(dx)), axis=(0, 1)))
     return out
@@ -111,6 +113,20 @@ def face_dataset(tmp_path_factory, astronaut, grace_hopper) -> Path:
         for k, image in enumerate(_variants(face, 4, seed=person)):
             Image.fromarray(image).save(folder / f"{k}.jpg", quality=92)
     output = root / "dataset"
-    prepare(["--image_folder", str(photos), "--output_dir", str(output), "--resolution", "64",
-             "--split_fractions", "0.5", "0.25", "0.25", "--num_workers", "1"])
+    prepare(
+        [
+            "--image_folder",
+            str(photos),
+            "--output_dir",
+            str(output),
+            "--resolution",
+            "64",
+            "--split_fractions",
+            "0.5",
+            "0.25",
+            "0.25",
+            "--num_workers",
+            "1",
+        ]
+    )
     return output

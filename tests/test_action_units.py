@@ -48,7 +48,9 @@ def test_each_unit_slider_moves_its_own_unit_and_holds_the_others(model, lines):
         driven = model.apply(target, model.directions[slider_name(unit)])
         motion = (driven - target) @ linears[0].T  # back in the model frame
         weights = np.linalg.lstsq(fields.T, motion.ravel(), rcond=None)[0]
-        assert np.allclose(motion, unit_field(unit, model.mean), atol=1e-5), unit  # float32 file: 1e-5 of an eye distance
+        assert np.allclose(motion, unit_field(unit, model.mean), atol=1e-5), (
+            unit
+        )  # float32 file: 1e-5 of an eye distance
         assert abs(weights[index] - 1) < 1e-3 and np.abs(np.delete(weights, index)).max() < 1e-3, unit
         read = motion_intensities(model, target[None], driven[None])[0]  # what the lines are drawn from
         if unit in LINE_SIGNATURES:
@@ -71,7 +73,9 @@ def test_every_preset_is_distinct_from_every_other(model, lines):
 def test_surprise_raises_and_anger_lowers_the_brows(model, lines):
     target = lines.landmarks
     brows = slice(17, 27)
-    lift = {name: -(model.apply(target, model.presets[name]) - target)[brows, 1].mean() for name in ("surprise", "anger")}
+    lift = {
+        name: -(model.apply(target, model.presets[name]) - target)[brows, 1].mean() for name in ("surprise", "anger")
+    }
     assert lift["surprise"] > 1.0 and lift["anger"] < -1.0, lift  # crop pixels, y down
 
 
@@ -120,8 +124,13 @@ def test_with_action_units_keeps_the_one_photo_estimate_and_the_fitted_sliders()
     rng = np.random.default_rng(0)
     basis = np.linalg.qr(rng.normal(size=(136, 6)))[0].T.reshape(6, 68, 2)
     mean = ShapeModel.load(BUNDLED_CHECKPOINT / SHAPE_MODEL_NAME).mean
-    small = ShapeModel(mean=mean, expression_basis=basis, estimator=rng.normal(size=(6, 136)), bias=rng.normal(size=6),
-                       directions={"smile": rng.normal(size=6)})
+    small = ShapeModel(
+        mean=mean,
+        expression_basis=basis,
+        estimator=rng.normal(size=(6, 136)),
+        bias=rng.normal(size=6),
+        directions={"smile": rng.normal(size=6)},
+    )
     extended = with_action_units(small)
     shapes = mean + rng.normal(scale=0.01, size=(3, 68, 2))
     assert np.allclose(extended.expression(shapes)[:, :6], small.expression(shapes))
@@ -142,10 +151,13 @@ def tiny_pipe():
 
 
 def test_zero_expression_gives_back_the_target_bit_for_bit(tiny_pipe, astronaut, grace_hopper):
-    for result in (tiny_pipe(astronaut, source=grace_hopper, expression_strength=0.0),
-                   tiny_pipe(astronaut, expression="anger", expression_strength=0.0),
-                   tiny_pipe(astronaut, expression="surprise", expression_strength=0.0,
-                             expression_offsets={"AU4_brow_lowerer": 0.0})):
+    for result in (
+        tiny_pipe(astronaut, source=grace_hopper, expression_strength=0.0),
+        tiny_pipe(astronaut, expression="anger", expression_strength=0.0),
+        tiny_pipe(
+            astronaut, expression="surprise", expression_strength=0.0, expression_offsets={"AU4_brow_lowerer": 0.0}
+        ),
+    ):
         assert np.array_equal(np.asarray(result.image), astronaut)
         assert np.array_equal(np.asarray(result.face), np.asarray(result.target_face))
 

@@ -32,7 +32,7 @@ from aipgan_hf.video import (
     probe_clip,
     read_frames,
 )
-from aipgan_hf.video.animate import RENDER_BATCH, driving_faces, reads_driving_mouth
+from aipgan_hf.video.frames import RENDER_BATCH, driving_faces, reads_driving_mouth
 from aipgan_hf.video.landmarks import ClipLandmarks, reference_landmarks, track_clip
 from aipgan_hf.video.live import LiveAnimator
 from aipgan_hf.video.tracking import FaceTracker, landmark_filter
@@ -43,8 +43,7 @@ FPS = 24
 FRAMES = 20
 animate_module = importlib.import_module("aipgan_hf.video.animate")  # the module, not the function of that name
 landmarks_module = importlib.import_module("aipgan_hf.video.landmarks")
-
-
+frames_module = importlib.import_module("aipgan_hf.video.frames")
 
 
 # ----------------------------------------------------------------------------------------------- stand-ins
@@ -98,7 +97,9 @@ class FakePipeline:
                 if self.fail_at is not None and len(self.rendered) == self.fail_at:
                     raise RuntimeError("render failed on purpose")
                 self.rendered.append(np.asarray(landmarks))
-                results.append(SimpleNamespace(image=Image.fromarray(prepared.photo if paste_back else prepared.face.crop)))
+                results.append(
+                    SimpleNamespace(image=Image.fromarray(prepared.photo if paste_back else prepared.face.crop))
+                )
         return results[0] if driving.ndim == 2 else results
 
 
@@ -136,7 +137,9 @@ def _audio(path: Path) -> tuple[str, float] | None:
         return stream.codec_context.name, float(stream.duration * stream.time_base)
 
 
-@pytest.mark.parametrize("clip, audio_codec", [("moving", "aac"), ("pcm", "pcm_s16le")], ids=["aac copied", "pcm to aac"])
+@pytest.mark.parametrize(
+    "clip, audio_codec", [("moving", "aac"), ("pcm", "pcm_s16le")], ids=["aac copied", "pcm to aac"]
+)
 def test_output_keeps_frames_fps_and_audio(clips, tmp_path, clip, audio_codec):
     driving = clips[clip]
     assert probe_clip(driving).audio_codec == audio_codec
@@ -188,17 +191,28 @@ def test_the_driving_frames_faces_are_handed_to_the_network_for_their_mouths(cli
     astronaut's own photo driven relatively: her own mouth serves), and with mouth="own", the clip is decoded once."""
     decodes = []
     counted = lambda *args, **kwargs: decodes.append(1) or read_frames(*args, **kwargs)  # noqa: E731
-    for module in (landmarks_module, animate_module):  # the first pass and the second
+    for module in (landmarks_module, frames_module):  # the first pass and the second
         monkeypatch.setattr(module, "read_frames", counted)
     fake = FakePipeline()
     result = animate(fake, clips["gap"], grace_hopper, relative=False, mouth="source")
-    assert len(decodes) == 2 and reads_driving_mouth(fake, fake.prepare(grace_hopper), result.driving_landmarks,
-                                                     track_clip(fake.processor, probe_clip(clips["gap"])), "source").sum() == 10
+    assert (
+        len(decodes) == 2
+        and reads_driving_mouth(
+            fake,
+            fake.prepare(grace_hopper),
+            result.driving_landmarks,
+            track_clip(fake.processor, probe_clip(clips["gap"])),
+            "source",
+        ).sum()
+        == 10
+    )
     given = [sources for sources in fake.sources]
     assert len(given) == -(-result.frames // RENDER_BATCH) and all(sources is not None for sources in given)
     found = sorted(sources.found.tolist() for sources in given)  # the batches, in the order they were rendered
     assert found == [[False] * 3 + [True] * 5, [True] * 5 + [False] * 3]  # the grey frames show no face
-    assert all(sources.crops.shape[1:] == (3, 64, 64) and len(sources.frames) == len(sources.found) for sources in given)
+    assert all(
+        sources.crops.shape[1:] == (3, 64, 64) and len(sources.frames) == len(sources.found) for sources in given
+    )
     assert np.isfinite(np.concatenate([sources.landmarks for sources in given])).all()
     decodes.clear()
     own = FakePipeline()
@@ -216,7 +230,7 @@ def test_by_default_video_takes_the_exemplars_mouth_and_decodes_the_clip_once(cl
     and every batch is rendered with the exemplar's mouth, as photo transfers are."""
     decodes = []
     counted = lambda *args, **kwargs: decodes.append(1) or read_frames(*args, **kwargs)  # noqa: E731
-    for module in (landmarks_module, animate_module):
+    for module in (landmarks_module, frames_module):
         monkeypatch.setattr(module, "read_frames", counted)
     fake = FakePipeline()
     result = animate(fake, clips["gap"], grace_hopper, relative=False)
@@ -228,9 +242,13 @@ def test_only_batches_with_a_frame_that_reads_its_mouth_get_the_driving_faces(gr
     """Eight frames of the astronaut's open mouth driving Hopper's closed one, then eight without a face: the first
     batch is handed its driving faces, the second (no frame reads a mouth) none, and none are cut out for it."""
     cut = []
-    monkeypatch.setattr(animate_module, "driving_faces", lambda *args: cut.append(1) or driving_faces(*args))
-    clip = bench.write_clip(tmp_path / "half.mp4", bench.astronaut_frames(RENDER_BATCH) + [np.full((256, 256, 3), 120, np.uint8)] * RENDER_BATCH,
-                            fps=FPS, audio_hz=None)
+    monkeypatch.setattr(frames_module, "driving_faces", lambda *args: cut.append(1) or driving_faces(*args))
+    clip = bench.write_clip(
+        tmp_path / "half.mp4",
+        bench.astronaut_frames(RENDER_BATCH) + [np.full((256, 256, 3), 120, np.uint8)] * RENDER_BATCH,
+        fps=FPS,
+        audio_hz=None,
+    )
     fake = FakePipeline()
     animate(fake, clip, grace_hopper, relative=False, mouth="source")
     given = sorted(fake.sources, key=lambda sources: sources is None)  # in the order they were rendered
@@ -286,7 +304,12 @@ def test_the_check_tries_the_shift_that_last_held_the_face_first_with_the_same_a
         return fit(*args, **kwargs)
 
     processor.landmarks68 = counted
-    frames = [frame for _, (frame, _) in zip(range(30), read_frames(probe_clip(data_dir / "videos" / "liveportrait" / "d19.mp4"), None))]
+    frames = [
+        frame
+        for _, (frame, _) in zip(
+            range(30), read_frames(probe_clip(data_dir / "videos" / "liveportrait" / "d19.mp4"), None)
+        )
+    ]
     runs = {}
     for remember in (True, False):
         tracker, tracked = FaceTracker(processor), []
@@ -298,7 +321,10 @@ def test_the_check_tries_the_shift_that_last_held_the_face_first_with_the_same_a
             tracked.append(tracker.update(frame).landmarks)
         runs[remember] = (np.stack(tracked), fits["count"])
     np.testing.assert_array_equal(runs[True][0], runs[False][0])
-    assert runs[True][1] == 2 * (len(frames) - 1) and runs[False][1] == 3 * (len(frames) - 1), (runs[True][1], runs[False][1])
+    assert runs[True][1] == 2 * (len(frames) - 1) and runs[False][1] == 3 * (len(frames) - 1), (
+        runs[True][1],
+        runs[False][1],
+    )
 
 
 @pytest.mark.data
@@ -312,8 +338,14 @@ def test_the_tracking_benchmark_counts_no_lost_frame_on_a_clearly_visible_face(d
     assert figures["lost"] == 0 and figures["lost_with_a_face"] == 0  # 24 and 24 before 0.7.0
     assert figures["landmark_error"]["n"] == 3 and figures["landmark_error"]["max"] < 0.05
     check = figures["check"]
-    assert check["faces"] == 2 and check["faces_rejected"] == 0 and check["down_right_alone_before_0.7"]["faces_rejected"] == 1
-    assert check["empty_boxes"] == 0 and check["empty_accepted"] is None  # d19's face fills its frame: no room beside it
+    assert (
+        check["faces"] == 2
+        and check["faces_rejected"] == 0
+        and check["down_right_alone_before_0.7"]["faces_rejected"] == 1
+    )
+    assert (
+        check["empty_boxes"] == 0 and check["empty_accepted"] is None
+    )  # d19's face fills its frame: no room beside it
 
 
 def test_neutral_reference_is_the_most_closed_mouth():
@@ -381,7 +413,7 @@ def test_converting_only_the_changed_box_encodes_the_same_frames(astronaut, tmp_
     frames = []
     for step in range(4):
         frame = photo.copy()
-        frame[box[1]:box[3], box[0]:box[2]] = np.roll(photo[box[1]:box[3], box[0]:box[2]], 9 * step, axis=1)
+        frame[box[1] : box[3], box[0] : box[2]] = np.roll(photo[box[1] : box[3], box[0] : box[2]], 9 * step, axis=1)
         frames.append(frame)
     decoded = {}
     for name, changed in (("whole", None), ("box", box)):
@@ -485,9 +517,14 @@ def test_frames_that_read_no_driving_mouth_come_out_the_same_without_the_driving
     driving = animate_module.drive_clip(pipe, prepared, track)[1]
     reads = reads_driving_mouth(pipe, prepared, driving, track, mouth="source")
     assert not reads.any()
-    skipped = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, mouth="source"))
-    handed = list(animate_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, mouth="source",
-                                               reads=np.ones_like(reads)))
+    skipped = list(
+        frames_module.render_frames(pipe, prepared, driving, frames=read_frames(info), track=track, mouth="source")
+    )
+    handed = list(
+        frames_module.render_frames(
+            pipe, prepared, driving, frames=read_frames(info), track=track, mouth="source", reads=np.ones_like(reads)
+        )
+    )
     assert len(skipped) == FRAMES and all(np.array_equal(a, b) for a, b in zip(skipped, handed))
 
 
@@ -497,7 +534,9 @@ def test_an_opened_mouth_takes_the_driving_frames_inside(pipe, astronaut, grace_
     from PIL import ImageDraw
 
     frame = Image.fromarray(astronaut)
-    ImageDraw.Draw(frame).polygon([tuple(p) for p in pipe.processor.align(astronaut).landmarks[60:68]], fill=(0, 255, 0))
+    ImageDraw.Draw(frame).polygon(
+        [tuple(p) for p in pipe.processor.align(astronaut).landmarks[60:68]], fill=(0, 255, 0)
+    )
     clip = bench.write_clip(tmp_path / "green.mp4", [np.asarray(frame)] * 4, fps=FPS, audio_hz=None)
     hopper = pipe.prepare(grace_hopper)
     to_photo = np.linalg.inv(np.vstack([hopper.face.matrix, [0, 0, 1]]))[:2]
@@ -512,7 +551,9 @@ def test_an_opened_mouth_takes_the_driving_frames_inside(pipe, astronaut, grace_
     for mouth, low, high in (("source", 80, 255), ("own", -255, 30)):
         result = animate(pipe, clip, grace_hopper, relative=False, smoothing=0.0, mouth=mouth)
         assert low < greenness(result.images[-1], result.driving_landmarks[-1]) < high
-        live = LiveAnimator(hopper, pipe.processor, relative=False, smoothing=0.0, mouth=mouth)  # a webcam: the frame at hand
+        live = LiveAnimator(
+            hopper, pipe.processor, relative=False, smoothing=0.0, mouth=mouth
+        )  # a webcam: the frame at hand
         assert low < greenness(np.asarray(live(pipe, np.asarray(frame))), result.driving_landmarks[-1]) < high
 
 

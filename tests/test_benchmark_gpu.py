@@ -46,8 +46,20 @@ def test_flop_count_matches_a_hand_count(benchmark_gpu):
 
 def test_cpu_figures_and_clean_exit_without_cuda(benchmark_gpu, tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "gpu.json"
-    figures = benchmark_gpu.main(["--checkpoint", str(tiny_checkpoint), "--cpu_batch_size", "2", "--seconds", "0.2",
-                                  "--batch_size", "4", "--json", str(out)])
+    figures = benchmark_gpu.main(
+        [
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--cpu_batch_size",
+            "2",
+            "--seconds",
+            "0.2",
+            "--batch_size",
+            "4",
+            "--json",
+            str(out),
+        ]
+    )
     assert figures["resolution"] == 64
     assert figures["gflops_per_transfer"] > 0
     assert figures["cpu transfers/s (fp32 eager)"] > 0

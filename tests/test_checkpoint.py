@@ -45,7 +45,7 @@ from aipgan_hf.checkpoint import (
     read_safetensors,
     weights_filename,
 )
-from aipgan_hf.compositing.mouth import MOUTH_EXEMPLAR_NAME
+from aipgan_hf.compositing.exemplar import MOUTH_EXEMPLAR_NAME
 from aipgan_hf.configuration import AIPGANConfig
 from aipgan_hf.errors import CheckpointError
 from aipgan_hf.modeling import AIPGANGenerator
@@ -90,7 +90,9 @@ def _writer(file: str, content: bytes | None) -> Callable[[Path], None]:
 
 def _json_cases(file: str, data: dict[str, Any]) -> list[Corruption]:
     text = json.dumps(data, indent=2)
-    numeric = [k for k, v in data.items() if not k.startswith("_") and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    numeric = [
+        k for k, v in data.items() if not k.startswith("_") and isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
     first = numeric[0] if numeric else next(iter(data), "resolution")
     variants: list[tuple[str, bytes | None]] = [
         ("a JSON list", json.dumps(list(data.values())).encode()),
@@ -110,7 +112,9 @@ def _json_cases(file: str, data: dict[str, Any]) -> list[Corruption]:
     return [Corruption(f"{file}: {what}", file, _writer(file, content)) for what, content in variants]
 
 
-def _tensor_writer(file: str, change: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]) -> Callable[[Path], None]:
+def _tensor_writer(
+    file: str, change: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+) -> Callable[[Path], None]:
     def damage(folder: Path) -> None:
         path = folder / file
         save_file({k: v.contiguous() for k, v in change(load_file(str(path))).items()}, str(path))
@@ -152,7 +156,10 @@ def _safetensors_cases(file: str, state: dict[str, torch.Tensor], seed: int) -> 
         (f"NaN in {largest}", nan_at(float("nan"))),
         (f"inf in {largest}", nan_at(float("-inf"))),
         (f"random data in {largest}", lambda s: _replace(s, largest, _random_like(s[largest], seed))),
-        ("weights cast to int8", lambda s: {k: (v.to(torch.int8) if v.is_floating_point() else v) for k, v in s.items()}),
+        (
+            "weights cast to int8",
+            lambda s: {k: (v.to(torch.int8) if v.is_floating_point() else v) for k, v in s.items()},
+        ),
         (f"{shaped} missing", lambda s: {k: v for k, v in s.items() if k != shaped}),
         ("an unexpected tensor", lambda s: {**s, "surprise.weight": torch.zeros(3)}),
         (f"{shaped} of the wrong shape", lambda s: _replace(s, shaped, torch.cat([s[shaped], s[shaped]]))),
@@ -360,7 +367,9 @@ def test_check_tensor_shapes():
 
 @pytest.mark.parametrize("value", [8, 2**20, -1, True, "64", float("nan")])
 def test_check_number_range_refuses(value):
-    with pytest.raises(CheckpointError, match="config.json: key 'resolution' is .*outside the supported range 16..1024"):
+    with pytest.raises(
+        CheckpointError, match="config.json: key 'resolution' is .*outside the supported range 16..1024"
+    ):
         check_number_range("config.json", {"resolution": value}, "resolution", 16, 1024)
 
 
@@ -382,6 +391,7 @@ def test_read_safetensors(tmp_path):
 
 # --------------------------------------------------------------------------------------------------
 # The real loader on damaged copies of the shipped checkpoint
+
 
 @pytest.mark.parametrize("case", corruption_cases(BUNDLED_CHECKPOINT), ids=lambda case: case.name)
 def test_damaged_copies_of_the_shipped_checkpoint_are_refused_naming_the_file(tmp_path, case):

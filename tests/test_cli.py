@@ -19,8 +19,6 @@ from benchmarks import benchmark_animate as bench
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-
-
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "aipgan_hf.cli", *map(str, args)],
@@ -76,16 +74,35 @@ def test_transfer_writes_an_image_of_the_target_size(photos, grace_hopper, tmp_p
         assert "aipgan-hf" in edit_description(image) and "expression transfer" in edit_description(image)
     umask = os.umask(0)
     os.umask(umask)
-    assert output.stat().st_mode & 0o777 == 0o666 & ~umask, "ordinary permissions, as any program saves (not mkstemp's 0600)"
+    assert output.stat().st_mode & 0o777 == 0o666 & ~umask, (
+        "ordinary permissions, as any program saves (not mkstemp's 0600)"
+    )
 
 
 def test_transfer_without_paste_back_writes_the_face_crop(photos, tmp_path, capsys):
     output = tmp_path / "face.jpg"
-    status = main([
-        "transfer", "--source", str(photos["grace"]), "--target", str(photos["astronaut"]), "--output", str(output),
-        "--no-paste-back", "--strength", "0.5", "--identity-mix", "0.2", "--face-index", "0", "--source-face-index", "0",
-        "--source-reference", str(photos["astronaut"]),
-    ])
+    status = main(
+        [
+            "transfer",
+            "--source",
+            str(photos["grace"]),
+            "--target",
+            str(photos["astronaut"]),
+            "--output",
+            str(output),
+            "--no-paste-back",
+            "--strength",
+            "0.5",
+            "--identity-mix",
+            "0.2",
+            "--face-index",
+            "0",
+            "--source-face-index",
+            "0",
+            "--source-reference",
+            str(photos["astronaut"]),
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     assert f"wrote {output}" in capsys.readouterr().out
     with Image.open(output) as image:
@@ -98,35 +115,123 @@ def test_transfer_mouth_choice(photos, tmp_path, capsys):
     """--mouth own keeps the source's pixels out: the astronaut's teeth are not put in Hopper's opened mouth."""
     outputs = {mouth: tmp_path / f"{mouth}.png" for mouth in ("source", "own")}
     for mouth, output in outputs.items():
-        assert main(["transfer", "--source", str(photos["astronaut"]), "--target", str(photos["grace"]), "--output", str(output),
-                     "--mouth", mouth]) == 0, capsys.readouterr().err
+        assert (
+            main(
+                [
+                    "transfer",
+                    "--source",
+                    str(photos["astronaut"]),
+                    "--target",
+                    str(photos["grace"]),
+                    "--output",
+                    str(output),
+                    "--mouth",
+                    mouth,
+                ]
+            )
+            == 0
+        ), capsys.readouterr().err
     source, own = (np.asarray(Image.open(outputs[mouth]), dtype=int) for mouth in ("source", "own"))
     assert (np.abs(source - own).max(axis=2) > 40).sum() > 200  # the opened mouth's inside, not one pixel
     presets = {mouth: tmp_path / f"preset-{mouth}.png" for mouth in ("source", "own")}
     for mouth, output in presets.items():  # a preset borrows the checkpoint's exemplar mouth unless --mouth own
-        assert main(["synthesize", "--target", str(photos["grace"]), "--expression", "surprise", "--output", str(output),
-                     "--mouth", mouth]) == 0, capsys.readouterr().err
+        assert (
+            main(
+                [
+                    "synthesize",
+                    "--target",
+                    str(photos["grace"]),
+                    "--expression",
+                    "surprise",
+                    "--output",
+                    str(output),
+                    "--mouth",
+                    mouth,
+                ]
+            )
+            == 0
+        ), capsys.readouterr().err
     source, own = (np.asarray(Image.open(presets[mouth]), dtype=int) for mouth in ("source", "own"))
     assert (np.abs(source - own).max(axis=2) > 40).sum() > 200
 
 
 BAD_RUNS = [
     # (id, run in a subprocess (else in-process through main()), arguments with {placeholders}, message part)
-    ("missing source", True, ["--source", "{missing}", "--target", "{grace}", "--output", "{out}"], "source file not found"),
+    (
+        "missing source",
+        True,
+        ["--source", "{missing}", "--target", "{grace}", "--output", "{out}"],
+        "source file not found",
+    ),
     ("target is text", True, ["--source", "{astronaut}", "--target", "{text}", "--output", "{out}"], "not an image"),
     ("no face in source", True, ["--source", "{noise}", "--target", "{grace}", "--output", "{out}"], "no face found"),
-    ("overwrite an input", True, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{grace}"], "refusing to overwrite"),
-    ("source is a directory", False, ["--source", "{folder}", "--target", "{grace}", "--output", "{out}"], "not a file"),
-    ("face index out of range", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--face-index", "3"], "face index 3"),
-    ("strength out of range", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--strength", "9"], "between 0.0 and 1.5"),
-    ("strength not a number", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--strength", "lots"], "invalid float value"),
-    ("unknown output format", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{folder}/result.xyz"], "output format"),
-    ("output folder missing", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{folder}/no/such/out.png"], "does not exist"),
-    ("output under a file", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{text}/out.png"], "does not exist"),
+    (
+        "overwrite an input",
+        True,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{grace}"],
+        "refusing to overwrite",
+    ),
+    (
+        "source is a directory",
+        False,
+        ["--source", "{folder}", "--target", "{grace}", "--output", "{out}"],
+        "not a file",
+    ),
+    (
+        "face index out of range",
+        False,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--face-index", "3"],
+        "face index 3",
+    ),
+    (
+        "strength out of range",
+        False,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--strength", "9"],
+        "between 0.0 and 1.5",
+    ),
+    (
+        "strength not a number",
+        False,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--strength", "lots"],
+        "invalid float value",
+    ),
+    (
+        "unknown output format",
+        False,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{folder}/result.xyz"],
+        "output format",
+    ),
+    (
+        "output folder missing",
+        False,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{folder}/no/such/out.png"],
+        "does not exist",
+    ),
+    (
+        "output under a file",
+        False,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{text}/out.png"],
+        "does not exist",
+    ),
     ("missing --target", False, ["--source", "{astronaut}", "--output", "{out}"], "--target"),
-    ("missing source reference", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--source-reference", "{missing}"], "source reference file not found"),
-    ("no face in source reference", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--source-reference", "{noise}"], "neutral photo: no face found"),
-    ("bad checkpoint", False, ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--checkpoint", "{folder}"], "config"),
+    (
+        "missing source reference",
+        False,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--source-reference", "{missing}"],
+        "source reference file not found",
+    ),
+    (
+        "no face in source reference",
+        False,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--source-reference", "{noise}"],
+        "neutral photo: no face found",
+    ),
+    (
+        "bad checkpoint",
+        False,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--checkpoint", "{folder}"],
+        "config",
+    ),
 ]
 
 
@@ -166,8 +271,20 @@ def test_synthesize_writes_a_preset_expression(photos, tmp_path, capsys):
 
     expression = AIPGANPipeline.from_pretrained().expressions[0]
     output = tmp_path / "happy.webp"
-    completed = _in_process(["synthesize", "--target", str(photos["astronaut"]), "--expression", expression,
-                             "--output", str(output), "--strength", "1.2"], capsys)
+    completed = _in_process(
+        [
+            "synthesize",
+            "--target",
+            str(photos["astronaut"]),
+            "--expression",
+            expression,
+            "--output",
+            str(output),
+            "--strength",
+            "1.2",
+        ],
+        capsys,
+    )
     assert completed.returncode == 0, completed.stderr
     assert f"wrote {output} (512x512)" in completed.stdout
     with Image.open(output) as image:
@@ -183,8 +300,20 @@ def test_a_folder_of_targets_gives_one_result_each_and_skips_a_bad_photo(photos,
     shutil.copy(photos["text"], folder / "broken.jpg")
     (folder / "notes.txt").write_text("not a photo, and not named like one: not a target")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # tqdm draws its bar only on a terminal
-    completed = _in_process(["synthesize", "--target", str(folder), "--expression", "surprise", "--output", str(results),
-                             "--format", "png"], capsys)
+    completed = _in_process(
+        [
+            "synthesize",
+            "--target",
+            str(folder),
+            "--expression",
+            "surprise",
+            "--output",
+            str(results),
+            "--format",
+            "png",
+        ],
+        capsys,
+    )
     assert completed.returncode == 2, completed.stderr
     assert sorted(path.name for path in results.iterdir()) == ["astronaut.png", "grace.png"]
     assert f"skipped {folder / 'broken.jpg'}: " in completed.stderr and "not an image" in completed.stderr
@@ -192,7 +321,9 @@ def test_a_folder_of_targets_gives_one_result_each_and_skips_a_bad_photo(photos,
     assert completed.stderr.strip().splitlines()[-1] == "error: 1 of 3 targets skipped: broken.jpg"
     assert "wrote 2 of 3 results to" in completed.stdout
     single = tmp_path / "single.png"  # the same pixels as one target at a time
-    assert main(["synthesize", "--target", str(photos["grace"]), "--expression", "surprise", "--output", str(single)]) == 0
+    assert (
+        main(["synthesize", "--target", str(photos["grace"]), "--expression", "surprise", "--output", str(single)]) == 0
+    )
     with Image.open(single) as one, Image.open(results / "grace.png") as batch:
         np.testing.assert_array_equal(np.asarray(one), np.asarray(batch))
         assert "preset expression: surprise" in edit_description(batch)
@@ -212,24 +343,51 @@ def test_a_glob_of_targets_keeps_their_format_and_refuses_to_overwrite_them(phot
         assert image.format == "JPEG" and "expression transfer" in edit_description(image)
     line = assert_single_error_line(_in_process([*argv, "--output", str(folder)], capsys))
     assert "refusing to overwrite the input" in line
-    line = assert_single_error_line(_in_process([*argv[:-2], "--target", str(folder / "*.gif"), "--output", str(folder)],
-                                                capsys))
+    line = assert_single_error_line(
+        _in_process([*argv[:-2], "--target", str(folder / "*.gif"), "--output", str(folder)], capsys)
+    )
     assert "no file matches" in line
 
 
 ANIMATE_BAD_RUNS = [
     # (id, arguments with {placeholders}, message part)
-    ("driving is text", ["--driving", "{text}", "--target", "{astronaut}", "--output", "{out}"], "is not a video (it looks like text)"),
-    ("driving is audio only", ["--driving", "{voice}", "--target", "{astronaut}", "--output", "{out}"], "it holds only audio"),
-    ("driving too long", ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--max-seconds", "0.2"], "more than the limit of 0.2 s"),
-    ("missing driving", ["--driving", "{missing}", "--target", "{astronaut}", "--output", "{out}"], "driving clip file not found"),
+    (
+        "driving is text",
+        ["--driving", "{text}", "--target", "{astronaut}", "--output", "{out}"],
+        "is not a video (it looks like text)",
+    ),
+    (
+        "driving is audio only",
+        ["--driving", "{voice}", "--target", "{astronaut}", "--output", "{out}"],
+        "it holds only audio",
+    ),
+    (
+        "driving too long",
+        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--max-seconds", "0.2"],
+        "more than the limit of 0.2 s",
+    ),
+    (
+        "missing driving",
+        ["--driving", "{missing}", "--target", "{astronaut}", "--output", "{out}"],
+        "driving clip file not found",
+    ),
     ("output not mp4", ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{folder}/out.avi"], "use .mp4"),
-    ("negative limit", ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--max-seconds", "-1"], "--max-seconds must be more than 0"),
-    ("bad offset", ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--offset", "smile"], "expected NAME=VALUE"),
+    (
+        "negative limit",
+        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--max-seconds", "-1"],
+        "--max-seconds must be more than 0",
+    ),
+    (
+        "bad offset",
+        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--offset", "smile"],
+        "expected NAME=VALUE",
+    ),
 ]
 
 
-@pytest.mark.parametrize("arguments, message", [case[1:] for case in ANIMATE_BAD_RUNS], ids=[case[0] for case in ANIMATE_BAD_RUNS])
+@pytest.mark.parametrize(
+    "arguments, message", [case[1:] for case in ANIMATE_BAD_RUNS], ids=[case[0] for case in ANIMATE_BAD_RUNS]
+)
 def test_animate_bad_input_exits_2_with_one_error_line(photos, tmp_path, capsys, arguments, message):
     output = tmp_path / "out.mp4"
     output.write_bytes(b"previous result")
@@ -242,7 +400,9 @@ def test_animate_bad_input_exits_2_with_one_error_line(photos, tmp_path, capsys,
 
 
 def test_synthesize_unknown_expression_exits_2(photos, tmp_path):
-    completed = run_cli("synthesize", "--target", photos["astronaut"], "--expression", "smug", "--output", tmp_path / "o.png")
+    completed = run_cli(
+        "synthesize", "--target", photos["astronaut"], "--expression", "smug", "--output", tmp_path / "o.png"
+    )
     assert "unknown expression 'smug'" in assert_single_error_line(completed)
 
 
@@ -252,8 +412,19 @@ def test_animate_writes_the_clip_and_a_summary(photos, tmp_path, capsys):
     if not hasattr(AIPGANPipeline, "render"):
         pytest.skip("the pipeline has no prepare_target/render yet (v2 API)")
     output = tmp_path / "animated.mp4"
-    completed = _in_process(["animate", "--driving", str(photos["clip"]), "--target", str(photos["grace"]),
-                             "--output", str(output), "--side-by-side"], capsys)
+    completed = _in_process(
+        [
+            "animate",
+            "--driving",
+            str(photos["clip"]),
+            "--target",
+            str(photos["grace"]),
+            "--output",
+            str(output),
+            "--side-by-side",
+        ],
+        capsys,
+    )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith(f"wrote {output}: 12 frames at 24 fps, 0 without a face"), completed.stdout
     assert list(tmp_path.iterdir()) == [output]

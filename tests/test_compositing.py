@@ -128,7 +128,9 @@ def test_paste_back_keeps_the_photos_fine_texture_where_asked():
     ``detail`` the texture finer than a crop pixel comes back, and with detail 0 the result is the plain paste."""
     rng = np.random.default_rng(0)
     coarse = torch.from_numpy(rng.uniform(60, 190, (1, 3, 16, 16)))
-    base = torch.nn.functional.interpolate(coarse, size=(256, 256), mode="bicubic")[0].permute(1, 2, 0).numpy()  # smooth
+    base = (
+        torch.nn.functional.interpolate(coarse, size=(256, 256), mode="bicubic")[0].permute(1, 2, 0).numpy()
+    )  # smooth
     texture = rng.uniform(-30, 30, (256, 256, 3))  # pores: finer than a crop pixel
     photo = np.clip(base + texture, 0, 255).astype(np.uint8)
     matrix = np.array([[0.25, 0.0, 0.0], [0.0, 0.25, 0.0]])  # photo -> 64-px crop
@@ -140,7 +142,9 @@ def test_paste_back_keeps_the_photos_fine_texture_where_asked():
     inner = (slice(16, 240), slice(16, 240))  # away from the crop border
     error = lambda image: np.abs(image[inner].astype(int) - photo[inner].astype(int)).mean()
     assert np.array_equal(plain, none)
-    assert error(plain) > 12 and error(kept) < 0.45 * error(plain)  # the plain paste is the smooth crop; with detail, the photo
+    assert error(plain) > 12 and error(kept) < 0.45 * error(
+        plain
+    )  # the plain paste is the smooth crop; with detail, the photo
     half = np.zeros((64, 64))
     half[:, 32:] = 1.0  # texture only on the right half
     mixed = warper.composite(flow, face, alpha, half)

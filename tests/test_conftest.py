@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-TESTS = '''
+TESTS = """
 import pytest
 
 def test_needs_a_missing_package():
@@ -21,7 +21,7 @@ def test_skipped_for_another_reason():
 
 def test_passes():
     pass
-'''
+"""
 
 
 def _run(folder: Path, require: bool) -> subprocess.CompletedProcess:

@@ -25,8 +25,9 @@ class GivenFaces:
         self.calls.append("find")
         return list(self.faces)
 
-    def find_largest(self, rgb: np.ndarray, detection_size: int, limit: int,
-                     grey: Image.Image | None = None) -> DetectedFace | None:
+    def find_largest(
+        self, rgb: np.ndarray, detection_size: int, limit: int, grey: Image.Image | None = None
+    ) -> DetectedFace | None:
         self.calls.append("find_largest")
         return None  # no quick look: the processor must fall back to find
 
@@ -90,8 +91,9 @@ def test_the_pipeline_runs_on_a_plugged_in_detector(astronaut, astronaut_face, n
     from aipgan_hf.pipeline import AIPGANPipeline
 
     bundled = AIPGANPipeline.from_pretrained()
-    pipe = AIPGANPipeline(bundled.generator, FaceProcessor(detector=GivenFaces([astronaut_face])),
-                          shape_model=bundled.shape_model)
+    pipe = AIPGANPipeline(
+        bundled.generator, FaceProcessor(detector=GivenFaces([astronaut_face])), shape_model=bundled.shape_model
+    )
     result = pipe(astronaut, expression=pipe.expressions[0])
     np.testing.assert_array_equal(result.target_landmarks, astronaut_face.landmarks)
     assert result.image.size == (astronaut.shape[1], astronaut.shape[0])

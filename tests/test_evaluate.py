@@ -73,7 +73,14 @@ def people(astronaut, grace_hopper) -> list[dict]:
     rows = []
     for seed, (identity, photo) in enumerate((("wheel/astronaut", astronaut), ("wheel/hopper", grace_hopper))):
         face = processor.align(photo, quick_look=False)  # the full face search (figures of 8 pairs move with the crop)
-        rows.append(dict(image=face.crop, landmarks=face.crop_landmarks.astype(np.float64), identity=identity, expression="neutral"))
+        rows.append(
+            dict(
+                image=face.crop,
+                landmarks=face.crop_landmarks.astype(np.float64),
+                identity=identity,
+                expression="neutral",
+            )
+        )
         amounts = np.random.default_rng(seed).uniform([0, -3, 0, 0, 0], [12, 5, 6, 8, 4], size=(len(LABELS), 5))
         for label, amount in zip(LABELS, amounts):
             image, moved = _express(face.crop, face.crop_landmarks, amount)
@@ -114,20 +121,31 @@ def test_references_follow_the_rules(people):
     """Clip: most neutral frame; neutral-labelled photos: the most neutral of those; unlabelled photos: the most
     neutral photo; labelled photos without a neutral one: no reference."""
     base = people[0]["landmarks"]
-    rows = [dict(identity="v", clip="v/c1", frame=f, landmarks=_with_mouth(base, abs(f - 30) / 3 + 1)) for f in range(0, 61, 5)]
-    rows += [dict(identity="london/1", expression="neutral", landmarks=_with_mouth(base, 0.0)),
-             dict(identity="london/1", expression="happiness", landmarks=_with_mouth(base, 4.0))]
-    rows += [dict(identity="lfw/a", expression="neutral", landmarks=_with_mouth(base, 3.0)),
-             dict(identity="lfw/a", expression="neutral", landmarks=_with_mouth(base, 0.5)),
-             dict(identity="lfw/a", expression="surprise", landmarks=_with_mouth(base, 9.0)),
-             dict(identity="lfw/a", expression="", landmarks=_with_mouth(base, 9.0))]
+    rows = [
+        dict(identity="v", clip="v/c1", frame=f, landmarks=_with_mouth(base, abs(f - 30) / 3 + 1))
+        for f in range(0, 61, 5)
+    ]
+    rows += [
+        dict(identity="london/1", expression="neutral", landmarks=_with_mouth(base, 0.0)),
+        dict(identity="london/1", expression="happiness", landmarks=_with_mouth(base, 4.0)),
+    ]
+    rows += [
+        dict(identity="lfw/a", expression="neutral", landmarks=_with_mouth(base, 3.0)),
+        dict(identity="lfw/a", expression="neutral", landmarks=_with_mouth(base, 0.5)),
+        dict(identity="lfw/a", expression="surprise", landmarks=_with_mouth(base, 9.0)),
+        dict(identity="lfw/a", expression="", landmarks=_with_mouth(base, 9.0)),
+    ]
     rows += [dict(identity="lfw/b", expression="happiness", landmarks=base)] * 2
     rows += [dict(identity="grimace/g", expression="", landmarks=_with_mouth(base, m)) for m in (6.0, 0.2, 8.0, 3.0)]
     references = choose_references(_columns(rows))
     frame_30 = 6
-    assert {s: r for s, r in references.items() if s < 13} == {s: frame_30 for s in range(13) if abs(s - frame_30) * 5 >= 15}
+    assert {s: r for s, r in references.items() if s < 13} == {
+        s: frame_30 for s in range(13) if abs(s - frame_30) * 5 >= 15
+    }
     assert references[14] == 13  # London smiling -> the same person's neutral
-    assert references[17] == 16 and 18 not in references and 15 not in references  # most neutral neutral; unlabelled is no source
+    assert (
+        references[17] == 16 and 18 not in references and 15 not in references
+    )  # most neutral neutral; unlabelled is no source
     assert 19 not in references and 20 not in references  # no neutral photo: no reference
     assert {references[r] for r in (21, 23, 24)} == {22} and 22 not in references
     first = choose_references(_columns(rows, with_landmarks=False))
@@ -135,10 +153,20 @@ def test_references_follow_the_rules(people):
 
 
 def _label_rows() -> list[dict]:
-    rows = [dict(identity=f"lfw/{i}", expression=e, source="lfw") for i in range(6) for e in ("neutral", "happiness", "surprise")]
-    rows += [dict(identity=f"london/{i}", expression=e, source="london") for i in range(3) for e in ("neutral", "happiness")]
-    rows += [dict(identity="video/x", clip="x1", frame=f, expression="", source="video/pc-avs") for f in range(0, 200, 10)]
-    rows += [dict(identity="lfw/single", expression="sadness", source="lfw")]  # a single photo, no neutral: a target only
+    rows = [
+        dict(identity=f"lfw/{i}", expression=e, source="lfw")
+        for i in range(6)
+        for e in ("neutral", "happiness", "surprise")
+    ]
+    rows += [
+        dict(identity=f"london/{i}", expression=e, source="london") for i in range(3) for e in ("neutral", "happiness")
+    ]
+    rows += [
+        dict(identity="video/x", clip="x1", frame=f, expression="", source="video/pc-avs") for f in range(0, 200, 10)
+    ]
+    rows += [
+        dict(identity="lfw/single", expression="sadness", source="lfw")
+    ]  # a single photo, no neutral: a target only
     return rows
 
 
@@ -160,7 +188,9 @@ def test_cross_pairs_have_the_source_persons_reference():
         assert columns.expressions[pair.source] != "neutral"
         if pair.truth is not None:
             assert identity[pair.truth] == identity[pair.target] and pair.truth != pair.target
-            assert columns.expressions[pair.truth] == columns.expressions[pair.source] != columns.expressions[pair.target]
+            assert (
+                columns.expressions[pair.truth] == columns.expressions[pair.source] != columns.expressions[pair.target]
+            )
     assert any(p.truth is not None for p in cross) and any(p.truth is None for p in cross)
     assert {columns.family(p.source) for p in cross} == {"lfw", "london", "video"}
     assert any(identity[p.target] == "lfw/single" for p in cross)
@@ -178,7 +208,9 @@ def test_pairs_are_capped_and_balanced():
 
 def test_small_sources_are_not_crowded_out():
     big = [dict(identity=f"lfw/{i}", expression=e, source="lfw") for i in range(40) for e in ("neutral", "happiness")]
-    small = [dict(identity=f"london/{i}", expression=e, source="london") for i in range(2) for e in ("neutral", "happiness")]
+    small = [
+        dict(identity=f"london/{i}", expression=e, source="london") for i in range(2) for e in ("neutral", "happiness")
+    ]
     pairs = build_pairs(_columns(big + small, False), max_pairs=16, pairs_per_identity=1)
     from_small = [p for p in pairs if (big + small)[p.target]["source"] == "london"]
     assert len(from_small) == 4  # every london pair (2 people x 2 kinds), 12 of 80 from lfw
@@ -251,11 +283,31 @@ def fake_drive(monkeypatch):
     landmarks, the reference landmarks its shape model was given, mouth) and returns the targets."""
     real = methods_module.drive_crops
 
-    def drive_crops(generator, target, target_landmarks, driving_landmarks, source=None, source_landmarks=None,
-                    return_intrinsic=True, mouth="source", lines=None, line_strength=1.0):
+    def drive_crops(
+        generator,
+        target,
+        target_landmarks,
+        driving_landmarks,
+        source=None,
+        source_landmarks=None,
+        return_intrinsic=True,
+        mouth="source",
+        lines=None,
+        line_strength=1.0,
+    ):
         if not isinstance(generator, _FakePipeline):
-            return real(generator, target, target_landmarks, driving_landmarks, source=source, source_landmarks=source_landmarks,
-                        return_intrinsic=return_intrinsic, mouth=mouth, lines=lines, line_strength=line_strength)
+            return real(
+                generator,
+                target,
+                target_landmarks,
+                driving_landmarks,
+                source=source,
+                source_landmarks=source_landmarks,
+                return_intrinsic=return_intrinsic,
+                mouth=mouth,
+                lines=lines,
+                line_strength=line_strength,
+            )
         reference = generator.shape_model.references[-1]
         generator.calls.append((source.shape, target.shape, source_landmarks, target_landmarks, reference, mouth))
         return SimpleNamespace(image=target)
@@ -266,10 +318,16 @@ def fake_drive(monkeypatch):
 def test_model_method_passes_crops_and_stored_landmarks(people):
     pipeline = _FakePipeline()
     data = _split_data(people)
-    pairs = [EvaluationPair(CROSS_PERSON, 5, 1, 0), EvaluationPair(CROSS_PERSON, 0, 7, 5), EvaluationPair(SAME_PERSON, 6, 7, 6)]
+    pairs = [
+        EvaluationPair(CROSS_PERSON, 5, 1, 0),
+        EvaluationPair(CROSS_PERSON, 0, 7, 5),
+        EvaluationPair(SAME_PERSON, 6, 7, 6),
+    ]
     outputs = model_method(pipeline, batch_size=2)(pairs, data)
     assert [c[0] for c in pipeline.calls] == [(2, 3, RESOLUTION, RESOLUTION), (1, 3, RESOLUTION, RESOLUTION)]
-    np.testing.assert_allclose(pipeline.calls[0][2].numpy(), np.stack([people[1]["landmarks"], people[7]["landmarks"]]), atol=1e-4)
+    np.testing.assert_allclose(
+        pipeline.calls[0][2].numpy(), np.stack([people[1]["landmarks"], people[7]["landmarks"]]), atol=1e-4
+    )
     np.testing.assert_allclose(pipeline.calls[1][3].numpy(), people[6]["landmarks"][None], atol=1e-4)
     assert np.abs(outputs.astype(int) - np.stack([people[i]["image"] for i in (5, 0, 6)])).max() <= 1
 
@@ -283,7 +341,9 @@ def test_the_relative_model_method_is_given_the_sources_neutral(people):
     pipeline = _FakePipeline()
     pairs = [EvaluationPair(CROSS_PERSON, 5, 1, 0), EvaluationPair(CROSS_PERSON, 0, 7, 5)]
     model_method(pipeline, batch_size=2, relative=True)(pairs, _split_data(people))
-    np.testing.assert_allclose(pipeline.calls[0][4], np.stack([people[0]["landmarks"], people[5]["landmarks"]]), atol=1e-4)
+    np.testing.assert_allclose(
+        pipeline.calls[0][4], np.stack([people[0]["landmarks"], people[5]["landmarks"]]), atol=1e-4
+    )
 
 
 def test_parse_baselines_and_classifiers():
@@ -308,7 +368,11 @@ def _thumbnail_features(images: np.ndarray) -> np.ndarray:
 def _known_pairs() -> list[EvaluationPair]:
     """Each person's four expressions onto the other's neutral face (the reference = the source's neutral; the truth =
     the target person's own photo with that label), and two reconstructions."""
-    cross = [EvaluationPair(CROSS_PERSON, 5 * (1 - p), 5 * p + k, 5 * p, 5 * (1 - p) + k) for p in (0, 1) for k in range(1, 5)]
+    cross = [
+        EvaluationPair(CROSS_PERSON, 5 * (1 - p), 5 * p + k, 5 * p, 5 * (1 - p) + k)
+        for p in (0, 1)
+        for k in range(1, 5)
+    ]
     cross[0] = EvaluationPair(CROSS_PERSON, cross[0].target, cross[0].source, cross[0].reference, None)  # no own photo
     same = [EvaluationPair(SAME_PERSON, 0, 2, 0, 2), EvaluationPair(SAME_PERSON, 5, 9, 5, 9)]
     return cross + same
@@ -340,7 +404,9 @@ def test_oracle_landmarks_respond_fully_and_copying_the_shape_does_not(people):
     oracle_changes, copied_changes, source_changes = [], [], []
     for _ in range(30):
         neutral = base + rng.normal(0, 1.5, base.shape)  # another person's face shape
-        _, expressive = _express(np.zeros((RESOLUTION, RESOLUTION, 3), np.uint8), neutral, rng.uniform([0, -3, 0, 0, 0], [12, 5, 6, 8, 4]))
+        _, expressive = _express(
+            np.zeros((RESOLUTION, RESOLUTION, 3), np.uint8), neutral, rng.uniform([0, -3, 0, 0, 0], [12, 5, 6, 8, 4])
+        )
         pose = similarity_matrix(base, base * rng.uniform(0.6, 1.4) + rng.uniform(-20, 20, 2))
         rest, moved = apply_matrix(neutral, pose), apply_matrix(expressive, pose)
         oracle_changes.append(expression_change(oracle_landmarks(target, moved, rest), target))
@@ -408,12 +474,25 @@ def test_fid_is_computed_for_every_generated_method(known_result):
 
 def test_report_puts_the_main_table_first(known_result):
     report = format_report(known_result, {"dataset": "tiny"}, "grid.png")
-    main, same, diagnostics, secondary = (report.index(h) for h in ("## Main", "## Same person", "## Cross person: motion",
-                                                                     "## Cross person, secondary"))
+    main, same, diagnostics, secondary = (
+        report.index(h) for h in ("## Main", "## Same person", "## Cross person: motion", "## Cross person, secondary")
+    )
     assert main < same < diagnostics < secondary
     header = report[main:].splitlines()[2]
-    for title in ("r mouth opening", "r mouth width", "r corner lift", "r brow raise", "r eye openness", "**mean r**",
-                  "fer agreement", "same-person rate", "leakage", "FID", "SSIM (same person)", "PSNR dB (same person)"):
+    for title in (
+        "r mouth opening",
+        "r mouth width",
+        "r corner lift",
+        "r brow raise",
+        "r eye openness",
+        "**mean r**",
+        "fer agreement",
+        "same-person rate",
+        "leakage",
+        "FID",
+        "SSIM (same person)",
+        "PSNR dB (same person)",
+    ):
         assert title in header
     assert "facex" not in header  # only the classifiers that ran
     for method in known_result.scores:
@@ -430,7 +509,8 @@ def test_json_has_the_expression_response(known_result):
     oracle = out["methods"][BASELINES["oracle"]]
     expected = known_result.response(BASELINES["oracle"])["mouth_open"]
     assert oracle["expression_response"][CROSS_PERSON]["mouth_open"] == pytest.approx(
-        {"mean": expected.mean, "low": expected.low, "high": expected.high, "n": 8})
+        {"mean": expected.mean, "low": expected.low, "high": expected.high, "n": 8}
+    )
     assert oracle["expression_response"][CROSS_PERSON]["mean"]["n"] == 8
     assert out["methods"][BASELINES["target"]]["all"]["identity_target"]["mean"] == 0.0
     assert out["kinds"] == {SAME_PERSON: 2, CROSS_PERSON: 8}
@@ -438,8 +518,13 @@ def test_json_has_the_expression_response(known_result):
 
 def test_grid_cells_are_all_transfers_to_another_person():
     identities = ["a", "a", "b", "b", "c", "c", "d"]
-    pairs = [EvaluationPair(SAME_PERSON, 0, 1, 0, 1), EvaluationPair(CROSS_PERSON, 0, 3, 2),
-             EvaluationPair(CROSS_PERSON, 2, 1, 0), EvaluationPair(CROSS_PERSON, 4, 6, 6), EvaluationPair(CROSS_PERSON, 5, 3, 2)]
+    pairs = [
+        EvaluationPair(SAME_PERSON, 0, 1, 0, 1),
+        EvaluationPair(CROSS_PERSON, 0, 3, 2),
+        EvaluationPair(CROSS_PERSON, 2, 1, 0),
+        EvaluationPair(CROSS_PERSON, 4, 6, 6),
+        EvaluationPair(CROSS_PERSON, 5, 3, 2),
+    ]
     targets, sources = grid_cells(pairs, identities, size=2)
     assert targets == [0, 4] and sources == [(3, 2), (6, 6)]
     assert not {identities[t] for t in targets} & {identities[s] for s, _ in sources}
@@ -465,7 +550,9 @@ def _write_dataset(rows: list[dict], folder: Path) -> Path:
         "path": [f"{i}.png" for i in range(len(rows))],
     }
     (folder / "data").mkdir(parents=True)
-    datasets.Dataset.from_dict(columns, features=dataset_features()).to_parquet(str(folder / "data" / "test-00000-of-00001.parquet"))
+    datasets.Dataset.from_dict(columns, features=dataset_features()).to_parquet(
+        str(folder / "data" / "test-00000-of-00001.parquet")
+    )
     return folder
 
 
@@ -475,12 +562,35 @@ def tiny_dataset(people, tmp_path_factory):
 
 
 def test_command_writes_report_json_and_grid_without_a_model(tiny_dataset, tmp_path):
-    report_path, json_path, grid_path = tmp_path / "out" / "report.md", tmp_path / "r.json", tmp_path / "out" / "grid.png"
-    status = run.main([
-        "--dataset", str(tiny_dataset), "--split", "test", "--no_model", "--baselines", "target,oracle",
-        "--classifiers", "fer", "--max_pairs", "4", "--output", str(report_path), "--json", str(json_path),
-        "--grid", str(grid_path), "--grid_size", "2", "--no_fid",
-    ])
+    report_path, json_path, grid_path = (
+        tmp_path / "out" / "report.md",
+        tmp_path / "r.json",
+        tmp_path / "out" / "grid.png",
+    )
+    status = run.main(
+        [
+            "--dataset",
+            str(tiny_dataset),
+            "--split",
+            "test",
+            "--no_model",
+            "--baselines",
+            "target,oracle",
+            "--classifiers",
+            "fer",
+            "--max_pairs",
+            "4",
+            "--output",
+            str(report_path),
+            "--json",
+            str(json_path),
+            "--grid",
+            str(grid_path),
+            "--grid_size",
+            "2",
+            "--no_fid",
+        ]
+    )
     assert status == 0
     report = report_path.read_text()
     for method in (BASELINES["target"], BASELINES["oracle"], REFERENCE_METHOD):
@@ -504,8 +614,9 @@ class _FakeShapeModel:
         self.calls = 0
         self.references: list[np.ndarray | None] = []
 
-    def drive(self, target_landmarks: np.ndarray, source_landmarks: np.ndarray,
-              reference_landmarks: np.ndarray | None = None) -> np.ndarray:
+    def drive(
+        self, target_landmarks: np.ndarray, source_landmarks: np.ndarray, reference_landmarks: np.ndarray | None = None
+    ) -> np.ndarray:
         self.calls += 1
         self.references.append(reference_landmarks)
         return np.asarray(target_landmarks, dtype=np.float64)
@@ -518,12 +629,33 @@ def test_command_runs_the_model_and_its_shape_model(tiny_dataset, tmp_path, monk
     fake = _FakePipeline()
     monkeypatch.setattr(pipeline_module.AIPGANPipeline, "from_pretrained", classmethod(lambda cls, *a, **k: fake))
     report_path, json_path = tmp_path / "report.md", tmp_path / "r.json"
-    status = run.main(["--dataset", str(tiny_dataset), "--baselines", "target,warp", "--classifiers", "fer",
-                            "--max_pairs", "2", "--output", str(report_path), "--json", str(json_path), "--no_fid", "--relative",
-                            "--mouth", "own"])
+    status = run.main(
+        [
+            "--dataset",
+            str(tiny_dataset),
+            "--baselines",
+            "target,warp",
+            "--classifiers",
+            "fer",
+            "--max_pairs",
+            "2",
+            "--output",
+            str(report_path),
+            "--json",
+            str(json_path),
+            "--no_fid",
+            "--relative",
+            "--mouth",
+            "own",
+        ]
+    )
     assert status == 0
     report = report_path.read_text()
-    assert f"| {MODEL_METHOD} |" in report and f"| {RELATIVE_METHOD} |" in report and "the checkpoint's shape model" in report
+    assert (
+        f"| {MODEL_METHOD} |" in report
+        and f"| {RELATIVE_METHOD} |" in report
+        and "the checkpoint's shape model" in report
+    )
     assert "`own` (where the model takes an opened mouth's inside from)" in report
     assert len(fake.calls) == 2  # 2 pairs: one batch for each model method
     assert fake.shape_model.calls == 3  # its retargeting for each model batch and for the warp baseline
@@ -573,10 +705,17 @@ def test_references_on_the_built_test_split():
     references = choose_references(columns)
     assert len(references) > 50
     london = [s for s in references if columns.sources[s] == "london"]
-    assert london and all(columns.expressions[references[s]] == "neutral" and columns.expressions[s] == "happiness" for s in london)
+    assert london and all(
+        columns.expressions[references[s]] == "neutral" and columns.expressions[s] == "happiness" for s in london
+    )
     assert all(columns.identities[s] == columns.identities[r] for s, r in references.items())
-    opening = [(landmark_measures(columns.landmarks[r], columns.landmarks[r])[0],
-                landmark_measures(columns.landmarks[s], columns.landmarks[r])[0]) for s, r in references.items()]
+    opening = [
+        (
+            landmark_measures(columns.landmarks[r], columns.landmarks[r])[0],
+            landmark_measures(columns.landmarks[s], columns.landmarks[r])[0],
+        )
+        for s, r in references.items()
+    ]
     reference_open, source_open = np.array(opening).T
     assert np.median(reference_open) <= np.median(source_open)
 
@@ -587,14 +726,21 @@ def test_relative_driving_carries_the_sources_change_on_the_built_validation_spl
     nearly as the oracle does, well above the single-photo estimate."""
     from benchmarks import benchmark_retargeting
 
-    figures = benchmark_retargeting.main(["--dataset", str(BUILT_DATASET), "--split", "validation", "--max_pairs", "200"])
-    single, relative, oracle = (figures[name]["mean_r"] for name in list(figures) if name != "replace the target's expression")
+    figures = benchmark_retargeting.main(
+        ["--dataset", str(BUILT_DATASET), "--split", "validation", "--max_pairs", "200"]
+    )
+    single, relative, oracle = (
+        figures[name]["mean_r"] for name in list(figures) if name != "replace the target's expression"
+    )
     assert oracle > 0.95 and relative > 0.93 and relative > single + 0.1
     assert min(figures["relative to S0 (source_reference=, video)"]["slopes"]) > 0.8  # not shrunk
     # within one source person the single photo misses less (its error is largely one constant per person);
     # taking the group means out does not raise relative driving's r by itself
     groups = {name: values["groups"] for name, values in figures.items()}
-    single_groups, relative_groups = groups["single photo (pipe(source, target))"], groups["relative to S0 (source_reference=, video)"]
+    single_groups, relative_groups = (
+        groups["single photo (pipe(source, target))"],
+        groups["relative to S0 (source_reference=, video)"],
+    )
     assert single_groups["pairs"] >= 40
     assert np.mean(single_groups["within_r"]) > np.mean(single_groups["r"]) + 0.03
     assert abs(np.mean(relative_groups["within_r"]) - np.mean(relative_groups["r"])) < 0.02

@@ -52,7 +52,9 @@ def base_photos() -> dict[str, tuple[str, bytes]]:
     """name -> (format, encoded bytes) of one face photo in many formats and modes."""
     from skimage import data
 
-    rgb = Image.fromarray(data.astronaut()[10:250, 100:340]).resize((128, 128), Image.Resampling.LANCZOS)  # head and shoulders
+    rgb = Image.fromarray(data.astronaut()[10:250, 100:340]).resize(
+        (128, 128), Image.Resampling.LANCZOS
+    )  # head and shoulders
     grey = rgb.convert("L")
     rgba = rgb.convert("RGBA")
     rgba.putalpha(Image.linear_gradient("L").resize((128, 128)))
@@ -163,8 +165,15 @@ def _other_header(data: bytearray, rng: np.random.Generator) -> str:
 
 
 MUTATIONS: list[Callable[[bytearray, np.random.Generator], str]] = [
-    _flip_bits, _set_bytes, _truncate, _delete_span, _duplicate_span, _insert_random,
-    _png_header, _jpeg_header, _other_header,
+    _flip_bits,
+    _set_bytes,
+    _truncate,
+    _delete_span,
+    _duplicate_span,
+    _insert_random,
+    _png_header,
+    _jpeg_header,
+    _other_header,
 ]
 
 
@@ -190,7 +199,9 @@ def run_case(processor: FaceProcessor, data: bytes, draft: int | None) -> str:
         face = processor.align(photo)
         full = photo.full_resolution()
         warper = PhotoWarper(full, face.matrix, processor.resolution)
-        result = warper.composite(identity_grid(1, processor.resolution)[0], 255 - face.crop, face_mask(processor.resolution))
+        result = warper.composite(
+            identity_grid(1, processor.resolution)[0], 255 - face.crop, face_mask(processor.resolution)
+        )
         assert result.shape == full.shape == (photo.size[1], photo.size[0], 3)
         return "success"
     except AIPGANError as error:
@@ -218,9 +229,13 @@ def fuzz(count: int) -> dict:
         outcomes[outcome] += 1
         slowest = max(slowest, (elapsed, f"case {index}: {description}, draft {draft}"))
     return {
-        "cases": count, "outcomes": dict(outcomes.most_common()), "seconds": time.perf_counter() - started,
-        "slowest_seconds": slowest[0], "slowest": slowest[1],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_rss_before_mb": rss_before,
+        "cases": count,
+        "outcomes": dict(outcomes.most_common()),
+        "seconds": time.perf_counter() - started,
+        "slowest_seconds": slowest[0],
+        "slowest": slowest[1],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_before_mb": rss_before,
     }
 
 

@@ -85,7 +85,9 @@ def test_mask_is_asked_to_paint_only_where_a_closed_mouth_opened():
     still = identity_grid(1, 64)
     opened = losses.new_mouth_interior(_mouth(0.0), _mouth(10.0), still, 64)
     assert opened.sum() > 100 and opened[..., :30, :].sum() == 0  # inside the new mouth, nowhere else
-    assert losses.new_mouth_interior(_mouth(10.0), _mouth(10.0), still, 64).sum() == 0  # it was open: the warp carries it
+    assert (
+        losses.new_mouth_interior(_mouth(10.0), _mouth(10.0), still, 64).sum() == 0
+    )  # it was open: the warp carries it
     painting, keeping = torch.ones(1, 1, 64, 64), torch.full((1, 1, 64, 64), 0.1)
     assert losses.mouth_mask_loss(painting, opened) < 1e-3 < losses.mouth_mask_loss(keeping, opened)
 

@@ -149,7 +149,9 @@ def test_descriptor_distance():
 
 def test_psnr_and_ssim(astronaut):
     image = astronaut[:128, :128]
-    noisy = np.clip(image.astype(int) + np.random.default_rng(0).integers(-20, 21, image.shape), 0, 255).astype(np.uint8)
+    noisy = np.clip(image.astype(int) + np.random.default_rng(0).integers(-20, 21, image.shape), 0, 255).astype(
+        np.uint8
+    )
     assert psnr(image, image) == PSNR_CAP_DB
     assert ssim(image, image) == pytest.approx(1.0)
     assert 15.0 < psnr(noisy, image) < 40.0
@@ -314,7 +316,9 @@ def test_landmark_measures_ignore_pose_and_scale(astronaut_face):
     change = em.expression_change(expressive, face)
     posed = em.expression_change(_similarity(expressive, 0.5, 30.0, (7.0, 2.0)), face)  # the face elsewhere, turned
     np.testing.assert_allclose(posed, change, atol=1e-9)
-    both = em.expression_change(_similarity(expressive, 2.0, -15.0, (1.0, 1.0)), _similarity(face, 2.0, -15.0, (1.0, 1.0)))
+    both = em.expression_change(
+        _similarity(expressive, 2.0, -15.0, (1.0, 1.0)), _similarity(face, 2.0, -15.0, (1.0, 1.0))
+    )
     np.testing.assert_allclose(both, change, atol=1e-9)  # eye-distance units: scale-free
     np.testing.assert_array_equal(em.expression_change(face, face), 0.0)
     assert np.isnan(em.landmark_measures(np.full((68, 2), np.nan), face)).all()

@@ -144,15 +144,21 @@ def test_the_config_is_declared_once():
     import dataclasses
     import inspect
 
-    fields = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(AIPGANConfig)}
+    fields = {
+        f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
+        for f in dataclasses.fields(AIPGANConfig)
+    }
     parameters = dict(inspect.signature(AIPGANGenerator.__init__).parameters)
     parameters.pop("self")
     assert list(parameters) == list(fields)
-    assert {name: list(p.default) if isinstance(p.default, tuple) else p.default for name, p in parameters.items()} == fields
+    assert {
+        name: list(p.default) if isinstance(p.default, tuple) else p.default for name, p in parameters.items()
+    } == fields
     assert AIPGANGenerator().aipgan_config == AIPGANConfig()
     critic = dict(inspect.signature(AIPGANDiscriminator.__init__).parameters)
     assert {name: critic[name].default for name in critic if name not in ("self", "mouth_crop_size")} == {
-        name: fields[name] for name in ("in_channels", "discriminator_channels", "discriminator_scales", "discriminator_layers")
+        name: fields[name]
+        for name in ("in_channels", "discriminator_channels", "discriminator_scales", "discriminator_layers")
     }
 
 
@@ -206,7 +212,9 @@ def test_diffusers_from_pretrained_round_trip(tmp_path):
     target, landmarks, driving, flow = inputs(64, batch=1)
     assert same_state(generator.state_dict(), loaded.state_dict())
     with torch.no_grad():
-        assert torch.allclose(generator(target, landmarks, driving, flow).image, loaded(target, landmarks, driving, flow).image, atol=1e-5)
+        assert torch.allclose(
+            generator(target, landmarks, driving, flow).image, loaded(target, landmarks, driving, flow).image, atol=1e-5
+        )
     d2 = AIPGANDiscriminator.from_pretrained(tmp_path / "d", low_cpu_mem_usage=False)
     assert same_state(discriminator.state_dict(), d2.state_dict())
     assert (tmp_path / "g" / "diffusion_pytorch_model.safetensors").is_file()
@@ -235,7 +243,9 @@ def test_mouth_crop_follows_the_mouth():
 
 def test_mouth_critic_judges_only_the_mouth_and_needs_landmarks():
     _, discriminator = make(64, discriminator_scales=1)
-    assert discriminator.mouth is None and len(discriminator(torch.zeros(1, 3, 64, 64)).logits) == 1  # the default: none
+    assert (
+        discriminator.mouth is None and len(discriminator(torch.zeros(1, 3, 64, 64)).logits) == 1
+    )  # the default: none
     config = AIPGANConfig(resolution=64, **{**TINY, "discriminator_scales": 1})
     torch.manual_seed(0)
     critic = AIPGANDiscriminator.from_aipgan_config(config, mouth_crop_size=16).eval()

@@ -42,8 +42,13 @@ def synthetic_columns(people: int = 40, frames: int = 12, seed: int = 0, turned:
             identity.append(f"p{person}")
             expression.append("neutral" if frame in (0, frames) else ("happiness" if amounts[1] > 0.5 else ""))
     n = len(rows)
-    return {"landmarks": np.stack(rows), "identity": np.array(identity), "expression": np.array(expression),
-            "source": np.array(["london"] * n), "clip": np.array([""] * n)}
+    return {
+        "landmarks": np.stack(rows),
+        "identity": np.array(identity),
+        "expression": np.array(expression),
+        "source": np.array(["london"] * n),
+        "clip": np.array([""] * n),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +89,10 @@ def test_fit_recovers_the_expression_change_without_the_face_shape(fitted):
     landmarks = test["landmarks"]
     neutral, expressive = landmarks[0], landmarks[1:6]  # person 0 of the test set
     target = landmarks[6]  # person 1, neutral
-    aligned_target, (aligned_source, aligned_neutral) = model.align(target)[0], (model.align(expressive)[0], model.align(neutral)[0])
+    aligned_target, (aligned_source, aligned_neutral) = (
+        model.align(target)[0],
+        (model.align(expressive)[0], model.align(neutral)[0]),
+    )
     true_motion = (aligned_source - aligned_neutral).reshape(5, -1)
     for reference in (neutral, None):  # relative to the source's neutral photo; from the single photo alone
         driven = model.align(model.drive(target, expressive, reference_landmarks=reference))[0]
@@ -92,7 +100,9 @@ def test_fit_recovers_the_expression_change_without_the_face_shape(fitted):
         cosine = (motion * true_motion).sum(1) / np.linalg.norm(motion, axis=1) / np.linalg.norm(true_motion, axis=1)
         ratio = np.linalg.norm(motion, axis=1) / np.linalg.norm(true_motion, axis=1)
         assert cosine.mean() > 0.75 and 0.5 < ratio.mean() < 1.4
-        assert np.corrcoef(motion[:, 66 * 2 + 1], true_motion[:, 66 * 2 + 1])[0, 1] > 0.9  # the lower lip drops as the source's
+        assert (
+            np.corrcoef(motion[:, 66 * 2 + 1], true_motion[:, 66 * 2 + 1])[0, 1] > 0.9
+        )  # the lower lip drops as the source's
 
 
 def test_relative_driving_carries_the_sources_own_change_at_full_size(fitted):
@@ -103,12 +113,16 @@ def test_relative_driving_carries_the_sources_own_change_at_full_size(fitted):
     landmarks = test["landmarks"]
     neutral, expressive, target = landmarks[0], landmarks[1:6], landmarks[6]
     basis = model.expression_basis.reshape(model.num_expression, -1)
-    true_motion = (model.align(expressive)[0] - model.align(neutral)[0]).reshape(5, -1) @ basis.T @ basis  # on the basis
+    true_motion = (
+        (model.align(expressive)[0] - model.align(neutral)[0]).reshape(5, -1) @ basis.T @ basis
+    )  # on the basis
     driven = model.align(model.drive(target, expressive, reference_landmarks=neutral))[0]
     motion = (driven - model.align(target)[0]).reshape(5, -1)
     np.testing.assert_allclose(motion, true_motion, atol=0.02 * np.abs(true_motion).max())
     estimated = model.align(model.drive(target, expressive))[0].reshape(5, -1) - model.align(target)[0].reshape(1, -1)
-    assert np.abs(estimated - true_motion).max() > np.abs(motion - true_motion).max()  # the exact change beats the estimate
+    assert (
+        np.abs(estimated - true_motion).max() > np.abs(motion - true_motion).max()
+    )  # the exact change beats the estimate
     from aipgan_hf import ConfigError
 
     with pytest.raises(ConfigError, match="not both"):  # two references for one change
@@ -170,7 +184,10 @@ def test_each_slider_moves_its_own_measure_and_holds_the_other_three(fitted):
         for name, direction in ((name, model.directions[name]) for name in sensitivities):
             moves = {measure: float(sensitivity @ direction) for measure, sensitivity in sensitivities.items()}
             assert moves[name] > 0
-            assert all(abs(move) < 1e-5 * moves[name] for measure, move in moves.items() if measure != name), (name, moves)
+            assert all(abs(move) < 1e-5 * moves[name] for measure, move in moves.items() if measure != name), (
+                name,
+                moves,
+            )
     with pytest.raises(ValueError, match="need at least 4 expression components"):  # 3 cannot hold 4 measures apart
         fit(**fitted[1], expression_count=3)
 
@@ -194,7 +211,7 @@ def test_known_displacement_moves_a_pattern_where_it_should():
     driving[65:68, 1] += 6
     image = torch.zeros(1, 1, size, size)
     lip = landmarks[57].round().long()
-    image[0, 0, lip[1] - 1:lip[1] + 2, lip[0] - 1:lip[0] + 2] = 1.0
+    image[0, 0, lip[1] - 1 : lip[1] + 2, lip[0] - 1 : lip[0] + 2] = 1.0
     image[0, 0, 1:4, 1:4] = 1.0  # corner dot: the border is anchored
     warped = warp(image, landmark_flow(landmarks[None], driving[None], size))[0, 0]
 
@@ -202,9 +219,7 @@ def test_known_displacement_moves_a_pattern_where_it_should():
         ys, xs = torch.meshgrid(torch.arange(patch.shape[0]), torch.arange(patch.shape[1]), indexing="ij")
         return torch.stack([(ys * patch).sum() / patch.sum() + y0, (xs * patch).sum() / patch.sum() + x0])
 
-    moved = centroid(warped[lip[1] - 2:lip[1] + 12, lip[0] - 4:lip[0] + 5], lip[1] - 2, lip[0] - 4)
+    moved = centroid(warped[lip[1] - 2 : lip[1] + 12, lip[0] - 4 : lip[0] + 5], lip[1] - 2, lip[0] - 4)
     assert abs(moved[0] - (lip[1] + 6)) < 1.0 and abs(moved[1] - lip[0]) < 1.0
     assert warped[lip[1], lip[0]] < 0.5  # the dot left its old place
     assert torch.allclose(warped[:6, :6], image[0, 0, :6, :6], atol=0.05)
-
-

@@ -48,19 +48,27 @@ def test_a_shut_driving_mouth_reads_no_photo():
     shut = face(-2.0)  # the mean face's inner lips are 2.2 px apart: 0.2 px, under MIN_GAP's 0.5 px
     own, share = mouth_shares(shut, shut, SIZE, face(7.0), mouth="source")  # a source whose mouth is wide open
     assert float(own) == 0 and float(share) == 0
-    fill = plan_mouth(face(7.0), shut, SIZE, source_landmarks=face(7.0), mouth="source")  # nor the target's own open mouth
+    fill = plan_mouth(
+        face(7.0), shut, SIZE, source_landmarks=face(7.0), mouth="source"
+    )  # nor the target's own open mouth
     assert fill.own.max() == 0 and fill.source.max() == 0 and fill.source_read is None and fill.origin(0) == "closed"
-    _, opened = mouth_shares(shut, face(7.0), SIZE, face(7.0), mouth="source")  # the same photos, the driving mouth open
+    _, opened = mouth_shares(
+        shut, face(7.0), SIZE, face(7.0), mouth="source"
+    )  # the same photos, the driving mouth open
     assert float(opened) == 1
     ajar = face(0.75 - float(inner_lip_gap(face())))  # a driving gap of 0.75 px: half way up from 0.5 px to 1 px
-    assert float(mouth_shares(shut, ajar, SIZE, face(7.0), mouth="source")[1]) == pytest.approx(0.5, abs=0.01)  # a ramp, not a flicker
+    assert float(mouth_shares(shut, ajar, SIZE, face(7.0), mouth="source")[1]) == pytest.approx(
+        0.5, abs=0.01
+    )  # a ramp, not a flicker
 
 
 def test_the_first_open_photo_fills_the_driving_mouth():
     interior = mouth_interior(face(8.0), SIZE)
     from_source = plan_mouth(face(), face(8.0), SIZE, source_landmarks=face(7.0), mouth="source")
     assert torch.equal(from_source.source, interior) and from_source.own.max() == 0
-    own_first = plan_mouth(face(7.0), face(8.0), SIZE, source_landmarks=face(7.0), mouth="source")  # the target's own teeth first
+    own_first = plan_mouth(
+        face(7.0), face(8.0), SIZE, source_landmarks=face(7.0), mouth="source"
+    )  # the target's own teeth first
     assert torch.equal(own_first.own, interior) and own_first.source.max() == 0
     share = float(inner_lip_gap(face(4.0)) / inner_lip_gap(face(8.0)))  # the mean face's mouth is a little open
     half = plan_mouth(face(), face(8.0), SIZE, source_landmarks=face(4.0), mouth="source")  # part way up the ramp
@@ -79,7 +87,9 @@ def test_the_read_sends_the_driving_mouth_onto_the_sources():
     driving, source = face(8.0), face(5.0, shift=3.0)
     read, cavity = mouth_read(driving, source, SIZE)  # (1, R, R, 2), and no cavity for a source photo
     assert float(cavity.abs().max()) == 0
-    at_points = F.grid_sample(read.permute(0, 3, 1, 2), pixels_to_normalised(driving[:, None, MOUTH], SIZE), align_corners=False)
+    at_points = F.grid_sample(
+        read.permute(0, 3, 1, 2), pixels_to_normalised(driving[:, None, MOUTH], SIZE), align_corners=False
+    )
     assert torch.allclose(at_points[0, :, 0].T, pixels_to_normalised(source[0, MOUTH], SIZE), atol=2e-3)
 
 
@@ -104,7 +114,9 @@ def test_a_dim_sources_inside_is_brightened_to_the_targets_light():
     assert fill.source_gain == pytest.approx(torch.tensor([[2.5, 2.5, 2.5]]))
     output = fill.apply(torch.zeros(1, 3, SIZE, SIZE), torch.zeros(1, 3, SIZE, SIZE), dim)
     assert output[0, 0][fill.source[0, 0] == 1].mean() == pytest.approx(0.8, abs=1e-4)
-    assert lighting_gain(dim, source, teeth, source) == pytest.approx(torch.tensor([[0.9, 0.9, 0.9]]))  # bounded below too
+    assert lighting_gain(dim, source, teeth, source) == pytest.approx(
+        torch.tensor([[0.9, 0.9, 0.9]])
+    )  # bounded below too
 
 
 def test_a_grey_sources_inside_takes_the_colour_targets_tint():
@@ -119,13 +131,21 @@ def test_a_grey_sources_inside_takes_the_colour_targets_tint():
     teeth = output[0, :, fill.source[0, 0] == 1].mean(1)  # (3,) in [-1, 1]
     luma = torch.tensor([0.299, 0.587, 0.114])
     target_luma = float((target[0, :, 0, 0] + 1.0) / 2.0 @ luma)  # the grey's brightness gain (1.07) brings it here
-    assert teeth[0] > teeth[1] + 0.05 > teeth[2] + 0.1 and float((teeth + 1.0) / 2.0 @ luma) == pytest.approx(target_luma, abs=0.005)
+    assert teeth[0] > teeth[1] + 0.05 > teeth[2] + 0.1 and float((teeth + 1.0) / 2.0 @ luma) == pytest.approx(
+        target_luma, abs=0.005
+    )
     coloured = torch.tensor([0.1, 0.3, 0.5]).view(1, 3, 1, 1).expand(1, 3, SIZE, SIZE)
-    gains = lighting_gain(target.expand(2, -1, -1, -1), source.expand(2, -1, -1), torch.cat([coloured, grey]), source.expand(2, -1, -1))
+    gains = lighting_gain(
+        target.expand(2, -1, -1, -1), source.expand(2, -1, -1), torch.cat([coloured, grey]), source.expand(2, -1, -1)
+    )
     ratio = target_luma / float((coloured[0, :, 0, 0] + 1.0) / 2.0 @ luma)  # 1.01: inside GAIN_RANGE
-    assert gains[0].tolist() == pytest.approx([ratio] * 3, abs=1e-5)  # the colour source: the brightness ratio, every channel
+    assert gains[0].tolist() == pytest.approx(
+        [ratio] * 3, abs=1e-5
+    )  # the colour source: the brightness ratio, every channel
     assert torch.equal(gains[1], fill.source_gain[0])  # its grey neighbour in the batch is tinted as on its own
-    grey_into_grey = lighting_gain(torch.full_like(grey, 0.5), source, grey, source)[0]  # a grey target: no tint to take
+    grey_into_grey = lighting_gain(torch.full_like(grey, 0.5), source, grey, source)[
+        0
+    ]  # a grey target: no tint to take
     assert grey_into_grey.tolist() == pytest.approx([0.75 / 0.6] * 3, abs=1e-5)
 
 
@@ -148,7 +168,9 @@ def test_the_photo_reader_reads_the_photo_at_its_own_resolution():
     inverse = np.linalg.inv(np.vstack([photo_to_crop, [0, 0, 1]]))[:2]
     at = (crop + [3.0, 0.0]) @ inverse[:, :2].T + inverse[:, 2]  # where the read crop positions lie in the photo
     assert (at > 2).all() and (at < 2 * SIZE - 3).all()
-    expected = np.stack([map_coordinates(photo[..., c].astype(float), [at[..., 1], at[..., 0]], order=1) for c in range(3)])
+    expected = np.stack(
+        [map_coordinates(photo[..., c].astype(float), [at[..., 1], at[..., 0]], order=1) for c in range(3)]
+    )
     assert np.abs(colours - expected).max() < 0.05
 
 
@@ -162,18 +184,27 @@ def test_the_photo_reader_keeps_only_the_read_part_and_averages_a_finer_photo():
     support[30:34, 20:28] = 1.0
     reader = PhotoReader(photo, photo_to_crop, SIZE, identity_grid(1, SIZE), support=support, output_scale=1.0)
     assert reader.image.shape[-2] * 4 < 40 and reader.image.shape[-1] * 4 < 60  # a mouth-sized part, reduced 4 x
-    on_pixels = lambda first, count: (torch.arange(first, first + count, dtype=torch.float32) - 1.5) / 4  # at photo pixel centres
+    on_pixels = lambda first, count: (
+        (torch.arange(first, first + count, dtype=torch.float32) - 1.5) / 4
+    )  # at photo pixel centres
     positions = torch.stack(torch.meshgrid(on_pixels(86, 11), on_pixels(123, 5), indexing="xy"), -1)
     colours = reader(pixels_to_normalised(positions, SIZE)[None])[0].numpy()
     assert np.abs(colours - 127.5).max() < 0.5
-    point_sampled = PhotoReader(photo, photo_to_crop, SIZE, identity_grid(1, SIZE), support=support)(pixels_to_normalised(positions, SIZE)[None])
+    point_sampled = PhotoReader(photo, photo_to_crop, SIZE, identity_grid(1, SIZE), support=support)(
+        pixels_to_normalised(positions, SIZE)[None]
+    )
     assert np.abs(point_sampled[0].numpy() - 127.5).max() > 60  # without the pre-filter it aliases
 
 
 def test_frames_without_a_face_give_no_inside():
     """A video frame without a face comes with the last good pose's (open) landmarks, or none (NaN): neither is read."""
-    fill = plan_mouth(face().expand(3, -1, -1), face(8.0).expand(3, -1, -1), SIZE, source_found=torch.tensor([True, False, False]),
-                      source_landmarks=torch.cat([face(7.0), face(7.0), torch.full((1, 68, 2), float("nan"))]))
+    fill = plan_mouth(
+        face().expand(3, -1, -1),
+        face(8.0).expand(3, -1, -1),
+        SIZE,
+        source_found=torch.tensor([True, False, False]),
+        source_landmarks=torch.cat([face(7.0), face(7.0), torch.full((1, 68, 2), float("nan"))]),
+    )
     assert fill.source[0].max() == 1 and fill.source[1:].max() == 0 and torch.isfinite(fill.source_read).all()
 
 
@@ -208,7 +239,9 @@ def green(pipe, astronaut) -> np.ndarray:
     return _painted_mouth(astronaut, pipe.processor.align(astronaut).landmarks[INNER_LIPS], (0, 255, 0))
 
 
-def test_the_pipeline_takes_the_mouths_inside_from_the_source_photo_unless_told_not_to(pipe, green, astronaut, grace_hopper):
+def test_the_pipeline_takes_the_mouths_inside_from_the_source_photo_unless_told_not_to(
+    pipe, green, astronaut, grace_hopper
+):
     """With mouth="source" Hopper's opened mouth turns green, with mouth="own" it does not (the bitwise
     independence from the source's pixels: test_pipeline)."""
     result = pipe(grace_hopper, source=green, mouth="source")
@@ -220,7 +253,10 @@ def test_the_pipeline_takes_the_mouths_inside_from_the_source_photo_unless_told_
     assert _green(np.asarray(own.image)[inside]) < 30 and own.mouth == "network"
     still = pipe(grace_hopper, source=green, expression_strength=0.0, mouth="source")
     assert still.mouth == "closed"  # her own shut mouth: no photo's inside, not a sliver of it (before 0.7.0: green)
-    assert np.array_equal(np.asarray(still.image), np.asarray(pipe(grace_hopper, source=green, expression_strength=0.0, mouth="own").image))
+    assert np.array_equal(
+        np.asarray(still.image),
+        np.asarray(pipe(grace_hopper, source=green, expression_strength=0.0, mouth="own").image),
+    )
     with pytest.raises(ConfigError, match="mouth must be one of"):
         pipe(grace_hopper, source=astronaut, mouth="teeth")
 
@@ -231,7 +267,9 @@ def test_a_large_jpeg_source_is_read_from_its_reduced_decode(pipe, green, grace_
     Image.fromarray(green).resize((2600, 2600), Image.Resampling.BICUBIC).save(buffer, format="JPEG", quality=92)
     assert pipe.processor.load_photo(buffer.getvalue()).reduced
     result = pipe(grace_hopper, source=buffer.getvalue(), mouth="source")
-    assert _green(np.asarray(result.image)[_inside(pipe, grace_hopper, result.driving_landmarks)]) > 60  # JPEG blurs its edge
+    assert (
+        _green(np.asarray(result.image)[_inside(pipe, grace_hopper, result.driving_landmarks)]) > 60
+    )  # JPEG blurs its edge
 
 
 def test_a_grey_target_gets_a_grey_inside(pipe, green, grace_hopper):
@@ -254,19 +292,30 @@ def test_the_targets_own_open_mouth_comes_from_its_photo(green, grace_hopper):
     own = trained(green, source=grace_hopper, expression_strength=0.05)  # 0 would give the photo back untouched
     inside = _inside(trained, green, own.driving_landmarks)
     assert _green(np.asarray(own.image)[inside]) > 170 and own.mouth == "own"
-    assert _green(np.asarray(trained(green, source=grace_hopper, expression_strength=0.05, mouth="network").image)[inside]) < 140
+    assert (
+        _green(np.asarray(trained(green, source=grace_hopper, expression_strength=0.05, mouth="network").image)[inside])
+        < 140
+    )
 
 
 def test_each_video_frame_takes_its_own_frames_inside(pipe, green, astronaut, grace_hopper):
     """Two driving frames, the mouth painted green in one and blue in the other: frame i's output shows frame i's."""
-    from aipgan_hf.video.animate import driving_faces
+    from aipgan_hf.video.frames import driving_faces
 
     blue = _painted_mouth(astronaut, pipe.processor.align(astronaut).landmarks[INNER_LIPS], (0, 0, 255))
     faces = [pipe.processor.align(frame) for frame in (green, blue)]
     prepared = pipe.prepare(grace_hopper)
-    driving = np.stack([pipe.shape_model.drive(prepared.landmarks, face.crop_landmarks) for face in faces]).astype(np.float32)
-    sources = driving_faces(pipe, [green, blue], np.stack([face.matrix for face in faces]),
-                            np.stack([face.crop_landmarks for face in faces]), np.ones(2, bool), driving)
+    driving = np.stack([pipe.shape_model.drive(prepared.landmarks, face.crop_landmarks) for face in faces]).astype(
+        np.float32
+    )
+    sources = driving_faces(
+        pipe,
+        [green, blue],
+        np.stack([face.matrix for face in faces]),
+        np.stack([face.crop_landmarks for face in faces]),
+        np.ones(2, bool),
+        driving,
+    )
     frames = [np.asarray(result.image) for result in pipe.render(prepared, driving, mouth="source", sources=sources)]
     inside = _inside(pipe, grace_hopper, driving[0])
     assert _green(frames[0][inside]) > 100 and frames[1][inside][:, 2].mean() > frames[1][inside][:, 1].mean() + 100
@@ -276,22 +325,33 @@ def test_presets_take_an_opened_mouths_inside_from_the_exemplar(pipe, green, gra
     """A preset on Hopper, with the green-mouthed astronaut as the checkpoint's exemplar: the opened mouth is green,
     unless mouth="own"; the exemplar is saved and loaded with the pipeline, strictly."""
     from aipgan_hf import CheckpointError
-    from aipgan_hf.compositing.mouth import MOUTH_EXEMPLAR_NAME, MouthExemplar
+    from aipgan_hf.compositing.exemplar import MOUTH_EXEMPLAR_NAME, MouthExemplar
 
     face = pipe.processor.align(green)
-    lending = AIPGANPipeline(pipe.generator, mouth_exemplar=MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks))
+    lending = AIPGANPipeline(
+        pipe.generator, mouth_exemplar=MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks)
+    )
     sliders = {"mouth_open": 0.6}
     result = lending(grace_hopper, expression="happiness", expression_offsets=sliders)
     inside = _inside(lending, grace_hopper, result.driving_landmarks)
     assert _green(np.asarray(result.image)[inside]) > 50  # its upper teeth; below them the mouth's dark cavity
-    assert _green(np.asarray(lending(grace_hopper, expression="happiness", expression_offsets=sliders, mouth="own").image)[inside]) < 30
+    assert (
+        _green(
+            np.asarray(lending(grace_hopper, expression="happiness", expression_offsets=sliders, mouth="own").image)[
+                inside
+            ]
+        )
+        < 30
+    )
     assert pipe.mouth_exemplar is None  # a pipeline built from a generator has none unless given one
     with pytest.raises(ConfigError, match="mouth exemplar is a 128-px crop"):
         AIPGANPipeline(pipe.generator, mouth_exemplar=AIPGANPipeline.from_pretrained().mouth_exemplar)
 
     folder = lending.save_pretrained(tmp_path / "saved")
     loaded = AIPGANPipeline.from_pretrained(folder)
-    assert np.array_equal(loaded.mouth_exemplar.crop, face.crop) and np.array_equal(loaded.mouth_exemplar.landmarks, face.crop_landmarks)
+    assert np.array_equal(loaded.mouth_exemplar.crop, face.crop) and np.array_equal(
+        loaded.mouth_exemplar.landmarks, face.crop_landmarks
+    )
     (folder / MOUTH_EXEMPLAR_NAME).write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="mouth exemplar"):
         AIPGANPipeline.from_pretrained(folder)
@@ -348,7 +408,9 @@ def test_presets_sliders_and_video_take_the_exemplars_mouth_by_default(bundled, 
     preset = bundled(grace_hopper, expression="surprise")
     assert preset.mouth == "exemplar"
     for mouth in ("exemplar", "source"):
-        assert np.array_equal(np.asarray(preset.image), np.asarray(bundled(grace_hopper, expression="surprise", mouth=mouth).image))
+        assert np.array_equal(
+            np.asarray(preset.image), np.asarray(bundled(grace_hopper, expression="surprise", mouth=mouth).image)
+        )
     prepared = bundled.prepare(grace_hopper)
     rows = np.stack([preset.driving_landmarks, prepared.landmarks]).astype(np.float32)
     frames = bundled.render(prepared, rows)  # a video's batch: the same default

@@ -36,12 +36,26 @@ def crops(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(batch, 3, 64, 64, generator=generator) * 2 - 1, landmarks
 
 
-def transfer_crops(pipe: AIPGANPipeline, source: torch.Tensor, target: torch.Tensor, source_landmarks: torch.Tensor,
-                   target_landmarks: torch.Tensor, mouth: str = DEFAULT_MOUTH) -> DrivenBatch:
+def transfer_crops(
+    pipe: AIPGANPipeline,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    source_landmarks: torch.Tensor,
+    target_landmarks: torch.Tensor,
+    mouth: str = DEFAULT_MOUTH,
+) -> DrivenBatch:
     """The model on crops, as evaluation runs it: the shape model's retargeting, then ``drive_crops``."""
     driving = pipe.shape_model.drive(target_landmarks.numpy(), source_landmarks.numpy())
-    return drive_crops(pipe.generator, target, target_landmarks, torch.as_tensor(np.asarray(driving, dtype=np.float32)),
-                       source=source, source_landmarks=source_landmarks, mouth=mouth, lines=pipe.lines)
+    return drive_crops(
+        pipe.generator,
+        target,
+        target_landmarks,
+        torch.as_tensor(np.asarray(driving, dtype=np.float32)),
+        source=source,
+        source_landmarks=source_landmarks,
+        mouth=mouth,
+        lines=pipe.lines,
+    )
 
 
 def test_bundled_checkpoint_loads():
@@ -87,10 +101,14 @@ def test_output_does_not_depend_on_the_source_pixels(pipe):
     (source, source_landmarks), (target, target_landmarks) = crops(1, seed=1), crops(1, seed=2)
     source_landmarks[:, [55, 56, 57, 58, 59, 65, 66, 67], 1] += 6.0  # an open source mouth
     first = transfer_crops(pipe, source, target, source_landmarks, target_landmarks, mouth="own").image
-    second = transfer_crops(pipe, torch.flip(source, [-1]) * 0.5, target, source_landmarks, target_landmarks, mouth="own").image
+    second = transfer_crops(
+        pipe, torch.flip(source, [-1]) * 0.5, target, source_landmarks, target_landmarks, mouth="own"
+    ).image
     assert torch.equal(first, second)
-    by_default = [transfer_crops(pipe, s, target, source_landmarks, target_landmarks, mouth="source").image
-                  for s in (source, torch.flip(source, [-1]))]
+    by_default = [
+        transfer_crops(pipe, s, target, source_landmarks, target_landmarks, mouth="source").image
+        for s in (source, torch.flip(source, [-1]))
+    ]
     assert not torch.equal(*by_default)  # with mouth="source" the open mouth's inside is the source's
 
 
@@ -134,7 +152,9 @@ def test_photo_texture_is_kept_unless_turned_off(pipe, grace_hopper, astronaut):
 
 
 def test_sliders_and_presets(pipe, astronaut):
-    assert {"brows_up", "eyes_closed", "mouth_open", "smile", "AU4_brow_lowerer", "AU43_eyes_closed"} <= set(pipe.sliders)
+    assert {"brows_up", "eyes_closed", "mouth_open", "smile", "AU4_brow_lowerer", "AU43_eyes_closed"} <= set(
+        pipe.sliders
+    )
     assert pipe.expressions == ["anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"]
     plain = pipe(astronaut, expression="happiness", paste_back=False)
     opened = pipe(astronaut, expression="happiness", paste_back=False, expression_offsets={"mouth_open": 1.0})
@@ -159,9 +179,14 @@ def test_a_first_version_checkpoint_is_refused_clearly(pipe, tmp_path):
         AIPGANPipeline.from_pretrained(fresh)
 
 
-@pytest.mark.parametrize("kwargs, message", [(dict(expression_strength=2.0), "expression_strength"),
-                                             (dict(identity_mix=-0.1), "identity_mix"),
-                                             (dict(expression_strength=float("nan")), "expression_strength")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(expression_strength=2.0), "expression_strength"),
+        (dict(identity_mix=-0.1), "identity_mix"),
+        (dict(expression_strength=float("nan")), "expression_strength"),
+    ],
+)
 def test_out_of_range_controls(pipe, astronaut, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         pipe(astronaut, source=astronaut, **kwargs)
@@ -169,7 +194,12 @@ def test_out_of_range_controls(pipe, astronaut, kwargs, message):
 
 def test_save_load_is_bitwise_equal_and_strict(pipe, tmp_path):
     folder = pipe.save_pretrained(tmp_path / "p")
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "generator", "processor_config.json", "shape_model.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "generator",
+        "processor_config.json",
+        "shape_model.safetensors",
+    ]
     loaded = AIPGANPipeline.from_pretrained(folder)
     x, landmarks = crops(2)
     a = transfer_crops(pipe, x, x.flip(0), landmarks, landmarks.flip(0)).image
@@ -208,7 +238,9 @@ def test_foreign_weights_name_the_file(pipe, tmp_path):
     folder = pipe.save_pretrained(tmp_path / "f")
     weights = folder / "generator" / "diffusion_pytorch_model.safetensors"
     save_file({"encoder.weight": torch.zeros(3, 3)}, str(weights))
-    with pytest.raises(CheckpointError, match=r"diffusion_pytorch_model.safetensors does not fit.*missing.*1 unexpected"):
+    with pytest.raises(
+        CheckpointError, match=r"diffusion_pytorch_model.safetensors does not fit.*missing.*1 unexpected"
+    ):
         load_generator(folder)
 
 
@@ -260,7 +292,9 @@ def test_a_source_reference_drives_by_the_sources_own_change(pipe, astronaut, gr
     # a reference of another face: the change is the source's minus that face's, the same as the aligned crops give
     source, reference = pipe.processor.align(astronaut), pipe.processor.align(grace_hopper)
     relative = pipe(grace_hopper, source=astronaut, source_reference=grace_hopper, paste_back=False)
-    expected = pipe.shape_model.drive(target.crop_landmarks, source.crop_landmarks, reference_landmarks=reference.crop_landmarks)
+    expected = pipe.shape_model.drive(
+        target.crop_landmarks, source.crop_landmarks, reference_landmarks=reference.crop_landmarks
+    )
     np.testing.assert_allclose(relative.driving_landmarks, expected, atol=1e-4)
     with pytest.raises(ConfigError, match="not both"):
         pipe(grace_hopper, source=astronaut, source_reference=astronaut, replace_target_expression=True)
@@ -288,15 +322,20 @@ def test_one_call_takes_a_source_a_preset_sliders_or_landmarks(pipe, astronaut, 
     a render of them gives; an expression given two ways, or none, is refused."""
     sliders = {"mouth_open": 1.0}
     alone = pipe(astronaut, expression_offsets=sliders, paste_back=False)
-    with_preset = pipe(astronaut, expression="happiness", expression_strength=0.0, expression_offsets=sliders, paste_back=False)
+    with_preset = pipe(
+        astronaut, expression="happiness", expression_strength=0.0, expression_offsets=sliders, paste_back=False
+    )
     assert np.array_equal(np.asarray(alone.face), np.asarray(with_preset.face))
     driving = pipe(astronaut, source=grace_hopper).driving_landmarks
     given = pipe(astronaut, driving_landmarks=driving)
     assert np.array_equal(np.asarray(given.image), np.asarray(pipe.render(pipe.prepare(astronaut), driving).image))
-    for controls, message in [(dict(source=grace_hopper, expression="happiness"), "one way"),
-                              (dict(expression="happiness", driving_landmarks=driving), "one way"),
-                              (dict(), "expression_offsets="), (dict(expression="frown"), "unknown expression"),
-                              (dict(expression="happiness", identity_mix=0.5), "need a source photo")]:
+    for controls, message in [
+        (dict(source=grace_hopper, expression="happiness"), "one way"),
+        (dict(expression="happiness", driving_landmarks=driving), "one way"),
+        (dict(), "expression_offsets="),
+        (dict(expression="frown"), "unknown expression"),
+        (dict(expression="happiness", identity_mix=0.5), "need a source photo"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             pipe(astronaut, **controls)
     with pytest.raises(TypeError):
@@ -311,8 +350,15 @@ def test_the_networks_output_holds_network_outputs_only(pipe):
     target_landmarks = target_landmarks.clone()
     driving = target_landmarks.clone()
     driving[:, [55, 56, 57, 58, 59, 65, 66, 67], 1] += 6.0  # the target's mouth opens
-    output = drive_crops(pipe.generator, target, target_landmarks, driving, source=source, source_landmarks=source_landmarks,
-                         mouth="source")
+    output = drive_crops(
+        pipe.generator,
+        target,
+        target_landmarks,
+        driving,
+        source=source,
+        source_landmarks=source_landmarks,
+        mouth="source",
+    )
     assert isinstance(output.network, GeneratorOutput) and output.mouth.origin(0) == "source"
     assert not {"driving_landmarks", "flow", "mouth_fill", "painted"} & set(GeneratorOutput.__dataclass_fields__)
     plain = pipe.generator(target, target_landmarks, driving, output.flow)
@@ -324,12 +370,29 @@ def test_the_pipeline_has_four_ways_in(pipe):
     names of one version (deprecated)."""
     from aipgan_hf.deprecated import DeprecatedPipelineMethods
 
-    public = {name for name in dir(AIPGANPipeline) if not name.startswith("_") and callable(getattr(AIPGANPipeline, name))}
+    public = {
+        name for name in dir(AIPGANPipeline) if not name.startswith("_") and callable(getattr(AIPGANPipeline, name))
+    }
     old = {name for name in vars(DeprecatedPipelineMethods) if not name.startswith("_")}
-    assert public - old == {"prepare", "render", "animate", "expression_offset", "from_pretrained", "save_pretrained",
-                            "push_to_hub", "processor_settings"}
-    assert old == {"synthesize", "prepare_target", "render_batch", "drive_batch", "compose_frame", "decode_driven",
-                   "transfer_aligned"}
+    assert public - old == {
+        "prepare",
+        "render",
+        "animate",
+        "expression_offset",
+        "from_pretrained",
+        "save_pretrained",
+        "push_to_hub",
+        "processor_settings",
+    }
+    assert old == {
+        "synthesize",
+        "prepare_target",
+        "render_batch",
+        "drive_batch",
+        "compose_frame",
+        "decode_driven",
+        "transfer_aligned",
+    }
 
 
 def test_the_old_names_warn_and_give_what_the_new_calls_give(pipe, astronaut, grace_hopper):
@@ -337,8 +400,10 @@ def test_the_old_names_warn_and_give_what_the_new_calls_give(pipe, astronaut, gr
     driving = np.stack([pipe(astronaut, source=grace_hopper).driving_landmarks, prepared.landmarks]).astype(np.float32)
     new = pipe.render(prepared, driving, mouth="own")
     with pytest.deprecated_call():
-        assert np.array_equal(np.asarray(pipe.synthesize(astronaut, "happiness").image),
-                              np.asarray(pipe(astronaut, expression="happiness").image))
+        assert np.array_equal(
+            np.asarray(pipe.synthesize(astronaut, "happiness").image),
+            np.asarray(pipe(astronaut, expression="happiness").image),
+        )
     with pytest.deprecated_call():
         old_prepared = pipe.prepare_target(astronaut)
     assert np.array_equal(old_prepared.tensor, prepared.tensor)
@@ -355,9 +420,14 @@ def test_the_old_names_warn_and_give_what_the_new_calls_give(pipe, astronaut, gr
         old = pipe.transfer_aligned(source, target, source_landmarks, target_landmarks, mouth="source")
     assert torch.equal(old.image, reference.image) and torch.equal(old.painted, reference.network.image)
     with pytest.deprecated_call():
-        decoded = pipe.decode_driven(target, target_landmarks, old.driving_landmarks, source=source,
-                                     source_landmarks=source_landmarks, mouth="source")
+        decoded = pipe.decode_driven(
+            target,
+            target_landmarks,
+            old.driving_landmarks,
+            source=source,
+            source_landmarks=source_landmarks,
+            mouth="source",
+        )
     assert torch.equal(decoded.image, reference.image) and decoded.mouth_fill.origin(0) == reference.mouth.origin(0)
     with pytest.raises(ConfigError, match="source's landmarks"), pytest.deprecated_call():
         pipe.transfer_aligned(source, target, None, target_landmarks)
-

@@ -104,14 +104,22 @@ def built(user_folders) -> dict:
     """One real build with two worker processes (the expensive step, shared by the tests below)."""
     root = user_folders["root"]
     argv = [
-        "--image_folder", str(user_folders["photos"]),
-        "--video_folder", str(user_folders["clips"]),
-        "--video_identity_map", str(user_folders["identity_map"]),
-        "--output_dir", str(root / "out"),
-        "--cache_dir", str(root / "cache"),
-        "--resolution", str(RESOLUTION),
-        "--fps", "5",
-        "--num_workers", "2",
+        "--image_folder",
+        str(user_folders["photos"]),
+        "--video_folder",
+        str(user_folders["clips"]),
+        "--video_identity_map",
+        str(user_folders["identity_map"]),
+        "--output_dir",
+        str(root / "out"),
+        "--cache_dir",
+        str(root / "cache"),
+        "--resolution",
+        str(RESOLUTION),
+        "--fps",
+        "5",
+        "--num_workers",
+        "2",
     ]
     stats = prepare_dataset.main(argv)
     return {"argv": argv, "stats": stats, "out": root / "out", "cache": root / "cache", "hf_cache": root / "hf_cache"}
@@ -186,12 +194,17 @@ def test_card_stats_and_failures(built):
     stats = json.loads((built["out"] / "stats.json").read_text())
     assert stats["detection"]["photos"] == {"attempted": 19, "failed": 1, "reasons": {"NoFaceError": 1}}
     assert stats["detection"]["video/clips"]["attempted"] == 6 + 6 + 4
-    assert sum(stats["rows_per_split"].values()) == 18 + stats["detection"]["video/clips"]["attempted"] - \
-        stats["detection"]["video/clips"]["failed"]
+    assert (
+        sum(stats["rows_per_split"].values())
+        == 18 + stats["detection"]["video/clips"]["attempted"] - stats["detection"]["video/clips"]["failed"]
+    )
     with open(built["out"] / "detection_failures.csv", newline="") as handle:
         failures = list(csv.DictReader(handle))
-    assert [(row["source"], row["path"].endswith("blank.jpg"), row["reason"]) for row in failures
-            if row["source"] == "photos"] == [("photos", True, "NoFaceError")]
+    assert [
+        (row["source"], row["path"].endswith("blank.jpg"), row["reason"])
+        for row in failures
+        if row["source"] == "photos"
+    ] == [("photos", True, "NoFaceError")]
 
 
 def test_rerun_uses_cache_and_compact_is_smaller(built, monkeypatch):
@@ -271,9 +284,7 @@ def test_split_is_by_identity_deterministic_and_balanced():
 def test_assign_splits_never_puts_a_person_in_two_splits():
     rng = np.random.default_rng(0)
     people = [f"lfw/Person_{k}" for k in range(3000)]
-    items = [
-        MediaItem(f"/data/{k}.jpg", f"{k}.jpg", people[rng.integers(len(people))], "", "lfw") for k in range(9000)
-    ]
+    items = [MediaItem(f"/data/{k}.jpg", f"{k}.jpg", people[rng.integers(len(people))], "", "lfw") for k in range(9000)]
     # the same people appear again in a second source (e.g. video clips merged with LFW identities)
     clips = [MediaItem(f"/v/{k}.mp4", f"{k}.mp4", people[k], "", "video/x", clip=f"c{k}") for k in range(0, 3000, 3)]
     celeba = [MediaItem(f"/c/{k}.jpg", f"{k}.jpg", f"celeba/{k:06d}", "", "celeba") for k in range(500)]
@@ -357,9 +368,18 @@ def test_bad_folders_raise_typed_errors(tmp_path):
 
 def test_cli_reports_bad_input_without_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "training/prepare_dataset.py", "--image_folder", str(tmp_path / "nope"),
-         "--output_dir", str(tmp_path / "out")],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "training/prepare_dataset.py",
+            "--image_folder",
+            str(tmp_path / "nope"),
+            "--output_dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "is not a folder" in result.stderr and "Traceback" not in result.stderr

@@ -75,7 +75,12 @@ def png_header(width: int, height: int) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -145,13 +150,17 @@ def test_largest_face_first_and_face_index(astronaut, grace_hopper, processor):
         processor.align(canvas, face_index=2)
 
 
-def test_the_largest_face_comes_from_a_quick_look_only_where_it_can_tell(astronaut, grace_hopper, processor, monkeypatch):
+def test_the_largest_face_comes_from_a_quick_look_only_where_it_can_tell(
+    astronaut, grace_hopper, processor, monkeypatch
+):
     """align() looks for the largest face on a 320-px copy first (and once more on a larger copy for a smaller
     face), and runs the full search where it sees no face, or two faces of about one size."""
     from aipgan_hf.faces import detect
 
     height, width = grace_hopper.shape[:2]
-    big = np.asarray(Image.fromarray(grace_hopper).resize((2 * width, 2 * height), Image.Resampling.BICUBIC))  # face 1/3 of the side
+    big = np.asarray(
+        Image.fromarray(grace_hopper).resize((2 * width, 2 * height), Image.Resampling.BICUBIC)
+    )  # face 1/3 of the side
     quick = processor._faces.find_largest(big)
     assert quick is not None and quick.method == "quick"
     full = processor.find_faces(big)[0]
@@ -163,7 +172,9 @@ def test_the_largest_face_comes_from_a_quick_look_only_where_it_can_tell(astrona
     smaller = np.asarray(Image.fromarray(astronaut).resize((1024, 1024), Image.Resampling.BICUBIC))  # face 23 %: looked
     copies = []
     look = processor._faces._run_detector
-    monkeypatch.setattr(processor._faces, "_run_detector", lambda grey, upsample: copies.append(grey.shape) or look(grey, upsample))
+    monkeypatch.setattr(
+        processor._faces, "_run_detector", lambda grey, upsample: copies.append(grey.shape) or look(grey, upsample)
+    )
     second = processor._faces.find_largest(smaller)  # for again on a 439-px copy
     assert copies == [(320, 320), (439, 439)]
     assert processor._faces.find_largest(smaller, limit=400) is None  # that copy would be larger than the full search's
@@ -172,7 +183,9 @@ def test_the_largest_face_comes_from_a_quick_look_only_where_it_can_tell(astrona
     its_eyes = np.linalg.norm(first.landmarks[36:42].mean(0) - first.landmarks[42:48].mean(0))
     assert second is not None and np.linalg.norm(second.landmarks - first.landmarks, axis=1).mean() < 0.05 * its_eyes
     tiny = np.full((2000, 2000, 3), 128, np.uint8)
-    tiny[600:1200, 600:1200] = np.asarray(Image.fromarray(astronaut).resize((600, 600)))  # face 6 %: only the full search
+    tiny[600:1200, 600:1200] = np.asarray(
+        Image.fromarray(astronaut).resize((600, 600))
+    )  # face 6 %: only the full search
     assert processor._faces.find_largest(tiny) is None and processor.align(tiny).box[0] > 600
     pair = np.full((1000, 2000, 3), 128, np.uint8)  # two faces of one size: the full search orders them
     pair[:, :1000] = pair[:, 1000:] = np.asarray(Image.fromarray(grace_hopper).resize((1000, 1000)))
@@ -432,36 +445,120 @@ BAD_INPUTS = [
     ("random bytes", lambda t, f: np.random.default_rng(1).bytes(5000), {}, {}, InvalidImageError, "not an image"),
     ("truncated JPEG", lambda t, f: encode(f["astronaut"], "JPEG")[:9000], {}, {}, TruncatedImageError, "truncated"),
     ("truncated PNG", lambda t, f: encode(f["astronaut"], "PNG")[:20000], {}, {}, TruncatedImageError, "truncated"),
-    ("PNG cut in its header", lambda t, f: encode(f["astronaut"], "PNG")[:20], {}, {}, TruncatedImageError, "starts like a PNG"),
+    (
+        "PNG cut in its header",
+        lambda t, f: encode(f["astronaut"], "PNG")[:20],
+        {},
+        {},
+        TruncatedImageError,
+        "starts like a PNG",
+    ),
     ("declares 100000x100000", lambda t, f: png_header(100_000, 100_000), {}, {}, ImageTooLargeError, "too large"),
-    ("declares 9000x9000", lambda t, f: png_header(9000, 9000), {}, {}, ImageTooLargeError, f"limit of {DEFAULT_MAX_PIXELS:,}"),
-    ("above a custom cap", lambda t, f: f["astronaut"], {"max_pixels": 100_000}, {}, ImageTooLargeError, "limit of 100,000"),
+    (
+        "declares 9000x9000",
+        lambda t, f: png_header(9000, 9000),
+        {},
+        {},
+        ImageTooLargeError,
+        f"limit of {DEFAULT_MAX_PIXELS:,}",
+    ),
+    (
+        "above a custom cap",
+        lambda t, f: f["astronaut"],
+        {"max_pixels": 100_000},
+        {},
+        ImageTooLargeError,
+        "limit of 100,000",
+    ),
     ("8x8 image", lambda t, f: encode(np.zeros((8, 8, 3), np.uint8), "PNG"), {}, {}, ImageTooSmallError, "at least 16"),
     ("20x20 image", lambda t, f: np.zeros((20, 20, 3), np.uint8), {}, {}, ImageTooSmallError, "at least 32"),
-    ("noise", lambda t, f: np.random.default_rng(2).integers(0, 256, (300, 300, 3), dtype=np.uint8), {}, {}, NoFaceError, "no face found"),
+    (
+        "noise",
+        lambda t, f: np.random.default_rng(2).integers(0, 256, (300, 300, 3), dtype=np.uint8),
+        {},
+        {},
+        NoFaceError,
+        "no face found",
+    ),
     ("plain colour", lambda t, f: np.full((256, 256, 3), 150, np.uint8), {}, {}, NoFaceError, "no face found"),
-    ("face too small", lambda t, f: _face_on_canvas(f, 256), {"min_face_size": 100}, {}, FaceTooSmallError, "at least 100 pixels"),
-    ("face index out of range", lambda t, f: f["astronaut"], {}, {"face_index": 1}, FaceIndexError, "only 1 face found"),
+    (
+        "face too small",
+        lambda t, f: _face_on_canvas(f, 256),
+        {"min_face_size": 100},
+        {},
+        FaceTooSmallError,
+        "at least 100 pixels",
+    ),
+    (
+        "face index out of range",
+        lambda t, f: f["astronaut"],
+        {},
+        {"face_index": 1},
+        FaceIndexError,
+        "only 1 face found",
+    ),
     ("negative face index", lambda t, f: f["astronaut"], {}, {"face_index": -1}, FaceIndexError, "0 or more"),
     ("2-D bool array", lambda t, f: np.ones((64, 64), bool), {}, {}, UnsupportedImageError, "boolean"),
     ("float array with NaN", lambda t, f: _nan_image(f), {}, {}, InvalidImageError, "NaN"),
-    ("float out of range", lambda t, f: np.linspace(-5, 300, 64 * 64 * 3).reshape(64, 64, 3), {}, {}, UnsupportedImageError, "expected 0..1"),
+    (
+        "float out of range",
+        lambda t, f: np.linspace(-5, 300, 64 * 64 * 3).reshape(64, 64, 3),
+        {},
+        {},
+        UnsupportedImageError,
+        "expected 0..1",
+    ),
     ("5-channel array", lambda t, f: np.zeros((64, 64, 5), np.uint8), {}, {}, UnsupportedImageError, "not an image"),
     ("channel-first array", lambda t, f: _channel_first(f), {}, {}, UnsupportedImageError, "channel-first"),
     ("4-D batch array", lambda t, f: f["astronaut"][None], {}, {}, UnsupportedImageError, "not an image"),
-    ("complex dtype", lambda t, f: np.zeros((64, 64, 3), np.complex64), {}, {}, UnsupportedImageError, "dtype complex64"),
+    (
+        "complex dtype",
+        lambda t, f: np.zeros((64, 64, 3), np.complex64),
+        {},
+        {},
+        UnsupportedImageError,
+        "dtype complex64",
+    ),
     ("string array", lambda t, f: np.full((64, 64, 3), "x"), {}, {}, UnsupportedImageError, "are not images"),
-    ("int values above 16 bit", lambda t, f: np.full((64, 64, 3), 70_000, np.int64), {}, {}, UnsupportedImageError, "integer image values"),
+    (
+        "int values above 16 bit",
+        lambda t, f: np.full((64, 64, 3), 70_000, np.int64),
+        {},
+        {},
+        UnsupportedImageError,
+        "integer image values",
+    ),
     ("None", lambda t, f: None, {}, {}, InvalidImageError, "None"),
     ("nonexistent path", lambda t, f: t / "missing.jpg", {}, {}, InvalidImageError, "file not found"),
     ("directory path", lambda t, f: t, {}, {}, InvalidImageError, "is a directory"),
     ("list of numbers", lambda t, f: [[1, 2, 3]], {}, {}, InvalidImageError, "expected a file path"),
     ("torch tensor", lambda t, f: torch.zeros(3, 64, 64), {}, {}, UnsupportedImageError, "torch tensor"),
-    ("file name over 255 characters", lambda t, f: t / ("x" * 300 + ".jpg"), {}, {}, InvalidImageError, "File name too long"),
+    (
+        "file name over 255 characters",
+        lambda t, f: t / ("x" * 300 + ".jpg"),
+        {},
+        {},
+        InvalidImageError,
+        "File name too long",
+    ),
     ("path through a file", lambda t, f: _text_file(t, f) / "face.jpg", {}, {}, InvalidImageError, "file not found"),
-    ("path with a NUL character", lambda t, f: str(t / "a\0b.jpg"), {}, {}, InvalidImageError, "not a usable file path"),
+    (
+        "path with a NUL character",
+        lambda t, f: str(t / "a\0b.jpg"),
+        {},
+        {},
+        InvalidImageError,
+        "not a usable file path",
+    ),
     ("a named pipe", _fifo, {}, {}, InvalidImageError, "not a regular file"),
-    ("JPEG claiming 7000x7000 in 1 KB", lambda t, f: _claims_to_be_huge(f), {}, {}, TruncatedImageError, "holds at least 95,703 bytes"),
+    (
+        "JPEG claiming 7000x7000 in 1 KB",
+        lambda t, f: _claims_to_be_huge(f),
+        {},
+        {},
+        TruncatedImageError,
+        "holds at least 95,703 bytes",
+    ),
 ]
 
 
@@ -470,7 +567,9 @@ BAD_INPUTS = [
     [case[1:] for case in BAD_INPUTS],
     ids=[case[0] for case in BAD_INPUTS],
 )
-def test_bad_input_raises_its_typed_error(tmp_path, faces, processor, make, processor_options, align_options, error, message):
+def test_bad_input_raises_its_typed_error(
+    tmp_path, faces, processor, make, processor_options, align_options, error, message
+):
     image = make(tmp_path, faces)
     chosen = FaceProcessor(**processor_options) if processor_options else processor
     with pytest.raises(AIPGANError) as caught:
@@ -480,7 +579,6 @@ def test_bad_input_raises_its_typed_error(tmp_path, faces, processor, make, proc
     assert "\n" not in str(caught.value)
 
 
-
 # ------------------------------------------------------------------------------------------------
 # paths: every OSError becomes the project's error
 # ------------------------------------------------------------------------------------------------
@@ -488,8 +586,10 @@ def test_bad_input_raises_its_typed_error(tmp_path, faces, processor, make, proc
 
 @pytest.mark.parametrize(
     "error, message",
-    [(PermissionError(errno.EACCES, "Permission denied"), "no permission to read"),
-     (OSError(errno.EIO, "Input/output error"), "cannot read .*: Input/output error")],
+    [
+        (PermissionError(errno.EACCES, "Permission denied"), "no permission to read"),
+        (OSError(errno.EIO, "Input/output error"), "cannot read .*: Input/output error"),
+    ],
 )
 def test_os_errors_on_open_become_invalid_image_errors(tmp_path, astronaut, monkeypatch, error, message):
     path = tmp_path / "face.png"
@@ -557,9 +657,16 @@ def test_reduced_decode_maps_to_full_resolution_under_every_exif_orientation(ori
     canvas = np.full((803, 1001), 40, np.uint8)
     canvas[599:608, 697:706] = 255  # a 9x9 dot centred at (701, 603) in the upright photo
     upright = Image.fromarray(canvas)
-    undo = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90,
-            7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}[orientation]
+    undo = {
+        1: None,
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_90,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_270,
+    }[orientation]
     stored = upright if undo is None else upright.transpose(undo)  # what a camera holding it that way writes
     exif = Image.Exif()
     exif[0x0112] = orientation

@@ -17,9 +17,24 @@ from safetensors.torch import load_file
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = str(ROOT / "training" / "train.py")
 SHAPE_MODEL = str(ROOT / "aipgan_hf" / "checkpoints" / "default" / "shape_model.safetensors")
-TINY = ["--resolution", "64", "--base_channels", "8", "--train_batch_size", "2", "--report_to", "none",
-        "--num_validation_pairs", "2", "--dataloader_num_workers", "0", "--shape_model", SHAPE_MODEL,
-        "--adversarial_start_step", "1"]
+TINY = [
+    "--resolution",
+    "64",
+    "--base_channels",
+    "8",
+    "--train_batch_size",
+    "2",
+    "--report_to",
+    "none",
+    "--num_validation_pairs",
+    "2",
+    "--dataloader_num_workers",
+    "0",
+    "--shape_model",
+    SHAPE_MODEL,
+    "--adversarial_start_step",
+    "1",
+]
 
 
 def same_state(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> bool:
@@ -34,15 +49,43 @@ def run(command: list[str], timeout: int = 300, **kwargs) -> subprocess.Complete
 
 def test_accelerate_launch_smoke(face_dataset, tmp_path):
     out = tmp_path / "run"
-    result = run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu", TRAIN,
-                  "--dataset_name", str(face_dataset), "--output_dir", str(out), "--max_train_steps", "2",
-                  "--checkpointing_steps", "2", "--validation_steps", "2", *TINY])
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--num_processes",
+            "1",
+            "--cpu",
+            TRAIN,
+            "--dataset_name",
+            str(face_dataset),
+            "--output_dir",
+            str(out),
+            "--max_train_steps",
+            "2",
+            "--checkpointing_steps",
+            "2",
+            "--validation_steps",
+            "2",
+            *TINY,
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    for path in ["checkpoint-2/optimizer.bin", "checkpoint-2/optimizer_1.bin", "checkpoint-2/custom_checkpoint_0.pkl",
-                 "checkpoint-2/generator/diffusion_pytorch_model.safetensors", "checkpoint-2/discriminator/config.json",
-                 "checkpoint-2/pipeline/generator/config.json", "checkpoint-2/random_states_0.pkl",
-                 "pipeline/generator/diffusion_pytorch_model.safetensors", "pipeline/README.md",
-                 "pipeline/processor_config.json", "pipeline/shape_model.safetensors", "validation/step-000002.png"]:
+    for path in [
+        "checkpoint-2/optimizer.bin",
+        "checkpoint-2/optimizer_1.bin",
+        "checkpoint-2/custom_checkpoint_0.pkl",
+        "checkpoint-2/generator/diffusion_pytorch_model.safetensors",
+        "checkpoint-2/discriminator/config.json",
+        "checkpoint-2/pipeline/generator/config.json",
+        "checkpoint-2/random_states_0.pkl",
+        "pipeline/generator/diffusion_pytorch_model.safetensors",
+        "pipeline/README.md",
+        "pipeline/processor_config.json",
+        "pipeline/shape_model.safetensors",
+        "validation/step-000002.png",
+    ]:
         assert (out / path).is_file(), f"missing {path}"
     from aipgan_hf.checkpoint import load_generator
 
@@ -53,9 +96,31 @@ def test_accelerate_launch_smoke(face_dataset, tmp_path):
 def test_two_cpu_processes_see_different_samples_and_write_one_checkpoint(face_dataset, tmp_path):
     out = tmp_path / "ddp"
     log = tmp_path / "samples"
-    result = run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", TRAIN,
-                  "--dataset_name", str(face_dataset), "--output_dir", str(out), "--max_train_steps", "2",
-                  "--checkpointing_steps", "2", "--validation_steps", "0", "--sample_log", str(log), *TINY])
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            TRAIN,
+            "--dataset_name",
+            str(face_dataset),
+            "--output_dir",
+            str(out),
+            "--max_train_steps",
+            "2",
+            "--checkpointing_steps",
+            "2",
+            "--validation_steps",
+            "0",
+            "--sample_log",
+            str(log),
+            *TINY,
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 processes" in result.stderr
     ranks = [[json.loads(line) for line in Path(f"{log}.rank{r}.jsonl").read_text().splitlines()] for r in (0, 1)]
@@ -63,12 +128,16 @@ def test_two_cpu_processes_see_different_samples_and_write_one_checkpoint(face_d
     for step in range(2):
         rows0, rows1 = set(ranks[0][step]["targets"]), set(ranks[1][step]["targets"])
         assert rows0.isdisjoint(rows1), f"step {step}: both ranks drew rows {rows0 & rows1}"
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(("checkpoint-", ".checkpoint-"))) == ["checkpoint-2"]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(("checkpoint-", ".checkpoint-"))) == [
+        "checkpoint-2"
+    ]
 
 
 def _state(checkpoint: Path) -> dict[str, torch.Tensor]:
     """Generator weights, EMA shadow weights and both optimizers' moments of one checkpoint, flattened."""
-    state = {f"g.{k}": v for k, v in load_file(checkpoint / "generator" / "diffusion_pytorch_model.safetensors").items()}
+    state = {
+        f"g.{k}": v for k, v in load_file(checkpoint / "generator" / "diffusion_pytorch_model.safetensors").items()
+    }
     ema = torch.load(checkpoint / "custom_checkpoint_0.pkl", weights_only=False)
     state.update({f"ema.{i}": t for i, t in enumerate(ema["shadow_params"])})
     state["ema.step"] = torch.tensor(ema["optimization_step"])
@@ -81,15 +150,32 @@ def _state(checkpoint: Path) -> dict[str, torch.Tensor]:
 
 
 def test_sigkill_then_resume_continues_identically(face_dataset, tmp_path):
-    common = [TRAIN, "--dataset_name", str(face_dataset), "--max_train_steps", "8", "--checkpointing_steps", "2",
-              "--checkpoints_total_limit", "10", "--validation_steps", "0", *TINY]
+    common = [
+        TRAIN,
+        "--dataset_name",
+        str(face_dataset),
+        "--max_train_steps",
+        "8",
+        "--checkpointing_steps",
+        "2",
+        "--checkpoints_total_limit",
+        "10",
+        "--validation_steps",
+        "0",
+        *TINY,
+    ]
     reference = run([sys.executable, *common, "--output_dir", str(tmp_path / "reference")])
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     out = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, *common, "--output_dir", str(out)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, *common, "--output_dir", str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     while not (out / "checkpoint-2").is_dir() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -113,8 +199,20 @@ def test_sigkill_then_resume_continues_identically(face_dataset, tmp_path):
 
 def short_runs(face_dataset, out: Path):
     """``train(steps, *flags)``: the tiny run in ``out``, one checkpoint per step, up to ``steps``."""
-    common = [TRAIN, "--dataset_name", str(face_dataset), "--output_dir", str(out), "--checkpointing_steps", "1",
-              "--checkpoints_total_limit", "10", "--validation_steps", "0", *TINY]
+    common = [
+        TRAIN,
+        "--dataset_name",
+        str(face_dataset),
+        "--output_dir",
+        str(out),
+        "--checkpointing_steps",
+        "1",
+        "--checkpoints_total_limit",
+        "10",
+        "--validation_steps",
+        "0",
+        *TINY,
+    ]
     return lambda steps, *flags: run([sys.executable, *common, "--max_train_steps", str(steps), *flags])
 
 
@@ -123,7 +221,9 @@ def test_learning_rates_given_on_resume_replace_the_saved_ones(face_dataset, tmp
     train = short_runs(face_dataset, out)
     first = train(1, "--learning_rate", "2e-4")
     assert first.returncode == 0, first.stderr[-3000:]
-    resumed = train(2, "--resume_from_checkpoint", "latest", "--learning_rate", "5e-5", "--discriminator_learning_rate", "3e-5")
+    resumed = train(
+        2, "--resume_from_checkpoint", "latest", "--learning_rate", "5e-5", "--discriminator_learning_rate", "3e-5"
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "learning rate 0.0002 -> 5e-05 (the flag's)" in resumed.stderr
     again = train(3, "--resume_from_checkpoint", "latest")  # no rate flags: the checkpoint's rates go on
@@ -150,7 +250,9 @@ def test_a_run_from_before_the_mouth_critic_resumes_without_it(face_dataset, tmp
     assert json.loads((out / "checkpoint-2" / "discriminator" / "config.json").read_text())["mouth_crop_size"] == 0
 
 
-def saved_checkpoint(folder: Path, discriminator_layers: int = 3) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
+def saved_checkpoint(
+    folder: Path, discriminator_layers: int = 3
+) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
     """A training-checkpoint-like folder (generator/, discriminator/ without a mouth critic, pipeline/ with an EMA
     generator that differs from the raw one), at the sizes `create_models` builds for --resolution 64 --base_channels 8."""
     from aipgan_hf import AIPGANConfig, AIPGANDiscriminator, AIPGANGenerator
@@ -172,10 +274,11 @@ def test_loss_weight_flags_fill_the_loss_weights():
     import dataclasses
 
     from aipgan_hf.losses import LossWeights
-    from training.train import parse_args
+    from training.options import parse_args
 
-    args = parse_args(["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--mask_weight", "0.25",
-                       "--adversarial_weight", "0"])
+    args = parse_args(
+        ["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--mask_weight", "0.25", "--adversarial_weight", "0"]
+    )
     assert args.loss_weights == dataclasses.replace(LossWeights(), mask=0.25, adversarial=0.0)
     assert args.mask_weight == 0.25  # the flat value the trackers log
 
@@ -183,13 +286,28 @@ def test_loss_weight_flags_fill_the_loss_weights():
 def test_init_from_a_checkpoint_keeps_its_weights_and_adds_a_fresh_mouth_critic(tmp_path):
     from accelerate import PartialState
 
-    from training.train import create_models, parse_args
+    from training.options import parse_args
+    from training.train import create_models
 
     PartialState()  # accelerate's logger needs it
 
     raw, ema_generator, critics = saved_checkpoint(tmp_path / "checkpoint-700")
-    args = parse_args(["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--resolution", "64", "--base_channels", "8",
-                       "--init_from", str(tmp_path / "checkpoint-700"), "--mouth_crop_size", "16"])
+    args = parse_args(
+        [
+            "--dataset_name",
+            "unused",
+            "--shape_model",
+            SHAPE_MODEL,
+            "--resolution",
+            "64",
+            "--base_channels",
+            "8",
+            "--init_from",
+            str(tmp_path / "checkpoint-700"),
+            "--mouth_crop_size",
+            "16",
+        ]
+    )
     generator, discriminator, ema = create_models(args)
     assert same_state(generator.state_dict(), raw.state_dict())
     names = [name for name, _ in generator.named_parameters()]
@@ -207,12 +325,25 @@ def test_init_from_a_checkpoint_keeps_its_weights_and_adds_a_fresh_mouth_critic(
 def test_init_from_a_checkpoint_whose_critics_do_not_fit_stops(tmp_path):
     from accelerate import PartialState
 
-    from training.train import create_models, parse_args
+    from training.options import parse_args
+    from training.train import create_models
 
     PartialState()
 
     saved_checkpoint(tmp_path / "checkpoint-5", discriminator_layers=2)
-    args = parse_args(["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--resolution", "64", "--base_channels", "8",
-                       "--init_from", str(tmp_path / "checkpoint-5")])
+    args = parse_args(
+        [
+            "--dataset_name",
+            "unused",
+            "--shape_model",
+            SHAPE_MODEL,
+            "--resolution",
+            "64",
+            "--base_channels",
+            "8",
+            "--init_from",
+            str(tmp_path / "checkpoint-5"),
+        ]
+    )
     with pytest.raises(SystemExit, match="does not fit this discriminator"):
         create_models(args)

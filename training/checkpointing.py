@@ -69,7 +69,11 @@ def register_hooks(accelerator: Accelerator, ema: EMAModel, shape_model) -> None
     def load_model_hook(models, input_dir):
         while models:
             model = models.pop()
-            cls, name = (AIPGANGenerator, "generator") if isinstance(model, AIPGANGenerator) else (AIPGANDiscriminator, "discriminator")
+            cls, name = (
+                (AIPGANGenerator, "generator")
+                if isinstance(model, AIPGANGenerator)
+                else (AIPGANDiscriminator, "discriminator")
+            )
             loaded = cls.from_pretrained(input_dir, subfolder=name, low_cpu_mem_usage=False)
             model.load_state_dict(loaded.state_dict(), strict=True)
             del loaded
@@ -88,8 +92,17 @@ def ema_generator(generator: AIPGANGenerator, ema: EMAModel) -> AIPGANGenerator:
     return model.float().cpu().eval()
 
 
-def write_ema_pipeline(generator: AIPGANGenerator, ema: EMAModel, folder: Path, shape_model, variant: str | None = None, card: str | None = None) -> None:
-    AIPGANPipeline(ema_generator(generator, ema), shape_model=shape_model).save_pretrained(folder, variant=variant, model_card=card)
+def write_ema_pipeline(
+    generator: AIPGANGenerator,
+    ema: EMAModel,
+    folder: Path,
+    shape_model,
+    variant: str | None = None,
+    card: str | None = None,
+) -> None:
+    AIPGANPipeline(ema_generator(generator, ema), shape_model=shape_model).save_pretrained(
+        folder, variant=variant, model_card=card
+    )
 
 
 def load_critics(discriminator: AIPGANDiscriminator, folder: Path) -> None:
@@ -102,7 +115,9 @@ def load_critics(discriminator: AIPGANDiscriminator, folder: Path) -> None:
         raise SystemExit(f"{folder} does not fit this discriminator: {error}") from None
     new_critics = sorted({key.split(".")[0] for key in missing})
     if unexpected or any(not key.startswith("mouth.") for key in missing):
-        raise SystemExit(f"{folder} does not fit this discriminator: unexpected {unexpected[:3]}, missing {missing[:3]}")
+        raise SystemExit(
+            f"{folder} does not fit this discriminator: unexpected {unexpected[:3]}, missing {missing[:3]}"
+        )
     if new_critics:
         logger.info(f"critics new to {folder}, starting fresh: {new_critics}")
 
@@ -111,12 +126,19 @@ def checkpoint_to_resume(args: argparse.Namespace) -> Path | None:
     """The checkpoint folder --resume_from_checkpoint names ("latest": the newest in --output_dir), or None."""
     if not args.resume_from_checkpoint:
         return None
-    return latest_checkpoint(Path(args.output_dir)) if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
+    return (
+        latest_checkpoint(Path(args.output_dir))
+        if args.resume_from_checkpoint == "latest"
+        else Path(args.resume_from_checkpoint)
+    )
 
 
-
-def resume(accelerator: Accelerator, args: argparse.Namespace, models: list,
-           learning_rates: list[tuple[torch.optim.Optimizer, float]] = ()) -> int:
+def resume(
+    accelerator: Accelerator,
+    args: argparse.Namespace,
+    models: list,
+    learning_rates: list[tuple[torch.optim.Optimizer, float]] = (),
+) -> int:
     """Load the checkpoint --resume_from_checkpoint names (or the latest), with the given (optimizer, learning rate)
     pairs set to those rates; returns the step to continue from."""
     if not args.resume_from_checkpoint:

@@ -23,7 +23,7 @@ from skimage import data
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT, load_generator  # noqa: E402
-from aipgan_hf.compositing.mouth import MouthExemplar  # noqa: E402
+from aipgan_hf.compositing.exemplar import MouthExemplar  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
 from aipgan_hf.faces import FaceProcessor  # noqa: E402
 from aipgan_hf.model_card import default_model_card  # noqa: E402
@@ -36,7 +36,9 @@ logger = logging.getLogger(__name__)
 
 def astronaut_exemplar(resolution: int) -> MouthExemplar:
     """The mouth exemplar: skimage's astronaut (public domain, an open smile with teeth), aligned at ``resolution``."""
-    face = FaceProcessor(resolution=resolution).align(data.astronaut(), quick_look=False)  # the full search: the shipped file
+    face = FaceProcessor(resolution=resolution).align(
+        data.astronaut(), quick_look=False
+    )  # the full search: the shipped file
     return MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks)
 
 
@@ -47,7 +49,9 @@ def main(argv: list[str] | None = None) -> Path:
     source.add_argument("--untrained", action="store_true", help="a randomly initialised generator (plumbing only)")
     parser.add_argument("--resolution", type=int, default=128, help="with --untrained")
     parser.add_argument("--shape_model", help="shape_model.safetensors to ship (default: the pipeline's own)")
-    parser.add_argument("--card_notes", help="markdown file appended to the model card (data, steps, hardware, figures)")
+    parser.add_argument(
+        "--card_notes", help="markdown file appended to the model card (data, steps, hardware, figures)"
+    )
     parser.add_argument("--output_dir", default=str(BUNDLED_CHECKPOINT))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -61,8 +65,11 @@ def main(argv: list[str] | None = None) -> Path:
         notes = Path(args.card_notes).read_text() if args.card_notes else ""
         card = default_model_card(extra="\n" + notes)
     shape_path = args.shape_model or (Path(args.pipeline) / SHAPE_MODEL_NAME if args.pipeline else None)
-    pipe = AIPGANPipeline(generator, shape_model=ShapeModel.load(shape_path) if shape_path else None,
-                          mouth_exemplar=astronaut_exemplar(generator.config.resolution))
+    pipe = AIPGANPipeline(
+        generator,
+        shape_model=ShapeModel.load(shape_path) if shape_path else None,
+        mouth_exemplar=astronaut_exemplar(generator.config.resolution),
+    )
     folder = pipe.save_pretrained(args.output_dir, variant="fp16", model_card=card)
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     logger.info(f"wrote {folder} ({size / 1e6:.2f} MB)")

@@ -62,7 +62,9 @@ def measure_values(shapes: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return np.stack([(shapes * g).sum(axis=(1, 2)) for g in _measure_gradients(mean).values()], axis=1)
 
 
-def neutral_references(shapes: np.ndarray, mean: np.ndarray, groups: np.ndarray, labelled_neutral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def neutral_references(
+    shapes: np.ndarray, mean: np.ndarray, groups: np.ndarray, labelled_neutral: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(rows, their reference rows) for every group with >= 2 members: a labelled neutral member when there is
     one, else the member with the smallest mouth opening plus half the distance of its other measures to the
     group's median."""
@@ -92,6 +94,7 @@ def ridge(inputs: np.ndarray, outputs: np.ndarray, weights: np.ndarray, regulari
 
 def _measure_gradients(mean: np.ndarray) -> dict[str, np.ndarray]:
     """(68, 2) gradients of linear landmark measures at the mean shape (y grows downwards)."""
+
     def y_of(indices, sign):
         g = np.zeros_like(mean)
         g[list(indices), 1] = sign / len(indices)
@@ -150,8 +153,10 @@ def head_turn_direction(shapes: np.ndarray, groups: np.ndarray, labelled_neutral
     _, values, vectors = np.linalg.svd(differences, full_matrices=False)  # of their second moment: d and -d alike
     if values[0] <= 1e-9:
         return None  # the photos do not differ at all
-    shares = values ** 2 / (values ** 2).sum()
-    logger.info(f"head turn from {len(differences)} pairs of neutral photos: {shares[0]:.0%} of their variance (next {shares[1]:.0%})")
+    shares = values**2 / (values**2).sum()
+    logger.info(
+        f"head turn from {len(differences)} pairs of neutral photos: {shares[0]:.0%} of their variance (next {shares[1]:.0%})"
+    )
     turn = vectors[0].reshape(-1, 2)
     return turn * (1.0 if turn[30, 0] >= 0 else -1.0)  # sign: the nose tip moves to +x
 
@@ -166,15 +171,19 @@ def named_directions(model: ShapeModel, coefficients: np.ndarray) -> dict[str, n
     "eyes closed" 1.5), as eyes narrow in a laugh."""
     gradients = _measure_gradients(model.mean)
     if model.num_expression < len(gradients):
-        raise ValueError(f"{len(gradients)} sliders that each hold the others need at least {len(gradients)} expression components, "
-                         f"the model has {model.num_expression}")
+        raise ValueError(
+            f"{len(gradients)} sliders that each hold the others need at least {len(gradients)} expression components, "
+            f"the model has {model.num_expression}"
+        )
     variances = coefficients.var(axis=0)
     basis = model.expression_basis.reshape(model.num_expression, -1)
     sensitivities = np.stack([basis @ gradient.ravel() for gradient in gradients.values()])  # (m, k)
     weighted = variances[:, None] * sensitivities.T  # (k, m)
     coupling = sensitivities @ weighted  # (m, m): how each measure's weighted gradient moves every measure
     if np.linalg.cond(coupling) > 1e8:
-        raise ValueError("the expression basis cannot move the slider measures one at a time (they move together on it)")
+        raise ValueError(
+            "the expression basis cannot move the slider measures one at a time (they move together on it)"
+        )
     unit_moves = np.linalg.solve(coupling, weighted.T).T  # (k, m): column i moves measure i by 1, the others by 0
     directions = {}
     for index, name in enumerate(gradients):
@@ -195,8 +204,9 @@ def measure_jacobian(mean: np.ndarray, step: float = 1e-4) -> np.ndarray:
     return jacobian
 
 
-def measure_calibration(model: ShapeModel, shapes: np.ndarray, references: np.ndarray, weights: np.ndarray,
-                        max_gain: float) -> tuple[np.ndarray, np.ndarray]:
+def measure_calibration(
+    model: ShapeModel, shapes: np.ndarray, references: np.ndarray, weights: np.ndarray, max_gain: float
+) -> tuple[np.ndarray, np.ndarray]:
     """((k, k) matrix M, (5,) gains): ``M @ coefficients`` moves each measure by its gain, the others held.
 
     From one photo the estimate is the *expected* change, shrunk wherever the photo leaves it unsure (brows
@@ -223,8 +233,15 @@ def measure_calibration(model: ShapeModel, shapes: np.ndarray, references: np.nd
 
 def calibrated(model: ShapeModel, matrix: np.ndarray) -> ShapeModel:
     """``model`` whose estimator gives ``matrix @`` its coefficients."""
-    return ShapeModel(mean=model.mean, expression_basis=model.expression_basis, estimator=matrix @ model.estimator,
-                      bias=matrix @ model.bias, directions=model.directions, presets=model.presets, head_turn=model.head_turn)
+    return ShapeModel(
+        mean=model.mean,
+        expression_basis=model.expression_basis,
+        estimator=matrix @ model.estimator,
+        bias=matrix @ model.bias,
+        directions=model.directions,
+        presets=model.presets,
+        head_turn=model.head_turn,
+    )
 
 
 def calibration_pairs(model: ShapeModel, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -244,17 +261,30 @@ def calibration_pairs(model: ShapeModel, columns: dict[str, np.ndarray]) -> tupl
 def label_presets(coefficients: np.ndarray, labels: np.ndarray, min_count: int = 20) -> dict[str, np.ndarray]:
     """Mean coefficients per label minus the neutral mean (labels with >= min_count photos)."""
     neutral = coefficients[labels == "neutral"].mean(axis=0)
-    return {label: coefficients[labels == label].mean(axis=0) - neutral
-            for label in sorted(set(labels) - {"", "neutral"}) if (labels == label).sum() >= min_count}
+    return {
+        label: coefficients[labels == label].mean(axis=0) - neutral
+        for label in sorted(set(labels) - {"", "neutral"})
+        if (labels == label).sum() >= min_count
+    }
 
 
-def fit(landmarks: np.ndarray, identity: np.ndarray, expression: np.ndarray, source: np.ndarray, clip: np.ndarray,
-        expression_count: int = 32, regularisation: float = 1e-3, max_gain: float = 1.5) -> ShapeModel:
+def fit(
+    landmarks: np.ndarray,
+    identity: np.ndarray,
+    expression: np.ndarray,
+    source: np.ndarray,
+    clip: np.ndarray,
+    expression_count: int = 32,
+    regularisation: float = 1e-3,
+    max_gain: float = 1.5,
+) -> ShapeModel:
     """Fit the model from a split's columns (landmarks (N, 68, 2); the rest (N,) strings)."""
     mean = procrustes_mean(landmarks[:: max(1, len(landmarks) // 3000)])
     shapes = align_shapes(landmarks, mean)[0]
     is_video = np.char.startswith(source.astype(str), "video")
-    rows, references = neutral_references(shapes, mean, np.where(is_video, clip, identity), (expression == "neutral") & ~is_video)
+    rows, references = neutral_references(
+        shapes, mean, np.where(is_video, clip, identity), (expression == "neutral") & ~is_video
+    )
     family = np.where(is_video[rows], "video", source[rows])
     counts = {f: int((family == f).sum()) for f in np.unique(family)}
     weights = np.array([1.0 / counts[f] for f in family])
@@ -269,8 +299,13 @@ def fit(landmarks: np.ndarray, identity: np.ndarray, expression: np.ndarray, sou
     basis = pca(predictions, expression_count, weights)  # (k, 136)
     gain = calibration_gain(predictions @ basis.T, displacements @ basis.T, weights, max_gain)
     logger.info(f"{len(rows)} (photo, neutral reference) pairs {counts}; gains {np.round(gain, 2).tolist()}")
-    model = ShapeModel(mean=mean, expression_basis=basis.reshape(expression_count, -1, 2),
-                       estimator=gain[:, None] * (basis @ solution[:-1].T), bias=gain * (basis @ solution[-1]), head_turn=turn)
+    model = ShapeModel(
+        mean=mean,
+        expression_basis=basis.reshape(expression_count, -1, 2),
+        estimator=gain[:, None] * (basis @ solution[:-1].T),
+        bias=gain * (basis @ solution[-1]),
+        head_turn=turn,
+    )
     coefficients = model.expression(landmarks)
     model.directions = named_directions(model, coefficients - coefficients.mean(axis=0))
     model.presets = label_presets(coefficients[~is_video], expression[~is_video])
@@ -282,8 +317,10 @@ def load_columns(dataset_name: str, split: str = "train") -> dict[str, np.ndarra
 
     data = datasets.load_dataset(dataset_name)[split]
     columns = data.select_columns(["identity", "expression", "source", "clip"]).to_pandas()
-    return {"landmarks": _landmark_array(data).astype(np.float64),
-            **{name: columns[name].fillna("").to_numpy(dtype=str) for name in columns.columns}}
+    return {
+        "landmarks": _landmark_array(data).astype(np.float64),
+        **{name: columns[name].fillna("").to_numpy(dtype=str) for name in columns.columns},
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -293,13 +330,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--expression_components", type=int, default=32)
     parser.add_argument("--regularisation", type=float, default=1e-3)
     parser.add_argument("--max_gain", type=float, default=1.5)
-    parser.add_argument("--calibration_split", default="validation", help="split whose pairs set the slopes ('' : none)")
+    parser.add_argument(
+        "--calibration_split", default="validation", help="split whose pairs set the slopes ('' : none)"
+    )
     parser.add_argument("--max_slope_gain", type=float, default=4.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     columns = load_columns(args.dataset_name)
-    model = fit(**columns, expression_count=args.expression_components, regularisation=args.regularisation,
-                max_gain=args.max_gain)
+    model = fit(
+        **columns,
+        expression_count=args.expression_components,
+        regularisation=args.regularisation,
+        max_gain=args.max_gain,
+    )
     if args.calibration_split:
         held_out = calibration_pairs(model, load_columns(args.dataset_name, args.calibration_split))
         model = calibrated(model, measure_calibration(model, *held_out, max_gain=args.max_slope_gain)[0])

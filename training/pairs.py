@@ -90,7 +90,9 @@ def build_pair_index(split) -> PairIndex:
     in_session = ~is_photo | np.isin(sources, SESSION_SOURCES)
     session_keys = np.where(~is_photo, labels["source"] + "/" + labels["clip"].astype(str), labels["identity"])
     session_codes, session_names = pd.factorize(pd.Series(session_keys).where(in_session), sort=True)
-    sessions = [g for g in _group_rows(np.maximum(session_codes, 0), len(session_names), mask=session_codes >= 0) if len(g) >= 2]
+    sessions = [
+        g for g in _group_rows(np.maximum(session_codes, 0), len(session_names), mask=session_codes >= 0) if len(g) >= 2
+    ]
     return PairIndex(
         identity_codes=codes,
         identities=np.asarray(identities, dtype=object),
@@ -131,8 +133,12 @@ def augment_source_image(image: np.ndarray, rng: np.random.Generator, greyscale_
 
 
 def augment_source_geometry(
-    image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
-    max_shift: float = 0.06, max_scale: float = 0.08, max_rotation_degrees: float = 8.0,
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    rng: np.random.Generator,
+    max_shift: float = 0.06,
+    max_scale: float = 0.08,
+    max_rotation_degrees: float = 8.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A random similarity warp about the crop centre (shift up to ``max_shift`` of the side, scale and
     rotation up to the given amounts); returns the warped (R, R, 3) crop and its (68, 2) landmarks."""
@@ -211,8 +217,14 @@ class PairDataset(torch.utils.data.Dataset):
         self.session_prob = session_prob
         self.shape_model = shape_model
         self.colour_jitter = colour_jitter
-        self.session_rows = np.concatenate(self.index.session_groups) if self.index.session_groups else np.zeros(0, np.int64)
-        self.session_of_row = np.concatenate([np.full(len(g), i) for i, g in enumerate(self.index.session_groups)]) if self.index.session_groups else self.session_rows
+        self.session_rows = (
+            np.concatenate(self.index.session_groups) if self.index.session_groups else np.zeros(0, np.int64)
+        )
+        self.session_of_row = (
+            np.concatenate([np.full(len(g), i) for i, g in enumerate(self.index.session_groups)])
+            if self.index.session_groups
+            else self.session_rows
+        )
         self.seed = seed
         self.epoch = 0
 
@@ -283,7 +295,9 @@ class PairDataset(torch.utils.data.Dataset):
             driving_landmarks = self.shape_model.drive(target_landmarks, source_landmarks).astype(np.float32)
         if self.colour_jitter:
             jitter = int(rng.integers(2**31))
-            target, ground_truth, neutral = (augment_source_image(image, np.random.default_rng(jitter)) for image in (target, ground_truth, neutral))
+            target, ground_truth, neutral = (
+                augment_source_image(image, np.random.default_rng(jitter)) for image in (target, ground_truth, neutral)
+            )
         if self.augment_source:
             source = augment_source_image(source, rng)
             if self.source_warp > 0:
@@ -322,8 +336,7 @@ def fixed_validation_pairs(split, n: int, seed: int = 0) -> list[tuple[int, int]
     rng = np.random.default_rng(seed)
     people = rng.permutation(len(index.identities))
     expressive = [
-        np.flatnonzero(index.expressions == label)
-        for label in sorted(set(index.expressions) - {"", "neutral"})
+        np.flatnonzero(index.expressions == label) for label in sorted(set(index.expressions) - {"", "neutral"})
     ]
     source_pools: Sequence[np.ndarray] = [pool for pool in expressive if len(pool)] or [np.arange(len(index))]
     fallbacks = (np.concatenate(source_pools), np.arange(len(index)))

@@ -55,34 +55,47 @@ logger = logging.getLogger(__name__)
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options (see ``--help``)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_dir", type=Path, default=None, help="the project's face data folder (../shared/data)")
-    parser.add_argument("--image_folder", type=Path, action="append", default=[],
-                        help="a folder of photos, one subfolder per person (repeatable); optional labels.csv "
-                             "(image,expression)")
-    parser.add_argument("--video_folder", type=Path, action="append", default=[],
-                        help="a folder of videos, each clip one person unless --video_identity_map says (repeatable)")
-    parser.add_argument("--video_identity_map", type=Path, default=None,
-                        help="CSV with columns video,identity naming the person of clips in --video_folder")
-    parser.add_argument("--output_dir", type=Path, required=True,
-                        help="where the dataset (data/*.parquet, README.md) goes")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _add_input_arguments(parser)
+    parser.add_argument(
+        "--output_dir", type=Path, required=True, help="where the dataset (data/*.parquet, README.md) goes"
+    )
     parser.add_argument("--resolution", type=int, default=128, help="side of the aligned crops in pixels")
     parser.add_argument("--min_face_size", type=int, default=32, help="smallest face (pixels) the detector accepts")
     parser.add_argument("--fps", type=float, default=5.0, help="video frames sampled per second (0: every frame)")
-    parser.add_argument("--max_images", type=int, default=None,
-                        help="at most about this many photos/frames in all, spread over the sources (quick runs)")
-    parser.add_argument("--split_fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1),
-                        metavar=("TRAIN", "VALIDATION", "TEST"), help="share of people in each split")
+    parser.add_argument(
+        "--max_images",
+        type=int,
+        default=None,
+        help="at most about this many photos/frames in all, spread over the sources (quick runs)",
+    )
+    parser.add_argument(
+        "--split_fractions",
+        type=float,
+        nargs=3,
+        default=(0.8, 0.1, 0.1),
+        metavar=("TRAIN", "VALIDATION", "TEST"),
+        help="share of people in each split",
+    )
     parser.add_argument("--jpeg_quality", type=int, default=None, help="JPEG quality of the stored crops (default 90)")
-    parser.add_argument("--compact", action="store_true",
-                        help="smaller variant to copy in one go: JPEG quality 75 unless --jpeg_quality is given")
+    parser.add_argument(
+        "--compact",
+        action="store_true",
+        help="smaller variant to copy in one go: JPEG quality 75 unless --jpeg_quality is given",
+    )
     parser.add_argument("--shard_rows", type=int, default=5000, help="rows per parquet shard")
     parser.add_argument("--num_workers", type=int, default=2, help="face processing processes (1: in this process)")
-    parser.add_argument("--cache_dir", type=Path, default=None,
-                        help="where processed crops are cached for resuming (default: <output_dir>/../.prepare_cache)")
-    parser.add_argument("--push_to_hub", type=str, default=None, metavar="REPO",
-                        help="upload the dataset to this Hub repo")
+    parser.add_argument(
+        "--cache_dir",
+        type=Path,
+        default=None,
+        help="where processed crops are cached for resuming (default: <output_dir>/../.prepare_cache)",
+    )
+    parser.add_argument(
+        "--push_to_hub", type=str, default=None, metavar="REPO", help="upload the dataset to this Hub repo"
+    )
     parser.add_argument("--private", action="store_true", help="with --push_to_hub: create the repo private")
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.image_folder and not args.video_folder:
@@ -93,6 +106,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not 1 <= args.jpeg_quality <= 100:
         parser.error(f"--jpeg_quality must be in 1..100, got {args.jpeg_quality}")
     return args
+
+
+def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the faces come from: the project's data folder, photo folders, video folders."""
+    parser.add_argument("--data_dir", type=Path, default=None, help="the project's face data folder (../shared/data)")
+    parser.add_argument(
+        "--image_folder",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder of photos, one subfolder per person (repeatable); optional labels.csv (image,expression)",
+    )
+    parser.add_argument(
+        "--video_folder",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder of videos, each clip one person unless --video_identity_map says (repeatable)",
+    )
+    parser.add_argument(
+        "--video_identity_map",
+        type=Path,
+        default=None,
+        help="CSV with columns video,identity naming the person of clips in --video_folder",
+    )
 
 
 def gather_sources(args: argparse.Namespace) -> list[Source]:
@@ -112,8 +150,12 @@ def push_to_hub(output_dir: Path, repo_id: str, private: bool = False) -> None:
     """Upload the dataset folder to a Hub dataset repo (the only network access, and only when asked)."""
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    api.upload_folder(folder_path=str(output_dir), repo_id=repo_id, repo_type="dataset",
-                      allow_patterns=["README.md", "data/*.parquet", "detection_failures.csv", "stats.json"])
+    api.upload_folder(
+        folder_path=str(output_dir),
+        repo_id=repo_id,
+        repo_type="dataset",
+        allow_patterns=["README.md", "data/*.parquet", "detection_failures.csv", "stats.json"],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

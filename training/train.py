@@ -12,7 +12,6 @@ pipeline is written to `<output_dir>/pipeline`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -31,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training
 from aipgan_hf import losses  # noqa: E402
 from aipgan_hf.checkpoint import load_generator  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
-from aipgan_hf.losses import LossWeights  # noqa: E402
 from aipgan_hf.modeling import AIPGANDiscriminator, AIPGANGenerator  # noqa: E402
 from aipgan_hf.motion import ShapeModel, landmark_flow  # noqa: E402
 from training.checkpointing import (  # noqa: E402
@@ -42,73 +40,19 @@ from training.checkpointing import (  # noqa: E402
     save_checkpoint,
     write_ema_pipeline,
 )
+from training.options import DEFAULT_MOUTH_CROP, parse_args  # noqa: E402
 from training.pairs import PairDataset, fixed_validation_pairs  # noqa: E402
 from training.validation import log_validation, validation_batch  # noqa: E402
 
 logger = get_logger(__name__)
 
-DEFAULT_LEARNING_RATE = 2e-4
-DEFAULT_MOUTH_CROP = 48
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset_name", required=True, help="local folder from prepare_dataset.py or a Hub dataset id")
-    parser.add_argument("--output_dir", default="runs/aipgan")
-    parser.add_argument("--resolution", type=int, default=128)
-    parser.add_argument("--base_channels", type=int, default=AIPGANConfig.base_channels)
-    parser.add_argument("--init_from", default=None,
-                        help="starts a new run from weights: a pipeline folder (its generator), or a training checkpoint "
-                             "folder (its generator, EMA generator and discriminator; critics it lacks start fresh)")
-    parser.add_argument("--mouth_crop_size", type=int, default=None,
-                        help=f"side of the mouth critic's window, 0 (no mouth critic) or >= 16; default {DEFAULT_MOUTH_CROP}, "
-                             "or what the checkpoint resumed was trained with")
-    parser.add_argument("--train_batch_size", type=int, default=16, help="per device")
-    parser.add_argument("--max_train_steps", type=int, default=10000)
-    parser.add_argument("--learning_rate", type=float, default=None,
-                        help=f"default {DEFAULT_LEARNING_RATE}; when resuming, the checkpoint's unless given")
-    parser.add_argument("--discriminator_learning_rate", type=float, default=None,
-                        help="default: --learning_rate; when resuming, the checkpoint's unless given")
-    parser.add_argument("--adam_beta1", type=float, default=0.5)
-    parser.add_argument("--adam_beta2", type=float, default=0.999)
-    parser.add_argument("--max_grad_norm", type=float, default=1.0)
-    parser.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default=None)
-    parser.add_argument("--checkpointing_steps", type=int, default=500)
-    parser.add_argument("--checkpoints_total_limit", type=int, default=3)
-    parser.add_argument("--resume_from_checkpoint", default=None, help='a checkpoint folder, or "latest"')
-    parser.add_argument("--validation_steps", type=int, default=500)
-    parser.add_argument("--num_validation_pairs", type=int, default=8)
-    parser.add_argument("--report_to", default="tensorboard", help='"tensorboard", "none", ...')
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dataloader_num_workers", type=int, default=0)
-    parser.add_argument("--shape_model", required=True, help="shape_model.safetensors from training/fit_shape_model.py")
-    parser.add_argument("--cross_person_prob", type=float, default=0.2,
-                        help="pairs driven by another person's expression (no ground truth: adversarial + consistency losses)")
-    parser.add_argument("--session_prob", type=float, default=0.7, help="share of same-person pairs from one clip / session")
-    parser.add_argument("--colour_jitter", type=int, default=1, help="1: one colour jitter on target and ground truth alike")
-    parser.add_argument("--expression_region_boost", type=float, default=4.0,
-                        help="extra reconstruction weight around the driving lips and eyes (what the warp cannot do)")
-    parser.add_argument("--ema_decay", type=float, default=0.999)
-    parser.add_argument("--adversarial_start_step", type=int, default=500, help="steps of reconstruction-only warm-up")
-    parser.add_argument("--max_train_samples", type=int, default=None)
-    parser.add_argument("--sample_log", default=None, help="diagnostics: append each rank's (step, rows) to <this>.rank<N>.jsonl")
-    for weight in dataclasses.fields(LossWeights):
-        parser.add_argument(f"--{weight.name}_weight", type=float, default=weight.default)
-    args = parser.parse_args(argv)
-    # the one place flags become weights; the flat `*_weight` values stay on args for the trackers' config
-    args.loss_weights = LossWeights(**{w.name: getattr(args, f"{w.name}_weight") for w in dataclasses.fields(LossWeights)})
-    if args.mouth_crop_size is not None and not (args.mouth_crop_size == 0 or args.mouth_crop_size >= 16):
-        parser.error(f"--mouth_crop_size must be 0 (no mouth critic) or at least 16, got {args.mouth_crop_size}")
-    args.given_rates = (args.learning_rate is not None, args.discriminator_learning_rate is not None)
-    args.learning_rate = DEFAULT_LEARNING_RATE if args.learning_rate is None else args.learning_rate
-    if args.discriminator_learning_rate is None:
-        args.discriminator_learning_rate = args.learning_rate
-    return args
-
 
 def has_accelerator_device() -> bool:
-    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()) or torch.backends.mps.is_available()
+    return (
+        torch.cuda.is_available()
+        or (hasattr(torch, "xpu") and torch.xpu.is_available())
+        or torch.backends.mps.is_available()
+    )
 
 
 def load_splits(args: argparse.Namespace):
@@ -119,9 +63,16 @@ def load_splits(args: argparse.Namespace):
     if args.max_train_samples is not None:
         train = train.select(range(min(args.max_train_samples, len(train))))
     validation = corpus["validation"] if "validation" in corpus else train
-    pairs = PairDataset(train, resolution=args.resolution, cross_person_prob=args.cross_person_prob, seed=args.seed,
-                        augment_source=False, session_prob=args.session_prob, shape_model=ShapeModel.load(args.shape_model),
-                        colour_jitter=bool(args.colour_jitter))
+    pairs = PairDataset(
+        train,
+        resolution=args.resolution,
+        cross_person_prob=args.cross_person_prob,
+        seed=args.seed,
+        augment_source=False,
+        session_prob=args.session_prob,
+        shape_model=ShapeModel.load(args.shape_model),
+        colour_jitter=bool(args.colour_jitter),
+    )
     return pairs, validation
 
 
@@ -146,7 +97,9 @@ def generator_step(batch, generator, discriminator, args, step: int):
         "attention": losses.attention_supervision_loss(out.expression_attention, driving, resolution),
         "intrinsic": losses.intrinsic_loss(out.intrinsic_image, batch["neutral"], batch["has_neutral"], target),
         "mask": losses.mask_regularisation(out.mask),
-        "mouth_mask": losses.mouth_mask_loss(out.mask, losses.new_mouth_interior(target_landmarks, driving, flow, resolution)),
+        "mouth_mask": losses.mouth_mask_loss(
+            out.mask, losses.new_mouth_interior(target_landmarks, driving, flow, resolution)
+        ),
     }
     output_encoding = model.encode_identity(out.image, return_intrinsic=False, return_landmarks=True)
     with torch.no_grad():
@@ -155,7 +108,9 @@ def generator_step(batch, generator, discriminator, args, step: int):
         losses.identity_embedding(output_encoding.features), losses.identity_embedding(target_identity)
     )
     # The output must show the driving shape, as the landmark head (trained on real targets) reads it.
-    terms["expression_consistency"] = losses.landmark_heatmap_loss(output_encoding.landmark_heatmaps, driving, resolution, sigma)
+    terms["expression_consistency"] = losses.landmark_heatmap_loss(
+        output_encoding.landmark_heatmaps, driving, resolution, sigma
+    )
     if step >= args.adversarial_start_step:
         critic.requires_grad_(False)
         fake = critic(out.image, driving)
@@ -202,12 +157,16 @@ def create_models(args: argparse.Namespace) -> tuple[AIPGANGenerator, AIPGANDisc
     ema_start, ema_steps = generator, 0
     if args.init_from:
         start = Path(args.init_from)
-        generator.load_state_dict(load_generator(start).state_dict(), strict=True)  # a checkpoint's raw generator, or a pipeline's
+        generator.load_state_dict(
+            load_generator(start).state_dict(), strict=True
+        )  # a checkpoint's raw generator, or a pipeline's
         if (start / "pipeline").is_dir() and (start / "discriminator").is_dir():  # a training checkpoint
             steps = start.name.rpartition("-")[2]  # checkpoint-N
             ema_start, ema_steps = load_generator(start / "pipeline"), int(steps) if steps.isdigit() else 0
             load_critics(discriminator, start / "discriminator")
-    ema = EMAModel(ema_start.parameters(), decay=args.ema_decay, model_cls=AIPGANGenerator, model_config=generator.config)
+    ema = EMAModel(
+        ema_start.parameters(), decay=args.ema_decay, model_cls=AIPGANGenerator, model_config=generator.config
+    )
     ema.optimization_step = ema_steps  # the checkpoint's EMA keeps its full decay instead of warming up again
     return generator, discriminator, ema
 
@@ -221,12 +180,16 @@ def mouth_crop_size(args: argparse.Namespace) -> int:
         return DEFAULT_MOUTH_CROP if args.mouth_crop_size is None else args.mouth_crop_size
     trained = int(json.loads(config.read_text()).get("mouth_crop_size", 0))
     if args.mouth_crop_size is not None and args.mouth_crop_size != trained:
-        raise SystemExit(f"{path} was trained with --mouth_crop_size {trained}: resume with that, or start a new run "
-                         f"from its weights with --init_from {path} --mouth_crop_size {args.mouth_crop_size}")
+        raise SystemExit(
+            f"{path} was trained with --mouth_crop_size {trained}: resume with that, or start a new run "
+            f"from its weights with --init_from {path} --mouth_crop_size {args.mouth_crop_size}"
+        )
     return trained
 
 
-def train_step(accelerator, batch, generator, discriminator, g_optimizer, d_optimizer, args, step: int) -> tuple[torch.Tensor, dict]:
+def train_step(
+    accelerator, batch, generator, discriminator, g_optimizer, d_optimizer, args, step: int
+) -> tuple[torch.Tensor, dict]:
     """One generator update, then one discriminator update on the detached output (after the warm-up)."""
     with accelerator.accumulate(generator, discriminator):
         g_loss, logs, out = generator_step(batch, generator, discriminator, args, step)
@@ -245,8 +208,9 @@ def train_step(accelerator, batch, generator, discriminator, g_optimizer, d_opti
     return g_loss, logs
 
 
-def create_optimizers(args: argparse.Namespace, generator: AIPGANGenerator,
-                      discriminator: AIPGANDiscriminator) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+def create_optimizers(
+    args: argparse.Namespace, generator: AIPGANGenerator, discriminator: AIPGANDiscriminator
+) -> tuple[torch.optim.Adam, torch.optim.Adam]:
     """Adam for the generator and the discriminator, with the flags' learning rates and betas."""
     betas = (args.adam_beta1, args.adam_beta2)
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=args.learning_rate, betas=betas)
@@ -254,8 +218,9 @@ def create_optimizers(args: argparse.Namespace, generator: AIPGANGenerator,
     return g_optimizer, d_optimizer
 
 
-def start_tracking(accelerator: Accelerator, args: argparse.Namespace,
-                   validation_split) -> dict[str, torch.Tensor] | None:
+def start_tracking(
+    accelerator: Accelerator, args: argparse.Namespace, validation_split
+) -> dict[str, torch.Tensor] | None:
     """On the main process: start the trackers and load the fixed validation pairs' batch (None elsewhere)."""
     if not accelerator.is_main_process:
         return None
@@ -271,8 +236,9 @@ def log_sampled_targets(sample_log: str, accelerator: Accelerator, step: int, ba
         log.write(json.dumps({"step": step, "targets": batch["target_index"].tolist()}) + "\n")
 
 
-def finish_training(accelerator: Accelerator, generator, ema: EMAModel, shape_model, output_dir: Path,
-                    step: int) -> None:
+def finish_training(
+    accelerator: Accelerator, generator, ema: EMAModel, shape_model, output_dir: Path, step: int
+) -> None:
     """Write the final EMA pipeline to ``<output_dir>/pipeline`` and close the trackers."""
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -281,8 +247,23 @@ def finish_training(accelerator: Accelerator, generator, ema: EMAModel, shape_mo
     accelerator.end_training()
 
 
+def _steps_per_epoch(batches: int, args: argparse.Namespace, accelerator: Accelerator) -> int:
+    """Optimiser steps in one pass over ``batches`` batches; SystemExit when that is none."""
+    steps_per_epoch = batches // args.gradient_accumulation_steps
+    if steps_per_epoch == 0:
+        raise SystemExit(
+            f"the training split has fewer than {args.train_batch_size * accelerator.num_processes} pairs: lower --train_batch_size"
+        )
+    return steps_per_epoch
+
+
+def _progress_postfix(logs: dict[str, float]) -> dict[str, str]:
+    """The losses the progress bar shows, by their short names."""
+    return {k.split("/")[-1]: f"{v:.3f}" for k, v in logs.items() if k in ("g/total", "g/reconstruction", "d/hinge")}
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = parse_args(argv, description=__doc__)
     output_dir = Path(args.output_dir)
     accelerator = create_accelerator(args, output_dir)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
@@ -303,15 +284,16 @@ def main(argv: list[str] | None = None) -> None:
     accelerator.register_for_checkpointing(ema)
     register_hooks(accelerator, ema, dataset.shape_model)
     rates = [(g_optimizer, args.learning_rate), (d_optimizer, args.discriminator_learning_rate)]
-    global_step = resume(accelerator, args, [generator, discriminator],
-                         [rate for rate, given in zip(rates, args.given_rates) if given])  # rates not given: the checkpoint's
+    global_step = resume(
+        accelerator, args, [generator, discriminator], [rate for rate, given in zip(rates, args.given_rates) if given]
+    )  # rates not given: the checkpoint's
     val_batch = start_tracking(accelerator, args, validation_split)
-    steps_per_epoch = len(dataloader) // args.gradient_accumulation_steps
-    if steps_per_epoch == 0:
-        raise SystemExit(f"the training split has fewer than {args.train_batch_size * accelerator.num_processes} pairs: lower --train_batch_size")
+    steps_per_epoch = _steps_per_epoch(len(dataloader), args, accelerator)
     logger.info(f"{len(dataset)} training items, {accelerator.num_processes} processes, {steps_per_epoch} steps/epoch")
 
-    progress = tqdm(total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="steps")
+    progress = tqdm(
+        total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="steps"
+    )
     started, images_seen = time.perf_counter(), 0
     while global_step < args.max_train_steps:
         epoch = global_step // steps_per_epoch
@@ -319,7 +301,9 @@ def main(argv: list[str] | None = None) -> None:
         dataloader.set_epoch(epoch)
         skip = (global_step % steps_per_epoch) * args.gradient_accumulation_steps  # resuming mid-epoch
         for batch in accelerator.skip_first_batches(dataloader, skip) if skip else dataloader:
-            _, logs = train_step(accelerator, batch, generator, discriminator, g_optimizer, d_optimizer, args, global_step)
+            _, logs = train_step(
+                accelerator, batch, generator, discriminator, g_optimizer, d_optimizer, args, global_step
+            )
             images_seen += batch["source"].shape[0] * accelerator.num_processes
             if args.sample_log:
                 log_sampled_targets(args.sample_log, accelerator, global_step, batch)
@@ -329,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
             global_step += 1
             logs["images_per_second"] = images_seen / (time.perf_counter() - started)
             progress.update(1)
-            progress.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in logs.items() if k in ("g/total", "g/reconstruction", "d/hinge")})
+            progress.set_postfix(_progress_postfix(logs))
             accelerator.log(logs, step=global_step)
             if global_step % args.checkpointing_steps == 0:
                 save_checkpoint(accelerator, output_dir, global_step, args.checkpoints_total_limit)

@@ -26,12 +26,19 @@ logger = get_logger(__name__)
 
 def transfer_grid(*rows_of_images: torch.Tensor) -> np.ndarray:
     """One row per (N, 3, R, R) batch in [-1, 1] (e.g. sources, targets, outputs), one column per pair; uint8 (kR, NR, 3)."""
-    rows = [np.concatenate([tensor_to_image(image.float().cpu()) for image in batch], axis=1) for batch in rows_of_images]
+    rows = [
+        np.concatenate([tensor_to_image(image.float().cpu()) for image in batch], axis=1) for batch in rows_of_images
+    ]
     return np.concatenate(rows, axis=0)
 
 
-def validation_measures(processor: FaceProcessor, sources: torch.Tensor, targets: torch.Tensor, outputs: torch.Tensor,
-                        driving_landmarks: torch.Tensor) -> dict[str, float]:
+def validation_measures(
+    processor: FaceProcessor,
+    sources: torch.Tensor,
+    targets: torch.Tensor,
+    outputs: torch.Tensor,
+    driving_landmarks: torch.Tensor,
+) -> dict[str, float]:
     """Identity kept and the driving shape followed, on cross-person validation pairs.
 
     * ``identity_distance``: dlib descriptor distance output <-> target (mean); ``same_person_rate``: share < 0.6.
@@ -50,7 +57,9 @@ def validation_measures(processor: FaceProcessor, sources: torch.Tensor, targets
         except AIPGANError:
             continue
         found += 1
-        source_descriptor, target_descriptor, output_descriptor = (processor.descriptor(c, a) for c, a in zip(crops, faces))
+        source_descriptor, target_descriptor, output_descriptor = (
+            processor.descriptor(c, a) for c, a in zip(crops, faces)
+        )
         identity.append(descriptor_distance(output_descriptor, target_descriptor))
         leakage.append(descriptor_distance(output_descriptor, source_descriptor))
         regions = region_fidelities(faces[2].landmarks, faces[1].landmarks, driving)
@@ -78,16 +87,26 @@ def validation_batch(validation_split, pairs: list[tuple[int, int]], resolution:
     return batch
 
 
-def log_validation(accelerator, generator, ema, batch: dict[str, torch.Tensor], shape_model, step: int, output_dir: Path) -> dict[str, float]:
+def log_validation(
+    accelerator, generator, ema, batch: dict[str, torch.Tensor], shape_model, step: int, output_dir: Path
+) -> dict[str, float]:
     """Run the EMA generator through the real pipeline on the fixed pairs; log a grid and identity/expression figures."""
     pipe = AIPGANPipeline(ema_generator(accelerator.unwrap_model(generator), ema), shape_model=shape_model)
     # the network's own paint is what training changes: no mouth inside from the photos
     driving = pipe.shape_model.drive(batch["target_landmarks"].numpy(), batch["source_landmarks"].numpy())
-    output = drive_crops(pipe.generator, batch["target"], batch["target_landmarks"],
-                         landmark_tensor(driving, len(driving)), mouth="network", lines=pipe.lines)
+    output = drive_crops(
+        pipe.generator,
+        batch["target"],
+        batch["target_landmarks"],
+        landmark_tensor(driving, len(driving)),
+        mouth="network",
+        lines=pipe.lines,
+    )
     # rows: source / target / warp / output
     grid = transfer_grid(batch["source"], batch["target"], output.network.warped_target, output.image)
-    figures = validation_measures(pipe.processor, batch["source"], batch["target"], output.image, output.driving_landmarks)
+    figures = validation_measures(
+        pipe.processor, batch["source"], batch["target"], output.image, output.driving_landmarks
+    )
     folder = output_dir / "validation"
     folder.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(folder / f"step-{step:06d}.png")

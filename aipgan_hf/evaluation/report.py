@@ -44,6 +44,7 @@ def _count(result: "EvaluationResult", kind: str | None) -> int:
 
 def score_cell(key: str, kind: str | None, digits: int = 3) -> Cell:
     """A per-pair measure's mean and interval over one kind of pair."""
+
     def cell(result: "EvaluationResult", method: str) -> str:
         return _format(result.estimate(method, key, kind), _count(result, kind), digits)
 
@@ -52,6 +53,7 @@ def score_cell(key: str, kind: str | None, digits: int = 3) -> Cell:
 
 def response_cell(measure: str, kind: str | None) -> Cell:
     """The expression response (Pearson r) of one landmark measure, or ``"mean"``, over one kind of pair."""
+
     def cell(result: "EvaluationResult", method: str) -> str:
         return _format(result.response(method, kind)[measure], _count(result, kind))
 
@@ -60,6 +62,7 @@ def response_cell(measure: str, kind: str | None) -> Cell:
 
 def slopes_cell(kind: str | None) -> Cell:
     """The slopes of the five landmark measures (output change on the source's), ``a / b / c / d / e``."""
+
     def cell(result: "EvaluationResult", method: str) -> str:
         return " / ".join("—" if np.isnan(s) else f"{s:.2f}" for s in result.slopes(method, kind))
 
@@ -68,6 +71,7 @@ def slopes_cell(kind: str | None) -> Cell:
 
 def fid_cell(kind: str) -> Cell:
     """FID of one kind of pair ("all" too); no interval."""
+
     def cell(result: "EvaluationResult", method: str) -> str:
         fid = result.fid.get(method, {}).get(kind)
         return "—" if fid is None else f"{fid:.1f}"
@@ -104,7 +108,10 @@ def main_columns(classifiers: Sequence[str]) -> list[tuple[str, Cell]]:
 
 def same_person_columns(classifiers: Sequence[str]) -> list[tuple[str, Cell]]:
     """Reconstruction: the source's change is measured from the target itself."""
-    columns = [("mean r ↑", response_cell("mean", SAME_PERSON)), ("r mouth opening ↑", response_cell("mouth_open", SAME_PERSON))]
+    columns = [
+        ("mean r ↑", response_cell("mean", SAME_PERSON)),
+        ("r mouth opening ↑", response_cell("mouth_open", SAME_PERSON)),
+    ]
     columns += [(f"{name} agreement ↑", score_cell(f"agreement_{name}", SAME_PERSON)) for name in classifiers]
     columns += [
         ("ID dist → target ↓", score_cell("identity_target", SAME_PERSON)),
@@ -202,15 +209,21 @@ def format_report(result: "EvaluationResult", header: dict[str, str], grid: str 
         "",
         f"## Cross person, secondary: against the target person's own photo with the source's label (n = {with_truth})",
         "",
-        "Secondary, because two people's \"anger\" differ in landmarks about as much as each differs from neutral: "
+        'Secondary, because two people\'s "anger" differ in landmarks about as much as each differs from neutral: '
         "even a perfect transfer of the source's expression cannot match the target person's own photo.",
         "",
         _table(result, own_photo_columns(result.classifiers), generated),
         "",
     ]
     if grid:
-        lines += ["## Grid", "", f"![sources x targets]({grid})", "",
-                  "Top row: sources; left column: targets; each cell: the target with that source's expression.", ""]
+        lines += [
+            "## Grid",
+            "",
+            f"![sources x targets]({grid})",
+            "",
+            "Top row: sources; left column: targets; each cell: the target with that source's expression.",
+            "",
+        ]
     lines += ["## Definitions", "", DEFINITIONS]
     return "\n".join(lines)
 
@@ -224,8 +237,10 @@ def _finite(value: float) -> float | None:
 
 
 def _estimates_json(estimates: dict[str, Estimate]) -> dict[str, dict[str, Any]]:
-    return {key: {"mean": _finite(e.mean), "low": _finite(e.low), "high": _finite(e.high), "n": e.n}
-            for key, e in estimates.items()}
+    return {
+        key: {"mean": _finite(e.mean), "low": _finite(e.low), "high": _finite(e.high), "n": e.n}
+        for key, e in estimates.items()
+    }
 
 
 def result_to_json(result: "EvaluationResult") -> dict[str, Any]:
@@ -238,10 +253,14 @@ def result_to_json(result: "EvaluationResult") -> dict[str, Any]:
         "methods": {},
     }
     for method in result.scores:
-        entry: dict[str, Any] = {kind or "all": _estimates_json(result.estimates(method, kind)) for kind in (None, *PAIR_KINDS)}
+        entry: dict[str, Any] = {
+            kind or "all": _estimates_json(result.estimates(method, kind)) for kind in (None, *PAIR_KINDS)
+        }
         entry["expression_response"] = {kind: _estimates_json(result.response(method, kind)) for kind in PAIR_KINDS}
-        entry["slopes"] = {kind: {m: _finite(float(s)) for m, s in zip(MEASURE_NAMES, result.slopes(method, kind))}
-                           for kind in PAIR_KINDS}
+        entry["slopes"] = {
+            kind: {m: _finite(float(s)) for m, s in zip(MEASURE_NAMES, result.slopes(method, kind))}
+            for kind in PAIR_KINDS
+        }
         entry["fid"] = {kind: _finite(value) for kind, value in result.fid.get(method, {}).items()}
         out["methods"][method] = entry
     return out
@@ -251,7 +270,9 @@ def result_to_json(result: "EvaluationResult") -> dict[str, Any]:
 # Grid
 
 
-def grid_cells(pairs: list[EvaluationPair], identities: Sequence[str], size: int = 4) -> tuple[list[int], list[tuple[int, int]]]:
+def grid_cells(
+    pairs: list[EvaluationPair], identities: Sequence[str], size: int = 4
+) -> tuple[list[int], list[tuple[int, int]]]:
     """Up to ``size`` targets and (source, reference) rows, all of distinct people (so every cell is a transfer to
     another person), taken from the cross-person pairs first."""
     ordered = sorted(pairs, key=lambda p: p.kind != CROSS_PERSON)
@@ -268,7 +289,9 @@ def grid_cells(pairs: list[EvaluationPair], identities: Sequence[str], size: int
     return targets, sources
 
 
-def render_grid(data: "SplitData", targets: list[int], sources: list[tuple[int, int]], method: "Method", gap: int = 4) -> np.ndarray:
+def render_grid(
+    data: "SplitData", targets: list[int], sources: list[tuple[int, int]], method: "Method", gap: int = 4
+) -> np.ndarray:
     """A (1 + len(targets)) x (1 + len(sources)) picture: sources on top, targets on the left, outputs inside.
 
     Returns:

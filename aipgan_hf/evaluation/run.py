@@ -72,9 +72,13 @@ def parse_classifiers(text: str) -> list[str]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m aipgan_hf.evaluation", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", required=True, help="dataset folder (parquet from training/prepare_dataset.py, or save_to_disk)")
+    parser.add_argument(
+        "--dataset", required=True, help="dataset folder (parquet from training/prepare_dataset.py, or save_to_disk)"
+    )
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test; select on validation)")
-    parser.add_argument("--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)")
+    parser.add_argument(
+        "--checkpoint", default=None, help="pipeline folder or Hub id (default: the bundled checkpoint)"
+    )
     parser.add_argument("--no_model", action="store_true", help="evaluate the baselines only (no checkpoint needed)")
     parser.add_argument(
         "--relative",
@@ -133,7 +137,9 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
     if not args.no_model:
         pipeline = AIPGANPipeline.from_pretrained(args.checkpoint, device=args.device)
         if pipeline.resolution != resolution:
-            raise ConfigError(f"the model works on {pipeline.resolution}px crops but the dataset has {resolution}px crops")
+            raise ConfigError(
+                f"the model works on {pipeline.resolution}px crops but the dataset has {resolution}px crops"
+            )
         methods[MODEL_METHOD] = model_method(pipeline, args.batch_size, mouth=args.mouth)
         if args.relative:
             methods[RELATIVE_METHOD] = model_method(pipeline, args.batch_size, relative=True, mouth=args.mouth)
@@ -150,7 +156,9 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
     return methods, retarget, lines
 
 
-def _write_grid(args: argparse.Namespace, data: SplitData, pairs: list[EvaluationPair], methods: dict[str, Method]) -> str:
+def _write_grid(
+    args: argparse.Namespace, data: SplitData, pairs: list[EvaluationPair], methods: dict[str, Method]
+) -> str:
     """Render and write the grid; returns its path relative to the report."""
     targets, sources = grid_cells(pairs, data.identities, args.grid_size)
     grid_method = methods.get(MODEL_METHOD) or methods.get(BASELINES["warp"]) or next(iter(methods.values()))
@@ -167,12 +175,16 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     if args.no_model and not baseline_names:
         raise ConfigError("nothing to evaluate: --no_model with --baselines none")
     if args.no_model and (args.relative or args.mouth != DEFAULT_MOUTH):
-        raise ConfigError("--relative and --mouth choose how the model is run: drop them with --no_model (baselines only)")
+        raise ConfigError(
+            "--relative and --mouth choose how the model is run: drop them with --no_model (baselines only)"
+        )
     table = load_split(args.dataset, args.split)
     columns = split_columns(table)
     pairs = build_pairs(columns, max_pairs=args.max_pairs, pairs_per_identity=args.pairs_per_identity, seed=args.seed)
     if not pairs:
-        raise ConfigError(f"split {args.split!r} has no usable pairs (people with two images, sources with a neutral reference)")
+        raise ConfigError(
+            f"split {args.split!r} has no usable pairs (people with two images, sources with a neutral reference)"
+        )
     real_rows = [] if args.no_fid else fid_reference_rows(len(table), pairs, len(pairs), args.seed)
     used = {r for p in pairs for r in (p.target, p.source, p.reference, p.truth) if r is not None}
     data = decode_rows(table, used | set(real_rows))
@@ -186,11 +198,15 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     result = evaluate(data, pairs, methods, measurer, inception, real_images)
     grid_link = _write_grid(args, data, pairs, methods) if args.grid else None
 
-    command = "python -m aipgan_hf.evaluation " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = "python -m aipgan_hf.evaluation " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
     header = {
         "dataset": f"`{args.dataset}`, split `{args.split}` ({len(table)} images, {len(set(columns.identities))} people)",
         **model_lines,
-        "FID reference": f"{len(real_rows)} real crops of the split not used by any pair" if real_rows else "not computed",
+        "FID reference": f"{len(real_rows)} real crops of the split not used by any pair"
+        if real_rows
+        else "not computed",
         "crop": f"{data.resolution} px",
         "command": f"`{command}`",
     }

@@ -78,7 +78,9 @@ def pair_scores(output: np.ndarray, measured: CropMeasurement, faces: PairFaces,
         "identity_target": identity_target,
         "same_person": float(identity_target < SAME_PERSON_THRESHOLD),
         # leakage only means something when source and target are different people
-        "identity_source": descriptor_distance(measured.descriptor, faces.source.descriptor) if kind == CROSS_PERSON else nan,
+        "identity_source": descriptor_distance(measured.descriptor, faces.source.descriptor)
+        if kind == CROSS_PERSON
+        else nan,
         "ssim": ssim(output, faces.truth_image) if faces.truth_image is not None else nan,
         "psnr": psnr(output, faces.truth_image) if faces.truth_image is not None else nan,
     }
@@ -135,7 +137,9 @@ class EvaluationResult:
         """Expression response (Pearson r per landmark measure and their mean, 95% CI) over one kind of pair."""
         if ("response", method, kind) not in self._cache:
             mask = self._mask(kind)
-            self._cache["response", method, kind] = expression_response(self.output_changes[method][mask], self.source_changes[mask])
+            self._cache["response", method, kind] = expression_response(
+                self.output_changes[method][mask], self.source_changes[mask]
+            )
         return self._cache["response", method, kind]
 
     def slopes(self, method: str, kind: str | None = CROSS_PERSON) -> np.ndarray:
@@ -144,9 +148,13 @@ class EvaluationResult:
         return response_slopes(self.output_changes[method][mask], self.source_changes[mask])
 
 
-def _measure_dataset(data: SplitData, pairs: list[EvaluationPair], measurer: CropMeasurer) -> dict[int, CropMeasurement]:
+def _measure_dataset(
+    data: SplitData, pairs: list[EvaluationPair], measurer: CropMeasurer
+) -> dict[int, CropMeasurement]:
     rows = {r for p in pairs for r in (p.target, p.source, p.reference, p.truth) if r is not None}
-    measured = {row: measurer.measure(data.images[row], data.landmarks[row], trust_fallback=True) for row in sorted(rows)}
+    measured = {
+        row: measurer.measure(data.images[row], data.landmarks[row], trust_fallback=True) for row in sorted(rows)
+    }
     found = np.mean([m.face_found for m in measured.values()])
     logger.info("measured %d dataset crops (face found on %.0f%%)", len(measured), 100 * found)
     return measured
@@ -168,8 +176,13 @@ def _fid_by_kind(features: np.ndarray, real: np.ndarray, pairs: list[EvaluationP
 
 
 def _score_method(
-    name: str, method: Method | None, data: SplitData, pairs: list[EvaluationPair], faces: list[PairFaces],
-    measurer: CropMeasurer, measured: dict[int, CropMeasurement],
+    name: str,
+    method: Method | None,
+    data: SplitData,
+    pairs: list[EvaluationPair],
+    faces: list[PairFaces],
+    measurer: CropMeasurer,
+    measured: dict[int, CropMeasurement],
 ) -> tuple[np.ndarray | None, list[dict[str, float]], np.ndarray]:
     """Outputs, per-pair scores and (N, 5) measure changes of one method (``method`` None: the reference row,
     the target person's own photo, defined on cross-person pairs with a truth only)."""

@@ -43,12 +43,21 @@ from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, array_to_rgb, check_size,
 logger = logging.getLogger(__name__)
 
 _SIGNATURES = {
-    b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP",
-    b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
 }
 _TRANSPOSES = {  # EXIF orientation -> the transpose that displays the image upright
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
 
@@ -255,7 +264,10 @@ def _decode_pil(pil: Image.Image, max_pixels: int, origin: str, draft_pixels: in
         pil = pil.transpose(_TRANSPOSES[orientation])
     size = (height, width) if orientation >= 5 else (width, height)
     if factor > 1:  # libjpeg decoded it at reduced scale
-        rgb, matrix = pil_to_rgb(pil, max_pixels, origin), reduced_to_full(factor, orientation, (width, height), drafted_size)
+        rgb, matrix = (
+            pil_to_rgb(pil, max_pixels, origin),
+            reduced_to_full(factor, orientation, (width, height), drafted_size),
+        )
     elif draft_pixels is not None and width * height > draft_pixels:
         factor = math.ceil(math.sqrt(width * height / draft_pixels))
         rgb, matrix = reduced_rgb(pil, factor, max_pixels, origin), scale_affine(factor)

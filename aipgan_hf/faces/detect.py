@@ -179,8 +179,13 @@ class DlibFaceDetector:
         fallback = self._tight_crop_face(rgb)
         return [] if fallback is None else [fallback]
 
-    def find_largest(self, rgb: np.ndarray, detection_size: int = QUICK_DETECTION_SIZE, limit: int = DEFAULT_DETECTION_SIZE,
-                     grey: Image.Image | None = None) -> DetectedFace | None:
+    def find_largest(
+        self,
+        rgb: np.ndarray,
+        detection_size: int = QUICK_DETECTION_SIZE,
+        limit: int = DEFAULT_DETECTION_SIZE,
+        grey: Image.Image | None = None,
+    ) -> DetectedFace | None:
         """The largest face, from the detector on a grey copy of at most ``detection_size`` pixels a side (no
         upsampling, no fallbacks), or None where this cannot tell and :meth:`find` must look.
 
@@ -298,7 +303,9 @@ def _grey_copy(grey: Image.Image, size: int) -> tuple[np.ndarray, np.ndarray]:
     width, height = grey.size
     scale = min(1.0, size / max(height, width))
     if scale < 1.0:
-        grey = grey.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        grey = grey.resize(
+            (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR, reducing_gap=2.0
+        )
     small = np.asarray(grey)
     return small, np.array([[width / small.shape[1], 0.0, 0.0], [0.0, height / small.shape[0], 0.0]])
 

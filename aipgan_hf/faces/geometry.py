@@ -54,7 +54,13 @@ def orientation_matrix(orientation: int, width: int, height: int) -> np.ndarray:
     """(2, 3) map from stored (x, y) to displayed (x, y) for an EXIF orientation of a ``width`` x ``height`` image."""
     w, h = width - 1, height - 1
     rows = {
-        1: [[1, 0, 0], [0, 1, 0]], 2: [[-1, 0, w], [0, 1, 0]], 3: [[-1, 0, w], [0, -1, h]], 4: [[1, 0, 0], [0, -1, h]],
-        5: [[0, 1, 0], [1, 0, 0]], 6: [[0, -1, h], [1, 0, 0]], 7: [[0, -1, h], [-1, 0, w]], 8: [[0, 1, 0], [-1, 0, w]],
+        1: [[1, 0, 0], [0, 1, 0]],
+        2: [[-1, 0, w], [0, 1, 0]],
+        3: [[-1, 0, w], [0, -1, h]],
+        4: [[1, 0, 0], [0, -1, h]],
+        5: [[0, 1, 0], [1, 0, 0]],
+        6: [[0, -1, h], [1, 0, 0]],
+        7: [[0, -1, h], [-1, 0, w]],
+        8: [[0, 1, 0], [-1, 0, w]],
     }
     return np.array(rows[orientation], dtype=np.float64)

@@ -34,7 +34,9 @@ def draft(pil: Image.Image, draft_pixels: int | None) -> int:
     return 1 if drafted is None else max(1, round(width / drafted[1][2]))
 
 
-def reduced_to_full(factor: int, orientation: int, full_size: tuple[int, int], reduced_size: tuple[int, int]) -> np.ndarray:
+def reduced_to_full(
+    factor: int, orientation: int, full_size: tuple[int, int], reduced_size: tuple[int, int]
+) -> np.ndarray:
     """Displayed reduced-scale (x, y) -> displayed full-resolution (x, y)."""
     reduced_display_to_stored = invert_affine(orientation_matrix(orientation, *reduced_size))
     stored_to_full = compose_affine(scale_affine(factor), reduced_display_to_stored)

@@ -74,9 +74,7 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
             raise InvalidImageError("the image array contains NaN or infinite values")
         low, high = float(array.min()), float(array.max())
         if low < 0 or high > 255:
-            raise UnsupportedImageError(
-                f"float image values span [{low:g}, {high:g}]; expected 0..1 (or 0..255)"
-            )
+            raise UnsupportedImageError(f"float image values span [{low:g}, {high:g}]; expected 0..1 (or 0..255)")
         scale = 255.0 if high <= 1.0 else 1.0
         return np.rint(array.astype(np.float32) * scale).astype(np.uint8)
     low, high = int(array.min()), int(array.max())

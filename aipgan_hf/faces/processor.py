@@ -191,8 +191,9 @@ class FaceProcessor:
         index = 0 if face_index is None else int(face_index)
         grey = grey_image(photo.pixels)  # the detector's view, made once for the quick look and the full search
         if index == 0 and quick_look:  # the largest face: a quick look at a smaller copy finds it in most portraits
-            quick = self._faces.find_largest(photo.pixels, min(QUICK_DETECTION_SIZE, self.detection_size), limit=self.detection_size,
-                                             grey=grey)
+            quick = self._faces.find_largest(
+                photo.pixels, min(QUICK_DETECTION_SIZE, self.detection_size), limit=self.detection_size, grey=grey
+            )
             quick = quick.mapped(photo.pixels_to_photo) if quick is not None and photo.reduced else quick
             if quick is not None and quick.size >= self.min_face_size:
                 return self._align(photo, quick)

@@ -24,9 +24,7 @@ def image_to_tensor(image: np.ndarray | Image.Image) -> torch.Tensor:
         found = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
         raise UnsupportedImageError(f"image_to_tensor expects a uint8 array, got {found}")
     if image.ndim not in (3, 4) or image.shape[-1] != 3:
-        raise UnsupportedImageError(
-            f"image_to_tensor expects shape (H, W, 3) or (B, H, W, 3), got {image.shape}"
-        )
+        raise UnsupportedImageError(f"image_to_tensor expects shape (H, W, 3) or (B, H, W, 3), got {image.shape}")
     # numpy arithmetic: single-threaded, so tiny crops do not wait on torch's thread pool
     normalised = image.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
     normalised = np.moveaxis(normalised, -1, -3)  # (..., H, W, 3) -> (..., 3, H, W)

@@ -19,6 +19,13 @@ from .lines import ExpressionLines
 from .shape_model import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, STABLE_POINTS, ShapeModel
 
 __all__ = [
-    "MAX_EXPRESSION_STRENGTH", "SHAPE_MODEL_NAME", "STABLE_POINTS", "ExpressionLines", "ShapeModel", "identity_grid",
-    "keep_eyeballs", "landmark_flow", "warp",
+    "MAX_EXPRESSION_STRENGTH",
+    "SHAPE_MODEL_NAME",
+    "STABLE_POINTS",
+    "ExpressionLines",
+    "ShapeModel",
+    "identity_grid",
+    "keep_eyeballs",
+    "landmark_flow",
+    "warp",
 ]

@@ -241,7 +241,9 @@ def with_action_units(model: ShapeModel) -> ShapeModel:
     coefficients = dict(zip(units, fields @ extended.T))  # exact: every field lies in the extended span
     directions = {name: np.concatenate([value, pad]) for name, value in model.directions.items()}
     directions.update({slider_name(unit): coefficients[unit] for unit in ACTION_UNITS})
-    presets = {emotion: sum(w * coefficients[u] for u, w in prototype.items()) for emotion, prototype in EMOTIONS.items()}
+    presets = {
+        emotion: sum(w * coefficients[u] for u, w in prototype.items()) for emotion, prototype in EMOTIONS.items()
+    }
     return ShapeModel(
         mean=model.mean,
         expression_basis=extended.reshape(-1, NUM_LANDMARKS, 2),

@@ -52,8 +52,14 @@ def _border_anchors(device, dtype) -> torch.Tensor:
     t = torch.linspace(-1.0, 1.0, ANCHORS_PER_SIDE, device=device, dtype=dtype)
     inner = t[1:-1]
     ones, inner_ones = torch.ones_like(t), torch.ones_like(inner)
-    ring = torch.cat([torch.stack([t, -ones], 1), torch.stack([t, ones], 1),
-                      torch.stack([-inner_ones, inner], 1), torch.stack([inner_ones, inner], 1)])
+    ring = torch.cat(
+        [
+            torch.stack([t, -ones], 1),
+            torch.stack([t, ones], 1),
+            torch.stack([-inner_ones, inner], 1),
+            torch.stack([inner_ones, inner], 1),
+        ]
+    )
     return ring  # (4 * n - 4, 2)
 
 
@@ -62,7 +68,9 @@ def _radial(squared_distance: torch.Tensor) -> torch.Tensor:
     return squared_distance * torch.log(squared_distance.clamp(min=1e-12))
 
 
-def fit_thin_plate(controls: torch.Tensor, values: torch.Tensor, regularisation: float = TPS_REGULARISATION) -> torch.Tensor:
+def fit_thin_plate(
+    controls: torch.Tensor, values: torch.Tensor, regularisation: float = TPS_REGULARISATION
+) -> torch.Tensor:
     """Solve the thin-plate spline f with f(controls[i]) ~ values[i].
 
     Args:
@@ -77,7 +85,9 @@ def fit_thin_plate(controls: torch.Tensor, values: torch.Tensor, regularisation:
     kernel = kernel + regularisation * torch.eye(count, device=controls.device, dtype=controls.dtype)
     affine = torch.cat([torch.ones_like(controls[..., :1]), controls], dim=-1)  # (B, N, 3)
     zeros = controls.new_zeros(batch, 3, 3)
-    system = torch.cat([torch.cat([kernel, affine], 2), torch.cat([affine.transpose(1, 2), zeros], 2)], 1)  # (B, N+3, N+3)
+    system = torch.cat(
+        [torch.cat([kernel, affine], 2), torch.cat([affine.transpose(1, 2), zeros], 2)], 1
+    )  # (B, N+3, N+3)
     rhs = torch.cat([values, controls.new_zeros(batch, 3, 2)], dim=1)  # (B, N+3, 2)
     return torch.linalg.solve(system, rhs)
 
@@ -141,8 +151,9 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def keep_eyeballs(flow: torch.Tensor, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor,
-                  size: int) -> torch.Tensor:
+def keep_eyeballs(
+    flow: torch.Tensor, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int
+) -> torch.Tensor:
     """``flow`` with each narrowing eye's opening read from the target unmoved: a lid closes over the eyeball.
 
     A landmark warp squeezes the iris into a narrowing eye (an eyeball cannot be warped shut); a lid slides over
@@ -158,9 +169,13 @@ def keep_eyeballs(flow: torch.Tensor, target_landmarks: torch.Tensor, driving_la
         narrows = (opening[1] < opening[0] - NARROWING).to(flow.dtype)  # (B,)
         if not bool(narrows.any()):
             continue
-        corners = [points[:, [eye.start, eye.start + 3]].float().mean(1) for points in (target_landmarks, driving_landmarks)]
+        corners = [
+            points[:, [eye.start, eye.start + 3]].float().mean(1) for points in (target_landmarks, driving_landmarks)
+        ]
         still = grid + ((corners[0] - corners[1]) * (2.0 / size)).to(flow.dtype)[:, None, None, :]  # (B, R, R, 2)
-        inside = F.avg_pool2d(F.pad(polygon_mask(driving_landmarks[:, eye].float(), size), (1, 1, 1, 1), mode="replicate"), 3, 1)
+        inside = F.avg_pool2d(
+            F.pad(polygon_mask(driving_landmarks[:, eye].float(), size), (1, 1, 1, 1), mode="replicate"), 3, 1
+        )
         weight = inside[:, 0, :, :, None].to(flow.dtype) * narrows[:, None, None, None]
         flow = flow + weight * (still - flow)
     return flow

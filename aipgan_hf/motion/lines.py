@@ -37,10 +37,10 @@ MAX_LOG_RATIO = 0.6
 @dataclass
 class ExpressionLines:
     """Attributes:
-        model: the shape model whose frame the units' motion is read in.
-        landmarks: (68, 2) crop pixels of the frame the ratio images are drawn in (the average face's).
-        log_ratios: (U, R, R) log ratio per unit of :data:`~aipgan_hf.motion.action_units.ACTION_UNITS` at
-            intensity 1.
+    model: the shape model whose frame the units' motion is read in.
+    landmarks: (68, 2) crop pixels of the frame the ratio images are drawn in (the average face's).
+    log_ratios: (U, R, R) log ratio per unit of :data:`~aipgan_hf.motion.action_units.ACTION_UNITS` at
+        intensity 1.
     """
 
     model: ShapeModel
@@ -55,12 +55,16 @@ class ExpressionLines:
         frame = model.mean @ matrix[:, :2].T + matrix[:, 2]
         return cls(model=model, landmarks=frame, log_ratios=draw_lines(frame, resolution).astype(np.float32))
 
-    def shade(self, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor,
-              strength: float = 1.0) -> torch.Tensor | None:
+    def shade(
+        self, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, strength: float = 1.0
+    ) -> torch.Tensor | None:
         """(B, 3, R, R) factor for the skin of (B, 68, 2) targets driven to ``driving_landmarks`` (crop pixels):
         the lines of the units their motion shows, times ``strength``; None where it shows none."""
-        intensities = motion_intensities(self.model, target_landmarks.detach().double().cpu().numpy(),
-                                         driving_landmarks.detach().double().cpu().numpy())
+        intensities = motion_intensities(
+            self.model,
+            target_landmarks.detach().double().cpu().numpy(),
+            driving_landmarks.detach().double().cpu().numpy(),
+        )
         intensities = strength * torch.as_tensor(intensities, dtype=torch.float32, device=driving_landmarks.device)
         return self.ratio(driving_landmarks, intensities)
 
@@ -75,9 +79,17 @@ class ExpressionLines:
         log_ratio = torch.stack([torch.tensordot(row, basis, dims=1) for row in intensities])  # (B, R, R)
         log_ratio = log_ratio.clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)[:, None]
         frame = torch.as_tensor(self.landmarks, dtype=torch.float32, device=intensities.device)
-        flow = landmark_flow(frame.expand(len(driving_landmarks), -1, -1), driving_landmarks.float(), log_ratio.shape[-1])
+        flow = landmark_flow(
+            frame.expand(len(driving_landmarks), -1, -1), driving_landmarks.float(), log_ratio.shape[-1]
+        )
         shade = torch.tensor(SKIN_SHADE, device=intensities.device)[None, :, None, None]
         return (warp(log_ratio, flow) * shade).exp()  # (B, 3, R, R)
+
+
+def _arc(start: np.ndarray, end: np.ndarray, bulge: np.ndarray, count: int = 8) -> np.ndarray:
+    """``count`` points along the quadratic curve from ``start`` to ``end`` pulled towards ``bulge``."""
+    t = np.linspace(0.0, 1.0, count)[:, None]
+    return (1 - t) ** 2 * start + 2 * t * (1 - t) * bulge + t**2 * end
 
 
 # Creases per unit, each (depth, points): a polyline through landmark-anchored points, in units of the frame's
@@ -92,38 +104,52 @@ def _creases(points: np.ndarray) -> dict[str, list[tuple[float, list[np.ndarray]
     wing, corner = side(points[31]), side(points[48])
     eye = side(points[36])
 
-    def arc(start: np.ndarray, end: np.ndarray, bulge: np.ndarray, count: int = 8) -> np.ndarray:
-        t = np.linspace(0.0, 1.0, count)[:, None]
-        return (1 - t) ** 2 * start + 2 * t * (1 - t) * bulge + t ** 2 * end
-
-    forehead = lambda height, half, lift: arc(  # noqa: E731
-        np.array([centre_x - half * d, brow_y - height * d]), np.array([centre_x + half * d, brow_y - height * d]),
-        np.array([centre_x, brow_y - (height + lift) * d]))
-    furrow = lambda k: arc(inner + [k * 0.075 * d, -0.08 * d], inner + [k * 0.045 * d, 0.1 * d],  # noqa: E731
-                           inner + [k * 0.07 * d, 0.01 * d], 5)
-    nasolabial = arc(wing + [-0.06 * d, -0.04 * d], corner + [-0.07 * d, 0.06 * d], wing + [-0.2 * d, 0.22 * d])
+    forehead = lambda height, half, lift: _arc(  # noqa: E731
+        np.array([centre_x - half * d, brow_y - height * d]),
+        np.array([centre_x + half * d, brow_y - height * d]),
+        np.array([centre_x, brow_y - (height + lift) * d]),
+    )
+    furrow = lambda k: _arc(  # noqa: E731
+        inner + [k * 0.075 * d, -0.08 * d],
+        inner + [k * 0.045 * d, 0.1 * d],
+        inner + [k * 0.07 * d, 0.01 * d],
+        5,
+    )
+    nasolabial = _arc(wing + [-0.06 * d, -0.04 * d], corner + [-0.07 * d, 0.06 * d], wing + [-0.2 * d, 0.22 * d])
     crow = [np.array([eye + [-0.04 * d, 0.0], eye + [-0.17 * d, dy * d]]) for dy in (-0.07, 0.0, 0.07)]
-    under_eye = arc(side(points[41]) + [-0.04 * d, 0.09 * d], side(points[40]) + [0.02 * d, 0.08 * d],
-                    (side(points[41]) + side(points[40])) / 2 + [0.0, 0.12 * d])
+    under_eye = _arc(
+        side(points[41]) + [-0.04 * d, 0.09 * d],
+        side(points[40]) + [0.02 * d, 0.08 * d],
+        (side(points[41]) + side(points[40])) / 2 + [0.0, 0.12 * d],
+    )
     bridge = lambda y: np.array([[centre_x - 0.11 * d, y], [centre_x + 0.11 * d, y]])  # noqa: E731
     chin_y = points[57, 1] + 0.42 * (points[8, 1] - points[57, 1])
+    chin = lambda half, lift: _arc(  # noqa: E731
+        np.array([centre_x - half * d, chin_y]),
+        np.array([centre_x + half * d, chin_y]),
+        np.array([centre_x, chin_y - lift * d]),
+    )
     return {
         "AU1": [(0.30, [forehead(h, 0.22, 0.03)], False) for h in (0.16, 0.27, 0.38)],
         "AU2": [(0.25, [forehead(h, 0.55, 0.06)], False) for h in (0.18, 0.30)],
         "AU4": [(0.45, [furrow(k)], False) for k in (-1, 1)] + [(0.25, [bridge(points[27, 1] + 0.02 * d)], False)],
         "AU6": [(0.35, crow, True), (0.35, [under_eye], True), (0.25, [nasolabial], True)],
         "AU7": [(0.25, [under_eye], True)],
-        "AU9": [(0.40, [bridge(points[27, 1] + k * 0.07 * d) for k in (0.3, 1.0, 1.7)], False),
-                (0.35, [nasolabial[:4]], True), (0.3, [furrow(k) for k in (-1, 1)], False)],
+        "AU9": [
+            (0.40, [bridge(points[27, 1] + k * 0.07 * d) for k in (0.3, 1.0, 1.7)], False),
+            (0.35, [nasolabial[:4]], True),
+            (0.3, [furrow(k) for k in (-1, 1)], False),
+        ],
         "AU10": [(0.40, [nasolabial[:6]], True)],
-        "AU12": [(0.45, [nasolabial], True), (0.2, [np.array([corner + [-0.05 * d, -0.03 * d], corner + [-0.06 * d, 0.04 * d]])], True)],
+        "AU12": [
+            (0.45, [nasolabial], True),
+            (0.2, [np.array([corner + [-0.05 * d, -0.03 * d], corner + [-0.06 * d, 0.04 * d]])], True),
+        ],
         "AU14": [(0.35, [np.array([corner + [-0.05 * d, -0.04 * d], corner + [-0.05 * d, 0.04 * d]])], True)],
         "AU15": [(0.35, [np.array([corner + [-0.02 * d, 0.04 * d], corner + [-0.06 * d, 0.22 * d]])], True)],
-        "AU17": [(0.35, [arc(np.array([centre_x - 0.16 * d, chin_y]), np.array([centre_x + 0.16 * d, chin_y]),
-                             np.array([centre_x, chin_y - 0.06 * d]))], False)],
+        "AU17": [(0.35, [chin(0.16, 0.06)], False)],
         "AU20": [(0.25, [np.array([corner + [-0.04 * d, 0.0], corner + [-0.16 * d, 0.03 * d]])], True)],
-        "AU23": [(0.15, [arc(np.array([centre_x - 0.12 * d, chin_y]), np.array([centre_x + 0.12 * d, chin_y]),
-                             np.array([centre_x, chin_y - 0.04 * d]))], False)],
+        "AU23": [(0.15, [chin(0.12, 0.04)], False)],
         "AU24": [(0.2, [np.array([corner + [-0.03 * d, -0.02 * d], corner + [-0.03 * d, 0.03 * d]])], True)],
         "AU26": [(0.15, [nasolabial], True)],
     }
@@ -150,7 +176,7 @@ def draw_lines(points: np.ndarray, size: int, width: float = 1.2) -> np.ndarray:
     for index, unit in enumerate(ACTION_UNITS):
         for depth, lines, mirrored in creases.get(unit, []):
             for line in lines:
-                for copy in ([line, line * [-1, 1] + [2 * centre_x, 0]] if mirrored else [line]):
+                for copy in [line, line * [-1, 1] + [2 * centre_x, 0]] if mirrored else [line]:
                     distance = _distance_to_polyline(grid, copy)
                     shifted = _distance_to_polyline(grid, copy + [0.0, -2.0 * scale])  # light above the crease
                     out[index] -= 0.2 * depth * np.exp(-0.5 * (distance / (width * scale)) ** 2)

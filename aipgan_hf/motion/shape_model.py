@@ -67,15 +67,15 @@ def _keep_lids_and_lips_apart(aligned: np.ndarray, motion: np.ndarray) -> np.nda
 @dataclass
 class ShapeModel:
     """Attributes (shapes in the model's normalised frame: outer-eye-corner distance 1):
-        mean: (68, 2) mean neutral shape, the alignment reference.
-        expression_basis: (k, 68, 2) orthonormal directions of expression displacement.
-        estimator: (k, 136) and bias (k,): coefficients = estimator @ (aligned - mean).ravel() + bias.
-        directions: named coefficient directions for sliders (one slider unit each).
-        presets: mean coefficient change from neutral, per expression label.
-        head_turn: (68, 2) unit direction of a head turning left or right, as the fit found it (None in files made
-            before 0.5.0). A record, not applied here: the fit removed it from what the basis and the estimator
-            were learnt from, so a source photographed from the side drives the target as the same face from the
-            front would.
+    mean: (68, 2) mean neutral shape, the alignment reference.
+    expression_basis: (k, 68, 2) orthonormal directions of expression displacement.
+    estimator: (k, 136) and bias (k,): coefficients = estimator @ (aligned - mean).ravel() + bias.
+    directions: named coefficient directions for sliders (one slider unit each).
+    presets: mean coefficient change from neutral, per expression label.
+    head_turn: (68, 2) unit direction of a head turning left or right, as the fit found it (None in files made
+        before 0.5.0). A record, not applied here: the fit removed it from what the basis and the estimator
+        were learnt from, so a source photographed from the side drives the target as the same face from the
+        front would.
     """
 
     mean: np.ndarray
@@ -157,9 +157,11 @@ class ShapeModel:
         Strength 0 without an offset returns ``target_landmarks`` exactly.
         """
         if reference_landmarks is not None and replace_target_expression:
-            raise ConfigError("give either a neutral face of the source (reference_landmarks, a pipeline's source_reference: "
-                              "the change from it) or replace_target_expression (the change from the target's own "
-                              "expression), not both")
+            raise ConfigError(
+                "give either a neutral face of the source (reference_landmarks, a pipeline's source_reference: "
+                "the change from it) or replace_target_expression (the change from the target's own "
+                "expression), not both"
+            )
         if strength == 0 and offset is None:
             return np.array(target_landmarks, dtype=np.float64, copy=True)
         if reference_landmarks is not None:
@@ -186,7 +188,12 @@ class ShapeModel:
     def save(self, path: str | os.PathLike) -> None:
         from safetensors.numpy import save_file
 
-        tensors = {"mean": self.mean, "expression_basis": self.expression_basis, "estimator": self.estimator, "bias": self.bias}
+        tensors = {
+            "mean": self.mean,
+            "expression_basis": self.expression_basis,
+            "estimator": self.estimator,
+            "bias": self.bias,
+        }
         tensors.update({f"direction.{k}": v for k, v in self.directions.items()})
         tensors.update({f"preset.{k}": v for k, v in self.presets.items()})
         if self.head_turn is not None:
@@ -202,7 +209,9 @@ class ShapeModel:
         try:
             raw = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as error:
-            raise CheckpointError(f"{path} is not a readable shape model (missing, truncated or corrupt?): {error}") from None
+            raise CheckpointError(
+                f"{path} is not a readable shape model (missing, truncated or corrupt?): {error}"
+            ) from None
         not_float = sorted(k for k, v in raw.items() if v.dtype.kind != "f")
         if not_float:
             raise CheckpointError(f"{path}: tensors {not_float} are not floating point (was the file cast or damaged?)")
@@ -219,7 +228,12 @@ class ShapeModel:
         if bad:
             raise CheckpointError(f"{path} has non-finite values in {bad}")
         k = len(tensors["expression_basis"])
-        expected = {"mean": (NUM_LANDMARKS, 2), "expression_basis": (k, NUM_LANDMARKS, 2), "estimator": (k, 2 * NUM_LANDMARKS), "bias": (k,)}
+        expected = {
+            "mean": (NUM_LANDMARKS, 2),
+            "expression_basis": (k, NUM_LANDMARKS, 2),
+            "estimator": (k, 2 * NUM_LANDMARKS),
+            "bias": (k,),
+        }
         expected.update({name: (k,) for name in tensors if name.startswith(("direction.", "preset."))})
         expected.update({"head_turn": (NUM_LANDMARKS, 2)} if "head_turn" in tensors else {})
         wrong = {name: tensors[name].shape for name, shape in expected.items() if tensors[name].shape != shape}
@@ -227,7 +241,10 @@ class ShapeModel:
         if wrong or unknown or k == 0:
             raise CheckpointError(f"{path}: tensors of wrong shape {wrong} or unknown {unknown} (expected {expected})")
         return cls(
-            mean=tensors["mean"], expression_basis=tensors["expression_basis"], estimator=tensors["estimator"], bias=tensors["bias"],
+            mean=tensors["mean"],
+            expression_basis=tensors["expression_basis"],
+            estimator=tensors["estimator"],
+            bias=tensors["bias"],
             directions={n.split(".", 1)[1]: v for n, v in tensors.items() if n.startswith("direction.")},
             presets={n.split(".", 1)[1]: v for n, v in tensors.items() if n.startswith("preset.")},
             head_turn=tensors.get("head_turn"),

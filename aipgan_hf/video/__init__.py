@@ -1,6 +1,7 @@
 """Driving a photo with a video: reading clips (:mod:`.clips`), face tracking and smoothing (:mod:`.tracking`), the
-first pass's landmarks (:mod:`.landmarks`), the frame loop (:mod:`.animate`), writing clips (:mod:`.writer`) and live
-driving (:mod:`.live`). ``from aipgan_hf.video import animate``."""
+first pass's landmarks (:mod:`.landmarks`), the call that runs both passes (:mod:`.animate`), the second pass's frame
+loop (:mod:`.frames`), writing clips (:mod:`.writer`) and live driving (:mod:`.live`).
+``from aipgan_hf.video import animate``."""
 
 from .animate import AnimationResult, animate
 from .clips import (
@@ -20,7 +21,20 @@ from .tracking import FaceTracker, OneEuroFilter
 from .writer import ClipWriter
 
 __all__ = [
-    "AnimationResult", "LiveAnimator", "animate", "mouth_opening", "DEFAULT_MAX_SECONDS", "ClipWriter",
-    "InvalidVideoError", "NoFaceInVideoError", "NoVideoStreamError", "VideoError", "VideoTooLargeError",
-    "VideoTooLongError", "probe_clip", "read_frames", "FaceTracker", "OneEuroFilter",
+    "AnimationResult",
+    "LiveAnimator",
+    "animate",
+    "mouth_opening",
+    "DEFAULT_MAX_SECONDS",
+    "ClipWriter",
+    "InvalidVideoError",
+    "NoFaceInVideoError",
+    "NoVideoStreamError",
+    "VideoError",
+    "VideoTooLargeError",
+    "VideoTooLongError",
+    "probe_clip",
+    "read_frames",
+    "FaceTracker",
+    "OneEuroFilter",
 ]

@@ -94,7 +94,7 @@ def _not_a_video(path: Path, error: Exception) -> str:
         head.decode("utf-8")
         text = bool(head) and all(byte >= 9 for byte in head)
     except UnicodeDecodeError as error:
-        text = error.start >= len(head) - 3 and all(byte >= 9 for byte in head[:error.start])  # cut inside a character
+        text = error.start >= len(head) - 3 and all(byte >= 9 for byte in head[: error.start])  # cut inside a character
     kind = " (it looks like text)" if text else ""
     logger.debug("FFmpeg could not open %s: %s", path, error)
     return f"{path.name} is not a video{kind}; use an MP4, WebM or MOV clip"
@@ -150,8 +150,14 @@ def check_limits(info: ClipInfo, max_seconds: float | None, max_frame_pixels: in
             "scale it down to 1080p or less"
         )
     if min(info.width, info.height) < MIN_FRAME_SIDE:
-        raise VideoTooLargeError(f"the video is only {info.width}x{info.height} pixels; a face needs at least {MIN_FRAME_SIDE}")
-    if max_seconds is not None and info.duration_s is not None and info.duration_s > max_seconds + 0.5 / float(info.fps):
+        raise VideoTooLargeError(
+            f"the video is only {info.width}x{info.height} pixels; a face needs at least {MIN_FRAME_SIDE}"
+        )
+    if (
+        max_seconds is not None
+        and info.duration_s is not None
+        and info.duration_s > max_seconds + 0.5 / float(info.fps)
+    ):
         raise VideoTooLongError(
             f"the video is {info.duration_s:.1f} s long, more than the limit of {max_seconds:g} s; trim it first"
         )
@@ -177,13 +183,19 @@ def read_frames(info: ClipInfo, max_seconds: float | None = DEFAULT_MAX_SECONDS)
         index = 0
         try:
             for frame in container.decode(stream):
-                seconds = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else index / float(info.fps)
+                seconds = (
+                    float(frame.pts * frame.time_base)
+                    if frame.pts is not None and frame.time_base
+                    else index / float(info.fps)
+                )
                 start = seconds if start is None else start
                 seconds -= start
                 if max_seconds is not None and seconds > max_seconds:
                     raise VideoTooLongError(f"the video is longer than the limit of {max_seconds:g} s; trim it first")
                 if frame.width * frame.height > info.width * info.height * 1.01 + 1:
-                    raise VideoTooLargeError(f"the video's frame size changes to {frame.width}x{frame.height} mid-stream")
+                    raise VideoTooLargeError(
+                        f"the video's frame size changes to {frame.width}x{frame.height} mid-stream"
+                    )
                 yield frame.to_ndarray(format="rgb24"), seconds
                 index += 1
         except av.FFmpegError as error:

@@ -34,7 +34,9 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
         (...) float.
     """
     gap = inner_lip_gap(np.asarray(landmarks, dtype=np.float64))
-    eyes = np.linalg.norm(landmarks[..., RIGHT_EYE, :].mean(axis=-2) - landmarks[..., LEFT_EYE, :].mean(axis=-2), axis=-1)
+    eyes = np.linalg.norm(
+        landmarks[..., RIGHT_EYE, :].mean(axis=-2) - landmarks[..., LEFT_EYE, :].mean(axis=-2), axis=-1
+    )
     return gap / np.maximum(eyes, 1e-6)
 
 
@@ -80,8 +82,14 @@ class ClipLandmarks:
     unsmoothed: np.ndarray | None = None
 
 
-def track_clip(processor: FaceProcessor, info: ClipInfo, smoothing: float = 1.0, max_seconds: float | None = DEFAULT_MAX_SECONDS,
-               progress: Progress | None = None, seconds: dict[str, float] | None = None) -> ClipLandmarks:
+def track_clip(
+    processor: FaceProcessor,
+    info: ClipInfo,
+    smoothing: float = 1.0,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
+    progress: Progress | None = None,
+    seconds: dict[str, float] | None = None,
+) -> ClipLandmarks:
     """Landmarks of every frame of a clip. Frames without a face take the last good frame's landmarks (frames before
     the first face take the first face's).
 
@@ -101,7 +109,11 @@ def track_clip(processor: FaceProcessor, info: ClipInfo, smoothing: float = 1.0,
         rows.append(driving(frame, at))
         times.append(at)
         matrices.append(np.full((2, 3), np.nan) if driving.matrix is None else driving.matrix)
-        unsmoothed.append(np.full((68, 2), np.nan, np.float32) if driving.unsmoothed is None else driving.unsmoothed.astype(np.float32))
+        unsmoothed.append(
+            np.full((68, 2), np.nan, np.float32)
+            if driving.unsmoothed is None
+            else driving.unsmoothed.astype(np.float32)
+        )
         done = time.perf_counter()
         seconds["decode"] = seconds.get("decode", 0.0) + decoded - clock
         seconds["landmarks"] = seconds.get("landmarks", 0.0) + done - decoded
@@ -119,7 +131,9 @@ def track_clip(processor: FaceProcessor, info: ClipInfo, smoothing: float = 1.0,
     for row in rows:
         last = row if row is not None else last
         filled.append(last)
-    return ClipLandmarks(np.stack(filled).astype(np.float32), found, np.asarray(times), np.stack(matrices), np.stack(unsmoothed))
+    return ClipLandmarks(
+        np.stack(filled).astype(np.float32), found, np.asarray(times), np.stack(matrices), np.stack(unsmoothed)
+    )
 
 
 def reference_landmarks(track: ClipLandmarks, mode: str = "neutral") -> tuple[int, np.ndarray]:

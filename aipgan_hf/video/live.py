@@ -11,7 +11,7 @@ from PIL import Image
 from ..compositing import DEFAULT_MOUTH, check_mouth
 from ..driving import PreparedTarget
 from ..faces import FaceProcessor
-from .animate import driving_faces
+from .frames import driving_faces
 from .landmarks import DrivingFace
 
 if TYPE_CHECKING:  # the pipeline is handed to each call: its class is needed only for the types
@@ -33,9 +33,16 @@ class LiveAnimator:
         offset: coefficient change from :meth:`AIPGANPipeline.expression_offset`.
     """
 
-    def __init__(self, prepared: PreparedTarget, processor: FaceProcessor, relative: bool = True,
-                 smoothing: float = 1.0, expression_strength: float = 1.0, offset: np.ndarray | None = None,
-                 mouth: str = DEFAULT_MOUTH) -> None:
+    def __init__(
+        self,
+        prepared: PreparedTarget,
+        processor: FaceProcessor,
+        relative: bool = True,
+        smoothing: float = 1.0,
+        expression_strength: float = 1.0,
+        offset: np.ndarray | None = None,
+        mouth: str = DEFAULT_MOUTH,
+    ) -> None:
         self.prepared, self.mouth = prepared, check_mouth(mouth)
         self.relative = relative
         self.expression_strength = expression_strength
@@ -66,14 +73,19 @@ class LiveAnimator:
             self.last = landmarks
             if self.reference is None:
                 self.reference = landmarks
-            driving = pipe.shape_model.drive(self.prepared.landmarks, landmarks,
-                                             reference_landmarks=self.reference if self.relative else None,
-                                             strength=self.expression_strength, offset=self.offset)
+            driving = pipe.shape_model.drive(
+                self.prepared.landmarks,
+                landmarks,
+                reference_landmarks=self.reference if self.relative else None,
+                strength=self.expression_strength,
+                offset=self.offset,
+            )
         driving = np.asarray(driving, dtype=np.float32)[None]
         sources, mouth = None, self.mouth
         if self.mouth == "source" and self.driving.matrix is not None:  # this frame's own mouth inside
-            sources = driving_faces(pipe, [frame], self.driving.matrix[None], self.driving.unsmoothed[None],
-                                    np.ones(1, bool), driving)
+            sources = driving_faces(
+                pipe, [frame], self.driving.matrix[None], self.driving.unsmoothed[None], np.ones(1, bool), driving
+            )
         elif self.mouth == "source":
             mouth = "own"  # no face in this frame: no driving mouth to read
         return pipe.render(self.prepared, driving, paste_back=True, mouth=mouth, sources=sources)[0].image

@@ -155,8 +155,11 @@ class FaceTracker:
             return None
         centre, spread = _centre_and_spread(found.landmarks)
         x0, y0, x1, y1 = found.box
-        self._box_from_landmarks = (((x0 + x1) / 2 - centre[0]) / spread, ((y0 + y1) / 2 - centre[1]) / spread,
-                                    max(x1 - x0, y1 - y0) / spread)
+        self._box_from_landmarks = (
+            ((x0 + x1) / 2 - centre[0]) / spread,
+            ((y0 + y1) / 2 - centre[1]) / spread,
+            max(x1 - x0, y1 - y0) / spread,
+        )
         self._last = TrackedFace(found.landmarks.astype(np.float32), tuple(found.box), "detected")
         self._lost_frames = 0
         return self._last
@@ -189,8 +192,9 @@ class FaceTracker:
         return False
 
 
-def anchor_ratio(processor: FaceProcessor, frame: np.ndarray, box: tuple[float, ...], landmarks: np.ndarray,
-                 fraction: float) -> float:
+def anchor_ratio(
+    processor: FaceProcessor, frame: np.ndarray, box: tuple[float, ...], landmarks: np.ndarray, fraction: float
+) -> float:
     """How far dlib's 68-point refit from ``box`` shifted diagonally by ``fraction`` of its side follows the shift, as
     a share of it: near 0 where a face holds the fit in place (``landmarks``, the fit in ``box``), about 1 in an
     empty box."""

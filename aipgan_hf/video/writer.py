@@ -58,9 +58,9 @@ class _YUVPlanes:
             self.buffer = np.empty((height * 3 // 2, width), np.uint8)
             flat = self.buffer.reshape(-1)
             quarter = (height // 2) * (width // 2)
-            self.y = flat[:height * width].reshape(height, width)
-            self.u = flat[height * width:height * width + quarter].reshape(height // 2, width // 2)
-            self.v = flat[height * width + quarter:].reshape(height // 2, width // 2)
+            self.y = flat[: height * width].reshape(height, width)
+            self.u = flat[height * width : height * width + quarter].reshape(height // 2, width // 2)
+            self.v = flat[height * width + quarter :].reshape(height // 2, width // 2)
             self.y[:], self.u[:], self.v[:] = planes
             return
         height, width = self.y.shape
@@ -69,10 +69,12 @@ class _YUVPlanes:
         x1, y1 = min(width, x1 + x1 % 2), min(height, y1 + y1 % 2)
         if x1 <= x0 or y1 <= y0:
             return
-        luma, blue, red = _to_yuv420(_even(frame[y0:y1, x0:x1]))  # the box ends at an odd side: padded as a whole frame is
+        luma, blue, red = _to_yuv420(
+            _even(frame[y0:y1, x0:x1])
+        )  # the box ends at an odd side: padded as a whole frame is
         self.y[y0:y1, x0:x1] = luma
-        self.u[y0 // 2:y1 // 2, x0 // 2:x1 // 2] = blue
-        self.v[y0 // 2:y1 // 2, x0 // 2:x1 // 2] = red
+        self.u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = blue
+        self.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = red
 
 
 def _to_yuv420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -80,11 +82,16 @@ def _to_yuv420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import av
 
     height, width = rgb.shape[:2]
-    flat = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p").to_ndarray().ravel()
+    flat = (
+        av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        .reformat(format="yuv420p")
+        .to_ndarray()
+        .ravel()
+    )
     quarter = (height // 2) * (width // 2)
-    luma = flat[:height * width].reshape(height, width)
-    blue = flat[height * width:height * width + quarter].reshape(height // 2, width // 2)
-    red = flat[height * width + quarter:height * width + 2 * quarter].reshape(height // 2, width // 2)
+    luma = flat[: height * width].reshape(height, width)
+    blue = flat[height * width : height * width + quarter].reshape(height // 2, width // 2)
+    red = flat[height * width + quarter : height * width + 2 * quarter].reshape(height // 2, width // 2)
     return luma, blue, red
 
 
@@ -113,7 +120,9 @@ class _AudioCopy:
 
     @staticmethod
     def _start_time(stream: Any) -> float:
-        return float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+        return (
+            float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+        )
 
     def mux_until(self, seconds: float) -> None:
         """Mux the audio up to ``seconds`` of the output's time line (plus a short lead)."""
@@ -175,8 +184,14 @@ class ClipWriter:
             a talking clip's output followed the driving clip with r = 0.61 at "veryfast", 0.27 at "superfast".
     """
 
-    def __init__(self, output: str | os.PathLike, fps: Fraction | float, audio_from: str | os.PathLike | None = None,
-                 quality: int = 20, preset: str = "veryfast") -> None:
+    def __init__(
+        self,
+        output: str | os.PathLike,
+        fps: Fraction | float,
+        audio_from: str | os.PathLike | None = None,
+        quality: int = 20,
+        preset: str = "veryfast",
+    ) -> None:
         self.output = Path(output)
         self.fps = Fraction(fps).limit_denominator(1001)
         self.audio_from = Path(audio_from) if audio_from is not None else None
@@ -228,7 +243,9 @@ class ClipWriter:
         if self._stream is None:
             self._open_video(*size)
         elif size != (self._stream.width, self._stream.height):
-            raise ValueError(f"frame {self.frames} is {frame.shape[1]}x{frame.shape[0]}, the clip {self._stream.width}x{self._stream.height}")
+            raise ValueError(
+                f"frame {self.frames} is {frame.shape[1]}x{frame.shape[0]}, the clip {self._stream.width}x{self._stream.height}"
+            )
         if self._audio is not None:
             self._audio.mux_until(self.frames / float(self.fps))
         self._planes.update(frame, changed if self.frames else None)
@@ -278,7 +295,9 @@ class BackgroundEncoder:
     def __init__(self, writer: ClipWriter, seconds: dict[str, float] | None = None, depth: int = 4) -> None:
         self.writer = writer
         self.seconds = seconds if seconds is not None else {}
-        self._frames: queue.Queue[tuple[np.ndarray, tuple[int, int, int, int] | None] | None] = queue.Queue(maxsize=depth)
+        self._frames: queue.Queue[tuple[np.ndarray, tuple[int, int, int, int] | None] | None] = queue.Queue(
+            maxsize=depth
+        )
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="clip-encoder", daemon=True)
 

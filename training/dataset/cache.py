@@ -42,6 +42,7 @@ CACHE_VERSION = 1
 # Landmarks are stored rounded to 1/64 px: far below the detector's precision, and it lets parquet compress them.
 LANDMARK_STEP = 1.0 / 64.0
 
+
 @dataclasses.dataclass(frozen=True)
 class ProcessingSettings:
     """Everything that changes the crops; part of every cache key."""
@@ -161,8 +162,9 @@ def build_units(sources: Sequence[Source], settings: ProcessingSettings, photos_
         for chunk in chunks:
             description = {
                 "version": CACHE_VERSION,
-                "settings": dataclasses.asdict(settings) if chunk[0].is_video else {
-                    "resolution": settings.resolution, "min_face_size": settings.min_face_size},
+                "settings": dataclasses.asdict(settings)
+                if chunk[0].is_video
+                else {"resolution": settings.resolution, "min_face_size": settings.min_face_size},
                 "files": [
                     (item.path, os.path.getsize(item.path), os.path.getmtime(item.path), item.max_frames)
                     for item in chunk
@@ -201,7 +203,10 @@ def read_unit_stats(path: Path) -> dict:
 
 
 def run_units(
-    units: Sequence[WorkUnit], cache_dir: Path, settings: ProcessingSettings, num_workers: int = 2,
+    units: Sequence[WorkUnit],
+    cache_dir: Path,
+    settings: ProcessingSettings,
+    num_workers: int = 2,
     photos_per_task: int = 16,
 ) -> None:
     """Process every unit whose cache file is missing, with ``num_workers`` processes (one FaceProcessor each)."""

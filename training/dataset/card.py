@@ -69,7 +69,10 @@ def card_metadata(output_dir: Path) -> DatasetCardData:
         data_files.append({"split": split, "path": f"data/{split}-*.parquet"})
     total_bytes = sum(info.num_bytes for info in splits.values())
     info = DatasetInfo(
-        features=dataset_features(), splits=splits, download_size=total_bytes, dataset_size=total_bytes,
+        features=dataset_features(),
+        splits=splits,
+        download_size=total_bytes,
+        dataset_size=total_bytes,
         config_name="default",
     )
     DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
@@ -78,8 +81,15 @@ def card_metadata(output_dir: Path) -> DatasetCardData:
 
 
 def render_card(
-    output_dir: Path, sources: Sequence[Source], counts: dict, detection: dict, settings: ProcessingSettings,
-    jpeg_quality: int, fractions: Sequence[float], command: str, split_links: dict[str, str] | None = None,
+    output_dir: Path,
+    sources: Sequence[Source],
+    counts: dict,
+    detection: dict,
+    settings: ProcessingSettings,
+    jpeg_quality: int,
+    fractions: Sequence[float],
+    command: str,
+    split_links: dict[str, str] | None = None,
 ) -> str:
     """The dataset card (README.md) with the ``configs:`` front matter ``datasets.load_dataset`` reads."""
     lines = ["---", *card_metadata(output_dir).to_yaml().splitlines(), "---"]
@@ -157,10 +167,13 @@ def _splits_section(counts: dict, fractions: Sequence[float]) -> list[str]:
 def _counts_section(
     sources: Sequence[Source], counts: dict, detection: dict, settings: ProcessingSettings
 ) -> list[str]:
-    lines = ["", "## Counts per source", "",
-             "| source | train people / rows | validation people / rows | test people / rows | clips "
-             "| detection failures |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## Counts per source",
+        "",
+        "| source | train people / rows | validation people / rows | test people / rows | clips | detection failures |",
+        "|---|---|---|---|---|---|",
+    ]
     for source in sources:
         per_split = counts.get(source.name, {})
         cells = [f"{per_split.get(s, {}).get('people', 0)} / {per_split.get(s, {}).get('rows', 0)}" for s in SPLITS]

@@ -73,6 +73,7 @@ def _iter_shard_columns(
     split_rows: list, units: Sequence[WorkUnit], cache_dir: Path, shard_rows: int, jpeg_quality: int
 ) -> Iterator[dict[str, list]]:
     """Columns of each output shard of one split, images re-encoded from the lossless cache as JPEG."""
+
     @functools.lru_cache(maxsize=4)
     def unit_table(unit_index: int):
         return pq.read_table(units[unit_index].cache_path(cache_dir))
@@ -96,8 +97,12 @@ def _iter_shard_columns(
 
 
 def write_dataset(
-    units: Sequence[WorkUnit], cache_dir: Path, output_dir: Path, split_of: dict[str, str],
-    jpeg_quality: int = 90, shard_rows: int = 5000,
+    units: Sequence[WorkUnit],
+    cache_dir: Path,
+    output_dir: Path,
+    split_of: dict[str, str],
+    jpeg_quality: int = 90,
+    shard_rows: int = 5000,
 ) -> tuple[dict[str, int], dict]:
     """Write ``output_dir/data/{split}-{k:05d}-of-{n:05d}.parquet`` from the cached crops (replacing old shards).
 
@@ -106,8 +111,9 @@ def write_dataset(
     """
     rows, stats = _collect_rows(units, cache_dir, split_of)
     features = dataset_features()
-    progress = tqdm(total=sum(len(split_rows) for split_rows in rows.values()), desc="shards", unit="row",
-                    dynamic_ncols=True)
+    progress = tqdm(
+        total=sum(len(split_rows) for split_rows in rows.values()), desc="shards", unit="row", dynamic_ncols=True
+    )
     with progress, atomic_directory(output_dir / "data") as staging:  # readers see the old shards or the new
         for split in SPLITS:
             num_shards = math.ceil(len(rows[split]) / shard_rows)

@@ -186,9 +186,7 @@ def discover_lfw(data_dir: Path) -> list[MediaItem]:
     items = []
     for path in _files_with_extensions(data_dir / "lfw" / "images", IMAGE_EXTENSIONS):
         identity, expression = labels.get(path.name, (path.stem.rsplit("_", 1)[0], ""))
-        items.append(
-            MediaItem(str(path), path.relative_to(data_dir).as_posix(), f"lfw/{identity}", expression, "lfw")
-        )
+        items.append(MediaItem(str(path), path.relative_to(data_dir).as_posix(), f"lfw/{identity}", expression, "lfw"))
     return items
 
 
@@ -267,9 +265,7 @@ def discover_shared_data(data_dir: Path) -> list[Source]:
             items = discoverers[name](data_dir)
         else:
             items = discover_shared_videos(data_dir, info["folder"], name)
-        sources.append(
-            Source(name, items, licence=info["licence"], what=info["what"], train_only=(name == "celeba"))
-        )
+        sources.append(Source(name, items, licence=info["licence"], what=info["what"], train_only=(name == "celeba")))
     return sources
 
 
@@ -299,8 +295,9 @@ def discover_image_folder(folder: Path) -> Source:
         person = path.relative_to(folder).parts[0]
         items.append(MediaItem(str(path), rel_path, f"{source}/{person}", labels.get(rel_path, ""), source))
     if loose_files:
-        logger.warning("%s: %d photos directly in the folder skipped (put each person in a subfolder)", folder,
-                       loose_files)
+        logger.warning(
+            "%s: %d photos directly in the folder skipped (put each person in a subfolder)", folder, loose_files
+        )
     if not items:
         raise ConfigError(f"--image_folder {folder} has no photos in person subfolders (<folder>/<person>/*.jpg)")
     return Source(source, items, what=f"photos from {folder}")
@@ -334,8 +331,9 @@ def discover_video_folder(folder: Path, identity_map: dict[str, str] | None = No
         rel_path = path.relative_to(folder).as_posix()
         person = identity_map.get(rel_path, identity_map.get(path.name, path.stem))
         items.append(
-            MediaItem(str(path), rel_path, f"{source}/{person}", expression_from_video_name(path.stem), source,
-                      path.stem)
+            MediaItem(
+                str(path), rel_path, f"{source}/{person}", expression_from_video_name(path.stem), source, path.stem
+            )
         )
     if not items:
         raise ConfigError(f"--video_folder {folder} has no videos ({', '.join(VIDEO_EXTENSIONS)})")

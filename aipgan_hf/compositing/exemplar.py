@@ -1,0 +1,71 @@
+"""The mouth exemplar: one public-domain face with an open smile whose mouth lends its inside to an opened mouth
+(``mouth="exemplar"``, the default; :mod:`aipgan_hf.compositing.mouth`), saved beside the generator."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from safetensors.numpy import save_file
+
+from ..checkpoint import read_safetensors
+from ..errors import CheckpointError
+from ..faces.tensors import image_to_tensor
+from ..landmarks import LEFT_EYE, RIGHT_EYE
+
+MOUTH_EXEMPLAR_NAME = "mouth_exemplar.safetensors"
+"""The checkpoint file of :class:`MouthExemplar` (optional: a folder without it gives presets no teeth)."""
+
+
+@dataclass
+class MouthExemplar:
+    """A public-domain face whose open mouth lends its inside (``mouth="exemplar"``, the default).
+
+    Attributes:
+        crop: (R, R, 3) uint8, an aligned crop. landmarks: (68, 2) float32, its crop-pixel landmarks.
+    """
+
+    crop: np.ndarray
+    landmarks: np.ndarray
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, 3, R, R) in [-1, 1] and (1, 68, 2): the crop and landmarks as ``plan_mouth`` takes a source."""
+        # copies: loaded arrays are read-only
+        return image_to_tensor(np.array(self.crop))[None], torch.tensor(self.landmarks, dtype=torch.float32)[None]
+
+    def save(self, path: str | os.PathLike) -> None:
+        save_file(
+            {
+                "crop": np.ascontiguousarray(self.crop, dtype=np.uint8),
+                "landmarks": np.ascontiguousarray(self.landmarks, dtype=np.float32),
+            },
+            str(path),
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, resolution: int | None = None) -> "MouthExemplar":
+        """Read an exemplar (for ``resolution``-px crops, or any square crop); a corrupt or mismatched file raises
+        CheckpointError."""
+        try:
+            raw = {name: tensor.numpy() for name, tensor in read_safetensors(path).items()}
+        except CheckpointError as error:
+            raise CheckpointError(f"the mouth exemplar: {error}") from None
+        if sorted(raw) != ["crop", "landmarks"]:
+            raise CheckpointError(f"{path}: expected the tensors crop and landmarks, found {sorted(raw)}")
+        crop, landmarks = raw["crop"], raw["landmarks"]
+        side = resolution or (crop.shape[0] if crop.ndim == 3 else -1)
+        if (
+            crop.dtype != np.uint8
+            or crop.shape != (side, side, 3)
+            or landmarks.dtype.kind != "f"
+            or landmarks.shape != (68, 2)
+        ):
+            raise CheckpointError(f"{path}: expected a {side}x{side}x3 uint8 crop and (68, 2) float landmarks")
+        with np.errstate(invalid="ignore", over="ignore"):
+            eyes = float(np.linalg.norm(landmarks[RIGHT_EYE].mean(0) - landmarks[LEFT_EYE].mean(0)))
+            inside = bool(np.isfinite(landmarks).all() and (landmarks >= 0).all() and (landmarks < side).all())
+        if not inside or not side / 8 < eyes < side:
+            raise CheckpointError(f"{path}: its landmarks are not a face inside its {side}-px crop (damaged?)")
+        return cls(crop=crop, landmarks=landmarks.astype(np.float32))

@@ -1,0 +1,185 @@
+"""The pipeline's steps around the networks: photos decoded and their faces found (errors naming the photo), a
+preset's landmarks, and the faces whose mouths may lend an opened mouth its inside.
+
+:class:`~aipgan_hf.pipeline.AIPGANPipeline` calls these; they hold no state of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .compositing import LENDING, DrivingFaces, MouthExemplar
+from .driving import landmark_tensor
+from .errors import AIPGANError, ConfigError
+from .faces import AlignedFace, FaceProcessor, Photo
+from .faces.geometry import IDENTITY
+from .motion import ShapeModel
+from .motion.lines import ESTIMATED
+
+SOURCE_ROLE = "the expression source photo"
+TARGET_ROLE = "the identity target photo"
+REFERENCE_ROLE = "the source person's neutral photo"
+MouthPixels = tuple[np.ndarray, np.ndarray] | None
+"""Pixels an opened mouth's inside is read from at paste-back and their (2, 3) map to that face's crop."""
+
+
+def _naming(role: str, step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``step(*args, **kwargs)``; a project error keeps its type and gets the photo's role in front of its message."""
+    try:
+        return step(*args, **kwargs)
+    except AIPGANError as error:
+        raise type(error)(f"{role}: {error}") from None
+
+
+def check_one_way(
+    expression: str | None,
+    source: Any,
+    driving_landmarks: np.ndarray | None,
+    identity_mix: float,
+    replace_target_expression: bool,
+    source_reference: Any,
+) -> None:
+    """ConfigError unless the expression is given one way, and the source photo's controls come with one."""
+    if expression is not None and (source is not None or driving_landmarks is not None):
+        raise ConfigError("give the expression one way: source=, expression= or driving_landmarks=")
+    if source is None and (identity_mix or replace_target_expression or source_reference is not None):
+        raise ConfigError("identity_mix, replace_target_expression and source_reference need a source photo")
+
+
+def read_photo(processor: FaceProcessor, image: Any, role: str) -> Photo:
+    """Decode one input (a large JPEG at reduced scale); a failure keeps its error type and names the photo."""
+    return _naming(role, processor.load_photo, image)
+
+
+def find_face(processor: FaceProcessor, photo: Photo, role: str, face_index: int | None) -> AlignedFace:
+    """Detect and align one face of a decoded photo; a failure keeps its error type and names the photo."""
+    return _naming(role, processor.align, photo, face_index=face_index)
+
+
+def photo_and_face(
+    processor: FaceProcessor, image: Any, role: str, face_index: int | None
+) -> tuple[Photo, AlignedFace]:
+    """Decode and align one input; a failure keeps its error type and names the photo it concerns."""
+    photo = read_photo(processor, image, role)
+    return photo, find_face(processor, photo, role, face_index)
+
+
+@dataclass
+class SourceFaces:
+    """A transfer's photos decoded and their faces found: the target, the source and the source's neutral
+    reference (its crop landmarks, or None without a reference photo)."""
+
+    target_photo: Photo
+    target_face: AlignedFace
+    source_photo: Photo
+    source_face: AlignedFace
+    reference: np.ndarray | None
+
+    def motion(
+        self,
+        driving_landmarks: np.ndarray | None,
+        shape_model: ShapeModel,
+        strength: float,
+        offset: np.ndarray | None,
+        replace_target_expression: bool,
+    ) -> tuple[np.ndarray, float]:
+        """Motion: where the target's landmarks go, (68, 2) crop pixels (``driving_landmarks`` when given, else
+        retargeted from the source's face), and the strength of their lines: a motion estimated from the source
+        photo alone (no neutral reference) draws them at :data:`~aipgan_hf.motion.lines.ESTIMATED`."""
+        if driving_landmarks is not None:
+            return driving_landmarks, 1.0
+        line_strength = ESTIMATED if self.reference is None else 1.0
+        return shape_model.drive(
+            self.target_face.crop_landmarks,
+            self.source_face.crop_landmarks,
+            reference_landmarks=self.reference,
+            strength=strength,
+            offset=offset,
+            replace_target_expression=replace_target_expression,
+        ), line_strength
+
+
+def find_faces(
+    processor: FaceProcessor,
+    target: Any,
+    source: Any,
+    source_reference: Any,
+    source_face_index: int | None,
+    target_face_index: int | None,
+) -> SourceFaces:
+    """Faces in: decoded here (PIL's lazy loading is not thread-safe: the same image object may be given twice),
+    then searched for faces at once: dlib releases the GIL. The target's error comes first."""
+    target_photo, source_photo = read_photo(processor, target, TARGET_ROLE), read_photo(processor, source, SOURCE_ROLE)
+    reference_photo = None if source_reference is None else read_photo(processor, source_reference, REFERENCE_ROLE)
+    with ThreadPoolExecutor(max_workers=2) as helper:
+        source_search = helper.submit(find_face, processor, source_photo, SOURCE_ROLE, source_face_index)
+        reference_search = None
+        if reference_photo is not None:
+            reference_search = helper.submit(find_face, processor, reference_photo, REFERENCE_ROLE, None)
+        target_face = find_face(processor, target_photo, TARGET_ROLE, target_face_index)  # its error comes first
+        source_face = source_search.result()
+        reference = None if reference_search is None else reference_search.result().crop_landmarks
+    return SourceFaces(target_photo, target_face, source_photo, source_face, reference)
+
+
+def preset_landmarks(
+    shape_model: ShapeModel,
+    expression: str | None,
+    strength: float,
+    offset: np.ndarray | None,
+    target_landmarks: np.ndarray,
+) -> np.ndarray:
+    """Motion without a source photo: where the target's landmarks go, (68, 2) crop pixels, for a preset (or none)
+    and the sliders' ``offset``."""
+    change = expression_change(shape_model, expression, strength, offset, target_landmarks)
+    return shape_model.apply(target_landmarks, change)
+
+
+def expression_change(
+    shape_model: ShapeModel,
+    expression: str | None,
+    strength: float,
+    offset: np.ndarray | None,
+    target_landmarks: np.ndarray,
+) -> np.ndarray:
+    """The shape model's coefficient change to a preset from the target's own expression (times ``strength``:
+    0 leaves the target as it is) plus the sliders' ``offset``. A preset is a face's whole expression: added
+    to a smiling photo, sadness would smile."""
+    if expression is None:
+        if offset is None:
+            raise ConfigError("give source=, expression=, driving_landmarks= or expression_offsets=")
+        return offset
+    expressions = sorted(shape_model.presets)
+    if expression not in expressions:
+        known = ", ".join(expressions) or "none"
+        raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {known}")
+    change = shape_model.presets[expression] - shape_model.expression(target_landmarks)
+    return strength * change + (0.0 if offset is None else offset)
+
+
+def mouth_sources(
+    exemplar: MouthExemplar | None, mouth: str, sources: DrivingFaces | None, count: int
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, list[MouthPixels]]:
+    """For :meth:`~aipgan_hf.pipeline.AIPGANPipeline.render`: the crops (N, 3, R, R), landmarks (N, 68, 2) and
+    found flags (N,) whose mouths may lend their inside, and per frame the pixels paste-back reads it from (None:
+    none). "source": ``sources``, else the exemplar; "exemplar": the exemplar."""
+    if mouth not in LENDING:
+        return None, None, None, [None] * count
+    if sources is not None and mouth == "source":
+        pixels = [
+            (frame, matrix) if found else None
+            for frame, matrix, found in zip(sources.frames, sources.matrices, sources.found)
+        ]
+        return sources.crops, landmark_tensor(sources.landmarks, count), torch.as_tensor(sources.found), pixels
+    if exemplar is None:
+        return None, None, None, [None] * count
+    crop, landmarks = exemplar.tensors()
+    # the exemplar is a crop: its pixels are crop pixels
+    pixels = [(exemplar.crop, IDENTITY)] * count
+    return crop.expand(count, -1, -1, -1), landmarks.expand(count, -1, -1), None, pixels
