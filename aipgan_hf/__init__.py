@@ -1,5 +1,7 @@
 """aipgan-hf: AIP-GAN facial expression transfer, packaged for the Hugging Face ecosystem."""
 
+import importlib
+
 from .configuration import AIPGANConfig
 from .errors import (
     AIPGANError,
@@ -29,10 +31,8 @@ _LAZY = {
 
 def __getattr__(name: str):
     # Networks pull in diffusers, the pipeline and face processing dlib: import them on first use, so that
-    # `import aipgan_hf` (and the CLI's early error exits) stay fast.
+    # `import aipgan_hf` stays fast.
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import snapshot_download
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
@@ -367,8 +368,6 @@ def resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | Non
     text = str(path_or_hub_id)
     if path.exists() or text.count("/") != 1 or text.startswith((".", "/", "~")):
         raise CheckpointError(f"{text} is neither a pipeline folder nor a Hub id of the form 'owner/name'")
-    from huggingface_hub import snapshot_download  # only when the caller names a Hub id
-
     try:
         return Path(snapshot_download(text, revision=revision))
     except Exception as error:  # noqa: BLE001 -- any hub failure becomes one clear message

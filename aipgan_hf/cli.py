@@ -26,9 +26,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Sequence
 
+import diffusers.utils.logging
+
+from aipgan_hf import __version__
 from aipgan_hf.cli_outputs import OUTPUT_FORMATS, Job, UsageError, check_input, check_output, plan_jobs, save_image
 from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
 from aipgan_hf.errors import AIPGANError
+from aipgan_hf.pipeline import AIPGANPipeline
+from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, probe_clip
 
 if TYPE_CHECKING:
     from aipgan_hf.pipeline import TransferResult
@@ -146,8 +151,6 @@ def _add_animate(subcommands: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``aipgan`` argument parser with its subcommands."""
-    from aipgan_hf import __version__
-
     parser = _ArgumentParser(prog="aipgan", description="AIP-GAN facial expression transfer.")
     parser.add_argument("--version", action="version", version=f"aipgan-hf {__version__}")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
@@ -201,11 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_pipeline(args: argparse.Namespace):
-    from aipgan_hf.pipeline import AIPGANPipeline  # heavy (torch, dlib): only once the paths are sane
-
     if not args.verbose:
-        import diffusers.utils.logging
-
         diffusers.utils.logging.set_verbosity_error()  # its own stderr handler would add lines
     return AIPGANPipeline.from_pretrained(args.checkpoint)
 
@@ -308,8 +307,6 @@ class _ProgressBars:
 
 def run_animate(args: argparse.Namespace) -> int:
     """``aipgan animate``: drive the target photo with a clip, write an MP4 and a one-line summary."""
-    from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, probe_clip
-
     check_input(args.driving, "driving clip")
     check_input(args.target, "target")
     check_output(args.output, [args.driving, args.target], formats=(".mp4",))

@@ -18,6 +18,7 @@ import matplotlib.cbook
 import numpy as np
 import torch
 from PIL import Image
+from skimage import data
 
 from .checkpoint import BUNDLED_CHECKPOINT
 from .faces import FaceProcessor
@@ -91,8 +92,6 @@ def model_status(card: str) -> str:
 
 def example_photos(extra_folder: str | None = None) -> list[Path]:
     """The public-domain faces that ship in wheels, written once to a cache folder, plus ``extra_folder``'s photos."""
-    from skimage import data  # scikit-image: only for its sample photo
-
     folder = Path(tempfile.gettempdir()) / "aipgan-hf-examples"
     folder.mkdir(parents=True, exist_ok=True)
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:

@@ -24,6 +24,7 @@ import torch
 from PIL import Image, ImageDraw
 from skimage import data
 
+from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns
 from aipgan_hf.faces import image_to_tensor, tensor_to_image
 from aipgan_hf.landmarks import MOUTH, inner_lip_gap
 from aipgan_hf.motion import landmark_flow, warp
@@ -170,8 +171,6 @@ def brows_to_mouth(result) -> Image.Image:
 
 def labelled_sources(dataset: str) -> tuple[list[np.ndarray], list[str]]:
     """The first labelled test-split crop of each emotion (people the project never trained on)."""
-    from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns
-
     split = load_split(dataset, "test")
     labels = np.asarray(split_columns(split).expressions, dtype=str)
     emotions = ["happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt"]

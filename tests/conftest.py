@@ -62,6 +62,23 @@ def data_dir() -> Path:
     return DATA_DIR
 
 
+BUILT_DATASET = PROJECT_ROOT / "data_build" / "aipgan-faces-128"
+
+
+@pytest.fixture(scope="session")
+def built_dataset(data_dir: Path) -> Path:
+    """The dataset ``training/prepare_dataset.py`` builds from the face data, at data_build/aipgan-faces-128: used
+    where it is built; built there first where the data is required (CI: about 5 minutes on 2 cores, then cached);
+    else skipped."""
+    if not BUILT_DATASET.is_dir():
+        if not REQUIRE_DATA:
+            pytest.skip(f"needs the built dataset at {BUILT_DATASET} (training/prepare_dataset.py)")
+        from training import prepare_dataset
+
+        prepare_dataset.main(["--data_dir", str(data_dir), "--output_dir", str(BUILT_DATASET)])
+    return BUILT_DATASET
+
+
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     """Eileen Collins, NASA portrait (public domain), 512x512 RGB uint8."""

@@ -404,9 +404,7 @@ def test_damaged_copies_of_the_shipped_checkpoint_are_refused_naming_the_file(tm
 
 
 def test_a_local_path_never_reaches_the_hub(tmp_path, monkeypatch):
-    import huggingface_hub
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail("network call"))
+    monkeypatch.setattr("aipgan_hf.checkpoint.snapshot_download", lambda *a, **k: pytest.fail("network call"))
     for path in (tmp_path / "missing", "./relative/missing", "/abs/missing/folder"):
         with pytest.raises(CheckpointError, match="neither a pipeline folder"):
             AIPGANPipeline.from_pretrained(path)

@@ -46,7 +46,6 @@ RESOLUTION = 128
 LOWER_FACE = [5, 6, 7, 8, 9, 10, 11, 55, 56, 57, 58, 59, 65, 66, 67]  # chin, lower lip: drop to open the mouth
 LABELS = ("happiness", "surprise", "anger", "fear")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-BUILT_DATASET = PROJECT_ROOT / "data_build" / "aipgan-faces-128"
 
 
 def _express(crop: np.ndarray, landmarks: np.ndarray, amounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -696,12 +695,11 @@ def test_command_explains_user_errors(tiny_dataset, tmp_path, capsys):
 
 
 @pytest.mark.data
-@pytest.mark.skipif(not BUILT_DATASET.is_dir(), reason=f"needs the built dataset at {BUILT_DATASET}")
-def test_references_on_the_built_test_split():
+def test_references_on_the_built_test_split(built_dataset):
     """London smiling takes the same person's neutral photo; references open the mouth less than their sources."""
     from aipgan_hf.evaluation.measures import landmark_measures
 
-    columns = split_columns(load_split(BUILT_DATASET, "test"))
+    columns = split_columns(load_split(built_dataset, "test"))
     references = choose_references(columns)
     assert len(references) > 50
     london = [s for s in references if columns.sources[s] == "london"]
@@ -720,14 +718,14 @@ def test_references_on_the_built_test_split():
     assert np.median(reference_open) <= np.median(source_open)
 
 
-@pytest.mark.skipif(not BUILT_DATASET.is_dir(), reason=f"needs the built dataset at {BUILT_DATASET}")
-def test_relative_driving_carries_the_sources_change_on_the_built_validation_split():
+@pytest.mark.data
+def test_relative_driving_carries_the_sources_change_on_the_built_validation_split(built_dataset):
     """benchmarks/benchmark_retargeting.py: with S0 known, the driving landmarks follow the source's own change
     nearly as the oracle does, well above the single-photo estimate."""
     from benchmarks import benchmark_retargeting
 
     figures = benchmark_retargeting.main(
-        ["--dataset", str(BUILT_DATASET), "--split", "validation", "--max_pairs", "200"]
+        ["--dataset", str(built_dataset), "--split", "validation", "--max_pairs", "200"]
     )
     single, relative, oracle = (
         figures[name]["mean_r"] for name in list(figures) if name != "replace the target's expression"
@@ -748,14 +746,14 @@ def test_relative_driving_carries_the_sources_change_on_the_built_validation_spl
     assert np.isnan(no_group[0]).all() and no_group[2] == 0  # no group of 5: no figure, no crash
 
 
-@pytest.mark.skipif(not BUILT_DATASET.is_dir(), reason=f"needs the built dataset at {BUILT_DATASET}")
-def test_the_classifier_benchmark_reads_the_evaluations_pairs_on_the_built_test_split():
+@pytest.mark.data
+def test_the_classifier_benchmark_reads_the_evaluations_pairs_on_the_built_test_split(built_dataset):
     """benchmarks/benchmark_classifiers.py on the evaluation's 100 test cross-person pairs: every share is a share,
     fer's agreement is above the unchanged target's, a blur costs facex more of its own labels than fer, and the
     outputs are softer than the targets but sharper than a 0.8-px blur of them."""
     from benchmarks import benchmark_classifiers
 
-    figures = benchmark_classifiers.main(["--dataset", str(BUILT_DATASET), "--split", "test"])
+    figures = benchmark_classifiers.main(["--dataset", str(built_dataset), "--split", "test"])
     assert figures["pairs"] == 100
     fer, facex = figures["fer"], figures["facex"]
     assert fer["strength 1"]["agrees_with_source"] > fer["target_agrees_with_source"]

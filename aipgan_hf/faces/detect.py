@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import dlib
 import numpy as np
 from PIL import Image
 
@@ -73,8 +74,6 @@ def dlib_model_path(filename: str) -> Path:
 
 def dlib_rectangle(box: tuple[float, ...]) -> Any:
     """An (x0, y0, x1, y1) box with exclusive ends as a ``dlib.rectangle`` (inclusive ends)."""
-    import dlib
-
     x0, y0, x1, y1 = box
     return dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1)
 
@@ -107,8 +106,6 @@ class DlibFaceDetector:
         """A dlib HOG frontal face detector of this object's own, for the caller's thread only (the face search
         borrows others: dlib's detector is not thread-safe)."""
         if self._own_detector is None:
-            import dlib
-
             self._own_detector = dlib.get_frontal_face_detector()
         return self._own_detector
 
@@ -119,8 +116,6 @@ class DlibFaceDetector:
         try:
             detector = self._idle_detectors.get_nowait()
         except queue.Empty:
-            import dlib
-
             detector = dlib.get_frontal_face_detector()
         try:
             yield detector
@@ -133,8 +128,6 @@ class DlibFaceDetector:
         synchronization is required when using this object"; the search tests compare threaded and lone fits)."""
         with self._loading:
             if self._predictor is None:
-                import dlib
-
                 self._predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
         return self._predictor
 

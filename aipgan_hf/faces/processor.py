@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dlib
 import numpy as np
 from PIL import Image
 
@@ -109,8 +110,6 @@ class FaceProcessor:
     def recognizer(self) -> Any:
         """dlib face-recognition ResNet (loaded on first use)."""
         if self._recognizer is None:
-            import dlib
-
             self._recognizer = dlib.face_recognition_model_v1(
                 str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat"))
             )
@@ -273,8 +272,6 @@ class FaceProcessor:
         Returns:
             (128,) float32.
         """
-        import dlib
-
         rgb = self.load(image_or_crop)
         height, width = rgb.shape[:2]
         if aligned is None:

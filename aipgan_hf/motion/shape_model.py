@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
 
 from .. import landmarks as scheme
 from ..errors import CheckpointError, ConfigError
@@ -186,8 +188,6 @@ class ShapeModel:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
-        from safetensors.numpy import save_file
-
         tensors = {
             "mean": self.mean,
             "expression_basis": self.expression_basis,
@@ -203,9 +203,6 @@ class ShapeModel:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ShapeModel":
         """Read a shape model; a missing, corrupt or inconsistent file raises CheckpointError naming it."""
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
         try:
             raw = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as error:
