@@ -4,8 +4,8 @@ An expression ratio image (Liu, Shan & Zhang, SIGGRAPH 2001) is a face with an e
 face at rest, both warped to one shape: the furrows and folds the expression made, without the person's own skin.
 Here each FACS unit's ratio image is drawn, not fitted: creases (a dark line in a soft fold, lit on the side
 that bulges) along curves anchored to the average face's landmarks. Ratio images fitted on this corpus's
-same-person pairs (about 2,200, from some 40 people) carried those people's own wrinkles and noise more than the
-units' lines (``docs/design.md``). At run time the units' intensities weigh the images, the sum is warped onto
+same-person pairs carried those few people's own wrinkles and noise more than the units' lines
+(``docs/design.md``). At run time the units' intensities weigh the images, the sum is warped onto
 the driving landmarks and multiplies the target's own skin, so the lines sit in the target's light and colour.
 """
 
@@ -28,7 +28,7 @@ enters skin scatters back reddened), so blue darkens most and red least."""
 ESTIMATED = 0.5
 """Strength of the lines of a motion estimated from one photo of the source (presets, sliders and a source's own
 change given its neutral photo draw them in full): the estimate is uncertain, and drawn lines read as identity
-(on the test split dlib's same-person rate was 0.95 without lines, 0.94 at half strength, 0.86 in full)."""
+(``docs/design.md``)."""
 
 MAX_LOG_RATIO = 0.6
 """Bound of the summed log ratio: lines never darken skin below 0.55 of its value nor lighten it past 1.8 x."""

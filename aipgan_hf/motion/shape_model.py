@@ -110,8 +110,7 @@ class ShapeModel:
         Not an expression by itself (the offset holds the person's face shape too); the difference of two faces
         of one person is their expression change, read exactly instead of estimated. Only the directions the
         estimator reads are read here too: the ones added for the action-unit sliders alone (estimator rows of 0)
-        hold what a real face pair's change has little of besides landmark noise (through images, reading them
-        lowered the test split's mean r given S0 from 0.72 to 0.63)."""
+        hold what a real face pair's change has little of besides landmark noise (docs/design.md)."""
         _, single = _as_batch(landmarks)
         shapes, _ = self.align(landmarks)
         observed = np.any(self.estimator != 0, axis=1)  # (k,)
