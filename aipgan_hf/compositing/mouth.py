@@ -1,28 +1,20 @@
 """The inside of an opened mouth (teeth, tongue), taken from a photo that shows it.
 
-A warp cannot open a closed mouth: between the driving inner lips it has only the target's stretched lips, and
-the 128-px decoder paints that gap as a light blur with no teeth. So where the driving mouth is open, its inside
-is taken from the first of these that shows an open mouth:
+A warp cannot open a closed mouth (it only stretches the target's lips) and the 128-px decoder paints the gap as a
+blur, so where the driving mouth is open its inside comes from the first of these that shows an open mouth:
 
-1. **the target's own photo**, when its mouth is already about as open: its own teeth, which the flow has carried
-   into place (the warped target);
-2. **another face**, when its mouth is about as open: its inside, moved from its mouth onto the driving mouth by a
-   thin-plate spline through the 20 mouth landmarks. By default (``mouth="exemplar"``) that face is the
-   checkpoint's :class:`~aipgan_hf.compositing.exemplar.MouthExemplar`, one public-domain face with an open smile (NASA's astronaut photo), so that
-   no pixel of the source person reaches the output. With ``mouth="source"`` it is the source photo (or the video's
-   driving frame; the exemplar where there is none), as Averbuch-Elor et al. do to animate portraits ("Bringing
-   portraits to life", 2017);
+1. **the target's own photo**, its own teeth carried into place by the flow (the warped target);
+2. **another face**, its inside moved onto the driving mouth by a thin-plate spline through the 20 mouth
+   landmarks: by default (``mouth="exemplar"``) the checkpoint's
+   :class:`~aipgan_hf.compositing.exemplar.MouthExemplar`, so that no pixel of the source person reaches the
+   output; with ``mouth="source"`` the source photo or driving frame (the exemplar where there is none);
 3. otherwise the decoder's paint.
 
-The source's inside is brightened or darkened by the ratio of the two faces' mean brightness (:func:`lighting_gain`):
-the teeth of a dimly lit source photo are not black in a brightly lit target. A black-and-white source's inside is
-also tinted by the target face's colour (half way), so that it does not open a grey mouth in a colour face.
-
-How open is measured by the inner-lip gap (:data:`~aipgan_hf.landmarks.INNER_LIP_GAPS`). A photo's inside is used
-in full when its gap is at least :data:`OPEN_FULL` of the driving gap and not at all below :data:`OPEN_FROM`:
-stretching a narrower gap gives stretched lips, not teeth. A driving mouth shut to within :data:`MIN_GAP` takes
-no photo's inside (its share ramps up to full at twice that gap). Everything here is in crop space; paste-back samples the
-same fill at the photo's resolution (:class:`~aipgan_hf.compositing.photo.PhotoWarper`).
+A lent inside is matched to the target's lighting (:func:`lighting_gain`), and a black-and-white one takes some of
+the target's tint, so that it does not open a dark or grey mouth in a bright colour face. How open is measured by the
+inner-lip gap (:data:`~aipgan_hf.landmarks.INNER_LIP_GAPS`): stretching a much narrower gap gives stretched lips, not
+teeth. Everything here is in crop space; :class:`~aipgan_hf.compositing.photo.PhotoWarper` samples the same fill at
+the photo's resolution. docs/design.md ("The opened mouth") gives the history and figures behind these choices.
 """
 
 from __future__ import annotations
@@ -65,18 +57,17 @@ LENT_FULL = 0.4
 """A lent photo's gap as a share of the driving gap from which its inside is used in full (see :func:`_usable`)."""
 
 MIN_GAP = 1.0 / 128
-"""Inner-lip gaps below this share of the crop side (1 px of a 128-px crop) count as a closed mouth."""
+"""Inner-lip gaps below this share of the crop side (1 px of a 128-px crop) count as a closed mouth; a lent inside's
+share ramps up to full at twice this gap."""
 
 GAIN_RANGE = (0.9, 2.5)
-"""Bounds of :func:`lighting_gain`'s brightness ratio (a grey source's tint then multiplies it per channel). The ratio of two faces' brightness is lighting and skin tone together, and
-teeth are about as white in any face: the gain lifts an underexposed source's teeth (a ratio of 2 or 3 is
-lighting) but hardly darkens teeth put into a darker face (the astronaut's into Hopper's: 0.81, mostly skin)."""
+"""Bounds of :func:`lighting_gain`'s brightness ratio. Two faces' brightness ratio is lighting and skin tone together,
+and teeth are about as white in any face: the gain lifts an underexposed source's teeth but hardly darkens them."""
 
 GREY_CHROMA = (0.02, 0.05)
-"""How far a face's channels stray from their mean, on average inside its outline, as a share of its luma: up to
-the first value it is black-and-white and its mouth inside takes the target's tint in full; from the second it is
-in colour and takes none (the least colourful of 1,500 colour test faces: 0.06); in part in between, so that a
-nearly colourless clip does not flicker between the two."""
+"""How far a face's channels stray from their mean inside its outline, as a share of its luma: up to the first value
+it is black-and-white (its mouth inside takes the target's tint in full), from the second in colour (none); a ramp in
+between, so that a nearly colourless clip does not flicker between the two."""
 
 CAVITY = (0.16, 0.06, 0.06)
 """Colour (RGB in [0, 1]) of an open mouth's cavity beyond the lent teeth: dark, reddish (no lighting gain)."""
@@ -162,7 +153,8 @@ class MouthFill:
 
 @dataclass
 class DrivingFaces:
-    """Driving faces for :meth:`~aipgan_hf.pipeline.AIPGANPipeline.render` (video frames): where their mouths' insides are read.
+    """Driving faces for :meth:`~aipgan_hf.pipeline.AIPGANPipeline.render` (video frames): where their mouths'
+    insides are read.
 
     Attributes:
         frames: N (H, W, 3) uint8 frames. matrices: (N, 2, 3) frame -> crop similarities.
