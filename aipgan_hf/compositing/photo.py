@@ -199,7 +199,7 @@ class PhotoWarper:
         """(1, 3, h', w'): the fine texture of the warped ``region`` over ``window`` (left, top, right, bottom), what
         is finer than a crop pixel: the region minus its average over an odd box about a crop pixel wide. Taken
         after the warp, which is smooth at that scale, and only where the face is pasted (about a third of the
-        pixels of the read box, which 0.4.0 filtered before warping)."""
+        pixels of the read box)."""
         left, top, right, bottom = window
         half = round(1.0 / math.sqrt(abs(np.linalg.det(self.photo_to_crop[:, :2]))) / 2)  # photo px per crop px / 2
         texture = torch.zeros(1, 3, bottom - top, right - left)
