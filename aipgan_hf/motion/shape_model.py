@@ -6,8 +6,8 @@ estimated by a linear (ridge) regressor trained on pairs whose neutral is known 
 London neutral vs smiling, a neutral LFW photo of the same person; ``training/fit_shape_model.py``), and
 expressed as coefficients on the principal directions of those displacements. Transfer moves the target's
 own landmarks by the source's coefficients, so the source's face shape never reaches the driving landmarks.
-On validation people this regressor beat a generative identity + pose + expression PCA model fitted by MAP
-(expression response 0.70 against 0.34, docs/design.md "Motion").
+A discriminative regressor rather than a generative identity + pose + expression model, because it followed
+expressions better (docs/design.md, "Motion").
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ class ShapeModel:
     estimator: (k, 136) and bias (k,): coefficients = estimator @ (aligned - mean).ravel() + bias.
     directions: named coefficient directions for sliders (one slider unit each).
     presets: mean coefficient change from neutral, per expression label.
-    head_turn: (68, 2) unit direction of a head turning left or right, as the fit found it (None in files made
-        before 0.5.0). A record, not applied here: the fit removed it from what the basis and the estimator
+    head_turn: (68, 2) unit direction of a head turning left or right, as the fit found it (None in files
+        fitted without it). A record, not applied here: the fit removed it from what the basis and the estimator
         were learnt from, so a source photographed from the side drives the target as the same face from the
         front would.
     """
@@ -148,9 +148,8 @@ class ShapeModel:
         ``target + B change * strength + B offset``. The change is, in order:
         - with ``reference_landmarks`` (a neutral face of the source person: a video's reference frame, a neutral
           photo): the source's own change from it, projected on the basis (``projection(source) -
-          projection(reference)``). Both are the same person, so no identity needs removing: on the test split's
-          driving landmarks this gives r 0.98 with the source's change against 0.87 for the difference of the two
-          regressor estimates, which shrank brow motion to 0.4 of its size (docs/design.md "Motion");
+          projection(reference)``). Both are the same person, so no identity needs removing, and a projection
+          does not shrink motion towards neutral as the regressor does (docs/design.md, "Motion");
         - with ``replace_target_expression``: ``e(source) - e(target)``, the target's own estimated expression
           removed first (for a smiling target driven by a neutral source);
         - else ``e(source)``: the source's estimated change from its own neutral, added to the target's face as it
