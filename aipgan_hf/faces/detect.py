@@ -41,17 +41,16 @@ detection window. Faces near that window's size are found or missed by chance, s
 a smaller one found would be taken for the largest; at 100 px or more a face that was missed is smaller."""
 QUICK_SECOND_LOOK_MIN = 85
 """The second look answers for a box of at least this many pixels. dlib's box sizes come in the steps of its image
-pyramid, so a face scaled to be 100 px wide may be boxed at 88 (the astronaut's portrait on a 439-px copy); under 85
-it is too near the 80-px window to vouch that no larger face was missed."""
+pyramid, so a face scaled to be 100 px wide may be boxed a little smaller; under 85 it is too near the 80-px
+window to vouch that no larger face was missed."""
 QUICK_RUNNER_UP = 1 / 1.3
 """Nor when a second face there is at least this fraction of the largest's size (the two scales may order them
 differently)."""
 
 # Fallback for tight crops: centred square boxes of these sizes (times the image's short side) are tried
 # as the face box, and a 68-point fit is trusted only if moving the start box by 10 % (or shrinking it by
-# 15 %) barely moves the landmarks (mean movement / box side below the limit). On 60 LFW faces cut to
-# their detector box (+-10 %) and resized to 128 px, 95-98 % pass (63 % when cut 20 % inside the box);
-# on 96 non-face images (skimage photos, noise, flat colour) the smallest value seen was 0.040.
+# 15 %) barely moves the landmarks (mean movement / box side below the limit): a face holds its fit, a
+# non-face does not. The limit's measurements are in docs/design.md ("Design choices").
 _TIGHT_CROP_BOX_SCALES = (0.9, 1.15, 1.4)
 _FIT_CONSISTENCY_LIMIT = 0.035
 _TIGHT_CROP_ASPECT = (0.75, 1.34)
