@@ -21,12 +21,9 @@ ANCHOR_SHIFT = 0.1
 one that last held the face first)."""
 MAX_ANCHOR_RATIO = 0.35
 """A face holds a check fit: at least one of the two lands back within this fraction of the shift
-(:func:`anchor_ratio`). In an empty box dlib's fit follows the box (a ratio of about 1). On the 60 clips of the
-project's data (``benchmark_tracking.py``: every 12th of the first 120 frames, the full search's faces and empty
-boxes of the same size beside them) the better of the two ratios is under 0.35 for 98.75 % of 560 faces (98th
-percentile 0.22) and at least 0.37 for all 189 empty boxes (from the 14 clips with room beside the face). The
-down-right fit alone cannot tell them apart: at 0.6 (the check before 0.7.0) it lost 12 % of the faces and kept
-7 % of the empty boxes, and the tracker dropped a clearly visible face for most of some clips."""
+(:func:`anchor_ratio`). In an empty box dlib's fit follows the box (a ratio of about 1); the bound lies between the
+faces' and the empty boxes' ratios measured in docs/design.md ("Tracking"). Two fits, because the down-right one
+alone cannot tell faces from empty boxes."""
 EYE_DISTANCE_RANGE = (0.2, 0.75)
 """Plausible inter-ocular distance, as a fraction of the box side."""
 
