@@ -87,7 +87,7 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
     ):
         """``mouth_exemplar``: the face whose open mouth lends presets and sliders its inside (``from_pretrained``
         reads the folder's); None gives them none. On a CPU the generator's weights are put in channels-last
-        memory order (oneDNN's faster convolutions: about 12 % less network time, outputs within 1e-6)."""
+        memory order, where oneDNN's convolutions are faster (docs/benchmarks.md)."""
         self.generator = generator.eval()
         if self.device.type == "cpu":
             self.generator.to(memory_format=torch.channels_last)
