@@ -120,8 +120,7 @@ def calibration_gain(predicted: np.ndarray, true: np.ndarray, weights: np.ndarra
     """(k,) per-component gains that give the predicted coefficients the spread of the true ones.
 
     A regressor predicts the *expected* displacement, shrunk towards neutral wherever the photo leaves it unsure
-    (on validation people: mouth opening at 0.73 of the true change, smile 0.52, brows 0.22). Shown on a face,
-    a shrunk smile is no smile. The gain (weighted std of the true projections over the predicted ones, between
+    (docs/design.md, "Shrinkage"). Shown on a face, a shrunk smile is no smile. The gain (weighted std of the true projections over the predicted ones, between
     1 and ``max_gain``) restores the size of the motion; correlations are unchanged per component."""
     weights = weights / weights.sum()
     spread = lambda values: np.sqrt(weights @ (values - weights @ values) ** 2)
@@ -136,9 +135,8 @@ def head_turn_direction(shapes: np.ndarray, groups: np.ndarray, labelled_neutral
     """(68, 2) unit direction of a head turning left or right as aligned 68-point shapes show it, or None.
 
     It is the leading principal direction of the differences between two neutral-labelled photos of one person
-    (the same face and expression in another pose): on the training split, 33,078 LFW pairs, 72 % of their
-    variance, with left-right asymmetric x motion; the next direction, nodding (18 %), shares its motion with
-    smiles and brow raises and is kept. A similarity alignment cannot undo an out-of-plane turn, so without this
+    (the same face and expression in another pose). The next direction, nodding, shares its motion with smiles
+    and brow raises and is kept (docs/design.md, "A turned head is not an expression"). A similarity alignment cannot undo an out-of-plane turn, so without this
     a source photo taken from the side moved the target's jaw and cheek as if they were an expression."""
     differences = []
     for group in np.unique(groups[labelled_neutral]):
@@ -166,9 +164,8 @@ def named_directions(model: ShapeModel, coefficients: np.ndarray) -> dict[str, n
     coefficients' training variances) that moves that measure and leaves the other three measures where they were,
     scaled so one slider unit moves its measure by two standard deviations of its variation in the training split.
 
-    Each slider does one thing. Without the other measures held (before 0.7.0), a direction carried what goes with
-    its measure in the training faces: closing the eyes opened the mouth (Hopper's inner lips 0.6 -> 5.6 px apart at
-    "eyes closed" 1.5), as eyes narrow in a laugh."""
+    Each slider does one thing: without the other measures held, a direction carries what goes with its measure in
+    the training faces (closing the eyes opens the mouth, as eyes narrow in a laugh)."""
     gradients = _measure_gradients(model.mean)
     if model.num_expression < len(gradients):
         raise ValueError(
