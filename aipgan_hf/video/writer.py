@@ -179,9 +179,8 @@ class ClipWriter:
         fps: frame rate.
         audio_from: a clip whose first audio stream is copied (None: no audio).
         quality: x264 CRF (lower is better; 18 is near-transparent, 23 the x264 default).
-        preset: x264 speed preset. On the 2-core project machine (busy at the time) "veryfast" took 33 ms a 1-MP
-            frame, "superfast" 25 ms but for twice the file size and visibly worse faces: dlib's mouth measure on
-            a talking clip's output followed the driving clip with r = 0.61 at "veryfast", 0.27 at "superfast".
+        preset: x264 speed preset. Faster presets than "veryfast" save little time for larger files and
+            visibly worse faces (docs/design.md, "Driving a photo with a video").
     """
 
     def __init__(
