@@ -138,8 +138,8 @@ def heatmaps_to_landmarks(heatmaps: torch.Tensor, image_size: int, window: int =
 
 PROFILE_FLOOR = 1e-15
 """Gaussian profile values below this are zero in :func:`landmark_maps` (beyond 8.3 sigma): the product of two tails
-would otherwise be a denormal float, and a CPU convolution over denormals runs four times slower (1.7 against
-0.4 ms for the expression encoder's first layer). Every product left is at least 1e-30, a normal float."""
+would otherwise be a denormal float, over which a CPU convolution runs several times slower (docs/benchmarks.md,
+0.6.0). Every product left is at least 1e-30, a normal float."""
 
 
 def landmark_maps(landmarks: torch.Tensor, size: int, image_size: int, sigma: float) -> torch.Tensor:

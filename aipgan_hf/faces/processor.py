@@ -170,10 +170,9 @@ class FaceProcessor:
             face_index: which face, counting from 0 in order of decreasing size; ``None`` is the largest.
             quick_look: for the largest face, look on a copy of at most 320 pixels a side first, and for a
                 smaller face seen there once more on a copy where it is about 100 px wide
-                (:meth:`~aipgan_hf.faces.detect.DlibFaceDetector.find_largest`: about 12 against 30 ms a portrait);
-                run the full search only where that cannot tell (no face seen, two faces of about one size). On 71
-                portraits its landmarks were within 0.011 eye distances of the full search's on average, 0.031
-                at most. False: the full search only (``training/prepare_dataset.py`` and
+                (:meth:`~aipgan_hf.faces.detect.DlibFaceDetector.find_largest`: faster, with landmarks close to the
+                full search's; docs/design.md); run the full search only where that cannot tell (no face seen, two
+                faces of about one size). False: the full search only (``training/prepare_dataset.py`` and
                 ``export_checkpoint.py``: files rebuilt exactly).
 
         Returns:
