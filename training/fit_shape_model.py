@@ -120,8 +120,9 @@ def calibration_gain(predicted: np.ndarray, true: np.ndarray, weights: np.ndarra
     """(k,) per-component gains that give the predicted coefficients the spread of the true ones.
 
     A regressor predicts the *expected* displacement, shrunk towards neutral wherever the photo leaves it unsure
-    (docs/design.md, "Shrinkage"). Shown on a face, a shrunk smile is no smile. The gain (weighted std of the true projections over the predicted ones, between
-    1 and ``max_gain``) restores the size of the motion; correlations are unchanged per component."""
+    (docs/design.md, "Shrinkage"). Shown on a face, a shrunk smile is no smile. The gain (weighted std of the true
+    projections over the predicted ones, between 1 and ``max_gain``) restores the size of the motion; correlations
+    are unchanged per component."""
     weights = weights / weights.sum()
     spread = lambda values: np.sqrt(weights @ (values - weights @ values) ** 2)
     return np.clip(spread(true) / np.maximum(spread(predicted), 1e-12), 1.0, max_gain)
@@ -136,8 +137,9 @@ def head_turn_direction(shapes: np.ndarray, groups: np.ndarray, labelled_neutral
 
     It is the leading principal direction of the differences between two neutral-labelled photos of one person
     (the same face and expression in another pose). The next direction, nodding, shares its motion with smiles
-    and brow raises and is kept (docs/design.md, "A turned head is not an expression"). A similarity alignment cannot undo an out-of-plane turn, so without this
-    a source photo taken from the side moved the target's jaw and cheek as if they were an expression."""
+    and brow raises and is kept (docs/design.md, "A turned head is not an expression"). A similarity alignment
+    cannot undo an out-of-plane turn, so without this a source photo taken from the side would move the target's
+    jaw and cheek as if they were an expression."""
     differences = []
     for group in np.unique(groups[labelled_neutral]):
         members = np.flatnonzero((groups == group) & labelled_neutral)
