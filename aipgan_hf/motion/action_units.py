@@ -2,11 +2,10 @@
 
 Each unit is a displacement of the 68 points in the shape model's frame (outer-eye-corner distance 1, y down),
 written from the FACS manual's description of what the unit does to the brows, lids, nose and lips. Intensity 1
-is a strong (FACS "D"-"E") unit on an average face; the jaw drop follows the corpus's own opened mouths (the
-chin moves 0.86 as far as the lower lip, the upper lip rises a quarter as far, the corners stay). ``dx`` is towards the face's side (away from the midline),
-so each unit is symmetric unless it is made one-sided (contempt). The units are data-free on purpose: a slider
-must do what its name says on every face, and no labelled corpus here has enough fear, disgust or contempt to fit
-them (LFW has 12, 12 and 9 such photos). ``docs/design.md`` gives the sources and the choices.
+is a strong (FACS "D"-"E") unit on an average face; the jaw drop follows the corpus's own opened mouths. ``dx`` is
+towards the face's side (away from the midline), so each unit is symmetric unless it is made one-sided (contempt).
+The units are data-free on purpose: a slider must do what its name says on every face, and no labelled corpus here
+has enough fear, disgust or contempt to fit them. ``docs/design.md`` gives the sources, the choices and the figures.
 """
 
 from __future__ import annotations
