@@ -73,8 +73,13 @@ CAVITY = (0.16, 0.06, 0.06)
 """Colour (RGB in [0, 1]) of an open mouth's cavity beyond the lent teeth: dark, reddish (no lighting gain)."""
 
 TEETH = 0.6
-"""Share of the exemplar's opening, from its upper lip down, that its upper teeth fill; below, at any opening, the
-mouth's cavity (its smile's lower teeth would make every opened mouth a grin)."""
+"""Share of the exemplar's opening, from its upper lip down, that its upper teeth fill in a gaping mouth; below, the
+mouth's cavity (its smile's teeth stretched over a jaw drop read as a grin)."""
+
+JAW_DROP = (1.3, 1.7)
+"""Driving gap over the exemplar's: up to the first the exemplar's smile is stretched as it is (a smile shows its
+teeth; a cavity under them made a smile a gaping hole), from the second its teeth keep their height over the cavity
+(:data:`TEETH`), in part in between."""
 
 UPPER_INNER_LIP = [upper for upper, _ in INNER_LIP_GAPS]
 """The inner upper lip's points (61-63): the lent teeth hang from them."""
@@ -223,10 +228,9 @@ def mouth_read(
 
     The positions are the thin-plate spline that sends the driving mouth's 20 landmarks to the source's (exact at
     the mouth), evaluated over the box of the driving mouths only (the only place it is read; elsewhere the
-    identity). With ``teeth_only`` (the exemplar, a smile: its teeth would make every opened mouth a grin), the
-    source's upper teeth hang from the upper lip at their own height (the spline would stretch them where the
-    driving mouth opens wider), and below :data:`TEETH` of the source's opening is the mouth's dark cavity (the
-    weight), as in a jaw drop; else the weight is 0."""
+    identity). With ``teeth_only`` (the exemplar, a smile), a driving mouth that gapes well past the exemplar's
+    (:data:`JAW_DROP`) keeps the exemplar's upper teeth at their own height under the upper lip, and below
+    :data:`TEETH` of its opening is the mouth's dark cavity (the weight), as in a jaw drop; else the weight is 0."""
     controls = pixels_to_normalised(driving_landmarks[:, MOUTH].float(), size)
     values = pixels_to_normalised(source_landmarks[:, MOUTH].float(), size)
     coefficients = fit_thin_plate(controls, values)
@@ -243,11 +247,13 @@ def mouth_read(
         read = grid[:, y0:y1, x0:x1]
         source_gap = inner_lip_gap(source_landmarks.float()).clamp(min=MIN_GAP * size) * (2.0 / size)  # grid units
         stretch = (inner_lip_gap(driving_landmarks.float()) * (2.0 / size) / source_gap).clamp(min=1.0)  # (B,)
+        jaw = ((stretch - JAW_DROP[0]) / (JAW_DROP[1] - JAW_DROP[0])).clamp(0.0, 1.0)  # (B,) 0: a smile, 1: a gape
+        stretch = 1.0 + jaw * (stretch - 1.0)
         upper = values[:, [point - MOUTH.start for point in UPPER_INNER_LIP]].mean(1)[:, 1]  # (B,) its upper inner lip
         below = (read[..., 1] - upper[:, None, None]).clamp(min=0.0)  # (B, h, w) how far under that lip
         read[..., 1] = read[..., 1] + below * (stretch[:, None, None] - 1.0)  # each source row at its own size
         past = (read[..., 1] - upper[:, None, None] - TEETH * source_gap[:, None, None]) * (size / 2.0)  # px
-        cavity[:, 0, y0:y1, x0:x1] = past.clamp(0.0, 1.0)
+        cavity[:, 0, y0:y1, x0:x1] = past.clamp(0.0, 1.0) * jaw[:, None, None]
         grid[:, y0:y1, x0:x1] = read
     return grid, cavity
 
