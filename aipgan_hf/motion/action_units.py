@@ -129,13 +129,13 @@ ACTION_UNITS: dict[str, str] = {
 """FACS number -> name. A slider is called ``"AU4_brow_lowerer"`` (:func:`slider_name`)."""
 
 EMOTIONS: dict[str, dict[str, float]] = {
-    "happiness": {"AU6": 1.2, "AU12": 1.2, "AU25": 0.4},
+    "happiness": {"AU6": 1.4, "AU12": 1.4, "AU25": 0.6},
     "sadness": {"AU1": 1.0, "AU4": 0.6, "AU15": 1.0, "AU17": 0.6},
     "surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.8, "AU26": 1.0},
-    "fear": {"AU1": 1.2, "AU2": 0.4, "AU4": 1.0, "AU5": 1.3, "AU15": 0.4, "AU20": 1.2, "AU25": 1.0, "AU26": 0.2},
-    "anger": {"AU4": 1.5, "AU5": 0.6, "AU7": 1.0, "AU23": 1.0, "AU24": 0.8},
+    "fear": {"AU1": 1.6, "AU2": 1.0, "AU4": 0.8, "AU5": 1.8, "AU15": 1.0, "AU16": 1.0, "AU20": 1.0, "AU25": 0.5, "AU26": 0.15},
+    "anger": {"AU4": 1.5, "AU5": 1.0, "AU7": 0.5, "AU23": 1.0, "AU24": 0.8},
     "disgust": {"AU9": 1.3, "AU10": 1.0, "AU15": 0.6, "AU16": 0.5, "AU25": 0.3},
-    "contempt": {"AU12_right": 1.3, "AU14_right": 1.5},
+    "contempt": {"AU2_right": 0.6, "AU10_right": 0.9, "AU12_right": 0.5, "AU14_right": 4.0, "AU43": 0.35},
 }
 """Emotion prototypes (EMFACS): unit -> intensity. ``_right`` is the unit on the face's right side only (the
 image's left half), the one-sided smirk of contempt. Rounds of blind naming set the intensities
