@@ -115,12 +115,17 @@ def oracle_landmarks(target: np.ndarray, source: np.ndarray, reference: np.ndarr
 
 
 def model_method(
-    pipeline: AIPGANPipeline, batch_size: int = 16, relative: bool = False, mouth: str = "source"
+    pipeline: AIPGANPipeline,
+    batch_size: int = 16,
+    relative: bool = False,
+    mouth: str = "source",
+    replace_target_expression: bool = False,
 ) -> Method:
     """The model as a method on batches of aligned crops, with the dataset's stored landmarks (crop px): the shape
     model retargets the source's expression, then :func:`~aipgan_hf.driving.drive_crops`; ``relative``: also given
     the landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`); ``mouth``: where an opened
-    mouth's inside comes from (as ``pipe(..., mouth=)``)."""
+    mouth's inside comes from (as ``pipe(..., mouth=)``); ``replace_target_expression``: as the pipeline's, for a
+    one-photo transfer."""
 
     def run(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
         outputs = []
@@ -141,6 +146,7 @@ def model_method(
                 target_landmarks.numpy(),
                 source_landmarks.numpy(),
                 reference_landmarks=None if references is None else references.numpy(),
+                replace_target_expression=replace_target_expression and not relative,
             )
             lender, lender_landmarks = sources, source_landmarks
             if mouth == "exemplar" and pipeline.mouth_exemplar is not None:  # the checkpoint's, not the source's

@@ -93,6 +93,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"where the model takes an opened mouth's inside from (pipe(..., mouth=); default: {DEFAULT_MOUTH})",
     )
     parser.add_argument(
+        "--replace_target_expression",
+        action="store_true",
+        help="one photo: remove the target's own estimated expression first (pipe(..., replace_target_expression=))",
+    )
+    parser.add_argument(
         "--shape_model",
         default=None,
         help="shape_model.safetensors for the retargeted warp "
@@ -140,7 +145,9 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
             raise ConfigError(
                 f"the model works on {pipeline.resolution}px crops but the dataset has {resolution}px crops"
             )
-        methods[MODEL_METHOD] = model_method(pipeline, args.batch_size, mouth=args.mouth)
+        methods[MODEL_METHOD] = model_method(
+            pipeline, args.batch_size, mouth=args.mouth, replace_target_expression=args.replace_target_expression
+        )
         if args.relative:
             methods[RELATIVE_METHOD] = model_method(pipeline, args.batch_size, relative=True, mouth=args.mouth)
         shape_model = getattr(pipeline, "shape_model", None)

@@ -138,9 +138,11 @@ EMOTIONS: dict[str, dict[str, float]] = {
     "contempt": {"AU2_right": 0.6, "AU10_right": 0.9, "AU12_right": 0.5, "AU14_right": 4.0, "AU43": 0.35},
 }
 """Emotion prototypes (EMFACS): unit -> intensity. ``_right`` is the unit on the face's right side only (the
-image's left half), the one-sided smirk of contempt. Rounds of blind naming set the intensities
-(``docs/evaluation.md``): fear's stretched mouth opens little and its corners drop (wider, it read as surprise; with
-the corners up, as a smile), and disgust has no brow lowerer (with it, it read as anger)."""
+image's left half). Rounds of blind naming set the intensities (``docs/evaluation.md``): anger glares (lids raised,
+not narrowed: narrowed, it read as disgust), fear's brows rise and draw together over a tense stretched mouth whose
+corners and lower lip drop (wider open, it read as surprise; with the corners up, as a smile), contempt is a
+one-sided sneer under one raised brow and heavy lids (a one-sided smile alone read as happy), and disgust has no brow
+lowerer (with it, it read as anger)."""
 
 
 def slider_name(unit: str) -> str:
