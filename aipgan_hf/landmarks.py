@@ -67,21 +67,77 @@ def region_indices(slices: list[slice]) -> list[int]:
 def polygon_mask(points: torch.Tensor, size: int) -> torch.Tensor:
     """(B, 1, R, R) in {0, 1}: pixels inside the closed polygon ``points`` (B, N, 2) in pixels (even-odd rule).
     Pixel (i, j)'s centre is the point (j, i), as for landmarks and ``motion.flow.pixels_to_normalised``."""
-    centres = torch.arange(size, dtype=points.dtype, device=points.device)
-    y, x = centres[:, None], centres[None, :]  # (R, 1), (1, R)
-    inside = torch.zeros(points.shape[0], size, size, dtype=torch.bool, device=points.device)
-    for start, end in zip(points.unbind(1), points.roll(-1, dims=1).unbind(1)):  # edges (B, 2) -> (B, 2)
-        (x0, y0), (x1, y1) = [c[:, None, None] for c in start.unbind(-1)], [c[:, None, None] for c in end.unbind(-1)]
-        crosses = (y0 > y) != (y1 > y)
-        at_x = x0 + (y - y0) * (x1 - x0) / torch.where(y1 == y0, torch.ones_like(y1), y1 - y0)
-        inside ^= crosses & (x < at_x)
-    return inside[:, None].to(points.dtype)
+    mask = torch.zeros(points.shape[0], 1, size, size, dtype=points.dtype, device=points.device)
+    # only the polygons' bounding box is tested: a pixel outside it crosses an even number of edges (or none), and
+    # all edges at once, so that a 48-edge mouth outline costs a few tensor operations rather than hundreds
+    (x0, y0), (x1, y1) = (0, 0), (size, size)
+    if bool(torch.isfinite(points).all()) and points.shape[1] > 0:
+        (x0, y0), (x1, y1) = points.amin(dim=(0, 1)).floor().tolist(), (points.amax(dim=(0, 1)).ceil() + 1).tolist()
+        x0, y0, x1, y1 = max(0, int(x0)), max(0, int(y0)), min(size, int(x1)), min(size, int(y1))
+    if x1 <= x0 or y1 <= y0:
+        return mask
+    y = torch.arange(y0, y1, dtype=points.dtype, device=points.device)[:, None]  # (h, 1)
+    x = torch.arange(x0, x1, dtype=points.dtype, device=points.device)[None, :]  # (1, w)
+    (xa, ya), (xb, yb) = points[:, :, None, None].unbind(-1), points.roll(-1, dims=1)[:, :, None, None].unbind(-1)
+    crosses = (ya > y) != (yb > y)  # (B, N, h, 1): edge a -> b crosses the row
+    at_x = xa + (y - ya) * (xb - xa) / torch.where(yb == ya, torch.ones_like(yb), yb - ya)  # (B, N, h, 1)
+    inside = (crosses & (x < at_x)).sum(1) % 2  # (B, h, w)
+    mask[:, 0, y0:y1, x0:x1] = inside.to(points.dtype)
+    return mask
+
+
+OVAL = (0.062, 0.081)
+"""A mouth's inner-lip gap as a share of the crop side from which its opening is a smooth curve through the eight
+inner-lip points rather than their polygon, in full from the second. A jaw drop's polygon is a V or a trapezoid
+(three points a lip), which with lent teeth reads as a snarl. These are the bundled mouth exemplar's jaw-drop ramp
+(``compositing.mouth.JAW_DROP`` times its gap, 6.1 px of 128; a test holds them together): a mouth that shows the
+exemplar's smile keeps its polygon, bit for bit, and the opening rounds as the dark cavity comes in."""
+
+OVAL_SAMPLES = 6
+"""Points of :func:`inner_lip_outline` per pair of neighbouring inner-lip points."""
+
+
+def mouth_roundness(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """(B,) in [0, 1]: how far the opening of (B, 68, 2) landmarks in an R-px crop is a smooth curve (:data:`OVAL`)."""
+    return ((inner_lip_gap(landmarks) / size - OVAL[0]) / (OVAL[1] - OVAL[0])).clamp(0.0, 1.0)
+
+
+def inner_lip_outline(landmarks: torch.Tensor, size: int, samples: int = OVAL_SAMPLES) -> torch.Tensor:
+    """(B, 8 * samples, 2): the opening of (B, 68, 2) landmarks in an R-px crop, ``samples`` points from each inner-lip point
+    (60, 61, ... 67) towards the next: on the polygon's edges for a slit, on a periodic Catmull-Rom spline through
+    the eight points for a gape, in between as :func:`mouth_roundness` says. Point 60 is first, 64 at ``4 * samples``.
+
+    The spline's tangent at a corner is half the chord between its two neighbours (61 and 67), vertical in a gape:
+    the opening's ends are round. A shut mouth (each lower point on its upper one) gives the same curve twice, no area.
+    """
+    ring = landmarks[:, INNER_LIPS]  # (B, 8, 2)
+    before, after, next_after = ring.roll(1, dims=1), ring.roll(-1, dims=1), ring.roll(-2, dims=1)
+    t = torch.arange(samples, dtype=ring.dtype, device=ring.device).div(samples)[None, None, :, None]  # (1, 1, S, 1)
+    start, end = ring[:, :, None], after[:, :, None]  # (B, 8, 1, 2)
+    tangent_start, tangent_end = ((after - before) / 2)[:, :, None], ((next_after - ring) / 2)[:, :, None]
+    curve = (  # cubic Hermite basis: (B, 8, S, 2)
+        (2 * t**3 - 3 * t**2 + 1) * start
+        + (t**3 - 2 * t**2 + t) * tangent_start
+        + (-2 * t**3 + 3 * t**2) * end
+        + (t**3 - t**2) * tangent_end
+    )
+    straight = start + t * (end - start)
+    roundness = mouth_roundness(landmarks, size)[:, None, None, None]
+    return (straight + roundness * (curve - straight)).flatten(1, 2)
+
+
+def mouth_outline(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, N, 2): the polygon of the opening that :func:`mouth_interior` fills: the eight inner-lip points where no
+    mouth of the batch gapes (:data:`OVAL`: the polygon as it always was), else :func:`inner_lip_outline`."""
+    if bool((mouth_roundness(landmarks, size) > 0).any()):
+        return inner_lip_outline(landmarks, size)
+    return landmarks[:, INNER_LIPS]
 
 
 def mouth_interior(landmarks: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, 1, R, R) in [0, 1]: inside the inner lips of (B, 68, 2) crop-pixel landmarks, edges softened over a
-    pixel (3 x 3 box)."""
-    inside = polygon_mask(landmarks[:, INNER_LIPS], size)
+    """(B, 1, R, R) in [0, 1]: inside the opening of (B, 68, 2) crop-pixel landmarks (:func:`inner_lip_outline`:
+    the inner lips' polygon, rounded in a gape), edges softened over a pixel (3 x 3 box)."""
+    inside = polygon_mask(mouth_outline(landmarks, size), size)
     return torch.nn.functional.avg_pool2d(torch.nn.functional.pad(inside, (1, 1, 1, 1), mode="replicate"), 3, 1)
 
 

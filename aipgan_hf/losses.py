@@ -21,6 +21,7 @@ from .landmarks import (
     RIGHT_EYE,
     landmark_maps,
     landmarks_to_heatmaps,
+    mouth_outline,
     polygon_mask,
 )
 from .motion import warp
@@ -74,9 +75,10 @@ def new_mouth_interior(
     target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, flow: torch.Tensor, size: int
 ) -> torch.Tensor:
     """(B, 1, R, R): inside the driving inner lips, except where the target's own mouth interior lands after the
-    warp. There the warp can only stretch lips (no teeth exist in a closed mouth to move): the decoder must paint."""
-    driving = polygon_mask(driving_landmarks[:, INNER_LIPS], size)
-    carried = warp(polygon_mask(target_landmarks[:, INNER_LIPS], size), flow)
+    warp. There the warp can only stretch lips (no teeth exist in a closed mouth to move): the decoder must paint.
+    The opening is ``landmarks.mouth_outline``'s, the one the pipeline fills (rounded in a gape)."""
+    driving = polygon_mask(mouth_outline(driving_landmarks, size), size)
+    carried = warp(polygon_mask(mouth_outline(target_landmarks, size), size), flow)
     return (driving - carried).clamp(min=0.0)
 
 

@@ -102,3 +102,31 @@ def test_loss_weights_total_weights_each_term_and_refuses_a_term_without_weight(
         assert "reconstuction" in str(error)
     else:
         raise AssertionError("an unknown term was accepted")
+
+
+def test_polygon_mask_is_the_even_odd_rule_at_each_pixel_centre():
+    """A concave, self-crossing polygon partly outside the crop: the mask (tested within the polygon's box only) is
+    the even-odd rule evaluated pixel by pixel."""
+    points = torch.tensor([[[-3.0, 2.5], [9.5, 11.0], [4.2, 0.5], [6.0, 9.0], [11.7, 3.3], [2.0, 7.0]]])
+    mask = losses.polygon_mask(points, 10)[0, 0]
+    ring = points[0].tolist()
+    for row in range(10):
+        for column in range(10):
+            inside = False
+            for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1]):
+                if (y0 > row) != (y1 > row) and column < x0 + (row - y0) * (x1 - x0) / (y1 - y0):
+                    inside = not inside
+            assert bool(mask[row, column]) == inside, (row, column)
+    assert 10 < mask.sum() < 90
+
+
+def test_a_gaping_mouths_new_interior_is_its_rounded_opening():
+    """new_mouth_interior draws the opening that the pipeline fills (landmarks.mouth_outline): in a gape, the smooth
+    curve through the inner-lip points, which holds more than their octagon."""
+    from aipgan_hf.landmarks import mouth_outline
+    from aipgan_hf.motion import identity_grid
+
+    gape = _mouth(20.0)
+    opened = losses.new_mouth_interior(_mouth(0.0), gape, identity_grid(1, 64), 64)
+    assert torch.equal(opened, losses.polygon_mask(mouth_outline(gape, 64), 64))
+    assert opened.sum() > losses.polygon_mask(gape[:, 60:68], 64).sum() + 10

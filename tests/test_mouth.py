@@ -420,3 +420,69 @@ def test_presets_sliders_and_video_take_the_exemplars_mouth_by_default(bundled, 
     assert [frame.mouth for frame in frames] == ["exemplar", "closed"]
     # the same picture; a batch of two may round the network's convolutions differently (within 2e-6)
     assert np.abs(np.asarray(frames[0].image, dtype=int) - np.asarray(preset.image)).max() <= 1
+
+
+# ------------------------------------------------------------------------------------------ a gaping mouth
+def _preset_mouth(emotion: str) -> torch.Tensor:
+    """(1, 68, 2): the shape model's mean face in a 128-px crop (its mouth 29 px wide, as in aligned crops), driven
+    by a preset."""
+    model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    mean = np.asarray(model.mean, dtype=np.float64)
+    return torch.as_tensor(model.apply((mean - mean.mean(0)) * 52 + 64, model.presets[emotion]))[None].float()
+
+
+def _exemplar_landmarks() -> torch.Tensor:
+    from aipgan_hf.compositing.exemplar import MOUTH_EXEMPLAR_NAME, MouthExemplar
+
+    return torch.as_tensor(MouthExemplar.load(BUNDLED_CHECKPOINT / MOUTH_EXEMPLAR_NAME).landmarks)[None]
+
+
+def test_a_gaping_mouths_opening_is_round_at_its_corners():
+    """The surprise preset's jaw drop: 1/8 of its width in from each corner the opening is at least 0.4 of its
+    height at the middle (an ellipse's is 0.66). The inner lips' polygon, a wedge at each corner, gave 0.33."""
+    driving = _preset_mouth("surprise")
+    heights = mouth_interior(driving, 128)[0, 0].sum(0)  # (R,) the opening's height over each column
+    left, right = float(driving[0, 60, 0]), float(driving[0, 64, 0])
+    middle = float(heights[round((left + right) / 2)])
+    assert middle > 10  # a gape
+    for column in (left + (right - left) / 8, right - (right - left) / 8):
+        assert float(heights[round(column)]) >= 0.4 * middle
+
+
+def test_a_gaping_mouths_lent_teeth_are_a_band_over_the_cavity():
+    """The exemplar's upper teeth in the surprise preset's jaw drop: as many rows of teeth (inside the opening, not
+    the cavity) at the middle as at a quarter of the width from each corner, within a pixel, and the cavity below
+    them. Stretched along the thin-plate spline, the teeth followed the gap: 1 row at the middle, 4 at the quarters.
+    """
+    driving = _preset_mouth("surprise")
+    inside = mouth_interior(driving, 128)[0, 0] > 0.5
+    _, cavity = mouth_read(driving, _exemplar_landmarks(), 128, teeth_only=True)
+    teeth = (inside & (cavity[0, 0] < 0.5)).sum(0)  # (R,) rows of teeth over each column
+    left, right = float(driving[0, 60, 0]), float(driving[0, 64, 0])
+    middle = int(teeth[round((left + right) / 2)])
+    quarters = [int(teeth[round(left + (right - left) / 4)]), int(teeth[round(right - (right - left) / 4)])]
+    assert middle >= 2 and all(abs(quarter - middle) <= 1 for quarter in quarters)
+    assert int((inside & (cavity[0, 0] >= 0.5)).sum()) > 4 * int(inside.sum()) // 10  # most of the gape is cavity
+
+
+def test_a_smile_reads_the_exemplar_as_before():
+    """A smile (the happiness preset, its gap within JAW_DROP of the exemplar's): no cavity, the exemplar read
+    along the spline bit for bit, and its opening the inner lips' polygon."""
+    from aipgan_hf.landmarks import INNER_LIPS, polygon_mask
+
+    driving = _preset_mouth("happiness")
+    read, cavity = mouth_read(driving, _exemplar_landmarks(), 128, teeth_only=True)
+    plain, _ = mouth_read(driving, _exemplar_landmarks(), 128)
+    assert torch.equal(read, plain) and float(cavity.abs().max()) == 0
+    polygon = F.avg_pool2d(F.pad(polygon_mask(driving[:, INNER_LIPS], 128), (1, 1, 1, 1), mode="replicate"), 3, 1)
+    assert torch.equal(mouth_interior(driving, 128), polygon)
+
+
+def test_the_opening_rounds_as_the_exemplars_cavity_comes_in():
+    """landmarks.OVAL is the bundled exemplar's JAW_DROP ramp in crop shares: a smile that keeps the exemplar's teeth
+    keeps its polygon, a gape that shows the cavity is an oval."""
+    from aipgan_hf.compositing.mouth import JAW_DROP
+    from aipgan_hf.landmarks import OVAL
+
+    share = float(inner_lip_gap(_exemplar_landmarks())) / 128
+    assert OVAL[0] >= JAW_DROP[0] * share and OVAL == pytest.approx([ramp * share for ramp in JAW_DROP], abs=1e-3)

@@ -29,10 +29,12 @@ from ..errors import ConfigError
 from ..faces.pixels import LUMA
 from ..landmarks import (
     EXPRESSION_REGIONS,
-    INNER_LIP_GAPS,
+    INNER_LIPS,
     JAW,
     MOUTH,
+    OVAL_SAMPLES,
     inner_lip_gap,
+    inner_lip_outline,
     mouth_interior,
     polygon_mask,
     region_indices,
@@ -73,16 +75,18 @@ CAVITY = (0.16, 0.06, 0.06)
 """Colour (RGB in [0, 1]) of an open mouth's cavity beyond the lent teeth: dark, reddish (no lighting gain)."""
 
 TEETH = 0.6
-"""Share of the exemplar's opening, from its upper lip down, that its upper teeth fill in a gaping mouth; below, the
-mouth's cavity (its smile's teeth stretched over a jaw drop read as a grin)."""
+"""Share of the exemplar's opening, from its upper lip down, that its upper teeth fill: in a gaping mouth they are a
+band that high (scaled by the mouths' widths) under the driving upper lip; below, the mouth's cavity (its smile's
+teeth stretched over a jaw drop read as a grin)."""
 
 JAW_DROP = (1.3, 1.7)
 """Driving gap over the exemplar's: up to the first the exemplar's smile is stretched as it is (a smile shows its
 teeth; a cavity under them made a smile a gaping hole), from the second its teeth keep their height over the cavity
-(:data:`TEETH`), in part in between."""
+(:data:`TEETH`) and the opening is an oval (``landmarks.OVAL``, the same ramp), in part in between."""
 
-UPPER_INNER_LIP = [upper for upper, _ in INNER_LIP_GAPS]
-"""The inner upper lip's points (61-63): the lent teeth hang from them."""
+TEETH_TAPER = 0.3
+"""Share of the mouth's half width, at each corner, over which a gape's band of lent teeth narrows to nothing (the
+cheeks hide the side teeth; a band cut square at the corners reads as a denture)."""
 
 GREY_TINT = 0.5
 """How much of the target face's tint (its mean colour over its mean luma) a grey source's inside takes, as a
@@ -221,6 +225,49 @@ def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int, lent: bool 
     return torch.where(gap >= closed, usable, torch.zeros_like(usable))
 
 
+def _teeth_band(
+    driving_landmarks: torch.Tensor,
+    source_landmarks: torch.Tensor,
+    coefficients: torch.Tensor,
+    controls: torch.Tensor,
+    box: tuple[int, int, int, int],
+    size: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """((B, h, w, 2) grid_sample positions in the source crop, (B, h, w) px past the teeth) over ``box`` (x0, y0,
+    x1, y1 crop pixels) of a gaping driving mouth: the exemplar's upper teeth as a band under the driving upper lip.
+
+    Each column reads the source under the point where the spline (``coefficients`` at ``controls``) sends the
+    driving upper inner lip (its curve in :func:`~aipgan_hf.landmarks.inner_lip_outline`, 60 to 64), downwards at
+    the source's own scale over the driving one (the inner mouths' widths): teeth of one height across the mouth,
+    :data:`TEETH` of the source's opening scaled with the width, narrowing to nothing over :data:`TEETH_TAPER` of
+    the half width at each corner. Reading along the spline instead, the teeth followed the local gap: a triangle
+    hanging from the middle of a jaw drop, a wedge of cavity under it."""
+    x0, y0, x1, y1 = box
+    batch = driving_landmarks.shape[0]
+    lip = inner_lip_outline(driving_landmarks, size)[:, : 4 * OVAL_SAMPLES + 1]  # (B, U, 2): 60, upper lip, 64
+    lip_x = lip[..., 0].cummax(dim=1).values.contiguous()  # searchsorted needs it sorted (a tilted corner may not be)
+    columns = torch.arange(x0, x1, dtype=lip.dtype, device=lip.device)  # (w,)
+    right = torch.searchsorted(lip_x, columns.expand(batch, -1).contiguous()).clamp(1, lip.shape[1] - 1)  # (B, w)
+    (left_x, right_x), (left_y, right_y) = [
+        (ends.gather(1, right - 1), ends.gather(1, right)) for ends in (lip_x, lip[..., 1])
+    ]
+    share = ((columns - left_x) / (right_x - left_x).clamp(min=1e-6)).clamp(0.0, 1.0)
+    lip_y = left_y + share * (right_y - left_y)  # (B, w): the driving upper inner lip over each column
+    depth = (torch.arange(y0, y1, dtype=lip.dtype, device=lip.device)[None, :, None] - lip_y[:, None]).clamp(min=0.0)
+    corners = INNER_LIPS.start, INNER_LIPS.start + 4
+    driving_width = (driving_landmarks[:, corners[1]] - driving_landmarks[:, corners[0]]).norm(dim=-1).clamp(min=1.0)
+    source_width = (source_landmarks[:, corners[1]] - source_landmarks[:, corners[0]]).norm(dim=-1)
+    scale = (source_width / driving_width)[:, None]  # (B, 1) source px per driving px
+    centre = driving_landmarks[:, list(corners), 0].mean(1, keepdim=True)  # (B, 1)
+    edge = ((1.0 - (columns - centre).abs() / (driving_width[:, None] / 2)) / TEETH_TAPER).clamp(0.0, 1.0)
+    taper = edge * edge * (3.0 - 2.0 * edge)  # (B, w) smoothstep: 0 at a corner, 1 inside
+    band = TEETH * inner_lip_gap(source_landmarks).clamp(min=MIN_GAP * size)[:, None] / scale * taper  # (B, w) px
+    on_lip = pixels_to_normalised(torch.stack([columns.expand(batch, -1), lip_y], dim=-1), size)  # (B, w, 2)
+    read = evaluate_thin_plate(coefficients, controls, on_lip)[:, None].repeat(1, y1 - y0, 1, 1)  # (B, h, w, 2)
+    read[..., 1] = read[..., 1] + depth * (scale[:, None] * (2.0 / size))
+    return read, depth - band[:, None]
+
+
 def mouth_read(
     driving_landmarks: torch.Tensor, source_landmarks: torch.Tensor, size: int, teeth_only: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -229,8 +276,9 @@ def mouth_read(
     The positions are the thin-plate spline that sends the driving mouth's 20 landmarks to the source's (exact at
     the mouth), evaluated over the box of the driving mouths only (the only place it is read; elsewhere the
     identity). With ``teeth_only`` (the exemplar, a smile), a driving mouth that gapes well past the exemplar's
-    (:data:`JAW_DROP`) keeps the exemplar's upper teeth at their own height under the upper lip, and below
-    :data:`TEETH` of its opening is the mouth's dark cavity (the weight), as in a jaw drop; else the weight is 0."""
+    (:data:`JAW_DROP`) shows the exemplar's upper teeth as a band of one height under its upper lip
+    (:func:`_teeth_band`) and below them the mouth's dark cavity (the weight), as in a jaw drop, blended in along the
+    ramp; a mouth below the ramp reads along the spline as it is (bit for bit), and else the weight is 0."""
     controls = pixels_to_normalised(driving_landmarks[:, MOUTH].float(), size)
     values = pixels_to_normalised(source_landmarks[:, MOUTH].float(), size)
     coefficients = fit_thin_plate(controls, values)
@@ -244,17 +292,17 @@ def mouth_read(
         read = evaluate_thin_plate(coefficients, controls, window.reshape(controls.shape[0], -1, 2)).view(window.shape)
         grid[:, y0:y1, x0:x1] = read
     if teeth_only and x1 > x0 and y1 > y0:
-        read = grid[:, y0:y1, x0:x1]
-        source_gap = inner_lip_gap(source_landmarks.float()).clamp(min=MIN_GAP * size) * (2.0 / size)  # grid units
-        stretch = (inner_lip_gap(driving_landmarks.float()) * (2.0 / size) / source_gap).clamp(min=1.0)  # (B,)
+        source_gap = inner_lip_gap(source_landmarks.float()).clamp(min=MIN_GAP * size)  # (B,) px
+        stretch = inner_lip_gap(driving_landmarks.float()) / source_gap
         jaw = ((stretch - JAW_DROP[0]) / (JAW_DROP[1] - JAW_DROP[0])).clamp(0.0, 1.0)  # (B,) 0: a smile, 1: a gape
-        stretch = 1.0 + jaw * (stretch - 1.0)
-        upper = values[:, [point - MOUTH.start for point in UPPER_INNER_LIP]].mean(1)[:, 1]  # (B,) its upper inner lip
-        below = (read[..., 1] - upper[:, None, None]).clamp(min=0.0)  # (B, h, w) how far under that lip
-        read[..., 1] = read[..., 1] + below * (stretch[:, None, None] - 1.0)  # each source row at its own size
-        past = (read[..., 1] - upper[:, None, None] - TEETH * source_gap[:, None, None]) * (size / 2.0)  # px
-        cavity[:, 0, y0:y1, x0:x1] = past.clamp(0.0, 1.0) * jaw[:, None, None]
-        grid[:, y0:y1, x0:x1] = read
+        if bool((jaw > 0).any()):  # a smile keeps the spline's read as it is, bit for bit
+            read = grid[:, y0:y1, x0:x1]
+            band_read, past = _teeth_band(
+                driving_landmarks.float(), source_landmarks.float(), coefficients, controls, (x0, y0, x1, y1), size
+            )
+            jaw = jaw[:, None, None]
+            grid[:, y0:y1, x0:x1] = read + jaw[..., None] * (band_read - read)
+            cavity[:, 0, y0:y1, x0:x1] = past.clamp(0.0, 1.0) * jaw
     return grid, cavity
 
 
