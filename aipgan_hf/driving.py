@@ -23,6 +23,7 @@ from .errors import ConfigError
 from .faces import AlignedFace, Photo
 from .modeling import AIPGANGenerator, GeneratorOutput
 from .motion import ExpressionLines, keep_eyeballs, landmark_flow
+from .motion.lines import EXACT, LineStrength
 
 
 @dataclass
@@ -161,7 +162,7 @@ def drive_crops(
     mouth: str = DEFAULT_MOUTH,
     identity_source: torch.Tensor | None = None,
     lines: ExpressionLines | None = None,
-    line_strength: float = 1.0,
+    line_strength: LineStrength | float = EXACT,
 ) -> DrivenBatch:
     """Drive aligned targets to new landmarks and fill their opened mouths.
 
@@ -176,7 +177,8 @@ def drive_crops(
         return_intrinsic: also render the target's intrinsic face (without ``identity``).
         mouth: one of :data:`~aipgan_hf.compositing.MOUTH_SOURCES`.
         identity_source: (B, 3, R, R) crops for ``identity_mix`` when they are not ``source``.
-        lines: the expression lines to draw where the motion makes them (None: none), at ``line_strength``.
+        lines: the expression lines to draw where the motion makes them (None: none), at ``line_strength``
+            (:class:`~aipgan_hf.motion.lines.LineStrength`: a one-photo estimate's is floored and halved).
     """
     parameter = next(generator.parameters())
     resolution = int(generator.config.resolution)

@@ -53,6 +53,7 @@ from .files import atomic_directory
 from .model_card import default_model_card
 from .modeling import AIPGANGenerator
 from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ExpressionLines, ShapeModel
+from .motion.lines import LineStrength
 from .pipeline_steps import (
     TARGET_ROLE,
     SourceFaces,
@@ -354,7 +355,7 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
     def _transfer(
         self,
         faces: SourceFaces,
-        motion: tuple[np.ndarray, float],
+        motion: tuple[np.ndarray, LineStrength],
         identity_mix: float,
         paste_back: bool,
         return_intrinsic: bool,

@@ -20,7 +20,7 @@ from .errors import AIPGANError, ConfigError
 from .faces import AlignedFace, FaceProcessor, Photo
 from .faces.geometry import IDENTITY
 from .motion import ShapeModel
-from .motion.lines import ESTIMATED
+from .motion.lines import ESTIMATED, EXACT, LineStrength
 
 SOURCE_ROLE = "the expression source photo"
 TARGET_ROLE = "the identity target photo"
@@ -88,21 +88,44 @@ class SourceFaces:
         strength: float,
         offset: np.ndarray | None,
         replace_target_expression: bool,
-    ) -> tuple[np.ndarray, float]:
+    ) -> tuple[np.ndarray, LineStrength]:
         """Motion: where the target's landmarks go, (68, 2) crop pixels (``driving_landmarks`` when given, else
-        retargeted from the source's face), and the strength of their lines: a motion estimated from the source
-        photo alone (no neutral reference) draws them at :data:`~aipgan_hf.motion.lines.ESTIMATED`."""
+        retargeted from the source's face by :func:`source_motion`), and the strength of their lines."""
         if driving_landmarks is not None:
-            return driving_landmarks, 1.0
-        line_strength = ESTIMATED if self.reference is None else 1.0
-        return shape_model.drive(
+            return driving_landmarks, EXACT
+        return source_motion(
+            shape_model,
             self.target_face.crop_landmarks,
             self.source_face.crop_landmarks,
             reference_landmarks=self.reference,
             strength=strength,
             offset=offset,
             replace_target_expression=replace_target_expression,
-        ), line_strength
+        )
+
+
+def source_motion(
+    shape_model: ShapeModel,
+    target_landmarks: np.ndarray,
+    source_landmarks: np.ndarray,
+    reference_landmarks: np.ndarray | None = None,
+    strength: float = 1.0,
+    offset: np.ndarray | None = None,
+    replace_target_expression: bool = False,
+) -> tuple[np.ndarray, LineStrength]:
+    """A transfer's driving landmarks (:meth:`ShapeModel.drive`, same arguments) and the strength of their lines:
+    a motion estimated from the source photo alone (no neutral reference) draws them at
+    :data:`~aipgan_hf.motion.lines.ESTIMATED` (floored, halved), a source's change from its neutral photo in full.
+    The pipeline, the evaluation and the benchmarks all call this, so that they draw the same lines."""
+    driving = shape_model.drive(
+        target_landmarks,
+        source_landmarks,
+        reference_landmarks=reference_landmarks,
+        strength=strength,
+        offset=offset,
+        replace_target_expression=replace_target_expression,
+    )
+    return driving, ESTIMATED if reference_landmarks is None else EXACT
 
 
 def find_faces(

@@ -34,6 +34,8 @@ from aipgan_hf.driving import drive_crops  # noqa: E402
 from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns  # noqa: E402
 from aipgan_hf.evaluation.methods import piecewise_affine_warp  # noqa: E402
 from aipgan_hf.faces import image_to_tensor, tensor_to_image  # noqa: E402
+from aipgan_hf.motion.lines import EXACT, LineStrength  # noqa: E402
+from aipgan_hf.pipeline_steps import source_motion  # noqa: E402
 
 EMOTIONS = ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt")
 CHOICES = ("neutral", "happy", "sad", "angry", "surprised", "fearful", "disgusted", "contempt")
@@ -43,9 +45,16 @@ SHOWN = 256
 """Side of a crop as the observer sees it (the 128-px crop, enlarged)."""
 
 
-def drive(pipe: AIPGANPipeline, target: np.ndarray, target_landmarks: np.ndarray, driving: np.ndarray) -> np.ndarray:
+def drive(
+    pipe: AIPGANPipeline,
+    target: np.ndarray,
+    target_landmarks: np.ndarray,
+    driving: np.ndarray,
+    line_strength: LineStrength = EXACT,
+) -> np.ndarray:
     """(R, R, 3) uint8: the model's output for an aligned target crop driven to (68, 2) crop landmarks, with the
-    pipeline's default mouth (the target's own, else the checkpoint's exemplar) and its lines."""
+    pipeline's default mouth (the target's own, else the checkpoint's exemplar) and its lines at ``line_strength``
+    (a one-photo transfer's: :func:`~aipgan_hf.pipeline_steps.source_motion`'s; a preset's: in full)."""
     exemplar, exemplar_landmarks = pipe.mouth_exemplar.tensors() if pipe.mouth_exemplar is not None else (None, None)
     output = drive_crops(
         pipe.generator,
@@ -56,6 +65,7 @@ def drive(pipe: AIPGANPipeline, target: np.ndarray, target_landmarks: np.ndarray
         source_landmarks=exemplar_landmarks,
         return_intrinsic=False,
         lines=pipe.lines,
+        line_strength=line_strength,
     )
     return tensor_to_image(output.image[0].float().cpu())
 
@@ -126,9 +136,11 @@ def make_transfers(args, pipe: AIPGANPipeline) -> None:
     for pair_id, pair in enumerate(pairs):
         source, target = pair["source"], pair["target"]
         target_landmarks = data.landmarks[target].astype(np.float64)
-        driving = pipe.shape_model.drive(target_landmarks, data.landmarks[source].astype(np.float64))
+        # as pipe(target, source=...) drives and draws a one-photo transfer
+        driving, strength = source_motion(pipe.shape_model, target_landmarks, data.landmarks[source].astype(np.float64))
         meta = {"pair": pair_id, "emotion": pair["emotion"]}
-        crops.append((drive(pipe, data.images[target], target_landmarks, driving), {**meta, "method": "model"}))
+        model_crop = drive(pipe, data.images[target], target_landmarks, driving, strength)
+        crops.append((model_crop, {**meta, "method": "model"}))
         crops.append(
             (piecewise_affine_warp(data.images[target], target_landmarks, driving), {**meta, "method": "warp"})
         )

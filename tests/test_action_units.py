@@ -15,13 +15,15 @@ from aipgan_hf.motion.action_units import (
     ACTION_UNITS,
     EMOTIONS,
     LINE_SIGNATURES,
+    line_intensities,
     motion_intensities,
     slider_name,
     unit_field,
     with_action_units,
 )
 from aipgan_hf.motion.flow import keep_eyeballs, landmark_flow, lid_gap, warp
-from aipgan_hf.motion.lines import ExpressionLines
+from aipgan_hf.motion.lines import ESTIMATED, EXACT, ExpressionLines
+from aipgan_hf.pipeline_steps import source_motion
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +120,61 @@ def test_no_expression_draws_no_line_and_a_frown_draws_a_furrow(model, lines):
     assert float(glabella.min()) < 0.85  # a dark crease between the brows
     assert float((ratio[:, 100:, :] - 1).abs().max()) < 1e-6  # nothing on the chin
     assert float(ratio[2].min()) < float(ratio[0].min())  # the shadow is redder than grey
+
+
+CORNER_UNITS = ("AU12", "AU15", "AU20")
+
+
+def _read(model, motion: np.ndarray) -> dict[str, float]:
+    return dict(zip(ACTION_UNITS, line_intensities(motion[None], model.mean)[0]))
+
+
+def test_an_open_mouth_alone_draws_no_lip_corner_lines(model):
+    """The jaw-drop unit, and an open mouth as the one-photo estimate gives it (surprise's mean on the validation
+    split: corners 0.134 down with the chin 0.243), read no corner unit: no sad marionette lines."""
+    jaw = _read(model, unit_field("AU26", model.mean))
+    estimated = np.zeros((68, 2))
+    estimated[[48, 54], 1], estimated[[57, 66], 1], estimated[[7, 8, 9], 1] = 0.134, 0.233, 0.243
+    gaping = _read(model, estimated)
+    for unit in CORNER_UNITS:
+        assert jaw[unit] < 1e-6 and gaping[unit] < 0.05, (unit, jaw[unit], gaping[unit])
+    assert jaw["AU26"] == pytest.approx(1.0) and gaping["AU26"] > 1.0
+
+
+def test_each_lip_corner_unit_still_reads_itself_and_rises_over_an_open_jaw(model):
+    for unit in CORNER_UNITS:
+        alone = _read(model, unit_field(unit, model.mean))
+        assert alone[unit] == pytest.approx(1.0), unit
+    smile_open = _read(model, unit_field("AU12", model.mean) + unit_field("AU26", model.mean))
+    assert smile_open["AU12"] > 0.9 and smile_open["AU15"] == 0.0
+    # corners that sink further than the jaw takes them still read as a depressor
+    sinking = _read(model, 2 * unit_field("AU15", model.mean) + 0.5 * unit_field("AU26", model.mean))
+    assert sinking["AU15"] > 1.0
+
+
+def test_the_one_photo_strength_draws_no_line_for_landmark_noise_and_a_strong_unit_still(model, lines):
+    """A neutral face's estimated motion is landmark noise: below the floor it draws nothing from one photo,
+    while an exact motion (a preset's, a video's) keeps every reading as it was."""
+    rng = np.random.default_rng(0)
+    noise = rng.normal(scale=0.005, size=(32, 68, 2))
+    read = line_intensities(noise, model.mean)
+    assert read.max() > 0.1  # read as it is, the noise is a set of units
+    assert ESTIMATED(read).max() == 0.0
+    assert np.array_equal(EXACT(read), read)
+    strong = line_intensities(1.5 * unit_field("AU12", model.mean)[None], model.mean)
+    assert ESTIMATED(strong)[0, list(ACTION_UNITS).index("AU12")] == pytest.approx(0.5 * 1.5)
+    target = lines.landmarks
+    _, linears = model.align(target)
+    driven = torch.as_tensor(target + noise[0] @ np.linalg.inv(linears[0]).T, dtype=torch.float32)[None]
+    target = torch.as_tensor(target, dtype=torch.float32)[None]
+    assert lines.shade(target, driven, ESTIMATED) is None
+    assert lines.shade(target, driven, EXACT) is not None and lines.shade(target, driven, 0.5) is not None
+
+
+def test_a_transfer_from_one_photo_is_floored_and_one_given_a_neutral_photo_is_not(model, lines):
+    face = lines.landmarks
+    assert source_motion(model, face, face)[1] is ESTIMATED
+    assert source_motion(model, face, face, reference_landmarks=face)[1] is EXACT
 
 
 def test_with_action_units_keeps_the_one_photo_estimate_and_the_fitted_sliders():

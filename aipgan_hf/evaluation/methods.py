@@ -16,8 +16,8 @@ import torch
 
 from ..driving import drive_crops, landmark_tensor
 from ..faces import image_to_tensor, tensor_to_image
-from ..motion.lines import ESTIMATED
 from ..pipeline import AIPGANPipeline
+from ..pipeline_steps import source_motion
 from .data import SplitData, stacked
 from .landmark_fidelity import align_landmarks
 from .pairs import EvaluationPair
@@ -142,7 +142,8 @@ def model_method(
             references = (
                 torch.from_numpy(stacked(data, [p.reference for p in batch], "landmarks")).float() if relative else None
             )
-            driving = pipeline.shape_model.drive(
+            driving, line_strength = source_motion(  # as the pipeline drives and draws a transfer
+                pipeline.shape_model,
                 target_landmarks.numpy(),
                 source_landmarks.numpy(),
                 reference_landmarks=None if references is None else references.numpy(),
@@ -162,7 +163,7 @@ def model_method(
                 return_intrinsic=False,
                 mouth=mouth,
                 lines=pipeline.lines,
-                line_strength=1.0 if relative else ESTIMATED,  # as the pipeline draws them
+                line_strength=line_strength,
             )
             outputs.append(tensor_to_image(result.image.float().cpu()))  # (B, R, R, 3)
         return np.concatenate(outputs)

@@ -208,12 +208,33 @@ noisy estimate by large opposite units (a chin raiser against a jaw drop), each 
 
 MAX_LINE_INTENSITY = 1.5
 
+LIP_CORNERS, CHIN = (48, 54), (7, 8, 9)
+JAW_CORNER_SLOPE = 0.56
+"""How far the lip corners descend per unit of the chin's drop when no corner unit acts (model frame): the
+least-squares slope through the origin of the corners' mean descent on the chin's, over the estimated motions of the
+train split's neutral, surprised and angry photos (``training/fit_line_reading.py``; 0.57, 0.56 and 0.54 apart, 0.56
+on its sad ones too). An open mouth drags its corners down with the jaw; read as they are, they are a lip-corner
+depressor, and every open mouth drew sad marionette lines."""
+
+
+def _corners_on_jaw(motion: np.ndarray) -> np.ndarray:
+    """(N, 68, 2) ``motion`` with each lip corner's descent, as far as the chin's drop explains it
+    (:data:`JAW_CORNER_SLOPE`), taken away. Only a descent is explained, and only up to that: a corner that stays
+    level on an opening jaw (the jaw-drop unit's, which moves the corners 0.01 for a 0.12 drop) does not read as a
+    raised one, and a corner that rises or sinks further than the jaw takes it keeps the difference."""
+    drop = np.maximum(motion[:, CHIN, 1].mean(axis=1), 0.0)  # (N,)
+    corners = motion[:, LIP_CORNERS, 1]  # (N, 2)
+    motion = motion.copy()
+    motion[:, LIP_CORNERS, 1] = corners - np.clip(corners, 0.0, JAW_CORNER_SLOPE * drop[:, None])
+    return motion
+
 
 def line_intensities(motion: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """(N, U) how strongly each unit of :data:`ACTION_UNITS` draws its lines for (N, 68, 2) model-frame motions:
     the motion of the unit's signature points (:data:`LINE_SIGNATURES`) projected on the unit's own, 1 for the
-    unit alone at intensity 1, within 0 and :data:`MAX_LINE_INTENSITY`; 0 for units without lines."""
-    motion = np.asarray(motion, dtype=np.float64).reshape(-1, NUM_LANDMARKS, 2)
+    unit alone at intensity 1, within 0 and :data:`MAX_LINE_INTENSITY`; 0 for units without lines. The lip corners
+    are read against the jaw (:func:`_corners_on_jaw`): an open mouth alone reads no corner unit."""
+    motion = _corners_on_jaw(np.asarray(motion, dtype=np.float64).reshape(-1, NUM_LANDMARKS, 2))
     values = np.zeros((len(motion), len(ACTION_UNITS)))
     for index, unit in enumerate(ACTION_UNITS):
         if unit not in LINE_SIGNATURES:

@@ -11,13 +11,13 @@ the driving landmarks and multiplies the target's own skin, so the lines sit in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ..faces.align import five_points, similarity_transform, template_points
-from .action_units import ACTION_UNITS, motion_intensities
+from .action_units import ACTION_UNITS, MAX_LINE_INTENSITY, motion_intensities
 from .flow import landmark_flow, warp
 from .shape_model import ShapeModel
 
@@ -25,9 +25,48 @@ SKIN_SHADE = (0.8, 1.0, 1.2)
 """Per-channel (RGB) power of the ratio: a crease's shadow in skin is redder than a grey darkening (light that
 enters skin scatters back reddened), so blue darkens most and red least."""
 
-ESTIMATED = 0.5
-"""Strength of the lines of a motion estimated from one photo of the source (presets, sliders and a source's own
-change given its neutral photo draw them in full): the estimate is uncertain, and drawn lines read as identity
+ONE_PHOTO_FLOOR: dict[str, float] = {
+    "AU1": 0.80,
+    "AU2": 0.55,
+    "AU4": 0.90,
+    "AU6": 1.00,
+    "AU7": 1.00,
+    "AU9": 0.33,
+    "AU10": 0.76,
+    "AU12": 0.81,
+    "AU15": 0.89,
+    "AU17": 1.00,
+    "AU20": 0.53,
+    "AU26": 1.00,
+}
+"""Per unit, the line intensity a motion estimated from one photo reaches on a face that does nothing: the 90th
+percentile over the train split's 5,122 neutral-labelled photos, capped at 1.0 so that the strongest reading still
+draws (``training/fit_line_reading.py``). The estimator's landmark noise on a neutral face read as cheek raisers,
+jaw drops and lip-corner depressors of 0.5 on average; below the floor it draws nothing."""
+
+
+@dataclass(frozen=True)
+class LineStrength:
+    """How the units' line intensities read from a motion become the drawn ones: less the unit's ``floor`` (0
+    where absent), stretched so that :data:`~aipgan_hf.motion.action_units.MAX_LINE_INTENSITY` stays itself, then
+    times ``scale``. A float given where a strength is asked for is a scale without floor."""
+
+    scale: float = 1.0
+    floor: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, intensities: np.ndarray) -> np.ndarray:
+        """(N, U) drawn intensities for (N, U) read ones (:data:`ACTION_UNITS` order)."""
+        floor = np.array([self.floor.get(unit, 0.0) for unit in ACTION_UNITS])
+        floored = (intensities - floor) * MAX_LINE_INTENSITY / (MAX_LINE_INTENSITY - floor)
+        # a unit without a floor keeps its reading exactly: exact motions read exactly as before
+        return self.scale * np.where(floor > 0, floored.clip(0.0, MAX_LINE_INTENSITY), intensities)
+
+
+EXACT = LineStrength()
+"""Lines of a motion known exactly: presets, sliders, video driving, a source's change from its neutral photo."""
+ESTIMATED = LineStrength(scale=0.5, floor=ONE_PHOTO_FLOOR)
+"""Lines of a motion estimated from one photo of the source: nothing below the noise floor
+(:data:`ONE_PHOTO_FLOOR`), and at half strength, as the estimate is uncertain and drawn lines read as identity
 (``docs/design.md``)."""
 
 MAX_LOG_RATIO = 0.6
@@ -56,16 +95,22 @@ class ExpressionLines:
         return cls(model=model, landmarks=frame, log_ratios=draw_lines(frame, resolution).astype(np.float32))
 
     def shade(
-        self, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, strength: float = 1.0
+        self,
+        target_landmarks: torch.Tensor,
+        driving_landmarks: torch.Tensor,
+        strength: LineStrength | float = EXACT,
     ) -> torch.Tensor | None:
         """(B, 3, R, R) factor for the skin of (B, 68, 2) targets driven to ``driving_landmarks`` (crop pixels):
-        the lines of the units their motion shows, times ``strength``; None where it shows none."""
+        the lines of the units their motion shows, at ``strength`` (:class:`LineStrength`; a float: that scale,
+        no floor); None where it shows none."""
         intensities = motion_intensities(
             self.model,
             target_landmarks.detach().double().cpu().numpy(),
             driving_landmarks.detach().double().cpu().numpy(),
         )
-        intensities = strength * torch.as_tensor(intensities, dtype=torch.float32, device=driving_landmarks.device)
+        if not isinstance(strength, LineStrength):
+            strength = LineStrength(scale=float(strength))
+        intensities = torch.as_tensor(strength(intensities), dtype=torch.float32, device=driving_landmarks.device)
         return self.ratio(driving_landmarks, intensities)
 
     def ratio(self, driving_landmarks: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor | None:
