@@ -35,7 +35,7 @@ from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns  # 
 from aipgan_hf.evaluation.methods import piecewise_affine_warp  # noqa: E402
 from aipgan_hf.faces import image_to_tensor, tensor_to_image  # noqa: E402
 from aipgan_hf.motion.lines import EXACT, LineStrength  # noqa: E402
-from aipgan_hf.pipeline_steps import source_motion  # noqa: E402
+from aipgan_hf.pipeline_steps import preset_landmarks, source_motion  # noqa: E402
 
 EMOTIONS = ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt")
 CHOICES = ("neutral", "happy", "sad", "angry", "surprised", "fearful", "disgusted", "contempt")
@@ -165,7 +165,7 @@ def make_presets(args, pipe: AIPGANPipeline) -> None:
         landmarks = data.landmarks[row].astype(np.float64)
         crops.append((data.images[row], {"face": face, "emotion": "neutral", "method": "unchanged"}))
         for emotion in EMOTIONS:
-            driving = pipe.shape_model.apply(landmarks, pipe.shape_model.presets[emotion])
+            driving = preset_landmarks(pipe.shape_model, emotion, 1.0, None, landmarks)  # as pipe(expression=)
             crops.append(
                 (
                     drive(pipe, data.images[row], landmarks, driving),

@@ -486,3 +486,20 @@ def test_the_opening_rounds_as_the_exemplars_cavity_comes_in():
 
     share = float(inner_lip_gap(_exemplar_landmarks())) / 128
     assert OVAL[0] >= JAW_DROP[0] * share and OVAL == pytest.approx([ramp * share for ramp in JAW_DROP], abs=1e-3)
+
+
+def test_a_gapes_teeth_follow_the_upper_lips_arch_not_its_notches():
+    """An upper inner lip that dips at 61 and 63 (as the estimate from one photo often draws it): the teeth's edge
+    (the top of the cavity) has no dip under 61 and 63 relative to the middle; hung from the lip curve itself it
+    had one (two fangs)."""
+    driving = _preset_mouth("surprise").clone()
+    driving[0, [61, 63], 1] += 2.0  # 2 px lower than the middle of the upper lip
+    inside = mouth_interior(driving, 128)[0, 0] > 0.5
+    _, cavity = mouth_read(driving, _exemplar_landmarks(), 128, teeth_only=True)
+    rows = torch.arange(128, dtype=torch.float32)[:, None].expand(128, 128)
+    edge = torch.where(inside & (cavity[0, 0] >= 0.5), rows, torch.full_like(rows, 999.0)).amin(0)  # cavity top
+    middle, sides = (
+        int(edge[round(float(driving[0, 62, 0]))]),
+        [int(edge[round(float(driving[0, p, 0]))]) for p in (61, 63)],
+    )
+    assert all(side <= middle + 1 for side in sides)  # the edge rises (or stays) towards the corners

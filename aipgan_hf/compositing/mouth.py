@@ -225,6 +225,19 @@ def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int, lent: bool 
     return torch.where(gap >= closed, usable, torch.zeros_like(usable))
 
 
+def _arch(curve: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """(B, w) the least-squares parabola through (B, U, 2) curve points, at ``columns`` (w,): teeth are rigid, so
+    their edge follows the upper lip's arch, not its notches (through the three inner-lip points an upper lip often
+    dips at its middle's sides, and teeth hung from it read as two fangs)."""
+    centre = curve[..., 0].mean(1, keepdim=True)  # (B, 1): centred x keeps the normal equations well conditioned
+    x = curve[..., 0] - centre
+    powers = torch.stack([torch.ones_like(x), x, x * x], dim=-1).double()  # (B, U, 3)
+    normal = powers.transpose(1, 2) @ powers + 1e-6 * torch.eye(3, dtype=torch.float64, device=curve.device)
+    weights = torch.linalg.solve(normal, powers.transpose(1, 2) @ curve[..., 1:].double())  # (B, 3, 1)
+    at = columns[None] - centre  # (B, w)
+    return (torch.stack([torch.ones_like(at), at, at * at], dim=-1).double() @ weights)[..., 0].to(curve.dtype)
+
+
 def _teeth_band(
     driving_landmarks: torch.Tensor,
     source_landmarks: torch.Tensor,
@@ -245,14 +258,8 @@ def _teeth_band(
     x0, y0, x1, y1 = box
     batch = driving_landmarks.shape[0]
     lip = inner_lip_outline(driving_landmarks, size)[:, : 4 * OVAL_SAMPLES + 1]  # (B, U, 2): 60, upper lip, 64
-    lip_x = lip[..., 0].cummax(dim=1).values.contiguous()  # searchsorted needs it sorted (a tilted corner may not be)
     columns = torch.arange(x0, x1, dtype=lip.dtype, device=lip.device)  # (w,)
-    right = torch.searchsorted(lip_x, columns.expand(batch, -1).contiguous()).clamp(1, lip.shape[1] - 1)  # (B, w)
-    (left_x, right_x), (left_y, right_y) = [
-        (ends.gather(1, right - 1), ends.gather(1, right)) for ends in (lip_x, lip[..., 1])
-    ]
-    share = ((columns - left_x) / (right_x - left_x).clamp(min=1e-6)).clamp(0.0, 1.0)
-    lip_y = left_y + share * (right_y - left_y)  # (B, w): the driving upper inner lip over each column
+    lip_y = _arch(lip, columns)  # (B, w): the driving upper inner lip, smoothed, over each column
     depth = (torch.arange(y0, y1, dtype=lip.dtype, device=lip.device)[None, :, None] - lip_y[:, None]).clamp(min=0.0)
     corners = INNER_LIPS.start, INNER_LIPS.start + 4
     driving_width = (driving_landmarks[:, corners[1]] - driving_landmarks[:, corners[0]]).norm(dim=-1).clamp(min=1.0)
