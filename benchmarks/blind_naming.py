@@ -8,8 +8,9 @@
 
 ``transfers``: for each emotion, up to ``--per_emotion`` labelled test-split sources of distinct people, each
 driving a neutral photo of another test person (one who has a photo of that emotion too, where there is one).
-The crops are the model's transfers (one photo), the warp alone (the same driving landmarks, no network), the
-target unchanged, the sources, and the target people's own photos of that emotion, shuffled together.
+The crops are the model's transfers (one photo; and given the source person's neutral photo where the split has
+one), the warp alone (the same one-photo driving landmarks, no network), the target unchanged, the sources, and the
+target people's own photos of that emotion, shuffled together.
 ``presets``: the seven presets on ``--faces`` neutral test faces of distinct people, with the faces unchanged.
 The observer sees only numbered crops: the key (what each one is) is written beside them, in ``key.json``.
 """
@@ -71,7 +72,9 @@ def drive(
 
 
 def choose_pairs(columns, per_emotion: int, rng: np.random.Generator) -> list[dict]:
-    """Up to ``per_emotion`` (source, target, own photo or None) per emotion, sources of distinct people."""
+    """Up to ``per_emotion`` (source, target, own photo or None, the source person's neutral photo or None) per
+    emotion, sources of distinct people. The neutral photo is the person's first (no draw: the pairs stay those of
+    earlier rounds with the same seed)."""
     labels, people = np.asarray(columns.expressions, dtype=str), np.asarray(columns.identities, dtype=str)
     neutral_by_person = defaultdict(list)
     for row in np.flatnonzero(labels == "neutral"):
@@ -97,6 +100,7 @@ def choose_pairs(columns, per_emotion: int, rng: np.random.Generator) -> list[di
                     "source": int(source),
                     "target": neutral_by_person[person][0],
                     "own": own_by_person[person][0] if person in own_by_person else None,
+                    "reference": neutral_by_person[people[source]][0] if people[source] in neutral_by_person else None,
                 }
             )
     return pairs
@@ -141,6 +145,14 @@ def make_transfers(args, pipe: AIPGANPipeline) -> None:
         meta = {"pair": pair_id, "emotion": pair["emotion"]}
         model_crop = drive(pipe, data.images[target], target_landmarks, driving, strength)
         crops.append((model_crop, {**meta, "method": "model"}))
+        if pair["reference"] is not None:  # as pipe(target, source=..., source_reference=...) does
+            reference = data.landmarks[pair["reference"]].astype(np.float64)
+            exact = source_motion(
+                pipe.shape_model, target_landmarks, data.landmarks[source].astype(np.float64), reference
+            )
+            crops.append(
+                (drive(pipe, data.images[target], target_landmarks, *exact), {**meta, "method": "model given S0"})
+            )
         crops.append(
             (piecewise_affine_warp(data.images[target], target_landmarks, driving), {**meta, "method": "warp"})
         )

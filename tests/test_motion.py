@@ -223,3 +223,19 @@ def test_known_displacement_moves_a_pattern_where_it_should():
     assert abs(moved[0] - (lip[1] + 6)) < 1.0 and abs(moved[1] - lip[0]) < 1.0
     assert warped[lip[1], lip[0]] < 0.5  # the dot left its old place
     assert torch.allclose(warped[:6, :6], image[0, 0, :6, :6], atol=0.05)
+
+
+def test_measure_calibration_scales_each_measure_to_its_target_slope():
+    """``targets`` of 2 double every gain that the default target of 1 set above 1 (within ``max_gain``)."""
+    from training.fit_shape_model import measure_calibration
+
+    model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    rng = np.random.default_rng(0)
+    references = model.mean + rng.normal(0.0, 0.01, (200, 68, 2))  # people's own neutral shapes
+    change = rng.normal(0.0, 0.3, (200, model.num_expression))
+    shapes = references + np.einsum("nk,kpd->npd", change, model.expression_basis)
+    weights = np.ones(len(shapes))
+    _, unit = measure_calibration(model, shapes, references, weights, max_gain=1e3)
+    _, doubled = measure_calibration(model, shapes, references, weights, max_gain=1e3, targets=np.full(5, 2.0))
+    above = unit > 1.0
+    assert above.any() and np.allclose(doubled[above], 2.0 * unit[above])

@@ -204,7 +204,12 @@ def measure_jacobian(mean: np.ndarray, step: float = 1e-4) -> np.ndarray:
 
 
 def measure_calibration(
-    model: ShapeModel, shapes: np.ndarray, references: np.ndarray, weights: np.ndarray, max_gain: float
+    model: ShapeModel,
+    shapes: np.ndarray,
+    references: np.ndarray,
+    weights: np.ndarray,
+    max_gain: float,
+    targets: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """((k, k) matrix M, (5,) gains): ``M @ coefficients`` moves each measure by its gain, the others held.
 
@@ -212,7 +217,8 @@ def measure_calibration(
     most: a person's resting brow height looks like a raise). Here each measure's slope of the estimate on the
     true change S - S0 is measured on held-out pairs (aligned ``shapes`` and ``references``, (N, 68, 2)), and
     the estimate is scaled along that measure by 1 / slope (within 1 and ``max_gain``): a smile or a frown
-    then moves as far as the source's, at the price of a larger spread where the photo misleads."""
+    then moves as far as the source's, at the price of a larger spread where the photo misleads. ``targets`` (5,):
+    the slope each measure is scaled to (default 1), e.g. above 1 where the rendered face is read back short."""
     jacobian = measure_jacobian(model.mean)
     basis = model.expression_basis.reshape(model.num_expression, -1)
     sensitivities = jacobian @ basis.T  # (5, k)
@@ -221,7 +227,8 @@ def measure_calibration(
     weights = weights / weights.sum()
     centred = [values - weights @ values for values in (estimated, true)]
     slopes = (weights @ (centred[0] * centred[1])) / np.maximum(weights @ centred[1] ** 2, 1e-12)
-    gains = np.clip(1.0 / np.maximum(slopes, 1e-6), 1.0, max_gain)
+    targets = np.ones(len(slopes)) if targets is None else np.asarray(targets, dtype=np.float64)
+    gains = np.clip(targets / np.maximum(slopes, 1e-6), 1.0, max_gain)
     variances = np.var(model.expression(shapes), axis=0) + 1e-12
     weighted = variances[:, None] * sensitivities.T  # (k, 5): the least variance-weighted change per measure
     unit_moves = np.linalg.solve(sensitivities @ weighted, weighted.T).T  # (k, 5): moves measure i by 1, others 0
@@ -333,6 +340,14 @@ def main(argv: list[str] | None = None) -> None:
         "--calibration_split", default="validation", help="split whose pairs set the slopes ('' : none)"
     )
     parser.add_argument("--max_slope_gain", type=float, default=4.0)
+    parser.add_argument(
+        "--target_slopes",
+        type=float,
+        nargs=5,
+        default=None,
+        metavar=("OPEN", "WIDTH", "CORNERS", "BROWS", "EYES"),
+        help="slope of the estimate on the true change per measure after calibration (default 1 each)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     columns = load_columns(args.dataset_name)
@@ -344,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.calibration_split:
         held_out = calibration_pairs(model, load_columns(args.dataset_name, args.calibration_split))
-        model = calibrated(model, measure_calibration(model, *held_out, max_gain=args.max_slope_gain)[0])
+        model = calibrated(model, measure_calibration(model, *held_out, args.max_slope_gain, args.target_slopes)[0])
     model = with_action_units(model)
     model.save(args.output)
     logger.info(f"wrote {args.output}: presets {sorted(model.presets)}, sliders {sorted(model.directions)}")
