@@ -1,6 +1,6 @@
 """The pipeline's method names before 0.8.0, kept for one version: each warns and calls the new API.
 
-Delete this module (and :class:`DeprecatedPipelineMethods` from the pipeline's bases) in 0.9.0; CHANGELOG.md lists
+Delete this module (and :class:`DeprecatedPipelineMethods` from the pipeline's bases) in 0.10.0; CHANGELOG.md lists
 the replacements.
 """
 
@@ -52,7 +52,7 @@ def _legacy(output: DrivenBatch) -> LegacyGeneratorOutput:
 
 def _warn(old: str, new: str) -> None:
     warnings.warn(
-        f"AIPGANPipeline.{old} is deprecated and will be removed in 0.9.0; use {new}", DeprecationWarning, stacklevel=3
+        f"AIPGANPipeline.{old} is deprecated and will be removed in 0.10.0; use {new}", DeprecationWarning, stacklevel=3
     )
 
 
