@@ -233,3 +233,17 @@ def test_the_lines_are_drawn_into_the_pasted_photo_where_the_unit_makes_them(tin
     near = darker[int(brows[1]) - 25 : int(brows[1]) + 25, int(brows[0]) - 15 : int(brows[0]) + 15]
     assert near.max() > 8  # a crease between the brows, in photo pixels
     assert np.abs(darker[int(chin[1]) - 10 :, :]).max() == 0  # nothing below the chin
+
+
+def test_a_one_sided_smirk_draws_its_fold_on_its_own_side_only(model, lines):
+    """The lip-corner puller on the face's right side alone (the image's left half): its nasolabial fold is drawn
+    there and not on the other side; read over both sides, a smirk drew a smile's two folds at half strength."""
+    target = lines.landmarks
+    _, linears = model.align(target)
+    smirk = 1.2 * unit_field("AU12_right", model.mean)
+    driven = torch.as_tensor(target + smirk @ np.linalg.inv(linears[0]).T, dtype=torch.float32)[None]
+    ratio = lines.shade(torch.as_tensor(target, dtype=torch.float32)[None], driven)[0]  # (3, R, R)
+    centre = int(round(float(target[27:36, 0].mean())))
+    rows = slice(int(target[33, 1]), int(target[57, 1]))  # from under the nose to the lower lip
+    own, other = ratio[:, rows, : centre - 2], ratio[:, rows, centre + 3 :]
+    assert float(own.min()) < 0.85 and float((other - 1).abs().max()) < 1e-3

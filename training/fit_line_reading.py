@@ -7,7 +7,8 @@ On the estimated motions (``ShapeModel.expression`` on the basis) of the trainin
 1. ``JAW_CORNER_SLOPE`` (``aipgan_hf/motion/action_units.py``): how far the lip corners descend per unit of the
    chin's drop where no corner unit acts (neutral, surprised and angry photos): least squares through the origin.
 2. ``ONE_PHOTO_FLOOR`` (``aipgan_hf/motion/lines.py``): per unit, the ``--percentile`` of the line intensities that
-   the neutral photos read (with the corners already read against the jaw), capped at ``--max_floor``.
+   the neutral photos read on each side of the face (as the lines are drawn; the corners already read against the
+   jaw), capped at ``--max_floor``.
 Logs both as Python to paste, then the mean intensities per label on ``--report_split`` as read and as drawn from
 one photo (floored; before the half strength), to compare with ``docs/design.md``.
 """
@@ -90,12 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     if abs(slope - JAW_CORNER_SLOPE) > 0.005:
         logger.warning("the slope in use differs: paste it and run again, the floor depends on it")
     neutral = train["expression"] == "neutral"
-    floor = noise_floor(line_intensities(motions[neutral], model.mean), args.percentile, args.max_floor)
+    per_side = line_intensities(motions[neutral], model.mean, sides=True)  # (N, U, 2): drawn a side at a time
+    floor = noise_floor(per_side.transpose(0, 2, 1).reshape(-1, per_side.shape[1]), args.percentile, args.max_floor)
     logger.info(f"ONE_PHOTO_FLOOR = {floor}  ({neutral.sum()} neutral photos; in use: {ESTIMATED.floor})")
     report = load_columns(args.dataset_name, args.report_split)
-    read = line_intensities(estimated_motions(model, report["landmarks"]), model.mean)
-    logger.info(f"{args.report_split}, as read:\n{label_table(read, report['expression'])}")
-    drawn = LineStrength(floor=floor)(read)
+    read = line_intensities(estimated_motions(model, report["landmarks"]), model.mean, sides=True)
+    logger.info(
+        f"{args.report_split}, as read (mean of the sides):\n{label_table(read.mean(-1), report['expression'])}"
+    )
+    drawn = LineStrength(floor=floor)(read).mean(-1)
     logger.info(
         f"{args.report_split}, drawn from one photo (before the half strength):\n{label_table(drawn, report['expression'])}"
     )

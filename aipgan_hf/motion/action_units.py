@@ -229,30 +229,42 @@ def _corners_on_jaw(motion: np.ndarray) -> np.ndarray:
     return motion
 
 
-def line_intensities(motion: np.ndarray, mean: np.ndarray) -> np.ndarray:
+def _sides(points: tuple[int, ...], mean: np.ndarray) -> tuple[list[int], list[int]]:
+    """``points`` on the image's left half of the face and on its right (a point on the midline in both)."""
+    centre, margin = mean[27:36, 0].mean(), 1e-3
+    return [p for p in points if mean[p, 0] < centre + margin], [p for p in points if mean[p, 0] > centre - margin]
+
+
+def line_intensities(motion: np.ndarray, mean: np.ndarray, sides: bool = False) -> np.ndarray:
     """(N, U) how strongly each unit of :data:`ACTION_UNITS` draws its lines for (N, 68, 2) model-frame motions:
     the motion of the unit's signature points (:data:`LINE_SIGNATURES`) projected on the unit's own, 1 for the
     unit alone at intensity 1, within 0 and :data:`MAX_LINE_INTENSITY`; 0 for units without lines. The lip corners
-    are read against the jaw (:func:`_corners_on_jaw`): an open mouth alone reads no corner unit."""
+    are read against the jaw (:func:`_corners_on_jaw`): an open mouth alone reads no corner unit. With ``sides``,
+    (N, U, 2): each half of the face read from its own points (image left, right), so that a one-sided smirk draws
+    its fold on its own side only (read over both, it drew a smile's two folds at half strength)."""
     motion = _corners_on_jaw(np.asarray(motion, dtype=np.float64).reshape(-1, NUM_LANDMARKS, 2))
-    values = np.zeros((len(motion), len(ACTION_UNITS)))
+    values = np.zeros((len(motion), len(ACTION_UNITS), 2 if sides else 1))
     for index, unit in enumerate(ACTION_UNITS):
         if unit not in LINE_SIGNATURES:
             continue
         points, axes = LINE_SIGNATURES[unit]
-        own = unit_field(unit, mean)[np.ix_(points, axes)].ravel()
-        values[:, index] = motion[:, points][:, :, axes].reshape(len(motion), -1) @ own / (own @ own)
-    return values.clip(0.0, MAX_LINE_INTENSITY)
+        for side, chosen in enumerate(_sides(points, mean) if sides else (list(points),)):
+            own = unit_field(unit, mean)[np.ix_(chosen, axes)].ravel()
+            values[:, index, side] = motion[:, chosen][:, :, axes].reshape(len(motion), -1) @ own / (own @ own)
+    values = values.clip(0.0, MAX_LINE_INTENSITY)
+    return values if sides else values[..., 0]
 
 
-def motion_intensities(model: ShapeModel, target_landmarks: np.ndarray, driving_landmarks: np.ndarray) -> np.ndarray:
-    """(N, U) line intensities (:func:`line_intensities`) of the motion from (N, 68, 2) target landmarks to driving
-    ones (any pixel frame), read in the model frame through each target's own alignment (re-aligning the driving
-    face would hide a unit that moves the alignment's points, the nose wrinkler's)."""
+def motion_intensities(
+    model: ShapeModel, target_landmarks: np.ndarray, driving_landmarks: np.ndarray, sides: bool = False
+) -> np.ndarray:
+    """(N, U) line intensities (:func:`line_intensities`; ``sides``: (N, U, 2)) of the motion from (N, 68, 2) target
+    landmarks to driving ones (any pixel frame), read in the model frame through each target's own alignment
+    (re-aligning the driving face would hide a unit that moves the alignment's points, the nose wrinkler's)."""
     targets = np.asarray(target_landmarks, dtype=np.float64).reshape(-1, NUM_LANDMARKS, 2)
     motion = np.asarray(driving_landmarks, dtype=np.float64).reshape(targets.shape) - targets
     _, linears = model.align(targets)
-    return line_intensities(np.einsum("nij,npj->npi", linears, motion), model.mean)
+    return line_intensities(np.einsum("nij,npj->npi", linears, motion), model.mean, sides)
 
 
 def with_action_units(model: ShapeModel) -> ShapeModel:

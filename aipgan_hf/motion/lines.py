@@ -27,20 +27,21 @@ enters skin scatters back reddened), so blue darkens most and red least."""
 
 ONE_PHOTO_FLOOR: dict[str, float] = {
     "AU1": 0.80,
-    "AU2": 0.55,
-    "AU4": 0.90,
+    "AU2": 0.57,
+    "AU4": 0.91,
     "AU6": 1.00,
     "AU7": 1.00,
-    "AU9": 0.33,
+    "AU9": 0.31,
     "AU10": 0.76,
-    "AU12": 0.81,
-    "AU15": 0.89,
+    "AU12": 0.82,
+    "AU15": 0.91,
     "AU17": 1.00,
-    "AU20": 0.53,
+    "AU20": 0.59,
     "AU26": 1.00,
 }
 """Per unit, the line intensity a motion estimated from one photo reaches on a face that does nothing: the 90th
-percentile over the train split's 5,122 neutral-labelled photos, capped at 1.0 so that the strongest reading still
+percentile over the train split's 5,122 neutral-labelled photos, each side of the face read apart as the lines are
+drawn, capped at 1.0 so that the strongest reading still
 draws (``training/fit_line_reading.py``). The estimator's landmark noise on a neutral face read as cheek raisers,
 jaw drops and lip-corner depressors of 0.5 on average; below the floor it draws nothing."""
 
@@ -55,8 +56,9 @@ class LineStrength:
     floor: dict[str, float] = field(default_factory=dict)
 
     def __call__(self, intensities: np.ndarray) -> np.ndarray:
-        """(N, U) drawn intensities for (N, U) read ones (:data:`ACTION_UNITS` order)."""
+        """(N, U) drawn intensities for (N, U) read ones (:data:`ACTION_UNITS` order); (N, U, 2) for both sides."""
         floor = np.array([self.floor.get(unit, 0.0) for unit in ACTION_UNITS])
+        floor = floor.reshape(floor.shape + (1,) * (np.ndim(intensities) - 2))
         floored = (intensities - floor) * MAX_LINE_INTENSITY / (MAX_LINE_INTENSITY - floor)
         # a unit without a floor keeps its reading exactly: exact motions read exactly as before
         return self.scale * np.where(floor > 0, floored.clip(0.0, MAX_LINE_INTENSITY), intensities)
@@ -94,6 +96,15 @@ class ExpressionLines:
         frame = model.mean @ matrix[:, :2].T + matrix[:, 2]
         return cls(model=model, landmarks=frame, log_ratios=draw_lines(frame, resolution).astype(np.float32))
 
+    def halves(self) -> np.ndarray:
+        """(2, R, R) weights of the image's left and right half of the frame's face, summing to 1: a ramp 2 px
+        wide across its midline (the lines drawn across it, a furrow's pair, blend there)."""
+        size = self.log_ratios.shape[-1]
+        centre = self.landmarks[27:36, 0].mean()
+        left = np.clip((centre - np.arange(size) - 0.5) / 2.0 + 0.5, 0.0, 1.0)  # (R,) 1 left of the midline
+        left = np.broadcast_to(left, (size, size))
+        return np.stack([left, 1.0 - left])
+
     def shade(
         self,
         target_landmarks: torch.Tensor,
@@ -107,6 +118,7 @@ class ExpressionLines:
             self.model,
             target_landmarks.detach().double().cpu().numpy(),
             driving_landmarks.detach().double().cpu().numpy(),
+            sides=True,
         )
         if not isinstance(strength, LineStrength):
             strength = LineStrength(scale=float(strength))
@@ -115,13 +127,17 @@ class ExpressionLines:
 
     def ratio(self, driving_landmarks: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor | None:
         """(B, 3, R, R) per-channel factor for the skin of faces at (B, 68, 2) driving landmarks with (B, U) unit
-        intensities, or None where every intensity is 0 (no expression changes no pixel)."""
+        intensities (or (B, U, 2): the image's left and right half of the face apart), or None where every
+        intensity is 0 (no expression changes no pixel)."""
         intensities = intensities.float().clamp(min=0.0)
         if not bool((intensities > 0).any()):
             return None
-        basis = torch.as_tensor(self.log_ratios, dtype=torch.float32, device=intensities.device)
+        basis = torch.as_tensor(self.log_ratios, dtype=torch.float32, device=intensities.device)  # (U, R, R)
+        if intensities.dim() == 3:  # each side's lines weighed by its own intensity
+            halves = torch.as_tensor(self.halves(), dtype=torch.float32, device=intensities.device)  # (2, R, R)
+            basis = basis[:, None] * halves[None]  # (U, 2, R, R)
         # one row at a time: a batched product may round differently, and a video's frame must not depend on its batch
-        log_ratio = torch.stack([torch.tensordot(row, basis, dims=1) for row in intensities])  # (B, R, R)
+        log_ratio = torch.stack([torch.tensordot(row, basis, dims=row.dim()) for row in intensities])  # (B, R, R)
         log_ratio = log_ratio.clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)[:, None]
         frame = torch.as_tensor(self.landmarks, dtype=torch.float32, device=intensities.device)
         flow = landmark_flow(
