@@ -82,11 +82,15 @@ class ExpressionLines:
     landmarks: (68, 2) crop pixels of the frame the ratio images are drawn in (the average face's).
     log_ratios: (U, R, R) log ratio per unit of :data:`~aipgan_hf.motion.action_units.ACTION_UNITS` at
         intensity 1.
+    side_log_ratios: (U, 2, R, R) the same, split into the image's left and right half of the face (summing to
+        ``log_ratios``; a ramp 2 px wide across the midline, where a furrow's pair blends): what each side's
+        intensity weighs.
     """
 
     model: ShapeModel
     landmarks: np.ndarray
     log_ratios: np.ndarray
+    side_log_ratios: np.ndarray
 
     @classmethod
     def draw(cls, model: ShapeModel, resolution: int) -> "ExpressionLines":
@@ -94,16 +98,10 @@ class ExpressionLines:
         aligner places faces."""
         matrix = similarity_transform(five_points(model.mean), template_points(resolution))
         frame = model.mean @ matrix[:, :2].T + matrix[:, 2]
-        return cls(model=model, landmarks=frame, log_ratios=draw_lines(frame, resolution).astype(np.float32))
-
-    def halves(self) -> np.ndarray:
-        """(2, R, R) weights of the image's left and right half of the frame's face, summing to 1: a ramp 2 px
-        wide across its midline (the lines drawn across it, a furrow's pair, blend there)."""
-        size = self.log_ratios.shape[-1]
-        centre = self.landmarks[27:36, 0].mean()
-        left = np.clip((centre - np.arange(size) - 0.5) / 2.0 + 0.5, 0.0, 1.0)  # (R,) 1 left of the midline
-        left = np.broadcast_to(left, (size, size))
-        return np.stack([left, 1.0 - left])
+        log_ratios = draw_lines(frame, resolution).astype(np.float32)
+        left = np.clip((frame[27:36, 0].mean() - np.arange(resolution) - 0.5) / 2.0 + 0.5, 0.0, 1.0)  # (R,) columns
+        halves = np.stack([left, 1.0 - left])[:, None, :].astype(np.float32)  # (2, 1, R)
+        return cls(model, frame, log_ratios, log_ratios[:, None] * halves[None])
 
     def shade(
         self,
@@ -132,10 +130,8 @@ class ExpressionLines:
         intensities = intensities.float().clamp(min=0.0)
         if not bool((intensities > 0).any()):
             return None
-        basis = torch.as_tensor(self.log_ratios, dtype=torch.float32, device=intensities.device)  # (U, R, R)
-        if intensities.dim() == 3:  # each side's lines weighed by its own intensity
-            halves = torch.as_tensor(self.halves(), dtype=torch.float32, device=intensities.device)  # (2, R, R)
-            basis = basis[:, None] * halves[None]  # (U, 2, R, R)
+        sides = intensities.dim() == 3  # each side's lines weighed by its own intensity
+        basis = torch.as_tensor(self.side_log_ratios if sides else self.log_ratios, device=intensities.device)
         # one row at a time: a batched product may round differently, and a video's frame must not depend on its batch
         log_ratio = torch.stack([torch.tensordot(row, basis, dims=row.dim()) for row in intensities])  # (B, R, R)
         log_ratio = log_ratio.clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)[:, None]
