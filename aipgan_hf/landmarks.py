@@ -103,9 +103,10 @@ def mouth_roundness(landmarks: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def inner_lip_outline(landmarks: torch.Tensor, size: int, samples: int = OVAL_SAMPLES) -> torch.Tensor:
-    """(B, 8 * samples, 2): the opening of (B, 68, 2) landmarks in an R-px crop, ``samples`` points from each inner-lip point
-    (60, 61, ... 67) towards the next: on the polygon's edges for a slit, on a periodic Catmull-Rom spline through
-    the eight points for a gape, in between as :func:`mouth_roundness` says. Point 60 is first, 64 at ``4 * samples``.
+    """(B, 8 * samples, 2): the opening of (B, 68, 2) landmarks in an R-px crop, ``samples`` points from each
+    inner-lip point (60, 61, ... 67) towards the next: on the polygon's edges for a slit, on a periodic Catmull-Rom
+    spline through the eight points for a gape, in between as :func:`mouth_roundness` says. Point 60 is first, 64 at
+    ``4 * samples``.
 
     The spline's tangent at a corner is half the chord between its two neighbours (61 and 67), vertical in a gape:
     the opening's ends are round. A shut mouth (each lower point on its upper one) gives the same curve twice, no area.
