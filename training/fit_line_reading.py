@@ -100,9 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.report_split}, as read (mean of the sides):\n{label_table(read.mean(-1), report['expression'])}"
     )
     drawn = LineStrength(floor=floor)(read).mean(-1)
-    logger.info(
-        f"{args.report_split}, drawn from one photo (before the half strength):\n{label_table(drawn, report['expression'])}"
-    )
+    table = label_table(drawn, report["expression"])
+    logger.info(f"{args.report_split}, drawn from one photo (before the half strength):\n{table}")
 
 
 if __name__ == "__main__":
