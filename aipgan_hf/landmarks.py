@@ -39,6 +39,16 @@ LID_GAPS: tuple[tuple[int, int], ...] = ((37, 41), (38, 40), (43, 47), (44, 46))
 INNER_LIP_GAPS: tuple[tuple[int, int], ...] = ((61, 67), (62, 66), (63, 65))
 """(upper, lower) inner-lip points that face each other: their distance is how open the mouth is."""
 
+MIRRORED: tuple[int, ...] = (
+    *range(16, -1, -1),  # jaw
+    *range(26, 16, -1),  # brows
+    *(27, 28, 29, 30, 35, 34, 33, 32, 31),  # nose
+    *(45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40),  # eyes
+    *(54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55),  # outer lips
+    *(64, 63, 62, 61, 60, 67, 66, 65),  # inner lips
+)
+"""For each point, its counterpart on the other side of the face (a midline point is its own)."""
+
 
 def inner_lip_gap(landmarks):
     """(...) how open the mouth of (..., 68, 2) landmarks (numpy or torch) is: the mean distance of the facing

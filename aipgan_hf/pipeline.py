@@ -105,7 +105,7 @@ class AIPGANPipeline(DeprecatedPipelineMethods):
                 f"{self.resolution} px"
             )
         self.mouth_exemplar = mouth_exemplar
-        self.lines = ExpressionLines.draw(self.shape_model, self.resolution)  # the FACS units' creases
+        self.lines = ExpressionLines(self.shape_model, self.resolution)  # the FACS units' creases
 
     @property
     def resolution(self) -> int:

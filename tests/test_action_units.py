@@ -15,6 +15,7 @@ from aipgan_hf.motion.action_units import (
     ACTION_UNITS,
     EMOTIONS,
     LINE_SIGNATURES,
+    LINED_UNITS,
     line_intensities,
     motion_intensities,
     slider_name,
@@ -22,7 +23,7 @@ from aipgan_hf.motion.action_units import (
     with_action_units,
 )
 from aipgan_hf.motion.flow import keep_eyeballs, landmark_flow, lid_gap, warp
-from aipgan_hf.motion.lines import ESTIMATED, EXACT, ExpressionLines
+from aipgan_hf.motion.lines import ESTIMATED, EXACT, ONE_PHOTO_FLOOR, ExpressionLines, average_face
 from aipgan_hf.pipeline_steps import source_motion
 
 
@@ -33,7 +34,12 @@ def model() -> ShapeModel:
 
 @pytest.fixture(scope="module")
 def lines(model) -> ExpressionLines:
-    return ExpressionLines.draw(model, 128)
+    return ExpressionLines(model, 128)
+
+
+@pytest.fixture(scope="module")
+def face(model) -> np.ndarray:
+    return average_face(model, 128)
 
 
 def test_the_bundled_model_has_a_slider_per_unit_and_the_seven_emotions(model):
@@ -42,8 +48,8 @@ def test_the_bundled_model_has_a_slider_per_unit_and_the_seven_emotions(model):
     assert set(model.presets) == set(EMOTIONS)
 
 
-def test_each_unit_slider_moves_its_own_unit_and_holds_the_others(model, lines):
-    target = lines.landmarks  # the average face in a crop
+def test_each_unit_slider_moves_its_own_unit_and_holds_the_others(model, face):
+    target = face
     _, linears = model.align(target)
     fields = np.stack([unit_field(unit, model.mean).ravel() for unit in ACTION_UNITS])  # (U, 136)
     for index, unit in enumerate(ACTION_UNITS):
@@ -64,16 +70,16 @@ def test_the_unit_fields_are_independent(model):
     assert np.linalg.matrix_rank(fields) == len(ACTION_UNITS)
 
 
-def test_every_preset_is_distinct_from_every_other(model, lines):
-    target = lines.landmarks
+def test_every_preset_is_distinct_from_every_other(model, face):
+    target = face
     motions = {name: model.apply(target, change) - target for name, change in model.presets.items()}
     scale = np.mean([np.abs(m).max() for m in motions.values()])
     for first, second in itertools.combinations(motions, 2):
         assert np.abs(motions[first] - motions[second]).max() > 0.25 * scale, (first, second)
 
 
-def test_surprise_raises_and_anger_lowers_the_brows(model, lines):
-    target = lines.landmarks
+def test_surprise_raises_and_anger_lowers_the_brows(model, face):
+    target = face
     brows = slice(17, 27)
     lift = {
         name: -(model.apply(target, model.presets[name]) - target)[brows, 1].mean() for name in ("surprise", "anger")
@@ -81,17 +87,17 @@ def test_surprise_raises_and_anger_lowers_the_brows(model, lines):
     assert lift["surprise"] > 1.0 and lift["anger"] < -1.0, lift  # crop pixels, y down
 
 
-def test_the_lid_closing_unit_closes_the_eyes(model, lines):
-    target = lines.landmarks
+def test_the_lid_closing_unit_closes_the_eyes(model, face):
+    target = face
     closed = model.apply(target, model.directions[slider_name("AU43")])
     for eye in (RIGHT_EYE, LEFT_EYE):
         before, after = (float(lid_gap(torch.as_tensor(points[eye])[None])) for points in (target, closed))
         assert before > 3.0 and after < 0.15 * before, (before, after)
 
 
-def test_a_closing_lid_covers_the_eyeball_instead_of_squeezing_it(model, lines):
+def test_a_closing_lid_covers_the_eyeball_instead_of_squeezing_it(model, face):
     size = 256  # the average face at twice the crop size: a narrowed eye still has pixels well inside it
-    target = lines.landmarks * 2 + 0.5
+    target = face * 2 + 0.5
     narrowed = model.apply(target, 0.4 * model.directions[slider_name("AU43")])
     points = [torch.as_tensor(p, dtype=torch.float32)[None] for p in (target, narrowed)]
     ramp = torch.arange(float(size)).view(1, 1, size, 1).expand(1, 3, size, size) / size  # each row its own value
@@ -109,13 +115,13 @@ def test_a_closing_lid_covers_the_eyeball_instead_of_squeezing_it(model, lines):
     assert torch.equal(keep_eyeballs(unchanged, points[0], points[0], size), unchanged)
 
 
-def test_no_expression_draws_no_line_and_a_frown_draws_a_furrow(model, lines):
-    target = torch.as_tensor(lines.landmarks, dtype=torch.float32)[None]
-    assert lines.ratio(target, torch.zeros(1, len(ACTION_UNITS))) is None
+def test_no_expression_draws_no_line_and_a_frown_draws_a_furrow(model, lines, face):
+    target = torch.as_tensor(face, dtype=torch.float32)[None]
+    assert lines.ratio(target, target, torch.zeros(1, len(ACTION_UNITS))) is None
     frown = torch.zeros(1, len(ACTION_UNITS))
     frown[0, list(ACTION_UNITS).index("AU4")] = 1.0
-    ratio = lines.ratio(target, frown)[0]  # (3, R, R)
-    inner_brows = lines.landmarks[[21, 22]].mean(0).round().astype(int)
+    ratio = lines.ratio(target, target, frown)[0]  # (3, R, R)
+    inner_brows = face[[21, 22]].mean(0).round().astype(int)
     glabella = ratio[:, inner_brows[1] - 4 : inner_brows[1] + 6, inner_brows[0] - 6 : inner_brows[0] + 7]
     assert float(glabella.min()) < 0.85  # a dark crease between the brows
     assert float((ratio[:, 100:, :] - 1).abs().max()) < 1e-6  # nothing on the chin
@@ -152,7 +158,7 @@ def test_each_lip_corner_unit_still_reads_itself_and_rises_over_an_open_jaw(mode
     assert sinking["AU15"] > 1.0
 
 
-def test_the_one_photo_strength_draws_no_line_for_landmark_noise_and_a_strong_unit_still(model, lines):
+def test_the_one_photo_strength_draws_no_line_for_landmark_noise_and_a_strong_unit_still(model, lines, face):
     """A neutral face's estimated motion is landmark noise: below the floor it draws nothing from one photo,
     while an exact motion (a preset's, a video's) keeps every reading as it was."""
     rng = np.random.default_rng(0)
@@ -163,7 +169,7 @@ def test_the_one_photo_strength_draws_no_line_for_landmark_noise_and_a_strong_un
     assert np.array_equal(EXACT(read), read)
     strong = line_intensities(1.5 * unit_field("AU12", model.mean)[None], model.mean)
     assert ESTIMATED(strong)[0, list(ACTION_UNITS).index("AU12")] == pytest.approx(0.5 * 1.5)
-    target = lines.landmarks
+    target = face
     _, linears = model.align(target)
     driven = torch.as_tensor(target + noise[0] @ np.linalg.inv(linears[0]).T, dtype=torch.float32)[None]
     target = torch.as_tensor(target, dtype=torch.float32)[None]
@@ -171,8 +177,7 @@ def test_the_one_photo_strength_draws_no_line_for_landmark_noise_and_a_strong_un
     assert lines.shade(target, driven, EXACT) is not None and lines.shade(target, driven, 0.5) is not None
 
 
-def test_a_transfer_from_one_photo_is_floored_and_one_given_a_neutral_photo_is_not(model, lines):
-    face = lines.landmarks
+def test_a_transfer_from_one_photo_is_floored_and_one_given_a_neutral_photo_is_not(model, face):
     assert source_motion(model, face, face)[1] is ESTIMATED
     assert source_motion(model, face, face, reference_landmarks=face)[1] is EXACT
 
@@ -235,10 +240,10 @@ def test_the_lines_are_drawn_into_the_pasted_photo_where_the_unit_makes_them(tin
     assert np.abs(darker[int(chin[1]) - 10 :, :]).max() == 0  # nothing below the chin
 
 
-def test_a_one_sided_smirk_draws_its_fold_on_its_own_side_only(model, lines):
+def test_a_one_sided_smirk_draws_its_fold_on_its_own_side_only(model, lines, face):
     """The lip-corner puller on the face's right side alone (the image's left half): its nasolabial fold is drawn
     there and not on the other side; read over both sides, a smirk drew a smile's two folds at half strength."""
-    target = lines.landmarks
+    target = face
     _, linears = model.align(target)
     smirk = 1.2 * unit_field("AU12_right", model.mean)
     driven = torch.as_tensor(target + smirk @ np.linalg.inv(linears[0]).T, dtype=torch.float32)[None]
@@ -247,3 +252,19 @@ def test_a_one_sided_smirk_draws_its_fold_on_its_own_side_only(model, lines):
     rows = slice(int(target[33, 1]), int(target[57, 1]))  # from under the nose to the lower lip
     own, other = ratio[:, rows, : centre - 2], ratio[:, rows, centre + 3 :]
     assert float(own.min()) < 0.85 and float((other - 1).abs().max()) < 1e-3
+
+
+def test_a_pull_on_one_lip_corner_reads_a_dimple_on_its_side_and_a_smile_none(model, face):
+    """A dimpler moves the corners nearly as a smile does; what tells it is a pull on one corner (contempt)."""
+    dimple = list(ACTION_UNITS).index("AU14")
+    smile = line_intensities(unit_field("AU12", model.mean)[None], model.mean, sides=True)[0]
+    smirk = line_intensities(unit_field("AU12_right", model.mean)[None], model.mean, sides=True)[0]
+    assert smile[dimple].max() == 0.0
+    assert smirk[dimple, 0] == pytest.approx(1.0) and smirk[dimple, 1] == 0.0
+    contempt = motion_intensities(model, face[None], model.apply(face, model.presets["contempt"])[None], sides=True)
+    assert contempt[0, dimple, 0] > 1.0 and contempt[0, dimple, 1] == 0.0
+
+
+def test_every_unit_that_draws_lines_has_a_one_photo_floor():
+    """Without one, a one-photo estimate's landmark noise would draw that unit's lines on every face."""
+    assert set(ONE_PHOTO_FLOOR) == set(LINED_UNITS)

@@ -30,7 +30,7 @@ from aipgan_hf.motion.action_units import (  # noqa: E402
     ACTION_UNITS,
     CHIN,
     JAW_CORNER_SLOPE,
-    LINE_SIGNATURES,
+    LINED_UNITS,
     LIP_CORNERS,
     line_intensities,
 )
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 JAW_ONLY = ("neutral", "surprise", "anger")
 """Labels whose faces move no lip corner on purpose: their corners move with the jaw, or with noise."""
-SHOWN = ("AU1", "AU2", "AU4", "AU6", "AU7", "AU9", "AU12", "AU15", "AU20", "AU26")
+SHOWN = ("AU1", "AU2", "AU4", "AU6", "AU7", "AU9", "AU12", "AU14", "AU15", "AU20", "AU26")
 REPORTED = ("neutral", "happiness", "sadness", "surprise", "anger")
 
 
@@ -59,7 +59,7 @@ def jaw_corner_slope(motions: np.ndarray) -> float:
 def noise_floor(intensities: np.ndarray, percentile: float, max_floor: float) -> dict[str, float]:
     """Per unit that draws lines, the ``percentile`` of (N, U) neutral faces' readings, at most ``max_floor``."""
     values = np.minimum(np.percentile(intensities, percentile, axis=0), max_floor)
-    return {unit: round(float(values[i]), 2) for i, unit in enumerate(ACTION_UNITS) if unit in LINE_SIGNATURES}
+    return {unit: round(float(values[i]), 2) for i, unit in enumerate(ACTION_UNITS) if unit in LINED_UNITS}
 
 
 def label_table(intensities: np.ndarray, labels: np.ndarray) -> str:

@@ -144,15 +144,16 @@ EMOTIONS: dict[str, dict[str, float]] = {
         "AU26": 0.15,
     },
     "anger": {"AU4": 1.5, "AU5": 1.0, "AU7": 0.5, "AU23": 1.0, "AU24": 0.8},
-    "disgust": {"AU9": 1.3, "AU10": 1.0, "AU15": 0.6, "AU16": 0.5, "AU25": 0.3},
+    "disgust": {"AU9": 1.3, "AU10": 0.8, "AU15": 0.4, "AU17": 0.8},
     "contempt": {"AU2_right": 0.6, "AU10_right": 0.9, "AU12_right": 0.5, "AU14_right": 4.0, "AU43": 0.35},
 }
 """Emotion prototypes (EMFACS): unit -> intensity. ``_right`` is the unit on the face's right side only (the
 image's left half). Rounds of blind naming set the intensities (``docs/evaluation.md``): anger glares (lids raised,
 not narrowed: narrowed, it read as disgust), fear's brows rise and draw together over a tense stretched mouth whose
 corners and lower lip drop (wider open, it read as surprise; with the corners up, as a smile), contempt is a
-one-sided sneer under one raised brow and heavy lids (a one-sided smile alone read as happy), and disgust has no brow
-lowerer (with it, it read as anger)."""
+one-sided sneer under one raised brow and heavy lids (a one-sided smile alone read as happy), and disgust wrinkles
+the nose over a closed mouth with a raised chin, EMFACS's 9 + 17 (with a brow lowerer, or baring the upper teeth
+over a dropped lower lip, it read as anger)."""
 
 
 def slider_name(unit: str) -> str:
@@ -206,6 +207,15 @@ LINE_SIGNATURES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 moves its own points in its own way. Reading every unit from the whole motion at once (least squares) explains a
 noisy estimate by large opposite units (a chin raiser against a jaw drop), each of which would draw its lines."""
 
+ONE_SIDED: dict[str, str] = {"AU14": "AU12"}
+"""Units read, per side of the face, as another unit's excess on that side over the other. A dimpler moves the lip
+corners along nearly a smile's direction (read from its own points, every smile drew dimples); what tells it in a
+face is a pull on one corner only, EMFACS's contempt (in blind naming on validation faces, the contempt preset
+with its dimple was named contempt 14 times of 20, without it 8, mostly "happy")."""
+
+LINED_UNITS: tuple[str, ...] = (*LINE_SIGNATURES, *ONE_SIDED)
+"""The units that draw lines."""
+
 MAX_LINE_INTENSITY = 1.5
 
 LIP_CORNERS, CHIN = (48, 54), (7, 8, 9)
@@ -241,7 +251,8 @@ def line_intensities(motion: np.ndarray, mean: np.ndarray, sides: bool = False) 
     unit alone at intensity 1, within 0 and :data:`MAX_LINE_INTENSITY`; 0 for units without lines. The lip corners
     are read against the jaw (:func:`_corners_on_jaw`): an open mouth alone reads no corner unit. With ``sides``,
     (N, U, 2): each half of the face read from its own points (image left, right), so that a one-sided smirk draws
-    its fold on its own side only (read over both, it drew a smile's two folds at half strength)."""
+    its fold on its own side only (read over both, it drew a smile's two folds at half strength), and the units of
+    :data:`ONE_SIDED` read (0 without ``sides``)."""
     motion = _corners_on_jaw(np.asarray(motion, dtype=np.float64).reshape(-1, NUM_LANDMARKS, 2))
     values = np.zeros((len(motion), len(ACTION_UNITS), 2 if sides else 1))
     for index, unit in enumerate(ACTION_UNITS):
@@ -252,7 +263,13 @@ def line_intensities(motion: np.ndarray, mean: np.ndarray, sides: bool = False) 
             own = unit_field(unit, mean)[np.ix_(chosen, axes)].ravel()
             values[:, index, side] = motion[:, chosen][:, :, axes].reshape(len(motion), -1) @ own / (own @ own)
     values = values.clip(0.0, MAX_LINE_INTENSITY)
-    return values if sides else values[..., 0]
+    if not sides:
+        return values[..., 0]
+    units = list(ACTION_UNITS)
+    for unit, excess_of in ONE_SIDED.items():
+        pull = values[:, units.index(excess_of)]  # (N, 2)
+        values[:, units.index(unit)] = (pull - pull[:, ::-1]).clip(0.0, MAX_LINE_INTENSITY)
+    return values
 
 
 def motion_intensities(

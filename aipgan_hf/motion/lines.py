@@ -3,10 +3,11 @@
 An expression ratio image (Liu, Shan & Zhang, SIGGRAPH 2001) is a face with an expression divided by the same
 face at rest, both warped to one shape: the furrows and folds the expression made, without the person's own skin.
 Here each FACS unit's ratio image is drawn, not fitted: creases (a dark line in a soft fold, lit on the side
-that bulges) along curves anchored to the average face's landmarks. Ratio images fitted on this corpus's
+that bulges) along curves anchored to the target's own landmarks. Ratio images fitted on this corpus's
 same-person pairs carried those few people's own wrinkles and noise more than the units' lines
-(``docs/design.md``). At run time the units' intensities weigh the images, the sum is warped onto
-the driving landmarks and multiplies the target's own skin, so the lines sit in the target's light and colour.
+(``docs/design.md``). At run time the units' intensities weigh the images, the sum moves with the face (the
+landmark flow from the target to the driving landmarks) and multiplies the target's own skin, so the lines sit in
+the target's light and colour.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from ..faces.align import five_points, similarity_transform, template_points
+from ..landmarks import MIRRORED
 from .action_units import ACTION_UNITS, MAX_LINE_INTENSITY, motion_intensities
 from .flow import landmark_flow, warp
 from .shape_model import ShapeModel
@@ -34,6 +36,7 @@ ONE_PHOTO_FLOOR: dict[str, float] = {
     "AU9": 0.31,
     "AU10": 0.76,
     "AU12": 0.82,
+    "AU14": 0.22,
     "AU15": 0.91,
     "AU17": 1.00,
     "AU20": 0.59,
@@ -75,33 +78,17 @@ MAX_LOG_RATIO = 0.6
 """Bound of the summed log ratio: lines never darken skin below 0.55 of its value nor lighten it past 1.8 x."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExpressionLines:
-    """Attributes:
-    model: the shape model whose frame the units' motion is read in.
-    landmarks: (68, 2) crop pixels of the frame the ratio images are drawn in (the average face's).
-    log_ratios: (U, R, R) log ratio per unit of :data:`~aipgan_hf.motion.action_units.ACTION_UNITS` at
-        intensity 1.
-    side_log_ratios: (U, 2, R, R) the same, split into the image's left and right half of the face (summing to
-        ``log_ratios``; a ramp 2 px wide across the midline, where a furrow's pair blends): what each side's
-        intensity weighs.
+    """The units' creases, drawn on each target's own face and moved with it.
+
+    Attributes:
+        model: the shape model whose frame the units' motion is read in.
+        resolution: side R of the crops the lines are drawn in.
     """
 
     model: ShapeModel
-    landmarks: np.ndarray
-    log_ratios: np.ndarray
-    side_log_ratios: np.ndarray
-
-    @classmethod
-    def draw(cls, model: ShapeModel, resolution: int) -> "ExpressionLines":
-        """The lines of every unit for the shape model's mean face placed in a ``resolution`` crop as the face
-        aligner places faces."""
-        matrix = similarity_transform(five_points(model.mean), template_points(resolution))
-        frame = model.mean @ matrix[:, :2].T + matrix[:, 2]
-        log_ratios = draw_lines(frame, resolution).astype(np.float32)
-        left = np.clip((frame[27:36, 0].mean() - np.arange(resolution) - 0.5) / 2.0 + 0.5, 0.0, 1.0)  # (R,) columns
-        halves = np.stack([left, 1.0 - left])[:, None, :].astype(np.float32)  # (2, 1, R)
-        return cls(model, frame, log_ratios, log_ratios[:, None] * halves[None])
+    resolution: int
 
     def shade(
         self,
@@ -121,26 +108,40 @@ class ExpressionLines:
         if not isinstance(strength, LineStrength):
             strength = LineStrength(scale=float(strength))
         intensities = torch.as_tensor(strength(intensities), dtype=torch.float32, device=driving_landmarks.device)
-        return self.ratio(driving_landmarks, intensities)
+        return self.ratio(target_landmarks, driving_landmarks, intensities)
 
-    def ratio(self, driving_landmarks: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor | None:
-        """(B, 3, R, R) per-channel factor for the skin of faces at (B, 68, 2) driving landmarks with (B, U) unit
-        intensities (or (B, U, 2): the image's left and right half of the face apart), or None where every
-        intensity is 0 (no expression changes no pixel)."""
+    def ratio(
+        self, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, intensities: torch.Tensor
+    ) -> torch.Tensor | None:
+        """(B, 3, R, R) per-channel factor for the skin of (B, 68, 2) targets driven to ``driving_landmarks``
+        with (B, U, 2) unit intensities (the image's left and right half of the face; (B, U): both alike), or
+        None where every intensity is 0 (no expression changes no pixel)."""
         intensities = intensities.float().clamp(min=0.0)
+        if intensities.dim() == 2:
+            intensities = intensities[..., None].expand(-1, -1, 2)
         if not bool((intensities > 0).any()):
             return None
-        sides = intensities.dim() == 3  # each side's lines weighed by its own intensity
-        basis = torch.as_tensor(self.side_log_ratios if sides else self.log_ratios, device=intensities.device)
-        # one row at a time: a batched product may round differently, and a video's frame must not depend on its batch
-        log_ratio = torch.stack([torch.tensordot(row, basis, dims=row.dim()) for row in intensities])  # (B, R, R)
-        log_ratio = log_ratio.clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)[:, None]
-        frame = torch.as_tensor(self.landmarks, dtype=torch.float32, device=intensities.device)
-        flow = landmark_flow(
-            frame.expand(len(driving_landmarks), -1, -1), driving_landmarks.float(), log_ratio.shape[-1]
-        )
-        shade = torch.tensor(SKIN_SHADE, device=intensities.device)[None, :, None, None]
+        device = intensities.device
+        units = tuple(list(ACTION_UNITS)[u] for u in np.flatnonzero(intensities.amax(dim=(0, 2)).cpu().numpy() > 0))
+        drawn: dict[bytes, torch.Tensor] = {}  # a video drives one target: its lines are drawn once
+        rows = []
+        for target, row in zip(target_landmarks.detach().cpu().numpy().astype(np.float64), intensities):
+            key = target.tobytes()
+            if key not in drawn:
+                drawn[key] = torch.as_tensor(draw_lines(target, self.resolution, units), device=device)
+            # one row at a time: a batched product may round differently, and a video's frame must not depend
+            # on its batch
+            rows.append(torch.tensordot(row, drawn[key], dims=2))
+        log_ratio = torch.stack(rows).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)[:, None]  # (B, 1, R, R)
+        flow = landmark_flow(target_landmarks.float().to(device), driving_landmarks.float().to(device), self.resolution)
+        shade = torch.tensor(SKIN_SHADE, device=device)[None, :, None, None]
         return (warp(log_ratio, flow) * shade).exp()  # (B, 3, R, R)
+
+
+def average_face(model: ShapeModel, resolution: int) -> np.ndarray:
+    """(68, 2) the shape model's mean face placed in a ``resolution`` crop as the face aligner places faces."""
+    matrix = similarity_transform(five_points(model.mean), template_points(resolution))
+    return model.mean @ matrix[:, :2].T + matrix[:, 2]
 
 
 def _arc(start: np.ndarray, end: np.ndarray, bulge: np.ndarray, count: int = 8) -> np.ndarray:
@@ -149,18 +150,18 @@ def _arc(start: np.ndarray, end: np.ndarray, bulge: np.ndarray, count: int = 8) 
     return (1 - t) ** 2 * start + 2 * t * (1 - t) * bulge + t**2 * end
 
 
-# Creases per unit, each (depth, points): a polyline through landmark-anchored points, in units of the frame's
-# outer-eye-corner distance D from a named anchor. "mirror" creases are drawn on both sides of the face.
-def _creases(points: np.ndarray) -> dict[str, list[tuple[float, list[np.ndarray], bool]]]:
-    """Crease polylines per unit for frame landmarks ``points`` (68, 2) crop pixels: (depth, polyline, mirrored)."""
+Crease = tuple[str, float, np.ndarray, int | None]
+"""(unit, depth, polyline (n, 2) crop pixels, side: 0 the image's left half of the face, 1 its right, None both)."""
+
+
+def _creases(points: np.ndarray) -> list[Crease]:
+    """The units' creases on a face with (68, 2) crop-pixel landmarks ``points``: polylines through points placed
+    from landmarks, in units of the outer-eye-corner distance D. A crease of one side of the face is placed from
+    that side's own landmarks (:data:`~aipgan_hf.landmarks.MIRRORED`), so a turned face keeps its lines on itself."""
     d = np.linalg.norm(points[45] - points[36])
     centre_x = points[27:36, 0].mean()
-    side = lambda p: np.array([centre_x - abs(p[0] - centre_x), p[1]])  # noqa: E731 -- the image's left half
     brow_y = points[17:27, 1].mean()
     inner = (points[21] + points[22]) / 2
-    wing, corner = side(points[31]), side(points[48])
-    eye = side(points[36])
-
     forehead = lambda height, half, lift: _arc(  # noqa: E731
         np.array([centre_x - half * d, brow_y - height * d]),
         np.array([centre_x + half * d, brow_y - height * d]),
@@ -172,13 +173,6 @@ def _creases(points: np.ndarray) -> dict[str, list[tuple[float, list[np.ndarray]
         inner + [k * 0.07 * d, 0.01 * d],
         5,
     )
-    nasolabial = _arc(wing + [-0.06 * d, -0.04 * d], corner + [-0.07 * d, 0.06 * d], wing + [-0.2 * d, 0.22 * d])
-    crow = [np.array([eye + [-0.04 * d, 0.0], eye + [-0.17 * d, dy * d]]) for dy in (-0.07, 0.0, 0.07)]
-    under_eye = _arc(
-        side(points[41]) + [-0.04 * d, 0.09 * d],
-        side(points[40]) + [0.02 * d, 0.08 * d],
-        (side(points[41]) + side(points[40])) / 2 + [0.0, 0.12 * d],
-    )
     bridge = lambda y: np.array([[centre_x - 0.11 * d, y], [centre_x + 0.11 * d, y]])  # noqa: E731
     chin_y = points[57, 1] + 0.42 * (points[8, 1] - points[57, 1])
     chin = lambda half, lift: _arc(  # noqa: E731
@@ -186,57 +180,85 @@ def _creases(points: np.ndarray) -> dict[str, list[tuple[float, list[np.ndarray]
         np.array([centre_x + half * d, chin_y]),
         np.array([centre_x, chin_y - lift * d]),
     )
-    return {
-        "AU1": [(0.30, [forehead(h, 0.22, 0.03)], False) for h in (0.16, 0.27, 0.38)],
-        "AU2": [(0.25, [forehead(h, 0.55, 0.06)], False) for h in (0.18, 0.30)],
-        "AU4": [(0.45, [furrow(k)], False) for k in (-1, 1)] + [(0.25, [bridge(points[27, 1] + 0.02 * d)], False)],
-        "AU6": [(0.35, crow, True), (0.35, [under_eye], True), (0.25, [nasolabial], True)],
-        "AU7": [(0.25, [under_eye], True)],
-        "AU9": [
-            (0.40, [bridge(points[27, 1] + k * 0.07 * d) for k in (0.3, 1.0, 1.7)], False),
-            (0.35, [nasolabial[:4]], True),
-            (0.3, [furrow(k) for k in (-1, 1)], False),
-        ],
-        "AU10": [(0.40, [nasolabial[:6]], True)],
-        "AU12": [
-            (0.45, [nasolabial], True),
-            (0.2, [np.array([corner + [-0.05 * d, -0.03 * d], corner + [-0.06 * d, 0.04 * d]])], True),
-        ],
-        "AU14": [(0.35, [np.array([corner + [-0.05 * d, -0.04 * d], corner + [-0.05 * d, 0.04 * d]])], True)],
-        "AU15": [(0.35, [np.array([corner + [-0.02 * d, 0.04 * d], corner + [-0.06 * d, 0.22 * d]])], True)],
-        "AU17": [(0.35, [chin(0.16, 0.06)], False)],
-        "AU20": [(0.25, [np.array([corner + [-0.04 * d, 0.0], corner + [-0.16 * d, 0.03 * d]])], True)],
-        "AU23": [(0.15, [chin(0.12, 0.04)], False)],
-        "AU24": [(0.2, [np.array([corner + [-0.03 * d, -0.02 * d], corner + [-0.03 * d, 0.03 * d]])], True)],
-        "AU26": [(0.15, [nasolabial], True)],
-    }
+    creases: list[Crease] = [
+        *[("AU1", 0.30, forehead(h, 0.22, 0.03), None) for h in (0.16, 0.27, 0.38)],
+        *[("AU2", 0.25, forehead(h, 0.55, 0.06), None) for h in (0.18, 0.30)],
+        *[("AU4", 0.45, furrow(k), None) for k in (-1, 1)],
+        ("AU4", 0.25, bridge(points[27, 1] + 0.02 * d), None),
+        *[("AU9", 0.40, bridge(points[27, 1] + k * 0.07 * d), None) for k in (0.3, 1.0, 1.7)],
+        *[("AU9", 0.3, furrow(k), None) for k in (-1, 1)],
+        ("AU17", 0.35, chin(0.16, 0.06), None),
+        ("AU23", 0.15, chin(0.12, 0.04), None),
+    ]
+    for side, (p, outward) in enumerate(((points, 1.0), (points[list(MIRRORED)], -1.0))):
+        at = lambda anchor, x, y: anchor + np.array([outward * x * d, y * d])  # noqa: E731, B023
+        wing, corner, eye = p[31], p[48], p[36]
+        nasolabial = _arc(at(wing, -0.06, -0.04), at(corner, -0.07, 0.06), at(wing, -0.2, 0.22))
+        under_eye = _arc(at(p[41], -0.04, 0.09), at(p[40], 0.02, 0.08), at((p[41] + p[40]) / 2, 0.0, 0.12))
+        segment = lambda anchor, x0, y0, x1, y1: np.array([at(anchor, x0, y0), at(anchor, x1, y1)])  # noqa: E731
+        creases += [
+            *[("AU6", 0.35, segment(eye, -0.04, 0.0, -0.17, dy), side) for dy in (-0.07, 0.0, 0.07)],
+            ("AU6", 0.35, under_eye, side),
+            ("AU6", 0.25, nasolabial, side),
+            ("AU7", 0.25, under_eye, side),
+            ("AU9", 0.35, nasolabial[:4], side),
+            ("AU10", 0.40, nasolabial[:6], side),
+            ("AU12", 0.45, nasolabial, side),
+            ("AU12", 0.2, segment(corner, -0.05, -0.03, -0.06, 0.04), side),
+            ("AU14", 0.35, segment(corner, -0.05, -0.04, -0.05, 0.04), side),
+            ("AU15", 0.35, segment(corner, -0.02, 0.04, -0.06, 0.22), side),
+            ("AU20", 0.25, segment(corner, -0.04, 0.0, -0.16, 0.03), side),
+            ("AU24", 0.2, segment(corner, -0.03, -0.02, -0.03, 0.03), side),
+            ("AU26", 0.15, nasolabial, side),
+        ]
+    return creases
 
 
-def _distance_to_polyline(grid: np.ndarray, line: np.ndarray) -> np.ndarray:
-    """(R, R) distance of every pixel centre (grid (R, R, 2)) to a polyline (n, 2)."""
-    best = np.full(grid.shape[:2], np.inf)
-    for start, end in zip(line[:-1], line[1:]):
-        segment = end - start
-        t = np.clip(((grid - start) @ segment) / max(segment @ segment, 1e-9), 0.0, 1.0)
-        best = np.minimum(best, np.linalg.norm(grid - (start + t[..., None] * segment), axis=-1))
-    return best
+def _distance_to_polyline(columns: np.ndarray, rows: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """(h, w) distance of the pixel centres of ``rows`` (h,) x ``columns`` (w,) to a polyline (n, 2)."""
+    start, segment = line[:-1], np.diff(line, axis=0)  # (S, 2)
+    x, y = columns[None, :, None] - start[:, 0], rows[:, None, None] - start[:, 1]  # (h, w, S) each
+    t = np.clip((x * segment[:, 0] + y * segment[:, 1]) / np.maximum((segment**2).sum(-1), 1e-9), 0.0, 1.0)
+    return np.sqrt(((x - t * segment[:, 0]) ** 2 + (y - t * segment[:, 1]) ** 2).min(axis=-1))
 
 
-def draw_lines(points: np.ndarray, size: int, width: float = 1.2) -> np.ndarray:
-    """(U, R, R) log ratios of :data:`ACTION_UNITS` drawn in the frame of (68, 2) crop-pixel landmarks: each
-    crease a dark Gaussian line ``width`` px wide (at 128 px) beside a fainter light one, the fold's lit side."""
+def _crease(line: np.ndarray, depth: float, size: int, width: float) -> tuple[tuple[slice, slice], np.ndarray]:
+    """A crease's log ratio where it is not 0: (rows, columns) of the crop and the values there. A dark Gaussian
+    line ``width`` px wide (at 128 px) beside a fainter light one a few px above it, the fold's lit side."""
     scale = size / 128.0
-    grid = np.stack(np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64)), axis=-1)
-    centre_x = points[27:36, 0].mean()
-    creases = _creases(np.asarray(points, dtype=np.float64))
-    out = np.zeros((len(ACTION_UNITS), size, size))
-    for index, unit in enumerate(ACTION_UNITS):
-        for depth, lines, mirrored in creases.get(unit, []):
-            for line in lines:
-                for copy in [line, line * [-1, 1] + [2 * centre_x, 0]] if mirrored else [line]:
-                    distance = _distance_to_polyline(grid, copy)
-                    shifted = _distance_to_polyline(grid, copy + [0.0, -2.0 * scale])  # light above the crease
-                    out[index] -= 0.2 * depth * np.exp(-0.5 * (distance / (width * scale)) ** 2)
-                    out[index] -= 0.35 * depth * np.exp(-0.5 * (distance / (2.5 * width * scale)) ** 2)  # the fold
-                    out[index] += 0.2 * depth * np.exp(-0.5 * (shifted / (2.5 * width * scale)) ** 2)
-    return out.clip(-MAX_LOG_RATIO, MAX_LOG_RATIO)
+    lift = max(1, round(2.0 * scale))
+    reach = 3.0 * 2.5 * width * scale  # the fold's profile is below 1 % of its depth beyond
+    low = np.maximum(np.floor(line.min(0) - reach).astype(int) - [0, lift], 0)
+    high = np.minimum(np.ceil(line.max(0) + reach + 1).astype(int), size)
+    if (high <= low).any():
+        return (slice(0, 0), slice(0, 0)), np.zeros((0, 0))
+    columns = np.arange(low[0], high[0], dtype=np.float32)
+    rows = np.arange(low[1], high[1] + lift, dtype=np.float32)  # the light line's rows too
+    distance = _distance_to_polyline(columns, rows, line.astype(np.float32))
+    dark, lit = distance[:-lift], distance[lift:]  # the light line: the dark one's map moved up by lift rows
+    sigma, fold = width * scale, 2.5 * width * scale
+    values = -0.2 * depth * np.exp(-0.5 * (dark / sigma) ** 2)
+    values -= 0.35 * depth * np.exp(-0.5 * (dark / fold) ** 2)  # the fold
+    values += 0.2 * depth * np.exp(-0.5 * (lit / fold) ** 2)
+    return (slice(low[1], high[1]), slice(low[0], high[0])), values
+
+
+def draw_lines(points: np.ndarray, size: int, units: tuple[str, ...] | None = None, width: float = 1.2) -> np.ndarray:
+    """(U, 2, R, R) float32 log ratios of :data:`ACTION_UNITS` (``units`` only; others 0) on a face with (68, 2)
+    crop-pixel landmarks: per unit, its creases on the image's left and right half of the face. A crease across the
+    midline is split over a ramp 2 px wide (its two halves weighed by each side's intensity)."""
+    points = np.asarray(points, dtype=np.float64)
+    left = np.clip((points[27:36, 0].mean() - np.arange(size) - 0.5) / 2.0 + 0.5, 0.0, 1.0)  # (R,) columns
+    out = np.zeros((len(ACTION_UNITS), 2, size, size))
+    index = {unit: i for i, unit in enumerate(ACTION_UNITS)}
+    for unit, depth, line, side in _creases(points):
+        if units is not None and unit not in units:
+            continue
+        window, values = _crease(line, depth, size, width)
+        if side is None:
+            halves = left[window[1]]
+            out[index[unit], 0][window] += values * halves
+            out[index[unit], 1][window] += values * (1.0 - halves)
+        else:
+            out[index[unit], side][window] += values
+    return out.clip(-MAX_LOG_RATIO, MAX_LOG_RATIO).astype(np.float32)
