@@ -131,7 +131,7 @@ ACTION_UNITS: dict[str, str] = {
 EMOTIONS: dict[str, dict[str, float]] = {
     "happiness": {"AU6": 1.4, "AU12": 1.4, "AU25": 0.6},
     "sadness": {"AU1": 1.0, "AU4": 0.6, "AU15": 1.0, "AU17": 0.6},
-    "surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.8, "AU26": 1.0},
+    "surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU20": -0.4, "AU26": 1.3},
     "fear": {
         "AU1": 1.6,
         "AU2": 1.0,
@@ -148,12 +148,15 @@ EMOTIONS: dict[str, dict[str, float]] = {
     "contempt": {"AU2_right": 0.6, "AU10_right": 0.9, "AU12_right": 0.5, "AU14_right": 4.0, "AU43": 0.35},
 }
 """Emotion prototypes (EMFACS): unit -> intensity. ``_right`` is the unit on the face's right side only (the
-image's left half). Rounds of blind naming set the intensities (``docs/evaluation.md``): anger glares (lids raised,
-not narrowed: narrowed, it read as disgust), fear's brows rise and draw together over a tense stretched mouth whose
-corners and lower lip drop (wider open, it read as surprise; with the corners up, as a smile), contempt is a
-one-sided sneer under one raised brow and heavy lids (a one-sided smile alone read as happy), and disgust wrinkles
-the nose over a closed mouth with a raised chin, EMFACS's 9 + 17 (with a brow lowerer, or baring the upper teeth
-over a dropped lower lip, it read as anger)."""
+image's left half). Rounds of blind naming set the intensities (``docs/evaluation.md``):
+- surprise drops the jaw into an oval, its corners drawn in (a lip stretcher reversed; wide, it read as a laugh);
+- anger glares (lids raised, not narrowed: narrowed, it read as disgust);
+- fear's brows rise and draw together over a tense stretched mouth whose corners and lower lip drop (wider open, it
+  read as surprise; with the corners up, as a smile);
+- contempt is a one-sided sneer under one raised brow and heavy lids, with its dimple (a one-sided smile alone read
+  as happy);
+- disgust wrinkles the nose over a closed mouth with a raised chin, EMFACS's 9 + 17 (with a brow lowerer, or baring
+  the upper teeth over a dropped lower lip, it read as anger)."""
 
 
 def slider_name(unit: str) -> str:
