@@ -45,7 +45,6 @@ from .compositing import (
     check_mouth,
     transfer_result,
 )
-from .deprecated import DeprecatedPipelineMethods
 from .driving import PreparedTarget, check_range, drive_crops, landmark_tensor
 from .errors import ConfigError
 from .faces import FaceProcessor, image_to_tensor
@@ -68,7 +67,7 @@ from .video import AnimationResult, animate
 logger = logging.getLogger(__name__)
 
 
-class AIPGANPipeline(DeprecatedPipelineMethods):
+class AIPGANPipeline:
     """Expression transfer on photos.
 
     Example:

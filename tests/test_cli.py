@@ -407,10 +407,6 @@ def test_synthesize_unknown_expression_exits_2(photos, tmp_path):
 
 
 def test_animate_writes_the_clip_and_a_summary(photos, tmp_path, capsys):
-    from aipgan_hf.pipeline import AIPGANPipeline
-
-    if not hasattr(AIPGANPipeline, "render"):
-        pytest.skip("the pipeline has no prepare_target/render yet (v2 API)")
     output = tmp_path / "animated.mp4"
     completed = _in_process(
         [

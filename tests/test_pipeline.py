@@ -1,5 +1,5 @@
 """AIPGANPipeline: one call (a source photo, a preset, sliders or landmarks), prepare and render, the network step on
-crops (driving.drive_crops), the old names' deprecation, strict save/load, fp16 variant, corrupt and foreign
+crops (driving.drive_crops), the old names' removal, strict save/load, fp16 variant, corrupt and foreign
 checkpoints."""
 
 from __future__ import annotations
@@ -366,15 +366,11 @@ def test_the_networks_output_holds_network_outputs_only(pipe):
 
 
 def test_the_pipeline_has_four_ways_in(pipe):
-    """__call__, prepare, render and animate; the rest are loading, saving and the sliders' conversion, and the old
-    names of one version (deprecated)."""
-    from aipgan_hf.deprecated import DeprecatedPipelineMethods
-
+    """__call__, prepare, render and animate; the rest are loading, saving and the sliders' conversion."""
     public = {
         name for name in dir(AIPGANPipeline) if not name.startswith("_") and callable(getattr(AIPGANPipeline, name))
     }
-    old = {name for name in vars(DeprecatedPipelineMethods) if not name.startswith("_")}
-    assert public - old == {
+    assert public == {
         "prepare",
         "render",
         "animate",
@@ -384,7 +380,11 @@ def test_the_pipeline_has_four_ways_in(pipe):
         "push_to_hub",
         "processor_settings",
     }
-    assert old == {
+
+
+def test_the_pre_0_8_0_names_are_gone():
+    """Removed in 0.10.0 after warning for two versions; CHANGELOG.md 0.8.0 lists their replacements."""
+    old = [
         "synthesize",
         "prepare_target",
         "render_batch",
@@ -392,42 +392,5 @@ def test_the_pipeline_has_four_ways_in(pipe):
         "compose_frame",
         "decode_driven",
         "transfer_aligned",
-    }
-
-
-def test_the_old_names_warn_and_give_what_the_new_calls_give(pipe, astronaut, grace_hopper):
-    prepared = pipe.prepare(astronaut)
-    driving = np.stack([pipe(astronaut, source=grace_hopper).driving_landmarks, prepared.landmarks]).astype(np.float32)
-    new = pipe.render(prepared, driving, mouth="own")
-    with pytest.deprecated_call():
-        assert np.array_equal(
-            np.asarray(pipe.synthesize(astronaut, "happiness").image),
-            np.asarray(pipe(astronaut, expression="happiness").image),
-        )
-    with pytest.deprecated_call():
-        old_prepared = pipe.prepare_target(astronaut)
-    assert np.array_equal(old_prepared.tensor, prepared.tensor)
-    with pytest.deprecated_call():
-        frames = pipe.render_batch(prepared, driving)
-    assert all(np.array_equal(frame, np.asarray(result.image)) for frame, result in zip(frames, new))
-    with pytest.deprecated_call():
-        output = pipe.drive_batch(prepared, driving, mouth="own")
-    with pytest.deprecated_call():
-        assert np.array_equal(pipe.compose_frame(prepared, output, 1), np.asarray(new[1].image))
-    (source, source_landmarks), (target, target_landmarks) = crops(1, seed=1), crops(1, seed=2)
-    reference = transfer_crops(pipe, source, target, source_landmarks, target_landmarks, mouth="source")
-    with pytest.deprecated_call():
-        old = pipe.transfer_aligned(source, target, source_landmarks, target_landmarks, mouth="source")
-    assert torch.equal(old.image, reference.image) and torch.equal(old.painted, reference.network.image)
-    with pytest.deprecated_call():
-        decoded = pipe.decode_driven(
-            target,
-            target_landmarks,
-            old.driving_landmarks,
-            source=source,
-            source_landmarks=source_landmarks,
-            mouth="source",
-        )
-    assert torch.equal(decoded.image, reference.image) and decoded.mouth_fill.origin(0) == reference.mouth.origin(0)
-    with pytest.raises(ConfigError, match="source's landmarks"), pytest.deprecated_call():
-        pipe.transfer_aligned(source, target, None, target_landmarks)
+    ]
+    assert not [name for name in old if hasattr(AIPGANPipeline, name)]
