@@ -22,7 +22,7 @@ from .encoders import EncoderOutput
 from .errors import ConfigError
 from .faces import AlignedFace, Photo
 from .modeling import AIPGANGenerator, GeneratorOutput
-from .motion import ExpressionLines, keep_eyeballs, landmark_flow
+from .motion import ExpressionLines, keep_eyeballs, keep_inside, landmark_flow
 from .motion.lines import EXACT, LineStrength
 
 
@@ -184,6 +184,7 @@ def drive_crops(
     resolution = int(generator.config.resolution)
     target = target.to(parameter.device, parameter.dtype)
     target_landmarks, driving_landmarks = target_landmarks.to(parameter.device), driving_landmarks.to(parameter.device)
+    driving_landmarks = keep_inside(target_landmarks, driving_landmarks, resolution)
     source = None if source is None else source.to(parameter.device, parameter.dtype)
     mixed = source if identity_source is None else identity_source.to(parameter.device, parameter.dtype)
     flow = _driving_flow(target_landmarks, driving_landmarks, resolution)  # (B, R, R, 2)

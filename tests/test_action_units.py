@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
-from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE, polygon_mask
+from aipgan_hf.landmarks import LEFT_EYE, MIRRORED, RIGHT_EYE, polygon_mask
 from aipgan_hf.motion import SHAPE_MODEL_NAME, ShapeModel
 from aipgan_hf.motion.action_units import (
     ACTION_UNITS,
@@ -23,7 +23,7 @@ from aipgan_hf.motion.action_units import (
     with_action_units,
 )
 from aipgan_hf.motion.flow import keep_eyeballs, landmark_flow, lid_gap, warp
-from aipgan_hf.motion.lines import ESTIMATED, EXACT, ONE_PHOTO_FLOOR, ExpressionLines, average_face
+from aipgan_hf.motion.lines import ESTIMATED, EXACT, ONE_PHOTO_FLOOR, ExpressionLines, average_face, draw_lines
 from aipgan_hf.pipeline_steps import source_motion
 
 
@@ -268,3 +268,34 @@ def test_a_pull_on_one_lip_corner_reads_a_dimple_on_its_side_and_a_smile_none(mo
 def test_every_unit_that_draws_lines_has_a_one_photo_floor():
     """Without one, a one-photo estimate's landmark noise would draw that unit's lines on every face."""
     assert set(ONE_PHOTO_FLOOR) == set(LINED_UNITS)
+
+
+def test_each_point_mirrors_onto_its_counterpart(face):
+    mirrored = np.array(MIRRORED)
+    assert sorted(MIRRORED) == list(range(68)) and np.array_equal(mirrored[mirrored], np.arange(68))
+    centre = face[27:36, 0].mean()
+    reflected = face[mirrored] * [-1, 1] + [2 * centre, 0]  # the average face is nearly symmetric
+    assert np.abs(reflected - face).max() < 1.5
+
+
+def test_a_crease_is_dark_with_its_lit_side_above_it(face):
+    chin = draw_lines(face, 128, ("AU17",))[list(ACTION_UNITS).index("AU17")].sum(0)  # (R, R): one level crease
+    profile = chin[:, int(round(float(face[27:36, 0].mean())))]  # down the middle of the face
+    darkest = int(profile.argmin())
+    assert profile[darkest] < -0.1
+    assert profile[darkest - 6 : darkest - 3].max() > 0 > profile[darkest + 3]  # lit above, in shadow below
+
+
+def test_lines_of_a_batch_of_different_faces_are_each_face_s_own(model, lines, face):
+    """Each target's lines are drawn on it: a batch equals its faces alone, and one intensity for both sides
+    equals giving it to each side."""
+    faces = [face, face * 0.9 + 6.0, face + [3.0, -2.0]]
+    targets = torch.as_tensor(np.stack(faces), dtype=torch.float32)
+    driven = torch.as_tensor(np.stack([model.apply(f, model.presets["happiness"]) for f in faces]), dtype=torch.float32)
+    intensities = torch.rand(3, len(ACTION_UNITS), generator=torch.Generator().manual_seed(0))
+    together = lines.ratio(targets, driven, intensities)
+    for index in range(3):
+        alone = lines.ratio(targets[index : index + 1], driven[index : index + 1], intensities[index : index + 1])
+        assert torch.equal(together[index], alone[0])
+    both_sides = intensities[..., None].expand(-1, -1, 2)
+    assert torch.equal(lines.ratio(targets, driven, both_sides), together)

@@ -8,7 +8,7 @@ import torch
 
 from aipgan_hf import CheckpointError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
-from aipgan_hf.motion import ShapeModel, identity_grid, landmark_flow, warp
+from aipgan_hf.motion import ShapeModel, identity_grid, keep_inside, landmark_flow, warp
 from training.fit_shape_model import _measure_gradients, fit
 
 MOUTH_OPENING = np.zeros((68, 2))
@@ -199,6 +199,27 @@ def test_identity_flow_leaves_features_unchanged():
     flow = landmark_flow(landmarks, landmarks, 64)
     assert (flow - identity_grid(2, 64)).abs().max() < 1e-5
     assert torch.allclose(warp(features, flow), features, atol=1e-4)
+
+
+def test_a_point_sent_past_the_crop_edge_stops_inside_it_and_a_motion_inside_is_left_alone():
+    """The flow pins the crop's border: a chin sent past it folded the neck into the face (the astronaut driven by an
+    angry shout). It stops 2 px inside; every other point moves as it was sent, and a motion inside is not touched."""
+    model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    face = model.mean * 45.0 + [64.0, 62.0]  # a face low in its crop: the chin about 14 px above the bottom edge
+    assert 110 < face[8, 1] < 118
+    target = torch.as_tensor(face, dtype=torch.float32)[None]
+    shout = torch.as_tensor(model.apply(face, 3.0 * model.directions["AU26_jaw_drop"]), dtype=torch.float32)[None]
+    past = shout[0, :, 1] > 125.5
+    assert bool(past.any()) and float(shout[0, :, 1].max()) > 127.5  # past the edge as asked
+    kept = keep_inside(target, shout, 128)
+    assert torch.equal(kept[0, past, 1], torch.full((int(past.sum()),), 125.5))
+    assert torch.equal(kept[0, ~past], shout[0, ~past]) and torch.equal(kept[0, :, 0], shout[0, :, 0])
+    smile = torch.as_tensor(model.apply(face, model.directions["AU12_lip_corner_puller"]), dtype=torch.float32)[None]
+    assert keep_inside(target, smile, 128) is smile
+    edge = target.clone()
+    edge[0, 0, 0] = -3.0  # a jaw point already outside the crop in the target is free to move
+    moved = edge + torch.tensor([-2.0, 0.0])
+    assert torch.equal(keep_inside(edge, moved, 128)[0, 0], moved[0, 0])
 
 
 def test_known_displacement_moves_a_pattern_where_it_should():

@@ -4,6 +4,7 @@ checkpoints."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -394,3 +395,4 @@ def test_the_pre_0_8_0_names_are_gone():
         "transfer_aligned",
     ]
     assert not [name for name in old if hasattr(AIPGANPipeline, name)]
+    assert importlib.util.find_spec("aipgan_hf.deprecated") is None

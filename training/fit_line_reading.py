@@ -32,6 +32,7 @@ from aipgan_hf.motion.action_units import (  # noqa: E402
     JAW_CORNER_SLOPE,
     LINED_UNITS,
     LIP_CORNERS,
+    ONE_SIDED,
     line_intensities,
 )
 from aipgan_hf.motion.lines import ESTIMATED, LineStrength  # noqa: E402
@@ -93,6 +94,10 @@ def main(argv: list[str] | None = None) -> None:
     neutral = train["expression"] == "neutral"
     per_side = line_intensities(motions[neutral], model.mean, sides=True)  # (N, U, 2): drawn a side at a time
     floor = noise_floor(per_side.transpose(0, 2, 1).reshape(-1, per_side.shape[1]), args.percentile, args.max_floor)
+    # a one-sided unit reads on one side of a face at most: pooled with the other side's 0s, its percentile would be
+    # the faces' lower one
+    larger_side = noise_floor(per_side.max(axis=2), args.percentile, args.max_floor)
+    floor.update({unit: larger_side[unit] for unit in ONE_SIDED})
     logger.info(f"ONE_PHOTO_FLOOR = {floor}  ({neutral.sum()} neutral photos; in use: {ESTIMATED.floor})")
     report = load_columns(args.dataset_name, args.report_split)
     read = line_intensities(estimated_motions(model, report["landmarks"]), model.mean, sides=True)

@@ -3,6 +3,7 @@
     source landmarks --ShapeModel.expression--> identity-free expression coefficients
     target landmarks + coefficient change --ShapeModel.drive--> driving landmarks
     (target landmarks, driving landmarks) --landmark_flow--> dense flow --warp--> warped features / pixels
+    driving landmarks --keep_inside--> no point pushed out of the crop
     a narrowing eye's flow --keep_eyeballs--> its lid slides over the eyeball
     (target, driving landmarks) --ExpressionLines.shade--> the FACS units' creases, as a ratio for the skin
 
@@ -14,7 +15,7 @@ model's coefficients, not on network features. What happens to pixels after the 
 mouth's inside) is :mod:`aipgan_hf.compositing`.
 """
 
-from .flow import identity_grid, keep_eyeballs, landmark_flow, warp
+from .flow import identity_grid, keep_eyeballs, keep_inside, landmark_flow, warp
 from .lines import ExpressionLines
 from .shape_model import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, STABLE_POINTS, ShapeModel
 
@@ -26,6 +27,7 @@ __all__ = [
     "ShapeModel",
     "identity_grid",
     "keep_eyeballs",
+    "keep_inside",
     "landmark_flow",
     "warp",
 ]

@@ -265,14 +265,13 @@ def line_intensities(motion: np.ndarray, mean: np.ndarray, sides: bool = False) 
         for side, chosen in enumerate(_sides(points, mean) if sides else (list(points),)):
             own = unit_field(unit, mean)[np.ix_(chosen, axes)].ravel()
             values[:, index, side] = motion[:, chosen][:, :, axes].reshape(len(motion), -1) @ own / (own @ own)
+    if sides:
+        units = list(ACTION_UNITS)
+        for unit, excess_of in ONE_SIDED.items():
+            pull = values[:, units.index(excess_of)].clip(min=0.0)  # (N, 2), before the bound: 2.0 against 1.6 is 0.4
+            values[:, units.index(unit)] = pull - pull[:, ::-1]
     values = values.clip(0.0, MAX_LINE_INTENSITY)
-    if not sides:
-        return values[..., 0]
-    units = list(ACTION_UNITS)
-    for unit, excess_of in ONE_SIDED.items():
-        pull = values[:, units.index(excess_of)]  # (N, 2)
-        values[:, units.index(unit)] = (pull - pull[:, ::-1]).clip(0.0, MAX_LINE_INTENSITY)
-    return values
+    return values if sides else values[..., 0]
 
 
 def motion_intensities(

@@ -25,6 +25,9 @@ FLOW_GRID = 32
 fewer kernel evaluations than at 128 px keep the flow under a millisecond."""
 
 
+EDGE_MARGIN = 2.0
+"""Crop pixels a driving landmark keeps from the crop's edge (:func:`keep_inside`)."""
+
 NARROWING = 0.05
 """Crop pixels an eye must close by (mean lid gap) before its lids slide over the eyeball (:func:`keep_eyeballs`)."""
 
@@ -179,3 +182,20 @@ def keep_eyeballs(
         weight = inside[:, 0, :, :, None].to(flow.dtype) * narrows[:, None, None, None]
         flow = flow + weight * (still - flow)
     return flow
+
+
+def keep_inside(
+    target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int, margin: float = EDGE_MARGIN
+) -> torch.Tensor:
+    """(B, 68, 2) driving landmarks with every point that is inside the crop in the target kept ``margin`` px inside
+    it (each coordinate stopped at that bound); a motion that stays inside is returned as it is (the same tensor).
+
+    The flow pins the crop's border (:data:`ANCHORS_PER_SIDE`): a chin sent past it, a big jaw drop on a face low in
+    its crop, folded the neck into the face. Shortening the whole motion instead would take the expression from a
+    face whose jaw line touches the crop's side (it cannot move out at all); points outside in the target are free.
+    """
+    low, high = margin - 0.5, size - 0.5 - margin  # pixel centres are at integers: the crop spans -0.5 to size - 0.5
+    target = target_landmarks.to(driving_landmarks.dtype)
+    inside = (target >= low) & (target <= high)
+    kept = torch.where(inside, driving_landmarks.clamp(low, high), driving_landmarks)
+    return driving_landmarks if torch.equal(kept, driving_landmarks) else kept

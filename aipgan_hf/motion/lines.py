@@ -36,7 +36,7 @@ ONE_PHOTO_FLOOR: dict[str, float] = {
     "AU9": 0.31,
     "AU10": 0.76,
     "AU12": 0.82,
-    "AU14": 0.22,
+    "AU14": 0.33,
     "AU15": 0.91,
     "AU17": 1.00,
     "AU20": 0.59,
@@ -44,7 +44,7 @@ ONE_PHOTO_FLOOR: dict[str, float] = {
 }
 """Per unit, the line intensity a motion estimated from one photo reaches on a face that does nothing: the 90th
 percentile over the train split's 5,122 neutral-labelled photos, each side of the face read apart as the lines are
-drawn, capped at 1.0 so that the strongest reading still
+drawn (a one-sided unit: each photo's larger side), capped at 1.0 so that the strongest reading still
 draws (``training/fit_line_reading.py``). The estimator's landmark noise on a neutral face read as cheek raisers,
 jaw drops and lip-corner depressors of 0.5 on average; below the floor it draws nothing."""
 
@@ -125,7 +125,7 @@ class ExpressionLines:
         units = tuple(list(ACTION_UNITS)[u] for u in np.flatnonzero(intensities.amax(dim=(0, 2)).cpu().numpy() > 0))
         drawn: dict[bytes, torch.Tensor] = {}  # a video drives one target: its lines are drawn once
         rows = []
-        for target, row in zip(target_landmarks.detach().cpu().numpy().astype(np.float64), intensities):
+        for target, row in zip(target_landmarks.detach().cpu().numpy().astype(np.float64), intensities, strict=True):
             key = target.tobytes()
             if key not in drawn:
                 drawn[key] = torch.as_tensor(draw_lines(target, self.resolution, units), device=device)
@@ -249,7 +249,7 @@ def draw_lines(points: np.ndarray, size: int, units: tuple[str, ...] | None = No
     midline is split over a ramp 2 px wide (its two halves weighed by each side's intensity)."""
     points = np.asarray(points, dtype=np.float64)
     left = np.clip((points[27:36, 0].mean() - np.arange(size) - 0.5) / 2.0 + 0.5, 0.0, 1.0)  # (R,) columns
-    out = np.zeros((len(ACTION_UNITS), 2, size, size))
+    out = np.zeros((len(ACTION_UNITS), 2, size, size), dtype=np.float32)
     index = {unit: i for i, unit in enumerate(ACTION_UNITS)}
     for unit, depth, line, side in _creases(points):
         if units is not None and unit not in units:
@@ -261,4 +261,4 @@ def draw_lines(points: np.ndarray, size: int, units: tuple[str, ...] | None = No
             out[index[unit], 1][window] += values * (1.0 - halves)
         else:
             out[index[unit], side][window] += values
-    return out.clip(-MAX_LOG_RATIO, MAX_LOG_RATIO).astype(np.float32)
+    return out.clip(-MAX_LOG_RATIO, MAX_LOG_RATIO)
