@@ -196,7 +196,7 @@ def drive_crops(
     )
     filled, still = _keep_still(filled, target, target_landmarks, driving_landmarks)
     shade = (
-        None if lines is None else lines.shade(target_landmarks, driving_landmarks, line_strength)
+        None if lines is None else lines.shade(target_landmarks, driving_landmarks, line_strength, flow)
     )  # (B, 3, R, R) or None
     image = filled if shade is None else ((filled + 1.0) * shade.to(filled.dtype) - 1.0).clamp(-1.0, 1.0)
     return DrivenBatch(

@@ -109,22 +109,14 @@ def source_motion(
     target_landmarks: np.ndarray,
     source_landmarks: np.ndarray,
     reference_landmarks: np.ndarray | None = None,
-    strength: float = 1.0,
-    offset: np.ndarray | None = None,
-    replace_target_expression: bool = False,
+    **options: Any,
 ) -> tuple[np.ndarray, LineStrength]:
-    """A transfer's driving landmarks (:meth:`ShapeModel.drive`, same arguments) and the strength of their lines:
-    a motion estimated from the source photo alone (no neutral reference) draws them at
-    :data:`~aipgan_hf.motion.lines.ESTIMATED` (floored, halved), a source's change from its neutral photo in full.
-    The pipeline, the evaluation and the benchmarks all call this, so that they draw the same lines."""
-    driving = shape_model.drive(
-        target_landmarks,
-        source_landmarks,
-        reference_landmarks=reference_landmarks,
-        strength=strength,
-        offset=offset,
-        replace_target_expression=replace_target_expression,
-    )
+    """A transfer's driving landmarks (:meth:`ShapeModel.drive`: ``options`` are its strength, offset and
+    replace_target_expression) and the strength of their lines: a motion estimated from the source photo alone (no
+    neutral reference) draws them at :data:`~aipgan_hf.motion.lines.ESTIMATED` (floored, halved), a source's change
+    from its neutral photo in full. The pipeline, the evaluation and the benchmarks all call this, so that they draw
+    the same lines."""
+    driving = shape_model.drive(target_landmarks, source_landmarks, reference_landmarks=reference_landmarks, **options)
     return driving, ESTIMATED if reference_landmarks is None else EXACT
 
 

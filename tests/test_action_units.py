@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
+from aipgan_hf.faces.align import crop_matrix
+from aipgan_hf.faces.geometry import apply_affine
 from aipgan_hf.landmarks import LEFT_EYE, MIRRORED, RIGHT_EYE, polygon_mask
 from aipgan_hf.motion import SHAPE_MODEL_NAME, ShapeModel
 from aipgan_hf.motion.action_units import (
@@ -23,7 +25,7 @@ from aipgan_hf.motion.action_units import (
     with_action_units,
 )
 from aipgan_hf.motion.flow import keep_eyeballs, landmark_flow, lid_gap, warp
-from aipgan_hf.motion.lines import ESTIMATED, EXACT, ONE_PHOTO_FLOOR, ExpressionLines, average_face, draw_lines
+from aipgan_hf.motion.lines import ESTIMATED, EXACT, ONE_PHOTO_FLOOR, ExpressionLines, draw_lines
 from aipgan_hf.pipeline_steps import source_motion
 
 
@@ -39,7 +41,8 @@ def lines(model) -> ExpressionLines:
 
 @pytest.fixture(scope="module")
 def face(model) -> np.ndarray:
-    return average_face(model, 128)
+    """The average face placed in a 128-px crop as the aligner places faces."""
+    return apply_affine(crop_matrix(model.mean, 128), model.mean)
 
 
 def test_the_bundled_model_has_a_slider_per_unit_and_the_seven_emotions(model):

@@ -613,15 +613,7 @@ class _FakeShapeModel:
         self.calls = 0
         self.references: list[np.ndarray | None] = []
 
-    def drive(
-        self,
-        target_landmarks: np.ndarray,
-        source_landmarks: np.ndarray,
-        reference_landmarks: np.ndarray | None = None,
-        strength: float = 1.0,
-        offset: np.ndarray | None = None,
-        replace_target_expression: bool = False,
-    ) -> np.ndarray:  # ShapeModel.drive's arguments, as pipeline_steps.source_motion hands them on
+    def drive(self, target_landmarks, source_landmarks, reference_landmarks=None, **options) -> np.ndarray:
         self.calls += 1
         self.references.append(reference_landmarks)
         return np.asarray(target_landmarks, dtype=np.float64)

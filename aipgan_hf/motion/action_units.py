@@ -213,8 +213,7 @@ noisy estimate by large opposite units (a chin raiser against a jaw drop), each 
 ONE_SIDED: dict[str, str] = {"AU14": "AU12"}
 """Units read, per side of the face, as another unit's excess on that side over the other. A dimpler moves the lip
 corners along nearly a smile's direction (read from its own points, every smile drew dimples); what tells it in a
-face is a pull on one corner only, EMFACS's contempt (in blind naming on validation faces, the contempt preset
-with its dimple was named contempt 14 times of 20, without it 8, mostly "happy")."""
+face is a pull on one corner only, EMFACS's contempt (``docs/design.md``)."""
 
 LINED_UNITS: tuple[str, ...] = (*LINE_SIGNATURES, *ONE_SIDED)
 """The units that draw lines."""

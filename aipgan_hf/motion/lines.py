@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..faces.align import five_points, similarity_transform, template_points
 from ..landmarks import MIRRORED
 from .action_units import ACTION_UNITS, MAX_LINE_INTENSITY, motion_intensities
 from .flow import landmark_flow, warp
@@ -95,10 +94,12 @@ class ExpressionLines:
         target_landmarks: torch.Tensor,
         driving_landmarks: torch.Tensor,
         strength: LineStrength | float = EXACT,
+        flow: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
         """(B, 3, R, R) factor for the skin of (B, 68, 2) targets driven to ``driving_landmarks`` (crop pixels):
         the lines of the units their motion shows, at ``strength`` (:class:`LineStrength`; a float: that scale,
-        no floor); None where it shows none."""
+        no floor); None where it shows none. ``flow``: the (B, R, R, 2) flow the faces move by, when the caller
+        has it (else the landmark flow)."""
         intensities = motion_intensities(
             self.model,
             target_landmarks.detach().double().cpu().numpy(),
@@ -108,14 +109,19 @@ class ExpressionLines:
         if not isinstance(strength, LineStrength):
             strength = LineStrength(scale=float(strength))
         intensities = torch.as_tensor(strength(intensities), dtype=torch.float32, device=driving_landmarks.device)
-        return self.ratio(target_landmarks, driving_landmarks, intensities)
+        return self.ratio(target_landmarks, driving_landmarks, intensities, flow)
 
     def ratio(
-        self, target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, intensities: torch.Tensor
+        self,
+        target_landmarks: torch.Tensor,
+        driving_landmarks: torch.Tensor,
+        intensities: torch.Tensor,
+        flow: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
         """(B, 3, R, R) per-channel factor for the skin of (B, 68, 2) targets driven to ``driving_landmarks``
         with (B, U, 2) unit intensities (the image's left and right half of the face; (B, U): both alike), or
-        None where every intensity is 0 (no expression changes no pixel)."""
+        None where every intensity is 0 (no expression changes no pixel). The lines move with the face: by
+        ``flow`` when given, else by the landmark flow."""
         intensities = intensities.float().clamp(min=0.0)
         if intensities.dim() == 2:
             intensities = intensities[..., None].expand(-1, -1, 2)
@@ -133,15 +139,12 @@ class ExpressionLines:
             # on its batch
             rows.append(torch.tensordot(row, drawn[key], dims=2))
         log_ratio = torch.stack(rows).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)[:, None]  # (B, 1, R, R)
-        flow = landmark_flow(target_landmarks.float().to(device), driving_landmarks.float().to(device), self.resolution)
+        if flow is None:
+            flow = landmark_flow(
+                target_landmarks.float().to(device), driving_landmarks.float().to(device), self.resolution
+            )
         shade = torch.tensor(SKIN_SHADE, device=device)[None, :, None, None]
         return (warp(log_ratio, flow) * shade).exp()  # (B, 3, R, R)
-
-
-def average_face(model: ShapeModel, resolution: int) -> np.ndarray:
-    """(68, 2) the shape model's mean face placed in a ``resolution`` crop as the face aligner places faces."""
-    matrix = similarity_transform(five_points(model.mean), template_points(resolution))
-    return model.mean @ matrix[:, :2].T + matrix[:, 2]
 
 
 def _arc(start: np.ndarray, end: np.ndarray, bulge: np.ndarray, count: int = 8) -> np.ndarray:
