@@ -222,6 +222,44 @@ def test_a_point_sent_past_the_crop_edge_stops_inside_it_and_a_motion_inside_is_
     assert torch.equal(keep_inside(edge, moved, 128)[0, 0], moved[0, 0])
 
 
+def test_a_motion_that_folds_one_spline_is_made_in_steps_and_lands_its_points():
+    """A wide-open laugh (jaw drop and smile at 1.5, as the sliders allow) folds one thin-plate spline: the cheek shows
+    twice. The stepped flow has no fold and still reads each target point where its driving point is; a motion that
+    does not fold keeps the one spline's flow, bit for bit."""
+    from aipgan_hf.motion.flow import (
+        FLOW_GRID,
+        _spline_grid,
+        pixels_to_normalised,
+        resize_flow,
+        smallest_area,
+        upsample_flow,
+    )
+
+    model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    face = model.mean * 45.0 + [64.0, 62.0]
+    target = torch.as_tensor(face, dtype=torch.float32)[None]
+
+    def one_spline(driving: torch.Tensor) -> torch.Tensor:
+        grid = identity_grid(1, FLOW_GRID).reshape(1, -1, 2)
+        points = _spline_grid(pixels_to_normalised(target, 128), pixels_to_normalised(driving, 128), grid)
+        return points.view(1, FLOW_GRID, FLOW_GRID, 2)
+
+    laugh = model.offset({"AU26_jaw_drop": 1.5, "AU12_lip_corner_puller": 1.5})
+    driving = torch.as_tensor(model.apply(face, laugh), dtype=torch.float32)[None]
+    assert float(smallest_area(one_spline(driving))) < 0
+    flow = landmark_flow(target, driving, 128)
+    assert float(smallest_area(resize_flow(flow, FLOW_GRID))) > 0.05
+    read = torch.nn.functional.grid_sample(
+        flow.permute(0, 3, 1, 2), pixels_to_normalised(driving, 128)[:, None], align_corners=False
+    )[0, :, 0].T  # (68, 2): where each driving point reads the target
+    assert float(((read - pixels_to_normalised(target, 128)[0]) * 64).norm(dim=1).max()) < 1.0
+    smile = torch.as_tensor(model.apply(face, 0.5 * model.directions["AU12_lip_corner_puller"]), dtype=torch.float32)[
+        None
+    ]
+    assert float(smallest_area(one_spline(smile))) > 0.05
+    assert torch.equal(landmark_flow(target, smile, 128), upsample_flow(one_spline(smile), 128))
+
+
 def test_known_displacement_moves_a_pattern_where_it_should():
     """A bright dot at landmark 57 (lower lip) moves with it by (+0, +6) px; a dot far from the face stays."""
     size = 64
