@@ -225,12 +225,13 @@ def test_a_point_sent_past_the_crop_edge_stops_inside_it_and_a_motion_inside_is_
 def test_a_motion_that_folds_one_spline_is_made_in_steps_and_lands_its_points():
     """A wide-open laugh (jaw drop and smile at 1.5, as the sliders allow) folds one thin-plate spline: the cheek shows
     twice. The stepped flow has no fold and still reads each target point where its driving point is; a motion that
-    does not fold keeps the one spline's flow, bit for bit."""
+    does not fold keeps the one spline's flow (0.10.0's formula) bit for bit, in a batch beside a folding one too."""
     from aipgan_hf.motion.flow import (
         FLOW_GRID,
-        _spline_grid,
+        _border_anchors,
+        evaluate_thin_plate,
+        fit_thin_plate,
         pixels_to_normalised,
-        resize_flow,
         smallest_area,
         upsample_flow,
     )
@@ -239,25 +240,42 @@ def test_a_motion_that_folds_one_spline_is_made_in_steps_and_lands_its_points():
     face = model.mean * 45.0 + [64.0, 62.0]
     target = torch.as_tensor(face, dtype=torch.float32)[None]
 
-    def one_spline(driving: torch.Tensor) -> torch.Tensor:
+    def one_spline(driving: torch.Tensor) -> torch.Tensor:  # (1, 32, 32, 2), as landmark_flow made it before 0.11.0
+        controls = torch.cat([pixels_to_normalised(driving, 128), _border_anchors(None, torch.float32)[None]], dim=1)
+        values = torch.cat([pixels_to_normalised(target, 128), _border_anchors(None, torch.float32)[None]], dim=1)
         grid = identity_grid(1, FLOW_GRID).reshape(1, -1, 2)
-        points = _spline_grid(pixels_to_normalised(target, 128), pixels_to_normalised(driving, 128), grid)
-        return points.view(1, FLOW_GRID, FLOW_GRID, 2)
+        return evaluate_thin_plate(fit_thin_plate(controls, values), controls, grid).view(1, FLOW_GRID, FLOW_GRID, 2)
 
-    laugh = model.offset({"AU26_jaw_drop": 1.5, "AU12_lip_corner_puller": 1.5})
-    driving = torch.as_tensor(model.apply(face, laugh), dtype=torch.float32)[None]
-    assert float(smallest_area(one_spline(driving))) < 0
-    flow = landmark_flow(target, driving, 128)
-    assert float(smallest_area(resize_flow(flow, FLOW_GRID))) > 0.05
+    def shape(sliders: dict[str, float]) -> torch.Tensor:
+        return torch.as_tensor(model.apply(face, model.offset(sliders)), dtype=torch.float32)[None]
+
+    laugh = shape({"AU26_jaw_drop": 1.5, "AU12_lip_corner_puller": 1.5})
+    assert float(smallest_area(one_spline(laugh))) < 0
+    coarse = landmark_flow(target * FLOW_GRID / 128, laugh * FLOW_GRID / 128, FLOW_GRID)  # the spline's own grid
+    assert float(smallest_area(coarse)) > 0.05
+    flow = landmark_flow(target, laugh, 128)
     read = torch.nn.functional.grid_sample(
-        flow.permute(0, 3, 1, 2), pixels_to_normalised(driving, 128)[:, None], align_corners=False
+        flow.permute(0, 3, 1, 2), pixels_to_normalised(laugh, 128)[:, None], align_corners=False
     )[0, :, 0].T  # (68, 2): where each driving point reads the target
     assert float(((read - pixels_to_normalised(target, 128)[0]) * 64).norm(dim=1).max()) < 1.0
-    smile = torch.as_tensor(model.apply(face, 0.5 * model.directions["AU12_lip_corner_puller"]), dtype=torch.float32)[
-        None
-    ]
+    smile = shape({"AU12_lip_corner_puller": 0.5})
     assert float(smallest_area(one_spline(smile))) > 0.05
-    assert torch.equal(landmark_flow(target, smile, 128), upsample_flow(one_spline(smile), 128))
+    batch = landmark_flow(target.expand(3, -1, -1), torch.cat([smile, laugh, smile]), 128)
+    assert torch.equal(batch[0], upsample_flow(one_spline(smile), 128)[0]) and torch.equal(batch[2], batch[0])
+    assert torch.equal(batch[1], flow[0])
+
+
+def test_a_fold_at_any_corner_of_a_cell_counts():
+    """A bilinear cell is fold-free only if its area is positive at all four corners: a grid with one node pushed
+    across its neighbours folds at the corners that node's edges meet, whichever they are."""
+    from aipgan_hf.motion.flow import smallest_area
+
+    grid = identity_grid(1, 8)
+    assert float(smallest_area(grid)) == pytest.approx(1.0)
+    for row, column in ((3, 3), (0, 0), (7, 7)):
+        pushed = grid.clone()
+        pushed[0, row, column, 0] += 0.4 if column < 7 else -0.4  # past the next node in x
+        assert float(smallest_area(pushed)) < 0
 
 
 def test_known_displacement_moves_a_pattern_where_it_should():

@@ -25,10 +25,12 @@ FLOW_GRID = 32
 fewer kernel evaluations than at 128 px keep the flow under a millisecond."""
 
 FOLD_STEPS = 4
-"""Splines a folding flow is made of (:func:`landmark_flow`): of the test split's 35 one-photo transfers of the blind
-naming, 10 had more than 1 % of the face folded with one spline, 2 with this (docs/design.md, "A flow that folds")."""
+"""Splines a folding flow is made of (:func:`landmark_flow`). 2 steps left about twice as many random one-photo
+transfers folded over more than 1 % of the crop; 4 cost 2-3 ms a flow (docs/design.md, "A flow that folds";
+docs/benchmarks.md)."""
 FOLD_GUARD = 0.05
-"""The smallest share of a grid cell's area a one-spline flow may read before the stepped one blends in."""
+"""The smallest share of a grid cell's area a one-spline flow may read before the stepped one blends in (its weight
+rises linearly from 0 at this share to 1 at 0, a fold)."""
 
 EDGE_MARGIN = 2.0
 """Crop pixels a driving landmark keeps from the crop's edge (:func:`keep_inside`)."""
@@ -118,12 +120,17 @@ def _spline_grid(source: torch.Tensor, destination: torch.Tensor, points: torch.
 
 
 def smallest_area(flow: torch.Tensor) -> torch.Tensor:
-    """(B,) the smallest area a grid cell of a (B, h, h, 2) flow reads, as a share of the cell's own (identity: 1):
-    at or below 0 the flow folds, and the output shows a stretch of the target twice, once mirrored."""
-    along_x = flow[:, 1:, 1:] - flow[:, 1:, :-1]  # (B, h-1, h-1, 2)
-    along_y = flow[:, 1:, 1:] - flow[:, :-1, 1:]
-    determinant = along_x[..., 0] * along_y[..., 1] - along_y[..., 0] * along_x[..., 1]
-    return determinant.flatten(1).amin(dim=1) / (2.0 / flow.shape[1]) ** 2
+    """(B,) the smallest area a grid cell of a (B, h, h, 2) flow reads, as a share of the cell's own (identity: 1),
+    taken at each of the cell's four corners (a bilinear cell is fold-free only if it is positive at all four): at or
+    below 0 the flow folds, and the output shows a stretch of the target twice, once mirrored."""
+    along_x = flow[:, :, 1:] - flow[:, :, :-1]  # (B, h, h-1, 2): a cell's top and bottom edges
+    along_y = flow[:, 1:] - flow[:, :-1]  # (B, h-1, h, 2): its left and right edges
+    corners = [
+        along_x[:, rows, :, 0] * along_y[:, :, columns, 1] - along_y[:, :, columns, 0] * along_x[:, rows, :, 1]
+        for rows in (slice(None, -1), slice(1, None))  # top, bottom edge
+        for columns in (slice(None, -1), slice(1, None))  # left, right edge
+    ]  # 4 x (B, h-1, h-1)
+    return torch.stack(corners, dim=1).flatten(1).amin(dim=1) / (2.0 / flow.shape[1]) ** 2
 
 
 def landmark_flow(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, size: int) -> torch.Tensor:
@@ -132,8 +139,9 @@ def landmark_flow(target_landmarks: torch.Tensor, driving_landmarks: torch.Tenso
     A thin-plate spline through the 68 landmark pairs and the fixed crop border, evaluated at every pixel:
     output pixel p reads the target at f(p), with f(driving_i) = target_i. Where one spline squeezes a cell of the
     grid below :data:`FOLD_GUARD` of its area (a large motion overshoots between its points, a face turned from the
-    camera driven by a wide-open mouth), the path of the motion in :data:`FOLD_STEPS` splines, composed, takes over:
-    wholly where the one spline folds, in proportion before (so that a video does not jump where it starts).
+    camera driven by a wide-open mouth), the path of the motion in :data:`FOLD_STEPS` splines, composed, is blended
+    into that face's whole flow: fully where the one spline folds, linearly less up to the guard (so that a video does
+    not jump where folding starts).
 
     Args:
         target_landmarks: (B, 68, 2) crop pixels of the target.
@@ -147,17 +155,20 @@ def landmark_flow(target_landmarks: torch.Tensor, driving_landmarks: torch.Tenso
     driving = pixels_to_normalised(driving_landmarks.float(), size)
     coarse = min(size, FLOW_GRID)
     grid = identity_grid(target.shape[0], coarse, target.device, target.dtype).reshape(target.shape[0], -1, 2)
-    flow = _spline_grid(target, driving, grid).view(-1, coarse, coarse, 2)
-    share = ((FOLD_GUARD - smallest_area(flow)) / FOLD_GUARD).clamp(0.0, 1.0)  # (B,) 1 where it folds
-    near = share > 0
-    if near.any():  # each step of the path is small enough not to fold
-        start, end, points = target[near], driving[near], grid[near]
-        for step in range(FOLD_STEPS, 0, -1):  # from the driving shape back to the target's
+    flow = _spline_grid(target, driving, grid).view(-1, coarse, coarse, 2)  # (B, c, c, 2)
+    if coarse < 2:
+        return upsample_flow(flow, size)
+    weight = ((FOLD_GUARD - smallest_area(flow)) / FOLD_GUARD).clamp(0.0, 1.0)  # (B,): 1 where it folds
+    stepped = weight > 0
+    if stepped.any():
+        start, end, points = target[stepped], driving[stepped], grid[stepped]  # (S, 68, 2), (S, 68, 2), (S, c*c, 2)
+        for step in range(FOLD_STEPS, 0, -1):  # from the driving shape back to the target's: f = g_1(g_2(...g_K))
             points = _spline_grid(
                 start + (end - start) * (step - 1) / FOLD_STEPS, start + (end - start) * step / FOLD_STEPS, points
-            )
-        weight = share[near].view(-1, 1, 1, 1)
-        flow[near] = (1 - weight) * flow[near] + weight * points.view(-1, coarse, coarse, 2)
+            )  # (S, c*c, 2)
+        # the composition's Jacobian is the product of the steps': it folds only where one short step does
+        blend = weight[stepped].view(-1, 1, 1, 1)  # (S, 1, 1, 1)
+        flow[stepped] = (1 - blend) * flow[stepped] + blend * points.view(-1, coarse, coarse, 2)
     return upsample_flow(flow, size)
 
 
