@@ -156,8 +156,6 @@ def landmark_flow(target_landmarks: torch.Tensor, driving_landmarks: torch.Tenso
     coarse = min(size, FLOW_GRID)
     grid = identity_grid(target.shape[0], coarse, target.device, target.dtype).reshape(target.shape[0], -1, 2)
     flow = _spline_grid(target, driving, grid).view(-1, coarse, coarse, 2)  # (B, c, c, 2)
-    if coarse < 2:
-        return upsample_flow(flow, size)
     weight = ((FOLD_GUARD - smallest_area(flow)) / FOLD_GUARD).clamp(0.0, 1.0)  # (B,): 1 where it folds
     stepped = weight > 0
     if stepped.any():
