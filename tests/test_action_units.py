@@ -51,6 +51,14 @@ def test_the_bundled_model_has_a_slider_per_unit_and_the_seven_emotions(model):
     assert set(model.presets) == set(EMOTIONS)
 
 
+def test_the_bundled_presets_are_the_prototypes_in_the_code(model):
+    """A prototype changed in EMOTIONS must reach the shipped shape model too (its presets are stored there)."""
+    basis = model.expression_basis.reshape(len(model.expression_basis), -1)
+    for emotion, prototype in EMOTIONS.items():
+        built = sum(weight * (unit_field(unit, model.mean).ravel() @ basis.T) for unit, weight in prototype.items())
+        np.testing.assert_allclose(model.presets[emotion], built, atol=1e-5, err_msg=emotion)
+
+
 def test_each_unit_slider_moves_its_own_unit_and_holds_the_others(model, face):
     target = face
     _, linears = model.align(target)

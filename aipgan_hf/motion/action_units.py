@@ -145,7 +145,7 @@ EMOTIONS: dict[str, dict[str, float]] = {
     },
     "anger": {"AU4": 1.5, "AU5": 1.0, "AU7": 0.5, "AU23": 1.0, "AU24": 0.8},
     "disgust": {"AU9": 1.3, "AU10": 0.8, "AU15": 0.4, "AU17": 0.8},
-    "contempt": {"AU2_right": 0.6, "AU10_right": 0.9, "AU12_right": 0.5, "AU14_right": 4.0, "AU43": 0.35},
+    "contempt": {"AU12_right": 0.9, "AU14_right": 5.0, "AU24": 0.4, "AU43": 0.6},
 }
 """Emotion prototypes (EMFACS): unit -> intensity. ``_right`` is the unit on the face's right side only (the
 image's left half). Rounds of blind naming set the intensities (``docs/evaluation.md``):
@@ -153,8 +153,8 @@ image's left half). Rounds of blind naming set the intensities (``docs/evaluatio
 - anger glares (lids raised, not narrowed: narrowed, it read as disgust);
 - fear's brows rise and draw together over a tense stretched mouth whose corners and lower lip drop (wider open, it
   read as surprise; with the corners up, as a smile);
-- contempt is a one-sided sneer under one raised brow and heavy lids, with its dimple (a one-sided smile alone read
-  as happy);
+- contempt is a one-sided pull and tightening of one lip corner, with its dimple, pressed lips and heavy lids (a
+  one-sided smile alone read as happy; with a raised brow and upper lip, as neutral or disgust);
 - disgust wrinkles the nose over a closed mouth with a raised chin, EMFACS's 9 + 17 (with a brow lowerer, or baring
   the upper teeth over a dropped lower lip, it read as anger)."""
 
