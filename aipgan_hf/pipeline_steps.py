@@ -18,7 +18,6 @@ from .compositing import LENDING, DrivingFaces, MouthExemplar
 from .driving import landmark_tensor
 from .errors import AIPGANError, ConfigError
 from .faces import AlignedFace, FaceProcessor, Photo
-from .faces.geometry import IDENTITY
 from .motion import ShapeModel
 from .motion.lines import ESTIMATED, EXACT, LineStrength
 
@@ -195,6 +194,5 @@ def mouth_sources(
     if exemplar is None:
         return None, None, None, [None] * count
     crop, landmarks = exemplar.tensors()
-    # the exemplar is a crop: its pixels are crop pixels
-    pixels = [(exemplar.crop, IDENTITY)] * count
+    pixels = [exemplar.detail] * count  # paste-back reads it enlarged and sharpened
     return crop.expand(count, -1, -1, -1), landmarks.expand(count, -1, -1), None, pixels

@@ -14,9 +14,11 @@ from PIL import Image, ImageDraw
 
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, ConfigError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
+from aipgan_hf.compositing.exemplar import DETAIL_SCALE
 from aipgan_hf.compositing.mouth import lighting_gain, mouth_read, mouth_shares, plan_mouth
 from aipgan_hf.compositing.photo import PhotoReader
 from aipgan_hf.faces.align import warp_to_crop
+from aipgan_hf.faces.geometry import IDENTITY
 from aipgan_hf.landmarks import INNER_LIPS, MOUTH, inner_lip_gap, mouth_interior
 from aipgan_hf.motion import ShapeModel, identity_grid
 from aipgan_hf.motion.flow import pixels_to_normalised
@@ -403,6 +405,37 @@ def test_by_default_no_pixel_of_the_source_person_reaches_the_output(bundled, as
     assert np.array_equal(
         np.asarray(given.image), np.asarray(bundled(grace_hopper, driving_landmarks=clean.driving_landmarks).image)
     )
+
+
+def test_the_exemplars_detail_is_its_crop_enlarged_in_place(bundled):
+    """Read through its map at the crop's pixel centres, the enlarged exemplar gives the crop back (a map off by
+    half a pixel would move the teeth against the lips)."""
+    exemplar = bundled.mouth_exemplar
+    pixels, to_crop = exemplar.detail
+    side = len(exemplar.crop)
+    assert pixels.shape == (side * DETAIL_SCALE, side * DETAIL_SCALE, 3)
+    centres = (np.arange(side) - to_crop[0, 2]) / to_crop[0, 0]  # crop pixel c -> enlarged pixel p
+    at = np.round(centres - 0.5).astype(int)  # the enlarged pixels either side of each centre
+    read = (pixels[at][:, at].astype(float) + pixels[at + 1][:, at + 1]) / 2
+    assert np.abs(read - exemplar.crop).mean() < 4.0
+
+
+def test_the_exemplars_teeth_are_sharp_at_paste_back(bundled, astronaut, grace_hopper):
+    """Hopper's face is about 4 times the crop: her lent teeth are read from the enlarged, sharpened exemplar, not
+    blurred up from its crop (its map into the photo the identity: what paste-back read before)."""
+    sharp = np.asarray(bundled(grace_hopper, source=astronaut).image)
+    plain = dataclasses.replace(bundled.mouth_exemplar)
+    plain.detail = (plain.crop, IDENTITY)
+    pipe = AIPGANPipeline(bundled.generator, bundled.processor, bundled.shape_model, mouth_exemplar=plain)
+    soft = np.asarray(pipe(grace_hopper, source=astronaut).image)
+    lent = np.abs(sharp.astype(int) - soft).max(-1) > 3  # only the lent inside differs
+    assert 300 < lent.sum() < 5000
+
+    def edges(image: np.ndarray) -> float:
+        luma = np.asarray(Image.fromarray(image).convert("L"), dtype=float)
+        return float(np.abs(np.diff(luma, axis=1))[lent[:, 1:]].mean())
+
+    assert edges(sharp) > 1.3 * edges(soft)
 
 
 def test_presets_sliders_and_video_take_the_exemplars_mouth_by_default(bundled, grace_hopper):
