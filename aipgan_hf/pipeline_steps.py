@@ -194,5 +194,5 @@ def mouth_sources(
     if exemplar is None:
         return None, None, None, [None] * count
     crop, landmarks = exemplar.tensors()
-    pixels = [exemplar.detail] * count  # paste-back reads it enlarged and sharpened
+    pixels = [exemplar.enlarged] * count  # paste-back reads it enlarged and sharpened
     return crop.expand(count, -1, -1, -1), landmarks.expand(count, -1, -1), None, pixels

@@ -59,6 +59,23 @@ def test_the_bundled_presets_are_the_prototypes_in_the_code(model):
         np.testing.assert_allclose(model.presets[emotion], built, atol=1e-5, err_msg=emotion)
 
 
+def test_the_units_added_to_the_fitted_basis_give_the_shipped_one(model, face):
+    """A refit (``training/fit_shape_model.py``) appends the units to its fitted directions: from the shipped file's
+    fitted rows (those the estimator reads) the code must rebuild its basis and presets, whatever the presets use."""
+    fitted = int((np.abs(model.estimator).sum(1) > 0).sum())
+    rows = slice(0, fitted)
+    rebuilt = with_action_units(
+        ShapeModel(model.mean, model.expression_basis[rows], model.estimator[rows], model.bias[rows])
+    )
+    assert rebuilt.num_expression == model.num_expression
+    old, new = (m.expression_basis.reshape(m.num_expression, -1) for m in (model, rebuilt))
+    np.testing.assert_allclose(new.T @ new, old.T @ old, atol=1e-5)  # the same span
+    for emotion in EMOTIONS:
+        np.testing.assert_allclose(
+            rebuilt.apply(face, rebuilt.presets[emotion]), model.apply(face, model.presets[emotion]), atol=1e-3
+        )
+
+
 def test_each_unit_slider_moves_its_own_unit_and_holds_the_others(model, face):
     target = face
     _, linears = model.align(target)

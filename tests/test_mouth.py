@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, ConfigError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
-from aipgan_hf.compositing.exemplar import DETAIL_SCALE
+from aipgan_hf.compositing.exemplar import ENLARGE, MouthExemplar
 from aipgan_hf.compositing.mouth import lighting_gain, mouth_read, mouth_shares, plan_mouth
 from aipgan_hf.compositing.photo import PhotoReader
 from aipgan_hf.faces.align import warp_to_crop
@@ -407,25 +407,30 @@ def test_by_default_no_pixel_of_the_source_person_reaches_the_output(bundled, as
     )
 
 
-def test_the_exemplars_detail_is_its_crop_enlarged_in_place(bundled):
-    """Read through its map at the crop's pixel centres, the enlarged exemplar gives the crop back (a map off by
-    half a pixel would move the teeth against the lips)."""
-    exemplar = bundled.mouth_exemplar
-    pixels, to_crop = exemplar.detail
-    side = len(exemplar.crop)
-    assert pixels.shape == (side * DETAIL_SCALE, side * DETAIL_SCALE, 3)
-    centres = (np.arange(side) - to_crop[0, 2]) / to_crop[0, 0]  # crop pixel c -> enlarged pixel p
-    at = np.round(centres - 0.5).astype(int)  # the enlarged pixels either side of each centre
-    read = (pixels[at][:, at].astype(float) + pixels[at + 1][:, at + 1]) / 2
-    assert np.abs(read - exemplar.crop).mean() < 4.0
+def test_the_enlarged_exemplar_maps_onto_its_crop():
+    """A bright spot at crop pixel (70, 40) is, through the enlarged exemplar's map, at (70, 40) (half a pixel off,
+    teeth would slide against the lips), and the exemplar is :data:`ENLARGE` times finer."""
+    crop = np.full((SIZE * 2, SIZE * 2, 3), 100, dtype=np.uint8)
+    crop[39:42, 69:72] = 150
+    pixels, to_crop = MouthExemplar(crop, np.zeros((68, 2), np.float32)).enlarged
+    assert pixels.shape == (crop.shape[0] * ENLARGE, crop.shape[1] * ENLARGE, 3)
+    weight = pixels[..., 0].astype(float) - 100.0  # the sharpening's ring is symmetric: it keeps the centre
+    rows, columns = np.indices(weight.shape)
+    centre = np.array([(columns * weight).sum(), (rows * weight).sum()]) / weight.sum()
+    np.testing.assert_allclose(to_crop[:, :2] @ centre + to_crop[:, 2], [70.0, 40.0], atol=0.02)
 
 
 def test_the_exemplars_teeth_are_sharp_at_paste_back(bundled, astronaut, grace_hopper):
-    """Hopper's face is about 4 times the crop: her lent teeth are read from the enlarged, sharpened exemplar, not
-    blurred up from its crop (its map into the photo the identity: what paste-back read before)."""
+    """Hopper's face is 2.2 times the crop: her lent teeth are read from the enlarged, sharpened exemplar, not
+    blurred up from its crop (what paste-back read before)."""
+
+    class CropOnly(MouthExemplar):
+        @property
+        def enlarged(self) -> tuple[np.ndarray, np.ndarray]:
+            return self.crop, IDENTITY
+
     sharp = np.asarray(bundled(grace_hopper, source=astronaut).image)
-    plain = dataclasses.replace(bundled.mouth_exemplar)
-    plain.detail = (plain.crop, IDENTITY)
+    plain = CropOnly(bundled.mouth_exemplar.crop, bundled.mouth_exemplar.landmarks)
     pipe = AIPGANPipeline(bundled.generator, bundled.processor, bundled.shape_model, mouth_exemplar=plain)
     soft = np.asarray(pipe(grace_hopper, source=astronaut).image)
     lent = np.abs(sharp.astype(int) - soft).max(-1) > 3  # only the lent inside differs

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -19,17 +20,17 @@ from ..landmarks import LEFT_EYE, RIGHT_EYE
 MOUTH_EXEMPLAR_NAME = "mouth_exemplar.safetensors"
 """The checkpoint file of :class:`MouthExemplar` (optional: a folder without it gives presets no teeth)."""
 
-DETAIL_SCALE = 4
-"""How many times finer than its crop paste-back reads the exemplar (:attr:`MouthExemplar.detail`). Its crop is about
-as fine as the astronaut's photo, and a face pasted back into a portrait is often 4 times the crop: read bilinearly
-from the crop, its teeth were a soft band."""
+ENLARGE = 4
+"""How many times finer than its crop paste-back reads the exemplar (:attr:`MouthExemplar.enlarged`). Its crop is
+about as fine as the astronaut's photo, and a portrait's face is often 2 to 4 times the crop (Hopper's 2.2): read
+bilinearly from the crop, its teeth were a soft band."""
 
 SHARPEN = (3.0, 120)
 """Unsharp mask of the enlarged exemplar (radius in its pixels, under one crop pixel; percent): the teeth's edges and
-gaps come back without a halo."""
+gaps come back (the brightest few percent of the teeth's pixels clip to white)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class MouthExemplar:
     """A public-domain face whose open mouth lends its inside (``mouth="exemplar"``, the default).
 
@@ -39,18 +40,18 @@ class MouthExemplar:
 
     crop: np.ndarray
     landmarks: np.ndarray
-    detail: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        """:attr:`detail`: the crop enlarged :data:`DETAIL_SCALE` times (Lanczos) and sharpened (:data:`SHARPEN`),
-        with the (2, 3) map from its pixels to the crop's: what paste-back reads the lent inside from, at up to 4
-        times the crop's resolution (the reader averages it back down for a smaller face)."""
-        side = len(self.crop) * DETAIL_SCALE
-        enlarged = Image.fromarray(np.ascontiguousarray(self.crop, dtype=np.uint8)).resize((side, side), Image.LANCZOS)
+    @cached_property
+    def enlarged(self) -> tuple[np.ndarray, np.ndarray]:
+        """((R * ENLARGE, R * ENLARGE, 3) uint8, (2, 3) map from its pixels to the crop's): what paste-back reads the
+        lent inside from, the crop enlarged :data:`ENLARGE` times (Lanczos) and sharpened (:data:`SHARPEN`); the
+        reader averages it back down where the target's face is smaller. Made once (frozen: it cannot go stale)."""
+        side = len(self.crop) * ENLARGE
+        image = Image.fromarray(np.ascontiguousarray(self.crop, dtype=np.uint8)).resize((side, side), Image.LANCZOS)
         radius, percent = SHARPEN
-        pixels = np.asarray(enlarged.filter(ImageFilter.UnsharpMask(radius=radius, percent=percent, threshold=0)))
-        offset = (1.0 / DETAIL_SCALE - 1.0) / 2.0  # pixel centres: (c + 0.5) * scale = p + 0.5
-        self.detail = pixels, np.array([[1.0 / DETAIL_SCALE, 0.0, offset], [0.0, 1.0 / DETAIL_SCALE, offset]])
+        pixels = np.asarray(image.filter(ImageFilter.UnsharpMask(radius=radius, percent=percent, threshold=0)))
+        offset = (1.0 / ENLARGE - 1.0) / 2.0  # pixel centres: (c + 0.5) * ENLARGE = p + 0.5
+        return pixels, np.array([[1.0 / ENLARGE, 0.0, offset], [0.0, 1.0 / ENLARGE, offset]])
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 3, R, R) in [-1, 1] and (1, 68, 2): the crop and landmarks as ``plan_mouth`` takes a source."""

@@ -305,7 +305,7 @@ class PhotoReader:
             points = ((points + 1.0) * (resolution / 2.0) - 0.5) @ crop_to_photo[:, :2].T + crop_to_photo[
                 :, 2
             ]  # photo px
-            margin = 2 + reduce
+            margin = math.ceil(2 * scale) + reduce  # 2 crop pixels (the fill reads 1.5 past its support), in its px
             left, top = (
                 max(left, math.floor(points[:, 0].min()) - margin),
                 max(top, math.floor(points[:, 1].min()) - margin),

@@ -285,6 +285,11 @@ def motion_intensities(
     return line_intensities(np.einsum("nij,npj->npi", linears, motion), model.mean, sides)
 
 
+SIDED_UNITS = ("AU2_right", "AU10_right", "AU12_right", "AU14_right")
+"""One-sided units the basis spans whether or not a preset uses them (0.8.0's to 0.11.0's contempt used all four,
+0.12.0's two): each adds a direction, and a refit must give the shipped basis, onto which video driving projects."""
+
+
 def with_action_units(model: ShapeModel) -> ShapeModel:
     """``model`` whose basis also spans every unit, with a slider per unit and the seven emotion presets.
 
@@ -292,7 +297,8 @@ def with_action_units(model: ShapeModel) -> ShapeModel:
     directions do not hold all of it) is added as extra orthonormal directions. The estimator gives them 0, so a
     transfer from one photo is unchanged; a driving with a neutral reference projects onto them too. The fitted
     sliders stay as they were; the label presets give way to the FACS prototypes."""
-    units = [*ACTION_UNITS, *sorted({u for prototype in EMOTIONS.values() for u in prototype} - set(ACTION_UNITS))]
+    used = {u for prototype in EMOTIONS.values() for u in prototype}
+    units = [*ACTION_UNITS, *sorted((used | set(SIDED_UNITS)) - set(ACTION_UNITS))]
     fields = np.stack([unit_field(unit, model.mean).ravel() for unit in units])  # (U', 136)
     basis = model.expression_basis.reshape(model.num_expression, -1)  # (k, 136), orthonormal
     residual = fields - (fields @ basis.T) @ basis
