@@ -18,7 +18,7 @@ from aipgan_hf.compositing.exemplar import ENLARGE, MouthExemplar
 from aipgan_hf.compositing.mouth import lighting_gain, mouth_read, mouth_shares, plan_mouth
 from aipgan_hf.compositing.photo import PhotoReader
 from aipgan_hf.faces.align import warp_to_crop
-from aipgan_hf.faces.geometry import IDENTITY
+from aipgan_hf.faces.geometry import IDENTITY, apply_affine
 from aipgan_hf.landmarks import INNER_LIPS, MOUTH, inner_lip_gap, mouth_interior
 from aipgan_hf.motion import ShapeModel, identity_grid
 from aipgan_hf.motion.flow import pixels_to_normalised
@@ -417,7 +417,7 @@ def test_the_enlarged_exemplar_maps_onto_its_crop():
     weight = pixels[..., 0].astype(float) - 100.0  # the sharpening's ring is symmetric: it keeps the centre
     rows, columns = np.indices(weight.shape)
     centre = np.array([(columns * weight).sum(), (rows * weight).sum()]) / weight.sum()
-    np.testing.assert_allclose(to_crop[:, :2] @ centre + to_crop[:, 2], [70.0, 40.0], atol=0.02)
+    np.testing.assert_allclose(apply_affine(to_crop, centre[None])[0], [70.0, 40.0], atol=0.02)
 
 
 def test_the_exemplars_teeth_are_sharp_at_paste_back(bundled, astronaut, grace_hopper):

@@ -14,6 +14,7 @@ from safetensors.numpy import save_file
 
 from ..checkpoint import read_safetensors
 from ..errors import CheckpointError
+from ..faces.geometry import invert_affine, scale_affine
 from ..faces.tensors import image_to_tensor
 from ..landmarks import LEFT_EYE, RIGHT_EYE
 
@@ -50,8 +51,7 @@ class MouthExemplar:
         image = Image.fromarray(np.ascontiguousarray(self.crop, dtype=np.uint8)).resize((side, side), Image.LANCZOS)
         radius, percent = SHARPEN
         pixels = np.asarray(image.filter(ImageFilter.UnsharpMask(radius=radius, percent=percent, threshold=0)))
-        offset = (1.0 / ENLARGE - 1.0) / 2.0  # pixel centres: (c + 0.5) * ENLARGE = p + 0.5
-        return pixels, np.array([[1.0 / ENLARGE, 0.0, offset], [0.0, 1.0 / ENLARGE, offset]])
+        return pixels, invert_affine(scale_affine(ENLARGE))  # crop pixel c covers enlarged pixels 4c .. 4c + 3
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 3, R, R) in [-1, 1] and (1, 68, 2): the crop and landmarks as ``plan_mouth`` takes a source."""
