@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from huggingface_hub import snapshot_download
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from aipgan_hf.configuration import ARCHITECTURE, AIPGANConfig
 from aipgan_hf.errors import CheckpointError, ConfigError
@@ -296,6 +296,45 @@ def read_generator_config(config_path: Path) -> dict[str, Any]:
     return config
 
 
+def weights_file(subfolder: Path, variant: str | None) -> Path:
+    """The weights of ``variant``; with none asked and only the fp16 file there, that one."""
+    weights = subfolder / weights_filename(variant)
+    if variant is None and not weights.is_file():
+        if not (subfolder / weights_filename("fp16")).is_file():
+            raise CheckpointError(
+                f"no weights in {subfolder}: neither {weights.name} nor {weights_filename('fp16')} exists"
+            )
+        weights = subfolder / weights_filename("fp16")
+    return weights
+
+
+def load_strict(model: torch.nn.Module, weights: Path, config_path: Path) -> None:
+    """Fill ``model`` from a safetensors file in which every tensor must match, or CheckpointError names the file."""
+    state = read_safetensors(weights)
+    check_state_dict(weights, state)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shape = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong_shape:
+        raise CheckpointError(
+            f"{weights} does not fit the {type(model).__name__} in {config_path}: "
+            f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}), "
+            f"{len(wrong_shape)} of wrong shape (e.g. {wrong_shape[:3]})"
+        )
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def save_model(model: torch.nn.Module, folder: Path, variant: str | None = None) -> None:
+    """A network's config.json and weights (half precision for the ``"fp16"`` variant) into a new ``folder``, as
+    :func:`load_strict` reads them back."""
+    folder.mkdir()
+    model.save_config(folder)
+    dtype = torch.float16 if variant == "fp16" else torch.float32
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / weights_filename(variant)), metadata={"format": "pt"})
+
+
 def load_generator(
     folder: str | os.PathLike, variant: str | None = None, dtype: torch.dtype = torch.float32
 ) -> AIPGANGenerator:
@@ -310,30 +349,12 @@ def load_generator(
     subfolder = Path(folder) / GENERATOR_SUBFOLDER
     config_path = subfolder / AIPGANGenerator.config_name
     config = read_generator_config(config_path)
-    weights = subfolder / weights_filename(variant)
-    if variant is None and not weights.is_file():
-        if not (subfolder / weights_filename("fp16")).is_file():
-            raise CheckpointError(
-                f"no weights in {subfolder}: neither {weights.name} nor {weights_filename('fp16')} exists"
-            )
-        weights = subfolder / weights_filename("fp16")
+    weights = weights_file(subfolder, variant)
     try:
         generator = AIPGANGenerator.from_config(config)
     except (TypeError, ValueError, ConfigError) as error:
         raise CheckpointError(f"{config_path} does not describe an AIPGANGenerator: {error}") from None
-    state = read_safetensors(weights)
-    check_state_dict(weights, state)
-    expected = generator.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-    if missing or unexpected or wrong_shape:
-        raise CheckpointError(
-            f"{weights} does not fit the generator in {config_path}: "
-            f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}), "
-            f"{len(wrong_shape)} of wrong shape (e.g. {wrong_shape[:3]})"
-        )
-    generator.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+    load_strict(generator, weights, config_path)
     if dtype != torch.float32:
         generator = generator.to(dtype=dtype)
     return generator.eval()

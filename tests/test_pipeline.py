@@ -266,7 +266,7 @@ def test_failed_save_keeps_the_previous_folder(pipe, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("aipgan_hf.pipeline.save_file", broken)
+    monkeypatch.setattr("aipgan_hf.checkpoint.save_file", broken)
     with pytest.raises(OSError):
         pipe.save_pretrained(folder)
     assert (folder / "generator" / "diffusion_pytorch_model.safetensors").read_bytes() == before
