@@ -129,6 +129,7 @@ class Space:
                 return_intrinsic=controls.show_views,
                 source_reference=reference_photo,
                 mouth="source" if options.teeth_from_source else DEFAULT_MOUTH,
+                read_emotion=options.read_emotion,
                 **controls.offsets(),
             )
             return result_views(result, source_photo, target_photo, controls.show_views)

@@ -115,6 +115,12 @@ def _photo_tab(space: Space, controls: dict) -> tuple[gr.Image, gr.Button]:
         label="Replace the target's own expression",
         info="for a target who already smiles, frowns, ...; off: the source's change is added",
     )
+    controls["read_emotion"] = gr.Checkbox(
+        True,
+        label="Read the source's emotion",
+        info="where the source's face clearly shows an emotion, the target wears it (its FACS prototype; a smile "
+        "is completed); off: the motion of the source's 68 landmarks alone",
+    )
     controls["teeth_from_source"] = gr.Checkbox(
         False,
         label="Teeth from the source photo",
@@ -221,7 +227,7 @@ def _connect(space: Space, page: Page) -> None:
             "expression_strength", "identity_mix", "paste_back", "source_face_index", "target_face_index", "show_views"
         ),
         **page.sliders,
-        **pick("replace_target_expression", "source_reference", "teeth_from_source"),
+        **pick("replace_target_expression", "source_reference", "teeth_from_source", "read_emotion"),
     }
     page.buttons["transfer"].click(
         space.transfer,

@@ -106,12 +106,15 @@ class TransferControls:
         replace_target_expression: remove the target's own expression first (a smiling target, a neutral source).
         teeth_from_source: an opened mouth may show the source photo's teeth (``mouth="source"``); off (default):
             the target's own, else the checkpoint's public-domain exemplar's, and no pixel of the source.
+        read_emotion: where the checkpoint's reader is sure of the source's emotion, the target wears it
+            (``pipe(..., read_emotion=)``); off: the source's 68 points alone.
     """
 
     identity_mix: float = 0.0
     source_face_index: int = 0
     replace_target_expression: bool = False
     teeth_from_source: bool = False
+    read_emotion: bool = True
 
     @classmethod
     def read(cls, values: dict[str, Any]) -> "TransferControls":
@@ -121,6 +124,7 @@ class TransferControls:
             source_face_index=face_index(values.get("source_face_index", 0)),
             replace_target_expression=bool(values.get("replace_target_expression", False)),
             teeth_from_source=bool(values.get("teeth_from_source", False)),
+            read_emotion=bool(values.get("read_emotion", True)),
         )
 
 

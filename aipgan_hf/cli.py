@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a neutral photo of the source person: the target gets the source's exact change from it",
     )
+    transfer.add_argument(
+        "--no-read-emotion",
+        action="store_true",
+        help="the source's 68 points alone; default: where the checkpoint's reader is sure of the source's emotion, "
+        "the target wears it (docs/design.md)",
+    )
     _add_mouth(transfer, "the source photo's")
     _add_offsets(transfer)
     transfer.set_defaults(handler=run_transfer)
@@ -256,6 +262,7 @@ def run_transfer(args: argparse.Namespace) -> int:
             target_face_index=args.face_index,
             source_reference=args.source_reference,
             mouth=args.mouth,
+            read_emotion=not args.no_read_emotion,
             **_offsets(args),
         )
 

@@ -23,7 +23,7 @@ from .errors import ConfigError
 from .faces import AlignedFace, Photo
 from .modeling import AIPGANGenerator, GeneratorOutput
 from .motion import ExpressionLines, keep_eyeballs, keep_inside, landmark_flow
-from .motion.lines import EXACT, LineStrength
+from .motion.lines import EXACT, EachFace, LineStrength
 
 
 @dataclass
@@ -162,7 +162,7 @@ def drive_crops(
     mouth: str = DEFAULT_MOUTH,
     identity_source: torch.Tensor | None = None,
     lines: ExpressionLines | None = None,
-    line_strength: LineStrength | float = EXACT,
+    line_strength: LineStrength | EachFace | float = EXACT,
 ) -> DrivenBatch:
     """Drive aligned targets to new landmarks and fill their opened mouths.
 

@@ -10,6 +10,7 @@ batch. A saved pipeline is a folder (local or on the Hub):
     processor_config.json                                 face-processing settings
     shape_model.safetensors                               the 68-point expression model (presets and sliders too)
     mouth_exemplar.safetensors                            optional: the open mouth presets borrow (compositing.mouth)
+    emotion_reader/config.json, ...fp16.safetensors       optional: reads a source photo's emotion (motion.emotion)
     README.md                                             model card
 """
 
@@ -25,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 from huggingface_hub import HfApi
-from safetensors.torch import save_file
 
 from .checkpoint import (
     BUNDLED_CHECKPOINT,
@@ -34,7 +34,7 @@ from .checkpoint import (
     load_generator,
     read_processor_settings,
     resolve_folder,
-    weights_filename,
+    save_model,
 )
 from .compositing import (
     DEFAULT_MOUTH,
@@ -52,7 +52,8 @@ from .files import atomic_directory
 from .model_card import default_model_card
 from .modeling import AIPGANGenerator
 from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ExpressionLines, ShapeModel
-from .motion.lines import LineStrength
+from .motion.emotion import EMOTION_READER_SUBFOLDER, EmotionReader
+from .motion.lines import EachFace, LineStrength
 from .pipeline_steps import (
     TARGET_ROLE,
     SourceFaces,
@@ -84,10 +85,13 @@ class AIPGANPipeline:
         processor: FaceProcessor | None = None,
         shape_model: ShapeModel | None = None,
         mouth_exemplar: MouthExemplar | None = None,
+        emotion_reader: EmotionReader | None = None,
     ):
         """``mouth_exemplar``: the face whose open mouth lends presets and sliders its inside (``from_pretrained``
-        reads the folder's); None gives them none. On a CPU the generator's weights are put in channels-last
-        memory order, where oneDNN's convolutions are faster (docs/benchmarks.md)."""
+        reads the folder's); None gives them none. ``emotion_reader``: reads a source photo's emotion, which a
+        transfer from one photo then wears where the reader is sure (:mod:`~aipgan_hf.motion.emotion`). On a CPU
+        the generator's weights are put in channels-last memory order, where oneDNN's convolutions are faster
+        (docs/benchmarks.md)."""
         self.generator = generator.eval()
         if self.device.type == "cpu":
             self.generator.to(memory_format=torch.channels_last)
@@ -105,6 +109,7 @@ class AIPGANPipeline:
             )
         self.mouth_exemplar = mouth_exemplar
         self.lines = ExpressionLines(self.shape_model, self.resolution)  # the FACS units' creases
+        self.emotion_reader = None if emotion_reader is None else emotion_reader.eval()
 
     @property
     def resolution(self) -> int:
@@ -147,7 +152,7 @@ class AIPGANPipeline:
         shape_model = ShapeModel.load(folder / SHAPE_MODEL_NAME)
         exemplar = folder / MOUTH_EXEMPLAR_NAME
         mouth_exemplar = MouthExemplar.load(exemplar, generator.config.resolution) if exemplar.is_file() else None
-        return cls(generator, FaceProcessor(**settings), shape_model=shape_model, mouth_exemplar=mouth_exemplar)
+        return cls(generator, FaceProcessor(**settings), shape_model, mouth_exemplar, EmotionReader.load(folder))
 
     def save_pretrained(
         self, save_directory: str | os.PathLike, variant: str | None = None, model_card: str | None = None
@@ -161,12 +166,9 @@ class AIPGANPipeline:
         """
         destination = Path(save_directory)
         with atomic_directory(destination) as staging:
-            subfolder = staging / GENERATOR_SUBFOLDER
-            subfolder.mkdir()
-            self.generator.save_config(subfolder)
-            dtype = torch.float16 if variant == "fp16" else torch.float32
-            state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.generator.state_dict().items()}
-            save_file(state, str(subfolder / weights_filename(variant)), metadata={"format": "pt"})
+            save_model(self.generator, staging / GENERATOR_SUBFOLDER, variant)
+            if self.emotion_reader is not None:
+                save_model(self.emotion_reader, staging / EMOTION_READER_SUBFOLDER, variant)
             (staging / PROCESSOR_CONFIG_NAME).write_text(json.dumps(self.processor_settings(), indent=2) + "\n")
             self.shape_model.save(staging / SHAPE_MODEL_NAME)
             if self.mouth_exemplar is not None:
@@ -226,6 +228,7 @@ class AIPGANPipeline:
         target_face_index: int | None = None,
         return_intrinsic: bool = False,
         mouth: str = DEFAULT_MOUTH,
+        read_emotion: bool = True,
     ) -> TransferResult:
         """Give the target photo's face a new expression: a source photo's, a preset's, or given landmarks'.
 
@@ -254,6 +257,10 @@ class AIPGANPipeline:
                 network's paint: with ``identity_mix=0`` no pixel of the source person reaches the output;
                 ``"source"`` the source photo's instead of the exemplar's (the exemplar's without one); ``"own"``
                 never another face's; ``"network"`` the network's paint only.
+            read_emotion: a transfer from one source photo (no ``source_reference``) wears the emotion the
+                checkpoint's reader is sure it sees in the source's face: that emotion's preset, or the source's
+                own smile completed (:mod:`~aipgan_hf.motion.emotion`). False: the motion of the source's 68 points
+                alone.
         """
         strength = check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = check_range("identity_mix", identity_mix, 0.0, 1.0)
@@ -262,7 +269,10 @@ class AIPGANPipeline:
         check_one_way(expression, source, driving_landmarks, identity_mix, replace_target_expression, source_reference)
         if source is not None:
             faces = find_faces(self.processor, target, source, source_reference, source_face_index, target_face_index)
-            motion = faces.motion(driving_landmarks, self.shape_model, strength, offset, replace_target_expression)
+            reader = self.emotion_reader if read_emotion else None
+            motion = faces.motion(
+                driving_landmarks, self.shape_model, strength, offset, replace_target_expression, reader
+            )
             return self._transfer(faces, motion, identity_mix, paste_back, return_intrinsic, mouth)
         prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)
         if driving_landmarks is None:
@@ -354,7 +364,7 @@ class AIPGANPipeline:
     def _transfer(
         self,
         faces: SourceFaces,
-        motion: tuple[np.ndarray, LineStrength],
+        motion: tuple[np.ndarray, LineStrength | EachFace],
         identity_mix: float,
         paste_back: bool,
         return_intrinsic: bool,

@@ -17,9 +17,10 @@ import torch
 from .compositing import LENDING, DrivingFaces, MouthExemplar
 from .driving import landmark_tensor
 from .errors import AIPGANError, ConfigError
-from .faces import AlignedFace, FaceProcessor, Photo
+from .faces import AlignedFace, FaceProcessor, Photo, image_to_tensor
 from .motion import ShapeModel
-from .motion.lines import ESTIMATED, EXACT, LineStrength
+from .motion.emotion import EmotionRead, EmotionReader, acted_on, read_change
+from .motion.lines import ESTIMATED, EXACT, EachFace, LineStrength
 
 SOURCE_ROLE = "the expression source photo"
 TARGET_ROLE = "the identity target photo"
@@ -87,16 +88,22 @@ class SourceFaces:
         strength: float,
         offset: np.ndarray | None,
         replace_target_expression: bool,
-    ) -> tuple[np.ndarray, LineStrength]:
+        reader: EmotionReader | None = None,
+    ) -> tuple[np.ndarray, LineStrength | EachFace]:
         """Motion: where the target's landmarks go, (68, 2) crop pixels (``driving_landmarks`` when given, else
-        retargeted from the source's face by :func:`source_motion`), and the strength of their lines."""
+        retargeted from the source's face by :func:`source_motion`, wearing the emotion ``reader`` reads in the
+        source's face when there is no neutral reference), and the strength of their lines."""
         if driving_landmarks is not None:
             return driving_landmarks, EXACT
+        read = None
+        if reader is not None and self.reference is None:
+            read = reader.read(image_to_tensor(self.source_face.crop)[None])[0]
         return source_motion(
             shape_model,
             self.target_face.crop_landmarks,
             self.source_face.crop_landmarks,
             reference_landmarks=self.reference,
+            read=read,
             strength=strength,
             offset=offset,
             replace_target_expression=replace_target_expression,
@@ -108,15 +115,35 @@ def source_motion(
     target_landmarks: np.ndarray,
     source_landmarks: np.ndarray,
     reference_landmarks: np.ndarray | None = None,
+    read: EmotionRead | list[EmotionRead | None] | None = None,
     **options: Any,
-) -> tuple[np.ndarray, LineStrength]:
+) -> tuple[np.ndarray, LineStrength | EachFace]:
     """A transfer's driving landmarks (:meth:`ShapeModel.drive`: ``options`` are its strength, offset and
     replace_target_expression) and the strength of their lines: a motion estimated from the source photo alone (no
     neutral reference) draws them at :data:`~aipgan_hf.motion.lines.ESTIMATED` (floored, halved), a source's change
-    from its neutral photo in full. The pipeline, the evaluation and the benchmarks all call this, so that they draw
-    the same lines."""
+    from its neutral photo in full. ``read``: the source's emotion as its reader saw it (one per face of a batch);
+    without a reference, a reading acted on (:func:`~aipgan_hf.motion.emotion.acted_on`) gives the change instead
+    (:func:`~aipgan_hf.motion.emotion.read_change`, less the target's own expression with
+    ``replace_target_expression``), and a preset's lines in full (a read smile's stay an estimate's). The pipeline, the evaluation and the benchmarks all call this, so that they drive and draw alike."""
     driving = shape_model.drive(target_landmarks, source_landmarks, reference_landmarks=reference_landmarks, **options)
-    return driving, ESTIMATED if reference_landmarks is None else EXACT
+    strength, offset = options.get("strength", 1.0), options.get("offset")
+    if read is None or reference_landmarks is not None or (strength == 0 and offset is None):
+        return driving, ESTIMATED if reference_landmarks is None else EXACT
+    single = np.ndim(driving) == 2
+    targets, sources = np.reshape(target_landmarks, (-1, 68, 2)), np.reshape(source_landmarks, (-1, 68, 2))
+    driving = np.array(driving, dtype=np.float64).reshape(-1, 68, 2)
+    strengths = [ESTIMATED] * len(driving)
+    for row, one in enumerate([read] if isinstance(read, EmotionRead) else read):
+        if acted_on(one, shape_model):
+            target, source = targets[row % len(targets)], sources[row % len(sources)]
+            change = read_change(shape_model, one, shape_model.expression(source))
+            if options.get("replace_target_expression"):
+                change = change - shape_model.expression(target)
+            driving[row] = shape_model.apply(target, strength * change + (0.0 if offset is None else offset))
+            strengths[row] = ESTIMATED if one.label == "happiness" else EXACT
+    if single or all(each == strengths[0] for each in strengths):
+        return (driving[0] if single else driving), strengths[0]
+    return driving, EachFace(tuple(strengths))
 
 
 def find_faces(

@@ -10,7 +10,9 @@
 driving a neutral photo of another test person (one who has a photo of that emotion too, where there is one).
 The crops are the model's transfers (one photo; and given the source person's neutral photo where the split has
 one), the warp alone (the same one-photo driving landmarks, no network), the target unchanged, the sources, and the
-target people's own photos of that emotion, shuffled together.
+target people's own photos of that emotion, shuffled together. The model's transfers read the source's emotion as
+``pipe(target, source=...)`` does; ``--without_reader`` adds its transfer without the reading (``read_emotion=False``)
+where the reading changed it (elsewhere the two are one crop, shown once).
 ``presets``: the seven presets on ``--faces`` neutral test faces of distinct people, with the faces unchanged.
 The observer sees only numbered crops: the key (what each one is) is written beside them, in ``key.json``.
 """
@@ -140,16 +142,25 @@ def make_transfers(args, pipe: AIPGANPipeline) -> None:
     for pair_id, pair in enumerate(pairs):
         source, target = pair["source"], pair["target"]
         target_landmarks = data.landmarks[target].astype(np.float64)
-        # as pipe(target, source=...) drives and draws a one-photo transfer
-        driving, strength = source_motion(pipe.shape_model, target_landmarks, data.landmarks[source].astype(np.float64))
+        source_landmarks = data.landmarks[source].astype(np.float64)
+        # as pipe(target, source=...) drives and draws a one-photo transfer: the 68 points and the emotion read
+        read = (
+            None
+            if pipe.emotion_reader is None
+            else pipe.emotion_reader.read(image_to_tensor(data.images[source])[None])
+        )
+        driving, strength = source_motion(pipe.shape_model, target_landmarks, source_landmarks, read=read)
         meta = {"pair": pair_id, "emotion": pair["emotion"]}
         model_crop = drive(pipe, data.images[target], target_landmarks, driving, strength)
         crops.append((model_crop, {**meta, "method": "model"}))
+        points_only = source_motion(pipe.shape_model, target_landmarks, source_landmarks)  # read_emotion=False
+        if args.without_reader and not np.array_equal(points_only[0], driving):
+            crops.append(
+                (drive(pipe, data.images[target], target_landmarks, *points_only), {**meta, "method": "68 points"})
+            )
         if pair["reference"] is not None:  # as pipe(target, source=..., source_reference=...) does
             reference = data.landmarks[pair["reference"]].astype(np.float64)
-            exact = source_motion(
-                pipe.shape_model, target_landmarks, data.landmarks[source].astype(np.float64), reference
-            )
+            exact = source_motion(pipe.shape_model, target_landmarks, source_landmarks, reference)
             crops.append(
                 (drive(pipe, data.images[target], target_landmarks, *exact), {**meta, "method": "model given S0"})
             )
@@ -245,6 +256,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--faces", type=int, default=10)
     parser.add_argument("--answers", help="score: CSV of id,label")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--without_reader", action="store_true", help="transfers: also the 68 points' motion alone (read_emotion=False)"
+    )
     args = parser.parse_args(argv)
     if args.command == "score":
         score(args)

@@ -274,6 +274,7 @@ class _FakePipeline:
     def __init__(self):
         self.calls = []
         self.generator, self.shape_model, self.resolution, self.lines = self, _FakeShapeModel(), RESOLUTION, None
+        self.emotion_reader = None
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from aipgan_hf.compositing.exemplar import ENLARGE, MouthExemplar
 from aipgan_hf.compositing.mouth import lighting_gain, mouth_read, mouth_shares, plan_mouth
 from aipgan_hf.compositing.photo import PhotoReader
+from aipgan_hf.faces import image_to_tensor
 from aipgan_hf.faces.align import warp_to_crop
 from aipgan_hf.faces.geometry import IDENTITY, apply_affine
 from aipgan_hf.landmarks import INNER_LIPS, MOUTH, inner_lip_gap, mouth_interior
@@ -378,9 +379,10 @@ def bundled() -> AIPGANPipeline:
 
 def test_by_default_no_pixel_of_the_source_person_reaches_the_output(bundled, astronaut, grace_hopper, monkeypatch):
     """The astronaut's open smile drives Hopper's closed mouth open. A second source photo gives the same landmarks
-    (its alignment is the first one's) but other pixels: the whole face, mouth included, is noise. By default
-    (``mouth="exemplar"``) the two outputs are the same bits, and the opened mouth shows the exemplar's inside;
-    with ``mouth="source"`` they differ."""
+    (its alignment is the first one's) and the same emotion reading but other pixels: the whole face, mouth
+    included, is noise. By default (``mouth="exemplar"``) the two outputs are the same bits, and the opened mouth
+    shows the exemplar's inside; with ``mouth="source"`` they differ. The source's pixels reach the output only
+    through its 68 points and the reader's verdict, never as pixels."""
     face = bundled.processor.align(astronaut)
     noisy = astronaut.copy()
     x0, y0, x1, y1 = (int(v) for v in face.box)
@@ -394,6 +396,8 @@ def test_by_default_no_pixel_of_the_source_person_reaches_the_output(bundled, as
         return align(image, face_index=face_index, **kwargs)
 
     monkeypatch.setattr(bundled.processor, "align", same_landmarks)
+    reading = bundled.emotion_reader.read(image_to_tensor(face.crop)[None])
+    monkeypatch.setattr(bundled.emotion_reader, "read", lambda crops: reading)  # as read from the clean photo
     clean, noise = bundled(grace_hopper, source=astronaut), bundled(grace_hopper, source=noisy)
     assert clean.mouth == "exemplar"  # Hopper's own mouth is shut: the exemplar lends its inside
     assert np.array_equal(np.asarray(clean.image), np.asarray(noise.image))

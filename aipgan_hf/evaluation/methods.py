@@ -120,12 +120,14 @@ def model_method(
     relative: bool = False,
     mouth: str = "source",
     replace_target_expression: bool = False,
+    read_emotion: bool = True,
 ) -> Method:
     """The model as a method on batches of aligned crops, with the dataset's stored landmarks (crop px): the shape
     model retargets the source's expression, then :func:`~aipgan_hf.driving.drive_crops`; ``relative``: also given
     the landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`); ``mouth``: where an opened
     mouth's inside comes from (as ``pipe(..., mouth=)``); ``replace_target_expression``: as the pipeline's, for a
-    one-photo transfer."""
+    one-photo transfer; ``read_emotion``: as the pipeline's (the source's emotion read, for a one-photo transfer)."""
+    reader = pipeline.emotion_reader if read_emotion and not relative else None
 
     def run(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
         outputs = []
@@ -147,6 +149,7 @@ def model_method(
                 target_landmarks.numpy(),
                 source_landmarks.numpy(),
                 reference_landmarks=None if references is None else references.numpy(),
+                read=None if reader is None else reader.read(sources),
                 replace_target_expression=replace_target_expression and not relative,
             )
             lender, lender_landmarks = sources, source_landmarks

@@ -98,6 +98,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="one photo: remove the target's own estimated expression first (pipe(..., replace_target_expression=))",
     )
     parser.add_argument(
+        "--no_read_emotion",
+        action="store_true",
+        help="one photo: the 68 points' motion alone, without the emotion the reader sees (pipe(..., read_emotion=))",
+    )
+    parser.add_argument(
         "--shape_model",
         default=None,
         help="shape_model.safetensors for the retargeted warp "
@@ -146,7 +151,11 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
                 f"the model works on {pipeline.resolution}px crops but the dataset has {resolution}px crops"
             )
         methods[MODEL_METHOD] = model_method(
-            pipeline, args.batch_size, mouth=args.mouth, replace_target_expression=args.replace_target_expression
+            pipeline,
+            args.batch_size,
+            mouth=args.mouth,
+            replace_target_expression=args.replace_target_expression,
+            read_emotion=not args.no_read_emotion,
         )
         if args.relative:
             methods[RELATIVE_METHOD] = model_method(pipeline, args.batch_size, relative=True, mouth=args.mouth)

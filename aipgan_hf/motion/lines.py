@@ -66,6 +66,16 @@ class LineStrength:
         return self.scale * np.where(floor > 0, floored.clip(0.0, MAX_LINE_INTENSITY), intensities)
 
 
+@dataclass(frozen=True)
+class EachFace:
+    """One :class:`LineStrength` per face of a batch (a batch of transfers whose motions are known unequally well)."""
+
+    strengths: tuple[LineStrength, ...]
+
+    def __call__(self, intensities: np.ndarray) -> np.ndarray:
+        return np.stack([strength(row[None])[0] for strength, row in zip(self.strengths, intensities, strict=True)])
+
+
 EXACT = LineStrength()
 """Lines of a motion known exactly: presets, sliders, video driving, a source's change from its neutral photo."""
 ESTIMATED = LineStrength(scale=0.5, floor=ONE_PHOTO_FLOOR)
@@ -93,12 +103,12 @@ class ExpressionLines:
         self,
         target_landmarks: torch.Tensor,
         driving_landmarks: torch.Tensor,
-        strength: LineStrength | float = EXACT,
+        strength: LineStrength | EachFace | float = EXACT,
         flow: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
         """(B, 3, R, R) factor for the skin of (B, 68, 2) targets driven to ``driving_landmarks`` (crop pixels):
-        the lines of the units their motion shows, at ``strength`` (:class:`LineStrength`; a float: that scale,
-        no floor); None where it shows none. ``flow``: the (B, R, R, 2) flow the faces move by, when the caller
+        the lines of the units their motion shows, at ``strength`` (:class:`LineStrength` or :class:`EachFace`; a
+        float: that scale, no floor); None where it shows none. ``flow``: the (B, R, R, 2) flow the faces move by, when the caller
         has it (else the landmark flow)."""
         intensities = motion_intensities(
             self.model,
@@ -106,7 +116,7 @@ class ExpressionLines:
             driving_landmarks.detach().double().cpu().numpy(),
             sides=True,
         )
-        if not isinstance(strength, LineStrength):
+        if not isinstance(strength, (LineStrength, EachFace)):
             strength = LineStrength(scale=float(strength))
         intensities = torch.as_tensor(strength(intensities), dtype=torch.float32, device=driving_landmarks.device)
         return self.ratio(target_landmarks, driving_landmarks, intensities, flow)

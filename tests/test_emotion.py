@@ -1,0 +1,172 @@
+"""The emotion reader (fer's classifier converted to torch) and what a transfer from one photo does with its reading."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from skimage.transform import resize
+
+from aipgan_hf import AIPGANConfig, AIPGANGenerator, CheckpointError
+from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
+from aipgan_hf.faces import FaceProcessor, image_to_tensor
+from aipgan_hf.motion import ShapeModel
+from aipgan_hf.motion.action_units import ACTION_UNITS, EMOTIONS, line_intensities, slider_name
+from aipgan_hf.motion.emotion import (
+    READ_FROM,
+    READER_LABELS,
+    SMILE_FULL,
+    SMILE_UNITS,
+    EmotionRead,
+    EmotionReader,
+    _resized,
+    read_change,
+)
+from aipgan_hf.motion.lines import ESTIMATED, EXACT, EachFace
+from aipgan_hf.pipeline import AIPGANPipeline
+from aipgan_hf.pipeline_steps import source_motion
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+
+
+@pytest.fixture(scope="module")
+def reader() -> EmotionReader:
+    return EmotionReader.load(BUNDLED_CHECKPOINT)
+
+
+@pytest.fixture(scope="module")
+def shape_model() -> ShapeModel:
+    return ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def faces(shape_model) -> tuple[np.ndarray, np.ndarray]:
+    """A target (the mean face) and a source that opens its mouth and smiles a little, in crop pixels."""
+    target = shape_model.mean * 60 + 64
+    source = shape_model.apply(target, shape_model.directions["mouth_open"] + 0.3 * shape_model.directions["smile"])
+    return target, source
+
+
+def units_of(shape_model: ShapeModel, change: np.ndarray) -> dict[str, float]:
+    basis = shape_model.expression_basis.reshape(shape_model.num_expression, -1)
+    return dict(zip(ACTION_UNITS, line_intensities((change @ basis).reshape(1, -1, 2), shape_model.mean)[0]))
+
+
+def test_the_readers_resize_is_scikit_images():
+    image = np.random.default_rng(0).uniform(-1, 1, (128, 128))
+    ours = _resized(torch.tensor(image)[None, None], 64)[0, 0].numpy()
+    assert np.abs(ours - resize(image, (64, 64), anti_aliasing=True)).max() < 1e-9
+
+
+def test_the_bundled_reader_reads_as_fers_tflite_model(reader):
+    from convert_emotion_reader import agreement, check_faces
+
+    top, largest = agreement(reader, check_faces(128, 30))
+    assert top >= 0.95 and largest < 0.1
+
+
+def test_the_reader_sees_the_astronauts_smile(reader, astronaut):
+    crop = FaceProcessor(resolution=128).align(astronaut, quick_look=False).crop
+    read = reader.read(image_to_tensor(crop)[None])[0]
+    assert read.label == "happiness" and read.probability > SMILE_FULL
+
+
+@pytest.mark.parametrize("read", [None, EmotionRead("anger", READ_FROM), EmotionRead("neutral", 0.99)])
+def test_an_unsure_or_neutral_reading_leaves_the_68_points_motion(shape_model, faces, read):
+    target, source = faces
+    plain, lines = source_motion(shape_model, target, source)
+    driving, read_lines = source_motion(shape_model, target, source, read=read)
+    assert np.array_equal(driving, plain) and read_lines == lines
+
+
+def test_a_sure_reading_gives_the_emotions_preset_and_its_lines_in_full(shape_model, faces):
+    target, source = faces
+    driving, lines = source_motion(shape_model, target, source, read=EmotionRead("anger", 0.8))
+    expected = shape_model.apply(target, shape_model.presets["anger"])
+    np.testing.assert_allclose(driving, expected, atol=1e-9)
+    assert (
+        lines == EXACT
+        and source_motion(shape_model, target, source, read=EmotionRead("happiness", 0.8))[1] == ESTIMATED
+    )
+    brows = slice(17, 27)  # y grows downwards: anger lowers them, surprise raises them
+    surprised, _ = source_motion(shape_model, target, source, read=EmotionRead("surprise", 0.8))
+    plain, _ = source_motion(shape_model, target, source)
+    assert driving[brows, 1].mean() - plain[brows, 1].mean() > 1.0
+    assert surprised[brows, 1].mean() - plain[brows, 1].mean() < -1.0
+
+
+def test_a_reading_replaces_the_targets_own_expression_when_asked(shape_model, faces):
+    target = shape_model.apply(faces[0], shape_model.directions["smile"])  # a target who smiles
+    driving, _ = source_motion(
+        shape_model, target, faces[1], read=EmotionRead("sadness", 0.9), replace_target_expression=True
+    )
+    expected = shape_model.apply(target, shape_model.presets["sadness"] - shape_model.expression(target))
+    np.testing.assert_allclose(driving, expected, atol=1e-9)
+
+
+def test_a_read_smile_keeps_the_sources_mouth_and_completes_its_units(shape_model, faces):
+    target, source = faces
+    own = shape_model.expression(source)
+    full = read_change(shape_model, EmotionRead("happiness", SMILE_FULL), own)
+    has, gets = units_of(shape_model, own), units_of(shape_model, full)
+    added = sum(
+        max(0.0, EMOTIONS["happiness"][unit] - has[unit]) * shape_model.directions[slider_name(unit)]
+        for unit in SMILE_UNITS
+    )
+    np.testing.assert_allclose(full - own, added, atol=1e-12)
+    assert gets["AU12"] > has["AU12"] + 0.2 and gets["AU6"] > has["AU6"] + 0.2
+    assert gets["AU26"] == pytest.approx(has["AU26"], abs=1e-6)  # the jaw the source opened
+    unsure = read_change(shape_model, EmotionRead("happiness", READ_FROM), own)
+    np.testing.assert_array_equal(unsure, own)
+
+
+def test_no_reading_at_strength_zero_nor_beside_a_neutral_reference(shape_model, faces):
+    target, source = faces
+    angry = EmotionRead("anger", 0.9)
+    still, _ = source_motion(shape_model, target, source, read=angry, strength=0.0)
+    assert np.array_equal(still, target)
+    reference = source + 0.5
+    with_read, _ = source_motion(shape_model, target, source, reference, read=angry)
+    assert np.array_equal(with_read, source_motion(shape_model, target, source, reference)[0])
+
+
+def test_a_batch_reads_each_face_as_one_alone(shape_model, faces):
+    target, source = faces
+    reads = [EmotionRead("sadness", 0.7), None, EmotionRead("happiness", 0.95)]
+    batch, lines = source_motion(shape_model, np.stack([target] * 3), np.stack([source] * 3), read=reads)
+    assert lines == EachFace((EXACT, ESTIMATED, ESTIMATED))
+    for row, read in enumerate(reads):
+        np.testing.assert_allclose(batch[row], source_motion(shape_model, target, source, read=read)[0], atol=1e-9)
+    intensities = np.full((3, len(ACTION_UNITS), 2), 0.5)
+    np.testing.assert_array_equal(lines(intensities)[1], ESTIMATED(intensities[1:2])[0])
+    np.testing.assert_array_equal(lines(intensities)[0], intensities[0])
+
+
+def test_read_emotion_false_is_a_pipeline_without_reader(reader, astronaut, grace_hopper):
+    torch.manual_seed(0)
+    generator = AIPGANGenerator(**AIPGANConfig(resolution=128, base_channels=8).to_dict())
+    with_reader = AIPGANPipeline(generator, emotion_reader=reader)
+    without = AIPGANPipeline(generator)
+    off = with_reader(grace_hopper, source=astronaut, read_emotion=False)
+    plain = without(grace_hopper, source=astronaut)
+    assert np.array_equal(np.asarray(off.image), np.asarray(plain.image))
+    on = with_reader(grace_hopper, source=astronaut)  # the astronaut reads as happy: her smile is completed
+    assert not np.array_equal(on.driving_landmarks, plain.driving_landmarks)
+
+
+def test_the_reader_saves_and_loads_strictly(reader, tmp_path):
+    torch.manual_seed(0)
+    generator = AIPGANGenerator(**AIPGANConfig(resolution=64, base_channels=8).to_dict())
+    folder = AIPGANPipeline(generator, emotion_reader=reader).save_pretrained(tmp_path / "p", variant="fp16")
+    loaded = AIPGANPipeline.from_pretrained(folder).emotion_reader
+    for name, tensor in reader.state_dict().items():  # the bundled weights are fp16 already: no rounding
+        assert torch.equal(loaded.state_dict()[name], tensor)
+    assert loaded.config.labels == list(READER_LABELS)
+    assert not AIPGANPipeline(generator).save_pretrained(tmp_path / "none").joinpath("emotion_reader").exists()
+    weights = folder / "emotion_reader" / "diffusion_pytorch_model.fp16.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="emotion_reader.*truncated or corrupt"):
+        AIPGANPipeline.from_pretrained(folder)
