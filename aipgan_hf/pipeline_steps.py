@@ -122,27 +122,24 @@ def source_motion(
     replace_target_expression) and the strength of their lines: a motion estimated from the source photo alone (no
     neutral reference) draws them at :data:`~aipgan_hf.motion.lines.ESTIMATED` (floored, halved), a source's change
     from its neutral photo in full. ``read``: the source's emotion as its reader saw it (one per face of a batch);
-    without a reference, a reading acted on (:func:`~aipgan_hf.motion.emotion.acted_on`) gives the change instead
-    (:func:`~aipgan_hf.motion.emotion.read_change`, less the target's own expression with
-    ``replace_target_expression``), and a preset's lines in full (a read smile's stay an estimate's). The pipeline, the evaluation and the benchmarks all call this, so that they drive and draw alike."""
-    driving = shape_model.drive(target_landmarks, source_landmarks, reference_landmarks=reference_landmarks, **options)
-    strength, offset = options.get("strength", 1.0), options.get("offset")
-    if read is None or reference_landmarks is not None or (strength == 0 and offset is None):
+    without a reference, a reading acted on (:func:`~aipgan_hf.motion.emotion.acted_on`) is the source's expression
+    (:func:`~aipgan_hf.motion.emotion.read_change`), and a read preset draws its lines in full (a read smile's stay an
+    estimate's). The pipeline, the evaluation and the benchmarks all call this, so that they drive and draw alike."""
+    if read is None or reference_landmarks is not None:
+        driving = shape_model.drive(target_landmarks, source_landmarks, reference_landmarks, **options)
         return driving, ESTIMATED if reference_landmarks is None else EXACT
-    single = np.ndim(driving) == 2
-    targets, sources = np.reshape(target_landmarks, (-1, 68, 2)), np.reshape(source_landmarks, (-1, 68, 2))
-    driving = np.array(driving, dtype=np.float64).reshape(-1, 68, 2)
-    strengths = [ESTIMATED] * len(driving)
-    for row, one in enumerate([read] if isinstance(read, EmotionRead) else read):
+    reads = [read] if isinstance(read, EmotionRead) else list(read)
+    expression = shape_model.expression(source_landmarks)  # (k,) or (N, k)
+    rows, strengths = np.atleast_2d(expression).copy(), [ESTIMATED] * len(reads)
+    for row, one in enumerate(reads):
         if acted_on(one, shape_model):
-            target, source = targets[row % len(targets)], sources[row % len(sources)]
-            change = read_change(shape_model, one, shape_model.expression(source))
-            if options.get("replace_target_expression"):
-                change = change - shape_model.expression(target)
-            driving[row] = shape_model.apply(target, strength * change + (0.0 if offset is None else offset))
+            rows[row] = read_change(shape_model, one, rows[row])
             strengths[row] = ESTIMATED if one.label == "happiness" else EXACT
-    if single or all(each == strengths[0] for each in strengths):
-        return (driving[0] if single else driving), strengths[0]
+    driving = shape_model.drive(
+        target_landmarks, source_landmarks, source_expression=rows.reshape(expression.shape), **options
+    )
+    if all(each == strengths[0] for each in strengths):
+        return driving, strengths[0]
     return driving, EachFace(tuple(strengths))
 
 

@@ -153,8 +153,10 @@ def make_transfers(args, pipe: AIPGANPipeline) -> None:
         meta = {"pair": pair_id, "emotion": pair["emotion"]}
         model_crop = drive(pipe, data.images[target], target_landmarks, driving, strength)
         crops.append((model_crop, {**meta, "method": "model"}))
-        points_only = source_motion(pipe.shape_model, target_landmarks, source_landmarks)  # read_emotion=False
-        if args.without_reader and not np.array_equal(points_only[0], driving):
+        points_only = (
+            source_motion(pipe.shape_model, target_landmarks, source_landmarks) if args.without_reader else None
+        )
+        if points_only is not None and not np.array_equal(points_only[0], driving):  # read_emotion=False
             crops.append(
                 (drive(pipe, data.images[target], target_landmarks, *points_only), {**meta, "method": "68 points"})
             )

@@ -138,6 +138,23 @@ def test_strength_zero_returns_the_target_landmarks_exactly(fitted):
     assert np.allclose(model.drive(target, source, strength=1.0) - target, 2 * half)
 
 
+def test_a_source_expression_read_otherwise_takes_the_estimates_place(fitted):
+    """drive(source_expression=) moves the target by that expression (less the target's own when replacing), with
+    strength and offsets as for the estimate; given the estimate itself, it is the plain drive."""
+    model, columns = fitted
+    target, source = columns["landmarks"][0], columns["landmarks"][5]
+    own = model.expression(source)
+    np.testing.assert_array_equal(model.drive(target, source, source_expression=own), model.drive(target, source))
+    other = np.zeros_like(own)
+    other[0] = 0.3
+    offset = np.zeros_like(own)
+    offset[1] = 0.1
+    driven = model.drive(
+        target, source, strength=0.5, offset=offset, replace_target_expression=True, source_expression=other
+    )
+    np.testing.assert_allclose(driven, model.apply(target, 0.5 * (other - model.expression(target)) + offset))
+
+
 def test_save_load_round_trip_and_corrupt_files(fitted, tmp_path):
     model, columns = fitted
     path = tmp_path / "shape_model.safetensors"

@@ -142,6 +142,7 @@ class ShapeModel:
         strength: float = 1.0,
         offset: np.ndarray | None = None,
         replace_target_expression: bool = False,
+        source_expression: np.ndarray | None = None,
     ) -> np.ndarray:
         """Driving landmarks: the target's own shape and pose, moved by the source's expression change.
 
@@ -154,7 +155,8 @@ class ShapeModel:
           removed first (for a smiling target driven by a neutral source);
         - else ``e(source)``: the source's estimated change from its own neutral, added to the target's face as it
           is (what measures best on unseen people from one photo).
-        Strength 0 without an offset returns ``target_landmarks`` exactly.
+        ``source_expression``: ``e(source)`` as the caller read it otherwise ((k,) or (N, k); an emotion reading,
+        ``motion.emotion``), used in the last two. Strength 0 without an offset returns ``target_landmarks`` exactly.
         """
         if reference_landmarks is not None and replace_target_expression:
             raise ConfigError(
@@ -166,10 +168,10 @@ class ShapeModel:
             return np.array(target_landmarks, dtype=np.float64, copy=True)
         if reference_landmarks is not None:
             change = self.projection(source_landmarks) - self.projection(reference_landmarks)
-        elif replace_target_expression:
-            change = self.expression(source_landmarks) - self.expression(target_landmarks)
         else:
-            change = self.expression(source_landmarks)
+            change = self.expression(source_landmarks) if source_expression is None else source_expression
+            if replace_target_expression:
+                change = change - self.expression(target_landmarks)
         change = change * float(strength)
         if offset is not None:
             change = change + np.asarray(offset, dtype=np.float64)
