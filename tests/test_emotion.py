@@ -14,11 +14,13 @@ from aipgan_hf import AIPGANConfig, AIPGANGenerator, CheckpointError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from aipgan_hf.faces import FaceProcessor, image_to_tensor
 from aipgan_hf.motion import ShapeModel
-from aipgan_hf.motion.action_units import ACTION_UNITS, EMOTIONS, line_intensities, slider_name
+from aipgan_hf.motion.action_units import ACTION_UNITS, EMOTIONS, line_intensities, motion_intensities, slider_name
 from aipgan_hf.motion.emotion import (
     READ_FROM,
+    READ_GAIN,
     READER_LABELS,
     SMILE_FULL,
+    SMILE_OFF,
     SMILE_UNITS,
     EmotionRead,
     EmotionReader,
@@ -85,7 +87,11 @@ def test_an_unsure_or_neutral_reading_leaves_the_68_points_motion(shape_model, f
 def test_a_sure_reading_gives_the_emotions_preset_and_its_lines_in_full(shape_model, faces):
     target, source = faces
     driving, lines = source_motion(shape_model, target, source, read=EmotionRead("anger", 0.8))
-    expected = shape_model.apply(target, shape_model.presets["anger"])
+    smile = (
+        units_of(shape_model, shape_model.expression(target))[SMILE_OFF]
+        * shape_model.directions[slider_name(SMILE_OFF)]
+    )
+    expected = shape_model.apply(target, shape_model.presets["anger"] - smile)
     np.testing.assert_allclose(driving, expected, atol=1e-9)
     assert (
         lines == EXACT
@@ -98,12 +104,32 @@ def test_a_sure_reading_gives_the_emotions_preset_and_its_lines_in_full(shape_mo
     assert surprised[brows, 1].mean() - plain[brows, 1].mean() < -1.0
 
 
+def test_a_read_emotion_takes_away_the_targets_smile_and_sadness_gets_its_gain(shape_model, faces):
+    neutral, source = faces
+    smiling = shape_model.apply(neutral, shape_model.directions[slider_name(SMILE_OFF)])
+    assert units_of(shape_model, shape_model.expression(smiling))[SMILE_OFF] > 0.5
+    driving, _ = source_motion(shape_model, smiling, source, read=EmotionRead("sadness", 0.9))
+    left = motion_intensities(shape_model, neutral[None], driving[None])[0, list(ACTION_UNITS).index(SMILE_OFF)]
+    kept = shape_model.apply(smiling, shape_model.presets["sadness"] * READ_GAIN["sadness"])
+    assert (
+        left < 0.1 < motion_intensities(shape_model, neutral[None], kept[None])[0, list(ACTION_UNITS).index(SMILE_OFF)]
+    )
+    own = shape_model.expression(source)
+    np.testing.assert_allclose(
+        read_change(shape_model, EmotionRead("sadness", 0.9), own),
+        shape_model.presets["sadness"] * READ_GAIN["sadness"],
+    )
+    assert READ_GAIN["sadness"] > 1
+
+
 def test_a_reading_replaces_the_targets_own_expression_when_asked(shape_model, faces):
     target = shape_model.apply(faces[0], shape_model.directions["smile"])  # a target who smiles
     driving, _ = source_motion(
         shape_model, target, faces[1], read=EmotionRead("sadness", 0.9), replace_target_expression=True
     )
-    expected = shape_model.apply(target, shape_model.presets["sadness"] - shape_model.expression(target))
+    expected = shape_model.apply(
+        target, shape_model.presets["sadness"] * READ_GAIN["sadness"] - shape_model.expression(target)
+    )
     np.testing.assert_allclose(driving, expected, atol=1e-9)
 
 
@@ -170,3 +196,44 @@ def test_the_reader_saves_and_loads_strictly(reader, tmp_path):
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="emotion_reader.*truncated or corrupt"):
         AIPGANPipeline.from_pretrained(folder)
+
+
+def test_the_corpus_head_reads_its_classes_in_place_of_fer2013s_where_sure(reader):
+    crops = torch.zeros(1, 3, 128, 128)
+    fer = reader.probabilities(crops)[0]
+    corpus = EmotionReader.from_config({**reader.config, "corpus_reads": ["surprise"]}).eval()
+    corpus.load_state_dict(
+        {k: v for k, v in reader.state_dict().items() if not k.startswith("corpus_head")}, strict=False
+    )
+    with torch.no_grad():
+        corpus.corpus_head.weight.zero_()
+        corpus.corpus_head.bias.copy_(torch.tensor([0.0, 0, 0, 0, 0, 9, 0]))  # sure of surprise
+    assert corpus.read(crops)[0] == EmotionRead(
+        "surprise", pytest.approx(float(torch.softmax(corpus.corpus_head.bias.detach(), 0)[5]))
+    )
+    with torch.no_grad():
+        corpus.corpus_head.bias.copy_(torch.tensor([9.0, 0, 0, 0, 0, 0, 0]))  # sure of anger: not a corpus read
+    assert corpus.read(crops)[0].label == READER_LABELS[int(fer.argmax())]
+    assert reader.config.corpus_reads and reader.corpus_head is not None  # the bundled reader has one
+    with pytest.raises(ValueError, match="corpus_reads"):
+        EmotionReader(corpus_reads=["boredom"])
+
+
+def test_the_corpus_head_fit_folds_into_a_head_that_reads_what_it_learnt():
+    from fit_emotion_reader import fit_corpus_head, pooled_features
+
+    torch.manual_seed(0)
+    reader = EmotionReader().eval()
+    rng = np.random.default_rng(0)
+    classes = np.repeat([0, 5], 40)  # anger: a bright upper half; surprise: a bright lower half
+    crops = torch.tensor(rng.uniform(-1, -0.6, (80, 3, 128, 128)), dtype=torch.float32)
+    crops[classes == 0, :, :64] += 1.4
+    crops[classes == 5, :, 64:] += 1.4
+    head = fit_corpus_head(reader, {"crops": crops, "classes": classes, "clips": np.full(80, "")}, l2=1e-3)
+    with torch.no_grad():
+        features = reader.features(reader._grey(crops))
+        read = head(features).mean(dim=(2, 3)).argmax(1).numpy()
+        mirrored = head(reader.features(reader._grey(crops.flip(-1)))).mean(dim=(2, 3)).argmax(1).numpy()
+    assert (read == classes).mean() > 0.95 and (mirrored == classes).mean() > 0.95
+    pooled, _ = pooled_features(reader, crops[:2])
+    assert pooled.shape == (2, reader.config.widths[-1])

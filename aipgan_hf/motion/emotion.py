@@ -43,6 +43,11 @@ SMILE_FROM, SMILE_FULL = 0.5, 0.9
 SMILE_UNITS = ("AU6", "AU12")
 """The units a read smile is topped up to the happiness preset's intensity: the cheeks and eyes that one photo's
 points shrink, and the corners' pull. The source's own mouth (a laugh's open jaw) is kept."""
+SMILE_OFF = "AU12"
+"""The target's own smile a read emotion other than happiness takes away: the lip corners' pull (the cheeks' AU6,
+read from the 68 points, is high on many faces that do not smile)."""
+READ_GAIN = {"sadness": 1.5}
+"""A read preset's strength where the preset alone reads weakly on a face that is not neutral (a transfer's)."""
 
 
 @dataclass(frozen=True)
@@ -79,26 +84,43 @@ class _XceptionBlock(nn.Module):
 
 
 class EmotionReader(ModelMixin, ConfigMixin):
-    """Mini-Xception facial expression classifier on a grey face (batch norms folded into the convolutions)."""
+    """Mini-Xception facial expression classifier on a grey face (batch norms folded into the convolutions).
+
+    ``corpus_reads``: the classes a second head, fitted on the corpus's labelled photos over the same features
+    (``training/fit_emotion_reader.py``), reads in place of FER2013's own where it is sure of them. FER2013's head
+    reads anger and smiles well, but LFW's surprised faces (news photos: open mouths, raised brows) as anger.
+    """
 
     config_name = "config.json"
 
     @register_to_config
     def __init__(
-        self, labels: list[str] = list(READER_LABELS), widths: list[int] = [8, 16, 32, 64, 128], size: int = 64
+        self,
+        labels: list[str] = list(READER_LABELS),
+        widths: list[int] = [8, 16, 32, 64, 128],
+        size: int = 64,
+        corpus_reads: list[str] = [],
     ):
         super().__init__()
+        unknown = sorted(set(corpus_reads) - set(labels))
+        if unknown:
+            raise ValueError(f"corpus_reads {unknown} are not among the labels {labels}")
         self.stem_1 = nn.Conv2d(1, widths[0], 3)
         self.stem_2 = nn.Conv2d(widths[0], widths[0], 3)
         self.blocks = nn.ModuleList(_XceptionBlock(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.head = nn.Conv2d(widths[-1], len(labels), 3, padding=1)
+        self.corpus_head = nn.Conv2d(widths[-1], len(labels), 3, padding=1) if corpus_reads else None
 
-    def forward(self, grey: torch.Tensor) -> torch.Tensor:
-        """(N, 1, S, S) grey faces in [-1, 1] -> (N, C) class logits."""
+    def features(self, grey: torch.Tensor) -> torch.Tensor:
+        """(N, 1, S, S) grey faces in [-1, 1] -> (N, W, S/32, S/32) the last block's features."""
         x = F.relu(self.stem_2(F.relu(self.stem_1(grey))))
         for block in self.blocks:
             x = block(x)
-        return self.head(x).mean(dim=(2, 3))
+        return x
+
+    def forward(self, grey: torch.Tensor) -> torch.Tensor:
+        """(N, 1, S, S) grey faces in [-1, 1] -> (N, C) FER2013's class logits."""
+        return self.head(self.features(grey)).mean(dim=(2, 3))
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "EmotionReader | None":
@@ -111,7 +133,7 @@ class EmotionReader(ModelMixin, ConfigMixin):
         if not config_path.is_file():
             raise CheckpointError(f"{subfolder} has no {cls.config_name}")
         config = read_json_object(config_path)
-        check_keys(config_path, config, {"labels": list, "widths": list, "size": int})
+        check_keys(config_path, config, {"labels": list, "widths": list, "size": int, "corpus_reads": list})
         try:
             reader = cls.from_config(config)
         except (TypeError, ValueError, IndexError) as error:
@@ -119,20 +141,31 @@ class EmotionReader(ModelMixin, ConfigMixin):
         load_strict(reader, weights_file(subfolder, None), config_path)
         return reader.eval()
 
-    @torch.no_grad()
-    def probabilities(self, crops: torch.Tensor) -> torch.Tensor:
-        """(N, 3, R, R) aligned face crops in [-1, 1] (brows to chin, as the pipeline's) -> (N, C) probabilities."""
+    def _grey(self, crops: torch.Tensor) -> torch.Tensor:
+        """(N, 3, R, R) aligned face crops in [-1, 1] -> (N, 1, S, S) grey as the classifier was fed."""
         weights = torch.tensor(LUMA, dtype=torch.float32, device=crops.device).view(1, 3, 1, 1)
         grey = (crops.float() * weights).sum(dim=1, keepdim=True)  # (N, 1, R, R), in [-1, 1]: the weights sum to 1
-        grey = _resized(grey, self.config.size)  # (N, 1, S, S)
-        parameter = next(self.parameters())
-        return torch.softmax(self(grey.to(parameter)).float(), dim=-1)
+        return _resized(grey, self.config.size).to(next(self.parameters()))  # (N, 1, S, S)
 
+    @torch.no_grad()
+    def probabilities(self, crops: torch.Tensor) -> torch.Tensor:
+        """(N, 3, R, R) aligned face crops in [-1, 1] (brows to chin, as the pipeline's) -> (N, C) FER2013's
+        probabilities."""
+        return torch.softmax(self(self._grey(crops)).float(), dim=-1)
+
+    @torch.no_grad()
     def read(self, crops: torch.Tensor) -> list[EmotionRead]:
-        """(N, 3, R, R) crops in [-1, 1] -> each one's top class and its probability."""
-        probabilities = self.probabilities(crops)
-        best, index = probabilities.max(dim=-1)
-        return [EmotionRead(self.config.labels[int(i)], float(p)) for p, i in zip(best, index)]
+        """(N, 3, R, R) crops in [-1, 1] -> each one's top class and its probability: FER2013's, or the corpus
+        head's where its top class is one of ``corpus_reads`` above :data:`READ_FROM`."""
+        features = self.features(self._grey(crops))  # (N, W, s, s)
+        heads = [self.head] if self.corpus_head is None else [self.head, self.corpus_head]
+        reads = []
+        for head in heads:
+            best, index = torch.softmax(head(features).mean(dim=(2, 3)).float(), dim=-1).max(dim=-1)
+            reads.append([EmotionRead(self.config.labels[int(i)], float(p)) for p, i in zip(best, index)])
+        if len(reads) == 1:
+            return reads[0]
+        return [c if c.label in self.config.corpus_reads and c.probability > READ_FROM else f for f, c in zip(*reads)]
 
 
 def _resized(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -155,18 +188,36 @@ def acted_on(read: EmotionRead | None, shape_model: ShapeModel) -> bool:
     return read is not None and read.probability > READ_FROM and read.label in shape_model.presets
 
 
-def read_change(shape_model: ShapeModel, read: EmotionRead, source_expression: np.ndarray) -> np.ndarray:
-    """(k,) the coefficient change of a transfer from one photo whose source reads as ``read`` (acted on): the
-    emotion's preset, added to the target's face as it is (replacing the target's own expression cost identity:
-    validation same-person rate 0.93 against 0.98); a smile, the source's own, with what each of its
-    :data:`SMILE_UNITS` lacks of the preset's intensity (read as its lines are, at least 0) added in proportion to
-    the happiness probability (:data:`SMILE_FROM` to :data:`SMILE_FULL`)."""
-    if read.label != "happiness":
-        return shape_model.presets[read.label]
-    weight = float(np.clip((read.probability - SMILE_FROM) / (SMILE_FULL - SMILE_FROM), 0.0, 1.0))
+def _intensities(shape_model: ShapeModel, expression: np.ndarray) -> dict[str, float]:
+    """Each action unit's intensity in a (k,) expression, read as its lines are (at least 0)."""
     basis = shape_model.expression_basis.reshape(shape_model.num_expression, -1)
-    motion = (source_expression @ basis).reshape(1, -1, 2)
-    has = dict(zip(ACTION_UNITS, line_intensities(motion, shape_model.mean)[0]))
+    motion = (expression @ basis).reshape(1, -1, 2)
+    return dict(zip(ACTION_UNITS, line_intensities(motion, shape_model.mean)[0]))
+
+
+def read_change(
+    shape_model: ShapeModel,
+    read: EmotionRead,
+    source_expression: np.ndarray,
+    target_expression: np.ndarray | None = None,
+) -> np.ndarray:
+    """(k,) the coefficient change of a transfer from one photo whose source reads as ``read`` (acted on).
+
+    - An emotion other than happiness: its preset (times :data:`READ_GAIN`), added to the target's face as it is
+      (replacing the target's whole expression cost identity: validation same-person rate 0.93 against 0.98), less
+      the target's own smile (:data:`SMILE_OFF`, read from ``target_expression``; none when it is None): a sad
+      preset on a smiling face read neutral.
+    - A smile: the source's own, with what each of its :data:`SMILE_UNITS` lacks of the preset's intensity added in
+      proportion to the happiness probability (:data:`SMILE_FROM` to :data:`SMILE_FULL`).
+    """
+    if read.label != "happiness":
+        change = shape_model.presets[read.label] * READ_GAIN.get(read.label, 1.0)
+        if target_expression is not None:
+            smile = _intensities(shape_model, target_expression)[SMILE_OFF]
+            change = change - smile * shape_model.directions[slider_name(SMILE_OFF)]
+        return change
+    weight = float(np.clip((read.probability - SMILE_FROM) / (SMILE_FULL - SMILE_FROM), 0.0, 1.0))
+    has = _intensities(shape_model, source_expression)
     change = source_expression
     for unit in SMILE_UNITS:
         lack = max(0.0, EMOTIONS["happiness"][unit] - has[unit])
