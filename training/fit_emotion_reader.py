@@ -7,7 +7,9 @@
 FER2013's head (``convert_emotion_reader.py``) reads LFW's surprised news photos as anger and misses most sad ones.
 The corpus head keeps its features and its logits (times a fitted scale) and adds a linear read of the last block's
 pooled features, fitted by L-BFGS on the train split's labelled crops and their mirror images:
-- classes weighted by one over their count, so that 259 surprised photos weigh as much as 2,500 neutral ones;
+- classes weighted by one over their count, so that 259 surprised photos weigh as much as 2,500 neutral ones, and
+  sadness twice that (``--weigh``: in cross-validation it read 51 % of sad photos against 37 %, and took 12.5 % of
+  neutral ones for sad against 7 %);
 - each video frame by one over the square root of its clip's labelled frames (a clip is one person);
 - an L2 penalty ``--l2`` on the added weights (0.01: chosen by five-fold cross-validation by person on the train and
   validation splits, docs/design.md).
@@ -52,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="folder to write the extended reader to")
     parser.add_argument("--corpus_reads", nargs="+", default=["surprise", "sadness"])
     parser.add_argument("--l2", type=float, default=0.01)
+    parser.add_argument(
+        "--weigh", nargs="*", default=["sadness=2"], help="label=factor: a class's weight beyond one over its count"
+    )
     parser.add_argument("--per_common_class", type=int, default=2500)
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
@@ -80,20 +85,24 @@ def pooled_features(reader: EmotionReader, crops: torch.Tensor) -> tuple[torch.T
     return features.mean(dim=(2, 3)), reader.head(features).mean(dim=(2, 3))
 
 
-def sample_weights(classes: np.ndarray, clips: np.ndarray) -> torch.Tensor:
-    """One over the class's count, and over the square root of the clip's frames (photos have no clip)."""
+def sample_weights(classes: np.ndarray, clips: np.ndarray, factors: np.ndarray) -> torch.Tensor:
+    """A class's ``factors`` over its count, and one over the square root of the clip's frames (photos have none)."""
     per_class, per_clip = Counter(classes.tolist()), Counter(clips.tolist())
-    weights = np.array([1.0 / per_class[c] for c in classes])
+    weights = np.array([factors[c] / per_class[c] for c in classes])
     weights /= np.array([math.sqrt(per_clip[c]) if c else 1.0 for c in clips])
     return torch.tensor(weights / weights.mean(), dtype=torch.float32)
 
 
-def fit_corpus_head(reader: EmotionReader, crops: dict, l2: float) -> torch.nn.Conv2d:
-    """FER2013's head times a fitted scale plus a fitted linear read of the pooled features, as one 3x3 conv."""
+def fit_corpus_head(
+    reader: EmotionReader, crops: dict, l2: float, factors: np.ndarray | None = None
+) -> torch.nn.Conv2d:
+    """FER2013's head times a fitted scale plus a fitted linear read of the pooled features, as one 3x3 conv;
+    ``factors``: (C,) each class's weight beyond one over its count (default 1)."""
     features, logits = zip(*(pooled_features(reader, c) for c in (crops["crops"], crops["crops"].flip(-1))))
     features, logits = torch.cat(features), torch.cat(logits)  # (2N, W), (2N, C): the photos and their mirrors
     classes = torch.tensor(np.concatenate([crops["classes"]] * 2))
-    weights = torch.cat([sample_weights(crops["classes"], crops["clips"])] * 2)
+    factors = np.ones(logits.shape[1]) if factors is None else factors
+    weights = torch.cat([sample_weights(crops["classes"], crops["clips"], factors)] * 2)
     mean, spread = features.mean(0), features.std(0) + 1e-6
     standard = (features - mean) / spread
     added = torch.zeros(features.shape[1], logits.shape[1], requires_grad=True)
@@ -134,13 +143,21 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     args = parse_args(argv)
-    reader = EmotionReader.load(args.reader)
-    if reader is None:
+    loaded = EmotionReader.load(args.reader)
+    if loaded is None:
         raise SystemExit(f"{args.reader} has no emotion reader (training/convert_emotion_reader.py writes one)")
-    labels = list(reader.config.labels)
+    labels = list(loaded.config.labels)
+    reader = EmotionReader(labels=labels, widths=list(loaded.config.widths), size=loaded.config.size).eval()
+    reader.load_state_dict({k: v for k, v in loaded.state_dict().items() if not k.startswith("corpus_head.")})
     train = labelled_crops(args.dataset, "train", labels, args.per_common_class, args.seed)
     logger.info("train: %d labelled crops", len(train["classes"]))
-    corpus = fit_corpus_head(reader, train, args.l2)
+    factors = np.ones(len(labels))
+    for item in args.weigh:
+        label, _, factor = item.partition("=")
+        if label not in labels:
+            raise SystemExit(f"--weigh {item}: {label!r} is not one of the reader's labels {labels}")
+        factors[labels.index(label)] = float(factor)
+    corpus = fit_corpus_head(reader, train, args.l2, factors)
     extended = EmotionReader(
         labels=labels, widths=list(reader.config.widths), size=reader.config.size, corpus_reads=list(args.corpus_reads)
     )
