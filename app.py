@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from aipgan_hf.compositing import DEFAULT_MOUTH  # noqa: E402
+from aipgan_hf.motion.emotion import reading_note  # noqa: E402
 from aipgan_hf.pipeline_steps import REFERENCE_ROLE, SOURCE_ROLE, TARGET_ROLE  # noqa: E402
 from aipgan_hf.serving import (  # noqa: E402
     CLIP_SUFFIXES,
@@ -132,6 +133,10 @@ class Space:
                 read_emotion=options.read_emotion,
                 **controls.offsets(),
             )
+            if result.emotion is not None:
+                gr.Info(
+                    f'{reading_note(result.emotion)}. Untick "Read the source\'s emotion" to follow its landmarks alone.'
+                )
             return result_views(result, source_photo, target_photo, controls.show_views)
 
     def synthesize(self, target: str | None, expression: str = "happiness", **values: Any) -> Outputs:

@@ -32,6 +32,7 @@ from aipgan_hf import __version__
 from aipgan_hf.cli_outputs import OUTPUT_FORMATS, Job, UsageError, check_input, check_output, plan_jobs, save_image
 from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
 from aipgan_hf.errors import AIPGANError
+from aipgan_hf.motion.emotion import reading_note
 from aipgan_hf.pipeline import AIPGANPipeline
 from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, probe_clip
 
@@ -251,8 +252,10 @@ def run_transfer(args: argparse.Namespace) -> int:
     jobs, several = plan_jobs(args.target, args.output, args.format, others)
     pipeline = _load_pipeline(args)
 
+    told = []
+
     def transfer(target: Path) -> "TransferResult":
-        return pipeline(
+        result = pipeline(
             source=args.source,
             target=target,
             expression_strength=args.strength,
@@ -265,6 +268,10 @@ def run_transfer(args: argparse.Namespace) -> int:
             read_emotion=not args.no_read_emotion,
             **_offsets(args),
         )
+        if result.emotion is not None and not told:  # one source: its reading is the same for every target
+            told.append(result.emotion)
+            print(f"{reading_note(result.emotion)} (--no-read-emotion: its landmarks alone)", file=sys.stderr)
+        return result
 
     return _write_results(jobs, several, transfer, "expression transfer")
 

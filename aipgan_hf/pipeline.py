@@ -52,7 +52,7 @@ from .files import atomic_directory
 from .model_card import default_model_card
 from .modeling import AIPGANGenerator
 from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ExpressionLines, ShapeModel
-from .motion.emotion import EMOTION_READER_SUBFOLDER, EmotionReader
+from .motion.emotion import EMOTION_READER_SUBFOLDER, EmotionReader, acted_on
 from .motion.lines import EachFace, LineStrength
 from .pipeline_steps import (
     TARGET_ROLE,
@@ -269,11 +269,13 @@ class AIPGANPipeline:
         check_one_way(expression, source, driving_landmarks, identity_mix, replace_target_expression, source_reference)
         if source is not None:
             faces = find_faces(self.processor, target, source, source_reference, source_face_index, target_face_index)
-            reader = self.emotion_reader if read_emotion else None
+            read = faces.read_emotion(self.emotion_reader if read_emotion and driving_landmarks is None else None)
             motion = faces.motion(
-                driving_landmarks, self.shape_model, strength, offset, replace_target_expression, reader
+                driving_landmarks, self.shape_model, strength, offset, replace_target_expression, read
             )
-            return self._transfer(faces, motion, identity_mix, paste_back, return_intrinsic, mouth)
+            result = self._transfer(faces, motion, identity_mix, paste_back, return_intrinsic, mouth)
+            result.emotion = read if acted_on(read, self.shape_model) and strength > 0 else None
+            return result
         prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)
         if driving_landmarks is None:
             driving_landmarks = preset_landmarks(self.shape_model, expression, strength, offset, prepared.landmarks)

@@ -81,6 +81,13 @@ class SourceFaces:
     source_face: AlignedFace
     reference: np.ndarray | None
 
+    def read_emotion(self, reader: EmotionReader | None) -> EmotionRead | None:
+        """The source's emotion as ``reader`` reads its crop; None without a reader or beside a neutral reference
+        (whose change from it is the source's own)."""
+        if reader is None or self.reference is not None:
+            return None
+        return reader.read(image_to_tensor(self.source_face.crop)[None])[0]
+
     def motion(
         self,
         driving_landmarks: np.ndarray | None,
@@ -88,16 +95,13 @@ class SourceFaces:
         strength: float,
         offset: np.ndarray | None,
         replace_target_expression: bool,
-        reader: EmotionReader | None = None,
+        read: EmotionRead | None = None,
     ) -> tuple[np.ndarray, LineStrength | EachFace]:
         """Motion: where the target's landmarks go, (68, 2) crop pixels (``driving_landmarks`` when given, else
-        retargeted from the source's face by :func:`source_motion`, wearing the emotion ``reader`` reads in the
-        source's face when there is no neutral reference), and the strength of their lines."""
+        retargeted from the source's face by :func:`source_motion`, wearing the emotion ``read`` in the source's
+        face, :meth:`read_emotion`), and the strength of their lines."""
         if driving_landmarks is not None:
             return driving_landmarks, EXACT
-        read = None
-        if reader is not None and self.reference is None:
-            read = reader.read(image_to_tensor(self.source_face.crop)[None])[0]
         return source_motion(
             shape_model,
             self.target_face.crop_landmarks,

@@ -586,3 +586,14 @@ def test_browser_shows_the_short_error_for_a_text_file(app_url, tmp_path):
     finally:
         driver.quit()
     assert "Traceback" not in body and "UnidentifiedImageError" not in body
+
+
+def test_a_transfer_that_wears_a_read_emotion_says_so(app_module, space, photos, monkeypatch):
+    told = []
+    monkeypatch.setattr(app_module.gr, "Info", told.append)
+    hopper, astronaut = (str(p) for p in photos)
+    space.transfer(astronaut, hopper, paste_back=False)  # the astronaut's smile is read
+    assert len(told) == 1 and told[0].startswith("The source reads as happiness (") and "Untick" in told[0]
+    space.transfer(astronaut, hopper, paste_back=False, read_emotion=False)
+    space.transfer(astronaut, hopper, paste_back=False, source_reference=astronaut)
+    assert len(told) == 1, "nothing was read, nothing is said"

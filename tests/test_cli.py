@@ -60,7 +60,8 @@ def test_transfer_writes_an_image_of_the_target_size(photos, grace_hopper, tmp_p
     output = tmp_path / "result.png"
     completed = run_cli("transfer", "--source", photos["astronaut"], "--target", photos["grace"], "--output", output)
     assert completed.returncode == 0, completed.stderr
-    assert completed.stderr == ""
+    # the astronaut's smile is read, and the user is told so on one line (stdout stays the results')
+    assert completed.stderr.startswith("The source reads as happiness (") and completed.stderr.count("\n") == 1
     with Image.open(output) as image:
         assert image.format == "PNG" and image.mode == "RGB"
         assert image.size == (grace_hopper.shape[1], grace_hopper.shape[0])
@@ -103,8 +104,10 @@ def test_transfer_without_paste_back_writes_the_face_crop(photos, tmp_path, caps
             str(photos["astronaut"]),
         ]
     )
-    assert status == 0, capsys.readouterr().err
-    assert f"wrote {output}" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert f"wrote {output}" in captured.out
+    assert "reads as" not in captured.err  # beside a neutral reference nothing is read
     with Image.open(output) as image:
         assert image.format == "JPEG"
         assert image.width == image.height and image.width in (64, 128, 256)

@@ -181,6 +181,10 @@ def test_read_emotion_false_is_a_pipeline_without_reader(reader, astronaut, grac
     assert np.array_equal(np.asarray(off.image), np.asarray(plain.image))
     on = with_reader(grace_hopper, source=astronaut)  # the astronaut reads as happy: her smile is completed
     assert not np.array_equal(on.driving_landmarks, plain.driving_landmarks)
+    assert on.emotion.label == "happiness" and on.emotion.probability > SMILE_FULL  # the result says what it wears
+    assert off.emotion is None and plain.emotion is None
+    assert with_reader(grace_hopper, source=astronaut, source_reference=astronaut).emotion is None
+    assert with_reader(grace_hopper, source=astronaut, expression_strength=0.0).emotion is None
 
 
 def test_the_reader_saves_and_loads_strictly(reader, tmp_path):

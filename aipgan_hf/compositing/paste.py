@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from ..motion import warp
 from ..provenance import mark_edited
 from .mouth import CAVITY, MouthFill
 from .photo import PhotoReader, PhotoWarper
+
+if TYPE_CHECKING:
+    from ..motion.emotion import EmotionRead
 
 
 @dataclass
@@ -44,6 +48,8 @@ class TransferResult:
         mask: (R, R) float32 in [0, 1], where the decoder repainted the warped target.
         mouth: where the opened mouth's inside mostly comes from: "own", "source", "network" or "closed"
             (:meth:`~aipgan_hf.compositing.mouth.MouthFill.origin`).
+        emotion: the source's emotion as the checkpoint's reader read it, where the transfer wears it
+            (:func:`~aipgan_hf.motion.emotion.acted_on`); None otherwise (no reading, unsure, neutral, a reference).
     """
 
     image: Image.Image
@@ -57,6 +63,7 @@ class TransferResult:
     mask: np.ndarray = field(repr=False, default=None)
     driving_landmarks: np.ndarray = field(repr=False, default=None)
     mouth: str = "closed"
+    emotion: EmotionRead | None = None
 
 
 @dataclass

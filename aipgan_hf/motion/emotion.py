@@ -183,6 +183,11 @@ def _resized(image: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
 
 
+def reading_note(read: EmotionRead) -> str:
+    """What a transfer that wears ``read`` tells its user, in a sentence."""
+    return f"The source reads as {read.label} ({read.probability:.0%} sure): the target wears it"
+
+
 def acted_on(read: EmotionRead | None, shape_model: ShapeModel) -> bool:
     """Whether a transfer from one photo wears what was read: a sure reading of an emotion the model has a preset of."""
     return read is not None and read.probability > READ_FROM and read.label in shape_model.presets
