@@ -14,13 +14,14 @@ from aipgan_hf import AIPGANConfig, AIPGANGenerator, CheckpointError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from aipgan_hf.faces import FaceProcessor, image_to_tensor
 from aipgan_hf.motion import ShapeModel
-from aipgan_hf.motion.action_units import ACTION_UNITS, EMOTIONS, line_intensities, motion_intensities, slider_name
+from aipgan_hf.motion.action_units import ACTION_UNITS, line_intensities, motion_intensities, slider_name
 from aipgan_hf.motion.emotion import (
     READ_FROM,
     READ_GAIN,
     READER_LABELS,
     SMILE_FULL,
     SMILE_OFF,
+    SMILE_TO,
     SMILE_UNITS,
     EmotionRead,
     EmotionReader,
@@ -138,10 +139,7 @@ def test_a_read_smile_keeps_the_sources_mouth_and_completes_its_units(shape_mode
     own = shape_model.expression(source)
     full = read_change(shape_model, EmotionRead("happiness", SMILE_FULL), own)
     has, gets = units_of(shape_model, own), units_of(shape_model, full)
-    added = sum(
-        max(0.0, EMOTIONS["happiness"][unit] - has[unit]) * shape_model.directions[slider_name(unit)]
-        for unit in SMILE_UNITS
-    )
+    added = sum(max(0.0, SMILE_TO - has[unit]) * shape_model.directions[slider_name(unit)] for unit in SMILE_UNITS)
     np.testing.assert_allclose(full - own, added, atol=1e-12)
     assert gets["AU12"] > has["AU12"] + 0.2 and gets["AU6"] > has["AU6"] + 0.2
     assert gets["AU26"] == pytest.approx(has["AU26"], abs=1e-6)  # the jaw the source opened
@@ -171,7 +169,7 @@ def test_a_batch_reads_each_face_as_one_alone(shape_model, faces):
     np.testing.assert_array_equal(lines(intensities)[0], intensities[0])
 
 
-def test_read_emotion_false_is_a_pipeline_without_reader(reader, astronaut, grace_hopper):
+def test_read_emotion_false_is_a_pipeline_without_reader(reader, astronaut, grace_hopper, monkeypatch):
     torch.manual_seed(0)
     generator = AIPGANGenerator(**AIPGANConfig(resolution=128, base_channels=8).to_dict())
     with_reader = AIPGANPipeline(generator, emotion_reader=reader)
@@ -179,9 +177,13 @@ def test_read_emotion_false_is_a_pipeline_without_reader(reader, astronaut, grac
     off = with_reader(grace_hopper, source=astronaut, read_emotion=False)
     plain = without(grace_hopper, source=astronaut)
     assert np.array_equal(np.asarray(off.image), np.asarray(plain.image))
-    on = with_reader(grace_hopper, source=astronaut)  # the astronaut reads as happy: her smile is completed
-    assert not np.array_equal(on.driving_landmarks, plain.driving_landmarks)
+    on = with_reader(grace_hopper, source=astronaut)  # the astronaut reads as happy, her smile full already
     assert on.emotion.label == "happiness" and on.emotion.probability > SMILE_FULL  # the result says what it wears
+    np.testing.assert_array_equal(on.driving_landmarks, plain.driving_landmarks)  # nothing to top up
+    monkeypatch.setattr(reader, "read", lambda crops: [EmotionRead("sadness", 0.9)])
+    sad = with_reader(grace_hopper, source=astronaut)
+    assert sad.emotion == EmotionRead("sadness", 0.9)
+    assert not np.array_equal(sad.driving_landmarks, plain.driving_landmarks)
     assert off.emotion is None and plain.emotion is None
     assert with_reader(grace_hopper, source=astronaut, source_reference=astronaut).emotion is None
     assert with_reader(grace_hopper, source=astronaut, expression_strength=0.0).emotion is None
