@@ -120,15 +120,17 @@ def source_motion(
     source_landmarks: np.ndarray,
     reference_landmarks: np.ndarray | None = None,
     read: EmotionRead | list[EmotionRead | None] | None = None,
+    replace_target_expression: bool = False,
     **options: Any,
 ) -> tuple[np.ndarray, LineStrength | EachFace]:
-    """A transfer's driving landmarks (:meth:`ShapeModel.drive`: ``options`` are its strength, offset and
-    replace_target_expression) and the strength of their lines: a motion estimated from the source photo alone (no
+    """A transfer's driving landmarks (:meth:`ShapeModel.drive`: ``options`` are its strength and offset) and the
+    strength of their lines: a motion estimated from the source photo alone (no
     neutral reference) draws them at :data:`~aipgan_hf.motion.lines.ESTIMATED` (floored, halved), a source's change
     from its neutral photo in full. ``read``: the source's emotion as its reader saw it (one per face of a batch);
     without a reference, a reading acted on (:func:`~aipgan_hf.motion.emotion.acted_on`) is the source's expression
     (:func:`~aipgan_hf.motion.emotion.read_change`), and a read preset draws its lines in full (a read smile's stay an
     estimate's). The pipeline, the evaluation and the benchmarks all call this, so that they drive and draw alike."""
+    options["replace_target_expression"] = replace_target_expression
     if read is None or reference_landmarks is not None:
         driving = shape_model.drive(target_landmarks, source_landmarks, reference_landmarks, **options)
         return driving, ESTIMATED if reference_landmarks is None else EXACT
@@ -136,7 +138,7 @@ def source_motion(
     expression = shape_model.expression(source_landmarks)  # (k,) or (N, k)
     rows, strengths = np.atleast_2d(expression).copy(), [ESTIMATED] * len(reads)
     # a read emotion takes away the target's smile, unless drive removes the target's whole expression anyway
-    targets = None if options.get("replace_target_expression") else shape_model.expression(target_landmarks)
+    targets = None if replace_target_expression else shape_model.expression(target_landmarks)
     for row, one in enumerate(reads):
         if acted_on(one, shape_model):
             target = None if targets is None else np.atleast_2d(targets)[row]

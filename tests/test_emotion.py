@@ -237,9 +237,9 @@ def test_the_corpus_head_fit_folds_into_a_head_that_reads_what_it_learnt():
     crops[classes == 5, :, 64:] += 1.4
     head = fit_corpus_head(reader, {"crops": crops, "classes": classes, "clips": np.full(80, "")}, l2=1e-3)
     with torch.no_grad():
-        features = reader.features(reader._grey(crops))
+        features = reader.features(reader.grey(crops))
         read = head(features).mean(dim=(2, 3)).argmax(1).numpy()
-        mirrored = head(reader.features(reader._grey(crops.flip(-1)))).mean(dim=(2, 3)).argmax(1).numpy()
+        mirrored = head(reader.features(reader.grey(crops.flip(-1)))).mean(dim=(2, 3)).argmax(1).numpy()
     assert (read == classes).mean() > 0.95 and (mirrored == classes).mean() > 0.95
     pooled, _ = pooled_features(reader, crops[:2])
     assert pooled.shape == (2, reader.config.widths[-1])

@@ -81,7 +81,7 @@ def labelled_crops(dataset: str, split: str, labels: list[str], per_common: int,
 @torch.no_grad()
 def pooled_features(reader: EmotionReader, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, 3, R, R) crops -> (N, W) pooled features and (N, C) FER2013 logits."""
-    features = reader.features(reader._grey(crops))  # (N, W, s, s)
+    features = reader.features(reader.grey(crops))  # (N, W, s, s)
     return features.mean(dim=(2, 3)), reader.head(features).mean(dim=(2, 3))
 
 
@@ -141,7 +141,6 @@ def read_right(reader: EmotionReader, crops: dict, labels: list[str]) -> dict[st
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     args = parse_args(argv)
     loaded = EmotionReader.load(args.reader)
     if loaded is None:

@@ -147,7 +147,7 @@ class EmotionReader(ModelMixin, ConfigMixin):
         load_strict(reader, weights_file(subfolder, None), config_path)
         return reader.eval()
 
-    def _grey(self, crops: torch.Tensor) -> torch.Tensor:
+    def grey(self, crops: torch.Tensor) -> torch.Tensor:
         """(N, 3, R, R) aligned face crops in [-1, 1] -> (N, 1, S, S) grey as the classifier was fed."""
         weights = torch.tensor(LUMA, dtype=torch.float32, device=crops.device).view(1, 3, 1, 1)
         grey = (crops.float() * weights).sum(dim=1, keepdim=True)  # (N, 1, R, R), in [-1, 1]: the weights sum to 1
@@ -157,13 +157,13 @@ class EmotionReader(ModelMixin, ConfigMixin):
     def probabilities(self, crops: torch.Tensor) -> torch.Tensor:
         """(N, 3, R, R) aligned face crops in [-1, 1] (brows to chin, as the pipeline's) -> (N, C) FER2013's
         probabilities."""
-        return torch.softmax(self(self._grey(crops)).float(), dim=-1)
+        return torch.softmax(self(self.grey(crops)).float(), dim=-1)
 
     @torch.no_grad()
     def read(self, crops: torch.Tensor) -> list[EmotionRead]:
         """(N, 3, R, R) crops in [-1, 1] -> each one's top class and its probability: FER2013's, or the corpus
         head's where its top class is one of ``corpus_reads`` above :data:`READ_FROM`."""
-        features = self.features(self._grey(crops))  # (N, W, s, s)
+        features = self.features(self.grey(crops))  # (N, W, s, s)
         heads = [self.head] if self.corpus_head is None else [self.head, self.corpus_head]
         reads = []
         for head in heads:
