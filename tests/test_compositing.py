@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from aipgan_hf.compositing import photo as photo_module
 from aipgan_hf.compositing.paste import as_photo
 from aipgan_hf.compositing.photo import PhotoWarper, _box_mean
 from aipgan_hf.faces import FaceProcessor, apply_affine, face_mask, invert_affine, is_grey, load_image, load_photo
@@ -151,6 +152,27 @@ def test_paste_back_keeps_the_photos_fine_texture_where_asked():
     left, right = (slice(16, 240), slice(16, 100)), (slice(16, 240), slice(156, 240))
     assert np.abs(mixed[left].astype(int) - plain[left].astype(int)).max() == 0
     assert np.abs(mixed[right].astype(int) - kept[right].astype(int)).max() <= 1
+
+
+def test_paste_back_keeps_lines_a_few_crop_pixels_wide(monkeypatch):
+    """The network's paint is smoother than its crop: lines 2.5 crop pixels apart (wrinkles, the lips' lines) are
+    lost from it, and paste-back brings them back from the photo up to TEXTURE_SCALE crop pixels (not at 1)."""
+    rng = np.random.default_rng(0)
+    coarse = torch.from_numpy(rng.uniform(60, 190, (1, 3, 8, 8)))
+    base = torch.nn.functional.interpolate(coarse, size=(256, 256), mode="bicubic")[0].permute(1, 2, 0).numpy()
+    lines = 25 * np.sin(2 * np.pi * np.arange(256)[:, None, None] / 10)  # 10 photo px apart: 2.5 crop px
+    photo = np.clip(base + lines, 0, 255).astype(np.uint8)
+    matrix = np.array([[0.25, 0.0, 0.0], [0.0, 0.25, 0.0]])  # photo -> 64-px crop
+    crop = torch.from_numpy(photo.reshape(64, 4, 64, 4, 3).mean(axis=(1, 3))).permute(2, 0, 1)[None]
+    paint = F.avg_pool2d(crop, 3, 1, 1, count_include_pad=False)[0].permute(1, 2, 0).numpy().round().astype(np.uint8)
+    alpha, detail, flow = np.ones((64, 64), np.float32), np.ones((64, 64)), identity_grid(1, 64)[0]
+    inner = (slice(16, 240), slice(16, 240))
+    error = lambda image: np.abs(image[inner].astype(int) - photo[inner].astype(int)).mean()
+    plain = error(PhotoWarper(photo, matrix, 64).composite(flow, paint, alpha))
+    kept = error(PhotoWarper(photo, matrix, 64).composite(flow, paint, alpha, detail))
+    monkeypatch.setattr(photo_module, "TEXTURE_SCALE", 1.0)
+    one_pixel = error(PhotoWarper(photo, matrix, 64).composite(flow, paint, alpha, detail))
+    assert plain > 15 and kept < 0.3 * plain and one_pixel > 0.6 * plain
 
 
 def test_the_texture_box_mean_equals_a_padded_average_pool():
