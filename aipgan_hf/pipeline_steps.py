@@ -138,11 +138,12 @@ def source_motion(
     expression = shape_model.expression(source_landmarks)  # (k,) or (N, k)
     rows, strengths = np.atleast_2d(expression).copy(), [ESTIMATED] * len(reads)
     # a read emotion takes away the target's smile, unless drive removes the target's whole expression anyway
-    targets = None if replace_target_expression else shape_model.expression(target_landmarks)
+    targets = [None] * len(reads)
+    if not replace_target_expression:  # one target for every source, or one each
+        targets = np.broadcast_to(np.atleast_2d(shape_model.expression(target_landmarks)), rows.shape)
     for row, one in enumerate(reads):
         if acted_on(one, shape_model):
-            target = None if targets is None else np.atleast_2d(targets)[row]
-            rows[row] = read_change(shape_model, one, rows[row], target)
+            rows[row] = read_change(shape_model, one, rows[row], targets[row])
             strengths[row] = ESTIMATED if one.label == "happiness" else EXACT
     driving = shape_model.drive(
         target_landmarks, source_landmarks, source_expression=rows.reshape(expression.shape), **options

@@ -243,3 +243,14 @@ def test_the_corpus_head_fit_folds_into_a_head_that_reads_what_it_learnt():
     assert (read == classes).mean() > 0.95 and (mirrored == classes).mean() > 0.95
     pooled, _ = pooled_features(reader, crops[:2])
     assert pooled.shape == (2, reader.config.widths[-1])
+
+
+def test_one_target_driven_by_several_read_sources_loses_its_smile_for_each(shape_model, faces):
+    """A batch of sources onto one target: each read emotion takes the same target's smile away."""
+    target, source = faces
+    sources = np.stack([source, source])
+    reads = [EmotionRead("anger", 0.8), EmotionRead("sadness", 0.9)]
+    driving, _ = source_motion(shape_model, target, sources, read=reads)
+    for row, one in enumerate(reads):
+        alone, _ = source_motion(shape_model, target, source, read=one)
+        np.testing.assert_allclose(driving[row], alone, atol=1e-9)
