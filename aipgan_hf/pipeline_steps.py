@@ -19,7 +19,7 @@ from .driving import landmark_tensor
 from .errors import AIPGANError, ConfigError
 from .faces import AlignedFace, FaceProcessor, Photo, image_to_tensor
 from .motion import ShapeModel
-from .motion.emotion import EmotionRead, EmotionReader, acted_on, read_change
+from .motion.emotion import EmotionRead, EmotionReader, acted_on, lips_closed, read_change
 from .motion.lines import ESTIMATED, EXACT, EachFace, LineStrength
 
 SOURCE_ROLE = "the expression source photo"
@@ -141,9 +141,10 @@ def source_motion(
     targets = [None] * len(reads)
     if not replace_target_expression:  # one target for every source, or one each
         targets = np.broadcast_to(np.atleast_2d(shape_model.expression(target_landmarks)), rows.shape)
+    sources = np.broadcast_to(source_landmarks, (len(rows), *np.shape(source_landmarks)[-2:]))
     for row, one in enumerate(reads):
         if acted_on(one, shape_model):
-            rows[row] = read_change(shape_model, one, rows[row], targets[row])
+            rows[row] = read_change(shape_model, one, rows[row], targets[row], lips_closed(sources[row]))
             strengths[row] = ESTIMATED if one.label == "happiness" else EXACT
     driving = shape_model.drive(
         target_landmarks, source_landmarks, source_expression=rows.reshape(expression.shape), **options

@@ -13,19 +13,23 @@ from skimage.transform import resize
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, CheckpointError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from aipgan_hf.faces import FaceProcessor, image_to_tensor
+from aipgan_hf.landmarks import inner_lip_gap
 from aipgan_hf.motion import ShapeModel
 from aipgan_hf.motion.action_units import ACTION_UNITS, line_intensities, motion_intensities, slider_name
 from aipgan_hf.motion.emotion import (
+    LIPS_CLOSED,
     READ_FROM,
     READ_GAIN,
     READER_LABELS,
     SMILE_FULL,
     SMILE_OFF,
+    SMILE_OPEN,
     SMILE_TO,
     SMILE_UNITS,
     EmotionRead,
     EmotionReader,
     _resized,
+    lips_closed,
     read_change,
 )
 from aipgan_hf.motion.lines import ESTIMATED, EXACT, EachFace
@@ -139,12 +143,39 @@ def test_a_read_smile_keeps_the_sources_mouth_and_completes_its_units(shape_mode
     own = shape_model.expression(source)
     full = read_change(shape_model, EmotionRead("happiness", SMILE_FULL), own)
     has, gets = units_of(shape_model, own), units_of(shape_model, full)
+    assert has["AU26"] > SMILE_OPEN[1] + 0.1  # this source laughs: its own jaw is kept
     added = sum(max(0.0, SMILE_TO - has[unit]) * shape_model.directions[slider_name(unit)] for unit in SMILE_UNITS)
     np.testing.assert_allclose(full - own, added, atol=1e-12)
     assert gets["AU12"] > has["AU12"] + 0.2 and gets["AU6"] > has["AU6"] + 0.2
-    assert gets["AU26"] == pytest.approx(has["AU26"], abs=1e-6)  # the jaw the source opened
+    assert gets["AU26"] == pytest.approx(has["AU26"], abs=0.02)
     unsure = read_change(shape_model, EmotionRead("happiness", READ_FROM), own)
     np.testing.assert_array_equal(unsure, own)
+
+
+def test_a_read_closed_lipped_smile_opens_to_show_teeth(shape_model, faces):
+    target, parted = faces
+    closed = shape_model.apply(target, 0.5 * shape_model.directions["smile"])
+    closed[[65, 66, 67]] = closed[[63, 62, 61]]  # the mean face parts its lips a little: close them
+    assert lips_closed(closed) and not lips_closed(parted)
+    happy = EmotionRead("happiness", SMILE_FULL)
+    opened, _ = source_motion(shape_model, target, closed, read=happy)
+    own = shape_model.expression(closed)
+    kept = shape_model.apply(target, read_change(shape_model, happy, own))  # the smile completed, its lips kept
+    eyes = np.linalg.norm(target[45] - target[36])
+    assert inner_lip_gap(opened) > inner_lip_gap(kept) + 2 * LIPS_CLOSED * eyes
+    halfway = EmotionRead("happiness", (READ_FROM + SMILE_FULL) / 2)  # opened in proportion, as the units are
+
+    def gap(read: EmotionRead, closed_lips: bool = True) -> float:
+        return inner_lip_gap(shape_model.apply(target, read_change(shape_model, read, own, closed_lips=closed_lips)))
+
+    assert gap(happy, False) + 0.3 * (gap(happy) - gap(happy, False)) < gap(halfway) < gap(happy)
+    sad = EmotionRead("sadness", SMILE_FULL)
+    assert gap(sad) == gap(sad, False)
+    # lips the source parted itself keep its own jaw (test_a_read_smile_keeps_the_sources_mouth...)
+    np.testing.assert_array_equal(
+        source_motion(shape_model, target, parted, read=happy)[0],
+        shape_model.apply(target, read_change(shape_model, happy, shape_model.expression(parted))),
+    )
 
 
 def test_no_reading_at_strength_zero_nor_beside_a_neutral_reference(shape_model, faces):
