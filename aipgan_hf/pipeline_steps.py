@@ -18,8 +18,9 @@ from .compositing import LENDING, DrivingFaces, MouthExemplar
 from .driving import landmark_tensor
 from .errors import AIPGANError, ConfigError
 from .faces import AlignedFace, FaceProcessor, Photo, image_to_tensor
+from .landmarks import NUM_LANDMARKS
 from .motion import ShapeModel
-from .motion.emotion import EmotionRead, EmotionReader, acted_on, lips_closed, read_change
+from .motion.emotion import MOUTH_SHUT_BY, EmotionRead, EmotionReader, acted_on, close_mouth, lips_closed, read_change
 from .motion.lines import ESTIMATED, EXACT, EachFace, LineStrength
 
 SOURCE_ROLE = "the expression source photo"
@@ -137,15 +138,20 @@ def source_motion(
     reads = [read] if isinstance(read, EmotionRead) else list(read)
     expression = shape_model.expression(source_landmarks)  # (k,) or (N, k)
     rows, strengths = np.atleast_2d(expression).copy(), [ESTIMATED] * len(reads)
-    # a read emotion takes away the target's smile, unless drive removes the target's whole expression anyway
-    targets = [None] * len(reads)
-    if not replace_target_expression:  # one target for every source, or one each
-        targets = np.broadcast_to(np.atleast_2d(shape_model.expression(target_landmarks)), rows.shape)
-    sources = np.broadcast_to(source_landmarks, (len(rows), *np.shape(source_landmarks)[-2:]))
+    own = np.broadcast_to(np.atleast_2d(shape_model.expression(target_landmarks)), rows.shape)  # one target or one each
+    targets, sources = (
+        np.broadcast_to(points, (len(rows), NUM_LANDMARKS, 2)) for points in (target_landmarks, source_landmarks)
+    )
     for row, one in enumerate(reads):
-        if acted_on(one, shape_model):
-            rows[row] = read_change(shape_model, one, rows[row], targets[row], lips_closed(sources[row]))
-            strengths[row] = ESTIMATED if one.label == "happiness" else EXACT
+        if not acted_on(one, shape_model):
+            continue
+        # a read emotion takes away the target's smile, unless drive removes the target's whole expression anyway
+        removed = own[row] if replace_target_expression else None
+        change = read_change(
+            shape_model, one, rows[row], None if replace_target_expression else own[row], lips_closed(sources[row])
+        )
+        rows[row] = close_mouth(shape_model, targets[row], change, removed) if one.label in MOUTH_SHUT_BY else change
+        strengths[row] = ESTIMATED if one.label == "happiness" else EXACT
     driving = shape_model.drive(
         target_landmarks, source_landmarks, source_expression=rows.reshape(expression.shape), **options
     )

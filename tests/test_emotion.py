@@ -18,9 +18,12 @@ from aipgan_hf.motion import ShapeModel
 from aipgan_hf.motion.action_units import ACTION_UNITS, line_intensities, motion_intensities, slider_name
 from aipgan_hf.motion.emotion import (
     LIPS_CLOSED,
+    MOUTH_SHUT_BY,
     READ_FROM,
     READ_GAIN,
     READER_LABELS,
+    SHUT_FROM,
+    SHUT_GAP,
     SMILE_FULL,
     SMILE_OFF,
     SMILE_OPEN,
@@ -29,6 +32,7 @@ from aipgan_hf.motion.emotion import (
     EmotionRead,
     EmotionReader,
     _resized,
+    close_mouth,
     lips_closed,
     read_change,
 )
@@ -176,6 +180,30 @@ def test_a_read_closed_lipped_smile_opens_to_show_teeth(shape_model, faces):
         source_motion(shape_model, target, parted, read=happy)[0],
         shape_model.apply(target, read_change(shape_model, happy, shape_model.expression(parted))),
     )
+
+
+def test_a_read_sadness_closes_the_targets_open_mouth(shape_model, faces):
+    talking, source = faces[0], faces[0]  # the mean face parts its lips
+    eyes = np.linalg.norm(talking[45] - talking[36])
+    sad, other = EmotionRead("sadness", 0.9), EmotionRead("anger", 0.9)
+    worn = shape_model.apply(talking, read_change(shape_model, sad, shape_model.expression(source), None))
+    assert inner_lip_gap(worn) > 2 * SHUT_FROM * eyes  # the preset alone leaves it open
+    driving, _ = source_motion(shape_model, talking, source, read=sad)
+    assert inner_lip_gap(driving) == pytest.approx(SHUT_GAP * eyes, abs=0.1 * SHUT_GAP * eyes)
+    driving, _ = source_motion(shape_model, talking, source, read=sad, replace_target_expression=True)
+    assert inner_lip_gap(driving) <= SHUT_FROM * eyes  # without the target's own expression its lips meet already
+    assert "anger" not in MOUTH_SHUT_BY
+    angry, _ = source_motion(shape_model, talking, source, read=other)
+    np.testing.assert_allclose(
+        angry,
+        shape_model.apply(
+            talking, read_change(shape_model, other, shape_model.expression(source), shape_model.expression(talking))
+        ),
+    )
+    shut = talking.copy()
+    shut[[65, 66, 67]] = shut[[63, 62, 61]]
+    nothing = np.zeros(shape_model.num_expression)  # lips that meet already stay as they are
+    np.testing.assert_array_equal(close_mouth(shape_model, shut, nothing), nothing)
 
 
 def test_no_reading_at_strength_zero_nor_beside_a_neutral_reference(shape_model, faces):
