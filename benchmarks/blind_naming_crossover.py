@@ -1,0 +1,153 @@
+#!/usr/bin/env python
+"""Blind naming in crossover sets: the transfers a 0.16.0 change draws, as shipped or as before, one version a set.
+
+    python benchmarks/blind_naming_crossover.py smiles --dataset data_build/aipgan-faces-128 --output runs/smiles
+    python benchmarks/blind_naming_crossover.py sadness --dataset data_build/aipgan-faces-128 --output runs/sad --seed 41
+    # fresh observers name runs/smiles/A/crops or runs/smiles/B/crops (never both); then, per set and observer:
+    python benchmarks/blind_naming.py score --output runs/smiles/A --answers answers.csv
+
+- ``smiles``: up to ``--count`` photos labelled happy, of distinct people, that the reader reads as happiness and
+  that smile with closed lips (:func:`~aipgan_hf.motion.emotion.lips_closed`), each driving a neutral photo of
+  another person; before, the jaw was not topped up (``read_change(..., closed_lips=False)``).
+- ``sadness``: ``--count`` transfers of photos labelled sad that the reader reads as sadness (a source drives
+  several targets where there are fewer), onto neutral photos of other people whose lips part more than
+  :data:`OPEN` eye-corner distances; before, the target's mouth was not closed (no ``close_mouth``).
+
+Set A draws the first half of these pairs as shipped and the second half as before; set B the other way round, so
+that an observer sees one version of each face. Among them are the other emotions' transfers (``choose_pairs``,
+``--per_emotion``), drawn as shipped ("model"). The key's method is "shipped" or "before" for the pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from blind_naming import choose_pairs, drive, write_crops  # noqa: E402
+
+from aipgan_hf import AIPGANPipeline  # noqa: E402
+from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns  # noqa: E402
+from aipgan_hf.faces import image_to_tensor  # noqa: E402
+from aipgan_hf.landmarks import inner_lip_gap  # noqa: E402
+from aipgan_hf.motion.emotion import acted_on, lips_closed, read_change  # noqa: E402
+from aipgan_hf.motion.lines import ESTIMATED, EXACT  # noqa: E402
+from aipgan_hf.pipeline_steps import source_motion  # noqa: E402
+
+EMOTION = {"smiles": "happiness", "sadness": "sadness"}
+OPEN = 0.05
+"""``sadness``: the inner-lip gap (outer-eye-corner distances) above which a target's mouth counts as open."""
+
+
+def _read_sources(pipe: AIPGANPipeline, data, rows: list[int], emotion: str) -> list[tuple[int, object]]:
+    """(row, reading) of the rows whose reading is ``emotion`` and acted on."""
+    found = []
+    for row in rows:
+        read = pipe.emotion_reader.read(image_to_tensor(data.images[row])[None])[0]
+        if read.label == emotion and acted_on(read, pipe.shape_model):
+            found.append((row, read))
+    return found
+
+
+def pairs_of(case: str, pipe: AIPGANPipeline, split, count: int, rng: np.random.Generator) -> list[dict]:
+    """Up to ``count`` {"shipped", "before"} crops of the case's transfers."""
+    columns = split_columns(split)
+    labels, people = np.asarray(columns.expressions, dtype=str), np.asarray(columns.identities, dtype=str)
+    neutral = {}
+    for row in np.flatnonzero(labels == "neutral"):
+        neutral.setdefault(people[row], int(row))
+    sources = [int(row) for row in rng.permutation(np.flatnonzero(labels == EMOTION[case]))]
+    data = decode_rows(split, set(sources) | set(neutral.values()))
+    model, chosen = pipe.shape_model, []
+    if case == "smiles":
+        used = set()
+        for source in sources:
+            if people[source] in used or not lips_closed(data.landmarks[source].astype(np.float64)):
+                continue
+            found = _read_sources(pipe, data, [source], "happiness")
+            if found:
+                used.add(people[source])
+                others = [person for person in neutral if person != people[source]]
+                chosen.append((source, neutral[others[rng.integers(len(others))]], found[0][1]))
+            if len(chosen) == count:
+                break
+    else:
+        read = _read_sources(pipe, data, sources, "sadness")
+        gap = {
+            row: inner_lip_gap(data.landmarks[row]) / np.linalg.norm(data.landmarks[row][45] - data.landmarks[row][36])
+            for row in neutral.values()
+        }
+        targets = [int(row) for row in rng.permutation([row for row in neutral.values() if gap[row] > OPEN])]
+        for index in range(min(count, len(targets)) if read else 0):
+            source, reading = read[index % len(read)]
+            target = next(row for row in targets if people[row] != people[source])
+            targets.remove(target)
+            chosen.append((source, target, reading))
+    pairs = []
+    for source, target, reading in chosen:
+        image, target_landmarks = data.images[target], data.landmarks[target].astype(np.float64)
+        landmarks = data.landmarks[source].astype(np.float64)
+        shipped = source_motion(model, target_landmarks, landmarks, read=reading)
+        if case == "smiles":  # as 0.15.0 read it: the jaw not topped up
+            before = read_change(model, reading, model.expression(landmarks), closed_lips=False), ESTIMATED
+        else:  # the target's own open mouth kept
+            own = model.expression(target_landmarks)
+            before = read_change(model, reading, model.expression(landmarks), own, lips_closed(landmarks)), EXACT
+        driven = model.drive(target_landmarks, landmarks, source_expression=before[0])
+        pairs.append(
+            {
+                "shipped": drive(pipe, image, target_landmarks, *shipped),
+                "before": drive(pipe, image, target_landmarks, driven, before[1]),
+            }
+        )
+    return pairs
+
+
+def other_transfers(pipe: AIPGANPipeline, split, per_emotion: int, left_out: str, rng: np.random.Generator) -> list:
+    """(crop, emotion) of the other emotions' one-photo transfers, drawn as the pipeline draws them."""
+    pairs = [pair for pair in choose_pairs(split_columns(split), per_emotion, rng) if pair["emotion"] != left_out]
+    data = decode_rows(split, {pair[key] for pair in pairs for key in ("source", "target")})
+    crops = []
+    for pair in pairs:
+        source, target = pair["source"], pair["target"]
+        target_landmarks = data.landmarks[target].astype(np.float64)
+        read = pipe.emotion_reader.read(image_to_tensor(data.images[source])[None])
+        motion = source_motion(pipe.shape_model, target_landmarks, data.landmarks[source].astype(np.float64), read=read)
+        crops.append((drive(pipe, data.images[target], target_landmarks, *motion), pair["emotion"]))
+    return crops
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("case", choices=sorted(EMOTION))
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--output", required=True, help="folder for the sets A/ and B/")
+    parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled one)")
+    parser.add_argument("--count", type=int, default=None, help="pairs (default: smiles 40, sadness 24)")
+    parser.add_argument("--per_emotion", type=int, default=None, help="other transfers (default: smiles 16, sadness 8)")
+    parser.add_argument("--seed", type=int, default=2316)
+    args = parser.parse_args(argv)
+    pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
+    split = load_split(args.dataset, args.split)
+    rng = np.random.default_rng(args.seed)
+    pairs = pairs_of(args.case, pipe, split, args.count or (40 if args.case == "smiles" else 24), rng)
+    per_emotion = args.per_emotion or (16 if args.case == "smiles" else 8)
+    others = other_transfers(pipe, split, per_emotion, EMOTION[args.case], rng)
+    half = len(pairs) // 2
+    for name, first, second in (("A", "shipped", "before"), ("B", "before", "shipped")):
+        crops = []
+        for index, pair in enumerate(pairs):
+            method = first if index < half else second
+            crops.append((pair[method], {"pair": index, "emotion": EMOTION[args.case], "method": method}))
+        for index, (crop, emotion) in enumerate(others):
+            crops.append((crop, {"pair": f"o{index}", "emotion": emotion, "method": "model"}))
+        write_crops(crops, Path(args.output) / name, np.random.default_rng(args.seed + 1))
+
+
+if __name__ == "__main__":
+    main()
