@@ -6,6 +6,7 @@ Shared by the model (attention supervision), training (heatmap targets) and eval
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 LANDMARK_SCHEME = "ibug-68"
@@ -55,6 +56,22 @@ def inner_lip_gap(landmarks):
     inner-lip points (:data:`INNER_LIP_GAPS`), in the landmarks' units."""
     upper, lower = [list(points) for points in zip(*INNER_LIP_GAPS)]
     return (((landmarks[..., upper, :] - landmarks[..., lower, :]) ** 2).sum(-1) ** 0.5).mean(-1)
+
+
+def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
+    """Gap between the inner lips over the distance between the eye centres (0 = closed, ~0.5 = wide open).
+
+    Args:
+        landmarks: (..., 68, 2) in any pixel frame.
+
+    Returns:
+        (...) float.
+    """
+    gap = inner_lip_gap(np.asarray(landmarks, dtype=np.float64))
+    eyes = np.linalg.norm(
+        landmarks[..., RIGHT_EYE, :].mean(axis=-2) - landmarks[..., LEFT_EYE, :].mean(axis=-2), axis=-1
+    )
+    return gap / np.maximum(eyes, 1e-6)
 
 
 # Regions that carry expression; evaluation reports displacement fidelity on these.

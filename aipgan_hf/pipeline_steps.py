@@ -20,7 +20,7 @@ from .errors import AIPGANError, ConfigError
 from .faces import AlignedFace, FaceProcessor, Photo, image_to_tensor
 from .landmarks import NUM_LANDMARKS
 from .motion import ShapeModel
-from .motion.emotion import MOUTH_SHUT_BY, EmotionRead, EmotionReader, acted_on, close_mouth, lips_closed, read_change
+from .motion.emotion import EmotionRead, EmotionReader, acted_on, worn_change
 from .motion.lines import ESTIMATED, EXACT, EachFace, LineStrength
 
 SOURCE_ROLE = "the expression source photo"
@@ -129,7 +129,7 @@ def source_motion(
     neutral reference) draws them at :data:`~aipgan_hf.motion.lines.ESTIMATED` (floored, halved), a source's change
     from its neutral photo in full. ``read``: the source's emotion as its reader saw it (one per face of a batch);
     without a reference, a reading acted on (:func:`~aipgan_hf.motion.emotion.acted_on`) is the source's expression
-    (:func:`~aipgan_hf.motion.emotion.read_change`), and a read preset draws its lines in full (a read smile's stay an
+    (:func:`~aipgan_hf.motion.emotion.worn_change`), and a read preset draws its lines in full (a read smile's stay an
     estimate's). The pipeline, the evaluation and the benchmarks all call this, so that they drive and draw alike."""
     options["replace_target_expression"] = replace_target_expression
     if read is None or reference_landmarks is not None:
@@ -138,20 +138,13 @@ def source_motion(
     reads = [read] if isinstance(read, EmotionRead) else list(read)
     expression = shape_model.expression(source_landmarks)  # (k,) or (N, k)
     rows, strengths = np.atleast_2d(expression).copy(), [ESTIMATED] * len(reads)
-    own = np.broadcast_to(np.atleast_2d(shape_model.expression(target_landmarks)), rows.shape)  # one target or one each
     targets, sources = (
         np.broadcast_to(points, (len(rows), NUM_LANDMARKS, 2)) for points in (target_landmarks, source_landmarks)
     )
     for row, one in enumerate(reads):
-        if not acted_on(one, shape_model):
-            continue
-        # a read emotion takes away the target's smile, unless drive removes the target's whole expression anyway
-        removed = own[row] if replace_target_expression else None
-        change = read_change(
-            shape_model, one, rows[row], None if replace_target_expression else own[row], lips_closed(sources[row])
-        )
-        rows[row] = close_mouth(shape_model, targets[row], change, removed) if one.label in MOUTH_SHUT_BY else change
-        strengths[row] = ESTIMATED if one.label == "happiness" else EXACT
+        if acted_on(one, shape_model):
+            rows[row] = worn_change(shape_model, one, sources[row], targets[row], replace_target_expression)
+            strengths[row] = ESTIMATED if one.label == "happiness" else EXACT
     driving = shape_model.drive(
         target_landmarks, source_landmarks, source_expression=rows.reshape(expression.shape), **options
     )

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--scales", default="1,3", help="texture scales in crop pixels, comma-separated")
     args = parser.parse_args(argv)
-    pipe = AIPGANPipeline.from_pretrained(args.checkpoint) if args.checkpoint else AIPGANPipeline.from_pretrained()
+    pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     work = pairs(args.dataset, args.split, Path(args.data_dir))
     photos = {path: np.asarray(Image.open(path).convert("RGB")) for path, _ in work}
     own = {path: pipe.processor.descriptor(photo) for path, photo in photos.items()}

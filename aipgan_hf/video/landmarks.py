@@ -12,7 +12,7 @@ import numpy as np
 
 from ..faces import FaceProcessor, apply_affine
 from ..faces.align import crop_matrix
-from ..landmarks import LEFT_EYE, RIGHT_EYE, inner_lip_gap
+from ..landmarks import mouth_opening
 from .clips import DEFAULT_MAX_SECONDS, ClipInfo, NoFaceInVideoError, read_frames
 from .tracking import FaceTracker, landmark_filter
 
@@ -22,22 +22,6 @@ Progress = Callable[[str, int, int], None]
 REFERENCE_FRAMES = 5
 """The neutral reference is the mean of this many frames with the smallest mouth opening."""
 REFERENCE_MODES = ("neutral", "first")
-
-
-def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
-    """Gap between the inner lips over the distance between the eye centres (0 = closed, ~0.5 = wide open).
-
-    Args:
-        landmarks: (..., 68, 2) in any pixel frame.
-
-    Returns:
-        (...) float.
-    """
-    gap = inner_lip_gap(np.asarray(landmarks, dtype=np.float64))
-    eyes = np.linalg.norm(
-        landmarks[..., RIGHT_EYE, :].mean(axis=-2) - landmarks[..., LEFT_EYE, :].mean(axis=-2), axis=-1
-    )
-    return gap / np.maximum(eyes, 1e-6)
 
 
 class DrivingFace:
