@@ -110,7 +110,8 @@ class Space:
         Args:
             source: expression source photo (file path). target: identity target photo (file path).
             source_reference: optional neutral photo of the source person: the target gets that person's exact
-                change from it instead of the change estimated from the source photo alone.
+                change from it instead of the change estimated from the source photo alone (as ``pipe(...,
+                source_reference=)``: a read emotion other than happiness is still worn).
             values: :class:`Controls` and :class:`TransferControls` fields, and a value per slider.
         """
         with friendly_errors("transfer"), self.pool.borrow() as pipeline:

@@ -119,7 +119,8 @@ def _photo_tab(space: Space, controls: dict) -> tuple[gr.Image, gr.Button]:
         True,
         label="Read the source's emotion",
         info="where the source's face clearly shows an emotion, the target wears it (its FACS prototype; a smile "
-        "is completed); off: the motion of the source's 68 landmarks alone",
+        "is completed); off: the motion of the source's 68 landmarks alone, or their exact change from a neutral "
+        "photo",
     )
     controls["teeth_from_source"] = gr.Checkbox(
         False,
@@ -139,7 +140,8 @@ def _photo_tab(space: Space, controls: dict) -> tuple[gr.Image, gr.Button]:
         gr.Markdown(
             "From one photo the model must guess how far the source's face is from its own rest (people differ "
             "at rest in brow height, mouth width, eye openness). With a neutral photo of the same person the "
-            "target gets that person's exact change instead."
+            "target gets that person's exact change instead, unless the source's emotion is read as one other "
+            "than happiness: observers named its prototype more often."
         )
     return source, gr.Button("Transfer expression", variant="primary", elem_id="transfer-button")
 

@@ -177,13 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--source-reference",
         type=Path,
         default=None,
-        help="a neutral photo of the source person: the target gets the source's exact change from it",
+        help="a neutral photo of the source person: the target gets the source's exact change from it (unless "
+        "an emotion other than happiness is read: see --no-read-emotion)",
     )
     transfer.add_argument(
         "--no-read-emotion",
         action="store_true",
-        help="the source's 68 points alone; default: where the checkpoint's reader is sure of the source's emotion, "
-        "the target wears it (docs/design.md)",
+        help="the source's 68 points alone (or their exact change from --source-reference); default: where the "
+        "checkpoint's reader is sure of the source's emotion, the target wears it (docs/design.md)",
     )
     _add_mouth(transfer, "the source photo's")
     _add_offsets(transfer)

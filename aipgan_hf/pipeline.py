@@ -247,7 +247,8 @@ class AIPGANPipeline:
             replace_target_expression: remove the target's own expression first (a smiling target, a neutral
                 source); by default the source's change from its neutral is added to the target's face.
             source_reference: a neutral photo of the source person: the target gets the source's own change from
-                it (relative motion, as video driving does) instead of the change estimated from the source alone.
+                it (relative motion, as video driving does) instead of the change estimated from the source alone,
+                unless ``read_emotion`` reads an emotion other than happiness.
             paste_back: return the whole target photo (True) or only the aligned face (False).
             source_face_index, target_face_index: which face when a photo has several (largest first).
             return_intrinsic: also render the target's intrinsic face (``result.intrinsic``).
@@ -257,10 +258,10 @@ class AIPGANPipeline:
                 network's paint: with ``identity_mix=0`` no pixel of the source person reaches the output;
                 ``"source"`` the source photo's instead of the exemplar's (the exemplar's without one); ``"own"``
                 never another face's; ``"network"`` the network's paint only.
-            read_emotion: a transfer from one source photo (no ``source_reference``) wears the emotion the
-                checkpoint's reader is sure it sees in the source's face: that emotion's preset, or the source's
-                own smile completed (:mod:`~aipgan_hf.motion.emotion`). False: the motion of the source's 68 points
-                alone.
+            read_emotion: a transfer from a source photo wears the emotion the checkpoint's reader is sure it
+                sees in the source's face: that emotion's preset, or the source's own smile completed
+                (:mod:`~aipgan_hf.motion.emotion`; beside a ``source_reference`` a smile is the exact change).
+                False: the motion of the source's 68 points alone, or their exact change from the reference.
         """
         strength = check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = check_range("identity_mix", identity_mix, 0.0, 1.0)
@@ -274,7 +275,8 @@ class AIPGANPipeline:
                 driving_landmarks, self.shape_model, strength, offset, replace_target_expression, read
             )
             result = self._transfer(faces, motion, identity_mix, paste_back, return_intrinsic, mouth)
-            result.emotion = read if acted_on(read, self.shape_model) and strength > 0 else None
+            worn = acted_on(read, self.shape_model, beside_reference=faces.reference is not None)
+            result.emotion = read if worn and strength > 0 else None
             return result
         prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)
         if driving_landmarks is None:

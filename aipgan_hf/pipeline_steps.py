@@ -83,9 +83,8 @@ class SourceFaces:
     reference: np.ndarray | None
 
     def read_emotion(self, reader: EmotionReader | None) -> EmotionRead | None:
-        """The source's emotion as ``reader`` reads its crop; None without a reader or beside a neutral reference
-        (whose change from it is the source's own)."""
-        if reader is None or self.reference is not None:
+        """The source's emotion as ``reader`` reads its crop; None without a reader."""
+        if reader is None:
             return None
         return reader.read(image_to_tensor(self.source_face.crop)[None])[0]
 
@@ -128,25 +127,33 @@ def source_motion(
     strength of their lines: a motion estimated from the source photo alone (no
     neutral reference) draws them at :data:`~aipgan_hf.motion.lines.ESTIMATED` (floored, halved), a source's change
     from its neutral photo in full. ``read``: the source's emotion as its reader saw it (one per face of a batch);
-    without a reference, a reading acted on (:func:`~aipgan_hf.motion.emotion.acted_on`) is the source's expression
-    (:func:`~aipgan_hf.motion.emotion.worn_change`), and a read preset draws its lines in full (a read smile's stay an
-    estimate's). The pipeline, the evaluation and the benchmarks all call this, so that they drive and draw alike."""
+    a reading acted on (:func:`~aipgan_hf.motion.emotion.acted_on`; beside a reference, not a smile) is the source's
+    expression (:func:`~aipgan_hf.motion.emotion.worn_change`), and a read preset draws its lines in full (a read
+    smile's stay an estimate's). The pipeline, the evaluation and the benchmarks all call this, so that they drive and draw alike."""
     options["replace_target_expression"] = replace_target_expression
-    if read is None or reference_landmarks is not None:
+    exact = reference_landmarks is not None
+    if read is None:
         driving = shape_model.drive(target_landmarks, source_landmarks, reference_landmarks, **options)
-        return driving, ESTIMATED if reference_landmarks is None else EXACT
+        return driving, EXACT if exact else ESTIMATED
     reads = [read] if isinstance(read, EmotionRead) else list(read)
-    expression = shape_model.expression(source_landmarks)  # (k,) or (N, k)
-    rows, strengths = np.atleast_2d(expression).copy(), [ESTIMATED] * len(reads)
+    if exact:
+        expression = shape_model.change(source_landmarks, reference_landmarks)  # (k,) or (N, k)
+    else:
+        expression = shape_model.expression(source_landmarks)
+    rows, strengths = np.atleast_2d(expression).copy(), [EXACT if exact else ESTIMATED] * len(reads)
     targets, sources = (
         np.broadcast_to(points, (len(rows), NUM_LANDMARKS, 2)) for points in (target_landmarks, source_landmarks)
     )
     for row, one in enumerate(reads):
-        if acted_on(one, shape_model):
+        if acted_on(one, shape_model, beside_reference=exact):
             rows[row] = worn_change(shape_model, one, sources[row], targets[row], replace_target_expression)
             strengths[row] = ESTIMATED if one.label == "happiness" else EXACT
     driving = shape_model.drive(
-        target_landmarks, source_landmarks, source_expression=rows.reshape(expression.shape), **options
+        target_landmarks,
+        source_landmarks,
+        reference_landmarks,
+        source_expression=rows.reshape(expression.shape),
+        **options,
     )
     if all(each == strengths[0] for each in strengths):
         return driving, strengths[0]

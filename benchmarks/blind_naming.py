@@ -9,7 +9,7 @@
 ``transfers``: for each emotion, up to ``--per_emotion`` labelled test-split sources of distinct people, each
 driving a neutral photo of another test person (one who has a photo of that emotion too, where there is one).
 The crops are the model's transfers (one photo; and given the source person's neutral photo where the split has
-one), the warp alone (the same one-photo driving landmarks, no network), the target unchanged, the sources, and the
+one: where a reading is worn beside it the two are one crop, shown once and scored for both), the warp alone (the same one-photo driving landmarks, no network), the target unchanged, the sources, and the
 target people's own photos of that emotion, shuffled together. The model's transfers read the source's emotion as
 ``pipe(target, source=...)`` does; ``--without_reader`` adds its transfer without the reading (``read_emotion=False``)
 where the reading changed it (elsewhere the two are one crop, shown once).
@@ -152,7 +152,8 @@ def make_transfers(args, pipe: AIPGANPipeline) -> None:
         driving, strength = source_motion(pipe.shape_model, target_landmarks, source_landmarks, read=read)
         meta = {"pair": pair_id, "emotion": pair["emotion"]}
         model_crop = drive(pipe, data.images[target], target_landmarks, driving, strength)
-        crops.append((model_crop, {**meta, "method": "model"}))
+        model_meta = {**meta, "method": "model"}
+        crops.append((model_crop, model_meta))
         points_only = (
             source_motion(pipe.shape_model, target_landmarks, source_landmarks) if args.without_reader else None
         )
@@ -162,10 +163,13 @@ def make_transfers(args, pipe: AIPGANPipeline) -> None:
             )
         if pair["reference"] is not None:  # as pipe(target, source=..., source_reference=...) does
             reference = data.landmarks[pair["reference"]].astype(np.float64)
-            exact = source_motion(pipe.shape_model, target_landmarks, source_landmarks, reference)
-            crops.append(
-                (drive(pipe, data.images[target], target_landmarks, *exact), {**meta, "method": "model given S0"})
-            )
+            exact = source_motion(pipe.shape_model, target_landmarks, source_landmarks, reference, read=read)
+            if np.array_equal(exact[0], driving):  # a reading worn beside it as from one photo: one crop, both
+                model_meta["also"] = ["model given S0"]
+            else:
+                crops.append(
+                    (drive(pipe, data.images[target], target_landmarks, *exact), {**meta, "method": "model given S0"})
+                )
         crops.append(
             (piecewise_affine_warp(data.images[target], target_landmarks, driving), {**meta, "method": "warp"})
         )
@@ -215,13 +219,14 @@ def score(args) -> dict:
     for number, meta in key.items():
         if number not in answers:
             continue
-        method, emotion, named = meta["method"], meta["emotion"], answers[number]
-        counts[method] += 1
-        hits[method] += named == emotion
-        neutral[method] += named == "neutral"
-        by_emotion[method][emotion, "n"] += 1
-        by_emotion[method][emotion, "hit"] += named == emotion
-        confusion[method, emotion][named] += 1
+        emotion, named = meta["emotion"], answers[number]
+        for method in (meta["method"], *meta.get("also", ())):  # a crop two methods draw alike counts for both
+            counts[method] += 1
+            hits[method] += named == emotion
+            neutral[method] += named == "neutral"
+            by_emotion[method][emotion, "n"] += 1
+            by_emotion[method][emotion, "hit"] += named == emotion
+            confusion[method, emotion][named] += 1
     print(
         f"| method | named as intended | named neutral | {' | '.join(EMOTIONS)} |\n|---|---|---|"
         + "---|" * len(EMOTIONS)

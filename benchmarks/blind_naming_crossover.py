@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Blind naming in crossover sets: the transfers a 0.16.0 change draws, as shipped or as before, one version a set.
+"""Blind naming in crossover sets: the transfers a change draws, as shipped or as before, one version a set.
 
     python benchmarks/blind_naming_crossover.py smiles --dataset data_build/aipgan-faces-128 --output runs/smiles
     python benchmarks/blind_naming_crossover.py sadness --dataset data_build/aipgan-faces-128 --output runs/sad --seed 41
+    python benchmarks/blind_naming_crossover.py reference --dataset data_build/aipgan-faces-128 --output runs/ref
     # fresh observers name runs/smiles/A/crops or runs/smiles/B/crops (never both); then, per set and observer:
     python benchmarks/blind_naming.py score --output runs/smiles/A --answers answers.csv
 
@@ -13,6 +14,9 @@
   several targets where there are fewer), onto neutral photos of other people whose
   :func:`~aipgan_hf.landmarks.mouth_opening` is above :data:`OPEN`; before, the target's mouth was not closed (no
   ``close_mouth``).
+- ``reference``: up to ``--count`` labelled photos of distinct people who have a neutral photo too, whose reading is
+  worn beside it (:func:`~aipgan_hf.motion.emotion.acted_on`, ``beside_reference``), each given that neutral photo
+  and driving a neutral photo of another person (0.17.0); before, a reference photo read nothing (its exact change).
 
 Set A draws the first half of these pairs as shipped and the second half as before; set B the other way round, so
 that an observer sees one version of each face. Among them are the other emotions' transfers (``choose_pairs``,
@@ -39,7 +43,7 @@ from aipgan_hf.motion.emotion import acted_on, lips_closed, read_change  # noqa:
 from aipgan_hf.motion.lines import ESTIMATED, EXACT  # noqa: E402
 from aipgan_hf.pipeline_steps import source_motion  # noqa: E402
 
-EMOTION = {"smiles": "happiness", "sadness": "sadness"}
+EMOTION = {"smiles": "happiness", "sadness": "sadness", "reference": None}
 OPEN = 0.07
 """``sadness``: the mouth opening above which a target's mouth counts as open."""
 
@@ -102,12 +106,49 @@ def pairs_of(case: str, pipe: AIPGANPipeline, split, count: int, rng: np.random.
             {
                 "shipped": drive(pipe, image, target_landmarks, *shipped),
                 "before": drive(pipe, image, target_landmarks, driven, before[1]),
+                "emotion": EMOTION[case],
             }
         )
     return pairs
 
 
-def other_transfers(pipe: AIPGANPipeline, split, per_emotion: int, left_out: str, rng: np.random.Generator) -> list:
+def reference_pairs(pipe: AIPGANPipeline, split, count: int, rng: np.random.Generator) -> list[dict]:
+    """Up to ``count`` {"shipped", "before", "emotion"} crops of transfers given the source's neutral photo."""
+    columns = split_columns(split)
+    labels, people = np.asarray(columns.expressions, dtype=str), np.asarray(columns.identities, dtype=str)
+    neutral = {}
+    for row in rng.permutation(np.flatnonzero(labels == "neutral")):
+        neutral.setdefault(people[row], int(row))
+    sources = [int(row) for row in rng.permutation(np.flatnonzero(~np.isin(labels, ["neutral", ""])))]
+    sources = [row for row in sources if people[row] in neutral]
+    data = decode_rows(split, set(sources) | set(neutral.values()))
+    pairs, used = [], set()
+    for source in sources:
+        read = pipe.emotion_reader.read(image_to_tensor(data.images[source])[None])[0]
+        if people[source] in used or not acted_on(read, pipe.shape_model, beside_reference=True):
+            continue
+        used.add(people[source])
+        others = [person for person in neutral if person != people[source]]
+        target = neutral[others[rng.integers(len(others))]]
+        image, target_landmarks = data.images[target], data.landmarks[target].astype(np.float64)
+        landmarks, reference = (data.landmarks[row].astype(np.float64) for row in (source, neutral[people[source]]))
+        shipped = source_motion(pipe.shape_model, target_landmarks, landmarks, reference, read=read)
+        before = source_motion(pipe.shape_model, target_landmarks, landmarks, reference)
+        pairs.append(
+            {
+                "shipped": drive(pipe, image, target_landmarks, *shipped),
+                "before": drive(pipe, image, target_landmarks, *before),
+                "emotion": str(labels[source]),
+            }
+        )
+        if len(pairs) == count:
+            break
+    return pairs
+
+
+def other_transfers(
+    pipe: AIPGANPipeline, split, per_emotion: int, left_out: str | None, rng: np.random.Generator
+) -> list:
     """(crop, emotion) of the other emotions' one-photo transfers, drawn as the pipeline draws them."""
     pairs = [pair for pair in choose_pairs(split_columns(split), per_emotion, rng) if pair["emotion"] != left_out]
     data = decode_rows(split, {pair[key] for pair in pairs for key in ("source", "target")})
@@ -128,22 +169,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--output", required=True, help="folder for the sets A/ and B/")
     parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled one)")
-    parser.add_argument("--count", type=int, default=None, help="pairs (default: smiles 40, sadness 24)")
-    parser.add_argument("--per_emotion", type=int, default=None, help="other transfers (default: smiles 16, sadness 8)")
+    parser.add_argument("--count", type=int, default=None, help="pairs (default: smiles 40, sadness 24, reference 40)")
+    parser.add_argument(
+        "--per_emotion", type=int, default=None, help="other transfers (default: smiles 16, sadness 8, reference 4)"
+    )
     parser.add_argument("--seed", type=int, default=2316)
     args = parser.parse_args(argv)
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     split = load_split(args.dataset, args.split)
     rng = np.random.default_rng(args.seed)
-    pairs = pairs_of(args.case, pipe, split, args.count or (40 if args.case == "smiles" else 24), rng)
-    per_emotion = args.per_emotion or (16 if args.case == "smiles" else 8)
+    count = args.count or {"smiles": 40, "sadness": 24, "reference": 40}[args.case]
+    if args.case == "reference":
+        pairs = reference_pairs(pipe, split, count, rng)
+    else:
+        pairs = pairs_of(args.case, pipe, split, count, rng)
+    per_emotion = args.per_emotion or {"smiles": 16, "sadness": 8, "reference": 4}[args.case]
     others = other_transfers(pipe, split, per_emotion, EMOTION[args.case], rng)
     half = len(pairs) // 2
     for name, first, second in (("A", "shipped", "before"), ("B", "before", "shipped")):
         crops = []
         for index, pair in enumerate(pairs):
             method = first if index < half else second
-            crops.append((pair[method], {"pair": index, "emotion": EMOTION[args.case], "method": method}))
+            crops.append((pair[method], {"pair": index, "emotion": pair["emotion"], "method": method}))
         for index, (crop, emotion) in enumerate(others):
             crops.append((crop, {"pair": f"o{index}", "emotion": emotion, "method": "model"}))
         write_crops(crops, Path(args.output) / name, np.random.default_rng(args.seed + 1))

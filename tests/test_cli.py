@@ -107,7 +107,7 @@ def test_transfer_without_paste_back_writes_the_face_crop(photos, tmp_path, caps
     captured = capsys.readouterr()
     assert status == 0, captured.err
     assert f"wrote {output}" in captured.out
-    assert "reads as" not in captured.err  # beside a neutral reference nothing is read
+    assert "reads as" not in captured.err  # her smile, beside a neutral reference, is the exact change
     with Image.open(output) as image:
         assert image.format == "JPEG"
         assert image.width == image.height and image.width in (64, 128, 256)

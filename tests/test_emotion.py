@@ -204,14 +204,27 @@ def test_a_read_sadness_closes_the_targets_open_mouth(shape_model, faces):
     np.testing.assert_array_equal(close_mouth(shape_model, shut, nothing), nothing)
 
 
-def test_no_reading_at_strength_zero_nor_beside_a_neutral_reference(shape_model, faces):
+def test_beside_a_neutral_reference_a_read_smile_is_the_exact_change_and_other_readings_are_worn(shape_model, faces):
     target, source = faces
     angry = EmotionRead("anger", 0.9)
     still, _ = source_motion(shape_model, target, source, read=angry, strength=0.0)
     assert np.array_equal(still, target)
-    reference = source + 0.5
-    with_read, _ = source_motion(shape_model, target, source, reference, read=angry)
-    assert np.array_equal(with_read, source_motion(shape_model, target, source, reference)[0])
+    reference = shape_model.apply(source, -shape_model.presets["happiness"])  # the source smiles from it
+    exact, exact_lines = source_motion(shape_model, target, source, reference)
+    happy, happy_lines = source_motion(shape_model, target, source, reference, read=EmotionRead("happiness", 0.95))
+    assert np.array_equal(happy, exact) and happy_lines == exact_lines == EXACT
+    worn, lines = source_motion(shape_model, target, source, reference, read=angry)
+    np.testing.assert_allclose(worn, source_motion(shape_model, target, source, read=angry)[0], atol=1e-9)
+    assert lines == EXACT and np.abs(worn - exact).max() > 1.0
+    reads = [angry, None, EmotionRead("happiness", 0.95)]
+    batch, lines = source_motion(
+        shape_model, *(np.stack([points] * 3) for points in (target, source, reference)), read=reads
+    )
+    assert lines == EXACT
+    for row, read in enumerate(reads):
+        np.testing.assert_allclose(
+            batch[row], source_motion(shape_model, target, source, reference, read)[0], atol=1e-9
+        )
 
 
 def test_a_batch_reads_each_face_as_one_alone(shape_model, faces):
@@ -242,7 +255,14 @@ def test_read_emotion_false_is_a_pipeline_without_reader(reader, astronaut, grac
     assert sad.emotion == EmotionRead("sadness", 0.9)
     assert not np.array_equal(sad.driving_landmarks, plain.driving_landmarks)
     assert off.emotion is None and plain.emotion is None
-    assert with_reader(grace_hopper, source=astronaut, source_reference=astronaut).emotion is None
+    beside = with_reader(grace_hopper, source=astronaut, source_reference=astronaut)
+    assert beside.emotion == EmotionRead("sadness", 0.9)  # worn beside a neutral reference as from one photo
+    np.testing.assert_array_equal(beside.driving_landmarks, sad.driving_landmarks)
+    monkeypatch.setattr(reader, "read", lambda crops: [EmotionRead("happiness", 0.95)])
+    exact = with_reader(grace_hopper, source=astronaut, source_reference=astronaut)
+    assert exact.emotion is None  # a smile is the source's exact change from its reference
+    exact_off = with_reader(grace_hopper, source=astronaut, source_reference=astronaut, read_emotion=False)
+    np.testing.assert_array_equal(exact.driving_landmarks, exact_off.driving_landmarks)
     assert with_reader(grace_hopper, source=astronaut, expression_strength=0.0).emotion is None
 
 

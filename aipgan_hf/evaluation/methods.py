@@ -127,7 +127,7 @@ def model_method(
     the landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`); ``mouth``: where an opened
     mouth's inside comes from (as ``pipe(..., mouth=)``); ``replace_target_expression``: as the pipeline's, for a
     one-photo transfer; ``read_emotion``: as the pipeline's (the source's emotion read, for a one-photo transfer)."""
-    reader = pipeline.emotion_reader if read_emotion and not relative else None
+    reader = pipeline.emotion_reader if read_emotion else None
 
     def run(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:
         outputs = []

@@ -100,7 +100,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no_read_emotion",
         action="store_true",
-        help="one photo: the 68 points' motion alone, without the emotion the reader sees (pipe(..., read_emotion=))",
+        help="the 68 points' motion alone (or their exact change from S0), without the emotion the reader sees "
+        "(pipe(..., read_emotion=))",
     )
     parser.add_argument(
         "--shape_model",
@@ -158,7 +159,9 @@ def _load_model(args: argparse.Namespace, resolution: int) -> tuple[dict[str, Me
             read_emotion=not args.no_read_emotion,
         )
         if args.relative:
-            methods[RELATIVE_METHOD] = model_method(pipeline, args.batch_size, relative=True, mouth=args.mouth)
+            methods[RELATIVE_METHOD] = model_method(
+                pipeline, args.batch_size, relative=True, mouth=args.mouth, read_emotion=not args.no_read_emotion
+            )
         shape_model = getattr(pipeline, "shape_model", None)
         checkpoint = args.checkpoint or "bundled (aipgan_hf/checkpoints/default)"
         if shape_model is not None:

@@ -105,6 +105,11 @@ class ShapeModel:
         values = (shapes - self.mean).reshape(len(shapes), -1) @ self.estimator.T + self.bias
         return values[0] if single else values
 
+    def change(self, landmarks: np.ndarray, reference_landmarks: np.ndarray) -> np.ndarray:
+        """A face's expression change from a neutral ``reference`` of the same person, (k,) or (N, k): the
+        difference of their :meth:`projection`, read exactly instead of estimated."""
+        return self.projection(landmarks) - self.projection(reference_landmarks)
+
     def projection(self, landmarks: np.ndarray) -> np.ndarray:
         """Coefficients of the aligned shape's offset from the mean along the expression basis, (k,) or (N, k).
         Not an expression by itself (the offset holds the person's face shape too); the difference of two faces
@@ -155,8 +160,9 @@ class ShapeModel:
           removed first (for a smiling target driven by a neutral source);
         - else ``e(source)``: the source's estimated change from its own neutral, added to the target's face as it
           is (what measures best on unseen people from one photo).
-        ``source_expression``: ``e(source)`` as the caller read it otherwise ((k,) or (N, k); an emotion reading,
-        ``motion.emotion``), used in the last two. Strength 0 without an offset returns ``target_landmarks`` exactly.
+        ``source_expression``: the change as the caller read it otherwise ((k,) or (N, k); an emotion reading,
+        ``motion.emotion``), in place of the first or the third. Strength 0 without an offset returns
+        ``target_landmarks`` exactly.
         """
         if reference_landmarks is not None and replace_target_expression:
             raise ConfigError(
@@ -166,12 +172,14 @@ class ShapeModel:
             )
         if strength == 0 and offset is None:
             return np.array(target_landmarks, dtype=np.float64, copy=True)
-        if reference_landmarks is not None:
-            change = self.projection(source_landmarks) - self.projection(reference_landmarks)
+        if source_expression is not None:
+            change = source_expression
+        elif reference_landmarks is not None:
+            change = self.change(source_landmarks, reference_landmarks)
         else:
-            change = self.expression(source_landmarks) if source_expression is None else source_expression
-            if replace_target_expression:
-                change = change - self.expression(target_landmarks)
+            change = self.expression(source_landmarks)
+        if replace_target_expression:
+            change = change - self.expression(target_landmarks)
         change = change * float(strength)
         if offset is not None:
             change = change + np.asarray(offset, dtype=np.float64)
