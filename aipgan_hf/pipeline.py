@@ -275,7 +275,8 @@ class AIPGANPipeline:
                 driving_landmarks, self.shape_model, strength, offset, replace_target_expression, read
             )
             result = self._transfer(faces, motion, identity_mix, paste_back, return_intrinsic, mouth)
-            worn = acted_on(read, self.shape_model, beside_reference=faces.reference is not None)
+            points, beside = faces.source_face.crop_landmarks, faces.reference is not None
+            worn = acted_on(read, self.shape_model, points, beside_reference=beside)
             result.emotion = read if worn and strength > 0 else None
             return result
         prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)

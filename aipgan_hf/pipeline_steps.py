@@ -124,12 +124,13 @@ def source_motion(
     **options: Any,
 ) -> tuple[np.ndarray, LineStrength | EachFace]:
     """A transfer's driving landmarks (:meth:`ShapeModel.drive`: ``options`` are its strength and offset) and the
-    strength of their lines: a motion estimated from the source photo alone (no
-    neutral reference) draws them at :data:`~aipgan_hf.motion.lines.ESTIMATED` (floored, halved), a source's change
-    from its neutral photo in full. ``read``: the source's emotion as its reader saw it (one per face of a batch);
-    a reading acted on (:func:`~aipgan_hf.motion.emotion.acted_on`; beside a reference, not a smile) is the source's
-    expression (:func:`~aipgan_hf.motion.emotion.worn_change`), and a read preset draws its lines in full (a read
-    smile's stay an estimate's). The pipeline, the evaluation and the benchmarks all call this, so that they drive and draw alike."""
+    strength of their lines: a motion estimated from the source photo alone (no neutral reference) draws them at
+    :data:`~aipgan_hf.motion.lines.ESTIMATED` (floored, halved), a source's change from its neutral photo in full.
+    ``read``: the source's emotion as its reader saw it (one per face of a batch); a reading acted on
+    (:func:`~aipgan_hf.motion.emotion.acted_on`: not a sadness the points' smile overrules, nor a smile beside a
+    reference) is the source's expression (:func:`~aipgan_hf.motion.emotion.worn_change`), and a read preset draws
+    its lines in full (a read smile's stay an estimate's). The pipeline, the evaluation and the benchmarks all call
+    this, so that they drive and draw alike."""
     options["replace_target_expression"] = replace_target_expression
     exact = reference_landmarks is not None
     if read is None:
@@ -145,7 +146,7 @@ def source_motion(
         np.broadcast_to(points, (len(rows), NUM_LANDMARKS, 2)) for points in (target_landmarks, source_landmarks)
     )
     for row, one in enumerate(reads):
-        if acted_on(one, shape_model, beside_reference=exact):
+        if acted_on(one, shape_model, sources[row], beside_reference=exact):
             rows[row] = worn_change(shape_model, one, sources[row], targets[row], replace_target_expression)
             strengths[row] = ESTIMATED if one.label == "happiness" else EXACT
     driving = shape_model.drive(

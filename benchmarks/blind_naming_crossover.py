@@ -53,7 +53,7 @@ def _read_sources(pipe: AIPGANPipeline, data, rows: list[int], emotion: str) -> 
     found = []
     for row in rows:
         read = pipe.emotion_reader.read(image_to_tensor(data.images[row])[None])[0]
-        if read.label == emotion and acted_on(read, pipe.shape_model):
+        if read.label == emotion and acted_on(read, pipe.shape_model, data.landmarks[row].astype(np.float64)):
             found.append((row, read))
     return found
 
@@ -125,13 +125,14 @@ def reference_pairs(pipe: AIPGANPipeline, split, count: int, rng: np.random.Gene
     pairs, used = [], set()
     for source in sources:
         read = pipe.emotion_reader.read(image_to_tensor(data.images[source])[None])[0]
-        if people[source] in used or not acted_on(read, pipe.shape_model, beside_reference=True):
+        landmarks = data.landmarks[source].astype(np.float64)
+        if people[source] in used or not acted_on(read, pipe.shape_model, landmarks, beside_reference=True):
             continue
         used.add(people[source])
         others = [person for person in neutral if person != people[source]]
         target = neutral[others[rng.integers(len(others))]]
         image, target_landmarks = data.images[target], data.landmarks[target].astype(np.float64)
-        landmarks, reference = (data.landmarks[row].astype(np.float64) for row in (source, neutral[people[source]]))
+        reference = data.landmarks[neutral[people[source]]].astype(np.float64)
         shipped = source_motion(pipe.shape_model, target_landmarks, landmarks, reference, read=read)
         before = source_motion(pipe.shape_model, target_landmarks, landmarks, reference)
         pairs.append(

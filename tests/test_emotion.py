@@ -27,11 +27,14 @@ from aipgan_hf.motion.emotion import (
     SMILE_FULL,
     SMILE_OFF,
     SMILE_OPEN,
+    SMILE_OVERRULES,
     SMILE_TO,
     SMILE_UNITS,
+    SMILING,
     EmotionRead,
     EmotionReader,
     _resized,
+    acted_on,
     close_mouth,
     lips_closed,
     read_change,
@@ -227,6 +230,23 @@ def test_beside_a_neutral_reference_a_read_smile_is_the_exact_change_and_other_r
         )
 
 
+def test_a_smile_in_the_points_overrules_a_read_sadness_only(shape_model, faces):
+    target, source = faces
+    beaming = shape_model.apply(target, shape_model.presets["happiness"])
+    assert units_of(shape_model, shape_model.expression(beaming))[SMILE_OFF] > SMILING
+    assert units_of(shape_model, shape_model.expression(source))[SMILE_OFF] < SMILING
+    plain, _ = source_motion(shape_model, target, beaming)
+    for label in ("sadness", "anger"):
+        read = EmotionRead(label, 0.9, replaced="happiness")  # the corpus head's reading over FER2013's smile
+        driving, _ = source_motion(shape_model, target, beaming, read=read)
+        worn = acted_on(read, shape_model, beaming)
+        assert worn == (label not in SMILE_OVERRULES) and np.array_equal(driving, plain) == (not worn)
+    for replaced in (None, "sadness"):  # FER2013's head read no smile: worn
+        assert acted_on(EmotionRead("sadness", 0.9, replaced), shape_model, beaming)
+    mild, _ = source_motion(shape_model, target, source, read=EmotionRead("sadness", 0.9, "happiness"))
+    assert not np.array_equal(mild, source_motion(shape_model, target, source)[0])  # a slight smile: worn
+
+
 def test_a_batch_reads_each_face_as_one_alone(shape_model, faces):
     target, source = faces
     reads = [EmotionRead("sadness", 0.7), None, EmotionRead("happiness", 0.95)]
@@ -250,14 +270,18 @@ def test_read_emotion_false_is_a_pipeline_without_reader(reader, astronaut, grac
     on = with_reader(grace_hopper, source=astronaut)  # the astronaut reads as happy, her smile full already
     assert on.emotion.label == "happiness" and on.emotion.probability > SMILE_FULL  # the result says what it wears
     np.testing.assert_array_equal(on.driving_landmarks, plain.driving_landmarks)  # nothing to top up
-    monkeypatch.setattr(reader, "read", lambda crops: [EmotionRead("sadness", 0.9)])
-    sad = with_reader(grace_hopper, source=astronaut)
-    assert sad.emotion == EmotionRead("sadness", 0.9)
-    assert not np.array_equal(sad.driving_landmarks, plain.driving_landmarks)
+    monkeypatch.setattr(reader, "read", lambda crops: [EmotionRead("sadness", 0.9, "happiness")])
+    overruled = with_reader(grace_hopper, source=astronaut)  # her points smile broadly
+    assert overruled.emotion is None
+    np.testing.assert_array_equal(overruled.driving_landmarks, plain.driving_landmarks)
+    monkeypatch.setattr(reader, "read", lambda crops: [EmotionRead("anger", 0.9)])
+    angry = with_reader(grace_hopper, source=astronaut)
+    assert angry.emotion == EmotionRead("anger", 0.9)
+    assert not np.array_equal(angry.driving_landmarks, plain.driving_landmarks)
     assert off.emotion is None and plain.emotion is None
     beside = with_reader(grace_hopper, source=astronaut, source_reference=astronaut)
-    assert beside.emotion == EmotionRead("sadness", 0.9)  # worn beside a neutral reference as from one photo
-    np.testing.assert_array_equal(beside.driving_landmarks, sad.driving_landmarks)
+    assert beside.emotion == EmotionRead("anger", 0.9)  # worn beside a neutral reference as from one photo
+    np.testing.assert_array_equal(beside.driving_landmarks, angry.driving_landmarks)
     monkeypatch.setattr(reader, "read", lambda crops: [EmotionRead("happiness", 0.95)])
     exact = with_reader(grace_hopper, source=astronaut, source_reference=astronaut)
     assert exact.emotion is None  # a smile is the source's exact change from its reference
@@ -292,7 +316,9 @@ def test_the_corpus_head_reads_its_classes_in_place_of_fer2013s_where_sure(reade
         corpus.corpus_head.weight.zero_()
         corpus.corpus_head.bias.copy_(torch.tensor([0.0, 0, 0, 0, 0, 9, 0]))  # sure of surprise
     assert corpus.read(crops)[0] == EmotionRead(
-        "surprise", pytest.approx(float(torch.softmax(corpus.corpus_head.bias.detach(), 0)[5]))
+        "surprise",
+        pytest.approx(float(torch.softmax(corpus.corpus_head.bias.detach(), 0)[5])),
+        replaced=READER_LABELS[int(fer.argmax())],  # what FER2013's head read in its place
     )
     with torch.no_grad():
         corpus.corpus_head.bias.copy_(torch.tensor([9.0, 0, 0, 0, 0, 0, 0]))  # sure of anger: not a corpus read

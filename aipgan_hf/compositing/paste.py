@@ -49,7 +49,8 @@ class TransferResult:
         mouth: where the opened mouth's inside mostly comes from: "own", "source", "network" or "closed"
             (:meth:`~aipgan_hf.compositing.mouth.MouthFill.origin`).
         emotion: the source's emotion as the checkpoint's reader read it, where the transfer wears it
-            (:func:`~aipgan_hf.motion.emotion.acted_on`); None otherwise (no reading, unsure, neutral, a reference).
+            (:func:`~aipgan_hf.motion.emotion.acted_on`); None otherwise (no reading, unsure, neutral, overruled
+            by the source's smile, a smile beside a reference).
     """
 
     image: Image.Image
