@@ -136,7 +136,8 @@ class Space:
             )
             if result.emotion is not None:
                 gr.Info(
-                    f'{reading_note(result.emotion)}. Untick "Read the source\'s emotion" to follow its landmarks alone.'
+                    f"{reading_note(result.emotion)}. Untick \"Read the source's emotion\" to follow its landmarks' "
+                    "motion alone."
                 )
             return result_views(result, source_photo, target_photo, controls.show_views)
 

@@ -107,7 +107,8 @@ class TransferControls:
         teeth_from_source: an opened mouth may show the source photo's teeth (``mouth="source"``); off (default):
             the target's own, else the checkpoint's public-domain exemplar's, and no pixel of the source.
         read_emotion: where the checkpoint's reader is sure of the source's emotion, the target wears it
-            (``pipe(..., read_emotion=)``); off: the source's 68 points alone.
+            (``pipe(..., read_emotion=)``); off: the source's 68 points alone, or their exact change from a neutral
+            photo of the source.
     """
 
     identity_mix: float = 0.0

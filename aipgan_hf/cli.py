@@ -271,7 +271,7 @@ def run_transfer(args: argparse.Namespace) -> int:
         )
         if result.emotion is not None and not told:  # one source: its reading is the same for every target
             told.append(result.emotion)
-            print(f"{reading_note(result.emotion)} (--no-read-emotion: its landmarks alone)", file=sys.stderr)
+            print(f"{reading_note(result.emotion)} (--no-read-emotion: its landmarks' motion alone)", file=sys.stderr)
         return result
 
     return _write_results(jobs, several, transfer, "expression transfer")

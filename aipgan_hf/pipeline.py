@@ -89,7 +89,7 @@ class AIPGANPipeline:
     ):
         """``mouth_exemplar``: the face whose open mouth lends presets and sliders its inside (``from_pretrained``
         reads the folder's); None gives them none. ``emotion_reader``: reads a source photo's emotion, which a
-        transfer from one photo then wears where the reader is sure (:mod:`~aipgan_hf.motion.emotion`). On a CPU
+        transfer then wears where the reader is sure (:mod:`~aipgan_hf.motion.emotion`). On a CPU
         the generator's weights are put in channels-last memory order, where oneDNN's convolutions are faster
         (docs/benchmarks.md)."""
         self.generator = generator.eval()
@@ -247,8 +247,8 @@ class AIPGANPipeline:
             replace_target_expression: remove the target's own expression first (a smiling target, a neutral
                 source); by default the source's change from its neutral is added to the target's face.
             source_reference: a neutral photo of the source person: the target gets the source's own change from
-                it (relative motion, as video driving does) instead of the change estimated from the source alone,
-                unless ``read_emotion`` reads an emotion other than happiness.
+                it (relative motion) instead of the change estimated from the source alone, unless the reading
+                (``read_emotion``) is worn: a sure emotion other than happiness.
             paste_back: return the whole target photo (True) or only the aligned face (False).
             source_face_index, target_face_index: which face when a photo has several (largest first).
             return_intrinsic: also render the target's intrinsic face (``result.intrinsic``).

@@ -136,12 +136,13 @@ def source_motion(
     if read is None:
         driving = shape_model.drive(target_landmarks, source_landmarks, reference_landmarks, **options)
         return driving, EXACT if exact else ESTIMATED
-    reads = [read] if isinstance(read, EmotionRead) else list(read)
     if exact:
         expression = shape_model.change(source_landmarks, reference_landmarks)  # (k,) or (N, k)
     else:
         expression = shape_model.expression(source_landmarks)
-    rows, strengths = np.atleast_2d(expression).copy(), [EXACT if exact else ESTIMATED] * len(reads)
+    rows = np.atleast_2d(expression).copy()
+    reads = [read] * len(rows) if isinstance(read, EmotionRead) else list(read)  # one reading: every face's
+    strengths = [EXACT if exact else ESTIMATED] * len(reads)
     targets, sources = (
         np.broadcast_to(points, (len(rows), NUM_LANDMARKS, 2)) for points in (target_landmarks, source_landmarks)
     )

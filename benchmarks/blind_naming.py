@@ -9,10 +9,11 @@
 ``transfers``: for each emotion, up to ``--per_emotion`` labelled test-split sources of distinct people, each
 driving a neutral photo of another test person (one who has a photo of that emotion too, where there is one).
 The crops are the model's transfers (one photo; and given the source person's neutral photo where the split has
-one: where a reading is worn beside it the two are one crop, shown once and scored for both), the warp alone (the same one-photo driving landmarks, no network), the target unchanged, the sources, and the
-target people's own photos of that emotion, shuffled together. The model's transfers read the source's emotion as
-``pipe(target, source=...)`` does; ``--without_reader`` adds its transfer without the reading (``read_emotion=False``)
-where the reading changed it (elsewhere the two are one crop, shown once).
+one), the warp alone (the same one-photo driving landmarks, no network), the target unchanged, the sources, and the
+target people's own photos of that emotion, shuffled together. Where two of the model's transfers are the same
+crop (a reading worn beside the neutral photo; the transfer without the reading where it acted on nothing), it is
+shown once and scored for both. The model's transfers read the source's emotion as
+``pipe(target, source=...)`` does; ``--without_reader`` adds its transfer without the reading (``read_emotion=False``).
 ``presets``: the seven presets on ``--faces`` neutral test faces of distinct people, with the faces unchanged.
 The observer sees only numbered crops: the key (what each one is) is written beside them, in ``key.json``.
 """
@@ -157,7 +158,9 @@ def make_transfers(args, pipe: AIPGANPipeline) -> None:
         points_only = (
             source_motion(pipe.shape_model, target_landmarks, source_landmarks) if args.without_reader else None
         )
-        if points_only is not None and not np.array_equal(points_only[0], driving):  # read_emotion=False
+        if points_only is not None and np.array_equal(points_only[0], driving):  # read_emotion=False
+            model_meta.setdefault("also", []).append("68 points")
+        elif points_only is not None:
             crops.append(
                 (drive(pipe, data.images[target], target_landmarks, *points_only), {**meta, "method": "68 points"})
             )
@@ -165,7 +168,7 @@ def make_transfers(args, pipe: AIPGANPipeline) -> None:
             reference = data.landmarks[pair["reference"]].astype(np.float64)
             exact = source_motion(pipe.shape_model, target_landmarks, source_landmarks, reference, read=read)
             if np.array_equal(exact[0], driving):  # a reading worn beside it as from one photo: one crop, both
-                model_meta["also"] = ["model given S0"]
+                model_meta.setdefault("also", []).append("model given S0")
             else:
                 crops.append(
                     (drive(pipe, data.images[target], target_landmarks, *exact), {**meta, "method": "model given S0"})

@@ -455,6 +455,26 @@ def test_source_pasted_is_a_leak(known_result):
     assert np.all(np.isnan(_per_kind(known_result, name, "source_nearness", CROSS_PERSON)))  # two people: no others
 
 
+def test_the_others_are_the_other_cross_person_pairs_sources_of_other_people():
+    from aipgan_hf.evaluation.crops import CropMeasurement
+    from aipgan_hf.evaluation.scoring import _pair_faces
+
+    people = ["a", "a", "b", "b", "c", "c", "d", "d"]  # rows 2k and 2k + 1 are one person
+    data = SplitData(images=dict.fromkeys(range(8)), landmarks={}, identities=people, resolution=RESOLUTION)
+    measured = {row: CropMeasurement(np.zeros((68, 2)), np.eye(128)[row], {}, True) for row in range(8)}
+    pairs = [
+        EvaluationPair(CROSS_PERSON, 0, 3, 2, None),  # a wears b's
+        EvaluationPair(CROSS_PERSON, 2, 5, 4, None),  # b wears c's
+        EvaluationPair(CROSS_PERSON, 4, 7, 6, None),  # c wears d's
+        EvaluationPair(CROSS_PERSON, 6, 7, 6, None),  # d's again: one source, counted once
+        EvaluationPair(SAME_PERSON, 0, 1, 0, 1),  # not a cross-person source
+    ]
+    others = [_pair_faces(pair, pairs, data, measured).others for pair in pairs]
+    np.testing.assert_array_equal(others[0], np.eye(128)[[5, 7]])  # neither a nor b
+    np.testing.assert_array_equal(others[1], np.eye(128)[[7]])  # neither b nor c
+    np.testing.assert_array_equal(others[2], np.eye(128)[[3]])  # neither c nor d
+
+
 def test_nearness_to_the_source_counts_only_what_exceeds_other_peoples_sources(people):
     from aipgan_hf.evaluation.crops import CropMeasurement
     from aipgan_hf.evaluation.scoring import PairFaces, pair_scores

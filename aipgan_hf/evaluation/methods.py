@@ -30,8 +30,9 @@ BASELINES = {
 }
 MODEL_METHOD = "AIP-GAN"
 RELATIVE_METHOD = "AIP-GAN given the source's neutral (S0)"
-"""The model told the source's neutral photo too (``pipe(..., source_reference=...)``): relative motion, as video
-driving does. Not a single-photo transfer: the photo it is given is the one the wanted change is measured from."""
+"""The model told the source's neutral photo too (``pipe(..., source_reference=...)``): the source's exact change
+from it (as video driving's relative motion), or a sure reading other than a smile worn as from one photo. Not a
+single-photo transfer: the photo it is given is the one the wanted change is measured from."""
 
 Retarget = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(target landmarks (N, 68, 2), source landmarks (N, 68, 2)) -> driving landmarks (N, 68, 2) in the target's
@@ -126,7 +127,7 @@ def model_method(
     model retargets the source's expression, then :func:`~aipgan_hf.driving.drive_crops`; ``relative``: also given
     the landmarks of the source's neutral reference S0 (:data:`RELATIVE_METHOD`); ``mouth``: where an opened
     mouth's inside comes from (as ``pipe(..., mouth=)``); ``replace_target_expression``: as the pipeline's, for a
-    one-photo transfer; ``read_emotion``: as the pipeline's (the source's emotion read, for a one-photo transfer)."""
+    one-photo transfer; ``read_emotion``: as the pipeline's (the source's emotion read, with or without S0)."""
     reader = pipeline.emotion_reader if read_emotion else None
 
     def run(pairs: list[EvaluationPair], data: SplitData) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Per pair (:func:`pair_scores`): identity distance to the target and the source (and how much nearer the source
 than other people's sources), classifier agreement, SSIM / PSNR against the truth, and the landmark measures
-(motion fidelity against the source's own change, errors against the truth); per method (:class:`EvaluationResult`): bootstrap means of those, the expression response of
+(motion fidelity against the source's own change, errors against the truth); per method
+(:class:`EvaluationResult`): bootstrap means of those, the expression response of
 :mod:`aipgan_hf.evaluation.measures`, and FID per kind of pair.
 """
 

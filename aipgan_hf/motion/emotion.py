@@ -72,17 +72,19 @@ it does."""
 JAW_STEP = 0.05
 """The step of the jaw drop over which :func:`close_mouth` reads how fast it closes the lips: a whole unit closes a
 mouth open 0.1 several times over, past where the lips meet and stop."""
-SMILE_OVERRULES, SMILING = ("sadness",), 0.7
-"""The corpus head's readings not worn where FER2013's head read happiness and the source's 68 points smile: their
-lip-corner puller (:data:`SMILE_OFF`) above :data:`SMILING` in the source's estimated expression. The corpus head
-weighs sadness twice and so takes some smiles for sad: on validation 7 of 8 such readings were of photos labelled
-happy, and with the reading dropped they were named happy 12 times of 15 by blind observers, worn 0
-(docs/design.md, "A smile overrules a read sadness")."""
+SMILE_OVERRULES = ("sadness",)
+"""The corpus head's readings not worn where FER2013's head read happiness and the source's 68 points smile
+(:data:`SMILING`). The corpus head weighs sadness twice and so takes some smiles for sad: on validation 7 of 8 such
+readings were of photos labelled happy, and with the reading dropped they were named happy 12 times of 15 by blind
+observers, worn 0 (docs/design.md, "A smile overrules a read sadness")."""
+SMILING = 0.7
+"""The intensity of the lip-corner puller (:data:`SMILE_OFF`) in a source's estimated expression above which its
+points smile: the first rule tried, on validation, and not tuned."""
 KEPT_BESIDE_REFERENCE = ("happiness",)
 """Read emotions that a source's exact change from its neutral reference photo carries by itself, so that it is kept:
-a smile is in the points. Any other sure reading is worn as from one photo: the exact change of an angry, sad or
-surprised source was named as its emotion 72 times of 194 by blind observers, the same pairs from one photo 140
-(docs/design.md, "A reading beside a reference photo")."""
+a smile is in the points. Any other sure reading is worn as from one photo: where one was read, the exact change was
+named as the source's emotion 72 times of 194 by blind observers, the same pairs from one photo 140 (docs/design.md,
+"A reading beside a reference photo")."""
 READ_GAIN = {"sadness": 1.5}
 """A read preset's strength where the preset alone reads weakly on a face that is not neutral (a transfer's)."""
 

@@ -161,7 +161,8 @@ class ShapeModel:
         - else ``e(source)``: the source's estimated change from its own neutral, added to the target's face as it
           is (what measures best on unseen people from one photo).
         ``source_expression``: the change as the caller read it otherwise ((k,) or (N, k); an emotion reading,
-        ``motion.emotion``), in place of the first or the third. Strength 0 without an offset returns
+        ``motion.emotion``), in place of the source's change of whichever case (the target's own expression is
+        still taken away with ``replace_target_expression``). Strength 0 without an offset returns
         ``target_landmarks`` exactly.
         """
         if reference_landmarks is not None and replace_target_expression:
