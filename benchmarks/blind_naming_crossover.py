@@ -48,6 +48,17 @@ OPEN = 0.07
 """``sadness``: the mouth opening above which a target's mouth counts as open."""
 
 
+def _neutral_photos(split, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The split's labels and people, and one neutral photo's row per person (the first, or a random one)."""
+    columns = split_columns(split)
+    labels, people = np.asarray(columns.expressions, dtype=str), np.asarray(columns.identities, dtype=str)
+    rows = np.flatnonzero(labels == "neutral")
+    neutral = {}
+    for row in rows if rng is None else rng.permutation(rows):
+        neutral.setdefault(people[row], int(row))
+    return labels, people, neutral
+
+
 def _read_sources(pipe: AIPGANPipeline, data, rows: list[int], emotion: str) -> list[tuple[int, object]]:
     """(row, reading) of the rows whose reading is ``emotion`` and acted on."""
     found = []
@@ -60,11 +71,7 @@ def _read_sources(pipe: AIPGANPipeline, data, rows: list[int], emotion: str) -> 
 
 def pairs_of(case: str, pipe: AIPGANPipeline, split, count: int, rng: np.random.Generator) -> list[dict]:
     """Up to ``count`` {"shipped", "before"} crops of the case's transfers."""
-    columns = split_columns(split)
-    labels, people = np.asarray(columns.expressions, dtype=str), np.asarray(columns.identities, dtype=str)
-    neutral = {}
-    for row in np.flatnonzero(labels == "neutral"):
-        neutral.setdefault(people[row], int(row))
+    labels, people, neutral = _neutral_photos(split)
     sources = [int(row) for row in rng.permutation(np.flatnonzero(labels == EMOTION[case]))]
     data = decode_rows(split, set(sources) | set(neutral.values()))
     model, chosen = pipe.shape_model, []
@@ -114,11 +121,7 @@ def pairs_of(case: str, pipe: AIPGANPipeline, split, count: int, rng: np.random.
 
 def reference_pairs(pipe: AIPGANPipeline, split, count: int, rng: np.random.Generator) -> list[dict]:
     """Up to ``count`` {"shipped", "before", "emotion"} crops of transfers given the source's neutral photo."""
-    columns = split_columns(split)
-    labels, people = np.asarray(columns.expressions, dtype=str), np.asarray(columns.identities, dtype=str)
-    neutral = {}
-    for row in rng.permutation(np.flatnonzero(labels == "neutral")):
-        neutral.setdefault(people[row], int(row))
+    labels, people, neutral = _neutral_photos(split, rng)
     sources = [int(row) for row in rng.permutation(np.flatnonzero(~np.isin(labels, ["neutral", ""])))]
     sources = [row for row in sources if people[row] in neutral]
     data = decode_rows(split, set(sources) | set(neutral.values()))
