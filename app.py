@@ -131,13 +131,13 @@ class Space:
                 return_intrinsic=controls.show_views,
                 source_reference=reference_photo,
                 mouth="source" if options.teeth_from_source else DEFAULT_MOUTH,
-                read_emotion=options.read_emotion,
+                **options.emotion(),
                 **controls.offsets(),
             )
-            if result.emotion is not None:
+            if result.emotion is not None and not result.emotion.told:
                 gr.Info(
-                    f"{reading_note(result.emotion)}. Untick \"Read the source's emotion\" to follow its landmarks' "
-                    "motion alone."
+                    f'{reading_note(result.emotion)}. Not that emotion? Name it under "The source\'s emotion", or '
+                    "choose none to follow its landmarks' motion alone."
                 )
             return result_views(result, source_photo, target_photo, controls.show_views)
 

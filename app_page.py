@@ -15,7 +15,11 @@ from app_parts import (
     LIVE_FRAME_INTERVAL,
     LIVE_TIME_LIMIT,
     MAX_VIDEO_SECONDS,
+    NONE_CHOICE,
+    NOT_READ,
     PRESET_NAMES,
+    READ,
+    READ_CHOICE,
     PhotoInput,
     ResultImage,
     preset_note,
@@ -115,13 +119,17 @@ def _photo_tab(space: Space, controls: dict) -> tuple[gr.Image, gr.Button]:
         label="Replace the target's own expression",
         info="for a target who already smiles, frowns, ...; off: the source's change is added",
     )
-    controls["read_emotion"] = gr.Checkbox(
-        True,
-        label="Read the source's emotion",
-        info="where the source's face clearly shows an emotion, the target wears it (its FACS prototype; a smile "
-        "is completed); off: the motion of the source's 68 landmarks alone, or their exact change from a neutral "
-        "photo",
-    )
+    expressions = space.pool.first.expressions
+    controls["source_emotion"] = gr.Dropdown(
+        [(READ_CHOICE, READ), (NONE_CHOICE, NOT_READ), *((PRESET_NAMES.get(e, e), e) for e in expressions)],
+        value=READ,
+        label="The source's emotion",
+        info="read from its face: where the reader is sure, the target wears that emotion (its FACS prototype; a "
+        "smile is completed); or name it where the reading is wrong; none: the motion of the source's 68 "
+        "landmarks alone, or their exact change from a neutral photo",
+        elem_id="source-emotion",
+        allow_custom_value=True,
+    )  # so the API gets this app's message for others
     controls["teeth_from_source"] = gr.Checkbox(
         False,
         label="Teeth from the source photo",
@@ -229,7 +237,7 @@ def _connect(space: Space, page: Page) -> None:
             "expression_strength", "identity_mix", "paste_back", "source_face_index", "target_face_index", "show_views"
         ),
         **page.sliders,
-        **pick("replace_target_expression", "source_reference", "teeth_from_source", "read_emotion"),
+        **pick("replace_target_expression", "source_reference", "teeth_from_source", "source_emotion"),
     }
     page.buttons["transfer"].click(
         space.transfer,

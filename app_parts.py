@@ -52,6 +52,11 @@ PRESET_NAMES = {
 }
 """Dataset expression label -> the word shown on the page."""
 
+READ, NOT_READ = "read", "none"
+"""The source-emotion choices beside the presets' names: read from the source's face; read nothing."""
+READ_CHOICE, NONE_CHOICE = "read from its face", "none: its landmarks alone"
+"""How the page shows :data:`READ` and :data:`NOT_READ`."""
+
 SLIDER_LABELS = {"mouth_open": "Mouth open", "smile": "Smile", "brows_up": "Brows up", "eyes_closed": "Eyes closed"}
 """Slider labels for the shape model's named directions; any other direction gets :func:`slider_label`'s."""
 
@@ -106,16 +111,17 @@ class TransferControls:
         replace_target_expression: remove the target's own expression first (a smiling target, a neutral source).
         teeth_from_source: an opened mouth may show the source photo's teeth (``mouth="source"``); off (default):
             the target's own, else the checkpoint's public-domain exemplar's, and no pixel of the source.
-        read_emotion: where the checkpoint's reader is sure of the source's emotion, the target wears it
-            (``pipe(..., read_emotion=)``); off: the source's 68 points alone, or their exact change from a neutral
-            photo of the source.
+        source_emotion: :data:`READ` (default): where the checkpoint's reader is sure of the source's emotion, the
+            target wears it; :data:`NOT_READ`: the source's 68 points alone, or their exact change from a neutral
+            photo of the source (``pipe(..., read_emotion=False)``); a preset's name: that emotion, named by the
+            user (``pipe(..., source_emotion=)``).
     """
 
     identity_mix: float = 0.0
     source_face_index: int = 0
     replace_target_expression: bool = False
     teeth_from_source: bool = False
-    read_emotion: bool = True
+    source_emotion: str = READ
 
     @classmethod
     def read(cls, values: dict[str, Any]) -> "TransferControls":
@@ -125,8 +131,16 @@ class TransferControls:
             source_face_index=face_index(values.get("source_face_index", 0)),
             replace_target_expression=bool(values.get("replace_target_expression", False)),
             teeth_from_source=bool(values.get("teeth_from_source", False)),
-            read_emotion=bool(values.get("read_emotion", True)),
+            source_emotion=str(values.get("source_emotion") or READ),
         )
+
+    def emotion(self) -> dict[str, Any]:
+        """The pipeline's keywords for :attr:`source_emotion`."""
+        if self.source_emotion == READ:
+            return {}
+        if self.source_emotion == NOT_READ:
+            return {"read_emotion": False}
+        return {"source_emotion": self.source_emotion}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,7 +32,7 @@ from aipgan_hf import __version__
 from aipgan_hf.cli_outputs import OUTPUT_FORMATS, Job, UsageError, check_input, check_output, plan_jobs, save_image
 from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
 from aipgan_hf.errors import AIPGANError
-from aipgan_hf.motion.emotion import reading_note
+from aipgan_hf.motion.emotion import reading_note, told_emotion
 from aipgan_hf.pipeline import AIPGANPipeline
 from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, probe_clip
 
@@ -186,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the source's 68 points alone (or their exact change from --source-reference); default: where the "
         "checkpoint's reader is sure of the source's emotion, the target wears it (docs/design.md)",
     )
+    transfer.add_argument(
+        "--source-emotion",
+        default=None,
+        metavar="EMOTION",
+        help="the source's emotion as you name it (one of the checkpoint's presets: see 'synthesize --help'), "
+        "worn in place of what the reader reads: for a source it misreads",
+    )
     _add_mouth(transfer, "the source photo's")
     _add_offsets(transfer)
     transfer.set_defaults(handler=run_transfer)
@@ -251,7 +258,11 @@ def run_transfer(args: argparse.Namespace) -> int:
         check_input(args.source_reference, "source reference")
     others = [args.source, *([args.source_reference] if args.source_reference else [])]
     jobs, several = plan_jobs(args.target, args.output, args.format, others)
+    if args.source_emotion is not None and args.no_read_emotion:
+        raise UsageError("--source-emotion names the emotion --no-read-emotion turns off: give one of the two")
     pipeline = _load_pipeline(args)
+    if args.source_emotion is not None:  # a wrong name stops the run once, not every target
+        told_emotion(args.source_emotion, pipeline.shape_model)
 
     told = []
 
@@ -267,11 +278,13 @@ def run_transfer(args: argparse.Namespace) -> int:
             source_reference=args.source_reference,
             mouth=args.mouth,
             read_emotion=not args.no_read_emotion,
+            source_emotion=args.source_emotion,
             **_offsets(args),
         )
         if result.emotion is not None and not told:  # one source: its reading is the same for every target
             told.append(result.emotion)
-            print(f"{reading_note(result.emotion)} (--no-read-emotion: its landmarks' motion alone)", file=sys.stderr)
+            hint = "" if result.emotion.told else " (--source-emotion to name another; --no-read-emotion: none)"
+            print(f"{reading_note(result.emotion)}{hint}", file=sys.stderr)
         return result
 
     return _write_results(jobs, several, transfer, "expression transfer")

@@ -52,12 +52,13 @@ from .files import atomic_directory
 from .model_card import default_model_card
 from .modeling import AIPGANGenerator
 from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ExpressionLines, ShapeModel
-from .motion.emotion import EMOTION_READER_SUBFOLDER, EmotionReader, acted_on
+from .motion.emotion import EMOTION_READER_SUBFOLDER, EmotionReader, acted_on, told_emotion
 from .motion.lines import EachFace, LineStrength
 from .pipeline_steps import (
     TARGET_ROLE,
     SourceFaces,
     check_one_way,
+    check_told,
     find_faces,
     mouth_sources,
     photo_and_face,
@@ -229,6 +230,7 @@ class AIPGANPipeline:
         return_intrinsic: bool = False,
         mouth: str = DEFAULT_MOUTH,
         read_emotion: bool = True,
+        source_emotion: str | None = None,
     ) -> TransferResult:
         """Give the target photo's face a new expression: a source photo's, a preset's, or given landmarks'.
 
@@ -262,15 +264,20 @@ class AIPGANPipeline:
                 sees in the source's face: that emotion's preset, or the source's own smile completed
                 (:mod:`~aipgan_hf.motion.emotion`; beside a ``source_reference`` a smile is the exact change).
                 False: the motion of the source's 68 points alone, or their exact change from the reference.
+            source_emotion: the source's emotion as you name it (one of :attr:`expressions`), worn as a sure
+                reading of it would be, in place of what the reader reads: for a source it misreads.
         """
         strength = check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = check_range("identity_mix", identity_mix, 0.0, 1.0)
         offset = self.expression_offset(expression_offsets)
         mouth = check_mouth(mouth)
         check_one_way(expression, source, driving_landmarks, identity_mix, replace_target_expression, source_reference)
+        check_told(source_emotion, source, driving_landmarks, read_emotion)
+        told = None if source_emotion is None else told_emotion(source_emotion, self.shape_model)
         if source is not None:
             faces = find_faces(self.processor, target, source, source_reference, source_face_index, target_face_index)
-            read = faces.read_emotion(self.emotion_reader if read_emotion and driving_landmarks is None else None)
+            reader = self.emotion_reader if read_emotion and driving_landmarks is None else None
+            read = told or faces.read_emotion(reader)
             motion = faces.motion(
                 driving_landmarks, self.shape_model, strength, offset, replace_target_expression, read
             )

@@ -4,6 +4,7 @@
     python benchmarks/blind_naming_crossover.py smiles --dataset data_build/aipgan-faces-128 --output runs/smiles
     python benchmarks/blind_naming_crossover.py sadness --dataset data_build/aipgan-faces-128 --output runs/sad --seed 41
     python benchmarks/blind_naming_crossover.py reference --dataset data_build/aipgan-faces-128 --output runs/ref
+    python benchmarks/blind_naming_crossover.py named --dataset data_build/aipgan-faces-128 --output runs/named --seed 190
     # fresh observers name runs/smiles/A/crops or runs/smiles/B/crops (never both); then, per set and observer:
     python benchmarks/blind_naming.py score --output runs/smiles/A --answers answers.csv
 
@@ -18,7 +19,12 @@
   worn beside it (:func:`~aipgan_hf.motion.emotion.acted_on`, ``beside_reference``), each given that neutral photo
   and driving a neutral photo of another person (0.17.0); before, a reference photo read nothing (its exact change).
 
-Set A draws the first half of these pairs as shipped and the second half as before; set B the other way round, so
+- ``named``: the standard sets' one-photo transfers (``choose_pairs``, ``--per_emotion``, default 8) as read
+  ("shipped") and named ("named": ``pipe(..., source_emotion=)`` the source's label, 0.18.0), beside the sources and
+  the target people's own photos; where the two are the same crop it is shown once (key "also"), where they differ
+  every other pair is named in set A, the others in set B.
+
+For the other cases, set A draws the first half of these pairs as shipped and the second half as before; set B the other way round, so
 that an observer sees one version of each face. Among them are the other emotions' transfers (``choose_pairs``,
 ``--per_emotion``), drawn as shipped ("model"). The key's method is "shipped" or "before" for the pairs.
 """
@@ -39,11 +45,11 @@ from aipgan_hf import AIPGANPipeline  # noqa: E402
 from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns  # noqa: E402
 from aipgan_hf.faces import image_to_tensor  # noqa: E402
 from aipgan_hf.landmarks import mouth_opening  # noqa: E402
-from aipgan_hf.motion.emotion import acted_on, lips_closed, read_change  # noqa: E402
+from aipgan_hf.motion.emotion import acted_on, lips_closed, read_change, told_emotion  # noqa: E402
 from aipgan_hf.motion.lines import ESTIMATED, EXACT  # noqa: E402
 from aipgan_hf.pipeline_steps import source_motion  # noqa: E402
 
-EMOTION = {"smiles": "happiness", "sadness": "sadness", "reference": None}
+EMOTION = {"smiles": "happiness", "sadness": "sadness", "reference": None, "named": None}
 OPEN = 0.07
 """``sadness``: the mouth opening above which a target's mouth counts as open."""
 
@@ -166,6 +172,33 @@ def other_transfers(
     return crops
 
 
+def named_sets(pipe: AIPGANPipeline, split, per_emotion: int, rng: np.random.Generator) -> tuple[list, list]:
+    """Sets A and B of ``named``: (crop, key) of each pair's transfer as read or named, its source and own photo."""
+    pairs = choose_pairs(split_columns(split), per_emotion, rng)
+    data = decode_rows(split, {row for pair in pairs for row in pair.values() if isinstance(row, int)})
+    sets, differ = ([], []), 0
+    for index, pair in enumerate(pairs):
+        image, meta = data.images[pair["target"]], {"pair": index, "emotion": pair["emotion"]}
+        target, source = (data.landmarks[pair[key]].astype(np.float64) for key in ("target", "source"))
+        read = pipe.emotion_reader.read(image_to_tensor(data.images[pair["source"]])[None])
+        named = [told_emotion(pair["emotion"], pipe.shape_model)]
+        crops = {
+            "shipped": drive(pipe, image, target, *source_motion(pipe.shape_model, target, source, read=read)),
+            "named": drive(pipe, image, target, *source_motion(pipe.shape_model, target, source, read=named)),
+        }
+        if np.array_equal(crops["shipped"], crops["named"]):
+            shown = [(crops["shipped"], {**meta, "method": "shipped", "also": ["named"]})] * 2
+        else:
+            order = ("shipped", "named") if differ % 2 == 0 else ("named", "shipped")
+            shown, differ = [(crops[method], {**meta, "method": method}) for method in order], differ + 1
+        for crops_of_set, crop in zip(sets, shown):
+            crops_of_set.append(crop)
+            crops_of_set.append((data.images[pair["source"]], {**meta, "method": "source"}))
+            if pair["own"] is not None:
+                crops_of_set.append((data.images[pair["own"]], {**meta, "method": "own photo"}))
+    return sets
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("case", choices=sorted(EMOTION))
@@ -175,13 +208,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled one)")
     parser.add_argument("--count", type=int, default=None, help="pairs (default: smiles 40, sadness 24, reference 40)")
     parser.add_argument(
-        "--per_emotion", type=int, default=None, help="other transfers (default: smiles 16, sadness 8, reference 4)"
+        "--per_emotion",
+        type=int,
+        default=None,
+        help="other transfers (default: smiles 16, sadness 8, reference 4, named 8)",
     )
     parser.add_argument("--seed", type=int, default=2316)
     args = parser.parse_args(argv)
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
     split = load_split(args.dataset, args.split)
     rng = np.random.default_rng(args.seed)
+    if args.case == "named":
+        for name, crops in zip("AB", named_sets(pipe, split, args.per_emotion or 8, rng)):
+            write_crops(crops, Path(args.output) / name, np.random.default_rng(args.seed + 1))
+        return
     count = args.count or {"smiles": 40, "sadness": 24, "reference": 40}[args.case]
     if args.case == "reference":
         pairs = reference_pairs(pipe, split, count, rng)

@@ -547,6 +547,7 @@ def test_browser_runs_a_transfer_on_the_examples(app_url, tmp_path):
         assert driver.execute_script("return document.querySelector('#result img').naturalWidth") == 512
         assert "Could not process the photos" not in driver.find_element(By.TAG_NAME, "body").text
         time.sleep(1.0)  # let the views finish fading in
+        driver.execute_script("document.querySelectorAll('.toast-wrap').forEach(e => e.remove())")  # over the tabs
         height = int(driver.execute_script("return document.documentElement.scrollHeight"))
         driver.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride",
@@ -592,8 +593,14 @@ def test_a_transfer_that_wears_a_read_emotion_says_so(app_module, space, photos,
     told = []
     monkeypatch.setattr(app_module.gr, "Info", told.append)
     hopper, astronaut = (str(p) for p in photos)
-    space.transfer(astronaut, hopper, paste_back=False)  # the astronaut's smile is read
-    assert len(told) == 1 and told[0].startswith("The source reads as happiness (") and "Untick" in told[0]
-    space.transfer(astronaut, hopper, paste_back=False, read_emotion=False)
+    read = space.transfer(astronaut, hopper, paste_back=False)  # the astronaut's smile is read
+    assert len(told) == 1 and told[0].startswith("The source reads as happiness (") and "Name it" in told[0]
+    points = space.transfer(astronaut, hopper, paste_back=False, source_emotion="none")
     space.transfer(astronaut, hopper, paste_back=False, source_reference=astronaut)
     assert len(told) == 1, "nothing was read, nothing is said"
+    named = space.transfer(astronaut, hopper, paste_back=False, source_emotion="sadness")
+    assert len(told) == 1, "the user named it: nothing to say"
+    pixels = [np.asarray(outputs[1]) for outputs in (read, points, named)]
+    assert not np.array_equal(pixels[2], pixels[0]) and not np.array_equal(pixels[2], pixels[1])
+    with pytest.raises(app_module.gr.Error, match="Unknown source_emotion 'joy'"):
+        space.transfer(astronaut, hopper, paste_back=False, source_emotion="joy")

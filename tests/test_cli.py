@@ -80,6 +80,22 @@ def test_transfer_writes_an_image_of_the_target_size(photos, grace_hopper, tmp_p
     )
 
 
+def test_transfer_wears_a_named_source_emotion_and_refuses_an_unknown_one(photos, tmp_path, capsys):
+    output = tmp_path / "named.png"
+    args = ["transfer", "--source", str(photos["astronaut"]), "--target", str(photos["grace"]), "--output"]
+    assert main([*args, str(output), "--source-emotion", "sadness", "--no-paste-back"]) == 0
+    assert capsys.readouterr().err == "The target wears sadness, as named for the source\n"
+    assert main([*args, str(tmp_path / "read.png"), "--no-paste-back"]) == 0
+    assert not np.array_equal(np.asarray(Image.open(output)), np.asarray(Image.open(tmp_path / "read.png")))
+    capsys.readouterr()
+    unknown = run_cli(*args, tmp_path / "joy.png", "--source-emotion", "joy")
+    line = assert_single_error_line(unknown)
+    assert "unknown source_emotion 'joy'" in line and "happiness" in line
+    both = run_cli(*args, tmp_path / "both.png", "--source-emotion", "anger", "--no-read-emotion")
+    assert "--no-read-emotion turns off" in assert_single_error_line(both)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["named.png", "read.png"]
+
+
 def test_transfer_without_paste_back_writes_the_face_crop(photos, tmp_path, capsys):
     output = tmp_path / "face.jpg"
     status = main(

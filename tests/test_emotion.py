@@ -12,6 +12,7 @@ from skimage.transform import resize
 
 from aipgan_hf import AIPGANConfig, AIPGANGenerator, CheckpointError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
+from aipgan_hf.errors import ConfigError
 from aipgan_hf.faces import FaceProcessor, image_to_tensor
 from aipgan_hf.landmarks import mouth_opening
 from aipgan_hf.motion import ShapeModel
@@ -37,6 +38,7 @@ from aipgan_hf.motion.emotion import (
     close_mouth,
     lips_closed,
     read_change,
+    reading_note,
 )
 from aipgan_hf.motion.lines import ESTIMATED, EXACT, EachFace
 from aipgan_hf.pipeline import AIPGANPipeline
@@ -290,6 +292,30 @@ def test_read_emotion_false_is_a_pipeline_without_reader(reader, astronaut, grac
     exact_off = with_reader(grace_hopper, source=astronaut, source_reference=astronaut, read_emotion=False)
     np.testing.assert_array_equal(exact.driving_landmarks, exact_off.driving_landmarks)
     assert with_reader(grace_hopper, source=astronaut, expression_strength=0.0).emotion is None
+
+
+def test_a_named_source_emotion_is_worn_as_a_sure_reading_of_it(reader, astronaut, grace_hopper, monkeypatch):
+    torch.manual_seed(0)
+    generator = AIPGANGenerator(**AIPGANConfig(resolution=128, base_channels=8).to_dict())
+    with_reader, without = AIPGANPipeline(generator, emotion_reader=reader), AIPGANPipeline(generator)
+    named = with_reader(grace_hopper, source=astronaut, source_emotion="anger")  # the reader sees her smile
+    assert named.emotion == EmotionRead("anger", 1.0, told=True)
+    assert reading_note(named.emotion) == "The target wears anger, as named for the source"
+    monkeypatch.setattr(reader, "read", lambda crops: [EmotionRead("anger", 0.9)])
+    read = with_reader(grace_hopper, source=astronaut)
+    np.testing.assert_array_equal(named.driving_landmarks, read.driving_landmarks)
+    np.testing.assert_array_equal(np.asarray(named.image), np.asarray(read.image))
+    no_reader = without(grace_hopper, source=astronaut, source_emotion="anger")  # naming needs no reader
+    np.testing.assert_array_equal(no_reader.driving_landmarks, read.driving_landmarks)
+    beside = with_reader(grace_hopper, source=astronaut, source_reference=astronaut, source_emotion="happiness")
+    exact = with_reader(grace_hopper, source=astronaut, source_reference=astronaut, read_emotion=False)
+    np.testing.assert_array_equal(beside.driving_landmarks, exact.driving_landmarks)  # a smile: the exact change
+    with pytest.raises(ConfigError, match="unknown source_emotion 'joy'; this checkpoint has: anger, contempt"):
+        with_reader(b"not a photo", source=astronaut, source_emotion="joy")  # before any photo is decoded
+    with pytest.raises(ConfigError, match="read_emotion=False turns off"):
+        with_reader(grace_hopper, source=astronaut, source_emotion="anger", read_emotion=False)
+    with pytest.raises(ConfigError, match="give source="):
+        with_reader(grace_hopper, expression="anger", source_emotion="anger")
 
 
 def test_the_reader_saves_and_loads_strictly(reader, tmp_path):

@@ -9,7 +9,8 @@ a second head fitted on this corpus's labelled photos that reads surprise and sa
 (``training/fit_emotion_reader.py``). Where the reading is sure (:data:`READ_FROM`), :func:`worn_change` gives the
 target that emotion's FACS prototype (the presets, :func:`read_change`) less its own smile, and closes its open
 mouth for a sadness (:func:`close_mouth`); a smile keeps the source's own and is completed (:data:`SMILE_UNITS`),
-its lips parted where the source's are closed (:data:`SMILE_OPEN`).
+its lips parted where the source's are closed (:data:`SMILE_OPEN`). A user who sees a wrong reading can name the
+emotion instead (:func:`told_emotion`), worn as a sure reading of it.
 
     source crop --EmotionReader (two heads)--> EmotionRead --worn_change(source, target)--> (k,) coefficient change
 """
@@ -28,7 +29,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from ..checkpoint import check_keys, load_strict, read_json_object, weights_file
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..landmarks import mouth_opening
 from .action_units import ACTION_UNITS, line_intensities, slider_name
 from .shape_model import ShapeModel
@@ -92,11 +93,23 @@ READ_GAIN = {"sadness": 1.5}
 @dataclass(frozen=True)
 class EmotionRead:
     """The reader's top class for one source face and its probability; ``replaced``: FER2013's head's top class
-    where the corpus head's reading stands in its place."""
+    where the corpus head's reading stands in its place; ``told``: named by the user (:func:`told_emotion`), not
+    read."""
 
     label: str
     probability: float
     replaced: str | None = None
+    told: bool = False
+
+
+def told_emotion(label: str, shape_model: ShapeModel) -> EmotionRead:
+    """The reading of a source whose emotion its user names (``pipe(..., source_emotion=)``): sure, and worn as a
+    sure reading of it is, beside a neutral reference photo too. Where the reader misread the source, a user who
+    names its emotion gets the transfer a right reading gives (docs/design.md, "Naming the source's emotion")."""
+    if label not in shape_model.presets:
+        known = ", ".join(sorted(shape_model.presets)) or "none"
+        raise ConfigError(f"unknown source_emotion {label!r}; this checkpoint has: {known}")
+    return EmotionRead(label, 1.0, told=True)
 
 
 def _same_pad(x: torch.Tensor, kernel: int, stride: int, value: float = 0.0) -> torch.Tensor:
@@ -231,6 +244,8 @@ def _resized(image: torch.Tensor, size: int) -> torch.Tensor:
 
 def reading_note(read: EmotionRead) -> str:
     """What a transfer that wears ``read`` tells its user, in a sentence."""
+    if read.told:
+        return f"The target wears {read.label}, as named for the source"
     return f"The source reads as {read.label} ({read.probability:.0%} sure): the target wears it"
 
 
