@@ -131,7 +131,7 @@ class Space:
                 return_intrinsic=controls.show_views,
                 source_reference=reference_photo,
                 mouth="source" if options.teeth_from_source else DEFAULT_MOUTH,
-                **options.emotion(),
+                **options.emotion(pipeline.expressions),
                 **controls.offsets(),
             )
             if result.emotion is not None and not result.emotion.told:

@@ -129,7 +129,7 @@ def _photo_tab(space: Space, controls: dict) -> tuple[gr.Image, gr.Button]:
         "landmarks alone, or their exact change from a neutral photo",
         elem_id="source-emotion",
         allow_custom_value=True,
-    )  # so the API gets this app's message for others
+    )  # so the API gets this app's message for others (TransferControls.emotion)
     controls["teeth_from_source"] = gr.Checkbox(
         False,
         label="Teeth from the source photo",

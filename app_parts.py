@@ -131,16 +131,23 @@ class TransferControls:
             source_face_index=face_index(values.get("source_face_index", 0)),
             replace_target_expression=bool(values.get("replace_target_expression", False)),
             teeth_from_source=bool(values.get("teeth_from_source", False)),
-            source_emotion=str(values.get("source_emotion") or READ),
+            source_emotion=READ if values.get("source_emotion") is None else str(values["source_emotion"]),
         )
 
-    def emotion(self) -> dict[str, Any]:
-        """The pipeline's keywords for :attr:`source_emotion`."""
+    def emotion(self, expressions: list[str]) -> dict[str, Any]:
+        """The pipeline's keywords for :attr:`source_emotion`; gr.Error for a value that is none of the choices."""
         if self.source_emotion == READ:
             return {}
         if self.source_emotion == NOT_READ:
             return {"read_emotion": False}
-        return {"source_emotion": self.source_emotion}
+        if self.source_emotion in expressions:
+            return {"source_emotion": self.source_emotion}
+        known = ", ".join([READ, NOT_READ, *expressions])
+        raise gr.Error(
+            f"The source's emotion {self.source_emotion!r} is not one of this model's choices: {known}.",
+            title=ERROR_TITLE,
+            print_exception=False,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -190,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--source-emotion",
         default=None,
         metavar="EMOTION",
-        help="the source's emotion as you name it (one of the checkpoint's presets: see 'synthesize --help'), "
-        "worn in place of what the reader reads: for a source it misreads",
+        help="the source's emotion as you name it, e.g. anger or sadness (an unknown name's error lists the "
+        "checkpoint's), worn in place of what the reader reads: for a source it misreads (beside "
+        "--source-reference a smile is the exact change)",
     )
     _add_mouth(transfer, "the source photo's")
     _add_offsets(transfer)
@@ -256,10 +257,10 @@ def run_transfer(args: argparse.Namespace) -> int:
     check_input(args.source, "source")
     if args.source_reference is not None:
         check_input(args.source_reference, "source reference")
-    others = [args.source, *([args.source_reference] if args.source_reference else [])]
-    jobs, several = plan_jobs(args.target, args.output, args.format, others)
     if args.source_emotion is not None and args.no_read_emotion:
         raise UsageError("--source-emotion names the emotion --no-read-emotion turns off: give one of the two")
+    others = [args.source, *([args.source_reference] if args.source_reference else [])]
+    jobs, several = plan_jobs(args.target, args.output, args.format, others)
     pipeline = _load_pipeline(args)
     if args.source_emotion is not None:  # a wrong name stops the run once, not every target
         told_emotion(args.source_emotion, pipeline.shape_model)

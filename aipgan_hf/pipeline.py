@@ -264,8 +264,9 @@ class AIPGANPipeline:
                 sees in the source's face: that emotion's preset, or the source's own smile completed
                 (:mod:`~aipgan_hf.motion.emotion`; beside a ``source_reference`` a smile is the exact change).
                 False: the motion of the source's 68 points alone, or their exact change from the reference.
-            source_emotion: the source's emotion as you name it (one of :attr:`expressions`), worn as a sure
-                reading of it would be, in place of what the reader reads: for a source it misreads.
+            source_emotion: the source's emotion as you name it (one of :attr:`expressions`), worn as a reading
+                of it at full certainty would be (a smile completed in full; beside a ``source_reference`` a smile
+                is the exact change), in place of what the reader reads: for a source it misreads.
         """
         strength = check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
         identity_mix = check_range("identity_mix", identity_mix, 0.0, 1.0)

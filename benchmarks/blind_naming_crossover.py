@@ -24,7 +24,8 @@
   the target people's own photos; where the two are the same crop it is shown once (key "also"), where they differ
   every other pair is named in set A, the others in set B.
 
-For the other cases, set A draws the first half of these pairs as shipped and the second half as before; set B the other way round, so
+For the other cases, set A draws the first half of these pairs as shipped and the second half as before; set B the other
+way round, so
 that an observer sees one version of each face. Among them are the other emotions' transfers (``choose_pairs``,
 ``--per_emotion``), drawn as shipped ("model"). The key's method is "shipped" or "before" for the pairs.
 """
@@ -175,7 +176,9 @@ def other_transfers(
 def named_sets(pipe: AIPGANPipeline, split, per_emotion: int, rng: np.random.Generator) -> tuple[list, list]:
     """Sets A and B of ``named``: (crop, key) of each pair's transfer as read or named, its source and own photo."""
     pairs = choose_pairs(split_columns(split), per_emotion, rng)
-    data = decode_rows(split, {row for pair in pairs for row in pair.values() if isinstance(row, int)})
+    data = decode_rows(
+        split, {pair[key] for pair in pairs for key in ("source", "target", "own") if pair[key] is not None}
+    )
     sets, differ = ([], []), 0
     for index, pair in enumerate(pairs):
         image, meta = data.images[pair["target"]], {"pair": index, "emotion": pair["emotion"]}

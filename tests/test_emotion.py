@@ -310,6 +310,9 @@ def test_a_named_source_emotion_is_worn_as_a_sure_reading_of_it(reader, astronau
     beside = with_reader(grace_hopper, source=astronaut, source_reference=astronaut, source_emotion="happiness")
     exact = with_reader(grace_hopper, source=astronaut, source_reference=astronaut, read_emotion=False)
     np.testing.assert_array_equal(beside.driving_landmarks, exact.driving_landmarks)  # a smile: the exact change
+    angry = with_reader(grace_hopper, source=astronaut, source_reference=astronaut, source_emotion="anger")
+    np.testing.assert_array_equal(angry.driving_landmarks, named.driving_landmarks)  # worn as from one photo
+    assert not np.array_equal(angry.driving_landmarks, exact.driving_landmarks)
     with pytest.raises(ConfigError, match="unknown source_emotion 'joy'; this checkpoint has: anger, contempt"):
         with_reader(b"not a photo", source=astronaut, source_emotion="joy")  # before any photo is decoded
     with pytest.raises(ConfigError, match="read_emotion=False turns off"):

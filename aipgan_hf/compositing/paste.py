@@ -48,7 +48,8 @@ class TransferResult:
         mask: (R, R) float32 in [0, 1], where the decoder repainted the warped target.
         mouth: where the opened mouth's inside mostly comes from: "own", "source", "network" or "closed"
             (:meth:`~aipgan_hf.compositing.mouth.MouthFill.origin`).
-        emotion: the source's emotion as the checkpoint's reader read it, where the transfer wears it
+        emotion: the source's emotion as the checkpoint's reader read it, or as named (``source_emotion=``,
+            ``told``), where the transfer wears it
             (:func:`~aipgan_hf.motion.emotion.acted_on`); None otherwise (no reading, unsure, neutral, overruled
             by the source's smile, a smile beside a reference).
     """

@@ -10,7 +10,7 @@ a second head fitted on this corpus's labelled photos that reads surprise and sa
 target that emotion's FACS prototype (the presets, :func:`read_change`) less its own smile, and closes its open
 mouth for a sadness (:func:`close_mouth`); a smile keeps the source's own and is completed (:data:`SMILE_UNITS`),
 its lips parted where the source's are closed (:data:`SMILE_OPEN`). A user who sees a wrong reading can name the
-emotion instead (:func:`told_emotion`), worn as a sure reading of it.
+emotion instead (:func:`told_emotion`), worn as a reading of it at full certainty.
 
     source crop --EmotionReader (two heads)--> EmotionRead --worn_change(source, target)--> (k,) coefficient change
 """
@@ -103,8 +103,9 @@ class EmotionRead:
 
 
 def told_emotion(label: str, shape_model: ShapeModel) -> EmotionRead:
-    """The reading of a source whose emotion its user names (``pipe(..., source_emotion=)``): sure, and worn as a
-    sure reading of it is, beside a neutral reference photo too. Where the reader misread the source, a user who
+    """The reading of a source whose emotion its user names (``pipe(..., source_emotion=)``): certain (a smile is
+    completed in full), and worn as such a reading is, beside a neutral reference photo too (where a smile is the
+    exact change). Where the reader misread the source, a user who
     names its emotion gets the transfer a right reading gives (docs/design.md, "Naming the source's emotion")."""
     if label not in shape_model.presets:
         known = ", ".join(sorted(shape_model.presets)) or "none"
