@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from aipgan_hf.compositing import DEFAULT_MOUTH  # noqa: E402
-from aipgan_hf.motion.emotion import reading_note  # noqa: E402
+from aipgan_hf.motion.emotion import reading_note, unsure_note  # noqa: E402
 from aipgan_hf.pipeline_steps import REFERENCE_ROLE, SOURCE_ROLE, TARGET_ROLE  # noqa: E402
 from aipgan_hf.serving import (  # noqa: E402
     CLIP_SUFFIXES,
@@ -138,6 +138,10 @@ class Space:
                 gr.Info(
                     f'{reading_note(result.emotion)}. Not that emotion? Name it under "The source\'s emotion", or '
                     "choose none to follow its landmarks' motion alone."
+                )
+            elif unsure_note(result.reading) and controls.expression_strength > 0:
+                gr.Info(
+                    f'{unsure_note(result.reading)}. If you know the emotion, name it under "The source\'s emotion".'
                 )
             return result_views(result, source_photo, target_photo, controls.show_views)
 

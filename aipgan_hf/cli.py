@@ -32,7 +32,7 @@ from aipgan_hf import __version__
 from aipgan_hf.cli_outputs import OUTPUT_FORMATS, Job, UsageError, check_input, check_output, plan_jobs, save_image
 from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
 from aipgan_hf.errors import AIPGANError
-from aipgan_hf.motion.emotion import reading_note, told_emotion
+from aipgan_hf.motion.emotion import reading_note, told_emotion, unsure_note
 from aipgan_hf.pipeline import AIPGANPipeline
 from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, probe_clip
 
@@ -286,6 +286,9 @@ def run_transfer(args: argparse.Namespace) -> int:
             told.append(result.emotion)
             hint = "" if result.emotion.told else " (--source-emotion to name another; --no-read-emotion: none)"
             print(f"{reading_note(result.emotion)}{hint}", file=sys.stderr)
+        elif unsure_note(result.reading) and args.strength > 0 and not told:
+            told.append(result.reading)
+            print(f"{unsure_note(result.reading)} (--source-emotion to name it)", file=sys.stderr)
         return result
 
     return _write_results(jobs, several, transfer, "expression transfer")

@@ -286,6 +286,7 @@ class AIPGANPipeline:
             points, beside = faces.source_face.crop_landmarks, faces.reference is not None
             worn = acted_on(read, self.shape_model, points, beside_reference=beside)
             result.emotion = read if worn and strength > 0 else None
+            result.reading = None if told else read
             return result
         prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)
         if driving_landmarks is None:

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 
 import app_parts
+from aipgan_hf.motion.emotion import EmotionRead, EmotionReader
 from aipgan_hf.provenance import NOTICE, edit_description
 from aipgan_hf.visualization import LANDMARK_DOT
 from benchmarks import benchmark_animate
@@ -602,6 +603,12 @@ def test_a_transfer_that_wears_a_read_emotion_says_so(app_module, space, photos,
     assert len(told) == 1, "the user named it: nothing to say"
     pixels = [np.asarray(outputs[1]) for outputs in (read, points, named)]
     assert not np.array_equal(pixels[2], pixels[0]) and not np.array_equal(pixels[2], pixels[1])
+    monkeypatch.setattr(EmotionReader, "read", lambda self, crops: [EmotionRead("sadness", 0.45)])
+    space.transfer(astronaut, hopper, paste_back=False)  # an unsure reading: the user may name the emotion
+    assert len(told) == 2 and told[1].startswith("The reader is not sure of the source's emotion (at most sadness")
+    assert told[1].endswith('name it under "The source\'s emotion".')
+    space.transfer(astronaut, hopper, paste_back=False, expression_strength=0.0)
+    assert len(told) == 2, "the target unchanged: nothing to name"
     for value in ("joy", False):
         with pytest.raises(app_module.gr.Error, match="not one of this model's choices: read, none, anger"):
             space.transfer(astronaut, hopper, paste_back=False, source_emotion=value)

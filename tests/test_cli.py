@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from aipgan_hf.cli import main
+from aipgan_hf.motion.emotion import EmotionRead, EmotionReader
 from aipgan_hf.provenance import edit_description
 from benchmarks import benchmark_animate as bench
 
@@ -80,7 +81,7 @@ def test_transfer_writes_an_image_of_the_target_size(photos, grace_hopper, tmp_p
     )
 
 
-def test_transfer_wears_a_named_source_emotion_and_refuses_an_unknown_one(photos, tmp_path, capsys):
+def test_transfer_wears_a_named_source_emotion_and_refuses_an_unknown_one(photos, tmp_path, capsys, monkeypatch):
     output = tmp_path / "named.png"
     args = ["transfer", "--source", str(photos["astronaut"]), "--target", str(photos["grace"]), "--output"]
     assert main([*args, str(output), "--source-emotion", "sadness", "--no-paste-back"]) == 0
@@ -88,12 +89,17 @@ def test_transfer_wears_a_named_source_emotion_and_refuses_an_unknown_one(photos
     assert main([*args, str(tmp_path / "read.png"), "--no-paste-back"]) == 0
     assert not np.array_equal(np.asarray(Image.open(output)), np.asarray(Image.open(tmp_path / "read.png")))
     capsys.readouterr()
+    monkeypatch.setattr(EmotionReader, "read", lambda self, crops: [EmotionRead("fear", 0.3)])
+    assert main([*args, str(tmp_path / "unsure.png"), "--no-paste-back"]) == 0
+    unsure = capsys.readouterr().err
+    assert unsure.startswith("The reader is not sure of the source's emotion (at most fear, 30%)")
+    assert unsure.endswith("(--source-emotion to name it)\n") and unsure.count("\n") == 1
     unknown = run_cli(*args, tmp_path / "joy.png", "--source-emotion", "joy")
     line = assert_single_error_line(unknown)
     assert "unknown source_emotion 'joy'" in line and "happiness" in line
     both = run_cli(*args, tmp_path / "both.png", "--source-emotion", "anger", "--no-read-emotion")
     assert "--no-read-emotion turns off" in assert_single_error_line(both)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["named.png", "read.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["named.png", "read.png", "unsure.png"]
 
 
 def test_transfer_without_paste_back_writes_the_face_crop(photos, tmp_path, capsys):

@@ -39,6 +39,7 @@ from aipgan_hf.motion.emotion import (
     lips_closed,
     read_change,
     reading_note,
+    unsure_note,
 )
 from aipgan_hf.motion.lines import ESTIMATED, EXACT, EachFace
 from aipgan_hf.pipeline import AIPGANPipeline
@@ -278,6 +279,12 @@ def test_read_emotion_false_is_a_pipeline_without_reader(reader, astronaut, grac
     overruled = with_reader(grace_hopper, source=astronaut)  # her points smile broadly
     assert overruled.emotion is None
     np.testing.assert_array_equal(overruled.driving_landmarks, plain.driving_landmarks)
+    unsure_read = EmotionRead("anger", READ_FROM)
+    monkeypatch.setattr(reader, "read", lambda crops: [unsure_read])
+    unsure = with_reader(grace_hopper, source=astronaut)  # not worn, but the user is told what was read
+    assert unsure.emotion is None and unsure.reading == unsure_read
+    assert unsure_note(unsure.reading).startswith("The reader is not sure of the source's emotion (at most anger, 50")
+    assert off.reading is None and plain.reading is None and unsure_note(on.reading) is None
     monkeypatch.setattr(reader, "read", lambda crops: [EmotionRead("anger", 0.9)])
     angry = with_reader(grace_hopper, source=astronaut)
     assert angry.emotion == EmotionRead("anger", 0.9)
@@ -299,7 +306,7 @@ def test_a_named_source_emotion_is_worn_as_a_sure_reading_of_it(reader, astronau
     generator = AIPGANGenerator(**AIPGANConfig(resolution=128, base_channels=8).to_dict())
     with_reader, without = AIPGANPipeline(generator, emotion_reader=reader), AIPGANPipeline(generator)
     named = with_reader(grace_hopper, source=astronaut, source_emotion="anger")  # the reader sees her smile
-    assert named.emotion == EmotionRead("anger", 1.0, told=True)
+    assert named.emotion == EmotionRead("anger", 1.0, told=True) and named.reading is None  # nothing was read
     assert reading_note(named.emotion) == "The target wears anger, as named for the source"
     monkeypatch.setattr(reader, "read", lambda crops: [EmotionRead("anger", 0.9)])
     read = with_reader(grace_hopper, source=astronaut)

@@ -51,7 +51,8 @@ class TransferResult:
         emotion: the source's emotion as the checkpoint's reader read it, or as named (``source_emotion=``,
             ``told``), where the transfer wears it
             (:func:`~aipgan_hf.motion.emotion.acted_on`); None otherwise (no reading, unsure, neutral, overruled
-            by the source's smile, a smile beside a reference).
+            by the source's smile, a smile beside a reference). reading: what the reader read, worn or not (None
+            where nothing was read: no reader, ``read_emotion=False``, a named emotion, driving landmarks).
     """
 
     image: Image.Image
@@ -66,6 +67,7 @@ class TransferResult:
     driving_landmarks: np.ndarray = field(repr=False, default=None)
     mouth: str = "closed"
     emotion: EmotionRead | None = None
+    reading: EmotionRead | None = None
 
 
 @dataclass

@@ -250,6 +250,19 @@ def reading_note(read: EmotionRead) -> str:
     return f"The source reads as {read.label} ({read.probability:.0%} sure): the target wears it"
 
 
+def unsure_note(read: EmotionRead | None) -> str | None:
+    """What a transfer whose reader was not sure of the source's emotion (at most :data:`READ_FROM`) tells its user,
+    in a sentence; None where it was sure or read nothing. Such a transfer follows the source's 68 points, and those
+    whose reading was not worn were named right 13 of 68 times in the test sets of seeds 19–26: a user who knows the
+    emotion can name it."""
+    if read is None or read.told or read.probability > READ_FROM:
+        return None
+    return (
+        f"The reader is not sure of the source's emotion (at most {read.label}, {read.probability:.0%}): "
+        "the target follows its landmarks"
+    )
+
+
 def acted_on(
     read: EmotionRead | None, shape_model: ShapeModel, source_landmarks: np.ndarray, beside_reference: bool = False
 ) -> bool:
