@@ -180,13 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a neutral photo of the source person: the target gets the source's exact change from it (unless "
         "an emotion other than happiness is read: see --no-read-emotion)",
     )
-    transfer.add_argument(
+    reading = transfer.add_mutually_exclusive_group()  # naming an emotion asks for the one --no-read-emotion drops
+    reading.add_argument(
         "--no-read-emotion",
         action="store_true",
         help="the source's 68 points alone (or their exact change from --source-reference); default: where the "
         "checkpoint's reader is sure of the source's emotion, the target wears it (docs/design.md)",
     )
-    transfer.add_argument(
+    reading.add_argument(
         "--source-emotion",
         default=None,
         metavar="EMOTION",
@@ -257,8 +258,6 @@ def run_transfer(args: argparse.Namespace) -> int:
     check_input(args.source, "source")
     if args.source_reference is not None:
         check_input(args.source_reference, "source reference")
-    if args.source_emotion is not None and args.no_read_emotion:
-        raise UsageError("--source-emotion names the emotion --no-read-emotion turns off: give one of the two")
     others = [args.source, *([args.source_reference] if args.source_reference else [])]
     jobs, several = plan_jobs(args.target, args.output, args.format, others)
     pipeline = _load_pipeline(args)

@@ -223,11 +223,7 @@ def expression_change(
         if offset is None:
             raise ConfigError("give source=, expression=, driving_landmarks= or expression_offsets=")
         return offset
-    expressions = sorted(shape_model.presets)
-    if expression not in expressions:
-        known = ", ".join(expressions) or "none"
-        raise ConfigError(f"unknown expression {expression!r}; this checkpoint has: {known}")
-    change = shape_model.presets[expression] - shape_model.expression(target_landmarks)
+    change = shape_model.preset(expression) - shape_model.expression(target_landmarks)
     return strength * change + (0.0 if offset is None else offset)
 
 

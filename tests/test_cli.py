@@ -98,7 +98,7 @@ def test_transfer_wears_a_named_source_emotion_and_refuses_an_unknown_one(photos
     line = assert_single_error_line(unknown)
     assert "unknown source_emotion 'joy'" in line and "happiness" in line
     both = run_cli(*args, tmp_path / "both.png", "--source-emotion", "anger", "--no-read-emotion")
-    assert "--no-read-emotion turns off" in assert_single_error_line(both)
+    assert "--no-read-emotion: not allowed with argument --source-emotion" in assert_single_error_line(both)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["named.png", "read.png", "unsure.png"]
 
 

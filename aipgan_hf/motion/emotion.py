@@ -29,7 +29,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from ..checkpoint import check_keys, load_strict, read_json_object, weights_file
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError
 from ..landmarks import mouth_opening
 from .action_units import ACTION_UNITS, line_intensities, slider_name
 from .shape_model import ShapeModel
@@ -105,11 +105,10 @@ class EmotionRead:
 def told_emotion(label: str, shape_model: ShapeModel) -> EmotionRead:
     """The reading of a source whose emotion its user names (``pipe(..., source_emotion=)``): certain (a smile is
     completed in full), and worn as such a reading is, beside a neutral reference photo too (where a smile is the
-    exact change). Where the reader misread the source, a user who
-    names its emotion gets the transfer a right reading gives (docs/design.md, "Naming the source's emotion")."""
-    if label not in shape_model.presets:
-        known = ", ".join(sorted(shape_model.presets)) or "none"
-        raise ConfigError(f"unknown source_emotion {label!r}; this checkpoint has: {known}")
+    exact change). Where the reader misread the source, a user who names its emotion gets the transfer a right
+    reading gives (docs/design.md, "Naming the source's emotion"). ConfigError for a name the model has no preset
+    of."""
+    shape_model.preset(label, "source_emotion")
     return EmotionRead(label, 1.0, told=True)
 
 
@@ -253,7 +252,7 @@ def reading_note(read: EmotionRead) -> str:
 def unsure_note(read: EmotionRead | None) -> str | None:
     """What a transfer whose reader was not sure of the source's emotion (at most :data:`READ_FROM`) tells its user,
     in a sentence; None where it was sure or read nothing. Such a transfer follows the source's 68 points, and those
-    whose reading was not worn were named right 13 of 68 times in the test sets of seeds 19–26: a user who knows the
+    whose reading was not worn were named right 13 of 66 times in the test sets of seeds 19–26: a user who knows the
     emotion can name it."""
     if read is None or read.told or read.probability > READ_FROM:
         return None

@@ -97,6 +97,14 @@ class ShapeModel:
         """Landmarks in any pixel frame -> ((N, 68, 2) normalised shapes, (N, 2, 2) linear parts of the maps)."""
         return align_shapes(_as_batch(landmarks)[0], self.mean)
 
+    def preset(self, name: str, what: str = "expression") -> np.ndarray:
+        """The (k,) preset ``name``; ConfigError naming the presets the model has where it has no such one (``what``
+        names the argument that asked)."""
+        if name not in self.presets:
+            known = ", ".join(sorted(self.presets)) or "none"
+            raise ConfigError(f"unknown {what} {name!r}; this checkpoint has: {known}")
+        return self.presets[name]
+
     # ------------------------------------------------------------------ coefficients
     def expression(self, landmarks: np.ndarray) -> np.ndarray:
         """Expression coefficients (change from the person's neutral): (k,) for (68, 2), (N, k) for (N, 68, 2)."""
