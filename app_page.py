@@ -119,17 +119,14 @@ def _photo_tab(space: Space, controls: dict) -> tuple[gr.Image, gr.Button]:
         label="Replace the target's own expression",
         info="for a target who already smiles, frowns, ...; off: the source's change is added",
     )
-    expressions = space.pool.first.expressions
-    controls["source_emotion"] = gr.Dropdown(
-        [(READ_CHOICE, READ), (NONE_CHOICE, NOT_READ), *((PRESET_NAMES.get(e, e), e) for e in expressions)],
-        value=READ,
-        label="The source's emotion",
-        info="read from its face: where the reader is sure, the target wears that emotion (its FACS prototype; a "
+    controls["source_emotion"] = _emotion_dropdown(
+        space.pool.first.expressions,
+        "The source's emotion",
+        "read from its face: where the reader is sure, the target wears that emotion (its FACS prototype; a "
         "smile is completed); or name it where the reading is wrong; none: the motion of the source's 68 "
         "landmarks alone, or their exact change from a neutral photo",
-        elem_id="source-emotion",
-        allow_custom_value=True,
-    )  # so the API gets this app's message for others (TransferControls.emotion)
+        "source-emotion",
+    )
     controls["teeth_from_source"] = gr.Checkbox(
         False,
         label="Teeth from the source photo",
@@ -152,6 +149,18 @@ def _photo_tab(space: Space, controls: dict) -> tuple[gr.Image, gr.Button]:
             "than happiness: observers named its prototype more often."
         )
     return source, gr.Button("Transfer expression", variant="primary", elem_id="transfer-button")
+
+
+def _emotion_dropdown(expressions: list[str], label: str, info: str, elem_id: str) -> gr.Dropdown:
+    """Read (default), none, or a preset named: the emotion a source photo or a clip's resting face gives."""
+    return gr.Dropdown(
+        [(READ_CHOICE, READ), (NONE_CHOICE, NOT_READ), *((PRESET_NAMES.get(e, e), e) for e in expressions)],
+        value=READ,
+        label=label,
+        info=info,
+        elem_id=elem_id,
+        allow_custom_value=True,
+    )  # so the API gets this app's message for others (app_parts.emotion_keywords)
 
 
 def _preset_tab(space: Space) -> tuple[gr.Dropdown, gr.Button]:
@@ -179,6 +188,14 @@ def _video_tab(space: Space, controls: dict) -> tuple[gr.Video, gr.Button, gr.Vi
             True, label="Relative motion", info="the target keeps its resting expression"
         )
         controls["side_by_side"] = gr.Checkbox(False, label="Side by side", info="driving video | result")
+    controls["clip_emotion"] = _emotion_dropdown(
+        space.pool.first.expressions,
+        "The clip's emotion",
+        "relative motion moves the target as the clip moves from its most neutral frames; where the reader is sure "
+        "of those frames' emotion and the whole clip reads it too (a clip angry throughout), the target wears it "
+        "under every frame; or name it; none: the frames' motion alone (relative motion only)",
+        "clip-emotion",
+    )
     button = gr.Button("Animate the target", variant="primary", elem_id="animate-button")
     animation = gr.Video(label="Animated target", interactive=False, height=320, elem_id="animation")
     gr.Markdown(f"Clips up to {MAX_VIDEO_SECONDS:g} s and 1080p; the clip's frame rate and sound are kept.")
@@ -259,6 +276,7 @@ def _connect(space: Space, page: Page) -> None:
     video_inputs = {
         **pick("relative", "side_by_side", "expression_strength", "paste_back", "target_face_index"),
         **page.sliders,
+        **pick("clip_emotion"),
     }
     page.buttons["animate"].click(
         space.animate,

@@ -136,18 +136,22 @@ class TransferControls:
 
     def emotion(self, expressions: list[str]) -> dict[str, Any]:
         """The pipeline's keywords for :attr:`source_emotion`; gr.Error for a value that is none of the choices."""
-        if self.source_emotion == READ:
-            return {}
-        if self.source_emotion == NOT_READ:
-            return {"read_emotion": False}
-        if self.source_emotion in expressions:
-            return {"source_emotion": self.source_emotion}
-        known = ", ".join([READ, NOT_READ, *expressions])
-        raise gr.Error(
-            f"The source's emotion {self.source_emotion!r} is not one of this model's choices: {known}.",
-            title=ERROR_TITLE,
-            print_exception=False,
-        )
+        return emotion_keywords(self.source_emotion, expressions, "The source's emotion")
+
+
+def emotion_keywords(value: str, expressions: list[str], label: str) -> dict[str, Any]:
+    """The pipeline's keywords for an emotion control's ``value`` (:data:`READ`, :data:`NOT_READ` or a preset's
+    name); gr.Error naming the control (``label``) for a value that is none of the choices."""
+    if value == READ:
+        return {}
+    if value == NOT_READ:
+        return {"read_emotion": False}
+    if value in expressions:
+        return {"source_emotion": value}
+    known = ", ".join([READ, NOT_READ, *expressions])
+    raise gr.Error(
+        f"{label} {value!r} is not one of this model's choices: {known}.", title=ERROR_TITLE, print_exception=False
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,15 +162,37 @@ class VideoControls:
         relative: each frame's expression relative to the clip's most neutral frame (the target keeps its resting
             expression); off: each frame's absolute expression.
         side_by_side: the driving clip left of the result.
+        clip_emotion: :data:`READ` (default): where the checkpoint's reader is sure of the most neutral frames'
+            emotion and reads it in the clip as a whole too (a clip angry throughout), the target wears it under
+            every frame; :data:`NOT_READ`: the frames' changes alone; a preset's name: that emotion, named by the
+            user (``animate(..., source_emotion=)``). With relative motion only.
     """
 
     relative: bool = True
     side_by_side: bool = False
+    clip_emotion: str = READ
 
     @classmethod
     def read(cls, values: dict[str, Any]) -> "VideoControls":
         """The page's values (by component name); an absent value takes the default."""
-        return cls(relative=bool(values.get("relative", True)), side_by_side=bool(values.get("side_by_side", False)))
+        return cls(
+            relative=bool(values.get("relative", True)),
+            side_by_side=bool(values.get("side_by_side", False)),
+            clip_emotion=READ if values.get("clip_emotion") is None else str(values["clip_emotion"]),
+        )
+
+    def emotion(self, expressions: list[str]) -> dict[str, Any]:
+        """``animate()``'s keywords for :attr:`clip_emotion` (none without relative motion, which keeps the clip's
+        resting expression itself); gr.Error for a value that is none of the choices, or an emotion named without
+        relative motion (nothing would wear it)."""
+        keywords = emotion_keywords(self.clip_emotion, expressions, "The clip's emotion")
+        if "source_emotion" in keywords and not self.relative:
+            raise gr.Error(
+                'The clip\'s emotion is worn under relative motion only: tick "Relative motion", or choose read.',
+                title=ERROR_TITLE,
+                print_exception=False,
+            )
+        return keywords if self.relative else {}
 
 
 def slider_label(name: str) -> str:

@@ -32,9 +32,9 @@ from aipgan_hf import __version__
 from aipgan_hf.cli_outputs import OUTPUT_FORMATS, Job, UsageError, check_input, check_output, plan_jobs, save_image
 from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
 from aipgan_hf.errors import AIPGANError
-from aipgan_hf.motion.emotion import reading_note, told_emotion, unsure_note
+from aipgan_hf.motion.emotion import EmotionRead, reading_note, told_emotion, unsure_note
 from aipgan_hf.pipeline import AIPGANPipeline
-from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, probe_clip
+from aipgan_hf.video import CLIP_SUBJECT, DEFAULT_MAX_SECONDS, animate, probe_clip
 
 if TYPE_CHECKING:
     from aipgan_hf.pipeline import TransferResult
@@ -94,6 +94,14 @@ def _add_mouth(parser: argparse.ArgumentParser, source: str) -> None:
     )
 
 
+def _add_reading(command: argparse.ArgumentParser, off_help: str, named_help: str) -> None:
+    """--no-read-emotion and --source-emotion, one or the other: naming an emotion asks for the reading that
+    --no-read-emotion turns off."""
+    reading = command.add_mutually_exclusive_group()
+    reading.add_argument("--no-read-emotion", action="store_true", help=off_help)
+    reading.add_argument("--source-emotion", default=None, metavar="EMOTION", help=named_help)
+
+
 def _add_format(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--format",
@@ -146,6 +154,14 @@ def _add_animate(subcommands: argparse._SubParsersAction) -> None:
         help="frame relative motion is measured from (default: the most neutral)",
     )
     animate.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
+    _add_reading(
+        animate,
+        "the frames' changes from the reference frame alone; default: where the checkpoint's reader is sure of "
+        "the reference frames' emotion (an angry clip's resting face) and reads it in the clip as a whole too, "
+        "the target wears it under every frame",
+        "the clip's resting emotion as you name it, e.g. anger (an unknown name's error lists the checkpoint's), "
+        "worn under every frame in place of what the reader reads",
+    )
     _add_offsets(animate)
     animate.set_defaults(handler=run_animate)
 
@@ -180,18 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a neutral photo of the source person: the target gets the source's exact change from it (unless "
         "an emotion other than happiness is read: see --no-read-emotion)",
     )
-    reading = transfer.add_mutually_exclusive_group()  # naming an emotion asks for the one --no-read-emotion drops
-    reading.add_argument(
-        "--no-read-emotion",
-        action="store_true",
-        help="the source's 68 points alone (or their exact change from --source-reference); default: where the "
+    _add_reading(
+        transfer,
+        "the source's 68 points alone (or their exact change from --source-reference); default: where the "
         "checkpoint's reader is sure of the source's emotion, the target wears it (docs/design.md)",
-    )
-    reading.add_argument(
-        "--source-emotion",
-        default=None,
-        metavar="EMOTION",
-        help="the source's emotion as you name it, e.g. anger or sadness (an unknown name's error lists the "
+        "the source's emotion as you name it, e.g. anger or sadness (an unknown name's error lists the "
         "checkpoint's), worn in place of what the reader reads: for a source it misreads (beside "
         "--source-reference a smile is the exact change)",
     )
@@ -283,8 +292,7 @@ def run_transfer(args: argparse.Namespace) -> int:
         )
         if result.emotion is not None and not told:  # one source: its reading is the same for every target
             told.append(result.emotion)
-            hint = "" if result.emotion.told else " (--source-emotion to name another; --no-read-emotion: none)"
-            print(f"{reading_note(result.emotion)}{hint}", file=sys.stderr)
+            _say_worn(result.emotion, "source")
         elif unsure_note(result.reading) and args.strength > 0 and not told:
             told.append(result.reading)
             print(f"{unsure_note(result.reading)} (--source-emotion to name it)", file=sys.stderr)
@@ -345,6 +353,8 @@ def run_animate(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-seconds must be more than 0, got {args.max_seconds:g}")
     if args.smoothing < 0:
         raise UsageError(f"--smoothing must be 0 or more, got {args.smoothing:g}")
+    if args.source_emotion is not None and args.no_relative:
+        raise UsageError("--source-emotion names the clip's resting emotion, worn under relative motion only")
     # a bad clip fails before the model loads
     probe_clip(args.driving, max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS)
     pipeline = _load_pipeline(args)
@@ -367,11 +377,21 @@ def run_animate(args: argparse.Namespace) -> int:
             expression_offsets=dict(args.offset) or None,
             target_face_index=args.face_index,
             mouth=args.mouth,
+            read_emotion=not args.no_read_emotion,
+            source_emotion=args.source_emotion,
         )
     finally:
         bars.close()
+    if result.emotion is not None:
+        _say_worn(result.emotion, CLIP_SUBJECT)
     print(f"wrote {args.output}: {result.summary()}")
     return EXIT_OK
+
+
+def _say_worn(emotion: EmotionRead, of: str) -> None:
+    """The emotion a run wears, on stderr, and how to change it where it was read."""
+    hint = "" if emotion.told else " (--source-emotion to name another; --no-read-emotion: none)"
+    print(f"{reading_note(emotion, of)}{hint}", file=sys.stderr)
 
 
 def _one_line(error: Exception) -> str:

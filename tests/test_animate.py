@@ -70,6 +70,7 @@ class FakePipeline:
     two threads at once in ``animate``: what it records is in the order the calls came, not always the clip's."""
 
     resolution = 64
+    emotion_reader = None  # no reading: the frames' changes alone (tests/test_clip_emotion.py reads)
 
     def __init__(self, fail_at: int | None = None):
         self.processor = FaceProcessor(resolution=64)

@@ -333,6 +333,30 @@ def test_animate_returns_an_mp4_with_the_clips_frames_fps_and_audio(client, phot
     assert video.width > grace.width  # side by side: the driving clip is left of the photo
 
 
+def test_an_animation_that_wears_the_clips_resting_emotion_says_so(
+    app_module, space, photos, driving_clip, monkeypatch
+):
+    told = []
+    monkeypatch.setattr(app_module.gr, "Info", told.append)
+    clip, hopper = str(driving_clip), str(photos[0])
+    no_bar = lambda fraction, desc=None: None  # noqa: E731 -- no page to draw a progress bar on
+    read = space.animate(clip, hopper, no_bar, paste_back=False)  # the astronaut smiles in every frame
+    assert len(told) == 1 and told[0].startswith("The clip's resting face reads as happiness (")
+    assert told[0].endswith('Name it under "The clip\'s emotion", or choose none.')
+    points = space.animate(clip, hopper, no_bar, paste_back=False, clip_emotion="none")
+    named = space.animate(clip, hopper, no_bar, paste_back=False, clip_emotion="anger")
+    assert len(told) == 1, "nothing read, or named by the user: nothing to say"
+    videos = [Path(path).read_bytes() for path in (read, points, named)]
+    assert len(set(videos)) == 3
+    absolute = space.animate(clip, hopper, no_bar, paste_back=False, relative=False)
+    assert len(told) == 1, "absolute motion keeps the clip's own resting face: nothing is read"
+    assert Path(absolute).read_bytes() not in videos
+    with pytest.raises(app_module.gr.Error, match="worn under relative motion only"):
+        space.animate(clip, hopper, no_bar, paste_back=False, relative=False, clip_emotion="anger")
+    with pytest.raises(app_module.gr.Error, match="The clip's emotion 'joy' is not one of this model's choices"):
+        space.animate(clip, hopper, no_bar, paste_back=False, clip_emotion="joy")
+
+
 def test_animate_refuses_a_text_file_with_a_short_message(client, photos, tmp_path):
     from gradio_client import handle_file
 

@@ -407,6 +407,23 @@ ANIMATE_BAD_RUNS = [
         ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--offset", "smile"],
         "expected NAME=VALUE",
     ),
+    (
+        "unknown emotion",
+        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--source-emotion", "joy"],
+        "unknown source_emotion 'joy'",
+    ),
+    (
+        "named and not read",
+        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--source-emotion", "anger"]
+        + ["--no-read-emotion"],
+        "--no-read-emotion: not allowed with argument --source-emotion",
+    ),
+    (
+        "named, absolute motion",
+        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--source-emotion", "anger"]
+        + ["--no-relative"],
+        "worn under relative motion only",
+    ),
 ]
 
 
@@ -449,3 +466,15 @@ def test_animate_writes_the_clip_and_a_summary(photos, tmp_path, capsys):
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith(f"wrote {output}: 12 frames at 24 fps, 0 without a face"), completed.stdout
     assert list(tmp_path.iterdir()) == [output]
+    # the astronaut smiles in every frame: relative motion alone would lose it, so the reading says what is worn
+    assert completed.stderr.startswith("The clip's resting face reads as happiness (")
+    assert completed.stderr.endswith("(--source-emotion to name another; --no-read-emotion: none)\n")
+
+
+def test_animate_wears_a_named_clip_emotion(photos, tmp_path, capsys):
+    args = ["animate", "--driving", str(photos["clip"]), "--target", str(photos["grace"]), "--no-paste-back"]
+    named = _in_process([*args, "--output", str(tmp_path / "named.mp4"), "--source-emotion", "anger"], capsys)
+    assert named.returncode == 0 and named.stderr == "The target wears anger, as named for the clip's resting face\n"
+    off = _in_process([*args, "--output", str(tmp_path / "off.mp4"), "--no-read-emotion"], capsys)
+    assert off.returncode == 0 and off.stderr == ""
+    assert (tmp_path / "named.mp4").read_bytes() != (tmp_path / "off.mp4").read_bytes()

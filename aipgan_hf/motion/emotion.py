@@ -211,20 +211,31 @@ class EmotionReader(ModelMixin, ConfigMixin):
     def read(self, crops: torch.Tensor) -> list[EmotionRead]:
         """(N, 3, R, R) crops in [-1, 1] -> each one's top class and its probability: FER2013's, or the corpus
         head's where its top class is one of ``corpus_reads`` above :data:`READ_FROM`."""
+        return [self._choose(*heads) for heads in zip(*self._heads(crops))]
+
+    @torch.no_grad()
+    def read_together(self, crops: torch.Tensor) -> EmotionRead:
+        """(N, 3, R, R) crops of one face (frames of a clip) -> one reading of their mean probabilities, chosen
+        between the heads as :meth:`read` chooses."""
+        return self._choose(*(probabilities.mean(dim=0) for probabilities in self._heads(crops)))
+
+    def _heads(self, crops: torch.Tensor) -> list[torch.Tensor]:
+        """(N, C) probabilities of each head: FER2013's, then the corpus head's where there is one."""
         features = self.features(self.grey(crops))  # (N, W, s, s)
         heads = [self.head] if self.corpus_head is None else [self.head, self.corpus_head]
-        reads = []
-        for head in heads:
-            best, index = torch.softmax(head(features).mean(dim=(2, 3)).float(), dim=-1).max(dim=-1)
-            reads.append([EmotionRead(self.config.labels[int(i)], float(p)) for p, i in zip(best, index)])
-        if len(reads) == 1:
-            return reads[0]
-        return [
-            EmotionRead(c.label, c.probability, f.label)
-            if c.label in self.config.corpus_reads and c.probability > READ_FROM
-            else f
-            for f, c in zip(*reads)
-        ]
+        return [torch.softmax(head(features).mean(dim=(2, 3)).float(), dim=-1) for head in heads]
+
+    def _choose(self, fer: torch.Tensor, corpus: torch.Tensor | None = None) -> EmotionRead:
+        """One face's reading from its (C,) probabilities of FER2013's head and the corpus head's."""
+        best, index = fer.max(dim=-1)
+        read = EmotionRead(self.config.labels[int(index)], float(best))
+        if corpus is None:
+            return read
+        best, index = corpus.max(dim=-1)
+        label = self.config.labels[int(index)]
+        if label in self.config.corpus_reads and float(best) > READ_FROM:
+            return EmotionRead(label, float(best), read.label)
+        return read
 
 
 def _resized(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -242,11 +253,12 @@ def _resized(image: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
 
 
-def reading_note(read: EmotionRead) -> str:
-    """What a transfer that wears ``read`` tells its user, in a sentence."""
+def reading_note(read: EmotionRead, of: str = "source") -> str:
+    """What a transfer that wears ``read`` (of the ``of``: the source, a clip's resting face) tells its user, in a
+    sentence."""
     if read.told:
-        return f"The target wears {read.label}, as named for the source"
-    return f"The source reads as {read.label} ({read.probability:.0%} sure): the target wears it"
+        return f"The target wears {read.label}, as named for the {of}"
+    return f"The {of} reads as {read.label} ({read.probability:.0%} sure): the target wears it"
 
 
 def unsure_note(read: EmotionRead | None) -> str | None:
@@ -350,15 +362,17 @@ def worn_change(
     source_landmarks: np.ndarray,
     target_landmarks: np.ndarray,
     replace_target_expression: bool = False,
+    open_lips: bool = True,
 ) -> np.ndarray:
     """(k,) what a transfer from the (68, 2) source photo, read as ``read`` (acted on), adds to the (68, 2) target:
-    :func:`read_change` from their expressions, a closed-lipped smile opened (:func:`lips_closed`), and the target's
-    open mouth closed for :data:`MOUTH_SHUT_BY`. With ``replace_target_expression`` drive takes the target's own
-    expression away first, its smile with it."""
+    :func:`read_change` from their expressions, a closed-lipped smile opened (:func:`lips_closed`; not without
+    ``open_lips``: a driving clip's frames move the mouth), and the target's open mouth closed for
+    :data:`MOUTH_SHUT_BY`. With ``replace_target_expression`` drive takes the target's own expression away first,
+    its smile with it."""
     own = shape_model.expression(target_landmarks)
     source = shape_model.expression(source_landmarks)
     kept = None if replace_target_expression else own
-    change = read_change(shape_model, read, source, kept, lips_closed(source_landmarks))
+    change = read_change(shape_model, read, source, kept, open_lips and lips_closed(source_landmarks))
     if read.label not in MOUTH_SHUT_BY:
         return change
     return close_mouth(shape_model, target_landmarks, change, own if replace_target_expression else None)

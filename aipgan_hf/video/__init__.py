@@ -3,7 +3,7 @@ first pass's landmarks (:mod:`.landmarks`), the call that runs both passes (:mod
 loop (:mod:`.frames`), writing clips (:mod:`.writer`) and live driving (:mod:`.live`).
 ``from aipgan_hf.video import animate``."""
 
-from .animate import AnimationResult, animate
+from .animate import CLIP_SUBJECT, AnimationResult, animate
 from .clips import (
     DEFAULT_MAX_SECONDS,
     InvalidVideoError,
@@ -21,6 +21,7 @@ from .tracking import FaceTracker, OneEuroFilter
 from .writer import ClipWriter
 
 __all__ = [
+    "CLIP_SUBJECT",
     "AnimationResult",
     "LiveAnimator",
     "animate",

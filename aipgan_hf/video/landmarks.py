@@ -1,17 +1,19 @@
 """The first pass over a driving clip: its face tracked, aligned to the canonical crop frame (which removes its
 head position, size and roll) and smoothed with the One-Euro filter; frames without a face keep the last good pose.
-The reference frame for relative motion is chosen here, from the whole clip."""
+The reference frame for relative motion is chosen here, from the whole clip; the crops of the frames it may be made
+of, and of frames spread over the clip, are kept (the clip's emotion is read from them)."""
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..faces import FaceProcessor, apply_affine
-from ..faces.align import crop_matrix
+from ..faces.align import crop_matrix, warp_to_crop
 from ..landmarks import mouth_opening
 from .clips import DEFAULT_MAX_SECONDS, ClipInfo, NoFaceInVideoError, read_frames
 from .tracking import FaceTracker, landmark_filter
@@ -21,6 +23,9 @@ Progress = Callable[[str, int, int], None]
 
 REFERENCE_FRAMES = 5
 """The neutral reference is the mean of this many frames with the smallest mouth opening."""
+SAMPLED_FRAMES = 24
+"""Frames spread over a clip (every total // 24-th frame with a face, at most 47) show what it looks like as a whole:
+their crops are kept for the clip's reading (:func:`~aipgan_hf.video.animate.clip_reading`)."""
 REFERENCE_MODES = ("neutral", "first")
 
 
@@ -57,13 +62,67 @@ class DrivingFace:
 class ClipLandmarks:
     """The first pass over a clip: (N, 68, 2) crop-frame landmarks (gaps filled), which frames had a face, times;
     and, where a face was found, each frame's (N, 2, 3) frame -> crop similarity and unsmoothed (N, 68, 2)
-    crop-frame landmarks (where its pixels are: the driving mouth's inside is read there)."""
+    crop-frame landmarks (where its pixels are: the driving mouth's inside is read there). ``openings``: each
+    frame's mouth opening (NaN without a face), which :func:`reference_frames` ranks; ``crops``: the (R, R, 3) uint8
+    crops, by frame index, of the frames the reference may be made of and of the ``sampled`` frames
+    (:data:`SAMPLED_FRAMES`)."""
 
     landmarks: np.ndarray
     found: np.ndarray
     times: np.ndarray
     matrices: np.ndarray | None = None
     unsmoothed: np.ndarray | None = None
+    openings: np.ndarray | None = None
+    crops: dict[int, np.ndarray] = field(default_factory=dict)
+    sampled: tuple[int, ...] = ()
+
+
+class _KeptCrops:
+    """The crops kept as the pass goes (a clip is decoded once), for the clip's reading: the first frame's with a
+    face and those of the :data:`REFERENCE_FRAMES` most closed mouths so far (ties to the earlier frame), as
+    :func:`reference_frames` ranks them over the whole clip; and every ``step``-th frame's with a face, the step
+    doubling (every other sample let go) whenever twice :data:`SAMPLED_FRAMES` are kept: a clip whose length the
+    file does not give is sampled as evenly."""
+
+    def __init__(self, resolution: int, step: int) -> None:
+        self.resolution, self.step = resolution, step
+        self.crops: dict[int, np.ndarray] = {}
+        self.sampled: list[int] = []
+        self.first: int | None = None
+        self.closed: list[tuple[float, int]] = []  # (-opening, -index) of the most closed: the top is the most open
+
+    def offer(self, index: int, frame: np.ndarray, matrix: np.ndarray, opening: float) -> None:
+        """Frame ``index`` has a face: its (2, 3) frame -> crop ``matrix`` and its mouth ``opening``."""
+        key = (-opening, -index)
+        if self.first is None:
+            self.first = index
+            self._keep(index, frame, matrix)
+        if index % self.step == 0:
+            self.sampled.append(index)
+            self._keep(index, frame, matrix)
+            if len(self.sampled) >= 2 * SAMPLED_FRAMES:
+                self.step *= 2
+                let_go = [i for i in self.sampled if i % self.step]
+                self.sampled = [i for i in self.sampled if i % self.step == 0]
+                self._let_go(let_go)
+        if len(self.closed) < REFERENCE_FRAMES:
+            heapq.heappush(self.closed, key)
+        elif key > self.closed[0]:  # more closed than the most open kept
+            self._let_go([-heapq.heapreplace(self.closed, key)[1]])
+        else:
+            return
+        self._keep(index, frame, matrix)
+
+    def _keep(self, index: int, frame: np.ndarray, matrix: np.ndarray) -> None:
+        if index not in self.crops:
+            self.crops[index] = warp_to_crop(frame, matrix, self.resolution)
+
+    def _let_go(self, indices: list[int]) -> None:
+        """Drop the crops of ``indices`` that no other reason keeps."""
+        held = {self.first, *self.sampled, *(-index for _, index in self.closed)}
+        for index in indices:
+            if index not in held:
+                self.crops.pop(index, None)
 
 
 def track_clip(
@@ -73,9 +132,11 @@ def track_clip(
     max_seconds: float | None = DEFAULT_MAX_SECONDS,
     progress: Progress | None = None,
     seconds: dict[str, float] | None = None,
+    keep_crops: bool = True,
 ) -> ClipLandmarks:
     """Landmarks of every frame of a clip. Frames without a face take the last good frame's landmarks (frames before
-    the first face take the first face's).
+    the first face take the first face's). ``keep_crops``: keep the crops the clip's reading needs
+    (``ClipLandmarks.crops``; off where nothing will be read).
 
     Raises:
         NoFaceInVideoError: no frame has a face.
@@ -86,11 +147,16 @@ def track_clip(
     times: list[float] = []
     matrices = []  # (2, 3) per frame, NaN without a face
     unsmoothed = []  # (68, 2) per frame, NaN without a face
+    kept = _KeptCrops(processor.resolution, max(1, total // SAMPLED_FRAMES)) if keep_crops else None
+    openings: list[float] = []  # NaN without a face
     seconds = seconds if seconds is not None else {}
     clock = time.perf_counter()
     for frame, at in read_frames(info, max_seconds):
         decoded = time.perf_counter()
         rows.append(driving(frame, at))
+        openings.append(np.nan if rows[-1] is None else float(mouth_opening(rows[-1])))
+        if kept is not None and rows[-1] is not None:
+            kept.offer(len(rows) - 1, frame, driving.matrix, openings[-1])
         times.append(at)
         matrices.append(np.full((2, 3), np.nan) if driving.matrix is None else driving.matrix)
         unsmoothed.append(
@@ -116,19 +182,32 @@ def track_clip(
         last = row if row is not None else last
         filled.append(last)
     return ClipLandmarks(
-        np.stack(filled).astype(np.float32), found, np.asarray(times), np.stack(matrices), np.stack(unsmoothed)
+        np.stack(filled).astype(np.float32),
+        found,
+        np.asarray(times),
+        np.stack(matrices),
+        np.stack(unsmoothed),
+        np.asarray(openings),
+        {} if kept is None else kept.crops,
+        () if kept is None else tuple(kept.sampled),
     )
 
 
-def reference_landmarks(track: ClipLandmarks, mode: str = "neutral") -> tuple[int, np.ndarray]:
-    """(index of the reference frame, (68, 2) reference landmarks): the first frame with a face, or the most neutral
-    one (the mean of the :data:`REFERENCE_FRAMES` frames with a face and the smallest mouth opening; the index is
-    the most closed of them)."""
+def reference_frames(track: ClipLandmarks, mode: str = "neutral") -> np.ndarray:
+    """Indices of the frames the reference is made of: the first frame with a face, or the :data:`REFERENCE_FRAMES`
+    frames with a face and the smallest mouth opening, the most closed first (ties: the earlier frame)."""
     if mode not in REFERENCE_MODES:
         raise ValueError(f"reference must be one of {REFERENCE_MODES}, got {mode!r}")
     candidates = np.flatnonzero(track.found)
     if mode == "first":
-        return int(candidates[0]), track.landmarks[candidates[0]]
-    order = candidates[np.argsort(mouth_opening(track.landmarks[candidates]), kind="stable")]
-    chosen = order[:REFERENCE_FRAMES]
+        return candidates[:1]
+    openings = mouth_opening(track.landmarks) if track.openings is None else track.openings  # as the pass kept crops
+    order = candidates[np.argsort(openings[candidates], kind="stable")]
+    return order[:REFERENCE_FRAMES]
+
+
+def reference_landmarks(track: ClipLandmarks, mode: str = "neutral") -> tuple[int, np.ndarray]:
+    """(index of the reference frame, (68, 2) reference landmarks): the first frame with a face, or the most neutral
+    one (the mean of the :func:`reference_frames`; the index is the most closed of them)."""
+    chosen = reference_frames(track, mode)
     return int(chosen[0]), track.landmarks[chosen].mean(axis=0)
