@@ -215,7 +215,9 @@ def animate(
     prepared = pipe.prepare(target, face_index=target_face_index, photo_texture=photo_texture)
     offset = pipe.expression_offset(expression_offsets)
     seconds["prepare"] = time.perf_counter() - clock
-    reads = relative and read_emotion and not source_emotion and expression_strength > 0
+    reads = (
+        relative and read_emotion and not source_emotion and expression_strength > 0 and pipe.emotion_reader is not None
+    )
     track = track_clip(pipe.processor, info, smoothing, max_seconds, progress, seconds, keep_crops=reads)
     reading = clip_reading(pipe, track, reference) if reads else None
     if source_emotion:
