@@ -182,17 +182,9 @@ class VideoControls:
         )
 
     def emotion(self, expressions: list[str]) -> dict[str, Any]:
-        """``animate()``'s keywords for :attr:`clip_emotion` (none without relative motion, which keeps the clip's
-        resting expression itself); gr.Error for a value that is none of the choices, or an emotion named without
-        relative motion (nothing would wear it)."""
-        keywords = emotion_keywords(self.clip_emotion, expressions, "The clip's emotion")
-        if "source_emotion" in keywords and not self.relative:
-            raise gr.Error(
-                'The clip\'s emotion is worn under relative motion only: tick "Relative motion", or choose read.',
-                title=ERROR_TITLE,
-                print_exception=False,
-            )
-        return keywords if self.relative else {}
+        """``animate()``'s keywords for :attr:`clip_emotion` (it refuses an emotion named without relative motion,
+        which keeps the clip's resting expression itself); gr.Error for a value that is none of the choices."""
+        return emotion_keywords(self.clip_emotion, expressions, "The clip's emotion")
 
 
 def slider_label(name: str) -> str:

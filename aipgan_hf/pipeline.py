@@ -273,8 +273,8 @@ class AIPGANPipeline:
         offset = self.expression_offset(expression_offsets)
         mouth = check_mouth(mouth)
         check_one_way(expression, source, driving_landmarks, identity_mix, replace_target_expression, source_reference)
-        check_told(source_emotion, source, driving_landmarks, read_emotion)
-        told = None if source_emotion is None else told_emotion(source_emotion, self.shape_model)
+        check_told(source_emotion, source, driving_landmarks)
+        told = None if source_emotion is None else told_emotion(source_emotion, self.shape_model, read_emotion)
         if source is not None:
             faces = find_faces(self.processor, target, source, source_reference, source_face_index, target_face_index)
             reader = self.emotion_reader if read_emotion and driving_landmarks is None else None

@@ -53,15 +53,10 @@ def check_one_way(
         raise ConfigError("identity_mix, replace_target_expression and source_reference need a source photo")
 
 
-def check_told(source_emotion: str | None, source: Any, driving_landmarks: Any, read_emotion: bool) -> None:
-    """ConfigError unless a named ``source_emotion`` comes with a source photo that drives the target, and with the
-    reading on (``read_emotion=False`` asks for no emotion at all)."""
-    if source_emotion is None:
-        return
-    if source is None or driving_landmarks is not None:
+def check_told(source_emotion: str | None, source: Any, driving_landmarks: Any) -> None:
+    """ConfigError unless a named ``source_emotion`` comes with a source photo that drives the target."""
+    if source_emotion is not None and (source is None or driving_landmarks is not None):
         raise ConfigError("source_emotion names a source photo's emotion: give source= (and no driving_landmarks=)")
-    if not read_emotion:
-        raise ConfigError("source_emotion names the emotion that read_emotion=False turns off: give one of the two")
 
 
 def read_photo(processor: FaceProcessor, image: Any, role: str) -> Photo:

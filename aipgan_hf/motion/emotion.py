@@ -29,7 +29,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from ..checkpoint import check_keys, load_strict, read_json_object, weights_file
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..landmarks import mouth_opening
 from .action_units import ACTION_UNITS, line_intensities, slider_name
 from .shape_model import ShapeModel
@@ -102,13 +102,15 @@ class EmotionRead:
     told: bool = False
 
 
-def told_emotion(label: str, shape_model: ShapeModel) -> EmotionRead:
-    """The reading of a source whose emotion its user names (``pipe(..., source_emotion=)``): certain (a smile is
-    completed in full), and worn as such a reading is, beside a neutral reference photo too (where a smile is the
-    exact change). Where the reader misread the source, a user who names its emotion gets the transfer a right
-    reading gives (docs/design.md, "Naming the source's emotion"). ConfigError for a name the model has no preset
-    of."""
+def told_emotion(label: str, shape_model: ShapeModel, read_emotion: bool = True) -> EmotionRead:
+    """The reading of a source whose emotion its user names (``pipe(..., source_emotion=)``, a clip's in
+    ``animate``): certain (a smile is completed in full), and worn as such a reading is, beside a neutral reference
+    photo too (where a smile is the exact change). Where the reader misread the source, a user who names its emotion
+    gets the transfer a right reading gives (docs/design.md, "Naming the source's emotion"). ConfigError for a name
+    the model has no preset of, or beside ``read_emotion=False``, which asks for no emotion at all."""
     shape_model.preset(label, "source_emotion")
+    if not read_emotion:
+        raise ConfigError("source_emotion names the emotion that read_emotion=False turns off: give one of the two")
     return EmotionRead(label, 1.0, told=True)
 
 

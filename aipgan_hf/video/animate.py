@@ -208,7 +208,7 @@ def animate(
         pipeline's errors about the target photo. On any error ``output`` is left as it was.
     """
     _check_controls(expression_strength, mouth)
-    _check_named_emotion(pipe, source_emotion, relative, read_emotion)
+    named = _named_emotion(pipe, source_emotion, relative, read_emotion)
     info = probe_clip(driving, max_seconds=max_seconds, max_frame_pixels=max_frame_pixels)
     seconds: dict[str, float] = {}
     started = clock = time.perf_counter()
@@ -220,10 +220,7 @@ def animate(
     )
     track = track_clip(pipe.processor, info, smoothing, max_seconds, progress, seconds, keep_crops=reads)
     reading = clip_reading(pipe, track, reference) if reads else None
-    if source_emotion:
-        read = told_emotion(source_emotion, pipe.shape_model)
-    else:
-        read = reading.kept if reading else None
+    read = named or (reading.kept if reading else None)
     reference_index, driving_landmarks, worn = drive_clip(
         pipe, prepared, track, relative, reference, expression_strength, offset, read
     )
@@ -267,17 +264,18 @@ def _check_controls(expression_strength: float, mouth: str) -> None:
     check_mouth(mouth)
 
 
-def _check_named_emotion(pipe: AIPGANPipeline, source_emotion: str | None, relative: bool, read_emotion: bool) -> None:
-    """ConfigError for a named emotion the model has no preset of, or one that nothing would wear: the clip's
-    resting emotion is worn under relative motion only (absolute motion keeps the reference's expression), and
-    ``read_emotion=False`` asks for none."""
+def _named_emotion(
+    pipe: AIPGANPipeline, source_emotion: str | None, relative: bool, read_emotion: bool
+) -> EmotionRead | None:
+    """The clip's emotion as named (:func:`~aipgan_hf.motion.emotion.told_emotion`), or None; ConfigError where
+    nothing would wear it: the clip's resting emotion is worn under relative motion only (absolute motion keeps the
+    reference's expression)."""
     if source_emotion is None:
-        return
-    told_emotion(source_emotion, pipe.shape_model)
+        return None
+    named = told_emotion(source_emotion, pipe.shape_model, read_emotion)
     if not relative:
-        raise ConfigError("source_emotion names the clip's resting emotion, worn under relative motion only")
-    if not read_emotion:
-        raise ConfigError("source_emotion names the emotion that read_emotion=False turns off: give one of the two")
+        raise ConfigError("the clip's emotion (source_emotion) is worn under relative motion only")
+    return named
 
 
 __all__ = [
