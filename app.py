@@ -50,7 +50,7 @@ from aipgan_hf.serving import (  # noqa: E402
     extra_examples,
     load_pool,
 )
-from aipgan_hf.video import CLIP_SUBJECT, LiveAnimator, animate  # noqa: E402
+from aipgan_hf.video import CLIP_SUBJECT, LiveAnimator, animate, frames_note  # noqa: E402
 from app_page import build_page  # noqa: E402
 from app_parts import (  # noqa: E402
     CONCURRENCY,
@@ -210,10 +210,12 @@ class Space:
                 **controls.offsets(),
             )
             if result.emotion is not None and not result.emotion.told:
-                gr.Info(
-                    f"{reading_note(result.emotion, CLIP_SUBJECT)} under every frame. Not that emotion? Name it under "
-                    '"The clip\'s emotion", or choose none.'
-                )
+                gr.Info(f"{reading_note(result.emotion, CLIP_SUBJECT)} where a frame reads no emotion of its own.")
+            read_frames = (
+                None if result.emotion is not None and result.emotion.told else frames_note(result.frame_emotions)
+            )
+            if read_frames:
+                gr.Info(f'{read_frames}. Not those emotions? Name one under "The clip\'s emotion", or choose none.')
             if result.frames_without_face:
                 gr.Info(
                     f"{result.frames_without_face} of {result.frames} frames showed no face; they keep the last pose."

@@ -191,9 +191,9 @@ def _video_tab(space: Space, controls: dict) -> tuple[gr.Video, gr.Button, gr.Vi
     controls["clip_emotion"] = _emotion_dropdown(
         space.pool.first.expressions,
         "The clip's emotion",
-        "relative motion moves the target as the clip moves from its most neutral frames; where the reader is sure "
-        "of those frames' emotion and the whole clip reads it too (a clip angry throughout), the target wears it "
-        "under every frame; or name it; none: the frames' motion alone (relative motion only)",
+        "relative motion moves the target as the clip moves from its most neutral frames; each frame also wears "
+        "the emotion the reader is sure of around it, else the clip's resting emotion (a clip angry throughout); "
+        "or name one for every frame; none: the frames' motion alone (relative motion only)",
         "clip-emotion",
     )
     button = gr.Button("Animate the target", variant="primary", elem_id="animate-button")

@@ -162,10 +162,11 @@ class VideoControls:
         relative: each frame's expression relative to the clip's most neutral frame (the target keeps its resting
             expression); off: each frame's absolute expression.
         side_by_side: the driving clip left of the result.
-        clip_emotion: :data:`READ` (default): where the checkpoint's reader is sure of the most neutral frames'
-            emotion and reads it in the clip as a whole too (a clip angry throughout), the target wears it under
-            every frame; :data:`NOT_READ`: the frames' changes alone; a preset's name: that emotion, named by the
-            user (``animate(..., source_emotion=)``). With relative motion only.
+        clip_emotion: :data:`READ` (default): each frame wears the emotion the checkpoint's reader is sure of
+            around it, else the clip's resting emotion where the reader is sure of the most neutral frames' and
+            reads it in the clip as a whole too (a clip angry throughout); :data:`NOT_READ`: the frames' changes
+            alone; a preset's name: that emotion under every frame, named by the user
+            (``animate(..., source_emotion=)``). With relative motion only.
     """
 
     relative: bool = True

@@ -34,7 +34,7 @@ from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
 from aipgan_hf.errors import AIPGANError
 from aipgan_hf.motion.emotion import EmotionRead, reading_note, told_emotion, unsure_note
 from aipgan_hf.pipeline import AIPGANPipeline
-from aipgan_hf.video import CLIP_SUBJECT, DEFAULT_MAX_SECONDS, animate, probe_clip
+from aipgan_hf.video import CLIP_SUBJECT, DEFAULT_MAX_SECONDS, animate, frames_note, probe_clip
 
 if TYPE_CHECKING:
     from aipgan_hf.pipeline import TransferResult
@@ -156,10 +156,10 @@ def _add_animate(subcommands: argparse._SubParsersAction) -> None:
     animate.add_argument("--strength", type=float, default=1.0, help="expression strength, 0 to 1.5 (default 1)")
     _add_reading(
         animate,
-        "the frames' changes from the reference frame alone; default: where the checkpoint's reader is sure of "
-        "the reference frames' emotion (an angry clip's resting face) and reads it in the clip as a whole too, "
-        "the target wears it under every frame",
-        "the clip's resting emotion as you name it, e.g. anger (an unknown name's error lists the checkpoint's), "
+        "the frames' changes from the reference frame alone; default: each frame wears the emotion the "
+        "checkpoint's reader is sure of around it, else the clip's resting emotion where the reader is sure of the "
+        "reference frames' (an angry clip's resting face) and reads it in the clip as a whole too",
+        "the clip's emotion as you name it, e.g. anger (an unknown name's error lists the checkpoint's), "
         "worn under every frame in place of what the reader reads",
     )
     _add_offsets(animate)
@@ -384,6 +384,9 @@ def run_animate(args: argparse.Namespace) -> int:
         bars.close()
     if result.emotion is not None:
         _say_worn(result.emotion, CLIP_SUBJECT)
+    read_frames = None if result.emotion is not None and result.emotion.told else frames_note(result.frame_emotions)
+    if read_frames:
+        print(f"{read_frames} (--source-emotion to name one for all; --no-read-emotion: none)", file=sys.stderr)
     print(f"wrote {args.output}: {result.summary()}")
     return EXIT_OK
 

@@ -1,25 +1,35 @@
 #!/usr/bin/env python
 """Blind naming of video driving: does a frame of the animated target read as the driving frame does, with the
-clip's resting emotion worn (0.19.0) and without it?
+clip's emotions worn and without them (0.19.0: the resting face's; 0.20.0: each frame's)?
 
-    python benchmarks/blind_naming_video.py sets --dataset data_build/aipgan-faces-128 --output runs/video \\
-        --seed 196 --frames 3                              # as shipped; round 1: --seed 195 --frames 2 --rest_only
+    python benchmarks/blind_naming_video.py sets --dataset data_build/aipgan-faces-128 --output runs/video \
+        --seed 204 --frames 2 --baseline rest      # as shipped against 0.19.0 (0.20.0's round 8)
+    # 0.19.0's rounds: --seed 196 --frames 3 --rest_worn (and 197); round 1: --seed 195 --frames 2 --rest_only
     # fresh observers name runs/video/A/crops or runs/video/B/crops (never both), one "id,label" line each, into an
     # answers file beside that set's key.json (A/answers.csv, A/answers2.csv, ...); then:
-    python benchmarks/blind_naming_video.py score --output runs/video --answers runs/video/A/answers.csv \\
+    python benchmarks/blind_naming_video.py score --output runs/video --answers runs/video/A/answers.csv \
         runs/video/A/answers2.csv runs/video/B/answers.csv runs/video/B/answers2.csv
+    python benchmarks/blind_naming_video.py readings --output runs/video --answers ...   # the same answers files
 
-Every clip under ``--clips`` drives frames of its own (``--frames`` a clip where the reader's reading of its
-reference frames is worn, one elsewhere, drawn at random among the frames with a face), each onto a neutral photo
-of another test-split person, as :func:`~aipgan_hf.video.animate.animate` draws it with relative motion: "shipped"
-wears the clip's reading where it is kept (:attr:`~aipgan_hf.video.animate.ClipReading.kept`), "before" does not
-(``read_emotion=False``); ``--rest_only`` wears the resting face's reading alone, as the first round (seed 195)
-did. Where the two are one crop (nothing worn) it is in both sets (key "also"); elsewhere every
-other pair is in set A, the rest in set B. The driving frame's own crop is in both sets ("frame").
+Every clip under ``--clips`` drives frames of its own, drawn at random among the frames with a face, each onto a
+neutral photo of another test-split person, as :func:`~aipgan_hf.video.animate.animate` draws it with relative
+motion. "shipped" wears each frame's reading, else the clip's resting reading where it is kept
+(:mod:`~aipgan_hf.video.reading`); "before" wears nothing (``read_emotion=False``), or with ``--baseline rest`` the
+kept resting reading under every frame (0.19.0). ``--frames`` frames a clip; where "before" wears nothing, one
+frame of a clip that "shipped" wears nothing under either. ``--rest_worn`` makes "shipped" 0.19.0's (the kept
+resting reading alone), ``--rest_only`` the first round's (the resting face's reading, kept or not). Where the two
+are one crop it is in both sets (key "also"); elsewhere every other pair is in set A, the rest in set B. The driving
+frame's own crop is in both sets ("frame").
 
 ``score`` counts, per version, the transfers an observer named as the same observer named the driving frame
 (where that observer named it at all), as the clip's label where the corpus has one, and "neutral"; only the pairs
 whose two versions differ tell them apart, and they are reported alone too.
+
+``readings`` asks what a reading could give before any transfer is drawn: how often each reading of the clip is the
+emotion the observer named the driving frame, a reading at most :data:`~aipgan_hf.motion.emotion.READ_FROM` counting
+as "neutral" (the frame's change alone). "worn" is what the set wore, "rest" the reference frames' reading, "whole"
+the sampled frames' (from the key), and "frame" the reader's reading of the driving frame's own crop (read here from
+the set's crops).
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -40,10 +51,13 @@ from blind_naming import NAMED, drive, write_crops  # noqa: E402
 
 from aipgan_hf import AIPGANPipeline  # noqa: E402
 from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns  # noqa: E402
+from aipgan_hf.faces import image_to_tensor  # noqa: E402
 from aipgan_hf.faces.align import warp_to_crop  # noqa: E402
-from aipgan_hf.video.animate import clip_reading, drive_clip  # noqa: E402
+from aipgan_hf.motion.emotion import READ_FROM  # noqa: E402
+from aipgan_hf.video.animate import drive_clip  # noqa: E402
 from aipgan_hf.video.clips import probe_clip, read_frames  # noqa: E402
 from aipgan_hf.video.landmarks import track_clip  # noqa: E402
+from aipgan_hf.video.reading import clip_reading, frame_readings  # noqa: E402
 
 VERSIONS = ("shipped", "before")
 
@@ -71,8 +85,8 @@ def frame_crops(info, track, indices: list[int], resolution: int) -> dict[int, n
 
 
 def make_sets(args, pipe: AIPGANPipeline) -> None:
-    """Sets A and B under ``--output``: each clip's frames driven with the clip's reading worn and without, one
-    version of a differing pair a set, and the driving frames' crops."""
+    """Sets A and B under ``--output``: each clip's frames driven as shipped and as before, one version of a
+    differing pair a set, and the driving frames' crops."""
     rng = np.random.default_rng(args.seed)
     columns = split_columns(load_split(args.dataset, args.split))
     people, labels = np.asarray(columns.identities, dtype=str), np.asarray(columns.expressions, dtype=str)
@@ -88,12 +102,13 @@ def make_sets(args, pipe: AIPGANPipeline) -> None:
         track = track_clip(pipe.processor, info, 1.0, None)
         reading = clip_reading(pipe, track)
         read = reading.rest if args.rest_only else reading.kept
+        each = None if args.rest_only or args.rest_worn else frame_readings(pipe, track)
         target = int(next(targets))
         image, target_landmarks = data.images[target], data.landmarks[target].astype(np.float64)
         prepared = SimpleNamespace(landmarks=target_landmarks)  # all drive_clip reads of a prepared target
-        _, shipped, worn = drive_clip(pipe, prepared, track, read=read)
-        before = drive_clip(pipe, prepared, track)[1]
-        count = args.frames if worn is not None else 1
+        _, shipped, _, wears = drive_clip(pipe, prepared, track, read=read, frames=each)
+        _, before, _, wore = drive_clip(pipe, prepared, track, read=reading.kept if args.baseline == "rest" else None)
+        count = args.frames if any(wears) or any(wore) else 1
         found = np.flatnonzero(track.found)
         frames = sorted(int(i) for i in rng.choice(found, size=min(count, len(found)), replace=False))
         shown = frame_crops(info, track, frames, pipe.processor.resolution)
@@ -106,7 +121,8 @@ def make_sets(args, pipe: AIPGANPipeline) -> None:
                 "probability": round(reading.rest.probability, 3),
                 "whole": reading.whole.label,
                 "whole_probability": round(reading.whole.probability, 3),
-                "worn": worn.label if worn is not None else "",
+                "worn": wears[index],  # what "shipped" wears on this frame
+                "before_worn": wore[index],
             }
             crops = {
                 "shipped": drive(pipe, image, target_landmarks, shipped[index]),
@@ -120,10 +136,56 @@ def make_sets(args, pipe: AIPGANPipeline) -> None:
                 pairs, differ = [(crops[method], {**meta, "method": method}) for method in order], differ + 1
             for crops_of_set, crop in zip(sets, pairs):
                 crops_of_set += [crop, (shown[index], {**meta, "method": "frame"})]
-        print(f"{path.parent.name}/{path.stem}: {reading}, worn {worn is not None}, frames {frames}", flush=True)
+        print(f"{path.parent.name}/{path.stem}: {reading}, wears {[wears[i] for i in frames]}", flush=True)
     for name, crops in zip("AB", sets):
         write_crops(crops, Path(args.output) / name, np.random.default_rng(args.seed + 1))
     print(f"{differ} pairs differ")
+
+
+def _answers(path: str) -> dict[str, str]:
+    """An observer's namings by crop number ("001"), in the reader's labels."""
+    with open(path, newline="") as file:
+        return {
+            f"{int(row[0]):03d}": NAMED.get(row[1].strip().lower(), row[1].strip().lower())
+            for row in csv.reader(file)
+            if row and row[0].strip().isdigit()
+        }
+
+
+def readings(args, pipe: AIPGANPipeline) -> None:
+    """Print, per reading of the clip, how often it is the emotion the observer named the driving frame."""
+    counts, cache = Counter(), {}
+    for answers in args.answers:
+        folder = Path(answers).parent
+        key, named = json.loads((folder / "key.json").read_text()), _answers(answers)
+        frames = sorted(number for number, meta in key.items() if meta["method"] == "frame")
+        if folder not in cache:  # several observers of one set: its frames are read once
+            side = pipe.processor.resolution
+            crops = [
+                Image.open(folder / "crops" / f"{n}.png").convert("RGB").resize((side, side), Image.LANCZOS)
+                for n in frames
+            ]
+            cache[folder] = dict(zip(frames, pipe.emotion_reader.read(image_to_tensor(np.stack(crops)))))
+        for number in frames:
+            meta, seen = key[number], named.get(number)
+            if "whole" not in meta or not seen:
+                continue
+            read = cache[folder][number]
+            rules = {
+                "worn": meta["worn"] or "neutral",
+                "rest": meta["reading"] if meta["probability"] > READ_FROM else "neutral",
+                "whole": meta["whole"] if meta["whole_probability"] > READ_FROM else "neutral",
+                "frame": read.label if read.probability > READ_FROM else "neutral",
+            }
+            counts["n"] += 1
+            for rule, label in rules.items():
+                counts[rule, "same"] += label == seen
+                counts[rule, "emotion"] += label != "neutral"
+    print(f"| reading | the observer's naming of the driving frame (of {counts['n']}) | an emotion, not neutral |")
+    print("|---|---|---|")
+    for rule in ("worn", "rest", "whole", "frame"):
+        same, emotion = counts[rule, "same"], counts[rule, "emotion"]
+        print(f"| {rule} | {same} ({same / max(1, counts['n']):.1%}) | {emotion / max(1, counts['n']):.0%} |")
 
 
 def score(args) -> None:
@@ -131,20 +193,15 @@ def score(args) -> None:
     and "neutral": over the pairs whose versions differ, and over all."""
     counts = Counter()
     for answers in args.answers:
-        key = json.loads((Path(answers).parent / "key.json").read_text())
-        with open(answers, newline="") as file:
-            named = {
-                f"{int(row[0]):03d}": NAMED.get(row[1].strip().lower(), row[1].strip().lower())
-                for row in csv.reader(file)
-                if row and row[0].strip().isdigit()
-            }
+        key, named = json.loads((Path(answers).parent / "key.json").read_text()), _answers(answers)
         frame_named = {meta["pair"]: named.get(number) for number, meta in key.items() if meta["method"] == "frame"}
         for number, meta in key.items():
             if meta["method"] == "frame" or number not in named:
                 continue
             differs = "also" not in meta
+            wears_other = meta.get("before_worn", meta["worn"]) != meta["worn"]  # keys of 0.20.0's sets
             for method in (meta["method"], *meta.get("also", ())):
-                for scope in ("all", "differ") if differs else ("all",):
+                for scope in ("all", "differ", *(("wears another",) if wears_other else ())) if differs else ("all",):
                     counts[method, scope, "n"] += 1
                     counts[method, scope, "neutral"] += named[number] == "neutral"
                     if frame_named.get(meta["pair"]):
@@ -159,7 +216,8 @@ def score(args) -> None:
                 counts["frame", "all", "as label"] += named[number] == meta["label"]
     print("| version | pairs | named as the observer named the driving frame | as the clip's label | neutral |")
     print("|---|---|---|---|---|")
-    for method, scope in [(m, s) for s in ("differ", "all") for m in VERSIONS] + [("frame", "all")]:
+    scopes = ("wears another", "differ", "all") if any(k[1] == "wears another" for k in counts) else ("differ", "all")
+    for method, scope in [(m, s) for s in scopes for m in VERSIONS] + [("frame", "all")]:
         c = {k[2]: v for k, v in counts.items() if k[:2] == (method, scope)}
 
         def cell(hit: str, n: str) -> str:
@@ -173,21 +231,26 @@ def score(args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("sets", "score"))
+    parser.add_argument("command", choices=("sets", "score", "readings"))
     parser.add_argument("--dataset", help="sets: a prepared dataset folder (its test people are the targets)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--clips", default="../shared/data/videos", help="sets: a folder of <family>/<clip>.mp4")
     parser.add_argument("--frames", type=int, default=2, help="sets: frames of a clip whose reading is worn")
     parser.add_argument("--output", required=True, help="folder for the sets A/ and B/")
     parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled one)")
-    parser.add_argument("--answers", nargs="+", help="score: answers.csv files, each beside its set's key.json")
+    parser.add_argument(
+        "--answers", nargs="+", help="score, readings: answers.csv files, each beside its set's key.json"
+    )
     parser.add_argument("--rest_only", action="store_true", help="sets: wear the resting face's reading alone")
+    parser.add_argument("--rest_worn", action="store_true", help="sets: wear the kept resting reading alone (0.19.0)")
+    parser.add_argument("--baseline", choices=("none", "rest"), default="none", help="sets: what 'before' wears")
     parser.add_argument("--seed", type=int, default=196)
     args = parser.parse_args(argv)
     if args.command == "score":
         score(args)
         return
-    make_sets(args, AIPGANPipeline.from_pretrained(args.checkpoint))
+    pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
+    (readings if args.command == "readings" else make_sets)(args, pipe)
 
 
 if __name__ == "__main__":

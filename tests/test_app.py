@@ -341,15 +341,19 @@ def test_an_animation_that_wears_the_clips_resting_emotion_says_so(
     clip, hopper = str(driving_clip), str(photos[0])
     no_bar = lambda fraction, desc=None: None  # noqa: E731 -- no page to draw a progress bar on
     read = space.animate(clip, hopper, no_bar, paste_back=False)  # the astronaut smiles in every frame
-    assert len(told) == 1 and told[0].startswith("The clip's resting face reads as happiness (")
-    assert told[0].endswith('Name it under "The clip\'s emotion", or choose none.')
+    assert len(told) == 2 and told[0].startswith("The clip's resting face reads as happiness (")
+    assert told[0].endswith("where a frame reads no emotion of its own.")
+    assert told[1] == (
+        "Read frame by frame, the target wears happiness in 100% of the frames. Not those emotions? Name one under "
+        '"The clip\'s emotion", or choose none.'
+    )
     points = space.animate(clip, hopper, no_bar, paste_back=False, clip_emotion="none")
     named = space.animate(clip, hopper, no_bar, paste_back=False, clip_emotion="anger")
-    assert len(told) == 1, "nothing read, or named by the user: nothing to say"
+    assert len(told) == 2, "nothing read, or named by the user: nothing to say"
     videos = [Path(path).read_bytes() for path in (read, points, named)]
     assert len(set(videos)) == 3
     absolute = space.animate(clip, hopper, no_bar, paste_back=False, relative=False)
-    assert len(told) == 1, "absolute motion keeps the clip's own resting face: nothing is read"
+    assert len(told) == 2, "absolute motion keeps the clip's own resting face: nothing is read"
     assert Path(absolute).read_bytes() not in videos
     with pytest.raises(app_module.gr.Error, match="worn under relative motion only"):
         space.animate(clip, hopper, no_bar, paste_back=False, relative=False, clip_emotion="anger")

@@ -467,8 +467,13 @@ def test_animate_writes_the_clip_and_a_summary(photos, tmp_path, capsys):
     assert completed.stdout.startswith(f"wrote {output}: 12 frames at 24 fps, 0 without a face"), completed.stdout
     assert list(tmp_path.iterdir()) == [output]
     # the astronaut smiles in every frame: relative motion alone would lose it, so the reading says what is worn
-    assert completed.stderr.startswith("The clip's resting face reads as happiness (")
-    assert completed.stderr.endswith("(--source-emotion to name another; --no-read-emotion: none)\n")
+    told = completed.stderr.splitlines()
+    assert len(told) == 2 and told[0].startswith("The clip's resting face reads as happiness (")
+    assert told[0].endswith("(--source-emotion to name another; --no-read-emotion: none)")
+    assert told[1] == (
+        "Read frame by frame, the target wears happiness in 100% of the frames "
+        "(--source-emotion to name one for all; --no-read-emotion: none)"
+    )
 
 
 def test_animate_wears_a_named_clip_emotion(photos, tmp_path, capsys):

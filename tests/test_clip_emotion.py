@@ -17,8 +17,16 @@ from aipgan_hf.faces.align import warp_to_crop
 from aipgan_hf.motion.emotion import EmotionRead, worn_change
 from aipgan_hf.pipeline import AIPGANPipeline
 from aipgan_hf.video import animate, probe_clip, read_frames
-from aipgan_hf.video.animate import ClipReading, clip_reading, drive_clip
-from aipgan_hf.video.landmarks import REFERENCE_FRAMES, SAMPLED_FRAMES, ClipLandmarks, reference_frames, track_clip
+from aipgan_hf.video.animate import drive_clip
+from aipgan_hf.video.landmarks import (
+    READ_EVERY,
+    REFERENCE_FRAMES,
+    SAMPLED_FRAMES,
+    ClipLandmarks,
+    reference_frames,
+    track_clip,
+)
+from aipgan_hf.video.reading import ClipReading, clip_reading
 from benchmarks import benchmark_animate as bench
 
 landmarks_module = importlib.import_module("aipgan_hf.video.landmarks")
@@ -39,9 +47,10 @@ def track(pipe, clip):
     return track_clip(pipe.processor, probe_clip(clip))
 
 
-def test_the_first_pass_keeps_the_crops_of_the_reference_and_sampled_frames_and_no_others(pipe, clip, track):
+def test_the_first_pass_keeps_the_crops_of_the_reference_sampled_and_read_frames_and_no_others(pipe, clip, track):
     frames = dict(enumerate(frame for frame, _ in read_frames(probe_clip(clip))))
-    kept = [*reference_frames(track, "neutral"), *reference_frames(track, "first"), *track.sampled]
+    assert list(track.read) == list(range(0, len(frames), READ_EVERY))
+    kept = [*reference_frames(track, "neutral"), *reference_frames(track, "first"), *track.sampled, *track.read]
     for index in kept:
         expected = warp_to_crop(frames[int(index)], track.matrices[index], pipe.processor.resolution)
         assert np.array_equal(track.crops[int(index)], expected)
@@ -54,7 +63,7 @@ def test_a_long_clips_sample_is_spread_over_it_and_read(pipe, tmp_path):
     track = track_clip(pipe.processor, probe_clip(long))
     assert list(track.sampled) == list(range(0, 60, 60 // SAMPLED_FRAMES))
     assert set(reference_frames(track).tolist()) <= set(track.crops)
-    assert len(track.crops) <= len(track.sampled) + REFERENCE_FRAMES + 1
+    assert len(track.crops) <= len(track.sampled) + len(track.read) + REFERENCE_FRAMES + 1
     assert clip_reading(pipe, track).kept.label == "happiness"
     assert track_clip(pipe.processor, probe_clip(long), keep_crops=False).crops == {}
 
@@ -90,7 +99,8 @@ def test_a_sample_of_a_clip_of_unknown_length_thins_out_evenly(monkeypatch):
     openings = list(np.linspace(0.3, 0.1, 500))  # the mouth closes slowly: the last five frames are the reference
     kept, track = _offered(openings, 1, set(range(500)) - {0}, monkeypatch)
     assert kept.step == 16 and kept.sampled == list(range(16, 500, 16))
-    assert sorted(kept.crops) == sorted({1, *kept.sampled, *range(495, 500)})
+    assert kept.read == list(range(READ_EVERY, 500, READ_EVERY))
+    assert sorted(kept.crops) == sorted({1, *kept.sampled, *kept.read, *range(495, 500)})
     assert sorted(reference_frames(track).tolist()) == list(range(495, 500))
 
 
@@ -99,9 +109,10 @@ def test_a_clip_whose_resting_face_reads_an_emotion_gives_it_to_every_frame(pipe
     reading = clip_reading(pipe, track)
     read = reading.kept
     assert read == reading.rest and read.label == "happiness" and read.probability > 0.5  # she smiles throughout
-    reference_index, worn_driving, worn = drive_clip(pipe, prepared, track, read=read)
+    reference_index, worn_driving, worn, labels = drive_clip(pipe, prepared, track, read=read)
     plain = drive_clip(pipe, prepared, track)
     assert worn == read and plain[2] is None and plain[0] == reference_index
+    assert labels == ("happiness",) * len(track.landmarks) and plain[3] == ("",) * len(track.landmarks)
     reference = track.landmarks[reference_frames(track)].mean(axis=0).astype(np.float64)
     target = np.asarray(prepared.landmarks, dtype=np.float64)
     resting = worn_change(pipe.shape_model, read, reference, target, open_lips=False)

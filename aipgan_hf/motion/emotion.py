@@ -213,21 +213,23 @@ class EmotionReader(ModelMixin, ConfigMixin):
     def read(self, crops: torch.Tensor) -> list[EmotionRead]:
         """(N, 3, R, R) crops in [-1, 1] -> each one's top class and its probability: FER2013's, or the corpus
         head's where its top class is one of ``corpus_reads`` above :data:`READ_FROM`."""
-        return [self._choose(*heads) for heads in zip(*self._heads(crops))]
+        return [self.choose(*heads) for heads in zip(*self.heads(crops))]
 
     @torch.no_grad()
     def read_together(self, crops: torch.Tensor) -> EmotionRead:
         """(N, 3, R, R) crops of one face (frames of a clip) -> one reading of their mean probabilities, chosen
         between the heads as :meth:`read` chooses."""
-        return self._choose(*(probabilities.mean(dim=0) for probabilities in self._heads(crops)))
+        return self.choose(*(probabilities.mean(dim=0) for probabilities in self.heads(crops)))
 
-    def _heads(self, crops: torch.Tensor) -> list[torch.Tensor]:
-        """(N, C) probabilities of each head: FER2013's, then the corpus head's where there is one."""
+    @torch.no_grad()
+    def heads(self, crops: torch.Tensor) -> list[torch.Tensor]:
+        """(N, 3, R, R) crops in [-1, 1] -> (N, C) probabilities of each head: FER2013's, then the corpus head's
+        where there is one (:meth:`choose` reads one face's, or a mean of several)."""
         features = self.features(self.grey(crops))  # (N, W, s, s)
         heads = [self.head] if self.corpus_head is None else [self.head, self.corpus_head]
         return [torch.softmax(head(features).mean(dim=(2, 3)).float(), dim=-1) for head in heads]
 
-    def _choose(self, fer: torch.Tensor, corpus: torch.Tensor | None = None) -> EmotionRead:
+    def choose(self, fer: torch.Tensor, corpus: torch.Tensor | None = None) -> EmotionRead:
         """One face's reading from its (C,) probabilities of FER2013's head and the corpus head's."""
         best, index = fer.max(dim=-1)
         read = EmotionRead(self.config.labels[int(index)], float(best))

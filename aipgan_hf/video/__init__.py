@@ -1,6 +1,7 @@
 """Driving a photo with a video: reading clips (:mod:`.clips`), face tracking and smoothing (:mod:`.tracking`), the
-first pass's landmarks (:mod:`.landmarks`), the call that runs both passes (:mod:`.animate`), the second pass's frame
-loop (:mod:`.frames`), writing clips (:mod:`.writer`) and live driving (:mod:`.live`).
+first pass's landmarks (:mod:`.landmarks`), what the clip's face reads as (:mod:`.reading`), the call that runs both
+passes (:mod:`.animate`), the second pass's frame loop (:mod:`.frames`), writing clips (:mod:`.writer`) and live
+driving (:mod:`.live`).
 ``from aipgan_hf.video import animate``."""
 
 from .animate import CLIP_SUBJECT, AnimationResult, animate
@@ -17,6 +18,7 @@ from .clips import (
 )
 from .landmarks import mouth_opening
 from .live import LiveAnimator
+from .reading import frames_note
 from .tracking import FaceTracker, OneEuroFilter
 from .writer import ClipWriter
 
@@ -25,6 +27,7 @@ __all__ = [
     "AnimationResult",
     "LiveAnimator",
     "animate",
+    "frames_note",
     "mouth_opening",
     "DEFAULT_MAX_SECONDS",
     "ClipWriter",

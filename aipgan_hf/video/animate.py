@@ -15,10 +15,10 @@ Two passes over the clip:
 Relative motion (First Order Motion's mode): the target gets the *change* of expression between the reference
 frame and the current one, on top of its own resting face, so it keeps its face shape and resting expression.
 The reference is the most neutral frame: the mean of the (up to) 5 frames with the smallest mouth opening. What
-relative motion cannot carry is the reference's own expression (a clip angry throughout moves only its mouth): where
-the emotion reader is sure of it, read from those frames' crops, and reads it in the clip as a whole too, the target
-wears it under every frame's change, as a transfer from one photo of the reference would (:func:`clip_reading`; a
-user may name it instead).
+relative motion cannot carry is the reference's own expression (a clip angry throughout moves only its mouth), nor a
+frown its points do not show: the emotion reader reads the resting face and every few frames, and each frame wears
+what it reads around it, or else the clip's resting emotion, as a transfer from one photo would
+(:mod:`~aipgan_hf.video.reading`; a user may name the emotion instead).
 """
 
 from __future__ import annotations
@@ -31,17 +31,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..compositing import DEFAULT_MOUTH, check_mouth
 from ..driving import PreparedTarget
 from ..errors import ConfigError
-from ..faces import image_to_tensor
 from ..motion import MAX_EXPRESSION_STRENGTH
-from ..motion.emotion import READ_FROM, EmotionRead, acted_on, told_emotion, worn_change
+from ..motion.emotion import EmotionRead, acted_on, told_emotion, worn_change
 from .clips import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_SECONDS, probe_clip
 from .frames import DrivenClip, render_clip
-from .landmarks import ClipLandmarks, Progress, reference_frames, reference_landmarks, track_clip
+from .landmarks import ClipLandmarks, Progress, reference_landmarks, track_clip
+from .reading import clip_reading, eased, frame_changes, frame_readings
 
 if TYPE_CHECKING:  # the pipeline's animate() calls into this module: its class is needed only for the types
     from ..pipeline import AIPGANPipeline
@@ -66,11 +65,15 @@ class AnimationResult:
         driving_landmarks: (frames, 68, 2) float32, the landmarks each frame was rendered with, in the target's
             crop frame.
         images: the (H, W, 3) uint8 frames when no output path was given, else None.
-        emotion: the clip's resting emotion the target wears under every frame (read and kept throughout:
-            :attr:`ClipReading.kept`; or named: ``told``), or None.
+        emotion: the clip's resting emotion (read and kept throughout:
+            :attr:`~aipgan_hf.video.reading.ClipReading.kept`; or named: ``told``), worn under every frame that
+            reads no emotion of its own (a named one under every frame), or None.
         reading: what the reader read of the reference frames, worn or not (None without a reading).
-        seconds: time by stage: "prepare" (the target), "decode", "landmarks", "render", "encode" (in a thread of its
-            own, overlapping the rendering), and "total" (the whole call, wall clock).
+        frame_emotions: the emotion each frame wears ("" none): its own reading's, else ``emotion``
+            (:func:`~aipgan_hf.video.reading.frame_changes`).
+        seconds: time by stage: "prepare" (the target), "decode", "landmarks", "reading" (the emotion reader's),
+            "render", "encode" (in a thread of its own, overlapping the rendering), and "total" (the whole call,
+            wall clock).
     """
 
     frames: int
@@ -82,6 +85,7 @@ class AnimationResult:
     images: list[np.ndarray] | None = field(default=None, repr=False)
     emotion: EmotionRead | None = None
     reading: EmotionRead | None = None
+    frame_emotions: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -89,39 +93,6 @@ class AnimationResult:
         total = self.seconds.get("total", 0.0)
         speed = f", {self.frames / total:.1f} frames/s" if total > 0 else ""
         return f"{self.frames} frames at {self.fps:g} fps, {self.frames_without_face} without a face{speed}"
-
-
-@dataclass(frozen=True)
-class ClipReading:
-    """The reader's two readings of a clip (:func:`clip_reading`): its resting face (the reference frames) and the
-    clip as a whole (:data:`~aipgan_hf.video.landmarks.SAMPLED_FRAMES` frames spread over it)."""
-
-    rest: EmotionRead
-    whole: EmotionRead
-
-    @property
-    def kept(self) -> EmotionRead | None:
-        """The resting face's reading where the clip as a whole reads the same emotion above
-        :data:`~aipgan_hf.motion.emotion.READ_FROM`: an emotion the clip keeps throughout, which relative motion
-        loses; else None. A talker's most closed mouths (its reference) are often pressed lips read as sad or
-        angry: where the resting face alone was worn, most clips that lost agreement with what observers saw in the
-        frame were ones the clip as a whole reads otherwise (docs/design.md, "The clip's resting emotion")."""
-        same = self.whole.label == self.rest.label and self.whole.probability > READ_FROM
-        return self.rest if same else None
-
-
-def clip_reading(pipe: AIPGANPipeline, track: ClipLandmarks, reference: str = "neutral") -> ClipReading | None:
-    """The reader's readings of the reference frames' crops together and of the sampled frames' together; None
-    where the pipeline has no reader or a group has no crop (a face seen only between the samples): the reading is
-    an addition, never a reason for a clip to fail."""
-    groups = [
-        [track.crops[int(i)] for i in frames if int(i) in track.crops]
-        for frames in (reference_frames(track, reference), track.sampled)
-    ]
-    if pipe.emotion_reader is None or not all(groups):
-        return None
-    rest, whole = (pipe.emotion_reader.read_together(torch.stack([image_to_tensor(c) for c in g])) for g in groups)
-    return ClipReading(rest, whole)
 
 
 def drive_clip(
@@ -133,16 +104,26 @@ def drive_clip(
     strength: float = 1.0,
     offset: np.ndarray | None = None,
     read: EmotionRead | None = None,
-) -> tuple[int, np.ndarray, EmotionRead | None]:
-    """(reference frame index, (N, 68, 2) float32 driving landmarks in the target's crop frame, the emotion worn)
-    for a tracked clip. With relative motion, a ``read`` of the reference that is acted on
-    (:func:`~aipgan_hf.motion.emotion.acted_on`) is worn under every frame's change, as one photo of the reference
-    would give it (:func:`~aipgan_hf.motion.emotion.worn_change`; its mouth left to the frames)."""
+    frames: list[EmotionRead | None] | None = None,
+) -> tuple[int, np.ndarray, EmotionRead | None, tuple[str, ...]]:
+    """(reference frame index, (N, 68, 2) float32 driving landmarks in the target's crop frame, the resting emotion
+    worn, (N,) the emotion each frame wears or "") for a tracked clip. With relative motion, a ``read`` of the
+    reference that is acted on (:func:`~aipgan_hf.motion.emotion.acted_on`) is worn under every frame's change, as
+    one photo of the reference would give it (:func:`~aipgan_hf.motion.emotion.worn_change`; its mouth left to the
+    frames); with the frames' readings (``frames``, :func:`~aipgan_hf.video.reading.frame_readings`), each frame
+    wears its own where it is acted on, else ``read``'s, topped up (:func:`~aipgan_hf.video.reading.frame_changes`)
+    and eased in and out (:func:`~aipgan_hf.video.reading.eased`)."""
     reference_index, reference_points = reference_landmarks(track, reference)
     target = np.asarray(prepared.landmarks, dtype=np.float64)  # (68, 2): aligned once, driven by every frame
     points = reference_points.astype(np.float64)
-    worn = read if relative and strength > 0 and acted_on(read, pipe.shape_model, points) else None
-    if worn is not None:
+    moves = relative and strength > 0
+    worn = read if moves and acted_on(read, pipe.shape_model, points) else None
+    labels = ("" if worn is None else worn.label,) * len(track.landmarks)
+    if moves and frames is not None:
+        changes, labels = frame_changes(pipe.shape_model, track, points, target, frames, worn)
+        changes = eased(changes) * float(strength)
+        offset = changes if offset is None else changes + offset
+    elif worn is not None:
         resting = worn_change(pipe.shape_model, worn, points, target, open_lips=False) * float(strength)
         offset = resting if offset is None else resting + offset
     driving = pipe.shape_model.drive(
@@ -153,7 +134,7 @@ def drive_clip(
         offset=offset,
     )
     driving = np.array(np.broadcast_to(driving, track.landmarks.shape), dtype=np.float32)  # (N, 68, 2)
-    return reference_index, driving, worn
+    return reference_index, driving, worn, labels
 
 
 def animate(
@@ -197,11 +178,12 @@ def animate(
         target_face_index: which face of the target photo (largest first). max_frame_pixels: refuse larger frames.
         mouth: where an opened mouth's inside comes from, as in ``pipe(..., mouth=)``; "source": the target's own
             open mouth, else the driving frame's (the clip is decoded a second time if a frame uses it).
-        read_emotion: with relative motion, where the reader is sure of the reference frames' emotion and reads it
-            in the clip as a whole too (:attr:`ClipReading.kept`), the target wears it under every frame
-            (``result.emotion``); False: the frames' changes alone.
-        source_emotion: the clip's resting emotion as the user names it (a preset's name), worn in place of what
-            the reader reads (with relative motion and the reading on).
+        read_emotion: with relative motion, each frame wears the emotion the reader is sure of around it, else the
+            clip's resting emotion where the reader is sure of the reference frames' and reads it in the clip as a
+            whole too (``result.frame_emotions``, ``result.emotion``; :mod:`~aipgan_hf.video.reading`); False: the
+            frames' changes alone.
+        source_emotion: the clip's emotion as the user names it (a preset's name), worn under every frame in place
+            of what the reader reads (with relative motion and the reading on).
 
     Raises:
         InvalidVideoError, NoVideoStreamError, VideoTooLongError, VideoTooLargeError, NoFaceInVideoError, and the
@@ -219,15 +201,18 @@ def animate(
         relative and read_emotion and not source_emotion and expression_strength > 0 and pipe.emotion_reader is not None
     )
     track = track_clip(pipe.processor, info, smoothing, max_seconds, progress, seconds, keep_crops=reads)
+    clock = time.perf_counter()
     reading = clip_reading(pipe, track, reference) if reads else None
+    frames = frame_readings(pipe, track) if reads else None
+    seconds["reading"] = time.perf_counter() - clock
     read = named or (reading.kept if reading else None)
-    reference_index, driving_landmarks, worn = drive_clip(
-        pipe, prepared, track, relative, reference, expression_strength, offset, read
+    reference_index, driving_landmarks, worn, labels = drive_clip(
+        pipe, prepared, track, relative, reference, expression_strength, offset, read, frames
     )
     clip = DrivenClip(info, max_seconds, track, reference_index, driving_landmarks)
     images = render_clip(pipe, prepared, clip, output, paste_back, side_by_side, mouth, progress, seconds)
     seconds["total"] = time.perf_counter() - started
-    return _result(clip, output, images, seconds, worn, reading.rest if reading else None)
+    return _result(clip, output, images, seconds, worn, reading.rest if reading else None, labels)
 
 
 def _result(
@@ -237,6 +222,7 @@ def _result(
     seconds: dict[str, float],
     emotion: EmotionRead | None = None,
     reading: EmotionRead | None = None,
+    frame_emotions: tuple[str, ...] = (),
 ) -> AnimationResult:
     """The :class:`AnimationResult` of a delivered clip, logged."""
     result = AnimationResult(
@@ -249,6 +235,7 @@ def _result(
         images=images,
         emotion=emotion,
         reading=reading,
+        frame_emotions=frame_emotions,
         seconds=seconds,
     )
     logger.info("animated %s: %s", clip.info.path.name, result.summary())
@@ -282,7 +269,5 @@ __all__ = [
     "CLIP_SUBJECT",
     "AnimationResult",
     "animate",
-    "ClipReading",
-    "clip_reading",
     "drive_clip",
 ]

@@ -1,7 +1,8 @@
 """The first pass over a driving clip: its face tracked, aligned to the canonical crop frame (which removes its
 head position, size and roll) and smoothed with the One-Euro filter; frames without a face keep the last good pose.
 The reference frame for relative motion is chosen here, from the whole clip; the crops of the frames it may be made
-of, and of frames spread over the clip, are kept (the clip's emotion is read from them)."""
+of, of frames spread over the clip and of every few frames are kept (the clip's emotion and its frames' are read from
+them: :mod:`~aipgan_hf.video.reading`)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ REFERENCE_FRAMES = 5
 """The neutral reference is the mean of this many frames with the smallest mouth opening."""
 SAMPLED_FRAMES = 24
 """Frames spread over a clip (every total // 24-th frame with a face, at most 47) show what it looks like as a whole:
-their crops are kept for the clip's reading (:func:`~aipgan_hf.video.animate.clip_reading`)."""
+their crops are kept for the clip's reading (:func:`~aipgan_hf.video.reading.clip_reading`)."""
+READ_EVERY = 3
+"""Every third frame with a face has its crop kept for the frames' readings
+(:func:`~aipgan_hf.video.reading.frame_readings`): 10 a second of a 30-fps clip, 29 MB of crops for a minute of it."""
 REFERENCE_MODES = ("neutral", "first")
 
 
@@ -64,8 +68,8 @@ class ClipLandmarks:
     and, where a face was found, each frame's (N, 2, 3) frame -> crop similarity and unsmoothed (N, 68, 2)
     crop-frame landmarks (where its pixels are: the driving mouth's inside is read there). ``openings``: each
     frame's mouth opening (NaN without a face), which :func:`reference_frames` ranks; ``crops``: the (R, R, 3) uint8
-    crops, by frame index, of the frames the reference may be made of and of the ``sampled`` frames
-    (:data:`SAMPLED_FRAMES`)."""
+    crops, by frame index, of the frames the reference may be made of, of the ``sampled`` frames
+    (:data:`SAMPLED_FRAMES`) and of the ``read`` frames (:data:`READ_EVERY`)."""
 
     landmarks: np.ndarray
     found: np.ndarray
@@ -75,6 +79,7 @@ class ClipLandmarks:
     openings: np.ndarray | None = None
     crops: dict[int, np.ndarray] = field(default_factory=dict)
     sampled: tuple[int, ...] = ()
+    read: tuple[int, ...] = ()
 
 
 class _KeptCrops:
@@ -82,12 +87,13 @@ class _KeptCrops:
     face and those of the :data:`REFERENCE_FRAMES` most closed mouths so far (ties to the earlier frame), as
     :func:`reference_frames` ranks them over the whole clip; and every ``step``-th frame's with a face, the step
     doubling (every other sample let go) whenever twice :data:`SAMPLED_FRAMES` are kept: a clip whose length the
-    file does not give is sampled as evenly."""
+    file does not give is sampled as evenly; and every :data:`READ_EVERY`-th frame's with a face."""
 
     def __init__(self, resolution: int, step: int) -> None:
         self.resolution, self.step = resolution, step
         self.crops: dict[int, np.ndarray] = {}
         self.sampled: list[int] = []
+        self.read: list[int] = []
         self.first: int | None = None
         self.closed: list[tuple[float, int]] = []  # (-opening, -index) of the most closed: the top is the most open
 
@@ -96,6 +102,9 @@ class _KeptCrops:
         key = (-opening, -index)
         if self.first is None:
             self.first = index
+            self._keep(index, frame, matrix)
+        if index % READ_EVERY == 0:
+            self.read.append(index)
             self._keep(index, frame, matrix)
         if index % self.step == 0:
             self.sampled.append(index)
@@ -119,7 +128,7 @@ class _KeptCrops:
 
     def _let_go(self, indices: list[int]) -> None:
         """Drop the crops of ``indices`` that no other reason keeps."""
-        held = {self.first, *self.sampled, *(-index for _, index in self.closed)}
+        held = {self.first, *self.sampled, *self.read, *(-index for _, index in self.closed)}
         for index in indices:
             if index not in held:
                 self.crops.pop(index, None)
@@ -190,6 +199,7 @@ def track_clip(
         np.asarray(openings),
         {} if kept is None else kept.crops,
         () if kept is None else tuple(kept.sampled),
+        () if kept is None else tuple(kept.read),
     )
 
 
