@@ -97,6 +97,15 @@ def grace_hopper() -> np.ndarray:
         return np.asarray(Image.open(f).convert("RGB"))
 
 
+@pytest.fixture(scope="session")
+def smiling_clip(tmp_path_factory) -> Path:
+    """The astronaut (public domain, smiling in every frame) moving a few pixels a frame: 12 frames at 24 fps, with
+    a tone for audio (the video benchmark's synthetic clip)."""
+    from benchmarks import benchmark_animate as bench
+
+    return bench.write_clip(tmp_path_factory.mktemp("clip") / "smiling.mp4", bench.astronaut_frames(12), fps=24)
+
+
 def _variants(face: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
     """Photometric and small geometric variants of one photo (flip, brightness, shift)."""
     rng = np.random.default_rng(seed)

@@ -38,8 +38,8 @@ def pipe():
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return bench.write_clip(tmp_path_factory.mktemp("clip") / "smiling.mp4", bench.astronaut_frames(12), fps=24)
+def clip(smiling_clip):  # the astronaut smiling in every frame
+    return smiling_clip
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Each frame's emotion (0.20.0): a driving frame wears the emotion the reader reads around it, else the clip's resting
 emotion, topped up by what the frame's own change already shows of it.
 
-The clip is skimage's astronaut (public domain, smiling) moving a few pixels a frame, as in tests/test_clip_emotion.py.
+The clip is skimage's astronaut (public domain, smiling) moving a few pixels a frame (``smiling_clip``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from aipgan_hf.video import animate, probe_clip
 from aipgan_hf.video.animate import drive_clip
 from aipgan_hf.video.landmarks import ClipLandmarks, reference_landmarks, track_clip
 from aipgan_hf.video.reading import WINDOW, eased, frame_changes, frame_readings, frames_note, topped_up
-from benchmarks import benchmark_animate as bench
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +26,8 @@ def pipe():
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return bench.write_clip(tmp_path_factory.mktemp("clip") / "smiling.mp4", bench.astronaut_frames(12), fps=24)
-
-
-@pytest.fixture(scope="module")
-def track(pipe, clip):
-    return track_clip(pipe.processor, probe_clip(clip))
+def track(pipe, smiling_clip):
+    return track_clip(pipe.processor, probe_clip(smiling_clip))
 
 
 def _units(pipe, coefficients: np.ndarray) -> dict[str, float]:
@@ -42,7 +36,7 @@ def _units(pipe, coefficients: np.ndarray) -> dict[str, float]:
     return dict(zip(ACTION_UNITS, line_intensities(motion, pipe.shape_model.mean)[0]))
 
 
-def test_a_frame_reads_as_the_read_frames_within_the_window_together(pipe, clip, track):
+def test_a_frame_reads_as_the_read_frames_within_the_window_together(pipe, smiling_clip, track):
     readings = frame_readings(pipe, track)
     assert len(readings) == len(track.landmarks)
     for frame in (0, 5, 11):
@@ -51,7 +45,7 @@ def test_a_frame_reads_as_the_read_frames_within_the_window_together(pipe, clip,
         expected = pipe.emotion_reader.read_together(crops)
         assert readings[frame].label == expected.label == "happiness"  # she smiles throughout
         assert readings[frame].probability == pytest.approx(expected.probability, abs=1e-5)
-    no_crops = track_clip(pipe.processor, probe_clip(clip), keep_crops=False)
+    no_crops = track_clip(pipe.processor, probe_clip(smiling_clip), keep_crops=False)
     assert frame_readings(pipe, no_crops) == [None] * len(track.landmarks)
 
 
@@ -83,7 +77,7 @@ def test_each_frame_wears_its_own_reading_else_the_clips_resting_one(pipe, grace
     assert labels == ("anger", "", "", "")
 
 
-def test_drive_clip_wears_each_frames_reading_and_animate_reports_it(pipe, grace_hopper, clip, track):
+def test_drive_clip_wears_each_frames_reading_and_animate_reports_it(pipe, grace_hopper, smiling_clip, track):
     prepared = pipe.prepare(grace_hopper)
     readings = frame_readings(pipe, track)
     angry = [EmotionRead("anger", 0.9)] * len(readings)
@@ -97,10 +91,10 @@ def test_drive_clip_wears_each_frames_reading_and_animate_reports_it(pipe, grace
     )
     np.testing.assert_allclose(driving, expected, atol=1e-4)
     assert drive_clip(pipe, prepared, track, relative=False, frames=angry)[3] == ("",) * len(readings)
-    read = animate(pipe, clip, grace_hopper, paste_back=False)
+    read = animate(pipe, smiling_clip, grace_hopper, paste_back=False)
     assert read.frame_emotions == ("happiness",) * read.frames
-    assert animate(pipe, clip, grace_hopper, paste_back=False, read_emotion=False).frame_emotions == ("",) * 12
-    named = animate(pipe, clip, grace_hopper, paste_back=False, source_emotion="anger")
+    assert animate(pipe, smiling_clip, grace_hopper, paste_back=False, read_emotion=False).frame_emotions == ("",) * 12
+    named = animate(pipe, smiling_clip, grace_hopper, paste_back=False, source_emotion="anger")
     assert named.frame_emotions == ("anger",) * 12, "a named emotion is worn under every frame"
 
 
