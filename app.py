@@ -50,7 +50,7 @@ from aipgan_hf.serving import (  # noqa: E402
     extra_examples,
     load_pool,
 )
-from aipgan_hf.video import CLIP_SUBJECT, LiveAnimator, animate, frames_note  # noqa: E402
+from aipgan_hf.video import CLIP_SUBJECT, FALLBACK, LiveAnimator, animate, frames_note  # noqa: E402
 from app_page import build_page  # noqa: E402
 from app_parts import (  # noqa: E402
     CONCURRENCY,
@@ -209,13 +209,16 @@ class Space:
                 **video.emotion(pipeline.expressions),
                 **controls.offsets(),
             )
-            if result.emotion is not None and not result.emotion.told:
-                gr.Info(f"{reading_note(result.emotion, CLIP_SUBJECT)} where a frame reads no emotion of its own.")
-            read_frames = (
-                None if result.emotion is not None and result.emotion.told else frames_note(result.frame_emotions)
+            rest = result.emotion
+            if rest is not None and not rest.told:
+                gr.Info(f"{reading_note(rest, CLIP_SUBJECT)}{FALLBACK}.")
+            own = (
+                None
+                if rest is not None and rest.told
+                else frames_note(result.frame_emotions, rest.label if rest else "")
             )
-            if read_frames:
-                gr.Info(f'{read_frames}. Not those emotions? Name one under "The clip\'s emotion", or choose none.')
+            if own:
+                gr.Info(f'{own}. Not those emotions? Name one under "The clip\'s emotion", or choose none.')
             if result.frames_without_face:
                 gr.Info(
                     f"{result.frames_without_face} of {result.frames} frames showed no face; they keep the last pose."

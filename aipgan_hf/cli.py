@@ -34,7 +34,7 @@ from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
 from aipgan_hf.errors import AIPGANError
 from aipgan_hf.motion.emotion import EmotionRead, reading_note, told_emotion, unsure_note
 from aipgan_hf.pipeline import AIPGANPipeline
-from aipgan_hf.video import CLIP_SUBJECT, DEFAULT_MAX_SECONDS, animate, frames_note, probe_clip
+from aipgan_hf.video import CLIP_SUBJECT, DEFAULT_MAX_SECONDS, FALLBACK, animate, frames_note, probe_clip
 
 if TYPE_CHECKING:
     from aipgan_hf.pipeline import TransferResult
@@ -354,7 +354,7 @@ def run_animate(args: argparse.Namespace) -> int:
     if args.smoothing < 0:
         raise UsageError(f"--smoothing must be 0 or more, got {args.smoothing:g}")
     if args.source_emotion is not None and args.no_relative:
-        raise UsageError("--source-emotion names the clip's resting emotion, worn under relative motion only")
+        raise UsageError("--source-emotion names the clip's emotion, worn under relative motion only")
     # a bad clip fails before the model loads
     probe_clip(args.driving, max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS)
     pipeline = _load_pipeline(args)
@@ -382,19 +382,20 @@ def run_animate(args: argparse.Namespace) -> int:
         )
     finally:
         bars.close()
-    if result.emotion is not None:
-        _say_worn(result.emotion, CLIP_SUBJECT)
-    read_frames = None if result.emotion is not None and result.emotion.told else frames_note(result.frame_emotions)
-    if read_frames:
-        print(f"{read_frames} (--source-emotion to name one for all; --no-read-emotion: none)", file=sys.stderr)
+    rest = result.emotion
+    if rest is not None:
+        _say_worn(rest, "clip" if rest.told else CLIP_SUBJECT, "" if rest.told else FALLBACK)
+    own = None if rest is not None and rest.told else frames_note(result.frame_emotions, rest.label if rest else "")
+    if own:
+        print(f"{own} (--source-emotion to name one for all; --no-read-emotion: none)", file=sys.stderr)
     print(f"wrote {args.output}: {result.summary()}")
     return EXIT_OK
 
 
-def _say_worn(emotion: EmotionRead, of: str) -> None:
-    """The emotion a run wears, on stderr, and how to change it where it was read."""
+def _say_worn(emotion: EmotionRead, of: str, where: str = "") -> None:
+    """The emotion a run wears (``where``: on which frames), on stderr, and how to change it where it was read."""
     hint = "" if emotion.told else " (--source-emotion to name another; --no-read-emotion: none)"
-    print(f"{reading_note(emotion, of)}{hint}", file=sys.stderr)
+    print(f"{reading_note(emotion, of)}{where}{hint}", file=sys.stderr)
 
 
 def _one_line(error: Exception) -> str:

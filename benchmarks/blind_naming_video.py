@@ -2,12 +2,12 @@
 """Blind naming of video driving: does a frame of the animated target read as the driving frame does, with the
 clip's emotions worn and without them (0.19.0: the resting face's; 0.20.0: each frame's)?
 
-    python benchmarks/blind_naming_video.py sets --dataset data_build/aipgan-faces-128 --output runs/video \
+    python benchmarks/blind_naming_video.py sets --dataset data_build/aipgan-faces-128 --output runs/video \\
         --seed 204 --frames 2 --baseline rest      # as shipped against 0.19.0 (0.20.0's round 8)
     # 0.19.0's rounds: --seed 196 --frames 3 --rest_worn (and 197); round 1: --seed 195 --frames 2 --rest_only
     # fresh observers name runs/video/A/crops or runs/video/B/crops (never both), one "id,label" line each, into an
     # answers file beside that set's key.json (A/answers.csv, A/answers2.csv, ...); then:
-    python benchmarks/blind_naming_video.py score --output runs/video --answers runs/video/A/answers.csv \
+    python benchmarks/blind_naming_video.py score --output runs/video --answers runs/video/A/answers.csv \\
         runs/video/A/answers2.csv runs/video/B/answers.csv runs/video/B/answers2.csv
     python benchmarks/blind_naming_video.py readings --output runs/video --answers ...   # the same answers files
 
@@ -27,9 +27,9 @@ whose two versions differ tell them apart, and they are reported alone too.
 
 ``readings`` asks what a reading could give before any transfer is drawn: how often each reading of the clip is the
 emotion the observer named the driving frame, a reading at most :data:`~aipgan_hf.motion.emotion.READ_FROM` counting
-as "neutral" (the frame's change alone). "worn" is what the set wore, "rest" the reference frames' reading, "whole"
-the sampled frames' (from the key), and "frame" the reader's reading of the driving frame's own crop (read here from
-the set's crops).
+as "neutral" (the frame's change alone). "worn" is what "shipped" wore on that frame, "rest" the reference frames'
+reading, "whole" the sampled frames' (from the key), and "frame" the reader's reading of the driving frame's own crop
+(read here from the set's crops).
 """
 
 from __future__ import annotations

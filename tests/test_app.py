@@ -341,24 +341,37 @@ def test_an_animation_that_wears_the_clips_resting_emotion_says_so(
     clip, hopper = str(driving_clip), str(photos[0])
     no_bar = lambda fraction, desc=None: None  # noqa: E731 -- no page to draw a progress bar on
     read = space.animate(clip, hopper, no_bar, paste_back=False)  # the astronaut smiles in every frame
-    assert len(told) == 2 and told[0].startswith("The clip's resting face reads as happiness (")
-    assert told[0].endswith("where a frame reads no emotion of its own.")
-    assert told[1] == (
-        "Read frame by frame, the target wears happiness in 100% of the frames. Not those emotions? Name one under "
-        '"The clip\'s emotion", or choose none.'
-    )
+    assert len(told) == 1 and told[0].startswith("The clip's resting face reads as happiness (")
+    assert told[0].endswith("the target wears it where a frame reads no other emotion of its own.")
     points = space.animate(clip, hopper, no_bar, paste_back=False, clip_emotion="none")
     named = space.animate(clip, hopper, no_bar, paste_back=False, clip_emotion="anger")
-    assert len(told) == 2, "nothing read, or named by the user: nothing to say"
+    assert len(told) == 1, "nothing read, or named by the user: nothing to say"
     videos = [Path(path).read_bytes() for path in (read, points, named)]
     assert len(set(videos)) == 3
     absolute = space.animate(clip, hopper, no_bar, paste_back=False, relative=False)
-    assert len(told) == 2, "absolute motion keeps the clip's own resting face: nothing is read"
+    assert len(told) == 1, "absolute motion keeps the clip's own resting face: nothing is read"
     assert Path(absolute).read_bytes() not in videos
     with pytest.raises(app_module.gr.Error, match="worn under relative motion only"):
         space.animate(clip, hopper, no_bar, paste_back=False, relative=False, clip_emotion="anger")
     with pytest.raises(app_module.gr.Error, match="The clip's emotion 'joy' is not one of this model's choices"):
         space.animate(clip, hopper, no_bar, paste_back=False, clip_emotion="joy")
+
+
+def test_an_animation_says_what_its_frames_wore_of_their_own(app_module, space, photos, driving_clip, monkeypatch):
+    import dataclasses
+
+    told, real = [], app_module.animate
+    monkeypatch.setattr(app_module.gr, "Info", told.append)
+    monkeypatch.setattr(
+        app_module,
+        "animate",
+        lambda *a, **k: dataclasses.replace(real(*a, **k), emotion=None, frame_emotions=("surprise", "")),
+    )
+    space.animate(str(driving_clip), str(photos[0]), lambda fraction, desc=None: None, paste_back=False)
+    assert told == [
+        'Read frame by frame, the target wears surprise in 50% of the frames. Not those emotions? Name one under "The '
+        "clip's emotion\", or choose none."
+    ]
 
 
 def test_animate_refuses_a_text_file_with_a_short_message(client, photos, tmp_path):

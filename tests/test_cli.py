@@ -467,19 +467,39 @@ def test_animate_writes_the_clip_and_a_summary(photos, tmp_path, capsys):
     assert completed.stdout.startswith(f"wrote {output}: 12 frames at 24 fps, 0 without a face"), completed.stdout
     assert list(tmp_path.iterdir()) == [output]
     # the astronaut smiles in every frame: relative motion alone would lose it, so the reading says what is worn
-    told = completed.stderr.splitlines()
-    assert len(told) == 2 and told[0].startswith("The clip's resting face reads as happiness (")
-    assert told[0].endswith("(--source-emotion to name another; --no-read-emotion: none)")
-    assert told[1] == (
-        "Read frame by frame, the target wears happiness in 100% of the frames "
-        "(--source-emotion to name one for all; --no-read-emotion: none)"
+    told = completed.stderr.splitlines()  # its frames read as smiling too: nothing of their own to add
+    assert len(told) == 1 and told[0].startswith("The clip's resting face reads as happiness (")
+    assert told[0].endswith(
+        "the target wears it where a frame reads no other emotion of its own "
+        "(--source-emotion to name another; --no-read-emotion: none)"
     )
 
 
 def test_animate_wears_a_named_clip_emotion(photos, tmp_path, capsys):
     args = ["animate", "--driving", str(photos["clip"]), "--target", str(photos["grace"]), "--no-paste-back"]
     named = _in_process([*args, "--output", str(tmp_path / "named.mp4"), "--source-emotion", "anger"], capsys)
-    assert named.returncode == 0 and named.stderr == "The target wears anger, as named for the clip's resting face\n"
+    assert named.returncode == 0 and named.stderr == "The target wears anger, as named for the clip\n"
     off = _in_process([*args, "--output", str(tmp_path / "off.mp4"), "--no-read-emotion"], capsys)
     assert off.returncode == 0 and off.stderr == ""
     assert (tmp_path / "named.mp4").read_bytes() != (tmp_path / "off.mp4").read_bytes()
+
+
+def test_animate_says_what_the_frames_wore_of_their_own(photos, tmp_path, capsys, monkeypatch):
+    """Frames that read another emotion than the clip's resting one are counted on stderr (the resting one is not)."""
+    import dataclasses
+
+    import aipgan_hf.cli as cli
+
+    def animated(*args, **kwargs):
+        result = real(*args, **kwargs)
+        return dataclasses.replace(result, frame_emotions=("anger",) * 3 + ("happiness",) * 6 + ("",) * 3)
+
+    real = cli.animate
+    monkeypatch.setattr(cli, "animate", animated)
+    args = ["animate", "--driving", str(photos["clip"]), "--target", str(photos["grace"]), "--no-paste-back"]
+    told = _in_process([*args, "--output", str(tmp_path / "read.mp4")], capsys).stderr.splitlines()
+    assert len(told) == 2 and told[0].startswith("The clip's resting face reads as happiness (")
+    assert told[1] == (
+        "Read frame by frame, the target wears anger in 25% of the frames "
+        "(--source-emotion to name one for all; --no-read-emotion: none)"
+    )

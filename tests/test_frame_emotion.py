@@ -1,10 +1,12 @@
-"""Each frame's emotion (0.20.0): a driving frame wears the emotion the reader reads around it, else the clip's resting
-emotion, topped up by what the frame's own change already shows of it.
+"""Each frame's emotion (0.20.0): a driving frame wears the emotion the reader reads around it, topped up by what its
+own change already shows, else the clip's resting emotion in full; eased in and out.
 
 The clip is skimage's astronaut (public domain, smiling) moving a few pixels a frame (``smiling_clip``).
 """
 
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 import pytest
@@ -16,8 +18,10 @@ from aipgan_hf.motion.emotion import EmotionRead, worn_change
 from aipgan_hf.pipeline import AIPGANPipeline
 from aipgan_hf.video import animate, probe_clip
 from aipgan_hf.video.animate import drive_clip
-from aipgan_hf.video.landmarks import ClipLandmarks, reference_landmarks, track_clip
+from aipgan_hf.video.landmarks import ClipLandmarks, track_clip
 from aipgan_hf.video.reading import WINDOW, eased, frame_changes, frame_readings, frames_note, topped_up
+
+reading_module = importlib.import_module("aipgan_hf.video.reading")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,11 @@ def _units(pipe, coefficients: np.ndarray) -> dict[str, float]:
     return dict(zip(ACTION_UNITS, line_intensities(motion, pipe.shape_model.mean)[0]))
 
 
-def test_a_frame_reads_as_the_read_frames_within_the_window_together(pipe, smiling_clip, track):
+def _track(points: np.ndarray) -> ClipLandmarks:
+    return ClipLandmarks(points.astype(np.float32), np.ones(len(points), bool), np.arange(len(points)) / 24.0)
+
+
+def test_a_frame_reads_as_the_read_frames_within_the_window_together(pipe, smiling_clip, track, monkeypatch):
     readings = frame_readings(pipe, track)
     assert len(readings) == len(track.landmarks)
     for frame in (0, 5, 11):
@@ -45,6 +53,10 @@ def test_a_frame_reads_as_the_read_frames_within_the_window_together(pipe, smili
         expected = pipe.emotion_reader.read_together(crops)
         assert readings[frame].label == expected.label == "happiness"  # she smiles throughout
         assert readings[frame].probability == pytest.approx(expected.probability, abs=1e-5)
+    monkeypatch.setattr(reading_module, "BATCH", 1)  # one crop a call of the reader: the same readings
+    one_by_one = frame_readings(pipe, track)
+    assert [read.label for read in one_by_one] == [read.label for read in readings]
+    np.testing.assert_allclose([r.probability for r in one_by_one], [r.probability for r in readings], atol=1e-5)
     no_crops = track_clip(pipe.processor, probe_clip(smiling_clip), keep_crops=False)
     assert frame_readings(pipe, no_crops) == [None] * len(track.landmarks)
 
@@ -62,35 +74,55 @@ def test_what_a_frame_shows_already_is_not_worn_again(pipe):
 
 
 def test_each_frame_wears_its_own_reading_else_the_clips_resting_one(pipe, grace_hopper):
-    prepared = pipe.prepare(grace_hopper)
-    target = np.asarray(prepared.landmarks, dtype=np.float64)
-    still = np.repeat(target[None], 4, axis=0).astype(np.float32)  # no frame moves: nothing is topped up
-    track = ClipLandmarks(still, np.ones(4, bool), np.arange(4) / 24.0)
+    target = np.asarray(pipe.prepare(grace_hopper).landmarks, dtype=np.float64)
+    track = _track(np.repeat(target[None], 5, axis=0))  # no frame moves: nothing is topped up
     rest = EmotionRead("sadness", 0.8)
-    readings = [EmotionRead("anger", 0.9), None, EmotionRead("neutral", 0.9), EmotionRead("surprise", 0.4)]
+    readings = [
+        EmotionRead("anger", 0.9),
+        None,
+        EmotionRead("neutral", 0.9),
+        EmotionRead("surprise", 0.4),
+        EmotionRead("sadness", 0.99),  # the resting emotion again: worn as the rest is
+    ]
     worn, labels = frame_changes(pipe.shape_model, track, target, target, readings, rest)
-    assert labels == ("anger", "sadness", "sadness", "sadness")
-    for row, read in zip(worn, (readings[0], rest, rest, rest)):
+    assert labels == ("anger", "sadness", "sadness", "sadness", "sadness")
+    for row, read in zip(worn, (readings[0], rest, rest, rest, rest)):
         expected = worn_change(pipe.shape_model, read, target, target, open_lips=False)
         np.testing.assert_allclose(row, expected, atol=1e-9)
     _, labels = frame_changes(pipe.shape_model, track, target, target, readings, None)
-    assert labels == ("anger", "", "", "")
+    assert labels == ("anger", "", "", "", "sadness")
+
+
+def test_a_frame_that_frowns_already_gets_less_of_a_read_anger_but_all_of_the_resting_one(pipe, grace_hopper):
+    model = pipe.shape_model
+    target = np.asarray(pipe.prepare(grace_hopper).landmarks, dtype=np.float64)
+    frowning = model.apply(target, 0.5 * model.directions[slider_name("AU4")])
+    track = _track(np.stack([target, frowning]))
+    anger = EmotionRead("anger", 0.9)
+    read, _ = frame_changes(model, track, target, target, [anger, anger], None)
+    assert _units(pipe, read[1])["AU4"] == pytest.approx(_units(pipe, read[0])["AU4"] - 0.5, abs=0.1)
+    rest, labels = frame_changes(model, track, target, target, [None, None], anger)
+    assert labels == ("anger", "anger")
+    np.testing.assert_allclose(rest[1], rest[0], err_msg="the resting anger: the frame's frown comes on top of it")
 
 
 def test_drive_clip_wears_each_frames_reading_and_animate_reports_it(pipe, grace_hopper, smiling_clip, track):
     prepared = pipe.prepare(grace_hopper)
-    readings = frame_readings(pipe, track)
-    angry = [EmotionRead("anger", 0.9)] * len(readings)
-    index, driving, worn, labels = drive_clip(pipe, prepared, track, read=None, frames=angry, strength=0.5)
-    assert worn is None and labels == ("anger",) * len(readings)
-    _, reference = reference_landmarks(track)
-    target = np.asarray(prepared.landmarks, dtype=np.float64)
-    changes, _ = frame_changes(pipe.shape_model, track, reference.astype(np.float64), target, angry, None)
-    expected = pipe.shape_model.drive(
-        target, track.landmarks, reference_landmarks=reference, strength=0.5, offset=eased(changes) * 0.5
+    count = len(track.landmarks)
+    angry = [EmotionRead("anger", 0.9)] * count
+    plain = drive_clip(pipe, prepared, track)[1]
+    _, driving, worn, labels = drive_clip(pipe, prepared, track, read=None, frames=angry)
+    assert worn is None and labels == ("anger",) * count
+    assert (driving[:, [21, 22], 1] - plain[:, [21, 22], 1]).min() > 1.0, "every frame's inner brows come down"
+    half = (
+        drive_clip(pipe, prepared, track, frames=angry, strength=0.5)[1]
+        - drive_clip(pipe, prepared, track, strength=0.5)[1]
     )
-    np.testing.assert_allclose(driving, expected, atol=1e-4)
-    assert drive_clip(pipe, prepared, track, relative=False, frames=angry)[3] == ("",) * len(readings)
+    np.testing.assert_allclose(half, (driving - plain) / 2, atol=0.3)
+    assert drive_clip(pipe, prepared, track, relative=False, frames=angry)[3] == ("",) * count
+    rest = EmotionRead("happiness", 0.8)
+    unread = drive_clip(pipe, prepared, track, read=rest, frames=[None] * count)[1]
+    np.testing.assert_allclose(unread, drive_clip(pipe, prepared, track, read=rest)[1], atol=1e-4)  # 0.19.0's
     read = animate(pipe, smiling_clip, grace_hopper, paste_back=False)
     assert read.frame_emotions == ("happiness",) * read.frames
     assert animate(pipe, smiling_clip, grace_hopper, paste_back=False, read_emotion=False).frame_emotions == ("",) * 12
@@ -109,7 +141,9 @@ def test_a_frame_that_comes_to_wear_another_emotion_eases_into_it():
     np.testing.assert_allclose(eased(step[18:21], half=3), [[4 / 7, 1.0], [6 / 7, 1.0], [8 / 7, 1.0]])  # a short clip
 
 
-def test_the_note_says_what_share_of_the_frames_wears_what():
+def test_the_note_says_what_share_of_the_frames_wears_what_of_its_own():
     assert frames_note(("", "", "", "")) is None
     labels = ("anger",) * 6 + ("happiness",) * 2 + ("",) * 2
     assert frames_note(labels) == "Read frame by frame, the target wears anger in 60% of the frames, happiness in 20%"
+    assert frames_note(labels, rest="anger") == "Read frame by frame, the target wears happiness in 20% of the frames"
+    assert frames_note(("anger",) * 3, rest="anger") is None

@@ -4,7 +4,7 @@ passes (:mod:`.animate`), the second pass's frame loop (:mod:`.frames`), writing
 driving (:mod:`.live`).
 ``from aipgan_hf.video import animate``."""
 
-from .animate import CLIP_SUBJECT, AnimationResult, animate
+from .animate import CLIP_SUBJECT, FALLBACK, AnimationResult, animate
 from .clips import (
     DEFAULT_MAX_SECONDS,
     InvalidVideoError,
@@ -24,6 +24,7 @@ from .writer import ClipWriter
 
 __all__ = [
     "CLIP_SUBJECT",
+    "FALLBACK",
     "AnimationResult",
     "LiveAnimator",
     "animate",

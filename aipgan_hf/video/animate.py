@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 CLIP_SUBJECT = "clip's resting face"
 """What a clip's reading is of, as its note names it (:func:`~aipgan_hf.motion.emotion.reading_note`'s ``of``)."""
+FALLBACK = " where a frame reads no other emotion of its own"
+"""Where the clip's resting emotion is worn, as its note ends."""
 
 
 @dataclass
@@ -67,13 +69,13 @@ class AnimationResult:
         images: the (H, W, 3) uint8 frames when no output path was given, else None.
         emotion: the clip's resting emotion (read and kept throughout:
             :attr:`~aipgan_hf.video.reading.ClipReading.kept`; or named: ``told``), worn under every frame that
-            reads no emotion of its own (a named one under every frame), or None.
+            reads no other emotion of its own (a named one under every frame), or None.
         reading: what the reader read of the reference frames, worn or not (None without a reading).
+        seconds: time by stage: "prepare" (the target), "decode", "landmarks", "reading" (the emotion reader's and
+            what each frame wears), "render", "encode" (in a thread of its own, overlapping the rendering), and
+            "total" (the whole call, wall clock).
         frame_emotions: the emotion each frame wears ("" none): its own reading's, else ``emotion``
             (:func:`~aipgan_hf.video.reading.frame_changes`).
-        seconds: time by stage: "prepare" (the target), "decode", "landmarks", "reading" (the emotion reader's),
-            "render", "encode" (in a thread of its own, overlapping the rendering), and "total" (the whole call,
-            wall clock).
     """
 
     frames: int
@@ -85,8 +87,8 @@ class AnimationResult:
     images: list[np.ndarray] | None = field(default=None, repr=False)
     emotion: EmotionRead | None = None
     reading: EmotionRead | None = None
-    frame_emotions: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
+    frame_emotions: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One line: frames, fps, frames without a face, speed."""
@@ -204,11 +206,11 @@ def animate(
     clock = time.perf_counter()
     reading = clip_reading(pipe, track, reference) if reads else None
     frames = frame_readings(pipe, track) if reads else None
-    seconds["reading"] = time.perf_counter() - clock
     read = named or (reading.kept if reading else None)
     reference_index, driving_landmarks, worn, labels = drive_clip(
         pipe, prepared, track, relative, reference, expression_strength, offset, read, frames
     )
+    seconds["reading"] = time.perf_counter() - clock
     clip = DrivenClip(info, max_seconds, track, reference_index, driving_landmarks)
     images = render_clip(pipe, prepared, clip, output, paste_back, side_by_side, mouth, progress, seconds)
     seconds["total"] = time.perf_counter() - started
@@ -267,6 +269,7 @@ def _named_emotion(
 
 __all__ = [
     "CLIP_SUBJECT",
+    "FALLBACK",
     "AnimationResult",
     "animate",
     "drive_clip",

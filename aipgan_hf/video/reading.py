@@ -8,9 +8,10 @@ not carry. The reader (:class:`~aipgan_hf.motion.emotion.EmotionReader`) reads t
   emotion (:class:`ClipReading`);
 - **each frame** (0.20.0): the crops of every third frame (:data:`~aipgan_hf.video.landmarks.READ_EVERY`); a frame
   reads as the mean of the readings within :data:`WINDOW` frames of it (:func:`frame_readings`). Where that reading
-  is acted on, the frame wears it, else the resting emotion that was kept, each as one photo of the reference would
-  give it (:func:`~aipgan_hf.motion.emotion.worn_change`), less what the frame's own change shows of it already
-  (:func:`topped_up`, :func:`frame_changes`), eased in and out over a few frames (:func:`eased`).
+  is acted on and is another emotion than the kept resting one, the frame wears it, less what the frame's own change
+  shows of it already (:func:`topped_up`); else it wears the resting emotion that was kept, in full (0.19.0); each as
+  one photo of the reference would give it (:func:`~aipgan_hf.motion.emotion.worn_change`, :func:`frame_changes`),
+  eased in and out over a few frames (:func:`eased`).
 
     first pass: crops --read--> rest, whole, per-frame readings --frame_changes, eased--> (N, k) worn under each frame
 """
@@ -26,7 +27,7 @@ import torch
 from ..faces import image_to_tensor
 from ..motion import ShapeModel
 from ..motion.action_units import ACTION_UNITS, line_intensities, slider_name
-from ..motion.emotion import READ_FROM, EmotionRead, acted_on, worn_change
+from ..motion.emotion import READ_FROM, SMILE_FROM, SMILE_FULL, EmotionRead, acted_on, worn_change
 from .landmarks import ClipLandmarks, reference_frames
 
 if TYPE_CHECKING:  # the pipeline's animate() calls into this package: its class is needed only for the types
@@ -34,9 +35,9 @@ if TYPE_CHECKING:  # the pipeline's animate() calls into this package: its class
 
 WINDOW = 6
 """A frame reads as the mean of the readings at most this many frames before or after it (a fifth of a second at 30
-fps): a single frame's reading flickers, a clip's whole hides what its frames do. In blind naming, each frame's own
-reading was what an observer named that frame 51.5 % of the time, the clip's resting reading 44.3 % (docs/design.md,
-"Each frame's emotion")."""
+fps): a single frame's reading flickers, a clip's whole hides what its frames do. In blind naming, the reading of the
+driving frame's crop alone was what an observer named that frame 51.5 % of the time, the clip's resting reading
+44.3 % (docs/design.md, "Each frame's emotion")."""
 EASE = 2
 """A frame that comes to wear another emotion eases into it over 2 * EASE + 1 frames (:func:`eased`): the largest move
 from one frame to the next is then 0.19.0's (a median over 15 clips of 4.3 crop pixels; unsmoothed 7.8), and blind
@@ -128,26 +129,42 @@ def frame_changes(
     readings: list[EmotionRead | None],
     kept: EmotionRead | None,
 ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """((N, k) coefficient change worn under each frame's own change, (N,) the emotion each wears or ""): a frame's
-    reading where it is acted on (:func:`~aipgan_hf.motion.emotion.acted_on`, read against the frame's points),
-    else ``kept`` (acted on by the caller), worn as one photo of the (68, 2) reference would give it to the (68, 2)
-    target, its mouth left to the frames, then :func:`topped_up` by the frame's change from the reference."""
+    """((N, k) coefficient change worn under each frame's own change, (N,) the emotion each wears or ""), each worn
+    as one photo of the (68, 2) reference would give it to the (68, 2) target, its mouth left to the frames:
+
+    - a frame whose reading is acted on (:func:`~aipgan_hf.motion.emotion.acted_on`, against the frame's points) and
+      is another emotion than ``kept``'s wears it, :func:`topped_up` by the frame's change from the reference (the
+      change from a reference without that emotion is the emotion's own, as far as the points carry it);
+    - every other frame wears ``kept`` (the clip's resting emotion, acted on by the caller; or nothing) in full,
+      as 0.19.0 did: the reference shows it already, so the frame's change is a change on top of it.
+    """
     count = len(track.landmarks)
-    worn, labels, made = np.zeros((count, shape_model.num_expression)), [], {}
+    worn, labels, own, made = np.zeros((count, shape_model.num_expression)), [], [], {}
     for frame, read in enumerate(readings):
-        chosen = read if acted_on(read, shape_model, track.landmarks[frame].astype(np.float64)) else kept
+        points = track.landmarks[frame].astype(np.float64)
+        other = acted_on(read, shape_model, points) and (kept is None or read.label != kept.label)
+        chosen = read if other else kept
         labels.append("" if chosen is None else chosen.label)
+        own.append(other)
         if chosen is None:
             continue
-        key = (chosen.label, chosen.probability if chosen.label == "happiness" else 0.0)  # what worn_change reads
+        key = (chosen.label, _smile_weight(chosen))  # all that worn_change reads of a reading
         if key not in made:
             made[key] = worn_change(shape_model, chosen, reference_points, target, open_lips=False)
         worn[frame] = made[key]
-    wearing = np.flatnonzero([bool(label) for label in labels])
-    if len(wearing):
-        change = shape_model.change(track.landmarks[wearing].astype(np.float64), reference_points)
-        worn[wearing] = topped_up(shape_model, worn[wearing], change)
+    topped = np.flatnonzero(own)
+    if len(topped):
+        change = shape_model.change(track.landmarks[topped].astype(np.float64), reference_points)
+        worn[topped] = topped_up(shape_model, worn[topped], change)
     return worn, tuple(labels)
+
+
+def _smile_weight(read: EmotionRead) -> float:
+    """How much of a read smile is completed (0 for other emotions): the one thing besides its label that
+    :func:`~aipgan_hf.motion.emotion.worn_change` reads of a reading."""
+    if read.label != "happiness":
+        return 0.0
+    return float(np.clip((read.probability - SMILE_FROM) / (SMILE_FULL - SMILE_FROM), 0.0, 1.0))
 
 
 def eased(worn: np.ndarray, half: int = EASE) -> np.ndarray:
@@ -161,10 +178,11 @@ def eased(worn: np.ndarray, half: int = EASE) -> np.ndarray:
     return (sums[width:] - sums[:-width]) / width
 
 
-def frames_note(labels: tuple[str, ...]) -> str | None:
-    """What the frames wore (:attr:`~aipgan_hf.video.animate.AnimationResult.frame_emotions`), in a sentence: "Read
-    frame by frame, the target wears anger in 80% of the frames, happiness in 12%"; None where none wore any."""
-    names, counts = np.unique([label for label in labels if label], return_counts=True)
+def frames_note(labels: tuple[str, ...], rest: str = "") -> str | None:
+    """What the frames wore of their own (:attr:`~aipgan_hf.video.animate.AnimationResult.frame_emotions`, leaving
+    out the clip's resting emotion ``rest``), in a sentence: "Read frame by frame, the target wears happiness in 20%
+    of the frames, surprise in 5%"; None where no frame wore one of its own."""
+    names, counts = np.unique([label for label in labels if label not in ("", rest)], return_counts=True)
     parts = [f"{names[i]} in {counts[i] / len(labels):.0%}" for i in np.argsort(-counts, kind="stable")]
     if not parts:
         return None
