@@ -112,9 +112,9 @@ def drive_clip(
     worn, (N,) the emotion each frame wears or "") for a tracked clip. With relative motion, a ``read`` of the
     reference that is acted on (:func:`~aipgan_hf.motion.emotion.acted_on`) is worn under every frame's change, as
     one photo of the reference would give it (:func:`~aipgan_hf.motion.emotion.worn_change`; its mouth left to the
-    frames); with the frames' readings (``frames``, :func:`~aipgan_hf.video.reading.frame_readings`), each frame
-    wears its own where it is acted on, else ``read``'s, topped up (:func:`~aipgan_hf.video.reading.frame_changes`)
-    and eased in and out (:func:`~aipgan_hf.video.reading.eased`)."""
+    frames); with the frames' readings (``frames``, :func:`~aipgan_hf.video.reading.frame_readings`), a frame whose
+    own is acted on and another emotion wears that instead, topped up (:func:`~aipgan_hf.video.reading.frame_changes`),
+    all eased in and out (:func:`~aipgan_hf.video.reading.eased`)."""
     reference_index, reference_points = reference_landmarks(track, reference)
     target = np.asarray(prepared.landmarks, dtype=np.float64)  # (68, 2): aligned once, driven by every frame
     points = reference_points.astype(np.float64)
