@@ -205,7 +205,9 @@ def _video_tab(space: Space, controls: dict) -> tuple[gr.Video, gr.Button, gr.Vi
 def _live_tab(controls: dict) -> tuple[gr.Image, ResultImage]:
     webcam = gr.Image(label="Your webcam", sources=["webcam"], streaming=True, type="numpy", elem_id="webcam")
     controls["live_relative"] = gr.Checkbox(
-        True, label="Relative motion", info="your first frame with a face is the neutral reference"
+        True,
+        label="Relative motion",
+        info="your first frame with a face is the neutral reference; the emotion read in your last frames is worn too",
     )
     output = ResultImage(label="The target, live", format="jpeg", interactive=False, elem_id="live-output")
     gr.Markdown(

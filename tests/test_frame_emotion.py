@@ -19,7 +19,9 @@ from aipgan_hf.pipeline import AIPGANPipeline
 from aipgan_hf.video import animate, probe_clip
 from aipgan_hf.video.animate import drive_clip
 from aipgan_hf.video.landmarks import ClipLandmarks, track_clip
+from aipgan_hf.video.live import LiveAnimator
 from aipgan_hf.video.reading import WINDOW, eased, frame_changes, frame_readings, frames_note, topped_up
+from benchmarks import benchmark_animate as bench
 
 reading_module = importlib.import_module("aipgan_hf.video.reading")
 
@@ -147,3 +149,18 @@ def test_the_note_says_what_share_of_the_frames_wears_what_of_its_own():
     assert frames_note(labels) == "Read frame by frame, the target wears anger in 60% of the frames, happiness in 20%"
     assert frames_note(labels, rest="anger") == "Read frame by frame, the target wears happiness in 20% of the frames"
     assert frames_note(("anger",) * 3, rest="anger") is None
+
+
+def test_a_webcam_frame_wears_what_is_read_in_it_and_the_frames_before(pipe, grace_hopper):
+    prepared = pipe.prepare(grace_hopper)
+    frames = bench.astronaut_frames(4)  # she smiles in every frame
+    outputs, animators = {}, {}
+    for name, options in (("read", {}), ("off", {"read_emotion": False}), ("absolute", {"relative": False})):
+        live = animators[name] = LiveAnimator(prepared, pipe.processor, smoothing=0.0, **options)
+        outputs[name] = [np.asarray(live(pipe, frame, at / 10), dtype=np.int16) for at, frame in enumerate(frames)]
+    assert [live.emotion for live in animators.values()] == ["happiness", "", ""]
+    assert [len(live.recent) for live in animators.values()] == [3, 0, 0], "the last three frames are read"
+    assert np.abs(outputs["read"][-1] - outputs["off"][-1]).max() > 40, "the smile read is worn"
+    read = animators["read"]
+    read.reset_reference()
+    assert (read.emotion, read.worn, len(read.recent)) == ("", None, 0)

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from PIL import Image
 
 from ..compositing import DEFAULT_MOUTH, check_mouth
 from ..driving import PreparedTarget
-from ..faces import FaceProcessor
+from ..faces import FaceProcessor, image_to_tensor
+from ..faces.align import warp_to_crop
 from .frames import driving_faces
-from .landmarks import DrivingFace
+from .landmarks import ClipLandmarks, DrivingFace
+from .reading import EASE, frame_changes
 
 if TYPE_CHECKING:  # the pipeline is handed to each call: its class is needed only for the types
     from ..pipeline import AIPGANPipeline
+
+
+LIVE_WINDOW = 3
+"""A live frame reads as the mean of its own reading and the two before it (the app sends 10 frames a second): a
+stream has no later frames to read, so the window is the clip's (:data:`~aipgan_hf.video.reading.WINDOW`) looking
+back only."""
 
 
 class LiveAnimator:
@@ -26,10 +36,15 @@ class LiveAnimator:
     The pipeline is passed to each call rather than kept, so a server can run every frame on whichever pipeline
     copy is free (dlib's models must not be used by two threads at once).
 
+    With relative motion each frame also wears the emotion the pipeline's reader is sure of in it and the frames just
+    before (:data:`LIVE_WINDOW` in all), topped up by what the frame's change from the reference shows of it already,
+    as a clip's frames do (:func:`~aipgan_hf.video.reading.frame_changes`), and eased in and out over the frames that
+    follow (``emotion``: what the last frame wore). A stream has no whole clip, so no resting emotion is worn.
+
     Args:
         prepared: ``pipe.prepare(photo)``.
         processor: a face processor with the pipeline's crop resolution (only its settings are kept).
-        relative, smoothing, expression_strength, mouth: as for :func:`animate`.
+        relative, smoothing, expression_strength, mouth, read_emotion: as for :func:`animate`.
         offset: coefficient change from :meth:`AIPGANPipeline.expression_offset`.
     """
 
@@ -42,11 +57,16 @@ class LiveAnimator:
         expression_strength: float = 1.0,
         offset: np.ndarray | None = None,
         mouth: str = DEFAULT_MOUTH,
+        read_emotion: bool = True,
     ) -> None:
         self.prepared, self.mouth = prepared, check_mouth(mouth)
         self.relative = relative
         self.expression_strength = expression_strength
         self.offset = offset
+        self.read_emotion = read_emotion
+        self.recent: deque[list[torch.Tensor]] = deque(maxlen=LIVE_WINDOW)  # each read frame's heads' probabilities
+        self.worn: np.ndarray | None = None  # (k,) the eased change worn, unscaled
+        self.emotion = ""
         self.driving = DrivingFace(processor, smoothing, redetect_every=1)
         self.reference: np.ndarray | None = None
         self.last: np.ndarray | None = None
@@ -55,8 +75,10 @@ class LiveAnimator:
         self._start = time.monotonic()
 
     def reset_reference(self) -> None:
-        """Measure relative motion from the next frame with a face."""
+        """Measure relative motion from the next frame with a face (what was read starts over too)."""
         self.reference = None
+        self.recent.clear()
+        self.worn, self.emotion = None, ""
 
     def __call__(self, pipe: AIPGANPipeline, frame: np.ndarray, seconds: float | None = None) -> Image.Image:
         """Render one live frame ((H, W, 3) uint8 RGB); without a face the last pose (or the target at rest)."""
@@ -73,12 +95,16 @@ class LiveAnimator:
             self.last = landmarks
             if self.reference is None:
                 self.reference = landmarks
+            worn = self._worn(pipe, frame, landmarks) if self.driving.matrix is not None else self.worn
+            offset = self.offset
+            if worn is not None:
+                offset = worn * self.expression_strength + (0.0 if offset is None else offset)
             driving = pipe.shape_model.drive(
                 self.prepared.landmarks,
                 landmarks,
                 reference_landmarks=self.reference if self.relative else None,
                 strength=self.expression_strength,
-                offset=self.offset,
+                offset=offset,
             )
         driving = np.asarray(driving, dtype=np.float32)[None]
         sources, mouth = None, self.mouth
@@ -89,3 +115,19 @@ class LiveAnimator:
         elif self.mouth == "source":
             mouth = "own"  # no face in this frame: no driving mouth to read
         return pipe.render(self.prepared, driving, paste_back=True, mouth=mouth, sources=sources)[0].image
+
+    def _worn(self, pipe: AIPGANPipeline, frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+        """(k,) the change this frame wears for what is read in it and the frames before (eased), or None where
+        nothing is read (absolute motion, strength 0, the reading off, no reader)."""
+        reader = pipe.emotion_reader
+        if not (self.read_emotion and self.relative and self.expression_strength > 0 and reader is not None):
+            return None
+        crop = warp_to_crop(frame, self.driving.matrix, pipe.processor.resolution)  # as a clip's first pass crops it
+        self.recent.append(reader.heads(image_to_tensor(crop)[None]))
+        read = reader.choose(*(torch.cat(heads).mean(dim=0) for heads in zip(*self.recent)))
+        track = ClipLandmarks(np.asarray(landmarks, np.float32)[None], np.ones(1, bool), np.zeros(1))
+        target, reference = (np.asarray(points, np.float64) for points in (self.prepared.landmarks, self.reference))
+        worn, (self.emotion,) = frame_changes(pipe.shape_model, track, reference, target, [read], None)
+        # eased as a clip's frames are, looking back only: each frame moves a 1 / (EASE + 1) of the way
+        self.worn = worn[0] if self.worn is None else self.worn + (worn[0] - self.worn) / (EASE + 1)
+        return self.worn
