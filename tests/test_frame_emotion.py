@@ -162,5 +162,14 @@ def test_a_webcam_frame_wears_what_is_read_in_it_and_the_frames_before(pipe, gra
     assert [len(live.recent) for live in animators.values()] == [3, 0, 0], "the last three frames are read"
     assert np.abs(outputs["read"][-1] - outputs["off"][-1]).max() > 40, "the smile read is worn"
     read = animators["read"]
+    assert _units(pipe, read.worn)["AU12"] > 0.5, "what is worn is a smile"
+    grey = np.full((256, 256, 3), 120, np.uint8)
     read.reset_reference()
+    assert (read.emotion, read.worn, len(read.recent)) == ("", None, 0)
+    at_rest = np.asarray(pipe.render(prepared, prepared.landmarks).image)
+    assert np.array_equal(np.asarray(read(pipe, grey, 1.0)), at_rest), "no face since the reset: the target at rest"
+    read(pipe, frames[0], 1.1)
+    assert read.emotion == "happiness" and len(read.recent) == 1, "the window starts over after a frame with no face"
+    read.read_emotion = False  # a setting changed between frames: nothing read is worn any more
+    read(pipe, grey, 1.2)
     assert (read.emotion, read.worn, len(read.recent)) == ("", None, 0)

@@ -36,10 +36,11 @@ class LiveAnimator:
     The pipeline is passed to each call rather than kept, so a server can run every frame on whichever pipeline
     copy is free (dlib's models must not be used by two threads at once).
 
-    With relative motion each frame also wears the emotion the pipeline's reader is sure of in it and the frames just
-    before (:data:`LIVE_WINDOW` in all), topped up by what the frame's change from the reference shows of it already,
-    as a clip's frames do (:func:`~aipgan_hf.video.reading.frame_changes`), and eased in and out over the frames that
-    follow (``emotion``: what the last frame wore). A stream has no whole clip, so no resting emotion is worn.
+    With relative motion each frame also wears the emotion the pipeline's reader is sure of in it and the frames with
+    a face just before (:data:`LIVE_WINDOW` in all; a frame without a face starts the window over), topped up by what
+    the frame's change from the reference shows of it already, as a clip's frames are
+    (:func:`~aipgan_hf.video.reading.frame_changes`), and eased causally: each frame moves a third of the way to it
+    (``emotion``: what the last frame with a face read). A stream has no whole clip, so no resting emotion is worn.
 
     Args:
         prepared: ``pipe.prepare(photo)``.
@@ -86,16 +87,18 @@ class LiveAnimator:
         seconds = time.monotonic() - self._start if seconds is None else seconds
         landmarks = self.driving(frame, seconds)
         self.frames += 1
+        reads = self._reads(pipe)
         if landmarks is None:
             self.frames_without_face += 1
-            landmarks = self.last
+            self.recent.clear()  # the window's frames follow each other
+            landmarks = self.last if self.reference is not None else None  # no stale pose after a reset
         if landmarks is None:
             driving = self.prepared.landmarks
         else:
             self.last = landmarks
             if self.reference is None:
                 self.reference = landmarks
-            worn = self._worn(pipe, frame, landmarks) if self.driving.matrix is not None else self.worn
+            worn = self._worn(pipe, frame, landmarks) if reads and self.driving.matrix is not None else self.worn
             offset = self.offset
             if worn is not None:
                 offset = worn * self.expression_strength + (0.0 if offset is None else offset)
@@ -116,18 +119,26 @@ class LiveAnimator:
             mouth = "own"  # no face in this frame: no driving mouth to read
         return pipe.render(self.prepared, driving, paste_back=True, mouth=mouth, sources=sources)[0].image
 
-    def _worn(self, pipe: AIPGANPipeline, frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
-        """(k,) the change this frame wears for what is read in it and the frames before (eased), or None where
-        nothing is read (absolute motion, strength 0, the reading off, no reader)."""
+    def _reads(self, pipe: AIPGANPipeline) -> bool:
+        """Whether frames are read now (relative motion, strength above 0, the reading on, a reader); where not,
+        what was read is let go, so that a setting changed between frames leaves nothing worn."""
+        reads = self.read_emotion and self.relative and self.expression_strength > 0
+        if not (reads and pipe.emotion_reader is not None):
+            self.recent.clear()
+            self.worn, self.emotion = None, ""
+            return False
+        return True
+
+    def _worn(self, pipe: AIPGANPipeline, frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """(k,) the change this frame wears for what is read in it and the frames before, eased."""
         reader = pipe.emotion_reader
-        if not (self.read_emotion and self.relative and self.expression_strength > 0 and reader is not None):
-            return None
         crop = warp_to_crop(frame, self.driving.matrix, pipe.processor.resolution)  # as a clip's first pass crops it
         self.recent.append(reader.heads(image_to_tensor(crop)[None]))
         read = reader.choose(*(torch.cat(heads).mean(dim=0) for heads in zip(*self.recent)))
         track = ClipLandmarks(np.asarray(landmarks, np.float32)[None], np.ones(1, bool), np.zeros(1))
         target, reference = (np.asarray(points, np.float64) for points in (self.prepared.landmarks, self.reference))
         worn, (self.emotion,) = frame_changes(pipe.shape_model, track, reference, target, [read], None)
-        # eased as a clip's frames are, looking back only: each frame moves a 1 / (EASE + 1) of the way
+        # eased looking back only: each frame moves 1 / (EASE + 1) of the way (a clip's box over 2 EASE + 1 frames
+        # needs the frames after)
         self.worn = worn[0] if self.worn is None else self.worn + (worn[0] - self.worn) / (EASE + 1)
         return self.worn
