@@ -50,7 +50,7 @@ from aipgan_hf.serving import (  # noqa: E402
     extra_examples,
     load_pool,
 )
-from aipgan_hf.video import CLIP_SUBJECT, FALLBACK, LiveAnimator, animate, frames_note  # noqa: E402
+from aipgan_hf.video import LiveAnimator, animate, clip_note, frames_note  # noqa: E402
 from app_page import build_page  # noqa: E402
 from app_parts import (  # noqa: E402
     CONCURRENCY,
@@ -209,14 +209,9 @@ class Space:
                 **video.emotion(pipeline.expressions),
                 **controls.offsets(),
             )
-            rest = result.emotion
-            if rest is not None and not rest.told:
-                gr.Info(f"{reading_note(rest, CLIP_SUBJECT)}{FALLBACK}.")
-            own = (
-                None
-                if rest is not None and rest.told
-                else frames_note(result.frame_emotions, rest.label if rest else "")
-            )
+            if result.emotion is not None and not result.emotion.told:
+                gr.Info(f"{clip_note(result.emotion)}.")
+            own = frames_note(result.frame_emotions, result.emotion)
             if own:
                 gr.Info(f'{own}. Not those emotions? Name one under "The clip\'s emotion", or choose none.')
             if result.frames_without_face:

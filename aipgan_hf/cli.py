@@ -34,7 +34,7 @@ from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
 from aipgan_hf.errors import AIPGANError
 from aipgan_hf.motion.emotion import EmotionRead, reading_note, told_emotion, unsure_note
 from aipgan_hf.pipeline import AIPGANPipeline
-from aipgan_hf.video import CLIP_SUBJECT, DEFAULT_MAX_SECONDS, FALLBACK, animate, frames_note, probe_clip
+from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, clip_note, frames_note, probe_clip
 
 if TYPE_CHECKING:
     from aipgan_hf.pipeline import TransferResult
@@ -292,7 +292,7 @@ def run_transfer(args: argparse.Namespace) -> int:
         )
         if result.emotion is not None and not told:  # one source: its reading is the same for every target
             told.append(result.emotion)
-            _say_worn(result.emotion, "source")
+            _say_worn(result.emotion, reading_note(result.emotion))
         elif unsure_note(result.reading) and args.strength > 0 and not told:
             told.append(result.reading)
             print(f"{unsure_note(result.reading)} (--source-emotion to name it)", file=sys.stderr)
@@ -382,20 +382,19 @@ def run_animate(args: argparse.Namespace) -> int:
         )
     finally:
         bars.close()
-    rest = result.emotion
-    if rest is not None:
-        _say_worn(rest, "clip" if rest.told else CLIP_SUBJECT, "" if rest.told else FALLBACK)
-    own = None if rest is not None and rest.told else frames_note(result.frame_emotions, rest.label if rest else "")
+    if result.emotion is not None:
+        _say_worn(result.emotion, clip_note(result.emotion))
+    own = frames_note(result.frame_emotions, result.emotion)
     if own:
         print(f"{own} (--source-emotion to name one for all; --no-read-emotion: none)", file=sys.stderr)
     print(f"wrote {args.output}: {result.summary()}")
     return EXIT_OK
 
 
-def _say_worn(emotion: EmotionRead, of: str, where: str = "") -> None:
-    """The emotion a run wears (``where``: on which frames), on stderr, and how to change it where it was read."""
+def _say_worn(emotion: EmotionRead, note: str) -> None:
+    """The ``note`` on the emotion a run wears, on stderr, and how to change it where it was read."""
     hint = "" if emotion.told else " (--source-emotion to name another; --no-read-emotion: none)"
-    print(f"{reading_note(emotion, of)}{where}{hint}", file=sys.stderr)
+    print(f"{note}{hint}", file=sys.stderr)
 
 
 def _one_line(error: Exception) -> str:

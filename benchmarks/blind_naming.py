@@ -25,6 +25,7 @@ import csv
 import json
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -255,6 +256,14 @@ def score(args) -> dict:
     return table
 
 
+def run(args, score: Callable, makers: dict[str, Callable]) -> None:
+    """``score`` the answers (no model needed), or load the pipeline and run ``makers[args.command]``."""
+    if args.command == "score":
+        score(args)
+        return
+    makers[args.command](args, AIPGANPipeline.from_pretrained(args.checkpoint))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("transfers", "presets", "score"))
@@ -269,12 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--without_reader", action="store_true", help="transfers: also the 68 points' motion alone (read_emotion=False)"
     )
-    args = parser.parse_args(argv)
-    if args.command == "score":
-        score(args)
-        return
-    pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
-    (make_transfers if args.command == "transfers" else make_presets)(args, pipe)
+    run(parser.parse_args(argv), score, {"transfers": make_transfers, "presets": make_presets})
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from blind_naming import NAMED, drive, write_crops  # noqa: E402
+from blind_naming import NAMED, drive, run, write_crops  # noqa: E402
 
 from aipgan_hf import AIPGANPipeline  # noqa: E402
 from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns  # noqa: E402
@@ -245,12 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rest_worn", action="store_true", help="sets: wear the kept resting reading alone (0.19.0)")
     parser.add_argument("--baseline", choices=("none", "rest"), default="none", help="sets: what 'before' wears")
     parser.add_argument("--seed", type=int, default=196)
-    args = parser.parse_args(argv)
-    if args.command == "score":
-        score(args)
-        return
-    pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
-    (readings if args.command == "readings" else make_sets)(args, pipe)
+    run(parser.parse_args(argv), score, {"sets": make_sets, "readings": readings})
 
 
 if __name__ == "__main__":

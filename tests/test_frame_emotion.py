@@ -147,8 +147,10 @@ def test_the_note_says_what_share_of_the_frames_wears_what_of_its_own():
     assert frames_note(("", "", "", "")) is None
     labels = ("anger",) * 6 + ("happiness",) * 2 + ("",) * 2
     assert frames_note(labels) == "Read frame by frame, the target wears anger in 60% of the frames, happiness in 20%"
-    assert frames_note(labels, rest="anger") == "Read frame by frame, the target wears happiness in 20% of the frames"
-    assert frames_note(("anger",) * 3, rest="anger") is None
+    anger = EmotionRead("anger", 0.9)
+    assert frames_note(labels, rest=anger) == "Read frame by frame, the target wears happiness in 20% of the frames"
+    assert frames_note(("anger",) * 3, rest=anger) is None
+    assert frames_note(labels, rest=EmotionRead("anger", 1.0, told=True)) is None, "a named emotion: every frame's"
 
 
 def test_a_webcam_frame_wears_what_is_read_in_it_and_the_frames_before(pipe, grace_hopper):

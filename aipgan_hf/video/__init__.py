@@ -4,7 +4,7 @@ passes (:mod:`.animate`), the second pass's frame loop (:mod:`.frames`), writing
 driving (:mod:`.live`).
 ``from aipgan_hf.video import animate``."""
 
-from .animate import CLIP_SUBJECT, FALLBACK, AnimationResult, animate
+from .animate import AnimationResult, animate
 from .clips import (
     DEFAULT_MAX_SECONDS,
     InvalidVideoError,
@@ -18,16 +18,15 @@ from .clips import (
 )
 from .landmarks import mouth_opening
 from .live import LiveAnimator
-from .reading import frames_note
+from .reading import clip_note, frames_note
 from .tracking import FaceTracker, OneEuroFilter
 from .writer import ClipWriter
 
 __all__ = [
-    "CLIP_SUBJECT",
-    "FALLBACK",
     "AnimationResult",
     "LiveAnimator",
     "animate",
+    "clip_note",
     "frames_note",
     "mouth_opening",
     "DEFAULT_MAX_SECONDS",

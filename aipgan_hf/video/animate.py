@@ -47,11 +47,6 @@ if TYPE_CHECKING:  # the pipeline's animate() calls into this module: its class 
 
 logger = logging.getLogger(__name__)
 
-CLIP_SUBJECT = "clip's resting face"
-"""What a clip's reading is of, as its note names it (:func:`~aipgan_hf.motion.emotion.reading_note`'s ``of``)."""
-FALLBACK = " where a frame reads no other emotion of its own"
-"""Where the clip's resting emotion is worn, as its note ends."""
-
 
 @dataclass
 class AnimationResult:
@@ -268,8 +263,6 @@ def _named_emotion(
 
 
 __all__ = [
-    "CLIP_SUBJECT",
-    "FALLBACK",
     "AnimationResult",
     "animate",
     "drive_clip",

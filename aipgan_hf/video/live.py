@@ -78,6 +78,10 @@ class LiveAnimator:
     def reset_reference(self) -> None:
         """Measure relative motion from the next frame with a face (what was read starts over too)."""
         self.reference = None
+        self._forget()
+
+    def _forget(self) -> None:
+        """Let go of what was read: nothing is worn until frames are read again."""
         self.recent.clear()
         self.worn, self.emotion = None, ""
 
@@ -124,8 +128,7 @@ class LiveAnimator:
         what was read is let go, so that a setting changed between frames leaves nothing worn."""
         reads = self.read_emotion and self.relative and self.expression_strength > 0
         if not (reads and pipe.emotion_reader is not None):
-            self.recent.clear()
-            self.worn, self.emotion = None, ""
+            self._forget()
             return False
         return True
 

@@ -27,7 +27,7 @@ import torch
 from ..faces import image_to_tensor
 from ..motion import ShapeModel
 from ..motion.action_units import ACTION_UNITS, line_intensities, slider_name
-from ..motion.emotion import READ_FROM, SMILE_FROM, SMILE_FULL, EmotionRead, acted_on, worn_change
+from ..motion.emotion import READ_FROM, SMILE_FROM, SMILE_FULL, EmotionRead, acted_on, reading_note, worn_change
 from .landmarks import ClipLandmarks, reference_frames
 
 if TYPE_CHECKING:  # the pipeline's animate() calls into this package: its class is needed only for the types
@@ -178,11 +178,22 @@ def eased(worn: np.ndarray, half: int = EASE) -> np.ndarray:
     return (sums[width:] - sums[:-width]) / width
 
 
-def frames_note(labels: tuple[str, ...], rest: str = "") -> str | None:
+def clip_note(rest: EmotionRead) -> str:
+    """What a clip that wears its resting emotion ``rest`` (read, or named: ``told``) tells its user, in a
+    sentence."""
+    if rest.told:
+        return reading_note(rest, "clip")
+    return reading_note(rest, "clip's resting face") + " where a frame reads no other emotion of its own"
+
+
+def frames_note(labels: tuple[str, ...], rest: EmotionRead | None = None) -> str | None:
     """What the frames wore of their own (:attr:`~aipgan_hf.video.animate.AnimationResult.frame_emotions`, leaving
     out the clip's resting emotion ``rest``), in a sentence: "Read frame by frame, the target wears happiness in 20%
-    of the frames, surprise in 5%"; None where no frame wore one of its own."""
-    names, counts = np.unique([label for label in labels if label not in ("", rest)], return_counts=True)
+    of the frames, surprise in 5%"; None where no frame wore one of its own (a named emotion is worn by every
+    frame)."""
+    if rest is not None and rest.told:
+        return None
+    names, counts = np.unique([label for label in labels if label not in ("", rest and rest.label)], return_counts=True)
     parts = [f"{names[i]} in {counts[i] / len(labels):.0%}" for i in np.argsort(-counts, kind="stable")]
     if not parts:
         return None
