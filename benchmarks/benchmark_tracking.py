@@ -13,6 +13,12 @@ Two parts, on the first ``--frames`` frames of every clip under ``--videos``:
   boxes of the same size beside it, the better of the two shifted refits' ratios (how far each follows its shifted
   box, as a share of the shift; ``MAX_ANCHOR_RATIO`` separates the two), and the down-right refit's alone (the
   check before 0.7.0, at 0.6).
+
+With ``--tilted`` (a folder of upright portraits, e.g. ``../shared/data/london/neutral``), a third part: **tilting
+heads**. Each portrait is turned about its face's centre by 0, 4, ..., 40 degrees, one frame a step (a head tilting),
+both ways, and tracked through the turns; each frame's tracked landmarks are compared with the upright photo's full
+search landmarks turned with it (mean point distance over the eye distance), by roll, as shipped and as the tracker was before 0.21.0 (no fit turned
+upright, ``UPRIGHT_ROLL``; no coasting, ``COAST_FRAMES``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +34,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf.errors import AIPGANError  # noqa: E402
-from aipgan_hf.faces import FaceProcessor  # noqa: E402
+from aipgan_hf.faces import FaceProcessor, apply_affine, load_image  # noqa: E402
+from aipgan_hf.faces.detect import rotate_image  # noqa: E402
 from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE  # noqa: E402
+from aipgan_hf.video import tracking  # noqa: E402
 from aipgan_hf.video.clips import probe_clip, read_frames  # noqa: E402
 from aipgan_hf.video.tracking import ANCHOR_SHIFT, MAX_ANCHOR_RATIO, FaceTracker, anchor_ratio  # noqa: E402
 
@@ -150,11 +159,76 @@ def summary(results: dict[str, dict]) -> dict:
     }
 
 
+TILTS = tuple(range(0, 41, 4))
+"""Degrees a portrait is turned by, one frame each (``--tilted``)."""
+
+
+def tilted_errors(processor: FaceProcessor, photo: np.ndarray, sign: int) -> list[tuple[float, float]] | None:
+    """(degrees, error in eye distances, inf where the tracker lost the face) for each of :data:`TILTS` turned one
+    way (``sign``), tracked frame after frame; None where the upright photo has no face."""
+    upright = full_search(processor, photo)
+    if upright is None:
+        return None
+    tracker, rows = FaceTracker(processor), []
+    for degrees in TILTS:
+        turned, to_turned = rotate_image(photo, sign * degrees)
+        truth = apply_affine(to_turned, upright.landmarks)
+        face = tracker.update(turned)
+        eyes = np.linalg.norm(truth[RIGHT_EYE].mean(0) - truth[LEFT_EYE].mean(0))
+        error = np.inf if face is None else float(np.linalg.norm(face.landmarks - truth, axis=1).mean() / eyes)
+        rows.append((float(degrees), error))
+    return rows
+
+
+@contextmanager
+def tracker_as_before_0_21():
+    """The tracker as it was before 0.21.0 inside the block: every face fitted where it is (no upright copy) and a lost
+    face left to the full search (no coasting)."""
+    kept = tracking.UPRIGHT_ROLL, tracking.COAST_FRAMES
+    tracking.UPRIGHT_ROLL, tracking.COAST_FRAMES = np.inf, 0  # read by the tracker at each frame
+    try:
+        yield
+    finally:
+        tracking.UPRIGHT_ROLL, tracking.COAST_FRAMES = kept
+
+
+def tilting(processor: FaceProcessor, folder: Path, limit: int = 40) -> dict:
+    """The tilting-heads part: per roll band, lost frames and the median / 95th percentile error, as shipped and
+    with the tracker as before 0.21.0."""
+    photos = [load_image(path) for path in sorted(folder.glob("*.jpg"))[:limit]]
+
+    def table() -> dict:
+        rows = np.array(
+            [row for photo in photos for sign in (1, -1) for row in (tilted_errors(processor, photo, sign) or [])]
+        )
+        bands = {
+            f"{low}-{low + 10} degrees": _band(rows[(rows[:, 0] >= low) & (rows[:, 0] < low + 10), 1])
+            for low in (0, 10, 20, 30)
+        }
+        return bands | {"40 degrees": _band(rows[rows[:, 0] == 40, 1])}
+
+    figures = {"portraits": len(photos), "shipped": table()}
+    with tracker_as_before_0_21():
+        figures["as_before_0.21"] = table()
+    return figures
+
+
+def _band(errors: np.ndarray) -> dict:
+    held = errors[np.isfinite(errors)]
+    return {
+        "frames": len(errors),
+        "lost": int(len(errors) - len(held)),
+        "median": round(float(np.median(held)), 4) if len(held) else None,
+        "p95": round(float(np.percentile(held, 95)), 4) if len(held) else None,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=Path, required=True, help="a folder searched for *.mp4 clips")
     parser.add_argument("--frames", type=int, default=120, help="frames read from the start of each clip")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--tilted", type=Path, default=None, help="a folder of upright portraits (*.jpg) to turn")
     args = parser.parse_args(argv)
     processor, rng = FaceProcessor(resolution=128), np.random.default_rng(0)
     results = {}
@@ -164,6 +238,8 @@ def main(argv: list[str] | None = None) -> dict:
         except AIPGANError as error:  # a damaged or unreadable clip is named, the others are measured
             results[clip.name] = {"error": str(error)}
     figures = summary(results)
+    if args.tilted is not None:
+        figures["tilting"] = tilting(processor, args.tilted)
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

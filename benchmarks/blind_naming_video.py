@@ -15,7 +15,9 @@ Every clip under ``--clips`` drives frames of its own, drawn at random among the
 neutral photo of another test-split person, as :func:`~aipgan_hf.video.animate.animate` draws it with relative
 motion. "shipped" wears each frame's reading, else the clip's resting reading where it is kept
 (:mod:`~aipgan_hf.video.reading`); "before" wears nothing (``read_emotion=False``), or with ``--baseline rest`` the
-kept resting reading under every frame (0.19.0). ``--frames`` frames a clip; where "before" wears nothing, one
+kept resting reading under every frame (0.19.0), or with ``--baseline tracker`` all as shipped but the clip tracked as
+before 0.21.0 (``benchmark_tracking.tracker_as_before_0_21``; frames drawn only where the two sets of driving landmarks
+differ by more than a crop pixel, clips with none left out). ``--frames`` frames a clip; where "before" wears nothing, one
 frame of a clip that "shipped" wears nothing under either. ``--rest_worn`` makes "shipped" 0.19.0's (the kept
 resting reading alone), ``--rest_only`` the first round's (the resting face's reading, kept or not). Where the two
 are one crop it is in both sets (key "also"); elsewhere every other pair is in set A, the rest in set B. The driving
@@ -47,6 +49,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from benchmark_tracking import tracker_as_before_0_21  # noqa: E402
 from blind_naming import NAMED, drive, run, write_crops  # noqa: E402
 
 from aipgan_hf import AIPGANPipeline  # noqa: E402
@@ -107,9 +110,18 @@ def make_sets(args, pipe: AIPGANPipeline) -> None:
         image, target_landmarks = data.images[target], data.landmarks[target].astype(np.float64)
         prepared = SimpleNamespace(landmarks=target_landmarks)  # all drive_clip reads of a prepared target
         _, shipped, _, wears = drive_clip(pipe, prepared, track, read=read, frames=each)
-        _, before, _, wore = drive_clip(pipe, prepared, track, read=reading.kept if args.baseline == "rest" else None)
-        count = args.frames if any(wears) or any(wore) else 1
-        found = np.flatnonzero(track.found)
+        if args.baseline == "tracker":
+            before, wore = _tracked_as_before(pipe, prepared, info)
+            found = np.flatnonzero(track.found & (np.abs(shipped - before).max(axis=(1, 2)) > 1.0))
+            if not len(found):
+                continue
+            count = args.frames
+        else:
+            _, before, _, wore = drive_clip(
+                pipe, prepared, track, read=reading.kept if args.baseline == "rest" else None
+            )
+            count = args.frames if any(wears) or any(wore) else 1
+            found = np.flatnonzero(track.found)
         frames = sorted(int(i) for i in rng.choice(found, size=min(count, len(found)), replace=False))
         shown = frame_crops(info, track, frames, pipe.processor.resolution)
         for index in frames:
@@ -140,6 +152,15 @@ def make_sets(args, pipe: AIPGANPipeline) -> None:
     for name, crops in zip("AB", sets):
         write_crops(crops, Path(args.output) / name, np.random.default_rng(args.seed + 1))
     print(f"{differ} pairs differ")
+
+
+def _tracked_as_before(pipe: AIPGANPipeline, prepared, info) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The clip's driving landmarks and worn emotions as shipped but for the tracker, as it was before 0.21.0."""
+    with tracker_as_before_0_21():
+        track = track_clip(pipe.processor, info, 1.0, None)
+    reading = clip_reading(pipe, track)
+    _, before, _, wore = drive_clip(pipe, prepared, track, read=reading.kept, frames=frame_readings(pipe, track))
+    return before, wore
 
 
 def _answers(path: str) -> dict[str, str]:
@@ -243,7 +264,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rest_only", action="store_true", help="sets: wear the resting face's reading alone")
     parser.add_argument("--rest_worn", action="store_true", help="sets: wear the kept resting reading alone (0.19.0)")
-    parser.add_argument("--baseline", choices=("none", "rest"), default="none", help="sets: what 'before' wears")
+    parser.add_argument(
+        "--baseline",
+        choices=("none", "rest", "tracker"),
+        default="none",
+        help="sets: what 'before' wears; 'tracker': as shipped, tracked as before 0.21.0 (frames where the two differ)",
+    )
     parser.add_argument("--seed", type=int, default=196)
     run(parser.parse_args(argv), score, {"sets": make_sets, "readings": readings})
 

@@ -2,7 +2,9 @@
 
 The tracker runs the full face search (:meth:`FaceProcessor.find_faces`) only on the first frame and when
 tracking is lost; every other frame costs one 68-point fit in a box placed where the last frame's landmarks
-were, plus one or two check fits that tell a face from an empty box (see :meth:`FaceTracker.is_face`).
+were, plus one or two check fits that tell a face from an empty box (see :meth:`FaceTracker.is_face`). A tilted
+head is fitted in a copy of the frame turned upright, and a face lost for a frame or two is looked for where it
+last was before the search (:data:`UPRIGHT_ROLL`, :data:`COAST_FRAMES`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from ..errors import AIPGANError
-from ..faces import FaceProcessor
+from ..faces import FaceProcessor, apply_affine, invert_affine
+from ..faces.geometry import pil_coefficients
 from ..landmarks import LEFT_EYE, RIGHT_EYE
 
 ANCHOR_SHIFT = 0.1
@@ -26,6 +30,16 @@ faces' and the empty boxes' ratios measured in docs/design.md ("Tracking"). Two 
 alone cannot tell faces from empty boxes."""
 EYE_DISTANCE_RANGE = (0.2, 0.75)
 """Plausible inter-ocular distance, as a fraction of the box side."""
+UPRIGHT_ROLL = 10.0
+"""Degrees of roll (the last frame's eye line) from which the face is fitted in a copy of the frame turned upright
+about it: dlib's 68-point model is trained on roughly upright faces, and a head tilted 25-30 degrees failed the check
+and was lost (docs/design.md, "Tracking"). Below it the frame is fitted as it is (no resampling)."""
+UPRIGHT_MARGIN = 1.5
+"""The turned copy's side, in face-box sides: room for the check's fits from the box shifted by a tenth of its side."""
+COAST_FRAMES = 15
+"""A face the tracker loses is looked for from its last pose on each of the next this many frames (half a second at
+30 fps), before the full search: a hand or a blurred frame passing over it, or a quick tilt, lost it until the search
+found it again, and the search fails on such frames at 150-300 ms each."""
 
 
 class OneEuroFilter:
@@ -114,32 +128,55 @@ class FaceTracker:
         self.redetect_every = max(1, int(redetect_every))
         self._box_from_landmarks: tuple[float, float, float] | None = None  # (dx, dy, side) in landmark-spread units
         self._last: TrackedFace | None = None
+        self._recent: TrackedFace | None = None  # the last face found, kept for COAST_FRAMES after it is lost
         self._lost_frames = 0
         self._shifts = (ANCHOR_SHIFT, -ANCHOR_SHIFT)  # the check's shifts, the one that last held a face first
 
     def reset(self) -> None:
         """Forget the face; the next frame runs the full search."""
-        self._last = None
+        self._last = self._recent = None
         self._lost_frames = 0
 
     def update(self, frame: np.ndarray) -> TrackedFace | None:
         """The face in ``frame`` ((H, W, 3) uint8 RGB), or None when there is none.
 
-        With a face from the last frame, the 68 points are fitted in a box placed the way the detector placed it
-        relative to the landmarks, and accepted when the fit is held by a face (:meth:`is_face`); otherwise the
-        full search runs.
+        With a face from the last frame (or one lost at most :data:`COAST_FRAMES` frames ago), the 68 points are
+        fitted in a box placed the way the detector placed it relative to the landmarks, turned upright with them
+        (:data:`UPRIGHT_ROLL`), and accepted when the fit is held by a face (:meth:`is_face`); otherwise the full
+        search runs.
         """
-        if self._last is not None:
-            box = self._box_around(self._last.landmarks)
-            landmarks = self.processor.landmarks68(frame, box)
-            if self.is_face(frame, box, landmarks):
-                self._last = TrackedFace(landmarks, box, "tracked")
-                return self._last
+        start = self._last if self._last is not None else self._recent if self._lost_frames <= COAST_FRAMES else None
+        if start is not None:
+            tracked = self._track(frame, start.landmarks)
+            if tracked is not None:
+                self._last = self._recent = tracked
+                self._lost_frames = 0
+                return tracked
             self._last = None
         self._lost_frames += 1
         if (self._lost_frames - 1) % self.redetect_every:
             return None
         return self._detect(frame)
+
+    def _track(self, frame: np.ndarray, last: np.ndarray) -> TrackedFace | None:
+        """The face fitted from the ``last`` landmarks' box, or None where the fit is not held by a face; a tilted
+        one in a copy of the frame around it turned upright (:func:`upright_copy`)."""
+        box = self._box_around(last)
+        turned = upright_copy(frame, last, box)
+        if turned is None:
+            landmarks = self.processor.landmarks68(frame, box)
+            return TrackedFace(landmarks, box, "tracked") if self.is_face(frame, box, landmarks) else None
+        copy, to_copy = turned
+        box = self._box_around(apply_affine(to_copy, last))
+        landmarks = self.processor.landmarks68(copy, box)
+        if not self.is_face(copy, box, landmarks):
+            return None
+        landmarks = apply_affine(invert_affine(to_copy), landmarks).astype(np.float32)
+        height, width = frame.shape[:2]
+        centre = landmarks.mean(axis=0)
+        if not (0 <= centre[0] < width and 0 <= centre[1] < height):  # the copy has room the frame has not
+            return None
+        return TrackedFace(landmarks, self._box_around(landmarks), "tracked")
 
     def _detect(self, frame: np.ndarray) -> TrackedFace | None:
         try:
@@ -157,7 +194,7 @@ class FaceTracker:
             ((y0 + y1) / 2 - centre[1]) / spread,
             max(x1 - x0, y1 - y0) / spread,
         )
-        self._last = TrackedFace(found.landmarks.astype(np.float32), tuple(found.box), "detected")
+        self._last = self._recent = TrackedFace(found.landmarks.astype(np.float32), tuple(found.box), "detected")
         self._lost_frames = 0
         return self._last
 
@@ -199,6 +236,41 @@ def anchor_ratio(
     shift = fraction * (x1 - x0)
     moved = processor.landmarks68(frame, (x0 + shift, y0 + shift, x1 + shift, y1 + shift))
     return float(np.linalg.norm(moved - landmarks, axis=1).mean() / (abs(shift) * math.sqrt(2)))
+
+
+def roll_degrees(landmarks: np.ndarray) -> float:
+    """The head's roll in an image: the angle of the line from the right eye's centre to the left eye's (68-point
+    scheme; the subject's right eye is on the image's left), in degrees, positive clockwise on screen."""
+    line = landmarks[LEFT_EYE].mean(axis=0) - landmarks[RIGHT_EYE].mean(axis=0)
+    return math.degrees(math.atan2(float(line[1]), float(line[0])))
+
+
+def upright_copy(
+    frame: np.ndarray, landmarks: np.ndarray, box: tuple[float, float, float, float]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A copy of ``frame`` around ``box`` turned about the landmarks' centre so that their eye line is level, and the
+    (2, 3) frame -> copy matrix; None where the roll is under :data:`UPRIGHT_ROLL` degrees. The copy is
+    :data:`UPRIGHT_MARGIN` times the box's side (black outside the frame); only the part of the frame it shows is
+    read (a 4K frame is not copied whole)."""
+    angle = roll_degrees(landmarks)
+    if abs(angle) < UPRIGHT_ROLL:
+        return None
+    theta = math.radians(angle)
+    turn = np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])  # by -angle
+    side = max(2, math.ceil(UPRIGHT_MARGIN * (box[2] - box[0])))
+    centre = landmarks.mean(axis=0).astype(np.float64)
+    to_copy = np.hstack([turn, ((side - 1) / 2 - turn @ centre)[:, None]])
+    corners = apply_affine(invert_affine(to_copy), np.array([[0, 0], [side, 0], [0, side], [side, side]], float))
+    height, width = frame.shape[:2]
+    x0, y0 = (max(0, math.floor(value) - 1) for value in corners.min(axis=0))
+    x1, y1 = min(width, math.ceil(corners[:, 0].max()) + 1), min(height, math.ceil(corners[:, 1].max()) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    from_part = invert_affine(to_copy) - np.array([[0, 0, x0], [0, 0, y0]])  # copy -> the part's pixels
+    copy = Image.fromarray(np.ascontiguousarray(frame[y0:y1, x0:x1])).transform(
+        (side, side), Image.Transform.AFFINE, data=pil_coefficients(from_part), resample=Image.Resampling.BILINEAR
+    )
+    return np.asarray(copy), to_copy
 
 
 def _centre_and_spread(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
