@@ -15,10 +15,11 @@ Two parts, on the first ``--frames`` frames of every clip under ``--videos``:
   check before 0.7.0, at 0.6).
 
 With ``--tilted`` (a folder of upright portraits, e.g. ``../shared/data/london/neutral``), a third part: **tilting
-heads**. Each portrait is turned about its face's centre by 0, 4, ..., 40 degrees, one frame a step (a head tilting),
-both ways, and tracked through the turns; each frame's tracked landmarks are compared with the upright photo's full
-search landmarks turned with it (mean point distance over the eye distance), by roll, as shipped and as the tracker was before 0.21.0 (no fit turned
-upright, ``UPRIGHT_ROLL``; no coasting, ``COAST_FRAMES``).
+heads**. Each portrait is turned by 0, 4, ..., 40 degrees (about the image's centre, onto a canvas that holds all of
+it), one frame a step (a head tilting), both ways, and tracked through the turns; each frame's tracked landmarks are
+compared with the upright photo's full search landmarks turned with it (mean point distance over the eye distance),
+by roll, as shipped and with the tracker as before 0.21.0 (``tracker_before_0_21``: no fit turned upright, no
+coasting).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,8 @@ from aipgan_hf.errors import AIPGANError  # noqa: E402
 from aipgan_hf.faces import FaceProcessor, apply_affine, load_image  # noqa: E402
 from aipgan_hf.faces.detect import rotate_image  # noqa: E402
 from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE  # noqa: E402
-from aipgan_hf.video import tracking  # noqa: E402
 from aipgan_hf.video.clips import probe_clip, read_frames  # noqa: E402
+from aipgan_hf.video.landmarks import clip_redetect_every  # noqa: E402
 from aipgan_hf.video.tracking import ANCHOR_SHIFT, MAX_ANCHOR_RATIO, FaceTracker, anchor_ratio  # noqa: E402
 
 
@@ -88,7 +89,7 @@ def empty_boxes(
 def survey(processor: FaceProcessor, clip: Path, frames: int, rng: np.random.Generator) -> dict:
     """One clip's counts and samples (see the module docstring); the full search runs at most once a frame."""
     info = probe_clip(clip)
-    tracker = FaceTracker(processor, redetect_every=max(1, round(float(info.fps) / 10)))  # as track_clip
+    tracker = FaceTracker(processor, redetect_every=clip_redetect_every(info))  # as track_clip
     read = lost = missed = 0
     errors, faces, empties = [], [], []
     for index, (frame, _) in zip(range(frames), read_frames(info, None)):
@@ -163,13 +164,13 @@ TILTS = tuple(range(0, 41, 4))
 """Degrees a portrait is turned by, one frame each (``--tilted``)."""
 
 
-def tilted_errors(processor: FaceProcessor, photo: np.ndarray, sign: int) -> list[tuple[float, float]] | None:
+def tilted_errors(tracker: FaceTracker, photo: np.ndarray, sign: int) -> list[tuple[float, float]] | None:
     """(degrees, error in eye distances, inf where the tracker lost the face) for each of :data:`TILTS` turned one
-    way (``sign``), tracked frame after frame; None where the upright photo has no face."""
-    upright = full_search(processor, photo)
+    way (``sign``), tracked frame after frame by a fresh ``tracker``; None where the upright photo has no face."""
+    upright = full_search(tracker.processor, photo)
     if upright is None:
         return None
-    tracker, rows = FaceTracker(processor), []
+    rows = []
     for degrees in TILTS:
         turned, to_turned = rotate_image(photo, sign * degrees)
         truth = apply_affine(to_turned, upright.landmarks)
@@ -180,16 +181,9 @@ def tilted_errors(processor: FaceProcessor, photo: np.ndarray, sign: int) -> lis
     return rows
 
 
-@contextmanager
-def tracker_as_before_0_21():
-    """The tracker as it was before 0.21.0 inside the block: every face fitted where it is (no upright copy) and a lost
-    face left to the full search (no coasting)."""
-    kept = tracking.UPRIGHT_ROLL, tracking.COAST_FRAMES
-    tracking.UPRIGHT_ROLL, tracking.COAST_FRAMES = np.inf, 0  # read by the tracker at each frame
-    try:
-        yield
-    finally:
-        tracking.UPRIGHT_ROLL, tracking.COAST_FRAMES = kept
+def tracker_before_0_21(processor: FaceProcessor, redetect_every: int = 1) -> FaceTracker:
+    """The tracker as it was before 0.21.0: every face fitted where it is, a lost face left to the full search."""
+    return FaceTracker(processor, redetect_every, upright_roll=np.inf, coast_frames=0)
 
 
 def tilting(processor: FaceProcessor, folder: Path, limit: int = 40) -> dict:
@@ -197,20 +191,19 @@ def tilting(processor: FaceProcessor, folder: Path, limit: int = 40) -> dict:
     with the tracker as before 0.21.0."""
     photos = [load_image(path) for path in sorted(folder.glob("*.jpg"))[:limit]]
 
-    def table() -> dict:
-        rows = np.array(
-            [row for photo in photos for sign in (1, -1) for row in (tilted_errors(processor, photo, sign) or [])]
-        )
+    def table(make: Callable[[FaceProcessor], FaceTracker]) -> dict:
+        found = []
+        for photo in photos:
+            for sign in (1, -1):
+                found += tilted_errors(make(processor), photo, sign) or []
+        rows = np.array(found, dtype=float).reshape(-1, 2)
         bands = {
             f"{low}-{low + 10} degrees": _band(rows[(rows[:, 0] >= low) & (rows[:, 0] < low + 10), 1])
             for low in (0, 10, 20, 30)
         }
         return bands | {"40 degrees": _band(rows[rows[:, 0] == 40, 1])}
 
-    figures = {"portraits": len(photos), "shipped": table()}
-    with tracker_as_before_0_21():
-        figures["as_before_0.21"] = table()
-    return figures
+    return {"portraits": len(photos), "shipped": table(FaceTracker), "as_before_0.21": table(tracker_before_0_21)}
 
 
 def _band(errors: np.ndarray) -> dict:

@@ -15,10 +15,10 @@ Every clip under ``--clips`` drives frames of its own, drawn at random among the
 neutral photo of another test-split person, as :func:`~aipgan_hf.video.animate.animate` draws it with relative
 motion. "shipped" wears each frame's reading, else the clip's resting reading where it is kept
 (:mod:`~aipgan_hf.video.reading`); "before" wears nothing (``read_emotion=False``), or with ``--baseline rest`` the
-kept resting reading under every frame (0.19.0), or with ``--baseline tracker`` all as shipped but the clip tracked as
-before 0.21.0 (``benchmark_tracking.tracker_as_before_0_21``; frames drawn only where the two sets of driving landmarks
-differ by more than a crop pixel, clips with none left out). ``--frames`` frames a clip; where "before" wears nothing, one
-frame of a clip that "shipped" wears nothing under either. ``--rest_worn`` makes "shipped" 0.19.0's (the kept
+kept resting reading under every frame (0.19.0), or with ``--baseline tracker`` all as shipped but the clip tracked
+as before 0.21.0 (``benchmark_tracking.tracker_before_0_21``; frames drawn only where the two sets of driving
+landmarks differ by more than a crop pixel, clips with none left out and named). ``--frames`` frames a clip; where
+"before" wears nothing, one frame of a clip that "shipped" wears nothing under either. ``--rest_worn`` makes "shipped" 0.19.0's (the kept
 resting reading alone), ``--rest_only`` the first round's (the resting face's reading, kept or not). Where the two
 are one crop it is in both sets (key "also"); elsewhere every other pair is in set A, the rest in set B. The driving
 frame's own crop is in both sets ("frame").
@@ -49,7 +49,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmark_tracking import tracker_as_before_0_21  # noqa: E402
+from benchmark_tracking import tracker_before_0_21  # noqa: E402
 from blind_naming import NAMED, drive, run, write_crops  # noqa: E402
 
 from aipgan_hf import AIPGANPipeline  # noqa: E402
@@ -59,7 +59,7 @@ from aipgan_hf.faces.align import warp_to_crop  # noqa: E402
 from aipgan_hf.motion.emotion import READ_FROM  # noqa: E402
 from aipgan_hf.video.animate import drive_clip  # noqa: E402
 from aipgan_hf.video.clips import probe_clip, read_frames  # noqa: E402
-from aipgan_hf.video.landmarks import track_clip  # noqa: E402
+from aipgan_hf.video.landmarks import clip_redetect_every, track_clip  # noqa: E402
 from aipgan_hf.video.reading import clip_reading, frame_readings  # noqa: E402
 
 VERSIONS = ("shipped", "before")
@@ -114,6 +114,7 @@ def make_sets(args, pipe: AIPGANPipeline) -> None:
             before, wore = _tracked_as_before(pipe, prepared, info)
             found = np.flatnonzero(track.found & (np.abs(shipped - before).max(axis=(1, 2)) > 1.0))
             if not len(found):
+                print(f"{path.parent.name}/{path.stem}: the two trackers agree within a crop pixel", flush=True)
                 continue
             count = args.frames
         else:
@@ -156,11 +157,11 @@ def make_sets(args, pipe: AIPGANPipeline) -> None:
 
 def _tracked_as_before(pipe: AIPGANPipeline, prepared, info) -> tuple[np.ndarray, tuple[str, ...]]:
     """The clip's driving landmarks and worn emotions as shipped but for the tracker, as it was before 0.21.0."""
-    with tracker_as_before_0_21():
-        track = track_clip(pipe.processor, info, 1.0, None)
+    before = tracker_before_0_21(pipe.processor, clip_redetect_every(info))
+    track = track_clip(pipe.processor, info, 1.0, None, tracker=before)
     reading = clip_reading(pipe, track)
-    _, before, _, wore = drive_clip(pipe, prepared, track, read=reading.kept, frames=frame_readings(pipe, track))
-    return before, wore
+    _, driving, _, wore = drive_clip(pipe, prepared, track, read=reading.kept, frames=frame_readings(pipe, track))
+    return driving, wore
 
 
 def _answers(path: str) -> dict[str, str]:
@@ -271,7 +272,10 @@ def main(argv: list[str] | None = None) -> None:
         help="sets: what 'before' wears; 'tracker': as shipped, tracked as before 0.21.0 (frames where the two differ)",
     )
     parser.add_argument("--seed", type=int, default=196)
-    run(parser.parse_args(argv), score, {"sets": make_sets, "readings": readings})
+    args = parser.parse_args(argv)
+    if args.baseline == "tracker" and (args.rest_only or args.rest_worn):
+        parser.error("--baseline tracker compares the trackers as shipped: without --rest_only or --rest_worn")
+    run(args, score, {"sets": make_sets, "readings": readings})
 
 
 if __name__ == "__main__":

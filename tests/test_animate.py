@@ -8,6 +8,7 @@ then with the bundled checkpoint and a clip from ../shared/data/videos.
 from __future__ import annotations
 
 import importlib
+import math
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,12 +33,19 @@ from aipgan_hf.video import (
     mouth_opening,
     probe_clip,
     read_frames,
-    tracking,
 )
 from aipgan_hf.video.frames import RENDER_BATCH, driving_faces, reads_driving_mouth
 from aipgan_hf.video.landmarks import ClipLandmarks, reference_landmarks, track_clip
 from aipgan_hf.video.live import LiveAnimator
-from aipgan_hf.video.tracking import COAST_FRAMES, FaceTracker, landmark_filter, roll_degrees, upright_copy
+from aipgan_hf.video.tracking import (
+    COAST_FRAMES,
+    UPRIGHT_MARGIN,
+    UPRIGHT_SIDE,
+    FaceTracker,
+    landmark_filter,
+    roll_degrees,
+    upright_copy,
+)
 from aipgan_hf.video.writer import BackgroundEncoder, ClipWriter
 from benchmarks import benchmark_animate as bench
 
@@ -284,17 +292,23 @@ def test_tracker_loses_an_empty_box_and_finds_the_face_again():
     again = tracker.update(shifted)
     assert again.method == "tracked"
     np.testing.assert_allclose(again.landmarks, second.landmarks, atol=1.0)
+    for _ in range(COAST_FRAMES):
+        assert tracker.update(noise) is None
+    assert tracker.update(shifted).method == "tracked"  # still within COAST_FRAMES of the last face
     for _ in range(COAST_FRAMES + 1):
         assert tracker.update(noise) is None
     assert tracker.update(face).method == "detected"  # lost for longer: only the search finds it
+    assert tracker.update(shifted).method == "tracked"
+    tracker.reset()
+    assert tracker.update(shifted).method == "detected"  # forgotten: searched for
 
 
-def _tilting(tracker: FaceTracker, face: np.ndarray, truth: np.ndarray) -> list[float]:
+def _tilting(tracker: FaceTracker, face: np.ndarray, truth: np.ndarray, sign: int) -> list[float]:
     """Each frame's error (mean point distance over the eye distance; inf: lost) of ``face`` turned by 0, 5, ..., 40
-    degrees one frame after the other, against ``truth`` (its upright landmarks) turned with it."""
+    degrees (``sign``: which way) one frame after the other, against ``truth`` (its upright landmarks) turned with it."""
     errors = []
     for degrees in range(0, 41, 5):
-        turned, to_turned = rotate_image(face, degrees)
+        turned, to_turned = rotate_image(face, sign * degrees)
         expected = apply_affine(to_turned, truth)
         found = tracker.update(turned)
         eyes = np.linalg.norm(expected[36:42].mean(0) - expected[42:48].mean(0))
@@ -304,37 +318,41 @@ def _tilting(tracker: FaceTracker, face: np.ndarray, truth: np.ndarray) -> list[
     return errors
 
 
-def test_a_head_tilting_to_40_degrees_is_tracked_upright_and_not_lost(monkeypatch):
+@pytest.mark.parametrize("sign", [1, -1])
+def test_a_head_tilting_to_40_degrees_is_tracked_upright_and_not_lost(sign):
     """dlib's 68-point model is trained on roughly upright faces: fitted where it is, a head tilting past 30 degrees
     drifts and is lost; fitted in a copy turned upright it stays as close as the upright face's own fit."""
     processor = FaceProcessor(resolution=64)
     face = bench.astronaut_frames(1, amplitude=0)[0]
     truth = processor.find_faces(face)[0].landmarks
-    upright = _tilting(FaceTracker(processor), face, truth)
+    upright = _tilting(FaceTracker(processor), face, truth, sign)
     assert max(upright) < 0.04, upright
-    monkeypatch.setattr(tracking, "UPRIGHT_ROLL", np.inf)  # the tracker before 0.21.0
-    as_before = _tilting(FaceTracker(processor), face, truth)
+    as_before = _tilting(FaceTracker(processor, upright_roll=np.inf, coast_frames=0), face, truth, sign)
     assert max(as_before[-2:]) > 2 * max(upright), (as_before, upright)
 
 
-def test_the_upright_copy_levels_the_eyes_and_is_cut_from_around_the_face():
+@pytest.mark.parametrize("scale", [1, 4])
+def test_the_upright_copy_levels_the_face_where_it_is_in_the_frame(scale):
+    """The face fitted in the copy lands on the frame's face turned level (a face turned the wrong way, or placed
+    elsewhere, would not hold the fit there); a close-up's copy is scaled down to UPRIGHT_SIDE."""
     processor = FaceProcessor(resolution=64)
     face = bench.astronaut_frames(1, amplitude=0)[0]
     upright = processor.find_faces(face)[0]
-    assert upright_copy(face, upright.landmarks, upright.box) is None  # level enough: fitted where it is
+    side = upright.box[2] - upright.box[0]
+    assert upright_copy(face, upright.landmarks, side) is None  # level enough: fitted where it is
     turned, to_turned = rotate_image(face, 30.0)
-    landmarks = apply_affine(to_turned, upright.landmarks)
+    turned = np.asarray(Image.fromarray(turned).resize((turned.shape[1] * scale, turned.shape[0] * scale)))
+    landmarks = apply_affine(to_turned, upright.landmarks) * scale + (scale - 1) / 2  # pixel centres, scaled
     assert roll_degrees(landmarks) == pytest.approx(roll_degrees(upright.landmarks) - 30.0, abs=0.01)
-    side, (x, y) = upright.box[2] - upright.box[0], landmarks.mean(axis=0) + (200, 100)
-    big = np.zeros((2000, 2000, 3), np.uint8)  # a large frame: only the part around the face is read
-    big[100 : 100 + turned.shape[0], 200 : 200 + turned.shape[1]] = turned
-    copy, to_copy = upright_copy(big, landmarks + (200, 100), (x - side / 2, y - side / 2, x + side / 2, y + side / 2))
-    assert abs(copy.shape[0] - 1.5 * side) <= 1 and copy.shape[0] == copy.shape[1]
+    frame = np.zeros((2000, 2000, 3), np.uint8)  # the face far from the frame's corner
+    frame[100 : 100 + turned.shape[0], 200 : 200 + turned.shape[1]] = turned
+    copy, to_copy = upright_copy(frame, landmarks + (200, 100), side * scale)
+    assert copy.shape == (math.ceil(UPRIGHT_MARGIN * min(side * scale, UPRIGHT_SIDE)),) * 2 + (3,)
     levelled = apply_affine(to_copy, landmarks + (200, 100))
     assert abs(roll_degrees(levelled)) < 0.01
-    centre = np.round(levelled.mean(axis=0)).astype(int)
-    original = np.round(landmarks.mean(axis=0)).astype(int)
-    assert np.abs(copy[centre[1], centre[0]].astype(int) - turned[original[1], original[0]].astype(int)).max() <= 40
+    fitted = processor.find_faces(copy)[0].landmarks
+    eyes = np.linalg.norm(levelled[36:42].mean(0) - levelled[42:48].mean(0))
+    assert np.linalg.norm(fitted - levelled, axis=1).mean() < 0.05 * eyes
 
 
 @pytest.mark.data

@@ -3,8 +3,8 @@
 The tracker runs the full face search (:meth:`FaceProcessor.find_faces`) only on the first frame and when
 tracking is lost; every other frame costs one 68-point fit in a box placed where the last frame's landmarks
 were, plus one or two check fits that tell a face from an empty box (see :meth:`FaceTracker.is_face`). A tilted
-head is fitted in a copy of the frame turned upright, and a face lost for a frame or two is looked for where it
-last was before the search (:data:`UPRIGHT_ROLL`, :data:`COAST_FRAMES`).
+head is fitted in a copy of the frame turned upright (:data:`UPRIGHT_ROLL`), and a lost face is looked for where it
+last was, before the search, for up to :data:`COAST_FRAMES` frames.
 """
 
 from __future__ import annotations
@@ -32,14 +32,21 @@ EYE_DISTANCE_RANGE = (0.2, 0.75)
 """Plausible inter-ocular distance, as a fraction of the box side."""
 UPRIGHT_ROLL = 10.0
 """Degrees of roll (the last frame's eye line) from which the face is fitted in a copy of the frame turned upright
-about it: dlib's 68-point model is trained on roughly upright faces, and a head tilted 25-30 degrees failed the check
-and was lost (docs/design.md, "Tracking"). Below it the frame is fitted as it is (no resampling)."""
+about it, until the roll falls below ``UPRIGHT_ROLL - UPRIGHT_HYSTERESIS`` (a head near the bound does not switch at
+every frame). dlib's 68-point model is trained on roughly upright faces: fitted where it is, a head tilted past 10
+degrees drifts, and past 30 it fails the check and is lost (docs/design.md, "Tilted heads and brief losses"). Below
+it the frame is fitted as it is, as before 0.21.0."""
+UPRIGHT_HYSTERESIS = 3.0
 UPRIGHT_MARGIN = 1.5
 """The turned copy's side, in face-box sides: room for the check's fits from the box shifted by a tenth of its side."""
+UPRIGHT_SIDE = 320
+"""The face box's side in the turned copy at most (pixels): a close-up's copy is scaled down. At full size a 1,000-px
+face box would cost about 50 ms of PIL's transform a frame; at 320 px, 4-5 ms. dlib's points are whole pixels, so
+there they are about 3 frame pixels (0.4 crop pixels) apart for that face."""
 COAST_FRAMES = 15
 """A face the tracker loses is looked for from its last pose on each of the next this many frames (half a second at
-30 fps), before the full search: a hand or a blurred frame passing over it, or a quick tilt, lost it until the search
-found it again, and the search fails on such frames at 150-300 ms each."""
+30 fps, about 1.5 s at the webcam's 10), before the search, which still runs as before: a hand or a blurred frame
+passing over a face lost it until the search found it again, and the search fails on such frames at 150-300 ms."""
 
 
 class OneEuroFilter:
@@ -107,7 +114,8 @@ def landmark_filter(smoothing: float, scale: float) -> OneEuroFilter | None:
 
 @dataclass
 class TrackedFace:
-    """One frame's face: 68 landmarks in frame pixels and how they were found ("tracked" or "detected")."""
+    """One frame's face: 68 landmarks in frame pixels, its box in frame pixels (the box the fit started from; for a face
+    fitted in a turned copy, the box around its landmarks) and how it was found ("tracked" or "detected")."""
 
     landmarks: np.ndarray
     box: tuple[float, float, float, float]
@@ -120,39 +128,44 @@ class FaceTracker:
     Args:
         processor: the face processor (its detector, 68-point predictor and ``min_face_size``).
         redetect_every: while lost, run the full face search on one frame in this many (it is the slow part;
-            the frames in between count as frames without a face).
+            the frames in between count as frames without a face unless the face is found where it last was).
+        upright_roll: :data:`UPRIGHT_ROLL` (``math.inf``: every face fitted where it is, as before 0.21.0).
+        coast_frames: :data:`COAST_FRAMES` (0: a lost face is left to the search, as before 0.21.0).
     """
 
-    def __init__(self, processor: FaceProcessor, redetect_every: int = 1) -> None:
+    def __init__(
+        self,
+        processor: FaceProcessor,
+        redetect_every: int = 1,
+        upright_roll: float = UPRIGHT_ROLL,
+        coast_frames: int = COAST_FRAMES,
+    ) -> None:
         self.processor = processor
         self.redetect_every = max(1, int(redetect_every))
+        self.upright_roll, self.coast_frames = float(upright_roll), int(coast_frames)
         self._box_from_landmarks: tuple[float, float, float] | None = None  # (dx, dy, side) in landmark-spread units
-        self._last: TrackedFace | None = None
-        self._recent: TrackedFace | None = None  # the last face found, kept for COAST_FRAMES after it is lost
-        self._lost_frames = 0
+        self._recent: TrackedFace | None = None  # the last face found
+        self._lost_frames = 0  # frames since it was found
+        self._upright = False  # whether it was fitted in a turned copy
         self._shifts = (ANCHOR_SHIFT, -ANCHOR_SHIFT)  # the check's shifts, the one that last held a face first
 
     def reset(self) -> None:
         """Forget the face; the next frame runs the full search."""
-        self._last = self._recent = None
+        self._recent = None
         self._lost_frames = 0
 
     def update(self, frame: np.ndarray) -> TrackedFace | None:
         """The face in ``frame`` ((H, W, 3) uint8 RGB), or None when there is none.
 
-        With a face from the last frame (or one lost at most :data:`COAST_FRAMES` frames ago), the 68 points are
-        fitted in a box placed the way the detector placed it relative to the landmarks, turned upright with them
-        (:data:`UPRIGHT_ROLL`), and accepted when the fit is held by a face (:meth:`is_face`); otherwise the full
-        search runs.
+        With a face found in the last ``coast_frames`` + 1 frames, the 68 points are fitted in a box placed the way
+        the detector placed it relative to its landmarks, turned upright with them (:data:`UPRIGHT_ROLL`), and
+        accepted when the fit is held by a face (:meth:`is_face`); otherwise the full search runs.
         """
-        start = self._last if self._last is not None else self._recent if self._lost_frames <= COAST_FRAMES else None
-        if start is not None:
-            tracked = self._track(frame, start.landmarks)
+        if self._recent is not None and self._lost_frames <= self.coast_frames:
+            tracked = self._track(frame, self._recent.landmarks)
             if tracked is not None:
-                self._last = self._recent = tracked
-                self._lost_frames = 0
+                self._recent, self._lost_frames = tracked, 0
                 return tracked
-            self._last = None
         self._lost_frames += 1
         if (self._lost_frames - 1) % self.redetect_every:
             return None
@@ -162,7 +175,9 @@ class FaceTracker:
         """The face fitted from the ``last`` landmarks' box, or None where the fit is not held by a face; a tilted
         one in a copy of the frame around it turned upright (:func:`upright_copy`)."""
         box = self._box_around(last)
-        turned = upright_copy(frame, last, box)
+        bound = self.upright_roll - (UPRIGHT_HYSTERESIS if self._upright else 0.0)
+        turned = upright_copy(frame, last, box[2] - box[0], bound)
+        self._upright = turned is not None
         if turned is None:
             landmarks = self.processor.landmarks68(frame, box)
             return TrackedFace(landmarks, box, "tracked") if self.is_face(frame, box, landmarks) else None
@@ -194,9 +209,9 @@ class FaceTracker:
             ((y0 + y1) / 2 - centre[1]) / spread,
             max(x1 - x0, y1 - y0) / spread,
         )
-        self._last = self._recent = TrackedFace(found.landmarks.astype(np.float32), tuple(found.box), "detected")
+        self._recent = TrackedFace(found.landmarks.astype(np.float32), tuple(found.box), "detected")
         self._lost_frames = 0
-        return self._last
+        return self._recent
 
     def _box_around(self, landmarks: np.ndarray) -> tuple[float, float, float, float]:
         centre, spread = _centre_and_spread(landmarks)
@@ -246,29 +261,31 @@ def roll_degrees(landmarks: np.ndarray) -> float:
 
 
 def upright_copy(
-    frame: np.ndarray, landmarks: np.ndarray, box: tuple[float, float, float, float]
+    frame: np.ndarray, landmarks: np.ndarray, side: float, from_roll: float = UPRIGHT_ROLL
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """A copy of ``frame`` around ``box`` turned about the landmarks' centre so that their eye line is level, and the
-    (2, 3) frame -> copy matrix; None where the roll is under :data:`UPRIGHT_ROLL` degrees. The copy is
-    :data:`UPRIGHT_MARGIN` times the box's side (black outside the frame); only the part of the frame it shows is
-    read (a 4K frame is not copied whole)."""
+    """A copy of ``frame`` around the ``landmarks`` (a face whose box is ``side`` pixels wide), turned about their
+    centre so that their eye line is level, and the (2, 3) frame -> copy matrix; None where their roll is under
+    ``from_roll`` degrees, or where the copy would show no pixel of the frame. The copy is :data:`UPRIGHT_MARGIN`
+    box sides wide (black outside the frame), scaled down where the box is wider than :data:`UPRIGHT_SIDE`; only the
+    part of the frame it shows is read (a 4K frame is not copied whole)."""
     angle = roll_degrees(landmarks)
-    if abs(angle) < UPRIGHT_ROLL:
+    if abs(angle) < from_roll:
         return None
-    theta = math.radians(angle)
-    turn = np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])  # by -angle
-    side = max(2, math.ceil(UPRIGHT_MARGIN * (box[2] - box[0])))
+    theta, scale = math.radians(angle), min(1.0, UPRIGHT_SIDE / max(side, 1.0))
+    turn = scale * np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])  # by -angle
+    size = max(2, math.ceil(UPRIGHT_MARGIN * side * scale))
     centre = landmarks.mean(axis=0).astype(np.float64)
-    to_copy = np.hstack([turn, ((side - 1) / 2 - turn @ centre)[:, None]])
-    corners = apply_affine(invert_affine(to_copy), np.array([[0, 0], [side, 0], [0, side], [side, side]], float))
+    to_copy = np.hstack([turn, ((size - 1) / 2 - turn @ centre)[:, None]])
+    corners = apply_affine(invert_affine(to_copy), np.array([[0, 0], [size, 0], [0, size], [size, size]], float))
     height, width = frame.shape[:2]
+    # the part of the frame the copy shows, and a pixel more each way for the bilinear reads
     x0, y0 = (max(0, math.floor(value) - 1) for value in corners.min(axis=0))
     x1, y1 = min(width, math.ceil(corners[:, 0].max()) + 1), min(height, math.ceil(corners[:, 1].max()) + 1)
     if x1 <= x0 or y1 <= y0:
         return None
     from_part = invert_affine(to_copy) - np.array([[0, 0, x0], [0, 0, y0]])  # copy -> the part's pixels
     copy = Image.fromarray(np.ascontiguousarray(frame[y0:y1, x0:x1])).transform(
-        (side, side), Image.Transform.AFFINE, data=pil_coefficients(from_part), resample=Image.Resampling.BILINEAR
+        (size, size), Image.Transform.AFFINE, data=pil_coefficients(from_part), resample=Image.Resampling.BILINEAR
     )
     return np.asarray(copy), to_copy
 
