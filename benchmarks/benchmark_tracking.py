@@ -5,10 +5,10 @@
 
 Two parts, on the first ``--frames`` frames of every clip under ``--videos``:
 
-* **The tracker**: frames it reports without a face; on how many of those the full face search
-  (``FaceProcessor.find_faces``) does find one (a face the tracker lost); and, on every 10th frame, how far the
-  tracked landmarks are from the full search's (mean point distance over the eye distance; a tracked box that holds
-  no face gives a large error).
+* **The tracker** (``--before``: as it was before 0.21.0): frames it reports without a face; on how many of those
+  the full face search (``FaceProcessor.find_faces``) does find one (a face the tracker lost); and, on every 10th
+  frame, how far the tracked landmarks are from the full search's (mean point distance over the eye distance; a
+  tracked box that holds no face gives a large error).
 * **The check fit** (``FaceTracker.is_face``) on every 12th frame: for the full search's face and for three empty
   boxes of the same size beside it, the better of the two shifted refits' ratios (how far each follows its shifted
   box, as a share of the shift; ``MAX_ANCHOR_RATIO`` separates the two), and the down-right refit's alone (the
@@ -68,6 +68,11 @@ def full_search(processor: FaceProcessor, frame: np.ndarray):
     return faces[0] if faces else None
 
 
+def tracker_before_0_21(processor: FaceProcessor, redetect_every: int = 1) -> FaceTracker:
+    """The tracker as it was before 0.21.0: every face fitted where it is, a lost face left to the full search."""
+    return FaceTracker(processor, redetect_every, upright_roll=np.inf, coast_frames=0)
+
+
 def empty_boxes(
     face_box: tuple[float, ...], width: int, height: int, rng: np.random.Generator, count: int = 3
 ) -> list[tuple[float, ...]]:
@@ -86,10 +91,12 @@ def empty_boxes(
     return boxes
 
 
-def survey(processor: FaceProcessor, clip: Path, frames: int, rng: np.random.Generator) -> dict:
-    """One clip's counts and samples (see the module docstring); the full search runs at most once a frame."""
+def survey(processor: FaceProcessor, clip: Path, frames: int, rng: np.random.Generator, before: bool = False) -> dict:
+    """One clip's counts and samples (see the module docstring); the full search runs at most once a frame.
+    ``before``: with the tracker as it was before 0.21.0 (:func:`tracker_before_0_21`)."""
     info = probe_clip(clip)
-    tracker = FaceTracker(processor, redetect_every=clip_redetect_every(info))  # as track_clip
+    make = tracker_before_0_21 if before else FaceTracker
+    tracker = make(processor, clip_redetect_every(info))  # as track_clip
     read = lost = missed = 0
     errors, faces, empties = [], [], []
     for index, (frame, _) in zip(range(frames), read_frames(info, None)):
@@ -181,11 +188,6 @@ def tilted_errors(tracker: FaceTracker, photo: np.ndarray, sign: int) -> list[tu
     return rows
 
 
-def tracker_before_0_21(processor: FaceProcessor, redetect_every: int = 1) -> FaceTracker:
-    """The tracker as it was before 0.21.0: every face fitted where it is, a lost face left to the full search."""
-    return FaceTracker(processor, redetect_every, upright_roll=np.inf, coast_frames=0)
-
-
 def tilting(processor: FaceProcessor, folder: Path, limit: int = 40) -> dict:
     """The tilting-heads part: per roll band, lost frames and the median / 95th percentile error, as shipped and
     with the tracker as before 0.21.0."""
@@ -222,12 +224,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--frames", type=int, default=120, help="frames read from the start of each clip")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--tilted", type=Path, default=None, help="a folder of upright portraits (*.jpg) to turn")
+    parser.add_argument("--before", action="store_true", help="the clips with the tracker as before 0.21.0")
     args = parser.parse_args(argv)
     processor, rng = FaceProcessor(resolution=128), np.random.default_rng(0)
     results = {}
     for clip in sorted(args.videos.rglob("*.mp4")):
         try:
-            results[clip.name] = survey(processor, clip, args.frames, rng)
+            results[clip.name] = survey(processor, clip, args.frames, rng, args.before)
         except AIPGANError as error:  # a damaged or unreadable clip is named, the others are measured
             results[clip.name] = {"error": str(error)}
     figures = summary(results)

@@ -18,10 +18,10 @@ motion. "shipped" wears each frame's reading, else the clip's resting reading wh
 kept resting reading under every frame (0.19.0), or with ``--baseline tracker`` all as shipped but the clip tracked
 as before 0.21.0 (``benchmark_tracking.tracker_before_0_21``; frames drawn only where the two sets of driving
 landmarks differ by more than a crop pixel, clips with none left out and named). ``--frames`` frames a clip; where
-"before" wears nothing, one frame of a clip that "shipped" wears nothing under either. ``--rest_worn`` makes "shipped" 0.19.0's (the kept
-resting reading alone), ``--rest_only`` the first round's (the resting face's reading, kept or not). Where the two
-are one crop it is in both sets (key "also"); elsewhere every other pair is in set A, the rest in set B. The driving
-frame's own crop is in both sets ("frame").
+"before" wears nothing, one frame of a clip that "shipped" wears nothing under either. ``--rest_worn`` makes "shipped"
+0.19.0's (the kept resting reading alone), ``--rest_only`` the first round's (the resting face's reading, kept or
+not). Where the two are one crop it is in both sets (key "also"); elsewhere every other pair is in set A, the rest in
+set B. The driving frame's own crop is in both sets ("frame").
 
 ``score`` counts, per version, the transfers an observer named as the same observer named the driving frame
 (where that observer named it at all), as the clip's label where the corpus has one, and "neutral"; only the pairs

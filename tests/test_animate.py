@@ -8,7 +8,6 @@ then with the bundled checkpoint and a clip from ../shared/data/videos.
 from __future__ import annotations
 
 import importlib
-import math
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,8 +18,7 @@ import pytest
 from PIL import Image
 
 from aipgan_hf.errors import ConfigError
-from aipgan_hf.faces import FaceProcessor, apply_affine, load_image
-from aipgan_hf.faces.detect import rotate_image
+from aipgan_hf.faces import FaceProcessor, load_image
 from aipgan_hf.pipeline import AIPGANPipeline
 from aipgan_hf.video import (
     InvalidVideoError,
@@ -37,15 +35,7 @@ from aipgan_hf.video import (
 from aipgan_hf.video.frames import RENDER_BATCH, driving_faces, reads_driving_mouth
 from aipgan_hf.video.landmarks import ClipLandmarks, reference_landmarks, track_clip
 from aipgan_hf.video.live import LiveAnimator
-from aipgan_hf.video.tracking import (
-    COAST_FRAMES,
-    UPRIGHT_MARGIN,
-    UPRIGHT_SIDE,
-    FaceTracker,
-    landmark_filter,
-    roll_degrees,
-    upright_copy,
-)
+from aipgan_hf.video.tracking import FaceTracker, landmark_filter
 from aipgan_hf.video.writer import BackgroundEncoder, ClipWriter
 from benchmarks import benchmark_animate as bench
 
@@ -273,86 +263,6 @@ def test_frames_without_a_face_keep_the_last_pose_and_are_counted(clips):
     for index in range(5, 11):
         np.testing.assert_array_equal(result.driving_landmarks[index], result.driving_landmarks[4])
     assert "6 without a face" in result.summary()
-
-
-def test_tracker_loses_an_empty_box_and_finds_the_face_again():
-    processor = FaceProcessor(resolution=64)
-    tracker = FaceTracker(processor)
-    face = bench.astronaut_frames(1, amplitude=0)[0]
-    first = tracker.update(face)
-    assert first is not None and first.method == "detected"
-    shifted = np.roll(face, (3, -4), axis=(0, 1))
-    second = tracker.update(shifted)
-    assert second.method == "tracked"
-    np.testing.assert_allclose((second.landmarks - first.landmarks).mean(axis=0), (-4, 3), atol=1.5)
-    assert tracker.update(np.full_like(face, 120)) is None
-    noise = np.random.default_rng(0).integers(0, 256, face.shape, dtype=np.uint8)
-    assert tracker.update(noise) is None
-    # lost for two frames: looked for where it last was, before the search
-    again = tracker.update(shifted)
-    assert again.method == "tracked"
-    np.testing.assert_allclose(again.landmarks, second.landmarks, atol=1.0)
-    for _ in range(COAST_FRAMES):
-        assert tracker.update(noise) is None
-    assert tracker.update(shifted).method == "tracked"  # still within COAST_FRAMES of the last face
-    for _ in range(COAST_FRAMES + 1):
-        assert tracker.update(noise) is None
-    assert tracker.update(face).method == "detected"  # lost for longer: only the search finds it
-    assert tracker.update(shifted).method == "tracked"
-    tracker.reset()
-    assert tracker.update(shifted).method == "detected"  # forgotten: searched for
-
-
-def _tilting(tracker: FaceTracker, face: np.ndarray, truth: np.ndarray, sign: int) -> list[float]:
-    """Each frame's error (mean point distance over the eye distance; inf: lost) of ``face`` turned by 0, 5, ..., 40
-    degrees (``sign``: which way) one frame after the other, against ``truth`` (its upright landmarks) turned with it."""
-    errors = []
-    for degrees in range(0, 41, 5):
-        turned, to_turned = rotate_image(face, sign * degrees)
-        expected = apply_affine(to_turned, truth)
-        found = tracker.update(turned)
-        eyes = np.linalg.norm(expected[36:42].mean(0) - expected[42:48].mean(0))
-        errors.append(
-            np.inf if found is None else float(np.linalg.norm(found.landmarks - expected, axis=1).mean() / eyes)
-        )
-    return errors
-
-
-@pytest.mark.parametrize("sign", [1, -1])
-def test_a_head_tilting_to_40_degrees_is_tracked_upright_and_not_lost(sign):
-    """dlib's 68-point model is trained on roughly upright faces: fitted where it is, a head tilting past 30 degrees
-    drifts and is lost; fitted in a copy turned upright it stays as close as the upright face's own fit."""
-    processor = FaceProcessor(resolution=64)
-    face = bench.astronaut_frames(1, amplitude=0)[0]
-    truth = processor.find_faces(face)[0].landmarks
-    upright = _tilting(FaceTracker(processor), face, truth, sign)
-    assert max(upright) < 0.04, upright
-    as_before = _tilting(FaceTracker(processor, upright_roll=np.inf, coast_frames=0), face, truth, sign)
-    assert max(as_before[-2:]) > 2 * max(upright), (as_before, upright)
-
-
-@pytest.mark.parametrize("scale", [1, 4])
-def test_the_upright_copy_levels_the_face_where_it_is_in_the_frame(scale):
-    """The face fitted in the copy lands on the frame's face turned level (a face turned the wrong way, or placed
-    elsewhere, would not hold the fit there); a close-up's copy is scaled down to UPRIGHT_SIDE."""
-    processor = FaceProcessor(resolution=64)
-    face = bench.astronaut_frames(1, amplitude=0)[0]
-    upright = processor.find_faces(face)[0]
-    side = upright.box[2] - upright.box[0]
-    assert upright_copy(face, upright.landmarks, side) is None  # level enough: fitted where it is
-    turned, to_turned = rotate_image(face, 30.0)
-    turned = np.asarray(Image.fromarray(turned).resize((turned.shape[1] * scale, turned.shape[0] * scale)))
-    landmarks = apply_affine(to_turned, upright.landmarks) * scale + (scale - 1) / 2  # pixel centres, scaled
-    assert roll_degrees(landmarks) == pytest.approx(roll_degrees(upright.landmarks) - 30.0, abs=0.01)
-    frame = np.zeros((2000, 2000, 3), np.uint8)  # the face far from the frame's corner
-    frame[100 : 100 + turned.shape[0], 200 : 200 + turned.shape[1]] = turned
-    copy, to_copy = upright_copy(frame, landmarks + (200, 100), side * scale)
-    assert copy.shape == (math.ceil(UPRIGHT_MARGIN * min(side * scale, UPRIGHT_SIDE)),) * 2 + (3,)
-    levelled = apply_affine(to_copy, landmarks + (200, 100))
-    assert abs(roll_degrees(levelled)) < 0.01
-    fitted = processor.find_faces(copy)[0].landmarks
-    eyes = np.linalg.norm(levelled[36:42].mean(0) - levelled[42:48].mean(0))
-    assert np.linalg.norm(fitted - levelled, axis=1).mean() < 0.05 * eyes
 
 
 @pytest.mark.data

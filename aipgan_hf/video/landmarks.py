@@ -40,17 +40,10 @@ class DrivingFace:
         processor: face processor (detector, 68-point predictor, crop resolution).
         smoothing: One-Euro strength; 0 turns the filter off (see :func:`landmark_filter`).
         redetect_every: while the face is lost, search for it on one frame in this many.
-        tracker: a tracker of the caller's in place of ``FaceTracker(processor, redetect_every)``.
     """
 
-    def __init__(
-        self,
-        processor: FaceProcessor,
-        smoothing: float = 1.0,
-        redetect_every: int = 1,
-        tracker: FaceTracker | None = None,
-    ) -> None:
-        self.tracker = tracker if tracker is not None else FaceTracker(processor, redetect_every=redetect_every)
+    def __init__(self, processor: FaceProcessor, smoothing: float = 1.0, redetect_every: int = 1) -> None:
+        self.tracker = FaceTracker(processor, redetect_every=redetect_every)
         self.filter = landmark_filter(smoothing, scale=float(processor.resolution))
         self.matrix: np.ndarray | None = None  # the last frame's frame -> crop similarity (None without a face)
         self.unsmoothed: np.ndarray | None = None  # and its crop-frame landmarks before smoothing
@@ -141,6 +134,11 @@ class _KeptCrops:
                 self.crops.pop(index, None)
 
 
+def clip_redetect_every(info: ClipInfo) -> int:
+    """While a clip's face is lost, the full search runs on one frame in this many: 10 searches a second."""
+    return max(1, round(float(info.fps) / 10))
+
+
 def track_clip(
     processor: FaceProcessor,
     info: ClipInfo,
@@ -153,14 +151,20 @@ def track_clip(
 ) -> ClipLandmarks:
     """Landmarks of every frame of a clip. Frames without a face take the last good frame's landmarks (frames before
     the first face take the first face's). ``keep_crops``: keep the crops the clip's reading needs
-    (``ClipLandmarks.crops``; off where nothing will be read). ``tracker``: a tracker of the caller's (e.g. one as it
-    was before 0.21.0, for a comparison), in place of one that searches for a lost face on one frame in
-    :func:`clip_redetect_every`.
+    (``ClipLandmarks.crops``; off where nothing will be read). ``tracker``: a tracker of the caller's on the same
+    ``processor`` (e.g. one as it was before 0.21.0, for a comparison; reset here, with its own ``redetect_every``),
+    in place of one that searches for a lost face on one frame in :func:`clip_redetect_every`.
 
     Raises:
         NoFaceInVideoError: no frame has a face.
+        ValueError: ``tracker`` works on another processor.
     """
-    driving = DrivingFace(processor, smoothing, clip_redetect_every(info), tracker)
+    driving = DrivingFace(processor, smoothing, clip_redetect_every(info))
+    if tracker is not None:
+        if tracker.processor is not processor:
+            raise ValueError("track_clip's tracker must use the processor it is given")
+        tracker.reset()
+        driving.tracker = tracker
     total = info.frame_count or round((info.duration_s or 0) * float(info.fps))
     rows: list[np.ndarray | None] = []
     times: list[float] = []
@@ -211,11 +215,6 @@ def track_clip(
         () if kept is None else tuple(kept.sampled),
         () if kept is None else tuple(kept.read),
     )
-
-
-def clip_redetect_every(info: ClipInfo) -> int:
-    """While a clip's face is lost, the full search runs on one frame in this many: 10 searches a second."""
-    return max(1, round(float(info.fps) / 10))
 
 
 def reference_frames(track: ClipLandmarks, mode: str = "neutral") -> np.ndarray:

@@ -32,17 +32,20 @@ EYE_DISTANCE_RANGE = (0.2, 0.75)
 """Plausible inter-ocular distance, as a fraction of the box side."""
 UPRIGHT_ROLL = 10.0
 """Degrees of roll (the last frame's eye line) from which the face is fitted in a copy of the frame turned upright
-about it, until the roll falls below ``UPRIGHT_ROLL - UPRIGHT_HYSTERESIS`` (a head near the bound does not switch at
-every frame). dlib's 68-point model is trained on roughly upright faces: fitted where it is, a head tilted past 10
-degrees drifts, and past 30 it fails the check and is lost (docs/design.md, "Tilted heads and brief losses"). Below
-it the frame is fitted as it is, as before 0.21.0."""
+about it. dlib's 68-point model is trained on roughly upright faces: fitted where it is, a head tilted past 10
+degrees drifts, and past 30 it fails the check and is lost (docs/design.md, "Tilted heads and brief losses"). A face
+not turned in the last frame is fitted where it is below 10 degrees, as before 0.21.0; one turned, below 7."""
 UPRIGHT_HYSTERESIS = 3.0
+"""Degrees under :data:`UPRIGHT_ROLL` down to which a face turned in the last frame is turned again: a head near the
+bound does not switch between the two fits at every frame (dlib's points are whole pixels; each switch may move them
+by one)."""
 UPRIGHT_MARGIN = 1.5
 """The turned copy's side, in face-box sides: room for the check's fits from the box shifted by a tenth of its side."""
 UPRIGHT_SIDE = 320
-"""The face box's side in the turned copy at most (pixels): a close-up's copy is scaled down. At full size a 1,000-px
-face box would cost about 50 ms of PIL's transform a frame; at 320 px, 4-5 ms. dlib's points are whole pixels, so
-there they are about 3 frame pixels (0.4 crop pixels) apart for that face."""
+"""The face box's side in the turned copy at most (pixels): a close-up's copy is scaled down (averaged over blocks
+first, as the detector's copies are, so that it does not alias). At full size a 1,000-px face box would cost about
+50 ms of PIL's transform a frame; at 320 px, 4-5 ms. dlib's points are whole pixels, so there they are about 3 frame
+pixels (0.4 crop pixels) apart for that face."""
 COAST_FRAMES = 15
 """A face the tracker loses is looked for from its last pose on each of the next this many frames (half a second at
 30 fps, about 1.5 s at the webcam's 10), before the search, which still runs as before: a hand or a blurred frame
@@ -142,17 +145,16 @@ class FaceTracker:
     ) -> None:
         self.processor = processor
         self.redetect_every = max(1, int(redetect_every))
-        self.upright_roll, self.coast_frames = float(upright_roll), int(coast_frames)
+        self.upright_roll, self.coast_frames = float(upright_roll), max(0, int(coast_frames))
         self._box_from_landmarks: tuple[float, float, float] | None = None  # (dx, dy, side) in landmark-spread units
         self._recent: TrackedFace | None = None  # the last face found
         self._lost_frames = 0  # frames since it was found
-        self._upright = False  # whether it was fitted in a turned copy
+        self._upright = False  # whether the last fit from a tracked pose was tried in a turned copy
         self._shifts = (ANCHOR_SHIFT, -ANCHOR_SHIFT)  # the check's shifts, the one that last held a face first
 
     def reset(self) -> None:
         """Forget the face; the next frame runs the full search."""
-        self._recent = None
-        self._lost_frames = 0
+        self._recent, self._lost_frames, self._upright = None, 0, False
 
     def update(self, frame: np.ndarray) -> TrackedFace | None:
         """The face in ``frame`` ((H, W, 3) uint8 RGB), or None when there is none.
@@ -184,7 +186,7 @@ class FaceTracker:
         copy, to_copy = turned
         box = self._box_around(apply_affine(to_copy, last))
         landmarks = self.processor.landmarks68(copy, box)
-        if not self.is_face(copy, box, landmarks):
+        if not self.is_face(copy, box, landmarks, scale=math.sqrt(abs(np.linalg.det(to_copy[:, :2])))):
             return None
         landmarks = apply_affine(invert_affine(to_copy), landmarks).astype(np.float32)
         height, width = frame.shape[:2]
@@ -210,7 +212,7 @@ class FaceTracker:
             max(x1 - x0, y1 - y0) / spread,
         )
         self._recent = TrackedFace(found.landmarks.astype(np.float32), tuple(found.box), "detected")
-        self._lost_frames = 0
+        self._lost_frames, self._upright = 0, False
         return self._recent
 
     def _box_around(self, landmarks: np.ndarray) -> tuple[float, float, float, float]:
@@ -219,15 +221,16 @@ class FaceTracker:
         cx, cy, half = centre[0] + dx * spread, centre[1] + dy * spread, side * spread / 2
         return (cx - half, cy - half, cx + half, cy + half)
 
-    def is_face(self, frame: np.ndarray, box: tuple[float, ...], landmarks: np.ndarray) -> bool:
+    def is_face(self, frame: np.ndarray, box: tuple[float, ...], landmarks: np.ndarray, scale: float = 1.0) -> bool:
         """Whether a 68-point fit in ``box`` sits on a face: the box is inside the frame and big enough, the eyes are
         a plausible distance apart, and a fit from a shifted box lands back in place (on an empty or noisy region
-        dlib's fit simply follows the box), from one of two opposite shifts (:data:`MAX_ANCHOR_RATIO`)."""
+        dlib's fit simply follows the box), from one of two opposite shifts (:data:`MAX_ANCHOR_RATIO`). ``scale``:
+        ``frame``'s pixels per pixel of the frame the size is judged in (a turned copy scaled down)."""
         height, width = frame.shape[:2]
         x0, y0, x1, y1 = box
         side = x1 - x0
         centre = landmarks.mean(axis=0)
-        if side < self.processor.min_face_size or not (0 <= centre[0] < width and 0 <= centre[1] < height):
+        if side / scale < self.processor.min_face_size or not (0 <= centre[0] < width and 0 <= centre[1] < height):
             return False
         eyes = np.linalg.norm(landmarks[RIGHT_EYE].mean(axis=0) - landmarks[LEFT_EYE].mean(axis=0))
         if not EYE_DISTANCE_RANGE[0] * side <= eyes <= EYE_DISTANCE_RANGE[1] * side:
@@ -283,8 +286,13 @@ def upright_copy(
     x1, y1 = min(width, math.ceil(corners[:, 0].max()) + 1), min(height, math.ceil(corners[:, 1].max()) + 1)
     if x1 <= x0 or y1 <= y0:
         return None
+    part = Image.fromarray(np.ascontiguousarray(frame[y0:y1, x0:x1]))
     from_part = invert_affine(to_copy) - np.array([[0, 0, x0], [0, 0, y0]])  # copy -> the part's pixels
-    copy = Image.fromarray(np.ascontiguousarray(frame[y0:y1, x0:x1])).transform(
+    block = int(1 / scale)
+    if block >= 2:  # block means first: bilinear reads of a part shrunk 2x or more would alias
+        part = part.reduce(block)
+        from_part = (from_part - np.array([[0, 0, (block - 1) / 2], [0, 0, (block - 1) / 2]])) / block
+    copy = part.transform(
         (size, size), Image.Transform.AFFINE, data=pil_coefficients(from_part), resample=Image.Resampling.BILINEAR
     )
     return np.asarray(copy), to_copy
