@@ -12,14 +12,7 @@ from aipgan_hf.faces import FaceProcessor, apply_affine
 from aipgan_hf.faces.detect import rotate_image
 from aipgan_hf.video import probe_clip, tracking
 from aipgan_hf.video.landmarks import track_clip
-from aipgan_hf.video.tracking import (
-    COAST_FRAMES,
-    UPRIGHT_MARGIN,
-    UPRIGHT_SIDE,
-    FaceTracker,
-    roll_degrees,
-    upright_copy,
-)
+from aipgan_hf.video.tracking import FaceTracker, roll_degrees, upright_copy
 from benchmarks import benchmark_animate as bench
 
 
@@ -48,10 +41,10 @@ def test_tracker_loses_an_empty_box_and_finds_the_face_again(processor, face):
     again = tracker.update(shifted)
     assert again.method == "tracked"
     np.testing.assert_allclose(again.landmarks, second.landmarks, atol=1.0)
-    for _ in range(COAST_FRAMES):
+    for _ in range(tracking.COAST_FRAMES):
         assert tracker.update(noise) is None
     assert tracker.update(shifted).method == "tracked"  # still within COAST_FRAMES of the last face
-    for _ in range(COAST_FRAMES + 1):
+    for _ in range(tracking.COAST_FRAMES + 1):
         assert tracker.update(noise) is None
     assert tracker.update(face).method == "detected"  # lost for longer: only the search finds it
     assert tracker.update(shifted).method == "tracked"
@@ -123,7 +116,7 @@ def test_the_upright_copy_levels_the_face_where_it_is_in_the_frame(processor, fa
     frame = np.zeros((2000, 2000, 3), np.uint8)  # the face far from the frame's corner
     frame[100 : 100 + turned.shape[0], 200 : 200 + turned.shape[1]] = turned
     copy, to_copy = upright_copy(frame, landmarks + (200, 100), side * scale)
-    assert copy.shape == (math.ceil(UPRIGHT_MARGIN * min(side * scale, UPRIGHT_SIDE)),) * 2 + (3,)
+    assert copy.shape == (math.ceil(tracking.UPRIGHT_MARGIN * min(side * scale, tracking.UPRIGHT_SIDE)),) * 2 + (3,)
     levelled = apply_affine(to_copy, landmarks + (200, 100))
     assert abs(roll_degrees(levelled)) < 0.01
     fitted = processor.find_faces(copy)[0].landmarks
