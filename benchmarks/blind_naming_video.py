@@ -5,6 +5,7 @@ clip's emotions worn and without them (0.19.0: the resting face's; 0.20.0: each 
     python benchmarks/blind_naming_video.py sets --dataset data_build/aipgan-faces-128 --output runs/video \\
         --seed 204 --frames 2 --baseline rest      # as shipped against 0.19.0 (0.20.0's round 8)
     # 0.19.0's rounds: --seed 196 --frames 3 --rest_worn (and 197); round 1: --seed 195 --frames 2 --rest_only
+    # 0.21.0's round 9 (the tracker against 0.20.0's, drawn with its draft): --seed 205 --frames 2 --baseline tracker
     # fresh observers name runs/video/A/crops or runs/video/B/crops (never both), one "id,label" line each, into an
     # answers file beside that set's key.json (A/answers.csv, A/answers2.csv, ...); then:
     python benchmarks/blind_naming_video.py score --output runs/video --answers runs/video/A/answers.csv \\
