@@ -13,11 +13,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from ..errors import AIPGANError
 from ..faces import FaceProcessor, apply_affine, invert_affine
-from ..faces.geometry import pil_coefficients
+from ..faces.align import warp_to_crop
 from ..landmarks import LEFT_EYE, RIGHT_EYE
 
 ANCHOR_SHIFT = 0.1
@@ -43,7 +42,7 @@ UPRIGHT_MARGIN = 1.5
 """The turned copy's side, in face-box sides: room for the check's fits from the box shifted by a tenth of its side."""
 UPRIGHT_SIDE = 320
 """The face box's side in the turned copy at most (pixels): a close-up's copy is scaled down (averaged over blocks
-first, as the detector's copies are, so that it does not alias). At full size a 1,000-px face box would cost about
+first, as a face's crop is, so that it does not alias). At full size a 1,000-px face box would cost about
 50 ms of PIL's transform a frame; at 320 px, 4-5 ms. dlib's points are whole pixels, so there they are about 3 frame
 pixels (0.4 crop pixels) apart for that face."""
 COAST_FRAMES = 15
@@ -268,34 +267,17 @@ def upright_copy(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """A copy of ``frame`` around the ``landmarks`` (a face whose box is ``side`` pixels wide), turned about their
     centre so that their eye line is level, and the (2, 3) frame -> copy matrix; None where their roll is under
-    ``from_roll`` degrees, or where the copy would show no pixel of the frame. The copy is :data:`UPRIGHT_MARGIN`
-    box sides wide (black outside the frame), scaled down where the box is wider than :data:`UPRIGHT_SIDE`; only the
-    part of the frame it shows is read (a 4K frame is not copied whole)."""
+    ``from_roll`` degrees. The copy is :data:`UPRIGHT_MARGIN` box sides wide, scaled down where the box is wider than
+    :data:`UPRIGHT_SIDE`, and cut as a face's crop is (:func:`~aipgan_hf.faces.align.warp_to_crop`: only the part of
+    the frame it shows is read, block-averaged first where it shrinks, edge pixels repeated outside the frame)."""
     angle = roll_degrees(landmarks)
     if abs(angle) < from_roll:
         return None
     theta, scale = math.radians(angle), min(1.0, UPRIGHT_SIDE / max(side, 1.0))
     turn = scale * np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])  # by -angle
     size = max(2, math.ceil(UPRIGHT_MARGIN * side * scale))
-    centre = landmarks.mean(axis=0).astype(np.float64)
-    to_copy = np.hstack([turn, ((size - 1) / 2 - turn @ centre)[:, None]])
-    corners = apply_affine(invert_affine(to_copy), np.array([[0, 0], [size, 0], [0, size], [size, size]], float))
-    height, width = frame.shape[:2]
-    # the part of the frame the copy shows, and a pixel more each way for the bilinear reads
-    x0, y0 = (max(0, math.floor(value) - 1) for value in corners.min(axis=0))
-    x1, y1 = min(width, math.ceil(corners[:, 0].max()) + 1), min(height, math.ceil(corners[:, 1].max()) + 1)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    part = Image.fromarray(np.ascontiguousarray(frame[y0:y1, x0:x1]))
-    from_part = invert_affine(to_copy) - np.array([[0, 0, x0], [0, 0, y0]])  # copy -> the part's pixels
-    block = int(1 / scale)
-    if block >= 2:  # block means first: bilinear reads of a part shrunk 2x or more would alias
-        part = part.reduce(block)
-        from_part = (from_part - np.array([[0, 0, (block - 1) / 2], [0, 0, (block - 1) / 2]])) / block
-    copy = part.transform(
-        (size, size), Image.Transform.AFFINE, data=pil_coefficients(from_part), resample=Image.Resampling.BILINEAR
-    )
-    return np.asarray(copy), to_copy
+    to_copy = np.hstack([turn, ((size - 1) / 2 - turn @ landmarks.mean(axis=0).astype(np.float64))[:, None]])
+    return warp_to_crop(frame, to_copy, size), to_copy
 
 
 def _centre_and_spread(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
