@@ -145,7 +145,7 @@ def source_motion(
     if exact:
         expression = shape_model.change(source_landmarks, reference_landmarks)  # (k,) or (N, k)
     else:
-        expression = shape_model.expression(source_landmarks)
+        expression = shape_model.estimate(source_landmarks)
     rows = np.atleast_2d(expression).copy()
     reads = [read] * len(rows) if isinstance(read, EmotionRead) else list(read)  # one reading: every face's
     strengths = [EXACT if exact else ESTIMATED] * len(reads)

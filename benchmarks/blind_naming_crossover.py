@@ -5,6 +5,7 @@
     python benchmarks/blind_naming_crossover.py sadness --dataset data_build/aipgan-faces-128 --output runs/sad --seed 41
     python benchmarks/blind_naming_crossover.py reference --dataset data_build/aipgan-faces-128 --output runs/ref
     python benchmarks/blind_naming_crossover.py named --dataset data_build/aipgan-faces-128 --output runs/named --seed 190
+    python benchmarks/blind_naming_crossover.py grown --dataset data_build/aipgan-faces-128 --output runs/grown --seed 220
     # fresh observers name runs/smiles/A/crops or runs/smiles/B/crops (never both); then, per set and observer:
     python benchmarks/blind_naming.py score --output runs/smiles/A --answers answers.csv
 
@@ -18,6 +19,10 @@
 - ``reference``: up to ``--count`` labelled photos of distinct people who have a neutral photo too, whose reading is
   worn beside it (:func:`~aipgan_hf.motion.emotion.acted_on`, ``beside_reference``), each given that neutral photo
   and driving a neutral photo of another person (0.17.0); before, a reference photo read nothing (its exact change).
+- ``grown``: up to ``--count`` labelled photos of distinct people whose one-photo estimate grows the face past
+  :data:`~aipgan_hf.motion.shape_model.GROWTH_CAP` and whose transfer follows it (a read smile, an unsure reading),
+  each driving a neutral photo of another person (0.22.0); before, the estimate was not scaled down. Prints each
+  version's dlib distance to the target.
 
 - ``named``: the standard sets' one-photo transfers (``choose_pairs``, ``--per_emotion``, default 8) as read
   ("shipped") and named ("named": ``pipe(..., source_emotion=)`` the source's label, 0.18.0), beside the sources and
@@ -33,6 +38,8 @@ that an observer sees one version of each face. Among them are the other emotion
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -40,17 +47,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from blind_naming import choose_pairs, drive, write_crops  # noqa: E402
+from blind_naming import EMOTIONS, choose_pairs, drive, write_crops  # noqa: E402
 
 from aipgan_hf import AIPGANPipeline  # noqa: E402
+from aipgan_hf.evaluation.crops import CropMeasurer  # noqa: E402
 from aipgan_hf.evaluation.data import decode_rows, load_split, split_columns  # noqa: E402
+from aipgan_hf.evaluation.identity import SAME_PERSON_THRESHOLD  # noqa: E402
 from aipgan_hf.faces import image_to_tensor  # noqa: E402
 from aipgan_hf.landmarks import mouth_opening  # noqa: E402
 from aipgan_hf.motion.emotion import acted_on, lips_closed, read_change, told_emotion  # noqa: E402
 from aipgan_hf.motion.lines import ESTIMATED, EXACT  # noqa: E402
 from aipgan_hf.pipeline_steps import source_motion  # noqa: E402
 
-EMOTION = {"smiles": "happiness", "sadness": "sadness", "reference": None, "named": None}
+EMOTION = {"smiles": "happiness", "sadness": "sadness", "reference": None, "named": None, "grown": None}
 OPEN = 0.07
 """``sadness``: the mouth opening above which a target's mouth counts as open."""
 
@@ -124,6 +133,59 @@ def pairs_of(case: str, pipe: AIPGANPipeline, split, count: int, rng: np.random.
             }
         )
     return pairs
+
+
+def grown_pairs(pipe: AIPGANPipeline, split, count: int, rng: np.random.Generator) -> list[dict]:
+    """Up to ``count`` {"shipped", "before", "emotion"} crops of transfers whose source's estimate was scaled down."""
+    labels, people, neutral = _neutral_photos(split)
+    landmarks = split_columns(split).landmarks
+    model = pipe.shape_model
+    before_model = dataclasses.replace(model, growth_cap=math.inf)
+    labelled = np.flatnonzero(np.isin(labels, EMOTIONS))
+    grown = labelled[model.growth_scale(model.expression(landmarks[labelled])) < 1]
+    sources = [int(row) for row in rng.permutation(grown)]
+    data = decode_rows(split, set(sources) | set(neutral.values()))
+    pairs, used = [], set()
+    for source in sources:
+        if people[source] in used or len(pairs) == count:
+            continue
+        others = [person for person in neutral if person != people[source]]
+        target = neutral[others[rng.integers(len(others))]]
+        image, target_landmarks = data.images[target], data.landmarks[target].astype(np.float64)
+        read = pipe.emotion_reader.read(image_to_tensor(data.images[source])[None])
+        shipped, before = (
+            source_motion(shape_model, target_landmarks, data.landmarks[source].astype(np.float64), read=read)
+            for shape_model in (model, before_model)
+        )
+        if np.array_equal(shipped[0], before[0]):  # a preset worn: the estimate does not reach the target
+            continue
+        used.add(people[source])
+        pairs.append(
+            {
+                "shipped": drive(pipe, image, target_landmarks, *shipped),
+                "before": drive(pipe, image, target_landmarks, *before),
+                "emotion": str(labels[source]),
+                "target": (image, target_landmarks),
+            }
+        )
+    return pairs
+
+
+def print_identity(pipe: AIPGANPipeline, pairs: list[dict]) -> None:
+    """Each version's mean dlib distance to its target, and in how many pairs the shipped one is nearer."""
+    measurer = CropMeasurer(pipe.processor, {})
+    distances = {"shipped": [], "before": []}
+    for pair in pairs:
+        image, landmarks = pair["target"]
+        own = measurer.measure(image, landmarks).descriptor
+        for method, found in distances.items():
+            found.append(float(np.linalg.norm(measurer.measure(pair[method], landmarks).descriptor - own)))
+    shipped, before = (np.array(found) for found in distances.values())
+    print(
+        f"dlib distance to the target, {len(pairs)} pairs: shipped {shipped.mean():.3f}, before {before.mean():.3f}; "
+        f"shipped nearer in {(shipped < before).sum()}; same person (< {SAME_PERSON_THRESHOLD}): "
+        f"{(shipped < SAME_PERSON_THRESHOLD).mean():.3f} against {(before < SAME_PERSON_THRESHOLD).mean():.3f}"
+    )
 
 
 def reference_pairs(pipe: AIPGANPipeline, split, count: int, rng: np.random.Generator) -> list[dict]:
@@ -209,12 +271,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--output", required=True, help="folder for the sets A/ and B/")
     parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled one)")
-    parser.add_argument("--count", type=int, default=None, help="pairs (default: smiles 40, sadness 24, reference 40)")
+    parser.add_argument(
+        "--count", type=int, default=None, help="pairs (default: smiles 40, sadness 24, reference 40, grown 30)"
+    )
     parser.add_argument(
         "--per_emotion",
         type=int,
         default=None,
-        help="other transfers (default: smiles 16, sadness 8, reference 4, named 8)",
+        help="other transfers (default: smiles 16, sadness 8, reference 4, named 8, grown 4)",
     )
     parser.add_argument("--seed", type=int, default=2316)
     args = parser.parse_args(argv)
@@ -225,12 +289,15 @@ def main(argv: list[str] | None = None) -> None:
         for name, crops in zip("AB", named_sets(pipe, split, args.per_emotion or 8, rng)):
             write_crops(crops, Path(args.output) / name, np.random.default_rng(args.seed + 1))
         return
-    count = args.count or {"smiles": 40, "sadness": 24, "reference": 40}[args.case]
+    count = args.count or {"smiles": 40, "sadness": 24, "reference": 40, "grown": 30}[args.case]
     if args.case == "reference":
         pairs = reference_pairs(pipe, split, count, rng)
+    elif args.case == "grown":
+        pairs = grown_pairs(pipe, split, count, rng)
+        print_identity(pipe, pairs)
     else:
         pairs = pairs_of(args.case, pipe, split, count, rng)
-    per_emotion = args.per_emotion or {"smiles": 16, "sadness": 8, "reference": 4}[args.case]
+    per_emotion = args.per_emotion or {"smiles": 16, "sadness": 8, "reference": 4, "grown": 4}[args.case]
     others = other_transfers(pipe, split, per_emotion, EMOTION[args.case], rng)
     half = len(pairs) // 2
     for name, first, second in (("A", "shipped", "before"), ("B", "before", "shipped")):

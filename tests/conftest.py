@@ -98,6 +98,21 @@ def grace_hopper() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def ballooned():
+    """``ballooned(model, amount)``: a shape model's mean face (crop pixels) with its jaw line pushed out from the
+    nose and its chin down by ``amount``: what a face seen from below or close to the lens looks like to one
+    photo's expression estimate."""
+
+    def face(model, amount: float) -> np.ndarray:
+        points = model.mean.copy()
+        points[:17] += amount * (points[:17] - points[27:36].mean(axis=0))
+        points[5:12, 1] += amount * 0.5
+        return points * 60 + 64
+
+    return face
+
+
+@pytest.fixture(scope="session")
 def smiling_clip(tmp_path_factory) -> Path:
     """The astronaut (public domain, smiling in every frame) moving a few pixels a frame: 12 frames at 24 fps, with
     a tone for audio (the video benchmark's synthetic clip)."""

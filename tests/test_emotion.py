@@ -40,6 +40,7 @@ from aipgan_hf.motion.emotion import (
     read_change,
     reading_note,
     unsure_note,
+    worn_change,
 )
 from aipgan_hf.motion.lines import ESTIMATED, EXACT, EachFace
 from aipgan_hf.pipeline import AIPGANPipeline
@@ -159,6 +160,20 @@ def test_a_read_smile_keeps_the_sources_mouth_and_completes_its_units(shape_mode
     assert gets["AU26"] == pytest.approx(has["AU26"], abs=1e-6)  # the jaw the source opened
     unsure = read_change(shape_model, EmotionRead("happiness", READ_FROM), own)
     np.testing.assert_array_equal(unsure, own)
+
+
+def test_a_read_smile_completes_the_sources_estimate_scaled_to_the_growth_cap(shape_model, ballooned):
+    """A read smile keeps the source's own motion: the one-photo estimate, scaled down where it would balloon the
+    face (ShapeModel.estimate), as every transfer from one photo takes it."""
+    source, target = ballooned(shape_model, 0.4), shape_model.mean * 60 + 64
+    estimate = shape_model.estimate(source)
+    assert not np.allclose(estimate, shape_model.expression(source))  # the cap acts on this source
+    read = EmotionRead("happiness", SMILE_FULL)
+    worn = worn_change(shape_model, read, source, target)
+    own = shape_model.expression(target)
+    np.testing.assert_array_equal(worn, read_change(shape_model, read, estimate, own, lips_closed(source)))
+    driving, _ = source_motion(shape_model, target, source, read=EmotionRead("neutral", 0.9))
+    np.testing.assert_allclose(driving, shape_model.apply(target, estimate))  # unworn: the scaled estimate
 
 
 def test_a_read_closed_lipped_smile_opens_to_show_teeth(shape_model, faces):

@@ -143,7 +143,7 @@ def test_a_source_expression_read_otherwise_takes_the_estimates_place(fitted):
     strength and offsets as for the estimate; given the estimate itself, it is the plain drive."""
     model, columns = fitted
     target, source = columns["landmarks"][0], columns["landmarks"][5]
-    own = model.expression(source)
+    own = model.estimate(source)
     np.testing.assert_array_equal(model.drive(target, source, source_expression=own), model.drive(target, source))
     other = np.zeros_like(own)
     other[0] = 0.3
@@ -153,6 +153,35 @@ def test_a_source_expression_read_otherwise_takes_the_estimates_place(fitted):
         target, source, strength=0.5, offset=offset, replace_target_expression=True, source_expression=other
     )
     np.testing.assert_allclose(driven, model.apply(target, 0.5 * (other - model.expression(target)) + offset))
+
+
+def test_an_estimate_that_balloons_the_face_is_scaled_down_to_the_growth_cap(ballooned):
+    """One photo's estimate may grow the face's outline no more than true changes within one session do: the whole
+    change is scaled (its direction kept) until the outline's area on the mean face is GROWTH_CAP times its own; an
+    estimate within the cap is returned as it is, and one drive from that photo moves the target by it."""
+    from aipgan_hf.motion.shape_model import GROWTH_CAP, _outline_area
+
+    model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    growth = lambda change: float(  # noqa: E731
+        _outline_area(model.mean[None] + np.einsum("k,kpd->pd", change, model.expression_basis)[None])[0]
+        / _outline_area(model.mean[None])[0]
+    )
+    calm, balloon = ballooned(model, 0.02), ballooned(model, 0.4)
+    assert growth(model.expression(calm)) < GROWTH_CAP < growth(model.expression(balloon))
+    np.testing.assert_array_equal(model.estimate(calm), model.expression(calm))
+    raw, contained = model.expression(balloon), model.estimate(balloon)
+    assert growth(contained) == pytest.approx(GROWTH_CAP, abs=1e-9)
+    scale = float(contained @ raw / (raw @ raw))
+    assert 0.2 < scale < 0.95
+    np.testing.assert_allclose(contained, scale * raw, atol=1e-12)
+    np.testing.assert_allclose(model.estimate(np.stack([calm, balloon])), [model.expression(calm), contained])
+    target = model.mean * 50 + 70
+    np.testing.assert_allclose(model.drive(target, balloon), model.apply(target, contained))
+    import dataclasses
+    import math
+
+    before = dataclasses.replace(model, growth_cap=math.inf)  # as before 0.22.0
+    np.testing.assert_array_equal(before.estimate(balloon), raw)
 
 
 def test_save_load_round_trip_and_corrupt_files(fitted, tmp_path):

@@ -374,7 +374,7 @@ def worn_change(
     :data:`MOUTH_SHUT_BY`. With ``replace_target_expression`` drive takes the target's own expression away first,
     its smile with it."""
     own = shape_model.expression(target_landmarks)
-    source = shape_model.expression(source_landmarks)
+    source = shape_model.estimate(source_landmarks)
     kept = None if replace_target_expression else own
     change = read_change(shape_model, read, source, kept, open_lips and lips_closed(source_landmarks))
     if read.label not in MOUTH_SHUT_BY:

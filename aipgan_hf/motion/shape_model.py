@@ -38,6 +38,21 @@ def _as_batch(landmarks: np.ndarray) -> tuple[np.ndarray, bool]:
     return (points[None], True) if points.ndim == 2 else (points, False)
 
 
+GROWTH_CAP = 1.25
+"""The most a one-photo estimate may grow the face's outline (jaw line and brows), as an area ratio on the mean face:
+the 99th percentile of 1,966 true changes within one session (clip frames and grimaces against their neutral, train
+split). Photos of another day carry the camera too, and the regressor learnt some of it: 5 % of its estimates grow
+the face past 1.3, which balloons the target (docs/design.md, "A face that balloons")."""
+OUTLINE = np.r_[0:17, 26:16:-1]
+"""The jaw line, then the brows back across: the face's outline as a polygon."""
+
+
+def _outline_area(shapes: np.ndarray) -> np.ndarray:
+    """(N, 68, 2) -> (N,) the signed area (shoelace) of each face's :data:`OUTLINE`."""
+    x, y = shapes[:, OUTLINE, 0], shapes[:, OUTLINE, 1]
+    return 0.5 * (x * np.roll(y, 1, axis=1) - y * np.roll(x, 1, axis=1)).sum(axis=1)
+
+
 OPPOSING_POINTS = np.array(scheme.LID_GAPS + scheme.INNER_LIP_GAPS)
 """(upper, lower) eyelid and inner-lip points: an upper point never passes below its lower partner."""
 
@@ -78,6 +93,7 @@ class ShapeModel:
         fitted without it). A record, not applied here: the fit removed it from what the basis and the estimator
         were learnt from, so a source photographed from the side drives the target as the same face from the
         front would.
+    growth_cap: :data:`GROWTH_CAP`, not stored in the file (``math.inf``: estimates as before 0.22.0).
     """
 
     mean: np.ndarray
@@ -87,6 +103,7 @@ class ShapeModel:
     directions: dict[str, np.ndarray] = field(default_factory=dict)
     presets: dict[str, np.ndarray] = field(default_factory=dict)
     head_turn: np.ndarray | None = None
+    growth_cap: float = GROWTH_CAP
 
     @property
     def num_expression(self) -> int:
@@ -112,6 +129,29 @@ class ShapeModel:
         shapes, _ = self.align(landmarks)
         values = (shapes - self.mean).reshape(len(shapes), -1) @ self.estimator.T + self.bias
         return values[0] if single else values
+
+    def estimate(self, landmarks: np.ndarray) -> np.ndarray:
+        """:meth:`expression`, scaled down where it would grow the face's outline past ``growth_cap``: what a
+        transfer from one photo drives the target by. An estimate that grows the face more than expressions do
+        holds the photo's camera (a face seen from below or close to the lens), so the whole of it is trusted less:
+        taking out only the growth left faces long and narrow (docs/design.md)."""
+        values = self.expression(landmarks)
+        scale = self.growth_scale(np.atleast_2d(values))  # (N,)
+        return values * (scale[0] if values.ndim == 1 else scale[:, None])
+
+    def growth_scale(self, changes: np.ndarray) -> np.ndarray:
+        """(N, k) changes -> (N,) the factor in (0, 1] that brings each one's outline growth on the mean face to at
+        most ``growth_cap`` (1 where it is within). The area is quadratic in the factor, so its root is exact."""
+        motion = np.einsum("nk,kpd->npd", changes, self.expression_basis)  # (N, 68, 2)
+        start = _outline_area(self.mean[None])  # (1,)
+        ahead, behind = _outline_area(self.mean + motion) / start, _outline_area(self.mean - motion) / start  # (N,)
+        a, b, c = (ahead + behind) / 2 - 1, (ahead - behind) / 2, 1 - self.growth_cap  # ratio(s) - cap: a s^2 + b s + c
+        grows = ahead > self.growth_cap
+        if not grows.any():
+            return np.ones(len(changes))
+        with np.errstate(divide="ignore", invalid="ignore"):  # the smallest root in (0, 1): ratio(0) = 1 < cap
+            root = np.where(np.abs(a) > 1e-12, (-b + np.sqrt(np.maximum(b * b - 4 * a * c, 0))) / (2 * a), -c / b)
+        return np.where(grows, np.clip(root, 0.0, 1.0), 1.0)
 
     def change(self, landmarks: np.ndarray, reference_landmarks: np.ndarray) -> np.ndarray:
         """A face's expression change from a neutral ``reference`` of the same person, (k,) or (N, k): the
@@ -166,8 +206,8 @@ class ShapeModel:
           does not shrink motion towards neutral as the regressor does (docs/design.md, "Motion");
         - with ``replace_target_expression``: ``e(source) - e(target)``, the target's own estimated expression
           removed first (for a smiling target driven by a neutral source);
-        - else ``e(source)``: the source's estimated change from its own neutral, added to the target's face as it
-          is (what measures best on unseen people from one photo).
+        - else ``e(source)``: the source's estimated change from its own neutral (:meth:`estimate`), added to the
+          target's face as it is (what measures best on unseen people from one photo).
         ``source_expression``: the change as the caller read it otherwise ((k,) or (N, k); an emotion reading,
         ``motion.emotion``), in place of the source's change of whichever case (the target's own expression is
         still taken away with ``replace_target_expression``). Strength 0 without an offset returns
@@ -186,7 +226,7 @@ class ShapeModel:
         elif reference_landmarks is not None:
             change = self.change(source_landmarks, reference_landmarks)
         else:
-            change = self.expression(source_landmarks)
+            change = self.estimate(source_landmarks)
         if replace_target_expression:
             change = change - self.expression(target_landmarks)
         change = change * float(strength)
