@@ -15,11 +15,16 @@ photos) share one reference S0; "within a source" is the r after each group's me
 out, over the pairs of groups with at least ``--min_group`` pairs, beside the plain r over the same pairs. What
 the first lacks is the motion within one person; what the second loses beyond it is a constant per person: how
 far that person's resting face (high brows, a wide mouth) is from the average one, which a single photo cannot tell.
+
+A third table is the face outline's growth (``ShapeModel.outline_growth``) of the split's true changes, each source
+against its reference, by family, and of the one-photo estimates of every row: what ``GROWTH_CAP`` was chosen from
+(``--split train``) and how many estimates it scales. ``--growth_cap inf`` gives the estimates before 0.22.0.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -30,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aipgan_hf.evaluation.data import load_split, split_columns  # noqa: E402
 from aipgan_hf.evaluation.measures import MEASURE_NAMES, expression_change, pearson  # noqa: E402
 from aipgan_hf.evaluation.methods import oracle_landmarks  # noqa: E402
-from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs  # noqa: E402
+from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs, choose_references  # noqa: E402
 from aipgan_hf.motion import ShapeModel  # noqa: E402
+from aipgan_hf.motion.shape_model import GROWTH_CAP  # noqa: E402
 
 BUNDLED_SHAPE_MODEL = (
     Path(__file__).resolve().parents[1] / "aipgan_hf" / "checkpoints" / "default" / "shape_model.safetensors"
@@ -76,17 +82,45 @@ def within_groups(
     return pearson(got[keep], wanted[keep]), pearson(centred[0][keep], centred[1][keep]), int(keep.sum())
 
 
+def print_growth(model: ShapeModel, columns) -> None:
+    """The outline growth of the split's true changes by family (a clip's frames against its most neutral one, a
+    person's labelled photos against a neutral one, grimaces) and of its one-photo estimates."""
+    references = choose_references(columns)
+    rows = np.array(sorted(references))
+    true = model.outline_growth(model.change(columns.landmarks[rows], columns.landmarks[[references[r] for r in rows]]))
+    families = np.array(["clip" if s.startswith("video/") else s for s in np.asarray(columns.sources)[rows]])
+    print(
+        "\n| true changes | pairs | 99th percentile of the outline's growth | share above the cap |\n|---|---|---|---|"
+    )
+    same_session = np.isin(families, ["clip", "grimace"])
+    for name, chosen in [(f, families == f) for f in np.unique(families)] + [("clips and grimaces", same_session)]:
+        print(
+            f"| {name} | {chosen.sum()} | {np.percentile(true[chosen], 99):.3f} | "
+            f"{(true[chosen] > model.growth_cap).mean():.3f} |"
+        )
+    estimated = model.outline_growth(model.expression(columns.landmarks))
+    scale = model.growth_scale(model.expression(columns.landmarks))
+    print(
+        f"\none-photo estimates of all {len(estimated)} rows: past 1.3 {(estimated > 1.3).mean():.3f}, scaled (past the "
+        f"cap {model.growth_cap}) {(scale < 1).mean():.3f}, their factors {scale[scale < 1].min(initial=1):.2f}–1 "
+        f"(median {np.median(scale[scale < 1]) if (scale < 1).any() else 1:.2f})"
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="dataset folder from training/prepare_dataset.py")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--shape_model", default=str(BUNDLED_SHAPE_MODEL))
     parser.add_argument(
+        "--growth_cap", type=float, default=GROWTH_CAP, help="the estimates' outline growth cap (inf: before 0.22.0)"
+    )
+    parser.add_argument(
         "--max_pairs", type=int, default=400, help="pairs of both kinds drawn; the cross-person ones are used"
     )
     parser.add_argument("--min_group", type=int, default=5, help="fewest pairs of one source group in the second table")
     args = parser.parse_args(argv)
-    model = ShapeModel.load(args.shape_model)
+    model = dataclasses.replace(ShapeModel.load(args.shape_model), growth_cap=args.growth_cap)
     columns = split_columns(load_split(args.dataset, args.split))
     landmarks = columns.landmarks
     pairs = [p for p in build_pairs(columns, max_pairs=args.max_pairs) if p.kind == CROSS_PERSON]
@@ -124,6 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
             + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(pooled, within))
             + f" | **{pooled.mean():.3f} / {within.mean():.3f}** |"
         )
+    print_growth(model, columns)
     return figures
 
 

@@ -120,7 +120,7 @@ def pairs_of(case: str, pipe: AIPGANPipeline, split, count: int, rng: np.random.
         landmarks = data.landmarks[source].astype(np.float64)
         shipped = source_motion(model, target_landmarks, landmarks, read=reading)
         if case == "smiles":  # as 0.15.0 read it: the jaw not topped up
-            before = read_change(model, reading, model.expression(landmarks), closed_lips=False), ESTIMATED
+            before = read_change(model, reading, model.estimate(landmarks), closed_lips=False), ESTIMATED
         else:  # the target's own open mouth kept
             own = model.expression(target_landmarks)
             before = read_change(model, reading, model.expression(landmarks), own, lips_closed(landmarks)), EXACT
@@ -147,7 +147,9 @@ def grown_pairs(pipe: AIPGANPipeline, split, count: int, rng: np.random.Generato
     data = decode_rows(split, set(sources) | set(neutral.values()))
     pairs, used = [], set()
     for source in sources:
-        if people[source] in used or len(pairs) == count:
+        if len(pairs) == count:
+            break
+        if people[source] in used:
             continue
         others = [person for person in neutral if person != people[source]]
         target = neutral[others[rng.integers(len(others))]]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +12,7 @@ import torch
 from aipgan_hf import CheckpointError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from aipgan_hf.motion import ShapeModel, identity_grid, keep_inside, landmark_flow, warp
+from aipgan_hf.motion.shape_model import GROWTH_CAP, OUTLINE
 from training.fit_shape_model import _measure_gradients, fit
 
 MOUTH_OPENING = np.zeros((68, 2))
@@ -157,31 +161,54 @@ def test_a_source_expression_read_otherwise_takes_the_estimates_place(fitted):
 
 def test_an_estimate_that_balloons_the_face_is_scaled_down_to_the_growth_cap(ballooned):
     """One photo's estimate may grow the face's outline no more than true changes within one session do: the whole
-    change is scaled (its direction kept) until the outline's area on the mean face is GROWTH_CAP times its own; an
-    estimate within the cap is returned as it is, and one drive from that photo moves the target by it."""
-    from aipgan_hf.motion.shape_model import GROWTH_CAP, _outline_area
-
+    change is scaled (its direction kept) until the outline's area on the mean face is GROWTH_CAP times its own, by
+    the smallest such factor; an estimate within the cap is returned as it is, and drive from that photo moves the
+    target by it."""
     model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
-    growth = lambda change: float(  # noqa: E731
-        _outline_area(model.mean[None] + np.einsum("k,kpd->pd", change, model.expression_basis)[None])[0]
-        / _outline_area(model.mean[None])[0]
-    )
+    growth = lambda change: float(model.outline_growth(change[None])[0])
     calm, balloon = ballooned(model, 0.02), ballooned(model, 0.4)
     assert growth(model.expression(calm)) < GROWTH_CAP < growth(model.expression(balloon))
     np.testing.assert_array_equal(model.estimate(calm), model.expression(calm))
     raw, contained = model.expression(balloon), model.estimate(balloon)
     assert growth(contained) == pytest.approx(GROWTH_CAP, abs=1e-9)
+    assert growth(0.99 * contained) < GROWTH_CAP
     scale = float(contained @ raw / (raw @ raw))
     assert 0.2 < scale < 0.95
     np.testing.assert_allclose(contained, scale * raw, atol=1e-12)
     np.testing.assert_allclose(model.estimate(np.stack([calm, balloon])), [model.expression(calm), contained])
     target = model.mean * 50 + 70
     np.testing.assert_allclose(model.drive(target, balloon), model.apply(target, contained))
-    import dataclasses
-    import math
-
     before = dataclasses.replace(model, growth_cap=math.inf)  # as before 0.22.0
     np.testing.assert_array_equal(before.estimate(balloon), raw)
+    with pytest.raises(ValueError, match="growth_cap"):
+        dataclasses.replace(model, growth_cap=1.0)
+
+
+def test_the_outline_growth_is_the_area_ratio_and_its_scale_is_exact_for_any_change():
+    """outline_growth is the outline polygon's area ratio (a face 1.1 times larger grows it by 1.21, one point moved
+    out adds its triangle); growth_scale lands each change that grows past the cap on it, whether the area grows
+    faster or slower than linearly with the scale, and no smaller factor does."""
+    model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    outline = model.mean[OUTLINE]
+    area = 0.5 * abs(np.cross(outline, np.roll(outline, -1, axis=0)).sum())  # the shoelace, written another way
+    larger = ShapeModel(model.mean, ((model.mean - model.mean.mean(0)) * 0.1)[None], np.zeros((1, 136)), np.ones(1))
+    assert larger.outline_growth(np.ones((1, 1)))[0] == pytest.approx(1.21)
+    chin = np.zeros((1, 68, 2))
+    chin[0, 8, 1] = 1.0  # the chin alone, down: the area grows linearly with it
+    base = np.linalg.norm(model.mean[7] - model.mean[9])  # the triangle's base, (7, 9)
+    far = 2 * (GROWTH_CAP - 1) * area / (0.5 * base)  # the chin's drop that grows the outline twice past the cap
+    pulled = ShapeModel(model.mean, chin, np.zeros((1, 136)), np.full(1, far))  # estimates that drop for any face
+    assert pulled.outline_growth(np.full((1, 1), 0.1))[0] == pytest.approx(1 + 0.5 * base * 0.1 / area, rel=1e-3)
+    assert pulled.estimate(model.mean)[0] == pytest.approx(far / 2, rel=1e-3)
+    changes = np.random.default_rng(0).normal(0, 0.6, (400, model.num_expression))
+    forward, backward = model.outline_growth(changes), model.outline_growth(-changes)
+    curvature = (forward + backward) / 2 - 1  # the quadratic term of the area in the scale
+    grows = forward > GROWTH_CAP
+    assert (curvature[grows] > 0).any() and (curvature[grows] < 0).any()
+    scale = model.growth_scale(changes)
+    np.testing.assert_array_equal(scale[~grows], 1.0)
+    np.testing.assert_allclose(model.outline_growth(changes[grows] * scale[grows, None]), GROWTH_CAP, atol=1e-9)
+    assert (model.outline_growth(changes[grows] * 0.999 * scale[grows, None]) < GROWTH_CAP).all()
 
 
 def test_save_load_round_trip_and_corrupt_files(fitted, tmp_path):

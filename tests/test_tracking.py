@@ -124,6 +124,20 @@ def test_the_upright_copy_levels_the_face_where_it_is_in_the_frame(processor, fa
     assert np.linalg.norm(fitted - levelled, axis=1).mean() < 0.05 * eyes
 
 
+def test_a_fit_in_the_copy_that_lands_outside_the_frame_is_not_taken(processor, face, monkeypatch):
+    """The turned copy has room the frame has not: a fit the check holds there but whose centre maps back outside
+    the frame is no face of this frame, and the search runs instead."""
+    tilted = rotate_image(face, roll_degrees(processor.find_faces(face)[0].landmarks) + 20.0)[0]
+    tracker = FaceTracker(processor, redetect_every=1)
+    assert tracker.update(tilted).method == "detected"
+    monkeypatch.setattr(tracker, "is_face", lambda *args, **kwargs: True)  # any fit is held
+    monkeypatch.setattr(processor, "landmarks68", lambda image, box: np.full((68, 2), -1000.0, np.float32))
+    found = tracker.update(tilted)
+    assert found.method == "detected"
+    height, width = tilted.shape[:2]
+    assert (found.landmarks >= 0).all() and (found.landmarks < (width, height)).all()
+
+
 def test_track_clip_runs_the_callers_tracker_from_scratch(processor, tmp_path):
     clip = probe_clip(bench.write_clip(tmp_path / "clip.mp4", bench.astronaut_frames(6), fps=24, audio_hz=None))
     methods = []

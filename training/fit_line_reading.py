@@ -3,7 +3,9 @@
 
     python training/fit_line_reading.py --dataset_name data_build/aipgan-faces-128
 
-On the estimated motions (``ShapeModel.expression`` on the basis) of the training split's photos:
+On the estimated motions (``ShapeModel.expression`` on the basis) of the training split's photos. These are the raw
+estimates, which the shipped constants were fitted on; from 0.22.0 a transfer takes ``ShapeModel.estimate``, which
+scales down the 5 % that balloon the face (on those the slope would be 0.57, AU1's floor 0.75, the rest within 0.02).
 1. ``JAW_CORNER_SLOPE`` (``aipgan_hf/motion/action_units.py``): how far the lip corners descend per unit of the
    chin's drop where no corner unit acts (neutral, surprised and angry photos): least squares through the origin.
 2. ``ONE_PHOTO_FLOOR`` (``aipgan_hf/motion/lines.py``): per unit, the ``--percentile`` of the line intensities that
@@ -47,7 +49,7 @@ REPORTED = ("neutral", "happiness", "sadness", "surprise", "anger")
 
 
 def estimated_motions(model: ShapeModel, landmarks: np.ndarray) -> np.ndarray:
-    """(N, 68, 2) model-frame motion the shape model estimates from each face alone (the one-photo transfer's)."""
+    """(N, 68, 2) model-frame motion the shape model estimates from each face alone (the regressor's, unscaled)."""
     return np.einsum("nk,kpd->npd", model.expression(landmarks), model.expression_basis)
 
 

@@ -25,7 +25,7 @@ from PIL import Image
 from aipgan_hf.errors import CheckpointError
 from aipgan_hf.faces.align import CANONICAL_BOX
 from aipgan_hf.faces.detector import DetectedFace
-from aipgan_hf.faces.geometry import apply_affine, compose_affine, invert_affine, pil_coefficients
+from aipgan_hf.faces.geometry import apply_affine, compose_affine, invert_affine, pil_coefficients, turn_matrix
 from aipgan_hf.landmarks import LANDMARK_SCHEME
 
 logger = logging.getLogger(__name__)
@@ -326,8 +326,7 @@ def rotate_image(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarra
         The rotated image and the (2, 3) matrix mapping original (x, y) to rotated (x, y).
     """
     height, width = image.shape[:2]
-    theta = math.radians(angle)
-    rotation = np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])
+    rotation = turn_matrix(angle)
     corners = np.array([[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1]], dtype=np.float64)
     rotated_corners = corners @ rotation.T
     new_width, new_height = (np.ceil(rotated_corners.max(axis=0) - rotated_corners.min(axis=0)) + 1).astype(int)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -31,6 +33,13 @@ def scale_affine(factor: float) -> np.ndarray:
     ``factor * i`` .. ``factor * (i + 1) - 1``, so its centre is at ``factor * i + (factor - 1) / 2``."""
     offset = (factor - 1) / 2
     return np.array([[factor, 0.0, offset], [0.0, factor, offset]])
+
+
+def turn_matrix(angle: float) -> np.ndarray:
+    """(2, 2) the linear map that turns image (x, y) (y down) by ``angle`` degrees anticlockwise on screen: a head
+    whose eye line is tilted by ``angle`` (clockwise on screen) comes out level."""
+    theta = math.radians(angle)
+    return np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])
 
 
 def rescale_matrix(matrix: np.ndarray, factor: float) -> np.ndarray:

@@ -40,9 +40,10 @@ def _as_batch(landmarks: np.ndarray) -> tuple[np.ndarray, bool]:
 
 GROWTH_CAP = 1.25
 """The most a one-photo estimate may grow the face's outline (jaw line and brows), as an area ratio on the mean face:
-the 99th percentile of 1,966 true changes within one session (clip frames and grimaces against their neutral, train
-split). Photos of another day carry the camera too, and the regressor learnt some of it: 5 % of its estimates grow
-the face past 1.3, which balloons the target (docs/design.md, "A face that balloons")."""
+about the 99th percentile (1.256) of 1,966 true changes within one session (clip frames and grimaces against their
+neutral, train split; ``benchmarks/benchmark_retargeting.py --split train``). Photos of another day carry the camera
+too, and the regressor learnt some of it: 5 % of its estimates grow the face past 1.3, which balloons the target
+(docs/design.md, "A face that balloons")."""
 OUTLINE = np.r_[0:17, 26:16:-1]
 """The jaw line, then the brows back across: the face's outline as a polygon."""
 
@@ -105,6 +106,12 @@ class ShapeModel:
     head_turn: np.ndarray | None = None
     growth_cap: float = GROWTH_CAP
 
+    def __post_init__(self) -> None:
+        if not self.growth_cap > 1:
+            raise ValueError(
+                f"growth_cap must be above 1 (an area ratio that lets expressions move), got {self.growth_cap}"
+            )
+
     @property
     def num_expression(self) -> int:
         return len(self.expression_basis)
@@ -124,34 +131,41 @@ class ShapeModel:
 
     # ------------------------------------------------------------------ coefficients
     def expression(self, landmarks: np.ndarray) -> np.ndarray:
-        """Expression coefficients (change from the person's neutral): (k,) for (68, 2), (N, k) for (N, 68, 2)."""
+        """Expression coefficients (change from the person's neutral): (k,) for (68, 2), (N, k) for (N, 68, 2), as the
+        regressor estimates them. A transfer from one photo takes :meth:`estimate`, which scales down those that
+        balloon the face."""
         _, single = _as_batch(landmarks)
         shapes, _ = self.align(landmarks)
         values = (shapes - self.mean).reshape(len(shapes), -1) @ self.estimator.T + self.bias
         return values[0] if single else values
 
+    def outline_growth(self, changes: np.ndarray) -> np.ndarray:
+        """(N, k) changes -> (N,) how much each grows the face's outline (:data:`OUTLINE`) on the mean face: its area
+        moved by the change over its area unmoved (1: no growth)."""
+        motion = np.einsum("nk,kpd->npd", changes, self.expression_basis)  # (N, 68, 2)
+        return _outline_area(self.mean + motion) / _outline_area(self.mean[None])
+
+    def growth_scale(self, changes: np.ndarray) -> np.ndarray:
+        """(N, k) changes -> (N,) the factor in (0, 1] that brings each one's :meth:`outline_growth` to at most
+        ``growth_cap`` (1 where it is within). The area is quadratic in the factor s, 1 + b s + a s^2, so the factor
+        is exact: the root in (0, 1) of a s^2 + b s + 1 - cap, written so that it holds at a = 0 too."""
+        forward, backward = self.outline_growth(changes), self.outline_growth(-changes)  # (N,): s = 1 and s = -1
+        scale = np.ones(len(changes))
+        grows = forward > self.growth_cap
+        a, b = ((forward + backward) / 2 - 1)[grows], ((forward - backward) / 2)[grows]
+        c = 1 - self.growth_cap  # < 0; growth at s = 1 is a + b + 1 > cap, so b + the root below is > 0
+        scale[grows] = -2 * c / (b + np.sqrt(np.maximum(b * b - 4 * a * c, 0.0)))
+        return scale
+
     def estimate(self, landmarks: np.ndarray) -> np.ndarray:
         """:meth:`expression`, scaled down where it would grow the face's outline past ``growth_cap``: what a
         transfer from one photo drives the target by. An estimate that grows the face more than expressions do
         holds the photo's camera (a face seen from below or close to the lens), so the whole of it is trusted less:
-        taking out only the growth left faces long and narrow (docs/design.md)."""
+        taking out only the jaw's widening left faces long and narrow, only the growth still ballooned
+        (docs/design.md, "A face that balloons")."""
         values = self.expression(landmarks)
         scale = self.growth_scale(np.atleast_2d(values))  # (N,)
         return values * (scale[0] if values.ndim == 1 else scale[:, None])
-
-    def growth_scale(self, changes: np.ndarray) -> np.ndarray:
-        """(N, k) changes -> (N,) the factor in (0, 1] that brings each one's outline growth on the mean face to at
-        most ``growth_cap`` (1 where it is within). The area is quadratic in the factor, so its root is exact."""
-        motion = np.einsum("nk,kpd->npd", changes, self.expression_basis)  # (N, 68, 2)
-        start = _outline_area(self.mean[None])  # (1,)
-        ahead, behind = _outline_area(self.mean + motion) / start, _outline_area(self.mean - motion) / start  # (N,)
-        a, b, c = (ahead + behind) / 2 - 1, (ahead - behind) / 2, 1 - self.growth_cap  # ratio(s) - cap: a s^2 + b s + c
-        grows = ahead > self.growth_cap
-        if not grows.any():
-            return np.ones(len(changes))
-        with np.errstate(divide="ignore", invalid="ignore"):  # the smallest root in (0, 1): ratio(0) = 1 < cap
-            root = np.where(np.abs(a) > 1e-12, (-b + np.sqrt(np.maximum(b * b - 4 * a * c, 0))) / (2 * a), -c / b)
-        return np.where(grows, np.clip(root, 0.0, 1.0), 1.0)
 
     def change(self, landmarks: np.ndarray, reference_landmarks: np.ndarray) -> np.ndarray:
         """A face's expression change from a neutral ``reference`` of the same person, (k,) or (N, k): the

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import AIPGANError
 from ..faces import FaceProcessor, apply_affine, invert_affine
 from ..faces.align import warp_to_crop
+from ..faces.geometry import turn_matrix
 from ..landmarks import LEFT_EYE, RIGHT_EYE
 
 ANCHOR_SHIFT = 0.1
@@ -273,8 +274,8 @@ def upright_copy(
     angle = roll_degrees(landmarks)
     if abs(angle) < from_roll:
         return None
-    theta, scale = math.radians(angle), min(1.0, UPRIGHT_SIDE / max(side, 1.0))
-    turn = scale * np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])  # by -angle
+    scale = min(1.0, UPRIGHT_SIDE / max(side, 1.0))
+    turn = scale * turn_matrix(angle)
     size = max(2, math.ceil(UPRIGHT_MARGIN * side * scale))
     to_copy = np.hstack([turn, ((size - 1) / 2 - turn @ landmarks.mean(axis=0).astype(np.float64))[:, None]])
     return warp_to_crop(frame, to_copy, size), to_copy
