@@ -17,8 +17,9 @@ the first lacks is the motion within one person; what the second loses beyond it
 far that person's resting face (high brows, a wide mouth) is from the average one, which a single photo cannot tell.
 
 A third table is the face outline's growth (``ShapeModel.outline_growth``) of the split's true changes, each source
-against its reference, by family, and of the one-photo estimates of every row: what ``GROWTH_CAP`` was chosen from
-(``--split train``) and how many estimates it scales. ``--growth_cap inf`` gives the estimates before 0.22.0.
+against its reference, by family, and of the one-photo estimates of every row: what ``GROWTH_RANGE`` was chosen from
+(``--split train``: the changes within one session) and how many estimates it scales. ``--growth_range 0 inf`` gives
+the estimates before 0.22.0.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from aipgan_hf.evaluation.measures import MEASURE_NAMES, expression_change, pear
 from aipgan_hf.evaluation.methods import oracle_landmarks  # noqa: E402
 from aipgan_hf.evaluation.pairs import CROSS_PERSON, build_pairs, choose_references  # noqa: E402
 from aipgan_hf.motion import ShapeModel  # noqa: E402
-from aipgan_hf.motion.shape_model import GROWTH_CAP  # noqa: E402
+from aipgan_hf.motion.shape_model import GROWTH_RANGE  # noqa: E402
+from training.pairs import SESSION_SOURCES  # noqa: E402
 
 BUNDLED_SHAPE_MODEL = (
     Path(__file__).resolve().parents[1] / "aipgan_hf" / "checkpoints" / "default" / "shape_model.safetensors"
@@ -86,24 +88,27 @@ def print_growth(model: ShapeModel, columns) -> None:
     """The outline growth of the split's true changes by family (a clip's frames against its most neutral one, a
     person's labelled photos against a neutral one, grimaces) and of its one-photo estimates."""
     references = choose_references(columns)
-    rows = np.array(sorted(references))
+    rows = np.array(sorted(references), dtype=int)
     true = model.outline_growth(model.change(columns.landmarks[rows], columns.landmarks[[references[r] for r in rows]]))
-    families = np.array(["clip" if s.startswith("video/") else s for s in np.asarray(columns.sources)[rows]])
+    sources = np.asarray(columns.sources if columns.sources is not None else [""] * len(columns), dtype=str)[rows]
+    families = np.where(np.asarray(columns.clips, dtype=str)[rows] != "", "clip", sources)
+    print("\n| true changes | pairs | 1st / 99th percentile of the outline's growth | share outside the range |")
+    print("|---|---|---|---|")
+    low, high = model.growth_range
+    session = np.isin(families, ["clip", *SESSION_SOURCES])
+    for name, chosen in [(f, families == f) for f in np.unique(families)] + [("one session", session)]:
+        if chosen.any():
+            first, last = np.percentile(true[chosen], [1, 99])
+            outside = ((true[chosen] < low) | (true[chosen] > high)).mean()
+            print(f"| {name} | {chosen.sum()} | {first:.3f} / {last:.3f} | {outside:.3f} |")
+    expressions = model.expression(columns.landmarks)
+    growth, scale = model.outline_growth(expressions), model.growth_scale(expressions)
+    scaled = scale[scale < 1]
     print(
-        "\n| true changes | pairs | 99th percentile of the outline's growth | share above the cap |\n|---|---|---|---|"
-    )
-    same_session = np.isin(families, ["clip", "grimace"])
-    for name, chosen in [(f, families == f) for f in np.unique(families)] + [("clips and grimaces", same_session)]:
-        print(
-            f"| {name} | {chosen.sum()} | {np.percentile(true[chosen], 99):.3f} | "
-            f"{(true[chosen] > model.growth_cap).mean():.3f} |"
-        )
-    estimated = model.outline_growth(model.expression(columns.landmarks))
-    scale = model.growth_scale(model.expression(columns.landmarks))
-    print(
-        f"\none-photo estimates of all {len(estimated)} rows: past 1.3 {(estimated > 1.3).mean():.3f}, scaled (past the "
-        f"cap {model.growth_cap}) {(scale < 1).mean():.3f}, their factors {scale[scale < 1].min(initial=1):.2f}–1 "
-        f"(median {np.median(scale[scale < 1]) if (scale < 1).any() else 1:.2f})"
+        f"\none-photo estimates of all {len(growth)} rows, scaled into {model.growth_range}: above it "
+        f"{(growth > high).mean():.3f}, below it {(growth < low).mean():.3f}; their factors "
+        f"{scaled.min(initial=1):.2f}–1 (median {np.median(scaled) if len(scaled) else 1:.2f}); past 1.3 "
+        f"{(growth > 1.3).mean():.3f}"
     )
 
 
@@ -113,14 +118,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--split", default="validation")
     parser.add_argument("--shape_model", default=str(BUNDLED_SHAPE_MODEL))
     parser.add_argument(
-        "--growth_cap", type=float, default=GROWTH_CAP, help="the estimates' outline growth cap (inf: before 0.22.0)"
+        "--growth_range",
+        type=float,
+        nargs=2,
+        default=GROWTH_RANGE,
+        help="the estimates' outline growth range (0 inf: before 0.22.0)",
     )
     parser.add_argument(
         "--max_pairs", type=int, default=400, help="pairs of both kinds drawn; the cross-person ones are used"
     )
     parser.add_argument("--min_group", type=int, default=5, help="fewest pairs of one source group in the second table")
     args = parser.parse_args(argv)
-    model = dataclasses.replace(ShapeModel.load(args.shape_model), growth_cap=args.growth_cap)
+    model = dataclasses.replace(ShapeModel.load(args.shape_model), growth_range=tuple(args.growth_range))
     columns = split_columns(load_split(args.dataset, args.split))
     landmarks = columns.landmarks
     pairs = [p for p in build_pairs(columns, max_pairs=args.max_pairs) if p.kind == CROSS_PERSON]

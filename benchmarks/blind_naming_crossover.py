@@ -6,6 +6,7 @@
     python benchmarks/blind_naming_crossover.py reference --dataset data_build/aipgan-faces-128 --output runs/ref
     python benchmarks/blind_naming_crossover.py named --dataset data_build/aipgan-faces-128 --output runs/named --seed 190
     python benchmarks/blind_naming_crossover.py grown --dataset data_build/aipgan-faces-128 --output runs/grown --seed 220
+    python benchmarks/blind_naming_crossover.py pinched --dataset data_build/aipgan-faces-128 --output runs/pinched --seed 221
     # fresh observers name runs/smiles/A/crops or runs/smiles/B/crops (never both); then, per set and observer:
     python benchmarks/blind_naming.py score --output runs/smiles/A --answers answers.csv
 
@@ -19,10 +20,10 @@
 - ``reference``: up to ``--count`` labelled photos of distinct people who have a neutral photo too, whose reading is
   worn beside it (:func:`~aipgan_hf.motion.emotion.acted_on`, ``beside_reference``), each given that neutral photo
   and driving a neutral photo of another person (0.17.0); before, a reference photo read nothing (its exact change).
-- ``grown``: up to ``--count`` labelled photos of distinct people whose one-photo estimate grows the face past
-  :data:`~aipgan_hf.motion.shape_model.GROWTH_CAP` and whose transfer follows it (a read smile, an unsure reading),
-  each driving a neutral photo of another person (0.22.0); before, the estimate was not scaled down. Prints each
-  version's dlib distance to the target.
+- ``grown``, ``pinched``: up to ``--count`` labelled photos of distinct people whose one-photo estimate grows the
+  face past the top of :data:`~aipgan_hf.motion.shape_model.GROWTH_RANGE` (shrinks it below the bottom) and whose
+  transfer follows it (a read smile, an unsure reading), each driving a neutral photo of another person (0.22.0);
+  before, the estimate was not scaled on that side. Prints each version's dlib distance to the target.
 
 - ``named``: the standard sets' one-photo transfers (``choose_pairs``, ``--per_emotion``, default 8) as read
   ("shipped") and named ("named": ``pipe(..., source_emotion=)`` the source's label, 0.18.0), beside the sources and
@@ -59,7 +60,14 @@ from aipgan_hf.motion.emotion import acted_on, lips_closed, read_change, told_em
 from aipgan_hf.motion.lines import ESTIMATED, EXACT  # noqa: E402
 from aipgan_hf.pipeline_steps import source_motion  # noqa: E402
 
-EMOTION = {"smiles": "happiness", "sadness": "sadness", "reference": None, "named": None, "grown": None}
+EMOTION = {
+    "smiles": "happiness",
+    "sadness": "sadness",
+    "reference": None,
+    "named": None,
+    "grown": None,
+    "pinched": None,
+}
 OPEN = 0.07
 """``sadness``: the mouth opening above which a target's mouth counts as open."""
 
@@ -135,15 +143,18 @@ def pairs_of(case: str, pipe: AIPGANPipeline, split, count: int, rng: np.random.
     return pairs
 
 
-def grown_pairs(pipe: AIPGANPipeline, split, count: int, rng: np.random.Generator) -> list[dict]:
-    """Up to ``count`` {"shipped", "before", "emotion"} crops of transfers whose source's estimate was scaled down."""
+def scaled_pairs(case: str, pipe: AIPGANPipeline, split, count: int, rng: np.random.Generator) -> list[dict]:
+    """Up to ``count`` {"shipped", "before", "emotion", "target"} crops of transfers whose source's estimate the
+    shape model scales: past the top of its ``growth_range`` (``grown``) or below its bottom (``pinched``)."""
     labels, people, neutral = _neutral_photos(split)
     landmarks = split_columns(split).landmarks
     model = pipe.shape_model
-    before_model = dataclasses.replace(model, growth_cap=math.inf)
+    low, high = model.growth_range
+    before_model = dataclasses.replace(model, growth_range=(low, math.inf) if case == "grown" else (0.0, high))
     labelled = np.flatnonzero(np.isin(labels, EMOTIONS))
-    grown = labelled[model.growth_scale(model.expression(landmarks[labelled])) < 1]
-    sources = [int(row) for row in rng.permutation(grown)]
+    growth = model.outline_growth(model.expression(landmarks[labelled]))
+    scaled = labelled[growth > high] if case == "grown" else labelled[growth < low]
+    sources = [int(row) for row in rng.permutation(scaled)]
     data = decode_rows(split, set(sources) | set(neutral.values()))
     pairs, used = [], set()
     for source in sources:
@@ -274,13 +285,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", required=True, help="folder for the sets A/ and B/")
     parser.add_argument("--checkpoint", default=None, help="pipeline folder (default: the bundled one)")
     parser.add_argument(
-        "--count", type=int, default=None, help="pairs (default: smiles 40, sadness 24, reference 40, grown 30)"
+        "--count",
+        type=int,
+        default=None,
+        help="pairs (default: smiles 40, sadness 24, reference 40, grown and pinched 30)",
     )
     parser.add_argument(
         "--per_emotion",
         type=int,
         default=None,
-        help="other transfers (default: smiles 16, sadness 8, reference 4, named 8, grown 4)",
+        help="other transfers (default: smiles 16, sadness 8, reference 4, named 8, grown and pinched 4)",
     )
     parser.add_argument("--seed", type=int, default=2316)
     args = parser.parse_args(argv)
@@ -291,15 +305,15 @@ def main(argv: list[str] | None = None) -> None:
         for name, crops in zip("AB", named_sets(pipe, split, args.per_emotion or 8, rng)):
             write_crops(crops, Path(args.output) / name, np.random.default_rng(args.seed + 1))
         return
-    count = args.count or {"smiles": 40, "sadness": 24, "reference": 40, "grown": 30}[args.case]
+    count = args.count or {"smiles": 40, "sadness": 24, "reference": 40, "grown": 30, "pinched": 30}[args.case]
     if args.case == "reference":
         pairs = reference_pairs(pipe, split, count, rng)
-    elif args.case == "grown":
-        pairs = grown_pairs(pipe, split, count, rng)
+    elif args.case in ("grown", "pinched"):
+        pairs = scaled_pairs(args.case, pipe, split, count, rng)
         print_identity(pipe, pairs)
     else:
         pairs = pairs_of(args.case, pipe, split, count, rng)
-    per_emotion = args.per_emotion or {"smiles": 16, "sadness": 8, "reference": 4, "grown": 4}[args.case]
+    per_emotion = args.per_emotion or {"smiles": 16, "sadness": 8, "reference": 4, "grown": 4, "pinched": 4}[args.case]
     others = other_transfers(pipe, split, per_emotion, EMOTION[args.case], rng)
     half = len(pairs) // 2
     for name, first, second in (("A", "shipped", "before"), ("B", "before", "shipped")):

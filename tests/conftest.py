@@ -100,8 +100,9 @@ def grace_hopper() -> np.ndarray:
 @pytest.fixture(scope="session")
 def ballooned():
     """``ballooned(model, amount)``: a shape model's mean face (crop pixels) with its jaw line pushed out from the
-    nose by ``amount`` of its distance and its lower jaw (points 5-11) down by half that: what a face seen from below
-    or close to the lens looks like to one photo's expression estimate."""
+    nose by ``amount`` of its distance and its lower jaw (points 5-11) down by half that (a negative amount pulls them
+    in and up): what a face seen from below or close to the lens (from above, far from it) looks like to one photo's
+    expression estimate."""
 
     def face(model, amount: float) -> np.ndarray:
         points = model.mean.copy()

@@ -12,7 +12,7 @@ import torch
 from aipgan_hf import CheckpointError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from aipgan_hf.motion import ShapeModel, identity_grid, keep_inside, landmark_flow, warp
-from aipgan_hf.motion.shape_model import GROWTH_CAP, OUTLINE
+from aipgan_hf.motion.shape_model import GROWTH_RANGE, OUTLINE
 from training.fit_shape_model import _measure_gradients, fit
 
 MOUTH_OPENING = np.zeros((68, 2))
@@ -159,56 +159,70 @@ def test_a_source_expression_read_otherwise_takes_the_estimates_place(fitted):
     np.testing.assert_allclose(driven, model.apply(target, 0.5 * (other - model.expression(target)) + offset))
 
 
-def test_an_estimate_that_balloons_the_face_is_scaled_down_to_the_growth_cap(ballooned):
-    """One photo's estimate may grow the face's outline no more than true changes within one session do: the whole
-    change is scaled (its direction kept) until the outline's area on the mean face is GROWTH_CAP times its own, by
-    the smallest such factor; an estimate within the cap is returned as it is, and drive from that photo moves the
-    target by it."""
+@pytest.mark.parametrize("amount", [0.4, -0.25])
+def test_an_estimate_that_balloons_or_pinches_the_face_is_scaled_into_the_growth_range(ballooned, amount):
+    """One photo's estimate may grow or shrink the face's outline no more than true changes within one session do:
+    the whole change is scaled (its direction kept) until the outline's area on the mean face is at the bound of
+    GROWTH_RANGE it passed, by the smallest such factor; an estimate inside is returned as it is, and drive from
+    that photo moves the target by it."""
     model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
     growth = lambda change: float(model.outline_growth(change[None])[0])
-    calm, balloon = ballooned(model, 0.02), ballooned(model, 0.4)
-    assert growth(model.expression(calm)) < GROWTH_CAP < growth(model.expression(balloon))
+    bound = GROWTH_RANGE[amount > 0]
+    calm, outside = ballooned(model, 0.02), ballooned(model, amount)
+    assert GROWTH_RANGE[0] < growth(model.expression(calm)) < GROWTH_RANGE[1]
+    assert (growth(model.expression(outside)) - bound) * np.sign(amount) > 0
     np.testing.assert_array_equal(model.estimate(calm), model.expression(calm))
-    raw, contained = model.expression(balloon), model.estimate(balloon)
-    assert growth(contained) == pytest.approx(GROWTH_CAP, abs=1e-9)
-    assert growth(0.99 * contained) < GROWTH_CAP
+    raw, contained = model.expression(outside), model.estimate(outside)
+    assert growth(contained) == pytest.approx(bound, abs=1e-9)
+    assert (growth(0.99 * contained) - bound) * np.sign(amount) < 0
     scale = float(contained @ raw / (raw @ raw))
     assert 0.2 < scale < 0.95
     np.testing.assert_allclose(contained, scale * raw, atol=1e-12)
-    np.testing.assert_allclose(model.estimate(np.stack([calm, balloon])), [model.expression(calm), contained])
+    np.testing.assert_allclose(model.estimate(np.stack([calm, outside])), [model.expression(calm), contained])
     target = model.mean * 50 + 70
-    np.testing.assert_allclose(model.drive(target, balloon), model.apply(target, contained))
-    before = dataclasses.replace(model, growth_cap=math.inf)  # as before 0.22.0
-    np.testing.assert_array_equal(before.estimate(balloon), raw)
-    with pytest.raises(ValueError, match="growth_cap"):
-        dataclasses.replace(model, growth_cap=1.0)
+    np.testing.assert_allclose(model.drive(target, outside), model.apply(target, contained))
+    before = dataclasses.replace(model, growth_range=(0.0, math.inf))  # as before 0.22.0
+    np.testing.assert_array_equal(before.estimate(outside), raw)
+    for wrong in ((0.9, 1.0), (1.0, 1.2), (-0.1, 1.2)):
+        with pytest.raises(ValueError, match="growth_range"):
+            dataclasses.replace(model, growth_range=wrong)
 
 
 def test_the_outline_growth_is_the_area_ratio_and_its_scale_is_exact_for_any_change():
-    """outline_growth is the outline polygon's area ratio (a face 1.1 times larger grows it by 1.21, one point moved
-    out adds its triangle); growth_scale lands each change that grows past the cap on it, whether the area grows
-    faster or slower than linearly with the scale, and no smaller factor does."""
+    """outline_growth is the outline polygon's area ratio: the jaw line and the brows (a face 1.1 times larger
+    grows it by 1.21, a chin moved down adds its triangle, brows raised add theirs); growth_scale lands each change
+    that leaves the range on the bound it passes, whether the area grows faster or slower than linearly with the
+    scale, and no smaller factor does."""
     model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
-    outline = model.mean[OUTLINE]
-    area = 0.5 * abs(np.cross(outline, np.roll(outline, -1, axis=0)).sum())  # the shoelace, written another way
+    assert OUTLINE.tolist() == [*range(17), *range(26, 16, -1)]
+    x, y = model.mean[OUTLINE].T
+    area = 0.5 * abs((x * np.roll(y, -1) - y * np.roll(x, -1)).sum())
     larger = ShapeModel(model.mean, ((model.mean - model.mean.mean(0)) * 0.1)[None], np.zeros((1, 136)), np.ones(1))
     assert larger.outline_growth(np.ones((1, 1)))[0] == pytest.approx(1.21)
     chin = np.zeros((1, 68, 2))
     chin[0, 8, 1] = 1.0  # the chin alone, down: the area grows linearly with it
     base = np.linalg.norm(model.mean[7] - model.mean[9])  # the triangle's base, (7, 9)
-    far = 2 * (GROWTH_CAP - 1) * area / (0.5 * base)  # the chin's drop that grows the outline twice past the cap
+    far = 2 * (GROWTH_RANGE[1] - 1) * area / (0.5 * base)  # the chin's drop that grows the outline twice past the top
     pulled = ShapeModel(model.mean, chin, np.zeros((1, 136)), np.full(1, far))  # estimates that drop for any face
     assert pulled.outline_growth(np.full((1, 1), 0.1))[0] == pytest.approx(1 + 0.5 * base * 0.1 / area, rel=1e-3)
     assert pulled.estimate(model.mean)[0] == pytest.approx(far / 2, rel=1e-3)
+    pushed = ShapeModel(model.mean, chin, np.zeros((1, 136)), np.full(1, -far / 2))  # the chin up: shrinks it
+    assert pushed.outline_growth(pushed.estimate(model.mean)[None])[0] == pytest.approx(GROWTH_RANGE[0])
+    brows = np.zeros((1, 68, 2))
+    brows[0, 17:27, 1] = -0.05  # raised
+    assert ShapeModel(model.mean, brows, np.zeros((1, 136)), np.ones(1)).outline_growth(np.ones((1, 1)))[0] > 1.01
     changes = np.random.default_rng(0).normal(0, 0.6, (400, model.num_expression))
     forward, backward = model.outline_growth(changes), model.outline_growth(-changes)
     curvature = (forward + backward) / 2 - 1  # the quadratic term of the area in the scale
-    grows = forward > GROWTH_CAP
-    assert (curvature[grows] > 0).any() and (curvature[grows] < 0).any()
+    bound = np.clip(forward, *GROWTH_RANGE)
+    for side in (forward > bound, forward < bound):
+        assert (curvature[side] > 0).any() and (curvature[side] < 0).any()
+    out = forward != bound
     scale = model.growth_scale(changes)
-    np.testing.assert_array_equal(scale[~grows], 1.0)
-    np.testing.assert_allclose(model.outline_growth(changes[grows] * scale[grows, None]), GROWTH_CAP, atol=1e-9)
-    assert (model.outline_growth(changes[grows] * 0.999 * scale[grows, None]) < GROWTH_CAP).all()
+    np.testing.assert_array_equal(scale[~out], 1.0)
+    np.testing.assert_allclose(model.outline_growth(changes[out] * scale[out, None]), bound[out], atol=1e-9)
+    nearer = model.outline_growth(changes[out] * 0.999 * scale[out, None])
+    assert ((nearer > GROWTH_RANGE[0]) & (nearer < GROWTH_RANGE[1])).all()
 
 
 def test_save_load_round_trip_and_corrupt_files(fitted, tmp_path):

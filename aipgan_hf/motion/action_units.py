@@ -320,5 +320,5 @@ def with_action_units(model: ShapeModel) -> ShapeModel:
         directions=directions,
         presets=presets,
         head_turn=model.head_turn,
-        growth_cap=model.growth_cap,
+        growth_range=model.growth_range,
     )

@@ -38,12 +38,12 @@ def _as_batch(landmarks: np.ndarray) -> tuple[np.ndarray, bool]:
     return (points[None], True) if points.ndim == 2 else (points, False)
 
 
-GROWTH_CAP = 1.25
-"""The most a one-photo estimate may grow the face's outline (jaw line and brows), as an area ratio on the mean face:
-about the 99th percentile (1.256) of 1,966 true changes within one session (clip frames and grimaces against their
-neutral, train split; ``benchmarks/benchmark_retargeting.py --split train``). Photos of another day carry the camera
-too, and the regressor learnt some of it: 5 % of its estimates grow the face past 1.3, which balloons the target
-(docs/design.md, "A face that balloons")."""
+GROWTH_RANGE = (0.84, 1.25)
+"""How far a one-photo estimate may shrink and grow the face's outline (jaw line and brows), as an area ratio on the
+mean face: the 1st and 99th percentiles (0.839, 1.253) of 2,050 true changes within one session (clip frames, grimaces
+and London's smiles against their neutral, train split; ``benchmarks/benchmark_retargeting.py --split train``). Photos
+of another day carry the camera too, and the regressor learnt some of it: 8 % of its estimates grow the face past
+1.25 and 14 % shrink it below 0.84, which balloons or pinches the target (docs/design.md, "A face that balloons")."""
 OUTLINE = np.r_[0:17, 26:16:-1]
 """The jaw line, then the brows back across: the face's outline as a polygon."""
 
@@ -94,7 +94,7 @@ class ShapeModel:
         fitted without it). A record, not applied here: the fit removed it from what the basis and the estimator
         were learnt from, so a source photographed from the side drives the target as the same face from the
         front would.
-    growth_cap: :data:`GROWTH_CAP`, not stored in the file (``math.inf``: estimates as before 0.22.0).
+    growth_range: :data:`GROWTH_RANGE`, not stored in the file (``(0, math.inf)``: estimates as before 0.22.0).
     """
 
     mean: np.ndarray
@@ -104,13 +104,12 @@ class ShapeModel:
     directions: dict[str, np.ndarray] = field(default_factory=dict)
     presets: dict[str, np.ndarray] = field(default_factory=dict)
     head_turn: np.ndarray | None = None
-    growth_cap: float = GROWTH_CAP
+    growth_range: tuple[float, float] = GROWTH_RANGE
 
     def __post_init__(self) -> None:
-        if not self.growth_cap > 1:
-            raise ValueError(
-                f"growth_cap must be above 1 (an area ratio that lets expressions move), got {self.growth_cap}"
-            )
+        low, high = self.growth_range
+        if not 0 <= low < 1 < high:
+            raise ValueError(f"growth_range must hold 1 inside it (area ratios, low >= 0), got {self.growth_range}")
 
     @property
     def num_expression(self) -> int:
@@ -133,7 +132,7 @@ class ShapeModel:
     def expression(self, landmarks: np.ndarray) -> np.ndarray:
         """Expression coefficients (change from the person's neutral): (k,) for (68, 2), (N, k) for (N, 68, 2), as the
         regressor estimates them. A transfer from one photo takes :meth:`estimate`, which scales down those that
-        balloon the face."""
+        balloon or pinch the face."""
         _, single = _as_batch(landmarks)
         shapes, _ = self.align(landmarks)
         values = (shapes - self.mean).reshape(len(shapes), -1) @ self.estimator.T + self.bias
@@ -146,23 +145,25 @@ class ShapeModel:
         return _outline_area(self.mean + motion) / _outline_area(self.mean[None])
 
     def growth_scale(self, changes: np.ndarray) -> np.ndarray:
-        """(N, k) changes -> (N,) the factor in (0, 1] that brings each one's :meth:`outline_growth` to at most
-        ``growth_cap`` (1 where it is within). The area is quadratic in the factor s, 1 + b s + a s^2, so the factor
-        is exact: the root in (0, 1) of a s^2 + b s + 1 - cap, written so that it holds at a = 0 too."""
+        """(N, k) changes -> (N,) the factor in (0, 1] that brings each one's :meth:`outline_growth` into
+        ``growth_range`` (1 where it is inside). The growth is quadratic in the factor s, 1 + b s + a s^2, so the
+        factor is exact: the first s where it meets the bound it passes, written so that it holds at a = 0 too."""
         forward, backward = self.outline_growth(changes), self.outline_growth(-changes)  # (N,): s = 1 and s = -1
+        bound = np.clip(forward, *self.growth_range)
         scale = np.ones(len(changes))
-        grows = forward > self.growth_cap
-        a, b = ((forward + backward) / 2 - 1)[grows], ((forward - backward) / 2)[grows]
-        c = 1 - self.growth_cap  # < 0; growth at s = 1 is a + b + 1 > cap, so b + the root below is > 0
-        scale[grows] = -2 * c / (b + np.sqrt(np.maximum(b * b - 4 * a * c, 0.0)))
+        out = bound != forward
+        a, b = ((forward + backward) / 2 - 1)[out], ((forward - backward) / 2)[out]
+        c = 1 - bound[out]  # a s^2 + b s + c = 0: c < 0 past the top, > 0 below the bottom; crossed in (0, 1)
+        discriminant = np.sqrt(np.maximum(b * b - 4 * a * c, 0.0))
+        scale[out] = 2 * np.abs(c) / (np.sign(-c) * b + discriminant)  # the crossing nearest 0: a denominator > 0
         return scale
 
     def estimate(self, landmarks: np.ndarray) -> np.ndarray:
-        """:meth:`expression`, scaled down where it would grow the face's outline past ``growth_cap``: what a
-        transfer from one photo drives the target by. An estimate that grows the face more than expressions do
-        holds the photo's camera (a face seen from below or close to the lens), so the whole of it is trusted less:
-        taking out only the jaw's widening left faces long and narrow, only the growth still ballooned
-        (docs/design.md, "A face that balloons")."""
+        """:meth:`expression`, scaled down where it would grow or shrink the face's outline past ``growth_range``:
+        what a transfer from one photo drives the target by, at strength 1. An estimate that changes the face's size
+        more than expressions do holds the photo's camera (a face seen from below or above, near the lens or far from
+        it), so the whole of it is trusted less: taking out only the jaw's widening left faces long and narrow, only
+        the growth still ballooned (docs/design.md, "A face that balloons")."""
         values = self.expression(landmarks)
         scale = self.growth_scale(np.atleast_2d(values))  # (N,)
         return values * (scale[0] if values.ndim == 1 else scale[:, None])
