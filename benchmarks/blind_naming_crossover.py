@@ -6,7 +6,8 @@
     python benchmarks/blind_naming_crossover.py reference --dataset data_build/aipgan-faces-128 --output runs/ref
     python benchmarks/blind_naming_crossover.py named --dataset data_build/aipgan-faces-128 --output runs/named --seed 190
     python benchmarks/blind_naming_crossover.py grown --dataset data_build/aipgan-faces-128 --output runs/grown --seed 220
-    python benchmarks/blind_naming_crossover.py pinched --dataset data_build/aipgan-faces-128 --output runs/pinched --seed 221
+    python benchmarks/blind_naming_crossover.py pinched --dataset data_build/aipgan-faces-128 --output runs/pinched --seed 221 \
+        --growth_range 0.84 1.25
     # fresh observers name runs/smiles/A/crops or runs/smiles/B/crops (never both); then, per set and observer:
     python benchmarks/blind_naming.py score --output runs/smiles/A --answers answers.csv
 
@@ -21,9 +22,11 @@
   worn beside it (:func:`~aipgan_hf.motion.emotion.acted_on`, ``beside_reference``), each given that neutral photo
   and driving a neutral photo of another person (0.17.0); before, a reference photo read nothing (its exact change).
 - ``grown``, ``pinched``: up to ``--count`` labelled photos of distinct people whose one-photo estimate grows the
-  face past the top of :data:`~aipgan_hf.motion.shape_model.GROWTH_RANGE` (shrinks it below the bottom) and whose
-  transfer follows it (a read smile, an unsure reading), each driving a neutral photo of another person (0.22.0);
-  before, the estimate was not scaled on that side. Prints each version's dlib distance to the target.
+  face past the top of the shape model's ``growth_range`` (shrinks it below the bottom) and whose transfer follows it
+  (a read smile, an unsure reading), each driving a neutral photo of another person (0.22.0); before, the estimate
+  was not scaled on that side. ``--growth_range`` sets the range "shipped" is drawn with (the shipped one leaves the
+  bottom open: ``pinched`` needs one, 0.84 measured and not shipped). Prints each version's dlib distance to the
+  target.
 
 - ``named``: the standard sets' one-photo transfers (``choose_pairs``, ``--per_emotion``, default 8) as read
   ("shipped") and named ("named": ``pipe(..., source_emotion=)`` the source's label, 0.18.0), beside the sources and
@@ -297,8 +300,13 @@ def main(argv: list[str] | None = None) -> None:
         help="other transfers (default: smiles 16, sadness 8, reference 4, named 8, grown and pinched 4)",
     )
     parser.add_argument("--seed", type=int, default=2316)
+    parser.add_argument(
+        "--growth_range", type=float, nargs=2, default=None, help="the shape model's range (default: as shipped)"
+    )
     args = parser.parse_args(argv)
     pipe = AIPGANPipeline.from_pretrained(args.checkpoint)
+    if args.growth_range is not None:
+        pipe.shape_model = dataclasses.replace(pipe.shape_model, growth_range=tuple(args.growth_range))
     split = load_split(args.dataset, args.split)
     rng = np.random.default_rng(args.seed)
     if args.case == "named":

@@ -210,7 +210,7 @@ def test_a_transfer_from_one_photo_is_floored_and_one_given_a_neutral_photo_is_n
     assert source_motion(model, face, face, reference_landmarks=face)[1] is EXACT
 
 
-def test_with_action_units_keeps_the_one_photo_estimate_and_the_fitted_sliders():
+def test_with_action_units_keeps_the_one_photo_estimate_its_range_and_the_fitted_sliders():
     rng = np.random.default_rng(0)
     basis = np.linalg.qr(rng.normal(size=(136, 6)))[0].T.reshape(6, 68, 2)
     mean = ShapeModel.load(BUNDLED_CHECKPOINT / SHAPE_MODEL_NAME).mean
@@ -220,8 +220,10 @@ def test_with_action_units_keeps_the_one_photo_estimate_and_the_fitted_sliders()
         estimator=rng.normal(size=(6, 136)),
         bias=rng.normal(size=6),
         directions={"smile": rng.normal(size=6)},
+        growth_range=(0.5, 2.0),
     )
     extended = with_action_units(small)
+    assert extended.growth_range == (0.5, 2.0)
     shapes = mean + rng.normal(scale=0.01, size=(3, 68, 2))
     assert np.allclose(extended.expression(shapes)[:, :6], small.expression(shapes))
     assert np.allclose(extended.expression(shapes)[:, 6:], 0.0)

@@ -161,15 +161,16 @@ def test_a_source_expression_read_otherwise_takes_the_estimates_place(fitted):
 
 @pytest.mark.parametrize("amount", [0.4, -0.25])
 def test_an_estimate_that_balloons_or_pinches_the_face_is_scaled_into_the_growth_range(ballooned, amount):
-    """One photo's estimate may grow or shrink the face's outline no more than true changes within one session do:
-    the whole change is scaled (its direction kept) until the outline's area on the mean face is at the bound of
-    GROWTH_RANGE it passed, by the smallest such factor; an estimate inside is returned as it is, and drive from
-    that photo moves the target by it."""
-    model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    """One photo's estimate may grow or shrink the face's outline no more than ``growth_range`` lets it: the whole
+    change is scaled (its direction kept) until the outline's area on the mean face is at the bound it passed, by the
+    smallest such factor; an estimate inside is returned as it is, and drive from that photo moves the target by it.
+    As shipped the bottom is open (GROWTH_RANGE): a pinching estimate is left alone."""
+    shipped = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    model = dataclasses.replace(shipped, growth_range=(0.84, GROWTH_RANGE[1]))
     growth = lambda change: float(model.outline_growth(change[None])[0])
-    bound = GROWTH_RANGE[amount > 0]
+    bound = model.growth_range[amount > 0]
     calm, outside = ballooned(model, 0.02), ballooned(model, amount)
-    assert GROWTH_RANGE[0] < growth(model.expression(calm)) < GROWTH_RANGE[1]
+    assert model.growth_range[0] < growth(model.expression(calm)) < model.growth_range[1]
     assert (growth(model.expression(outside)) - bound) * np.sign(amount) > 0
     np.testing.assert_array_equal(model.estimate(calm), model.expression(calm))
     raw, contained = model.expression(outside), model.estimate(outside)
@@ -181,6 +182,10 @@ def test_an_estimate_that_balloons_or_pinches_the_face_is_scaled_into_the_growth
     np.testing.assert_allclose(model.estimate(np.stack([calm, outside])), [model.expression(calm), contained])
     target = model.mean * 50 + 70
     np.testing.assert_allclose(model.drive(target, outside), model.apply(target, contained))
+    if amount > 0:
+        np.testing.assert_array_equal(shipped.estimate(outside), contained)
+    else:
+        np.testing.assert_array_equal(shipped.estimate(outside), raw)
     before = dataclasses.replace(model, growth_range=(0.0, math.inf))  # as before 0.22.0
     np.testing.assert_array_equal(before.estimate(outside), raw)
     for wrong in ((0.9, 1.0), (1.0, 1.2), (-0.1, 1.2)):
@@ -206,15 +211,16 @@ def test_the_outline_growth_is_the_area_ratio_and_its_scale_is_exact_for_any_cha
     pulled = ShapeModel(model.mean, chin, np.zeros((1, 136)), np.full(1, far))  # estimates that drop for any face
     assert pulled.outline_growth(np.full((1, 1), 0.1))[0] == pytest.approx(1 + 0.5 * base * 0.1 / area, rel=1e-3)
     assert pulled.estimate(model.mean)[0] == pytest.approx(far / 2, rel=1e-3)
-    pushed = ShapeModel(model.mean, chin, np.zeros((1, 136)), np.full(1, -far / 2))  # the chin up: shrinks it
-    assert pushed.outline_growth(pushed.estimate(model.mean)[None])[0] == pytest.approx(GROWTH_RANGE[0])
+    pushed = ShapeModel(model.mean, chin, np.zeros((1, 136)), np.full(1, -far / 2), growth_range=(0.9, 1.25))
+    assert pushed.outline_growth(pushed.estimate(model.mean)[None])[0] == pytest.approx(0.9)  # the chin up: shrinks
     brows = np.zeros((1, 68, 2))
     brows[0, 17:27, 1] = -0.05  # raised
     assert ShapeModel(model.mean, brows, np.zeros((1, 136)), np.ones(1)).outline_growth(np.ones((1, 1)))[0] > 1.01
+    model = dataclasses.replace(model, growth_range=(0.84, GROWTH_RANGE[1]))  # both bounds
     changes = np.random.default_rng(0).normal(0, 0.6, (400, model.num_expression))
     forward, backward = model.outline_growth(changes), model.outline_growth(-changes)
     curvature = (forward + backward) / 2 - 1  # the quadratic term of the area in the scale
-    bound = np.clip(forward, *GROWTH_RANGE)
+    bound = np.clip(forward, *model.growth_range)
     for side in (forward > bound, forward < bound):
         assert (curvature[side] > 0).any() and (curvature[side] < 0).any()
     out = forward != bound
@@ -222,7 +228,7 @@ def test_the_outline_growth_is_the_area_ratio_and_its_scale_is_exact_for_any_cha
     np.testing.assert_array_equal(scale[~out], 1.0)
     np.testing.assert_allclose(model.outline_growth(changes[out] * scale[out, None]), bound[out], atol=1e-9)
     nearer = model.outline_growth(changes[out] * 0.999 * scale[out, None])
-    assert ((nearer > GROWTH_RANGE[0]) & (nearer < GROWTH_RANGE[1])).all()
+    assert ((nearer > model.growth_range[0]) & (nearer < model.growth_range[1])).all()
 
 
 def test_save_load_round_trip_and_corrupt_files(fitted, tmp_path):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from aipgan_hf.faces import FaceProcessor, apply_affine
+from aipgan_hf.faces import FaceProcessor, apply_affine, invert_affine
 from aipgan_hf.faces.detect import rotate_image
 from aipgan_hf.video import probe_clip, tracking
 from aipgan_hf.video.landmarks import track_clip
@@ -124,18 +124,34 @@ def test_the_upright_copy_levels_the_face_where_it_is_in_the_frame(processor, fa
     assert np.linalg.norm(fitted - levelled, axis=1).mean() < 0.05 * eyes
 
 
+SHIFT = 60
+"""How far (copy pixels) the fit is moved towards the turned copy's left edge."""
+
+
 def test_a_fit_in_the_copy_that_lands_outside_the_frame_is_not_taken(processor, face, monkeypatch):
-    """The turned copy has room the frame has not: a fit the check holds there but whose centre maps back outside
-    the frame is no face of this frame, and the search runs instead."""
-    tilted = rotate_image(face, roll_degrees(processor.find_faces(face)[0].landmarks) + 20.0)[0]
-    tracker = FaceTracker(processor, redetect_every=1)
-    assert tracker.update(tilted).method == "detected"
+    """The turned copy has room the frame has not: a fit the check holds there, centred inside the copy but on a part
+    of it outside the frame, is no face of this frame, and the search runs instead."""
+    tilted = rotate_image(face, roll_degrees(processor.find_faces(face)[0].landmarks) + 20.0)[0][:, 120:]
+    tracker, turned, copy_of = FaceTracker(processor, redetect_every=1), [], tracking.upright_copy
+    assert tracker.update(tilted).method == "detected"  # its face near the frame's left edge
+    fit, fitted = processor.landmarks68, []
+
+    def shifted(image, box):  # the fit moved towards the copy's left edge, which lies outside the frame
+        fitted.append((image.shape, fit(image, box) - np.float32([SHIFT, 0])))
+        return fitted[-1][1]
+
     monkeypatch.setattr(tracker, "is_face", lambda *args, **kwargs: True)  # any fit is held
-    monkeypatch.setattr(processor, "landmarks68", lambda image, box: np.full((68, 2), -1000.0, np.float32))
+    monkeypatch.setattr(processor, "landmarks68", shifted)
+    monkeypatch.setattr(
+        tracking, "upright_copy", lambda *args, **kwargs: turned.append(copy_of(*args, **kwargs)) or turned[-1]
+    )
     found = tracker.update(tilted)
+    (shape, points), (_, to_copy) = fitted[0], turned[0]
+    centre = points.mean(axis=0)
+    assert 0 <= centre[0] < shape[1] and 0 <= centre[1] < shape[0]  # inside the copy ...
+    assert apply_affine(invert_affine(to_copy), centre[None])[0, 0] < 0  # ... not inside the frame
     assert found.method == "detected"
-    height, width = tilted.shape[:2]
-    assert (found.landmarks >= 0).all() and (found.landmarks < (width, height)).all()
+    assert 0 <= found.landmarks.mean(axis=0)[0] < tilted.shape[1]  # the frame's face, found by the search
 
 
 def test_track_clip_runs_the_callers_tracker_from_scratch(processor, tmp_path):

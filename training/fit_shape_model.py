@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -239,15 +240,7 @@ def measure_calibration(
 
 def calibrated(model: ShapeModel, matrix: np.ndarray) -> ShapeModel:
     """``model`` whose estimator gives ``matrix @`` its coefficients."""
-    return ShapeModel(
-        mean=model.mean,
-        expression_basis=model.expression_basis,
-        estimator=matrix @ model.estimator,
-        bias=matrix @ model.bias,
-        directions=model.directions,
-        presets=model.presets,
-        head_turn=model.head_turn,
-    )
+    return dataclasses.replace(model, estimator=matrix @ model.estimator, bias=matrix @ model.bias)
 
 
 def calibration_pairs(model: ShapeModel, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
