@@ -188,7 +188,7 @@ def scaled_pairs(case: str, pipe: AIPGANPipeline, split, count: int, rng: np.ran
 
 
 def print_identity(pipe: AIPGANPipeline, pairs: list[dict]) -> None:
-    """Each version's mean dlib distance to its target, and in how many pairs the shipped one is nearer."""
+    """Each version's mean dlib distance to its target, and in how many pairs the scaled one ("shipped") is nearer."""
     measurer = CropMeasurer(pipe.processor, {})
     distances = {"shipped": [], "before": []}
     for pair in pairs:
@@ -198,8 +198,8 @@ def print_identity(pipe: AIPGANPipeline, pairs: list[dict]) -> None:
             found.append(float(np.linalg.norm(measurer.measure(pair[method], landmarks).descriptor - own)))
     shipped, before = (np.array(found) for found in distances.values())
     print(
-        f"dlib distance to the target, {len(pairs)} pairs: shipped {shipped.mean():.3f}, before {before.mean():.3f}; "
-        f"shipped nearer in {(shipped < before).sum()}; same person (< {SAME_PERSON_THRESHOLD}): "
+        f"dlib distance to the target, {len(pairs)} pairs: scaled {shipped.mean():.3f}, unscaled {before.mean():.3f}; "
+        f"scaled nearer in {(shipped < before).sum()}; same person (< {SAME_PERSON_THRESHOLD}): "
         f"{(shipped < SAME_PERSON_THRESHOLD).mean():.3f} against {(before < SAME_PERSON_THRESHOLD).mean():.3f}"
     )
 
@@ -317,6 +317,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.case == "reference":
         pairs = reference_pairs(pipe, split, count, rng)
     elif args.case in ("grown", "pinched"):
+        if args.case == "pinched" and pipe.shape_model.growth_range[0] == 0:
+            parser.error("pinched needs a range with a bottom (as shipped it is open): --growth_range 0.84 1.25")
         pairs = scaled_pairs(args.case, pipe, split, count, rng)
         print_identity(pipe, pairs)
     else:

@@ -164,10 +164,10 @@ def test_a_read_smile_keeps_the_sources_mouth_and_completes_its_units(shape_mode
 
 def test_a_read_smile_completes_the_sources_estimate_scaled_into_the_growth_range(shape_model, ballooned):
     """A read smile keeps the source's own motion: the one-photo estimate, scaled down where it would balloon
-    or pinch the face (ShapeModel.estimate), as every transfer from one photo takes it."""
+    the face (ShapeModel.estimate), as every transfer from one photo takes it."""
     source, target = ballooned(shape_model, 0.4), shape_model.mean * 60 + 64
     estimate = shape_model.estimate(source)
-    assert not np.allclose(estimate, shape_model.expression(source))  # the cap acts on this source
+    assert not np.allclose(estimate, shape_model.expression(source))  # the range's top acts on this source
     read = EmotionRead("happiness", SMILE_FULL)
     worn = worn_change(shape_model, read, source, target)
     own = shape_model.expression(target)

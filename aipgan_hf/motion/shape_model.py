@@ -42,10 +42,10 @@ GROWTH_RANGE = (0.0, 1.25)
 """How far a one-photo estimate may shrink and grow the face's outline (jaw line and brows), as an area ratio on the
 mean face. The top is about the 99th percentile (1.253) of 2,050 true changes within one session (clip frames, grimaces
 and London's smiles against their neutral, train split; ``benchmarks/benchmark_retargeting.py --split train``).
-Photos of another day carry the camera too, and the regressor learnt some of it: 8 % of its estimates grow the face
-past 1.25, which balloons the target. 14 % shrink it below the 1st percentile (0.84) and pinch the target, but scaled
-up to it such smiles were named happy less often (284 against 302 of 360 namings), so the bottom is open
-(docs/design.md, "A face that balloons")."""
+Photos of another day carry the camera too, and the regressor learnt some of it: 8.3 % of its estimates grow the
+face past 1.25 (train split), which balloons the target. 13.5 % shrink it below the 1st percentile (0.84) and pinch
+it, but scaled up to it such smiles were named happy less often (284 against 302 of 360 namings), so the bottom is
+open (docs/design.md, "A face that balloons")."""
 OUTLINE = np.r_[0:17, 26:16:-1]
 """The jaw line, then the brows back across: the face's outline as a polygon."""
 
@@ -134,7 +134,7 @@ class ShapeModel:
     def expression(self, landmarks: np.ndarray) -> np.ndarray:
         """Expression coefficients (change from the person's neutral): (k,) for (68, 2), (N, k) for (N, 68, 2), as the
         regressor estimates them. A transfer from one photo takes :meth:`estimate`, which scales down those that
-        balloon or pinch the face."""
+        balloon the face (the bottom of ``growth_range`` is open as shipped)."""
         _, single = _as_batch(landmarks)
         shapes, _ = self.align(landmarks)
         values = (shapes - self.mean).reshape(len(shapes), -1) @ self.estimator.T + self.bias
