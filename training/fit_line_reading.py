@@ -5,7 +5,8 @@
 
 On the estimated motions (``ShapeModel.expression`` on the basis) of the training split's photos. These are the raw
 estimates, which the shipped constants were fitted on; from 0.22.0 a transfer takes ``ShapeModel.estimate``, which
-scales down the 8 % (train split) that balloon the face (on those the slope would be 0.57, AU1's floor 0.75, the rest within 0.02).
+scales down the 8 % (train split) that balloon the face (on those the slope would be 0.57, AU1's floor 0.75, the
+rest within 0.02).
 1. ``JAW_CORNER_SLOPE`` (``aipgan_hf/motion/action_units.py``): how far the lip corners descend per unit of the
    chin's drop where no corner unit acts (neutral, surprised and angry photos): least squares through the origin.
 2. ``ONE_PHOTO_FLOOR`` (``aipgan_hf/motion/lines.py``): per unit, the ``--percentile`` of the line intensities that

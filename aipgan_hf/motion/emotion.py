@@ -289,8 +289,8 @@ def acted_on(
         return False
     if beside_reference and read.label in KEPT_BESIDE_REFERENCE:
         return False
-    if read.label in SMILE_OVERRULES and read.replaced == "happiness":  # the rule was chosen on the points as read,
-        # before 0.22.0 scaled estimates that balloon the face (ShapeModel.estimate): it asks whether they smile
+    if read.label in SMILE_OVERRULES and read.replaced == "happiness":
+        # the raw estimate, not ShapeModel.estimate: the rule was chosen on it, and asks whether the points smile
         return _intensities(shape_model, shape_model.expression(source_landmarks))[SMILE_OFF] <= SMILING
     return True
 

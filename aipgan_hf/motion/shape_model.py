@@ -150,11 +150,14 @@ class ShapeModel:
         """(N, k) changes -> (N,) the factor in (0, 1] that brings each one's :meth:`outline_growth` into
         ``growth_range`` (1 where it is inside). The growth is quadratic in the factor s, 1 + b s + a s^2, so the
         factor is exact: the first s where it meets the bound it passes, written so that it holds at a = 0 too."""
-        forward, backward = self.outline_growth(changes), self.outline_growth(-changes)  # (N,): s = 1 and s = -1
+        forward = self.outline_growth(changes)  # (N,): at s = 1
         bound = np.clip(forward, *self.growth_range)
         scale = np.ones(len(changes))
         out = bound != forward
-        a, b = ((forward + backward) / 2 - 1)[out], ((forward - backward) / 2)[out]
+        if not out.any():  # nearly every face: nothing more to compute
+            return scale
+        forward, backward = forward[out], self.outline_growth(-changes[out])  # at s = 1 and s = -1
+        a, b = (forward + backward) / 2 - 1, (forward - backward) / 2
         c = 1 - bound[out]  # a s^2 + b s + c = 0: c < 0 past the top, > 0 below the bottom; crossed in (0, 1)
         discriminant = np.sqrt(np.maximum(b * b - 4 * a * c, 0.0))
         scale[out] = 2 * np.abs(c) / (np.sign(-c) * b + discriminant)  # the crossing nearest 0: a denominator > 0
