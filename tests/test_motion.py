@@ -12,7 +12,7 @@ import torch
 from aipgan_hf import CheckpointError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
 from aipgan_hf.motion import ShapeModel, identity_grid, keep_inside, landmark_flow, warp
-from aipgan_hf.motion.shape_model import GROWTH_RANGE, OUTLINE
+from aipgan_hf.motion.shape_model import GROWTH_RANGE, MOUTH_KEPT_BY, OUTLINE, mouth_measures
 from training.fit_shape_model import _measure_gradients, fit
 
 MOUTH_OPENING = np.zeros((68, 2))
@@ -161,12 +161,12 @@ def test_a_source_expression_read_otherwise_takes_the_estimates_place(fitted):
 
 @pytest.mark.parametrize("amount", [0.4, -0.25])
 def test_an_estimate_that_balloons_or_pinches_the_face_is_scaled_into_the_growth_range(ballooned, amount):
-    """One photo's estimate may grow or shrink the face's outline no more than ``growth_range`` lets it: the whole
-    change is scaled (its direction kept) until the outline's area on the mean face is at the bound it passed, by the
-    smallest such factor; an estimate inside is returned as it is, and drive from that photo moves the target by it.
-    As shipped the bottom is open (GROWTH_RANGE): a pinching estimate is left alone."""
-    shipped = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
-    model = dataclasses.replace(shipped, growth_range=(0.84, GROWTH_RANGE[1]))
+    """One photo's estimate may grow or shrink the face's outline no more than ``growth_range`` lets it: the change
+    is scaled until the outline's area on the mean face is at the bound it passed, by the smallest such factor (a
+    ballooning one as a whole; a pinching one keeps its mouth, next test); an estimate inside is returned as it is,
+    and drive from that photo moves the target by it."""
+    model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    assert model.growth_range == GROWTH_RANGE
     growth = lambda change: float(model.outline_growth(change[None])[0])
     bound = model.growth_range[amount > 0]
     calm, outside = ballooned(model, 0.02), ballooned(model, amount)
@@ -175,22 +175,38 @@ def test_an_estimate_that_balloons_or_pinches_the_face_is_scaled_into_the_growth
     np.testing.assert_array_equal(model.estimate(calm), model.expression(calm))
     raw, contained = model.expression(outside), model.estimate(outside)
     assert growth(contained) == pytest.approx(bound, abs=1e-9)
-    assert (growth(0.99 * contained) - bound) * np.sign(amount) < 0
-    scale = float(contained @ raw / (raw @ raw))
+    scale = model.growth_scale(raw[None])[0]
     assert 0.2 < scale < 0.95
-    np.testing.assert_allclose(contained, scale * raw, atol=1e-12)
+    assert (growth(scale * 0.99 * raw) - bound) * np.sign(amount) < 0  # the smallest factor
+    mouth = 0.0 if amount > 0 else (1 - scale) * model.mouth_part(raw[None])[0]
+    np.testing.assert_allclose(contained, scale * raw + mouth, atol=1e-12)
     np.testing.assert_allclose(model.estimate(np.stack([calm, outside])), [model.expression(calm), contained])
     target = model.mean * 50 + 70
     np.testing.assert_allclose(model.drive(target, outside), model.apply(target, contained))
-    if amount > 0:
-        np.testing.assert_array_equal(shipped.estimate(outside), contained)
-    else:
-        np.testing.assert_array_equal(shipped.estimate(outside), raw)
     before = dataclasses.replace(model, growth_range=(0.0, math.inf))  # as before 0.22.0
     np.testing.assert_array_equal(before.estimate(outside), raw)
     for wrong in ((0.9, 1.0), (1.0, 1.2), (-0.1, 1.2)):
         with pytest.raises(ValueError, match="growth_range"):
             dataclasses.replace(model, growth_range=wrong)
+
+
+def test_a_pinching_estimate_keeps_its_mouth_and_scales_the_rest(ballooned):
+    """Scaled up to the range's bottom, a smile photographed from above keeps the parting, width and corner lift of
+    its mouth (what observers named the smile by); every point outside the mouth moves by the scaled change."""
+    model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    face = ballooned(model, -0.25)
+    face[[48, 54]] += [[-3.0, -2.0], [3.0, -2.0]]  # corners out and up: a smile, in crop pixels
+    raw, contained = model.expression(face), model.estimate(face)
+    scale = model.growth_scale(raw[None])[0]
+    assert scale < 0.95
+    motion = lambda change: np.einsum("k,kpd->pd", change, model.expression_basis)
+    kept, whole = (mouth_measures(motion(change)[None])[0] for change in (contained, scale * raw))
+    np.testing.assert_allclose(kept, mouth_measures(motion(raw)[None])[0], atol=1e-12)
+    assert (np.abs(kept - whole) > 0.1 * np.abs(kept)).sum() >= 2  # whole scaling would have shrunk the smile
+    outside = np.setdiff1d(np.arange(68), np.arange(48, 68))
+    np.testing.assert_allclose(motion(contained)[outside], scale * motion(raw)[outside], atol=1e-9)
+    for name in MOUTH_KEPT_BY:
+        assert model.outline_growth(model.directions[name][None])[0] == pytest.approx(1.0, abs=1e-8)
 
 
 def test_the_outline_growth_is_the_area_ratio_and_its_scale_is_exact_for_any_change():

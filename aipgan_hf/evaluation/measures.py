@@ -31,7 +31,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..landmarks import INNER_LIP_GAPS, LEFT_BROW, LEFT_EYE, LID_GAPS, NOSE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE
+from ..landmarks import (
+    INNER_LIP_GAPS,
+    LEFT_BROW,
+    LEFT_EYE,
+    LID_GAPS,
+    MOUTH_CORNERS,
+    NOSE_BASE,
+    RIGHT_BROW,
+    RIGHT_EYE,
+)
 from .landmark_fidelity import align_landmarks, interocular_distance
 from .statistics import Estimate, percentile_interval
 
@@ -46,8 +55,6 @@ MEASURE_TITLES: dict[str, str] = {
     "eye_open": "eye openness",
 }
 
-NOSE_BASE = NOSE.start + 6  # point 33, under the nose tip
-MOUTH_CORNERS = (OUTER_LIPS.start, OUTER_LIPS.start + 6)  # 48, 54
 EYE_CORNERS = (RIGHT_EYE.start, RIGHT_EYE.start + 3, LEFT_EYE.start, LEFT_EYE.start + 3)  # 36, 39, 42, 45
 BROW_POINTS = tuple(range(RIGHT_BROW.start, LEFT_BROW.stop))  # 17-26
 

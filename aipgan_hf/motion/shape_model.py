@@ -38,14 +38,13 @@ def _as_batch(landmarks: np.ndarray) -> tuple[np.ndarray, bool]:
     return (points[None], True) if points.ndim == 2 else (points, False)
 
 
-GROWTH_RANGE = (0.0, 1.25)
+GROWTH_RANGE = (0.84, 1.25)
 """How far a one-photo estimate may shrink and grow the face's outline (jaw line and brows), as an area ratio on the
-mean face. The top is about the 99th percentile (1.253) of 2,050 true changes within one session (clip frames, grimaces
-and London's smiles against their neutral, train split; ``benchmarks/benchmark_retargeting.py --split train``).
-Photos of another day carry the camera too, and the regressor learnt some of it: 8.3 % of its estimates grow the
-face past 1.25 (train split), which balloons the target. 13.5 % shrink it below the 1st percentile (0.84) and pinch
-it, but scaled up to it such smiles were named happy less often (284 against 302 of 360 namings), so the bottom is
-open (docs/design.md, "A face that balloons")."""
+mean face: about the 1st and 99th percentiles (0.84, 1.253) of 2,050 true changes within one session (clip frames,
+grimaces and London's smiles against their neutral, train split; ``benchmarks/benchmark_retargeting.py --split
+train``). Photos of another day carry the camera too, and the regressor learnt some of it: 8.3 % of its estimates
+grow the face past 1.25 (train split), which balloons the target, and 13.5 % shrink it below 0.84, which pinches it
+(docs/design.md, "A face that balloons")."""
 OUTLINE = np.r_[0:17, 26:16:-1]
 """The jaw line, then the brows back across: the face's outline as a polygon."""
 
@@ -54,6 +53,26 @@ def _outline_area(shapes: np.ndarray) -> np.ndarray:
     """(N, 68, 2) -> (N,) the signed area (shoelace) of each face's :data:`OUTLINE`."""
     x, y = shapes[:, OUTLINE, 0], shapes[:, OUTLINE, 1]
     return 0.5 * (x * np.roll(y, 1, axis=1) - y * np.roll(x, 1, axis=1)).sum(axis=1)
+
+
+MOUTH_KEPT_BY = ("AU25_lips_part", "AU12_lip_corner_puller", "AU20_lip_stretcher")
+"""The slider directions that give an estimate scaled up to ``growth_range``'s bottom its mouth back
+(:meth:`ShapeModel.estimate`): none of them moves the outline."""
+
+
+def mouth_measures(motion: np.ndarray) -> np.ndarray:
+    """(N, 68, 2) motion in the model frame -> (N, 3) how far it parts the inner lips, widens the mouth and lifts its
+    corners towards the nose: the evaluation's first three measures, which are linear in the aligned frame."""
+    upper, lower = (list(points) for points in zip(*scheme.INNER_LIP_GAPS))
+    corners = list(scheme.MOUTH_CORNERS)
+    return np.stack(
+        [
+            (motion[:, lower, 1] - motion[:, upper, 1]).mean(axis=1),
+            motion[:, corners[1], 0] - motion[:, corners[0], 0],
+            motion[:, scheme.NOSE_BASE, 1] - motion[:, corners, 1].mean(axis=1),
+        ],
+        axis=1,
+    )
 
 
 OPPOSING_POINTS = np.array(scheme.LID_GAPS + scheme.INNER_LIP_GAPS)
@@ -134,7 +153,7 @@ class ShapeModel:
     def expression(self, landmarks: np.ndarray) -> np.ndarray:
         """Expression coefficients (change from the person's neutral): (k,) for (68, 2), (N, k) for (N, 68, 2), as the
         regressor estimates them. A transfer from one photo takes :meth:`estimate`, which scales down those that
-        balloon the face (the bottom of ``growth_range`` is open as shipped)."""
+        balloon or pinch the face."""
         _, single = _as_batch(landmarks)
         shapes, _ = self.align(landmarks)
         values = (shapes - self.mean).reshape(len(shapes), -1) @ self.estimator.T + self.bias
@@ -143,8 +162,18 @@ class ShapeModel:
     def outline_growth(self, changes: np.ndarray) -> np.ndarray:
         """(N, k) changes -> (N,) how much each grows the face's outline (:data:`OUTLINE`) on the mean face: its area
         moved by the change over its area unmoved (1: no growth)."""
-        motion = np.einsum("nk,kpd->npd", changes, self.expression_basis)  # (N, 68, 2)
-        return _outline_area(self.mean + motion) / _outline_area(self.mean[None])
+        return _outline_area(self.mean + self._motion(changes)) / _outline_area(self.mean[None])
+
+    def _motion(self, changes: np.ndarray) -> np.ndarray:
+        """(N, k) changes -> (N, 68, 2) their landmark motion in the model frame."""
+        return np.einsum("nk,kpd->npd", changes, self.expression_basis)
+
+    def mouth_part(self, changes: np.ndarray) -> np.ndarray:
+        """(N, k) changes -> (N, k) the change along :data:`MOUTH_KEPT_BY` that parts, widens and lifts the mouth as
+        each one does (:func:`mouth_measures`), and moves nothing else of the face."""
+        directions = np.stack([self.directions[name] for name in MOUTH_KEPT_BY])  # (3, k)
+        system = mouth_measures(self._motion(directions))  # (3 directions, 3 measures)
+        return np.linalg.solve(system.T, mouth_measures(self._motion(changes)).T).T @ directions
 
     def growth_scale(self, changes: np.ndarray) -> np.ndarray:
         """(N, k) changes -> (N,) the factor in (0, 1] that brings each one's :meth:`outline_growth` into
@@ -164,14 +193,21 @@ class ShapeModel:
         return scale
 
     def estimate(self, landmarks: np.ndarray) -> np.ndarray:
-        """:meth:`expression`, scaled down where it would grow or shrink the face's outline past ``growth_range`` (as
-        shipped, only grow: :data:`GROWTH_RANGE`): what a transfer from one photo drives the target by, at strength 1.
-        An estimate that grows the face more than expressions do holds the photo's camera (a face seen from below or
-        near the lens), so the whole of it is trusted less: taking out only the jaw's widening left faces long and
-        narrow, only the growth still ballooned (docs/design.md, "A face that balloons")."""
+        """:meth:`expression`, scaled down where it would grow or shrink the face's outline past ``growth_range``:
+        what a transfer from one photo drives the target by, at strength 1. Such an estimate holds the photo's
+        camera (a face seen from below or near the lens, from above or far from it), so it is trusted less: one
+        that balloons the face as a whole (taking out only the jaw's widening left faces long and narrow); one that
+        pinches it all but its mouth (:meth:`mouth_part`), since a pinched smile scaled as a whole lost the smile
+        observers named (docs/design.md, "A face that balloons")."""
         values = self.expression(landmarks)
-        scale = self.growth_scale(np.atleast_2d(values))  # (N,)
-        return values * (scale[0] if values.ndim == 1 else scale[:, None])
+        changes = np.atleast_2d(values)
+        scale = self.growth_scale(changes)  # (N,)
+        estimates = changes * scale[:, None]
+        scaled = np.flatnonzero(scale < 1)
+        pinched = scaled[self.outline_growth(changes[scaled]) < 1] if scaled.size else scaled
+        if pinched.size and all(name in self.directions for name in MOUTH_KEPT_BY):
+            estimates[pinched] += (1 - scale[pinched, None]) * self.mouth_part(changes[pinched])
+        return estimates[0] if values.ndim == 1 else estimates
 
     def change(self, landmarks: np.ndarray, reference_landmarks: np.ndarray) -> np.ndarray:
         """A face's expression change from a neutral ``reference`` of the same person, (k,) or (N, k): the
