@@ -40,9 +40,9 @@ LID_GAPS: tuple[tuple[int, int], ...] = ((37, 41), (38, 40), (43, 47), (44, 46))
 INNER_LIP_GAPS: tuple[tuple[int, int], ...] = ((61, 67), (62, 66), (63, 65))
 """(upper, lower) inner-lip points that face each other: their distance is how open the mouth is."""
 
-NOSE_BASE = NOSE.start + 6
+NOSE_BASE: int = NOSE.start + 6
 """Point 33, under the nose tip: what the mouth corners' lift is measured from."""
-MOUTH_CORNERS = (OUTER_LIPS.start, OUTER_LIPS.start + 6)
+MOUTH_CORNERS: tuple[int, int] = (OUTER_LIPS.start, OUTER_LIPS.start + 6)
 """The outer lip corners, 48 and 54."""
 
 MIRRORED: tuple[int, ...] = (

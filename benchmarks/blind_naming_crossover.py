@@ -24,8 +24,8 @@
   face past the top of the shape model's ``growth_range`` (shrinks it below the bottom) and whose transfer follows it
   (a read smile, an unsure reading), each driving a neutral photo of another person (0.22.0, 0.23.0); before, the
   estimate was not scaled on that side. ``--growth_range`` sets the range "shipped" is drawn with. Prints each
-  version's dlib distance to the target. (0.22.0's bottom scaled a pinching estimate as a whole, mouth too: its sets
-  are drawn at commit ca71690.)
+  version's dlib distance to the target. (0.22.0 measured a bottom that scaled a pinching estimate as a whole, mouth
+  too, and did not ship it: those sets are drawn at commit ca71690.)
 
 - ``named``: the standard sets' one-photo transfers (``choose_pairs``, ``--per_emotion``, default 8) as read
   ("shipped") and named ("named": ``pipe(..., source_emotion=)`` the source's label, 0.18.0), beside the sources and

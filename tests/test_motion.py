@@ -11,6 +11,8 @@ import torch
 
 from aipgan_hf import CheckpointError
 from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT
+from aipgan_hf.evaluation.measures import expression_change
+from aipgan_hf.landmarks import MOUTH, MOUTH_CORNERS, NUM_LANDMARKS
 from aipgan_hf.motion import ShapeModel, identity_grid, keep_inside, landmark_flow, warp
 from aipgan_hf.motion.shape_model import GROWTH_RANGE, MOUTH_KEPT_BY, OUTLINE, mouth_measures
 from training.fit_shape_model import _measure_gradients, fit
@@ -166,7 +168,6 @@ def test_an_estimate_that_balloons_or_pinches_the_face_is_scaled_into_the_growth
     ballooning one as a whole; a pinching one keeps its mouth, next test); an estimate inside is returned as it is,
     and drive from that photo moves the target by it."""
     model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
-    assert model.growth_range == GROWTH_RANGE
     growth = lambda change: float(model.outline_growth(change[None])[0])
     bound = model.growth_range[amount > 0]
     calm, outside = ballooned(model, 0.02), ballooned(model, amount)
@@ -192,19 +193,40 @@ def test_an_estimate_that_balloons_or_pinches_the_face_is_scaled_into_the_growth
 
 def test_a_pinching_estimate_keeps_its_mouth_and_scales_the_rest(ballooned):
     """Scaled up to the range's bottom, a smile photographed from above keeps the parting, width and corner lift of
-    its mouth (what observers named the smile by); every point outside the mouth moves by the scaled change."""
+    its mouth (what observers named the smile by); every point outside the mouth moves by the scaled change, and the
+    outline sits at the bound."""
     model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
     face = ballooned(model, -0.25)
-    face[[48, 54]] += [[-3.0, -2.0], [3.0, -2.0]]  # corners out and up: a smile, in crop pixels
+    share = np.array([1.0, 1.0, 0.5, 0.5])[:, None]  # the outer and inner corners, then the lips beside them
+    face[[MOUTH_CORNERS[0], 60, 49, 59]] += share * [-3.0, -10.0]  # out and up: a smile, in crop pixels
+    face[[MOUTH_CORNERS[1], 64, 53, 55]] += share * [3.0, -10.0]
     raw, contained = model.expression(face), model.estimate(face)
     scale = model.growth_scale(raw[None])[0]
-    assert scale < 0.95
+    assert 0.2 < scale < 0.95
     motion = lambda change: np.einsum("k,kpd->pd", change, model.expression_basis)
-    kept, whole = (mouth_measures(motion(change)[None])[0] for change in (contained, scale * raw))
-    np.testing.assert_allclose(kept, mouth_measures(motion(raw)[None])[0], atol=1e-12)
-    assert (np.abs(kept - whole) > 0.1 * np.abs(kept)).sum() >= 2  # whole scaling would have shrunk the smile
-    outside = np.setdiff1d(np.arange(68), np.arange(48, 68))
+    wanted, kept, whole = (mouth_measures(motion(c)[None])[0] for c in (raw, contained, scale * raw))
+    assert wanted[2] > 0.05  # the estimate does lift the corners
+    np.testing.assert_allclose(kept, wanted, atol=1e-12)
+    assert kept[2] - whole[2] > 0.1 * kept[2]  # scaled as a whole, the smile would have lost its lift
+    outside = np.setdiff1d(np.arange(NUM_LANDMARKS), np.arange(NUM_LANDMARKS)[MOUTH])
     np.testing.assert_allclose(motion(contained)[outside], scale * motion(raw)[outside], atol=1e-9)
+    assert model.outline_growth(contained[None])[0] == pytest.approx(model.growth_range[0], abs=1e-9)
+    ballooning, calm = ballooned(model, 0.4), ballooned(model, 0.02)  # a batch mixes the three cases row by row
+    batch = model.estimate(np.stack([face, calm, ballooning]))
+    np.testing.assert_allclose(batch, [contained, model.expression(calm), model.estimate(ballooning)], atol=1e-12)
+
+
+def test_the_kept_mouth_measures_are_the_evaluations_where_the_frame_points_stay():
+    """mouth_measures reads the evaluation's mouth opening, width and corner lift (in the model frame): for motions of
+    the mouth alone, such as the three directions that give a mouth back, the two agree."""
+    model = ShapeModel.load(BUNDLED_CHECKPOINT / "shape_model.safetensors")
+    rng = np.random.default_rng(0)
+    directions = np.stack([model.directions[name] for name in MOUTH_KEPT_BY])
+    changes = np.concatenate([directions, rng.normal(size=(5, 3)) @ directions]) * 0.3
+    motions = np.einsum("nk,kpd->npd", changes, model.expression_basis)
+    assert np.abs(np.delete(motions, np.arange(NUM_LANDMARKS)[MOUTH], axis=1)).max() < 1e-8
+    evaluated = [expression_change(model.mean + motion, model.mean)[:3] for motion in motions]
+    np.testing.assert_allclose(mouth_measures(motions), evaluated, atol=1e-8)
     for name in MOUTH_KEPT_BY:
         assert model.outline_growth(model.directions[name][None])[0] == pytest.approx(1.0, abs=1e-8)
 
@@ -232,7 +254,7 @@ def test_the_outline_growth_is_the_area_ratio_and_its_scale_is_exact_for_any_cha
     brows = np.zeros((1, 68, 2))
     brows[0, 17:27, 1] = -0.05  # raised
     assert ShapeModel(model.mean, brows, np.zeros((1, 136)), np.ones(1)).outline_growth(np.ones((1, 1)))[0] > 1.01
-    model = dataclasses.replace(model, growth_range=(0.84, GROWTH_RANGE[1]))  # both bounds
+    assert model.growth_range[0] > 0  # both bounds
     changes = np.random.default_rng(0).normal(0, 0.6, (400, model.num_expression))
     forward, backward = model.outline_growth(changes), model.outline_growth(-changes)
     curvature = (forward + backward) / 2 - 1  # the quadratic term of the area in the scale

@@ -62,7 +62,8 @@ MOUTH_KEPT_BY = ("AU25_lips_part", "AU12_lip_corner_puller", "AU20_lip_stretcher
 
 def mouth_measures(motion: np.ndarray) -> np.ndarray:
     """(N, 68, 2) motion in the model frame -> (N, 3) how far it parts the inner lips, widens the mouth and lifts its
-    corners towards the nose: the evaluation's first three measures, which are linear in the aligned frame."""
+    corners towards the nose: the evaluation's first three measures, read in the model frame. The evaluation aligns
+    the moved face on its nose and eye corners first, so the two differ where a motion moves those points as well."""
     upper, lower = (list(points) for points in zip(*scheme.INNER_LIP_GAPS))
     corners = list(scheme.MOUTH_CORNERS)
     return np.stack(
@@ -156,7 +157,7 @@ class ShapeModel:
         balloon or pinch the face."""
         _, single = _as_batch(landmarks)
         shapes, _ = self.align(landmarks)
-        values = (shapes - self.mean).reshape(len(shapes), -1) @ self.estimator.T + self.bias
+        values = (shapes - self.mean).reshape(len(shapes), 2 * NUM_LANDMARKS) @ self.estimator.T + self.bias
         return values[0] if single else values
 
     def outline_growth(self, changes: np.ndarray) -> np.ndarray:
@@ -170,7 +171,8 @@ class ShapeModel:
 
     def mouth_part(self, changes: np.ndarray) -> np.ndarray:
         """(N, k) changes -> (N, k) the change along :data:`MOUTH_KEPT_BY` that parts, widens and lifts the mouth as
-        each one does (:func:`mouth_measures`), and moves nothing else of the face."""
+        each one does (:func:`mouth_measures`), and moves nothing else of the face (KeyError without those
+        directions). Width and lift that disagree take a corner puller and a stretcher of opposite signs."""
         directions = np.stack([self.directions[name] for name in MOUTH_KEPT_BY])  # (3, k)
         system = mouth_measures(self._motion(directions))  # (3 directions, 3 measures)
         return np.linalg.solve(system.T, mouth_measures(self._motion(changes)).T).T @ directions
@@ -198,13 +200,14 @@ class ShapeModel:
         camera (a face seen from below or near the lens, from above or far from it), so it is trusted less: one
         that balloons the face as a whole (taking out only the jaw's widening left faces long and narrow); one that
         pinches it all but its mouth (:meth:`mouth_part`), since a pinched smile scaled as a whole lost the smile
-        observers named (docs/design.md, "A face that balloons")."""
+        observers named (docs/design.md, "A face that balloons"). A model without the :data:`MOUTH_KEPT_BY`
+        directions (no action units) scales a pinching estimate as a whole too."""
         values = self.expression(landmarks)
         changes = np.atleast_2d(values)
         scale = self.growth_scale(changes)  # (N,)
         estimates = changes * scale[:, None]
         scaled = np.flatnonzero(scale < 1)
-        pinched = scaled[self.outline_growth(changes[scaled]) < 1] if scaled.size else scaled
+        pinched = scaled[self.outline_growth(changes[scaled]) < 1]
         if pinched.size and all(name in self.directions for name in MOUTH_KEPT_BY):
             estimates[pinched] += (1 - scale[pinched, None]) * self.mouth_part(changes[pinched])
         return estimates[0] if values.ndim == 1 else estimates
@@ -224,7 +227,7 @@ class ShapeModel:
         shapes, _ = self.align(landmarks)
         observed = np.any(self.estimator != 0, axis=1)  # (k,)
         basis = self.expression_basis.reshape(self.num_expression, -1) * observed[:, None]
-        values = (shapes - self.mean).reshape(len(shapes), -1) @ basis.T
+        values = (shapes - self.mean).reshape(len(shapes), 2 * NUM_LANDMARKS) @ basis.T
         return values[0] if single else values
 
     def apply(self, target_landmarks: np.ndarray, change: np.ndarray) -> np.ndarray:
