@@ -213,13 +213,14 @@ def expression_change(
 ) -> np.ndarray:
     """The shape model's coefficient change to a preset from the target's own expression (times ``strength``:
     0 leaves the target as it is) plus the sliders' ``offset``. A preset is a face's whole expression: added
-    to a smiling photo, sadness would smile. The target's own is :meth:`~ShapeModel.estimate`: taken away raw, the
-    camera of a photo seen from above or below went with it, and the preset grew or shrank the face."""
+    to a smiling photo, sadness would smile. The target's own is the raw estimate, camera and all: taken away as
+    :meth:`~ShapeModel.estimate`, presets on faces seen from above or below kept their size but were named less
+    often (docs/design.md, "A face that balloons")."""
     if expression is None:
         if offset is None:
             raise ConfigError("give source=, expression=, driving_landmarks= or expression_offsets=")
         return offset
-    change = shape_model.preset(expression) - shape_model.estimate(target_landmarks)
+    change = shape_model.preset(expression) - shape_model.expression(target_landmarks)
     return strength * change + (0.0 if offset is None else offset)
 
 

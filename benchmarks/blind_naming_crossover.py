@@ -7,7 +7,6 @@
     python benchmarks/blind_naming_crossover.py named --dataset data_build/aipgan-faces-128 --output runs/named --seed 190
     python benchmarks/blind_naming_crossover.py grown --dataset data_build/aipgan-faces-128 --output runs/grown --seed 220
     python benchmarks/blind_naming_crossover.py pinched --dataset data_build/aipgan-faces-128 --output runs/pinched --seed 224
-    python benchmarks/blind_naming_crossover.py own --dataset data_build/aipgan-faces-128 --output runs/own --seed 231
     # fresh observers name runs/smiles/A/crops or runs/smiles/B/crops (never both); then, per set and observer:
     python benchmarks/blind_naming.py score --output runs/smiles/A --answers answers.csv
 
@@ -27,9 +26,6 @@
   estimate was not scaled on that side. ``--growth_range`` sets the range "shipped" is drawn with. Prints each
   version's dlib distance to the target. (0.22.0 measured a bottom that scaled a pinching estimate as a whole, mouth
   too, and did not ship it: those sets are drawn at commit ca71690.)
-- ``own``: up to ``--count`` neutral photos of distinct people whose own one-photo estimate the range scales, each
-  wearing one of the seven presets in turn, as ``pipe(target, expression=...)`` draws it; before 0.23.0 the target's
-  own expression was taken away raw (``ShapeModel.expression``, not ``estimate``). Prints the dlib distances.
 
 - ``named``: the standard sets' one-photo transfers (``choose_pairs``, ``--per_emotion``, default 8) as read
   ("shipped") and named ("named": ``pipe(..., source_emotion=)`` the source's label, 0.18.0), beside the sources and
@@ -64,7 +60,7 @@ from aipgan_hf.faces import image_to_tensor  # noqa: E402
 from aipgan_hf.landmarks import mouth_opening  # noqa: E402
 from aipgan_hf.motion.emotion import acted_on, lips_closed, read_change, told_emotion  # noqa: E402
 from aipgan_hf.motion.lines import ESTIMATED, EXACT  # noqa: E402
-from aipgan_hf.pipeline_steps import expression_change, source_motion  # noqa: E402
+from aipgan_hf.pipeline_steps import source_motion  # noqa: E402
 
 EMOTION = {
     "smiles": "happiness",
@@ -73,7 +69,6 @@ EMOTION = {
     "named": None,
     "grown": None,
     "pinched": None,
-    "own": None,
 }
 OPEN = 0.07
 """``sadness``: the mouth opening above which a target's mouth counts as open."""
@@ -191,26 +186,6 @@ def scaled_pairs(case: str, pipe: AIPGANPipeline, split, count: int, rng: np.ran
     return pairs
 
 
-def preset_pairs(pipe: AIPGANPipeline, split, count: int, rng: np.random.Generator) -> list[dict]:
-    """Up to ``count`` {"shipped", "before", "emotion", "target"} crops of ``own``: a preset on a neutral photo whose
-    own estimate the shape model scales, the target's expression taken away as estimated or raw."""
-    _, _, neutral = _neutral_photos(split)
-    model, names = pipe.shape_model, sorted(pipe.shape_model.presets)
-    rows = np.array(sorted(neutral.values()), dtype=int)
-    rows = rows[model.growth_scale(model.expression(split_columns(split).landmarks[rows])) < 1]
-    chosen = [int(row) for row in rng.permutation(rows)[:count]]
-    data = decode_rows(split, set(chosen))
-    pairs = []
-    for index, row in enumerate(chosen):
-        image, target = data.images[row], data.landmarks[row].astype(np.float64)
-        name = names[index % len(names)]
-        shipped = model.apply(target, expression_change(model, name, 1.0, None, target))
-        before = model.apply(target, model.presets[name] - model.expression(target))
-        crops = {"shipped": drive(pipe, image, target, shipped), "before": drive(pipe, image, target, before)}
-        pairs.append({**crops, "emotion": name, "target": (image, target)})
-    return pairs
-
-
 def print_identity(pipe: AIPGANPipeline, pairs: list[dict]) -> None:
     """Each version's mean dlib distance to its target, and in how many pairs the scaled one ("shipped") is nearer."""
     measurer = CropMeasurer(pipe.processor, {})
@@ -315,13 +290,13 @@ def main(argv: list[str] | None = None) -> None:
         "--count",
         type=int,
         default=None,
-        help="pairs (default: smiles 40, sadness 24, reference 40, grown and pinched 30, own 28)",
+        help="pairs (default: smiles 40, sadness 24, reference 40, grown and pinched 30)",
     )
     parser.add_argument(
         "--per_emotion",
         type=int,
         default=None,
-        help="other transfers (default: smiles 16, sadness 8, reference 4, named 8, grown and pinched 4, own 2)",
+        help="other transfers (default: smiles 16, sadness 8, reference 4, named 8, grown and pinched 4)",
     )
     parser.add_argument("--seed", type=int, default=2316)
     parser.add_argument(
@@ -337,9 +312,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, crops in zip("AB", named_sets(pipe, split, args.per_emotion or 8, rng)):
             write_crops(crops, Path(args.output) / name, np.random.default_rng(args.seed + 1))
         return
-    count = (
-        args.count or {"smiles": 40, "sadness": 24, "reference": 40, "grown": 30, "pinched": 30, "own": 28}[args.case]
-    )
+    count = args.count or {"smiles": 40, "sadness": 24, "reference": 40, "grown": 30, "pinched": 30}[args.case]
     if args.case == "reference":
         pairs = reference_pairs(pipe, split, count, rng)
     elif args.case in ("grown", "pinched"):
@@ -347,14 +320,9 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("pinched needs a range with a bottom (--growth_range 0 ... leaves it open)")
         pairs = scaled_pairs(args.case, pipe, split, count, rng)
         print_identity(pipe, pairs)
-    elif args.case == "own":
-        pairs = preset_pairs(pipe, split, count, rng)
-        print_identity(pipe, pairs)
     else:
         pairs = pairs_of(args.case, pipe, split, count, rng)
-    per_emotion = (
-        args.per_emotion or {"smiles": 16, "sadness": 8, "reference": 4, "grown": 4, "pinched": 4, "own": 2}[args.case]
-    )
+    per_emotion = args.per_emotion or {"smiles": 16, "sadness": 8, "reference": 4, "grown": 4, "pinched": 4}[args.case]
     others = other_transfers(pipe, split, per_emotion, EMOTION[args.case], rng)
     half = len(pairs) // 2
     for name, first, second in (("A", "shipped", "before"), ("B", "before", "shipped")):

@@ -374,7 +374,7 @@ def worn_change(
     ``open_lips``: a driving clip's frames move the mouth), and the target's open mouth closed for
     :data:`MOUTH_SHUT_BY`. With ``replace_target_expression`` drive takes the target's own expression away first,
     its smile with it."""
-    own = shape_model.estimate(target_landmarks)
+    own = shape_model.expression(target_landmarks)
     source = shape_model.estimate(source_landmarks)
     kept = None if replace_target_expression else own
     change = read_change(shape_model, read, source, kept, open_lips and lips_closed(source_landmarks))

@@ -154,7 +154,7 @@ class ShapeModel:
     def expression(self, landmarks: np.ndarray) -> np.ndarray:
         """Expression coefficients (change from the person's neutral): (k,) for (68, 2), (N, k) for (N, 68, 2), as the
         regressor estimates them. A transfer from one photo takes :meth:`estimate`, which scales down those that
-        balloon or pinch the face; so does a target's own expression, where it is taken away."""
+        balloon or pinch the face."""
         _, single = _as_batch(landmarks)
         shapes, _ = self.align(landmarks)
         values = (shapes - self.mean).reshape(len(shapes), 2 * NUM_LANDMARKS) @ self.estimator.T + self.bias
@@ -263,9 +263,8 @@ class ShapeModel:
           photo): the source's own change from it, projected on the basis (``projection(source) -
           projection(reference)``). Both are the same person, so no identity needs removing, and a projection
           does not shrink motion towards neutral as the regressor does (docs/design.md, "Motion");
-        - with ``replace_target_expression``: ``e(source) - e(target)``, the target's own expression
-          (:meth:`estimate`, so that its photo's camera is not taken away with it) removed first (for a smiling
-          target driven by a neutral source);
+        - with ``replace_target_expression``: ``e(source) - e(target)``, the target's own estimated expression
+          removed first (for a smiling target driven by a neutral source);
         - else ``e(source)``: the source's estimated change from its own neutral (:meth:`estimate`), added to the
           target's face as it is (what measures best on unseen people from one photo).
         ``source_expression``: the change as the caller read it otherwise ((k,) or (N, k); an emotion reading,
@@ -288,7 +287,7 @@ class ShapeModel:
         else:
             change = self.estimate(source_landmarks)
         if replace_target_expression:
-            change = change - self.estimate(target_landmarks)
+            change = change - self.expression(target_landmarks)
         change = change * float(strength)
         if offset is not None:
             change = change + np.asarray(offset, dtype=np.float64)
