@@ -213,9 +213,9 @@ def expression_change(
 ) -> np.ndarray:
     """The shape model's coefficient change to a preset from the target's own expression (times ``strength``:
     0 leaves the target as it is) plus the sliders' ``offset``. A preset is a face's whole expression: added
-    to a smiling photo, sadness would smile. The target's own is the raw estimate, camera and all: taken away as
-    :meth:`~ShapeModel.estimate`, presets on faces seen from above or below kept their size but were named less
-    often (docs/design.md, "A face that balloons")."""
+    to a smiling photo, sadness would smile. The target's own is the raw estimate, camera and all: presets taken
+    from it are named more often than from :meth:`~ShapeModel.estimate`, which keeps the size of a face seen from
+    above or below (docs/design.md, "A face that balloons")."""
     if expression is None:
         if offset is None:
             raise ConfigError("give source=, expression=, driving_landmarks= or expression_offsets=")

@@ -44,7 +44,7 @@ from aipgan_hf.motion.emotion import (
 )
 from aipgan_hf.motion.lines import ESTIMATED, EXACT, EachFace
 from aipgan_hf.pipeline import AIPGANPipeline
-from aipgan_hf.pipeline_steps import source_motion
+from aipgan_hf.pipeline_steps import expression_change, source_motion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 
@@ -162,18 +162,29 @@ def test_a_read_smile_keeps_the_sources_mouth_and_completes_its_units(shape_mode
     np.testing.assert_array_equal(unsure, own)
 
 
-def test_a_read_smile_completes_the_sources_estimate_scaled_into_the_growth_range(shape_model, ballooned):
-    """A read smile keeps the source's own motion: the one-photo estimate, scaled down where it would balloon
+@pytest.mark.parametrize("amount", [0.4, -0.25])
+def test_a_read_smile_completes_the_sources_estimate_scaled_into_the_growth_range(shape_model, ballooned, amount):
+    """A read smile keeps the source's own motion: the one-photo estimate, scaled where it would balloon or pinch
     the face (ShapeModel.estimate), as every transfer from one photo takes it."""
-    source, target = ballooned(shape_model, 0.4), shape_model.mean * 60 + 64
+    source, target = ballooned(shape_model, amount), shape_model.mean * 60 + 64
     estimate = shape_model.estimate(source)
-    assert not np.allclose(estimate, shape_model.expression(source))  # the range's top acts on this source
+    assert not np.allclose(estimate, shape_model.expression(source))  # the range acts on this source
     read = EmotionRead("happiness", SMILE_FULL)
     worn = worn_change(shape_model, read, source, target)
     own = shape_model.expression(target)
     np.testing.assert_array_equal(worn, read_change(shape_model, read, estimate, own, lips_closed(source)))
     driving, _ = source_motion(shape_model, target, source, read=EmotionRead("neutral", 0.9))
     np.testing.assert_allclose(driving, shape_model.apply(target, estimate))  # unworn: the scaled estimate
+
+
+def test_a_preset_takes_away_the_targets_own_expression_as_read(shape_model, ballooned):
+    """A preset replaces the target's own expression as the regressor reads it, camera and all: taken away as
+    scaled into the range, presets were named less often (docs/design.md, "A face that balloons")."""
+    target = ballooned(shape_model, -0.25)  # a face seen from above: its estimate is scaled
+    raw = shape_model.expression(target)
+    assert not np.allclose(shape_model.estimate(target), raw)
+    change = expression_change(shape_model, "fear", 1.0, None, target)
+    np.testing.assert_allclose(change, shape_model.presets["fear"] - raw)
 
 
 def test_a_read_closed_lipped_smile_opens_to_show_teeth(shape_model, faces):

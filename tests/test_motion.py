@@ -214,6 +214,7 @@ def test_a_pinching_estimate_keeps_its_mouth_and_scales_the_rest(ballooned):
     ballooning, calm = ballooned(model, 0.4), ballooned(model, 0.02)  # a batch mixes the three cases row by row
     batch = model.estimate(np.stack([face, calm, ballooning]))
     np.testing.assert_allclose(batch, [contained, model.expression(calm), model.estimate(ballooning)], atol=1e-12)
+    assert model.estimate(np.zeros((0, NUM_LANDMARKS, 2))).shape == (0, model.num_expression)  # an empty batch
 
 
 def test_the_kept_mouth_measures_are_the_evaluations_where_the_frame_points_stay():

@@ -5,9 +5,9 @@
 
 On the estimated motions (``ShapeModel.expression`` on the basis) of the training split's photos. These are the raw
 estimates, which the shipped constants were fitted on; a transfer takes ``ShapeModel.estimate``, which scales
-down the 8 % (train split) that balloon the face (0.22.0) and, all but their mouths, the 13.5 % that pinch it
-(0.23.0). On those the slope would be 0.60, the floors of AU4 0.75, AU1 0.75, AU7 0.94, the rest within 0.04: the
-shipped floors draw fewer lines than a refit would.
+the 8 % (train split) that balloon the face and, all but their mouths, the 13.5 % that pinch it. Fitted on
+``estimate`` instead, the slope would be 0.60, the floors of AU4 0.75, AU1 0.75, AU7 0.94, the rest within 0.04:
+the shipped floors draw fewer lines than such a refit would.
 1. ``JAW_CORNER_SLOPE`` (``aipgan_hf/motion/action_units.py``): how far the lip corners descend per unit of the
    chin's drop where no corner unit acts (neutral, surprised and angry photos): least squares through the origin.
 2. ``ONE_PHOTO_FLOOR`` (``aipgan_hf/motion/lines.py``): per unit, the ``--percentile`` of the line intensities that

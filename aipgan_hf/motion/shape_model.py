@@ -240,7 +240,7 @@ class ShapeModel:
         points, aligned = (np.broadcast_to(p, (count, NUM_LANDMARKS, 2)) for p in (points, aligned))
         to_target = np.broadcast_to(np.linalg.inv(linears), (count, 2, 2))
         change = np.broadcast_to(change, (count, self.num_expression))
-        motion = np.einsum("nk,kpd->npd", change, self.expression_basis)  # (N, 68, 2) in the model frame
+        motion = self._motion(change)  # (N, 68, 2) in the model frame
         motion = _keep_lids_and_lips_apart(aligned, motion)
         motion = np.einsum("nij,npj->npi", to_target, motion)  # back to the target's pixels
         driven = points + motion
