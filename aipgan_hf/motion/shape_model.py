@@ -181,18 +181,22 @@ class ShapeModel:
         """(N, k) changes -> (N,) the factor in (0, 1] that brings each one's :meth:`outline_growth` into
         ``growth_range`` (1 where it is inside). The growth is quadratic in the factor s, 1 + b s + a s^2, so the
         factor is exact: the first s where it meets the bound it passes, written so that it holds at a = 0 too."""
-        forward = self.outline_growth(changes)  # (N,): at s = 1
+        return self._growth_and_scale(changes)[1]
+
+    def _growth_and_scale(self, changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, k) changes -> ((N,) :meth:`outline_growth`, (N,) :meth:`growth_scale`)."""
+        growth = forward = self.outline_growth(changes)  # (N,): at s = 1
         bound = np.clip(forward, *self.growth_range)
         scale = np.ones(len(changes))
         out = bound != forward
         if not out.any():  # nearly every face: nothing more to compute
-            return scale
+            return growth, scale
         forward, backward = forward[out], self.outline_growth(-changes[out])  # at s = 1 and s = -1
         a, b = (forward + backward) / 2 - 1, (forward - backward) / 2
         c = 1 - bound[out]  # a s^2 + b s + c = 0: c < 0 past the top, > 0 below the bottom; crossed in (0, 1)
         discriminant = np.sqrt(np.maximum(b * b - 4 * a * c, 0.0))
         scale[out] = 2 * np.abs(c) / (np.sign(-c) * b + discriminant)  # the crossing nearest 0: a denominator > 0
-        return scale
+        return growth, scale
 
     def estimate(self, landmarks: np.ndarray) -> np.ndarray:
         """:meth:`expression`, scaled down where it would grow or shrink the face's outline past ``growth_range``:
@@ -204,10 +208,9 @@ class ShapeModel:
         directions (no action units) scales a pinching estimate as a whole too."""
         values = self.expression(landmarks)
         changes = np.atleast_2d(values)
-        scale = self.growth_scale(changes)  # (N,)
+        growth, scale = self._growth_and_scale(changes)  # (N,) each
         estimates = changes * scale[:, None]
-        scaled = np.flatnonzero(scale < 1)
-        pinched = scaled[self.outline_growth(changes[scaled]) < 1]
+        pinched = np.flatnonzero((scale < 1) & (growth < 1))
         if pinched.size and all(name in self.directions for name in MOUTH_KEPT_BY):
             estimates[pinched] += (1 - scale[pinched, None]) * self.mouth_part(changes[pinched])
         return estimates[0] if values.ndim == 1 else estimates
