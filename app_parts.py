@@ -325,7 +325,9 @@ class ResultImage(gr.Image):
         if isinstance(value, Image.Image):
             image_format, suffix, options = self.SAVE_OPTIONS[self.format]
             buffer = io.BytesIO()
-            value.convert("RGB").save(buffer, format=image_format, **options, **save_options())  # a copy: stamp it
+            stamp = getattr(value, "encoderinfo", None) or {}  # the pipeline's, which says what was done
+            stamp = {key: stamp[key] for key in ("exif", "pnginfo") if key in stamp} or save_options()
+            value.convert("RGB").save(buffer, format=image_format, **options, **stamp)  # a copy: stamp it
             data = buffer.getvalue()
             folder = Path(self.GRADIO_CACHE) / hashlib.sha256(data).hexdigest()
             folder.mkdir(parents=True, exist_ok=True)

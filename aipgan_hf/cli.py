@@ -141,8 +141,10 @@ def _add_animate(subcommands: argparse._SubParsersAction) -> None:
     animate.add_argument("--side-by-side", action="store_true", help="show the driving clip left of the result")
     animate.add_argument(
         "--photo-texture",
-        action="store_true",
-        help="keep the photo's fine texture under the repainted face, as photo transfers do (slower)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the photo's fine texture under the repainted face, as photo transfers do (default; "
+        "--no-photo-texture: a little faster, the face softer)",
     )
     _add_mouth(animate, "the driving frame's")
     animate.add_argument("--max-seconds", type=float, default=None, help="refuse longer clips (default 60)")

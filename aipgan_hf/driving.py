@@ -35,8 +35,8 @@ class PreparedTarget:
         face: its alignment. tensor: (1, 3, R, R) in [-1, 1].
         landmarks: (68, 2) float64 crop pixels. identity: the identity encoder's output for it.
         warper: the photo's paste-back, made at the first paste-back, then reused.
-        photo_texture: paste-back keeps the photo's fine texture under the repainted face (video driving turns it
-            off unless asked: it costs time on every frame).
+        photo_texture: paste-back keeps the photo's fine texture under the repainted face (off: a little faster,
+            the repainted face as soft as the network's paint).
     """
 
     photo: Photo

@@ -64,6 +64,7 @@ from .pipeline_steps import (
     photo_and_face,
     preset_landmarks,
 )
+from .provenance import mark_edited
 from .video import AnimationResult, animate
 
 logger = logging.getLogger(__name__)
@@ -289,9 +290,15 @@ class AIPGANPipeline:
             result.reading = None if told else read
             return result
         prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)
-        if driving_landmarks is None:
+        given = driving_landmarks is not None
+        if not given:
             driving_landmarks = preset_landmarks(self.shape_model, expression, strength, offset, prepared.landmarks)
-        return self.render(prepared, driving_landmarks, paste_back=paste_back, mouth=mouth)
+        result = self.render(prepared, driving_landmarks, paste_back=paste_back, mouth=mouth)
+        if not given:  # stamped as what it is, not as a transfer
+            edit = "expression sliders" if expression is None else f"preset expression: {expression}"
+            mark_edited(result.image, edit)
+            mark_edited(result.face, edit)
+        return result
 
     def prepare(
         self, target: Any, face_index: int | None = None, return_intrinsic: bool = False, photo_texture: bool = True

@@ -186,8 +186,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
         pipe.render(prepared, moved, paste_back=False)
     figures["network_only_fps"] = round(runs / (time.perf_counter() - start), 1)
 
-    result = animate(pipe, driving, target, output=work / "out.mp4", mouth=args.mouth)
-    figures["mouth"] = args.mouth
+    result = animate(pipe, driving, target, output=work / "out.mp4", mouth=args.mouth, photo_texture=args.photo_texture)
+    figures["mouth"], figures["photo_texture"] = args.mouth, args.photo_texture
     per_frame = result.seconds["total"] - result.seconds["prepare"]  # the target is prepared once per clip
     figures["end_to_end_fps"] = round(result.frames / per_frame, 1)
     figures["end_to_end_ms_per_frame"] = {
@@ -220,6 +220,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="source",
         choices=MOUTH_SOURCES,
         help="animate(mouth=): source (default) decodes the clip again for its mouths' insides",
+    )
+    parser.add_argument(
+        "--photo-texture",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="animate(photo_texture=): the photo's fine texture under the repainted face (default)",
     )
     parser.add_argument("--json", default=None, help="write the figures here")
     return parser.parse_args(argv)

@@ -257,6 +257,16 @@ def test_only_batches_with_a_frame_that_reads_its_mouth_get_the_driving_faces(gr
     assert given[0].found.all() and len(given[0].found) == RENDER_BATCH
 
 
+def test_the_photo_keeps_its_texture_by_default(clips):
+    # a frame's face is otherwise as soft as the network's 128-px paint: behind glasses the eyes were lost
+    pipe, asked = FakePipeline(), []
+    prepare = pipe.prepare
+    pipe.prepare = lambda target, **options: asked.append(options["photo_texture"]) or prepare(target, **options)
+    animate(pipe, clips["gap"], clips["target"])
+    animate(pipe, clips["gap"], clips["target"], photo_texture=False)
+    assert asked == [True, False]
+
+
 def test_frames_without_a_face_keep_the_last_pose_and_are_counted(clips):
     result = animate(FakePipeline(), clips["gap"], clips["target"], smoothing=0)
     assert result.frames == 16 and result.frames_without_face == 6

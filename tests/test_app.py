@@ -225,6 +225,8 @@ def test_synthesize_every_preset_of_the_checkpoint(client, photos):
     for expression in expressions:
         outputs = client.predict(handle_file(str(target)), expression, 1.2, True, 0, api_name="/synthesize")
         assert _jpeg(outputs[0]).size == size, expression
+        # stamped as what was done, as the CLI stamps it (the app once called every result a transfer)
+        assert f"(preset expression: {expression})" in edit_description(_jpeg(outputs[0])), expression
 
 
 def test_synthesize_unknown_preset_names_the_available_ones(client, photos):

@@ -317,6 +317,15 @@ def test_synthesize_writes_a_preset_expression(photos, tmp_path, capsys):
         assert f"preset expression: {expression}" in edit_description(image)
 
 
+def test_a_bmp_result_says_it_carries_no_edited_label(photos, tmp_path, capsys):
+    output = tmp_path / "sad.bmp"
+    args = ["synthesize", "--target", str(photos["astronaut"]), "--expression", "sadness", "--output", str(output)]
+    completed = _in_process(args, capsys)
+    assert completed.returncode == 0 and "BMP has no field to say it is edited" in completed.stdout
+    with Image.open(output) as image:
+        assert image.format == "BMP" and edit_description(image) is None
+
+
 def test_a_folder_of_targets_gives_one_result_each_and_skips_a_bad_photo(photos, tmp_path, capsys, monkeypatch):
     folder, results = tmp_path / "targets", tmp_path / "results"
     folder.mkdir()
@@ -482,6 +491,23 @@ def test_animate_wears_a_named_clip_emotion(photos, tmp_path, capsys):
     off = _in_process([*args, "--output", str(tmp_path / "off.mp4"), "--no-read-emotion"], capsys)
     assert off.returncode == 0 and off.stderr == ""
     assert (tmp_path / "named.mp4").read_bytes() != (tmp_path / "off.mp4").read_bytes()
+
+
+@pytest.mark.parametrize("flag, kept", [((), True), (("--no-photo-texture",), False)])
+def test_animate_keeps_the_photo_texture_unless_told_not_to(photos, tmp_path, capsys, monkeypatch, flag, kept):
+    import aipgan_hf.cli as cli
+
+    asked = []
+
+    def animated(*args, **kwargs):
+        asked.append(kwargs["photo_texture"])
+        return real(*args, **kwargs)
+
+    real = cli.animate
+    monkeypatch.setattr(cli, "animate", animated)
+    args = ["animate", "--driving", str(photos["clip"]), "--target", str(photos["grace"]), "--no-paste-back", *flag]
+    assert _in_process([*args, "--output", str(tmp_path / "out.mp4")], capsys).returncode == 0
+    assert asked == [kept]
 
 
 def test_animate_says_what_the_frames_wore_of_their_own(photos, tmp_path, capsys, monkeypatch):

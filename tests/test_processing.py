@@ -42,6 +42,7 @@ from aipgan_hf.faces import (
     tensor_to_image,
     to_grey,
 )
+from aipgan_hf.faces.align import warp_to_crop
 from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE
 
 # Where the faces are (detector box centres measured once by hand-checked runs), and their identities differ.
@@ -128,6 +129,22 @@ def test_align_at_any_resolution(astronaut, resolution):
     assert np.abs(small - reference).mean() < 8.0
 
 
+@pytest.mark.parametrize(
+    "scale, left, top",
+    [(0.5, 20.0, 15.0), (0.5, -150.0, -140.0), (0.25, -380.0, 10.0), (2.0, 60.0, -20.0), (0.5, 400.0, 10.0)],
+)
+def test_a_crop_past_the_photo_repeats_its_edge(astronaut, scale, left, top):
+    # inside, partly outside on each side, and wholly right of it: the crop of the photo padded with its
+    # edge pixels beforehand, bit for bit
+    photo = astronaut[::4, ::4].copy()  # 128 x 128
+    matrix = np.array([[scale, 0.0, -left * scale], [0.0, scale, -top * scale]])
+    margin = 1200
+    padded = np.pad(photo, ((margin, margin), (margin, margin), (0, 0)), mode="edge")
+    shifted = matrix.copy()
+    shifted[:, 2] -= matrix[:, :2] @ [margin, margin]
+    assert np.array_equal(warp_to_crop(photo, matrix, 64), warp_to_crop(padded, shifted, 64))
+
+
 def test_detection_runs_on_a_downscaled_copy_but_reports_photo_coordinates(astronaut, processor):
     box_512 = np.array(processor.align(astronaut).box)
     big = np.asarray(Image.fromarray(astronaut).resize((1024, 1024), Image.Resampling.BICUBIC))
@@ -135,6 +152,17 @@ def test_detection_runs_on_a_downscaled_copy_but_reports_photo_coordinates(astro
     np.testing.assert_allclose(np.array(aligned_big.box) / 2, box_512, atol=10)
     small_crop = processor.align(astronaut).crop.astype(float)
     assert np.abs(aligned_big.crop.astype(float) - small_crop).mean() < 10.0
+
+
+def test_a_small_face_in_a_large_photo_is_found(astronaut, processor):
+    # a face whose dlib box is about 55 px in a 1600 x 1200 photo (a group, or a phone's photo from afar): 22 px in
+    # the detector's copy, so it is looked for on a copy twice as large
+    canvas = np.full((1200, 1600, 3), 128, np.uint8)
+    canvas[700:980, 900:1180] = np.asarray(Image.fromarray(astronaut).resize((280, 280), Image.Resampling.BOX))
+    face = processor.find_faces(canvas)[0]
+    x0, y0, x1, y1 = face.box
+    assert face.method == "larger" and 30 < x1 - x0 < 70
+    assert 900 < x0 < x1 < 1180 and 700 < y0 < y1 < 980
 
 
 def test_largest_face_first_and_face_index(astronaut, grace_hopper, processor):

@@ -44,6 +44,15 @@ def test_a_saved_pipeline_result_says_it_was_edited(result, image_format):
     assert png.text["Description"] == description() and png.text["Software"].startswith("aipgan-hf")
 
 
+def test_a_preset_or_the_sliders_alone_are_stamped_as_such(grace_hopper):
+    pipe = AIPGANPipeline.from_pretrained()
+    preset = pipe(grace_hopper, expression="surprise")
+    sliders = pipe(grace_hopper, expression_offsets={"smile": 0.5}, paste_back=False)
+    for image in (preset.image, preset.face):
+        assert "(preset expression: surprise)" in edit_description(_reopen(image, "PNG"))
+    assert "(expression sliders)" in edit_description(_reopen(sliders.image, "JPEG"))
+
+
 def test_the_stamp_changes_no_pixel_and_survives_repeated_saves():
     pixels = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
     plain, stamped = Image.fromarray(pixels), mark_edited(Image.fromarray(pixels), "preset expression")

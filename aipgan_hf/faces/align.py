@@ -120,11 +120,15 @@ def similarity_transform(source: np.ndarray, destination: np.ndarray, weights: n
 def _padded_region(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
     """``image[y0:y1, x0:x1]`` where parts outside the image repeat the nearest edge pixel."""
     height, width = image.shape[:2]
-    if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
-        return image[y0:y1, x0:x1]  # a view, no copy
-    rows = np.clip(np.arange(y0, y1), 0, height - 1)
-    cols = np.clip(np.arange(x0, x1), 0, width - 1)
-    return image[np.ix_(rows, cols)]  # (y1 - y0, x1 - x0, 3)
+    inside = image[max(y0, 0) : max(min(y1, height), 0), max(x0, 0) : max(min(x1, width), 0)]
+    if inside.shape[:2] == (y1 - y0, x1 - x0):
+        return inside  # a view, no copy
+    if inside.size == 0:  # wholly outside: each pixel repeats the nearest edge's
+        rows, cols = np.clip(np.arange(y0, y1), 0, height - 1), np.clip(np.arange(x0, x1), 0, width - 1)
+        return image[np.ix_(rows, cols)]
+    # padding a slice is 10-20 times faster than indexing with clipped rows and columns (a video's every frame)
+    pads = ((max(0, -y0), max(0, y1 - height)), (max(0, -x0), max(0, x1 - width))) + ((0, 0),) * (image.ndim - 2)
+    return np.pad(inside, pads, mode="edge")
 
 
 def warp_to_crop(image: np.ndarray, matrix: np.ndarray, resolution: int) -> np.ndarray:

@@ -89,8 +89,8 @@ class _KeptCrops:
     doubling (every other sample let go) whenever twice :data:`SAMPLED_FRAMES` are kept: a clip whose length the
     file does not give is sampled as evenly; and every :data:`READ_EVERY`-th frame's with a face."""
 
-    def __init__(self, resolution: int, step: int) -> None:
-        self.resolution, self.step = resolution, step
+    def __init__(self, resolution: int, step: int, on_read: Callable[[int, np.ndarray], None] | None = None) -> None:
+        self.resolution, self.step, self.on_read = resolution, step, on_read
         self.crops: dict[int, np.ndarray] = {}
         self.sampled: list[int] = []
         self.read: list[int] = []
@@ -106,6 +106,8 @@ class _KeptCrops:
         if index % READ_EVERY == 0:
             self.read.append(index)
             self._keep(index, frame, matrix)
+            if self.on_read is not None:
+                self.on_read(index, self.crops[index])
         if index % self.step == 0:
             self.sampled.append(index)
             self._keep(index, frame, matrix)
@@ -148,12 +150,14 @@ def track_clip(
     seconds: dict[str, float] | None = None,
     keep_crops: bool = True,
     tracker: FaceTracker | None = None,
+    on_read: Callable[[int, np.ndarray], None] | None = None,
 ) -> ClipLandmarks:
     """Landmarks of every frame of a clip. Frames without a face take the last good frame's landmarks (frames before
     the first face take the first face's). ``keep_crops``: keep the crops the clip's reading needs
     (``ClipLandmarks.crops``; off where nothing will be read). ``tracker``: a tracker of the caller's on the same
     ``processor`` (e.g. one as it was before 0.21.0, for a comparison; reset here, with its own ``redetect_every``),
-    in place of one that searches for a lost face on one frame in :func:`clip_redetect_every`.
+    in place of one that searches for a lost face on one frame in :func:`clip_redetect_every`. ``on_read``: called
+    with (index, crop) of each read frame (:data:`READ_EVERY`) as its crop is kept, in the clip's order.
 
     Raises:
         NoFaceInVideoError: no frame has a face.
@@ -170,7 +174,7 @@ def track_clip(
     times: list[float] = []
     matrices = []  # (2, 3) per frame, NaN without a face
     unsmoothed = []  # (68, 2) per frame, NaN without a face
-    kept = _KeptCrops(processor.resolution, max(1, total // SAMPLED_FRAMES)) if keep_crops else None
+    kept = _KeptCrops(processor.resolution, max(1, total // SAMPLED_FRAMES), on_read) if keep_crops else None
     openings: list[float] = []  # NaN without a face
     seconds = seconds if seconds is not None else {}
     clock = time.perf_counter()

@@ -18,6 +18,7 @@ not carry. The reader (:class:`~aipgan_hf.motion.emotion.EmotionReader`) reads t
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,16 @@ import torch
 from ..faces import image_to_tensor
 from ..motion import ShapeModel
 from ..motion.action_units import ACTION_UNITS, line_intensities, slider_name
-from ..motion.emotion import READ_FROM, SMILE_FROM, SMILE_FULL, EmotionRead, acted_on, reading_note, worn_change
+from ..motion.emotion import (
+    READ_FROM,
+    SMILE_FROM,
+    SMILE_FULL,
+    EmotionRead,
+    EmotionReader,
+    acted_on,
+    reading_note,
+    worn_change,
+)
 from .landmarks import ClipLandmarks, reference_frames
 
 if TYPE_CHECKING:  # the pipeline's animate() calls into this package: its class is needed only for the types
@@ -80,22 +90,66 @@ def clip_reading(pipe: AIPGANPipeline, track: ClipLandmarks, reference: str = "n
     return ClipReading(rest, whole)
 
 
-def frame_readings(pipe: AIPGANPipeline, track: ClipLandmarks) -> list[EmotionRead | None]:
+class FrameHeads:
+    """The reader's heads (:meth:`~aipgan_hf.motion.emotion.EmotionReader.heads`) on the read frames' crops, as the
+    first pass keeps them (:func:`~aipgan_hf.video.landmarks.track_clip`'s ``on_read``), :data:`BATCH` at a time in a
+    thread of its own: torch lets go of the GIL that dlib's fits hold, so the reading runs on the core the pass leaves
+    idle (about 1 ms a frame). The batches are :func:`frame_readings`'s, so the readings are the same. Use as a context
+    manager; :meth:`heads` after the pass."""
+
+    def __init__(self, reader: EmotionReader) -> None:
+        self.reader = reader
+        self.indices: list[int] = []
+        self._crops: list[np.ndarray] = []
+        self._batches: list[Future[list[torch.Tensor]]] = []
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-reader")
+
+    def __enter__(self) -> FrameHeads:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._thread.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, index: int, crop: np.ndarray) -> None:
+        """The crop of read frame ``index`` (frames come in the clip's order)."""
+        self.indices.append(index)
+        self._crops.append(crop)
+        if len(self._crops) == BATCH:
+            self._read()
+
+    def _read(self) -> None:
+        batch = torch.stack([image_to_tensor(crop) for crop in self._crops])
+        self._batches.append(self._thread.submit(self.reader.heads, batch))
+        self._crops = []
+
+    def heads(self) -> list[torch.Tensor]:
+        """Each head's (M, C) probabilities for the M crops added, in their order."""
+        if self._crops:
+            self._read()
+        return [torch.cat(parts) for parts in zip(*(batch.result() for batch in self._batches))]
+
+
+def frame_readings(
+    pipe: AIPGANPipeline, track: ClipLandmarks, read_as_kept: FrameHeads | None = None
+) -> list[EmotionRead | None]:
     """Each frame's reading: the mean of each head's probabilities over the read frames (``track.read``) within
     :data:`WINDOW` frames of it, chosen between the heads as a single crop's reading is; None where none is that
-    near (or the pipeline has no reader)."""
+    near (or the pipeline has no reader). ``read_as_kept``: those crops' heads, read while the pass kept them."""
     reader, read = pipe.emotion_reader, [int(i) for i in track.read if int(i) in track.crops]
     if reader is None or not read:
         return [None] * len(track.landmarks)
-    heads = [
-        torch.cat(parts)
-        for parts in zip(
-            *(
-                reader.heads(torch.stack([image_to_tensor(track.crops[i]) for i in read[start : start + BATCH]]))
-                for start in range(0, len(read), BATCH)
+    if read_as_kept is not None and read_as_kept.indices == read:
+        heads = read_as_kept.heads()
+    else:
+        heads = [
+            torch.cat(parts)
+            for parts in zip(
+                *(
+                    reader.heads(torch.stack([image_to_tensor(track.crops[i]) for i in read[start : start + BATCH]]))
+                    for start in range(0, len(read), BATCH)
+                )
             )
-        )
-    ]  # each (M, C)
+        ]  # each (M, C)
     positions = np.asarray(read)
     readings: list[EmotionRead | None] = []
     for frame in range(len(track.landmarks)):
