@@ -68,8 +68,8 @@ def save_atomically(image: Image.Image, output: Path, image_format: str, options
 
 
 def save_image(image: Image.Image, output: Path, suffix: str, edit: str, say: Callable[[str], None] = print) -> None:
-    # Stamped again with this command's own wording (the pipeline's may be shorter), and the
-    # options passed explicitly too, for Pillow releases that ignore a stamp on the image.
+    # Stamped again with this command's own wording (a batch's, a preset's), and the options passed explicitly too,
+    # for Pillow releases that ignore a stamp on the image.
     image_format, options = OUTPUT_FORMATS[suffix]
     save_atomically(mark_edited(image, edit), output, image_format, {**options, **save_options(edit)})
     unlabelled = " (BMP has no field to say it is edited: prefer PNG or JPEG)" if image_format == "BMP" else ""

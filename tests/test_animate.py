@@ -174,7 +174,9 @@ def test_relative_motion_starts_from_the_reference_and_tracks_without_redetectin
     pipe = FakePipeline()
     searches = []
     original = pipe.processor.find_faces
-    monkeypatch.setattr(pipe.processor, "find_faces", lambda image: searches.append(1) or original(image))
+    monkeypatch.setattr(
+        pipe.processor, "find_faces", lambda image, **options: searches.append(1) or original(image, **options)
+    )
     result = animate(pipe, clips["moving"], clips["target"], reference="first", smoothing=0)
     prepared = pipe.prepare(clips["target"])
     assert result.reference_frame == 0

@@ -63,8 +63,10 @@ def test_a_frame_reads_as_the_read_frames_within_the_window_together(pipe, smili
     assert frame_readings(pipe, no_crops) == [None] * len(track.landmarks)
 
 
-def test_the_frames_read_while_the_clip_is_tracked_read_as_when_read_after(pipe, smiling_clip, track):
-    # animate() reads each read frame's crop in a thread of its own as the first pass keeps it
+def test_the_frames_read_while_the_clip_is_tracked_read_as_when_read_after(pipe, smiling_clip, track, monkeypatch):
+    # animate() reads each read frame's crop in a thread of its own as the first pass keeps it; batches of 2, so that
+    # some are read during the pass and the heads are joined across batches
+    monkeypatch.setattr(reading_module, "BATCH", 2)
     with reading_module.FrameHeads(pipe.emotion_reader) as kept:
         tracked = track_clip(pipe.processor, probe_clip(smiling_clip), on_read=kept.add)
         assert kept.indices == list(tracked.read) == list(track.read)

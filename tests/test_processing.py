@@ -131,11 +131,12 @@ def test_align_at_any_resolution(astronaut, resolution):
 
 @pytest.mark.parametrize(
     "scale, left, top",
-    [(0.5, 20.0, 15.0), (0.5, -150.0, -140.0), (0.25, -380.0, 10.0), (2.0, 60.0, -20.0), (0.5, 400.0, 10.0)],
+    [(0.5, 20.0, 15.0), (1.0, 10.0, 20.0), (0.5, -150.0, -140.0), (0.25, -380.0, 10.0), (0.25, -70.0, -60.0)]
+    + [(2.0, 60.0, -20.0), (0.5, 400.0, 10.0)],
 )
 def test_a_crop_past_the_photo_repeats_its_edge(astronaut, scale, left, top):
-    # inside, partly outside on each side, and wholly right of it: the crop of the photo padded with its
-    # edge pixels beforehand, bit for bit
+    # inside, partly outside on each side and on both sides of each axis, and wholly right of it: the crop of the
+    # photo padded with its edge pixels beforehand, bit for bit
     photo = astronaut[::4, ::4].copy()  # 128 x 128
     matrix = np.array([[scale, 0.0, -left * scale], [0.0, scale, -top * scale]])
     margin = 1200
@@ -154,15 +155,30 @@ def test_detection_runs_on_a_downscaled_copy_but_reports_photo_coordinates(astro
     assert np.abs(aligned_big.crop.astype(float) - small_crop).mean() < 10.0
 
 
-def test_a_small_face_in_a_large_photo_is_found(astronaut, processor):
+@pytest.fixture(scope="module")
+def small_face_photo(astronaut) -> np.ndarray:
     # a face whose dlib box is about 55 px in a 1600 x 1200 photo (a group, or a phone's photo from afar): 22 px in
-    # the detector's copy, so it is looked for on a copy twice as large
+    # the detector's 640-px copy
     canvas = np.full((1200, 1600, 3), 128, np.uint8)
     canvas[700:980, 900:1180] = np.asarray(Image.fromarray(astronaut).resize((280, 280), Image.Resampling.BOX))
-    face = processor.find_faces(canvas)[0]
+    return canvas
+
+
+def test_a_small_face_in_a_large_photo_is_found(small_face_photo, processor):
+    face = processor.find_faces(small_face_photo)[0]
     x0, y0, x1, y1 = face.box
-    assert face.method == "larger" and 30 < x1 - x0 < 70
+    assert face.method == "small" and 30 < x1 - x0 < 70
     assert 900 < x0 < x1 < 1180 and 700 < y0 < y1 < 980
+    with pytest.raises(NoFaceError):  # a video's tracker searches a lost face without it: a frame stays quick
+        processor.find_faces(small_face_photo, small_faces=False)
+
+
+def test_a_small_face_is_kept_only_where_its_fit_holds(small_face_photo, monkeypatch):
+    from aipgan_hf.faces.detect import DlibFaceDetector
+
+    monkeypatch.setattr(DlibFaceDetector, "_fit_inconsistency", lambda *args: 1.0)  # as HOG's boxes on a coin may be
+    with pytest.raises(NoFaceError):
+        FaceProcessor().find_faces(small_face_photo)
 
 
 def test_largest_face_first_and_face_index(astronaut, grace_hopper, processor):

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DETECTION_SIZE = 640
 """Longest side of the downscaled copy the face detector runs on."""
+SMALL_FACE_PHOTO = 1.5
+"""How much larger than the detector's copy a photo must be for :meth:`DlibFaceDetector.find_small` to look for
+faces too small for the copy: below it the copy twice as large is little finer than the copy upsampled."""
 QUICK_DETECTION_SIZE = 320
 """Longest side of the copy of the quick look for the largest face (:meth:`DlibFaceDetector.find_largest`): a quarter
 of the pixels of the full search."""
@@ -81,10 +84,10 @@ class DlibFaceDetector:
     """dlib's detector and landmark model (loaded on first use, never pickled) and the search that uses them.
 
     The HOG detector sees faces of about 80 px and more in the grey copy; only when it finds none does the
-    search go on: the copy upsampled 2x (faces from ~40 px), a photo larger than the copy searched on a copy twice
-    as large, upsampled once more (its small faces: 0.3 s), the copy with a border (tight crops), the copy
+    search go on: the copy upsampled 2x (faces from ~40 px), the copy with a border (tight crops), the copy
     rotated by +-25 degrees (tilted heads), and last, for a near-square image, centred boxes about the
-    image's size, kept only if the 68-point fit in them is stable.
+    image's size, kept only if the 68-point fit in them is stable. :meth:`find_small` looks further, in a photo much
+    larger than the copy.
     """
 
     scheme = LANDMARK_SCHEME  # dlib's 68-point predictor is trained on iBUG 300-W
@@ -143,8 +146,7 @@ class DlibFaceDetector:
         fitted on ``rgb`` itself. ``grey``: ``rgb`` in grey (:func:`grey_image`), if already made.
         """
         rgb = np.ascontiguousarray(rgb)
-        grey = grey_image(rgb) if grey is None else grey
-        small, small_to_photo = _grey_copy(grey, detection_size)
+        small, small_to_photo = _grey_copy(grey_image(rgb) if grey is None else grey, detection_size)
         side = max(small.shape)
         upsample = _upsampling(side, 400)
 
@@ -154,11 +156,6 @@ class DlibFaceDetector:
             boxes = self._run_detector(small, upsample + 1)
         if boxes:
             return self._fit_boxes(rgb, boxes, small_to_photo, "detector")
-        # 2b. a photo larger than the copy (a group, a phone's 12 MP): a copy twice as large, upsampled once more
-        if max(grey.size) > side:
-            larger = self._larger_copy(rgb, grey, 2 * detection_size)
-            if larger:
-                return larger
         # 3. tight crops: give the detector a border to see the face outline against
         pad = max(8, round(0.3 * side))
         padded = np.pad(small, pad, mode="edge")
@@ -252,13 +249,18 @@ class DlibFaceDetector:
         logger.debug("found %d face(s) in a copy rotated by %+.0f degrees", len(detections), angle)
         return detections
 
-    def _larger_copy(self, rgb: np.ndarray, grey: Image.Image, detection_size: int) -> list[DetectedFace]:
-        """Faces found on a grey copy of at most ``detection_size`` pixels a side, upsampled once more than its size
-        asks (faces from about 20 px of it: a 60-px face in a 1600-px photo), kept where the 68-point fit holds
-        (:meth:`_fit_inconsistency`): at that scale HOG fires on a coin now and then."""
-        copy, copy_to_photo = _grey_copy(grey, detection_size)
+    def find_small(self, rgb: np.ndarray, detection_size: int, grey: Image.Image | None = None) -> list[DetectedFace]:
+        """Faces too small for :meth:`find` in a photo at least :data:`SMALL_FACE_PHOTO` times larger than its copy (a
+        group, a phone's photo from a few metres): on a copy twice as large, upsampled once more than its size asks
+        (faces from about 40 px of it: a 60-px face in a 1600-px photo), each kept where its 68-point fit holds
+        (:meth:`_fit_inconsistency`: at that scale HOG fires on a coin now and then). About 0.3 s; [] otherwise."""
+        rgb = np.ascontiguousarray(rgb)
+        grey = grey_image(rgb) if grey is None else grey
+        if max(grey.size) < SMALL_FACE_PHOTO * detection_size:  # the copy would add little to find's
+            return []
+        copy, copy_to_photo = _grey_copy(grey, 2 * detection_size)
         boxes = self._run_detector(copy, _upsampling(max(copy.shape), 400) + 1)
-        faces = self._fit_boxes(rgb, boxes, copy_to_photo, "larger") if boxes else []
+        faces = self._fit_boxes(rgb, boxes, copy_to_photo, "small") if boxes else []
         return [
             face for face in faces if self._fit_inconsistency(rgb, face.box, face.landmarks) < _FIT_CONSISTENCY_LIMIT
         ]

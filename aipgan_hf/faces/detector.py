@@ -50,6 +50,8 @@ class LandmarkDetector(Protocol):
 
     All coordinates are in the pixels of the ``rgb`` given. ``grey`` is that image in grey
     (:func:`~aipgan_hf.faces.detect.grey_image`) when the caller has already made it; a detector may ignore it.
+    A detector may also have ``find_small(rgb, detection_size, grey)``, which the processor calls for a photo where
+    :meth:`find` found no face (dlib's looks on a larger copy).
     """
 
     scheme: str

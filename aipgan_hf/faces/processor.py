@@ -40,14 +40,15 @@ class FaceProcessor:
 
     dlib models load on first use and belong to this instance (no module-level model state). Detection
     runs on a grey copy whose longest side is at most ``detection_size``; landmarks are then fitted on the
-    decoded photo (see :class:`~aipgan_hf.faces.detect.DlibFaceDetector` for the fallbacks). To find small faces
-    next to a large one (group photos), raise ``detection_size``.
+    decoded photo (see :class:`~aipgan_hf.faces.detect.DlibFaceDetector` for the fallbacks; a photo with no face
+    found there is searched for small ones on a larger copy). To find small faces next to a large one (group photos),
+    raise ``detection_size``.
 
     Args:
         resolution: side of the aligned crop (any size, e.g. 64, 128, 256).
         min_face_size: smallest accepted face, as the side of the detector box in photo pixels.
         max_pixels: pixel cap for decoded images (decompression-bomb guard).
-        detection_size: longest side of the copy the detector runs on.
+        detection_size: longest side of the copy the detector runs on (twice that for small faces).
         detector: finds faces and their landmarks; default dlib's (:class:`~aipgan_hf.faces.detect.DlibFaceDetector`).
             Its ``scheme`` must be :data:`~aipgan_hf.landmarks.LANDMARK_SCHEME`, the one the networks are built for.
     """
@@ -143,14 +144,16 @@ class FaceProcessor:
 
     # ----- detection and alignment ---------------------------------------------------------------
 
-    def find_faces(self, image: Any) -> list[DetectedFace]:
+    def find_faces(self, image: Any, small_faces: bool = True) -> list[DetectedFace]:
         """Boxes and 68 landmarks of all faces of at least ``min_face_size`` pixels, largest first (no warping).
+        ``small_faces``: where none is found, look for faces too small for the detector's copy in a much larger photo
+        (the detector's ``find_small``, about 0.3 s; a video's tracker, searching for a lost face, does not).
 
         Raises:
             NoFaceError: no face found.
             FaceTooSmallError: faces were found but all are smaller than ``min_face_size``.
         """
-        return self._usable_faces(self.load_photo(image))
+        return self._usable_faces(self.load_photo(image), small_faces=small_faces)
 
     def detect(self, image: Any) -> list[AlignedFace]:
         """All faces of at least ``min_face_size`` pixels, aligned, largest first.
@@ -234,8 +237,12 @@ class FaceProcessor:
         rgb = image if is_rgb_uint8(image) else load_image(image, max_pixels=self.max_pixels)
         return self._faces.fit_landmarks(np.ascontiguousarray(rgb), box)
 
-    def _usable_faces(self, photo: Photo, grey: Image.Image | None = None) -> list[DetectedFace]:
+    def _usable_faces(
+        self, photo: Photo, grey: Image.Image | None = None, small_faces: bool = True
+    ) -> list[DetectedFace]:
         detections = self._faces.find(photo.pixels, self.detection_size, grey)
+        if not detections and small_faces and hasattr(self._faces, "find_small"):  # a plugged-in detector may lack it
+            detections = self._faces.find_small(photo.pixels, self.detection_size, grey)
         if photo.reduced:
             detections = [detection.mapped(photo.pixels_to_photo) for detection in detections]
         if not detections:

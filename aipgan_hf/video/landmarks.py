@@ -157,7 +157,8 @@ def track_clip(
     (``ClipLandmarks.crops``; off where nothing will be read). ``tracker``: a tracker of the caller's on the same
     ``processor`` (e.g. one as it was before 0.21.0, for a comparison; reset here, with its own ``redetect_every``),
     in place of one that searches for a lost face on one frame in :func:`clip_redetect_every`. ``on_read``: called
-    with (index, crop) of each read frame (:data:`READ_EVERY`) as its crop is kept, in the clip's order.
+    with (index, crop) of each read frame (:data:`READ_EVERY`) as its crop is kept, in the clip's order (with
+    ``keep_crops`` only).
 
     Raises:
         NoFaceInVideoError: no frame has a face.

@@ -18,6 +18,7 @@ not carry. The reader (:class:`~aipgan_hf.motion.emotion.EmotionReader`) reads t
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -42,6 +43,8 @@ from .landmarks import ClipLandmarks, reference_frames
 
 if TYPE_CHECKING:  # the pipeline's animate() calls into this package: its class is needed only for the types
     from ..pipeline import AIPGANPipeline
+
+logger = logging.getLogger(__name__)
 
 WINDOW = 6
 """A frame reads as the mean of the readings at most this many frames before or after it (a fifth of a second at 30
@@ -90,25 +93,31 @@ def clip_reading(pipe: AIPGANPipeline, track: ClipLandmarks, reference: str = "n
     return ClipReading(rest, whole)
 
 
+def _heads(reader: EmotionReader, crops: list[np.ndarray]) -> list[torch.Tensor]:
+    """Each head's (M, C) probabilities for ``crops``: :meth:`~aipgan_hf.motion.emotion.EmotionReader.heads`."""
+    return reader.heads(torch.stack([image_to_tensor(crop) for crop in crops]))
+
+
 class FrameHeads:
-    """The reader's heads (:meth:`~aipgan_hf.motion.emotion.EmotionReader.heads`) on the read frames' crops, as the
-    first pass keeps them (:func:`~aipgan_hf.video.landmarks.track_clip`'s ``on_read``), :data:`BATCH` at a time in a
-    thread of its own: torch lets go of the GIL that dlib's fits hold, so the reading runs on the core the pass leaves
-    idle (about 1 ms a frame). The batches are :func:`frame_readings`'s, so the readings are the same. Use as a context
-    manager; :meth:`heads` after the pass."""
+    """The reader's heads on the read frames' crops, as the first pass keeps them
+    (:func:`~aipgan_hf.video.landmarks.track_clip`'s ``on_read``), :data:`BATCH` at a time in a thread of its own:
+    torch lets go of the GIL that dlib's fits hold, so the reading runs on the core the pass leaves idle (about
+    0.6 ms a frame). The batches are :func:`frame_readings`'s, so the readings are the same. Use as a context manager;
+    :meth:`heads` after the pass."""
 
     def __init__(self, reader: EmotionReader) -> None:
         self.reader = reader
         self.indices: list[int] = []
         self._crops: list[np.ndarray] = []
         self._batches: list[Future[list[torch.Tensor]]] = []
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-reader")
+        self._thread: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> FrameHeads:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-reader")
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._thread.shutdown(wait=True, cancel_futures=True)
+        self._thread.shutdown(wait=True, cancel_futures=True)  # a pass that failed reads no more
 
     def add(self, index: int, crop: np.ndarray) -> None:
         """The crop of read frame ``index`` (frames come in the clip's order)."""
@@ -118,8 +127,7 @@ class FrameHeads:
             self._read()
 
     def _read(self) -> None:
-        batch = torch.stack([image_to_tensor(crop) for crop in self._crops])
-        self._batches.append(self._thread.submit(self.reader.heads, batch))
+        self._batches.append(self._thread.submit(_heads, self.reader, self._crops))
         self._crops = []
 
     def heads(self) -> list[torch.Tensor]:
@@ -141,15 +149,13 @@ def frame_readings(
     if read_as_kept is not None and read_as_kept.indices == read:
         heads = read_as_kept.heads()
     else:
-        heads = [
-            torch.cat(parts)
-            for parts in zip(
-                *(
-                    reader.heads(torch.stack([image_to_tensor(track.crops[i]) for i in read[start : start + BATCH]]))
-                    for start in range(0, len(read), BATCH)
-                )
-            )
-        ]  # each (M, C)
+        if read_as_kept is not None:  # the pass handed on other crops than it kept: read them again, and say so
+            logger.warning("the frames' crops read during the first pass are not the ones it kept; reading again")
+        batches = [
+            _heads(reader, [track.crops[i] for i in read[start : start + BATCH]])
+            for start in range(0, len(read), BATCH)
+        ]
+        heads = [torch.cat(parts) for parts in zip(*batches)]  # each (M, C)
     positions = np.asarray(read)
     readings: list[EmotionRead | None] = []
     for frame in range(len(track.landmarks)):

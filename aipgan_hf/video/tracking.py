@@ -197,7 +197,7 @@ class FaceTracker:
 
     def _detect(self, frame: np.ndarray) -> TrackedFace | None:
         try:
-            faces = self.processor.find_faces(frame)
+            faces = self.processor.find_faces(frame, small_faces=False)  # a frame's search is kept quick
         except AIPGANError:  # no face, face too small, frame too small
             return None
         # the largest detection whose fit is held by a face (HOG fires now and then on a badge or a pattern)
