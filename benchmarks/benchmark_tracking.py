@@ -62,7 +62,7 @@ BOUND_BEFORE_0_7 = 0.6
 def full_search(processor: FaceProcessor, frame: np.ndarray):
     """The largest face the full search finds in ``frame`` (a ``DetectedFace``), or None."""
     try:
-        faces = processor.find_faces(frame)
+        faces = processor.find_faces(frame, small_faces=False)  # as the tracker searches
     except AIPGANError:
         return None
     return faces[0] if faces else None

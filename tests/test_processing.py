@@ -44,6 +44,7 @@ from aipgan_hf.faces import (
 )
 from aipgan_hf.faces.align import warp_to_crop
 from aipgan_hf.landmarks import LEFT_EYE, RIGHT_EYE
+from aipgan_hf.video.tracking import FaceTracker
 
 # Where the faces are (detector box centres measured once by hand-checked runs), and their identities differ.
 FACE_CENTRES = {"astronaut": (223.0, 127.0), "grace_hopper": (269.0, 245.0)}
@@ -169,8 +170,9 @@ def test_a_small_face_in_a_large_photo_is_found(small_face_photo, processor):
     x0, y0, x1, y1 = face.box
     assert face.method == "small" and 30 < x1 - x0 < 70
     assert 900 < x0 < x1 < 1180 and 700 < y0 < y1 < 980
-    with pytest.raises(NoFaceError):  # a video's tracker searches a lost face without it: a frame stays quick
+    with pytest.raises(NoFaceError):  # a video's tracker searches without it: a frame stays quick
         processor.find_faces(small_face_photo, small_faces=False)
+    assert FaceTracker(processor).update(small_face_photo) is None
 
 
 def test_a_small_face_is_kept_only_where_its_fit_holds(small_face_photo, monkeypatch):

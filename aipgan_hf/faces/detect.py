@@ -252,12 +252,12 @@ class DlibFaceDetector:
     def find_small(self, rgb: np.ndarray, detection_size: int, grey: Image.Image | None = None) -> list[DetectedFace]:
         """Faces too small for :meth:`find` in a photo at least :data:`SMALL_FACE_PHOTO` times larger than its copy (a
         group, a phone's photo from a few metres): on a copy twice as large, upsampled once more than its size asks
-        (faces from about 40 px of it: a 60-px face in a 1600-px photo), each kept where its 68-point fit holds
+        (faces from about 40 px of it: a 50-px face in a 1600-px photo), each kept where its 68-point fit holds
         (:meth:`_fit_inconsistency`: at that scale HOG fires on a coin now and then). About 0.3 s; [] otherwise."""
+        if max(rgb.shape[:2]) < SMALL_FACE_PHOTO * detection_size:  # the copy would add little to find's
+            return []
         rgb = np.ascontiguousarray(rgb)
         grey = grey_image(rgb) if grey is None else grey
-        if max(grey.size) < SMALL_FACE_PHOTO * detection_size:  # the copy would add little to find's
-            return []
         copy, copy_to_photo = _grey_copy(grey, 2 * detection_size)
         boxes = self._run_detector(copy, _upsampling(max(copy.shape), 400) + 1)
         faces = self._fit_boxes(rgb, boxes, copy_to_photo, "small") if boxes else []

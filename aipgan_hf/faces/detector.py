@@ -26,7 +26,8 @@ class DetectedFace:
         box: face box in the photo, (x0, y0, x1, y1).
         landmarks: (68, 2) float32 landmarks in photo coordinates, in the detector's landmark scheme.
         method: how it was found, e.g. dlib's "quick", "detector", "padded", "rotated +25", "rotated -25",
-            "tight-crop", or "given" (landmarks the caller knew).
+            "tight-crop", "small" (:meth:`~aipgan_hf.faces.detect.DlibFaceDetector.find_small`), or "given" (landmarks
+            the caller knew).
     """
 
     box: tuple[float, float, float, float]

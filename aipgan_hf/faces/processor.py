@@ -147,7 +147,7 @@ class FaceProcessor:
     def find_faces(self, image: Any, small_faces: bool = True) -> list[DetectedFace]:
         """Boxes and 68 landmarks of all faces of at least ``min_face_size`` pixels, largest first (no warping).
         ``small_faces``: where none is found, look for faces too small for the detector's copy in a much larger photo
-        (the detector's ``find_small``, about 0.3 s; a video's tracker, searching for a lost face, does not).
+        (the detector's ``find_small``, about 0.3 s; a video's tracker does not, on its first frame or a lost face's).
 
         Raises:
             NoFaceError: no face found.
@@ -165,7 +165,9 @@ class FaceProcessor:
         photo = self.load_photo(image)
         return [self._align(photo, detection) for detection in self._usable_faces(photo)]
 
-    def align(self, image: Any, face_index: int | None = None, quick_look: bool = True) -> AlignedFace:
+    def align(
+        self, image: Any, face_index: int | None = None, quick_look: bool = True, small_faces: bool = True
+    ) -> AlignedFace:
         """Detect and align one face.
 
         Args:
@@ -177,6 +179,8 @@ class FaceProcessor:
                 full search's; docs/design.md); run the full search only where that cannot tell (no face seen, two
                 faces of about one size). False: the full search only (``training/prepare_dataset.py`` and
                 ``export_checkpoint.py``: files rebuilt exactly).
+            small_faces: as in :meth:`find_faces` (``training/prepare_dataset.py`` builds the corpus without it, as
+                before 0.24.0).
 
         Returns:
             The aligned face, in the coordinates of the full-resolution photo.
@@ -198,7 +202,7 @@ class FaceProcessor:
             quick = quick.mapped(photo.pixels_to_photo) if quick is not None and photo.reduced else quick
             if quick is not None and quick.size >= self.min_face_size:
                 return self._align(photo, quick)
-        faces = self._usable_faces(photo, grey)
+        faces = self._usable_faces(photo, grey, small_faces)
         if index >= len(faces):
             found = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")
             raise FaceIndexError(
@@ -240,6 +244,7 @@ class FaceProcessor:
     def _usable_faces(
         self, photo: Photo, grey: Image.Image | None = None, small_faces: bool = True
     ) -> list[DetectedFace]:
+        grey = grey_image(photo.pixels) if grey is None else grey  # made once for both searches
         detections = self._faces.find(photo.pixels, self.detection_size, grey)
         if not detections and small_faces and hasattr(self._faces, "find_small"):  # a plugged-in detector may lack it
             detections = self._faces.find_small(photo.pixels, self.detection_size, grey)

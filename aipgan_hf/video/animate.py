@@ -168,7 +168,7 @@ def animate(
         smoothing: One-Euro filter strength on the driving landmarks (0: off). paste_back: as in ``pipe(...)``.
         side_by_side: frames show the driving clip (scaled to the same height) left of the result.
         photo_texture: keep the photo's fine texture under the repainted face, as photo transfers do (off: about
-            3 ms a frame faster on a 1-MP photo, the face as soft as the network's 128-px paint).
+            5 ms a frame faster on a 1-MP photo, the face as soft as the network's 128-px paint).
         max_seconds: refuse longer clips (None: no limit). progress: called after every frame of each pass.
         reference: "neutral" (the frame with the smallest mouth opening) or "first".
         expression_strength: scales the driving expression change (0 keeps the target still).

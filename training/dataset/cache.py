@@ -74,7 +74,8 @@ def _round_landmarks(landmarks: np.ndarray) -> np.ndarray:
 
 
 def _align(processor: FaceProcessor, image: np.ndarray) -> tuple[bytes, np.ndarray]:
-    aligned = processor.align(image, quick_look=False)  # the full face search: the corpus as it was built
+    # the full face search without the small-face one (0.24.0): the corpus as it was built
+    aligned = processor.align(image, quick_look=False, small_faces=False)
     landmarks = _round_landmarks(aligned.crop_landmarks)  # (68, 2) crop pixels (x, y)
     if landmarks.shape != (NUM_LANDMARKS, 2):
         raise RuntimeError(f"FaceProcessor returned landmarks of shape {landmarks.shape}, expected (68, 2)")
