@@ -198,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a neutral photo of the source person: the target gets the source's exact change from it (unless "
         "an emotion other than happiness is read: see --no-read-emotion)",
     )
+    transfer.add_argument(
+        "--replace-target-expression",
+        action="store_true",
+        help="take the target's own expression away first (a smiling portrait given a neutral or smiling source; "
+        "on a photo taken at an angle it may squash the face). Default: the source's is added to the target's",
+    )
     _add_reading(
         transfer,
         "the source's 68 points alone (or their exact change from --source-reference); default: where the "
@@ -269,6 +275,8 @@ def run_transfer(args: argparse.Namespace) -> int:
     check_input(args.source, "source")
     if args.source_reference is not None:
         check_input(args.source_reference, "source reference")
+        if args.replace_target_expression:
+            raise UsageError("give --source-reference or --replace-target-expression, not both")
     others = [args.source, *([args.source_reference] if args.source_reference else [])]
     jobs, several = plan_jobs(args.target, args.output, args.format, others)
     pipeline = _load_pipeline(args)
@@ -287,6 +295,7 @@ def run_transfer(args: argparse.Namespace) -> int:
             source_face_index=args.source_face_index,
             target_face_index=args.face_index,
             source_reference=args.source_reference,
+            replace_target_expression=args.replace_target_expression,
             mouth=args.mouth,
             read_emotion=not args.no_read_emotion,
             source_emotion=args.source_emotion,

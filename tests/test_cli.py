@@ -102,6 +102,18 @@ def test_transfer_wears_a_named_source_emotion_and_refuses_an_unknown_one(photos
     assert sorted(p.name for p in tmp_path.iterdir()) == ["named.png", "read.png", "unsure.png"]
 
 
+def test_transfer_replaces_the_target_s_expression_when_asked(photos, tmp_path, capsys):
+    # the astronaut given her own smile: added (the default) it doubles, replaced it is about hers
+    from aipgan_hf.faces import FaceProcessor
+
+    args = ["transfer", "--source", str(photos["astronaut"]), "--target", str(photos["astronaut"]), "--no-paste-back"]
+    assert main([*args, "--output", str(tmp_path / "added.png")]) == 0
+    assert main([*args, "--output", str(tmp_path / "replaced.png"), "--replace-target-expression"]) == 0
+    own = np.asarray(FaceProcessor().align(photos["astronaut"]).crop, dtype=float)
+    added, replaced = (np.asarray(Image.open(tmp_path / name), dtype=float) for name in ("added.png", "replaced.png"))
+    assert np.abs(replaced - own).mean() < 0.7 * np.abs(added - own).mean()
+
+
 def test_transfer_without_paste_back_writes_the_face_crop(photos, tmp_path, capsys):
     output = tmp_path / "face.jpg"
     status = main(
@@ -244,6 +256,13 @@ BAD_RUNS = [
         False,
         ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--source-reference", "{missing}"],
         "source reference file not found",
+    ),
+    (
+        "a reference and the target's expression replaced",
+        False,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--source-reference", "{grace}"]
+        + ["--replace-target-expression"],
+        "not both",
     ),
     (
         "no face in source reference",
