@@ -191,14 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument(
         "--source-face-index", type=int, default=None, help="which face of the source, 0 = largest (default)"
     )
-    transfer.add_argument(
+    change_from = transfer.add_mutually_exclusive_group()  # the source's change from its neutral, or from the target's
+    change_from.add_argument(
         "--source-reference",
         type=Path,
         default=None,
         help="a neutral photo of the source person: the target gets the source's exact change from it (unless "
         "an emotion other than happiness is read: see --no-read-emotion)",
     )
-    transfer.add_argument(
+    change_from.add_argument(
         "--replace-target-expression",
         action="store_true",
         help="take the target's own expression away first (a smiling portrait given a neutral or smiling source; "
@@ -275,8 +276,6 @@ def run_transfer(args: argparse.Namespace) -> int:
     check_input(args.source, "source")
     if args.source_reference is not None:
         check_input(args.source_reference, "source reference")
-        if args.replace_target_expression:
-            raise UsageError("give --source-reference or --replace-target-expression, not both")
     others = [args.source, *([args.source_reference] if args.source_reference else [])]
     jobs, several = plan_jobs(args.target, args.output, args.format, others)
     pipeline = _load_pipeline(args)

@@ -64,7 +64,7 @@ from .pipeline_steps import (
     photo_and_face,
     preset_landmarks,
 )
-from .provenance import mark_edited
+from .provenance import DEFAULT_EDIT
 from .video import AnimationResult, animate
 
 logger = logging.getLogger(__name__)
@@ -290,15 +290,11 @@ class AIPGANPipeline:
             result.reading = None if told else read
             return result
         prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)
-        given = driving_landmarks is not None
-        if not given:
-            driving_landmarks = preset_landmarks(self.shape_model, expression, strength, offset, prepared.landmarks)
-        result = self.render(prepared, driving_landmarks, paste_back=paste_back, mouth=mouth)
-        if not given:  # stamped as what it is, not as a transfer
-            edit = "expression sliders" if expression is None else f"preset expression: {expression}"
-            mark_edited(result.image, edit)
-            mark_edited(result.face, edit)
-        return result
+        if driving_landmarks is not None:
+            return self.render(prepared, driving_landmarks, paste_back=paste_back, mouth=mouth)
+        driving_landmarks = preset_landmarks(self.shape_model, expression, strength, offset, prepared.landmarks)
+        edit = "expression sliders" if expression is None else f"preset expression: {expression}"
+        return self.render(prepared, driving_landmarks, paste_back=paste_back, mouth=mouth, edit=edit)
 
     def prepare(
         self, target: Any, face_index: int | None = None, return_intrinsic: bool = False, photo_texture: bool = True
@@ -325,6 +321,7 @@ class AIPGANPipeline:
         paste_back: bool = True,
         mouth: str = DEFAULT_MOUTH,
         sources: DrivingFaces | None = None,
+        edit: str = DEFAULT_EDIT,
     ) -> TransferResult | list[TransferResult]:
         """Draw the prepared target driven to (68, 2) crop-pixel landmarks: one result; or to (N, 68, 2): a list
         of N, from one network call (a video's batch).
@@ -332,6 +329,7 @@ class AIPGANPipeline:
         Args:
             mouth: as in :meth:`__call__`; with "source", the source is ``sources`` (the driving frames' faces,
                 one per row), else the checkpoint's exemplar face.
+            edit: what the images' stamp says was done (:func:`~aipgan_hf.provenance.mark_edited`).
         """
         driving = np.asarray(driving_landmarks, dtype=np.float32)
         rows = driving[None] if driving.ndim == 2 else driving  # (N, 68, 2)
@@ -364,6 +362,7 @@ class AIPGANPipeline:
                 warper,
                 prepared.photo_texture,
                 source_pixels=pixels[index],
+                edit=edit,
             )
             for index in range(count)
         ]

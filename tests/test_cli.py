@@ -262,7 +262,7 @@ BAD_RUNS = [
         False,
         ["--source", "{astronaut}", "--target", "{grace}", "--output", "{out}", "--source-reference", "{grace}"]
         + ["--replace-target-expression"],
-        "not both",
+        "not allowed with argument --source-reference",
     ),
     (
         "no face in source reference",

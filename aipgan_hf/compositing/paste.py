@@ -24,7 +24,7 @@ from ..faces.tensors import tensor_to_image
 from ..landmarks import mouth_interior
 from ..modeling import GeneratorOutput
 from ..motion import warp
-from ..provenance import mark_edited
+from ..provenance import DEFAULT_EDIT, mark_edited
 from .mouth import CAVITY, MouthFill
 from .photo import PhotoReader, PhotoWarper
 
@@ -112,10 +112,11 @@ def transfer_result(
     photo_texture: bool = True,
     source_photo: Photo | None = None,
     source_pixels: tuple[np.ndarray, np.ndarray] | None = None,
+    edit: str = DEFAULT_EDIT,
 ) -> TransferResult:
     """The :class:`TransferResult` of output ``index`` of a batch. ``source_photo`` (with ``source_face``) or
     ``source_pixels`` (pixels, their (2, 3) map to the source crop): where paste-back reads the source's mouth
-    inside."""
+    inside. ``edit``: what the images' stamp says was done."""
     resolution = output.image.shape[-1]
     if paste_back and warper is None:
         warper = PhotoWarper(target_photo.full_resolution(), target_face.matrix, resolution)
@@ -131,8 +132,8 @@ def transfer_result(
         picture = tensor_to_image(network.intrinsic_image[index].float().cpu())
         intrinsic = Image.fromarray(as_photo(target_photo)(picture))
     return TransferResult(
-        image=mark_edited(Image.fromarray(image)),  # labelled as edited, through a plain save()
-        face=mark_edited(Image.fromarray(face)),
+        image=mark_edited(Image.fromarray(image), edit),  # labelled as edited, through a plain save()
+        face=mark_edited(Image.fromarray(face), edit),
         intrinsic=intrinsic,
         source_landmarks=source_face.landmarks.astype(np.float32),
         target_landmarks=target_face.landmarks.astype(np.float32),

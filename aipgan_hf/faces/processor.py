@@ -244,7 +244,6 @@ class FaceProcessor:
     def _usable_faces(
         self, photo: Photo, grey: Image.Image | None = None, small_faces: bool = True
     ) -> list[DetectedFace]:
-        grey = grey_image(photo.pixels) if grey is None else grey  # made once for both searches
         detections = self._faces.find(photo.pixels, self.detection_size, grey)
         if not detections and small_faces and hasattr(self._faces, "find_small"):  # a plugged-in detector may lack it
             detections = self._faces.find_small(photo.pixels, self.detection_size, grey)

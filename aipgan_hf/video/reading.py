@@ -98,17 +98,11 @@ def _heads(reader: EmotionReader, crops: list[np.ndarray]) -> list[torch.Tensor]
     return reader.heads(torch.stack([image_to_tensor(crop) for crop in crops]))
 
 
-def _joined(batches: list[list[torch.Tensor]]) -> list[torch.Tensor]:
-    """Each head's probabilities of several batches, one (M, C) tensor a head."""
-    return [torch.cat(parts) for parts in zip(*batches)]
-
-
 class FrameHeads:
-    """The reader's heads on the read frames' crops, as the first pass keeps them
-    (:func:`~aipgan_hf.video.landmarks.track_clip`'s ``on_read``), :data:`BATCH` at a time in a thread of its own:
-    torch lets go of the GIL that dlib's fits hold, so the reading runs on the core the pass leaves idle (saving
-    about 0.6 ms a frame). The batches are :func:`frame_readings`'s, so the readings are the same. Use as a context manager;
-    :meth:`heads` after the pass."""
+    """The reader's heads on the read frames' crops, :data:`BATCH` at a time in a thread of its own, as they are
+    added: fed by the first pass as it keeps them (:func:`~aipgan_hf.video.landmarks.track_clip`'s ``on_read``), torch
+    lets go of the GIL that dlib's fits hold, so the reading runs on the core the pass leaves idle (saving about 0.6 ms
+    a frame). Use as a context manager; :meth:`heads` before it closes."""
 
     def __init__(self, reader: EmotionReader) -> None:
         self.reader = reader
@@ -139,7 +133,7 @@ class FrameHeads:
         """Each head's (M, C) probabilities for the M crops added, in their order."""
         if self._crops:
             self._read()
-        return _joined([batch.result() for batch in self._batches])
+        return [torch.cat(parts) for parts in zip(*(batch.result() for batch in self._batches))]
 
 
 def frame_readings(
@@ -156,11 +150,10 @@ def frame_readings(
     else:
         if read_as_kept is not None:  # the pass handed on other crops than it kept: read them again, and say so
             logger.warning("the frames' crops read during the first pass are not the ones it kept; reading again")
-        batches = [
-            _heads(reader, [track.crops[i] for i in read[start : start + BATCH]])
-            for start in range(0, len(read), BATCH)
-        ]
-        heads = _joined(batches)
+        with FrameHeads(reader) as now:  # the same batches, read here
+            for index in read:
+                now.add(index, track.crops[index])
+            heads = now.heads()
     positions = np.asarray(read)
     readings: list[EmotionRead | None] = []
     for frame in range(len(track.landmarks)):

@@ -1,10 +1,10 @@
 """Landmarks through a clip: a face tracker that reuses the last frame's box, and the One-Euro filter.
 
 The tracker runs the full face search (:meth:`FaceProcessor.find_faces`, without the small-face one) only on the
-first frame and when tracking is lost; every other frame costs one 68-point fit in a box placed where the last frame's landmarks
-were, plus one or two check fits that tell a face from an empty box (see :meth:`FaceTracker.is_face`). A tilted
-head is fitted in a copy of the frame turned upright (:data:`UPRIGHT_ROLL`), and a lost face is looked for where it
-last was, before the search, for up to :data:`COAST_FRAMES` frames.
+first frame and when tracking is lost; every other frame costs one 68-point fit in a box placed where the last
+frame's landmarks were, plus one or two check fits that tell a face from an empty box (see
+:meth:`FaceTracker.is_face`). A tilted head is fitted in a copy of the frame turned upright (:data:`UPRIGHT_ROLL`),
+and a lost face is looked for where it last was, before the search, for up to :data:`COAST_FRAMES` frames.
 """
 
 from __future__ import annotations
