@@ -69,6 +69,7 @@ from app_parts import (  # noqa: E402
     page_progress,
     read_photo,
     result_views,
+    say_faces,
     slider_order,
 )
 
@@ -134,6 +135,8 @@ class Space:
                 **options.emotion(pipeline.expressions),
                 **controls.offsets(),
             )
+            say_faces(result.target_faces, controls.target_face_index, "target")
+            say_faces(result.source_faces, options.source_face_index, "source")
             if result.emotion is not None and not result.emotion.told:
                 gr.Info(
                     f'{reading_note(result.emotion)}. Not that emotion? Name it under "The source\'s emotion", or '
@@ -173,6 +176,7 @@ class Space:
                 return_intrinsic=controls.show_views,
                 **controls.offsets(),
             )
+            say_faces(result.target_faces, controls.target_face_index, "target")
             return result_views(result, target_photo, target_photo, controls.show_views)
 
     def animate(
@@ -209,6 +213,7 @@ class Space:
                 **video.emotion(pipeline.expressions),
                 **controls.offsets(),
             )
+            say_faces(result.target_faces, controls.target_face_index, "target")
             if result.emotion is not None and not result.emotion.told:
                 gr.Info(f"{clip_note(result.emotion)}.")
             own = frames_note(result.frame_emotions, result.emotion)

@@ -24,6 +24,7 @@ from aipgan_hf.errors import AIPGANError
 from aipgan_hf.faces import load_image
 from aipgan_hf.files import write_atomically
 from aipgan_hf.pipeline import AIPGANPipeline, TransferResult
+from aipgan_hf.pipeline_steps import faces_note
 from aipgan_hf.provenance import save_options
 from aipgan_hf.video import DEFAULT_MAX_SECONDS, LiveAnimator
 from aipgan_hf.visualization import model_views
@@ -223,6 +224,14 @@ def face_index(value: float | None) -> int:
             f"A face number must be a whole number 0 or more, got {value}.", title=ERROR_TITLE, print_exception=False
         )
     return int(value)
+
+
+def say_faces(found: int, index: int, photo: str) -> None:
+    """A notice where the ``photo`` ("target", "source") had several faces: which one was used, and the box that
+    picks another."""
+    note = faces_note(found, index, photo)
+    if note:
+        gr.Info(f'{note}. "{photo.capitalize()} face number" picks another.')
 
 
 @contextlib.contextmanager

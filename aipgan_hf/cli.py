@@ -34,6 +34,7 @@ from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
 from aipgan_hf.errors import AIPGANError
 from aipgan_hf.motion.emotion import EmotionRead, reading_note, told_emotion, unsure_note
 from aipgan_hf.pipeline import AIPGANPipeline
+from aipgan_hf.pipeline_steps import faces_note
 from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, clip_note, frames_note, probe_clip
 
 if TYPE_CHECKING:
@@ -300,11 +301,14 @@ def run_transfer(args: argparse.Namespace) -> int:
             source_emotion=args.source_emotion,
             **_offsets(args),
         )
-        if result.emotion is not None and not told:  # one source: its reading is the same for every target
-            told.append(result.emotion)
+        _say_faces(result.target_faces, args.face_index, f"{target.name}: ", "target", "--face-index")
+        if told:  # one source: its faces and its reading are the same for every target
+            return result
+        told.append(result)
+        _say_faces(result.source_faces, args.source_face_index, "", "source", "--source-face-index")
+        if result.emotion is not None:
             _say_worn(result.emotion, reading_note(result.emotion))
-        elif unsure_note(result.reading) and args.strength > 0 and not told:
-            told.append(result.reading)
+        elif unsure_note(result.reading) and args.strength > 0:
             print(f"{unsure_note(result.reading)} (--source-emotion to name it)", file=sys.stderr)
         return result
 
@@ -317,7 +321,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
     pipeline = _load_pipeline(args)
 
     def synthesize(target: Path) -> "TransferResult":
-        return pipeline(
+        result = pipeline(
             target,
             expression=args.expression,
             expression_strength=args.strength,
@@ -326,6 +330,8 @@ def run_synthesize(args: argparse.Namespace) -> int:
             mouth=args.mouth,
             **_offsets(args),
         )
+        _say_faces(result.target_faces, args.face_index, f"{target.name}: ", "target", "--face-index")
+        return result
 
     return _write_results(jobs, several, synthesize, f"preset expression: {args.expression}")
 
@@ -392,6 +398,7 @@ def run_animate(args: argparse.Namespace) -> int:
         )
     finally:
         bars.close()
+    _say_faces(result.target_faces, args.face_index, "", "target", "--face-index")
     if result.emotion is not None:
         _say_worn(result.emotion, clip_note(result.emotion))
     own = frames_note(result.frame_emotions, result.emotion)
@@ -399,6 +406,13 @@ def run_animate(args: argparse.Namespace) -> int:
         print(f"{own} (--source-emotion to name one for all; --no-read-emotion: none)", file=sys.stderr)
     print(f"wrote {args.output}: {result.summary()}")
     return EXIT_OK
+
+
+def _say_faces(found: int, face_index: int | None, prefix: str, photo: str, flag: str) -> None:
+    """Where the ``photo`` had several faces, which one was used and how to pick another, on stderr."""
+    note = faces_note(found, face_index, photo)
+    if note:
+        print(f"{prefix}{note} ({flag} N picks another)", file=sys.stderr)
 
 
 def _say_worn(emotion: EmotionRead, note: str) -> None:

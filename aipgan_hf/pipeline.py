@@ -288,6 +288,7 @@ class AIPGANPipeline:
             worn = acted_on(read, self.shape_model, points, beside_reference=beside)
             result.emotion = read if worn and strength > 0 else None
             result.reading = None if told else read
+            result.source_faces = faces.source_face.faces_found
             return result
         prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)
         if driving_landmarks is not None:

@@ -6,6 +6,7 @@ preset's landmarks, and the faces whose mouths may lend an opened mouth its insi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from .motion.lines import ESTIMATED, EXACT, EachFace, LineStrength
 SOURCE_ROLE = "the expression source photo"
 TARGET_ROLE = "the identity target photo"
 REFERENCE_ROLE = "the source person's neutral photo"
+logger = logging.getLogger(__name__)
 MouthPixels = tuple[np.ndarray, np.ndarray] | None
 """Pixels an opened mouth's inside is read from at paste-back and their (2, 3) map to that face's crop."""
 
@@ -66,7 +68,19 @@ def read_photo(processor: FaceProcessor, image: Any, role: str) -> Photo:
 
 def find_face(processor: FaceProcessor, photo: Photo, role: str, face_index: int | None) -> AlignedFace:
     """Detect and align one face of a decoded photo; a failure keeps its error type and names the photo."""
-    return _naming(role, processor.align, photo, face_index=face_index)
+    face = _naming(role, processor.align, photo, face_index=face_index)
+    if face.faces_found > 1:
+        logger.info("%s: %d faces found, number %d used (0 is the largest)", role, face.faces_found, face_index or 0)
+    return face
+
+
+def faces_note(found: int, face_index: int | None, photo: str) -> str | None:
+    """For a user, where the ``photo`` ("target", "source") had several faces: which one was used (``face_index``;
+    0 or None: the largest); None where it had one."""
+    if found <= 1:
+        return None
+    used = "the largest" if not face_index else f"number {face_index} (0 is the largest)"
+    return f"{found} faces were found in the {photo} photo; {used} was used"
 
 
 def photo_and_face(

@@ -98,6 +98,17 @@ def grace_hopper() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def two_faces(astronaut, grace_hopper) -> np.ndarray:
+    """Hopper (face about 135 px) left of the astronaut (about 88 px) on a 640x480 grey canvas."""
+    from PIL import Image
+
+    canvas = np.full((480, 640, 3), 200, np.uint8)
+    canvas[0:375, 0:320] = np.asarray(Image.fromarray(grace_hopper).resize((320, 375)))
+    canvas[50:350, 360:610] = astronaut[0:300, 100:350]
+    return canvas
+
+
+@pytest.fixture(scope="session")
 def ballooned():
     """``ballooned(model, amount)``: a shape model's mean face (crop pixels) with its jaw line pushed out from the
     nose by ``amount`` of its distance and its lower jaw (points 5-11) down by half that (a negative amount pulls them

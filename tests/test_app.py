@@ -281,6 +281,20 @@ def test_face_number_beyond_the_faces_found(client, photos):
     assert message.startswith("The expression source photo: face index 2 asked for, but only 1 face found"), message
 
 
+def test_a_photo_with_several_faces_says_which_was_used(app_module, space, two_faces, photos, tmp_path, monkeypatch):
+    told = []
+    monkeypatch.setattr(app_module.gr, "Info", told.append)
+    group = tmp_path / "two.png"
+    Image.fromarray(two_faces).save(group)
+    space.synthesize(str(group), "happiness", target_face_index=1, paste_back=False)
+    assert told == [
+        '2 faces were found in the target photo; number 1 (0 is the largest) was used. "Target face number" '
+        "picks another."
+    ]
+    space.synthesize(str(photos[0]), "happiness", paste_back=False)
+    assert len(told) == 1, "one face: nothing to say"
+
+
 def test_upload_over_the_size_limit_is_refused(app_url, tmp_path):
     import httpx
 

@@ -336,6 +336,22 @@ def test_synthesize_writes_a_preset_expression(photos, tmp_path, capsys):
         assert f"preset expression: {expression}" in edit_description(image)
 
 
+def test_a_photo_with_several_faces_says_which_was_used(photos, two_faces, tmp_path, capsys):
+    group = tmp_path / "two.png"
+    Image.fromarray(two_faces).save(group)
+    arguments = ["transfer", "--source", str(group), "--target", str(group), "--no-read-emotion"]
+    completed = _in_process([*arguments, "--face-index", "1", "--output", str(tmp_path / "out.png")], capsys)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr.splitlines() == [
+        "two.png: 2 faces were found in the target photo; number 1 (0 is the largest) was used (--face-index N picks "
+        "another)",
+        "2 faces were found in the source photo; the largest was used (--source-face-index N picks another)",
+    ]
+    alone = ["synthesize", "--target", str(photos["astronaut"]), "--expression", "happiness"]
+    completed = _in_process([*alone, "--output", str(tmp_path / "alone.png")], capsys)
+    assert completed.returncode == 0 and completed.stderr == ""
+
+
 def test_a_bmp_result_says_it_carries_no_edited_label(photos, tmp_path, capsys):
     output = tmp_path / "sad.bmp"
     args = ["synthesize", "--target", str(photos["astronaut"]), "--expression", "sadness", "--output", str(output)]

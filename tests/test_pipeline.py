@@ -317,6 +317,24 @@ def test_face_errors_name_the_photo_and_keep_their_type(pipe, astronaut):
         pipe(blank, expression="happiness")
 
 
+def test_a_result_counts_the_faces_of_its_photos_and_says_which_was_used(pipe, two_faces, astronaut):
+    from aipgan_hf.pipeline_steps import faces_note
+
+    both = pipe(two_faces, source=two_faces, source_face_index=1, paste_back=False)
+    assert (both.target_faces, both.source_faces) == (2, 2)
+    alone = pipe(astronaut, source=astronaut, paste_back=False)
+    assert (alone.target_faces, alone.source_faces) == (1, 1)
+    preset = pipe(two_faces, expression=pipe.expressions[0], paste_back=False)
+    assert (preset.target_faces, preset.source_faces) == (2, 0)
+    assert (
+        faces_note(both.target_faces, None, "target") == "2 faces were found in the target photo; the largest was used"
+    )
+    assert faces_note(both.source_faces, 1, "source") == (
+        "2 faces were found in the source photo; number 1 (0 is the largest) was used"
+    )
+    assert faces_note(alone.target_faces, None, "target") is None
+
+
 # ------------------------------------------------------------------------------------------ one call
 def test_one_call_takes_a_source_a_preset_sliders_or_landmarks(pipe, astronaut, grace_hopper):
     """``pipe(target, ...)``: a preset with strength 0 plus sliders is the sliders alone; given landmarks are what

@@ -183,17 +183,28 @@ def test_a_small_face_is_kept_only_where_its_fit_holds(small_face_photo, monkeyp
         FaceProcessor().find_faces(small_face_photo)
 
 
-def test_largest_face_first_and_face_index(astronaut, grace_hopper, processor):
-    canvas = np.full((480, 640, 3), 200, np.uint8)
-    canvas[0:375, 0:320] = np.asarray(Image.fromarray(grace_hopper).resize((320, 375)))  # face about 135 px
-    canvas[50:350, 360:610] = astronaut[0:300, 100:350]  # face about 88 px
-    detected = processor.detect(canvas)
+def test_largest_face_first_and_face_index(two_faces, astronaut, processor):
+    detected = processor.detect(two_faces)
     assert len(detected) == 2
     assert detected[0].box[0] < 320 < detected[1].box[0]  # grace hopper (larger) first
-    second = processor.align(canvas, face_index=1)
+    second = processor.align(two_faces, face_index=1)
     np.testing.assert_allclose(second.box, detected[1].box)
+    assert second.faces_found == processor.align(two_faces).faces_found == 2
+    assert processor.align(astronaut).faces_found == 1
     with pytest.raises(FaceIndexError, match="only 2 faces"):
-        processor.align(canvas, face_index=2)
+        processor.align(two_faces, face_index=2)
+
+
+def test_a_quick_look_counts_the_other_faces_it_saw(astronaut, grace_hopper, processor):
+    """Hopper's face at 328 px of a 1,400-px photo, the astronaut's at 190: both seen on the quick look's copy, the
+    astronaut's too small beside Hopper's for the full search to be needed."""
+    photo = np.full((1000, 1400, 3), 200, np.uint8)
+    hopper = np.asarray(Image.fromarray(grace_hopper).resize((829, 972)))
+    photo[:972, :829] = hopper
+    photo[-607:, -506:] = np.asarray(Image.fromarray(astronaut[0:300, 100:350]).resize((506, 607)))
+    quick = processor._faces.find_largest(photo)
+    assert quick is not None and quick.method == "quick" and quick.others == 1
+    assert processor.align(photo).faces_found == 2
 
 
 def test_the_largest_face_comes_from_a_quick_look_only_where_it_can_tell(

@@ -53,6 +53,9 @@ class TransferResult:
             (:func:`~aipgan_hf.motion.emotion.acted_on`); None otherwise (no reading, unsure, neutral, overruled
             by the source's smile, a smile beside a reference). reading: what the reader read, worn or not (None
             where nothing was read: no reader, ``read_emotion=False``, a named emotion, driving landmarks).
+        target_faces, source_faces: faces found in the target photo and in the source photo (0 without one), the
+            one used included (:attr:`AlignedFace.faces_found <aipgan_hf.faces.AlignedFace.faces_found>`;
+            :func:`~aipgan_hf.pipeline_steps.faces_note` says it to a user).
     """
 
     image: Image.Image
@@ -68,6 +71,8 @@ class TransferResult:
     mouth: str = "closed"
     emotion: EmotionRead | None = None
     reading: EmotionRead | None = None
+    target_faces: int = 1
+    source_faces: int = 0
 
 
 @dataclass
@@ -143,6 +148,7 @@ def transfer_result(
         mask=mask,
         driving_landmarks=output.driving_landmarks[index].float().cpu().numpy(),
         mouth=output.mouth.origin(index),
+        target_faces=target_face.faces_found,
     )
 
 

@@ -185,6 +185,9 @@ class AlignedFace:
         crop_landmarks: (68, 2) float32 landmarks in crop coordinates.
         box: detector box in the photo, (x0, y0, x1, y1).
         photo_size: (width, height) of the photo the face was aligned in (None when unknown).
+        faces_found: faces found in that photo, this one included (:meth:`FaceProcessor.align
+            <aipgan_hf.faces.FaceProcessor.align>`: a quick look that finds one face much larger than the others
+            may not count the others).
     """
 
     crop: np.ndarray
@@ -193,6 +196,7 @@ class AlignedFace:
     crop_landmarks: np.ndarray
     box: tuple[float, float, float, float]
     photo_size: tuple[int, int] | None = None
+    faces_found: int = 1
 
     @property
     def resolution(self) -> int:

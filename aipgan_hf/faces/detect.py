@@ -15,6 +15,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +191,9 @@ class DlibFaceDetector:
         side, under half the pixels of the full search's 640), and answered for if boxed at
         :data:`QUICK_SECOND_LOOK_MIN` pixels or more there. None where no face is seen, the second copy would
         reach ``limit`` (the full search's size) or the photo's, another face is about as large
-        (:data:`QUICK_RUNNER_UP`), or the photo is no larger than the first copy. ``grey`` as for :meth:`find`."""
+        (:data:`QUICK_RUNNER_UP`), or the photo is no larger than the first copy. ``grey`` as for :meth:`find`. The
+        face's ``others`` counts the other faces seen on that copy (smaller ones than the detector's window go
+        unseen)."""
         rgb = np.ascontiguousarray(rgb)
         grey = grey_image(rgb) if grey is None else grey
         size = detection_size
@@ -206,7 +209,8 @@ class DlibFaceDetector:
             if others and others[0] >= QUICK_RUNNER_UP * largest:
                 return None
             if largest >= (QUICK_SECOND_LOOK_MIN if second_look else QUICK_MIN_FACE):
-                return self._fit_boxes(rgb, boxes[:1], small_to_photo, "quick")[0]
+                face = self._fit_boxes(rgb, boxes[:1], small_to_photo, "quick")[0]
+                return replace(face, others=len(others))
             if second_look:
                 return None
             size = math.ceil(size * QUICK_MIN_FACE / largest)  # where the face seen should be QUICK_MIN_FACE px wide

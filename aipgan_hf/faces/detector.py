@@ -28,11 +28,14 @@ class DetectedFace:
         method: how it was found, e.g. dlib's "quick", "detector", "padded", "rotated +25", "rotated -25",
             "tight-crop", "small" (:meth:`~aipgan_hf.faces.detect.DlibFaceDetector.find_small`), or "given" (landmarks
             the caller knew).
+        others: faces the same look saw beside this one (a quick look's count, on its small copy: faces much
+            smaller than this one go uncounted there); 0 where it counted none.
     """
 
     box: tuple[float, float, float, float]
     landmarks: np.ndarray
     method: str
+    others: int = 0
 
     @property
     def size(self) -> float:
@@ -43,7 +46,7 @@ class DetectedFace:
         """The same face with box and landmarks taken through a (2, 3) scale-and-shift map."""
         (x0, y0), (x1, y1) = apply_affine(matrix, np.array([self.box[:2], self.box[2:]]))
         landmarks = apply_affine(matrix, self.landmarks).astype(np.float32)
-        return DetectedFace((float(x0), float(y0), float(x1), float(y1)), landmarks, self.method)
+        return DetectedFace((float(x0), float(y0), float(x1), float(y1)), landmarks, self.method, self.others)
 
 
 class LandmarkDetector(Protocol):

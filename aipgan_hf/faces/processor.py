@@ -183,7 +183,9 @@ class FaceProcessor:
                 before 0.24.0).
 
         Returns:
-            The aligned face, in the coordinates of the full-resolution photo.
+            The aligned face, in the coordinates of the full-resolution photo; ``faces_found``: how many faces the
+            search found (where the quick look answers, those it saw on its copy: a face much smaller than the
+            largest may go uncounted).
 
         Raises:
             NoFaceError, FaceTooSmallError, FaceIndexError, and the errors of :func:`load_image`.
@@ -201,14 +203,14 @@ class FaceProcessor:
             )
             quick = quick.mapped(photo.pixels_to_photo) if quick is not None and photo.reduced else quick
             if quick is not None and quick.size >= self.min_face_size:
-                return self._align(photo, quick)
+                return self._align(photo, quick, faces_found=1 + quick.others)
         faces = self._usable_faces(photo, grey, small_faces)
         if index >= len(faces):
             found = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")
             raise FaceIndexError(
                 f"face index {index} asked for, but only {found} found (valid indices 0..{len(faces) - 1})"
             )
-        return self._align(photo, faces[index])
+        return self._align(photo, faces[index], faces_found=len(faces))
 
     def align_with_landmarks(
         self, image: Any, landmarks: np.ndarray, box: tuple[float, ...] | None = None
@@ -262,10 +264,12 @@ class FaceProcessor:
             )
         return usable
 
-    def _align(self, photo: Photo, detection: DetectedFace) -> AlignedFace:
-        return align_face(
+    def _align(self, photo: Photo, detection: DetectedFace, faces_found: int = 1) -> AlignedFace:
+        aligned = align_face(
             photo.pixels, detection.landmarks, detection.box, self.resolution, photo.size, photo.pixels_to_photo
         )
+        aligned.faces_found = faces_found
+        return aligned
 
     # ----- identity ---------------------------------------------------------------------------
 

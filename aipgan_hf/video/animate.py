@@ -72,6 +72,7 @@ class AnimationResult:
             "total" (the whole call, wall clock).
         frame_emotions: the emotion each frame wears ("" none): its own reading's, else ``emotion``
             (:func:`~aipgan_hf.video.reading.frame_changes`).
+        target_faces: faces found in the target photo, the one animated included.
     """
 
     frames: int
@@ -85,6 +86,7 @@ class AnimationResult:
     reading: EmotionRead | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     frame_emotions: tuple[str, ...] = ()
+    target_faces: int = 1
 
     def summary(self) -> str:
         """One line: frames, fps, frames without a face, speed."""
@@ -214,7 +216,9 @@ def animate(
     clip = DrivenClip(info, max_seconds, track, reference_index, driving_landmarks)
     images = render_clip(pipe, prepared, clip, output, paste_back, side_by_side, mouth, progress, seconds)
     seconds["total"] = time.perf_counter() - started
-    return _result(clip, output, images, seconds, worn, reading.rest if reading else None, labels)
+    result = _result(clip, output, images, seconds, worn, reading.rest if reading else None, labels)
+    result.target_faces = prepared.face.faces_found
+    return result
 
 
 def _result(
