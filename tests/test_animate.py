@@ -158,6 +158,29 @@ def test_output_keeps_frames_fps_and_audio(clips, tmp_path, clip, audio_codec):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary file left
 
 
+def test_a_clip_whose_frame_rate_varies_keeps_each_frames_time(clips, tmp_path):
+    """A phone slows its frame rate in low light: here 6 frames 100 ms apart, then 8 frames 20 ms apart. Written at
+    the clip's average rate, the later frames would play early, away from their sound."""
+    from fractions import Fraction
+
+    milliseconds = [100 * k for k in range(6)] + [600 + 20 * k for k in range(8)]
+    driving = tmp_path / "slowed.mp4"
+    with av.open(str(driving), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for frame, at in zip(bench.astronaut_frames(len(milliseconds)), milliseconds, strict=True):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts, picture.time_base = at, Fraction(1, 1000)
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    output = tmp_path / "out.mp4"
+    animate(FakePipeline(), driving, clips["target"], output=output)
+    with av.open(str(output)) as container:
+        written = [float(frame.time) for frame in container.decode(video=0)]
+    np.testing.assert_allclose(written, np.array(milliseconds) / 1000, atol=1e-3)
+
+
 def test_side_by_side_puts_the_driving_clip_left_of_the_result(clips, tmp_path):
     pipe = FakePipeline()
     result = animate(pipe, clips["moving"], clips["target"], side_by_side=True, paste_back=False)
@@ -421,6 +444,33 @@ def test_converting_only_the_changed_box_encodes_the_same_frames(astronaut, tmp_
     assert decoded["box"].shape == (4, 302, 258, 3)
     assert np.abs(decoded["box"].astype(int) - decoded["whole"]).max() <= 2
     assert np.abs(decoded["box"][3].astype(int) - decoded["box"][0]).max() > 50  # the box did change
+
+
+def _display_rotation(path: Path, matrix: tuple[int, int, int, int]) -> None:
+    """Write the (a, b, c, d) rotation of an MP4's video track header, as a phone does for a clip it stores sideways
+    (ISO/IEC 14496-12 tkhd: the 3x3 display matrix after the times, track id, volume and reserved fields)."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    start = data.find(b"tkhd") + 4  # the box's version byte
+    times = 8 + 8 + 4 + 4 + 8 if data[start] == 1 else 4 + 4 + 4 + 4 + 4  # creation .. duration
+    at = start + 4 + times + 8 + 2 + 2 + 2 + 2  # reserved, layer, alternate group, volume, reserved
+    a, b, c, d = (value << 16 for value in matrix)  # 16.16 fixed point
+    struct.pack_into(">9i", data, at, a, b, 0, c, d, 0, 0, 0, 1 << 30)
+    path.write_bytes(bytes(data))
+
+
+def test_a_phone_clip_stored_sideways_is_read_upright(clips, tmp_path):
+    """A portrait clip from a phone: frames stored turned a quarter counter-clockwise, the header's display matrix
+    turning them back; read as players show them, its face is found in every frame."""
+    upright = bench.astronaut_frames(6)
+    stored = bench.write_clip(tmp_path / "phone.mp4", [np.rot90(frame) for frame in upright], fps=FPS, audio_hz=None)
+    plain = [frame for frame, _ in read_frames(probe_clip(stored))]
+    _display_rotation(stored, (0, 1, -1, 0))  # shown turned a quarter clockwise
+    turned = [frame for frame, _ in read_frames(probe_clip(stored))]
+    assert len(turned) == 6 and all(np.array_equal(t, np.rot90(p, -1)) for t, p in zip(turned, plain, strict=True))
+    track = track_clip(FaceProcessor(resolution=64), probe_clip(stored), smoothing=0.0)
+    assert track.found.all()
 
 
 def test_length_limit_is_also_enforced_while_decoding(clips):

@@ -56,7 +56,8 @@ class ClipInfo:
 
     Attributes:
         path: the file.
-        width, height: frame size in pixels.
+        width, height: frame size in pixels, as stored (:func:`read_frames` turns a phone's sideways frames
+            upright).
         fps: frame rate (the stream's average rate; 25 when the header has none).
         duration_s: length in seconds (None when the header does not say).
         frame_count: frames in the header (0 when unknown).
@@ -196,9 +197,18 @@ def read_frames(info: ClipInfo, max_seconds: float | None = DEFAULT_MAX_SECONDS)
                     raise VideoTooLargeError(
                         f"the video's frame size changes to {frame.width}x{frame.height} mid-stream"
                     )
-                yield frame.to_ndarray(format="rgb24"), seconds
+                yield _upright(frame), seconds
                 index += 1
         except av.FFmpegError as error:
             raise InvalidVideoError(f"{info.path.name} is damaged after frame {index}: {error}") from None
     if index == 0:
         raise InvalidVideoError(f"{info.path.name} has a video stream but no frame could be decoded")
+
+
+def _upright(frame: Any) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a decoded frame as players show it: a phone stores a portrait clip's frames sideways,
+    with a display matrix saying how to turn them (``frame.rotation``: degrees counter-clockwise, a multiple of 90;
+    a PyAV too old to have it leaves them as stored)."""
+    pixels = frame.to_ndarray(format="rgb24")
+    turns = round(getattr(frame, "rotation", 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels

@@ -24,7 +24,7 @@ from ..faces import image_to_tensor
 from ..faces.align import warp_to_crop
 from .clips import ClipInfo, InvalidVideoError, read_frames
 from .landmarks import ClipLandmarks, Progress
-from .writer import BackgroundEncoder, ClipWriter
+from .writer import BackgroundEncoder, ClipWriter, evenly_timed
 
 if TYPE_CHECKING:  # the pipeline's animate() calls into this module: its class is needed only for the types
     from ..pipeline import AIPGANPipeline
@@ -64,7 +64,7 @@ def render_clip(
         pipe, prepared, driving_landmarks, paste_back, again, seconds, side_by_side, track, mouth, reads
     )
     changed_box = _changed_box(prepared, paste_back and not side_by_side)
-    return _deliver(frames, len(driving_landmarks), output, clip.info, changed_box, progress, seconds)
+    return _deliver(frames, track.times, output, clip.info, changed_box, progress, seconds)
 
 
 def _side_by_side(driving: np.ndarray, result: np.ndarray) -> np.ndarray:
@@ -222,14 +222,16 @@ def driving_faces(
 
 def _deliver(
     frames: Iterator[np.ndarray],
-    count: int,
+    times: np.ndarray,
     output: str | os.PathLike | None,
     info: ClipInfo,
     changed_box: Callable[[], tuple[int, int, int, int] | None],
     progress: Progress | None,
     seconds: dict[str, float],
 ) -> list[np.ndarray] | None:
-    """The frames written to ``output`` (an MP4 with the clip's frame rate and audio; None: kept and returned)."""
+    """The frames written to ``output`` (an MP4 with the clip's frame rate, or each frame at its ``times`` where the
+    clip's rate varies, and its audio; None: kept and returned)."""
+    count = len(times)
     if output is None:
         images = []
         for index, image in enumerate(frames):
@@ -237,9 +239,11 @@ def _deliver(
             if progress is not None:
                 progress("rendering", index + 1, count)
         return images
-    with ClipWriter(output, info.fps, audio_from=info.path) as writer, BackgroundEncoder(writer, seconds) as encoder:
-        for index, image in enumerate(frames):
-            encoder.write(image, changed_box())
+    variable = not evenly_timed(times, info.fps)
+    writer = ClipWriter(output, info.fps, audio_from=info.path, variable_rate=variable)
+    with writer, BackgroundEncoder(writer, seconds) as encoder:
+        for index, (image, at) in enumerate(zip(frames, times, strict=True)):
+            encoder.write(image, changed_box(), float(at))
             if progress is not None:
                 progress("rendering", index + 1, count)
     return None

@@ -168,8 +168,22 @@ class _AudioCopy:
         self._input.close()
 
 
+VARIABLE_RATE_CLOCK = 90_000
+"""Ticks a second of a variable-frame-rate output's time stamps (MPEG's clock): each frame is stamped with its
+driving frame's own time."""
+
+
+def evenly_timed(times: np.ndarray, fps: Fraction | float) -> bool:
+    """Whether frames at ``times`` (seconds from the first) lie within half a frame of ``k / fps``: a constant-rate
+    clip, written at ``fps``. A phone's clip in low light drops its rate for a while; written at its average rate its
+    picture would drift from its sound."""
+    times = np.asarray(times, dtype=np.float64)
+    return bool(np.all(np.abs(times - np.arange(len(times)) / float(fps)) <= 0.5 / float(fps)))
+
+
 class ClipWriter:
-    """Writes RGB frames to an MP4 at a fixed frame rate, with another clip's audio, atomically.
+    """Writes RGB frames to an MP4 at a fixed frame rate (or each at its own time), with another clip's audio,
+    atomically.
 
     Use as a context manager: on a clean exit the temporary file is renamed to ``output``; on an exception it is
     deleted and ``output`` is left as it was.
@@ -181,6 +195,8 @@ class ClipWriter:
         quality: x264 CRF (lower is better; 18 is near-transparent, 23 the x264 default).
         preset: x264 speed preset. Faster presets than "veryfast" save little time for larger files and
             visibly worse faces (docs/design.md, "Driving a photo with a video").
+        variable_rate: stamp each frame with the time :meth:`write` is given (a variable-frame-rate clip's), on a
+            :data:`VARIABLE_RATE_CLOCK` clock, instead of frame ``k`` at ``k / fps``.
     """
 
     def __init__(
@@ -190,9 +206,13 @@ class ClipWriter:
         audio_from: str | os.PathLike | None = None,
         quality: int = 20,
         preset: str = "veryfast",
+        variable_rate: bool = False,
     ) -> None:
         self.output = Path(output)
         self.fps = Fraction(fps).limit_denominator(1001)
+        self.variable_rate = variable_rate
+        self.time_base = Fraction(1, VARIABLE_RATE_CLOCK) if variable_rate else 1 / self.fps
+        self._last_pts = -1
         self.audio_from = Path(audio_from) if audio_from is not None else None
         self.quality = quality
         self.preset = preset
@@ -222,19 +242,22 @@ class ClipWriter:
         codec = video_codec()
         stream = self._container.add_stream(codec, rate=self.fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.time_base = 1 / self.fps
+        stream.codec_context.time_base = self.time_base
         if codec == "libx264":
             stream.options = {"crf": str(self.quality), "preset": self.preset}
         else:
             stream.bit_rate = max(1_000_000, width * height * 4)
         self._stream = stream
 
-    def write(self, frame: np.ndarray, changed: tuple[int, int, int, int] | None = None) -> None:
+    def write(
+        self, frame: np.ndarray, changed: tuple[int, int, int, int] | None = None, at: float | None = None
+    ) -> None:
         """Append one (H, W, 3) uint8 RGB frame; every frame must have the first one's size.
 
         ``changed``: the (x0, y0, x1, y1) box outside which this frame equals the previous one (a photo driven by
         a clip changes only around the face); only that box is converted to YUV (a third of the time on a 1-MP
-        photo whose face is 500 px wide)."""
+        photo whose face is 500 px wide). ``at``: its time in seconds from the first frame (used where the writer
+        has a ``variable_rate``; else frame ``k`` is at ``k / fps``)."""
         import av
 
         frame = np.ascontiguousarray(frame)
@@ -245,11 +268,13 @@ class ClipWriter:
             raise ValueError(
                 f"frame {self.frames} is {frame.shape[1]}x{frame.shape[0]}, the clip {self._stream.width}x{self._stream.height}"
             )
+        seconds = at if self.variable_rate and at is not None else self.frames / float(self.fps)
         if self._audio is not None:
-            self._audio.mux_until(self.frames / float(self.fps))
+            self._audio.mux_until(seconds)
         self._planes.update(frame, changed if self.frames else None)
         video_frame = av.VideoFrame.from_ndarray(self._planes.buffer, format="yuv420p")
-        video_frame.pts = self.frames
+        self._last_pts = max(round(seconds / self.time_base), self._last_pts + 1)  # a damaged clip's repeated times
+        video_frame.pts = self._last_pts
         video_frame.time_base = self._stream.codec_context.time_base
         self._container.mux(self._stream.encode(video_frame))
         self.frames += 1
@@ -294,8 +319,8 @@ class BackgroundEncoder:
     def __init__(self, writer: ClipWriter, seconds: dict[str, float] | None = None, depth: int = 4) -> None:
         self.writer = writer
         self.seconds = seconds if seconds is not None else {}
-        self._frames: queue.Queue[tuple[np.ndarray, tuple[int, int, int, int] | None] | None] = queue.Queue(
-            maxsize=depth
+        self._frames: queue.Queue[tuple[np.ndarray, tuple[int, int, int, int] | None, float | None] | None] = (
+            queue.Queue(maxsize=depth)
         )
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="clip-encoder", daemon=True)
@@ -311,11 +336,14 @@ class BackgroundEncoder:
                 self._error = error
             self.seconds["encode"] = self.seconds.get("encode", 0.0) + time.perf_counter() - clock
 
-    def write(self, frame: np.ndarray, changed: tuple[int, int, int, int] | None = None) -> None:
-        """Queue one frame (blocks while ``depth`` frames wait); ``changed`` as for :meth:`ClipWriter.write`."""
+    def write(
+        self, frame: np.ndarray, changed: tuple[int, int, int, int] | None = None, at: float | None = None
+    ) -> None:
+        """Queue one frame (blocks while ``depth`` frames wait); ``changed`` and ``at`` as for
+        :meth:`ClipWriter.write`."""
         if self._error is not None:
             raise self._error
-        self._frames.put((frame, changed))
+        self._frames.put((frame, changed, at))
 
     def __enter__(self) -> "BackgroundEncoder":
         self._thread.start()
