@@ -1,6 +1,6 @@
 """Atomic writes: a reader (or a process killed half-way) never sees half a file or half a folder.
 
-Both helpers write beside the destination (same file system, so the final rename is atomic) and give the
+The helpers write beside the destination (same file system, so the final renames are atomic) and give the
 result ordinary permissions (``0666`` / ``0777`` less the umask), not the ``0600`` / ``0700`` of temporary files.
 """
 
@@ -10,7 +10,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
@@ -81,6 +81,53 @@ def atomic_directory(destination: str | os.PathLike) -> Iterator[Path]:
         _replace_directory(staging, destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def staged_entries(destination: str | os.PathLike, owned: Iterable[str]) -> Iterator[Path]:
+    """Build some entries of a folder under a temporary name inside it, then move them in on success: a file or
+    folder of the same name is replaced, any other ``owned`` name is removed, and everything else in the folder is
+    left alone (a pipeline saved into a training run's folder keeps its checkpoints and logs).
+
+    On an exception inside the ``with`` block, or while moving, the folder is left as it was.
+
+    Yields:
+        The temporary folder to fill (its entries' names must be among ``owned``).
+    """
+    destination = Path(destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging.", suffix=".tmp", dir=destination))
+    try:
+        yield staging
+        _apply_umask(staging)
+        new = sorted(entry.name for entry in staging.iterdir())
+        if set(new) - set(owned):
+            raise ValueError(f"staged entries {sorted(set(new) - set(owned))} are not among the owned names")
+        _swap_entries(staging, destination, sorted(set(owned)), new)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_entries(staging: Path, destination: Path, owned: list[str], new: list[str]) -> None:
+    """The ``owned`` entries of ``destination`` moved aside, the ``new`` ones of ``staging`` moved in; on a
+    failure the moved ones go back."""
+    aside = staging / ".replaced"
+    aside.mkdir()
+    moved_aside = [name for name in owned if (destination / name).exists() or (destination / name).is_symlink()]
+    moved_in: list[str] = []
+    try:
+        for name in moved_aside:
+            os.replace(destination / name, aside / name)
+        for name in new:
+            os.replace(staging / name, destination / name)
+            moved_in.append(name)
+    except BaseException:
+        for name in moved_in:
+            os.replace(destination / name, staging / name)
+        for name in moved_aside:
+            if (aside / name).exists():
+                os.replace(aside / name, destination / name)
         raise
 
 

@@ -48,7 +48,7 @@ from .compositing import (
 from .driving import PreparedTarget, check_range, drive_crops, landmark_tensor
 from .errors import ConfigError
 from .faces import FaceProcessor, image_to_tensor
-from .files import atomic_directory
+from .files import staged_entries
 from .model_card import default_model_card
 from .modeling import AIPGANGenerator
 from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ExpressionLines, ShapeModel
@@ -68,6 +68,17 @@ from .provenance import DEFAULT_EDIT
 from .video import AnimationResult, animate
 
 logger = logging.getLogger(__name__)
+
+MODEL_CARD_NAME = "README.md"
+PIPELINE_ENTRIES = (
+    GENERATOR_SUBFOLDER,
+    EMOTION_READER_SUBFOLDER,
+    PROCESSOR_CONFIG_NAME,
+    SHAPE_MODEL_NAME,
+    MOUTH_EXEMPLAR_NAME,
+    MODEL_CARD_NAME,
+)
+"""What :meth:`AIPGANPipeline.save_pretrained` writes into a folder; nothing else there is touched."""
 
 
 class AIPGANPipeline:
@@ -159,15 +170,17 @@ class AIPGANPipeline:
     def save_pretrained(
         self, save_directory: str | os.PathLike, variant: str | None = None, model_card: str | None = None
     ) -> Path:
-        """Write the pipeline folder atomically (a temp folder renamed into place).
+        """Write the pipeline's files into a folder: built under a temporary name inside it, then moved into place.
 
         Args:
-            save_directory: destination; replaced if it exists.
+            save_directory: destination, created if needed. The pipeline's own entries (:data:`PIPELINE_ENTRIES`)
+                are replaced, or removed where this pipeline has none (no emotion reader, no mouth exemplar);
+                anything else in the folder stays (a training run's checkpoints, your notes).
             variant: ``"fp16"`` stores ``diffusion_pytorch_model.fp16.safetensors`` in half precision.
             model_card: README.md text; a generic card is written when omitted.
         """
         destination = Path(save_directory)
-        with atomic_directory(destination) as staging:
+        with staged_entries(destination, PIPELINE_ENTRIES) as staging:
             save_model(self.generator, staging / GENERATOR_SUBFOLDER, variant)
             if self.emotion_reader is not None:
                 save_model(self.emotion_reader, staging / EMOTION_READER_SUBFOLDER, variant)
@@ -175,7 +188,7 @@ class AIPGANPipeline:
             self.shape_model.save(staging / SHAPE_MODEL_NAME)
             if self.mouth_exemplar is not None:
                 self.mouth_exemplar.save(staging / MOUTH_EXEMPLAR_NAME)
-            (staging / "README.md").write_text(model_card or default_model_card())
+            (staging / MODEL_CARD_NAME).write_text(model_card or default_model_card())
         return destination
 
     def processor_settings(self) -> dict[str, Any]:

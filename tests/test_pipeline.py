@@ -270,7 +270,28 @@ def test_failed_save_keeps_the_previous_folder(pipe, tmp_path, monkeypatch):
     with pytest.raises(OSError):
         pipe.save_pretrained(folder)
     assert (folder / "generator" / "diffusion_pytorch_model.safetensors").read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["keep"]  # no staging folder left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["keep"]
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+
+
+def test_saving_into_a_folder_keeps_what_else_it_holds(pipe, tmp_path, monkeypatch):
+    """A pipeline saved into a training run's folder (or ".") replaces its own files only."""
+    run = tmp_path / "run"
+    (run / "checkpoint-20").mkdir(parents=True)
+    (run / "checkpoint-20" / "state.bin").write_bytes(b"state")
+    (run / "notes.txt").write_text("lr 2e-4\n")
+    bundled = AIPGANPipeline.from_pretrained()  # with an emotion reader
+    bundled.save_pretrained(run)
+    assert (run / "checkpoint-20" / "state.bin").read_bytes() == b"state"
+    assert (run / "notes.txt").read_text() == "lr 2e-4\n"
+    assert AIPGANPipeline.from_pretrained(run).emotion_reader is not None
+    assert pipe.emotion_reader is None
+    pipe.save_pretrained(run)  # a stale reader left behind would be loaded with the new weights
+    assert not (run / "emotion_reader").exists() and AIPGANPipeline.from_pretrained(run).emotion_reader is None
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []
+    monkeypatch.chdir(run)
+    bundled.save_pretrained(".")  # the folder itself is never renamed
+    assert (run / "notes.txt").exists() and (run / "emotion_reader").is_dir()
 
 
 def test_pil_and_path_inputs(pipe, astronaut, grace_hopper, tmp_path):
