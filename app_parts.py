@@ -250,8 +250,11 @@ def friendly_errors(action: str) -> Iterator[None]:
 
 
 def _sentence(message: str) -> str:
+    """One line ending in a full stop; its first word capitalised unless it is a name (a file's, as uploaded)."""
     message = re.sub(r"\s+", " ", message).strip()
-    return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
+    if message.split(" ", 1)[0].isalpha():
+        message = message[:1].upper() + message[1:]
+    return message + ("" if message.endswith((".", "!", "?")) else ".")
 
 
 # ----------------------------------------------------------------------------------------------- results

@@ -42,12 +42,12 @@ def check_input(path: Path, role: str) -> None:
 
 def check_output(output: Path, inputs: Sequence[Path], formats: Sequence[str] = tuple(OUTPUT_FORMATS)) -> str:
     """Validate the output path before any work; returns its (lower-case) suffix, one of ``formats``."""
+    if output.is_dir():  # before its suffix: a folder named "out" has none
+        raise UsageError(f"output is a folder: {output}; name a file in it (a folder is for several targets)")
     suffix = output.suffix.lower()
     if suffix not in formats:
         choices = " or ".join(formats) if len(formats) < 3 else "one of " + ", ".join(formats)
         raise UsageError(f"cannot tell the output format from {output.name!r}; use {choices}")
-    if output.is_dir():
-        raise UsageError(f"output is a directory: {output}")
     for path in inputs:
         same = output.resolve() == path.resolve() or (output.exists() and os.path.samefile(output, path))
         if same:
@@ -85,12 +85,19 @@ class Job:
     suffix: str
 
 
+def photo_suffixes() -> frozenset[str]:
+    """The file name suffixes of every image format Pillow reads (a folder's AVIF and GIF photos as well as the
+    formats results are written in)."""
+    return frozenset(suffix for suffix, name in Image.registered_extensions().items() if name in Image.OPEN)
+
+
 def several_targets(target: Path) -> list[Path] | None:
     """The photos a folder (its image files) or a glob (every file it matches) names; None for a single target."""
     if target.is_dir():
-        photos = sorted(path for path in target.iterdir() if path.is_file() and path.suffix.lower() in OUTPUT_FORMATS)
+        readable = photo_suffixes()
+        photos = sorted(path for path in target.iterdir() if path.is_file() and path.suffix.lower() in readable)
         if not photos:
-            raise UsageError(f"no photos ({', '.join(OUTPUT_FORMATS)}) in the target folder {target}")
+            raise UsageError(f"no photos (files of an image format such as .jpg or .png) in the target folder {target}")
         return photos
     text = str(target)
     if target.exists() or not any(character in text for character in GLOB_CHARACTERS):

@@ -400,6 +400,7 @@ def test_animate_refuses_a_text_file_with_a_short_message(client, photos, tmp_pa
     )
     _assert_short(message)
     assert "is not a video (it looks like text)" in message, message
+    assert message.startswith("holiday.mp4 "), "the file's name as uploaded, not capitalised"
 
 
 def test_webcam_streams_into_the_live_adapter(client):

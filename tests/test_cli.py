@@ -239,6 +239,12 @@ BAD_RUNS = [
         "output format",
     ),
     (
+        "output is a folder",
+        False,
+        ["--source", "{astronaut}", "--target", "{grace}", "--output", "{folder}"],
+        "output is a folder",
+    ),
+    (
         "output folder missing",
         False,
         ["--source", "{astronaut}", "--target", "{grace}", "--output", "{folder}/no/such/out.png"],
@@ -367,6 +373,7 @@ def test_a_folder_of_targets_gives_one_result_each_and_skips_a_bad_photo(photos,
     shutil.copy(photos["astronaut"], folder / "astronaut.png")
     shutil.copy(photos["grace"], folder / "grace.jpg")
     shutil.copy(photos["text"], folder / "broken.jpg")
+    Image.open(photos["astronaut"]).save(folder / "palette.gif")  # read, though results are never GIFs
     (folder / "notes.txt").write_text("not a photo, and not named like one: not a target")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # tqdm draws its bar only on a terminal
     completed = _in_process(
@@ -384,11 +391,11 @@ def test_a_folder_of_targets_gives_one_result_each_and_skips_a_bad_photo(photos,
         capsys,
     )
     assert completed.returncode == 2, completed.stderr
-    assert sorted(path.name for path in results.iterdir()) == ["astronaut.png", "grace.png"]
+    assert sorted(path.name for path in results.iterdir()) == ["astronaut.png", "grace.png", "palette.png"]
     assert f"skipped {folder / 'broken.jpg'}: " in completed.stderr and "not an image" in completed.stderr
-    assert "3/3" in completed.stderr, "no progress bar"
-    assert completed.stderr.strip().splitlines()[-1] == "error: 1 of 3 targets skipped: broken.jpg"
-    assert "wrote 2 of 3 results to" in completed.stdout
+    assert "4/4" in completed.stderr, "no progress bar"
+    assert completed.stderr.strip().splitlines()[-1] == "error: 1 of 4 targets skipped: broken.jpg"
+    assert "wrote 3 of 4 results to" in completed.stdout
     single = tmp_path / "single.png"  # the same pixels as one target at a time
     assert (
         main(["synthesize", "--target", str(photos["grace"]), "--expression", "surprise", "--output", str(single)]) == 0

@@ -510,6 +510,14 @@ BAD_INPUTS = [
         TruncatedImageError,
         "starts like a PNG",
     ),
+    (
+        "an iPhone's HEIC",
+        lambda t, f: b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(2000),
+        {},
+        {},
+        InvalidImageError,
+        "is a HEIC / HEIF photo, which cannot be read here; save it as JPEG first",
+    ),
     ("declares 100000x100000", lambda t, f: png_header(100_000, 100_000), {}, {}, ImageTooLargeError, "too large"),
     (
         "declares 9000x9000",

@@ -234,10 +234,16 @@ def _bomb_error(error: Exception, max_pixels: int, origin: str) -> ImageTooLarge
     return ImageTooLargeError(f"{origin} is too large: {size}, more than the limit of {limit:,}; downscale it first")
 
 
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+"""An ISO media file's major brands of HEIC / HEIF photos (an iPhone's default), which Pillow cannot open."""
+
+
 def _unidentified_error(head: bytes, origin: str) -> InvalidImageError:
     for signature, name in _SIGNATURES.items():
         if head.startswith(signature):
             return TruncatedImageError(f"{origin} starts like a {name} file but is truncated or damaged in its header")
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return InvalidImageError(f"{origin} is a HEIC / HEIF photo, which cannot be read here; save it as JPEG first")
     if head.lstrip()[:1] in (b"<", b"{", b"[") or _looks_like_text(head):
         return InvalidImageError(f"{origin} is not an image (it looks like text); use a JPEG, PNG or WebP photo")
     return InvalidImageError(f"{origin} is not an image in a known format; use a JPEG, PNG or WebP photo")
