@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
 from PIL import Image
 
 from aipgan_hf.errors import AIPGANError
-from aipgan_hf.faces import load_image
+from aipgan_hf.faces import Photo, load_photo
 from aipgan_hf.files import write_atomically
 from aipgan_hf.pipeline import AIPGANPipeline, TransferResult
 from aipgan_hf.pipeline_steps import faces_note
@@ -204,12 +203,13 @@ def slider_order(names: Sequence[str]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------- errors
-def read_photo(path: str | None, role: str, pipeline: AIPGANPipeline) -> np.ndarray:
-    """Decode an uploaded photo; errors name the photo by its role, never by its server path."""
+def read_photo(path: str | None, role: str, pipeline: AIPGANPipeline) -> Photo:
+    """Decode an uploaded photo in full (with its colour profile); errors name the photo by its role, never by its
+    server path."""
     if not path:
         raise gr.Error(f"Please add {role}.", title=ERROR_TITLE, print_exception=False)
     try:
-        return load_image(path, max_pixels=pipeline.processor.max_pixels)
+        return load_photo(path, max_pixels=pipeline.processor.max_pixels, draft_pixels=None)
     except AIPGANError as error:
         message = _sentence(str(error).replace(str(path), role))
         raise gr.Error(message, title=ERROR_TITLE, print_exception=False) from None
@@ -258,11 +258,9 @@ def _sentence(message: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- results
-def result_views(
-    result: TransferResult, source_photo: np.ndarray, target_photo: np.ndarray, show_views: bool
-) -> Outputs:
+def result_views(result: TransferResult, source_photo: Photo, target_photo: Photo, show_views: bool) -> Outputs:
     """Result photo, aligned result, and the model's views (only when asked for: they cost more than the transfer)."""
-    views = model_views(result, source_photo, target_photo) if show_views else None
+    views = model_views(result, source_photo.pixels, target_photo.pixels) if show_views else None
     return result.image, result.face, views
 
 
@@ -339,7 +337,8 @@ class ResultImage(gr.Image):
             buffer = io.BytesIO()
             stamp = getattr(value, "encoderinfo", None) or {}  # the pipeline's, which says what was done
             stamp = {key: stamp[key] for key in ("exif", "pnginfo") if key in stamp} or save_options()
-            value.convert("RGB").save(buffer, format=image_format, **options, **stamp)  # a copy: stamp it
+            profile = {"icc_profile": value.info["icc_profile"]} if value.info.get("icc_profile") else {}
+            value.convert("RGB").save(buffer, format=image_format, **options, **stamp, **profile)  # a copy: stamp it
             data = buffer.getvalue()
             folder = Path(self.GRADIO_CACHE) / hashlib.sha256(data).hexdigest()
             folder.mkdir(parents=True, exist_ok=True)

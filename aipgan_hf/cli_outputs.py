@@ -71,7 +71,8 @@ def save_image(image: Image.Image, output: Path, suffix: str, edit: str, say: Ca
     # Stamped again with this command's own wording (a batch's, a preset's), and the options passed explicitly too,
     # for Pillow releases that ignore a stamp on the image.
     image_format, options = OUTPUT_FORMATS[suffix]
-    save_atomically(mark_edited(image, edit), output, image_format, {**options, **save_options(edit)})
+    profile = {"icc_profile": image.info["icc_profile"]} if image.info.get("icc_profile") else {}
+    save_atomically(mark_edited(image, edit), output, image_format, {**options, **save_options(edit), **profile})
     unlabelled = " (BMP has no field to say it is edited: prefer PNG or JPEG)" if image_format == "BMP" else ""
     say(f"wrote {output} ({image.width}x{image.height}){unlabelled}")
 

@@ -295,6 +295,18 @@ def test_a_photo_with_several_faces_says_which_was_used(app_module, space, two_f
     assert len(told) == 1, "one face: nothing to say"
 
 
+def test_an_uploaded_photos_colour_profile_reaches_the_page(app_module, space, photos, tmp_path):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    tagged = tmp_path / "phone.jpg"
+    Image.open(photos[0]).save(tagged, quality=95, icc_profile=profile)
+    image, _, _ = space.synthesize(str(tagged), "happiness")
+    served = app_parts.ResultImage(format="jpeg").postprocess(image)
+    with Image.open(served.path) as shown:
+        assert shown.info["icc_profile"] == profile
+
+
 def test_upload_over_the_size_limit_is_refused(app_url, tmp_path):
     import httpx
 

@@ -358,6 +358,19 @@ def test_a_photo_with_several_faces_says_which_was_used(photos, two_faces, tmp_p
     assert completed.returncode == 0 and completed.stderr == ""
 
 
+def test_a_result_keeps_its_targets_colour_profile(photos, grace_hopper, tmp_path, capsys):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    target = tmp_path / "phone.jpg"
+    Image.fromarray(grace_hopper).save(target, quality=95, icc_profile=profile)
+    for output in (tmp_path / "out.jpg", tmp_path / "out.png", tmp_path / "out.webp"):
+        args = ["synthesize", "--target", str(target), "--expression", "sadness", "--output", str(output)]
+        assert _in_process(args, capsys).returncode == 0
+        with Image.open(output) as image:
+            assert image.info.get("icc_profile") == profile, output.suffix
+
+
 def test_a_bmp_result_says_it_carries_no_edited_label(photos, tmp_path, capsys):
     output = tmp_path / "sad.bmp"
     args = ["synthesize", "--target", str(photos["astronaut"]), "--expression", "sadness", "--output", str(output)]

@@ -338,6 +338,24 @@ def test_face_errors_name_the_photo_and_keep_their_type(pipe, astronaut):
         pipe(blank, expression="happiness")
 
 
+def test_a_photos_rgb_colour_profile_is_carried_to_its_results(pipe, astronaut, grace_hopper, tmp_path):
+    """A phone's photo in Display P3 (here an sRGB profile stands in) comes back in its own colour space."""
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    tagged = tmp_path / "tagged.jpg"
+    Image.fromarray(grace_hopper).save(tagged, quality=95, icc_profile=profile)
+    result = pipe(tagged, source=astronaut)
+    assert result.image.info["icc_profile"] == profile == result.face.info["icc_profile"]
+    result.image.save(tmp_path / "plain.jpg")  # a plain save writes it
+    with Image.open(tmp_path / "plain.jpg") as saved:
+        assert saved.info["icc_profile"] == profile
+    assert "icc_profile" not in pipe(grace_hopper, expression="happiness").image.info
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # not the RGB pixels' space
+    Image.fromarray(grace_hopper).save(tagged, quality=95, icc_profile=lab)
+    assert "icc_profile" not in pipe(tagged, expression="happiness").image.info
+
+
 def test_a_result_counts_the_faces_of_its_photos_and_says_which_was_used(pipe, two_faces, astronaut):
     from aipgan_hf.pipeline_steps import faces_note
 

@@ -137,8 +137,8 @@ def transfer_result(
         picture = tensor_to_image(network.intrinsic_image[index].float().cpu())
         intrinsic = Image.fromarray(as_photo(target_photo)(picture))
     return TransferResult(
-        image=mark_edited(Image.fromarray(image), edit),  # labelled as edited, through a plain save()
-        face=mark_edited(Image.fromarray(face), edit),
+        image=in_profile(mark_edited(Image.fromarray(image), edit), target_photo.icc_profile),  # through save()
+        face=in_profile(mark_edited(Image.fromarray(face), edit), target_photo.icc_profile),
         intrinsic=intrinsic,
         source_landmarks=source_face.landmarks.astype(np.float32),
         target_landmarks=target_face.landmarks.astype(np.float32),
@@ -150,6 +150,16 @@ def transfer_result(
         mouth=output.mouth.origin(index),
         target_faces=target_face.faces_found,
     )
+
+
+def in_profile(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """``image`` (in place) saved with the colour profile of the photo its pixels come from: without it a phone's
+    Display P3 photo would come back in duller colours. Pillow writes a save option kept in ``encoderinfo``
+    (as :func:`~aipgan_hf.provenance.mark_edited` relies on); ``info`` keeps it for copies and older releases."""
+    if icc_profile:
+        image.info["icc_profile"] = icc_profile
+        image.encoderinfo = {**(getattr(image, "encoderinfo", None) or {}), "icc_profile": icc_profile}
+    return image
 
 
 def source_reader(

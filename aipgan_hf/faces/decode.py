@@ -71,6 +71,8 @@ class Photo:
         size: (width, height) of the full-resolution image (after EXIF orientation).
         grey: every pixel has R == G == B (a grey file, or a black-and-white photo stored as colour).
         pixels_to_photo: (2, 3) map from ``pixels`` coordinates to full-resolution coordinates.
+        icc_profile: the file's ICC colour profile where it describes RGB (a phone's Display P3), which the
+            results carry on: their pixels are in the photo's colour space. None for sRGB-by-default files.
     """
 
     pixels: np.ndarray
@@ -79,6 +81,7 @@ class Photo:
     pixels_to_photo: np.ndarray = field(default_factory=IDENTITY.copy)
     source: Any = field(default=None, repr=False)  # the path or bytes decoded again by full_resolution()
     max_pixels: int = DEFAULT_MAX_PIXELS
+    icc_profile: bytes | None = field(default=None, repr=False)
 
     @property
     def reduced(self) -> bool:
@@ -279,7 +282,14 @@ def _decode_pil(pil: Image.Image, max_pixels: int, origin: str, draft_pixels: in
         rgb, matrix = reduced_rgb(pil, factor, max_pixels, origin), scale_affine(factor)
     else:
         rgb, matrix = pil_to_rgb(pil, max_pixels, origin), IDENTITY.copy()
-    return Photo(rgb, size, is_grey(rgb), matrix, source if factor > 1 else None, max_pixels)
+    return Photo(rgb, size, is_grey(rgb), matrix, source if factor > 1 else None, max_pixels, rgb_profile(pil))
+
+
+def rgb_profile(pil: Image.Image) -> bytes | None:
+    """``pil``'s embedded ICC profile where its colour space is RGB (bytes 16-19 of the header), else None: a CMYK
+    or grey file's profile no longer describes the RGB pixels it is converted to."""
+    profile = pil.info.get("icc_profile")
+    return profile if isinstance(profile, bytes) and profile[16:20] == b"RGB " else None
 
 
 def _load_pixels(pil: Image.Image, max_pixels: int, origin: str) -> None:
