@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 from collections.abc import Collection, Mapping
@@ -29,6 +30,8 @@ from safetensors.torch import load_file, save_file
 from aipgan_hf.configuration import ARCHITECTURE, AIPGANConfig
 from aipgan_hf.errors import CheckpointError, ConfigError
 from aipgan_hf.modeling import AIPGANGenerator
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_ABS = 1e4
 """Largest weight magnitude :func:`check_state_dict` accepts by default (trained weights stay far below it;
@@ -377,6 +380,10 @@ def read_processor_settings(folder: Path, resolution: int) -> dict[str, Any]:
     return {**settings, "resolution": resolution}
 
 
+TRAINING_PIPELINE_SUBFOLDER = "pipeline"
+"""Where ``training/train.py`` saves the EMA weights' pipeline inside each ``checkpoint-N`` folder."""
+
+
 def resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | None = None) -> Path:
     """The bundled checkpoint (None), a local folder, or a Hub snapshot (downloaded only for an 'owner/name' id)."""
     if path_or_hub_id is None:
@@ -385,10 +392,16 @@ def resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | Non
         raise CheckpointError(f"a checkpoint is a folder path or a Hub id, got {type(path_or_hub_id).__name__}")
     path = Path(path_or_hub_id).expanduser()
     if path.is_dir():
+        inner = path / TRAINING_PIPELINE_SUBFOLDER
+        if not (path / PROCESSOR_CONFIG_NAME).is_file() and (inner / PROCESSOR_CONFIG_NAME).is_file():
+            logger.info("%s is a training checkpoint: loading its pipeline, %s", path, inner)
+            return inner
         return path
     text = str(path_or_hub_id)
     if path.exists() or text.count("/") != 1 or text.startswith((".", "/", "~")):
         raise CheckpointError(f"{text} is neither a pipeline folder nor a Hub id of the form 'owner/name'")
+    if path.parent.is_dir():  # "runs/pipline": a Hub id has no local folder for its owner
+        raise CheckpointError(f"pipeline folder not found: {text} ({path.parent} has no {path.name!r})")
     try:
         return Path(snapshot_download(text, revision=revision))
     except Exception as error:  # noqa: BLE001 -- any hub failure becomes one clear message

@@ -408,8 +408,22 @@ def test_a_local_path_never_reaches_the_hub(tmp_path, monkeypatch):
     for path in (tmp_path / "missing", "./relative/missing", "/abs/missing/folder"):
         with pytest.raises(CheckpointError, match="neither a pipeline folder"):
             AIPGANPipeline.from_pretrained(path)
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match="pipeline folder not found: runs/pipline"):
+        AIPGANPipeline.from_pretrained("runs/pipline")  # reads as 'owner/name', but runs/ is a local folder
     folder = tmp_path / "list"
     shutil.copytree(BUNDLED_CHECKPOINT, folder)
     (folder / "generator" / "config.json").write_text("[1, 2]")
     with pytest.raises(CheckpointError, match="config.json"):
         AIPGANPipeline.from_pretrained(folder)
+
+
+def test_a_training_checkpoint_loads_the_pipeline_it_holds(tmp_path):
+    checkpoint = tmp_path / "checkpoint-30"
+    (checkpoint / "discriminator").mkdir(parents=True)
+    shutil.copytree(BUNDLED_CHECKPOINT, checkpoint / "pipeline")
+    loaded = AIPGANPipeline.from_pretrained(checkpoint)
+    bundled = AIPGANPipeline.from_pretrained()
+    for name, value in bundled.generator.state_dict().items():
+        assert torch.equal(loaded.generator.state_dict()[name], value), name
