@@ -12,9 +12,10 @@ from typing import Any
 LICENCES = """## Licences
 
 - Code (aipgan-hf): Apache-2.0.
-- Weights: research and non-commercial use only. The shipped weights were trained on LFW and the Essex grimace set
-  (research use), CelebA (non-commercial research), the London and Canada sets (CC BY 4.0) and talking-head clips
-  under their repositories' licences.
+- Weights: the project's shipped weights are for research and non-commercial use only: they were trained on LFW and
+  the Essex grimace set (research use), CelebA (non-commercial research), the London and Canada sets (CC BY 4.0) and
+  talking-head clips under their repositories' licences. Weights trained on other data carry that data's terms (and
+  dlib's, below); such a card's notes say what they were trained on.
 - dlib's 68-point landmark model, which reads every face, was trained on iBUG 300-W, whose licence excludes
   commercial use.
 - The emotion reader (`emotion_reader/`, where a folder has one) is the mini-Xception of Arriaga et al. (2017) as the
