@@ -444,3 +444,59 @@ def test_video_frames_are_sampled_from_the_video_drivers_decoder(tmp_path, astro
         assert frame.flags["C_CONTIGUOUS"]
     assert [index for index, _ in cache.sample_frames(str(path), fps=5.0, max_frames=2)] == [0, 2]
     assert len(list(cache.sample_frames(str(path), fps=0))) == 12
+
+
+def test_labels_keyed_by_bare_file_names_apply_and_bad_rows_warn_once(tmp_path, caplog):
+    photos = tmp_path / "photos"
+    for person, files in (("Aaron_Peirsol", ["Aaron_Peirsol_0001.jpg"]), ("Abdullah", ["Abdullah_0001.jpg", "1.jpg"])):
+        (photos / person).mkdir(parents=True)
+        for name in files:
+            Image.new("RGB", (32, 32)).save(photos / person / name)
+    (photos / "Aaron_Peirsol" / "1.jpg").write_bytes((photos / "Abdullah" / "1.jpg").read_bytes())
+    rows = [
+        ("Aaron_Peirsol_0001.jpg", "happiness"),  # a bare name one photo has
+        ("Abdullah/Abdullah_0001.jpg", "Sadness"),  # the path, as before
+        ("1.jpg", "neutral"),  # two photos have it: ambiguous
+        ("Nobody_0001.jpg", "neutral"),
+        ("Abdullah/1.jpg", "smiling"),
+        ("Aaron_Peirsol/1.jpg", "grinning"),
+    ]
+    with open(photos / "labels.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([("image", "expression"), *rows])
+    with caplog.at_level("WARNING", logger="training.dataset.sources"):
+        source = dataset_sources.discover_image_folder(photos)
+    labels = {item.rel_path: item.expression for item in source.items}
+    assert labels == {
+        "Aaron_Peirsol/1.jpg": "",
+        "Aaron_Peirsol/Aaron_Peirsol_0001.jpg": "happiness",
+        "Abdullah/1.jpg": "",
+        "Abdullah/Abdullah_0001.jpg": "sadness",
+    }
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2, warnings
+    assert "['grinning', 'smiling']" in warnings[0] and "neutral, happiness" in warnings[0]
+    assert "2 of 6 rows match no photo" in warnings[1] and "<person>/<file>" in warnings[1]
+
+
+def test_a_folder_without_faces_stops_with_an_error(tmp_path):
+    for person in ("thing1", "thing2"):
+        (tmp_path / "photos" / person).mkdir(parents=True)
+        Image.new("RGB", (120, 120), (128, 128, 128)).save(tmp_path / "photos" / person / "blank.jpg")
+    argv = ["--image_folder", str(tmp_path / "photos"), "--output_dir", str(tmp_path / "out"), "--num_workers", "1"]
+    with pytest.raises(ConfigError, match="no face found in the 2 photos and frames given: no row written"):
+        prepare_dataset.main(argv)
+
+
+def test_empty_validation_and_test_splits_warn(tmp_path, astronaut, caplog):
+    person = tmp_path / "photos" / _names_per_split(1)["train"][0]  # one person, in train
+    person.mkdir(parents=True)
+    _face_region(astronaut, (123, 27, 323, 227)).save(person / "plain.jpg", quality=95)
+    argv = ["--image_folder", str(tmp_path / "photos"), "--output_dir", str(tmp_path / "out"), "--num_workers", "1"]
+    with caplog.at_level("WARNING", logger="training.prepare_dataset"):
+        stats = prepare_dataset.main([*argv, "--resolution", str(RESOLUTION)])
+    assert stats["rows_per_split"] == {"train": 1, "validation": 0, "test": 0}
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2, warnings
+    assert "the validation split is empty: too few people" in warnings[0]
+    assert "validates on the training people" in warnings[0]
+    assert "the test split is empty" in warnings[1]

@@ -347,3 +347,68 @@ def test_init_from_a_checkpoint_whose_critics_do_not_fit_stops(tmp_path):
     )
     with pytest.raises(SystemExit, match="does not fit this discriminator"):
         create_models(args)
+
+
+def tiny_args(face_dataset, out: Path, *flags: str) -> list[str]:
+    """train.py's argv for a one-step tiny run in ``out``."""
+    return ["--dataset_name", str(face_dataset), "--output_dir", str(out), "--max_train_steps", "1", *TINY, *flags]
+
+
+def test_a_new_run_into_another_runs_checkpoints_is_refused_before_any_work(face_dataset, tmp_path):
+    from training.train import main
+
+    out = tmp_path / "run"
+    (out / "checkpoint-20").mkdir(parents=True)  # another run's: rotation would delete it, then step 20 collides
+    with pytest.raises(SystemExit, match="already holds checkpoints of another run .*--resume_from_checkpoint latest"):
+        main(tiny_args(face_dataset, out, "--validation_steps", "0"))
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-20"]
+
+
+def test_checkpointing_steps_must_be_positive(capsys):
+    from training.options import parse_args
+
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--dataset_name", "unused", "--shape_model", SHAPE_MODEL, "--checkpointing_steps", "0"])
+    assert stopped.value.code == 2
+    assert "--checkpointing_steps must be at least 1" in capsys.readouterr().err
+
+
+def test_a_missing_dataset_folder_is_named_and_leaves_no_output_folder(tmp_path):
+    from aipgan_hf.errors import ConfigError
+    from training.train import main
+
+    out = tmp_path / "new-run"
+    with pytest.raises(ConfigError, match="dataset folder not found: ./no/such/corpus"):
+        main(["--dataset_name", "./no/such/corpus", "--output_dir", str(out), *TINY])
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("flag", "trained", "given"), [("base_channels", 8, 16), ("resolution", 64, 128)])
+def test_a_resume_with_another_architecture_stops_with_one_line(face_dataset, tmp_path, flag, trained, given):
+    from training.train import main
+
+    out = tmp_path / "run"
+    saved_checkpoint(out / "checkpoint-3")  # resolution 64, base_channels 8
+    argv = tiny_args(face_dataset, out, "--resume_from_checkpoint", "latest", f"--{flag}", str(given))
+    with pytest.raises(SystemExit, match=f"was trained with --{flag} {trained}, not {given}: resume with that"):
+        main(argv)
+
+
+def test_a_corpus_without_validation_split_warns_that_training_people_validate(face_dataset, tmp_path, caplog):
+    import shutil
+
+    from accelerate import PartialState
+
+    from training.options import parse_args
+    from training.train import load_splits
+
+    PartialState()
+    corpus = tmp_path / "train-only"
+    (corpus / "data").mkdir(parents=True)
+    for shard in (face_dataset / "data").glob("train-*.parquet"):
+        shutil.copy(shard, corpus / "data" / shard.name)
+    args = parse_args(["--dataset_name", str(corpus), "--shape_model", SHAPE_MODEL, "--resolution", "64"])
+    with caplog.at_level("WARNING"):
+        pairs, validation = load_splits(args)
+    assert len(validation) == len(pairs)  # the training rows stand in
+    assert "no validation split: validating on the training people" in caplog.text

@@ -122,6 +122,17 @@ def load_critics(discriminator: AIPGANDiscriminator, folder: Path) -> None:
         logger.info(f"critics new to {folder}, starting fresh: {new_critics}")
 
 
+def refuse_mixing_runs(args: argparse.Namespace) -> None:
+    """SystemExit when --output_dir holds checkpoints and this run does not resume: rotation would delete the
+    other run's checkpoints and this run's would collide with theirs."""
+    latest = latest_checkpoint(Path(args.output_dir))
+    if latest is not None and not args.resume_from_checkpoint:
+        raise SystemExit(
+            f"{args.output_dir} already holds checkpoints of another run (up to {latest.name}): pass "
+            "--resume_from_checkpoint latest to continue it, or another --output_dir"
+        )
+
+
 def checkpoint_to_resume(args: argparse.Namespace) -> Path | None:
     """The checkpoint folder --resume_from_checkpoint names ("latest": the newest in --output_dir), or None."""
     if not args.resume_from_checkpoint:

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""Write the checkpoint the package ships (aipgan_hf/checkpoints/default) from a training run, or an
-untrained placeholder.
+"""Write a release pipeline folder (fp16 weights, mouth exemplar, model card) from a training run, or an
+untrained placeholder; the package's shipped checkpoint is one, written with --output_dir aipgan_hf/checkpoints/default.
 
-    python training/export_checkpoint.py --pipeline runs/aipgan/pipeline --card_notes notes.md
-    python training/export_checkpoint.py --untrained --resolution 128
+    python training/export_checkpoint.py --pipeline runs/aipgan/pipeline --output_dir runs/aipgan/export \
+        --emotion_reader aipgan_hf/checkpoints/default --card_notes notes.md
+    python training/export_checkpoint.py --untrained --resolution 128 --output_dir runs/untrained
 
 Weights are stored as fp16 safetensors (``diffusion_pytorch_model.fp16.safetensors``); loading casts
 them back to float32, which is what CPUs run fastest. The mouth exemplar (presets' teeth) is made here from
@@ -22,13 +23,14 @@ from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aipgan_hf.checkpoint import BUNDLED_CHECKPOINT, load_generator  # noqa: E402
+from aipgan_hf.checkpoint import load_generator  # noqa: E402
 from aipgan_hf.compositing.exemplar import MouthExemplar  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
 from aipgan_hf.faces import FaceProcessor  # noqa: E402
 from aipgan_hf.model_card import default_model_card  # noqa: E402
 from aipgan_hf.modeling import AIPGANGenerator  # noqa: E402
 from aipgan_hf.motion import SHAPE_MODEL_NAME, ShapeModel  # noqa: E402
+from aipgan_hf.motion.emotion import EmotionReader  # noqa: E402
 from aipgan_hf.pipeline import AIPGANPipeline  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,20 @@ def astronaut_exemplar(resolution: int) -> MouthExemplar:
     return MouthExemplar(crop=face.crop, landmarks=face.crop_landmarks)
 
 
+def emotion_reader(folder: str | None, parser: argparse.ArgumentParser) -> EmotionReader | None:
+    """The emotion reader of pipeline folder ``folder`` (None: none), with a warning for a pipeline written
+    without one; a folder that has none is a usage error."""
+    reader = EmotionReader.load(folder) if folder else None
+    if folder and reader is None:
+        parser.error(f"--emotion_reader {folder} has no emotion_reader/ folder (e.g. aipgan_hf/checkpoints/default)")
+    if reader is None:
+        logger.warning(
+            "no emotion reader: this pipeline's one-photo transfers will not read the source's emotion. Pass "
+            "--emotion_reader aipgan_hf/checkpoints/default to carry the shipped reader over"
+        )
+    return reader
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
@@ -52,9 +68,17 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument(
         "--card_notes", help="markdown file appended to the model card (data, steps, hardware, figures)"
     )
-    parser.add_argument("--output_dir", default=str(BUNDLED_CHECKPOINT))
+    parser.add_argument(
+        "--emotion_reader",
+        default=None,
+        help="a pipeline folder whose emotion reader to carry over, e.g. aipgan_hf/checkpoints/default (default: none)",
+    )
+    parser.add_argument(
+        "--output_dir", required=True, help="the folder to write the pipeline's files into (the shipped one: see docs)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    reader = emotion_reader(args.emotion_reader, parser)  # read first: it may come from --output_dir itself
 
     if args.untrained:
         torch.manual_seed(0)
@@ -69,6 +93,7 @@ def main(argv: list[str] | None = None) -> Path:
         generator,
         shape_model=ShapeModel.load(shape_path) if shape_path else None,
         mouth_exemplar=astronaut_exemplar(generator.config.resolution),
+        emotion_reader=reader,
     )
     folder = pipe.save_pretrained(args.output_dir, variant="fp16", model_card=card)
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

@@ -28,6 +28,10 @@ def parse_args(argv: list[str] | None = None, description: str | None = None) ->
     )
     if args.mouth_crop_size is not None and not (args.mouth_crop_size == 0 or args.mouth_crop_size >= 16):
         parser.error(f"--mouth_crop_size must be 0 (no mouth critic) or at least 16, got {args.mouth_crop_size}")
+    if args.checkpointing_steps < 1:
+        parser.error(
+            f"--checkpointing_steps must be at least 1 (steps between checkpoints), got {args.checkpointing_steps}"
+        )
     args.given_rates = (args.learning_rate is not None, args.discriminator_learning_rate is not None)
     args.learning_rate = DEFAULT_LEARNING_RATE if args.learning_rate is None else args.learning_rate
     if args.discriminator_learning_rate is None:

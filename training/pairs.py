@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -102,6 +103,41 @@ def build_pair_index(split) -> PairIndex:
         expressions=labels["expression"].to_numpy(dtype=object),
         session_groups=sessions,
     )
+
+
+def _looks_like_a_folder(dataset_name: str) -> bool:
+    """Whether ``--dataset_name`` names a local folder rather than a Hub id ("owner/name"): it starts with '.' or
+    '/', has more than one separator, or its first part is a folder here (``data_build/...``)."""
+    parts = Path(dataset_name).parts
+    return dataset_name.startswith((".", "/")) or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
+
+
+def check_dataset_name(dataset_name: str) -> None:
+    """ConfigError where ``--dataset_name`` looks like a local folder that is not there, instead of a failed Hub
+    download later (the message is the evaluation's, ``aipgan_hf.evaluation.data.load_split``)."""
+    if _looks_like_a_folder(dataset_name) and not Path(dataset_name).exists():
+        raise ConfigError(f"dataset folder not found: {dataset_name}")
+
+
+def load_corpus(dataset_name: str):
+    """``datasets.load_dataset(dataset_name)`` after :func:`check_dataset_name`; a name that is neither a folder
+    here nor a dataset the Hub gives is a one-line ConfigError."""
+    import datasets
+
+    check_dataset_name(dataset_name)
+    try:
+        return datasets.load_dataset(dataset_name)
+    except (ConnectionError, FileNotFoundError) as error:  # FileNotFoundError: also the Hub's DatasetNotFoundError
+        if Path(dataset_name).exists():
+            raise
+        raise ConfigError(f"dataset not found: {dataset_name} is no folder here, and the Hub says: {error}") from None
+
+
+def corpus_split(corpus, split: str, dataset_name: str):
+    """Split ``split`` of a loaded corpus; ConfigError naming the splits it has when it lacks that one."""
+    if split not in corpus:
+        raise ConfigError(f"{dataset_name} has no split {split!r}; it has: {', '.join(corpus)}")
+    return corpus[split]
 
 
 def _landmark_array(split) -> np.ndarray:

@@ -30,18 +30,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python training
 from aipgan_hf import losses  # noqa: E402
 from aipgan_hf.checkpoint import load_generator  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
+from aipgan_hf.errors import AIPGANError  # noqa: E402
 from aipgan_hf.modeling import AIPGANDiscriminator, AIPGANGenerator  # noqa: E402
 from aipgan_hf.motion import ShapeModel, landmark_flow  # noqa: E402
 from training.checkpointing import (  # noqa: E402
     checkpoint_to_resume,
     load_critics,
+    refuse_mixing_runs,
     register_hooks,
     resume,
     save_checkpoint,
     write_ema_pipeline,
 )
 from training.options import DEFAULT_MOUTH_CROP, parse_args  # noqa: E402
-from training.pairs import PairDataset, fixed_validation_pairs  # noqa: E402
+from training.pairs import (  # noqa: E402
+    PairDataset,
+    check_dataset_name,
+    corpus_split,
+    fixed_validation_pairs,
+    load_corpus,
+)
 from training.validation import log_validation, validation_batch  # noqa: E402
 
 logger = get_logger(__name__)
@@ -55,14 +63,27 @@ def has_accelerator_device() -> bool:
     )
 
 
-def load_splits(args: argparse.Namespace):
-    import datasets
+def check_start(args: argparse.Namespace) -> None:
+    """Stop before any work, and before the output folder is made, on what would fail or spoil the run later: a
+    local dataset folder that is not there, another run's checkpoints in --output_dir, a resume that would build
+    another generator than the checkpoint's."""
+    check_dataset_name(args.dataset_name)
+    refuse_mixing_runs(args)
+    for flag in ("resolution", "base_channels"):
+        trained_setting(args, "generator", flag, getattr(args, flag), "start a new run in another --output_dir")
 
-    corpus = datasets.load_dataset(args.dataset_name)
-    train = corpus["train"]
+
+def load_splits(args: argparse.Namespace):
+    corpus = load_corpus(args.dataset_name)
+    train = corpus_split(corpus, "train", args.dataset_name)
     if args.max_train_samples is not None:
         train = train.select(range(min(args.max_train_samples, len(train))))
     validation = corpus["validation"] if "validation" in corpus else train
+    if "validation" not in corpus:
+        logger.warning(
+            f"{args.dataset_name} has no validation split: validating on the training people, whose figures "
+            "show fitting, not how the model does on new people"
+        )
     pairs = PairDataset(
         train,
         resolution=args.resolution,
@@ -171,20 +192,32 @@ def create_models(args: argparse.Namespace) -> tuple[AIPGANGenerator, AIPGANDisc
     return generator, discriminator, ema
 
 
+def trained_setting(
+    args: argparse.Namespace, subfolder: str, flag: str, given: int | None, otherwise: str, before: int | None = None
+) -> int | None:
+    """The value of ``flag`` in the resumed checkpoint's ``<subfolder>/config.json`` (``before`` where the file
+    predates it), or None when there is none to resume. A ``given`` value (None: the flag was not given) that
+    differs stops the run with one line; ``otherwise``: what else the user can do."""
+    path = checkpoint_to_resume(args)
+    config = path / subfolder / "config.json" if path is not None else None
+    if config is None or not config.is_file():
+        return None
+    trained = json.loads(config.read_text()).get(flag, before)
+    if given is not None and trained is not None and given != trained:
+        raise SystemExit(f"{path} was trained with --{flag} {trained}, not {given}: resume with that, or {otherwise}")
+    return trained
+
+
 def mouth_crop_size(args: argparse.Namespace) -> int:
     """The mouth critic's window: the flag's, else the resumed checkpoint's (0 for checkpoints made before the
     mouth critic existed), else the default. A flag that contradicts the checkpoint stops the run."""
-    path = checkpoint_to_resume(args)
-    config = path / "discriminator" / "config.json" if path is not None else None
-    if config is None or not config.is_file():
-        return DEFAULT_MOUTH_CROP if args.mouth_crop_size is None else args.mouth_crop_size
-    trained = int(json.loads(config.read_text()).get("mouth_crop_size", 0))
-    if args.mouth_crop_size is not None and args.mouth_crop_size != trained:
-        raise SystemExit(
-            f"{path} was trained with --mouth_crop_size {trained}: resume with that, or start a new run "
-            f"from its weights with --init_from {path} --mouth_crop_size {args.mouth_crop_size}"
-        )
-    return trained
+    new_run = f"start a new run from its weights with --init_from {checkpoint_to_resume(args)} --mouth_crop_size"
+    trained = trained_setting(
+        args, "discriminator", "mouth_crop_size", args.mouth_crop_size, f"{new_run} {args.mouth_crop_size}", before=0
+    )
+    if trained is not None:
+        return int(trained)
+    return DEFAULT_MOUTH_CROP if args.mouth_crop_size is None else args.mouth_crop_size
 
 
 def train_step(
@@ -264,15 +297,16 @@ def _progress_postfix(logs: dict[str, float]) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv, description=__doc__)
+    check_start(args)
     output_dir = Path(args.output_dir)
     accelerator = create_accelerator(args, output_dir)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(args.seed)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
 
     generator, discriminator, ema = create_models(args)
     dataset, validation_split = load_splits(args)
+    if accelerator.is_main_process:  # only now: a run stopped by its models or data leaves no empty folder
+        output_dir.mkdir(parents=True, exist_ok=True)
     dataloader = torch.utils.data.DataLoader(
         dataset, batch_size=args.train_batch_size, shuffle=True, drop_last=True, num_workers=args.dataloader_num_workers
     )
@@ -325,4 +359,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except AIPGANError as error:  # bad input (data, checkpoint): its message, not a traceback
+        sys.exit(str(error))

@@ -142,12 +142,52 @@ def _files_with_extensions(folder: Path, extensions: Sequence[str]) -> list[Path
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
 
 
-def _normalise_expression(label: str, where: str) -> str:
+def _normalise_expression(label: str, unknown: set[str]) -> str:
+    """``label`` in lower case if it is one of :data:`EXPRESSIONS`, else ``""`` (unknown), noted in ``unknown``."""
     label = (label or "").strip().lower()
     if label and label not in EXPRESSIONS:
-        logger.warning("unknown expression label %r in %s: stored as unknown", label, where)
+        unknown.add(label)
         return ""
     return label
+
+
+def _warn_unknown_labels(unknown: set[str], where: str) -> None:
+    """One warning for all the label names of a labels.csv that are not expressions (not one per row)."""
+    if unknown:
+        logger.warning(
+            "%s: unknown expression labels %s stored as unknown; the accepted ones are %s",
+            where,
+            sorted(unknown),
+            ", ".join(EXPRESSIONS),
+        )
+
+
+def _labels_by_photo(labels: dict[str, str], rel_paths: Sequence[str], where: str) -> dict[str, str]:
+    """labels.csv's labels keyed by the photos' paths (``<person>/<file>``); a bare file name counts where exactly
+    one photo has it. Rows that match no photo get one warning."""
+    paths = set(rel_paths)
+    by_name: dict[str, list[str]] = {}
+    for rel_path in rel_paths:
+        by_name.setdefault(rel_path.rsplit("/", 1)[-1], []).append(rel_path)
+    matched = {key: label for key, label in labels.items() if key in paths}
+    unmatched = []
+    for key, label in labels.items():
+        if key in paths:
+            continue
+        if len(by_name.get(key, [])) == 1:
+            matched.setdefault(by_name[key][0], label)  # a row keyed by the full path wins
+        else:
+            unmatched.append(key)
+    if unmatched:
+        logger.warning(
+            "%s: %d of %d rows match no photo (e.g. %s), their labels unused: the image column is the photo's path "
+            "in the folder, <person>/<file> (a bare file name only where one photo has it)",
+            where,
+            len(unmatched),
+            len(labels),
+            ", ".join(unmatched[:3]),
+        )
+    return matched
 
 
 def expression_from_video_name(name: str) -> str:
@@ -180,9 +220,11 @@ def discover_lfw(data_dir: Path) -> list[MediaItem]:
     labels: dict[str, tuple[str, str]] = {}
     labels_path = data_dir / "lfw" / "labels.csv"
     if labels_path.is_file():
+        unknown: set[str] = set()
         with open(labels_path, newline="") as handle:
             for row in csv.DictReader(handle):
-                labels[row["image"]] = (row["identity"], _normalise_expression(row["expression"], str(labels_path)))
+                labels[row["image"]] = (row["identity"], _normalise_expression(row["expression"], unknown))
+        _warn_unknown_labels(unknown, str(labels_path))
     items = []
     for path in _files_with_extensions(data_dir / "lfw" / "images", IMAGE_EXTENSIONS):
         identity, expression = labels.get(path.name, (path.stem.rsplit("_", 1)[0], ""))
@@ -269,29 +311,37 @@ def discover_shared_data(data_dir: Path) -> list[Source]:
     return sources
 
 
+def _read_folder_labels(labels_path: Path, rel_paths: Sequence[str]) -> dict[str, str]:
+    """A photo folder's labels.csv (``image,expression``) as {photo path: expression}; {} without the file."""
+    if not labels_path.is_file():
+        return {}
+    labels: dict[str, str] = {}
+    unknown: set[str] = set()
+    with open(labels_path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            labels[row["image"]] = _normalise_expression(row.get("expression", ""), unknown)
+    _warn_unknown_labels(unknown, str(labels_path))
+    return _labels_by_photo(labels, rel_paths, str(labels_path))
+
+
 def discover_image_folder(folder: Path) -> Source:
     """A user's photo folder: each subfolder is one person (``<folder>/<person>/*.jpg``).
 
-    An optional ``<folder>/labels.csv`` with columns ``image`` (path relative to the folder) and ``expression``
-    gives expression labels. The source is named after the folder.
+    An optional ``<folder>/labels.csv`` with columns ``image`` (path relative to the folder, ``<person>/<file>``;
+    a bare file name where only one photo has it) and ``expression`` (one of :data:`EXPRESSIONS`) gives expression
+    labels. The source is named after the folder.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"--image_folder {folder} is not a folder")
     source = folder.resolve().name
-    labels: dict[str, str] = {}
-    labels_path = folder / "labels.csv"
-    if labels_path.is_file():
-        with open(labels_path, newline="") as handle:
-            for row in csv.DictReader(handle):
-                labels[row["image"]] = _normalise_expression(row.get("expression", ""), str(labels_path))
+    files = _files_with_extensions(folder, IMAGE_EXTENSIONS)
+    photos = [path for path in files if path.parent != folder]
+    loose_files = len(files) - len(photos)
+    labels = _read_folder_labels(folder / "labels.csv", [path.relative_to(folder).as_posix() for path in photos])
     items = []
-    loose_files = 0
-    for path in _files_with_extensions(folder, IMAGE_EXTENSIONS):
+    for path in photos:
         rel_path = path.relative_to(folder).as_posix()
-        if path.parent == folder:
-            loose_files += 1
-            continue
         person = path.relative_to(folder).parts[0]
         items.append(MediaItem(str(path), rel_path, f"{source}/{person}", labels.get(rel_path, ""), source))
     if loose_files:
