@@ -17,7 +17,7 @@ from .errors import (
     UnsupportedImageError,
 )
 
-__version__ = "0.24.0"
+__version__ = "0.25.0"
 
 _LAZY = {
     "AIPGANGenerator": "modeling",
