@@ -380,6 +380,15 @@ def read_processor_settings(folder: Path, resolution: int) -> dict[str, Any]:
     return {**settings, "resolution": resolution}
 
 
+def names_a_local_path(text: str) -> bool:
+    """Whether a checkpoint's or a dataset's name is a path here rather than a Hub id ("owner/name", or a dataset's
+    bare "name"): it starts with '.', '/' or '~', has more than one '/', is there, or its first part is a folder here
+    ("runs/pipline", "data_build/x": a Hub id's owner has no folder here)."""
+    path = Path(text).expanduser()
+    first_part_here = "/" in text and path.parent.is_dir()
+    return text.startswith((".", "/", "~")) or text.count("/") > 1 or path.exists() or first_part_here
+
+
 TRAINING_PIPELINE_SUBFOLDER = "pipeline"
 """Where ``training/train.py`` saves the EMA weights' pipeline inside each ``checkpoint-N`` folder."""
 
@@ -398,10 +407,8 @@ def resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | Non
             return inner
         return path
     text = str(path_or_hub_id)
-    if path.exists() or text.count("/") != 1 or text.startswith((".", "/", "~")):
-        raise CheckpointError(f"{text} is neither a pipeline folder nor a Hub id of the form 'owner/name'")
-    if path.parent.is_dir():  # "runs/pipline": a Hub id has no local folder for its owner
-        raise CheckpointError(f"pipeline folder not found: {text} ({path.parent} has no {path.name!r})")
+    if names_a_local_path(text) or "/" not in text:  # a pipeline on the Hub always has an owner
+        raise CheckpointError(f"pipeline folder not found: {text} (nor is it a Hub id of the form 'owner/name')")
     try:
         return Path(snapshot_download(text, revision=revision))
     except Exception as error:  # noqa: BLE001 -- any hub failure becomes one clear message

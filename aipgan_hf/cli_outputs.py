@@ -142,7 +142,10 @@ def plan_jobs(
     names = [job.output.name for job in jobs]
     clashes = sorted({name for name in names if names.count(name) > 1})
     if clashes:
-        raise UsageError(f"several targets would write {', '.join(clashes)}; use a folder or a narrower pattern")
+        raise UsageError(
+            f"several targets would write {', '.join(clashes)} (photos of one name in several formats or folders); "
+            "rename one, or use a narrower pattern"
+        )
     inputs = {path.resolve() for path in [*targets, *other_inputs]}
     overwritten = [job.target for job in jobs if job.output.resolve() in inputs]
     if overwritten:

@@ -1,6 +1,7 @@
-"""Atomic writes: a reader (or a process killed half-way) never sees half a file or half a folder.
+"""Atomic writes: a reader (or a process killed half-way) never sees half a file or half a folder; and a folder's own
+entries replaced one by one, the rest of it left alone (:func:`staged_entries`).
 
-The helpers write beside the destination (same file system, so the final renames are atomic) and give the
+The helpers write beside the destination, or inside it (same file system, so the renames are atomic), and give the
 result ordinary permissions (``0666`` / ``0777`` less the umask), not the ``0600`` / ``0700`` of temporary files.
 """
 
@@ -84,20 +85,35 @@ def atomic_directory(destination: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+STAGING_PREFIX = ".staging."
+"""The temporary folder :func:`staged_entries` builds inside its destination (one a killed save left behind holds only
+the owned entries of that save, old or new, and is removed by the next)."""
+
+
 @contextlib.contextmanager
 def staged_entries(destination: str | os.PathLike, owned: Iterable[str]) -> Iterator[Path]:
     """Build some entries of a folder under a temporary name inside it, then move them in on success: a file or
     folder of the same name is replaced, any other ``owned`` name is removed, and everything else in the folder is
     left alone (a pipeline saved into a training run's folder keeps its checkpoints and logs).
 
-    On an exception inside the ``with`` block, or while moving, the folder is left as it was.
+    Each entry moves in atomically, the set of them one by one: on an exception inside the ``with`` block, or while
+    moving, the entries already moved go back (a folder the save created is removed again). Where even that fails,
+    the previous entries are kept in the temporary folder, and the error says where.
+
+    Raises:
+        NotADirectoryError: ``destination`` is a file.
 
     Yields:
         The temporary folder to fill (its entries' names must be among ``owned``).
     """
     destination = Path(destination)
+    if destination.exists() and not destination.is_dir():
+        raise NotADirectoryError(f"{destination} is a file, not a folder")
+    created = not destination.exists()
     destination.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging.", suffix=".tmp", dir=destination))
+    for stale in destination.glob(f"{STAGING_PREFIX}*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, suffix=".tmp", dir=destination))
     try:
         yield staging
         _apply_umask(staging)
@@ -105,30 +121,47 @@ def staged_entries(destination: str | os.PathLike, owned: Iterable[str]) -> Iter
         if set(new) - set(owned):
             raise ValueError(f"staged entries {sorted(set(new) - set(owned))} are not among the owned names")
         _swap_entries(staging, destination, sorted(set(owned)), new)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        if not _holds_previous_entries(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    destination.rmdir()  # only where nothing else was put there meanwhile
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _swap_entries(staging: Path, destination: Path, owned: list[str], new: list[str]) -> None:
-    """The ``owned`` entries of ``destination`` moved aside, the ``new`` ones of ``staging`` moved in; on a
-    failure the moved ones go back."""
+    """The ``owned`` entries of ``destination`` moved aside (into ``staging``), the ``new`` ones of ``staging`` moved
+    in; on a failure the moved ones go back."""
     aside = staging / ".replaced"
     aside.mkdir()
-    moved_aside = [name for name in owned if (destination / name).exists() or (destination / name).is_symlink()]
+    moved_aside: list[str] = []
     moved_in: list[str] = []
     try:
-        for name in moved_aside:
-            os.replace(destination / name, aside / name)
+        for name in owned:
+            if os.path.lexists(destination / name):  # a link too, even one that leads nowhere
+                os.replace(destination / name, aside / name)
+                moved_aside.append(name)
         for name in new:
             os.replace(staging / name, destination / name)
             moved_in.append(name)
-    except BaseException:
-        for name in moved_in:
-            os.replace(destination / name, staging / name)
-        for name in moved_aside:
-            if (aside / name).exists():
+    except BaseException as error:
+        try:
+            for name in moved_in:
+                os.replace(destination / name, staging / name)
+            for name in moved_aside:
                 os.replace(aside / name, destination / name)
+        except OSError:
+            raise OSError(
+                f"saving into {destination} failed ({error}); its previous files are kept in {aside}"
+            ) from error
         raise
+
+
+def _holds_previous_entries(staging: Path) -> bool:
+    aside = staging / ".replaced"
+    return aside.is_dir() and any(aside.iterdir())
 
 
 def _apply_umask(folder: Path) -> None:

@@ -406,11 +406,11 @@ def test_damaged_copies_of_the_shipped_checkpoint_are_refused_naming_the_file(tm
 def test_a_local_path_never_reaches_the_hub(tmp_path, monkeypatch):
     monkeypatch.setattr("aipgan_hf.checkpoint.snapshot_download", lambda *a, **k: pytest.fail("network call"))
     for path in (tmp_path / "missing", "./relative/missing", "/abs/missing/folder"):
-        with pytest.raises(CheckpointError, match="neither a pipeline folder"):
+        with pytest.raises(CheckpointError, match="pipeline folder not found"):
             AIPGANPipeline.from_pretrained(path)
     (tmp_path / "runs").mkdir()
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(CheckpointError, match="pipeline folder not found: runs/pipline"):
+    with pytest.raises(CheckpointError, match="pipeline folder not found: runs/pipline "):
         AIPGANPipeline.from_pretrained("runs/pipline")  # reads as 'owner/name', but runs/ is a local folder
     folder = tmp_path / "list"
     shutil.copytree(BUNDLED_CHECKPOINT, folder)

@@ -418,6 +418,18 @@ def test_a_folder_of_targets_gives_one_result_each_and_skips_a_bad_photo(photos,
         assert "preset expression: surprise" in edit_description(batch)
 
 
+def test_targets_that_would_write_one_result_are_refused_naming_it(photos, tmp_path, capsys):
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    shutil.copy(photos["astronaut"], folder / "astronaut.png")
+    Image.open(photos["astronaut"]).save(folder / "astronaut.gif")  # its result would be astronaut.png too
+    args = ["synthesize", "--target", str(folder), "--expression", "surprise", "--output", str(tmp_path / "out")]
+    completed = _in_process(args, capsys)
+    line = assert_single_error_line(completed)
+    assert "several targets would write astronaut.png (photos of one name in several formats or folders)" in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_glob_of_targets_keeps_their_format_and_refuses_to_overwrite_them(photos, tmp_path, capsys):
     folder = tmp_path / "targets"
     folder.mkdir()

@@ -252,7 +252,7 @@ def test_shape_mismatch_and_missing_folder(pipe, tmp_path):
     (folder / "generator" / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="of wrong shape"):
         AIPGANPipeline.from_pretrained(folder)
-    with pytest.raises(CheckpointError, match="neither a pipeline folder"):
+    with pytest.raises(CheckpointError, match="pipeline folder not found"):
         AIPGANPipeline.from_pretrained(tmp_path / "does-not-exist")
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="no generator config"):

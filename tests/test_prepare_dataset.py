@@ -500,3 +500,7 @@ def test_empty_validation_and_test_splits_warn(tmp_path, astronaut, caplog):
     assert "the validation split is empty: too few people" in warnings[0]
     assert "validates on the training people" in warnings[0]
     assert "the test split is empty" in warnings[1]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="training.prepare_dataset"):  # no test split asked for: none missed
+        prepare_dataset.main([*argv, "--resolution", str(RESOLUTION), "--split_fractions", "0.9", "0.1", "0"])
+    assert [record.getMessage()[:32] for record in caplog.records] == ["the validation split is empty: t"]

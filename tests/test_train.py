@@ -394,6 +394,24 @@ def test_a_resume_with_another_architecture_stops_with_one_line(face_dataset, tm
         main(argv)
 
 
+def test_a_run_stopped_by_its_data_leaves_no_output_folder(face_dataset, tmp_path):
+    """The corpus is there but has no train split: the run stops after building its models, and has written
+    nothing."""
+    import shutil
+
+    from aipgan_hf.errors import ConfigError
+    from training.train import main
+
+    corpus = tmp_path / "test-only"
+    (corpus / "data").mkdir(parents=True)
+    for shard in (face_dataset / "data").glob("train-*.parquet"):  # the same rows, as a test split
+        shutil.copy(shard, corpus / "data" / shard.name.replace("train-", "test-"))
+    out = tmp_path / "new-run"
+    with pytest.raises(ConfigError, match="has no split 'train'"):
+        main(["--dataset_name", str(corpus), "--output_dir", str(out), *TINY])
+    assert not out.exists()
+
+
 def test_a_corpus_without_validation_split_warns_that_training_people_validate(face_dataset, tmp_path, caplog):
     import shutil
 

@@ -32,11 +32,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aipgan_hf.errors import AIPGANError  # noqa: E402
+from aipgan_hf.evaluation.data import pick_split  # noqa: E402
 from aipgan_hf.evaluation.measures import MEASURE_NAMES, landmark_measures  # noqa: E402
 from aipgan_hf.landmarks import INNER_LIPS, LEFT_BROW, LEFT_EYE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE  # noqa: E402
 from aipgan_hf.motion.action_units import with_action_units  # noqa: E402
 from aipgan_hf.motion.shape_model import STABLE_POINTS, ShapeModel, align_shapes  # noqa: E402
-from training.pairs import _landmark_array, corpus_split, load_corpus  # noqa: E402
+from training.pairs import _landmark_array, load_corpus  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +339,7 @@ def fit(
 
 def load_columns(dataset_name: str, split: str = "train") -> dict[str, np.ndarray]:
     """The landmarks and label columns of a split; ConfigError for a missing dataset folder or split."""
-    data = corpus_split(load_corpus(dataset_name), split, dataset_name)
+    data = pick_split(load_corpus(dataset_name), split, dataset_name)
     columns = data.select_columns(["identity", "expression", "source", "clip"]).to_pandas()
     return {
         "landmarks": _landmark_array(data).astype(np.float64),

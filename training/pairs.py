@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from aipgan_hf.checkpoint import names_a_local_path
 from aipgan_hf.errors import ConfigError
 from aipgan_hf.faces import apply_affine, image_to_tensor, load_image, warp_to_crop
 
@@ -105,17 +106,10 @@ def build_pair_index(split) -> PairIndex:
     )
 
 
-def _looks_like_a_folder(dataset_name: str) -> bool:
-    """Whether ``--dataset_name`` names a local folder rather than a Hub id ("owner/name"): it starts with '.' or
-    '/', has more than one separator, or its first part is a folder here (``data_build/...``)."""
-    parts = Path(dataset_name).parts
-    return dataset_name.startswith((".", "/")) or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
-
-
 def check_dataset_name(dataset_name: str) -> None:
-    """ConfigError where ``--dataset_name`` looks like a local folder that is not there, instead of a failed Hub
-    download later (the message is the evaluation's, ``aipgan_hf.evaluation.data.load_split``)."""
-    if _looks_like_a_folder(dataset_name) and not Path(dataset_name).exists():
+    """ConfigError where ``--dataset_name`` names a local folder that is not there (the evaluation's message),
+    instead of a failed Hub download later."""
+    if names_a_local_path(dataset_name) and not Path(dataset_name).exists():
         raise ConfigError(f"dataset folder not found: {dataset_name}")
 
 
@@ -131,13 +125,6 @@ def load_corpus(dataset_name: str):
         if Path(dataset_name).exists():
             raise
         raise ConfigError(f"dataset not found: {dataset_name} is no folder here, and the Hub says: {error}") from None
-
-
-def corpus_split(corpus, split: str, dataset_name: str):
-    """Split ``split`` of a loaded corpus; ConfigError naming the splits it has when it lacks that one."""
-    if split not in corpus:
-        raise ConfigError(f"{dataset_name} has no split {split!r}; it has: {', '.join(corpus)}")
-    return corpus[split]
 
 
 def _landmark_array(split) -> np.ndarray:

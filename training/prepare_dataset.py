@@ -158,17 +158,19 @@ def push_to_hub(output_dir: Path, repo_id: str, private: bool = False) -> None:
     )
 
 
-def check_rows(rows_per_split: dict[str, int], detection: dict, output_dir: Path) -> None:
-    """ConfigError when no row was written (training cannot start on it); a warning for each empty split (too few
-    people for --split_fractions)."""
+def check_rows(
+    rows_per_split: dict[str, int], detection: dict, output_dir: Path, fractions: Sequence[float] = (1.0, 1.0, 1.0)
+) -> None:
+    """ConfigError when no row was written (training cannot start on it); a warning for each empty split that
+    ``fractions`` (train, validation, test) asked for: too few people."""
     if not sum(rows_per_split.values()):
         attempted = sum(d["attempted"] for d in detection.values())
         raise ConfigError(
             f"no face found in the {attempted} photos and frames given: no row written "
             f"(reasons in {output_dir / 'detection_failures.csv'})"
         )
-    for split in ("train", "validation", "test"):
-        if not rows_per_split.get(split):
+    for split, fraction in zip(("train", "validation", "test"), fractions, strict=True):
+        if fraction > 0 and not rows_per_split.get(split):
             logger.warning(
                 "the %s split is empty: too few people for --split_fractions (each person goes to one split, by a "
                 "hash of their identity)%s",
@@ -218,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     }
     write_atomically(output_dir / "stats.json", json.dumps(stats, indent=2).encode())
     logger.info("wrote %s: %s rows, %.1f MB, in %.0f s", output_dir, rows_per_split, data_bytes / 1e6, stats["seconds"])
-    check_rows(rows_per_split, detection, output_dir)
+    check_rows(rows_per_split, detection, output_dir, args.split_fractions)
     if args.push_to_hub:
         push_to_hub(output_dir, args.push_to_hub, private=args.private)
         logger.info("pushed to https://huggingface.co/datasets/%s", args.push_to_hub)

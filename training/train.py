@@ -31,6 +31,7 @@ from aipgan_hf import losses  # noqa: E402
 from aipgan_hf.checkpoint import load_generator  # noqa: E402
 from aipgan_hf.configuration import AIPGANConfig  # noqa: E402
 from aipgan_hf.errors import AIPGANError  # noqa: E402
+from aipgan_hf.evaluation.data import pick_split  # noqa: E402
 from aipgan_hf.modeling import AIPGANDiscriminator, AIPGANGenerator  # noqa: E402
 from aipgan_hf.motion import ShapeModel, landmark_flow  # noqa: E402
 from training.checkpointing import (  # noqa: E402
@@ -46,7 +47,6 @@ from training.options import DEFAULT_MOUTH_CROP, parse_args  # noqa: E402
 from training.pairs import (  # noqa: E402
     PairDataset,
     check_dataset_name,
-    corpus_split,
     fixed_validation_pairs,
     load_corpus,
 )
@@ -75,7 +75,7 @@ def check_start(args: argparse.Namespace) -> None:
 
 def load_splits(args: argparse.Namespace):
     corpus = load_corpus(args.dataset_name)
-    train = corpus_split(corpus, "train", args.dataset_name)
+    train = pick_split(corpus, "train", args.dataset_name)
     if args.max_train_samples is not None:
         train = train.select(range(min(args.max_train_samples, len(train))))
     validation = corpus["validation"] if "validation" in corpus else train
@@ -211,10 +211,11 @@ def trained_setting(
 def mouth_crop_size(args: argparse.Namespace) -> int:
     """The mouth critic's window: the flag's, else the resumed checkpoint's (0 for checkpoints made before the
     mouth critic existed), else the default. A flag that contradicts the checkpoint stops the run."""
-    new_run = f"start a new run from its weights with --init_from {checkpoint_to_resume(args)} --mouth_crop_size"
-    trained = trained_setting(
-        args, "discriminator", "mouth_crop_size", args.mouth_crop_size, f"{new_run} {args.mouth_crop_size}", before=0
+    start = checkpoint_to_resume(args)
+    new_run = (
+        f"start a new run in another --output_dir with --init_from {start} --mouth_crop_size {args.mouth_crop_size}"
     )
+    trained = trained_setting(args, "discriminator", "mouth_crop_size", args.mouth_crop_size, new_run, before=0)
     if trained is not None:
         return int(trained)
     return DEFAULT_MOUTH_CROP if args.mouth_crop_size is None else args.mouth_crop_size

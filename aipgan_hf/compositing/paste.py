@@ -155,7 +155,8 @@ def transfer_result(
 def in_profile(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
     """``image`` (in place) saved with the colour profile of the photo its pixels come from: without it a phone's
     Display P3 photo would come back in duller colours. Pillow writes a save option kept in ``encoderinfo``
-    (as :func:`~aipgan_hf.provenance.mark_edited` relies on); ``info`` keeps it for copies and older releases."""
+    (as :func:`~aipgan_hf.provenance.mark_edited` relies on), over an ``icc_profile=`` given to ``save``; ``info``
+    keeps it for copies, and for PNG on older releases."""
     if icc_profile:
         image.info["icc_profile"] = icc_profile
         image.encoderinfo = {**(getattr(image, "encoderinfo", None) or {}), "icc_profile": icc_profile}

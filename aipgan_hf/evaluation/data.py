@@ -37,6 +37,13 @@ def stacked(data: SplitData, rows: Sequence[int], what: str = "images") -> np.nd
     return np.stack([table[row] for row in rows])
 
 
+def pick_split(splits: Any, split: str, name: str | os.PathLike) -> Any:
+    """Split ``split`` of a loaded dataset ``name``; ConfigError naming the splits it has where it lacks that one."""
+    if split not in splits:
+        raise ConfigError(f"{name} has no split {split!r}; it has: {', '.join(splits)}")
+    return splits[split]
+
+
 def load_split(dataset: str | os.PathLike, split: str) -> Any:
     """A split of a dataset saved with ``save_to_disk`` or written as parquet/imagefolder (``load_dataset``)."""
     import datasets
@@ -51,9 +58,7 @@ def load_split(dataset: str | os.PathLike, split: str) -> Any:
             splits = datasets.load_dataset(str(path))
     except (ValueError, FileNotFoundError, datasets.exceptions.DatasetGenerationError) as error:
         raise ConfigError(f"{path} is not a dataset datasets can load: {error}") from None
-    if split not in splits:
-        raise ConfigError(f"{path} has no split {split!r}; it has: {', '.join(splits)}")
-    data = splits[split]
+    data = pick_split(splits, split, path)
     missing = [column for column in REQUIRED_COLUMNS if column not in data.column_names]
     if missing:
         raise ConfigError(f"split {split!r} of {path} lacks the column(s) {missing}; it has {data.column_names}")

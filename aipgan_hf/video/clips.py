@@ -177,6 +177,10 @@ def read_frames(info: ClipInfo, max_seconds: float | None = DEFAULT_MAX_SECONDS)
     """
     import av
 
+    if not hasattr(av.VideoFrame, "rotation"):
+        logger.warning(
+            "PyAV %s cannot tell a clip's display rotation: a phone's portrait clip stays sideways", av.__version__
+        )
     with open_clip(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"

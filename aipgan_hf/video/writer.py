@@ -168,9 +168,10 @@ class _AudioCopy:
         self._input.close()
 
 
-VARIABLE_RATE_CLOCK = 90_000
-"""Ticks a second of a variable-frame-rate output's time stamps (MPEG's clock): each frame is stamped with its
-driving frame's own time."""
+VARIABLE_RATE_CLOCK = 60_000
+"""Ticks a second of a variable-frame-rate output's time stamps: each frame is stamped with its driving frame's own
+time. Whole ticks for 23.976 to 60 fps (2,002 a frame at 29.97), and under the 65,535 the MPEG-4 fallback encoder
+takes."""
 
 
 def evenly_timed(times: np.ndarray, fps: Fraction | float) -> bool:
