@@ -41,7 +41,7 @@ from PIL import Image  # noqa: E402
 
 from aipgan_hf.compositing import DEFAULT_MOUTH  # noqa: E402
 from aipgan_hf.motion.emotion import reading_note, unsure_note  # noqa: E402
-from aipgan_hf.pipeline_steps import REFERENCE_ROLE, SOURCE_ROLE, TARGET_ROLE  # noqa: E402
+from aipgan_hf.pipeline_steps import KEPT_SMILE_NOTE, REFERENCE_ROLE, SOURCE_ROLE, TARGET_ROLE  # noqa: E402
 from aipgan_hf.serving import (  # noqa: E402
     CLIP_SUFFIXES,
     PipelinePool,
@@ -137,6 +137,11 @@ class Space:
             )
             say_faces(result.target_faces, controls.target_face_index, "target")
             say_faces(result.source_faces, options.source_face_index, "source")
+            if result.kept_smile:
+                gr.Info(
+                    f'{KEPT_SMILE_NOTE}. "Replace the target\'s own expression" takes it away first (best on a '
+                    "frontal portrait)."
+                )
             if result.emotion is not None and not result.emotion.told:
                 gr.Info(
                     f'{reading_note(result.emotion)}. Not that emotion? Name it under "The source\'s emotion", or '
@@ -226,14 +231,20 @@ class Space:
             return str(result.output)
 
     def live(
-        self, frame: np.ndarray | None, target: str | None, relative: bool = True, session: LiveSession | None = None
+        self,
+        frame: np.ndarray | None,
+        target: str | None,
+        relative: bool = True,
+        session: LiveSession | None = None,
+        **values: Any,
     ) -> tuple[Image.Image | None, LiveSession | None]:
         """One webcam frame in, the target photo with that frame's expression out (the first frame with a face is
-        the reference for relative motion; a new target photo or mode starts over).
+        the reference for relative motion; a new target photo, face or mode starts over).
 
         Args:
             frame: (H, W, 3) webcam frame. target: identity target photo (file path).
             relative: as for /animate. session: the state of this visitor's stream (None at the start).
+            values: :class:`Controls` fields and a value per slider, read at every frame.
 
         Returns:
             The rendered frame and the updated session.
@@ -241,12 +252,16 @@ class Space:
         if frame is None:
             return None, session
         with friendly_errors("live"), self.pool.borrow() as pipeline:
-            key = (target, bool(relative))
+            controls = Controls.read(values, self.sliders)
+            key = (target, bool(relative), controls.target_face_index)
             if session is None or session.key != key:
                 photo = read_photo(target, TARGET_ROLE, pipeline)
-                animator = LiveAnimator(pipeline.prepare(photo), pipeline.processor, relative=bool(relative))
-                session = LiveSession(key, animator)
-            return session.animator(pipeline, np.ascontiguousarray(frame[..., :3])), session
+                prepared = pipeline.prepare(photo, face_index=controls.target_face_index)
+                session = LiveSession(key, LiveAnimator(prepared, pipeline.processor, relative=bool(relative)))
+            animator = session.animator
+            animator.expression_strength, animator.paste_back = controls.expression_strength, controls.paste_back
+            animator.offset = pipeline.expression_offset(controls.sliders or None)
+            return animator(pipeline, np.ascontiguousarray(frame[..., :3])), session
 
 
 # ----------------------------------------------------------------------------------------------- page

@@ -23,6 +23,7 @@ from app_parts import (
     PhotoInput,
     ResultImage,
     preset_note,
+    shown_order,
     slider_label,
 )
 
@@ -89,15 +90,16 @@ def _target_column(space: Space, controls: dict) -> tuple[gr.Image, dict[str, gr
         value=1.0,
         step=0.05,
         label="Expression strength",
-        info="0 = the target's own expression, 1 = the source's, 1.5 = exaggerated",
+        info="0 = the target's own expression, 1 = the full expression (the source's, the preset's, the clip's), "
+        "1.5 = exaggerated",
     )
     controls["paste_back"] = gr.Checkbox(True, label="Paste the new face back into the target photo")
     with gr.Accordion("Fine-tune the expression", open=False, visible=bool(space.sliders), elem_id="sliders"):
-        sliders = {
+        made = {
             name: gr.Slider(-1.0, 1.0, value=0.0, step=0.05, label=slider_label(name), elem_id=f"slider-{name}")
-            for name in space.sliders
+            for name in shown_order(space.sliders)
         }
-    return target, sliders
+    return target, {name: made[name] for name in space.sliders}  # the API's order
 
 
 def _photo_tab(space: Space, controls: dict) -> tuple[gr.Image, gr.Button]:
@@ -112,7 +114,13 @@ def _photo_tab(space: Space, controls: dict) -> tuple[gr.Image, gr.Button]:
         0, label="Source face number", info="0 = largest face", precision=0, minimum=0
     )
     controls["identity_mix"] = gr.Slider(
-        0.0, 1.0, value=0.0, step=0.05, label="Identity mix", info="0 = the target's identity, 1 = the source's"
+        0.0,
+        1.0,
+        value=0.0,
+        step=0.05,
+        label="Identity mix",
+        info="0 = the target's identity; toward 1 what the model repaints (an opened mouth, the eyes) takes on the "
+        "source's: a subtle change, the face stays the target's",
     )
     controls["replace_target_expression"] = gr.Checkbox(
         False,
@@ -294,6 +302,7 @@ def _connect(space: Space, page: Page) -> None:
         space.live,
         [page.webcam, page.target, page.controls["live_relative"], session],
         [page.live_output, session],
+        inputs_kwargs={**pick("expression_strength", "paste_back", "target_face_index"), **page.sliders},
         api_name="live",
         stream_every=LIVE_FRAME_INTERVAL,
         time_limit=LIVE_TIME_LIMIT,

@@ -183,9 +183,18 @@ class VideoControls:
         )
 
     def emotion(self, expressions: list[str]) -> dict[str, Any]:
-        """``animate()``'s keywords for :attr:`clip_emotion` (it refuses an emotion named without relative motion,
-        which keeps the clip's resting expression itself); gr.Error for a value that is none of the choices."""
-        return emotion_keywords(self.clip_emotion, expressions, "The clip's emotion")
+        """``animate()``'s keywords for :attr:`clip_emotion`; gr.Error for a value that is none of the choices, or
+        an emotion named without relative motion (which keeps the clip's resting expression itself), in the page's
+        words."""
+        keywords = emotion_keywords(self.clip_emotion, expressions, "The clip's emotion")
+        if "source_emotion" in keywords and not self.relative:
+            raise gr.Error(
+                f'A named emotion is worn under relative motion only: tick "Relative motion", or choose '
+                f'"{READ_CHOICE}" under "The clip\'s emotion".',
+                title=ERROR_TITLE,
+                print_exception=False,
+            )
+        return keywords
 
 
 def slider_label(name: str) -> str:
@@ -198,8 +207,19 @@ def slider_label(name: str) -> str:
 
 
 def slider_order(names: Sequence[str]) -> list[str]:
-    """The model's sliders, those with a label of :data:`SLIDER_LABELS` first in its order, then the others."""
+    """The model's sliders, those with a label of :data:`SLIDER_LABELS` first in its order, then the others (the
+    API's order, kept from earlier versions)."""
     return [name for name in SLIDER_LABELS if name in names] + [name for name in names if name not in SLIDER_LABELS]
+
+
+def shown_order(names: Sequence[str]) -> list[str]:
+    """:func:`slider_order`, but the action units by number (AU1, AU2, ..., AU43; not AU1, AU10, ...): the page's."""
+
+    def unit_number(name: str) -> int:
+        found = re.match(r"AU(\d+)", name)
+        return int(found.group(1)) if found else -1
+
+    return sorted(slider_order(names), key=lambda name: (name not in SLIDER_LABELS, unit_number(name)))
 
 
 # ----------------------------------------------------------------------------------------------- errors

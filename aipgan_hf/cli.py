@@ -34,7 +34,7 @@ from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
 from aipgan_hf.errors import AIPGANError
 from aipgan_hf.motion.emotion import EmotionRead, reading_note, told_emotion, unsure_note
 from aipgan_hf.pipeline import AIPGANPipeline
-from aipgan_hf.pipeline_steps import faces_note
+from aipgan_hf.pipeline_steps import KEPT_SMILE_NOTE, faces_note
 from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, clip_note, frames_note, probe_clip
 
 if TYPE_CHECKING:
@@ -302,6 +302,9 @@ def run_transfer(args: argparse.Namespace) -> int:
             **_offsets(args),
         )
         _say_faces(result.target_faces, args.face_index, f"{target.name}: ", "target", "--face-index")
+        if result.kept_smile:
+            hint = "--replace-target-expression takes it away first; best on a frontal portrait"
+            print(f"{target.name}: {KEPT_SMILE_NOTE} ({hint})", file=sys.stderr)
         if told:  # one source: its faces and its reading are the same for every target
             return result
         told.append(result)

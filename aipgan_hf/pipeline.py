@@ -52,7 +52,7 @@ from .files import staged_entries
 from .model_card import default_model_card
 from .modeling import AIPGANGenerator
 from .motion import MAX_EXPRESSION_STRENGTH, SHAPE_MODEL_NAME, ExpressionLines, ShapeModel
-from .motion.emotion import EMOTION_READER_SUBFOLDER, EmotionReader, acted_on, told_emotion
+from .motion.emotion import EMOTION_READER_SUBFOLDER, EmotionReader, acted_on, smiles, told_emotion
 from .motion.lines import EachFace, LineStrength
 from .pipeline_steps import (
     TARGET_ROLE,
@@ -302,6 +302,10 @@ class AIPGANPipeline:
             result.emotion = read if worn and strength > 0 else None
             result.reading = None if told else read
             result.source_faces = faces.source_face.faces_found
+            target_points = faces.target_face.crop_landmarks
+            result.kept_smile = (
+                not replace_target_expression and strength > 0 and smiles(self.shape_model, target_points)
+            )
             return result
         prepared = self.prepare(target, target_face_index, return_intrinsic=return_intrinsic)
         if driving_landmarks is not None:

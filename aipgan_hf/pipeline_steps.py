@@ -74,6 +74,10 @@ def find_face(processor: FaceProcessor, photo: Photo, role: str, face_index: int
     return face
 
 
+KEPT_SMILE_NOTE = "The target photo already smiles, and keeps its smile under the source's expression"
+"""For a user, where ``result.kept_smile``: the one-photo transfer adds the source's change to the target's own face."""
+
+
 def faces_note(found: int, face_index: int | None, photo: str) -> str | None:
     """For a user, where the ``photo`` ("target", "source") had several faces: which one was used (``face_index``;
     0 or None: the largest); None where it had one."""

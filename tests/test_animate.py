@@ -156,6 +156,9 @@ def test_output_keeps_frames_fps_and_audio(clips, tmp_path, clip, audio_codec):
     assert abs(seconds - frames / FPS) < 0.15, seconds
     assert result.output == output and result.images is None and result.frames_without_face == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary file left
+    with av.open(str(output)) as container:  # stamped as edited, as photos are
+        assert container.metadata["description"].startswith("Edited with aipgan-hf")
+        assert "(expression driven by a video): this face's expression is synthetic" in container.metadata["comment"]
 
 
 def test_a_clip_whose_frame_rate_varies_keeps_each_frames_time(clips, tmp_path):

@@ -332,6 +332,20 @@ def test_page_shows_model_status_and_extra_examples(client):
     assert NOTICE in config, "no notice beside the result that the face is edited"
 
 
+def test_the_sliders_show_by_unit_number_and_keep_the_apis_order(client, space):
+    shown = [
+        component["props"]["elem_id"].removeprefix("slider-")
+        for component in client.config["components"]
+        if str(component.get("props", {}).get("elem_id", "")).startswith("slider-")
+    ]
+    assert shown == app_parts.shown_order(space.sliders) and set(shown) == set(space.sliders)
+    units = [int(name[2:].split("_")[0]) for name in shown if name.startswith("AU")]
+    assert units == sorted(units) and units[:2] == [1, 2], units  # AU1, AU2, ..., not AU1, AU10, ...
+    transfer = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/transfer"]
+    keywords = [parameter["parameter_name"] for parameter in transfer["parameters"]]
+    assert [name for name in keywords if name in space.sliders] == space.sliders, "the API's order changed"
+
+
 # ----------------------------------------------------------------------------------------------- video
 @pytest.fixture(scope="module")
 def driving_clip(tmp_path_factory) -> Path:
@@ -379,7 +393,9 @@ def test_an_animation_that_wears_the_clips_resting_emotion_says_so(
     absolute = space.animate(clip, hopper, no_bar, paste_back=False, relative=False)
     assert len(told) == 1, "absolute motion keeps the clip's own resting face: nothing is read"
     assert Path(absolute).read_bytes() not in videos
-    with pytest.raises(app_module.gr.Error, match="worn under relative motion only"):
+    with pytest.raises(
+        app_module.gr.Error, match='A named emotion is worn under relative motion only: tick "Relative motion"'
+    ):
         space.animate(clip, hopper, no_bar, paste_back=False, relative=False, clip_emotion="anger")
     with pytest.raises(app_module.gr.Error, match="The clip's emotion 'joy' is not one of this model's choices"):
         space.animate(clip, hopper, no_bar, paste_back=False, clip_emotion="joy")
@@ -525,6 +541,40 @@ def test_live_adapter_keeps_one_prepared_target_per_session(space, photos):
     other_image, other_session = space.live(np.full_like(frame, 90), str(astronaut), True, session)
     assert other_session is not session and other_session.animator.frames_without_face == 1
     assert space.live(None, str(grace), True, session) == (None, session)
+
+
+def test_a_smiling_target_that_keeps_its_smile_says_so(app_module, space, photos, monkeypatch):
+    told = []
+    monkeypatch.setattr(app_module.gr, "Info", told.append)
+    grace, astronaut = photos
+    space.transfer(str(grace), str(astronaut), paste_back=False)  # Hopper's face onto the smiling astronaut
+    assert [note for note in told if "already smiles" in note] == [
+        "The target photo already smiles, and keeps its smile under the source's expression. \"Replace the target's "
+        'own expression" takes it away first (best on a frontal portrait).'
+    ]
+    told.clear()
+    space.transfer(str(grace), str(astronaut), paste_back=False, replace_target_expression=True)
+    assert not [note for note in told if "already smiles" in note]
+
+
+def test_the_webcam_follows_the_pages_controls(space, photos, two_faces, tmp_path):
+    grace, astronaut = photos
+    frame = np.asarray(Image.open(astronaut).convert("RGB"))
+    plain, session = space.live(frame, str(grace), True, None)
+    still, same = space.live(frame, str(grace), True, session, expression_strength=0.0)
+    assert same is session and not np.array_equal(np.asarray(still), np.asarray(plain))
+    assert np.array_equal(np.asarray(still), np.asarray(Image.open(grace).convert("RGB"))), "strength 0: the photo"
+    slider = next(iter(space.sliders))
+    moved, _ = space.live(frame, str(grace), True, session, expression_strength=0.0, **{slider: 0.8})
+    assert not np.array_equal(np.asarray(moved), np.asarray(still))
+    face, _ = space.live(frame, str(grace), True, session, paste_back=False)
+    assert face.size == (space.pool.first.resolution,) * 2
+    group = tmp_path / "two.png"
+    Image.fromarray(two_faces).save(group)
+    first, first_session = space.live(frame, str(group), True, None)
+    second, second_session = space.live(frame, str(group), True, first_session, target_face_index=1)
+    assert second_session is not first_session  # another face of the photo: prepared anew
+    assert second_session.animator.prepared.face.box != first_session.animator.prepared.face.box
 
 
 def test_preset_note_lists_the_missing_presets(app_module):

@@ -108,7 +108,9 @@ def test_transfer_replaces_the_target_s_expression_when_asked(photos, tmp_path, 
 
     args = ["transfer", "--source", str(photos["astronaut"]), "--target", str(photos["astronaut"]), "--no-paste-back"]
     assert main([*args, "--output", str(tmp_path / "added.png")]) == 0
+    assert "astronaut.png: The target photo already smiles, and keeps its smile" in capsys.readouterr().err
     assert main([*args, "--output", str(tmp_path / "replaced.png"), "--replace-target-expression"]) == 0
+    assert "already smiles" not in capsys.readouterr().err
     own = np.asarray(FaceProcessor().align(photos["astronaut"]).crop, dtype=float)
     added, replaced = (np.asarray(Image.open(tmp_path / name), dtype=float) for name in ("added.png", "replaced.png"))
     assert np.abs(replaced - own).mean() < 0.7 * np.abs(added - own).mean()
@@ -351,6 +353,8 @@ def test_a_photo_with_several_faces_says_which_was_used(photos, two_faces, tmp_p
     assert completed.stderr.splitlines() == [
         "two.png: 2 faces were found in the target photo; number 1 (0 is the largest) was used (--face-index N picks "
         "another)",
+        "two.png: The target photo already smiles, and keeps its smile under the source's expression "
+        "(--replace-target-expression takes it away first; best on a frontal portrait)",  # face 1 is the astronaut
         "2 faces were found in the source photo; the largest was used (--source-face-index N picks another)",
     ]
     alone = ["synthesize", "--target", str(photos["astronaut"]), "--expression", "happiness"]

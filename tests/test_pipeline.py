@@ -356,6 +356,18 @@ def test_a_photos_rgb_colour_profile_is_carried_to_its_results(pipe, astronaut, 
     assert "icc_profile" not in pipe(tagged, expression="happiness").image.info
 
 
+def test_a_smiling_target_that_keeps_its_smile_is_said_to(astronaut, grace_hopper):
+    from aipgan_hf.motion.emotion import smiles
+
+    bundled = AIPGANPipeline.from_pretrained()  # its shape model reads the smile
+    aligned = [bundled.processor.align(photo).crop_landmarks for photo in (astronaut, grace_hopper)]
+    assert [smiles(bundled.shape_model, points) for points in aligned] == [True, False]
+    assert bundled(astronaut, source=grace_hopper, paste_back=False).kept_smile
+    assert not bundled(astronaut, source=grace_hopper, paste_back=False, replace_target_expression=True).kept_smile
+    assert not bundled(astronaut, source=grace_hopper, paste_back=False, expression_strength=0).kept_smile
+    assert not bundled(grace_hopper, source=astronaut, paste_back=False).kept_smile
+
+
 def test_a_result_counts_the_faces_of_its_photos_and_says_which_was_used(pipe, two_faces, astronaut):
     from aipgan_hf.pipeline_steps import faces_note
 

@@ -53,6 +53,8 @@ class TransferResult:
             (:func:`~aipgan_hf.motion.emotion.acted_on`); None otherwise (no reading, unsure, neutral, overruled
             by the source's smile, a smile beside a reference). reading: what the reader read, worn or not (None
             where nothing was read: no reader, ``read_emotion=False``, a named emotion, driving landmarks).
+        kept_smile: the target photo smiles and keeps its smile under the source's expression (a transfer from a
+            source photo without ``replace_target_expression``: :func:`~aipgan_hf.motion.emotion.smiles`).
         target_faces, source_faces: faces found in the target photo and in the source photo (0 without one), the
             one used included (:attr:`AlignedFace.faces_found <aipgan_hf.faces.AlignedFace.faces_found>`;
             :func:`~aipgan_hf.pipeline_steps.faces_note` says it to a user).
@@ -73,6 +75,7 @@ class TransferResult:
     reading: EmotionRead | None = None
     target_faces: int = 1
     source_faces: int = 0
+    kept_smile: bool = False
 
 
 @dataclass

@@ -45,8 +45,10 @@ class LiveAnimator:
     Args:
         prepared: ``pipe.prepare(photo)``.
         processor: a face processor with the pipeline's crop resolution (only its settings are kept).
-        relative, smoothing, expression_strength, mouth, read_emotion: as for :func:`animate`.
+        relative, smoothing, expression_strength, mouth, read_emotion, paste_back: as for :func:`animate`.
         offset: coefficient change from :meth:`AIPGANPipeline.expression_offset`.
+
+    ``expression_strength``, ``offset`` and ``paste_back`` may change between frames (a page's controls).
     """
 
     def __init__(
@@ -59,8 +61,10 @@ class LiveAnimator:
         offset: np.ndarray | None = None,
         mouth: str = DEFAULT_MOUTH,
         read_emotion: bool = True,
+        paste_back: bool = True,
     ) -> None:
         self.prepared, self.mouth = prepared, check_mouth(mouth)
+        self.paste_back = paste_back
         self.relative = relative
         self.expression_strength = expression_strength
         self.offset = offset
@@ -121,7 +125,7 @@ class LiveAnimator:
             )
         elif self.mouth == "source":
             mouth = "own"  # no face in this frame: no driving mouth to read
-        return pipe.render(self.prepared, driving, paste_back=True, mouth=mouth, sources=sources)[0].image
+        return pipe.render(self.prepared, driving, paste_back=self.paste_back, mouth=mouth, sources=sources)[0].image
 
     def _reads(self, pipe: AIPGANPipeline) -> bool:
         """Whether frames are read now (relative motion, strength above 0, the reading on, a reader); where not,

@@ -18,10 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from ..provenance import description
 from .clips import VideoError, open_clip
 
 logger = logging.getLogger(__name__)
 
+VIDEO_EDIT = "expression driven by a video"
+"""What the clips' stamp says was done (their "description" and "comment" tags, as photos' EXIF description)."""
 VIDEO_CODECS = ("libx264", "mpeg4")  # H.264 where this FFmpeg build has it, else MPEG-4 part 2
 MP4_AUDIO_CODECS = {"aac", "mp3", "alac", "ac3", "eac3"}  # copied as they are; anything else becomes AAC
 AUDIO_LEAD_SECONDS = 0.5  # audio is muxed this far ahead of the video, so the two stay interleaved
@@ -184,7 +187,7 @@ def evenly_timed(times: np.ndarray, fps: Fraction | float) -> bool:
 
 class ClipWriter:
     """Writes RGB frames to an MP4 at a fixed frame rate (or each at its own time), with another clip's audio,
-    atomically.
+    atomically, stamped as edited (its "description" and "comment" tags, :data:`VIDEO_EDIT`).
 
     Use as a context manager: on a clean exit the temporary file is renamed to ``output``; on an exception it is
     deleted and ``output`` is left as it was.
@@ -231,6 +234,7 @@ class ClipWriter:
         # writers of the same output apart
         self._temporary = self.output.with_name(f".{self.output.name}.{secrets.token_hex(6)}.part")
         self._container = av.open(str(self._temporary), mode="w", format="mp4", options={"movflags": "+faststart"})
+        self._container.metadata.update(description=description(VIDEO_EDIT), comment=description(VIDEO_EDIT))
         try:
             if self.audio_from is not None and _has_audio(self.audio_from):
                 self._audio = _AudioCopy(self.audio_from, self._container)
