@@ -355,10 +355,9 @@ class ResultImage(gr.Image):
         if isinstance(value, Image.Image):
             image_format, suffix, options = self.SAVE_OPTIONS[self.format]
             buffer = io.BytesIO()
-            stamp = getattr(value, "encoderinfo", None) or {}  # the pipeline's, which says what was done
-            stamp = {key: stamp[key] for key in ("exif", "pnginfo") if key in stamp} or save_options()
-            profile = {"icc_profile": value.info["icc_profile"]} if value.info.get("icc_profile") else {}
-            value.convert("RGB").save(buffer, format=image_format, **options, **stamp, **profile)  # a copy: stamp it
+            stamp = getattr(value, "encoderinfo", None) or {}  # the pipeline's: what was done, the colour profile
+            kept = {**save_options(), **{key: stamp[key] for key in ("exif", "pnginfo", "icc_profile") if key in stamp}}
+            value.convert("RGB").save(buffer, format=image_format, **options, **kept)  # a copy: stamp it
             data = buffer.getvalue()
             folder = Path(self.GRADIO_CACHE) / hashlib.sha256(data).hexdigest()
             folder.mkdir(parents=True, exist_ok=True)

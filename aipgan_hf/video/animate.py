@@ -216,9 +216,8 @@ def animate(
     clip = DrivenClip(info, max_seconds, track, reference_index, driving_landmarks)
     images = render_clip(pipe, prepared, clip, output, paste_back, side_by_side, mouth, progress, seconds)
     seconds["total"] = time.perf_counter() - started
-    result = _result(clip, output, images, seconds, worn, reading.rest if reading else None, labels)
-    result.target_faces = prepared.face.faces_found
-    return result
+    rest = reading.rest if reading else None
+    return _result(clip, output, images, seconds, worn, rest, labels, prepared.face.faces_found)
 
 
 def _result(
@@ -229,6 +228,7 @@ def _result(
     emotion: EmotionRead | None = None,
     reading: EmotionRead | None = None,
     frame_emotions: tuple[str, ...] = (),
+    target_faces: int = 1,
 ) -> AnimationResult:
     """The :class:`AnimationResult` of a delivered clip, logged."""
     result = AnimationResult(
@@ -243,6 +243,7 @@ def _result(
         reading=reading,
         frame_emotions=frame_emotions,
         seconds=seconds,
+        target_faces=target_faces,
     )
     logger.info("animated %s: %s", clip.info.path.name, result.summary())
     return result
