@@ -46,19 +46,30 @@ def build_page(space: Space) -> None:
             target, sliders = _target_column(space, controls)
         with gr.Column():  # tab names short enough that all four show at 1280 px (else gradio hides some)
             buttons: dict[str, gr.Button] = {}
-            with gr.Tab("From a photo", elem_id="photo-tab"):
+            with gr.Tab("From a photo", elem_id="photo-tab") as photo_tab:
                 source, buttons["transfer"] = _photo_tab(space, controls)
-            with gr.Tab("Preset", elem_id="preset-tab"):
+            with gr.Tab("Preset", elem_id="preset-tab") as preset_tab:
                 expression, buttons["synthesize"] = _preset_tab(space)
-            with gr.Tab("From a video", elem_id="video-tab"):
+            with gr.Tab("From a video", elem_id="video-tab") as video_tab:
                 driving, buttons["animate"], animation = _video_tab(space, controls)
-            with gr.Tab("Webcam", elem_id="live-tab"):
+            with gr.Tab("Webcam", elem_id="live-tab") as live_tab:
                 webcam, live_output = _live_tab(controls)
-    outputs = _results(controls)
+    with gr.Column(elem_id="results") as results:
+        outputs = _results(controls)
+    _show_results_with(results, shown=(photo_tab, preset_tab), hidden=(video_tab, live_tab))
     _connect(
         space,
         Page(target, source, expression, driving, webcam, buttons, controls, sliders, outputs, animation, live_output),
     )
+
+
+def _show_results_with(results: gr.Column, shown: tuple[gr.Tab, ...], hidden: tuple[gr.Tab, ...]) -> None:
+    """The photo results only under the tabs that fill them: the video and webcam tabs have their own."""
+    for tabs, visible in ((shown, True), (hidden, False)):
+        for tab in tabs:
+            tab.select(
+                lambda visible=visible: gr.Column(visible=visible), None, results, queue=False, api_visibility="private"
+            )
 
 
 @dataclasses.dataclass

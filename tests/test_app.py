@@ -710,6 +710,28 @@ def test_browser_shows_the_short_error_for_a_text_file(app_url, tmp_path):
     assert "Traceback" not in body and "UnidentifiedImageError" not in body
 
 
+def test_browser_shows_the_photo_results_only_under_the_photo_tabs(app_url, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = _chromium_driver(tmp_path / "chromium-profile")
+    shown = "const result = document.querySelector('#result'); return !!result && result.offsetParent !== null"
+    seen = {}
+    try:
+        driver.get(app_url)
+        wait = WebDriverWait(driver, 90)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#target-examples button.gallery-item"))
+        seen["first"] = driver.execute_script(shown)
+        tabs = {button.text.strip(): button for button in driver.find_elements(By.CSS_SELECTOR, "button[role=tab]")}
+        for tab in ("From a video", "Webcam", "Preset", "From a video", "From a photo"):
+            tabs[tab].click()
+            time.sleep(0.5)
+            seen[tab] = driver.execute_script(shown)
+    finally:
+        driver.quit()
+    assert seen == {"first": True, "From a video": False, "Webcam": False, "Preset": True, "From a photo": True}
+
+
 def test_a_transfer_that_wears_a_read_emotion_says_so(app_module, space, photos, monkeypatch):
     told = []
     monkeypatch.setattr(app_module.gr, "Info", told.append)
