@@ -37,6 +37,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})  # the lazy names too, for dir() and tab completion
+
+
 __all__ = [
     "AIPGANConfig",
     "AIPGANGenerator",

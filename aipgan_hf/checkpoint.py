@@ -328,9 +328,33 @@ def load_strict(model: torch.nn.Module, weights: Path, config_path: Path) -> Non
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 
+VARIANTS = (None, "fp16")
+"""The weights' variants: float32 files, or half-precision ``.fp16.`` ones (diffusers' names)."""
+
+
+def check_variant(variant: str | None) -> None:
+    """ConfigError for a variant this package neither writes nor reads."""
+    if variant not in VARIANTS:
+        raise ConfigError(f'variant must be None (float32 weights) or "fp16" (half precision), got {variant!r}')
+
+
+def as_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """A floating dtype from a ``torch.dtype`` or its name ("float16", "torch.bfloat16"); "auto" is float32, the
+    fastest on a CPU. ConfigError otherwise."""
+    if dtype == "auto":
+        return torch.float32
+    found = getattr(torch, dtype.removeprefix("torch."), None) if isinstance(dtype, str) else dtype
+    if not isinstance(found, torch.dtype) or not found.is_floating_point:
+        raise ConfigError(
+            f'torch_dtype must be a floating torch dtype (torch.float16, "bfloat16", "auto"), got {dtype!r}'
+        )
+    return found
+
+
 def save_model(model: torch.nn.Module, folder: Path, variant: str | None = None) -> None:
     """A network's config.json and weights (half precision for the ``"fp16"`` variant) into a new ``folder``, as
     :func:`load_strict` reads them back."""
+    check_variant(variant)
     folder.mkdir()
     model.save_config(folder)
     dtype = torch.float16 if variant == "fp16" else torch.float32
@@ -358,8 +382,8 @@ def load_generator(
     except (TypeError, ValueError, ConfigError) as error:
         raise CheckpointError(f"{config_path} does not describe an AIPGANGenerator: {error}") from None
     load_strict(generator, weights, config_path)
-    if dtype != torch.float32:
-        generator = generator.to(dtype=dtype)
+    if dtype != torch.float32:  # nn.Module's cast: diffusers' own warns to use from_pretrained(torch_dtype=)
+        torch.nn.Module.to(generator, dtype=dtype)
     return generator.eval()
 
 
@@ -393,8 +417,9 @@ TRAINING_PIPELINE_SUBFOLDER = "pipeline"
 """Where ``training/train.py`` saves the EMA weights' pipeline inside each ``checkpoint-N`` folder."""
 
 
-def resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | None = None) -> Path:
-    """The bundled checkpoint (None), a local folder, or a Hub snapshot (downloaded only for an 'owner/name' id)."""
+def resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | None = None, **hub: Any) -> Path:
+    """The bundled checkpoint (None), a local folder, or a Hub snapshot (downloaded only for an 'owner/name' id;
+    ``revision`` and ``hub``: ``snapshot_download``'s keywords, unused for a folder here)."""
     if path_or_hub_id is None:
         return BUNDLED_CHECKPOINT
     if not isinstance(path_or_hub_id, (str, os.PathLike)):
@@ -410,6 +435,6 @@ def resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | Non
     if names_a_local_path(text) or "/" not in text:  # a pipeline on the Hub always has an owner
         raise CheckpointError(f"pipeline folder not found: {text} (nor is it a Hub id of the form 'owner/name')")
     try:
-        return Path(snapshot_download(text, revision=revision))
+        return Path(snapshot_download(text, revision=revision, **hub))
     except Exception as error:  # noqa: BLE001 -- any hub failure becomes one clear message
         raise CheckpointError(f"could not download {text} from the Hugging Face Hub: {error}") from None

@@ -36,6 +36,7 @@ from aipgan_hf.motion.emotion import EmotionRead, reading_note, told_emotion, un
 from aipgan_hf.pipeline import AIPGANPipeline
 from aipgan_hf.pipeline_steps import KEPT_SMILE_NOTE, faces_note
 from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, clip_note, frames_note, probe_clip
+from aipgan_hf.video.animate import VIDEO_OUTPUT_SUFFIXES
 
 if TYPE_CHECKING:
     from aipgan_hf.pipeline import TransferResult
@@ -367,7 +368,7 @@ def run_animate(args: argparse.Namespace) -> int:
     """``aipgan animate``: drive the target photo with a clip, write an MP4 and a one-line summary."""
     check_input(args.driving, "driving clip")
     check_input(args.target, "target")
-    check_output(args.output, [args.driving, args.target], formats=(".mp4",))
+    check_output(args.output, [args.driving, args.target], formats=VIDEO_OUTPUT_SUFFIXES)
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise UsageError(f"--max-seconds must be more than 0, got {args.max_seconds:g}")
     if args.smoothing < 0:

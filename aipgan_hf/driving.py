@@ -11,7 +11,7 @@ after frame is encoded once (:class:`PreparedTarget`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -67,18 +67,39 @@ class PreparedTarget:
 
 def check_range(name: str, value: float, low: float, high: float) -> float:
     """``value`` as a float if it lies in [low, high]; else ConfigError naming it."""
-    value = float(value)
+    if isinstance(value, (str, bytes)) or not isinstance(value, (int, float, np.number, np.ndarray, torch.Tensor)):
+        raise ConfigError(f"{name} must be a number between {low} and {high}, got {type(value).__name__} {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):  # an array of several values
+        raise ConfigError(f"{name} must be one number between {low} and {high}, got {value!r}") from None
     if not low <= value <= high or np.isnan(value):
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
 
 
 def landmark_tensor(landmarks: Any, batch: int) -> torch.Tensor:
-    """(batch, 68, 2) float32 landmarks as a tensor; ConfigError for another shape."""
-    values = torch.as_tensor(np.asarray(landmarks, dtype=np.float32))
-    if values.shape != (batch, 68, 2):
-        raise ConfigError(f"landmarks must be ({batch}, 68, 2) crop pixels, got {tuple(values.shape)}")
+    """(batch, 68, 2) float32 landmarks as a tensor; ConfigError for another shape or a value that is not finite."""
+    try:
+        values = torch.as_tensor(np.asarray(landmarks, dtype=np.float32))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"landmarks must be numbers, (68, 2) crop pixels: {error}") from None
+    if values.shape != (batch, 68, 2) or batch == 0:
+        raise ConfigError(f"landmarks must be ({batch or 'N'}, 68, 2) crop pixels, got {tuple(values.shape)}")
+    if not torch.isfinite(values).all():
+        raise ConfigError("landmarks must be finite crop pixels; some are NaN or infinite")
     return values
+
+
+def landmark_rows(landmarks: Any) -> torch.Tensor:
+    """(N, 68, 2) float32 landmarks from one face's (68, 2) or a batch's (N, 68, 2), checked as :func:`landmark_tensor`
+    checks them."""
+    try:
+        values = np.asarray(landmarks, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"landmarks must be numbers, (68, 2) crop pixels: {error}") from None
+    rows = values[None] if values.ndim == 2 else values
+    return landmark_tensor(rows, rows.shape[0] if rows.ndim == 3 else 1)
 
 
 def _driving_flow(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -99,19 +120,29 @@ def _run_generator(
     identity_mix: float,
     return_intrinsic: bool,
 ) -> GeneratorOutput:
-    """The generator on the batch: in full, or from a cached identity (video driving) when none is mixed in."""
+    """The generator on the batch: in full, or from a cached identity (video driving) when none is mixed in. It runs
+    in its weights' dtype (``from_pretrained(torch_dtype=)``); what it returns is float32, as compositing is."""
+    dtype = next(generator.parameters()).dtype
+    target, target_landmarks, driving_landmarks, flow = (
+        t.to(dtype) for t in (target, target_landmarks, driving_landmarks, flow)
+    )
     if identity is None or identity_mix != 0.0:
-        return generator(
+        output = generator(
             target,
             target_landmarks,
             driving_landmarks,
             flow,
-            source=mixed,
+            source=None if mixed is None else mixed.to(dtype),
             identity_mix=identity_mix,
             return_intrinsic=return_intrinsic,
         )
-    expression = generator.encode_expression(driving_landmarks, target_landmarks, flow)
-    return generator.decode(identity, expression, target, flow)
+    else:
+        expression = generator.encode_expression(driving_landmarks, target_landmarks, flow)
+        output = generator.decode(identity, expression, target, flow)
+    if dtype == torch.float32:
+        return output
+    tensors = {f.name: getattr(output, f.name) for f in fields(output)}
+    return replace(output, **{name: value.float() for name, value in tensors.items() if torch.is_tensor(value)})
 
 
 def _fill_mouth(
@@ -182,11 +213,11 @@ def drive_crops(
     """
     parameter = next(generator.parameters())
     resolution = int(generator.config.resolution)
-    target = target.to(parameter.device, parameter.dtype)
+    target = target.to(parameter.device, torch.float32)  # compositing in float32, the network in its own dtype
     target_landmarks, driving_landmarks = target_landmarks.to(parameter.device), driving_landmarks.to(parameter.device)
     driving_landmarks = keep_inside(target_landmarks, driving_landmarks, resolution)
-    source = None if source is None else source.to(parameter.device, parameter.dtype)
-    mixed = source if identity_source is None else identity_source.to(parameter.device, parameter.dtype)
+    source = None if source is None else source.to(parameter.device, torch.float32)
+    mixed = source if identity_source is None else identity_source.to(parameter.device, torch.float32)
     flow = _driving_flow(target_landmarks, driving_landmarks, resolution)  # (B, R, R, 2)
     network = _run_generator(
         generator, target, target_landmarks, driving_landmarks, flow, mixed, identity, identity_mix, return_intrinsic

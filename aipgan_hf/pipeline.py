@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from .checkpoint import (
     BUNDLED_CHECKPOINT,
     GENERATOR_SUBFOLDER,
     PROCESSOR_CONFIG_NAME,
+    as_dtype,
+    check_variant,
     load_generator,
     read_processor_settings,
     resolve_folder,
@@ -45,8 +48,8 @@ from .compositing import (
     check_mouth,
     transfer_result,
 )
-from .driving import PreparedTarget, check_range, drive_crops, landmark_tensor
-from .errors import ConfigError
+from .driving import PreparedTarget, check_range, drive_crops, landmark_rows, landmark_tensor
+from .errors import AIPGANError, CheckpointError, ConfigError
 from .faces import FaceProcessor, image_to_tensor
 from .files import staged_entries
 from .model_card import default_model_card
@@ -153,19 +156,48 @@ class AIPGANPipeline:
         cls,
         path_or_hub_id: str | os.PathLike | None = None,
         variant: str | None = None,
-        torch_dtype: torch.dtype = torch.float32,
+        torch_dtype: torch.dtype | str = torch.float32,
         device: str | torch.device = "cpu",
         revision: str | None = None,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
     ) -> "AIPGANPipeline":
         """Load a pipeline folder: ``None`` for the checkpoint bundled with the package, a local folder,
-        or a Hub id (downloaded only then). Weights load strictly; problems raise CheckpointError."""
-        folder = resolve_folder(path_or_hub_id, revision)
-        generator = load_generator(folder, variant=variant, dtype=torch_dtype).to(device)
+        or a Hub id (downloaded only then). Weights load strictly; problems raise CheckpointError.
+
+        Args:
+            variant: ``"fp16"`` reads ``diffusion_pytorch_model.fp16.safetensors`` (read anyway where it is the only
+                weights file).
+            torch_dtype: the generator's dtype (``torch.float16``, ``"bfloat16"``, ``"auto"``: float32, the fastest on
+                a CPU). Compositing stays in float32.
+            device: where the networks run.
+            revision, cache_dir, token, local_files_only: for a Hub id, as ``huggingface_hub.snapshot_download``
+                takes them.
+        """
+        hub = {"revision": revision, "cache_dir": cache_dir, "token": token, "local_files_only": local_files_only}
+        folder = resolve_folder(path_or_hub_id, **hub)
+        generator = load_generator(folder, variant=variant, dtype=as_dtype(torch_dtype)).to(device)
         settings = read_processor_settings(folder, generator.config.resolution)
         shape_model = ShapeModel.load(folder / SHAPE_MODEL_NAME)
         exemplar = folder / MOUTH_EXEMPLAR_NAME
         mouth_exemplar = MouthExemplar.load(exemplar, generator.config.resolution) if exemplar.is_file() else None
-        return cls(generator, FaceProcessor(**settings), shape_model, mouth_exemplar, EmotionReader.load(folder))
+        reader = EmotionReader.load(folder)
+        return cls(generator, FaceProcessor(**settings), shape_model, mouth_exemplar, reader).to(device)
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None) -> "AIPGANPipeline":
+        """Move the networks to ``device`` and the generator to ``dtype`` (as ``from_pretrained`` takes it; a dtype
+        alone may come first, as ``nn.Module.to`` takes it); returns the pipeline itself."""
+        if isinstance(device, torch.dtype):
+            device, dtype = None, device
+        if dtype is not None:  # nn.Module's cast: diffusers' own warns to use from_pretrained(torch_dtype=)
+            torch.nn.Module.to(self.generator, dtype=as_dtype(dtype))
+        if device is not None:
+            self.generator.to(device)
+            if self.emotion_reader is not None:
+                self.emotion_reader.to(device)
+        return self
 
     def save_pretrained(
         self, save_directory: str | os.PathLike, variant: str | None = None, model_card: str | None = None
@@ -176,10 +208,12 @@ class AIPGANPipeline:
             save_directory: destination, created if needed. The pipeline's own entries (:data:`PIPELINE_ENTRIES`)
                 are replaced, or removed where this pipeline has none (no emotion reader, no mouth exemplar);
                 anything else in the folder stays (a training run's checkpoints, your notes).
-            variant: ``"fp16"`` stores ``diffusion_pytorch_model.fp16.safetensors`` in half precision.
+            variant: ``"fp16"`` stores ``diffusion_pytorch_model.fp16.safetensors`` in half precision; None (the
+                default) in float32. No other variant.
             model_card: README.md text; a generic card is written when omitted.
         """
-        destination = Path(save_directory)
+        check_variant(variant)
+        destination = Path(save_directory).expanduser()
         with staged_entries(destination, PIPELINE_ENTRIES) as staging:
             save_model(self.generator, staging / GENERATOR_SUBFOLDER, variant)
             if self.emotion_reader is not None:
@@ -192,6 +226,7 @@ class AIPGANPipeline:
         return destination
 
     def processor_settings(self) -> dict[str, Any]:
+        """The face processor's settings, as ``processor_config.json`` stores them."""
         processor = self.processor
         return {
             "resolution": processor.resolution,
@@ -207,17 +242,36 @@ class AIPGANPipeline:
         private: bool = False,
         token: str | None = None,
         model_card: str | None = None,
+        commit_message: str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
     ) -> str:
-        """Save to a temporary folder and upload it as a Hub model repo; returns the commit URL."""
+        """Save to a temporary folder and upload it as a Hub model repo; returns the commit URL. A failure (no
+        network, a bad id, no permission) raises CheckpointError."""
+        check_variant(variant)
         api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = self.save_pretrained(Path(tmp) / "pipeline", variant=variant, model_card=model_card)
-            return str(api.upload_folder(repo_id=repo_id, folder_path=str(folder)))
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = self.save_pretrained(Path(tmp) / "pipeline", variant=variant, model_card=model_card)
+                commit = api.upload_folder(
+                    repo_id=repo_id,
+                    folder_path=str(folder),
+                    commit_message=commit_message,
+                    revision=revision,
+                    create_pr=create_pr,
+                )
+        except AIPGANError:
+            raise
+        except Exception as error:  # noqa: BLE001 -- any Hub failure becomes one clear message, as from_pretrained's
+            raise CheckpointError(f"could not push to {repo_id!r} on the Hugging Face Hub: {error}") from None
+        return str(commit)
 
     def expression_offset(self, sliders: dict[str, float] | None) -> np.ndarray | None:
         """Slider values ``{"mouth_open": 0.5, ...}`` (each within +-1.5) as one coefficient change of the shape
         model; None when no slider is set. Raises ConfigError for an unknown slider or a value out of range."""
+        if sliders is not None and not isinstance(sliders, Mapping):
+            raise ConfigError(f"expression_offsets must be a dict of slider values, got {type(sliders).__name__}")
         for name, value in (sliders or {}).items():
             check_range(f"expression_offsets[{name!r}]", value, -MAX_EXPRESSION_STRENGTH, MAX_EXPRESSION_STRENGTH)
         try:
@@ -320,9 +374,9 @@ class AIPGANPipeline:
         """Decode, align and encode a target once; :meth:`render` then drives it to any landmarks (and gives its
         intrinsic face when ``return_intrinsic``; ``photo_texture``: see :class:`PreparedTarget`)."""
         photo, face = photo_and_face(self.processor, target, TARGET_ROLE, face_index)
-        tensor = image_to_tensor(face.crop)[None].to(self.device, self.dtype)  # (1, 3, R, R)
+        tensor = image_to_tensor(face.crop)[None].to(self.device)  # (1, 3, R, R)
         with torch.inference_mode():
-            identity = self.generator.encode_identity(tensor, return_intrinsic=return_intrinsic)
+            identity = self.generator.encode_identity(tensor.to(self.dtype), return_intrinsic=return_intrinsic)
         return PreparedTarget(
             photo=photo,
             face=face,
@@ -349,8 +403,7 @@ class AIPGANPipeline:
                 one per row), else the checkpoint's exemplar face.
             edit: what the images' stamp says was done (:func:`~aipgan_hf.provenance.mark_edited`).
         """
-        driving = np.asarray(driving_landmarks, dtype=np.float32)
-        rows = driving[None] if driving.ndim == 2 else driving  # (N, 68, 2)
+        rows = landmark_rows(driving_landmarks)  # (N, 68, 2), checked
         count = len(rows)
         if check_mouth(mouth) == "source" and sources is None:
             mouth = "exemplar"  # no source photo: the exemplar lends, as it does by default
@@ -360,7 +413,7 @@ class AIPGANPipeline:
             self.generator,
             prepared.tensor.expand(count, -1, -1, -1),
             target_landmarks,
-            landmark_tensor(rows, count),
+            rows,
             source=source,
             source_landmarks=source_landmarks,
             source_found=source_found,
@@ -384,7 +437,7 @@ class AIPGANPipeline:
             )
             for index in range(count)
         ]
-        return results[0] if driving.ndim == 2 else results
+        return results[0] if np.ndim(driving_landmarks) == 2 else results
 
     def animate(
         self,

@@ -436,7 +436,7 @@ def test_the_networks_output_holds_network_outputs_only(pipe):
 
 
 def test_the_pipeline_has_four_ways_in(pipe):
-    """__call__, prepare, render and animate; the rest are loading, saving and the sliders' conversion."""
+    """__call__, prepare, render and animate; the rest are loading, moving, saving and the sliders' conversion."""
     public = {
         name for name in dir(AIPGANPipeline) if not name.startswith("_") and callable(getattr(AIPGANPipeline, name))
     }
@@ -446,6 +446,7 @@ def test_the_pipeline_has_four_ways_in(pipe):
         "animate",
         "expression_offset",
         "from_pretrained",
+        "to",
         "save_pretrained",
         "push_to_hub",
         "processor_settings",

@@ -63,9 +63,9 @@ class TransferResult:
     image: Image.Image
     face: Image.Image
     intrinsic: Image.Image | None
-    source_landmarks: np.ndarray
-    target_landmarks: np.ndarray
-    expression_attention: np.ndarray
+    source_landmarks: np.ndarray = field(repr=False)  # arrays: a repr of a few lines, not ninety
+    target_landmarks: np.ndarray = field(repr=False)
+    expression_attention: np.ndarray = field(repr=False)
     source_face: Image.Image
     target_face: Image.Image
     mask: np.ndarray = field(repr=False, default=None)

@@ -42,6 +42,9 @@ from aipgan_hf.faces.pixels import DEFAULT_MAX_PIXELS, array_to_rgb, check_size,
 
 logger = logging.getLogger(__name__)
 
+URL_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+"""A path that starts like this is a web address (https://, s3://): refused, nothing is downloaded."""
+
 _SIGNATURES = {
     b"\xff\xd8\xff": "JPEG",
     b"\x89PNG\r\n\x1a\n": "PNG",
@@ -101,8 +104,8 @@ class Photo:
 def load_image(image: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Load any supported image input as an RGB array.
 
-    Accepts a file path (``str`` or ``os.PathLike``), encoded bytes, a PIL image, a numpy array or a
-    :class:`Photo`. EXIF orientation is applied. Grey, grey+alpha, RGBA (composited over white), CMYK,
+    Accepts a file path (``str`` or ``os.PathLike``; no web address), encoded bytes, a binary file object (an open
+    file, ``io.BytesIO``: read from where it stands), a PIL image, a numpy array or a :class:`Photo`. EXIF orientation is applied. Grey, grey+alpha, RGBA (composited over white), CMYK,
     palette, 16-bit and float images are converted; float arrays are read as 0..1 when their maximum is at
     most 1, otherwise as 0..255.
 
@@ -150,12 +153,22 @@ def _load(image: Any, max_pixels: int, draft_pixels: int | None) -> Photo:
         return Photo(rgb, (rgb.shape[1], rgb.shape[0]), is_grey(rgb), max_pixels=max_pixels)
     if isinstance(image, Image.Image):  # the caller's object: never drafted
         return _decode_pil(image, max_pixels, "the image", None)
+    if callable(getattr(image, "read", None)):  # an open file or io.BytesIO: read from where it stands
+        image = image.read()
+        if not isinstance(image, (bytes, bytearray)):
+            raise InvalidImageError("the file object gave text; open the image in binary mode ('rb')")
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
         if not data:
             raise InvalidImageError("the image data is empty (0 bytes)")
         return _decode_stream(io.BytesIO(data), data[:16], max_pixels, "the image", draft_pixels, data)
+    if isinstance(image, str) and URL_SCHEME.match(image):
+        raise InvalidImageError(
+            f"{_shown(image)} is a web address: aipgan-hf reads no network; download the photo and pass its file"
+        )
     if isinstance(image, (str, os.PathLike)):
+        if not os.fspath(image):
+            raise InvalidImageError("the file path is empty")
         return _decode_path(image, max_pixels, draft_pixels)
     torch = sys.modules.get("torch")  # a tensor can only exist if torch was imported
     if torch is not None and isinstance(image, torch.Tensor):

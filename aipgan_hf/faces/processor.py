@@ -13,6 +13,7 @@ detect + 68 landmarks (a :class:`~aipgan_hf.faces.detector.LandmarkDetector`, dl
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import dlib
@@ -205,6 +206,8 @@ class FaceProcessor:
             if quick is not None and quick.size >= self.min_face_size:
                 return self._align(photo, quick, faces_found=1 + quick.others)
         faces = self._usable_faces(photo, grey, small_faces)
+        if index >= len(faces) and self.finer_search:  # a face the user sees may be too small for the search
+            faces = max(faces, self._usable_faces(photo, grey, small_faces, finer=True), key=len)
         if index >= len(faces):
             found = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")
             raise FaceIndexError(
@@ -243,10 +246,16 @@ class FaceProcessor:
         rgb = image if is_rgb_uint8(image) else load_image(image, max_pixels=self.max_pixels)
         return self._faces.fit_landmarks(np.ascontiguousarray(rgb), box)
 
+    @property
+    def finer_search(self) -> bool:
+        """Whether the detector can look again on a finer copy (dlib's can; one plugged in may not)."""
+        return "finer" in inspect.signature(self._faces.find).parameters
+
     def _usable_faces(
-        self, photo: Photo, grey: Image.Image | None = None, small_faces: bool = True
+        self, photo: Photo, grey: Image.Image | None = None, small_faces: bool = True, finer: bool = False
     ) -> list[DetectedFace]:
-        detections = self._faces.find(photo.pixels, self.detection_size, grey)
+        finer_keyword = {"finer": True} if finer else {}
+        detections = self._faces.find(photo.pixels, self.detection_size, grey, **finer_keyword)
         if not detections and small_faces and hasattr(self._faces, "find_small"):  # a plugged-in detector may lack it
             detections = self._faces.find_small(photo.pixels, self.detection_size, grey)
         if photo.reduced:

@@ -147,7 +147,13 @@ class ShapeModel:
         names the argument that asked)."""
         if name not in self.presets:
             known = ", ".join(sorted(self.presets)) or "none"
-            raise ConfigError(f"unknown {what} {name!r}; this checkpoint has: {known}")
+            neutral = (
+                "; 'neutral' is no preset: replace_target_expression=True takes the target's own expression away, "
+                "and read_emotion=False follows a neutral source's landmarks"
+                if name == "neutral"
+                else ""
+            )
+            raise ConfigError(f"unknown {what} {name!r}; this checkpoint has: {known}{neutral}")
         return self.presets[name]
 
     # ------------------------------------------------------------------ coefficients

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..compositing import DEFAULT_MOUTH, check_mouth
-from ..driving import PreparedTarget
+from ..driving import PreparedTarget, check_range
 from ..errors import ConfigError
 from ..motion import MAX_EXPRESSION_STRENGTH
 from ..motion.emotion import EmotionRead, acted_on, told_emotion, worn_change
@@ -47,6 +47,9 @@ if TYPE_CHECKING:  # the pipeline's animate() calls into this module: its class 
     from ..pipeline import AIPGANPipeline
 
 logger = logging.getLogger(__name__)
+
+VIDEO_OUTPUT_SUFFIXES = (".mp4", ".m4v")
+"""What a result video may be named: it is an MP4 (H.264, or MPEG-4 where the build lacks x264)."""
 
 
 @dataclass
@@ -189,7 +192,8 @@ def animate(
         InvalidVideoError, NoVideoStreamError, VideoTooLongError, VideoTooLargeError, NoFaceInVideoError, and the
         pipeline's errors about the target photo. On any error ``output`` is left as it was.
     """
-    _check_controls(expression_strength, mouth)
+    _check_controls(expression_strength, mouth, output)
+    output = None if output is None else Path(output).expanduser()
     named = _named_emotion(pipe, source_emotion, relative, read_emotion)
     info = probe_clip(driving, max_seconds=max_seconds, max_frame_pixels=max_frame_pixels)
     seconds: dict[str, float] = {}
@@ -249,13 +253,20 @@ def _result(
     return result
 
 
-def _check_controls(expression_strength: float, mouth: str) -> None:
-    """ConfigError for an expression strength out of range or an unknown mouth, before the clip is read."""
-    if not 0.0 <= float(expression_strength) <= MAX_EXPRESSION_STRENGTH:
-        raise ConfigError(
-            f"expression_strength must be between 0.0 and {MAX_EXPRESSION_STRENGTH}, got {expression_strength}"
-        )
+def _check_controls(expression_strength: float, mouth: str, output: str | os.PathLike | None) -> None:
+    """ConfigError for an expression strength out of range, an unknown mouth or an output that cannot be an MP4
+    written there, before the clip is read."""
+    check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
     check_mouth(mouth)
+    if output is None:
+        return
+    path = Path(output).expanduser()
+    if path.is_dir():  # before its suffix: a folder named "out" has none
+        raise ConfigError(f"{path} is a folder: name the result file inside it, e.g. {path / 'result.mp4'}")
+    if path.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
+        raise ConfigError(f"the result is an MP4 video: name it .mp4, not {path.name!r}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"cannot write {path}: its folder {path.parent} does not exist")
 
 
 def _named_emotion(

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AIPGANError
+from ..faces.decode import URL_SCHEME
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,11 @@ def probe_clip(
         VideoTooLongError: the header's duration is over ``max_seconds``.
         VideoTooLargeError: more than ``max_frame_pixels`` pixels a frame, or a side under 32 pixels.
     """
-    path = Path(path)
+    if isinstance(path, str) and URL_SCHEME.match(path):
+        raise InvalidVideoError(f"{path[:120]} is a web address: aipgan-hf reads no network; download the clip first")
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidVideoError(f"a driving clip is a video file's path, got {type(path).__name__}")
+    path = Path(path).expanduser()
     try:
         if not path.is_file():
             raise InvalidVideoError(f"video file not found: {path}" if not path.exists() else f"{path} is not a file")
