@@ -9,7 +9,7 @@ Environment (all optional):
     AIPGAN_EXAMPLES_DIR   folder of extra example photos (jpg, jpeg, png, webp) and driving clips (mp4, webm, mov)
     AIPGAN_CONCURRENCY    requests processed at once (default 2; one pipeline copy each)
     AIPGAN_QUEUE_SIZE     requests allowed to wait in the queue (default 64)
-    AIPGAN_MAX_FILE_SIZE  upload limit, e.g. "10mb" (default)
+    AIPGAN_MAX_FILE_SIZE  upload limit, e.g. "100mb" (default: a phone's minute of 1080p video)
     AIPGAN_NUM_THREADS    torch threads per request (default: CPU cores / concurrency)
     AIPGAN_MAX_VIDEO_SECONDS  longest driving clip accepted (default 60)
     GRADIO_SERVER_NAME, GRADIO_SERVER_PORT   read by gradio (default 127.0.0.1:7860)
@@ -224,6 +224,8 @@ class Space:
             own = frames_note(result.frame_emotions, result.emotion)
             if own:
                 gr.Info(f'{own}. Not those emotions? Name one under "The clip\'s emotion", or choose none.')
+            if result.faces_note():
+                gr.Info(f"{result.faces_note()}.")
             if result.frames_without_face:
                 gr.Info(
                     f"{result.frames_without_face} of {result.frames} frames showed no face; they keep the last pose."

@@ -14,6 +14,7 @@ from app_parts import (
     CONCURRENCY,
     LIVE_FRAME_INTERVAL,
     LIVE_TIME_LIMIT,
+    MAX_FILE_SIZE,
     MAX_VIDEO_SECONDS,
     NONE_CHOICE,
     NOT_READ,
@@ -217,7 +218,10 @@ def _video_tab(space: Space, controls: dict) -> tuple[gr.Video, gr.Button, gr.Vi
     )
     button = gr.Button("Animate the target", variant="primary", elem_id="animate-button")
     animation = gr.Video(label="Animated target", interactive=False, height=320, elem_id="animation")
-    gr.Markdown(f"Clips up to {MAX_VIDEO_SECONDS:g} s and 1080p; the clip's frame rate and sound are kept.")
+    gr.Markdown(
+        f"Clips up to {MAX_VIDEO_SECONDS:g} s, 1080p and {MAX_FILE_SIZE.upper()}; the clip's frame rate and sound are "
+        "kept. Only the face's expression follows the clip: the head stays as the photo holds it."
+    )
     return driving, button, animation
 
 

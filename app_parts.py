@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------------------------- settings
 CONCURRENCY = max(1, int(os.environ.get("AIPGAN_CONCURRENCY", "2")))
 QUEUE_SIZE = max(1, int(os.environ.get("AIPGAN_QUEUE_SIZE", "64")))
-MAX_FILE_SIZE = os.environ.get("AIPGAN_MAX_FILE_SIZE", "10mb")
+MAX_FILE_SIZE = os.environ.get("AIPGAN_MAX_FILE_SIZE", "100mb")  # a phone's 1080p minute is about 100 MB
 MAX_VIDEO_SECONDS = float(os.environ.get("AIPGAN_MAX_VIDEO_SECONDS", DEFAULT_MAX_SECONDS))
 LIVE_FRAME_INTERVAL = 0.1  # seconds between webcam frames sent to the server
 LIVE_TIME_LIMIT = 120  # seconds one webcam session may stream before it has to be restarted

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -371,7 +373,7 @@ def run_animate(args: argparse.Namespace) -> int:
     check_output(args.output, [args.driving, args.target], formats=VIDEO_OUTPUT_SUFFIXES)
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise UsageError(f"--max-seconds must be more than 0, got {args.max_seconds:g}")
-    if args.smoothing < 0:
+    if not math.isfinite(args.smoothing) or args.smoothing < 0:
         raise UsageError(f"--smoothing must be 0 or more, got {args.smoothing:g}")
     if args.source_emotion is not None and args.no_relative:
         raise UsageError("--source-emotion names the clip's emotion, worn under relative motion only")
@@ -408,6 +410,8 @@ def run_animate(args: argparse.Namespace) -> int:
     own = frames_note(result.frame_emotions, result.emotion)
     if own:
         print(f"{own} (--source-emotion to name one for all; --no-read-emotion: none)", file=sys.stderr)
+    if result.faces_note():
+        print(result.faces_note(), file=sys.stderr)
     print(f"wrote {args.output}: {result.summary()}")
     return EXIT_OK
 
@@ -432,6 +436,28 @@ def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
 
+CLI_NAMES = {
+    r"expression_offsets\['(\w+)'\]": r"--offset \1",
+    r"\bexpression_strength\b": "--strength",
+    r"\bexpression_offsets\b": "--offset",
+    r"\bidentity_mix\b": "--identity-mix",
+    r"\bsource_emotion\b": "--source-emotion",
+    r"\bread_emotion=False\b": "--no-read-emotion",
+    r"\breplace_target_expression=True\b": "--replace-target-expression",
+    r"\bsource_face_index\b": "--source-face-index",
+    r"\btarget_face_index\b": "--face-index",
+    r"\bsmoothing\b(?= must)": "--smoothing",
+}
+"""The library's argument names in its messages, as this command line spells them."""
+
+
+def in_flags(message: str) -> str:
+    """A library message with its argument names given as this command's flags."""
+    for name, flag in CLI_NAMES.items():
+        message = re.sub(name, flag, message)
+    return message
+
+
 def _fail(message: str, status: int) -> int:
     text = " ".join(str(message).split())  # exactly one line, whatever the message held
     print(f"error: {text}", file=sys.stderr)
@@ -448,8 +474,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(arguments)
         return args.handler(args)
-    except (UsageError, AIPGANError) as error:
+    except UsageError as error:
         return _fail(str(error), EXIT_BAD_INPUT)
+    except AIPGANError as error:
+        return _fail(in_flags(str(error)), EXIT_BAD_INPUT)
     except OSError as error:  # missing file, permission denied, disk full ...
         return _fail(_one_line(error), EXIT_BAD_INPUT)
     except KeyboardInterrupt:

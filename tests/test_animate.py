@@ -113,6 +113,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     paths = {
         "moving": bench.write_clip(folder / "moving.mp4", moving, fps=FPS),
         "pcm": bench.write_clip(folder / "pcm.mov", moving[:10], fps=FPS, container="mov", audio_codec="pcm_s16le"),
+        "mp3": bench.write_clip(folder / "mp3.mp4", moving[:10], fps=FPS, audio_codec="mp3"),
         "gap": bench.write_clip(folder / "gap.mp4", moving[:5] + grey + moving[5:10], fps=FPS, audio_hz=None),
         "no_face": bench.write_clip(folder / "no face.mp4", grey, fps=FPS),
         "audio_only": bench.write_clip(folder / "voice.m4a", [], audio_hz=300.0),
@@ -122,6 +123,10 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "target": folder / "target.png",
     }
     paths["text"].write_text("a shopping list, not a video\n")
+    paths["binary"] = folder / "noise.mp4"
+    paths["binary"].write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    paths["truncated"] = folder / "cut.mp4"
+    paths["truncated"].write_bytes(paths["moving"].read_bytes()[:2000])  # its header cut off
     Image.fromarray(bench.astronaut_frames(1, amplitude=0)[0]).save(paths["target"])
     return paths
 
@@ -135,13 +140,15 @@ def _audio(path: Path) -> tuple[str, float] | None:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
-        return stream.codec_context.name, float(stream.duration * stream.time_base)
+        return stream.codec_context.codec.canonical_name, float(stream.duration * stream.time_base)
 
 
 @pytest.mark.parametrize(
-    "clip, audio_codec", [("moving", "aac"), ("pcm", "pcm_s16le")], ids=["aac copied", "pcm to aac"]
+    "clip, audio_codec, written",
+    [("moving", "aac", "aac"), ("pcm", "pcm_s16le", "aac"), ("mp3", "mp3", "mp3")],
+    ids=["aac copied", "pcm to aac", "mp3 copied"],
 )
-def test_output_keeps_frames_fps_and_audio(clips, tmp_path, clip, audio_codec):
+def test_output_keeps_frames_fps_and_audio(clips, tmp_path, clip, audio_codec, written):
     driving = clips[clip]
     assert probe_clip(driving).audio_codec == audio_codec
     output = tmp_path / "out.mp4"
@@ -152,7 +159,7 @@ def test_output_keeps_frames_fps_and_audio(clips, tmp_path, clip, audio_codec):
     assert info.fps == FPS and result.fps == FPS
     assert (info.width, info.height) == (256, 256)
     codec, seconds = _audio(output)
-    assert codec == "aac"
+    assert codec == written
     assert abs(seconds - frames / FPS) < 0.15, seconds
     assert result.output == output and result.images is None and result.frames_without_face == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary file left
@@ -303,6 +310,20 @@ def test_frames_without_a_face_keep_the_last_pose_and_are_counted(clips):
     assert "6 without a face" in result.summary()
 
 
+def test_a_clip_with_two_people_says_which_drives(clips, tmp_path):
+    frames = bench.astronaut_frames(4)
+    beside = [np.asarray(Image.fromarray(frame).resize((200, 200))) for frame in frames]
+    two = [
+        np.concatenate([frame, np.pad(small, ((0, 56), (0, 0), (0, 0)), constant_values=120)], 1)
+        for frame, small in zip(frames, beside, strict=True)
+    ]
+    driving = bench.write_clip(tmp_path / "two.mp4", two, fps=FPS, audio_hz=None)
+    result = animate(FakePipeline(), driving, clips["target"])
+    assert result.driving_faces == 2
+    assert result.faces_note().startswith("The clip shows 2 faces; the largest in its first frame with a face drives")
+    assert animate(FakePipeline(), clips["moving"], clips["target"]).faces_note() is None
+
+
 @pytest.mark.data
 def test_the_tracker_keeps_a_clearly_visible_face_that_one_shifted_fit_loses(data_dir):
     """A frontal face, still and well lit (LivePortrait's driving clip d19): dlib's fit from the box shifted
@@ -391,6 +412,8 @@ def test_neutral_reference_is_the_most_closed_mouth():
 
 BAD_CLIPS = [
     ("text", {}, InvalidVideoError, "is not a video (it looks like text)"),
+    ("binary", {}, InvalidVideoError, "noise.mp4 is not a video; use"),
+    ("truncated", {}, InvalidVideoError, "cut.mp4 is not a video; use"),
     ("audio_only", {}, NoVideoStreamError, "it holds only audio"),
     ("no_face", {}, NoFaceInVideoError, "no face found in any of the 6 frames"),
     ("long", {"max_seconds": 1.0}, VideoTooLongError, "more than the limit of 1 s"),

@@ -96,7 +96,7 @@ def test_transfer_wears_a_named_source_emotion_and_refuses_an_unknown_one(photos
     assert unsure.endswith("(--source-emotion to name it)\n") and unsure.count("\n") == 1
     unknown = run_cli(*args, tmp_path / "joy.png", "--source-emotion", "joy")
     line = assert_single_error_line(unknown)
-    assert "unknown source_emotion 'joy'" in line and "happiness" in line
+    assert "unknown --source-emotion 'joy'" in line and "happiness" in line
     both = run_cli(*args, tmp_path / "both.png", "--source-emotion", "anger", "--no-read-emotion")
     assert "--no-read-emotion: not allowed with argument --source-emotion" in assert_single_error_line(both)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["named.png", "read.png", "unsure.png"]
@@ -483,6 +483,16 @@ ANIMATE_BAD_RUNS = [
         "--max-seconds must be more than 0",
     ),
     (
+        "smoothing not a number",
+        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--smoothing", "nan"],
+        "--smoothing must be 0 or more, got nan",
+    ),
+    (
+        "strength out of range",
+        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--strength", "2"],
+        "--strength must be between 0.0 and 1.5, got 2.0",
+    ),
+    (
         "bad offset",
         ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--offset", "smile"],
         "expected NAME=VALUE",
@@ -490,7 +500,7 @@ ANIMATE_BAD_RUNS = [
     (
         "unknown emotion",
         ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--source-emotion", "joy"],
-        "unknown source_emotion 'joy'",
+        "unknown --source-emotion 'joy'",
     ),
     (
         "named and not read",

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from aipgan_hf.faces import FaceProcessor, apply_affine, invert_affine
 from aipgan_hf.faces.detect import rotate_image
@@ -173,3 +174,22 @@ def test_track_clip_runs_the_callers_tracker_from_scratch(processor, tmp_path):
     np.testing.assert_array_equal(given.landmarks, shipped.landmarks)
     with pytest.raises(ValueError, match="processor"):
         track_clip(FaceProcessor(resolution=64), clip, tracker=tracker)
+
+
+def test_a_face_lost_is_searched_for_where_it_was_not_the_largest(processor, face):
+    """A clip of two people: the one followed, lost for a frame, is found again, not the larger one beside it."""
+    small = np.asarray(Image.fromarray(face).resize((200, 200)))
+    width = face.shape[1] + 200
+    two = np.full((face.shape[0], width, 3), 120, np.uint8)
+    two[:, : face.shape[1]] = face  # the larger face, left
+    two[:200, face.shape[1] :] = small  # the smaller, right
+    alone = np.full_like(two, 120)
+    alone[:200, face.shape[1] :] = small
+    tracker = FaceTracker(processor, coast_frames=0)
+    assert tracker.update(alone).landmarks[:, 0].mean() > face.shape[1]
+    assert tracker.update(np.full_like(two, 120)) is None  # lost
+    found = tracker.update(two)
+    assert found.method == "detected" and found.landmarks[:, 0].mean() > face.shape[1], "it took the larger face"
+    assert tracker.most_faces == 2
+    fresh = FaceTracker(processor)
+    assert fresh.update(two).landmarks[:, 0].mean() < face.shape[1], "from the start, the largest is followed"

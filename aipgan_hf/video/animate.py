@@ -76,6 +76,8 @@ class AnimationResult:
         frame_emotions: the emotion each frame wears ("" none): its own reading's, else ``emotion``
             (:func:`~aipgan_hf.video.reading.frame_changes`).
         target_faces: faces found in the target photo, the one animated included.
+        driving_faces: the most faces found in one frame of the clip (its largest face in the first frame with one
+            drives the photo; a face lost is looked for where it was).
     """
 
     frames: int
@@ -90,6 +92,16 @@ class AnimationResult:
     seconds: dict[str, float] = field(default_factory=dict)
     frame_emotions: tuple[str, ...] = ()
     target_faces: int = 1
+    driving_faces: int = 1
+
+    def faces_note(self) -> str | None:
+        """For a user, where the clip showed several faces: which one drove the photo; None otherwise."""
+        if self.driving_faces <= 1:
+            return None
+        return (
+            f"The clip shows {self.driving_faces} faces; the largest in its first frame with a face drives the photo "
+            "(crop the clip to drive it with another)"
+        )
 
     def summary(self) -> str:
         """One line: frames, fps, frames without a face, speed."""
@@ -248,6 +260,7 @@ def _result(
         frame_emotions=frame_emotions,
         seconds=seconds,
         target_faces=target_faces,
+        driving_faces=clip.track.faces_seen,
     )
     logger.info("animated %s: %s", clip.info.path.name, result.summary())
     return result

@@ -95,8 +95,9 @@ def _not_a_video(path: Path, error: Exception) -> str:
     try:
         head.decode("utf-8")
         text = bool(head) and all(byte >= 9 for byte in head)
-    except UnicodeDecodeError as error:
-        text = error.start >= len(head) - 3 and all(byte >= 9 for byte in head[: error.start])  # cut inside a character
+    except UnicodeDecodeError as undecodable:  # not `error`: Python unbinds the name after the block
+        cut = undecodable.start
+        text = cut >= len(head) - 3 and all(byte >= 9 for byte in head[:cut])  # cut inside a character
     kind = " (it looks like text)" if text else ""
     logger.debug("FFmpeg could not open %s: %s", path, error)
     return f"{path.name} is not a video{kind}; use an MP4, WebM or MOV clip"
@@ -142,7 +143,7 @@ def probe_clip(
             duration = container.duration / 1_000_000
         elif stream.duration and stream.time_base:
             duration = float(stream.duration * stream.time_base)
-        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+        audio = container.streams.audio[0].codec_context.codec.canonical_name if container.streams.audio else None
         info = ClipInfo(path, width, height, fps.limit_denominator(1001), duration, int(stream.frames or 0), audio)
     check_limits(info, max_seconds, max_frame_pixels)
     return info

@@ -69,7 +69,8 @@ class ClipLandmarks:
     crop-frame landmarks (where its pixels are: the driving mouth's inside is read there). ``openings``: each
     frame's mouth opening (NaN without a face), which :func:`reference_frames` ranks; ``crops``: the (R, R, 3) uint8
     crops, by frame index, of the frames the reference may be made of, of the ``sampled`` frames
-    (:data:`SAMPLED_FRAMES`) and of the ``read`` frames (:data:`READ_EVERY`)."""
+    (:data:`SAMPLED_FRAMES`) and of the ``read`` frames (:data:`READ_EVERY`). ``faces_seen``: the most faces a search
+    found in one frame (the face followed is the largest of the first search's)."""
 
     landmarks: np.ndarray
     found: np.ndarray
@@ -80,6 +81,7 @@ class ClipLandmarks:
     crops: dict[int, np.ndarray] = field(default_factory=dict)
     sampled: tuple[int, ...] = ()
     read: tuple[int, ...] = ()
+    faces_seen: int = 1
 
 
 class _KeptCrops:
@@ -219,6 +221,7 @@ def track_clip(
         {} if kept is None else kept.crops,
         () if kept is None else tuple(kept.sampled),
         () if kept is None else tuple(kept.read),
+        max(1, driving.tracker.most_faces),
     )
 
 

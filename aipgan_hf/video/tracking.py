@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import AIPGANError
+from ..errors import AIPGANError, ConfigError
 from ..faces import FaceProcessor, apply_affine, invert_affine
 from ..faces.align import warp_to_crop
 from ..faces.geometry import turn_matrix
@@ -109,7 +109,7 @@ def landmark_filter(smoothing: float, scale: float) -> OneEuroFilter | None:
     beta 20 gives one frame of lag. Larger ``smoothing`` divides the rest cut-off (smoother, slower to settle).
     """
     if smoothing < 0 or not math.isfinite(smoothing):
-        raise ValueError(f"smoothing must be 0 (off) or more, got {smoothing}")
+        raise ConfigError(f"smoothing must be 0 (off) or more, got {smoothing}")
     if smoothing == 0:
         return None
     return OneEuroFilter(min_cutoff=1.0 / smoothing, beta=40.0 / scale, derivative_cutoff=1.0)
@@ -126,7 +126,8 @@ class TrackedFace:
 
 
 class FaceTracker:
-    """Follows the largest face of a clip from frame to frame.
+    """Follows the largest face of a clip from frame to frame; one lost and searched for again, the face nearest
+    where it was (a clip of two people keeps its person). ``most_faces``: the most faces a search found in a frame.
 
     Args:
         processor: the face processor (its detector, 68-point predictor and ``min_face_size``).
@@ -151,6 +152,7 @@ class FaceTracker:
         self._lost_frames = 0  # frames since it was found
         self._upright = False  # whether the last fit from a tracked pose was tried in a turned copy
         self._shifts = (ANCHOR_SHIFT, -ANCHOR_SHIFT)  # the check's shifts, the one that last held a face first
+        self.most_faces = 0  # the most faces a search found in one frame
 
     def reset(self) -> None:
         """Forget the face; the next frame runs the full search."""
@@ -200,7 +202,12 @@ class FaceTracker:
             faces = self.processor.find_faces(frame, small_faces=False)  # a frame's search is kept quick
         except AIPGANError:  # no face, face too small, frame too small
             return None
-        # the largest detection whose fit is held by a face (HOG fires now and then on a badge or a pattern)
+        self.most_faces = max(self.most_faces, len(faces))
+        if self._recent is not None:  # a face lost is looked for where it was: a clip of two people keeps its person
+            last = self._recent.landmarks.mean(axis=0)
+            faces = sorted(faces, key=lambda face: float(np.linalg.norm(face.landmarks.mean(axis=0) - last)))
+        # the first (the largest, or the nearest) detection whose fit is held by a face (HOG fires now and then on a
+        # badge or a pattern)
         found = next((face for face in faces if self.is_face(frame, face.box, face.landmarks)), None)
         if found is None:
             return None

@@ -106,7 +106,7 @@ class _AudioCopy:
         self._input = open_clip(source)
         self._in_stream = self._input.streams.audio[0]
         self._video_start = self._start_time(self._input.streams.video[0]) if self._input.streams.video else 0.0
-        self._copy = self._in_stream.codec_context.name in MP4_AUDIO_CODECS
+        self._copy = self._in_stream.codec_context.codec.canonical_name in MP4_AUDIO_CODECS  # not "mp3float"
         if self._copy:
             self._out_stream = output.add_stream_from_template(self._in_stream)
         else:
