@@ -50,7 +50,8 @@ from aipgan_hf.serving import (  # noqa: E402
     extra_examples,
     load_pool,
 )
-from aipgan_hf.video import LiveAnimator, animate, clip_note, frames_note  # noqa: E402
+from aipgan_hf.video import LiveAnimator, animate, clip_note, fit_side, frames_note  # noqa: E402
+from aipgan_hf.video.animate import DEFAULT_MAX_SIDE  # noqa: E402
 from app_page import build_page  # noqa: E402
 from app_parts import (  # noqa: E402
     CONCURRENCY,
@@ -257,7 +258,7 @@ class Space:
             controls = Controls.read(values, self.sliders)
             key = (target, bool(relative), controls.target_face_index)
             if session is None or session.key != key:
-                photo = read_photo(target, TARGET_ROLE, pipeline)
+                photo = fit_side(pipeline, read_photo(target, TARGET_ROLE, pipeline), DEFAULT_MAX_SIDE)  # as a clip's
                 prepared = pipeline.prepare(photo, face_index=controls.target_face_index)
                 session = LiveSession(key, LiveAnimator(prepared, pipeline.processor, relative=bool(relative)))
             animator = session.animator

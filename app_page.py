@@ -219,8 +219,9 @@ def _video_tab(space: Space, controls: dict) -> tuple[gr.Video, gr.Button, gr.Vi
     button = gr.Button("Animate the target", variant="primary", elem_id="animate-button")
     animation = gr.Video(label="Animated target", interactive=False, height=320, elem_id="animation")
     gr.Markdown(
-        f"Clips up to {MAX_VIDEO_SECONDS:g} s, 1080p and {MAX_FILE_SIZE.upper()}; the clip's frame rate and sound are "
-        "kept. Only the face's expression follows the clip: the head stays as the photo holds it."
+        f"Clips up to {MAX_VIDEO_SECONDS:g} s and {MAX_FILE_SIZE.upper()} (frames past 1080p, up to 4K, are read "
+        "scaled down); the clip's frame rate and sound are kept. Only the face's expression follows the clip: the "
+        "head stays as the photo holds it."
     )
     return driving, button, animation
 

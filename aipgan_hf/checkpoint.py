@@ -426,6 +426,8 @@ def resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | Non
         raise CheckpointError(f"a checkpoint is a folder path or a Hub id, got {type(path_or_hub_id).__name__}")
     path = Path(path_or_hub_id).expanduser()
     if path.is_dir():
+        if revision is not None:
+            logger.warning("revision %r is for a Hub id; %s is a folder here, loaded as it is", revision, path)
         inner = path / TRAINING_PIPELINE_SUBFOLDER
         if not (path / PROCESSOR_CONFIG_NAME).is_file() and (inner / PROCESSOR_CONFIG_NAME).is_file():
             logger.info("%s is a training checkpoint: loading its pipeline, %s", path, inner)

@@ -38,7 +38,7 @@ from aipgan_hf.motion.emotion import EmotionRead, reading_note, told_emotion, un
 from aipgan_hf.pipeline import AIPGANPipeline
 from aipgan_hf.pipeline_steps import KEPT_SMILE_NOTE, faces_note
 from aipgan_hf.video import DEFAULT_MAX_SECONDS, animate, clip_note, frames_note, probe_clip
-from aipgan_hf.video.animate import VIDEO_OUTPUT_SUFFIXES
+from aipgan_hf.video.animate import DEFAULT_MAX_SIDE, VIDEO_OUTPUT_SUFFIXES
 
 if TYPE_CHECKING:
     from aipgan_hf.pipeline import TransferResult
@@ -152,6 +152,12 @@ def _add_animate(subcommands: argparse._SubParsersAction) -> None:
     )
     _add_mouth(animate, "the driving frame's")
     animate.add_argument("--max-seconds", type=float, default=None, help="refuse longer clips (default 60)")
+    animate.add_argument(
+        "--max-side",
+        type=int,
+        default=DEFAULT_MAX_SIDE,
+        help=f"animate a larger target photo scaled down to this longer side (default {DEFAULT_MAX_SIDE}; 0: its own)",
+    )
     animate.add_argument("--smoothing", type=float, default=1.0, help="landmark smoothing, 0 = off (default 1)")
     animate.add_argument(
         "--reference",
@@ -373,6 +379,8 @@ def run_animate(args: argparse.Namespace) -> int:
     check_output(args.output, [args.driving, args.target], formats=VIDEO_OUTPUT_SUFFIXES)
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise UsageError(f"--max-seconds must be more than 0, got {args.max_seconds:g}")
+    if args.max_side and args.max_side < 64:
+        raise UsageError(f"--max-side must be 64 pixels or more (0: the photo's own size), got {args.max_side}")
     if not math.isfinite(args.smoothing) or args.smoothing < 0:
         raise UsageError(f"--smoothing must be 0 or more, got {args.smoothing:g}")
     if args.source_emotion is not None and args.no_relative:
@@ -401,6 +409,7 @@ def run_animate(args: argparse.Namespace) -> int:
             mouth=args.mouth,
             read_emotion=not args.no_read_emotion,
             source_emotion=args.source_emotion,
+            max_side=args.max_side or None,
         )
     finally:
         bars.close()

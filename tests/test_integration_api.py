@@ -181,3 +181,10 @@ def test_the_readme_quick_start_runs_as_written(tmp_path, monkeypatch):
     names: dict = {}
     exec(compile(block, "README.md", "exec"), names)  # noqa: S102 -- the README's own code
     assert os.path.isfile("hopper_smiling.png") and names["named"].emotion.label == "surprise"
+
+
+def test_a_revision_given_for_a_local_folder_is_said_to_be_unused(pipe, tmp_path, caplog):
+    folder = pipe.save_pretrained(tmp_path / "model")
+    with caplog.at_level("WARNING", logger="aipgan_hf.checkpoint"):
+        AIPGANPipeline.from_pretrained(folder, revision="v2")
+    assert "revision 'v2' is for a Hub id" in caplog.text

@@ -78,6 +78,16 @@ def test_the_first_open_photo_fills_the_driving_mouth():
     assert 0.3 < share < 0.7 and half.source.max() == pytest.approx((share - 0.3) / 0.4, abs=0.01)
 
 
+def test_the_exemplar_fills_a_gape_of_any_width_a_source_photo_not():
+    """A driving gap 10 times the lending photo's: the exemplar's teeth keep their size over the cavity, so it lends
+    in full (it faded out from 3.3 times its gap, and a laugh's widest frames showed the network's blur); a source
+    photo's teeth would be stretched ten times, so it lends nothing."""
+    lending, gaping = face(1.0), face(20.0)
+    assert float(inner_lip_gap(gaping) / inner_lip_gap(lending)) > 6
+    assert float(mouth_shares(face(), gaping, SIZE, lending, mouth="exemplar")[1]) == 1
+    assert float(mouth_shares(face(), gaping, SIZE, lending, mouth="source")[1]) == 0
+
+
 def test_the_choice_limits_where_the_inside_may_come_from():
     assert plan_mouth(face(7.0), face(8.0), SIZE, source_landmarks=face(7.0), mouth="network").own.max() == 0
     own = plan_mouth(face(), face(8.0), SIZE, source_landmarks=face(7.0), mouth="own")

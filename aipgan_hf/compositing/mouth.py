@@ -55,9 +55,6 @@ DEFAULT_MOUTH = "exemplar"
 OPEN_FROM, OPEN_FULL = 0.3, 0.7
 """A photo's inner-lip gap as a share of the driving gap: below 0.3 its inside is not used, from 0.7 fully."""
 
-LENT_FULL = 0.4
-"""A lent photo's gap as a share of the driving gap from which its inside is used in full (see :func:`_usable`)."""
-
 MIN_GAP = 1.0 / 128
 """Inner-lip gaps below this share of the crop side (1 px of a 128-px crop) count as a closed mouth; a lent inside's
 share ramps up to full at twice this gap."""
@@ -214,14 +211,16 @@ def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int, lent: bool 
     """(B,) in [0, 1]: how much of a photo's mouth inside to use, from its gap and the driving gap; none where the
     photo's mouth is shut (a gap under :data:`MIN_GAP`), nor where the driving mouth is: its share ramps up from 0
     at a driving gap of MIN_GAP to full at twice that (a shut mouth has no inside to fill, and a ramp does not
-    flicker in a video whose mouth hovers at the threshold). The photo's own gap must be at least :data:`OPEN_FROM`
-    of the driving gap (a narrower one shows lips, not teeth), used in full from :data:`OPEN_FULL` for the target's
-    own photo or a source's (a warp stretches their teeth) and from :data:`LENT_FULL` for the exemplar's (``lent``:
-    its teeth keep their size and the rest of a wider opening is the mouth's dark cavity, :func:`mouth_read`)."""
+    flicker in a video whose mouth hovers at the threshold). The target's own photo's or a source's gap must be at
+    least :data:`OPEN_FROM` of the driving gap (a narrower one shows lips, not teeth), used in full from
+    :data:`OPEN_FULL` (a warp stretches their teeth). The exemplar's (``lent``) is used at any opening: its teeth keep
+    their size and the rest of a wider opening is the mouth's dark cavity (:func:`mouth_read`); it was faded out from
+    3.3 times its own gap until 0.26.0, and a laugh's widest frames showed the decoder's pink blur."""
     closed = MIN_GAP * size
-    share = gap / driving_gap.clamp(min=closed)
-    wide = ((share - OPEN_FROM) / ((LENT_FULL if lent else OPEN_FULL) - OPEN_FROM)).clamp(0.0, 1.0)
-    usable = wide * (driving_gap / closed - 1.0).clamp(0.0, 1.0)
+    usable = (driving_gap / closed - 1.0).clamp(0.0, 1.0)
+    if not lent:
+        share = gap / driving_gap.clamp(min=closed)
+        usable = usable * ((share - OPEN_FROM) / (OPEN_FULL - OPEN_FROM)).clamp(0.0, 1.0)
     return torch.where(gap >= closed, usable, torch.zeros_like(usable))
 
 

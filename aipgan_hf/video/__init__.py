@@ -4,7 +4,7 @@ passes (:mod:`.animate`), the second pass's frame loop (:mod:`.frames`), writing
 driving (:mod:`.live`).
 ``from aipgan_hf.video import animate``."""
 
-from .animate import AnimationResult, animate
+from .animate import AnimationResult, animate, fit_side
 from .clips import (
     DEFAULT_MAX_SECONDS,
     InvalidVideoError,
@@ -26,6 +26,7 @@ __all__ = [
     "AnimationResult",
     "LiveAnimator",
     "animate",
+    "fit_side",
     "clip_note",
     "frames_note",
     "mouth_opening",

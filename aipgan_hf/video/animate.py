@@ -32,12 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 from ..compositing import DEFAULT_MOUTH, check_mouth
 from ..driving import PreparedTarget, check_range
 from ..errors import ConfigError
 from ..motion import MAX_EXPRESSION_STRENGTH
 from ..motion.emotion import EmotionRead, acted_on, told_emotion, worn_change
+from ..pipeline_steps import TARGET_ROLE, read_photo
 from .clips import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_SECONDS, probe_clip
 from .frames import DrivenClip, render_clip
 from .landmarks import ClipLandmarks, Progress, reference_landmarks, track_clip
@@ -47,6 +49,9 @@ if TYPE_CHECKING:  # the pipeline's animate() calls into this module: its class 
     from ..pipeline import AIPGANPipeline
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_SIDE = 1920
+"""The longer side a target photo is animated at, at most (:func:`animate`'s ``max_side``)."""
 
 VIDEO_OUTPUT_SUFFIXES = (".mp4", ".m4v")
 """What a result video may be named: it is an MP4 (H.264, or MPEG-4 where the build lacks x264)."""
@@ -172,6 +177,7 @@ def animate(
     mouth: str = DEFAULT_MOUTH,
     read_emotion: bool = True,
     source_emotion: str | None = None,
+    max_side: int | None = DEFAULT_MAX_SIDE,
 ) -> AnimationResult:
     """Animate the target photo with the driving clip's expressions.
 
@@ -190,7 +196,9 @@ def animate(
         reference: "neutral" (the frame with the smallest mouth opening) or "first".
         expression_strength: scales the driving expression change (0 keeps the target still).
         expression_offsets: slider values added along ``pipe.shape_model.directions``, e.g. ``{"smile": 0.5}``.
-        target_face_index: which face of the target photo (largest first). max_frame_pixels: refuse larger frames.
+        target_face_index: which face of the target photo (largest first).
+        max_frame_pixels: larger frames are read scaled down to it (up to 4K,
+            :data:`~aipgan_hf.video.clips.MAX_STORED_FRAME_PIXELS`; larger are refused).
         mouth: where an opened mouth's inside comes from, as in ``pipe(..., mouth=)``; "source": the target's own
             open mouth, else the driving frame's (the clip is decoded a second time if a frame uses it).
         read_emotion: with relative motion, each frame wears the emotion the reader is sure of around it, else the
@@ -199,18 +207,20 @@ def animate(
             frames' changes alone.
         source_emotion: the clip's emotion as the user names it (a preset's name), worn under every frame in place
             of what the reader reads (with relative motion and the reading on).
+        max_side: a larger target photo is animated scaled down to this many pixels on its longer side (a phone's
+            12-MP photo made a 4000 x 3000 video at about 2 frames/s); None: at its own size.
 
     Raises:
         InvalidVideoError, NoVideoStreamError, VideoTooLongError, VideoTooLargeError, NoFaceInVideoError, and the
         pipeline's errors about the target photo. On any error ``output`` is left as it was.
     """
-    _check_controls(expression_strength, mouth, output)
+    _check_controls(expression_strength, mouth, output, max_side)
     output = None if output is None else Path(output).expanduser()
     named = _named_emotion(pipe, source_emotion, relative, read_emotion)
     info = probe_clip(driving, max_seconds=max_seconds, max_frame_pixels=max_frame_pixels)
     seconds: dict[str, float] = {}
     started = clock = time.perf_counter()
-    prepared = pipe.prepare(target, face_index=target_face_index, photo_texture=photo_texture)
+    prepared = pipe.prepare(fit_side(pipe, target, max_side), face_index=target_face_index, photo_texture=photo_texture)
     offset = pipe.expression_offset(expression_offsets)
     seconds["prepare"] = time.perf_counter() - clock
     reads = (
@@ -266,11 +276,28 @@ def _result(
     return result
 
 
-def _check_controls(expression_strength: float, mouth: str, output: str | os.PathLike | None) -> None:
-    """ConfigError for an expression strength out of range, an unknown mouth or an output that cannot be an MP4
-    written there, before the clip is read."""
+def fit_side(pipe: AIPGANPipeline, target: Any, max_side: int | None) -> Any:
+    """The target photo, scaled down to ``max_side`` pixels on its longer side where it is larger (logged)."""
+    if max_side is None:
+        return target
+    photo = read_photo(pipe.processor, target, TARGET_ROLE)
+    if max(photo.size) <= max_side:
+        return photo
+    scale = max_side / max(photo.size)
+    size = (max(1, round(photo.size[0] * scale)), max(1, round(photo.size[1] * scale)))
+    logger.info("the %dx%d target photo is animated at %dx%d (max_side)", *photo.size, *size)
+    return np.asarray(Image.fromarray(photo.full_resolution()).resize(size, Image.Resampling.LANCZOS))
+
+
+def _check_controls(
+    expression_strength: float, mouth: str, output: str | os.PathLike | None, max_side: int | None = None
+) -> None:
+    """ConfigError for an expression strength out of range, an unknown mouth, a ``max_side`` under 64 pixels or an
+    output that cannot be an MP4 written there, before the clip is read."""
     check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
     check_mouth(mouth)
+    if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 64):
+        raise ConfigError(f"max_side must be a whole number of pixels, 64 or more (or None), got {max_side!r}")
     if output is None:
         return
     path = Path(output).expanduser()

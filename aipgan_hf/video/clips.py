@@ -6,9 +6,10 @@ Everything here is PyAV (FFmpeg); nothing knows about faces. Writing a clip is :
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SECONDS = 60.0
 DEFAULT_MAX_FRAME_PIXELS = 1920 * 1088  # 1080p in either orientation (1088: codecs pad 1080 to macroblocks)
+MAX_STORED_FRAME_PIXELS = 4096 * 2304
+"""The largest frames read at all (4K in either orientation, a phone's default): frames over ``max_frame_pixels``
+are scaled down to it as they are decoded (the clip gives only its faces' landmarks and, side by side, its picture)."""
 MIN_FRAME_SIDE = 32
 DEFAULT_FPS = Fraction(25)
 IMAGE_DEMUXERS = {"image2", "apng"}  # FFmpeg reads photos as one-frame videos (and "*_pipe" ones): refused
@@ -63,6 +67,7 @@ class ClipInfo:
         duration_s: length in seconds (None when the header does not say).
         frame_count: frames in the header (0 when unknown).
         audio_codec: codec name of the first audio stream, None without audio.
+        decoded_size: (width, height) the frames are scaled to as they are decoded, as stored; None: their own.
     """
 
     path: Path
@@ -72,6 +77,7 @@ class ClipInfo:
     duration_s: float | None
     frame_count: int
     audio_codec: str | None
+    decoded_size: tuple[int, int] | None = None
 
 
 def open_clip(path: Path) -> Any:
@@ -146,15 +152,20 @@ def probe_clip(
         audio = container.streams.audio[0].codec_context.codec.canonical_name if container.streams.audio else None
         info = ClipInfo(path, width, height, fps.limit_denominator(1001), duration, int(stream.frames or 0), audio)
     check_limits(info, max_seconds, max_frame_pixels)
+    if width * height > max_frame_pixels:
+        scale = math.sqrt(max_frame_pixels / (width * height))
+        info = replace(info, decoded_size=(2 * int(width * scale / 2), 2 * int(height * scale / 2)))  # even sides
+        logger.info("%s: its %dx%d frames are decoded at %dx%d", path.name, width, height, *info.decoded_size)
     return info
 
 
 def check_limits(info: ClipInfo, max_seconds: float | None, max_frame_pixels: int) -> None:
-    """The length and resolution limits of :func:`probe_clip` (also applied while decoding)."""
-    if info.width * info.height > max_frame_pixels:
+    """The length and resolution limits of :func:`probe_clip` (also applied while decoding): frames over
+    ``max_frame_pixels`` are read scaled down, up to :data:`MAX_STORED_FRAME_PIXELS`."""
+    if info.width * info.height > max(max_frame_pixels, MAX_STORED_FRAME_PIXELS):
         raise VideoTooLargeError(
-            f"the video is {info.width}x{info.height} pixels a frame, more than the limit of {max_frame_pixels:,}; "
-            "scale it down to 1080p or less"
+            f"the video is {info.width}x{info.height} pixels a frame, more than 4K ({MAX_STORED_FRAME_PIXELS:,}); "
+            "scale it down to 1080p"
         )
     if min(info.width, info.height) < MIN_FRAME_SIDE:
         raise VideoTooLargeError(
@@ -207,7 +218,7 @@ def read_frames(info: ClipInfo, max_seconds: float | None = DEFAULT_MAX_SECONDS)
                     raise VideoTooLargeError(
                         f"the video's frame size changes to {frame.width}x{frame.height} mid-stream"
                     )
-                yield _upright(frame), seconds
+                yield _upright(frame, info.decoded_size), seconds
                 index += 1
         except av.FFmpegError as error:
             raise InvalidVideoError(f"{info.path.name} is damaged after frame {index}: {error}") from None
@@ -215,10 +226,11 @@ def read_frames(info: ClipInfo, max_seconds: float | None = DEFAULT_MAX_SECONDS)
         raise InvalidVideoError(f"{info.path.name} has a video stream but no frame could be decoded")
 
 
-def _upright(frame: Any) -> np.ndarray:
+def _upright(frame: Any, size: tuple[int, int] | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB of a decoded frame as players show it: a phone stores a portrait clip's frames sideways,
     with a display matrix saying how to turn them (``frame.rotation``: degrees counter-clockwise, a multiple of 90;
-    a PyAV too old to have it leaves them as stored)."""
-    pixels = frame.to_ndarray(format="rgb24")
+    a PyAV too old to have it leaves them as stored). ``size``: (width, height) to scale it to first, as stored."""
+    scaled = {} if size is None else {"width": size[0], "height": size[1], "interpolation": "AREA"}
+    pixels = frame.to_ndarray(format="rgb24", **scaled)
     turns = round(getattr(frame, "rotation", 0) / 90) % 4
     return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
