@@ -17,7 +17,7 @@ from .errors import (
     UnsupportedImageError,
 )
 
-__version__ = "0.25.0"
+__version__ = "0.26.0"
 
 _LAZY = {
     "AIPGANGenerator": "modeling",
