@@ -454,66 +454,29 @@ def test_a_glob_of_targets_keeps_their_format_and_refuses_to_overwrite_them(phot
     assert "no file matches" in line
 
 
+CLIP_RUN = ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}"]
 ANIMATE_BAD_RUNS = [
     # (id, arguments with {placeholders}, message part)
-    (
-        "driving is text",
-        ["--driving", "{text}", "--target", "{astronaut}", "--output", "{out}"],
-        "is not a video (it looks like text)",
-    ),
-    (
-        "driving is audio only",
-        ["--driving", "{voice}", "--target", "{astronaut}", "--output", "{out}"],
-        "it holds only audio",
-    ),
-    (
-        "driving too long",
-        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--max-seconds", "0.2"],
-        "more than the limit of 0.2 s",
-    ),
+    ("driving is text", ["--driving", "{text}", "--target", "{astronaut}", "--output", "{out}"], "it looks like text"),
+    ("driving is audio only", ["--driving", "{voice}", "--target", "{astronaut}", "--output", "{out}"], "only audio"),
+    ("driving too long", [*CLIP_RUN, "--max-seconds", "0.2"], "more than the limit of 0.2 s"),
     (
         "missing driving",
         ["--driving", "{missing}", "--target", "{astronaut}", "--output", "{out}"],
-        "driving clip file not found",
+        "clip file not found",
     ),
     ("output not mp4", ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{folder}/out.avi"], "use .mp4"),
-    (
-        "negative limit",
-        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--max-seconds", "-1"],
-        "--max-seconds must be more than 0",
-    ),
-    (
-        "smoothing not a number",
-        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--smoothing", "nan"],
-        "--smoothing must be 0 or more, got nan",
-    ),
-    (
-        "strength out of range",
-        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--strength", "2"],
-        "--strength must be between 0.0 and 1.5, got 2.0",
-    ),
-    (
-        "bad offset",
-        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--offset", "smile"],
-        "expected NAME=VALUE",
-    ),
-    (
-        "unknown emotion",
-        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--source-emotion", "joy"],
-        "unknown --source-emotion 'joy'",
-    ),
+    ("negative limit", [*CLIP_RUN, "--max-seconds", "-1"], "--max-seconds must be more than 0"),
+    ("smoothing not a number", [*CLIP_RUN, "--smoothing", "nan"], "--smoothing must be 0 or more, got nan"),
+    ("strength out of range", [*CLIP_RUN, "--strength", "2"], "--strength must be between 0.0 and 1.5, got 2.0"),
+    ("bad offset", [*CLIP_RUN, "--offset", "smile"], "expected NAME=VALUE"),
+    ("unknown emotion", [*CLIP_RUN, "--source-emotion", "joy"], "unknown --source-emotion 'joy'"),
     (
         "named and not read",
-        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--source-emotion", "anger"]
-        + ["--no-read-emotion"],
+        [*CLIP_RUN, "--source-emotion", "anger", "--no-read-emotion"],
         "--no-read-emotion: not allowed with argument --source-emotion",
     ),
-    (
-        "named, absolute motion",
-        ["--driving", "{clip}", "--target", "{astronaut}", "--output", "{out}", "--source-emotion", "anger"]
-        + ["--no-relative"],
-        "worn under relative motion only",
-    ),
+    ("named, absolute motion", [*CLIP_RUN, "--source-emotion", "anger", "--no-relative"], "relative motion only"),
 ]
 
 
