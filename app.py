@@ -136,8 +136,8 @@ class Space:
                 **options.emotion(pipeline.expressions),
                 **controls.offsets(),
             )
-            say_faces(result.target_faces, controls.target_face_index, "target")
-            say_faces(result.source_faces, options.source_face_index, "source")
+            say_faces(result.target_face_boxes, controls.target_face_index, "target")
+            say_faces(result.source_face_boxes, options.source_face_index, "source")
             if result.kept_smile:
                 gr.Info(
                     f'{KEPT_SMILE_NOTE}. "Replace the target\'s own expression" takes it away first (best on a '
@@ -182,7 +182,7 @@ class Space:
                 return_intrinsic=controls.show_views,
                 **controls.offsets(),
             )
-            say_faces(result.target_faces, controls.target_face_index, "target")
+            say_faces(result.target_face_boxes, controls.target_face_index, "target")
             return result_views(result, target_photo, target_photo, controls.show_views)
 
     def animate(
@@ -219,7 +219,7 @@ class Space:
                 **video.emotion(pipeline.expressions),
                 **controls.offsets(),
             )
-            say_faces(result.target_faces, controls.target_face_index, "target")
+            say_faces(result.target_face_boxes, controls.target_face_index, "target")
             if result.emotion is not None and not result.emotion.told:
                 gr.Info(f"{clip_note(result.emotion)}.")
             own = frames_note(result.frame_emotions, result.emotion)

@@ -246,10 +246,10 @@ def face_index(value: float | None) -> int:
     return int(value)
 
 
-def say_faces(found: int, index: int, photo: str) -> None:
-    """A notice where the ``photo`` ("target", "source") had several faces: which one was used, and the box that
-    picks another."""
-    note = faces_note(found, index, photo)
+def say_faces(boxes: tuple, index: int, photo: str) -> None:
+    """A notice where the ``photo`` ("target", "source") had several faces (their ``boxes``): which one was used,
+    which number each is, and the box that picks another."""
+    note = faces_note(boxes, index, photo)
     if note:
         gr.Info(f'{note}. "{photo.capitalize()} face number" picks another.')
 

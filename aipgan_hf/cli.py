@@ -310,14 +310,14 @@ def run_transfer(args: argparse.Namespace) -> int:
             source_emotion=args.source_emotion,
             **_offsets(args),
         )
-        _say_faces(result.target_faces, args.face_index, f"{target.name}: ", "target", "--face-index")
+        _say_faces(result.target_face_boxes, args.face_index, f"{target.name}: ", "target", "--face-index")
         if result.kept_smile:
             hint = "--replace-target-expression takes it away first; best on a frontal portrait"
             print(f"{target.name}: {KEPT_SMILE_NOTE} ({hint})", file=sys.stderr)
         if told:  # one source: its faces and its reading are the same for every target
             return result
         told.append(result)
-        _say_faces(result.source_faces, args.source_face_index, "", "source", "--source-face-index")
+        _say_faces(result.source_face_boxes, args.source_face_index, "", "source", "--source-face-index")
         if result.emotion is not None:
             _say_worn(result.emotion, reading_note(result.emotion))
         elif unsure_note(result.reading) and args.strength > 0:
@@ -342,7 +342,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
             mouth=args.mouth,
             **_offsets(args),
         )
-        _say_faces(result.target_faces, args.face_index, f"{target.name}: ", "target", "--face-index")
+        _say_faces(result.target_face_boxes, args.face_index, f"{target.name}: ", "target", "--face-index")
         return result
 
     return _write_results(jobs, several, synthesize, f"preset expression: {args.expression}")
@@ -413,7 +413,7 @@ def run_animate(args: argparse.Namespace) -> int:
         )
     finally:
         bars.close()
-    _say_faces(result.target_faces, args.face_index, "", "target", "--face-index")
+    _say_faces(result.target_face_boxes, args.face_index, "", "target", "--face-index")
     if result.emotion is not None:
         _say_worn(result.emotion, clip_note(result.emotion))
     own = frames_note(result.frame_emotions, result.emotion)
@@ -425,9 +425,10 @@ def run_animate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _say_faces(found: int, face_index: int | None, prefix: str, photo: str, flag: str) -> None:
-    """Where the ``photo`` had several faces, which one was used and how to pick another, on stderr."""
-    note = faces_note(found, face_index, photo)
+def _say_faces(boxes: tuple, face_index: int | None, prefix: str, photo: str, flag: str) -> None:
+    """Where the ``photo`` had several faces (their ``boxes``), which one was used and how to pick another, on
+    stderr."""
+    note = faces_note(boxes, face_index, photo)
     if note:
         print(f"{prefix}{note} ({flag} N picks another)", file=sys.stderr)
 

@@ -355,7 +355,7 @@ class AIPGANPipeline:
             worn = acted_on(read, self.shape_model, points, beside_reference=beside)
             result.emotion = read if worn and strength > 0 else None
             result.reading = None if told else read
-            result.source_faces = faces.source_face.faces_found
+            result.source_face_boxes = faces.source_face.face_boxes
             target_points = faces.target_face.crop_landmarks
             result.kept_smile = (
                 not replace_target_expression and strength > 0 and smiles(self.shape_model, target_points)

@@ -78,13 +78,16 @@ KEPT_SMILE_NOTE = "The target photo already smiles, and keeps its smile under th
 """For a user, where ``result.kept_smile``: the one-photo transfer adds the source's change to the target's own face."""
 
 
-def faces_note(found: int, face_index: int | None, photo: str) -> str | None:
-    """For a user, where the ``photo`` ("target", "source") had several faces: which one was used (``face_index``;
-    0 or None: the largest); None where it had one."""
-    if found <= 1:
+def faces_note(boxes: tuple[tuple[float, ...], ...], face_index: int | None, photo: str) -> str | None:
+    """For a user, where the ``photo`` ("target", "source") had several faces (their ``boxes``, by number): which one
+    was used (``face_index``; 0 or None: the largest) and which number each face is, from left to right; None where
+    it had one."""
+    if len(boxes) <= 1:
         return None
     used = "the largest" if not face_index else f"number {face_index} (0 is the largest)"
-    return f"{found} faces were found in the {photo} photo; {used} was used"
+    order = sorted(range(len(boxes)), key=lambda number: boxes[number][0] + boxes[number][2])  # by the box's centre
+    numbers = ", ".join(str(number) for number in order)
+    return f"{len(boxes)} faces were found in the {photo} photo; {used} was used (from left to right: {numbers})"
 
 
 def photo_and_face(

@@ -288,8 +288,8 @@ def test_a_photo_with_several_faces_says_which_was_used(app_module, space, two_f
     Image.fromarray(two_faces).save(group)
     space.synthesize(str(group), "happiness", target_face_index=1, paste_back=False)
     assert told == [
-        '2 faces were found in the target photo; number 1 (0 is the largest) was used. "Target face number" '
-        "picks another."
+        "2 faces were found in the target photo; number 1 (0 is the largest) was used (from left to right: 0, 1). "
+        '"Target face number" picks another.'
     ]
     space.synthesize(str(photos[0]), "happiness", paste_back=False)
     assert len(told) == 1, "one face: nothing to say"

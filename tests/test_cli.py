@@ -351,11 +351,12 @@ def test_a_photo_with_several_faces_says_which_was_used(photos, two_faces, tmp_p
     completed = _in_process([*arguments, "--face-index", "1", "--output", str(tmp_path / "out.png")], capsys)
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr.splitlines() == [
-        "two.png: 2 faces were found in the target photo; number 1 (0 is the largest) was used (--face-index N picks "
-        "another)",
+        "two.png: 2 faces were found in the target photo; number 1 (0 is the largest) was used (from left to right: "
+        "0, 1) (--face-index N picks another)",
         "two.png: The target photo already smiles, and keeps its smile under the source's expression "
         "(--replace-target-expression takes it away first; best on a frontal portrait)",  # face 1 is the astronaut
-        "2 faces were found in the source photo; the largest was used (--source-face-index N picks another)",
+        "2 faces were found in the source photo; the largest was used (from left to right: 0, 1) "
+        "(--source-face-index N picks another)",
     ]
     alone = ["synthesize", "--target", str(photos["astronaut"]), "--expression", "happiness"]
     completed = _in_process([*alone, "--output", str(tmp_path / "alone.png")], capsys)

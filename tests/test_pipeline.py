@@ -377,13 +377,15 @@ def test_a_result_counts_the_faces_of_its_photos_and_says_which_was_used(pipe, t
     assert (alone.target_faces, alone.source_faces) == (1, 1)
     preset = pipe(two_faces, expression=pipe.expressions[0], paste_back=False)
     assert (preset.target_faces, preset.source_faces) == (2, 0)
-    assert (
-        faces_note(both.target_faces, None, "target") == "2 faces were found in the target photo; the largest was used"
+    assert faces_note(both.target_face_boxes, None, "target") == (
+        "2 faces were found in the target photo; the largest was used (from left to right: 0, 1)"
     )
-    assert faces_note(both.source_faces, 1, "source") == (
-        "2 faces were found in the source photo; number 1 (0 is the largest) was used"
+    assert faces_note(both.source_face_boxes, 1, "source") == (
+        "2 faces were found in the source photo; number 1 (0 is the largest) was used (from left to right: 0, 1)"
     )
-    assert faces_note(alone.target_faces, None, "target") is None
+    assert faces_note(alone.target_face_boxes, None, "target") is None
+    mirrored = pipe(two_faces[:, ::-1], expression=pipe.expressions[0], paste_back=False)  # the larger face right
+    assert faces_note(mirrored.target_face_boxes, None, "target").endswith("(from left to right: 1, 0)")
 
 
 # ------------------------------------------------------------------------------------------ one call

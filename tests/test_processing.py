@@ -203,7 +203,9 @@ def test_a_quick_look_counts_the_other_faces_it_saw(astronaut, grace_hopper, pro
     photo[:972, :829] = hopper
     photo[-607:, -506:] = np.asarray(Image.fromarray(astronaut[0:300, 100:350]).resize((506, 607)))
     quick = processor._faces.find_largest(photo)
-    assert quick is not None and quick.method == "quick" and quick.others == 1
+    assert quick is not None and quick.method == "quick" and len(quick.others) == 1
+    x0, y0, x1, y1 = quick.others[0]  # in the photo's pixels: the astronaut's face, lower right
+    assert x0 > 829 and y1 > 1000 - 607 and x1 - x0 < quick.box[2] - quick.box[0]
     assert processor.align(photo).faces_found == 2
 
 

@@ -55,9 +55,10 @@ class TransferResult:
             where nothing was read: no reader, ``read_emotion=False``, a named emotion, driving landmarks).
         kept_smile: the target photo smiles and keeps its smile under the source's expression (a transfer from a
             source photo without ``replace_target_expression``: :func:`~aipgan_hf.motion.emotion.smiles`).
-        target_faces, source_faces: faces found in the target photo and in the source photo (0 without one), the
-            one used included (:attr:`AlignedFace.faces_found <aipgan_hf.faces.AlignedFace.faces_found>`;
-            :func:`~aipgan_hf.pipeline_steps.faces_note` says it to a user).
+        target_face_boxes, source_face_boxes: the boxes of the faces found in the target photo and in the source
+            photo (none without one), by number, the one used included (:attr:`AlignedFace.face_boxes
+            <aipgan_hf.faces.AlignedFace.face_boxes>`; :func:`~aipgan_hf.pipeline_steps.faces_note` says which is
+            which to a user); ``target_faces`` and ``source_faces`` count them.
     """
 
     image: Image.Image
@@ -73,9 +74,17 @@ class TransferResult:
     mouth: str = "closed"
     emotion: EmotionRead | None = None
     reading: EmotionRead | None = None
-    target_faces: int = 1
-    source_faces: int = 0
+    target_face_boxes: tuple[tuple[float, float, float, float], ...] = ()
+    source_face_boxes: tuple[tuple[float, float, float, float], ...] = ()
     kept_smile: bool = False
+
+    @property
+    def target_faces(self) -> int:
+        return max(1, len(self.target_face_boxes))
+
+    @property
+    def source_faces(self) -> int:
+        return len(self.source_face_boxes)
 
 
 @dataclass
@@ -151,7 +160,7 @@ def transfer_result(
         mask=mask,
         driving_landmarks=output.driving_landmarks[index].float().cpu().numpy(),
         mouth=output.mouth.origin(index),
-        target_faces=target_face.faces_found,
+        target_face_boxes=target_face.face_boxes,
     )
 
 

@@ -185,9 +185,9 @@ class AlignedFace:
         crop_landmarks: (68, 2) float32 landmarks in crop coordinates.
         box: detector box in the photo, (x0, y0, x1, y1).
         photo_size: (width, height) of the photo the face was aligned in (None when unknown).
-        faces_found: faces found in that photo, this one included (:meth:`FaceProcessor.align
-            <aipgan_hf.faces.FaceProcessor.align>`: a quick look that finds one face much larger than the others
-            may not count the others).
+        face_boxes: the boxes of the faces found in that photo, by number (largest first), this one included
+            (:meth:`FaceProcessor.align <aipgan_hf.faces.FaceProcessor.align>`: a quick look that finds one face much
+            larger than the others may not see the others); () where none was searched for (landmarks given).
     """
 
     crop: np.ndarray
@@ -196,7 +196,12 @@ class AlignedFace:
     crop_landmarks: np.ndarray
     box: tuple[float, float, float, float]
     photo_size: tuple[int, int] | None = None
-    faces_found: int = 1
+    face_boxes: tuple[tuple[float, float, float, float], ...] = ()
+
+    @property
+    def faces_found(self) -> int:
+        """Faces found in the photo, this one included."""
+        return max(1, len(self.face_boxes))
 
     @property
     def resolution(self) -> int:

@@ -25,7 +25,7 @@ from PIL import Image
 
 from aipgan_hf.errors import CheckpointError
 from aipgan_hf.faces.align import CANONICAL_BOX
-from aipgan_hf.faces.detector import DetectedFace
+from aipgan_hf.faces.detector import DetectedFace, mapped_box
 from aipgan_hf.faces.geometry import apply_affine, compose_affine, invert_affine, pil_coefficients, turn_matrix
 from aipgan_hf.landmarks import LANDMARK_SCHEME
 
@@ -196,7 +196,7 @@ class DlibFaceDetector:
         :data:`QUICK_SECOND_LOOK_MIN` pixels or more there. None where no face is seen, the second copy would
         reach ``limit`` (the full search's size) or the photo's, another face is about as large
         (:data:`QUICK_RUNNER_UP`), or the photo is no larger than the first copy. ``grey`` as for :meth:`find`. The
-        face's ``others`` counts the other faces seen on that copy (smaller ones than the detector's window go
+        face's ``others`` are the other faces seen on that copy (smaller ones than the detector's window go
         unseen)."""
         rgb = np.ascontiguousarray(rgb)
         grey = grey_image(rgb) if grey is None else grey
@@ -209,12 +209,12 @@ class DlibFaceDetector:
             if not boxes:
                 return None
             largest = boxes[0][2] - boxes[0][0]
-            others = [box[2] - box[0] for box in boxes[1:] if _overlap(box, boxes[0]) < 0.3]  # not the same face twice
-            if others and others[0] >= QUICK_RUNNER_UP * largest:
+            others = [box for box in boxes[1:] if _overlap(box, boxes[0]) < 0.3]  # not the same face twice
+            if others and others[0][2] - others[0][0] >= QUICK_RUNNER_UP * largest:
                 return None
             if largest >= (QUICK_SECOND_LOOK_MIN if second_look else QUICK_MIN_FACE):
                 face = self._fit_boxes(rgb, boxes[:1], small_to_photo, "quick")[0]
-                return replace(face, others=len(others))
+                return replace(face, others=tuple(mapped_box(small_to_photo, box) for box in others))
             if second_look:
                 return None
             size = math.ceil(size * QUICK_MIN_FACE / largest)  # where the face seen should be QUICK_MIN_FACE px wide

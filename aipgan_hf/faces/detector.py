@@ -28,14 +28,14 @@ class DetectedFace:
         method: how it was found, e.g. dlib's "quick", "detector", "padded", "rotated +25", "rotated -25",
             "tight-crop", "small" (:meth:`~aipgan_hf.faces.detect.DlibFaceDetector.find_small`), or "given" (landmarks
             the caller knew).
-        others: faces the same look saw beside this one (a quick look's count, on its small copy: faces much
-            smaller than this one go uncounted there); 0 where it counted none.
+        others: the boxes of the faces the same look saw beside this one, largest first (a quick look's, on its small
+            copy: faces much smaller than this one go unseen there); () where it saw none.
     """
 
     box: tuple[float, float, float, float]
     landmarks: np.ndarray
     method: str
-    others: int = 0
+    others: tuple[tuple[float, float, float, float], ...] = ()
 
     @property
     def size(self) -> float:
@@ -44,9 +44,16 @@ class DetectedFace:
 
     def mapped(self, matrix: np.ndarray) -> DetectedFace:
         """The same face with box and landmarks taken through a (2, 3) scale-and-shift map."""
-        (x0, y0), (x1, y1) = apply_affine(matrix, np.array([self.box[:2], self.box[2:]]))
         landmarks = apply_affine(matrix, self.landmarks).astype(np.float32)
-        return DetectedFace((float(x0), float(y0), float(x1), float(y1)), landmarks, self.method, self.others)
+        return DetectedFace(
+            mapped_box(matrix, self.box), landmarks, self.method, tuple(mapped_box(matrix, box) for box in self.others)
+        )
+
+
+def mapped_box(matrix: np.ndarray, box: tuple[float, ...]) -> tuple[float, float, float, float]:
+    """A box (x0, y0, x1, y1) taken through a (2, 3) scale-and-shift map."""
+    (x0, y0), (x1, y1) = apply_affine(matrix, np.array([box[:2], box[2:]], dtype=np.float64))
+    return (float(x0), float(y0), float(x1), float(y1))
 
 
 class LandmarkDetector(Protocol):

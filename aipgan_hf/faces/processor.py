@@ -164,7 +164,8 @@ class FaceProcessor:
             FaceTooSmallError: faces were found but all are smaller than ``min_face_size``.
         """
         photo = self.load_photo(image)
-        return [self._align(photo, detection) for detection in self._usable_faces(photo)]
+        faces = self._usable_faces(photo)
+        return [self._align(photo, detection, tuple(face.box for face in faces)) for detection in faces]
 
     def align(
         self, image: Any, face_index: int | None = None, quick_look: bool = True, small_faces: bool = True
@@ -204,7 +205,7 @@ class FaceProcessor:
             )
             quick = quick.mapped(photo.pixels_to_photo) if quick is not None and photo.reduced else quick
             if quick is not None and quick.size >= self.min_face_size:
-                return self._align(photo, quick, faces_found=1 + quick.others)
+                return self._align(photo, quick, (quick.box, *quick.others))
         faces = self._usable_faces(photo, grey, small_faces)
         if index >= len(faces) and self.finer_search:  # a face the user sees may be too small for the search
             faces = max(faces, self._usable_faces(photo, grey, small_faces, finer=True), key=len)
@@ -213,7 +214,7 @@ class FaceProcessor:
             raise FaceIndexError(
                 f"face index {index} asked for, but only {found} found (valid indices 0..{len(faces) - 1})"
             )
-        return self._align(photo, faces[index], faces_found=len(faces))
+        return self._align(photo, faces[index], tuple(face.box for face in faces))
 
     def align_with_landmarks(
         self, image: Any, landmarks: np.ndarray, box: tuple[float, ...] | None = None
@@ -273,11 +274,11 @@ class FaceProcessor:
             )
         return usable
 
-    def _align(self, photo: Photo, detection: DetectedFace, faces_found: int = 1) -> AlignedFace:
+    def _align(self, photo: Photo, detection: DetectedFace, face_boxes: tuple = ()) -> AlignedFace:
         aligned = align_face(
             photo.pixels, detection.landmarks, detection.box, self.resolution, photo.size, photo.pixels_to_photo
         )
-        aligned.faces_found = faces_found
+        aligned.face_boxes = face_boxes
         return aligned
 
     # ----- identity ---------------------------------------------------------------------------

@@ -80,7 +80,8 @@ class AnimationResult:
             "total" (the whole call, wall clock).
         frame_emotions: the emotion each frame wears ("" none): its own reading's, else ``emotion``
             (:func:`~aipgan_hf.video.reading.frame_changes`).
-        target_faces: faces found in the target photo, the one animated included.
+        target_face_boxes: the boxes of the faces found in the target photo, by number, the one animated included
+            (``target_faces`` counts them).
         driving_faces: the most faces found in one frame of the clip (its largest face in the first frame with one
             drives the photo; a face lost is looked for where it was).
     """
@@ -96,8 +97,12 @@ class AnimationResult:
     reading: EmotionRead | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     frame_emotions: tuple[str, ...] = ()
-    target_faces: int = 1
+    target_face_boxes: tuple[tuple[float, float, float, float], ...] = ()
     driving_faces: int = 1
+
+    @property
+    def target_faces(self) -> int:
+        return max(1, len(self.target_face_boxes))
 
     def faces_note(self) -> str | None:
         """For a user, where the clip showed several faces: which one drove the photo; None otherwise."""
@@ -243,7 +248,7 @@ def animate(
     images = render_clip(pipe, prepared, clip, output, paste_back, side_by_side, mouth, progress, seconds)
     seconds["total"] = time.perf_counter() - started
     rest = reading.rest if reading else None
-    return _result(clip, output, images, seconds, worn, rest, labels, prepared.face.faces_found)
+    return _result(clip, output, images, seconds, worn, rest, labels, prepared.face.face_boxes)
 
 
 def _result(
@@ -254,7 +259,7 @@ def _result(
     emotion: EmotionRead | None = None,
     reading: EmotionRead | None = None,
     frame_emotions: tuple[str, ...] = (),
-    target_faces: int = 1,
+    target_face_boxes: tuple = (),
 ) -> AnimationResult:
     """The :class:`AnimationResult` of a delivered clip, logged."""
     result = AnimationResult(
@@ -269,7 +274,7 @@ def _result(
         reading=reading,
         frame_emotions=frame_emotions,
         seconds=seconds,
-        target_faces=target_faces,
+        target_face_boxes=target_face_boxes,
         driving_faces=clip.track.faces_seen,
     )
     logger.info("animated %s: %s", clip.info.path.name, result.summary())
