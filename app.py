@@ -225,8 +225,8 @@ class Space:
             own = frames_note(result.frame_emotions, result.emotion)
             if own:
                 gr.Info(f'{own}. Not those emotions? Name one under "The clip\'s emotion", or choose none.')
-            if result.faces_note():
-                gr.Info(f"{result.faces_note()}.")
+            if result.driving_faces_note():
+                gr.Info(f"{result.driving_faces_note()}.")
             if result.frames_without_face:
                 gr.Info(
                     f"{result.frames_without_face} of {result.frames} frames showed no face; they keep the last pose."
@@ -258,7 +258,7 @@ class Space:
             controls = Controls.read(values, self.sliders)
             key = (target, bool(relative), controls.target_face_index)
             if session is None or session.key != key:
-                photo = fit_side(pipeline, read_photo(target, TARGET_ROLE, pipeline), DEFAULT_MAX_SIDE)  # as a clip's
+                photo, _ = fit_side(pipeline, read_photo(target, TARGET_ROLE, pipeline), DEFAULT_MAX_SIDE)  # as a clip
                 prepared = pipeline.prepare(photo, face_index=controls.target_face_index)
                 session = LiveSession(key, LiveAnimator(prepared, pipeline.processor, relative=bool(relative)))
             animator = session.animator

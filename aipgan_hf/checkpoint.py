@@ -351,6 +351,12 @@ def as_dtype(dtype: torch.dtype | str) -> torch.dtype:
     return found
 
 
+def cast(model: torch.nn.Module, dtype: torch.dtype | str) -> None:
+    """``model``'s weights in ``dtype`` (:func:`as_dtype`), by nn.Module's cast: diffusers' own warns to use
+    ``from_pretrained(torch_dtype=)``, which is what called it."""
+    torch.nn.Module.to(model, dtype=as_dtype(dtype))
+
+
 def save_model(model: torch.nn.Module, folder: Path, variant: str | None = None) -> None:
     """A network's config.json and weights (half precision for the ``"fp16"`` variant) into a new ``folder``, as
     :func:`load_strict` reads them back."""
@@ -382,8 +388,8 @@ def load_generator(
     except (TypeError, ValueError, ConfigError) as error:
         raise CheckpointError(f"{config_path} does not describe an AIPGANGenerator: {error}") from None
     load_strict(generator, weights, config_path)
-    if dtype != torch.float32:  # nn.Module's cast: diffusers' own warns to use from_pretrained(torch_dtype=)
-        torch.nn.Module.to(generator, dtype=dtype)
+    if dtype != torch.float32:
+        cast(generator, dtype)
     return generator.eval()
 
 
@@ -421,6 +427,8 @@ def resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | Non
     """The bundled checkpoint (None), a local folder, or a Hub snapshot (downloaded only for an 'owner/name' id;
     ``revision`` and ``hub``: ``snapshot_download``'s keywords, unused for a folder here)."""
     if path_or_hub_id is None:
+        if revision is not None:
+            logger.warning("revision %r is for a Hub id; the bundled checkpoint is loaded as it is", revision)
         return BUNDLED_CHECKPOINT
     if not isinstance(path_or_hub_id, (str, os.PathLike)):
         raise CheckpointError(f"a checkpoint is a folder path or a Hub id, got {type(path_or_hub_id).__name__}")
@@ -439,4 +447,4 @@ def resolve_folder(path_or_hub_id: str | os.PathLike | None, revision: str | Non
     try:
         return Path(snapshot_download(text, revision=revision, **hub))
     except Exception as error:  # noqa: BLE001 -- any hub failure becomes one clear message
-        raise CheckpointError(f"could not download {text} from the Hugging Face Hub: {error}") from None
+        raise CheckpointError(f"could not load {text} from the Hugging Face Hub (or its cache): {error}") from None

@@ -33,7 +33,7 @@ import diffusers.utils.logging
 from aipgan_hf import __version__
 from aipgan_hf.cli_outputs import OUTPUT_FORMATS, Job, UsageError, check_input, check_output, plan_jobs, save_image
 from aipgan_hf.compositing.mouth import DEFAULT_MOUTH, MOUTH_SOURCES
-from aipgan_hf.errors import AIPGANError
+from aipgan_hf.errors import AIPGANError, ConfigError
 from aipgan_hf.motion.emotion import EmotionRead, reading_note, told_emotion, unsure_note
 from aipgan_hf.pipeline import AIPGANPipeline
 from aipgan_hf.pipeline_steps import KEPT_SMILE_NOTE, faces_note
@@ -273,7 +273,7 @@ def _write_results(jobs: list[Job], several: bool, make: Callable[[Path], "Trans
                 save_image(make(job.target).image, job.output, job.suffix, edit, say=bar.write)
             except (AIPGANError, OSError) as error:  # what a user can fix: this photo is skipped, not the run
                 skipped.append(job.target.name)
-                bar.write(f"skipped {job.target}: {_one_line(error)}", file=sys.stderr)
+                bar.write(f"skipped {job.target}: {in_flags(error)}", file=sys.stderr)
             bar.update()
     print(f"wrote {len(jobs) - len(skipped)} of {len(jobs)} results to {jobs[0].output.parent}")
     if skipped:
@@ -419,8 +419,8 @@ def run_animate(args: argparse.Namespace) -> int:
     own = frames_note(result.frame_emotions, result.emotion)
     if own:
         print(f"{own} (--source-emotion to name one for all; --no-read-emotion: none)", file=sys.stderr)
-    if result.faces_note():
-        print(result.faces_note(), file=sys.stderr)
+    if result.driving_faces_note():
+        print(result.driving_faces_note(), file=sys.stderr)
     print(f"wrote {args.output}: {result.summary()}")
     return EXIT_OK
 
@@ -448,23 +448,29 @@ def _one_line(error: Exception) -> str:
 
 CLI_NAMES = {
     r"expression_offsets\['(\w+)'\]": r"--offset \1",
-    r"\bexpression_strength\b": "--strength",
-    r"\bexpression_offsets\b": "--offset",
-    r"\bidentity_mix\b": "--identity-mix",
-    r"\bsource_emotion\b": "--source-emotion",
-    r"\bread_emotion=False\b": "--no-read-emotion",
-    r"\breplace_target_expression=True\b": "--replace-target-expression",
-    r"\bsource_face_index\b": "--source-face-index",
-    r"\btarget_face_index\b": "--face-index",
-    r"\bsmoothing\b(?= must)": "--smoothing",
+    r"expression_strength": "--strength",
+    r"expression_offsets": "--offset",
+    r"identity_mix": "--identity-mix",
+    r"source_emotion": "--source-emotion",
+    r"read_emotion=False": "--no-read-emotion",
+    r"replace_target_expression=True": "--replace-target-expression",
+    r"source_face_index": "--source-face-index",
+    r"target_face_index": "--face-index",
+    r"smoothing(?= must)": "--smoothing",
 }
-"""The library's argument names in its messages, as this command line spells them."""
+"""The library's argument names in its ConfigError messages, as this command line spells them."""
+
+NAME_EDGE = r"[\w/\\.-]"
+"""What may not touch an argument's name: a file's path or name that holds one (``/data/identity_mix/a.png``) is left
+as it is."""
 
 
-def in_flags(message: str) -> str:
-    """A library message with its argument names given as this command's flags."""
-    for name, flag in CLI_NAMES.items():
-        message = re.sub(name, flag, message)
+def in_flags(error: Exception) -> str:
+    """An error as one line; a ConfigError's argument names given as this command's flags."""
+    message = _one_line(error)
+    if isinstance(error, ConfigError):
+        for name, flag in CLI_NAMES.items():
+            message = re.sub(f"(?<!{NAME_EDGE})(?:{name})(?!{NAME_EDGE})", flag, message)
     return message
 
 
@@ -487,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         return _fail(str(error), EXIT_BAD_INPUT)
     except AIPGANError as error:
-        return _fail(in_flags(str(error)), EXIT_BAD_INPUT)
+        return _fail(in_flags(error), EXIT_BAD_INPUT)
     except OSError as error:  # missing file, permission denied, disk full ...
         return _fail(_one_line(error), EXIT_BAD_INPUT)
     except KeyboardInterrupt:

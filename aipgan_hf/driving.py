@@ -67,11 +67,11 @@ class PreparedTarget:
 
 def check_range(name: str, value: float, low: float, high: float) -> float:
     """``value`` as a float if it lies in [low, high]; else ConfigError naming it."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (int, float, np.number, np.ndarray, torch.Tensor)):
-        raise ConfigError(f"{name} must be a number between {low} and {high}, got {type(value).__name__} {value!r}")
     try:
+        if isinstance(value, (str, bytes)):  # float("0.5") would pass
+            raise TypeError
         value = float(value)
-    except (TypeError, ValueError):  # an array of several values
+    except (TypeError, ValueError):  # None, a list, an array of several values
         raise ConfigError(f"{name} must be one number between {low} and {high}, got {value!r}") from None
     if not low <= value <= high or np.isnan(value):
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
@@ -80,10 +80,7 @@ def check_range(name: str, value: float, low: float, high: float) -> float:
 
 def landmark_tensor(landmarks: Any, batch: int) -> torch.Tensor:
     """(batch, 68, 2) float32 landmarks as a tensor; ConfigError for another shape or a value that is not finite."""
-    try:
-        values = torch.as_tensor(np.asarray(landmarks, dtype=np.float32))
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"landmarks must be numbers, (68, 2) crop pixels: {error}") from None
+    values = torch.as_tensor(_numbers(landmarks))
     if values.shape != (batch, 68, 2) or batch == 0:
         raise ConfigError(f"landmarks must be ({batch or 'N'}, 68, 2) crop pixels, got {tuple(values.shape)}")
     if not torch.isfinite(values).all():
@@ -94,12 +91,17 @@ def landmark_tensor(landmarks: Any, batch: int) -> torch.Tensor:
 def landmark_rows(landmarks: Any) -> torch.Tensor:
     """(N, 68, 2) float32 landmarks from one face's (68, 2) or a batch's (N, 68, 2), checked as :func:`landmark_tensor`
     checks them."""
-    try:
-        values = np.asarray(landmarks, dtype=np.float32)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"landmarks must be numbers, (68, 2) crop pixels: {error}") from None
+    values = _numbers(landmarks)
     rows = values[None] if values.ndim == 2 else values
     return landmark_tensor(rows, rows.shape[0] if rows.ndim == 3 else 1)
+
+
+def _numbers(landmarks: Any) -> np.ndarray:
+    """Landmarks as a float32 array; ConfigError for what is not numbers."""
+    try:
+        return np.asarray(landmarks, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"landmarks must be numbers, (68, 2) crop pixels: {error}") from None
 
 
 def _driving_flow(target_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, resolution: int) -> torch.Tensor:

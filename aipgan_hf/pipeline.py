@@ -33,6 +33,7 @@ from .checkpoint import (
     GENERATOR_SUBFOLDER,
     PROCESSOR_CONFIG_NAME,
     as_dtype,
+    cast,
     check_variant,
     load_generator,
     read_processor_settings,
@@ -191,8 +192,8 @@ class AIPGANPipeline:
         alone may come first, as ``nn.Module.to`` takes it); returns the pipeline itself."""
         if isinstance(device, torch.dtype):
             device, dtype = None, device
-        if dtype is not None:  # nn.Module's cast: diffusers' own warns to use from_pretrained(torch_dtype=)
-            torch.nn.Module.to(self.generator, dtype=as_dtype(dtype))
+        if dtype is not None:
+            cast(self.generator, dtype)
         if device is not None:
             self.generator.to(device)
             if self.emotion_reader is not None:

@@ -327,9 +327,12 @@ def test_a_large_target_photo_is_animated_at_max_side(clips, tmp_path):
     Image.open(clips["target"]).resize((700, 700)).save(large)
     result = animate(FakePipeline(), clips["moving"], large, max_side=300)
     assert result.images[0].shape == (300, 300, 3)
-    assert animate(FakePipeline(), clips["moving"], large, max_side=None).images[0].shape == (700, 700, 3)
+    unscaled = animate(FakePipeline(), clips["moving"], large, max_side=None)
+    np.testing.assert_allclose(result.target_face_boxes, unscaled.target_face_boxes, rtol=0.1)  # the photo's pixels
+    assert unscaled.images[0].shape == (700, 700, 3)
     with pytest.raises(ConfigError, match="max_side must be a whole number of pixels, 64 or more"):
         animate(FakePipeline(), clips["moving"], large, max_side=10)
+    assert animate(FakePipeline(), clips["moving"], large, max_side=np.int64(300)).images[0].shape == (300, 300, 3)
 
 
 def test_a_clip_with_two_people_says_which_drives(clips, tmp_path):
@@ -342,8 +345,10 @@ def test_a_clip_with_two_people_says_which_drives(clips, tmp_path):
     driving = bench.write_clip(tmp_path / "two.mp4", two, fps=FPS, audio_hz=None)
     result = animate(FakePipeline(), driving, clips["target"])
     assert result.driving_faces == 2
-    assert result.faces_note().startswith("The clip shows 2 faces; the largest in its first frame with a face drives")
-    assert animate(FakePipeline(), clips["moving"], clips["target"]).faces_note() is None
+    assert result.driving_faces_note().startswith(
+        "The clip shows 2 faces; the largest in its first frame with a face drives"
+    )
+    assert animate(FakePipeline(), clips["moving"], clips["target"]).driving_faces_note() is None
 
 
 @pytest.mark.data

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -574,3 +575,29 @@ def test_animate_says_what_the_frames_wore_of_their_own(photos, tmp_path, capsys
         "Read frame by frame, the target wears anger in 25% of the frames "
         "(--source-emotion to name one for all; --no-read-emotion: none)"
     )
+
+
+def test_messages_name_the_flags_but_leave_file_names_alone():
+    from aipgan_hf.cli import in_flags
+    from aipgan_hf.errors import ConfigError, InvalidImageError
+
+    assert in_flags(ConfigError("expression_offsets['smile'] must be between -1.5 and 1.5, got 3.0")).startswith(
+        "--offset smile must be"
+    )
+    said = in_flags(ConfigError("/data/identity_mix/source_emotion.png: expression_strength must be between 0 and 1"))
+    assert said == "/data/identity_mix/source_emotion.png: --strength must be between 0 and 1"
+    assert in_flags(InvalidImageError("identity_mix.png is not an image")) == "identity_mix.png is not an image"
+
+
+def test_animate_scales_a_large_target_to_max_side(photos, tmp_path, capsys):
+    large = tmp_path / "large.png"
+    Image.open(photos["astronaut"]).resize((1200, 1200)).save(large)
+    for side, expected in (("300", 300), ("0", 1200)):
+        output = tmp_path / f"side{side}.mp4"
+        arguments = ["animate", "--driving", str(photos["clip"]), "--target", str(large), "--output", str(output)]
+        completed = _in_process([*arguments, "--max-side", side], capsys)
+        assert completed.returncode == 0, completed.stderr
+        with av.open(str(output)) as container:
+            assert container.streams.video[0].codec_context.width == expected
+    completed = _in_process([*arguments, "--max-side", "10"], capsys)
+    assert completed.returncode == 2 and "--max-side must be 64 pixels or more" in completed.stderr

@@ -57,7 +57,7 @@ def test_hub_keywords_reach_the_download(monkeypatch):
         raise OSError("offline")
 
     monkeypatch.setattr("aipgan_hf.checkpoint.snapshot_download", snapshot_download)
-    with pytest.raises(CheckpointError, match="could not download someone/model"):
+    with pytest.raises(CheckpointError, match="could not load someone/model from the Hugging Face Hub"):
         AIPGANPipeline.from_pretrained(
             "someone/model", revision="v1", cache_dir="/tmp/hub", token="hf_x", local_files_only=True
         )
@@ -68,6 +68,26 @@ def test_hub_keywords_reach_the_download(monkeypatch):
         "token": "hf_x",
         "local_files_only": True,
     }
+
+
+def test_push_to_hub_passes_the_commits_keywords(pipe, monkeypatch):
+    uploaded = {}
+
+    class Api:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, private=False, exist_ok=False):
+            uploaded["private"] = private
+
+        def upload_folder(self, repo_id, folder_path, **keywords):
+            uploaded.update(keywords, files=sorted(p.name for p in Path(folder_path).iterdir()))
+            return "https://huggingface.co/me/model/commit/1"
+
+    monkeypatch.setattr("aipgan_hf.pipeline.HfApi", Api)
+    url = pipe.push_to_hub("me/model", private=True, commit_message="v2", revision="dev", create_pr=True)
+    assert url.endswith("/commit/1") and "processor_config.json" in uploaded.pop("files")
+    assert uploaded == {"private": True, "commit_message": "v2", "revision": "dev", "create_pr": True}
 
 
 def test_push_to_hub_failures_are_checkpoint_errors(pipe, monkeypatch):
@@ -135,6 +155,8 @@ def test_open_files_are_read_and_web_addresses_refused(pipe, grace_hopper, tmp_p
         pipe("https://example.com/face.jpg", expression="sadness")
     with pytest.raises(InvalidImageError, match="the file path is empty"):
         pipe("", expression="sadness")
+    with open(path) as text, pytest.raises(InvalidImageError, match=r"open the image in binary mode \('rb'\)"):
+        pipe(text, expression="sadness")
     with pytest.raises(InvalidVideoError, match="is a web address"):
         pipe.animate("https://example.com/clip.mp4", grace_hopper, output=tmp_path / "x.mp4")
 
@@ -162,8 +184,10 @@ def test_animate_refuses_an_output_it_cannot_write_before_reading_the_clip(pipe,
 
 
 def test_neutral_is_no_preset_and_the_error_says_what_to_use(pipe, grace_hopper):
-    with pytest.raises(ConfigError, match="'neutral' is no preset: replace_target_expression=True"):
+    with pytest.raises(ConfigError, match="'neutral' is no preset: to make a face neutral, transfer from a neutral"):
         pipe(grace_hopper, expression="neutral")
+    neutral = pipe(grace_hopper, source=grace_hopper, replace_target_expression=True)  # what it says to do, runs
+    assert neutral.image.size == (grace_hopper.shape[1], grace_hopper.shape[0])
     with pytest.raises(ConfigError, match="read_emotion=False"):
         pipe(grace_hopper, source=grace_hopper, source_emotion="neutral")
 

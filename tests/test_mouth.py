@@ -80,7 +80,7 @@ def test_the_first_open_photo_fills_the_driving_mouth():
 
 def test_the_exemplar_fills_a_gape_of_any_width_a_source_photo_not():
     """A driving gap 10 times the lending photo's: the exemplar's teeth keep their size over the cavity, so it lends
-    in full (it faded out from 3.3 times its gap, and a laugh's widest frames showed the network's blur); a source
+    in full (it faded out from 2.5 times its gap, and a laugh's widest frames showed the network's blur); a source
     photo's teeth would be stretched ten times, so it lends nothing."""
     lending, gaping = face(1.0), face(20.0)
     assert float(inner_lip_gap(gaping) / inner_lip_gap(lending)) > 6

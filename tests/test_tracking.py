@@ -191,5 +191,7 @@ def test_a_face_lost_is_searched_for_where_it_was_not_the_largest(processor, fac
     found = tracker.update(two)
     assert found.method == "detected" and found.landmarks[:, 0].mean() > face.shape[1], "it took the larger face"
     assert tracker.most_faces == 2
+    tracker.reset()  # another clip counts its own
+    assert tracker.most_faces == 0
     fresh = FaceTracker(processor)
     assert fresh.update(two).landmarks[:, 0].mean() < face.shape[1], "from the start, the largest is followed"

@@ -214,8 +214,8 @@ def _usable(gap: torch.Tensor, driving_gap: torch.Tensor, size: int, lent: bool 
     flicker in a video whose mouth hovers at the threshold). The target's own photo's or a source's gap must be at
     least :data:`OPEN_FROM` of the driving gap (a narrower one shows lips, not teeth), used in full from
     :data:`OPEN_FULL` (a warp stretches their teeth). The exemplar's (``lent``) is used at any opening: its teeth keep
-    their size and the rest of a wider opening is the mouth's dark cavity (:func:`mouth_read`); it was faded out from
-    3.3 times its own gap until 0.26.0, and a laugh's widest frames showed the decoder's pink blur."""
+    their size and the rest of a wider opening is the mouth's dark cavity (:func:`mouth_read`), where the network's
+    paint is a soft blur (docs/design.md, "The opened mouth")."""
     closed = MIN_GAP * size
     usable = (driving_gap / closed - 1.0).clamp(0.0, 1.0)
     if not lent:

@@ -80,10 +80,12 @@ class TransferResult:
 
     @property
     def target_faces(self) -> int:
+        """Faces found in the target photo, the one used included."""
         return max(1, len(self.target_face_boxes))
 
     @property
     def source_faces(self) -> int:
+        """Faces found in the source photo (0 without one)."""
         return len(self.source_face_boxes)
 
 

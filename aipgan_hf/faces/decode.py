@@ -105,9 +105,9 @@ def load_image(image: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Load any supported image input as an RGB array.
 
     Accepts a file path (``str`` or ``os.PathLike``; no web address), encoded bytes, a binary file object (an open
-    file, ``io.BytesIO``: read from where it stands), a PIL image, a numpy array or a :class:`Photo`. EXIF orientation is applied. Grey, grey+alpha, RGBA (composited over white), CMYK,
-    palette, 16-bit and float images are converted; float arrays are read as 0..1 when their maximum is at
-    most 1, otherwise as 0..255.
+    file, ``io.BytesIO``: read from where it stands), a PIL image, a numpy array or a :class:`Photo`. EXIF
+    orientation is applied. Grey, grey+alpha, RGBA (composited over white), CMYK, palette, 16-bit and float images
+    are converted; float arrays are read as 0..1 when their maximum is at most 1, otherwise as 0..255.
 
     Args:
         image: the input.
@@ -153,23 +153,21 @@ def _load(image: Any, max_pixels: int, draft_pixels: int | None) -> Photo:
         return Photo(rgb, (rgb.shape[1], rgb.shape[0]), is_grey(rgb), max_pixels=max_pixels)
     if isinstance(image, Image.Image):  # the caller's object: never drafted
         return _decode_pil(image, max_pixels, "the image", None)
+    if isinstance(image, str) and URL_SCHEME.match(image):
+        raise InvalidImageError(
+            f"{_shown(image)} is a web address: aipgan-hf reads no network; download the photo and pass its file"
+        )
+    if isinstance(image, (str, os.PathLike)):  # before file objects: some paths have a read() too (py.path)
+        if not os.fspath(image):
+            raise InvalidImageError("the file path is empty")
+        return _decode_path(image, max_pixels, draft_pixels)
     if callable(getattr(image, "read", None)):  # an open file or io.BytesIO: read from where it stands
-        image = image.read()
-        if not isinstance(image, (bytes, bytearray)):
-            raise InvalidImageError("the file object gave text; open the image in binary mode ('rb')")
+        image = _read_binary(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
         if not data:
             raise InvalidImageError("the image data is empty (0 bytes)")
         return _decode_stream(io.BytesIO(data), data[:16], max_pixels, "the image", draft_pixels, data)
-    if isinstance(image, str) and URL_SCHEME.match(image):
-        raise InvalidImageError(
-            f"{_shown(image)} is a web address: aipgan-hf reads no network; download the photo and pass its file"
-        )
-    if isinstance(image, (str, os.PathLike)):
-        if not os.fspath(image):
-            raise InvalidImageError("the file path is empty")
-        return _decode_path(image, max_pixels, draft_pixels)
     torch = sys.modules.get("torch")  # a tensor can only exist if torch was imported
     if torch is not None and isinstance(image, torch.Tensor):
         raise UnsupportedImageError(
@@ -178,6 +176,18 @@ def _load(image: Any, max_pixels: int, draft_pixels: int | None) -> Photo:
     raise InvalidImageError(
         f"expected a file path, image bytes, a PIL image or a numpy array, got {type(image).__name__}"
     )
+
+
+def _read_binary(stream: Any) -> bytes:
+    """What a file object holds from where it stands; InvalidImageError for one open as text."""
+    text_mode = isinstance(stream, io.TextIOBase) or "b" not in str(getattr(stream, "mode", "b"))
+    try:
+        data = None if text_mode else stream.read()
+    except UnicodeDecodeError:  # a file object that decodes as it reads
+        data = None
+    if not isinstance(data, (bytes, bytearray)):
+        raise InvalidImageError("the file is open as text; open the image in binary mode ('rb')")
+    return data
 
 
 def _shown(text: str, limit: int = 120) -> str:

@@ -148,8 +148,8 @@ class ShapeModel:
         if name not in self.presets:
             known = ", ".join(sorted(self.presets)) or "none"
             neutral = (
-                "; 'neutral' is no preset: replace_target_expression=True takes the target's own expression away, "
-                "and read_emotion=False follows a neutral source's landmarks"
+                "; 'neutral' is no preset: to make a face neutral, transfer from a neutral photo of anyone with "
+                "replace_target_expression=True (with read_emotion=False the source's landmarks alone are followed)"
                 if name == "neutral"
                 else ""
             )

@@ -24,6 +24,7 @@ what it reads around it, or else the clip's resting emotion, as a transfer from 
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import time
 from contextlib import nullcontext
@@ -80,8 +81,9 @@ class AnimationResult:
             "total" (the whole call, wall clock).
         frame_emotions: the emotion each frame wears ("" none): its own reading's, else ``emotion``
             (:func:`~aipgan_hf.video.reading.frame_changes`).
-        target_face_boxes: the boxes of the faces found in the target photo, by number, the one animated included
-            (``target_faces`` counts them).
+        target_face_boxes: the boxes of the faces found in the target photo (its own pixels, though a large photo
+            is animated scaled down: ``max_side``), by number, the one animated included (``target_faces`` counts
+            them).
         driving_faces: the most faces found in one frame of the clip (its largest face in the first frame with one
             drives the photo; a face lost is looked for where it was).
     """
@@ -102,9 +104,10 @@ class AnimationResult:
 
     @property
     def target_faces(self) -> int:
+        """Faces found in the target photo, the one animated included."""
         return max(1, len(self.target_face_boxes))
 
-    def faces_note(self) -> str | None:
+    def driving_faces_note(self) -> str | None:
         """For a user, where the clip showed several faces: which one drove the photo; None otherwise."""
         if self.driving_faces <= 1:
             return None
@@ -225,7 +228,8 @@ def animate(
     info = probe_clip(driving, max_seconds=max_seconds, max_frame_pixels=max_frame_pixels)
     seconds: dict[str, float] = {}
     started = clock = time.perf_counter()
-    prepared = pipe.prepare(fit_side(pipe, target, max_side), face_index=target_face_index, photo_texture=photo_texture)
+    fitted, scale = fit_side(pipe, target, max_side)
+    prepared = pipe.prepare(fitted, face_index=target_face_index, photo_texture=photo_texture)
     offset = pipe.expression_offset(expression_offsets)
     seconds["prepare"] = time.perf_counter() - clock
     reads = (
@@ -248,7 +252,16 @@ def animate(
     images = render_clip(pipe, prepared, clip, output, paste_back, side_by_side, mouth, progress, seconds)
     seconds["total"] = time.perf_counter() - started
     rest = reading.rest if reading else None
-    return _result(clip, output, images, seconds, worn, rest, labels, prepared.face.face_boxes)
+    return _result(
+        clip,
+        output,
+        images,
+        seconds,
+        worn,
+        rest,
+        labels,
+        tuple(tuple(v / scale for v in box) for box in prepared.face.face_boxes),
+    )  # the photo's pixels
 
 
 def _result(
@@ -281,17 +294,28 @@ def _result(
     return result
 
 
-def fit_side(pipe: AIPGANPipeline, target: Any, max_side: int | None) -> Any:
-    """The target photo, scaled down to ``max_side`` pixels on its longer side where it is larger (logged)."""
+def fit_side(pipe: AIPGANPipeline, target: Any, max_side: int | None) -> tuple[Any, float]:
+    """The target photo scaled down to ``max_side`` pixels on its longer side where it is larger (logged), and the
+    scale (1 where it is not). ConfigError for a ``max_side`` under 64."""
+    check_max_side(max_side)
     if max_side is None:
-        return target
+        return target, 1.0
     photo = read_photo(pipe.processor, target, TARGET_ROLE)
     if max(photo.size) <= max_side:
-        return photo
+        return photo, 1.0
     scale = max_side / max(photo.size)
     size = (max(1, round(photo.size[0] * scale)), max(1, round(photo.size[1] * scale)))
     logger.info("the %dx%d target photo is animated at %dx%d (max_side)", *photo.size, *size)
-    return np.asarray(Image.fromarray(photo.full_resolution()).resize(size, Image.Resampling.LANCZOS))
+    pixels = photo.pixels if max(photo.pixels.shape[:2]) >= max_side else photo.full_resolution()  # a JPEG's draft
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS)), scale
+
+
+def check_max_side(max_side: int | None) -> None:
+    """ConfigError unless ``max_side`` is None or a whole number of pixels, 64 or more."""
+    if max_side is not None and (
+        isinstance(max_side, bool) or not isinstance(max_side, numbers.Integral) or max_side < 64
+    ):
+        raise ConfigError(f"max_side must be a whole number of pixels, 64 or more (or None), got {max_side!r}")
 
 
 def _check_controls(
@@ -301,8 +325,7 @@ def _check_controls(
     output that cannot be an MP4 written there, before the clip is read."""
     check_range("expression_strength", expression_strength, 0.0, MAX_EXPRESSION_STRENGTH)
     check_mouth(mouth)
-    if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 64):
-        raise ConfigError(f"max_side must be a whole number of pixels, 64 or more (or None), got {max_side!r}")
+    check_max_side(max_side)
     if output is None:
         return
     path = Path(output).expanduser()

@@ -155,8 +155,8 @@ class FaceTracker:
         self.most_faces = 0  # the most faces a search found in one frame
 
     def reset(self) -> None:
-        """Forget the face; the next frame runs the full search."""
-        self._recent, self._lost_frames, self._upright = None, 0, False
+        """Forget the face and the faces counted; the next frame runs the full search."""
+        self._recent, self._lost_frames, self._upright, self.most_faces = None, 0, False, 0
 
     def update(self, frame: np.ndarray) -> TrackedFace | None:
         """The face in ``frame`` ((H, W, 3) uint8 RGB), or None when there is none.
@@ -202,15 +202,15 @@ class FaceTracker:
             faces = self.processor.find_faces(frame, small_faces=False)  # a frame's search is kept quick
         except AIPGANError:  # no face, face too small, frame too small
             return None
+        # the detections whose fit is held by a face (HOG fires now and then on a badge or a pattern)
+        faces = [face for face in faces if self.is_face(frame, face.box, face.landmarks)]
         self.most_faces = max(self.most_faces, len(faces))
+        if not faces:
+            return None
         if self._recent is not None:  # a face lost is looked for where it was: a clip of two people keeps its person
             last = self._recent.landmarks.mean(axis=0)
             faces = sorted(faces, key=lambda face: float(np.linalg.norm(face.landmarks.mean(axis=0) - last)))
-        # the first (the largest, or the nearest) detection whose fit is held by a face (HOG fires now and then on a
-        # badge or a pattern)
-        found = next((face for face in faces if self.is_face(frame, face.box, face.landmarks)), None)
-        if found is None:
-            return None
+        found = faces[0]  # the largest, or the nearest
         centre, spread = _centre_and_spread(found.landmarks)
         x0, y0, x1, y1 = found.box
         self._box_from_landmarks = (
