@@ -51,7 +51,6 @@ from aipgan_hf.serving import (  # noqa: E402
     load_pool,
 )
 from aipgan_hf.video import LiveAnimator, animate, clip_note, fit_side, frames_note  # noqa: E402
-from aipgan_hf.video.animate import DEFAULT_MAX_SIDE  # noqa: E402
 from app_page import build_page  # noqa: E402
 from app_parts import (  # noqa: E402
     CONCURRENCY,
@@ -258,7 +257,7 @@ class Space:
             controls = Controls.read(values, self.sliders)
             key = (target, bool(relative), controls.target_face_index)
             if session is None or session.key != key:
-                photo, _ = fit_side(pipeline, read_photo(target, TARGET_ROLE, pipeline), DEFAULT_MAX_SIDE)  # as a clip
+                photo, _ = fit_side(pipeline, read_photo(target, TARGET_ROLE, pipeline))  # as a clip's target
                 prepared = pipeline.prepare(photo, face_index=controls.target_face_index)
                 session = LiveSession(key, LiveAnimator(prepared, pipeline.processor, relative=bool(relative)))
             animator = session.animator

@@ -122,12 +122,11 @@ def _run_generator(
     identity_mix: float,
     return_intrinsic: bool,
 ) -> GeneratorOutput:
-    """The generator on the batch: in full, or from a cached identity (video driving) when none is mixed in. It runs
-    in its weights' dtype (``from_pretrained(torch_dtype=)``); what it returns is float32, as compositing is."""
+    """The generator on the batch: in full, or from a cached identity (video driving) when none is mixed in. Its
+    images go in in its weights' dtype (``from_pretrained(torch_dtype=)``; landmarks and flow stay float32, as its
+    encoders and warps take them); what it returns is float32, as compositing is."""
     dtype = next(generator.parameters()).dtype
-    target, target_landmarks, driving_landmarks, flow = (
-        t.to(dtype) for t in (target, target_landmarks, driving_landmarks, flow)
-    )
+    target = target.to(dtype)
     if identity is None or identity_mix != 0.0:
         output = generator(
             target,

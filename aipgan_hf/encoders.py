@@ -102,7 +102,7 @@ class ExpressionEncoder(nn.Module):
         self, driving_landmarks: torch.Tensor, target_landmarks: torch.Tensor, flow: torch.Tensor
     ) -> EncoderOutput:
         """Args: landmarks (B, 68, 2) crop px; flow (B, R, R, 2) from motion.landmark_flow."""
-        motion = self.motion_input(driving_landmarks.float(), target_landmarks.float(), flow.float())  # maps in float32
+        motion = self.motion_input(driving_landmarks, target_landmarks, flow.float())  # maps in float32
         features, attention = self.backbone(motion.to(next(self.backbone.parameters()).dtype))
         return EncoderOutput(features=features, attention=attention)
 

@@ -179,7 +179,7 @@ class AIPGANPipeline:
         """
         hub = {"revision": revision, "cache_dir": cache_dir, "token": token, "local_files_only": local_files_only}
         folder = resolve_folder(path_or_hub_id, **hub)
-        generator = load_generator(folder, variant=variant, dtype=as_dtype(torch_dtype)).to(device)
+        generator = load_generator(folder, variant=variant, dtype=as_dtype(torch_dtype))
         settings = read_processor_settings(folder, generator.config.resolution)
         shape_model = ShapeModel.load(folder / SHAPE_MODEL_NAME)
         exemplar = folder / MOUTH_EXEMPLAR_NAME

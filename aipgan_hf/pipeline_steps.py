@@ -258,7 +258,8 @@ def mouth_sources(
             (frame, matrix) if found else None
             for frame, matrix, found in zip(sources.frames, sources.matrices, sources.found)
         ]
-        return sources.crops, landmark_tensor(sources.landmarks, count), torch.as_tensor(sources.found), pixels
+        landmarks = landmark_tensor(np.nan_to_num(sources.landmarks), count)  # a frame without a face is not read
+        return sources.crops, landmarks, torch.as_tensor(sources.found), pixels
     if exemplar is None:
         return None, None, None, [None] * count
     crop, landmarks = exemplar.tensors()

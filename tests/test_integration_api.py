@@ -212,3 +212,22 @@ def test_a_revision_given_for_a_local_folder_is_said_to_be_unused(pipe, tmp_path
     with caplog.at_level("WARNING", logger="aipgan_hf.checkpoint"):
         AIPGANPipeline.from_pretrained(folder, revision="v2")
     assert "revision 'v2' is for a Hub id" in caplog.text
+
+
+def test_driving_faces_without_a_face_are_not_read_even_where_nan(pipe, astronaut):
+    """DrivingFaces says a row that shows no face is ignored: its landmarks may be NaN (the finite check is for the
+    landmarks the target is driven to)."""
+    from aipgan_hf.compositing import DrivingFaces
+
+    prepared = pipe.prepare(astronaut)
+    driving = np.stack([prepared.landmarks] * 2).astype(np.float32)
+    seen = driving.copy()
+    seen[1] = np.nan
+    faces = DrivingFaces(
+        frames=[astronaut] * 2,
+        matrices=np.zeros((2, 2, 3)),
+        crops=torch.zeros(2, 3, pipe.resolution, pipe.resolution),
+        landmarks=seen,
+        found=np.array([True, False]),
+    )
+    assert len(pipe.render(prepared, driving, mouth="source", sources=faces)) == 2

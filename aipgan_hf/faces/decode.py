@@ -153,10 +153,7 @@ def _load(image: Any, max_pixels: int, draft_pixels: int | None) -> Photo:
         return Photo(rgb, (rgb.shape[1], rgb.shape[0]), is_grey(rgb), max_pixels=max_pixels)
     if isinstance(image, Image.Image):  # the caller's object: never drafted
         return _decode_pil(image, max_pixels, "the image", None)
-    if isinstance(image, str) and URL_SCHEME.match(image):
-        raise InvalidImageError(
-            f"{_shown(image)} is a web address: aipgan-hf reads no network; download the photo and pass its file"
-        )
+    refuse_web_address(image, InvalidImageError, "photo")
     if isinstance(image, (str, os.PathLike)):  # before file objects: some paths have a read() too (py.path)
         if not os.fspath(image):
             raise InvalidImageError("the file path is empty")
@@ -176,6 +173,14 @@ def _load(image: Any, max_pixels: int, draft_pixels: int | None) -> Photo:
     raise InvalidImageError(
         f"expected a file path, image bytes, a PIL image or a numpy array, got {type(image).__name__}"
     )
+
+
+def refuse_web_address(path: Any, error: type[Exception], what: str) -> None:
+    """``error`` where ``path`` is a web address (:data:`URL_SCHEME`): nothing is downloaded."""
+    if isinstance(path, str) and URL_SCHEME.match(path):
+        raise error(
+            f"{_shown(path)} is a web address: aipgan-hf reads no network; download the {what} and pass its file"
+        )
 
 
 def _read_binary(stream: Any) -> bytes:

@@ -252,16 +252,8 @@ def animate(
     images = render_clip(pipe, prepared, clip, output, paste_back, side_by_side, mouth, progress, seconds)
     seconds["total"] = time.perf_counter() - started
     rest = reading.rest if reading else None
-    return _result(
-        clip,
-        output,
-        images,
-        seconds,
-        worn,
-        rest,
-        labels,
-        tuple(tuple(v / scale for v in box) for box in prepared.face.face_boxes),
-    )  # the photo's pixels
+    boxes = tuple(tuple(v / scale for v in box) for box in prepared.face.face_boxes)  # in the photo's own pixels
+    return _result(clip, output, images, seconds, worn, rest, labels, boxes)
 
 
 def _result(
@@ -294,7 +286,7 @@ def _result(
     return result
 
 
-def fit_side(pipe: AIPGANPipeline, target: Any, max_side: int | None) -> tuple[Any, float]:
+def fit_side(pipe: AIPGANPipeline, target: Any, max_side: int | None = DEFAULT_MAX_SIDE) -> tuple[Any, float]:
     """The target photo scaled down to ``max_side`` pixels on its longer side where it is larger (logged), and the
     scale (1 where it is not). ConfigError for a ``max_side`` under 64."""
     check_max_side(max_side)

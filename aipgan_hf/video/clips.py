@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AIPGANError
-from ..faces.decode import URL_SCHEME
+from ..faces.decode import refuse_web_address
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +121,7 @@ def probe_clip(
         VideoTooLongError: the header's duration is over ``max_seconds``.
         VideoTooLargeError: more than ``max_frame_pixels`` pixels a frame, or a side under 32 pixels.
     """
-    if isinstance(path, str) and URL_SCHEME.match(path):
-        raise InvalidVideoError(f"{path[:120]} is a web address: aipgan-hf reads no network; download the clip first")
+    refuse_web_address(path, InvalidVideoError, "clip")
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidVideoError(f"a driving clip is a video file's path, got {type(path).__name__}")
     path = Path(path).expanduser()
